@@ -1,0 +1,69 @@
+# Switchyard's front door. Each target is one line into a script; variables given on the
+# command line (experiment=, backend=, run=, ...) reach the scripts through the environment,
+# never through a shell line. `make help` lists the verbs.
+SHELL := /bin/bash
+NODE  := node --enable-source-maps
+VERB  := $(NODE) dist/scripts
+
+SOURCES := $(shell find scripts cluster_fleet_config.ts -name '*.ts' -newer dist/.built 2>/dev/null | head -1)
+
+.PHONY: help setup build train predict submit status logs stop verify reindex replay competition-new test e2e-smoke bench typecheck clean
+
+help:                ## list the verbs
+	@grep -E '^[a-z-]+:.*## ' Makefile | sed -E 's/:.*## /\t/' | expand -t 20
+
+node_modules/.package-lock.json: package.json package-lock.json
+	@npm ci --no-audit --no-fund
+
+dist/.built: node_modules/.package-lock.json $(SOURCES) build.mjs
+	@node build.mjs
+
+setup: dist/.built   ## install dependencies and build the scripts
+	@$(VERB)/setup.js
+
+build: dist/.built   ## compile scripts/ to dist/
+
+train: dist/.built   ## train an experiment: experiment=<slug>[/<name>] [backend=local] [again=1]
+	@$(VERB)/train.js
+
+predict: dist/.built ## write predictions from a run's latest checkpoint: experiment= [run=]
+	@$(VERB)/predict.js
+
+submit: dist/.built  ## submit a run's prediction file: experiment= [run=] [dry=1]
+	@$(VERB)/submit.js
+
+status: dist/.built  ## table of runs: [experiment=]
+	@$(VERB)/status.js
+
+logs: dist/.built    ## a run's output: run=<id> [attempt=n] [stream=stderr] [follow=1]
+	@$(VERB)/logs.js
+
+stop: dist/.built    ## checkpoint and stop a running run: run=<id>
+	@$(VERB)/stop.js
+
+verify: dist/.built  ## check the ledger's hash chain and every manifest it references
+	@$(VERB)/verify.js
+
+reindex: dist/.built ## rebuild .switchyard/state.db from the store
+	@$(VERB)/reindex.js
+
+replay: dist/.built  ## replay a run with the same pins: run=<id> [backend=]
+	@$(VERB)/replay.js
+
+competition-new: dist/.built ## scaffold competitions/<slug>: competition=<slug> [name="Title"]
+	@$(VERB)/competition-new.js
+
+test: dist/.built    ## the whole test suite (unit, integration, e2e)
+	@$(VERB)/test-report.js
+
+e2e-smoke: dist/.built ## scaffold, train, kill -9, resume, predict, submit, verify
+	@npx vitest run test/e2e/smoke.test.ts
+
+bench: dist/.built   ## benchmarks against baselines measured side by side
+	@for b in bench/*.ts; do npx tsx "$$b" || exit 1; done
+
+typecheck: node_modules/.package-lock.json
+	@npx tsc --noEmit -p .
+
+clean:               ## remove build output (keeps runs, the store and the ledger)
+	@rm -rf dist

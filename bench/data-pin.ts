@@ -1,0 +1,139 @@
+// Data-pin benchmark (not a test): npx tsx bench/data-pin.ts
+// 1. cold pinData over 500 MiB in 2,000 files vs openssl / sha256sum on two concurrent processes
+// 2. warm re-pin of 10,000 small files with a warm stat cache
+// Trees are generated once into bench/.tmp/ (git-ignored). Always exits 0; prints MISSED.
+import { existsSync, mkdirSync, openSync, closeSync, writeSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { randomFillSync } from 'node:crypto';
+import { availableParallelism } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { pinData } from '../scripts/lib/pins/data-manifest.js';
+import { run } from '../scripts/lib/proc.js';
+
+const TMP = fileURLToPath(new URL('./.tmp/', import.meta.url));
+const BIG = { dir: join(TMP, 'big'), files: 2000, bytes: 500 * 1024 * 1024 };
+const SMALL = { dir: join(TMP, 'small'), files: 10_000 };
+const CACHE = join(TMP, 'small-statcache.json');
+
+/** A deterministic PRNG so the tree's size mix is the same on every machine. */
+function rng(seed: number) {
+  return () => {
+    seed = (seed + 0x6d2b79f5) | 0;
+    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    return ((t ^ (t >>> 14)) >>> 0) / 2 ** 32;
+  };
+}
+
+/** Writes files (random bytes) unless a marker says this exact tree already exists. */
+function ensureTree(dir: string, sizes: number[], perDir: number): boolean {
+  const marker = join(dir, '.complete');
+  const tag = `${sizes.length} ${sizes.reduce((a, b) => a + b, 0)}\n`;
+  if (existsSync(marker) && readFileSync(marker, 'utf8') === tag) return false;
+  rmSync(dir, { recursive: true, force: true });
+  const buf = Buffer.alloc(4 << 20);
+  sizes.forEach((size, i) => {
+    const sub = join(dir, `d${String(Math.floor(i / perDir)).padStart(3, '0')}`);
+    if (i % perDir === 0) mkdirSync(sub, { recursive: true });
+    const fd = openSync(join(sub, `f${String(i).padStart(5, '0')}.bin`), 'w');
+    for (let left = size; left > 0; ) {
+      const n = Math.min(left, buf.length);
+      randomFillSync(buf, 0, n);
+      writeSync(fd, buf, 0, n);
+      left -= n;
+    }
+    closeSync(fd);
+  });
+  writeFileSync(marker, tag);
+  return true;
+}
+
+/** Log-uniform sizes from 1 KiB to ~8 MiB, scaled so they add up to exactly `total`. */
+function bigSizes(): number[] {
+  const r = rng(42);
+  const raw = Array.from({ length: BIG.files }, () => Math.exp(Math.log(1024) + r() * Math.log(8192)));
+  const sum = raw.reduce((a, b) => a + b, 0);
+  const sizes = raw.map((s) => Math.max(1, Math.floor((s * BIG.bytes) / sum)));
+  sizes[0]! += BIG.bytes - sizes.reduce((a, b) => a + b, 0);
+  return sizes;
+}
+
+function smallSizes(): number[] {
+  const r = rng(7);
+  return Array.from({ length: SMALL.files }, () => Math.floor(r() * 8192));
+}
+
+async function best(times: number, fn: () => Promise<unknown>): Promise<number> {
+  let min = Infinity;
+  for (let i = 0; i < times; i++) {
+    const t = performance.now();
+    await fn();
+    min = Math.min(min, performance.now() - t);
+  }
+  return min / 1000;
+}
+
+/** Splits files into `n` groups of near-equal bytes (largest first into the lightest group). */
+function split(files: { path: string; size: number }[], n: number): string[][] {
+  const groups = Array.from({ length: n }, () => ({ bytes: 0, paths: [] as string[] }));
+  for (const f of [...files].sort((a, b) => b.size - a.size)) {
+    const g = groups.reduce((a, b) => (b.bytes < a.bytes ? b : a));
+    g.paths.push(f.path);
+    g.bytes += f.size;
+  }
+  return groups.map((g) => g.paths);
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+async function main() {
+  const cores = availableParallelism();
+  process.stdout.write(`preparing trees in ${TMP} ... `);
+  const t0 = performance.now();
+  const madeBig = ensureTree(BIG.dir, bigSizes(), 100);
+  const madeSmall = ensureTree(SMALL.dir, smallSizes(), 100);
+  console.log(madeBig || madeSmall ? `generated in ${((performance.now() - t0) / 1000).toFixed(1)} s` : 'cached');
+
+  // Cold pin (no stat cache) vs openssl / sha256sum, two concurrent processes each.
+  const pin = await pinData({ dir: BIG.dir, exclude: ['.complete'] });
+  const files = pin.manifest.files.map((f) => ({ path: join(BIG.dir, f.path), size: f.size }));
+  const halves = split(files, 2);
+  const mb = pin.bytes / 1e6;
+  const ours = await best(2, () => pinData({ dir: BIG.dir, exclude: ['.complete'] }));
+  const tool = (argv: string[]) => best(2, () => Promise.all(halves.map((h) => run([...argv, ...h]))));
+  const openssl = await tool(['openssl', 'dgst', '-sha256']);
+  const sha256sum = await tool(['sha256sum']);
+
+  // Warm re-pin: prime the cache once files are past the 2 s "racy" window, then time it.
+  if (madeSmall) await sleep(2100);
+  await pinData({ dir: SMALL.dir, cacheFile: CACHE, exclude: ['.complete'] });
+  const warmRuns: number[] = [];
+  let warmPin;
+  for (let i = 0; i < 5; i++) {
+    const t = performance.now();
+    warmPin = await pinData({ dir: SMALL.dir, cacheFile: CACHE, exclude: ['.complete'] });
+    warmRuns.push((performance.now() - t) / 1000);
+  }
+  const warmSorted = [...warmRuns].sort((a, b) => a - b);
+  const warmMedian = warmSorted[2]!;
+
+  const ratio = openssl / ours;
+  const rows: [string, string, string][] = [
+    [`cold pinData, ${pin.files} files, ${mb.toFixed(0)} MB`, `${(mb / ours).toFixed(0)} MB/s (${ours.toFixed(3)} s)`, ''],
+    [`openssl dgst -sha256, 2 processes`, `${(mb / openssl).toFixed(0)} MB/s (${openssl.toFixed(3)} s)`, ''],
+    [`sha256sum, 2 processes`, `${(mb / sha256sum).toFixed(0)} MB/s (${sha256sum.toFixed(3)} s)`, ''],
+    ['ours / openssl', `${ratio.toFixed(2)}x`, `target >= 0.80x ${ratio >= 0.8 ? 'ok' : 'MISSED'}`],
+    [
+      `warm re-pin, ${warmPin!.files} files (median of 5)`,
+      `${warmMedian.toFixed(3)} s (first ${warmRuns[0]!.toFixed(3)}, max ${warmSorted[4]!.toFixed(3)})`,
+      `target <= 0.100 s ${warmMedian <= 0.1 ? 'ok' : 'MISSED'}`,
+    ],
+  ];
+  const w0 = Math.max(...rows.map((r) => r[0].length));
+  const w1 = Math.max(...rows.map((r) => r[1].length));
+  console.log(`\n${cores} cores, node ${process.version}, best of 2 for throughput\n`);
+  for (const [a, b, c] of rows) console.log(`${a.padEnd(w0)}  ${b.padEnd(w1)}  ${c}`);
+  console.log(`\npeak RSS ${(process.resourceUsage().maxRSS / 1024).toFixed(0)} MB`);
+}
+
+await main();

@@ -1,0 +1,38 @@
+// The one interface every place of execution implements. A Handle is plain JSON kept in the
+// run state, so a restarted orchestrator can re-attach to an attempt it did not start.
+import type { BackendName } from '../config/define-config.js';
+import type { AttemptSpec, RunnerEvent } from '../runner/attempt-spec.js';
+import type { AttemptState, Handle } from '../runs/run-record.js';
+
+export interface PollResult {
+  state: AttemptState;
+  reason: string | null;
+  exit_code: number | null;
+  restored_step: number | null;
+  last_step: number | null;
+  /** the latest metrics line, for live status */
+  metrics: Record<string, unknown> | null;
+  /** runner events since the previous poll of this handle (checkpoints, notices, outputs) */
+  events: RunnerEvent[];
+}
+
+/** What a backend can do; a spec asking for more fails before anything launches. */
+export interface Capabilities {
+  gpus: boolean;
+  spot: boolean;
+  shards: boolean;
+  multiNode: boolean;
+}
+
+export interface Backend {
+  readonly name: BackendName;
+  readonly capabilities: Capabilities;
+  /** Starts the runner for one attempt; idempotent per (run_id, attempt). */
+  submit(spec: AttemptSpec): Promise<Handle>;
+  poll(handle: Handle): Promise<PollResult>;
+  /** Asks the attempt to checkpoint and stop (SIGTERM, then SIGKILL after the grace); `force` kills now. */
+  cancel(handle: Handle, opts?: { force?: boolean }): Promise<void>;
+  logs(handle: Handle, opts: { follow: boolean; stream?: 'stdout' | 'stderr' }): AsyncIterable<string>;
+  /** Brings the attempt's outputs, logs and metrics home to the store. */
+  pull(handle: Handle): Promise<void>;
+}

@@ -1,0 +1,175 @@
+// The laptop: the runner runs inside this process (no second Node start-up on the hot path),
+// the experiment in its own process group beside it. Another shell finds the attempt through
+// its handle: the orchestrator's pid (with its start time, against pid reuse) and work folder.
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { open, readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { Store } from '../store/store.js';
+import { ATTEMPT_FILES, STOP_REQUEST, type AttemptSpec, type AttemptStatus, type RunnerEvent } from '../runner/attempt-spec.js';
+import { AttemptRunner, workPaths } from '../runner/attempt-runner.js';
+import { runKeys, TERMINAL, type Handle } from '../runs/run-record.js';
+import type { Backend, PollResult } from './backend.js';
+
+export interface LocalHandle extends Handle {
+  backend: 'local';
+  pid: number;
+  /** process start time from /proc, so a reused pid is not mistaken for our runner */
+  pid_start: string | null;
+  run_id: string;
+  work_dir: string;
+  attempt: number | 'predict';
+}
+
+function processStartTime(pid: number): string | null {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19] ?? null;
+  } catch {
+    return null;
+  }
+}
+
+function isAlive(pid: number, start: string | null): boolean {
+  try {
+    process.kill(pid, 0);
+  } catch {
+    return false;
+  }
+  return start === null || processStartTime(pid) === null || processStartTime(pid) === start;
+}
+
+function lastJsonLine(file: string): Record<string, unknown> | null {
+  try {
+    const lines = readFileSync(file, 'utf8').trimEnd().split('\n');
+    return lines.at(-1) ? (JSON.parse(lines.at(-1)!) as Record<string, unknown>) : null;
+  } catch {
+    return null;
+  }
+}
+
+export interface LocalBackendOptions {
+  root: string;
+  store: Store;
+  workDir: (runId: string) => string;
+  echo?: (stream: 'stdout' | 'stderr', data: Buffer) => void;
+}
+
+export class LocalBackend implements Backend {
+  readonly name = 'local' as const;
+  readonly capabilities = { gpus: true, spot: false, shards: true, multiNode: false };
+  private readonly runners = new Map<string, { runner: AttemptRunner; events: RunnerEvent[] }>();
+
+  constructor(private readonly opts: LocalBackendOptions) {}
+
+  private key(runId: string, attempt: number | 'predict') {
+    return `${runId}/${attempt}`;
+  }
+
+  async submit(spec: AttemptSpec): Promise<LocalHandle> {
+    const workDir = this.opts.workDir(spec.run_id);
+    const handle: LocalHandle = {
+      backend: 'local',
+      pid: process.pid,
+      pid_start: processStartTime(process.pid),
+      run_id: spec.run_id,
+      work_dir: workDir,
+      attempt: spec.attempt,
+    };
+    if (this.runners.has(this.key(spec.run_id, spec.attempt))) return handle;
+    const events: RunnerEvent[] = [];
+    const runner = new AttemptRunner(spec, {
+      root: this.opts.root,
+      workDir,
+      store: this.opts.store,
+      echo: this.opts.echo,
+      onEvent: (e) => events.push(e),
+    });
+    this.runners.set(this.key(spec.run_id, spec.attempt), { runner, events });
+    void runner.run();
+    return handle;
+  }
+
+  /** The in-process runner of an attempt, when this process started it. */
+  private runnerOf(handle: Handle): AttemptRunner | undefined {
+    const h = handle as LocalHandle;
+    return this.runners.get(this.key(h.run_id, h.attempt))?.runner;
+  }
+
+  /** This machine is going away (the orchestrator got SIGTERM): checkpoint, end as preempted. */
+  preempt(handle: Handle): void {
+    this.runnerOf(handle)?.requestStop('preempt');
+  }
+
+  async poll(handle: Handle): Promise<PollResult> {
+    const h = handle as LocalHandle;
+    const paths = workPaths(h.work_dir, h.attempt);
+    const mine = this.runners.get(this.key(h.run_id, h.attempt));
+    const status: AttemptStatus | null = mine
+      ? mine.runner.status
+      : (JSON.parse(await readFile(path.join(paths.attempt, 'status.json'), 'utf8').catch(() => 'null')) as AttemptStatus | null);
+    const events = mine ? mine.events.splice(0) : [];
+    const metrics = lastJsonLine(path.join(paths.attempt, 'metrics.jsonl'));
+    const base = {
+      exit_code: status?.exit_code ?? null,
+      restored_step: status?.restored_step ?? null,
+      last_step: status?.last_step ?? null,
+      metrics,
+      events,
+    };
+    if (status && TERMINAL.has(status.state)) return { ...base, state: status.state, reason: status.reason };
+    if (mine || isAlive(h.pid, h.pid_start)) return { ...base, state: 'running', reason: null };
+    return { ...base, state: 'lost', reason: `the runner (pid ${h.pid}) is gone without a final status` };
+  }
+
+  async cancel(handle: Handle, opts: { force?: boolean } = {}): Promise<void> {
+    const h = handle as LocalHandle;
+    const own = this.runnerOf(h);
+    if (own) return opts.force ? own.kill() : own.requestStop('cancel');
+    const paths = workPaths(h.work_dir, h.attempt);
+    writeFileSync(path.join(paths.attempt, STOP_REQUEST), `${new Date().toISOString()}\n`);
+    if (isAlive(h.pid, h.pid_start)) process.kill(h.pid, 'SIGTERM');
+  }
+
+  async *logs(handle: Handle, opts: { follow: boolean; stream?: 'stdout' | 'stderr' }): AsyncIterable<string> {
+    const h = handle as LocalHandle;
+    const file = path.join(workPaths(h.work_dir, h.attempt).attempt, `${opts.stream ?? 'stdout'}.log`);
+    if (!existsSync(file)) {
+      const stored = await this.opts.store.getBytes(runKeys.attemptFile(h.run_id, h.attempt, `${opts.stream ?? 'stdout'}.log`));
+      if (stored) yield stored.toString('utf8');
+      return;
+    }
+    const fd = await open(file, 'r');
+    try {
+      let offset = 0;
+      const buf = Buffer.alloc(1 << 16);
+      for (;;) {
+        const { bytesRead } = await fd.read(buf, 0, buf.length, offset);
+        if (bytesRead > 0) {
+          offset += bytesRead;
+          yield buf.subarray(0, bytesRead).toString('utf8');
+          continue;
+        }
+        if (!opts.follow || TERMINAL.has((await this.poll(h)).state)) {
+          const { bytesRead: tail } = await fd.read(buf, 0, buf.length, offset);
+          if (tail > 0) yield buf.subarray(0, tail).toString('utf8');
+          return;
+        }
+        await sleep(300);
+      }
+    } finally {
+      await fd.close();
+    }
+  }
+
+  /** The runner mirrors its files itself; after a lost attempt, salvage what the worker left. */
+  async pull(handle: Handle): Promise<void> {
+    const h = handle as LocalHandle;
+    const dir = workPaths(h.work_dir, h.attempt).attempt;
+    for (const name of ATTEMPT_FILES) {
+      const file = path.join(dir, name);
+      const key = runKeys.attemptFile(h.run_id, h.attempt, name);
+      if (existsSync(file) && !(await this.opts.store.stat(key))) await this.opts.store.put(key, file);
+    }
+  }
+}

@@ -1,0 +1,94 @@
+// Loads cluster_fleet_config.ts without tsx on the hot path: the file is bundled once by
+// esbuild into .switchyard/cache/config-<sha>.mjs and imported from there while unchanged.
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { z } from 'zod';
+import { UserError } from '../ui/errors.js';
+import { formatZodIssue } from '../spec/zod-format.js';
+
+export const CONFIG_FILE = 'cluster_fleet_config.ts';
+export const BACKENDS = ['local', 'ssh', 'fleet', 'gcp-batch', 'slurm'] as const;
+
+const Name = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_-]*$/, 'letters, digits, - and _ only');
+
+const HostSchema = z.strictObject({
+  host: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, 'a host name, address or ssh alias'),
+  port: z.number().int().min(1).max(65535).default(22),
+  user: Name.optional(),
+  identity_file: z.string().optional(),
+  root: z.string().optional(),
+  labels: z.record(z.string(), z.union([z.string(), z.number()])).default({}),
+  python: z.enum(['uv', 'venv']).optional(),
+});
+
+export const ConfigSchema = z.strictObject({
+  defaults: z
+    .strictObject({
+      backend: z.enum(BACKENDS).default('local'),
+      store: z
+        .string()
+        .regex(/^(file|s3):\/\/.+/, 'a file://<dir> or s3://bucket/prefix URL')
+        .default('file://.switchyard/store'),
+      max_attempts: z.number().int().min(1).max(100).default(5),
+    })
+    .prefault({}),
+  hosts: z.record(Name, HostSchema).default({}),
+  fleets: z.record(Name, z.array(Name).min(1)).default({}),
+});
+
+export type Config = z.infer<typeof ConfigSchema>;
+
+/** The repo root: the nearest folder upward from `from` holding cluster_fleet_config.ts. */
+export function findRoot(from = process.cwd()): string {
+  for (let dir = path.resolve(from); ; dir = path.dirname(dir)) {
+    if (existsSync(path.join(dir, CONFIG_FILE))) return dir;
+    if (path.dirname(dir) === dir) {
+      throw new UserError(`no ${CONFIG_FILE} in ${from} or above; run switchyard from its repository`);
+    }
+  }
+}
+
+async function compiledConfigPath(root: string): Promise<string> {
+  const source = path.join(root, CONFIG_FILE);
+  const helper = path.join(root, 'scripts/lib/config/define-config.ts');
+  const hash = createHash('sha256').update(readFileSync(source));
+  if (existsSync(helper)) hash.update(readFileSync(helper));
+  const cacheDir = path.join(root, '.switchyard', 'cache');
+  const out = path.join(cacheDir, `config-${hash.digest('hex').slice(0, 16)}.mjs`);
+  if (existsSync(out)) return out;
+  const { build } = await import('esbuild');
+  const result = await build({
+    entryPoints: [source],
+    bundle: true,
+    write: false,
+    format: 'esm',
+    platform: 'node',
+    packages: 'external',
+    logLevel: 'silent',
+  }).catch((err: { errors?: { text: string; location?: { line: number } }[] }) => {
+    const first = err.errors?.[0];
+    throw new UserError(
+      `${CONFIG_FILE}${first?.location ? `:${first.location.line}` : ''}: ${first?.text ?? String(err)}`,
+    );
+  });
+  mkdirSync(cacheDir, { recursive: true });
+  const tmp = `${out}.${process.pid}.tmp`;
+  writeFileSync(tmp, result.outputFiles[0]!.contents);
+  renameSync(tmp, out);
+  return out;
+}
+
+export async function loadConfig(root: string): Promise<Config> {
+  const mod = (await import(pathToFileURL(await compiledConfigPath(root)).href)) as { default?: unknown };
+  const parsed = ConfigSchema.safeParse(mod.default ?? {});
+  if (!parsed.success) throw new UserError(formatZodIssue(CONFIG_FILE, parsed.error, ConfigSchema));
+  for (const [fleet, hosts] of Object.entries(parsed.data.fleets)) {
+    const unknown = hosts.find((h) => !(h in parsed.data.hosts));
+    if (unknown) {
+      throw new UserError(`${CONFIG_FILE}: fleets.${fleet}: unknown host "${unknown}"; add it under hosts`);
+    }
+  }
+  return parsed.data;
+}

@@ -1,0 +1,72 @@
+// The run ledger's line format: one JSON object per line, keys in the order seq, ts, type,
+// fields..., prev, where prev is the SHA-256 (hex) of the previous line's exact bytes.
+import { createHash } from 'node:crypto';
+
+export const ZERO_HASH = '0'.repeat(64);
+
+/** Fields of the entry types Switchyard writes. Other type strings are accepted too. */
+export interface LedgerFieldsByType {
+  'run.created': { run_id: string; experiment: string; digest: string; pins: unknown };
+  'attempt.started': { run_id: string; attempt: number; backend: string };
+  'attempt.ended': { run_id: string; attempt: number; state: string; exit_code?: number | null; last_step?: number | null };
+  /** `manifest`: path of the manifest relative to the store root. */
+  'ckpt.committed': { run_id: string; step: number; manifest: string; manifest_sha256: string };
+  'ckpt.pruned': { run_id: string; step: number };
+  'submission.made': { run_id: string; file: string; sha256: string; dry: boolean; score?: number | null };
+  'outputs.saved': { run_id: string; files: { path: string; sha256: string }[] };
+}
+export type LedgerType = keyof LedgerFieldsByType;
+/** The fields a type takes: checked for the known types, free-form for any other string. */
+export type LedgerFields<T extends string> = T extends LedgerType ? LedgerFieldsByType[T] : Record<string, unknown>;
+
+export interface LedgerEntry {
+  seq: number;
+  ts: string;
+  type: string;
+  prev: string;
+  [field: string]: unknown;
+}
+
+const RESERVED = ['seq', 'ts', 'type', 'prev'];
+
+/** The line (no newline) for an entry; throws if `fields` uses a reserved key. */
+export function formatLine(seq: number, ts: string, type: string, fields: object, prev: string): string {
+  for (const key of RESERVED) {
+    if (Object.hasOwn(fields, key)) throw new Error(`ledger: field "${key}" is reserved (type ${type})`);
+  }
+  return JSON.stringify({ seq, ts, type, ...fields, prev });
+}
+
+export function hashLine(line: Buffer | string): string {
+  return createHash('sha256').update(line).digest('hex');
+}
+
+/** Parses one line; returns the entry or a short description of what is wrong with it. */
+export function parseLine(line: Buffer | string): LedgerEntry | string {
+  let value: unknown;
+  try {
+    value = JSON.parse(line.toString());
+  } catch {
+    return 'not valid JSON';
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return 'not a JSON object';
+  const e = value as Record<string, unknown>;
+  if (!Number.isSafeInteger(e.seq)) return 'seq is missing or not an integer';
+  if (typeof e.ts !== 'string') return 'ts is missing or not a string';
+  if (typeof e.type !== 'string' || e.type === '') return 'type is missing or empty';
+  if (typeof e.prev !== 'string' || !/^[0-9a-f]{64}$/.test(e.prev)) return 'prev is missing or not a SHA-256 hex digest';
+  return e as LedgerEntry;
+}
+
+/** Splits file bytes into lines (without newlines); `complete` is false when the last line has no newline. */
+export function splitLines(data: Buffer): { lines: Buffer[]; complete: boolean } {
+  const lines: Buffer[] = [];
+  let start = 0;
+  for (let nl = data.indexOf(0x0a, start); nl !== -1; nl = data.indexOf(0x0a, start)) {
+    lines.push(data.subarray(start, nl));
+    start = nl + 1;
+  }
+  const complete = start === data.length;
+  if (!complete) lines.push(data.subarray(start));
+  return { lines, complete };
+}

@@ -1,0 +1,57 @@
+// The code pin: HEAD's commit plus a binary patch of everything uncommitted (staged, unstaged
+// and untracked-but-not-ignored), so `git apply` on a checkout of the commit rebuilds the tree.
+// The patch comes from a throwaway copy of the index, leaving the user's staging untouched.
+// Side effect worth knowing: `git add` writes blobs for new files into .git/objects.
+import { copyFileSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { run } from '../proc.js';
+import { UserError } from '../ui/errors.js';
+import { sha256Hex } from './canonical-json.js';
+
+export interface CodePin {
+  commit: string;
+  /** sha256 of `diff`, or null when the work tree matches the commit. */
+  dirty_sha256: string | null;
+  diff: Buffer;
+}
+
+const FIX = 'git init && git add -A && git commit -m init';
+
+export async function pinCode(repoRoot: string): Promise<CodePin> {
+  const git = (args: string[], env?: NodeJS.ProcessEnv) =>
+    run(['git', ...args], { cwd: repoRoot, allowFail: true, env: env ?? process.env });
+
+  const inside = await git(['rev-parse', '--is-inside-work-tree']).catch((err: NodeJS.ErrnoException) => {
+    if (err.code === 'ENOENT') throw new UserError('git is not installed; Switchyard pins code by git commit');
+    throw err;
+  });
+  if (inside.code !== 0 || inside.stdout.toString().trim() !== 'true') {
+    throw new UserError(`${repoRoot} is not a git repository; Switchyard pins code by commit. Fix: ${FIX}`);
+  }
+  const head = await git(['rev-parse', '--verify', '--quiet', 'HEAD^{commit}']);
+  if (head.code !== 0) throw new UserError(`${repoRoot}: the git repository has no commits yet. Fix: ${FIX}`);
+  const commit = head.stdout.toString().trim();
+
+  const indexPath = resolve(repoRoot, (await git(['rev-parse', '--git-path', 'index'])).stdout.toString().trim());
+  const tmp = mkdtempSync(join(tmpdir(), 'switchyard-index-'));
+  try {
+    const tmpIndex = join(tmp, 'index');
+    // Copying keeps the index's stat data, so `git add -A` rehashes only changed files.
+    if (existsSync(indexPath)) copyFileSync(indexPath, tmpIndex);
+    const env = { ...process.env, GIT_INDEX_FILE: tmpIndex };
+    await run(['git', 'add', '-A'], { cwd: repoRoot, env });
+    // Explicit options override user config (noprefix, renames, external diff, submodule
+    // logs, relative) that would make the patch unfit for `git apply`.
+    const { stdout: diff } = await run(
+      [
+        'git', 'diff', '--cached', '--binary', '--no-color', '--no-ext-diff', '--no-textconv', '--no-renames',
+        '--no-relative', '--submodule=short', '--src-prefix=a/', '--dst-prefix=b/', commit, '--',
+      ],
+      { cwd: repoRoot, env },
+    );
+    return { commit, dirty_sha256: diff.length ? sha256Hex(diff) : null, diff };
+  } finally {
+    rmSync(tmp, { recursive: true, force: true });
+  }
+}

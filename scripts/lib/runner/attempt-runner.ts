@@ -1,0 +1,256 @@
+// The runner: the one program every backend starts on its worker. It restores the latest
+// committed checkpoint, starts the experiment with the contract environment, supervises it
+// (logs, signals with a grace period), uploads each committed checkpoint, and writes the
+// attempt's final status. All run semantics live here once; backends only ship and start it.
+import { createWriteStream, existsSync, mkdirSync, readdirSync, writeFileSync, renameSync, type WriteStream } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { latestCheckpoint } from '../ckpt/checkpoint.js';
+import { runKeys, type AttemptState } from '../runs/run-record.js';
+import type { Store } from '../store/store.js';
+import { ATTEMPT_FILES, STOP_REQUEST, type AttemptSpec, type AttemptStatus, type RunnerEvent } from './attempt-spec.js';
+import { CheckpointSync } from './checkpoint-sync.js';
+import { startExperiment, type ExitInfo, type ExperimentProcess } from './experiment-process.js';
+import { restoreLatest, storedSteps, uploadStep } from './store-checkpoints.js';
+
+/** Exit code an experiment uses to say "I saved a checkpoint, run me again". */
+export const EXIT_RESUME = 75;
+const SYNC_INTERVAL_MS = 500;
+
+export interface RunnerOptions {
+  root: string;
+  /** per-run scratch folder on this worker: ckpt/, output/, attempts/<n>/ */
+  workDir: string;
+  store: Store;
+  /** mirror of the experiment's output (the foreground status display) */
+  echo?: (stream: 'stdout' | 'stderr', data: Buffer) => void;
+  onEvent?: (e: RunnerEvent) => void;
+}
+
+export function workPaths(workDir: string, attempt: number | 'predict') {
+  return {
+    ckpt: path.join(workDir, 'ckpt'),
+    output: path.join(workDir, 'output'),
+    attempt: path.join(workDir, 'attempts', String(attempt)),
+  };
+}
+
+const ckptHelperDir = () => {
+  // dist/scripts/chunks/x.js or scripts/lib/runner/x.ts → <root>/scripts/lib/ckpt
+  const here = path.dirname(fileURLToPath(import.meta.url));
+  for (let dir = here; dir !== path.dirname(dir); dir = path.dirname(dir)) {
+    const candidate = path.join(dir, 'scripts', 'lib', 'ckpt');
+    if (existsSync(path.join(candidate, 'switchyard_ckpt.py'))) return candidate;
+  }
+  return path.join(here, '..', 'ckpt');
+};
+
+function writeJsonAtomic(file: string, value: unknown): void {
+  const tmp = `${file}.tmp`;
+  writeFileSync(tmp, JSON.stringify(value, null, 2) + '\n');
+  renameSync(tmp, file);
+}
+
+export class AttemptRunner {
+  readonly status: AttemptStatus;
+  readonly paths: ReturnType<typeof workPaths>;
+  private child: ExperimentProcess | null = null;
+  private stopKind: 'cancel' | 'preempt' | null = null;
+  private killTimer: NodeJS.Timeout | null = null;
+  private sync: CheckpointSync;
+
+  constructor(
+    readonly spec: AttemptSpec,
+    private readonly opts: RunnerOptions,
+  ) {
+    this.paths = workPaths(opts.workDir, spec.attempt);
+    this.status = {
+      run_id: spec.run_id,
+      attempt: spec.attempt,
+      state: 'running',
+      reason: null,
+      exit_code: null,
+      signal: null,
+      pid: process.pid,
+      started_at: new Date().toISOString(),
+      ended_at: null,
+      restored_step: null,
+      last_step: null,
+    };
+    this.sync = new CheckpointSync(opts.store, spec.run_id, this.paths.ckpt, spec.keep_checkpoints, (e) =>
+      this.handleSyncEvent(e),
+    );
+  }
+
+  private emit(e: RunnerEvent): void {
+    this.opts.onEvent?.(e);
+  }
+
+  private handleSyncEvent(e: RunnerEvent): void {
+    if (e.type === 'ckpt.committed') this.status.last_step = e.step;
+    this.emit(e);
+  }
+
+  /**
+   * Stops the experiment: SIGTERM to its group now, SIGKILL after the grace period.
+   * `cancel` is a user's stop (no automatic resume); `preempt` is the machine going away.
+   */
+  requestStop(kind: 'cancel' | 'preempt'): void {
+    this.stopKind ??= kind;
+    if (!this.child || this.killTimer) return;
+    this.child.signal('SIGTERM');
+    this.killTimer = setTimeout(() => this.kill(), this.spec.grace_sec * 1000);
+    this.killTimer.unref();
+  }
+
+  /** A second Ctrl-C: no more waiting. */
+  kill(): void {
+    this.stopKind ??= 'cancel';
+    this.child?.signal('SIGKILL');
+  }
+
+  async run(): Promise<AttemptStatus> {
+    for (const dir of Object.values(this.paths)) mkdirSync(dir, { recursive: true });
+    writeFileSync(path.join(this.paths.attempt, 'metrics.jsonl'), '', { flag: 'a' });
+    this.writeStatus();
+    const stdout = createWriteStream(path.join(this.paths.attempt, 'stdout.log'), { flags: 'a' });
+    const stderr = createWriteStream(path.join(this.paths.attempt, 'stderr.log'), { flags: 'a' });
+    const note = (line: string) => {
+      stderr.write(`switchyard: ${line}\n`);
+      this.emit({ type: 'notice', line });
+    };
+    try {
+      if (this.spec.attempt !== 'predict') await this.adoptLocalSteps(note);
+      this.status.restored_step = await restoreLatest(this.opts.store, this.spec.run_id, this.paths.ckpt, note);
+      this.status.last_step = this.status.restored_step;
+      this.emit({ type: 'restored', step: this.status.restored_step });
+      await this.sync.init();
+      if (this.stopKind) return await this.finish({ code: null, signal: 'SIGTERM' }, stdout, stderr);
+      const exit = await this.supervise(stdout, stderr);
+      return await this.finish(exit, stdout, stderr);
+    } catch (err) {
+      note(`runner error: ${(err as Error).message}`);
+      this.status.reason = `runner error: ${(err as Error).message}`;
+      return await this.finish({ code: 1, signal: null }, stdout, stderr, 'failed');
+    }
+  }
+
+  /**
+   * A step committed locally by an earlier attempt whose runner died before uploading it
+   * is still progress: upload it before restoring, so nothing committed is lost.
+   */
+  private async adoptLocalSteps(note: (line: string) => void): Promise<void> {
+    if (!existsSync(this.paths.ckpt)) return;
+    const local = await latestCheckpoint(this.paths.ckpt, { report: note });
+    if (!local) return;
+    const stored = (await storedSteps(this.opts.store, this.spec.run_id)).filter((s) => s.hasManifest).at(-1);
+    if (stored && stored.step >= local.step) return;
+    const { key, sha256 } = await uploadStep(this.opts.store, this.spec.run_id, local.dir, local.manifest);
+    note(`uploaded step ${local.step}, committed here by an earlier attempt`);
+    this.emit({ type: 'ckpt.committed', step: local.step, manifest: key, manifest_sha256: sha256 });
+  }
+
+  private contractEnv(): NodeJS.ProcessEnv {
+    const s = this.spec;
+    const dataDir = s.data_dir ? path.resolve(this.opts.root, s.data_dir) : '';
+    const pythonPath = [ckptHelperDir(), process.env.PYTHONPATH].filter(Boolean).join(path.delimiter);
+    return {
+      ...process.env,
+      ...s.env,
+      SWITCHYARD_RUN_ID: s.run_id,
+      SWITCHYARD_ATTEMPT: String(s.attempt),
+      SWITCHYARD_SEED: String(s.seed),
+      SWITCHYARD_CKPT_DIR: this.paths.ckpt,
+      SWITCHYARD_CKPT_EVERY_SEC: String(s.ckpt_every_sec),
+      SWITCHYARD_CKPT_KEEP: String(s.keep_checkpoints),
+      SWITCHYARD_OUTPUT_DIR: this.paths.output,
+      SWITCHYARD_METRICS: path.join(this.paths.attempt, 'metrics.jsonl'),
+      SWITCHYARD_DATA_DIR: dataDir,
+      SWITCHYARD_SHARD_INDEX: String(s.shard_index),
+      SWITCHYARD_SHARD_COUNT: String(s.shard_count),
+      PYTHONPATH: pythonPath,
+      PYTHONUNBUFFERED: '1',
+    };
+  }
+
+  private async supervise(stdout: WriteStream, stderr: WriteStream): Promise<ExitInfo> {
+    const echo = this.opts.echo;
+    this.child = startExperiment(this.spec.command, {
+      cwd: path.resolve(this.opts.root, this.spec.cwd),
+      env: this.contractEnv(),
+      onStdout: (b) => (stdout.write(b), echo?.('stdout', b)),
+      onStderr: (b) => (stderr.write(b), echo?.('stderr', b)),
+    });
+    if (this.stopKind) this.requestStop(this.stopKind);
+    const ticker = setInterval(() => {
+      this.checkStopRequest();
+      this.sync.tick().catch((err: Error) => this.emit({ type: 'notice', line: `checkpoint upload failed: ${err.message}` }));
+    }, SYNC_INTERVAL_MS);
+    const exit = await this.child.exited;
+    clearInterval(ticker);
+    if (this.killTimer) clearTimeout(this.killTimer);
+    return exit;
+  }
+
+  /** `make stop` from another shell leaves a stop-request file, then signals us. */
+  private checkStopRequest(): void {
+    if (!this.stopKind && existsSync(path.join(this.paths.attempt, STOP_REQUEST))) this.requestStop('cancel');
+  }
+
+  private classify(exit: ExitInfo): { state: AttemptState; reason: string | null } {
+    if (this.stopKind === 'cancel') return { state: 'cancelled', reason: 'stopped by the user' };
+    if (this.stopKind === 'preempt') return { state: 'preempted', reason: 'the runner was sent SIGTERM' };
+    if (exit.code === 0) return { state: 'succeeded', reason: null };
+    if (exit.code === EXIT_RESUME) return { state: 'preempted', reason: `the experiment exited ${EXIT_RESUME} (checkpointed, resume me)` };
+    if (exit.signal) return { state: 'preempted', reason: `the experiment was killed by ${exit.signal}` };
+    return { state: 'failed', reason: `the experiment exited ${exit.code}` };
+  }
+
+  private async finish(
+    exit: ExitInfo,
+    stdout: WriteStream,
+    stderr: WriteStream,
+    forced?: AttemptState,
+  ): Promise<AttemptStatus> {
+    const flushError = await this.sync.flush().then(
+      () => null,
+      (err: Error) => err,
+    );
+    const { state, reason } = forced ? { state: forced, reason: this.status.reason } : this.classify(exit);
+    Object.assign(this.status, {
+      state: flushError && state === 'succeeded' ? 'failed' : state,
+      reason: flushError ? `final checkpoint upload failed: ${flushError.message}` : reason,
+      exit_code: exit.code,
+      signal: exit.signal,
+      ended_at: new Date().toISOString(),
+    });
+    if (this.status.state === 'succeeded') await this.saveOutputs();
+    await Promise.all([stdout, stderr].map((s) => new Promise((resolve) => s.end(resolve))));
+    this.writeStatus();
+    await this.mirrorAttemptFiles();
+    return this.status;
+  }
+
+  private async saveOutputs(): Promise<void> {
+    const files: { path: string; sha256: string }[] = [];
+    const entries = readdirSync(this.paths.output, { recursive: true, withFileTypes: true });
+    for (const e of entries.filter((x) => x.isFile())) {
+      const rel = path.relative(this.paths.output, path.join(e.parentPath, e.name)).split(path.sep).join('/');
+      const stored = await this.opts.store.put(runKeys.output(this.spec.run_id, rel), path.join(this.paths.output, rel));
+      files.push({ path: rel, sha256: stored.sha256 });
+    }
+    if (files.length) this.emit({ type: 'outputs.saved', files: files.sort((a, b) => a.path.localeCompare(b.path)) });
+  }
+
+  private writeStatus(): void {
+    writeJsonAtomic(path.join(this.paths.attempt, 'status.json'), this.status);
+  }
+
+  /** Copies the attempt's logs, metrics and status to the store. */
+  async mirrorAttemptFiles(): Promise<void> {
+    for (const name of ATTEMPT_FILES) {
+      const file = path.join(this.paths.attempt, name);
+      if (existsSync(file)) await this.opts.store.put(runKeys.attemptFile(this.spec.run_id, this.spec.attempt, name), file);
+    }
+  }
+}

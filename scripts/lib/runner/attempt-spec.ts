@@ -1,0 +1,47 @@
+// What a backend ships to its worker: everything the runner needs, as plain JSON.
+import type { CommandSpec } from '../spec/experiment.js';
+import type { AttemptState } from '../runs/run-record.js';
+
+export interface AttemptSpec {
+  run_id: string;
+  /** 1, 2, ... for training attempts; "predict" for the prediction phase */
+  attempt: number | 'predict';
+  command: CommandSpec;
+  /** the competition folder, relative to the repo root */
+  cwd: string;
+  /** the data folder, relative to the repo root (or absolute), or null */
+  data_dir: string | null;
+  env: Record<string, string>;
+  seed: number;
+  ckpt_every_sec: number;
+  grace_sec: number;
+  keep_checkpoints: number;
+  shard_index: number;
+  shard_count: number;
+  store: string;
+}
+
+export interface AttemptStatus {
+  run_id: string;
+  attempt: number | 'predict';
+  state: AttemptState;
+  reason: string | null;
+  exit_code: number | null;
+  signal: string | null;
+  pid: number;
+  started_at: string;
+  ended_at: string | null;
+  restored_step: number | null;
+  last_step: number | null;
+}
+
+export type RunnerEvent =
+  | { type: 'restored'; step: number | null }
+  | { type: 'notice'; line: string }
+  | { type: 'ckpt.committed'; step: number; manifest: string; manifest_sha256: string }
+  | { type: 'ckpt.pruned'; step: number }
+  | { type: 'outputs.saved'; files: { path: string; sha256: string }[] };
+
+/** Files of an attempt folder on the worker, mirrored to runs/<id>/attempts/<n>/ in the store. */
+export const ATTEMPT_FILES = ['stdout.log', 'stderr.log', 'metrics.jsonl', 'status.json'] as const;
+export const STOP_REQUEST = 'stop-request';

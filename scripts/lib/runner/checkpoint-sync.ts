@@ -1,0 +1,80 @@
+// Watches the attempt's checkpoint folder and uploads each newly committed step while training
+// goes on. One upload at a time: when the store is slower than the trainer, intermediate steps
+// are skipped and the newest committed one goes next, so the store is never more than one step
+// behind and training is never blocked.
+import { existsSync } from 'node:fs';
+import { readdir } from 'node:fs/promises';
+import path from 'node:path';
+import { verifyStep } from '../ckpt/checkpoint.js';
+import type { Store } from '../store/store.js';
+import type { RunnerEvent } from './attempt-spec.js';
+import { deleteStoredStep, pruneStoredSteps, storedSteps, uploadStep } from './store-checkpoints.js';
+
+export class CheckpointSync {
+  lastSynced: number | null = null;
+  private running: Promise<void> | null = null;
+  private readonly reported = new Set<number>();
+
+  constructor(
+    private readonly store: Store,
+    private readonly runId: string,
+    private readonly ckptDir: string,
+    private readonly keep: number,
+    private readonly emit: (e: RunnerEvent) => void,
+  ) {}
+
+  /** Starts from what the store already holds, so restored steps are not uploaded again. */
+  async init(): Promise<void> {
+    const committed = (await storedSteps(this.store, this.runId)).filter((s) => s.hasManifest);
+    this.lastSynced = committed.at(-1)?.step ?? null;
+  }
+
+  /** Runs one sync pass unless one is in flight; resolves when that pass ends. */
+  tick(): Promise<void> {
+    this.running ??= this.syncNewest().finally(() => (this.running = null));
+    return this.running;
+  }
+
+  /** Waits for the pass in flight, then runs a last one (after the experiment exited). */
+  async flush(): Promise<void> {
+    await this.running;
+    await this.tick();
+  }
+
+  private async newestCommittedLocal(): Promise<number | null> {
+    const names = await readdir(this.ckptDir).catch(() => [] as string[]);
+    const steps = names
+      .filter((n) => /^\d+$/.test(n))
+      .map(Number)
+      .filter((s) => s > (this.lastSynced ?? -1) && existsSync(path.join(this.ckptDir, String(s), 'manifest.json')))
+      .sort((a, b) => b - a);
+    return steps[0] ?? null;
+  }
+
+  private async syncNewest(): Promise<void> {
+    const step = await this.newestCommittedLocal();
+    if (step === null) return;
+    const dir = path.join(this.ckptDir, String(step));
+    const checked = await verifyStep(dir);
+    if (!checked.ok) {
+      // Pruned by the trainer's own retention meanwhile, or genuinely broken: say so once.
+      if (existsSync(dir) && !this.reported.has(step)) {
+        this.reported.add(step);
+        this.emit({ type: 'notice', line: `checkpoint step ${step} not uploaded: ${checked.reason}` });
+      }
+      return;
+    }
+    try {
+      const { key, sha256 } = await uploadStep(this.store, this.runId, dir, checked.manifest);
+      this.lastSynced = step;
+      this.emit({ type: 'ckpt.committed', step, manifest: key, manifest_sha256: sha256 });
+    } catch (err) {
+      await deleteStoredStep(this.store, this.runId, step);
+      if (!existsSync(dir)) return; // pruned locally mid-upload; a newer step will follow
+      throw err;
+    }
+    for (const pruned of await pruneStoredSteps(this.store, this.runId, this.keep)) {
+      this.emit({ type: 'ckpt.pruned', step: pruned });
+    }
+  }
+}

@@ -1,0 +1,137 @@
+// The orchestrator's attempt loop: submit an attempt, follow it to its end while writing the
+// ledger and the run record, and start the next attempt after a preemption or a lost worker,
+// resuming from the latest committed checkpoint. Cross-cutting work lives here, once, around
+// whatever backend runs the attempt.
+import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { Backend, PollResult } from '../backends/backend.js';
+import type { Project } from '../project.js';
+import type { AttemptSpec, RunnerEvent } from '../runner/attempt-spec.js';
+import { formatDuration, type StatusLine } from '../ui/status-line.js';
+import { TERMINAL, type AttemptRecord, type AttemptState, type RunRecord } from './run-record.js';
+import { recordInLedger, saveRun } from './run-store.js';
+
+const POLL_MS = 250;
+
+export function attemptSpec(project: Project, run: RunRecord, attempt: number | 'predict'): AttemptSpec {
+  const { spec } = run;
+  const [slug] = run.experiment.split('/');
+  const competition = path.join('competitions', slug!);
+  return {
+    run_id: run.run_id,
+    attempt,
+    command: attempt === 'predict' ? run.command.predict! : run.command.train,
+    cwd: competition,
+    data_dir: spec.data ? path.relative(project.root, path.resolve(project.root, competition, spec.data.dir)) : null,
+    env: spec.train.env,
+    seed: run.pins.seed,
+    ckpt_every_sec: spec.train.checkpoint_every_sec,
+    grace_sec: spec.train.grace_sec,
+    keep_checkpoints: spec.train.keep_checkpoints,
+    shard_index: 0,
+    shard_count: spec.shards.count,
+    store: project.store.url,
+  };
+}
+
+/** Ledger entries and user-facing lines for the runner's events. */
+async function handleEvents(project: Project, run: RunRecord, events: RunnerEvent[], ui: StatusLine): Promise<void> {
+  for (const e of events) {
+    if (e.type === 'ckpt.committed') {
+      await recordInLedger(project, 'ckpt.committed', { run_id: run.run_id, step: e.step, manifest: e.manifest, manifest_sha256: e.manifest_sha256 });
+    } else if (e.type === 'ckpt.pruned') {
+      await recordInLedger(project, 'ckpt.pruned', { run_id: run.run_id, step: e.step });
+    } else if (e.type === 'outputs.saved') {
+      await recordInLedger(project, 'outputs.saved', { run_id: run.run_id, files: e.files });
+    } else if (e.type === 'restored') {
+      ui.say(e.step === null ? 'starting from scratch (no committed checkpoint)' : `resuming from committed checkpoint step ${e.step}`);
+    } else if (e.type === 'notice') {
+      ui.say(`switchyard: ${e.line}`);
+    }
+  }
+}
+
+function statusText(attempt: AttemptRecord, poll: PollResult, startedMs: number): string {
+  const m = poll.metrics ?? {};
+  const step = m.step ?? poll.last_step ?? '-';
+  const loss = typeof m.loss === 'number' ? m.loss.toPrecision(4) : '-';
+  return `▸ attempt ${attempt.n} · step ${step} · loss ${loss} · ckpt ${poll.last_step ?? '-'} · ${formatDuration(Date.now() - startedMs)}`;
+}
+
+/** Follows one attempt to a terminal state, keeping the record and ledger current. */
+export async function followAttempt(
+  project: Project,
+  backend: Backend,
+  run: RunRecord,
+  attempt: AttemptRecord,
+  ui: StatusLine,
+): Promise<AttemptRecord> {
+  const started = Date.parse(attempt.started_at);
+  for (;;) {
+    const poll = await backend.poll(attempt.handle!);
+    await handleEvents(project, run, poll.events, ui);
+    attempt.last_step = poll.last_step ?? attempt.last_step;
+    attempt.restored_step = poll.restored_step ?? attempt.restored_step;
+    if (TERMINAL.has(poll.state)) {
+      Object.assign(attempt, { state: poll.state, reason: poll.reason, exit_code: poll.exit_code, ended_at: new Date().toISOString() });
+      await backend.pull(attempt.handle!);
+      await saveRun(project, run);
+      await recordInLedger(project, 'attempt.ended', {
+        run_id: run.run_id,
+        attempt: attempt.n,
+        state: attempt.state,
+        exit_code: attempt.exit_code,
+        last_step: attempt.last_step,
+      });
+      ui.done();
+      return attempt;
+    }
+    ui.update(statusText(attempt, poll, started));
+    await sleep(POLL_MS);
+  }
+}
+
+export interface DriveOptions {
+  backend: Backend;
+  maxAttempts: number;
+  ui: StatusLine;
+  /** true once the orchestrator itself was told to stop: no further attempts then */
+  stopping: () => boolean;
+  onSubmitted?: (attempt: AttemptRecord) => void;
+}
+
+/** Runs attempts until one succeeds, fails, is cancelled, or the attempt budget is spent. */
+export async function driveRun(project: Project, run: RunRecord, opts: DriveOptions): Promise<AttemptState> {
+  const { backend, ui } = opts;
+  for (;;) {
+    const n = run.attempts.length + 1;
+    if (n > opts.maxAttempts) {
+      ui.say(`switchyard: giving up after ${opts.maxAttempts} attempts; run make train again to continue from the last checkpoint`);
+      return run.attempts.at(-1)?.state ?? 'failed';
+    }
+    const handle = await backend.submit(attemptSpec(project, run, n));
+    const attempt: AttemptRecord = {
+      n,
+      backend: backend.name,
+      handle,
+      state: 'running',
+      reason: null,
+      exit_code: null,
+      started_at: new Date().toISOString(),
+      ended_at: null,
+      restored_step: null,
+      last_step: null,
+    };
+    run.attempts.push(attempt);
+    await saveRun(project, run);
+    await recordInLedger(project, 'attempt.started', { run_id: run.run_id, attempt: n, backend: backend.name });
+    opts.onSubmitted?.(attempt);
+    const ended = await followAttempt(project, backend, run, attempt, ui);
+    const resumable = ended.state === 'preempted' || ended.state === 'lost';
+    if (!resumable || opts.stopping()) {
+      if (resumable) ui.say(`attempt ${n} ${ended.state}: ${ended.reason}; make train resumes it`);
+      return ended.state;
+    }
+    ui.say(`attempt ${n} ${ended.state}: ${ended.reason}; starting attempt ${n + 1} from the last committed checkpoint`);
+  }
+}

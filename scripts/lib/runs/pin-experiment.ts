@@ -1,0 +1,41 @@
+// Computes the five pins of an experiment as it stands in the work tree, all concurrently.
+import path from 'node:path';
+import { pinCode } from '../pins/code-pin.js';
+import { pinData, type DataManifest } from '../pins/data-manifest.js';
+import { configPin, pinDigest, type Pins } from '../pins/digest.js';
+import { pinEnv } from '../pins/env-pin.js';
+import { merkleRoot } from '../pins/merkle.js';
+import type { Experiment } from '../spec/experiment.js';
+
+export interface PinnedExperiment {
+  pins: Pins;
+  diff: Buffer;
+  dataManifest: DataManifest;
+}
+
+const EMPTY_DATA: DataManifest = { format: 'switchyard-data/1', root: merkleRoot([]), files: [] };
+
+export async function pinExperiment(root: string, stateDir: string, exp: Experiment, seed = exp.spec.seed): Promise<PinnedExperiment> {
+  const { seed: _seed, ...specWithoutSeed } = exp.spec;
+  const data = exp.spec.data;
+  const [code, dataPin, env] = await Promise.all([
+    pinCode(root),
+    exp.dataDir && data
+      ? pinData({
+          dir: exp.dataDir,
+          include: data.include,
+          exclude: data.exclude,
+          cacheFile: path.join(stateDir, 'cache', `data-${exp.slug}-${exp.name}.json`),
+        })
+      : Promise.resolve({ root: EMPTY_DATA.root, files: 0, bytes: 0, manifest: EMPTY_DATA }),
+    pinEnv({ repoRoot: root, experimentDir: exp.competitionDir }),
+  ]);
+  const withoutDigest = {
+    code: { commit: code.commit, dirty_sha256: code.dirty_sha256 },
+    data: { root: dataPin.root, files: dataPin.files, bytes: dataPin.bytes },
+    env: { lock_sha256: env.lock_sha256, python: env.python, node: env.node },
+    config: configPin(specWithoutSeed),
+    seed,
+  };
+  return { pins: { ...withoutDigest, digest: pinDigest(withoutDigest) }, diff: code.diff, dataManifest: dataPin.manifest };
+}

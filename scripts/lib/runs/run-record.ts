@@ -1,0 +1,63 @@
+// run.json: the durable record of one run, kept in the store (the source of truth).
+import type { CommandSpec, ExperimentSpec } from '../spec/experiment.js';
+import type { Pins } from '../pins/digest.js';
+import type { BackendName } from '../config/define-config.js';
+
+export const ATTEMPT_STATES = ['queued', 'running', 'succeeded', 'failed', 'preempted', 'lost', 'cancelled'] as const;
+export type AttemptState = (typeof ATTEMPT_STATES)[number];
+export type RunState = AttemptState | 'created';
+
+/** Plain JSON a backend needs to find its attempt again, persisted so a restart can re-attach. */
+export type Handle = { backend: BackendName } & Record<string, unknown>;
+
+export interface AttemptRecord {
+  n: number;
+  backend: BackendName;
+  handle: Handle | null;
+  state: AttemptState;
+  reason: string | null;
+  exit_code: number | null;
+  started_at: string;
+  ended_at: string | null;
+  restored_step: number | null;
+  last_step: number | null;
+}
+
+export interface RunRecord {
+  run_id: string;
+  experiment: string;
+  created_at: string;
+  pins: Pins;
+  spec: ExperimentSpec;
+  command: { train: CommandSpec; predict: CommandSpec | null };
+  backends: BackendName[];
+  /** set when this run deliberately repeats a finished run with the same pins (again=1) */
+  replay_of: string | null;
+  attempts: AttemptRecord[];
+}
+
+export const TERMINAL: ReadonlySet<AttemptState> = new Set(['succeeded', 'failed', 'preempted', 'lost', 'cancelled']);
+
+export function runState(run: RunRecord): RunState {
+  return run.attempts.at(-1)?.state ?? 'created';
+}
+
+export function lastStep(run: RunRecord): number | null {
+  for (const a of [...run.attempts].reverse()) if (a.last_step !== null) return a.last_step;
+  return null;
+}
+
+/** Store keys of a run's parts. */
+export const runKeys = {
+  dir: (id: string) => `runs/${id}/`,
+  record: (id: string) => `runs/${id}/run.json`,
+  sourceDiff: (id: string) => `runs/${id}/source.diff`,
+  dataManifest: (id: string) => `runs/${id}/data-manifest.json`,
+  replicate: (id: string) => `runs/${id}/replicate.sh`,
+  ckptDir: (id: string) => `runs/${id}/ckpt/`,
+  ckptFile: (id: string, step: number, file: string) => `runs/${id}/ckpt/${step}/${file}`,
+  attemptFile: (id: string, attempt: number | 'predict', file: string) => `runs/${id}/attempts/${attempt}/${file}`,
+  output: (id: string, file: string) => `runs/${id}/outputs/${file}`,
+  outputsDir: (id: string) => `runs/${id}/outputs/`,
+  submission: (id: string, stamp: string, file: string) => `runs/${id}/submissions/${stamp}/${file}`,
+};

@@ -1,0 +1,28 @@
+// Reading and writing run records: run.json in the store is the truth, the SQLite db mirrors it.
+import { appendLedger, type LedgerFields } from '../ledger/ledger.js';
+import type { Project } from '../project.js';
+import { UserError } from '../ui/errors.js';
+import { runKeys, type RunRecord } from './run-record.js';
+
+export async function saveRun(project: Project, run: RunRecord): Promise<void> {
+  await project.store.putBytes(runKeys.record(run.run_id), JSON.stringify(run, null, 2) + '\n');
+  project.db.upsert(run);
+}
+
+export async function loadRun(project: Project, runId: string): Promise<RunRecord> {
+  if (!/^[a-z0-9][a-z0-9_-]*-\d{8}T\d{4}-[0-9a-f]{8}(-\d+)?$/.test(runId)) {
+    throw new UserError(`run: ${JSON.stringify(runId)} is not a run id; list runs with make status`);
+  }
+  const fromDb = project.db.get(runId);
+  if (fromDb) return fromDb;
+  const bytes = await project.store.getBytes(runKeys.record(runId));
+  if (!bytes) throw new UserError(`run: no run ${runId} in ${project.store.url}; list runs with make status`);
+  const run = JSON.parse(bytes.toString('utf8')) as RunRecord;
+  project.db.upsert(run);
+  return run;
+}
+
+/** Appends one entry to the project's ledger. */
+export function recordInLedger<T extends string>(project: Project, type: T, fields: LedgerFields<T>) {
+  return appendLedger(project.ledgerPath, type, fields);
+}

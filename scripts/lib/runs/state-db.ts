@@ -1,0 +1,106 @@
+// Run state in SQLite: a fast index over the store's run.json files, rebuilt by `make reindex`.
+import Database from 'better-sqlite3';
+import { mkdirSync } from 'node:fs';
+import path from 'node:path';
+import { lastStep, runState, type RunRecord } from './run-record.js';
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS runs (
+  run_id TEXT PRIMARY KEY,
+  experiment TEXT NOT NULL,
+  digest TEXT NOT NULL,
+  state TEXT NOT NULL,
+  created_at TEXT NOT NULL,
+  updated_at TEXT NOT NULL,
+  last_step INTEGER,
+  record TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS runs_by_digest ON runs(digest);
+CREATE TABLE IF NOT EXISTS attempts (
+  run_id TEXT NOT NULL REFERENCES runs(run_id) ON DELETE CASCADE,
+  n INTEGER NOT NULL,
+  backend TEXT NOT NULL,
+  state TEXT NOT NULL,
+  reason TEXT,
+  exit_code INTEGER,
+  started_at TEXT NOT NULL,
+  ended_at TEXT,
+  last_step INTEGER,
+  PRIMARY KEY (run_id, n)
+);
+CREATE TABLE IF NOT EXISTS handles (
+  run_id TEXT NOT NULL,
+  attempt INTEGER NOT NULL,
+  handle TEXT NOT NULL,
+  PRIMARY KEY (run_id, attempt),
+  FOREIGN KEY (run_id, attempt) REFERENCES attempts(run_id, n) ON DELETE CASCADE
+);
+`;
+
+export class StateDb {
+  private db: Database.Database;
+
+  constructor(file: string) {
+    mkdirSync(path.dirname(file), { recursive: true });
+    this.db = new Database(file);
+    this.db.pragma('journal_mode = WAL');
+    this.db.pragma('foreign_keys = ON');
+    this.db.pragma('busy_timeout = 5000');
+    this.db.exec(SCHEMA);
+  }
+
+  /** Mirrors one run.json into the tables. */
+  upsert(run: RunRecord): void {
+    const write = this.db.transaction((r: RunRecord) => {
+      this.db.prepare('DELETE FROM runs WHERE run_id = ?').run(r.run_id);
+      this.db
+        .prepare(
+          `INSERT INTO runs (run_id, experiment, digest, state, created_at, updated_at, last_step, record)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+        )
+        .run(r.run_id, r.experiment, r.pins.digest, runState(r), r.created_at, new Date().toISOString(), lastStep(r), JSON.stringify(r));
+      const attempt = this.db.prepare(
+        `INSERT INTO attempts (run_id, n, backend, state, reason, exit_code, started_at, ended_at, last_step)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      );
+      const handle = this.db.prepare('INSERT INTO handles (run_id, attempt, handle) VALUES (?, ?, ?)');
+      for (const a of r.attempts) {
+        attempt.run(r.run_id, a.n, a.backend, a.state, a.reason, a.exit_code, a.started_at, a.ended_at, a.last_step);
+        if (a.handle) handle.run(r.run_id, a.n, JSON.stringify(a.handle));
+      }
+    });
+    write(run);
+  }
+
+  get(runId: string): RunRecord | null {
+    const row = this.db.prepare('SELECT record FROM runs WHERE run_id = ?').get(runId) as { record: string } | undefined;
+    return row ? (JSON.parse(row.record) as RunRecord) : null;
+  }
+
+  byDigest(digest: string): RunRecord[] {
+    const rows = this.db.prepare('SELECT record FROM runs WHERE digest = ? ORDER BY created_at').all(digest) as { record: string }[];
+    return rows.map((r) => JSON.parse(r.record) as RunRecord);
+  }
+
+  /** Newest first; optionally only one experiment's runs. */
+  list(experiment?: string): RunRecord[] {
+    const rows = (
+      experiment
+        ? this.db.prepare('SELECT record FROM runs WHERE experiment = ? ORDER BY created_at DESC, run_id DESC').all(experiment)
+        : this.db.prepare('SELECT record FROM runs ORDER BY created_at DESC, run_id DESC').all()
+    ) as { record: string }[];
+    return rows.map((r) => JSON.parse(r.record) as RunRecord);
+  }
+
+  /** Replaces every row with the given runs, in one transaction. */
+  replaceAll(runs: RunRecord[]): void {
+    this.db.transaction(() => {
+      this.db.exec('DELETE FROM handles; DELETE FROM attempts; DELETE FROM runs;');
+      for (const r of runs) this.upsert(r);
+    })();
+  }
+
+  close(): void {
+    this.db.close();
+  }
+}

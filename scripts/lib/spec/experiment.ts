@@ -1,0 +1,146 @@
+// Experiment specs: competitions/<slug>/experiment.yaml (the default) or
+// competitions/<slug>/experiments/<name>.yaml, validated once here into fully defaulted values.
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import path from 'node:path';
+import { parseDocument } from 'yaml';
+import { z } from 'zod';
+import { BACKENDS } from '../config/load-config.js';
+import { UserError } from '../ui/errors.js';
+import { formatZodIssue } from './zod-format.js';
+
+const NAME_RE = /^[a-z0-9][a-z0-9_-]{0,63}$/;
+const NAME_RULE = 'lowercase letters, digits, - and _, starting with a letter or digit';
+
+const Command = z.union([z.string().trim().min(1), z.array(z.string().min(1)).min(1)]);
+const RelPath = z
+  .string()
+  .min(1)
+  .refine((p) => !path.isAbsolute(p) && !p.split(/[\\/]/).includes('..'), 'a path inside the run folder');
+
+export const ExperimentSchema = z.strictObject({
+  setup: Command.optional(),
+  train: z.strictObject({
+    command: Command,
+    checkpoint_every_sec: z.number().positive().default(60),
+    grace_sec: z.number().positive().max(3600).default(60),
+    env: z.record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'an environment variable name'), z.string()).default({}),
+    keep_checkpoints: z.number().int().min(1).default(3),
+  }),
+  predict: z.strictObject({ command: Command, output: RelPath }).optional(),
+  submit: z.strictObject({ file: RelPath, message: z.string().default('') }).optional(),
+  data: z
+    .strictObject({
+      dir: z.string().min(1),
+      include: z.array(z.string().min(1)).default(['**']),
+      exclude: z.array(z.string().min(1)).default([]),
+    })
+    .optional(),
+  seed: z.number().int().min(0).default(0),
+  backends: z.array(z.enum(BACKENDS)).min(1).optional(),
+  resources: z
+    .strictObject({
+      cpus: z.number().int().min(1).default(1),
+      gpus: z.number().int().min(0).default(0),
+      gpu_type: z.string().min(1).optional(),
+      memory: z.string().regex(/^\d+(\.\d+)?[KMGT]i?B?$/, 'a size like "4G" or "512M"').optional(),
+    })
+    .prefault({}),
+  shards: z
+    .strictObject({
+      count: z.number().int().min(1).default(1),
+      merge: z.enum(['concat', 'best-by-score', 'command']).default('concat'),
+      merge_command: Command.optional(),
+    })
+    .prefault({}),
+});
+
+export type ExperimentSpec = z.infer<typeof ExperimentSchema>;
+export type CommandSpec = z.infer<typeof Command>;
+
+const EXAMPLES: Record<string, string> = {
+  train: 'train: { command: python3 train.py }',
+  'train.command': '"python3 train.py"',
+  'predict.command': '"python3 predict.py"',
+  'predict.output': '"submission.csv"',
+  'submit.file': '"submission.csv"',
+  'data.dir': '"data"',
+  seed: '42',
+};
+
+export interface Experiment {
+  /** `<slug>/<name>` as typed, normalised */
+  ref: string;
+  slug: string;
+  name: string;
+  /** spec file, relative to the repo root (used in messages) */
+  file: string;
+  competitionDir: string;
+  dataDir: string | null;
+  spec: ExperimentSpec;
+}
+
+/** Checks a user-supplied name before it is used as a path or reaches any command. */
+export function checkName(what: string, value: string, example: string): string {
+  if (!NAME_RE.test(value)) {
+    throw new UserError(`${what}: ${JSON.stringify(value)} is not a valid name; use ${NAME_RULE} (e.g. ${example})`);
+  }
+  return value;
+}
+
+export function parseExperimentRef(ref: string | undefined): { slug: string; name: string } {
+  if (!ref) throw new UserError('experiment: required, e.g. make train experiment=penguins');
+  const parts = ref.split('/');
+  if (parts.length > 2) throw new UserError(`experiment: ${JSON.stringify(ref)} must be <competition> or <competition>/<name>`);
+  const slug = checkName('experiment', parts[0]!, 'penguins');
+  const name = parts[1] === undefined ? 'default' : checkName('experiment', parts[1], 'penguins/fast');
+  return { slug, name };
+}
+
+function listDir(dir: string, suffix = ''): string[] {
+  if (!existsSync(dir)) return [];
+  return readdirSync(dir)
+    .filter((f) => f.endsWith(suffix))
+    .map((f) => f.slice(0, f.length - suffix.length))
+    .sort();
+}
+
+function parseYaml(file: string, text: string): unknown {
+  const doc = parseDocument(text, { prettyErrors: false, uniqueKeys: true });
+  const err = doc.errors[0];
+  if (err) {
+    const pos = err.linePos?.[0];
+    const where = pos ? `:${pos.line}:${pos.col}` : '';
+    throw new UserError(`${file}${where}: malformed YAML: ${err.message.split('\n')[0]}`);
+  }
+  return doc.toJS() ?? {};
+}
+
+export function loadExperiment(root: string, ref: string | undefined): Experiment {
+  const { slug, name } = parseExperimentRef(ref);
+  const competitionDir = path.join(root, 'competitions', slug);
+  if (!existsSync(competitionDir)) {
+    const known = listDir(path.join(root, 'competitions'));
+    throw new UserError(
+      `experiment: no competition "${slug}" (known: ${known.join(', ') || 'none'}); create it with make competition-new competition=${slug}`,
+    );
+  }
+  const rel = name === 'default' ? 'experiment.yaml' : `experiments/${name}.yaml`;
+  const file = path.join('competitions', slug, rel);
+  if (!existsSync(path.join(root, file))) {
+    const known = listDir(path.join(competitionDir, 'experiments'), '.yaml');
+    throw new UserError(`${file}: no such experiment (known for ${slug}: default${known.map((k) => `, ${k}`).join('')})`);
+  }
+  const raw = parseYaml(file, readFileSync(path.join(root, file), 'utf8'));
+  const parsed = ExperimentSchema.safeParse(raw);
+  if (!parsed.success) throw new UserError(formatZodIssue(file, parsed.error, ExperimentSchema, EXAMPLES));
+  const spec = parsed.data;
+
+  let dataDir: string | null = null;
+  if (spec.data) {
+    dataDir = path.resolve(competitionDir, spec.data.dir);
+    if (!existsSync(dataDir) || !statSync(dataDir).isDirectory()) {
+      throw new UserError(`${file}: data.dir: ${path.relative(root, dataDir) || dataDir} is not a directory; create it or fix the path`);
+    }
+  }
+  return { ref: name === 'default' ? slug : `${slug}/${name}`, slug, name, file, competitionDir, dataDir, spec };
+}

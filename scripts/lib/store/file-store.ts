@@ -1,0 +1,123 @@
+// The embedded default store: a directory. Objects are written to a temp file beside the
+// target and renamed into place, so a crash never leaves a half-written object.
+import { createHash, randomBytes } from 'node:crypto';
+import { createReadStream, createWriteStream } from 'node:fs';
+import { mkdir, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
+import path from 'node:path';
+import { pipeline } from 'node:stream/promises';
+import { Transform } from 'node:stream';
+import { checkKey, type Store, type StoredObject } from './store.js';
+
+function hashingCopy(src: string, dest: string): Promise<StoredObject> {
+  const hash = createHash('sha256');
+  let size = 0;
+  const tap = new Transform({
+    transform(chunk: Buffer, _enc, done) {
+      hash.update(chunk);
+      size += chunk.length;
+      done(null, chunk);
+    },
+  });
+  const out = createWriteStream(dest, { flush: true });
+  return pipeline(createReadStream(src, { highWaterMark: 1 << 20 }), tap, out).then(() => ({
+    size,
+    sha256: hash.digest('hex'),
+  }));
+}
+
+async function hashOf(file: string): Promise<StoredObject> {
+  const hash = createHash('sha256');
+  let size = 0;
+  for await (const chunk of createReadStream(file, { highWaterMark: 1 << 20 })) {
+    hash.update(chunk as Buffer);
+    size += (chunk as Buffer).length;
+  }
+  return { size, sha256: hash.digest('hex') };
+}
+
+const tmpName = (target: string) => `${target}.tmp-${randomBytes(4).toString('hex')}`;
+
+export class FileStore implements Store {
+  constructor(
+    readonly url: string,
+    readonly dir: string,
+  ) {}
+
+  /** The local path of a key: file stores can be read in place. */
+  pathOf(key: string): string {
+    return path.join(this.dir, checkKey(key));
+  }
+
+  private async atomically(key: string, write: (tmp: string) => Promise<StoredObject>): Promise<StoredObject> {
+    const target = this.pathOf(key);
+    await mkdir(path.dirname(target), { recursive: true });
+    const tmp = tmpName(target);
+    try {
+      const written = await write(tmp);
+      await rename(tmp, target);
+      return written;
+    } catch (err) {
+      await rm(tmp, { force: true });
+      throw err;
+    }
+  }
+
+  put(key: string, srcPath: string): Promise<StoredObject> {
+    return this.atomically(key, async (tmp) => {
+      const copied = await hashingCopy(srcPath, tmp);
+      const stored = await hashOf(tmp);
+      if (stored.sha256 !== copied.sha256) throw new Error(`${this.url}/${key}: stored bytes do not match the source`);
+      return stored;
+    });
+  }
+
+  putBytes(key: string, data: Buffer | string): Promise<StoredObject> {
+    return this.atomically(key, async (tmp) => {
+      const out = createWriteStream(tmp, { flush: true });
+      await new Promise<void>((resolve, reject) => out.on('error', reject).end(data, resolve));
+      return hashOf(tmp);
+    });
+  }
+
+  async get(key: string, destPath: string): Promise<StoredObject> {
+    await mkdir(path.dirname(destPath), { recursive: true });
+    const tmp = tmpName(destPath);
+    try {
+      const got = await hashingCopy(this.pathOf(key), tmp);
+      await rename(tmp, destPath);
+      return got;
+    } catch (err) {
+      await rm(tmp, { force: true });
+      throw err;
+    }
+  }
+
+  async getBytes(key: string): Promise<Buffer | null> {
+    return readFile(this.pathOf(key)).catch((err: NodeJS.ErrnoException) => {
+      if (err.code === 'ENOENT') return null;
+      throw err;
+    });
+  }
+
+  async stat(key: string): Promise<StoredObject | null> {
+    const file = this.pathOf(key);
+    const exists = await stat(file).then(
+      (s) => s.isFile(),
+      () => false,
+    );
+    return exists ? hashOf(file) : null;
+  }
+
+  async list(prefix: string): Promise<string[]> {
+    const base = prefix ? this.pathOf(prefix.replace(/\/$/, '')) : this.dir;
+    const entries = await readdir(base, { recursive: true, withFileTypes: true }).catch(() => []);
+    return entries
+      .filter((e) => e.isFile() && !/\.tmp-[0-9a-f]{8}$/.test(e.name))
+      .map((e) => path.relative(this.dir, path.join(e.parentPath, e.name)).split(path.sep).join('/'))
+      .sort();
+  }
+
+  async delete(key: string): Promise<void> {
+    await rm(this.pathOf(key), { force: true });
+  }
+}

@@ -1,0 +1,31 @@
+// Where runs live durably. Keys are POSIX paths below the store root ("runs/<id>/run.json").
+// Every write is atomic per object (readers see the old object or the new one, never a
+// partial one) and reports the SHA-256 of what was stored, verified against the source.
+
+export interface StoredObject {
+  size: number;
+  sha256: string;
+}
+
+export interface Store {
+  readonly url: string;
+  /** Copies a local file to `key`, verifying the stored bytes' SHA-256. */
+  put(key: string, srcPath: string): Promise<StoredObject>;
+  putBytes(key: string, data: Buffer | string): Promise<StoredObject>;
+  /** Copies `key` to a local file, returning the SHA-256 of the bytes received. */
+  get(key: string, destPath: string): Promise<StoredObject>;
+  /** The object's bytes, or null when it does not exist. */
+  getBytes(key: string): Promise<Buffer | null>;
+  /** SHA-256 and size of the stored object as it is now, or null when missing. */
+  stat(key: string): Promise<StoredObject | null>;
+  /** All keys below `prefix` (which ends with "/"), sorted. */
+  list(prefix: string): Promise<string[]>;
+  delete(key: string): Promise<void>;
+}
+
+export function checkKey(key: string): string {
+  if (!key || key.startsWith('/') || key.split('/').some((p) => p === '..' || p === '')) {
+    throw new Error(`invalid store key: ${JSON.stringify(key)}`);
+  }
+  return key;
+}

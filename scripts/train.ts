@@ -1,0 +1,78 @@
+// make train experiment=<slug>[/<name>] [backend=local] [again=1] [seed=N]
+// Pins the experiment, then starts, resumes or reports its run, and follows it in the foreground.
+import path from 'node:path';
+import { z } from 'zod';
+import { openBackend } from './lib/backends/index.js';
+import { BACKENDS } from './lib/config/load-config.js';
+import { openProject } from './lib/project.js';
+import { describePins, exitCodeFor } from './lib/runs/describe.js';
+import { driveRun, followAttempt } from './lib/runs/drive-run.js';
+import { ForegroundSignals } from './lib/runs/foreground.js';
+import { openRun } from './lib/runs/open-run.js';
+import { runKeys, runState } from './lib/runs/run-record.js';
+import { loadExperiment } from './lib/spec/experiment.js';
+import { Flag, readVars } from './lib/spec/make-vars.js';
+import { runMain, UserError } from './lib/ui/errors.js';
+import { StatusLine } from './lib/ui/status-line.js';
+import type { FileStore } from './lib/store/file-store.js';
+
+await runMain(async () => {
+  const vars = readVars('train', {
+    experiment: z.string().optional(),
+    backend: z.enum(BACKENDS).optional(),
+    again: Flag.optional(),
+    seed: z.coerce.number().int().min(0).optional(),
+  });
+  const project = await openProject();
+  const exp = loadExperiment(project.root, vars.experiment);
+  const backendName = vars.backend ?? exp.spec.backends?.[0] ?? project.config.defaults.backend;
+  const ui = new StatusLine();
+  const backend = openBackend(backendName, project, {
+    echo: (stream, data) => ui.write(stream === 'stdout' ? process.stdout : process.stderr, data),
+  });
+  const backends = [backendName, ...(exp.spec.backends ?? []).filter((b) => b !== backendName)];
+  const opened = await openRun(project, exp, { backends, again: vars.again ?? false, seed: vars.seed });
+  const { run } = opened;
+  const outputs = 'pathOf' in project.store ? path.relative(process.cwd(), (project.store as FileStore).pathOf(runKeys.outputsDir(run.run_id))) : `${project.store.url}/${runKeys.outputsDir(run.run_id)}`;
+
+  if (opened.kind === 'finished') {
+    ui.say(`run ${run.run_id} already finished with these pins (${describePins(run.pins)})`);
+    ui.say(`outputs: ${outputs}   replay it with again=1`);
+    return 0;
+  }
+
+  const last = run.attempts.at(-1);
+  if (opened.kind === 'resume' && last?.state === 'running' && last.handle) {
+    // The previous orchestrator may still be alive, or may have died: ask the attempt's backend.
+    const previous = openBackend(last.backend, project);
+    if ((await previous.poll(last.handle)).state === 'running') {
+      throw new UserError(`run ${run.run_id} is already running (attempt ${last.n}); follow it with make logs run=${run.run_id} follow=1`);
+    }
+    await followAttempt(project, previous, run, last, ui);
+    ui.say(`attempt ${last.n} ended ${last.state}: ${last.reason}`);
+  }
+  ui.say(
+    opened.kind === 'new'
+      ? `run ${run.run_id} on ${backendName}\n  pins: ${describePins(run.pins)}`
+      : `resuming run ${run.run_id} (${runState(run)} after ${run.attempts.length} attempt${run.attempts.length === 1 ? '' : 's'}) on ${backendName}`,
+  );
+
+  const signals = new ForegroundSignals(backend, ui);
+  const started = Date.now();
+  const state = await driveRun(project, run, {
+    backend,
+    maxAttempts: run.attempts.length + project.config.defaults.max_attempts,
+    ui,
+    stopping: () => signals.stopping,
+    onSubmitted: (a) => signals.attach(a.handle!),
+  });
+  const final = run.attempts.at(-1)!;
+  const took = ((Date.now() - started) / 1000).toFixed(1);
+  if (state === 'succeeded') {
+    ui.say(`run ${run.run_id} succeeded in ${took}s · last checkpoint step ${final.last_step ?? '-'} · outputs: ${outputs}`);
+    if (run.command.predict) ui.say(`next: make predict experiment=${exp.ref}`);
+  } else {
+    ui.say(`run ${run.run_id} ${state}${final.reason ? `: ${final.reason}` : ''} (logs: make logs run=${run.run_id})`);
+  }
+  return exitCodeFor(state, final.exit_code);
+});
