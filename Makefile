@@ -12,7 +12,7 @@ SOURCES := $(shell find scripts cluster_fleet_config.ts -name '*.ts' -newer dist
 help:                ## list the verbs
 	@grep -E '^[a-z-]+:.*## ' Makefile | sed -E 's/:.*## /\t/' | expand -t 20
 
-node_modules/.package-lock.json: package.json package-lock.json
+node_modules/.package-lock.json: package-lock.json
 	@npm ci --no-audit --no-fund
 
 dist/.built: node_modules/.package-lock.json $(SOURCES) build.mjs

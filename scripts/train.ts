@@ -1,20 +1,18 @@
 // make train experiment=<slug>[/<name>] [backend=local] [again=1] [seed=N]
 // Pins the experiment, then starts, resumes or reports its run, and follows it in the foreground.
-import path from 'node:path';
 import { z } from 'zod';
 import { openBackend } from './lib/backends/index.js';
 import { BACKENDS } from './lib/config/load-config.js';
 import { openProject } from './lib/project.js';
 import { describePins, exitCodeFor } from './lib/runs/describe.js';
-import { driveRun, followAttempt } from './lib/runs/drive-run.js';
-import { ForegroundSignals } from './lib/runs/foreground.js';
+import { followAttempt } from './lib/runs/drive-run.js';
+import { foregroundBackend, runInForeground } from './lib/runs/foreground.js';
 import { openRun } from './lib/runs/open-run.js';
 import { runKeys, runState } from './lib/runs/run-record.js';
 import { loadExperiment } from './lib/spec/experiment.js';
 import { Flag, readVars } from './lib/spec/make-vars.js';
 import { runMain, UserError } from './lib/ui/errors.js';
 import { StatusLine } from './lib/ui/status-line.js';
-import type { FileStore } from './lib/store/file-store.js';
 
 await runMain(async () => {
   const vars = readVars('train', {
@@ -27,13 +25,11 @@ await runMain(async () => {
   const exp = loadExperiment(project.root, vars.experiment);
   const backendName = vars.backend ?? exp.spec.backends?.[0] ?? project.config.defaults.backend;
   const ui = new StatusLine();
-  const backend = openBackend(backendName, project, {
-    echo: (stream, data) => ui.write(stream === 'stdout' ? process.stdout : process.stderr, data),
-  });
+  const backend = foregroundBackend(backendName, project, ui);
   const backends = [backendName, ...(exp.spec.backends ?? []).filter((b) => b !== backendName)];
   const opened = await openRun(project, exp, { backends, again: vars.again ?? false, seed: vars.seed });
   const { run } = opened;
-  const outputs = 'pathOf' in project.store ? path.relative(process.cwd(), (project.store as FileStore).pathOf(runKeys.outputsDir(run.run_id))) : `${project.store.url}/${runKeys.outputsDir(run.run_id)}`;
+  const outputs = project.store.locate(runKeys.outputsDir(run.run_id));
 
   if (opened.kind === 'finished') {
     ui.say(`run ${run.run_id} already finished with these pins (${describePins(run.pins)})`);
@@ -57,15 +53,8 @@ await runMain(async () => {
       : `resuming run ${run.run_id} (${runState(run)} after ${run.attempts.length} attempt${run.attempts.length === 1 ? '' : 's'}) on ${backendName}`,
   );
 
-  const signals = new ForegroundSignals(backend, ui);
   const started = Date.now();
-  const state = await driveRun(project, run, {
-    backend,
-    maxAttempts: run.attempts.length + project.config.defaults.max_attempts,
-    ui,
-    stopping: () => signals.stopping,
-    onSubmitted: (a) => signals.attach(a.handle!),
-  });
+  const state = await runInForeground(project, run, backend, ui);
   const final = run.attempts.at(-1)!;
   const took = ((Date.now() - started) / 1000).toFixed(1);
   if (state === 'succeeded') {

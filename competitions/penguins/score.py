@@ -20,7 +20,9 @@ class SubmissionError(Exception):
     pass
 
 
-def read_labels(path: str, known_ids: Optional[Set[str]] = None, species: Optional[Set[str]] = None) -> Dict[str, str]:
+def read_labels(
+    path: str, known_ids: Optional[Set[str]] = None, species: Optional[Set[str]] = None
+) -> Dict[str, str]:
     """id -> species from an id,species CSV, checked against the answer key when one is given."""
     try:
         with open(path, newline="", encoding="utf-8-sig") as f:
@@ -42,7 +44,8 @@ def read_labels(path: str, known_ids: Optional[Set[str]] = None, species: Option
         if known_ids is not None and row_id not in known_ids:
             raise SubmissionError(f"line {line}: unknown id {row_id}")
         if species is not None and label not in species:
-            raise SubmissionError(f"line {line}: unknown species {label!r} (expected one of {', '.join(sorted(species))})")
+            expected = ", ".join(sorted(species))
+            raise SubmissionError(f"line {line}: unknown species {label!r} (expected one of {expected})")
         labels[row_id] = label
     return labels
 

@@ -36,7 +36,7 @@ Matrix = List[List[float]]
 _stop_requested = False
 
 
-def _on_sigterm(signum: int, frame: object) -> None:
+def _on_stop_signal(signum: int, frame: object) -> None:
     global _stop_requested
     _stop_requested = True
 
@@ -48,13 +48,16 @@ def read_rows(path: str) -> List[Dict[str, str]]:
 
 def new_model(rows: List[Dict[str, str]], seed: int) -> Model:
     """Standardization from the training rows and small random weights from the seed."""
-    mean, std = [], []
+    mean: List[float] = []
+    std: List[float] = []
     for name in NUMERIC:
         values = [float(r[name]) for r in rows]
         m = sum(values) / len(values)
         mean.append(m)
         std.append(math.sqrt(sum((v - m) ** 2 for v in values) / len(values)) or 1.0)
-    model: Model = {"numeric": NUMERIC, "mean": mean, "std": std, "categorical": CATEGORICAL, "classes": CLASSES}
+    model: Model = {
+        "numeric": NUMERIC, "mean": mean, "std": std, "categorical": CATEGORICAL, "classes": CLASSES
+    }
     rng = random.Random(seed)
     width = len(encode(rows[0], model))
     model["weights"] = [[rng.uniform(-0.01, 0.01) for _ in range(width)] for _ in CLASSES]
@@ -136,7 +139,9 @@ def log_metrics(epoch: int, weights: Matrix, xs: List[List[float]], ys: List[int
 
 
 def main() -> int:
-    signal.signal(signal.SIGTERM, _on_sigterm)
+    # SIGTERM comes from Switchyard; SIGINT is Ctrl-C when run by hand. Both stop after the epoch.
+    signal.signal(signal.SIGTERM, _on_stop_signal)
+    signal.signal(signal.SIGINT, _on_stop_signal)
     epochs = int(os.environ.get("EPOCHS") or DEFAULT_EPOCHS)
     seed = int(os.environ.get("SWITCHYARD_SEED") or 0)
     every_sec = float(os.environ.get("SWITCHYARD_CKPT_EVERY_SEC") or 2)
@@ -157,7 +162,7 @@ def main() -> int:
     while epoch < epochs:
         loss = train_epoch(weights, xs, ys, seed, epoch)
         epoch += 1
-        # Metrics before the checkpoint of the same step: a crash between them repeats a line, never loses one.
+        # Metrics go before the same step's checkpoint: a crash in between repeats a line, never loses one.
         if epoch % METRICS_EVERY == 0 or epoch == epochs:
             log_metrics(epoch, weights, xs, ys)
         now = time.monotonic()
@@ -168,7 +173,7 @@ def main() -> int:
             break
         if _stop_requested:
             checkpoint(epoch, seed, model)
-            print(f"SIGTERM: checkpointed step {epoch}, exiting 75", flush=True)
+            print(f"stop requested: checkpointed step {epoch}, exiting 75", flush=True)
             return 75
         if now - last_save >= every_sec:
             checkpoint(epoch, seed, model)

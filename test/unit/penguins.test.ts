@@ -1,6 +1,6 @@
 // competitions/penguins: train.py resumes byte-identically after SIGTERM or SIGKILL; predict.py and score.py.
 import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -59,27 +59,40 @@ function env(dirs: RunDirs): NodeJS.ProcessEnv {
   };
 }
 
-/**
- * Runs python3 with `args` in the competition folder. With `interrupt`, sends that signal
- * shortly after the first progress line (about 1 s into training, well before the end).
- */
-function python(args: string[], environment: NodeJS.ProcessEnv, interrupt?: NodeJS.Signals): Promise<Result> {
+/** Runs python3 with `args` in the competition folder. */
+function python(args: string[], environment: NodeJS.ProcessEnv, interrupt?: Interrupt): Promise<Result> {
   return new Promise((resolve, reject) => {
     const child = spawn('python3', args, { cwd: COMPETITION, env: environment, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
-    let sent = false;
-    child.stdout.on('data', (d: Buffer) => {
-      stdout += d.toString();
-      if (interrupt && !sent && /^epoch \d+\//m.test(stdout)) {
-        sent = true;
-        setTimeout(() => child.kill(interrupt), 150);
-      }
-    });
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
     child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    const poll = interrupt && setInterval(() => {
+      if (!hasCommittedStep(interrupt.ckptDir)) return;
+      clearInterval(poll);
+      setTimeout(() => child.kill(interrupt.signal), interrupt.afterMs);
+    }, 10);
     child.on('error', reject);
-    child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr }));
+    child.on('close', (code, signal) => {
+      clearInterval(poll);
+      resolve({ code, signal, stdout, stderr });
+    });
   });
+}
+
+/**
+ * Sends `signal` `afterMs` after the first checkpoint is committed. Progress-based rather than
+ * a fixed delay, so the signal lands mid-training on slower and faster machines alike.
+ */
+interface Interrupt {
+  signal: NodeJS.Signals;
+  ckptDir: string;
+  afterMs: number;
+}
+
+function hasCommittedStep(ckptDir: string): boolean {
+  if (!existsSync(ckptDir)) return false;
+  return readdirSync(ckptDir).some((step) => existsSync(path.join(ckptDir, step, 'manifest.json')));
 }
 
 async function predict(dirs: RunDirs): Promise<Buffer> {
@@ -97,7 +110,8 @@ const stepOf = (line: string) => (JSON.parse(line) as { step: number }).step;
 /** Interrupts a run, restarts it and checks the end result against the uninterrupted baseline. */
 async function interruptAndResume(name: string, signal: NodeJS.Signals): Promise<{ first: Result; resumedFrom: number }> {
   const dirs = runDirs(name);
-  const first = await python(['train.py'], env(dirs), signal);
+  // SIGKILL a little later than the checkpoint, so some work after it is lost and redone.
+  const first = await python(['train.py'], env(dirs), { signal, ckptDir: dirs.ckpt, afterMs: signal === 'SIGKILL' ? 300 : 100 });
   expect(existsSync(path.join(dirs.out, 'model.json')), 'the first run finished before the signal').toBe(false);
   const firstLines = metricLines(dirs);
   expect(firstLines).toEqual(baseline.metrics.slice(0, firstLines.length));
@@ -130,7 +144,7 @@ describe('competitions/penguins', () => {
   it('exits 75 with a checkpoint on SIGTERM and resumes to the same result', async () => {
     const { first, resumedFrom } = await interruptAndResume('sigterm', 'SIGTERM');
     expect(first.code, first.stderr).toBe(75);
-    expect(first.stdout).toMatch(new RegExp(`^SIGTERM: checkpointed step ${resumedFrom}, exiting 75$`, 'm'));
+    expect(first.stdout).toMatch(new RegExp(`^stop requested: checkpointed step ${resumedFrom}, exiting 75$`, 'm'));
   });
 
   it('resumes after SIGKILL to the same result', async () => {

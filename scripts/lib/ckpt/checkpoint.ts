@@ -91,7 +91,7 @@ export function planSave(
     created_at: new Date().toISOString(),
     files: entries,
   };
-  const tmp = join(stepDir, MANIFEST_NAME);
+  const tmp = join(stepDir, MANIFEST_TMP);
   ops.push({ kind: 'write', path: tmp, data: Buffer.from(serializeManifest(manifest)) });
   ops.push({ kind: 'rename', from: tmp, to: join(stepDir, MANIFEST_NAME) });
   return { stepDir, ops, manifest };

@@ -18,7 +18,7 @@ import re
 import shutil
 import sys
 from datetime import datetime, timezone
-from typing import Dict, List, Mapping, Optional, Tuple, Union
+from typing import Dict, Iterable, List, Mapping, Optional, Tuple, Union
 
 FORMAT = "switchyard-ckpt/1"
 MANIFEST = "manifest.json"
@@ -54,6 +54,8 @@ def save(step: int, files: Mapping[str, Contents]) -> str:
     _fsync_dir(root)
 
     entries = [_write_blob(step_dir, path, blobs[path]) for path in sorted(blobs)]
+    for directory in _blob_dirs(step_dir, blobs):  # blobs' directory entries are durable before the commit
+        _fsync_dir(directory)
     manifest = {
         "format": FORMAT,
         "step": step,
@@ -104,33 +106,47 @@ def verify(step_dir: str, step: int) -> dict:
         raise CheckpointError(f"manifest format is {manifest.get('format')!r}, not {FORMAT!r}")
     if isinstance(manifest.get("step"), bool) or manifest.get("step") != step:
         raise CheckpointError(f"manifest step {manifest.get('step')!r} does not match the directory name")
-    files = manifest.get("files")
-    if not isinstance(files, list):
-        raise CheckpointError("manifest files is not a list")
-    for entry in files:
-        _verify_entry(step_dir, entry)
+    for key, kind in (("run_id", str), ("attempt", int), ("created_at", str), ("files", list)):
+        if not isinstance(manifest.get(key), kind) or isinstance(manifest.get(key), bool):
+            raise CheckpointError(f"manifest {key} is not a {kind.__name__}")
+    seen = set()
+    for entry in manifest["files"]:
+        path = _verify_entry(step_dir, entry)
+        if path in seen:
+            raise CheckpointError(f"manifest lists {path} twice")
+        seen.add(path)
     return manifest
 
 
-def _verify_entry(step_dir: str, entry: object) -> None:
+def _verify_entry(step_dir: str, entry: object) -> str:
     if not isinstance(entry, dict):
         raise CheckpointError("manifest files entry is not an object")
     path, size, digest = entry.get("path"), entry.get("size"), entry.get("sha256")
-    if not isinstance(path, str) or not isinstance(size, int) or not isinstance(digest, str):
-        raise CheckpointError(f"manifest entry {entry!r} lacks path, size or sha256")
+    typed = isinstance(path, str) and isinstance(size, int) and isinstance(digest, str)
+    if not typed or not _SHA256_RE.match(digest):
+        raise CheckpointError(f"manifest entry {entry!r} lacks a valid path, size or sha256")
     try:
         _check_path(path)
+        actual_size, actual_digest = _hash_file(os.path.join(step_dir, path))
     except ValueError as err:
         raise CheckpointError(str(err)) from None
-    try:
-        with open(os.path.join(step_dir, path), "rb") as f:
-            data = f.read()
     except OSError as err:
         raise CheckpointError(f"{path}: {err.strerror or err}") from None
-    if len(data) != size:
-        raise CheckpointError(f"{path}: size {len(data)} != manifest size {size}")
-    if hashlib.sha256(data).hexdigest() != digest:
+    if actual_size != size:
+        raise CheckpointError(f"{path}: size {actual_size} != manifest size {size}")
+    if actual_digest != digest:
         raise CheckpointError(f"{path}: sha256 does not match the manifest")
+    return path
+
+
+def _hash_file(path: str) -> Tuple[int, str]:
+    """Size and SHA-256 of a file, read in chunks so large blobs need little memory."""
+    digest, size = hashlib.sha256(), 0
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+            size += len(chunk)
+    return size, digest.hexdigest()
 
 
 def _read_manifest(step_dir: str) -> dict:
@@ -153,6 +169,7 @@ def _check_path(path: str) -> str:
         not parts
         or path.startswith("/")
         or "\\" in path
+        or "\0" in path
         or any(part in ("", ".", "..") for part in parts)
         or path in (MANIFEST, MANIFEST + ".tmp")
     ):
@@ -174,8 +191,16 @@ def _write_blob(step_dir: str, path: str, data: bytes) -> Dict[str, object]:
     if parent != step_dir:
         os.makedirs(parent, exist_ok=True)
     _write_synced(target, data)
-    _fsync_dir(parent)
     return {"path": path, "size": len(data), "sha256": hashlib.sha256(data).hexdigest()}
+
+
+def _blob_dirs(step_dir: str, paths: Iterable[str]) -> List[str]:
+    """The step directory and every folder under it that holds a blob, deepest first."""
+    dirs = {step_dir}
+    for path in paths:
+        parts = path.split("/")[:-1]
+        dirs.update(os.path.join(step_dir, *parts[:i]) for i in range(1, len(parts) + 1))
+    return sorted(dirs, key=len, reverse=True)
 
 
 def _write_synced(path: str, data: bytes) -> None:

@@ -6,7 +6,7 @@ export const ZERO_HASH = '0'.repeat(64);
 
 /** Fields of the entry types Switchyard writes. Other type strings are accepted too. */
 export interface LedgerFieldsByType {
-  'run.created': { run_id: string; experiment: string; digest: string; pins: unknown };
+  'run.created': { run_id: string; experiment: string; digest: string; pins: unknown; data_manifest?: string; data_manifest_sha256?: string };
   'attempt.started': { run_id: string; attempt: number; backend: string };
   'attempt.ended': { run_id: string; attempt: number; state: string; exit_code?: number | null; last_step?: number | null };
   /** `manifest`: path of the manifest relative to the store root. */
@@ -16,8 +16,10 @@ export interface LedgerFieldsByType {
   'outputs.saved': { run_id: string; files: { path: string; sha256: string }[] };
 }
 export type LedgerType = keyof LedgerFieldsByType;
-/** The fields a type takes: checked for the known types, free-form for any other string. */
-export type LedgerFields<T extends string> = T extends LedgerType ? LedgerFieldsByType[T] : Record<string, unknown>;
+/** The fields a type takes: the known types' fields are required (extra ones allowed); free-form for other types. */
+export type LedgerFields<T extends string> = T extends LedgerType
+  ? LedgerFieldsByType[T] & Record<string, unknown>
+  : Record<string, unknown>;
 
 export interface LedgerEntry {
   seq: number;

@@ -4,7 +4,10 @@ import { readFile } from 'node:fs/promises';
 import { type LedgerEntry, ZERO_HASH, hashLine, parseLine, splitLines } from './format.js';
 
 export interface VerifyLedgerOptions {
-  /** Called for each `ckpt.committed` entry still live (not later pruned or re-committed); a string is a failure. */
+  /**
+   * Called for each `ckpt.committed` entry still live (not later pruned or re-committed), in line
+   * order; a returned string (or a thrown error's message) is that line's failure.
+   */
   checkManifest?: (entry: LedgerEntry) => Promise<string | null>;
 }
 
@@ -89,7 +92,7 @@ async function checkManifests(entries: LedgerEntry[], check: (e: LedgerEntry) =>
   }
   const ordered = [...live.values()].sort((a, b) => a.seq - b.seq);
   for (const e of ordered) {
-    const problem = await check(e);
+    const problem = await check(e).catch((err: unknown) => (err instanceof Error ? err.message : String(err)));
     if (problem) return { line: e.seq, reason: `line ${e.seq}: checkpoint step ${String(e.step)} of run ${String(e.run_id)}: ${problem}` };
   }
   return undefined;

@@ -74,33 +74,38 @@ export async function pinData(opts: PinDataOptions): Promise<DataPin> {
 
   const files: DataManifestFile[] = new Array(found.length);
   const todo: number[] = [];
-  let bytes = 0;
   for (let i = 0; i < found.length; i++) {
     const f = found[i]!;
     const sha256 = cache.get(f.rel, f.key);
-    files[i] = { path: f.rel, size: f.size, sha256: sha256 ?? '' };
     if (sha256 === undefined) todo.push(i);
-    else cache.set(f.rel, f.key, f.mtimeNs, sha256);
+    files[i] = { path: f.rel, size: f.size, sha256: sha256 ?? '' };
   }
-
   const hashed = await hashFiles(
     todo.map((i) => ({ path: found[i]!.abs, size: found[i]!.size })),
     opts.onProgress,
   );
+  const unstable = new Set<number>();
   todo.forEach((i, k) => {
     const { sha256, size } = hashed[k]!;
-    const f = found[i]!;
     // A file that changed size while being read is pinned as read, but not cached.
-    if (size === f.size) cache.set(f.rel, f.key, f.mtimeNs, sha256);
+    if (size !== files[i]!.size) unstable.add(i);
     files[i]!.size = size;
     files[i]!.sha256 = sha256;
   });
+  let bytes = 0;
   for (const f of files) bytes += f.size;
 
-  const root_ = cache.unchangedRoot() ?? merkleRoot(files);
-  cache.save(root_, files.length);
-  const manifest: DataManifest = { format: 'switchyard-data/1', root: root_, files };
-  return { root: root_, files: files.length, bytes, manifest };
+  // Every file a hit and none gone: the cache already holds exactly this list (and its root).
+  const unchanged = todo.length === 0 && found.length === cache.size;
+  const rootHash = (unchanged ? cache.merkle : undefined) ?? merkleRoot(files);
+  if (!unchanged || cache.merkle === undefined) {
+    const seen = found.flatMap((f, i) =>
+      unstable.has(i) ? [] : [{ rel: f.rel, key: f.key, mtimeNs: f.mtimeNs, sha256: files[i]!.sha256 }],
+    );
+    cache.save(seen, rootHash);
+  }
+  const manifest: DataManifest = { format: 'switchyard-data/1', root: rootHash, files };
+  return { root: rootHash, files: files.length, bytes, manifest };
 }
 
 /**

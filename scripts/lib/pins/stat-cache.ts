@@ -10,100 +10,79 @@ const FORMAT = 'switchyard-statcache/1';
 // rewritten later with an identical stat. Such entries are not stored (git's "racy" rule).
 const RACY_WINDOW_NS = 2_000_000_000n;
 
-export interface StatKey {
-  size: bigint;
-  mtimeNs: bigint;
-  ino: bigint;
-}
-
 interface CacheFile {
   format: typeof FORMAT;
   /** Real path of the data directory the entries belong to. */
   root: string;
-  /** Merkle root of exactly these entries, when the last pin had no uncached files. */
+  /** Merkle root of exactly these entries (absent when the last pin had unstored files). */
   merkle?: string;
   entries: Record<string, string>;
 }
 
-export class StatCache {
-  private readonly old: Record<string, string>;
-  private readonly oldCount: number;
-  private readonly next: Record<string, string> = Object.create(null);
-  private nextCount = 0;
-  private changed = false;
-  private readonly racyAfter = BigInt(Date.now()) * 1_000_000n - RACY_WINDOW_NS;
+export interface StatEntry {
+  rel: string;
+  key: string;
+  mtimeNs: bigint;
+  sha256: string;
+}
 
+export class StatCache {
   private constructor(
     private readonly file: string | undefined,
     private readonly root: string,
-    old: Record<string, string>,
-    private readonly merkle: string | undefined,
-  ) {
-    this.old = old;
-    this.oldCount = Object.keys(old).length;
-  }
+    private readonly entries: Record<string, string>,
+    /** Entry count of the loaded cache. */
+    readonly size: number,
+    /** Merkle root over exactly the loaded entries, if known. */
+    readonly merkle: string | undefined,
+  ) {}
 
   /** Loads `file` if it exists and belongs to `root`; anything unreadable counts as empty. */
   static load(file: string | undefined, root: string): StatCache {
-    let entries: Record<string, string> = Object.create(null);
-    let merkle: string | undefined;
     if (file) {
       try {
         const data = JSON.parse(readFileSync(file, 'utf8')) as Partial<CacheFile>;
         if (data.format === FORMAT && data.root === root && data.entries && typeof data.entries === 'object') {
-          entries = data.entries;
-          if (typeof data.merkle === 'string') merkle = data.merkle;
+          const merkle = typeof data.merkle === 'string' ? data.merkle : undefined;
+          return new StatCache(file, root, data.entries, Object.keys(data.entries).length, merkle);
         }
       } catch {
         // missing or corrupt: start empty, it will be rewritten
       }
     }
-    return new StatCache(file, root, entries, merkle);
+    return new StatCache(file, root, Object.create(null), 0, undefined);
   }
 
-  static keyOf(st: StatKey): string {
+  static keyOf(st: { size: bigint; mtimeNs: bigint; ino: bigint }): string {
     return `${st.size}:${st.mtimeNs}:${st.ino}`;
   }
 
   /** The cached sha256 for `rel` if its entry matches `key` exactly. */
   get(rel: string, key: string): string | undefined {
-    if (!Object.hasOwn(this.old, rel)) return undefined;
-    const e = this.old[rel];
+    if (!Object.hasOwn(this.entries, rel)) return undefined;
+    const e = this.entries[rel];
     if (typeof e !== 'string' || e.length !== key.length + 65 || !e.startsWith(key) || e[key.length] !== ' ') {
       return undefined;
     }
     return e.slice(key.length + 1);
   }
 
-  /** Records the file as seen this run; call once per file, cached or freshly hashed. */
-  set(rel: string, key: string, mtimeNs: bigint, sha256: string): void {
-    const entry = mtimeNs >= this.racyAfter ? undefined : `${key} ${sha256}`;
-    if (entry !== undefined) {
-      this.next[rel] = entry;
-      this.nextCount++;
-    }
-    if (!this.changed && (!Object.hasOwn(this.old, rel) || this.old[rel] !== entry)) this.changed = true;
-  }
-
-  private unchanged(): boolean {
-    return !this.changed && this.nextCount === this.oldCount;
-  }
-
   /**
-   * The Merkle root saved last time, valid when every file seen this run matched its entry
-   * and none went missing: the (path, size, sha256) set is then the one that root was made
-   * from. Skips rebuilding the tree on the warm path.
+   * Replaces the cache with `seen` (temp file + rename), leaving out files modified too
+   * recently to trust their stat. `merkle` is kept only if no file was left out.
    */
-  unchangedRoot(): string | undefined {
-    return this.unchanged() ? this.merkle : undefined;
-  }
-
-  /** Writes the cache (temp file + rename) only if an entry was added, changed or dropped. */
-  save(merkle: string, fileCount: number): void {
-    if (!this.file || this.unchanged()) return;
-    const data: CacheFile = { format: FORMAT, root: this.root, entries: this.next };
-    // Only a root made from exactly the stored entries may be reused.
-    if (fileCount === this.nextCount) data.merkle = merkle;
+  save(seen: readonly StatEntry[], merkle: string): void {
+    if (!this.file) return;
+    const racyAfter = BigInt(Date.now()) * 1_000_000n - RACY_WINDOW_NS;
+    const entries: Record<string, string> = Object.create(null);
+    let stored = 0;
+    for (const e of seen) {
+      if (e.mtimeNs >= racyAfter) continue;
+      entries[e.rel] = `${e.key} ${e.sha256}`;
+      stored++;
+    }
+    const data: CacheFile = { format: FORMAT, root: this.root, entries };
+    if (stored === seen.length) data.merkle = merkle;
     mkdirSync(dirname(this.file), { recursive: true });
     const tmp = `${this.file}.tmp-${process.pid}-${Math.random().toString(36).slice(2, 8)}`;
     writeFileSync(tmp, JSON.stringify(data));

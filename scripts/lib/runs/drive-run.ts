@@ -8,7 +8,7 @@ import type { Backend, PollResult } from '../backends/backend.js';
 import type { Project } from '../project.js';
 import type { AttemptSpec, RunnerEvent } from '../runner/attempt-spec.js';
 import { formatDuration, type StatusLine } from '../ui/status-line.js';
-import { TERMINAL, type AttemptRecord, type AttemptState, type RunRecord } from './run-record.js';
+import { TERMINAL, type AttemptRecord, type AttemptState, type Handle, type RunRecord } from './run-record.js';
 import { recordInLedger, saveRun } from './run-store.js';
 
 const POLL_MS = 250;
@@ -58,6 +58,27 @@ function statusText(attempt: AttemptRecord, poll: PollResult, startedMs: number)
   return `▸ attempt ${attempt.n} · step ${step} · loss ${loss} · ckpt ${poll.last_step ?? '-'} · ${formatDuration(Date.now() - startedMs)}`;
 }
 
+/** Polls a handle until its attempt ends, writing the ledger for its events and a live status. */
+export async function pollUntilDone(
+  project: Project,
+  backend: Backend,
+  run: RunRecord,
+  handle: Handle,
+  ui: StatusLine,
+  status: (poll: PollResult) => string,
+): Promise<PollResult> {
+  for (;;) {
+    const poll = await backend.poll(handle);
+    await handleEvents(project, run, poll.events, ui);
+    if (TERMINAL.has(poll.state)) {
+      ui.done();
+      return poll;
+    }
+    ui.update(status(poll));
+    await sleep(POLL_MS);
+  }
+}
+
 /** Follows one attempt to a terminal state, keeping the record and ledger current. */
 export async function followAttempt(
   project: Project,
@@ -67,28 +88,25 @@ export async function followAttempt(
   ui: StatusLine,
 ): Promise<AttemptRecord> {
   const started = Date.parse(attempt.started_at);
-  for (;;) {
-    const poll = await backend.poll(attempt.handle!);
-    await handleEvents(project, run, poll.events, ui);
-    attempt.last_step = poll.last_step ?? attempt.last_step;
-    attempt.restored_step = poll.restored_step ?? attempt.restored_step;
-    if (TERMINAL.has(poll.state)) {
-      Object.assign(attempt, { state: poll.state, reason: poll.reason, exit_code: poll.exit_code, ended_at: new Date().toISOString() });
-      await backend.pull(attempt.handle!);
-      await saveRun(project, run);
-      await recordInLedger(project, 'attempt.ended', {
-        run_id: run.run_id,
-        attempt: attempt.n,
-        state: attempt.state,
-        exit_code: attempt.exit_code,
-        last_step: attempt.last_step,
-      });
-      ui.done();
-      return attempt;
-    }
-    ui.update(statusText(attempt, poll, started));
-    await sleep(POLL_MS);
-  }
+  const poll = await pollUntilDone(project, backend, run, attempt.handle!, ui, (p) => statusText(attempt, p, started));
+  Object.assign(attempt, {
+    state: poll.state,
+    reason: poll.reason,
+    exit_code: poll.exit_code,
+    ended_at: new Date().toISOString(),
+    last_step: poll.last_step ?? attempt.last_step,
+    restored_step: poll.restored_step ?? attempt.restored_step,
+  });
+  await backend.pull(attempt.handle!);
+  await saveRun(project, run);
+  await recordInLedger(project, 'attempt.ended', {
+    run_id: run.run_id,
+    attempt: attempt.n,
+    state: attempt.state,
+    exit_code: attempt.exit_code,
+    last_step: attempt.last_step,
+  });
+  return attempt;
 }
 
 export interface DriveOptions {

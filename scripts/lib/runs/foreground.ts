@@ -2,11 +2,34 @@
 // the experiment to checkpoint and stop, a second one kills it; SIGTERM/SIGHUP mean this
 // machine is going away, so the attempt checkpoints and ends as preempted.
 import type { Backend } from '../backends/backend.js';
+import { openBackend } from '../backends/index.js';
 import { LocalBackend } from '../backends/local.js';
+import type { BackendName } from '../config/define-config.js';
+import type { Project } from '../project.js';
 import type { StatusLine } from '../ui/status-line.js';
-import type { Handle } from './run-record.js';
+import { driveRun } from './drive-run.js';
+import type { AttemptState, Handle, RunRecord } from './run-record.js';
 
-export class ForegroundSignals {
+/** A backend whose attempts' output scrolls above the live status line. */
+export function foregroundBackend(name: BackendName, project: Project, ui: StatusLine): Backend {
+  return openBackend(name, project, {
+    echo: (stream, data) => ui.write(stream === 'stdout' ? process.stdout : process.stderr, data),
+  });
+}
+
+/** Drives a run's attempts to an end in the foreground, with Ctrl-C and SIGTERM handled. */
+export function runInForeground(project: Project, run: RunRecord, backend: Backend, ui: StatusLine): Promise<AttemptState> {
+  const signals = new ForegroundSignals(backend, ui);
+  return driveRun(project, run, {
+    backend,
+    maxAttempts: run.attempts.length + project.config.defaults.max_attempts,
+    ui,
+    stopping: () => signals.stopping,
+    onSubmitted: (a) => signals.attach(a.handle!),
+  });
+}
+
+class ForegroundSignals {
   private interrupts = 0;
   stopping = false;
   private handle: Handle | null = null;

@@ -48,6 +48,10 @@ export class FileStore implements Store {
     return path.join(this.dir, checkKey(key));
   }
 
+  locate(key: string): string {
+    return path.relative(process.cwd(), this.pathOf(key.replace(/\/$/, ''))) + (key.endsWith('/') ? '/' : '');
+  }
+
   private async atomically(key: string, write: (tmp: string) => Promise<StoredObject>): Promise<StoredObject> {
     const target = this.pathOf(key);
     await mkdir(path.dirname(target), { recursive: true });

@@ -21,6 +21,8 @@ export interface Store {
   /** All keys below `prefix` (which ends with "/"), sorted. */
   list(prefix: string): Promise<string[]>;
   delete(key: string): Promise<void>;
+  /** Where a key (or a prefix ending in "/") is, for people: a local path or a URL. */
+  locate(key: string): string;
 }
 
 export function checkKey(key: string): string {

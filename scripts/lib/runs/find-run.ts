@@ -1,0 +1,22 @@
+// Which run a verb acts on: `run=<id>`, or the newest run of `experiment=` that fits.
+import type { Project } from '../project.js';
+import { UserError } from '../ui/errors.js';
+import { parseExperimentRef } from '../spec/experiment.js';
+import { runState, type RunRecord } from './run-record.js';
+import { loadRun } from './run-store.js';
+
+export async function findRun(
+  project: Project,
+  vars: { run?: string; experiment?: string },
+  verb: string,
+  fits: (run: RunRecord) => boolean = (r) => runState(r) === 'succeeded',
+  wanted = 'a finished run',
+): Promise<RunRecord> {
+  if (vars.run) return loadRun(project, vars.run);
+  if (!vars.experiment) throw new UserError(`make ${verb}: give run=<id> or experiment=<slug>[/<name>]`);
+  const { slug, name } = parseExperimentRef(vars.experiment);
+  const ref = name === 'default' ? slug : `${slug}/${name}`;
+  const run = project.db.list(ref).find(fits);
+  if (!run) throw new UserError(`make ${verb}: experiment ${ref} has no ${wanted} yet; run make train experiment=${ref}`);
+  return run;
+}

@@ -1,0 +1,31 @@
+// make logs run=<id> [attempt=<n>|predict] [stream=stdout|stderr] [follow=1]
+import { z } from 'zod';
+import { openBackend } from './lib/backends/index.js';
+import { openProject } from './lib/project.js';
+import { loadRun } from './lib/runs/run-store.js';
+import { runKeys } from './lib/runs/run-record.js';
+import { Flag, readVars } from './lib/spec/make-vars.js';
+import { runMain, UserError } from './lib/ui/errors.js';
+
+await runMain(async () => {
+  const vars = readVars('logs', {
+    run: z.string(),
+    attempt: z.union([z.literal('predict'), z.coerce.number().int().min(1)]).optional(),
+    stream: z.enum(['stdout', 'stderr']).default('stdout'),
+    follow: Flag.optional(),
+  });
+  const project = await openProject();
+  const run = await loadRun(project, vars.run);
+  const attempt = vars.attempt === undefined ? run.attempts.at(-1) : run.attempts.find((a) => a.n === vars.attempt);
+  if (vars.attempt === 'predict' || !attempt?.handle) {
+    const which = vars.attempt ?? 'predict';
+    const bytes = await project.store.getBytes(runKeys.attemptFile(run.run_id, which, `${vars.stream}.log`));
+    if (!bytes) throw new UserError(`logs: run ${run.run_id} has no ${vars.stream} log for attempt ${which}`);
+    process.stdout.write(bytes);
+    return 0;
+  }
+  for await (const chunk of openBackend(attempt.backend, project).logs(attempt.handle, { follow: vars.follow ?? false, stream: vars.stream })) {
+    process.stdout.write(chunk);
+  }
+  return 0;
+});

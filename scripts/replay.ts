@@ -1,0 +1,39 @@
+// make replay run=<id> [backend=<name>]: runs an experiment again with a recorded run's pins.
+// Refuses, naming each pin, when the code, data or env here no longer match the record.
+import { z } from 'zod';
+import { BACKENDS } from './lib/config/load-config.js';
+import { comparePins } from './lib/pins/digest.js';
+import { openProject } from './lib/project.js';
+import { runKeys } from './lib/runs/run-record.js';
+import { exitCodeFor } from './lib/runs/describe.js';
+import { foregroundBackend, runInForeground } from './lib/runs/foreground.js';
+import { createRun } from './lib/runs/open-run.js';
+import { pinExperiment } from './lib/runs/pin-experiment.js';
+import { loadRun } from './lib/runs/run-store.js';
+import { loadExperiment } from './lib/spec/experiment.js';
+import { readVars } from './lib/spec/make-vars.js';
+import { runMain, UserError } from './lib/ui/errors.js';
+import { StatusLine } from './lib/ui/status-line.js';
+
+await runMain(async () => {
+  const vars = readVars('replay', { run: z.string(), backend: z.enum(BACKENDS).optional() });
+  const project = await openProject();
+  const recorded = await loadRun(project, vars.run);
+  const exp = loadExperiment(project.root, recorded.experiment);
+  const pinned = await pinExperiment(project.root, project.stateDir, exp, recorded.pins.seed);
+  const diffs = comparePins(recorded.pins, pinned.pins);
+  if (diffs.length) {
+    const fix = recorded.pins.code.dirty_sha256
+      ? `git checkout ${recorded.pins.code.commit.slice(0, 12)} && git apply ${project.store.locate(runKeys.sourceDiff(recorded.run_id))}`
+      : `git checkout ${recorded.pins.code.commit.slice(0, 12)}`;
+    throw new UserError(`cannot replay ${recorded.run_id}: ${diffs.join('; ')} (for the code: ${fix})`);
+  }
+  const backendName = vars.backend ?? recorded.backends[0] ?? 'local';
+  const ui = new StatusLine();
+  const backend = foregroundBackend(backendName, project, ui);
+  const run = await createRun(project, exp, pinned, [backendName], recorded.run_id);
+  ui.say(`replaying ${recorded.run_id} as ${run.run_id} on ${backendName} (all five pins match)`);
+  const state = await runInForeground(project, run, backend, ui);
+  ui.say(`replay ${run.run_id} ${state}`);
+  return exitCodeFor(state, run.attempts.at(-1)?.exit_code ?? null);
+});

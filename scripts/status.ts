@@ -1,0 +1,37 @@
+// make status [experiment=<slug>[/<name>]]: one row per run, newest first. Running attempts
+// are asked for their live state, so a run whose orchestrator died shows as lost.
+import { z } from 'zod';
+import { openBackend } from './lib/backends/index.js';
+import { openProject } from './lib/project.js';
+import { runState } from './lib/runs/run-record.js';
+import { parseExperimentRef } from './lib/spec/experiment.js';
+import { readVars } from './lib/spec/make-vars.js';
+import { runMain } from './lib/ui/errors.js';
+import { renderTable } from './lib/ui/table.js';
+
+await runMain(async () => {
+  const vars = readVars('status', { experiment: z.string().optional() });
+  const project = await openProject();
+  let ref: string | undefined;
+  if (vars.experiment) {
+    const { slug, name } = parseExperimentRef(vars.experiment);
+    ref = name === 'default' ? slug : `${slug}/${name}`;
+  }
+  const runs = project.db.list(ref);
+  if (!runs.length) {
+    console.log(`no runs yet${ref ? ` for ${ref}` : ''}; start one with make train experiment=penguins`);
+    return 0;
+  }
+  const rows = [];
+  for (const run of runs) {
+    const last = run.attempts.at(-1);
+    let state: string = runState(run);
+    if (last?.state === 'running' && last.handle) {
+      const live = await openBackend(last.backend, project).poll(last.handle).catch(() => null);
+      state = live ? live.state : 'unknown';
+    }
+    rows.push([run.run_id, run.experiment, state, run.attempts.length, last?.backend ?? '-', last?.last_step ?? null, run.created_at.slice(0, 16).replace('T', ' ')]);
+  }
+  console.log(renderTable(['RUN', 'EXPERIMENT', 'STATE', 'ATTEMPTS', 'BACKEND', 'CKPT STEP', 'CREATED (UTC)'], rows));
+  return 0;
+});

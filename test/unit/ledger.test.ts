@@ -1,0 +1,222 @@
+import { spawn } from 'node:child_process';
+import { mkdtemp, readFile, rm, stat, truncate, utimes, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { withFileLock } from '../../scripts/lib/ledger/file-lock.js';
+import { type LedgerEntry, ZERO_HASH, appendLedger, hashLine, readLedger, verifyLedger } from '../../scripts/lib/ledger/ledger.js';
+
+const REPO = resolve(import.meta.dirname, '../..');
+const LEDGER_MODULE = join(REPO, 'scripts/lib/ledger/ledger.ts');
+
+let root: string;
+let ledger: string;
+beforeEach(async () => {
+  root = await mkdtemp(join(tmpdir(), 'sy-ledger-'));
+  ledger = join(root, 'runs', 'ledger.jsonl');
+});
+afterEach(async () => {
+  await rm(root, { recursive: true, force: true });
+});
+
+/** n entries cycling through the known types. */
+async function fill(n: number): Promise<LedgerEntry[]> {
+  const out: LedgerEntry[] = [];
+  for (let i = 1; i <= n; i++) {
+    if (i % 3 === 0) out.push(await appendLedger(ledger, 'ckpt.committed', { run_id: 'r1', step: i, manifest: `runs/r1/ckpt/${i}/manifest.json`, manifest_sha256: 'a'.repeat(64) }));
+    else if (i % 3 === 1) out.push(await appendLedger(ledger, 'attempt.started', { run_id: 'r1', attempt: i, backend: 'local' }));
+    else out.push(await appendLedger(ledger, 'custom.note', { run_id: 'r1', text: `note ${i} ünïcödé` }));
+  }
+  return out;
+}
+
+async function lines(): Promise<string[]> {
+  return (await readFile(ledger, 'utf8')).split('\n').slice(0, -1);
+}
+async function writeLines(ls: string[]) {
+  await writeFile(ledger, ls.map((l) => `${l}\n`).join(''));
+}
+
+describe('append and verify', () => {
+  it('chains many entries, keys in order, and verifies', async () => {
+    const entries = await fill(120);
+    expect(entries.map((e) => e.seq)).toEqual(Array.from({ length: 120 }, (_, i) => i + 1));
+    const ls = await lines();
+    expect(ls[0]).toMatch(/^\{"seq":1,"ts":"[^"]+Z","type":"attempt.started","run_id":"r1","attempt":1,"backend":"local","prev":"0{64}"\}$/);
+    expect(entries[0]!.prev).toBe(ZERO_HASH);
+    for (let i = 1; i < ls.length; i++) expect(entries[i]!.prev).toBe(hashLine(ls[i - 1]!));
+    expect(await verifyLedger(ledger)).toEqual({ ok: true, entries: 120 });
+    expect(await readLedger(ledger)).toEqual(entries);
+  });
+
+  it('a missing ledger is ok and empty; reserved field names are refused', async () => {
+    expect(await verifyLedger(join(root, 'nope.jsonl'))).toEqual({ ok: true, entries: 0 });
+    expect(await readLedger(join(root, 'nope.jsonl'))).toEqual([]);
+    await expect(appendLedger(ledger, 'x', { seq: 5 })).rejects.toThrow(/"seq" is reserved/);
+  });
+
+  it('chains through lines longer than the tail read chunk', async () => {
+    await appendLedger(ledger, 'outputs.saved', { run_id: 'r', files: Array.from({ length: 3000 }, (_, i) => ({ path: `out/${i}.bin`, sha256: 'b'.repeat(64) })) });
+    await appendLedger(ledger, 'ckpt.pruned', { run_id: 'r', step: 1 });
+    expect((await stat(ledger)).size).toBeGreaterThan(200_000);
+    expect(await verifyLedger(ledger)).toEqual({ ok: true, entries: 2 });
+  });
+});
+
+describe('tampering is detected and located', () => {
+  it('one character edited in a middle line names that line', async () => {
+    await fill(40);
+    const ls = await lines();
+    ls[19] = ls[19]!.replace('"run_id":"r1"', '"run_id":"r2"');
+    await writeLines(ls);
+    const res = await verifyLedger(ledger);
+    expect(res).toMatchObject({ ok: false, entries: 40, firstBad: { line: 20 } });
+    expect(res.firstBad!.reason).toBe('line 20 was edited: its hash no longer matches the prev recorded in line 21');
+  });
+
+  it("an edited prev field names the line whose prev it is", async () => {
+    await fill(40);
+    const ls = await lines();
+    ls[9] = ls[9]!.replace(/"prev":"(.)/, (_, c: string) => `"prev":"${c === 'f' ? 'e' : 'f'}`);
+    await writeLines(ls);
+    expect((await verifyLedger(ledger)).firstBad).toEqual({
+      line: 10,
+      reason: "line 10 was edited: its prev does not match line 9 and its hash does not match line 11's prev",
+    });
+  });
+
+  it('an edit that breaks the JSON, or changes seq, names that line', async () => {
+    await fill(10);
+    const ls = await lines();
+    await writeLines(ls.map((l, i) => (i === 4 ? l.slice(1) : l)));
+    expect((await verifyLedger(ledger)).firstBad).toMatchObject({ line: 5, reason: expect.stringMatching(/^line 5: not valid JSON/) });
+    await writeLines(ls.map((l, i) => (i === 4 ? l.replace('"seq":5', '"seq":6') : l)));
+    expect((await verifyLedger(ledger)).firstBad).toMatchObject({ line: 5, reason: expect.stringMatching(/^line 5: seq is 6, expected 5/) });
+  });
+
+  it('a deleted line is named', async () => {
+    await fill(30);
+    const ls = await lines();
+    ls.splice(14, 1);
+    await writeLines(ls);
+    const res = await verifyLedger(ledger);
+    expect(res).toMatchObject({ ok: false, entries: 29, firstBad: { line: 15 } });
+    expect(res.firstBad!.reason).toBe('line 15: seq is 16, expected 15 (a line before it was removed, or seq was edited)');
+  });
+
+  it('a truncated last line is named, and appends refuse to chain onto it', async () => {
+    await fill(12);
+    await truncate(ledger, (await stat(ledger)).size - 10);
+    expect((await verifyLedger(ledger)).firstBad).toEqual({
+      line: 12,
+      reason: 'line 12: truncated last line (no newline at the end; an append was cut off)',
+    });
+    await expect(appendLedger(ledger, 'x', {})).rejects.toThrow(/last line is incomplete/);
+  });
+});
+
+describe('checkManifest', () => {
+  it('is called for live ckpt.committed entries and its failure names the line', async () => {
+    const commit = (step: number, sha: string) =>
+      appendLedger(ledger, 'ckpt.committed', { run_id: 'r', step, manifest: `runs/r/ckpt/${step}/manifest.json`, manifest_sha256: sha });
+    await appendLedger(ledger, 'run.created', { run_id: 'r', experiment: 'e', digest: 'd', pins: { code: 'c' } });
+    await commit(1, 'bad'); // line 2: pruned later, never checked
+    await commit(2, 'bad'); // line 3: re-committed later, superseded
+    await commit(3, 'good'); // line 4
+    await appendLedger(ledger, 'ckpt.pruned', { run_id: 'r', step: 1 });
+    await commit(2, 'good'); // line 6
+    const checked: number[] = [];
+    const check = async (e: LedgerEntry) => {
+      checked.push(e.seq);
+      return e.manifest_sha256 === 'good' ? null : `manifest ${String(e.manifest)} has sha256 ffff, ledger says ${String(e.manifest_sha256)}`;
+    };
+    expect(await verifyLedger(ledger, { checkManifest: check })).toEqual({ ok: true, entries: 6 });
+    expect(checked).toEqual([4, 6]);
+    await commit(4, 'bad'); // line 7
+    expect(await verifyLedger(ledger, { checkManifest: check })).toEqual({
+      ok: false,
+      entries: 7,
+      firstBad: { line: 7, reason: 'line 7: checkpoint step 4 of run r: manifest runs/r/ckpt/4/manifest.json has sha256 ffff, ledger says bad' },
+    });
+    const throwing = async () => {
+      throw new Error('store unreachable');
+    };
+    expect((await verifyLedger(ledger, { checkManifest: throwing })).firstBad).toEqual({
+      line: 4,
+      reason: 'line 4: checkpoint step 3 of run r: store unreachable',
+    });
+  });
+});
+
+describe('concurrency', () => {
+  it('4 processes appending 50 entries each give one valid chain of 200', { timeout: 120_000 }, async () => {
+    const script = join(root, 'appender.mjs');
+    await writeFile(
+      script,
+      `import { appendLedger } from ${JSON.stringify(pathToFileURL(LEDGER_MODULE).href)};
+const [ledger, who] = process.argv.slice(2);
+for (let i = 0; i < 50; i++) await appendLedger(ledger, 'test.append', { who, i });
+`,
+    );
+    await Promise.all(['a', 'b', 'c', 'd'].map((who) => runNode([script, ledger, who])));
+    expect(await verifyLedger(ledger)).toEqual({ ok: true, entries: 200 });
+    const entries = await readLedger(ledger);
+    expect(entries.map((e) => e.seq)).toEqual(Array.from({ length: 200 }, (_, i) => i + 1));
+    for (const who of ['a', 'b', 'c', 'd']) {
+      expect(entries.filter((e) => e.who === who).map((e) => e.i)).toEqual(Array.from({ length: 50 }, (_, i) => i));
+    }
+  });
+});
+
+describe('withFileLock', () => {
+  const lock = () => join(root, 'x.lock');
+
+  it('serializes holders in one process', async () => {
+    let inside = 0;
+    let max = 0;
+    await Promise.all(
+      Array.from({ length: 8 }, () =>
+        withFileLock(lock(), async () => {
+          max = Math.max(max, ++inside);
+          await new Promise((r) => setTimeout(r, 5));
+          inside--;
+        }),
+      ),
+    );
+    expect(max).toBe(1);
+  });
+
+  it('breaks a lock whose pid is dead, or that is older than staleMs', async () => {
+    const dead = await deadPid();
+    await writeFile(lock(), JSON.stringify({ pid: dead, host: (await import('node:os')).hostname(), time: 'then', token: 't' }));
+    expect(await withFileLock(lock(), async () => 'got it', { timeoutMs: 2000 })).toBe('got it');
+    await writeFile(lock(), JSON.stringify({ pid: process.pid, host: 'elsewhere', time: 'then', token: 't' }));
+    const old = new Date(Date.now() - 60_000);
+    await utimes(lock(), old, old);
+    expect(await withFileLock(lock(), async () => 'again', { timeoutMs: 2000 })).toBe('again');
+  });
+
+  it('waits for a live holder and times out naming it', async () => {
+    await writeFile(lock(), JSON.stringify({ pid: process.pid, host: (await import('node:os')).hostname(), time: 'now', token: 't' }));
+    await expect(withFileLock(lock(), async () => 1, { timeoutMs: 200 })).rejects.toThrow(new RegExp(`held by pid ${process.pid}`));
+  });
+});
+
+function runNode(args: string[]): Promise<void> {
+  return new Promise((res, rej) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', ...args], { cwd: REPO, stdio: ['ignore', 'ignore', 'pipe'] });
+    let err = '';
+    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+    child.on('error', rej);
+    child.on('close', (code) => (code === 0 ? res() : rej(new Error(`exit ${code}: ${err}`))));
+  });
+}
+
+/** The pid of a process that has exited. */
+function deadPid(): Promise<number> {
+  return new Promise((res) => {
+    const child = spawn(process.execPath, ['-e', '0']);
+    child.on('close', () => res(child.pid!));
+  });
+}
