@@ -33,7 +33,8 @@ function killGroup(pgid: number, sig: NodeJS.Signals): void {
 function startReaper(pgid: number): Writable | null {
   const reaper = spawn(
     '/bin/sh',
-    ['-c', 'read -r msg; [ "$msg" = done ] || kill -KILL -- "-$1" 2>/dev/null', 'switchyard-reaper', String(pgid)],
+    // `env kill`: dash's builtin kill cannot signal a process group (a negative pid).
+    ['-c', 'read -r msg; [ "$msg" = done ] || env kill -s KILL -- "-$1" 2>/dev/null', 'switchyard-reaper', String(pgid)],
     { detached: true, stdio: ['pipe', 'ignore', 'ignore'] },
   );
   reaper.unref();

@@ -13,7 +13,7 @@ import time
 
 import switchyard_ckpt
 
-EPOCHS = int(os.environ.get("EPOCHS", "3000"))
+EPOCHS = int(os.environ.get("EPOCHS", "40000"))
 EVERY = float(os.environ.get("SWITCHYARD_CKPT_EVERY_SEC", "1"))
 stop_requested = False
 

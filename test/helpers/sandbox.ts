@@ -1,0 +1,82 @@
+// A throwaway copy of this repository (tracked and untracked, not ignored, files) in a temp
+// folder with its own git history, sharing node_modules by symlink: e2e tests run `make` in it.
+import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { cpSync, mkdtempSync, rmSync, symlinkSync, utimesSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+
+export const REPO = path.resolve(import.meta.dirname, '..', '..');
+
+export interface Sandbox {
+  dir: string;
+  /** runs `make <args>` to completion */
+  make(args: string[], opts?: { env?: NodeJS.ProcessEnv; timeoutMs?: number }): { code: number; stdout: string; stderr: string };
+  /** starts `make <args>` in its own process group, for signal tests */
+  spawnMake(args: string[]): ChildProcess & { output: () => string };
+  git(args: string[]): string;
+  cleanup(): void;
+}
+
+export function createSandbox(): Sandbox {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'switchyard-e2e-'));
+  const files = execFileSync('git', ['ls-files', '-co', '--exclude-standard', '-z'], { cwd: REPO })
+    .toString()
+    .split('\0')
+    .filter((f) => f && !f.startsWith('node_modules/'));
+  for (const f of files) {
+    try {
+      cpSync(path.join(REPO, f), path.join(dir, f), { recursive: true });
+    } catch {
+      // a file deleted in the work tree but not yet in the index
+    }
+  }
+  symlinkSync(path.join(REPO, 'node_modules'), path.join(dir, 'node_modules'));
+  // The copied lockfile must not look newer than the shared node_modules: make would `npm ci`.
+  utimesSync(path.join(dir, 'package-lock.json'), new Date(0), new Date(0));
+  const git = (args: string[]) =>
+    execFileSync('git', args, {
+      cwd: dir,
+      env: { ...process.env, GIT_AUTHOR_NAME: 't', GIT_AUTHOR_EMAIL: 't@t', GIT_COMMITTER_NAME: 't', GIT_COMMITTER_EMAIL: 't@t' },
+    }).toString();
+  git(['init', '-q']);
+  git(['add', '-A']);
+  git(['commit', '-qm', 'sandbox']);
+  const makeEnv = (env: NodeJS.ProcessEnv = {}) => {
+    const e: NodeJS.ProcessEnv = { ...process.env, ...env };
+    delete e.MAKEFLAGS;
+    delete e.MFLAGS;
+    return e;
+  };
+  return {
+    dir,
+    git,
+    make(args, opts = {}) {
+      const r = spawnSync('make', ['-s', ...args], {
+        cwd: dir,
+        env: makeEnv(opts.env),
+        timeout: opts.timeoutMs ?? 120_000,
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      return { code: r.status ?? -1, stdout: r.stdout.toString(), stderr: r.stderr.toString() };
+    },
+    spawnMake(args) {
+      const child = spawn('make', ['-s', ...args], { cwd: dir, env: makeEnv(), detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+      let out = '';
+      child.stdout!.on('data', (b: Buffer) => (out += b.toString()));
+      child.stderr!.on('data', (b: Buffer) => (out += b.toString()));
+      return Object.assign(child, { output: () => out });
+    },
+    cleanup() {
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** Resolves once `predicate(output)` holds, or rejects after `ms`. */
+export async function waitFor(predicate: () => boolean, ms: number, what: string): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!predicate()) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
