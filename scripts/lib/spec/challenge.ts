@@ -29,6 +29,6 @@ export function loadChallenge(competitionDir: string, label: string): Challenge 
     throw new UserError(`${shown}: malformed JSON: ${(err as Error).message}`);
   }
   const parsed = ChallengeSchema.safeParse(raw);
-  if (!parsed.success) throw new UserError(formatZodIssue(shown, parsed.error, ChallengeSchema));
+  if (!parsed.success) throw new UserError(formatZodIssue(shown, parsed.error, ChallengeSchema, raw));
   return parsed.data;
 }

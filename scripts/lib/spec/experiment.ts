@@ -105,12 +105,12 @@ function listDir(dir: string, suffix = ''): string[] {
 }
 
 function parseYaml(file: string, text: string): unknown {
-  const doc = parseDocument(text, { prettyErrors: false, uniqueKeys: true });
+  const doc = parseDocument(text, { prettyErrors: true, uniqueKeys: true });
   const err = doc.errors[0];
   if (err) {
     const pos = err.linePos?.[0];
     const where = pos ? `:${pos.line}:${pos.col}` : '';
-    throw new UserError(`${file}${where}: malformed YAML: ${err.message.split('\n')[0]}`);
+    throw new UserError(`${file}${where}: malformed YAML: ${err.message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, '')}`);
   }
   return doc.toJS() ?? {};
 }
@@ -132,7 +132,7 @@ export function loadExperiment(root: string, ref: string | undefined): Experimen
   }
   const raw = parseYaml(file, readFileSync(path.join(root, file), 'utf8'));
   const parsed = ExperimentSchema.safeParse(raw);
-  if (!parsed.success) throw new UserError(formatZodIssue(file, parsed.error, ExperimentSchema, EXAMPLES));
+  if (!parsed.success) throw new UserError(formatZodIssue(file, parsed.error, ExperimentSchema, raw, EXAMPLES));
   const spec = parsed.data;
 
   let dataDir: string | null = null;

@@ -35,15 +35,32 @@ function validKeys(schema: AnySchema, keys: PropertyKey[]): string[] {
   return at ? Object.keys(defOf(at).shape ?? {}) : [];
 }
 
+function valueAt(raw: unknown, keys: PropertyKey[]): unknown {
+  let cur = raw;
+  for (const key of keys) {
+    if (cur === null || typeof cur !== 'object') return undefined;
+    cur = (cur as Record<PropertyKey, unknown>)[key];
+  }
+  return cur;
+}
+
+/**
+ * `raw` is the input that failed, used to tell a missing field from a wrong one. An unknown
+ * key is reported first: a typo there usually explains the "required" that comes with it.
+ */
 export function formatZodIssue(
   file: string,
   error: z.ZodError,
   schema: AnySchema,
+  raw: unknown,
   examples: Record<string, string> = {},
 ): string {
-  const issue = error.issues[0]!;
+  const issue = error.issues.find((i) => i.code === 'unrecognized_keys') ?? error.issues[0]!;
   const field = issue.path.map(String).join('.');
   const example = examples[field] ? `, e.g. ${examples[field]}` : '';
+  if (issue.code !== 'unrecognized_keys' && valueAt(raw, issue.path) === undefined) {
+    return `${file}: ${field}: required${example}`;
+  }
   let problem: string;
   switch (issue.code) {
     case 'unrecognized_keys': {
@@ -52,10 +69,7 @@ export function formatZodIssue(
       return `${file}: ${where}${issue.keys[0]}: unknown key; valid keys here: ${valid.join(', ')}`;
     }
     case 'invalid_type':
-      problem =
-        (issue as { input?: unknown }).input === undefined
-          ? `required${example}`
-          : `expected ${issue.expected}${example}`;
+      problem = `expected ${issue.expected}${example}`;
       break;
     case 'invalid_value':
       problem = `must be one of ${issue.values.map((v) => JSON.stringify(v)).join(', ')}`;

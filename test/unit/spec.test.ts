@@ -1,0 +1,128 @@
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { checkName, loadExperiment } from '../../scripts/lib/spec/experiment.js';
+import { readVars } from '../../scripts/lib/spec/make-vars.js';
+import { UserError } from '../../scripts/lib/ui/errors.js';
+import { z } from 'zod';
+
+let root: string;
+
+function competition(slug: string, yaml: string, opts: { data?: boolean } = {}) {
+  const dir = path.join(root, 'competitions', slug);
+  mkdirSync(path.join(dir, 'experiments'), { recursive: true });
+  if (opts.data !== false) mkdirSync(path.join(dir, 'data'), { recursive: true });
+  writeFileSync(path.join(dir, 'experiment.yaml'), yaml);
+}
+
+function errorOf(fn: () => unknown): string {
+  try {
+    fn();
+  } catch (err) {
+    expect(err).toBeInstanceOf(UserError);
+    const message = (err as Error).message;
+    expect(message.split('\n')).toHaveLength(1);
+    return message;
+  }
+  throw new Error('expected a UserError');
+}
+
+beforeEach(() => {
+  root = mkdtempSync(path.join(os.tmpdir(), 'spec-'));
+});
+afterEach(() => rmSync(root, { recursive: true, force: true }));
+
+describe('experiment specs', () => {
+  it('loads a minimal spec with every default filled in', () => {
+    competition('toy', 'train:\n  command: python3 train.py\ndata:\n  dir: data\n');
+    const exp = loadExperiment(root, 'toy');
+    expect(exp).toMatchObject({ slug: 'toy', name: 'default', ref: 'toy', file: 'competitions/toy/experiment.yaml' });
+    expect(exp.spec.train).toEqual({ command: 'python3 train.py', checkpoint_every_sec: 60, grace_sec: 60, env: {}, keep_checkpoints: 3 });
+    expect(exp.spec.resources).toEqual({ cpus: 1, gpus: 0 });
+    expect(exp.spec.shards).toEqual({ count: 1, merge: 'concat' });
+    expect(exp.spec.seed).toBe(0);
+    expect(exp.dataDir).toBe(path.join(root, 'competitions/toy/data'));
+  });
+
+  it('loads named experiments from experiments/<name>.yaml', () => {
+    competition('toy', 'train:\n  command: x\n');
+    writeFileSync(path.join(root, 'competitions/toy/experiments/fast.yaml'), 'train:\n  command: [python3, train.py]\nseed: 7\n');
+    const exp = loadExperiment(root, 'toy/fast');
+    expect(exp.ref).toBe('toy/fast');
+    expect(exp.spec.train.command).toEqual(['python3', 'train.py']);
+    expect(exp.spec.seed).toBe(7);
+  });
+
+  it('names file, field and fix for a missing train command', () => {
+    competition('toy', 'train:\n  checkpoint_every_sec: 2\n');
+    expect(errorOf(() => loadExperiment(root, 'toy'))).toBe(
+      'competitions/toy/experiment.yaml: train.command: required, e.g. "python3 train.py"',
+    );
+  });
+
+  it('rejects unknown keys and lists the valid ones', () => {
+    competition('toy', 'train:\n  command: x\n  comand: y\n');
+    expect(errorOf(() => loadExperiment(root, 'toy'))).toBe(
+      'competitions/toy/experiment.yaml: train.comand: unknown key; valid keys here: command, checkpoint_every_sec, grace_sec, env, keep_checkpoints',
+    );
+    competition('top', 'trian:\n  command: x\n');
+    expect(errorOf(() => loadExperiment(root, 'top'))).toMatch(/experiment\.yaml: trian: unknown key; valid keys here: setup, train, predict/);
+  });
+
+  it('reports malformed YAML with its line', () => {
+    competition('toy', 'train:\n  command: [python3\n');
+    expect(errorOf(() => loadExperiment(root, 'toy'))).toMatch(/^competitions\/toy\/experiment\.yaml:\d+:\d+: malformed YAML: /);
+  });
+
+  it('rejects an unknown backend in the spec', () => {
+    competition('toy', 'train:\n  command: x\nbackends: [local, kubernetes]\n');
+    expect(errorOf(() => loadExperiment(root, 'toy'))).toBe(
+      'competitions/toy/experiment.yaml: backends.1: must be one of "local", "ssh", "fleet", "gcp-batch", "slurm"',
+    );
+  });
+
+  it('rejects a missing data dir', () => {
+    competition('toy', 'train:\n  command: x\ndata:\n  dir: nowhere\n', { data: false });
+    expect(errorOf(() => loadExperiment(root, 'toy'))).toBe(
+      'competitions/toy/experiment.yaml: data.dir: competitions/toy/nowhere is not a directory; create it or fix the path',
+    );
+  });
+
+  it('says which experiments and competitions exist', () => {
+    competition('toy', 'train:\n  command: x\n');
+    expect(errorOf(() => loadExperiment(root, 'nope'))).toBe(
+      'experiment: no competition "nope" (known: toy); create it with make competition-new competition=nope',
+    );
+    expect(errorOf(() => loadExperiment(root, 'toy/slow'))).toBe('competitions/toy/experiments/slow.yaml: no such experiment (known for toy: default)');
+    expect(errorOf(() => loadExperiment(root, undefined))).toBe('experiment: required, e.g. make train experiment=penguins');
+  });
+
+  it.each(['../etc', 'a b', 'x;rm -rf ~', '$(id)', 'a/../b', 'toy/..', '.hidden', 'a`b`', 'UPPER', 'a/b/c'])(
+    'rejects the hostile or malformed name %j before touching the disk',
+    (name) => {
+      expect(errorOf(() => loadExperiment(root, name))).toMatch(/^experiment: /);
+    },
+  );
+
+  it('checkName accepts ordinary slugs', () => {
+    expect(checkName('competition', 'titanic-2', 'x')).toBe('titanic-2');
+    expect(() => checkName('competition', 'ti tanic', 'x')).toThrow(UserError);
+  });
+});
+
+describe('make variables', () => {
+  const shape = { experiment: z.string().optional(), seed: z.coerce.number().int().optional() };
+
+  it('reads variables from the environment make exports and from key=value arguments', () => {
+    expect(readVars('train', shape, ['seed=3'], { experiment: 'toy' })).toEqual({ experiment: 'toy', seed: 3 });
+    expect(readVars('train', shape, [], { experiment: '' })).toEqual({});
+  });
+
+  it('rejects an unknown variable or a bad value in one line', () => {
+    expect(errorOf(() => readVars('train', shape, ['expriment=toy'], {}))).toBe(
+      'make train: unknown variable "expriment"; valid: experiment, seed',
+    );
+    expect(errorOf(() => readVars('train', shape, ['seed=abc'], {}))).toMatch(/^make train: seed: "abc" is not valid/);
+  });
+});
