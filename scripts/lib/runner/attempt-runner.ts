@@ -98,7 +98,7 @@ export class AttemptRunner {
   requestStop(kind: 'cancel' | 'preempt'): void {
     this.stopKind ??= kind;
     if (!this.child || this.killTimer) return;
-    this.child.signal('SIGTERM');
+    this.child.signal('SIGTERM', this.spec.grace_sec * 1000);
     this.killTimer = setTimeout(() => this.kill(), this.spec.grace_sec * 1000);
     this.killTimer.unref();
   }

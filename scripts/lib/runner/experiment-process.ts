@@ -2,6 +2,8 @@
 // A detached reaper shell holds a pipe from this process: when we exit normally we tell it
 // "done"; when we die (even by SIGKILL) the pipe closes and it kills the experiment's group.
 import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Writable } from 'node:stream';
 import type { CommandSpec } from '../spec/experiment.js';
 
@@ -13,12 +15,28 @@ export interface ExitInfo {
 export interface ExperimentProcess {
   pid: number;
   exited: Promise<ExitInfo>;
-  /** Signals the whole process group; ignores a group that is already gone. */
-  signal(sig: NodeJS.Signals): void;
+  /**
+   * Signals the whole process group; ignores a group that is already gone. With `graceMs`,
+   * the group may outlive the experiment's own exit by that long (a stop in progress).
+   */
+  signal(sig: NodeJS.Signals, graceMs?: number): void;
 }
 
+// bash runs a one-command string by exec'ing it, so the experiment itself is our child: its
+// exit code is the one we see, and a SIGTERM reaches it rather than only a waiting shell.
+const SHELL = existsSync('/bin/bash') ? '/bin/bash' : '/bin/sh';
+
 export function commandArgv(command: CommandSpec): string[] {
-  return typeof command === 'string' ? ['/bin/sh', '-c', command] : [...command];
+  return typeof command === 'string' ? [SHELL, '-c', command] : [...command];
+}
+
+function groupAlive(pgid: number): boolean {
+  try {
+    process.kill(-pgid, 0);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 function killGroup(pgid: number, sig: NodeJS.Signals): void {
@@ -49,6 +67,7 @@ export function startExperiment(
   opts: { cwd: string; env: NodeJS.ProcessEnv; onStdout: (b: Buffer) => void; onStderr: (b: Buffer) => void },
 ): ExperimentProcess {
   const [file, ...args] = commandArgv(command);
+  let stopDeadline: number | null = null;
   const child: ChildProcess = spawn(file!, args, {
     cwd: opts.cwd,
     env: opts.env,
@@ -60,10 +79,13 @@ export function startExperiment(
       opts.onStderr(Buffer.from(`switchyard: cannot start ${file}: ${err.message}\n`));
       resolve({ code: 127, signal: null });
     });
-    // On exit, stragglers left in the group (background jobs of a shell command) are killed,
-    // so the output pipes close and 'close' fires once all output has been read.
-    child.on('exit', (code, signal) => {
-      if (child.pid) killGroup(child.pid, 'SIGKILL');
+    // When the experiment exits, what is left of its group (background jobs of a shell
+    // command) is killed so the output pipes close. While a stop is under way the group gets
+    // until the grace deadline first: a shell may die of SIGTERM while its child still saves.
+    child.on('exit', async (code, signal) => {
+      const pgid = child.pid!;
+      while (stopDeadline !== null && Date.now() < stopDeadline && groupAlive(pgid)) await sleep(50);
+      killGroup(pgid, 'SIGKILL');
       child.on('close', () => resolve({ code, signal }));
     });
   });
@@ -75,6 +97,9 @@ export function startExperiment(
   return {
     pid,
     exited,
-    signal: (sig) => killGroup(pid, sig),
+    signal(sig, graceMs) {
+      if (graceMs !== undefined) stopDeadline ??= Date.now() + graceMs;
+      killGroup(pid, sig);
+    },
   };
 }

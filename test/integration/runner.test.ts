@@ -1,0 +1,167 @@
+// The runner against real processes: signals, grace, exit codes, checkpoint upload, and the
+// reaper that kills the experiment when the runner itself is SIGKILLed.
+import { spawn } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import type { AttemptSpec, RunnerEvent } from '../../scripts/lib/runner/attempt-spec.js';
+import { AttemptRunner } from '../../scripts/lib/runner/attempt-runner.js';
+import { FileStore } from '../../scripts/lib/store/file-store.js';
+import { REPO, waitFor } from '../helpers/sandbox.js';
+
+// Counts steps, checkpointing every 0.2 s; on SIGTERM saves once more and exits 75.
+const COUNTER = `
+import json, os, signal, sys, time
+import switchyard_ckpt as ck
+stop = False
+def on_term(*_):
+    global stop
+    stop = True
+signal.signal(signal.SIGTERM, on_term)
+raw = ck.load("state.json")
+step = json.loads(raw)["step"] if raw else 0
+print("start", step, flush=True)
+end = int(os.environ.get("STEPS", "1000000"))
+last = time.monotonic()
+while step < end:
+    time.sleep(0.01)
+    step += 1
+    if stop or time.monotonic() - last > 0.2:
+        ck.save(step, {"state.json": json.dumps({"step": step})})
+        last = time.monotonic()
+        print("saved", step, flush=True)
+        if stop:
+            sys.exit(75)
+open(os.path.join(os.environ["SWITCHYARD_OUTPUT_DIR"], "result.txt"), "w").write(str(step))
+`;
+
+let tmp: string;
+let store: FileStore;
+
+beforeEach(() => {
+  tmp = mkdtempSync(path.join(os.tmpdir(), 'runner-'));
+  mkdirSync(path.join(tmp, 'exp'));
+  writeFileSync(path.join(tmp, 'exp', 'counter.py'), COUNTER);
+  store = new FileStore('file://store', path.join(tmp, 'store'));
+});
+afterEach(() => rmSync(tmp, { recursive: true, force: true }));
+
+function spec(over: Partial<AttemptSpec> = {}): AttemptSpec {
+  return {
+    run_id: 'toy-default-20260101T0000-00000000',
+    attempt: 1,
+    command: 'python3 counter.py',
+    cwd: 'exp',
+    data_dir: null,
+    env: {},
+    seed: 1,
+    ckpt_every_sec: 0.2,
+    grace_sec: 10,
+    keep_checkpoints: 3,
+    shard_index: 0,
+    shard_count: 1,
+    store: store.url,
+    ...over,
+  };
+}
+
+function runner(s: AttemptSpec, events: RunnerEvent[] = [], out: string[] = []) {
+  return new AttemptRunner(s, {
+    root: tmp,
+    workDir: path.join(tmp, 'work'),
+    store,
+    onEvent: (e) => events.push(e),
+    echo: (_stream, b) => out.push(b.toString()),
+  });
+}
+
+describe('runner', () => {
+  it('on SIGTERM the experiment checkpoints within the grace and the attempt ends preempted', async () => {
+    const events: RunnerEvent[] = [];
+    const out: string[] = [];
+    const r = runner(spec(), events, out);
+    const done = r.run();
+    await waitFor(() => out.join('').includes('saved'), 15_000, 'a first checkpoint');
+    const t0 = Date.now();
+    r.requestStop('preempt');
+    const status = await done;
+    expect(Date.now() - t0).toBeLessThan(5_000);
+    expect(status).toMatchObject({ state: 'preempted', exit_code: 75 });
+    const savedSteps = [...out.join('').matchAll(/saved (\d+)/g)].map((m) => Number(m[1]));
+    // The step saved on SIGTERM is the last one, and it reached the store before the status.
+    expect(status.last_step).toBe(savedSteps.at(-1));
+    expect(existsSync(store.pathOf(`runs/${status.run_id}/ckpt/${status.last_step}/manifest.json`))).toBe(true);
+    expect(events.filter((e) => e.type === 'ckpt.committed').at(-1)).toMatchObject({ step: status.last_step });
+    const stored = JSON.parse(readFileSync(store.pathOf(`runs/${status.run_id}/attempts/1/status.json`), 'utf8'));
+    expect(stored.state).toBe('preempted');
+
+    // The next attempt restores exactly that step.
+    const out2: string[] = [];
+    const next = runner(spec({ attempt: 2, env: { STEPS: String(status.last_step! + 5) } }), [], out2);
+    const second = await next.run();
+    expect(second).toMatchObject({ state: 'succeeded', restored_step: status.last_step });
+    expect(out2.join('')).toContain(`start ${status.last_step}`);
+    expect(readFileSync(store.pathOf(`runs/${status.run_id}/outputs/result.txt`), 'utf8')).toBe(String(status.last_step! + 5));
+  });
+
+  it('kills an experiment that ignores SIGTERM once the grace period is over', async () => {
+    const out: string[] = [];
+    const r = runner(spec({ command: "trap '' TERM; echo ready; sleep 60 & wait", grace_sec: 1 }), [], out);
+    const done = r.run();
+    await waitFor(() => out.join('').includes('ready'), 10_000, 'the experiment');
+    const t0 = Date.now();
+    r.requestStop('cancel');
+    const status = await done;
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(900);
+    expect(Date.now() - t0).toBeLessThan(5_000);
+    expect(status).toMatchObject({ state: 'cancelled', signal: 'SIGKILL' });
+  });
+
+  it.each([
+    ['exit 0', 'succeeded', 0],
+    ['exit 3', 'failed', 3],
+    ['exit 75', 'preempted', 75],
+    ['kill -TERM $$', 'preempted', null],
+  ])('classifies `%s` as %s', async (command, state, code) => {
+    const status = await runner(spec({ command })).run();
+    expect(status).toMatchObject({ state, exit_code: code });
+  });
+
+  it('reports a command that cannot start as failed with exit 127', async () => {
+    const status = await runner(spec({ command: ['/nonexistent/binary'] })).run();
+    expect(status).toMatchObject({ state: 'failed', exit_code: 127 });
+  });
+
+  it('the experiment dies with the runner, even when the runner is SIGKILLed', async () => {
+    const script = path.join(tmp, 'run.mts');
+    writeFileSync(
+      script,
+      `import { AttemptRunner } from ${JSON.stringify(path.join(REPO, 'scripts/lib/runner/attempt-runner.ts'))};
+       import { FileStore } from ${JSON.stringify(path.join(REPO, 'scripts/lib/store/file-store.ts'))};
+       const spec = JSON.parse(process.argv[2]);
+       const r = new AttemptRunner(spec, { root: ${JSON.stringify(tmp)}, workDir: ${JSON.stringify(path.join(tmp, 'work'))},
+         store: new FileStore('file://store', ${JSON.stringify(path.join(tmp, 'store'))}),
+         echo: (_s, b) => process.stdout.write(b) });
+       await r.run();`,
+    );
+    const child = spawn(process.execPath, ['--import', 'tsx', script, JSON.stringify(spec({ command: 'echo pid $$; exec sleep 60' }))], {
+      cwd: REPO,
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    let out = '';
+    child.stdout.on('data', (b: Buffer) => (out += b.toString()));
+    await waitFor(() => /pid \d+/.test(out), 20_000, 'the experiment to start');
+    const pid = Number(/pid (\d+)/.exec(out)![1]);
+    expect(() => process.kill(pid, 0)).not.toThrow();
+    child.kill('SIGKILL');
+    await waitFor(() => {
+      try {
+        process.kill(pid, 0);
+        return false;
+      } catch {
+        return true;
+      }
+    }, 5_000, 'the orphaned experiment to be reaped');
+  });
+});
