@@ -21,22 +21,31 @@ export interface LocalHandle extends Handle {
   attempt: number | 'predict';
 }
 
-function processStartTime(pid: number): string | null {
+/** State letter and start time from /proc (Linux); null where there is no /proc. */
+function procStat(pid: number): { state: string; start: string } | null {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19] ?? null;
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return { state: fields[0] ?? '', start: fields[19] ?? '' };
   } catch {
     return null;
   }
 }
 
+function processStartTime(pid: number): string | null {
+  return procStat(pid)?.start ?? null;
+}
+
+/** Alive, not a zombie (an orphan nobody reaped yet), and not a reused pid. */
 function isAlive(pid: number, start: string | null): boolean {
   try {
     process.kill(pid, 0);
   } catch {
     return false;
   }
-  return start === null || processStartTime(pid) === null || processStartTime(pid) === start;
+  const stat = procStat(pid);
+  if (!stat) return true;
+  return stat.state !== 'Z' && stat.state !== 'X' && (start === null || stat.start === start);
 }
 
 function lastJsonLine(file: string): Record<string, unknown> | null {
