@@ -83,7 +83,7 @@ async function compiledConfigPath(root: string): Promise<string> {
 export async function loadConfig(root: string): Promise<Config> {
   const mod = (await import(pathToFileURL(await compiledConfigPath(root)).href)) as { default?: unknown };
   const parsed = ConfigSchema.safeParse(mod.default ?? {});
-  if (!parsed.success) throw new UserError(formatZodIssue(CONFIG_FILE, parsed.error, ConfigSchema));
+  if (!parsed.success) throw new UserError(formatZodIssue(CONFIG_FILE, parsed.error, ConfigSchema, mod.default ?? {}));
   for (const [fleet, hosts] of Object.entries(parsed.data.fleets)) {
     const unknown = hosts.find((h) => !(h in parsed.data.hosts));
     if (unknown) {

@@ -22,6 +22,7 @@ export async function pinCode(repoRoot: string): Promise<CodePin> {
   const git = (args: string[], env?: NodeJS.ProcessEnv) =>
     run(['git', ...args], { cwd: repoRoot, allowFail: true, env: env ?? process.env });
 
+  if (!existsSync(repoRoot)) throw new UserError(`repository directory not found: ${repoRoot}`);
   const inside = await git(['rev-parse', '--is-inside-work-tree']).catch((err: NodeJS.ErrnoException) => {
     if (err.code === 'ENOENT') throw new UserError('git is not installed; Switchyard pins code by git commit');
     throw err;

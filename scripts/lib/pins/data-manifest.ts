@@ -11,7 +11,7 @@ import { lstatSync, readdirSync, realpathSync, statSync, type BigIntStats } from
 import { dirname, join, relative, resolve, sep } from 'node:path';
 import picomatch from 'picomatch';
 import { UserError } from '../ui/errors.js';
-import { hashFiles } from './hash-files.js';
+import { HashPool, hashFiles, worthAPool } from './hash-files.js';
 import { merkleRoot } from './merkle.js';
 import { StatCache } from './stat-cache.js';
 
@@ -64,25 +64,44 @@ interface Found {
   /** StatCache key: size, mtime (ns) and inode. */
   key: string;
   mtimeNs: bigint;
+  /** sha256 from the stat cache, if it had a matching entry. */
+  cached?: string;
 }
 
 export async function pinData(opts: PinDataOptions): Promise<DataPin> {
   const root = openRoot(opts.dir);
   const skip = opts.cacheFile ? cacheRelPath(root, opts.cacheFile) : undefined;
-  const found = walk(root, opts, skip);
   const cache = StatCache.load(opts.cacheFile, root);
+
+  // Start the worker threads as soon as the uncached work is known to be large, so they boot
+  // (~30 ms) while the walk goes on.
+  let pool: HashPool | undefined;
+  let uncachedBytes = 0;
+  let uncachedFiles = 0;
+  let found: Found[];
+  try {
+    found = walk(root, opts, skip, (f) => {
+      f.cached = cache.get(f.rel, f.key);
+      if (f.cached !== undefined || pool) return;
+      uncachedBytes += f.size;
+      if (worthAPool(uncachedBytes, ++uncachedFiles)) pool = new HashPool();
+    });
+  } catch (err) {
+    pool?.close();
+    throw err;
+  }
 
   const files: DataManifestFile[] = new Array(found.length);
   const todo: number[] = [];
   for (let i = 0; i < found.length; i++) {
     const f = found[i]!;
-    const sha256 = cache.get(f.rel, f.key);
-    if (sha256 === undefined) todo.push(i);
-    files[i] = { path: f.rel, size: f.size, sha256: sha256 ?? '' };
+    if (f.cached === undefined) todo.push(i);
+    files[i] = { path: f.rel, size: f.size, sha256: f.cached ?? '' };
   }
   const hashed = await hashFiles(
     todo.map((i) => ({ path: found[i]!.abs, size: found[i]!.size })),
     opts.onProgress,
+    pool,
   );
   const unstable = new Set<number>();
   todo.forEach((i, k) => {
@@ -98,7 +117,7 @@ export async function pinData(opts: PinDataOptions): Promise<DataPin> {
   // Every file a hit and none gone: the cache already holds exactly this list (and its root).
   const unchanged = todo.length === 0 && found.length === cache.size;
   const rootHash = (unchanged ? cache.merkle : undefined) ?? merkleRoot(files);
-  if (!unchanged || cache.merkle === undefined) {
+  if (opts.cacheFile && (!unchanged || cache.merkle === undefined)) {
     const seen = found.flatMap((f, i) =>
       unstable.has(i) ? [] : [{ rel: f.rel, key: f.key, mtimeNs: f.mtimeNs, sha256: files[i]!.sha256 }],
     );
@@ -192,13 +211,16 @@ function insidePath(root: string, rel: string): string | undefined {
   return real.startsWith(root.endsWith(sep) ? root : root + sep) ? real : undefined;
 }
 
-function walk(root: string, filter: DataFilter, skipRel: string | undefined): Found[] {
+function walk(root: string, filter: DataFilter, skipRel: string | undefined, visit?: (f: Found) => void): Found[] {
   const include = filter.include?.length ? picomatch(filter.include, { dot: true }) : undefined;
   const exclude = filter.exclude?.length ? picomatch(filter.exclude, { dot: true }) : undefined;
   const inside = root.endsWith(sep) ? root : root + sep;
   const found: Found[] = [];
-  const add = (rel: string, abs: string, st: BigIntStats) =>
-    found.push({ rel, abs, size: Number(st.size), key: StatCache.keyOf(st), mtimeNs: st.mtimeNs });
+  const add = (rel: string, abs: string, st: BigIntStats) => {
+    const f: Found = { rel, abs, size: Number(st.size), key: StatCache.keyOf(st), mtimeNs: st.mtimeNs };
+    visit?.(f);
+    found.push(f);
+  };
   const stack: string[] = [''];
   while (stack.length) {
     const dirRel = stack.pop()!;

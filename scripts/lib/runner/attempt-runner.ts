@@ -96,7 +96,9 @@ export class AttemptRunner {
    * `cancel` is a user's stop (no automatic resume); `preempt` is the machine going away.
    */
   requestStop(kind: 'cancel' | 'preempt'): void {
-    this.stopKind ??= kind;
+    // `make stop` leaves a stop request before its SIGTERM: that is a user's stop.
+    const requested = existsSync(path.join(this.paths.attempt, STOP_REQUEST));
+    this.stopKind ??= requested ? 'cancel' : kind;
     if (!this.child || this.killTimer) return;
     this.child.signal('SIGTERM', this.spec.grace_sec * 1000);
     this.killTimer = setTimeout(() => this.kill(), this.spec.grace_sec * 1000);

@@ -89,11 +89,13 @@ export function checkName(what: string, value: string, example: string): string 
 
 export function parseExperimentRef(ref: string | undefined): { slug: string; name: string } {
   if (!ref) throw new UserError('experiment: required, e.g. make train experiment=penguins');
-  const parts = ref.split('/');
-  if (parts.length > 2) throw new UserError(`experiment: ${JSON.stringify(ref)} must be <competition> or <competition>/<name>`);
-  const slug = checkName('experiment', parts[0]!, 'penguins');
-  const name = parts[1] === undefined ? 'default' : checkName('experiment', parts[1], 'penguins/fast');
-  return { slug, name };
+  const [slug, name, ...rest] = ref.split('/');
+  if (rest.length || !NAME_RE.test(slug!) || (name !== undefined && !NAME_RE.test(name))) {
+    throw new UserError(
+      `experiment: ${JSON.stringify(ref)} is not a valid name; use <competition> or <competition>/<name>, each of ${NAME_RULE} (e.g. penguins or penguins/fast)`,
+    );
+  }
+  return { slug: slug!, name: name ?? 'default' };
 }
 
 function listDir(dir: string, suffix = ''): string[] {

@@ -1,0 +1,189 @@
+// The other verbs end to end: hostile and malformed input, Ctrl-C, make stop, replay,
+// reindex, verify against tampering, predict and submit.
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createSandbox, waitFor, type Sandbox } from '../helpers/sandbox.js';
+
+let sb: Sandbox;
+beforeAll(() => {
+  sb = createSandbox();
+  const exps = path.join(sb.dir, 'competitions/penguins/experiments');
+  writeFileSync(path.join(exps, 'bad-yaml.yaml'), 'train:\n  command: [python3\n');
+  writeFileSync(path.join(exps, 'unknown-key.yaml'), 'train:\n  command: python3 train.py\nepochs: 3\n');
+  writeFileSync(path.join(exps, 'no-command.yaml'), 'train:\n  checkpoint_every_sec: 1\n');
+  writeFileSync(path.join(exps, 'no-data.yaml'), 'train:\n  command: python3 train.py\ndata:\n  dir: missing\n');
+  writeFileSync(path.join(exps, 'bad-backend.yaml'), 'train:\n  command: python3 train.py\nbackends: [mainframe]\n');
+  writeFileSync(path.join(exps, 'stubborn.yaml'), "train:\n  command: \"trap '' TERM; echo stubborn; while true; do sleep 0.1; done\"\n  grace_sec: 60\n");
+  sb.git(['add', '-A']);
+  sb.git(['commit', '-qm', 'test experiments']);
+});
+afterAll(() => sb?.cleanup());
+
+const runsDir = () => path.join(sb.dir, '.switchyard/store/runs');
+const runIds = () => (existsSync(runsDir()) ? readdirSync(runsDir()).sort() : []);
+const runIdIn = (text: string) => /run (\S+-\d{8}T\d{4}-[0-9a-f]{8}(?:-\d+)?)/.exec(text)?.[1];
+const ownLines = (stderr: string) => stderr.split('\n').filter((l) => l && !l.startsWith('make: ***'));
+
+describe('bad input', () => {
+  it.each([
+    [[], /^switchyard: experiment: required, e\.g\. make train experiment=penguins$/],
+    [['experiment=nosuch'], /^switchyard: experiment: no competition "nosuch" \(known: penguins\); create it with make competition-new/],
+    [['experiment=penguins/bad-yaml'], /^switchyard: competitions\/penguins\/experiments\/bad-yaml\.yaml:\d+:\d+: malformed YAML: /],
+    [['experiment=penguins/unknown-key'], /^switchyard: competitions\/penguins\/experiments\/unknown-key\.yaml: epochs: unknown key; valid keys here: setup, train,/],
+    [['experiment=penguins/no-command'], /^switchyard: competitions\/penguins\/experiments\/no-command\.yaml: train\.command: required, e\.g\. "python3 train\.py"$/],
+    [['experiment=penguins/no-data'], /^switchyard: competitions\/penguins\/experiments\/no-data\.yaml: data\.dir: competitions\/penguins\/missing is not a directory/],
+    [['experiment=penguins/bad-backend'], /^switchyard: competitions\/penguins\/experiments\/bad-backend\.yaml: backends\.0: must be one of "local", "ssh"/],
+    [['experiment=penguins', 'backend=mainframe'], /^switchyard: make train: backend: "mainframe" is not valid/],
+    [['experiment=penguins', 'backend=slurm'], /^switchyard: backend: "slurm" is not available in this version; use backend=local$/],
+    [['experiment=../penguins'], /^switchyard: experiment: "\.\.\/penguins" is not a valid name/],
+    [['experiment=pen guins'], /^switchyard: experiment: "pen guins" is not a valid name/],
+    [['experiment=penguins;touch pwned'], /^switchyard: experiment: "penguins;touch pwned" is not a valid name/],
+    // make itself expands $(...) on its command line; $$ passes a literal $ through to us.
+    [['experiment=$(touch pwned)'], /^switchyard: experiment: required/],
+    [['experiment=$$(touch pwned)'], /^switchyard: experiment: "\$\(touch pwned\)" is not a valid name/],
+    [["experiment=penguins/`touch pwned`"], /^switchyard: experiment: "penguins\/`touch pwned`" is not a valid name/],
+  ])('make train %j fails in one line and creates no run', (args, message) => {
+    const before = runIds();
+    const r = sb.make(['train', ...args]);
+    expect(r.code).not.toBe(0);
+    const lines = ownLines(r.stderr);
+    expect(lines, r.stderr).toHaveLength(1);
+    expect(lines[0]).toMatch(message);
+    expect(runIds()).toEqual(before);
+    expect(existsSync(path.join(sb.dir, 'pwned'))).toBe(false);
+    expect(existsSync(path.join(sb.dir, 'competitions/penguins/pwned'))).toBe(false);
+  });
+
+  it('competition-new refuses hostile names and never overwrites', () => {
+    for (const bad of ['../x', 'a b', 'x;id', '$$(id)']) {
+      const r = sb.make(['competition-new', `competition=${bad}`]);
+      expect(r.code).not.toBe(0);
+      expect(ownLines(r.stderr)).toEqual([expect.stringMatching(/^switchyard: competition: .* is not a valid name/)]);
+    }
+    const r = sb.make(['competition-new', 'competition=penguins']);
+    expect(ownLines(r.stderr)).toEqual(['switchyard: competition: competitions/penguins already exists; pick another slug or edit it in place']);
+    expect(readFileSync(path.join(sb.dir, 'competitions/penguins/challenge.json'), 'utf8')).toContain('Palmer');
+  });
+});
+
+describe('stopping', () => {
+  it('the first Ctrl-C checkpoints and stops; make train then resumes from that checkpoint', async () => {
+    const p = sb.spawnMake(['train', 'experiment=penguins/fast', 'seed=11']);
+    await waitFor(() => /epoch \d+/.test(p.output()), 30_000, 'training to start');
+    process.kill(-p.pid!, 'SIGINT'); // what a terminal's Ctrl-C does: the whole foreground group
+    const code = await new Promise<number | null>((r) => p.on('close', r));
+    expect(code).not.toBe(0);
+    const out = p.output();
+    expect(out).toContain('stopping: the experiment is checkpointing');
+    const id = runIdIn(out)!;
+    const run = JSON.parse(readFileSync(path.join(runsDir(), id, 'run.json'), 'utf8'));
+    expect(run.attempts[0]).toMatchObject({ state: 'cancelled', exit_code: 75 });
+    const step = run.attempts[0].last_step as number;
+    expect(step).toBeGreaterThan(0);
+
+    const resumed = sb.make(['train', 'experiment=penguins/fast', 'seed=11']);
+    expect(resumed.code, resumed.stderr).toBe(0);
+    expect(resumed.stdout + resumed.stderr).toContain(`resuming from committed checkpoint step ${step}`);
+  });
+
+  it('a second Ctrl-C kills an experiment that ignores SIGTERM', async () => {
+    const p = sb.spawnMake(['train', 'experiment=penguins/stubborn']);
+    await waitFor(() => p.output().includes('stubborn'), 30_000, 'the stubborn experiment');
+    process.kill(-p.pid!, 'SIGINT');
+    await new Promise((r) => setTimeout(r, 500));
+    const t0 = Date.now();
+    process.kill(-p.pid!, 'SIGINT');
+    await new Promise((r) => p.on('close', r));
+    expect(Date.now() - t0).toBeLessThan(5_000);
+    expect(p.output()).toContain('killing the experiment');
+    const run = JSON.parse(readFileSync(path.join(runsDir(), runIdIn(p.output())!, 'run.json'), 'utf8'));
+    expect(run.attempts[0]).toMatchObject({ state: 'cancelled' });
+  });
+
+  it('make stop from another shell checkpoints and stops a running run', async () => {
+    const p = sb.spawnMake(['train', 'experiment=penguins/fast', 'seed=12']);
+    await waitFor(() => /epoch \d+/.test(p.output()), 30_000, 'training to start');
+    const id = runIdIn(p.output())!;
+    const stop = sb.make(['stop', `run=${id}`]);
+    expect(stop.code, stop.stderr).toBe(0);
+    expect(stop.stdout).toMatch(/attempt 1 cancelled at checkpoint step \d+/);
+    await new Promise((r) => p.on('close', r));
+    expect(sb.make(['status']).stdout).toMatch(new RegExp(`${id}\\s+penguins/fast\\s+cancelled`));
+    expect(ownLines(sb.make(['stop', `run=${id}`]).stderr)).toEqual([`switchyard: stop: run ${id} is not running (cancelled)`]);
+  });
+});
+
+describe('records', () => {
+  let id: string;
+
+  beforeAll(() => {
+    const r = sb.make(['train', 'experiment=penguins/fast']);
+    id = runIdIn(r.stdout + r.stderr)!;
+  });
+
+  it('predict writes the submission and submit dry-runs it with a real local score', () => {
+    const p = sb.make(['predict', 'experiment=penguins/fast']);
+    expect(p.code, p.stderr).toBe(0);
+    expect(existsSync(path.join(runsDir(), id, 'outputs/submission.csv'))).toBe(true);
+    const s = sb.make(['submit', 'experiment=penguins/fast', 'dry=1']);
+    expect(s.code, s.stderr).toBe(0);
+    const score = JSON.parse(/local score: (.*)/.exec(s.stdout)![1]!);
+    expect(score.metric).toBe('accuracy');
+    expect(score.score).toBeGreaterThan(0.9);
+    expect(s.stdout).toContain('dry run: nothing was uploaded (dry=1 was given)');
+    const ledger = readFileSync(path.join(sb.dir, '.switchyard/ledger.jsonl'), 'utf8');
+    expect(ledger).toContain('"type":"submission.made"');
+  });
+
+  it('replay refuses, naming the pin, once the code has changed', () => {
+    const replicate = path.join(runsDir(), id, 'replicate.sh');
+    const file = path.join(sb.dir, 'competitions/penguins/train.py');
+    const original = readFileSync(file, 'utf8');
+    writeFileSync(file, original + '\n# changed\n');
+    try {
+      const r = sb.make(['replay', `run=${id}`]);
+      expect(r.code).not.toBe(0);
+      expect(ownLines(r.stderr)).toEqual([expect.stringMatching(new RegExp(`^switchyard: cannot replay ${id}: code: clean tree recorded, uncommitted changes [0-9a-f]{8} here`))]);
+    } finally {
+      writeFileSync(file, original);
+    }
+    expect(readFileSync(replicate, 'utf8')).toMatch(/exec make replay run=/);
+  });
+
+  it('replay with matching pins makes a new run with the same digest', () => {
+    const r = sb.make(['replay', `run=${id}`]);
+    expect(r.code, r.stderr).toBe(0);
+    const replayId = /as (\S+) on local/.exec(r.stdout + r.stderr)![1]!;
+    const rec = JSON.parse(readFileSync(path.join(runsDir(), replayId, 'run.json'), 'utf8'));
+    const orig = JSON.parse(readFileSync(path.join(runsDir(), id, 'run.json'), 'utf8'));
+    expect(rec.pins.digest).toBe(orig.pins.digest);
+    expect(rec.replay_of).toBe(id);
+  });
+
+  it('reindex rebuilds the state db from the store', () => {
+    const before = sb.make(['status']).stdout;
+    rmSync(path.join(sb.dir, '.switchyard/state.db'));
+    expect(sb.make(['status']).stdout).toContain('no runs yet');
+    const r = sb.make(['reindex']);
+    expect(r.stdout).toMatch(/reindexed \d+ runs/);
+    expect(sb.make(['status']).stdout).toBe(before);
+  });
+
+  it('verify names an edited ledger line and a corrupted checkpoint', () => {
+    const ledgerPath = path.join(sb.dir, '.switchyard/ledger.jsonl');
+    const original = readFileSync(ledgerPath, 'utf8');
+    expect(sb.make(['verify']).code).toBe(0);
+    const lines = original.split('\n');
+    lines[2] = lines[2]!.replace('"ts":"2', '"ts":"1');
+    writeFileSync(ledgerPath, lines.join('\n'));
+    expect(ownLines(sb.make(['verify']).stderr)[0]).toMatch(/line 3 was edited/);
+    writeFileSync(ledgerPath, original);
+
+    const ckpt = path.join(runsDir(), id, 'ckpt');
+    const step = readdirSync(ckpt).sort((a, b) => Number(b) - Number(a))[0]!;
+    writeFileSync(path.join(ckpt, step, 'state.json'), '{}');
+    const bad = ownLines(sb.make(['verify']).stderr)[0];
+    expect(bad).toMatch(new RegExp(`line \\d+: .*runs/${id}/ckpt/${step}/state.json does not match its manifest`));
+  });
+});
