@@ -2,7 +2,7 @@
 // A detached reaper shell holds a pipe from this process: when we exit normally we tell it
 // "done"; when we die (even by SIGKILL) the pipe closes and it kills the experiment's group.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Writable } from 'node:stream';
 import type { CommandSpec } from '../spec/experiment.js';
@@ -30,13 +30,28 @@ export function commandArgv(command: CommandSpec): string[] {
   return typeof command === 'string' ? [SHELL, '-c', command] : [...command];
 }
 
+/**
+ * Whether any process of the group still runs. Zombies do not count: an orphan whose parent
+ * died is reaped by init, which in a container may never happen.
+ */
 function groupAlive(pgid: number): boolean {
   try {
     process.kill(-pgid, 0);
-    return true;
   } catch {
     return false;
   }
+  if (!existsSync('/proc/self/stat')) return true;
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      const [state, , pgrp] = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      if (Number(pgrp) === pgid && state !== 'Z' && state !== 'X') return true;
+    } catch {
+      // the process ended while we looked
+    }
+  }
+  return false;
 }
 
 function killGroup(pgid: number, sig: NodeJS.Signals): void {
@@ -99,6 +114,7 @@ export function startExperiment(
     exited,
     signal(sig, graceMs) {
       if (graceMs !== undefined) stopDeadline ??= Date.now() + graceMs;
+      if (sig === 'SIGKILL') stopDeadline = null; // nothing left to wait for
       killGroup(pid, sig);
     },
   };

@@ -31,6 +31,7 @@ export function runInForeground(project: Project, run: RunRecord, backend: Backe
 
 class ForegroundSignals {
   private interrupts = 0;
+  private terminated = false;
   stopping = false;
   private handle: Handle | null = null;
 
@@ -43,8 +44,15 @@ class ForegroundSignals {
     process.on('SIGHUP', () => this.terminate('SIGHUP'));
   }
 
+  /** Signals that arrived before the attempt started are acted on as soon as it has. */
   attach(handle: Handle): void {
     this.handle = handle;
+    if (this.terminated) this.preempt();
+    else if (this.interrupts > 0) void this.backend.cancel(handle, { force: this.interrupts > 1 });
+  }
+
+  private preempt(): void {
+    if (this.handle && this.backend instanceof LocalBackend) this.backend.preempt(this.handle);
   }
 
   private interrupt(): void {
@@ -62,7 +70,8 @@ class ForegroundSignals {
 
   private terminate(signal: string): void {
     this.stopping = true;
+    this.terminated = true;
     this.ui.say(`${signal}: checkpointing and stopping; make train resumes the run`);
-    if (this.handle && this.backend instanceof LocalBackend) this.backend.preempt(this.handle);
+    this.preempt();
   }
 }
