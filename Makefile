@@ -2,7 +2,7 @@
 # command line (experiment=, backend=, run=, ...) reach the scripts through the environment,
 # never through a shell line. `make help` lists the verbs.
 SHELL := /bin/bash
-NODE  := node --enable-source-maps
+NODE  := node
 VERB  := $(NODE) dist/scripts
 
 SOURCES := $(shell find scripts cluster_fleet_config.ts -name '*.ts' -newer dist/.built 2>/dev/null | head -1)

@@ -19,7 +19,7 @@ await runMain(async () => {
   const vars = readVars('replay', { run: z.string(), backend: z.enum(BACKENDS).optional() });
   const project = await openProject();
   const recorded = await loadRun(project, vars.run);
-  const exp = loadExperiment(project.root, recorded.experiment);
+  const exp = await loadExperiment(project.root, recorded.experiment);
   const pinned = await pinExperiment(project.root, project.stateDir, exp, recorded.pins.seed);
   const diffs = comparePins(recorded.pins, pinned.pins);
   if (diffs.length) {

@@ -1,11 +1,12 @@
 // make test: the whole vitest suite, then one plain summary line (`N passed, N failed`)
 // read from vitest's JSON report, so CI and people see the same count.
 import { spawn } from 'node:child_process';
-import { mkdirSync, readFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync } from 'node:fs';
 import path from 'node:path';
 
 const report = path.resolve('.switchyard', 'test-results.json');
 mkdirSync(path.dirname(report), { recursive: true });
+rmSync(report, { force: true }); // never report a previous run's numbers
 const args = ['vitest', 'run', '--reporter=default', '--reporter=json', `--outputFile.json=${report}`, ...process.argv.slice(2)];
 const child = spawn('npx', args, { stdio: 'inherit' });
 const code: number = await new Promise((resolve) => child.on('close', (c) => resolve(c ?? 1)));

@@ -22,7 +22,7 @@ await runMain(async () => {
     seed: z.coerce.number().int().min(0).optional(),
   });
   const project = await openProject();
-  const exp = loadExperiment(project.root, vars.experiment);
+  const exp = await loadExperiment(project.root, vars.experiment);
   const backendName = vars.backend ?? exp.spec.backends?.[0] ?? project.config.defaults.backend;
   const ui = new StatusLine();
   const backend = foregroundBackend(backendName, project, ui);

@@ -16,9 +16,9 @@ function competition(slug: string, yaml: string, opts: { data?: boolean } = {}) 
   writeFileSync(path.join(dir, 'experiment.yaml'), yaml);
 }
 
-function errorOf(fn: () => unknown): string {
+async function errorOf(fn: () => unknown): Promise<string> {
   try {
-    fn();
+    await fn();
   } catch (err) {
     expect(err).toBeInstanceOf(UserError);
     const message = (err as Error).message;
@@ -34,9 +34,9 @@ beforeEach(() => {
 afterEach(() => rmSync(root, { recursive: true, force: true }));
 
 describe('experiment specs', () => {
-  it('loads a minimal spec with every default filled in', () => {
+  it('loads a minimal spec with every default filled in', async () => {
     competition('toy', 'train:\n  command: python3 train.py\ndata:\n  dir: data\n');
-    const exp = loadExperiment(root, 'toy');
+    const exp = await loadExperiment(root, 'toy');
     expect(exp).toMatchObject({ slug: 'toy', name: 'default', ref: 'toy', file: 'competitions/toy/experiment.yaml' });
     expect(exp.spec.train).toEqual({ command: 'python3 train.py', checkpoint_every_sec: 60, grace_sec: 60, env: {}, keep_checkpoints: 3 });
     expect(exp.spec.resources).toEqual({ cpus: 1, gpus: 0 });
@@ -45,67 +45,67 @@ describe('experiment specs', () => {
     expect(exp.dataDir).toBe(path.join(root, 'competitions/toy/data'));
   });
 
-  it('loads named experiments from experiments/<name>.yaml', () => {
+  it('loads named experiments from experiments/<name>.yaml', async () => {
     competition('toy', 'train:\n  command: x\n');
     writeFileSync(path.join(root, 'competitions/toy/experiments/fast.yaml'), 'train:\n  command: [python3, train.py]\nseed: 7\n');
-    const exp = loadExperiment(root, 'toy/fast');
+    const exp = await loadExperiment(root, 'toy/fast');
     expect(exp.ref).toBe('toy/fast');
     expect(exp.spec.train.command).toEqual(['python3', 'train.py']);
     expect(exp.spec.seed).toBe(7);
   });
 
-  it('names file, field and fix for a missing train command', () => {
+  it('names file, field and fix for a missing train command', async () => {
     competition('toy', 'train:\n  checkpoint_every_sec: 2\n');
-    expect(errorOf(() => loadExperiment(root, 'toy'))).toBe(
+    expect(await errorOf(() => loadExperiment(root, 'toy'))).toBe(
       'competitions/toy/experiment.yaml: train.command: required, e.g. "python3 train.py"',
     );
   });
 
-  it('rejects unknown keys and lists the valid ones', () => {
+  it('rejects unknown keys and lists the valid ones', async () => {
     competition('toy', 'train:\n  command: x\n  comand: y\n');
-    expect(errorOf(() => loadExperiment(root, 'toy'))).toBe(
+    expect(await errorOf(() => loadExperiment(root, 'toy'))).toBe(
       'competitions/toy/experiment.yaml: train.comand: unknown key; valid keys here: command, checkpoint_every_sec, grace_sec, env, keep_checkpoints',
     );
     competition('top', 'trian:\n  command: x\n');
-    expect(errorOf(() => loadExperiment(root, 'top'))).toMatch(/experiment\.yaml: trian: unknown key; valid keys here: setup, train, predict/);
+    expect(await errorOf(() => loadExperiment(root, 'top'))).toMatch(/experiment\.yaml: trian: unknown key; valid keys here: setup, train, predict/);
   });
 
-  it('reports malformed YAML with its line', () => {
+  it('reports malformed YAML with its line', async () => {
     competition('toy', 'train:\n  command: [python3\n');
-    expect(errorOf(() => loadExperiment(root, 'toy'))).toMatch(/^competitions\/toy\/experiment\.yaml:\d+:\d+: malformed YAML: /);
+    expect(await errorOf(() => loadExperiment(root, 'toy'))).toMatch(/^competitions\/toy\/experiment\.yaml:\d+:\d+: malformed YAML: /);
   });
 
-  it('rejects an unknown backend in the spec', () => {
+  it('rejects an unknown backend in the spec', async () => {
     competition('toy', 'train:\n  command: x\nbackends: [local, kubernetes]\n');
-    expect(errorOf(() => loadExperiment(root, 'toy'))).toBe(
+    expect(await errorOf(() => loadExperiment(root, 'toy'))).toBe(
       'competitions/toy/experiment.yaml: backends.1: must be one of "local", "ssh", "fleet", "gcp-batch", "slurm"',
     );
   });
 
-  it('rejects a missing data dir', () => {
+  it('rejects a missing data dir', async () => {
     competition('toy', 'train:\n  command: x\ndata:\n  dir: nowhere\n', { data: false });
-    expect(errorOf(() => loadExperiment(root, 'toy'))).toBe(
+    expect(await errorOf(() => loadExperiment(root, 'toy'))).toBe(
       'competitions/toy/experiment.yaml: data.dir: competitions/toy/nowhere is not a directory; create it or fix the path',
     );
   });
 
-  it('says which experiments and competitions exist', () => {
+  it('says which experiments and competitions exist', async () => {
     competition('toy', 'train:\n  command: x\n');
-    expect(errorOf(() => loadExperiment(root, 'nope'))).toBe(
+    expect(await errorOf(() => loadExperiment(root, 'nope'))).toBe(
       'experiment: no competition "nope" (known: toy); create it with make competition-new competition=nope',
     );
-    expect(errorOf(() => loadExperiment(root, 'toy/slow'))).toBe('competitions/toy/experiments/slow.yaml: no such experiment (known for toy: default)');
-    expect(errorOf(() => loadExperiment(root, undefined))).toBe('experiment: required, e.g. make train experiment=penguins');
+    expect(await errorOf(() => loadExperiment(root, 'toy/slow'))).toBe('competitions/toy/experiments/slow.yaml: no such experiment (known for toy: default)');
+    expect(await errorOf(() => loadExperiment(root, undefined))).toBe('experiment: required, e.g. make train experiment=penguins');
   });
 
   it.each(['../etc', 'a b', 'x;rm -rf ~', '$(id)', 'a/../b', 'toy/..', '.hidden', 'a`b`', 'UPPER', 'a/b/c'])(
     'rejects the hostile or malformed name %j before touching the disk',
-    (name) => {
-      expect(errorOf(() => loadExperiment(root, name))).toMatch(/^experiment: /);
+    async (name) => {
+      expect(await errorOf(() => loadExperiment(root, name))).toMatch(/^experiment: /);
     },
   );
 
-  it('checkName accepts ordinary slugs', () => {
+  it('checkName accepts ordinary slugs', async () => {
     expect(checkName('competition', 'titanic-2', 'x')).toBe('titanic-2');
     expect(() => checkName('competition', 'ti tanic', 'x')).toThrow(UserError);
   });
@@ -114,15 +114,15 @@ describe('experiment specs', () => {
 describe('make variables', () => {
   const shape = { experiment: z.string().optional(), seed: z.coerce.number().int().optional() };
 
-  it('reads variables from the environment make exports and from key=value arguments', () => {
+  it('reads variables from the environment make exports and from key=value arguments', async () => {
     expect(readVars('train', shape, ['seed=3'], { experiment: 'toy' })).toEqual({ experiment: 'toy', seed: 3 });
     expect(readVars('train', shape, [], { experiment: '' })).toEqual({});
   });
 
-  it('rejects an unknown variable or a bad value in one line', () => {
-    expect(errorOf(() => readVars('train', shape, ['expriment=toy'], {}))).toBe(
+  it('rejects an unknown variable or a bad value in one line', async () => {
+    expect(await errorOf(() => readVars('train', shape, ['expriment=toy'], {}))).toBe(
       'make train: unknown variable "expriment"; valid: experiment, seed',
     );
-    expect(errorOf(() => readVars('train', shape, ['seed=abc'], {}))).toMatch(/^make train: seed: "abc" is not valid/);
+    expect(await errorOf(() => readVars('train', shape, ['seed=abc'], {}))).toMatch(/^make train: seed: "abc" is not valid/);
   });
 });

@@ -30,6 +30,8 @@ export interface Backend {
   /** Starts the runner for one attempt; idempotent per (run_id, attempt). */
   submit(spec: AttemptSpec): Promise<Handle>;
   poll(handle: Handle): Promise<PollResult>;
+  /** Resolves when the attempt may have changed state, or after `ms` at the latest. */
+  waitForChange?(handle: Handle, ms: number): Promise<void>;
   /** Asks the attempt to checkpoint and stop (SIGTERM, then SIGKILL after the grace); `force` kills now. */
   cancel(handle: Handle, opts?: { force?: boolean }): Promise<void>;
   logs(handle: Handle, opts: { follow: boolean; stream?: 'stdout' | 'stderr' }): AsyncIterable<string>;

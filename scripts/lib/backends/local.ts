@@ -67,7 +67,7 @@ export interface LocalBackendOptions {
 export class LocalBackend implements Backend {
   readonly name = 'local' as const;
   readonly capabilities = { gpus: true, spot: false, shards: true, multiNode: false };
-  private readonly runners = new Map<string, { runner: AttemptRunner; events: RunnerEvent[] }>();
+  private readonly runners = new Map<string, { runner: AttemptRunner; events: RunnerEvent[]; done: Promise<unknown> }>();
 
   constructor(private readonly opts: LocalBackendOptions) {}
 
@@ -94,9 +94,14 @@ export class LocalBackend implements Backend {
       echo: this.opts.echo,
       onEvent: (e) => events.push(e),
     });
-    this.runners.set(this.key(spec.run_id, spec.attempt), { runner, events });
-    void runner.run();
+    this.runners.set(this.key(spec.run_id, spec.attempt), { runner, events, done: runner.run() });
     return handle;
+  }
+
+  async waitForChange(handle: Handle, ms: number): Promise<void> {
+    const h = handle as LocalHandle;
+    const mine = this.runners.get(this.key(h.run_id, h.attempt));
+    await Promise.race([sleep(ms), ...(mine ? [mine.done] : [])]);
   }
 
   /** The in-process runner of an attempt, when this process started it. */

@@ -75,7 +75,7 @@ export async function pollUntilDone(
       return poll;
     }
     ui.update(status(poll));
-    await sleep(POLL_MS);
+    await (backend.waitForChange ? backend.waitForChange(handle, POLL_MS) : sleep(POLL_MS));
   }
 }
 

@@ -1,0 +1,45 @@
+// Launch overhead: `make train` of a no-op experiment vs the bare command, side by side in
+// one run (this machine is noisy: compare medians from the same minute, not across runs).
+// Target: at most 0.25 s added.
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { createSandbox } from '../test/helpers/sandbox.js';
+
+const ROUNDS = 12;
+const TARGET_ADDED_S = 0.25;
+
+function timeIt(argv: string[], cwd: string): number {
+  const t0 = process.hrtime.bigint();
+  const r = spawnSync(argv[0]!, argv.slice(1), { cwd, stdio: 'ignore', env: { ...process.env, MAKEFLAGS: '' } });
+  if (r.status !== 0) throw new Error(`${argv.join(' ')} exited ${r.status}`);
+  return Number(process.hrtime.bigint() - t0) / 1e9;
+}
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+
+const sb = createSandbox();
+try {
+  const comp = path.join(sb.dir, 'competitions', 'noop');
+  mkdirSync(comp);
+  writeFileSync(path.join(comp, 'challenge.json'), '{"title": "no-op"}\n');
+  writeFileSync(path.join(comp, 'experiment.yaml'), 'train:\n  command: "true"\n');
+  sb.git(['add', '-A']);
+  sb.git(['commit', '-qm', 'noop']);
+  timeIt(['make', '-s', 'train', 'experiment=noop'], sb.dir); // build dist/ and warm caches
+
+  const bare: number[] = [];
+  const train: number[] = [];
+  for (let i = 0; i < ROUNDS; i++) {
+    // Interleaved, so both see the same background load.
+    bare.push(timeIt(['bash', '-c', 'true'], comp));
+    train.push(timeIt(['make', '-s', 'train', 'experiment=noop', 'again=1'], sb.dir));
+  }
+  const added = median(train) - median(bare);
+  console.log('launch overhead (median of %d, interleaved)', ROUNDS);
+  console.log(`  bare command         ${median(bare).toFixed(3)} s`);
+  console.log(`  make train (no-op)   ${median(train).toFixed(3)} s`);
+  console.log(`  added                ${added.toFixed(3)} s   target <= ${TARGET_ADDED_S} s   ${added <= TARGET_ADDED_S ? 'MET' : 'MISSED'}`);
+} finally {
+  sb.cleanup();
+}
