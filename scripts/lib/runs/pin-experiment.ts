@@ -6,6 +6,7 @@ import { configPin, pinDigest, type Pins } from '../pins/digest.js';
 import { pinEnv } from '../pins/env-pin.js';
 import { merkleRoot } from '../pins/merkle.js';
 import type { Experiment } from '../spec/experiment.js';
+import { byteProgress } from '../ui/progress.js';
 
 export interface PinnedExperiment {
   pins: Pins;
@@ -18,6 +19,7 @@ const EMPTY_DATA: DataManifest = { format: 'switchyard-data/1', root: merkleRoot
 export async function pinExperiment(root: string, stateDir: string, exp: Experiment, seed = exp.spec.seed): Promise<PinnedExperiment> {
   const { seed: _seed, ...specWithoutSeed } = exp.spec;
   const data = exp.spec.data;
+  const progress = byteProgress('hashing data');
   const [code, dataPin, env] = await Promise.all([
     pinCode(root),
     exp.dataDir && data
@@ -26,10 +28,12 @@ export async function pinExperiment(root: string, stateDir: string, exp: Experim
           include: data.include,
           exclude: data.exclude,
           cacheFile: path.join(stateDir, 'cache', `data-${exp.slug}-${exp.name}.json`),
+          onProgress: (done, total) => progress.update(done, total),
         })
       : Promise.resolve({ root: EMPTY_DATA.root, files: 0, bytes: 0, manifest: EMPTY_DATA }),
     pinEnv({ repoRoot: root, experimentDir: exp.competitionDir }),
   ]);
+  progress.stop();
   const withoutDigest = {
     code: { commit: code.commit, dirty_sha256: code.dirty_sha256 },
     data: { root: dataPin.root, files: dataPin.files, bytes: dataPin.bytes },
