@@ -57,15 +57,12 @@ export interface DataMismatch {
   message: string;
 }
 
-interface Found {
-  rel: string;
+/** A file the stat cache could not answer. */
+interface Pending {
+  file: DataManifestFile;
   abs: string;
-  size: number;
-  /** StatCache key: size, mtime (ns) and inode. */
   key: string;
   mtimeNs: bigint;
-  /** sha256 from the stat cache, if it had a matching entry. */
-  cached?: string;
 }
 
 export async function pinData(opts: PinDataOptions): Promise<DataPin> {
@@ -73,55 +70,59 @@ export async function pinData(opts: PinDataOptions): Promise<DataPin> {
   const skip = opts.cacheFile ? cacheRelPath(root, opts.cacheFile) : undefined;
   const cache = StatCache.load(opts.cacheFile, root);
 
-  // Start the worker threads as soon as the uncached work is known to be large, so they boot
-  // (~30 ms) while the walk goes on.
+  // Only cache misses keep more than their manifest line: the warm path over many files is
+  // bounded by allocation (GC) as much as by lstat. The worker threads are started as soon as
+  // the uncached work is known to be large, so they boot (~30 ms) while the walk goes on.
+  const files: DataManifestFile[] = [];
+  const pending: Pending[] = [];
   let pool: HashPool | undefined;
   let uncachedBytes = 0;
-  let uncachedFiles = 0;
-  let found: Found[];
   try {
-    found = walk(root, opts, skip, (f) => {
-      f.cached = cache.get(f.rel, f.key);
-      if (f.cached !== undefined || pool) return;
-      uncachedBytes += f.size;
-      if (worthAPool(uncachedBytes, ++uncachedFiles)) pool = new HashPool();
+    walk(root, opts, skip, (rel, abs, st) => {
+      const key = StatCache.keyOf(st);
+      const sha256 = cache.get(rel, key);
+      const file: DataManifestFile = { path: rel, size: Number(st.size), sha256: sha256 ?? '' };
+      files.push(file);
+      if (sha256 !== undefined) return;
+      pending.push({ file, abs, key, mtimeNs: st.mtimeNs });
+      uncachedBytes += file.size;
+      if (!pool && worthAPool(uncachedBytes, pending.length)) pool = new HashPool();
     });
   } catch (err) {
     pool?.close();
     throw err;
   }
+  files.sort((a, b) => (a.path < b.path ? -1 : 1));
 
-  const files: DataManifestFile[] = new Array(found.length);
-  const todo: number[] = [];
-  for (let i = 0; i < found.length; i++) {
-    const f = found[i]!;
-    if (f.cached === undefined) todo.push(i);
-    files[i] = { path: f.rel, size: f.size, sha256: f.cached ?? '' };
-  }
   const hashed = await hashFiles(
-    todo.map((i) => ({ path: found[i]!.abs, size: found[i]!.size })),
+    pending.map((p) => ({ path: p.abs, size: p.file.size })),
     opts.onProgress,
     pool,
   );
-  const unstable = new Set<number>();
-  todo.forEach((i, k) => {
+  const unstable = new Set<DataManifestFile>();
+  pending.forEach((p, k) => {
     const { sha256, size } = hashed[k]!;
     // A file that changed size while being read is pinned as read, but not cached.
-    if (size !== files[i]!.size) unstable.add(i);
-    files[i]!.size = size;
-    files[i]!.sha256 = sha256;
+    if (size !== p.file.size) unstable.add(p.file);
+    p.file.size = size;
+    p.file.sha256 = sha256;
   });
   let bytes = 0;
   for (const f of files) bytes += f.size;
 
   // Every file a hit and none gone: the cache already holds exactly this list (and its root).
-  const unchanged = todo.length === 0 && found.length === cache.size;
+  const unchanged = pending.length === 0 && files.length === cache.size;
   const rootHash = (unchanged ? cache.merkle : undefined) ?? merkleRoot(files);
   if (opts.cacheFile && (!unchanged || cache.merkle === undefined)) {
-    const seen = found.flatMap((f, i) =>
-      unstable.has(i) ? [] : [{ rel: f.rel, key: f.key, mtimeNs: f.mtimeNs, sha256: files[i]!.sha256 }],
+    const fresh = new Map(pending.map((p) => [p.file.path, p]));
+    cache.save(
+      files.map((f) => {
+        const p = fresh.get(f.path);
+        if (!p) return { rel: f.path, entry: cache.entry(f.path) };
+        return { rel: f.path, key: p.key, mtimeNs: p.mtimeNs, sha256: unstable.has(f) ? undefined : f.sha256 };
+      }),
+      rootHash,
     );
-    cache.save(seen, rootHash);
   }
   const manifest: DataManifest = { format: 'switchyard-data/1', root: rootHash, files };
   return { root: rootHash, files: files.length, bytes, manifest };
@@ -146,7 +147,8 @@ export async function verifyDataManifest(
   for (let i = 0; i < manifest.files.length; i++) {
     const f = manifest.files[i]!;
     const abs = insidePath(root, f.path);
-    const size = abs === undefined ? undefined : statSync(abs, { throwIfNoEntry: false })?.size;
+    const st = abs === undefined ? undefined : statSync(abs, { throwIfNoEntry: false });
+    const size = st?.isFile() ? st.size : undefined;
     if (size === undefined) {
       candidates.push({ path: f.path, problem: 'missing', message: `${f.path}: missing` });
       limit = i;
@@ -169,8 +171,11 @@ export async function verifyDataManifest(
 
   if (filter) {
     const known = new Set(manifest.files.map((f) => f.path));
-    const extra = walk(root, filter, undefined).find((f) => !known.has(f.rel));
-    if (extra) candidates.push({ path: extra.rel, problem: 'extra', message: `${extra.rel}: not in the manifest` });
+    let extra: string | undefined;
+    walk(root, filter, undefined, (rel) => {
+      if (!known.has(rel) && (extra === undefined || rel < extra)) extra = rel;
+    });
+    if (extra) candidates.push({ path: extra, problem: 'extra', message: `${extra}: not in the manifest` });
   }
   candidates.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
   return candidates[0] ?? null;
@@ -211,16 +216,23 @@ function insidePath(root: string, rel: string): string | undefined {
   return real.startsWith(root.endsWith(sep) ? root : root + sep) ? real : undefined;
 }
 
-function walk(root: string, filter: DataFilter, skipRel: string | undefined, visit?: (f: Found) => void): Found[] {
-  const include = filter.include?.length ? picomatch(filter.include, { dot: true }) : undefined;
-  const exclude = filter.exclude?.length ? picomatch(filter.exclude, { dot: true }) : undefined;
+/** A test for any of `globs`; picomatch's compiled regexes, minus its per-call wrapper. */
+function globTest(globs: string[] | undefined): ((rel: string) => boolean) | undefined {
+  if (!globs?.length) return undefined;
+  const res = globs.map((g) => picomatch.makeRe(g, { dot: true }));
+  return res.length === 1 ? (rel) => res[0]!.test(rel) : (rel) => res.some((re) => re.test(rel));
+}
+
+/** Calls `visit` for every regular file to pin (in no particular order). */
+function walk(
+  root: string,
+  filter: DataFilter,
+  skipRel: string | undefined,
+  visit: (rel: string, abs: string, st: BigIntStats) => void,
+): void {
+  const include = globTest(filter.include);
+  const exclude = globTest(filter.exclude);
   const inside = root.endsWith(sep) ? root : root + sep;
-  const found: Found[] = [];
-  const add = (rel: string, abs: string, st: BigIntStats) => {
-    const f: Found = { rel, abs, size: Number(st.size), key: StatCache.keyOf(st), mtimeNs: st.mtimeNs };
-    visit?.(f);
-    found.push(f);
-  };
   const stack: string[] = [''];
   while (stack.length) {
     const dirRel = stack.pop()!;
@@ -236,7 +248,7 @@ function walk(root: string, filter: DataFilter, skipRel: string | undefined, vis
       if (skipRel && (rel === skipRel || rel.startsWith(`${skipRel}.tmp-`))) continue;
       const abs = `${inside}${rel}`;
       if (d.isFile()) {
-        add(rel, abs, lstatSync(abs, { bigint: true }));
+        visit(rel, abs, lstatSync(abs, { bigint: true }));
       } else if (d.isSymbolicLink()) {
         let target: string;
         try {
@@ -246,11 +258,10 @@ function walk(root: string, filter: DataFilter, skipRel: string | undefined, vis
         }
         if (!target.startsWith(inside)) continue;
         const st = statSync(target, { bigint: true });
-        if (st.isFile()) add(rel, target, st);
+        if (st.isFile()) visit(rel, target, st);
       }
     }
   }
-  return found.sort((a, b) => (a.rel < b.rel ? -1 : 1));
 }
 
 function checkManifest(m: DataManifest): void {

@@ -19,12 +19,11 @@ interface CacheFile {
   entries: Record<string, string>;
 }
 
-export interface StatEntry {
-  rel: string;
-  key: string;
-  mtimeNs: bigint;
-  sha256: string;
-}
+/** A file to keep: either its current entry (a hit) or what a fresh hash found. */
+export type StatEntry =
+  | { rel: string; entry: string }
+  /** sha256 undefined: the file changed while being read; leave it out. */
+  | { rel: string; key: string; mtimeNs: bigint; sha256: string | undefined };
 
 export class StatCache {
   private constructor(
@@ -67,6 +66,11 @@ export class StatCache {
     return e.slice(key.length + 1);
   }
 
+  /** The stored entry for `rel`, to carry a hit over into save(). */
+  entry(rel: string): string {
+    return this.entries[rel]!;
+  }
+
   /**
    * Replaces the cache with `seen` (temp file + rename), leaving out files modified too
    * recently to trust their stat. `merkle` is kept only if no file was left out.
@@ -77,8 +81,9 @@ export class StatCache {
     const entries: Record<string, string> = Object.create(null);
     let stored = 0;
     for (const e of seen) {
-      if (e.mtimeNs >= racyAfter) continue;
-      entries[e.rel] = `${e.key} ${e.sha256}`;
+      if ('entry' in e) entries[e.rel] = e.entry;
+      else if (e.sha256 !== undefined && e.mtimeNs < racyAfter) entries[e.rel] = `${e.key} ${e.sha256}`;
+      else continue;
       stored++;
     }
     const data: CacheFile = { format: FORMAT, root: this.root, entries };

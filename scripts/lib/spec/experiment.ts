@@ -107,7 +107,9 @@ function listDir(dir: string, suffix = ''): string[] {
 }
 
 async function parseYaml(file: string, text: string): Promise<unknown> {
-  const { parseDocument } = await import('yaml');
+  const mod = await import('yaml');
+  // Bundled into dist/, the CommonJS yaml package arrives as a default export.
+  const { parseDocument } = 'parseDocument' in mod ? mod : (mod as unknown as { default: typeof mod }).default;
   const doc = parseDocument(text, { prettyErrors: true, uniqueKeys: true });
   const err = doc.errors[0];
   if (err) {

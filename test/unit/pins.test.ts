@@ -1,0 +1,477 @@
+import { createHash } from 'node:crypto';
+import {
+  appendFileSync,
+  cpSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+  unlinkSync,
+  utimesSync,
+  writeFileSync,
+} from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { canonicalJson, sha256Hex } from '../../scripts/lib/pins/canonical-json.js';
+import { pinCode } from '../../scripts/lib/pins/code-pin.js';
+import { pinData, verifyDataManifest } from '../../scripts/lib/pins/data-manifest.js';
+import { comparePins, configPin, makeRunId, pinDigest, type PinsWithoutDigest } from '../../scripts/lib/pins/digest.js';
+import { pinEnv } from '../../scripts/lib/pins/env-pin.js';
+import { merkleRoot } from '../../scripts/lib/pins/merkle.js';
+import { run } from '../../scripts/lib/proc.js';
+import { UserError } from '../../scripts/lib/ui/errors.js';
+
+const scratch = mkdtempSync(join(tmpdir(), 'switchyard-pins-'));
+afterAll(() => rmSync(scratch, { recursive: true, force: true }));
+let n = 0;
+const tempDir = () => {
+  const d = join(scratch, `t${n++}`);
+  mkdirSync(d, { recursive: true });
+  return d;
+};
+
+/** Writes a tree of files: { 'a.txt': 'hello', 'sub/b.txt': 'x' }. */
+function writeTree(root: string, files: Record<string, string | Buffer>): string {
+  for (const [rel, content] of Object.entries(files)) {
+    mkdirSync(join(root, rel, '..'), { recursive: true });
+    writeFileSync(join(root, rel), content);
+  }
+  return root;
+}
+
+const OLD = 1_600_000_000; // whole seconds, so utimes restores the mtime exactly
+function age(root: string) {
+  for (const e of readdirSync(root, { recursive: true, withFileTypes: true })) {
+    if (e.isFile()) utimesSync(join(e.parentPath ?? e.path, e.name), OLD, OLD);
+  }
+}
+
+const sha = (s: string | Buffer) => createHash('sha256').update(s).digest('hex');
+
+describe('canonicalJson', () => {
+  it('sorts keys at every level, drops undefined, no whitespace', () => {
+    expect(canonicalJson({ b: 1, a: { d: [3, { z: 1, y: 2 }], c: 'x' }, u: undefined })).toBe(
+      '{"a":{"c":"x","d":[3,{"y":2,"z":1}]},"b":1}',
+    );
+    expect(canonicalJson({ x: 1, y: 2 })).toBe(canonicalJson({ y: 2, x: 1 }));
+  });
+  it('refuses values JSON cannot carry faithfully', () => {
+    expect(() => canonicalJson({ a: Number.NaN })).toThrow();
+    expect(() => canonicalJson(1n)).toThrow();
+    const cyc: Record<string, unknown> = {};
+    cyc.self = cyc;
+    expect(() => canonicalJson(cyc)).toThrow(/circular/);
+  });
+  it('sha256Hex', () => {
+    expect(sha256Hex('abc')).toBe('ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad');
+  });
+});
+
+describe('pinData', () => {
+  it('computes the documented Merkle root', async () => {
+    const dir = writeTree(tempDir(), { 'a.txt': 'hello', 'sub/b.txt': 'x' });
+    const sub = sha(`file ${sha('x')} 1 b.txt\n`);
+    const expected = sha(`file ${sha('hello')} 5 a.txt\ndir ${sub} 1 sub\n`);
+    const pin = await pinData({ dir });
+    expect(pin.root).toBe(expected);
+    expect(pin).toMatchObject({ files: 2, bytes: 6 });
+    expect(pin.manifest).toEqual({
+      format: 'switchyard-data/1',
+      root: expected,
+      files: [
+        { path: 'a.txt', size: 5, sha256: sha('hello') },
+        { path: 'sub/b.txt', size: 1, sha256: sha('x') },
+      ],
+    });
+  });
+
+  it('is stable across runs and copies, and moves with any change', async () => {
+    const tree = { 'a.csv': 'a,b\n1,2\n', 'x/y/z.bin': Buffer.from([0, 1, 2, 3]), '.hidden': 'h', 'x/w': '' };
+    const dir = writeTree(tempDir(), tree);
+    const root = (await pinData({ dir })).root;
+    expect((await pinData({ dir })).root).toBe(root);
+    const copy = writeTree(tempDir(), tree);
+    mkdirSync(join(copy, 'empty/dir'), { recursive: true }); // empty directories do not count
+    expect((await pinData({ dir: copy })).root).toBe(root);
+
+    writeFileSync(join(copy, 'a.csv'), 'a,b\n1,3\n'); // one byte, same size
+    const changed = (await pinData({ dir: copy })).root;
+    expect(changed).not.toBe(root);
+    writeFileSync(join(copy, 'a.csv'), tree['a.csv']);
+    expect((await pinData({ dir: copy })).root).toBe(root);
+
+    renameSync(join(copy, 'x/w'), join(copy, 'x/v'));
+    const renamed = (await pinData({ dir: copy })).root;
+    expect(renamed).not.toBe(root);
+    renameSync(join(copy, 'x/v'), join(copy, 'x/w'));
+
+    writeFileSync(join(copy, 'x/new'), '');
+    const added = (await pinData({ dir: copy })).root;
+    expect(new Set([root, changed, renamed, added]).size).toBe(4);
+  });
+
+  it('honours include and exclude, dot files included', async () => {
+    const dir = writeTree(tempDir(), {
+      'train.csv': '1',
+      '.meta.csv': '2',
+      'notes.txt': '3',
+      'cache/big.csv': '4',
+      'deep/cache/keep.csv': '5',
+      'deep/ok.csv': '6',
+    });
+    const paths = async (o: { include?: string[]; exclude?: string[] }) =>
+      (await pinData({ dir, ...o })).manifest.files.map((f) => f.path);
+    expect(await paths({})).toEqual([
+      '.meta.csv',
+      'cache/big.csv',
+      'deep/cache/keep.csv',
+      'deep/ok.csv',
+      'notes.txt',
+      'train.csv',
+    ]);
+    expect(await paths({ include: ['**/*.csv'], exclude: ['cache'] })).toEqual([
+      '.meta.csv',
+      'deep/cache/keep.csv',
+      'deep/ok.csv',
+      'train.csv',
+    ]);
+    expect(await paths({ exclude: ['**/cache', '*.txt'] })).toEqual(['.meta.csv', 'deep/ok.csv', 'train.csv']);
+    expect(await paths({ include: ['deep/**'] })).toEqual(['deep/cache/keep.csv', 'deep/ok.csv']);
+  });
+
+  it('follows only symlinks to files inside the directory', async () => {
+    const outside = writeTree(tempDir(), { 'secret.txt': 'outside' });
+    const dir = writeTree(tempDir(), { 'real/a.txt': 'A' });
+    symlinkSync(join(dir, 'real/a.txt'), join(dir, 'link.txt'));
+    symlinkSync(join(dir, 'real'), join(dir, 'linkdir'));
+    symlinkSync(join(outside, 'secret.txt'), join(dir, 'escape.txt'));
+    symlinkSync(join(dir, 'nowhere'), join(dir, 'dangling'));
+    const pin = await pinData({ dir });
+    expect(pin.manifest.files).toEqual([
+      { path: 'link.txt', size: 1, sha256: sha('A') },
+      { path: 'real/a.txt', size: 1, sha256: sha('A') },
+    ]);
+  });
+
+  it('hashes big jobs on worker threads with the same result, reporting progress', async () => {
+    const dir = tempDir();
+    const big = Buffer.alloc(40 << 20);
+    for (let i = 0; i < big.length; i += 4096) big[i] = i & 0xff;
+    writeFileSync(join(dir, 'one.bin'), big);
+    big[0] = 1;
+    writeFileSync(join(dir, 'two.bin'), big);
+    for (let i = 0; i < 50; i++) writeFileSync(join(dir, `s${i}.txt`), `small ${i}`);
+    const seen: [number, number][] = [];
+    const pin = await pinData({ dir, onProgress: (d, t) => seen.push([d, t]) });
+    const byPath = new Map(pin.manifest.files.map((f) => [f.path, f.sha256]));
+    expect(byPath.get('one.bin')).toBe(sha(readFileSync(join(dir, 'one.bin'))));
+    expect(byPath.get('two.bin')).toBe(sha(big));
+    expect(byPath.get('s7.txt')).toBe(sha('small 7'));
+    expect(pin.bytes).toBe(2 * big.length + 50 * 7 + 40);
+    expect(seen.length).toBeGreaterThan(0);
+    expect(seen.at(-1)).toEqual([pin.bytes, pin.bytes]);
+    expect(pin.root).toBe(merkleRoot(pin.manifest.files));
+  });
+
+  it('names a missing directory', async () => {
+    const missing = join(scratch, 'no-such-dir');
+    await expect(pinData({ dir: missing })).rejects.toThrow(UserError);
+    await expect(pinData({ dir: missing })).rejects.toThrow(missing);
+  });
+});
+
+describe('stat cache', () => {
+  it('does not re-read a file whose size, mtime and inode match', async () => {
+    const dir = writeTree(tempDir(), { 'a.txt': 'aaaa', 'b/c.txt': 'cccc' });
+    const cacheFile = join(tempDir(), 'cache.json');
+    age(dir);
+    const first = await pinData({ dir, cacheFile });
+    const cacheStat = statSync(cacheFile, { bigint: true });
+
+    // Same size, same inode (rewritten in place), mtime put back: the cache answers, so the
+    // stale root proves the file was not read. Nothing to hash means no progress either.
+    writeFileSync(join(dir, 'a.txt'), 'AAAA');
+    utimesSync(join(dir, 'a.txt'), OLD, OLD);
+    let hashed = 0;
+    const warm = await pinData({ dir, cacheFile, onProgress: (d) => (hashed = d) });
+    expect(warm.root).toBe(first.root);
+    expect(hashed).toBe(0);
+    // Nothing changed, so the cache file was not rewritten.
+    expect(statSync(cacheFile, { bigint: true }).mtimeNs).toBe(cacheStat.mtimeNs);
+
+    // Touching the file (a different mtime) makes it be read again.
+    utimesSync(join(dir, 'a.txt'), OLD + 1, OLD + 1);
+    const touched = await pinData({ dir, cacheFile, onProgress: (d) => (hashed = d) });
+    expect(hashed).toBe(4);
+    expect(touched.manifest.files[0]).toEqual({ path: 'a.txt', size: 4, sha256: sha('AAAA') });
+    expect(touched.root).toBe((await pinData({ dir })).root);
+  });
+
+  it('re-reads on size change and on a new inode, and drops deleted files', async () => {
+    const dir = writeTree(tempDir(), { 'a.txt': 'aaaa', 'b.txt': 'bbbb' });
+    const cacheFile = join(tempDir(), 'cache.json');
+    age(dir);
+    await pinData({ dir, cacheFile });
+
+    appendFileSync(join(dir, 'a.txt'), '!');
+    utimesSync(join(dir, 'a.txt'), OLD, OLD);
+    writeFileSync(join(dir, 'b.tmp'), 'BBBB'); // replace b.txt by a new inode, same size/mtime
+    utimesSync(join(dir, 'b.tmp'), OLD, OLD);
+    renameSync(join(dir, 'b.tmp'), join(dir, 'b.txt'));
+    const pin = await pinData({ dir, cacheFile });
+    expect(pin.manifest.files.map((f) => f.sha256)).toEqual([sha('aaaa!'), sha('BBBB')]);
+
+    unlinkSync(join(dir, 'b.txt'));
+    await pinData({ dir, cacheFile });
+    const entries = JSON.parse(readFileSync(cacheFile, 'utf8')).entries;
+    expect(Object.keys(entries)).toEqual(['a.txt']);
+  });
+
+  it('does not trust files modified just now, and never pins itself', async () => {
+    const dir = writeTree(tempDir(), { 'old.txt': 'o' });
+    age(dir);
+    writeFileSync(join(dir, 'fresh.txt'), 'f');
+    const cacheFile = join(dir, '.switchyard-cache.json');
+    const pin = await pinData({ dir, cacheFile });
+    expect(pin.manifest.files.map((f) => f.path)).toEqual(['fresh.txt', 'old.txt']);
+    const entries = JSON.parse(readFileSync(cacheFile, 'utf8')).entries;
+    expect(Object.keys(entries)).toEqual(['old.txt']);
+    expect((await pinData({ dir, cacheFile })).root).toBe(pin.root);
+  });
+
+  it('ignores a corrupt cache', async () => {
+    const dir = writeTree(tempDir(), { 'a.txt': 'a' });
+    const cacheFile = join(tempDir(), 'cache.json');
+    writeFileSync(cacheFile, '{not json');
+    expect((await pinData({ dir, cacheFile })).root).toBe((await pinData({ dir })).root);
+  });
+});
+
+describe('verifyDataManifest', () => {
+  it('passes an intact tree and names the first mismatching file', async () => {
+    const dir = writeTree(tempDir(), { 'a.txt': 'a', 'b.txt': 'b', 'c/d.txt': 'd' });
+    const { manifest } = await pinData({ dir });
+    expect(await verifyDataManifest(dir, manifest)).toBeNull();
+    expect(await verifyDataManifest(dir, manifest, {})).toBeNull();
+
+    writeFileSync(join(dir, 'c/d.txt'), 'D');
+    expect(await verifyDataManifest(dir, manifest)).toMatchObject({ path: 'c/d.txt', problem: 'content' });
+    writeFileSync(join(dir, 'b.txt'), 'bigger');
+    expect(await verifyDataManifest(dir, manifest)).toMatchObject({ path: 'b.txt', problem: 'size' });
+    unlinkSync(join(dir, 'a.txt'));
+    const missing = await verifyDataManifest(dir, manifest);
+    expect(missing).toMatchObject({ path: 'a.txt', problem: 'missing' });
+    expect(missing!.message).toContain('a.txt');
+  });
+
+  it('reports files the manifest lacks when given the filter', async () => {
+    const dir = writeTree(tempDir(), { 'a.txt': 'a' });
+    const { manifest } = await pinData({ dir });
+    writeFileSync(join(dir, '0-new.txt'), 'n');
+    expect(await verifyDataManifest(dir, manifest)).toBeNull();
+    expect(await verifyDataManifest(dir, manifest, {})).toMatchObject({ path: '0-new.txt', problem: 'extra' });
+  });
+
+  it('rejects an altered or unsafe manifest', async () => {
+    const dir = writeTree(tempDir(), { 'a.txt': 'a' });
+    const { manifest } = await pinData({ dir });
+    await expect(verifyDataManifest(dir, { ...manifest, root: '0'.repeat(64) })).rejects.toThrow(UserError);
+    const evil = { ...manifest, files: [{ path: '../a.txt', size: 1, sha256: sha('a') }] };
+    await expect(verifyDataManifest(dir, evil)).rejects.toThrow(/bad path/);
+  });
+});
+
+describe('pinCode', () => {
+  const git = (cwd: string, ...args: string[]) =>
+    run(['git', '-c', 'user.name=t', '-c', 'user.email=t@example.com', '-c', 'commit.gpgsign=false', ...args], {
+      cwd,
+    });
+
+  async function repo(): Promise<string> {
+    const dir = writeTree(tempDir(), {
+      'train.py': 'print(1)\n',
+      'data/keep.bin': Buffer.from([0, 255, 1, 254]),
+      'gone.txt': 'bye\n',
+      '.gitignore': 'ignored.log\n',
+    });
+    await git(dir, 'init', '-q');
+    await git(dir, 'add', '-A');
+    await git(dir, 'commit', '-q', '-m', 'init');
+    return dir;
+  }
+
+  /** Every non-ignored file of a work tree, with content. */
+  async function treeOf(dir: string): Promise<Record<string, string>> {
+    const out = await run(['git', 'ls-files', '-z', '--cached', '--others', '--exclude-standard'], { cwd: dir });
+    const files: Record<string, string> = {};
+    for (const rel of out.stdout.toString().split('\0').filter(Boolean).sort()) {
+      try {
+        files[rel] = readFileSync(join(dir, rel)).toString('base64');
+      } catch {
+        // listed in the index but deleted from the work tree
+      }
+    }
+    return files;
+  }
+
+  it('gives a null dirty hash for a clean tree', async () => {
+    const dir = await repo();
+    const head = (await run(['git', 'rev-parse', 'HEAD'], { cwd: dir })).stdout.toString().trim();
+    const pin = await pinCode(dir);
+    expect(pin).toEqual({ commit: head, dirty_sha256: null, diff: Buffer.alloc(0) });
+    writeFileSync(join(dir, 'ignored.log'), 'noise');
+    expect((await pinCode(dir)).dirty_sha256).toBeNull();
+  });
+
+  it('captures staged, unstaged, untracked and binary changes as a patch git apply replays', async () => {
+    const dir = await repo();
+    const { commit } = await pinCode(dir);
+    writeFileSync(join(dir, 'train.py'), 'print(2)\n'); // unstaged
+    writeFileSync(join(dir, 'staged.txt'), 'staged\n');
+    await git(dir, 'add', 'staged.txt'); // staged
+    writeFileSync(join(dir, 'untracked.bin'), Buffer.from([9, 0, 8, 0, 7]));
+    mkdirSync(join(dir, 'new'));
+    writeFileSync(join(dir, 'new/untracked.py'), 'x = 1\n'); // untracked
+    writeFileSync(join(dir, 'data/keep.bin'), Buffer.from([1, 2, 3, 0, 4])); // binary change
+    unlinkSync(join(dir, 'gone.txt'));
+    writeFileSync(join(dir, 'ignored.log'), 'not part of the code');
+    const statusBefore = (await run(['git', 'status', '--porcelain'], { cwd: dir })).stdout.toString();
+
+    const pin = await pinCode(dir);
+    expect(pin.commit).toBe(commit);
+    expect(pin.dirty_sha256).toBe(sha(pin.diff));
+    expect(pin.diff.toString()).not.toContain('ignored.log');
+    // The user's index is untouched.
+    expect((await run(['git', 'status', '--porcelain'], { cwd: dir })).stdout.toString()).toBe(statusBefore);
+    // Same tree, same hash.
+    expect((await pinCode(dir)).dirty_sha256).toBe(pin.dirty_sha256);
+
+    const clone = join(tempDir(), 'clone');
+    await run(['git', 'clone', '-q', dir, clone]);
+    await run(['git', 'checkout', '-q', commit], { cwd: clone });
+    const patch = join(tempDir(), 'code.patch');
+    writeFileSync(patch, pin.diff);
+    await run(['git', 'apply', patch], { cwd: clone });
+    const original = await treeOf(dir);
+    expect(original['gone.txt']).toBeUndefined();
+    expect(await treeOf(clone)).toEqual(original);
+  });
+
+  it('changes the dirty hash for a new untracked file alone', async () => {
+    const dir = await repo();
+    writeFileSync(join(dir, 'notes.md'), 'hi\n');
+    const pin = await pinCode(dir);
+    expect(pin.dirty_sha256).toMatch(/^[0-9a-f]{64}$/);
+    expect(pin.diff.toString()).toContain('notes.md');
+  });
+
+  it('explains how to fix a directory that is not a repo, or has no commit', async () => {
+    const plain = tempDir();
+    await expect(pinCode(plain)).rejects.toThrow(UserError);
+    await expect(pinCode(plain)).rejects.toThrow(/git init && git add -A && git commit -m init/);
+    const empty = tempDir();
+    await git(empty, 'init', '-q');
+    await expect(pinCode(empty)).rejects.toThrow(/no commits yet.*git commit -m init/);
+  });
+});
+
+describe('pinEnv', () => {
+  it('hashes the lockfiles by name and content, wherever the experiment lives', async () => {
+    const repoRoot = writeTree(tempDir(), { 'package-lock.json': '{}' });
+    const exp = writeTree(join(repoRoot, 'competitions/a'), {
+      'requirements.txt': 'numpy==1.26.4\n',
+      'requirements-dev.txt': 'pytest\n',
+      'uv.lock': 'u',
+      'train.py': 'not a lockfile',
+    });
+    const pin = await pinEnv({ repoRoot, experimentDir: exp });
+    expect(pin.lockfiles).toEqual([
+      'package-lock.json',
+      'competitions/a/requirements-dev.txt',
+      'competitions/a/requirements.txt',
+      'competitions/a/uv.lock',
+    ]);
+    expect(pin.node).toBe(process.version);
+    expect(pin.python === null || /^\d+\.\d+/.test(pin.python)).toBe(true);
+    expect(pin.lock_sha256).toMatch(/^[0-9a-f]{64}$/);
+
+    cpSync(exp, join(repoRoot, 'elsewhere/b'), { recursive: true });
+    const moved = await pinEnv({ repoRoot, experimentDir: join(repoRoot, 'elsewhere/b') });
+    expect(moved.lock_sha256).toBe(pin.lock_sha256);
+
+    writeFileSync(join(exp, 'requirements.txt'), 'numpy==2.0.0\n');
+    expect((await pinEnv({ repoRoot, experimentDir: exp })).lock_sha256).not.toBe(pin.lock_sha256);
+    writeFileSync(join(exp, 'requirements.txt'), 'numpy==1.26.4\n');
+    renameSync(join(exp, 'uv.lock'), join(exp, 'poetry.lock'));
+    expect((await pinEnv({ repoRoot, experimentDir: exp })).lock_sha256).not.toBe(pin.lock_sha256);
+  });
+});
+
+describe('digest and run id', () => {
+  const base: PinsWithoutDigest = {
+    code: { commit: 'a'.repeat(40), dirty_sha256: null },
+    data: { root: 'b'.repeat(64), files: 3, bytes: 1234 },
+    env: { lock_sha256: 'c'.repeat(64), python: '3.11.2', node: 'v20.11.0' },
+    config: 'd'.repeat(64),
+    seed: 0,
+  };
+
+  it('is the same for the same pins and differs when any single pin changes', () => {
+    const d = pinDigest(base);
+    expect(d).toMatch(/^[0-9a-f]{64}$/);
+    expect(pinDigest(structuredClone(base))).toBe(d);
+    // data.files/bytes follow from the root and do not count on their own
+    expect(pinDigest({ ...base, data: { ...base.data, files: 4 } })).toBe(d);
+    const variants: PinsWithoutDigest[] = [
+      { ...base, code: { ...base.code, commit: 'e'.repeat(40) } },
+      { ...base, code: { ...base.code, dirty_sha256: 'f'.repeat(64) } },
+      { ...base, data: { ...base.data, root: 'e'.repeat(64) } },
+      { ...base, env: { ...base.env, lock_sha256: 'e'.repeat(64) } },
+      { ...base, env: { ...base.env, python: null } },
+      { ...base, env: { ...base.env, node: 'v22.0.0' } },
+      { ...base, config: 'e'.repeat(64) },
+      { ...base, seed: 1 },
+    ];
+    const digests = new Set([d, ...variants.map(pinDigest)]);
+    expect(digests.size).toBe(variants.length + 1);
+  });
+
+  it('configPin ignores key order', () => {
+    expect(configPin({ lr: 0.1, model: { depth: 3, width: 8 } })).toBe(
+      configPin({ model: { width: 8, depth: 3 }, lr: 0.1 }),
+    );
+    expect(configPin({ lr: 0.1 })).not.toBe(configPin({ lr: 0.2 }));
+  });
+
+  it('makes run ids <slug>-<name>-<UTC yyyymmddThhmm>-<last 8 hex>', () => {
+    const digest = pinDigest(base);
+    const id = makeRunId('penguins', 'baseline', new Date('2024-03-05T04:07:59.999Z'), digest);
+    expect(id).toBe(`penguins-baseline-20240305T0407-${digest.slice(-8)}`);
+    expect(id).toMatch(/^[a-z0-9-]+-\d{8}T\d{4}-[0-9a-f]{8}$/);
+    expect(() => makeRunId('a', 'b', new Date(), 'xyz')).toThrow();
+  });
+
+  it('comparePins names each differing pin', () => {
+    expect(comparePins(base, base)).toEqual([]);
+    const here: PinsWithoutDigest = {
+      code: { commit: 'def5678' + '0'.repeat(33), dirty_sha256: '9'.repeat(64) },
+      data: { root: 'e'.repeat(64), files: 4, bytes: 2048 },
+      env: { ...base.env, python: '3.12.0' },
+      config: base.config,
+      seed: 7,
+    };
+    const diffs = comparePins({ ...base, code: { ...base.code, commit: 'abc1234' + '0'.repeat(33) } }, here);
+    expect(diffs).toEqual([
+      'code: commit abc1234 recorded, def5678 here',
+      'code: clean tree recorded, uncommitted changes 99999999 here',
+      'data: root bbbbbbbb (3 files, 1.2 KiB) recorded, eeeeeeee (4 files, 2.0 KiB) here',
+      'env: python 3.11.2 recorded, 3.12.0 here',
+      'seed: 0 recorded, 7 here',
+    ]);
+  });
+});
