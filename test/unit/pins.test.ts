@@ -15,7 +15,7 @@ import {
   writeFileSync,
 } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { delimiter, join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { canonicalJson, sha256Hex } from '../../scripts/lib/pins/canonical-json.js';
 import { pinCode } from '../../scripts/lib/pins/code-pin.js';
@@ -409,6 +409,33 @@ describe('pinEnv', () => {
     writeFileSync(join(exp, 'requirements.txt'), 'numpy==1.26.4\n');
     renameSync(join(exp, 'uv.lock'), join(exp, 'poetry.lock'));
     expect((await pinEnv({ repoRoot, experimentDir: exp })).lock_sha256).not.toBe(pin.lock_sha256);
+  });
+
+  it('caches the python version per interpreter and asks again when python3 changes', async () => {
+    const root = tempDir();
+    const bin = join(root, 'bin');
+    mkdirSync(bin);
+    const fakePython = (version: string) => {
+      writeFileSync(join(bin, 'python3'), `#!/bin/sh\necho "Python ${version}"\n`, { mode: 0o755 });
+      utimesSync(join(bin, 'python3'), new Date(), new Date(Date.now() - Math.random() * 1e9));
+    };
+    const cacheFile = join(root, 'cache', 'interpreters.json');
+    const savedPath = process.env.PATH;
+    process.env.PATH = `${bin}${delimiter}${savedPath}`;
+    try {
+      fakePython('3.10.1');
+      expect((await pinEnv({ repoRoot: root, experimentDir: root, cacheFile })).python).toBe('3.10.1');
+      // Same file, same stat: answered from the cache, without running it.
+      const cached = JSON.parse(readFileSync(cacheFile, 'utf8'));
+      expect(Object.values(cached)).toEqual(['3.10.1']);
+      writeFileSync(cacheFile, JSON.stringify(Object.fromEntries(Object.keys(cached).map((k) => [k, '9.9.9']))));
+      expect((await pinEnv({ repoRoot: root, experimentDir: root, cacheFile })).python).toBe('9.9.9');
+      // A different interpreter (new content, size and mtime) is run again.
+      fakePython('3.12.0rc1');
+      expect((await pinEnv({ repoRoot: root, experimentDir: root, cacheFile })).python).toBe('3.12.0rc1');
+    } finally {
+      process.env.PATH = savedPath;
+    }
   });
 });
 

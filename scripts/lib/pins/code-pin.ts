@@ -23,18 +23,19 @@ export async function pinCode(repoRoot: string): Promise<CodePin> {
     run(['git', ...args], { cwd: repoRoot, allowFail: true, env: env ?? process.env });
 
   if (!existsSync(repoRoot)) throw new UserError(`repository directory not found: ${repoRoot}`);
-  const inside = await git(['rev-parse', '--is-inside-work-tree']).catch((err: NodeJS.ErrnoException) => {
+  // One git start for the common case (each costs milliseconds of a verb's start-up budget);
+  // the slower step-by-step questions only run to explain a failure.
+  const probe = await git(['rev-parse', '--is-inside-work-tree', '--git-path', 'index', 'HEAD']).catch((err: NodeJS.ErrnoException) => {
     if (err.code === 'ENOENT') throw new UserError('git is not installed; Switchyard pins code by git commit');
     throw err;
   });
-  if (inside.code !== 0 || inside.stdout.toString().trim() !== 'true') {
-    throw new UserError(`${repoRoot} is not a git repository; Switchyard pins code by commit. Fix: ${FIX}`);
+  const [inside, indexRel, commit = ''] = probe.stdout.toString().trim().split('\n');
+  if (probe.code !== 0 || inside !== 'true' || !/^[0-9a-f]{40,64}$/.test(commit)) {
+    const isRepo = (await git(['rev-parse', '--is-inside-work-tree'])).stdout.toString().trim() === 'true';
+    if (!isRepo) throw new UserError(`${repoRoot} is not a git repository; Switchyard pins code by commit. Fix: ${FIX}`);
+    throw new UserError(`${repoRoot}: the git repository has no commits yet. Fix: ${FIX}`);
   }
-  const head = await git(['rev-parse', '--verify', '--quiet', 'HEAD^{commit}']);
-  if (head.code !== 0) throw new UserError(`${repoRoot}: the git repository has no commits yet. Fix: ${FIX}`);
-  const commit = head.stdout.toString().trim();
-
-  const indexPath = resolve(repoRoot, (await git(['rev-parse', '--git-path', 'index'])).stdout.toString().trim());
+  const indexPath = resolve(repoRoot, indexRel!);
   const tmp = mkdtempSync(join(tmpdir(), 'switchyard-index-'));
   try {
     const tmpIndex = join(tmp, 'index');

@@ -1,7 +1,7 @@
 // The env pin: a hash over the lockfiles that define the software environment, plus the
 // python and node versions the run would start with.
-import { readdirSync, readFileSync, statSync } from 'node:fs';
-import { join, relative, sep } from 'node:path';
+import { mkdirSync, readdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import { delimiter, dirname, join, relative, resolve, sep } from 'node:path';
 import { run } from '../proc.js';
 import { canonicalJson, sha256Hex } from './canonical-json.js';
 
@@ -17,8 +17,8 @@ const EXPERIMENT_LOCKS = new Set(['uv.lock', 'poetry.lock', 'Pipfile.lock', 'env
 const isExperimentLock = (name: string) =>
   EXPERIMENT_LOCKS.has(name) || (name.startsWith('requirements') && name.endsWith('.txt'));
 
-export async function pinEnv(opts: { repoRoot: string; experimentDir: string }): Promise<EnvPin> {
-  const python = pythonVersion(opts.experimentDir);
+export async function pinEnv(opts: { repoRoot: string; experimentDir: string; cacheFile?: string }): Promise<EnvPin> {
+  const python = cachedPythonVersion(opts.experimentDir, opts.cacheFile);
   // Hashed under location-free names (package-lock.json, experiment/<name>) so moving or
   // renaming the experiment directory does not change the pin; content decides.
   const found: { label: string; path: string }[] = [];
@@ -43,6 +43,50 @@ export async function pinEnv(opts: { repoRoot: string; experimentDir: string }):
 
 function isFile(path: string): boolean {
   return statSync(path, { throwIfNoEntry: false })?.isFile() ?? false;
+}
+
+/**
+ * What decides which python3 would run in `cwd`: the executable found on PATH (identified by
+ * inode, size and mtime) and, for a pyenv shim, the version selection pyenv reads (env var,
+ * nearest .python-version, global version file). Null when there is no python3 on PATH.
+ */
+function interpreterKey(cwd: string): string | null {
+  for (const dir of (process.env.PATH ?? '').split(delimiter)) {
+    const exe = join(dir, 'python3');
+    const st = statSync(exe, { throwIfNoEntry: false });
+    if (!dir || !st?.isFile()) continue;
+    const parts = [exe, st.ino, st.size, st.mtimeMs];
+    if (exe.includes(`${sep}shims${sep}`)) {
+      const readOr = (file: string) => (isFile(file) ? readFileSync(file, 'utf8').trim() : '');
+      let local = '';
+      for (let d = resolve(cwd); !local && d !== dirname(d); d = dirname(d)) local = readOr(join(d, '.python-version'));
+      parts.push(process.env.PYENV_VERSION ?? '', local, readOr(join(dirname(dirname(exe)), 'version')));
+    }
+    return sha256Hex(parts.join('\0'));
+  }
+  return null;
+}
+
+/**
+ * The python version, from a small cache keyed by interpreterKey(): `python3 --version` costs
+ * ~70 ms through a pyenv shim, a third of a verb's start-up budget.
+ */
+async function cachedPythonVersion(cwd: string, cacheFile?: string): Promise<string | null> {
+  const key = cacheFile ? interpreterKey(cwd) : null;
+  if (!key || !cacheFile) return pythonVersion(cwd);
+  let cache: Record<string, string | null> = {};
+  try {
+    cache = JSON.parse(readFileSync(cacheFile, 'utf8')) as Record<string, string | null>;
+  } catch {
+    // no cache yet, or a damaged one: rebuilt below
+  }
+  if (key in cache) return cache[key] ?? null;
+  const version = await pythonVersion(cwd);
+  cache[key] = version;
+  mkdirSync(dirname(cacheFile), { recursive: true });
+  writeFileSync(`${cacheFile}.${process.pid}`, JSON.stringify(cache));
+  renameSync(`${cacheFile}.${process.pid}`, cacheFile);
+  return version;
 }
 
 /** `python3 --version` run in the experiment dir (pyenv picks the version from there). */

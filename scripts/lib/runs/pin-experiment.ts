@@ -31,7 +31,7 @@ export async function pinExperiment(root: string, stateDir: string, exp: Experim
           onProgress: (done, total) => progress.update(done, total),
         })
       : Promise.resolve({ root: EMPTY_DATA.root, files: 0, bytes: 0, manifest: EMPTY_DATA }),
-    pinEnv({ repoRoot: root, experimentDir: exp.competitionDir }),
+    pinEnv({ repoRoot: root, experimentDir: exp.competitionDir, cacheFile: path.join(stateDir, 'cache', 'interpreters.json') }),
   ]);
   progress.stop();
   const withoutDigest = {
