@@ -15,7 +15,7 @@ import { readDotEnv } from './lib/secrets/dotenv.js';
 import { loadChallenge } from './lib/spec/challenge.js';
 import { Flag, readVars } from './lib/spec/make-vars.js';
 import { runMain, UserError } from './lib/ui/errors.js';
-import { sha256Hex } from './lib/pins/canonical-json.js';
+import { sha256Hex } from './lib/hash.js';
 
 function stamp(d = new Date()): string {
   return d.toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z');

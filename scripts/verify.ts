@@ -2,7 +2,7 @@
 // checkpoints and data manifests) against the store, and names the first bad entry.
 import { parseManifest } from './lib/ckpt/checkpoint.js';
 import { readLedger, verifyLedger, type LedgerEntry } from './lib/ledger/ledger.js';
-import { sha256Hex } from './lib/pins/canonical-json.js';
+import { sha256Hex } from './lib/hash.js';
 import { openProject } from './lib/project.js';
 import type { Store } from './lib/store/store.js';
 import { runMain, UserError } from './lib/ui/errors.js';

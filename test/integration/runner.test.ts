@@ -52,6 +52,7 @@ function spec(over: Partial<AttemptSpec> = {}): AttemptSpec {
     run_id: 'toy-default-20260101T0000-00000000',
     attempt: 1,
     command: 'python3 counter.py',
+    setup: null,
     cwd: 'exp',
     data_dir: null,
     env: {},
@@ -126,6 +127,16 @@ describe('runner', () => {
   ])('classifies `%s` as %s', async (command, state, code) => {
     const status = await runner(spec({ command })).run();
     expect(status).toMatchObject({ state, exit_code: code });
+  });
+
+  it('runs setup first, and a failing setup fails the attempt without starting the command', async () => {
+    const out: string[] = [];
+    expect(await runner(spec({ setup: 'echo setting-up', command: 'echo training' }), [], out).run()).toMatchObject({ state: 'succeeded' });
+    expect(out.join('')).toBe('setting-up\ntraining\n');
+    const failed: string[] = [];
+    const status = await runner(spec({ setup: 'exit 4', command: 'echo training' }), [], failed).run();
+    expect(status).toMatchObject({ state: 'failed', reason: 'setup exited 4', exit_code: 4 });
+    expect(failed.join('')).not.toContain('training');
   });
 
   it('reports a command that cannot start as failed with exit 127', async () => {

@@ -1,7 +1,5 @@
 // The checkpoint manifest (docs/experiment-contract.md): its type, validation, canonical bytes,
 // and the streaming SHA-256 every reader and writer uses.
-import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
 import { z } from 'zod';
 
 export const CKPT_FORMAT = 'switchyard-ckpt/1';
@@ -107,17 +105,4 @@ export function serializeManifest(m: CkptManifest): string {
   return `${text}\n`;
 }
 
-export function sha256Hex(data: Buffer | string): string {
-  return createHash('sha256').update(data).digest('hex');
-}
-
-/** Size and SHA-256 of a file, streamed (constant memory). */
-export async function hashFile(path: string): Promise<{ size: number; sha256: string }> {
-  const hash = createHash('sha256');
-  let size = 0;
-  for await (const chunk of createReadStream(path, { highWaterMark: 1 << 20 })) {
-    hash.update(chunk as Buffer);
-    size += (chunk as Buffer).length;
-  }
-  return { size, sha256: hash.digest('hex') };
-}
+export { hashFile, sha256Hex } from '../hash.js';

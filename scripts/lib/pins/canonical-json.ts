@@ -1,7 +1,6 @@
 // Canonical JSON: object keys sorted (UTF-16 code-unit order), no whitespace, JS shortest
 // number form. For plain JSON data this is the same text as RFC 8785 (JCS), so a pin hash
 // can be recomputed by any JCS implementation.
-import { createHash } from 'node:crypto';
 
 export function canonicalJson(value: unknown): string {
   const out = write(value, new Set());
@@ -9,9 +8,7 @@ export function canonicalJson(value: unknown): string {
   return out;
 }
 
-export function sha256Hex(data: string | Uint8Array): string {
-  return createHash('sha256').update(data).digest('hex');
-}
+export { sha256Hex } from '../hash.js';
 
 function write(value: unknown, seen: Set<object>): string | undefined {
   if (value === null) return 'null';

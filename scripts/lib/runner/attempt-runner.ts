@@ -7,6 +7,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { latestCheckpoint } from '../ckpt/checkpoint.js';
 import { runKeys, type AttemptState } from '../runs/run-record.js';
+import type { CommandSpec } from '../spec/experiment.js';
 import type { Store } from '../store/store.js';
 import { ATTEMPT_FILES, STOP_REQUEST, type AttemptSpec, type AttemptStatus, type RunnerEvent } from './attempt-spec.js';
 import { CheckpointSync } from './checkpoint-sync.js';
@@ -128,7 +129,14 @@ export class AttemptRunner {
       this.emit({ type: 'restored', step: this.status.restored_step });
       await this.sync.init();
       if (this.stopKind) return await this.finish({ code: null, signal: 'SIGTERM' }, stdout, stderr);
-      const exit = await this.supervise(stdout, stderr);
+      if (this.spec.setup) {
+        const setup = await this.supervise(this.spec.setup, stdout, stderr);
+        if (setup.code !== 0 || this.stopKind) {
+          if (!this.stopKind) this.status.reason = `setup exited ${setup.code ?? setup.signal}`;
+          return await this.finish(setup, stdout, stderr, this.stopKind ? undefined : 'failed');
+        }
+      }
+      const exit = await this.supervise(this.spec.command, stdout, stderr);
       return await this.finish(exit, stdout, stderr);
     } catch (err) {
       note(`runner error: ${(err as Error).message}`);
@@ -175,9 +183,9 @@ export class AttemptRunner {
     };
   }
 
-  private async supervise(stdout: WriteStream, stderr: WriteStream): Promise<ExitInfo> {
+  private async supervise(command: CommandSpec, stdout: WriteStream, stderr: WriteStream): Promise<ExitInfo> {
     const echo = this.opts.echo;
-    this.child = startExperiment(this.spec.command, {
+    this.child = startExperiment(command, {
       cwd: path.resolve(this.opts.root, this.spec.cwd),
       env: this.contractEnv(),
       onStdout: (b) => (stdout.write(b), echo?.('stdout', b)),
@@ -191,6 +199,7 @@ export class AttemptRunner {
     const exit = await this.child.exited;
     clearInterval(ticker);
     if (this.killTimer) clearTimeout(this.killTimer);
+    this.killTimer = null;
     return exit;
   }
 

@@ -7,6 +7,8 @@ export interface AttemptSpec {
   /** 1, 2, ... for training attempts; "predict" for the prediction phase */
   attempt: number | 'predict';
   command: CommandSpec;
+  /** run before the command in every attempt (installs, downloads); must be idempotent */
+  setup: CommandSpec | null;
   /** the competition folder, relative to the repo root */
   cwd: string;
   /** the data folder, relative to the repo root (or absolute), or null */

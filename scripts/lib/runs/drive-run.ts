@@ -21,6 +21,7 @@ export function attemptSpec(project: Project, run: RunRecord, attempt: number | 
     run_id: run.run_id,
     attempt,
     command: attempt === 'predict' ? run.command.predict! : run.command.train,
+    setup: spec.setup ?? null,
     cwd: competition,
     data_dir: spec.data ? path.relative(project.root, path.resolve(project.root, competition, spec.data.dir)) : null,
     env: spec.train.env,

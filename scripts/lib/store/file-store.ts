@@ -6,6 +6,7 @@ import { mkdir, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { Transform } from 'node:stream';
+import { hashFile } from '../hash.js';
 import { checkKey, type Store, type StoredObject } from './store.js';
 
 function hashingCopy(src: string, dest: string): Promise<StoredObject> {
@@ -23,16 +24,6 @@ function hashingCopy(src: string, dest: string): Promise<StoredObject> {
     size,
     sha256: hash.digest('hex'),
   }));
-}
-
-async function hashOf(file: string): Promise<StoredObject> {
-  const hash = createHash('sha256');
-  let size = 0;
-  for await (const chunk of createReadStream(file, { highWaterMark: 1 << 20 })) {
-    hash.update(chunk as Buffer);
-    size += (chunk as Buffer).length;
-  }
-  return { size, sha256: hash.digest('hex') };
 }
 
 const tmpName = (target: string) => `${target}.tmp-${randomBytes(4).toString('hex')}`;
@@ -69,7 +60,7 @@ export class FileStore implements Store {
   put(key: string, srcPath: string): Promise<StoredObject> {
     return this.atomically(key, async (tmp) => {
       const copied = await hashingCopy(srcPath, tmp);
-      const stored = await hashOf(tmp);
+      const stored = await hashFile(tmp);
       if (stored.sha256 !== copied.sha256) throw new Error(`${this.url}/${key}: stored bytes do not match the source`);
       return stored;
     });
@@ -79,7 +70,7 @@ export class FileStore implements Store {
     return this.atomically(key, async (tmp) => {
       const out = createWriteStream(tmp, { flush: true });
       await new Promise<void>((resolve, reject) => out.on('error', reject).end(data, resolve));
-      return hashOf(tmp);
+      return hashFile(tmp);
     });
   }
 
@@ -109,7 +100,7 @@ export class FileStore implements Store {
       (s) => s.isFile(),
       () => false,
     );
-    return exists ? hashOf(file) : null;
+    return exists ? hashFile(file) : null;
   }
 
   async list(prefix: string): Promise<string[]> {
