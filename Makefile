@@ -7,7 +7,7 @@ VERB  := $(NODE) dist/scripts
 
 SOURCES := $(shell find scripts cluster_fleet_config.ts -name '*.ts' -newer dist/.built 2>/dev/null | head -1)
 
-.PHONY: help setup build train predict submit status logs stop verify reindex replay competition-new test e2e-smoke bench typecheck clean
+.PHONY: help setup build train predict submit status logs stop pull verify reindex replay competition-new test e2e-smoke bench typecheck clean
 
 help:                ## list the verbs
 	@grep -E '^[a-z-]+:.*## ' Makefile | sed -E 's/:.*## /\t/' | expand -t 20
@@ -40,6 +40,9 @@ logs: dist/.built    ## a run's output: run=<id> [attempt=n] [stream=stderr] [fo
 
 stop: dist/.built    ## checkpoint and stop a running run: run=<id>
 	@$(VERB)/stop.js
+
+pull: dist/.built    ## copy a run's outputs, logs and metrics here: run=<id> [dest=dir]
+	@$(VERB)/pull.js
 
 verify: dist/.built  ## check the ledger's hash chain and every manifest it references
 	@$(VERB)/verify.js

@@ -43,8 +43,10 @@ export function createSandbox(): Sandbox {
   git(['commit', '-qm', 'sandbox']);
   const makeEnv = (env: NodeJS.ProcessEnv = {}) => {
     const e: NodeJS.ProcessEnv = { ...process.env, ...env };
+    // A fresh top-level make, even when the tests themselves run under `make test`.
     delete e.MAKEFLAGS;
     delete e.MFLAGS;
+    delete e.MAKELEVEL;
     return e;
   };
   return {

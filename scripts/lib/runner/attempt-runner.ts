@@ -250,7 +250,11 @@ export class AttemptRunner {
       const stored = await this.opts.store.put(runKeys.output(this.spec.run_id, rel), path.join(this.paths.output, rel));
       files.push({ path: rel, sha256: stored.sha256 });
     }
-    if (files.length) this.emit({ type: 'outputs.saved', files: files.sort((a, b) => a.path.localeCompare(b.path)) });
+    if (!files.length) return;
+    files.sort((a, b) => a.path.localeCompare(b.path));
+    // Written last: a reader that finds it knows every output listed is complete.
+    await this.opts.store.putBytes(runKeys.outputsManifest(this.spec.run_id), JSON.stringify({ files }, null, 2) + '\n');
+    this.emit({ type: 'outputs.saved', files });
   }
 
   private writeStatus(): void {

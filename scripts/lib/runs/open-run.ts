@@ -7,7 +7,7 @@ import type { Experiment } from '../spec/experiment.js';
 import type { BackendName } from '../config/define-config.js';
 import { pinExperiment, type PinnedExperiment } from './pin-experiment.js';
 import { runKeys, runState, type RunRecord } from './run-record.js';
-import { recordInLedger, saveRun } from './run-store.js';
+import { loadRun, recordInLedger, saveRun } from './run-store.js';
 
 export type OpenedRun =
   | { kind: 'new'; run: RunRecord }
@@ -56,6 +56,7 @@ export async function createRun(
   const manifest = await store.putBytes(runKeys.dataManifest(run.run_id), JSON.stringify(pinned.dataManifest) + '\n');
   await store.putBytes(runKeys.replicate(run.run_id), replicateScript(run.run_id));
   await saveRun(project, run);
+  await store.putBytes(runKeys.digestIndex(pins.digest, run.run_id), '');
   await recordInLedger(project, 'run.created', {
     run_id: run.run_id,
     experiment: run.experiment,
@@ -67,13 +68,25 @@ export async function createRun(
   return run;
 }
 
+/**
+ * Runs with these pins: from the local index, or, on a machine that has never seen them
+ * (a fresh clone sharing the store), from the store's digest index.
+ */
+async function runsWithDigest(project: Project, digest: string): Promise<RunRecord[]> {
+  const local = project.db.byDigest(digest);
+  if (local.length) return local;
+  const prefix = runKeys.digestIndex(digest);
+  for (const key of await project.store.list(prefix)) await loadRun(project, key.slice(prefix.length));
+  return project.db.byDigest(digest);
+}
+
 export async function openRun(
   project: Project,
   exp: Experiment,
   opts: { backends: BackendName[]; again: boolean; seed?: number },
 ): Promise<OpenedRun & { pinned: PinnedExperiment }> {
   const pinned = await pinExperiment(project.root, project.stateDir, exp, opts.seed);
-  const same = project.db.byDigest(pinned.pins.digest);
+  const same = await runsWithDigest(project, pinned.pins.digest);
   const finished = same.filter((r) => runState(r) === 'succeeded').at(-1);
   const unfinished = same.filter((r) => runState(r) !== 'succeeded').at(-1);
   if (!opts.again && unfinished) return { kind: 'resume', run: unfinished, pinned };

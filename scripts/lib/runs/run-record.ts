@@ -59,5 +59,9 @@ export const runKeys = {
   attemptFile: (id: string, attempt: number | 'predict', file: string) => `runs/${id}/attempts/${attempt}/${file}`,
   output: (id: string, file: string) => `runs/${id}/outputs/${file}`,
   outputsDir: (id: string) => `runs/${id}/outputs/`,
+  /** written after every output: its presence means the outputs are complete */
+  outputsManifest: (id: string) => `runs/${id}/outputs.manifest.json`,
+  /** an empty marker per run under its digest, so another machine finds runs by pins */
+  digestIndex: (digest: string, id?: string) => `index/digests/${digest}/${id ?? ''}`,
   submission: (id: string, stamp: string, file: string) => `runs/${id}/submissions/${stamp}/${file}`,
 };

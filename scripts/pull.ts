@@ -1,0 +1,41 @@
+// make pull run=<id> [dest=<dir>]: brings a run's outputs, logs and metrics from the store to
+// this machine (default outputs/<run_id>/), verifying each file against its recorded SHA-256.
+import { mkdirSync } from 'node:fs';
+import path from 'node:path';
+import { z } from 'zod';
+import { openProject } from './lib/project.js';
+import { ATTEMPT_FILES } from './lib/runner/attempt-spec.js';
+import { runKeys } from './lib/runs/run-record.js';
+import { loadRun } from './lib/runs/run-store.js';
+import { readVars } from './lib/spec/make-vars.js';
+import { runMain, UserError } from './lib/ui/errors.js';
+
+await runMain(async () => {
+  const vars = readVars('pull', { run: z.string(), dest: z.string().optional() });
+  const project = await openProject();
+  const run = await loadRun(project, vars.run);
+  const dest = path.resolve(vars.dest ?? path.join(project.root, 'outputs', run.run_id));
+  const { store } = project;
+
+  const manifest = await store.getBytes(runKeys.outputsManifest(run.run_id));
+  const outputs = manifest ? (JSON.parse(manifest.toString('utf8')) as { files: { path: string; sha256: string }[] }).files : [];
+  let count = 0;
+  for (const f of outputs) {
+    const got = await store.get(runKeys.output(run.run_id, f.path), path.join(dest, 'outputs', f.path));
+    if (got.sha256 !== f.sha256) throw new UserError(`pull: ${store.locate(runKeys.output(run.run_id, f.path))} does not match the outputs manifest`);
+    count++;
+  }
+  for (const attempt of [...run.attempts.map((a) => a.n), 'predict' as const]) {
+    for (const name of ATTEMPT_FILES) {
+      const key = runKeys.attemptFile(run.run_id, attempt, name);
+      if (!(await store.stat(key))) continue;
+      mkdirSync(path.join(dest, 'attempts', String(attempt)), { recursive: true });
+      await store.get(key, path.join(dest, 'attempts', String(attempt), name));
+      count++;
+    }
+  }
+  await store.get(runKeys.record(run.run_id), path.join(dest, 'run.json'));
+  const where = path.relative(process.cwd(), dest) || '.';
+  console.log(`pulled ${count + 1} files of ${run.run_id} to ${where}/${manifest ? '' : ' (the run has no outputs yet)'}`);
+  return 0;
+});
