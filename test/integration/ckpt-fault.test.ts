@@ -1,0 +1,99 @@
+// Fault injection: SIGKILL the runner (and with it the experiment) at random moments while
+// checkpoints are being written and uploaded. Afterwards every stored step that has a
+// manifest is complete, and a restore always yields a complete step that never goes back.
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parseManifest } from '../../scripts/lib/ckpt/checkpoint.js';
+import type { AttemptSpec } from '../../scripts/lib/runner/attempt-spec.js';
+import { restoreLatest, storedSteps } from '../../scripts/lib/runner/store-checkpoints.js';
+import { FileStore } from '../../scripts/lib/store/file-store.js';
+import type { Store } from '../../scripts/lib/store/store.js';
+import { spawnRunner } from '../helpers/runner-process.js';
+import { waitFor } from '../helpers/sandbox.js';
+
+const RUN = 'fault-default-20260101T0000-0badc0de';
+const TRIALS = 50;
+
+// Saves a step of four 1-2 MB blobs as fast as it can, resuming from the restored step.
+const SAVER = `
+import os, switchyard_ckpt as ck
+latest = ck.latest()
+step = latest[0] if latest else 0
+while True:
+    step += 1
+    ck.save(step, {f"w{i}.bin": os.urandom(1_000_000 + 250_000 * i) for i in range(4)})
+    print("saved", step, flush=True)
+`;
+
+/** Every step that has a manifest in the store has every blob, intact. */
+async function assertCommittedStepsComplete(store: Store): Promise<void> {
+  for (const { step, hasManifest } of await storedSteps(store, RUN)) {
+    if (!hasManifest) continue;
+    const text = await store.getBytes(`runs/${RUN}/ckpt/${step}/manifest.json`);
+    const manifest = parseManifest(text!.toString('utf8'), `step ${step}`);
+    for (const f of manifest.files) {
+      expect(await store.stat(`runs/${RUN}/ckpt/${step}/${f.path}`), `step ${step} ${f.path}`).toEqual({ size: f.size, sha256: f.sha256 });
+    }
+  }
+}
+
+describe('checkpoint upload under SIGKILL', () => {
+  let dir: string;
+  let storeModule: string;
+  let store: FileStore;
+
+  beforeAll(() => {
+    dir = mkdtempSync(path.join(os.tmpdir(), 'ckpt-fault-'));
+    mkdirSync(path.join(dir, 'exp'));
+    writeFileSync(path.join(dir, 'exp', 'saver.py'), SAVER);
+    store = new FileStore('file://store', path.join(dir, 'store'));
+    storeModule = path.join(dir, 'store.mts');
+    writeFileSync(
+      storeModule,
+      `import { FileStore } from ${JSON.stringify(path.resolve('scripts/lib/store/file-store.ts'))};
+       export const openTestStore = async () => new FileStore('file://store', ${JSON.stringify(store.dir)});`,
+    );
+  });
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  it(`keeps the store consistent over ${TRIALS} random kills`, async () => {
+    let restoredBefore = 0;
+    let killedMidUpload = 0;
+    for (let trial = 1; trial <= TRIALS; trial++) {
+      const spec: AttemptSpec = {
+        run_id: RUN,
+        attempt: trial,
+        command: ['python3', 'saver.py'],
+        setup: null,
+        cwd: 'exp',
+        data_dir: null,
+        env: {},
+        seed: 0,
+        ckpt_every_sec: 0,
+        grace_sec: 5,
+        keep_checkpoints: 3,
+        shard_index: 0,
+        shard_count: 1,
+        store: store.url,
+      };
+      const r = spawnRunner({ dir, spec, storeModule });
+      await waitFor(() => r.output().includes('saved'), 30_000, `trial ${trial} to save`);
+      await new Promise((res) => setTimeout(res, 50 + Math.random() * 600));
+      r.child.kill('SIGKILL');
+      await r.exited;
+      if ((await storedSteps(store, RUN)).some((s) => !s.hasManifest)) killedMidUpload++;
+
+      await assertCommittedStepsComplete(store);
+      const lines: string[] = [];
+      const restored = await restoreLatest(store, RUN, path.join(dir, 'restore'), (l) => lines.push(l));
+      const anyCommitted = (await storedSteps(store, RUN)).some((s) => s.hasManifest);
+      expect(restored === null, `trial ${trial}: ${lines.join('; ')}`).toBe(!anyCommitted);
+      expect(restored ?? 0).toBeGreaterThanOrEqual(restoredBefore);
+      restoredBefore = restored ?? 0;
+    }
+    // The kills must really have landed inside uploads some of the time.
+    expect(killedMidUpload).toBeGreaterThan(0);
+  }, 300_000);
+});
