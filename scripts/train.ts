@@ -62,6 +62,8 @@ await runMain(async () => {
     if (run.command.predict) ui.say(`next: make predict experiment=${exp.ref}`);
   } else {
     ui.say(`run ${run.run_id} ${state}${final.reason ? `: ${final.reason}` : ''} (logs: make logs run=${run.run_id})`);
+    const again = `make train experiment=${exp.ref}${vars.seed === undefined ? '' : ` seed=${vars.seed}`}`;
+    ui.say(`the same pins resume it from checkpoint step ${final.last_step ?? '-'}: ${again}`);
   }
   return exitCodeFor(state, final.exit_code);
 });

@@ -15,6 +15,15 @@ export interface HostConfig {
   python?: 'uv' | 'venv';
 }
 
+export interface S3Settings {
+  /** an S3-compatible server (MinIO, R2, s3rver): `http(s)://host:port`; omit for AWS */
+  endpoint?: string;
+  /** default 'us-east-1' */
+  region?: string;
+  /** `host/bucket/key` URLs instead of `bucket.host/key`; most non-AWS servers need true. Default false */
+  force_path_style?: boolean;
+}
+
 export interface SwitchyardConfig {
   defaults?: {
     backend?: BackendName;
@@ -22,6 +31,10 @@ export interface SwitchyardConfig {
     store?: string;
     /** attempts per run before a preempted or lost run gives up */
     max_attempts?: number;
+    /** S3 client settings for an s3:// store. AWS_REGION and AWS_ENDPOINT_URL_S3, when set in
+     * .env or the environment, override region and endpoint (as in the AWS tools). Keys go in
+     * .env: AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY (and AWS_SESSION_TOKEN). */
+    s3?: S3Settings;
   };
   hosts?: Record<string, HostConfig>;
   fleets?: Record<string, string[]>;

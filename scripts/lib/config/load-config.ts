@@ -13,6 +13,13 @@ export const BACKENDS = ['local', 'ssh', 'fleet', 'gcp-batch', 'slurm'] as const
 
 const Name = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_-]*$/, 'letters, digits, - and _ only');
 
+/** S3 client settings; credentials come from AWS_* variables in .env or the environment. */
+const S3Schema = z.strictObject({
+  endpoint: z.url({ protocol: /^https?$/, error: 'an http(s):// URL, e.g. "http://127.0.0.1:9000"' }).optional(),
+  region: z.string().min(1).default('us-east-1'),
+  force_path_style: z.boolean().default(false),
+});
+
 const HostSchema = z.strictObject({
   host: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, 'a host name, address or ssh alias'),
   port: z.number().int().min(1).max(65535).default(22),
@@ -32,6 +39,7 @@ export const ConfigSchema = z.strictObject({
         .regex(/^(file|s3):\/\/.+/, 'a file://<dir> or s3://bucket/prefix URL')
         .default('file://.switchyard/store'),
       max_attempts: z.number().int().min(1).max(100).default(5),
+      s3: S3Schema.optional(),
     })
     .prefault({}),
   hosts: z.record(Name, HostSchema).default({}),
@@ -39,6 +47,7 @@ export const ConfigSchema = z.strictObject({
 });
 
 export type Config = z.infer<typeof ConfigSchema>;
+export type S3Config = z.infer<typeof S3Schema>;
 
 /** The repo root: the nearest folder upward from `from` holding cluster_fleet_config.ts. */
 export function findRoot(from = process.cwd()): string {

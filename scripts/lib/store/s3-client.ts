@@ -1,0 +1,88 @@
+// S3 plumbing for S3Store: settings from config + .env, the SDK client, and the translation of
+// configuration failures (bad keys, missing bucket, unreachable endpoint) into one-line UserErrors.
+import { S3Client } from '@aws-sdk/client-s3';
+import type { S3Config } from '../config/load-config.js';
+import { UserError } from '../ui/errors.js';
+
+export interface S3Settings {
+  /** `http(s)://host:port` of an S3-compatible server; undefined for AWS itself */
+  endpoint?: string;
+  region: string;
+  forcePathStyle: boolean;
+  /** undefined: the SDK's default chain (~/.aws, SSO, instance roles) */
+  credentials?: { accessKeyId: string; secretAccessKey: string; sessionToken?: string };
+  /** what to tell people to fix when the endpoint is unreachable */
+  endpointSetting?: string;
+}
+
+/** Settings for an s3:// store. AWS_REGION / AWS_ENDPOINT_URL_S3 override the config, as in the AWS tools. */
+export function s3Settings(config: S3Config | undefined, env: Record<string, string | undefined>): S3Settings {
+  const endpoint = env.AWS_ENDPOINT_URL_S3 || config?.endpoint;
+  const keyId = env.AWS_ACCESS_KEY_ID;
+  const secret = env.AWS_SECRET_ACCESS_KEY;
+  return {
+    endpoint,
+    endpointSetting: env.AWS_ENDPOINT_URL_S3 ? 'AWS_ENDPOINT_URL_S3' : 'defaults.s3.endpoint',
+    region: env.AWS_REGION || config?.region || 'us-east-1',
+    forcePathStyle: config?.force_path_style ?? false,
+    credentials: keyId && secret ? { accessKeyId: keyId, secretAccessKey: secret, sessionToken: env.AWS_SESSION_TOKEN || undefined } : undefined,
+  };
+}
+
+/** `s3://bucket/some/prefix` → bucket and the key prefix ("some/prefix/", or "" at the root). */
+export function parseS3Url(url: string): { bucket: string; base: string } {
+  const m = /^s3:\/\/([A-Za-z0-9][A-Za-z0-9._-]{1,254})(?:\/(.*))?$/.exec(url);
+  if (!m) throw new UserError(`store ${url}: not an s3://bucket/prefix URL; fix defaults.store in cluster_fleet_config.ts`);
+  const prefix = (m[2] ?? '').replace(/^\/+|\/+$/g, '');
+  return { bucket: m[1]!, base: prefix ? `${prefix}/` : '' };
+}
+
+export function makeClient(s: S3Settings, maxAttempts: number): S3Client {
+  return new S3Client({
+    region: s.region,
+    endpoint: s.endpoint,
+    forcePathStyle: s.forcePathStyle,
+    credentials: s.credentials,
+    maxAttempts,
+    retryMode: 'standard',
+    // Only checksums an operation requires: some S3-compatible servers store aws-chunked framing
+    // inside objects sent with the default CRC32 trailers. Integrity is checked with SHA-256 instead.
+    requestChecksumCalculation: 'WHEN_REQUIRED',
+    responseChecksumValidation: 'WHEN_REQUIRED',
+    requestHandler: { connectionTimeout: 3_000, socketTimeout: 120_000 },
+  });
+}
+
+const ACCESS = new Set(['AccessDenied', 'Forbidden', 'InvalidAccessKeyId', 'SignatureDoesNotMatch', 'ExpiredToken', 'InvalidToken', 'TokenRefreshRequired']);
+const UNREACHABLE = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'ETIMEDOUT']);
+
+interface SdkError {
+  name?: string;
+  code?: string;
+  errors?: { code?: string }[];
+  $metadata?: { httpStatusCode?: number };
+}
+
+/** The one-line UserError for a failure the user must fix in config or .env, else null. */
+export function configProblem(err: unknown, url: string, bucket: string, s: S3Settings): UserError | null {
+  const e = (err ?? {}) as SdkError;
+  const name = e.name ?? '';
+  const code = e.code ?? e.errors?.find((x) => x.code)?.code ?? '';
+  const status = e.$metadata?.httpStatusCode;
+  const say = (what: string) => new UserError(`store ${url}: ${what}`);
+  if (name === 'NoSuchBucket') return say(`bucket "${bucket}" does not exist; create it or fix defaults.store in cluster_fleet_config.ts`);
+  if (ACCESS.has(name) || status === 403) {
+    const why = name && name !== 'AccessDenied' && name !== 'Forbidden' ? ` (${name})` : '';
+    return say(`access denied${why}; check AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY in .env`);
+  }
+  if (name === 'CredentialsProviderError') return say('no AWS credentials; set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY in .env');
+  if (UNREACHABLE.has(code) || (name === 'TimeoutError' && !code)) {
+    const where = s.endpoint ?? `https://s3.${s.region}.amazonaws.com`;
+    const fix = s.endpoint ? `check ${s.endpointSetting ?? 'defaults.s3.endpoint'}` : 'check the network and defaults.s3.region';
+    return say(`cannot reach ${where} (${code || 'connect timeout'}); ${fix}`);
+  }
+  if (name === 'PermanentRedirect' || name === 'AuthorizationHeaderMalformed' || status === 301) {
+    return say(`bucket "${bucket}" is not in region ${s.region}; set defaults.s3.region (or AWS_REGION)`);
+  }
+  return null;
+}
