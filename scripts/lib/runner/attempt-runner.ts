@@ -78,8 +78,15 @@ export class AttemptRunner {
       restored_step: null,
       last_step: null,
     };
-    this.sync = new CheckpointSync(opts.store, spec.run_id, this.paths.ckpt, spec.keep_checkpoints, (e) =>
-      this.handleSyncEvent(e),
+    // Logs and metrics go up with every checkpoint, so a preempted worker loses none of them
+    // up to its last commit (status.json goes up once, at the end, and completes the set).
+    this.sync = new CheckpointSync(
+      opts.store,
+      spec.run_id,
+      this.paths.ckpt,
+      spec.keep_checkpoints,
+      (e) => this.handleSyncEvent(e),
+      () => this.mirrorAttemptFiles(ATTEMPT_FILES.filter((f) => f !== 'status.json')),
     );
   }
 
@@ -262,8 +269,8 @@ export class AttemptRunner {
   }
 
   /** Copies the attempt's logs, metrics and status to the store. */
-  async mirrorAttemptFiles(): Promise<void> {
-    for (const name of ATTEMPT_FILES) {
+  async mirrorAttemptFiles(names: readonly string[] = ATTEMPT_FILES): Promise<void> {
+    for (const name of names) {
       const file = path.join(this.paths.attempt, name);
       if (existsSync(file)) await this.opts.store.put(runKeys.attemptFile(this.spec.run_id, this.spec.attempt, name), file);
     }

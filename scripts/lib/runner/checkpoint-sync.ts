@@ -21,6 +21,8 @@ export class CheckpointSync {
     private readonly ckptDir: string,
     private readonly keep: number,
     private readonly emit: (e: RunnerEvent) => void,
+    /** runs after each committed upload, inside the same pass (the runner mirrors logs here) */
+    private readonly afterCommit: () => Promise<void> = async () => {},
   ) {}
 
   /** Starts from what the store already holds, so restored steps are not uploaded again. */
@@ -76,5 +78,6 @@ export class CheckpointSync {
     for (const pruned of await pruneStoredSteps(this.store, this.runId, this.keep)) {
       this.emit({ type: 'ckpt.pruned', step: pruned });
     }
+    await this.afterCommit();
   }
 }
