@@ -114,6 +114,23 @@ describe('tampering is detected and located', () => {
     });
     await expect(appendLedger(ledger, 'x', {})).rejects.toThrow(/last line is incomplete/);
   });
+
+  it('lines removed from the end, or an edited last line, are caught by the head', async () => {
+    await fill(10);
+    const ls = await lines();
+    await writeLines(ls.slice(0, 7));
+    expect((await verifyLedger(ledger)).firstBad).toEqual({
+      line: 7,
+      reason: 'line 7: the ledger ends at line 7 but its head records 10 entries (lines were removed from the end)',
+    });
+    await writeLines([...ls.slice(0, 9), ls[9]!.replace('"attempt":10', '"attempt":11')]);
+    expect((await verifyLedger(ledger)).firstBad).toEqual({
+      line: 10,
+      reason: 'line 10 was edited: it no longer matches the hash recorded in the ledger head',
+    });
+    await rm(ledger);
+    expect((await verifyLedger(ledger)).ok).toBe(false);
+  });
 });
 
 describe('checkManifest', () => {

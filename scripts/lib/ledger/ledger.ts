@@ -4,11 +4,13 @@ import { mkdir, open, readFile, type FileHandle } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { fsyncDir } from '../ckpt/io.js';
 import { withFileLock } from './file-lock.js';
+import { writeHead } from './head.js';
 import { type LedgerEntry, type LedgerFields, ZERO_HASH, formatLine, hashLine, parseLine, splitLines } from './format.js';
 
 export * from './format.js';
 export { verifyLedger, type LedgerVerifyResult, type VerifyLedgerOptions } from './verify.js';
 export { withFileLock } from './file-lock.js';
+export { readHead, type LedgerHead } from './head.js';
 
 /** Appends one entry (seq and prev computed under the lock), fsyncs, and returns it. */
 export async function appendLedger<T extends string>(
@@ -34,6 +36,7 @@ export async function appendLedger<T extends string>(
       await fh.write(`${line}\n`);
       await fh.sync();
       if (created) await fsyncDir(dirname(ledgerPath));
+      await writeHead(ledgerPath, { seq, sha256: hashLine(line) });
       return JSON.parse(line) as LedgerEntry;
     } finally {
       await fh.close();

@@ -1,6 +1,7 @@
 // Verifying the ledger: every line parses, seq runs 1..n, each prev is the hash of the line
 // before it, and (optionally) every live checkpoint it records still matches its manifest.
 import { readFile } from 'node:fs/promises';
+import { readHead, type LedgerHead } from './head.js';
 import { type LedgerEntry, ZERO_HASH, hashLine, parseLine, splitLines } from './format.js';
 
 export interface VerifyLedgerOptions {
@@ -22,18 +23,36 @@ type Bad = { line: number; reason: string };
 
 export async function verifyLedger(ledgerPath: string, opts: VerifyLedgerOptions = {}): Promise<LedgerVerifyResult> {
   let data: Buffer;
+  const head = await readHead(ledgerPath);
   try {
     data = await readFile(ledgerPath);
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { ok: true, entries: 0 };
-    throw err;
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    if (!head) return { ok: true, entries: 0 };
+    data = Buffer.alloc(0);
   }
   const { lines, complete } = splitLines(data);
   const { trusted, bad: chainBad } = checkChain(lines, complete);
   // Manifests are checked only on the lines before a chain break: later lines are untrusted.
   const manifestBad = opts.checkManifest ? await checkManifests(trusted, opts.checkManifest) : undefined;
-  const firstBad = [chainBad, manifestBad].filter((b): b is Bad => !!b).sort((a, b) => a.line - b.line)[0];
+  const headBad = head ? checkHead(lines, head) : undefined;
+  const firstBad = [chainBad, manifestBad, headBad].filter((b): b is Bad => !!b).sort((a, b) => a.line - b.line)[0];
   return firstBad ? { ok: false, entries: lines.length, firstBad } : { ok: true, entries: lines.length };
+}
+
+/**
+ * The newest line the head records must still be there, unchanged. (One line more than the
+ * head is a crash between an append and its head update, and is fine: the chain covers it.)
+ */
+function checkHead(lines: Buffer[], head: LedgerHead): Bad | undefined {
+  if (lines.length < head.seq) {
+    const n = Math.max(lines.length, 1);
+    return { line: n, reason: `line ${n}: the ledger ends at line ${lines.length} but its head records ${head.seq} entries (lines were removed from the end)` };
+  }
+  if (hashLine(lines[head.seq - 1]!) !== head.sha256) {
+    return { line: head.seq, reason: `line ${head.seq} was edited: it no longer matches the hash recorded in the ledger head` };
+  }
+  return undefined;
 }
 
 /** The entries up to the first break in the chain, and that break. */
