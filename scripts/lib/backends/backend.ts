@@ -12,7 +12,7 @@ export interface PollResult {
   last_step: number | null;
   /** the latest metrics line, for live status */
   metrics: Record<string, unknown> | null;
-  /** runner events since the previous poll of this handle (checkpoints, notices, outputs) */
+  /** every runner event of the attempt so far, in order (callers keep a cursor) */
   events: RunnerEvent[];
 }
 

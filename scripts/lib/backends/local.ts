@@ -6,7 +6,7 @@ import { open, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Store } from '../store/store.js';
-import { ATTEMPT_FILES, STOP_REQUEST, type AttemptSpec, type AttemptStatus, type RunnerEvent } from '../runner/attempt-spec.js';
+import { ATTEMPT_FILES, EVENTS_FILE, STOP_REQUEST, type AttemptSpec, type AttemptStatus, type RunnerEvent } from '../runner/attempt-spec.js';
 import { AttemptRunner, workPaths } from '../runner/attempt-runner.js';
 import { runKeys, TERMINAL, type Handle } from '../runs/run-record.js';
 import type { Backend, PollResult } from './backend.js';
@@ -48,12 +48,23 @@ function isAlive(pid: number, start: string | null): boolean {
   return stat.state !== 'Z' && stat.state !== 'X' && (start === null || stat.start === start);
 }
 
+/** Complete JSON lines of a file that may be being appended to (a partial last line is left for later). */
+function readJsonLines<T>(file: string): T[] {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch {
+    return [];
+  }
+  const complete = text.slice(0, text.lastIndexOf('\n') + 1);
+  return complete ? complete.trimEnd().split('\n').map((l) => JSON.parse(l) as T) : [];
+}
+
 function lastJsonLine(file: string): Record<string, unknown> | null {
   try {
-    const lines = readFileSync(file, 'utf8').trimEnd().split('\n');
-    return lines.at(-1) ? (JSON.parse(lines.at(-1)!) as Record<string, unknown>) : null;
+    return readJsonLines<Record<string, unknown>>(file).at(-1) ?? null;
   } catch {
-    return null;
+    return null; // a metrics line the experiment wrote that is not JSON: no live metrics then
   }
 }
 
@@ -67,7 +78,7 @@ export interface LocalBackendOptions {
 export class LocalBackend implements Backend {
   readonly name = 'local' as const;
   readonly capabilities = { gpus: true, spot: false, shards: true, multiNode: false };
-  private readonly runners = new Map<string, { runner: AttemptRunner; events: RunnerEvent[]; done: Promise<unknown> }>();
+  private readonly runners = new Map<string, { runner: AttemptRunner; done: Promise<unknown> }>();
 
   constructor(private readonly opts: LocalBackendOptions) {}
 
@@ -86,15 +97,13 @@ export class LocalBackend implements Backend {
       attempt: spec.attempt,
     };
     if (this.runners.has(this.key(spec.run_id, spec.attempt))) return handle;
-    const events: RunnerEvent[] = [];
     const runner = new AttemptRunner(spec, {
       root: this.opts.root,
       workDir,
       store: this.opts.store,
       echo: this.opts.echo,
-      onEvent: (e) => events.push(e),
     });
-    this.runners.set(this.key(spec.run_id, spec.attempt), { runner, events, done: runner.run() });
+    this.runners.set(this.key(spec.run_id, spec.attempt), { runner, done: runner.run() });
     return handle;
   }
 
@@ -122,7 +131,7 @@ export class LocalBackend implements Backend {
     const status: AttemptStatus | null = mine
       ? mine.runner.status
       : (JSON.parse(await readFile(path.join(paths.attempt, 'status.json'), 'utf8').catch(() => 'null')) as AttemptStatus | null);
-    const events = mine ? mine.events.splice(0) : [];
+    const events = readJsonLines<RunnerEvent>(path.join(paths.attempt, EVENTS_FILE));
     const metrics = lastJsonLine(path.join(paths.attempt, 'metrics.jsonl'));
     const base = {
       exit_code: status?.exit_code ?? null,

@@ -2,14 +2,14 @@
 // committed checkpoint, starts the experiment with the contract environment, supervises it
 // (logs, signals with a grace period), uploads each committed checkpoint, and writes the
 // attempt's final status. All run semantics live here once; backends only ship and start it.
-import { createWriteStream, existsSync, mkdirSync, readdirSync, writeFileSync, renameSync, type WriteStream } from 'node:fs';
+import { appendFileSync, createWriteStream, existsSync, mkdirSync, readdirSync, writeFileSync, renameSync, type WriteStream } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { latestCheckpoint } from '../ckpt/checkpoint.js';
 import { runKeys, type AttemptState } from '../runs/run-record.js';
 import type { CommandSpec } from '../spec/experiment.js';
 import type { Store } from '../store/store.js';
-import { ATTEMPT_FILES, STOP_REQUEST, type AttemptSpec, type AttemptStatus, type RunnerEvent } from './attempt-spec.js';
+import { ATTEMPT_FILES, EVENTS_FILE, STOP_REQUEST, type AttemptSpec, type AttemptStatus, type RunnerEvent } from './attempt-spec.js';
 import { CheckpointSync } from './checkpoint-sync.js';
 import { startExperiment, type ExitInfo, type ExperimentProcess } from './experiment-process.js';
 import { restoreLatest, storedSteps, uploadStep } from './store-checkpoints.js';
@@ -91,6 +91,7 @@ export class AttemptRunner {
   }
 
   private emit(e: RunnerEvent): void {
+    appendFileSync(path.join(this.paths.attempt, EVENTS_FILE), JSON.stringify(e) + '\n');
     this.opts.onEvent?.(e);
   }
 

@@ -45,5 +45,7 @@ export type RunnerEvent =
   | { type: 'outputs.saved'; files: { path: string; sha256: string }[] };
 
 /** Files of an attempt folder on the worker, mirrored to runs/<id>/attempts/<n>/ in the store. */
-export const ATTEMPT_FILES = ['stdout.log', 'stderr.log', 'metrics.jsonl', 'status.json'] as const;
+export const ATTEMPT_FILES = ['stdout.log', 'stderr.log', 'metrics.jsonl', 'events.jsonl', 'status.json'] as const;
+/** One RunnerEvent per line, appended as they happen: how any orchestrator, local or remote, learns them. */
+export const EVENTS_FILE = 'events.jsonl';
 export const STOP_REQUEST = 'stop-request';

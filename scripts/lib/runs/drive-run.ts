@@ -59,7 +59,10 @@ function statusText(attempt: AttemptRecord, poll: PollResult, startedMs: number)
   return `▸ attempt ${attempt.n} · step ${step} · loss ${loss} · ckpt ${poll.last_step ?? '-'} · ${formatDuration(Date.now() - startedMs)}`;
 }
 
-/** Polls a handle until its attempt ends, writing the ledger for its events and a live status. */
+/**
+ * Polls a handle until its attempt ends, writing the ledger for events past `seen` (the
+ * number already handled, so a re-attached orchestrator never records one twice).
+ */
 export async function pollUntilDone(
   project: Project,
   backend: Backend,
@@ -67,10 +70,16 @@ export async function pollUntilDone(
   handle: Handle,
   ui: StatusLine,
   status: (poll: PollResult) => string,
+  seen = { count: 0 },
+  onHandled: (poll: PollResult) => Promise<void> = async () => {},
 ): Promise<PollResult> {
   for (;;) {
     const poll = await backend.poll(handle);
-    await handleEvents(project, run, poll.events, ui);
+    if (poll.events.length > seen.count) {
+      await handleEvents(project, run, poll.events.slice(seen.count), ui);
+      seen.count = poll.events.length;
+      await onHandled(poll);
+    }
     if (TERMINAL.has(poll.state)) {
       ui.done();
       return poll;
@@ -89,7 +98,13 @@ export async function followAttempt(
   ui: StatusLine,
 ): Promise<AttemptRecord> {
   const started = Date.parse(attempt.started_at);
-  const poll = await pollUntilDone(project, backend, run, attempt.handle!, ui, (p) => statusText(attempt, p, started));
+  const seen = { count: attempt.events_seen ?? 0 };
+  const poll = await pollUntilDone(project, backend, run, attempt.handle!, ui, (p) => statusText(attempt, p, started), seen, async (p) => {
+    // Persist progress as it happens: `make status` and a re-attaching orchestrator see it.
+    attempt.events_seen = seen.count;
+    attempt.last_step = p.last_step ?? attempt.last_step;
+    await saveRun(project, run);
+  });
   Object.assign(attempt, {
     state: poll.state,
     reason: poll.reason,
@@ -140,6 +155,7 @@ export async function driveRun(project: Project, run: RunRecord, opts: DriveOpti
       ended_at: null,
       restored_step: null,
       last_step: null,
+      events_seen: 0,
     };
     run.attempts.push(attempt);
     await saveRun(project, run);

@@ -21,6 +21,8 @@ export interface AttemptRecord {
   ended_at: string | null;
   restored_step: number | null;
   last_step: number | null;
+  /** runner events already written to the ledger (a cursor into the attempt's events.jsonl) */
+  events_seen: number;
 }
 
 export interface RunRecord {
