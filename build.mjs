@@ -25,4 +25,16 @@ await build({
   chunkNames: 'chunks/[name]-[hash]',
   logLevel: 'warning',
 });
+// The worker-side runner, self-contained (every dependency inside): shipped to remote hosts,
+// which have Node but not this project's node_modules.
+await build({
+  entryPoints: ['scripts/run-attempt.ts'],
+  outfile: 'dist/runner/run-attempt.mjs',
+  bundle: true,
+  format: 'esm',
+  platform: 'node',
+  target: 'node20',
+  banner: { js: "import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);" },
+  logLevel: 'warning',
+});
 writeFileSync('dist/.built', new Date().toISOString() + '\n');

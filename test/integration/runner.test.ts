@@ -1,6 +1,6 @@
 // The runner against real processes: signals, grace, exit codes, checkpoint upload, and the
 // reaper that kills the experiment when the runner itself is SIGKILLed.
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -174,5 +174,29 @@ describe('runner', () => {
         return true;
       }
     }, 5_000, 'the orphaned experiment to be reaped');
+  });
+
+  it('ships as one self-contained file: the bundled run-attempt.mjs runs an attempt and honours SIGTERM', async () => {
+    const bundle = path.join(REPO, 'dist/runner/run-attempt.mjs');
+    if (!existsSync(bundle)) execFileSync(process.execPath, ['build.mjs'], { cwd: REPO });
+    const specFile = path.join(tmp, 'attempt.json');
+    writeFileSync(specFile, JSON.stringify(spec({ store: `file://${store.dir}` })));
+    // Run from a folder without node_modules, as on a worker.
+    const child = spawn(process.execPath, [bundle, '--spec', specFile, '--root', tmp, '--work', path.join(tmp, 'work')], {
+      cwd: tmp,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let out = '';
+    child.stdout.on('data', (b: Buffer) => (out += b.toString()));
+    child.stderr.on('data', (b: Buffer) => (out += b.toString()));
+    await waitFor(() => out.includes('saved'), 20_000, 'a checkpoint from the bundled runner');
+    child.kill('SIGTERM');
+    const code = await new Promise((r) => child.on('close', r));
+    expect(code, out).toBe(143);
+    const status = JSON.parse(readFileSync(path.join(tmp, 'work/attempts/1/status.json'), 'utf8'));
+    expect(status).toMatchObject({ state: 'preempted', exit_code: 75 });
+    const events = readFileSync(path.join(tmp, 'work/attempts/1/events.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+    expect(events.find((e) => e.type === 'ckpt.committed')).toBeTruthy();
+    expect(existsSync(store.pathOf(`runs/${status.run_id}/ckpt/${status.last_step}/manifest.json`))).toBe(true);
   });
 });

@@ -1,0 +1,36 @@
+// The runner as a program: what a backend starts on its worker (over ssh in tmux, in a Batch
+// task, in an sbatch script). It reads the attempt spec, runs the attempt, and exits with the
+// experiment's exit code; SIGTERM from outside (a preemption) checkpoints and ends the attempt
+// as preempted. Built twice: into dist/scripts/ like every verb, and self-contained into
+// dist/runner/run-attempt.mjs, which is what gets shipped to workers.
+//
+//   node run-attempt.mjs --spec <attempt.json> --root <project dir> --work <run work dir>
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import type { AttemptSpec } from './lib/runner/attempt-spec.js';
+import { AttemptRunner } from './lib/runner/attempt-runner.js';
+import { openStore } from './lib/store/open-store.js';
+import { runMain } from './lib/ui/errors.js';
+import { exitCodeFor } from './lib/runs/describe.js';
+
+await runMain(async () => {
+  const { values } = parseArgs({
+    options: { spec: { type: 'string' }, root: { type: 'string' }, work: { type: 'string' } },
+    strict: true,
+  });
+  if (!values.spec || !values.root || !values.work) throw new Error('usage: run-attempt --spec <file> --root <dir> --work <dir>');
+  const spec = JSON.parse(readFileSync(values.spec, 'utf8')) as AttemptSpec;
+  const root = path.resolve(values.root);
+  const runner = new AttemptRunner(spec, {
+    root,
+    workDir: path.resolve(values.work),
+    store: await openStore(spec.store, root),
+    echo: (stream, data) => (stream === 'stdout' ? process.stdout : process.stderr).write(data),
+  });
+  process.on('SIGTERM', () => runner.requestStop('preempt'));
+  process.on('SIGINT', () => runner.requestStop('cancel'));
+  process.on('SIGHUP', () => runner.requestStop('preempt'));
+  const status = await runner.run();
+  return exitCodeFor(status.state, status.exit_code);
+});
