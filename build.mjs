@@ -18,7 +18,8 @@ await build({
   format: 'esm',
   platform: 'node',
   target: 'node20',
-  external: ['better-sqlite3', 'esbuild'],
+  // ssh2 ships optional native add-ons; the AWS SDK is large and loaded only for s3:// stores.
+  external: ['better-sqlite3', 'esbuild', 'ssh2', '@aws-sdk/*'],
   // Bundled CommonJS modules call require(); give ESM output one.
   banner: { js: "import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);" },
   sourcemap: 'linked',

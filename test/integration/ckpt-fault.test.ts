@@ -67,6 +67,8 @@ describe('checkpoint upload under SIGKILL', () => {
         attempt: trial,
         command: ['python3', 'saver.py'],
         setup: null,
+        secrets: [],
+        secrets_file: null,
         cwd: 'exp',
         data_dir: null,
         env: {},

@@ -53,6 +53,8 @@ function spec(over: Partial<AttemptSpec> = {}): AttemptSpec {
     attempt: 1,
     command: 'python3 counter.py',
     setup: null,
+    secrets: [],
+    secrets_file: null,
     cwd: 'exp',
     data_dir: null,
     env: {},

@@ -2,8 +2,9 @@
 // committed checkpoint, starts the experiment with the contract environment, supervises it
 // (logs, signals with a grace period), uploads each committed checkpoint, and writes the
 // attempt's final status. All run semantics live here once; backends only ship and start it.
-import { appendFileSync, createWriteStream, existsSync, mkdirSync, readdirSync, writeFileSync, renameSync, type WriteStream } from 'node:fs';
+import { appendFileSync, createWriteStream, existsSync, readFileSync, mkdirSync, readdirSync, writeFileSync, renameSync, type WriteStream } from 'node:fs';
 import path from 'node:path';
+import { parseEnv } from 'node:util';
 import { fileURLToPath } from 'node:url';
 import { latestCheckpoint } from '../ckpt/checkpoint.js';
 import { runKeys, type AttemptState } from '../runs/run-record.js';
@@ -168,6 +169,15 @@ export class AttemptRunner {
     this.emit({ type: 'ckpt.committed', step: local.step, manifest: key, manifest_sha256: sha256 });
   }
 
+  /** The declared secrets' values, read from the worker's secrets file: never logged, never stored. */
+  private secretEnv(): Record<string, string> {
+    const s = this.spec;
+    const file = s.secrets_file ? path.resolve(this.opts.root, s.secrets_file) : null;
+    if (!s.secrets.length || !file || !existsSync(file)) return {};
+    const all = parseEnv(readFileSync(file, 'utf8'));
+    return Object.fromEntries(s.secrets.filter((k) => all[k] !== undefined).map((k) => [k, all[k]!]));
+  }
+
   private contractEnv(): NodeJS.ProcessEnv {
     const s = this.spec;
     const dataDir = s.data_dir ? path.resolve(this.opts.root, s.data_dir) : '';
@@ -175,6 +185,7 @@ export class AttemptRunner {
     return {
       ...process.env,
       ...s.env,
+      ...this.secretEnv(),
       SWITCHYARD_RUN_ID: s.run_id,
       SWITCHYARD_ATTEMPT: String(s.attempt),
       SWITCHYARD_SEED: String(s.seed),

@@ -14,6 +14,10 @@ export interface AttemptSpec {
   /** the data folder, relative to the repo root (or absolute), or null */
   data_dir: string | null;
   env: Record<string, string>;
+  /** names of the secrets the experiment declares; their values come from `secrets_file` */
+  secrets: string[];
+  /** a .env-format file on the worker, relative to the project root (never copied into the spec) */
+  secrets_file: string | null;
   seed: number;
   ckpt_every_sec: number;
   grace_sec: number;

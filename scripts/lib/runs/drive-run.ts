@@ -25,6 +25,8 @@ export function attemptSpec(project: Project, run: RunRecord, attempt: number | 
     cwd: competition,
     data_dir: spec.data ? path.relative(project.root, path.resolve(project.root, competition, spec.data.dir)) : null,
     env: spec.train.env,
+    secrets: spec.secrets,
+    secrets_file: '.env',
     seed: run.pins.seed,
     ckpt_every_sec: spec.train.checkpoint_every_sec,
     grace_sec: spec.train.grace_sec,

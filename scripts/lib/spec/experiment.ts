@@ -35,6 +35,8 @@ export const ExperimentSchema = z.strictObject({
       exclude: z.array(z.string().min(1)).default([]),
     })
     .optional(),
+  /** names of .env keys the experiment needs (API tokens): pushed to workers as a 0600 file */
+  secrets: z.array(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'an environment variable name')).default([]),
   seed: z.number().int().min(0).default(0),
   backends: z.array(z.enum(BACKENDS)).min(1).optional(),
   resources: z

@@ -1,0 +1,143 @@
+// One ssh2 exec channel: open it within a deadline, collect or follow its output, read its exit.
+import { constants } from 'node:os';
+import { StringDecoder } from 'node:string_decoder';
+import type { Client, ClientChannel } from 'ssh2';
+
+export interface ExecResult {
+  /** the remote exit status; 128 + signal number when a signal ended it (as a shell reports) */
+  code: number;
+  stdout: string;
+  stderr: string;
+  /** e.g. 'SIGKILL' when a signal ended the command */
+  signal?: string;
+}
+
+/** Why a channel ended without an exit status (the connection went away under it). */
+export class ChannelLostError extends Error {}
+
+interface Exit {
+  code?: number | null;
+  signal?: string;
+}
+
+/** An open exec channel and its exit, recorded from the moment it opened. */
+export interface ExecChannel {
+  channel: ClientChannel;
+  exit: Exit;
+}
+
+/**
+ * Opens an exec channel or rejects after `timeoutMs` (a channel open can hang on a dead link).
+ * The exit listener goes on inside ssh2's callback: a fast command's exit status can arrive in the
+ * same read as the open confirmation, before any promise continuation runs.
+ */
+export function openExecChannel(client: Client, command: string, timeoutMs: number): Promise<ExecChannel> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(
+      () => reject(Object.assign(new Error('no answer to the channel open'), { level: 'client-timeout' })),
+      timeoutMs,
+    );
+    try {
+      client.exec(command, (err, channel) => {
+        clearTimeout(timer);
+        if (err) return reject(err);
+        const exit: Exit = {};
+        channel.on('exit', (code: number | null, signal?: string) => {
+          exit.code = code;
+          if (signal) exit.signal = signal;
+        });
+        channel.on('error', () => {}); // surfaces as a close without exit status
+        resolve({ channel, exit });
+      });
+    } catch (err) {
+      clearTimeout(timer);
+      reject(err);
+    }
+  });
+}
+
+function exitCode(exit: Exit): number {
+  if (typeof exit.code === 'number') return exit.code;
+  const signo = exit.signal ? constants.signals[exit.signal as NodeJS.Signals] : undefined;
+  return signo ? 128 + signo : -1;
+}
+
+/** Calls `onClose` with the exit once the channel closes; `lost` when no exit status came. */
+function watchExit({ channel, exit }: ExecChannel, onClose: (exit: Exit, lost: boolean) => void): void {
+  channel.on('close', () => onClose(exit, exit.code === undefined && exit.signal === undefined));
+}
+
+/** Sends stdin (then EOF) and buffers stdout/stderr until the command exits. */
+export function collectExec(open: ExecChannel, stdin?: string | Buffer): Promise<ExecResult> {
+  const { channel } = open;
+  return new Promise((resolve, reject) => {
+    const out: Buffer[] = [];
+    const err: Buffer[] = [];
+    channel.on('data', (b: Buffer) => out.push(b));
+    channel.stderr.on('data', (b: Buffer) => err.push(b));
+    watchExit(open, (exit, lost) => {
+      if (lost) return reject(new ChannelLostError('the channel closed without an exit status'));
+      resolve({
+        code: exitCode(exit),
+        stdout: Buffer.concat(out).toString('utf8'),
+        stderr: Buffer.concat(err).toString('utf8'),
+        ...(exit.signal ? { signal: exit.signal } : {}),
+      });
+    });
+    if (stdin !== undefined) channel.end(stdin);
+    else channel.end();
+  });
+}
+
+export type OnData = (text: string, from: 'stdout' | 'stderr') => void;
+
+/** Feeds decoded output to `onData` as it arrives; resolves with the exit code (-1 when `stopped()` and none came). */
+export function followChannel(open: ExecChannel, onData: OnData, stopped: () => boolean): Promise<number> {
+  const { channel } = open;
+  const outText = new StringDecoder('utf8');
+  const errText = new StringDecoder('utf8');
+  return new Promise((resolve, reject) => {
+    channel.on('data', (b: Buffer) => emit(outText.write(b), 'stdout'));
+    channel.stderr.on('data', (b: Buffer) => emit(errText.write(b), 'stderr'));
+    function emit(text: string, from: 'stdout' | 'stderr') {
+      if (text && !stopped()) onData(text, from);
+    }
+    watchExit(open, (exit, lost) => {
+      emit(outText.end(), 'stdout');
+      emit(errText.end(), 'stderr');
+      if (lost && !stopped()) return reject(new ChannelLostError('the channel closed without an exit status'));
+      resolve(lost ? -1 : exitCode(exit));
+    });
+    channel.end();
+  });
+}
+
+interface ChannelInternals {
+  outgoing?: { id: number; state: string };
+  _client?: { _protocol?: { signal(id: number, name: string): void } };
+}
+
+/**
+ * Asks sshd to signal the remote command (it killpg()s the session). ssh2's channel.signal()
+ * is silently skipped once stdin is closed, and every exec here closes stdin, so this sends the
+ * same request itself while the channel is still open for it.
+ */
+function sendSignal(channel: ClientChannel, signal: 'TERM' | 'KILL'): void {
+  const { outgoing, _client } = channel as unknown as ChannelInternals;
+  const protocol = _client?._protocol;
+  if (outgoing && protocol && (outgoing.state === 'open' || outgoing.state === 'eof')) {
+    protocol.signal(outgoing.id, signal);
+  } else {
+    channel.signal(signal);
+  }
+}
+
+/** Best-effort stop: signal the remote command, then close the channel. */
+export function stopChannel(channel: ClientChannel, signal: 'TERM' | 'KILL'): void {
+  try {
+    sendSignal(channel, signal);
+  } catch {
+    // the connection is already going away
+  }
+  channel.close();
+}

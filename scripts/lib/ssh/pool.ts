@@ -1,0 +1,251 @@
+// A pool of ssh2 connections, one per (user, host, port, identity, known_hosts): many calls share
+// one connection, a dead one is replaced on the next call, a timed-out call never holds its caller
+// past its limit, and every failure is one SshError line that names the host.
+import type { Client, ClientChannel } from 'ssh2';
+import {
+  ChannelLostError,
+  collectExec,
+  followChannel,
+  openExecChannel,
+  stopChannel,
+  type ExecChannel,
+  type ExecResult,
+  type OnData,
+} from './channel.js';
+import { openConnection, type ConnectOptions } from './connect.js';
+import { shellQuote } from './quote.js';
+import { SshError, connectError, describeTarget } from './ssh-errors.js';
+import { SERVER_ALIVE_COUNT_MAX, SERVER_ALIVE_INTERVAL_SEC, type SshTarget } from './target.js';
+
+export type { ExecResult, OnData } from './channel.js';
+
+export interface PoolOptions {
+  /** keepalive every this many ms on idle connections (default 15 000) */
+  keepaliveIntervalMs?: number;
+  /** unanswered keepalives before a connection counts as dead (default 3) */
+  keepaliveCountMax?: number;
+  /** channels open at once on one connection; sshd's MaxSessions defaults to 10 (default 8) */
+  maxChannelsPerConnection?: number;
+  /** ssh-agent socket for targets without an identity file (default $SSH_AUTH_SOCK) */
+  agentSocket?: string;
+}
+
+export interface ExecOptions {
+  /** the whole call (connect included) fails after this many ms; the connection leaves the pool */
+  timeoutMs?: number;
+  stdin?: string | Buffer;
+}
+
+export interface SshStream {
+  /** the remote exit code; -1 when close() ended it before one came */
+  done: Promise<number>;
+  close(): void;
+}
+
+interface Conn {
+  key: string;
+  client: Client;
+  active: number;
+  waiters: (() => void)[];
+  /** out of the pool: no new calls; destroyed once its last channel ends */
+  retired: boolean;
+}
+
+interface Call {
+  conn?: Conn;
+  channel?: ClientChannel;
+  stopped: boolean;
+}
+
+function poolKey(t: SshTarget): string {
+  return JSON.stringify([t.user ?? '', t.host, t.port, t.identityFile ?? '', t.knownHosts]);
+}
+
+function briefCommand(argv: readonly string[]): string {
+  const text = shellQuote(argv);
+  return text.length > 60 ? `${text.slice(0, 57)}...` : text;
+}
+
+export class SshPool {
+  private readonly entries = new Map<string, { conn?: Conn; ready: Promise<Conn> }>();
+  private readonly all = new Set<Conn>();
+  private readonly connectOpts: ConnectOptions;
+  private readonly closing = new AbortController();
+  private readonly maxChannels: number;
+  private connects = 0;
+  private closed = false;
+
+  constructor(opts: PoolOptions = {}) {
+    this.connectOpts = {
+      keepaliveIntervalMs: opts.keepaliveIntervalMs ?? SERVER_ALIVE_INTERVAL_SEC * 1000,
+      keepaliveCountMax: opts.keepaliveCountMax ?? SERVER_ALIVE_COUNT_MAX,
+      ...(opts.agentSocket ? { agentSocket: opts.agentSocket } : {}),
+      signal: this.closing.signal,
+    };
+    this.maxChannels = opts.maxChannelsPerConnection ?? 8;
+  }
+
+  /** connects: SSH handshakes completed so far; open: connections now held. */
+  stats(): { connects: number; open: number } {
+    return { connects: this.connects, open: this.all.size };
+  }
+
+  /** Runs argv (shell-quoted for the remote shell) and buffers its output. */
+  async exec(target: SshTarget, argv: readonly string[], opts: ExecOptions = {}): Promise<ExecResult> {
+    const command = shellQuote(argv);
+    const call: Call = { stopped: false };
+    const work = this.runExec(target, argv, command, call, opts.stdin);
+    if (opts.timeoutMs === undefined) return work;
+    return this.withTimeout(work, opts.timeoutMs, () => {
+      call.stopped = true;
+      if (call.channel) stopChannel(call.channel, 'KILL');
+      if (call.conn) this.retire(call.conn);
+      const secs = opts.timeoutMs! / 1000;
+      return new SshError(target.name, 'timeout', `${describeTarget(target)}: ${briefCommand(argv)} did not finish within ${secs}s; stopped waiting and took its connection out of the pool`);
+    });
+  }
+
+  /** Runs argv and feeds its output to onData as it arrives (for `tail -f`); close() stops it. */
+  stream(target: SshTarget, argv: readonly string[], onData: OnData): SshStream {
+    const command = shellQuote(argv);
+    const call: Call = { stopped: false };
+    const done = (async () => {
+      const { conn, open } = await this.openChannel(target, command, call);
+      try {
+        if (call.stopped) stopChannel(open.channel, 'TERM');
+        return await followChannel(open, onData, () => call.stopped);
+      } catch (err) {
+        throw err instanceof ChannelLostError ? this.lostError(target, conn, argv) : err;
+      } finally {
+        this.release(conn);
+      }
+    })();
+    const close = () => {
+      if (call.stopped) return;
+      call.stopped = true;
+      if (call.channel) stopChannel(call.channel, 'TERM');
+    };
+    return { done, close };
+  }
+
+  /** Ends every connection and abandons connects in flight; later calls throw. */
+  async close(): Promise<void> {
+    this.closed = true;
+    this.closing.abort();
+    for (const conn of this.all) conn.client.destroy();
+    this.all.clear();
+    this.entries.clear();
+  }
+
+  private async runExec(
+    target: SshTarget,
+    argv: readonly string[],
+    command: string,
+    call: Call,
+    stdin?: string | Buffer,
+  ): Promise<ExecResult> {
+    const { conn, open } = await this.openChannel(target, command, call);
+    try {
+      if (call.stopped) stopChannel(open.channel, 'KILL');
+      return await collectExec(open, stdin);
+    } catch (err) {
+      throw err instanceof ChannelLostError ? this.lostError(target, conn, argv) : err;
+    } finally {
+      this.release(conn);
+    }
+  }
+
+  private lostError(target: SshTarget, conn: Conn, argv: readonly string[]): SshError {
+    this.retire(conn);
+    return new SshError(target.name, 'lost', `${describeTarget(target)}: connection lost while running ${briefCommand(argv)}`);
+  }
+
+  private withTimeout<T>(work: Promise<T>, ms: number, onTimeout: () => Error): Promise<T> {
+    let timer: NodeJS.Timeout | undefined;
+    const limit = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(onTimeout()), ms);
+    });
+    work.catch(() => {}); // a late failure after the timeout is already reported
+    return Promise.race([work, limit]).finally(() => clearTimeout(timer));
+  }
+
+  /**
+   * A channel for `command` on a pooled connection, within the target's connect timeout. A
+   * pooled connection that turns out dead is retired and the call retried once on a fresh one.
+   */
+  private async openChannel(target: SshTarget, command: string, call: Call): Promise<{ conn: Conn; open: ExecChannel }> {
+    const deadline = Date.now() + target.connectTimeoutSec * 1000;
+    for (let attempt = 1; ; attempt++) {
+      if (this.closed) throw new Error('SshPool is closed');
+      const conn = await this.connection(target);
+      await this.slot(conn);
+      if (conn.retired) {
+        this.release(conn);
+        continue;
+      }
+      call.conn = conn;
+      try {
+        const open = await openExecChannel(conn.client, command, Math.max(deadline - Date.now(), 1000));
+        call.channel = open.channel;
+        return { conn, open };
+      } catch (err) {
+        this.release(conn);
+        this.retire(conn);
+        if (attempt >= 2 || Date.now() >= deadline) throw connectError(target, err as Error);
+      }
+    }
+  }
+
+  private connection(target: SshTarget): Promise<Conn> {
+    const key = poolKey(target);
+    const existing = this.entries.get(key);
+    if (existing && !existing.conn?.retired) return existing.ready;
+    const entry: { conn?: Conn; ready: Promise<Conn> } = { ready: this.connect(target, key) };
+    entry.ready.then(
+      (conn) => (entry.conn = conn),
+      () => this.entries.get(key) === entry && this.entries.delete(key),
+    );
+    this.entries.set(key, entry);
+    return entry.ready;
+  }
+
+  private async connect(target: SshTarget, key: string): Promise<Conn> {
+    const client = await openConnection(target, this.connectOpts);
+    this.connects++;
+    const conn: Conn = { key, client, active: 0, waiters: [], retired: false };
+    if (this.closed) client.destroy();
+    else this.all.add(conn);
+    const gone = () => this.retire(conn, true);
+    client.on('close', gone);
+    client.on('end', gone);
+    client.on('error', gone);
+    return conn;
+  }
+
+  /** Takes the pool out of use; `now` (or no open channel) also ends the connection. */
+  private retire(conn: Conn, now = false): void {
+    if (!conn.retired) {
+      conn.retired = true;
+      const entry = this.entries.get(conn.key);
+      if (entry?.conn === conn) this.entries.delete(conn.key);
+      for (const wake of conn.waiters.splice(0)) wake();
+    }
+    if (now || conn.active === 0) {
+      conn.client.destroy();
+      this.all.delete(conn);
+    }
+  }
+
+  private async slot(conn: Conn): Promise<void> {
+    while (conn.active >= this.maxChannels && !conn.retired) {
+      await new Promise<void>((wake) => conn.waiters.push(wake));
+    }
+    conn.active++;
+  }
+
+  private release(conn: Conn): void {
+    conn.active--;
+    if (conn.retired && conn.active === 0) this.retire(conn);
+    else conn.waiters.shift()?.();
+  }
+}

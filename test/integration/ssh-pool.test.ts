@@ -1,0 +1,306 @@
+// The ssh room against real sshd hosts (test/helpers/ssh-hosts.ts): the ssh2 pool, the system
+// ssh argv, rsync and tmux renderers, with strict host-key checking on throughout.
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { run } from '../../scripts/lib/proc.js';
+import { knownHostsName, parseKnownHosts } from '../../scripts/lib/ssh/known-hosts.js';
+import { SshPool } from '../../scripts/lib/ssh/pool.js';
+import { SYNC_EXCLUDES, runRsync } from '../../scripts/lib/ssh/rsync.js';
+import { SshError } from '../../scripts/lib/ssh/ssh-errors.js';
+import { sshArgv, targetFromConfig, type SshTarget } from '../../scripts/lib/ssh/target.js';
+import { tmuxHasSession, tmuxKillSession, tmuxNewSession } from '../../scripts/lib/ssh/tmux.js';
+import { startTestHosts, type TestHost, type TestHosts } from '../helpers/ssh-hosts.js';
+
+const CONNECT_TIMEOUT_SEC = 3;
+let hosts: TestHosts;
+let tmp: string;
+const pools: SshPool[] = [];
+
+function newPool(): SshPool {
+  const pool = new SshPool({ keepaliveIntervalMs: 1000 });
+  pools.push(pool);
+  return pool;
+}
+
+function hostNamed(name: string): TestHost {
+  return hosts.hosts.find((h) => h.name === name)!;
+}
+
+/** How messages name a test host: `ssh h1 (root@10.213.0.11:22)`. */
+function where(name: string): string {
+  const h = hostNamed(name);
+  return `ssh ${name} (${h.user}@${h.host}:${h.port})`;
+}
+
+function target(name: string, over: Partial<SshTarget> = {}): SshTarget {
+  const h = hostNamed(name);
+  const entry = { host: h.host, port: h.port, user: h.user, identity_file: h.identityFile };
+  return { ...targetFromConfig(h.name, entry, { knownHosts: h.knownHosts, connectTimeoutSec: CONNECT_TIMEOUT_SEC }), ...over };
+}
+
+/** A shell snippet run on the host from its home (execOn's own working directory is not the host's home). */
+function onHost(name: string, script: string): Promise<string> {
+  return hosts.execOn(name, ['sh', '-c', `cd && ${script}`]);
+}
+
+async function failure(p: Promise<unknown>): Promise<Error> {
+  try {
+    await p;
+  } catch (err) {
+    return err as Error;
+  }
+  throw new Error('expected a failure');
+}
+
+async function until(what: string, check: () => boolean | Promise<boolean>, ms = 5000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+beforeAll(async () => {
+  tmp = mkdtempSync(path.join(os.tmpdir(), 'ssh-pool-'));
+  hosts = await startTestHosts(2);
+});
+
+afterAll(async () => {
+  for (const pool of pools) await pool.close();
+  await hosts?.cleanup();
+  if (tmp) rmSync(tmp, { recursive: true, force: true });
+});
+
+describe('SshPool.exec', () => {
+  it('returns exit codes, stdout and stderr, and feeds stdin', async () => {
+    const pool = newPool();
+    const t = target('h1');
+    expect(await pool.exec(t, ['sh', '-c', 'echo out; echo err >&2; exit 3'])).toEqual({ code: 3, stdout: 'out\n', stderr: 'err\n' });
+    expect(await pool.exec(t, ['hostname'])).toMatchObject({ code: 0, stdout: await hosts.execOn('h1', ['hostname']) });
+    expect(await pool.exec(t, ['cat'], { stdin: 'hello\nworld' })).toMatchObject({ code: 0, stdout: 'hello\nworld' });
+    expect(await pool.exec(t, ['cat'])).toMatchObject({ code: 0, stdout: '' }); // EOF on stdin, no hang
+    expect((await pool.exec(t, ['sh', '-c', 'kill -KILL $$'])).code).toBe(137); // 128 + SIGKILL, as a shell reports it
+  });
+
+  it('passes hostile argv through the remote shell unchanged', async () => {
+    const hostile = ['; touch pwned', '$(touch pwned)', '`touch pwned`', "it's", '"q"', 'a b', '*', '~', 'x\ny', '', 'FOO=bar'];
+    const res = await newPool().exec(target('h1'), ['printf', '%s\\0', ...hostile]);
+    expect(res.stdout.split('\0').slice(0, -1)).toEqual(hostile);
+    expect(await onHost('h1', 'ls pwned 2>/dev/null || echo absent')).toBe('absent\n');
+  });
+
+  it('runs many calls, serial and parallel, over one connection', async () => {
+    const pool = newPool();
+    const t = target('h1');
+    const seen = new Set<string>();
+    for (let i = 0; i < 10; i++) seen.add((await pool.exec(t, ['sh', '-c', 'echo $SSH_CONNECTION'])).stdout);
+    const parallel = await Promise.all(Array.from({ length: 30 }, () => pool.exec(t, ['sh', '-c', 'echo $SSH_CONNECTION'])));
+    for (const r of parallel) seen.add(r.stdout);
+    // one client port = one TCP connection, and the pool performed one handshake
+    expect(seen.size).toBe(1);
+    expect(pool.stats()).toEqual({ connects: 1, open: 1 });
+  });
+
+  it('gives up on a call past its timeout, and the next call gets a fresh connection', async () => {
+    const pool = newPool();
+    const t = target('h1');
+    await pool.exec(t, ['true']);
+    const started = Date.now();
+    const err = await failure(pool.exec(t, ['sleep', '10'], { timeoutMs: 1500 }));
+    const elapsed = Date.now() - started;
+    expect(err).toBeInstanceOf(SshError);
+    expect(err.message).toMatch(/^ssh h1 \(.*\): sleep 10 did not finish within 1\.5s/);
+    expect(elapsed).toBeGreaterThanOrEqual(1400);
+    expect(elapsed).toBeLessThan(2500);
+    expect((await pool.exec(t, ['echo', 'ok'])).stdout).toBe('ok\n');
+    expect(pool.stats().connects).toBe(2);
+  });
+});
+
+describe('host keys', () => {
+  function keyOf(name: string): { type: string; key: string } {
+    const h = hostNamed(name);
+    const entry = parseKnownHosts(readFileSync(h.knownHosts, 'utf8')).find((e) => e.hosts === knownHostsName(h.host, h.port))!;
+    return { type: entry.keyType, key: entry.keyBase64 };
+  }
+
+  it('refuses a changed host key with HOST KEY CHANGED, over ssh2 and the system ssh', async () => {
+    const h1 = hostNamed('h1');
+    const wrong = keyOf('h2');
+    const file = path.join(tmp, 'known_hosts.changed');
+    writeFileSync(file, `${knownHostsName(h1.host, h1.port)} ${wrong.type} ${wrong.key}\n`);
+    const t = target('h1', { knownHosts: file });
+    const err = await failure(newPool().exec(t, ['true']));
+    expect(err).toBeInstanceOf(SshError);
+    expect(err.message).toContain(`${where('h1')}: HOST KEY CHANGED (possible man-in-the-middle)`);
+    expect(err.message).toContain(`ssh-keygen -R ${h1.port === 22 ? h1.host : `'[${h1.host}]:${h1.port}'`} -f ${file}`);
+    expect(err.message).not.toContain('\n');
+    const sys = await run(sshArgv(t, ['true']), { allowFail: true });
+    expect(sys.code).toBe(255);
+    expect(sys.stderr).toMatch(/REMOTE HOST IDENTIFICATION HAS CHANGED|Host key verification failed/);
+  });
+
+  it('refuses an unknown host and says how to add it', async () => {
+    const file = path.join(tmp, 'known_hosts.empty');
+    writeFileSync(file, '# nothing here\n');
+    const err = await failure(newPool().exec(target('h2', { knownHosts: file }), ['true']));
+    expect(err.message).toContain(`${where('h2')}: host key is not in ${file}`);
+    expect(err.message).toContain(`ssh-keyscan -p ${hostNamed('h2').port} ${hostNamed('h2').host} >> ${file}`);
+    expect(existsSync(file) && readFileSync(file, 'utf8')).toBe('# nothing here\n'); // never added silently
+  });
+
+  it('accepts a hashed known_hosts entry', async () => {
+    const file = path.join(tmp, 'known_hosts.hashed');
+    writeFileSync(file, readFileSync(hostNamed('h1').knownHosts));
+    execFileSync('ssh-keygen', ['-H', '-f', file], { stdio: 'pipe' });
+    expect((await newPool().exec(target('h1', { knownHosts: file }), ['echo', 'hi'])).stdout).toBe('hi\n');
+  });
+
+  it('reports an unauthorized key as an authentication failure', async () => {
+    const key = path.join(tmp, 'stranger');
+    execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', key]);
+    const err = await failure(newPool().exec(target('h1', { identityFile: key }), ['true']));
+    expect(err.message).toContain(`${where('h1')}: authentication failed with the key ${key}`);
+  });
+});
+
+describe('the system ssh argv', () => {
+  it('runs exactly the argv on the host', async () => {
+    const res = await run(sshArgv(target('h2'), ['printf', '%s|', 'a b', '$HOME', "it's"]));
+    expect(res.stdout.toString()).toBe("a b|$HOME|it's|");
+  });
+});
+
+describe('a host that goes away', () => {
+  it('fails the next call within the connect timeout, naming the host, then reconnects', async () => {
+    const pool = newPool();
+    const t = target('h2');
+    expect((await pool.exec(t, ['echo', 'up'])).stdout).toBe('up\n');
+    let said = '';
+    const follower = pool.stream(t, ['sh', '-c', 'echo started; exec sleep 30'], (text) => (said += text));
+    const followerEnd = follower.done.then((code) => `exit ${code}`, (err: Error) => err.message);
+    await until('the stream to start', () => said === 'started\n');
+    await hosts.stopSshd('h2');
+    try {
+      const started = Date.now();
+      const err = await failure(pool.exec(t, ['echo', 'down']));
+      expect(Date.now() - started).toBeLessThan(CONNECT_TIMEOUT_SEC * 1000 + 500);
+      expect(err).toBeInstanceOf(SshError);
+      expect(err.message).toMatch(/: (connection refused|connection lost)/);
+      expect(err.message.startsWith(`${where('h2')}: `)).toBe(true);
+      expect(await followerEnd).toMatch(/^ssh h2 .*: connection lost while running sh -c 'echo started; exec sleep 30'$/);
+    } finally {
+      await hosts.startSshd('h2');
+    }
+    expect((await pool.exec(t, ['echo', 'back'])).stdout).toBe('back\n');
+    expect(pool.stats().connects).toBe(2);
+  });
+});
+
+describe('a host that accepts TCP but never speaks', () => {
+  it('fails within the connect timeout, or sooner at the call timeout', async () => {
+    const sockets = new Set<net.Socket>();
+    const server = net.createServer((s) => sockets.add(s));
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const port = (server.address() as net.AddressInfo).port;
+    const silent = (connectTimeoutSec: number): SshTarget => ({
+      name: 'mute', host: '127.0.0.1', port, user: 'nobody', identityFile: hostNamed('h1').identityFile, knownHosts: hostNamed('h1').knownHosts, connectTimeoutSec,
+    });
+    try {
+      const pool = newPool();
+      let started = Date.now();
+      const err = await failure(pool.exec(silent(1), ['true']));
+      expect(Date.now() - started).toBeLessThan(1800);
+      expect(err.message).toBe(`ssh mute (nobody@127.0.0.1:${port}): no answer within the 1s connect timeout (host down or unreachable?)`);
+      started = Date.now();
+      const late = await failure(pool.exec(silent(30), ['true'], { timeoutMs: 700 }));
+      expect(Date.now() - started).toBeLessThan(1200);
+      expect(late.message).toMatch(/^ssh mute .*: true did not finish within 0\.7s/);
+    } finally {
+      for (const s of sockets) s.destroy();
+      server.close();
+    }
+  });
+});
+
+describe('rsync', () => {
+  it('pushes and pulls a tree, honours excludes, and a second push transfers nothing', async () => {
+    const src = path.join(tmp, 'tree');
+    for (const d of ['sub', 'node_modules/pkg', '__pycache__']) mkdirSync(path.join(src, d), { recursive: true });
+    writeFileSync(path.join(src, 'a.txt'), 'a'.repeat(100_000));
+    writeFileSync(path.join(src, 'sub/b.txt'), 'b');
+    writeFileSync(path.join(src, 'node_modules/pkg/index.js'), 'x');
+    writeFileSync(path.join(src, '__pycache__/m.cpython-311.pyc'), 'x');
+    writeFileSync(path.join(src, '.env'), 'SECRET=1');
+    const t = target('h1');
+    const progress: number[] = [];
+    const first = await runRsync({ src: `${src}/`, dest: 'proj/', target: t, direction: 'push', excludes: SYNC_EXCLUDES, delete: true, onProgress: (_b, pct) => progress.push(pct) });
+    expect(first).toMatchObject({ filesTransferred: 2, bytesTransferred: 100_001 });
+    expect(progress.at(-1)).toBe(100);
+    const remote = await onHost('h1', 'cd proj && find . -type f | sort');
+    expect(remote).toBe('./a.txt\n./sub/b.txt\n');
+    const again = await runRsync({ src: `${src}/`, dest: 'proj/', target: t, direction: 'push', excludes: SYNC_EXCLUDES, delete: true });
+    expect(again).toEqual({ filesTransferred: 0, bytesTransferred: 0, deleted: 0 });
+
+    await onHost('h1', 'echo made-there > proj/sub/remote.txt');
+    const back = path.join(tmp, 'back');
+    const pulled = await runRsync({ src: 'proj/', dest: back, target: t, direction: 'pull', excludes: SYNC_EXCLUDES });
+    expect(pulled.filesTransferred).toBe(3);
+    expect(readFileSync(path.join(back, 'sub/remote.txt'), 'utf8')).toBe('made-there\n');
+    expect(readFileSync(path.join(back, 'a.txt'), 'utf8')).toHaveLength(100_000);
+  });
+
+  it('turns an ssh failure into one line naming the host', async () => {
+    const file = path.join(tmp, 'known_hosts.none');
+    writeFileSync(file, '');
+    const err = await failure(runRsync({ src: `${tmp}/`, dest: 'x/', target: target('h1', { knownHosts: file }), direction: 'push', excludes: [] }));
+    expect(err).toBeInstanceOf(SshError);
+    expect(err.message).toContain(`${where('h1')}: host key is not in ${file}`);
+  });
+});
+
+describe('SshPool.stream', () => {
+  it('follows a growing file and close() stops it', async () => {
+    const pool = newPool();
+    const t = target('h1');
+    const log = `follow-${process.pid}.log`;
+    await pool.exec(t, ['sh', '-c', `echo one > ${log}`]);
+    let text = '';
+    const follow = pool.stream(t, ['tail', '-n', '+1', '-f', log], (chunk, from) => {
+      if (from === 'stdout') text += chunk;
+    });
+    await until('the first line', () => text === 'one\n');
+    await pool.exec(t, ['sh', '-c', `echo two >> ${log}; echo three >> ${log}`]);
+    await until('the appended lines', () => text === 'one\ntwo\nthree\n');
+    follow.close();
+    expect(typeof (await follow.done)).toBe('number'); // -1, or the status of the stopped tail
+    await pool.exec(t, ['sh', '-c', `echo four >> ${log}`]);
+    await new Promise((r) => setTimeout(r, 300));
+    expect(text).toBe('one\ntwo\nthree\n');
+    // the remote tail is gone too: signalled, or (where sshd refuses signal requests, as this
+    // testbed's root sessions do) killed by SIGPIPE at its first write after the close
+    await until('tail to exit', async () => (await onHost('h1', `pgrep -f 'tail -n [+]1 -f ${log}' || true`)) === '');
+  });
+});
+
+describe('tmux renderers on a real host', () => {
+  it('start, find and kill a detached session', async () => {
+    const pool = newPool();
+    const t = target('h2');
+    await pool.exec(t, ['mkdir', '-p', 'work']);
+    const start = tmuxNewSession('switchyard', 'shard-0', 'work', ['sh', '-c', 'echo "$GREETING" > greeting.txt; sleep 30'], { GREETING: "hi 'there' $HOME" });
+    expect((await pool.exec(t, start)).code).toBe(0);
+    await until('the session to write its file', async () => (await pool.exec(t, ['cat', 'work/greeting.txt'])).stdout === "hi 'there' $HOME\n");
+    expect((await pool.exec(t, tmuxHasSession('switchyard', 'shard-0'))).code).toBe(0);
+    expect((await pool.exec(t, tmuxHasSession('switchyard', 'shard'))).code).toBe(1); // exact names, not prefixes
+    expect((await pool.exec(t, tmuxKillSession('switchyard', 'shard-0'))).code).toBe(0);
+    expect((await pool.exec(t, tmuxHasSession('switchyard', 'shard-0'))).code).toBe(1);
+    const missing = tmuxNewSession('switchyard', 'shard-1', 'no-such-dir', ['sleep', '30']);
+    await pool.exec(t, missing);
+    await until('the session with a missing cwd to end', async () => (await pool.exec(t, tmuxHasSession('switchyard', 'shard-1'))).code === 1);
+  });
+});
