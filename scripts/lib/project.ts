@@ -20,7 +20,7 @@ export async function openProject(cwd = process.cwd()): Promise<Project> {
   const root = findRoot(cwd);
   const config = await loadConfig(root);
   const stateDir = path.join(root, '.switchyard');
-  const store = await openStore(config.defaults.store, root);
+  const store = await openStore(config.defaults.store, root, config.defaults.s3);
   return {
     root,
     stateDir,

@@ -1,13 +1,19 @@
 // Store URL → Store. Heavy clients (the AWS SDK) load only when their scheme is used.
 import path from 'node:path';
+import type { S3Config } from '../config/load-config.js';
+import { readDotEnv } from '../secrets/dotenv.js';
 import { UserError } from '../ui/errors.js';
 import { FileStore } from './file-store.js';
 import type { Store } from './store.js';
 
-export async function openStore(url: string, root: string): Promise<Store> {
+export async function openStore(url: string, root: string, s3?: S3Config): Promise<Store> {
   if (url.startsWith('file://')) {
     const dir = path.resolve(root, url.slice('file://'.length));
     return new FileStore(url, dir);
   }
-  throw new UserError(`store ${url}: unsupported scheme; use file://<dir> (s3:// is not available in this version)`);
+  if (url.startsWith('s3://')) {
+    const [{ S3Store }, { s3Settings }] = await Promise.all([import('./s3-store.js'), import('./s3-client.js')]);
+    return new S3Store(url, s3Settings(s3, { ...process.env, ...readDotEnv(root) }));
+  }
+  throw new UserError(`store ${url}: unsupported scheme; use file://<dir> or s3://bucket/prefix`);
 }

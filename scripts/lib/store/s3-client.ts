@@ -4,7 +4,7 @@ import { S3Client } from '@aws-sdk/client-s3';
 import type { S3Config } from '../config/load-config.js';
 import { UserError } from '../ui/errors.js';
 
-export interface S3Settings {
+export interface S3ClientSettings {
   /** `http(s)://host:port` of an S3-compatible server; undefined for AWS itself */
   endpoint?: string;
   region: string;
@@ -16,7 +16,7 @@ export interface S3Settings {
 }
 
 /** Settings for an s3:// store. AWS_REGION / AWS_ENDPOINT_URL_S3 override the config, as in the AWS tools. */
-export function s3Settings(config: S3Config | undefined, env: Record<string, string | undefined>): S3Settings {
+export function s3Settings(config: S3Config | undefined, env: Record<string, string | undefined>): S3ClientSettings {
   const endpoint = env.AWS_ENDPOINT_URL_S3 || config?.endpoint;
   const keyId = env.AWS_ACCESS_KEY_ID;
   const secret = env.AWS_SECRET_ACCESS_KEY;
@@ -31,13 +31,16 @@ export function s3Settings(config: S3Config | undefined, env: Record<string, str
 
 /** `s3://bucket/some/prefix` → bucket and the key prefix ("some/prefix/", or "" at the root). */
 export function parseS3Url(url: string): { bucket: string; base: string } {
-  const m = /^s3:\/\/([A-Za-z0-9][A-Za-z0-9._-]{1,254})(?:\/(.*))?$/.exec(url);
+  const m = /^s3:\/\/([A-Za-z0-9][A-Za-z0-9._-]*)(?:\/(.*))?$/.exec(url);
   if (!m) throw new UserError(`store ${url}: not an s3://bucket/prefix URL; fix defaults.store in cluster_fleet_config.ts`);
   const prefix = (m[2] ?? '').replace(/^\/+|\/+$/g, '');
   return { bucket: m[1]!, base: prefix ? `${prefix}/` : '' };
 }
 
-export function makeClient(s: S3Settings, maxAttempts: number): S3Client {
+/** `socketTimeout`: ms without a byte before a request fails (and is retried). */
+export function makeClient(s: S3ClientSettings, maxAttempts: number, socketTimeout = 120_000): S3Client {
+  // Node 20 is supported here; the SDK's notice that its 2027 releases need Node 22 is for maintainers.
+  process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
   return new S3Client({
     region: s.region,
     endpoint: s.endpoint,
@@ -49,7 +52,7 @@ export function makeClient(s: S3Settings, maxAttempts: number): S3Client {
     // inside objects sent with the default CRC32 trailers. Integrity is checked with SHA-256 instead.
     requestChecksumCalculation: 'WHEN_REQUIRED',
     responseChecksumValidation: 'WHEN_REQUIRED',
-    requestHandler: { connectionTimeout: 3_000, socketTimeout: 120_000 },
+    requestHandler: { connectionTimeout: 3_000, socketTimeout },
   });
 }
 
@@ -58,13 +61,14 @@ const UNREACHABLE = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNR
 
 interface SdkError {
   name?: string;
+  message?: string;
   code?: string;
   errors?: { code?: string }[];
   $metadata?: { httpStatusCode?: number };
 }
 
 /** The one-line UserError for a failure the user must fix in config or .env, else null. */
-export function configProblem(err: unknown, url: string, bucket: string, s: S3Settings): UserError | null {
+export function configProblem(err: unknown, url: string, bucket: string, s: S3ClientSettings): UserError | null {
   const e = (err ?? {}) as SdkError;
   const name = e.name ?? '';
   const code = e.code ?? e.errors?.find((x) => x.code)?.code ?? '';
@@ -76,13 +80,23 @@ export function configProblem(err: unknown, url: string, bucket: string, s: S3Se
     return say(`access denied${why}; check AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY in .env`);
   }
   if (name === 'CredentialsProviderError') return say('no AWS credentials; set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY in .env');
-  if (UNREACHABLE.has(code) || (name === 'TimeoutError' && !code)) {
-    const where = s.endpoint ?? `https://s3.${s.region}.amazonaws.com`;
+  const where = s.endpoint ?? `https://s3.${s.region}.amazonaws.com`;
+  const connectTimeout = name === 'TimeoutError' && /establish a connection/.test(e.message ?? '');
+  if (UNREACHABLE.has(code) || connectTimeout) {
     const fix = s.endpoint ? `check ${s.endpointSetting ?? 'defaults.s3.endpoint'}` : 'check the network and defaults.s3.region';
-    return say(`cannot reach ${where} (${code || 'connect timeout'}); ${fix}`);
+    return say(`cannot reach ${where} (${connectTimeout ? 'connect timeout' : code}); ${fix}`);
   }
+  if (name === 'TimeoutError') return say(`${where} stopped answering (${e.message?.match(/\d+ ms/)?.[0] ?? 'timeout'} without data); try again, or check the server`);
   if (name === 'PermanentRedirect' || name === 'AuthorizationHeaderMalformed' || status === 301) {
     return say(`bucket "${bucket}" is not in region ${s.region}; set defaults.s3.region (or AWS_REGION)`);
   }
   return null;
+}
+
+/** configProblem for the first listing of a store, where a bare 404 (no S3 error code) means no such bucket here. */
+export function probeProblem(err: unknown, url: string, bucket: string, s: S3ClientSettings): UserError | null {
+  const known = configProblem(err, url, bucket, s);
+  if (known || (err as SdkError)?.$metadata?.httpStatusCode !== 404) return known;
+  const where = s.endpoint ?? `https://s3.${s.region}.amazonaws.com`;
+  return new UserError(`store ${url}: ${where} has no bucket "${bucket}" (HTTP 404, not an S3 reply?); check defaults.s3.endpoint and defaults.store`);
 }

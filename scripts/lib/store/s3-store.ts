@@ -1,0 +1,304 @@
+// s3://bucket/prefix stores (AWS S3 and S3-compatible servers). Loaded only through openStore's
+// dynamic import, so file:// stores never load the AWS SDK.
+//
+// Integrity: every object carries the SHA-256 of its bytes as metadata (x-amz-meta-sha256).
+// Metadata is fixed when an upload is created, so put hashes the file first, then hashes it
+// again as it streams up (a file that changed in between is caught and its object deleted).
+// After an upload the HEAD must show the size and that metadata, and the server's own MD5 must
+// match what was sent: the ETag of a single-part object, or each part's ETag (s3-integrity.ts).
+// Where the server's ETags are not MD5s (SSE-KMS, some S3-compatible servers) the object is read
+// back and hashed instead. Every get hashes what it receives and refuses bytes that differ from
+// the metadata, naming the key, so an object damaged at rest is never passed on.
+import { createHash, randomBytes } from 'node:crypto';
+import { createReadStream, createWriteStream } from 'node:fs';
+import { mkdir, readFile, rename, rm, stat } from 'node:fs/promises';
+import path from 'node:path';
+import { pipeline as pipe, Transform, Writable, type Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import {
+  DeleteObjectCommand,
+  GetObjectCommand,
+  HeadObjectCommand,
+  ListObjectsV2Command,
+  PutObjectCommand,
+  type GetObjectCommandOutput,
+  type S3Client,
+} from '@aws-sdk/client-s3';
+import { Upload } from '@aws-sdk/lib-storage';
+import { hashFile, sha256Hex } from '../hash.js';
+import type { ByteProgress } from '../ui/progress.js';
+import { configProblem, makeClient, parseS3Url, probeProblem, type S3ClientSettings } from './s3-client.js';
+import { bareETag, StreamHash, UploadPartChecks } from './s3-integrity.js';
+import { checkKey, type Store, type StoredObject } from './store.js';
+
+export interface S3StoreOptions extends S3ClientSettings {
+  /** a progress bar per large transfer, e.g. byteProgress from ui/progress.ts */
+  progress?: (label: string) => ByteProgress;
+  /** multipart part size in bytes (default 8 MiB); files up to this size go up in one PUT */
+  partSize?: number;
+  /** parts of one object in flight at once (default 4) */
+  queueSize?: number;
+  /** attempts per request, with the SDK's standard backoff (default 5) */
+  maxAttempts?: number;
+}
+
+const SHA256_RE = /^[0-9a-f]{64}$/;
+const tmpName = (target: string) => `${target}.tmp-${randomBytes(4).toString('hex')}`;
+const isMissing = (err: unknown) => {
+  const e = err as { name?: string; $metadata?: { httpStatusCode?: number } };
+  return e?.name === 'NoSuchKey' || e?.name === 'NotFound' || e?.$metadata?.httpStatusCode === 404;
+};
+
+export class S3Store implements Store {
+  readonly url: string;
+  readonly bucket: string;
+  private readonly base: string;
+  private readonly client: S3Client;
+  /** 2 attempts, 5 s without a reply: the first request of a store fails fast on a dead endpoint */
+  private readonly probeClient: S3Client;
+  private probing?: Promise<void>;
+  private readonly partSize: number;
+  private readonly parts: UploadPartChecks;
+
+  constructor(
+    url: string,
+    private readonly opts: S3StoreOptions,
+  ) {
+    this.url = url.replace(/\/+$/, '');
+    ({ bucket: this.bucket, base: this.base } = parseS3Url(this.url));
+    this.client = makeClient(opts, opts.maxAttempts ?? 5);
+    this.parts = new UploadPartChecks(this.client);
+    this.probeClient = makeClient(opts, 2, 5_000);
+    this.partSize = opts.partSize ?? 8 * 1024 * 1024;
+  }
+
+  locate(key: string): string {
+    return `s3://${this.bucket}/${this.base}${key}`;
+  }
+
+  /** Releases the HTTP connections (the process can exit without it). */
+  close(): void {
+    this.client.destroy();
+    this.probeClient.destroy();
+  }
+
+  async put(key: string, srcPath: string): Promise<StoredObject> {
+    const { size } = await stat(srcPath);
+    if (size <= this.partSize) return this.putSmall(key, await readFile(srcPath));
+    const { sha256 } = await hashFile(srcPath);
+    const sent = new StreamHash();
+    await this.upload(key, pipe(createReadStream(srcPath, { highWaterMark: 1 << 20 }), sent.tap, () => {}), size, sha256);
+    const got = sent.result();
+    if (got.sha256 !== sha256) {
+      await this.delete(key);
+      throw new Error(`${srcPath} changed while it was uploaded to ${this.locate(key)}`);
+    }
+    await this.verifyUpload(key, got, null);
+    return got;
+  }
+
+  async putBytes(key: string, data: Buffer | string): Promise<StoredObject> {
+    const buf = typeof data === 'string' ? Buffer.from(data, 'utf8') : data;
+    if (buf.length <= this.partSize) return this.putSmall(key, buf);
+    const sent = { size: buf.length, sha256: sha256Hex(buf) };
+    await this.upload(key, buf, sent.size, sent.sha256);
+    await this.verifyUpload(key, sent, null);
+    return sent;
+  }
+
+  async get(key: string, destPath: string): Promise<StoredObject> {
+    const res = await this.getObject(key);
+    if (!res) throw new Error(`${this.locate(key)}: no such object`);
+    await mkdir(path.dirname(destPath), { recursive: true });
+    const tmp = tmpName(destPath);
+    try {
+      const got = await this.receive(key, res, createWriteStream(tmp, { flush: true }));
+      this.checkReceived(key, res, got);
+      await rename(tmp, destPath);
+      return got;
+    } catch (err) {
+      await rm(tmp, { force: true });
+      throw err;
+    }
+  }
+
+  async getBytes(key: string): Promise<Buffer | null> {
+    const res = await this.getObject(key);
+    if (!res) return null;
+    const bytes = await res.Body!.transformToByteArray();
+    const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    this.checkReceived(key, res, { size: buf.length, sha256: createHash('sha256').update(buf).digest('hex') });
+    return buf;
+  }
+
+  async stat(key: string): Promise<StoredObject | null> {
+    const head = await this.head(key);
+    if (!head) return null;
+    if (head.sha256 && SHA256_RE.test(head.sha256)) return { size: head.size, sha256: head.sha256 };
+    return this.hashRemote(key); // written by another tool: no sha256 metadata
+  }
+
+  async list(prefix: string): Promise<string[]> {
+    const keys: string[] = [];
+    let token: string | undefined;
+    do {
+      const page = await this.s3((c) =>
+        c.send(new ListObjectsV2Command({ Bucket: this.bucket, Prefix: this.base + prefix, ContinuationToken: token })),
+      );
+      for (const o of page.Contents ?? []) if (o.Key) keys.push(o.Key.slice(this.base.length));
+      token = page.IsTruncated ? page.NextContinuationToken : undefined;
+    } while (token);
+    return keys.sort();
+  }
+
+  async delete(key: string): Promise<void> {
+    await this.s3((c) => c.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: this.objectKey(key) })));
+  }
+
+  private objectKey(key: string): string {
+    return this.base + checkKey(key);
+  }
+
+  /** Runs an SDK call after the store's first-use check, turning config problems into UserErrors. */
+  private async s3<T>(call: (client: S3Client) => Promise<T>): Promise<T> {
+    await this.ready();
+    try {
+      return await call(this.client);
+    } catch (err) {
+      throw configProblem(err, this.url, this.bucket, this.opts) ?? err;
+    }
+  }
+
+  /** One cheap listing on first use: reachable, bucket exists, keys accepted. Other errors are left to the real call. */
+  private ready(): Promise<void> {
+    this.probing ??= this.probeClient
+      .send(new ListObjectsV2Command({ Bucket: this.bucket, Prefix: this.base, MaxKeys: 1 }))
+      .then(
+        () => undefined,
+        (err: unknown) => {
+          const problem = probeProblem(err, this.url, this.bucket, this.opts);
+          if (!problem) return;
+          this.probing = undefined;
+          throw problem;
+        },
+      );
+    return this.probing;
+  }
+
+  private async putSmall(key: string, data: Buffer): Promise<StoredObject> {
+    const sent = { size: data.length, sha256: sha256Hex(data) };
+    const md5 = createHash('md5').update(data).digest();
+    await this.s3((c) =>
+      c.send(
+        new PutObjectCommand({
+          Bucket: this.bucket,
+          Key: this.objectKey(key),
+          Body: data,
+          ContentLength: data.length,
+          ContentMD5: md5.toString('base64'), // servers that check it refuse a body damaged on the way
+          Metadata: { sha256: sent.sha256 },
+        }),
+      ),
+    );
+    await this.verifyUpload(key, sent, md5.toString('hex'));
+    return sent;
+  }
+
+  private async upload(key: string, body: Readable | Buffer, size: number, sha256: string): Promise<void> {
+    const objectKey = this.objectKey(key);
+    this.parts.begin(objectKey);
+    const upload = new Upload({
+      client: this.client,
+      params: { Bucket: this.bucket, Key: objectKey, Body: body, ContentLength: size, Metadata: { sha256 } },
+      partSize: this.partSize,
+      queueSize: this.opts.queueSize ?? 4,
+    });
+    const bar = this.opts.progress?.(`upload ${this.locate(key)}`);
+    upload.on('httpUploadProgress', (p) => bar?.update(p.loaded ?? 0, size));
+    try {
+      await this.s3(() => upload.done().catch((err: unknown) => Promise.reject(this.parts.failure(objectKey) ?? err)));
+    } finally {
+      bar?.stop();
+    }
+  }
+
+  /** The stored object is what we sent (`md5`: of a single-part upload), else it is deleted and this throws. */
+  private async verifyUpload(key: string, sent: StoredObject, md5: string | null): Promise<void> {
+    const problem = await this.uploadProblem(key, sent, md5);
+    if (!problem) return;
+    await this.delete(key).catch(() => undefined);
+    throw new Error(`${this.locate(key)}: ${problem}; the object was deleted`);
+  }
+
+  private async uploadProblem(key: string, sent: StoredObject, md5: string | null): Promise<string | null> {
+    const head = await this.head(key);
+    if (!head) return 'missing right after upload';
+    if (head.size !== sent.size || head.sha256 !== sent.sha256) {
+      return `stored object is not what was sent (${head.size} of ${sent.size} bytes, sha256 metadata ${head.sha256 ?? 'missing'})`;
+    }
+    if (md5 === null ? this.parts.allChecked(this.objectKey(key)) : head.etag === md5) return null;
+    const res = await this.getObject(key); // the server's ETag is no MD5 of the body: read it back
+    const back = res && (await this.receive(key, res, null));
+    return back?.sha256 === sent.sha256 ? null : `stored bytes do not match the source (read back: sha256 ${back?.sha256 ?? 'none'})`;
+  }
+
+  private async head(key: string): Promise<{ size: number; sha256?: string; etag: string } | null> {
+    try {
+      const h = await this.s3((c) => c.send(new HeadObjectCommand({ Bucket: this.bucket, Key: this.objectKey(key) })));
+      return { size: h.ContentLength ?? 0, sha256: h.Metadata?.sha256, etag: bareETag(h.ETag) };
+    } catch (err) {
+      if (isMissing(err)) return null;
+      throw err;
+    }
+  }
+
+  private async getObject(key: string): Promise<GetObjectCommandOutput | null> {
+    try {
+      return await this.s3((c) => c.send(new GetObjectCommand({ Bucket: this.bucket, Key: this.objectKey(key) })));
+    } catch (err) {
+      if (isMissing(err)) return null;
+      throw err;
+    }
+  }
+
+  private async hashRemote(key: string): Promise<StoredObject> {
+    const res = await this.getObject(key);
+    if (!res) throw new Error(`${this.locate(key)}: no such object`);
+    const got = await this.receive(key, res, null);
+    this.checkReceived(key, res, got);
+    return got;
+  }
+
+  /** Streams a GET body (to `out`, if given), hashing it. */
+  private async receive(key: string, res: GetObjectCommandOutput, out: NodeJS.WritableStream | null): Promise<StoredObject> {
+    const hash = createHash('sha256');
+    const total = res.ContentLength ?? 0;
+    const bar = out ? this.opts.progress?.(`download ${this.locate(key)}`) : undefined;
+    let size = 0;
+    const tap = new Transform({
+      transform(chunk: Buffer, _enc, done) {
+        hash.update(chunk);
+        size += chunk.length;
+        bar?.update(size, total);
+        done(null, chunk);
+      },
+    });
+    try {
+      await pipeline(res.Body as Readable, tap, out ?? new Writable({ write: (_chunk, _enc, done) => done() }));
+    } finally {
+      bar?.stop();
+    }
+    return { size, sha256: hash.digest('hex') };
+  }
+
+  private checkReceived(key: string, res: GetObjectCommandOutput, got: StoredObject): void {
+    const where = this.locate(key);
+    if (res.ContentLength !== undefined && got.size !== res.ContentLength) {
+      throw new Error(`${where}: received ${got.size} of ${res.ContentLength} bytes`);
+    }
+    const want = res.Metadata?.sha256;
+    if (want && want !== got.sha256) {
+      throw new Error(`${where}: corrupt: received bytes have sha256 ${got.sha256.slice(0, 12)}…, the object's metadata says ${want.slice(0, 12)}…`);
+    }
+  }
+}

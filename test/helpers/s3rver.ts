@@ -1,0 +1,63 @@
+// A real S3-compatible server for tests and benchmarks: s3rver as a child process on loopback,
+// a free port, a temp data directory and one bucket. Keys: S3RVER / S3RVER.
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import os from 'node:os';
+import path from 'node:path';
+
+export interface S3rver {
+  endpoint: string;
+  bucket: string;
+  /** s3rver's data directory: objects are `<dir>/<bucket>/<key>._S3rver_object` */
+  dir: string;
+  stop(): Promise<void>;
+}
+
+export const S3RVER_KEYS = { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' };
+
+/** Where s3rver keeps the bytes of an object (for tampering with them in tests). */
+export function s3rverObjectPath(server: S3rver, objectKey: string): string {
+  const parts = objectKey.split('/');
+  const last = parts.pop()!;
+  return path.join(server.dir, server.bucket, ...parts, `${last}._S3rver_object`);
+}
+
+export async function startS3rver(bucket = 'switchyard-test'): Promise<S3rver> {
+  const bin = createRequire(import.meta.url).resolve('s3rver/bin/s3rver.js');
+  const dir = mkdtempSync(path.join(os.tmpdir(), 's3rver-'));
+  // --openssl-legacy-provider: s3rver's continuation tokens use DES, which OpenSSL 3 disables.
+  const args = ['--openssl-legacy-provider', bin, '-d', dir, '-a', '127.0.0.1', '-p', '0', '--silent', '--configure-bucket', bucket];
+  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  let stopped: Promise<void> | null = null;
+  const stop = () =>
+    (stopped ??= new Promise<void>((resolve) => {
+      if (child.exitCode !== null || child.signalCode !== null) return resolve();
+      child.once('exit', () => resolve());
+      child.kill('SIGTERM');
+    }).then(() => rmSync(dir, { recursive: true, force: true })));
+  try {
+    const port = await new Promise<number>((resolve, reject) => {
+      let out = '';
+      let err = '';
+      const timer = setTimeout(() => reject(new Error(`s3rver did not start in 15 s: ${err || out}`)), 15_000);
+      child.stdout.on('data', (d: Buffer) => {
+        out += d.toString();
+        const m = /listening on [\d.]+:(\d+)/.exec(out);
+        if (m) {
+          clearTimeout(timer);
+          resolve(Number(m[1]));
+        }
+      });
+      child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+      child.once('exit', (code) => {
+        clearTimeout(timer);
+        reject(new Error(`s3rver exited ${code}: ${err || out}`));
+      });
+    });
+    return { endpoint: `http://127.0.0.1:${port}`, bucket, dir, stop };
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+}
