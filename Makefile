@@ -7,7 +7,7 @@ VERB  := $(NODE) dist/scripts
 
 SOURCES := $(shell find scripts cluster_fleet_config.ts -name '*.ts' -newer dist/.built 2>/dev/null | head -1)
 
-.PHONY: help setup build train predict submit status logs stop pull verify reindex replay competition-new test e2e-smoke bench typecheck clean
+.PHONY: help setup build train predict submit status logs stop pull verify reindex replay competition-new hosts bootstrap sync ssh test e2e-smoke bench typecheck clean
 
 help:                ## list the verbs
 	@grep -E '^[a-z-]+:.*## ' Makefile | sed -E 's/:.*## /\t/' | expand -t 20
@@ -52,6 +52,18 @@ reindex: dist/.built ## rebuild .switchyard/state.db from the store
 
 replay: dist/.built  ## replay a run with the same pins: run=<id> [backend=]
 	@$(VERB)/replay.js
+
+hosts: dist/.built    ## the host inventory, each probed over SSH
+	@$(VERB)/hosts.js
+
+bootstrap: dist/.built ## make a host ready: host=<name> [experiment=<slug>] [start=1]
+	@$(VERB)/bootstrap.js
+
+sync: dist/.built     ## push the project to a host (rsync delta): host=<name>
+	@$(VERB)/sync.js
+
+ssh: dist/.built      ## a shell in the host's tmux: host=<name> [run=<id>]
+	@$(VERB)/ssh.js
 
 competition-new: dist/.built ## scaffold competitions/<slug>: competition=<slug> [name="Title"]
 	@$(VERB)/competition-new.js

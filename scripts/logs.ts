@@ -1,6 +1,6 @@
 // make logs run=<id> [attempt=<n>|predict] [stream=stdout|stderr] [follow=1]
 import { z } from 'zod';
-import { openBackend } from './lib/backends/index.js';
+import { backendForHandle } from './lib/backends/index.js';
 import { openProject } from './lib/project.js';
 import { loadRun } from './lib/runs/run-store.js';
 import { runKeys } from './lib/runs/run-record.js';
@@ -24,7 +24,7 @@ await runMain(async () => {
     process.stdout.write(bytes);
     return 0;
   }
-  for await (const chunk of openBackend(attempt.backend, project).logs(attempt.handle, { follow: vars.follow ?? false, stream: vars.stream })) {
+  for await (const chunk of (await backendForHandle(project, attempt.handle)).logs(attempt.handle, { follow: vars.follow ?? false, stream: vars.stream })) {
     process.stdout.write(chunk);
   }
   return 0;

@@ -21,7 +21,7 @@ await runMain(async () => {
     throw new UserError(`experiment ${run.experiment}: predict: not set in its spec; add predict: { command: python3 predict.py, output: submission.csv }`);
   }
   const ui = new StatusLine();
-  const backend = foregroundBackend('local', project, ui);
+  const backend = await foregroundBackend('local', project, ui);
   ui.say(`predicting with run ${run.run_id}`);
   const handle = await backend.submit(attemptSpec(project, run, 'predict'));
   const started = Date.now();

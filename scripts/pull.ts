@@ -3,6 +3,7 @@
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
+import { backendForHandle } from './lib/backends/index.js';
 import { openProject } from './lib/project.js';
 import { ATTEMPT_FILES } from './lib/runner/attempt-spec.js';
 import { runKeys } from './lib/runs/run-record.js';
@@ -14,6 +15,9 @@ await runMain(async () => {
   const vars = readVars('pull', { run: z.string(), dest: z.string().optional() });
   const project = await openProject();
   const run = await loadRun(project, vars.run);
+  // A run that ran elsewhere comes home to the store first (a no-op when the worker wrote to it).
+  const last = run.attempts.at(-1);
+  if (last?.handle && last.backend !== 'local') await (await backendForHandle(project, last.handle)).pull(last.handle);
   const dest = path.resolve(vars.dest ?? path.join(project.root, 'outputs', run.run_id));
   const { store } = project;
 

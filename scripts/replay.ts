@@ -30,7 +30,7 @@ await runMain(async () => {
   }
   const backendName = vars.backend ?? recorded.backends[0] ?? 'local';
   const ui = new StatusLine();
-  const backend = foregroundBackend(backendName, project, ui);
+  const backend = await foregroundBackend(backendName, project, ui);
   const run = await createRun(project, exp, pinned, [backendName], recorded.run_id);
   ui.say(`replaying ${recorded.run_id} as ${run.run_id} on ${backendName} (all five pins match)`);
   const state = await runInForeground(project, run, backend, ui);

@@ -5,20 +5,36 @@
 // dist/runner/run-attempt.mjs, which is what gets shipped to workers.
 //
 //   node run-attempt.mjs --spec <attempt.json> --root <project dir> --work <run work dir>
+//   node run-attempt.mjs --pin-data <dir> [--cache <file>]   (prints the data pin as JSON)
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import type { AttemptSpec } from './lib/runner/attempt-spec.js';
 import { AttemptRunner } from './lib/runner/attempt-runner.js';
 import { openStore } from './lib/store/open-store.js';
+import { pinData } from './lib/pins/data-manifest.js';
 import { runMain } from './lib/ui/errors.js';
 import { exitCodeFor } from './lib/runs/describe.js';
 
 await runMain(async () => {
   const { values } = parseArgs({
-    options: { spec: { type: 'string' }, root: { type: 'string' }, work: { type: 'string' } },
+    options: {
+      spec: { type: 'string' },
+      root: { type: 'string' },
+      work: { type: 'string' },
+      'pin-data': { type: 'string' },
+      cache: { type: 'string' },
+      include: { type: 'string', multiple: true },
+      exclude: { type: 'string', multiple: true },
+    },
     strict: true,
   });
+  if (values['pin-data']) {
+    // Bootstrap checks a host's copy of the data against the data pin with the same code.
+    const { root, files, bytes } = await pinData({ dir: values['pin-data'], cacheFile: values.cache, include: values.include, exclude: values.exclude });
+    process.stdout.write(JSON.stringify({ root, files, bytes }) + '\n');
+    return 0;
+  }
   if (!values.spec || !values.root || !values.work) throw new Error('usage: run-attempt --spec <file> --root <dir> --work <dir>');
   const spec = JSON.parse(readFileSync(values.spec, 'utf8')) as AttemptSpec;
   const root = path.resolve(values.root);

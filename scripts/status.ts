@@ -1,7 +1,7 @@
 // make status [experiment=<slug>[/<name>]]: one row per run, newest first. Running attempts
 // are asked for their live state, so a run whose orchestrator died shows as lost.
 import { z } from 'zod';
-import { openBackend } from './lib/backends/index.js';
+import { backendForHandle } from './lib/backends/index.js';
 import { openProject } from './lib/project.js';
 import { runState } from './lib/runs/run-record.js';
 import { parseExperimentRef } from './lib/spec/experiment.js';
@@ -27,7 +27,7 @@ await runMain(async () => {
     const last = run.attempts.at(-1);
     let state: string = runState(run);
     if (last?.state === 'running' && last.handle) {
-      const live = await openBackend(last.backend, project).poll(last.handle).catch(() => null);
+      const live = await backendForHandle(project, last.handle).then((b) => b.poll(last.handle!)).catch(() => null);
       state = live ? live.state : 'unknown';
     }
     rows.push([run.run_id, run.experiment, state, run.attempts.length, last?.backend ?? '-', last?.last_step ?? null, run.created_at.slice(0, 16).replace('T', ' ')]);

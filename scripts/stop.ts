@@ -2,7 +2,7 @@
 // after the grace period) and waits until it has.
 import { setTimeout as sleep } from 'node:timers/promises';
 import { z } from 'zod';
-import { openBackend } from './lib/backends/index.js';
+import { backendForHandle } from './lib/backends/index.js';
 import { openProject } from './lib/project.js';
 import { loadRun } from './lib/runs/run-store.js';
 import { TERMINAL } from './lib/runs/run-record.js';
@@ -15,7 +15,7 @@ await runMain(async () => {
   const run = await loadRun(project, vars.run);
   const last = run.attempts.at(-1);
   if (!last?.handle || last.state !== 'running') throw new UserError(`stop: run ${run.run_id} is not running (${last?.state ?? 'no attempts'})`);
-  const backend = openBackend(last.backend, project);
+  const backend = await backendForHandle(project, last.handle);
   if ((await backend.poll(last.handle)).state !== 'running') throw new UserError(`stop: run ${run.run_id} is not running`);
   await backend.cancel(last.handle);
   console.log(`stopping ${run.run_id} attempt ${last.n}: waiting for its checkpoint (grace ${run.spec.train.grace_sec}s)`);

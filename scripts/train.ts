@@ -1,7 +1,7 @@
 // make train experiment=<slug>[/<name>] [backend=local] [again=1] [seed=N]
 // Pins the experiment, then starts, resumes or reports its run, and follows it in the foreground.
 import { z } from 'zod';
-import { openBackend } from './lib/backends/index.js';
+import { backendForHandle } from './lib/backends/index.js';
 import { BACKENDS } from './lib/config/load-config.js';
 import { openProject } from './lib/project.js';
 import { describePins, exitCodeFor } from './lib/runs/describe.js';
@@ -20,12 +20,13 @@ await runMain(async () => {
     backend: z.enum(BACKENDS).optional(),
     again: Flag.optional(),
     seed: z.coerce.number().int().min(0).optional(),
+    host: z.string().optional(),
   });
   const project = await openProject();
   const exp = await loadExperiment(project.root, vars.experiment);
   const backendName = vars.backend ?? exp.spec.backends?.[0] ?? project.config.defaults.backend;
   const ui = new StatusLine();
-  const backend = foregroundBackend(backendName, project, ui);
+  const backend = await foregroundBackend(backendName, project, ui, vars.host);
   const backends = [backendName, ...(exp.spec.backends ?? []).filter((b) => b !== backendName)];
   const opened = await openRun(project, exp, { backends, again: vars.again ?? false, seed: vars.seed });
   const { run } = opened;
@@ -40,7 +41,7 @@ await runMain(async () => {
   const last = run.attempts.at(-1);
   if (opened.kind === 'resume' && last?.state === 'running' && last.handle) {
     // The previous orchestrator may still be alive, or may have died: ask the attempt's backend.
-    const previous = openBackend(last.backend, project);
+    const previous = await backendForHandle(project, last.handle);
     if ((await previous.poll(last.handle)).state === 'running') {
       throw new UserError(`run ${run.run_id} is already running (attempt ${last.n}); follow it with make logs run=${run.run_id} follow=1`);
     }
@@ -54,7 +55,7 @@ await runMain(async () => {
   );
 
   const started = Date.now();
-  const state = await runInForeground(project, run, backend, ui);
+  const state = await runInForeground(project, run, backend, ui, vars.host);
   const final = run.attempts.at(-1)!;
   const took = ((Date.now() - started) / 1000).toFixed(1);
   if (state === 'succeeded') {

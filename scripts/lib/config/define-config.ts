@@ -9,8 +9,14 @@ export interface HostConfig {
   port?: number;
   user?: string;
   identity_file?: string;
-  /** where the project lives on the host */
+  /** where the project lives on the host, relative to the login directory (default `switchyard`) */
   root?: string;
+  /** known_hosts file for this host (default ~/.ssh/known_hosts); host keys are always verified */
+  known_hosts?: string;
+  /** seconds to wait for a connection (default 10) */
+  connect_timeout?: number;
+  /** `auto` uses the host's Node >= 20 or ships one; `ship` always ships the pinned runtime */
+  node?: 'auto' | 'ship';
   labels?: Record<string, string | number>;
   python?: 'uv' | 'venv';
 }

@@ -25,10 +25,18 @@ const HostSchema = z.strictObject({
   port: z.number().int().min(1).max(65535).default(22),
   user: Name.optional(),
   identity_file: z.string().optional(),
-  root: z.string().optional(),
+  /** the project's folder on the host, relative to the login directory */
+  root: z.string().default('switchyard'),
+  /** the known_hosts file host keys are checked against (default ~/.ssh/known_hosts) */
+  known_hosts: z.string().optional(),
+  connect_timeout: z.number().positive().max(300).default(10),
+  /** `auto`: the host's Node when it is >= 20, else a pinned runtime shipped to it; `ship`: always ship */
+  node: z.enum(['auto', 'ship']).default('auto'),
   labels: z.record(z.string(), z.union([z.string(), z.number()])).default({}),
   python: z.enum(['uv', 'venv']).optional(),
 });
+
+export type HostEntry = z.infer<typeof HostSchema>;
 
 export const ConfigSchema = z.strictObject({
   defaults: z

@@ -37,15 +37,17 @@ export function workPaths(workDir: string, attempt: number | 'predict') {
   };
 }
 
-const ckptHelperDir = () => {
-  // dist/scripts/chunks/x.js or scripts/lib/runner/x.ts → <root>/scripts/lib/ckpt
+/** The folder of switchyard_ckpt.py: in the project the runner serves, else beside this code. */
+function ckptHelperDir(root: string): string {
+  const inProject = path.join(root, 'scripts', 'lib', 'ckpt');
+  if (existsSync(path.join(inProject, 'switchyard_ckpt.py'))) return inProject;
   const here = path.dirname(fileURLToPath(import.meta.url));
   for (let dir = here; dir !== path.dirname(dir); dir = path.dirname(dir)) {
     const candidate = path.join(dir, 'scripts', 'lib', 'ckpt');
     if (existsSync(path.join(candidate, 'switchyard_ckpt.py'))) return candidate;
   }
-  return path.join(here, '..', 'ckpt');
-};
+  return inProject;
+}
 
 function writeJsonAtomic(file: string, value: unknown): void {
   const tmp = `${file}.tmp`;
@@ -181,9 +183,14 @@ export class AttemptRunner {
   private contractEnv(): NodeJS.ProcessEnv {
     const s = this.spec;
     const dataDir = s.data_dir ? path.resolve(this.opts.root, s.data_dir) : '';
-    const pythonPath = [ckptHelperDir(), process.env.PYTHONPATH].filter(Boolean).join(path.delimiter);
+    const pythonPath = [ckptHelperDir(this.opts.root), process.env.PYTHONPATH].filter(Boolean).join(path.delimiter);
+    const venv = s.venv ? path.resolve(this.opts.root, s.venv) : null;
+    const venvEnv = venv && existsSync(path.join(venv, 'bin'))
+      ? { VIRTUAL_ENV: venv, PATH: [path.join(venv, 'bin'), process.env.PATH].filter(Boolean).join(path.delimiter) }
+      : {};
     return {
       ...process.env,
+      ...venvEnv,
       ...s.env,
       ...this.secretEnv(),
       SWITCHYARD_RUN_ID: s.run_id,

@@ -18,6 +18,8 @@ export interface AttemptSpec {
   secrets: string[];
   /** a .env-format file on the worker, relative to the project root (never copied into the spec) */
   secrets_file: string | null;
+  /** a Python virtual environment to run in (relative to the project root), if it exists there */
+  venv: string | null;
   seed: number;
   ckpt_every_sec: number;
   grace_sec: number;

@@ -27,6 +27,7 @@ export function attemptSpec(project: Project, run: RunRecord, attempt: number | 
     env: spec.train.env,
     secrets: spec.secrets,
     secrets_file: '.env',
+    venv: null,
     seed: run.pins.seed,
     ckpt_every_sec: spec.train.checkpoint_every_sec,
     grace_sec: spec.train.grace_sec,
@@ -115,7 +116,8 @@ export async function followAttempt(
     last_step: poll.last_step ?? attempt.last_step,
     restored_step: poll.restored_step ?? attempt.restored_step,
   });
-  await backend.pull(attempt.handle!);
+  // Bringing results home can fail with the worker gone; the attempt's end is recorded anyway.
+  await backend.pull(attempt.handle!).catch((err: Error) => ui.say(`switchyard: could not pull attempt ${attempt.n}: ${err.message}`));
   await saveRun(project, run);
   await recordInLedger(project, 'attempt.ended', {
     run_id: run.run_id,
@@ -133,12 +135,15 @@ export interface DriveOptions {
   ui: StatusLine;
   /** true once the orchestrator itself was told to stop: no further attempts then */
   stopping: () => boolean;
-  onSubmitted?: (attempt: AttemptRecord) => void;
+  onSubmitted?: (attempt: AttemptRecord, backend: Backend) => void;
+  /** the backend after `current` in the run's order, for an attempt whose worker was lost */
+  nextBackend?: (current: Backend) => Promise<Backend | null>;
 }
 
 /** Runs attempts until one succeeds, fails, is cancelled, or the attempt budget is spent. */
 export async function driveRun(project: Project, run: RunRecord, opts: DriveOptions): Promise<AttemptState> {
-  const { backend, ui } = opts;
+  const { ui } = opts;
+  let backend = opts.backend;
   for (;;) {
     const n = run.attempts.length + 1;
     if (n > opts.maxAttempts) {
@@ -162,13 +167,17 @@ export async function driveRun(project: Project, run: RunRecord, opts: DriveOpti
     run.attempts.push(attempt);
     await saveRun(project, run);
     await recordInLedger(project, 'attempt.started', { run_id: run.run_id, attempt: n, backend: backend.name });
-    opts.onSubmitted?.(attempt);
+    opts.onSubmitted?.(attempt, backend);
     const ended = await followAttempt(project, backend, run, attempt, ui);
     const resumable = ended.state === 'preempted' || ended.state === 'lost';
     if (!resumable || opts.stopping()) {
       if (resumable) ui.say(`attempt ${n} ${ended.state}: ${ended.reason}; make train resumes it`);
       return ended.state;
     }
-    ui.say(`attempt ${n} ${ended.state}: ${ended.reason}; starting attempt ${n + 1} from the last committed checkpoint`);
+    // A lost worker (host gone, job vanished) moves on to the next backend in the run's order;
+    // a preempted one comes back where it was (spot capacity returns).
+    const next = ended.state === 'lost' ? await opts.nextBackend?.(backend) : null;
+    if (next) backend = next;
+    ui.say(`attempt ${n} ${ended.state}: ${ended.reason}; starting attempt ${n + 1} on ${backend.name} from the last committed checkpoint`);
   }
 }

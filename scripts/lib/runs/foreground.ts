@@ -11,21 +11,26 @@ import { driveRun } from './drive-run.js';
 import type { AttemptState, Handle, RunRecord } from './run-record.js';
 
 /** A backend whose attempts' output scrolls above the live status line. */
-export function foregroundBackend(name: BackendName, project: Project, ui: StatusLine): Backend {
+export function foregroundBackend(name: BackendName, project: Project, ui: StatusLine, host?: string): Promise<Backend> {
   return openBackend(name, project, {
     echo: (stream, data) => ui.write(stream === 'stdout' ? process.stdout : process.stderr, data),
+    host,
   });
 }
 
 /** Drives a run's attempts to an end in the foreground, with Ctrl-C and SIGTERM handled. */
-export function runInForeground(project: Project, run: RunRecord, backend: Backend, ui: StatusLine): Promise<AttemptState> {
-  const signals = new ForegroundSignals(backend, ui);
+export function runInForeground(project: Project, run: RunRecord, backend: Backend, ui: StatusLine, host?: string): Promise<AttemptState> {
+  const signals = new ForegroundSignals(ui);
   return driveRun(project, run, {
     backend,
     maxAttempts: run.attempts.length + project.config.defaults.max_attempts,
     ui,
     stopping: () => signals.stopping,
-    onSubmitted: (a) => signals.attach(a.handle!),
+    onSubmitted: (a, b) => signals.attach(a.handle!, b),
+    nextBackend: async (current) => {
+      const name = run.backends[run.backends.indexOf(current.name) + 1];
+      return name ? foregroundBackend(name, project, ui, host) : null;
+    },
   });
 }
 
@@ -34,21 +39,20 @@ class ForegroundSignals {
   private terminated = false;
   stopping = false;
   private handle: Handle | null = null;
+  private backend: Backend | null = null;
 
-  constructor(
-    private readonly backend: Backend,
-    private readonly ui: StatusLine,
-  ) {
+  constructor(private readonly ui: StatusLine) {
     process.on('SIGINT', () => this.interrupt());
     process.on('SIGTERM', () => this.terminate('SIGTERM'));
     process.on('SIGHUP', () => this.terminate('SIGHUP'));
   }
 
   /** Signals that arrived before the attempt started are acted on as soon as it has. */
-  attach(handle: Handle): void {
+  attach(handle: Handle, backend: Backend): void {
     this.handle = handle;
+    this.backend = backend;
     if (this.terminated) this.preempt();
-    else if (this.interrupts > 0) void this.backend.cancel(handle, { force: this.interrupts > 1 });
+    else if (this.interrupts > 0) void backend.cancel(handle, { force: this.interrupts > 1 });
   }
 
   private preempt(): void {
@@ -58,7 +62,7 @@ class ForegroundSignals {
   private interrupt(): void {
     this.stopping = true;
     this.interrupts++;
-    if (!this.handle) return;
+    if (!this.handle || !this.backend) return;
     if (this.interrupts === 1) {
       this.ui.say('stopping: the experiment is checkpointing (Ctrl-C again to kill it now)');
       void this.backend.cancel(this.handle);

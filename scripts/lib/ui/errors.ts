@@ -38,6 +38,13 @@ function describe(err: unknown): { line: string; stack?: string; code: number } 
   return { line: `internal error: ${e?.message ?? String(err)}`, stack: e?.stack, code: 70 };
 }
 
+const cleanups: (() => Promise<void>)[] = [];
+
+/** Work to do when the verb ends either way (closing pooled connections so the process can exit). */
+export function atExit(fn: () => Promise<void>): void {
+  cleanups.push(fn);
+}
+
 /** Entry-point wrapper for every verb script: runs main, turns failures into one clear line. */
 export async function runMain(main: () => Promise<number | void>): Promise<void> {
   try {
@@ -48,5 +55,7 @@ export async function runMain(main: () => Promise<number | void>): Promise<void>
     process.stderr.write(`switchyard: ${line}\n`);
     if (stack && process.env.SWITCHYARD_DEBUG !== '0') process.stderr.write(`${stack}\n`);
     process.exitCode = code;
+  } finally {
+    await Promise.allSettled(cleanups.map((fn) => fn()));
   }
 }

@@ -1,0 +1,180 @@
+// A rented box over SSH (vast.ai style): the project is rsynced (delta), the self-contained
+// runner is started in a tmux session named for the run and attempt, and everything the
+// orchestrator needs comes back in one pooled round trip per poll.
+import { randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import { hashFile } from '../hash.js';
+import { attemptSession, TMUX_SOCKET } from '../remote/host-layout.js';
+import type { RemoteHost } from '../remote/remote-host.js';
+import { STOP_REQUEST, type AttemptSpec, type AttemptStatus, type RunnerEvent } from '../runner/attempt-spec.js';
+import { pruneStoredSteps } from '../runner/store-checkpoints.js';
+import { runKeys, TERMINAL, type Handle } from '../runs/run-record.js';
+import { runRsync } from '../ssh/rsync.js';
+import { tmuxHasSession, tmuxNewSession } from '../ssh/tmux.js';
+import { FileStore } from '../store/file-store.js';
+import type { Store } from '../store/store.js';
+import { UserError } from '../ui/errors.js';
+import type { Backend, PollResult } from './backend.js';
+
+export interface SshHandle extends Handle {
+  backend: 'ssh';
+  host: string;
+  run_id: string;
+  attempt: number | 'predict';
+  root: string;
+  session: string;
+}
+
+export interface SshBackendOptions {
+  host: RemoteHost;
+  projectRoot: string;
+  store: Store;
+  /** the self-contained runner built by `make build` */
+  runnerBundle: string;
+  keepCheckpoints?: number;
+}
+
+// status, events, the newest metrics line and whether the tmux session lives, in one call.
+// Each section ends with a newline of its own, so an empty one still splits cleanly.
+const POLL_SCRIPT = `m=$1 d=$2
+cat "$d/status.json" 2>/dev/null; echo; echo "$m"
+cat "$d/events.jsonl" 2>/dev/null; echo; echo "$m"
+tail -n 1 "$d/metrics.jsonl" 2>/dev/null; echo; echo "$m"
+tmux -L "$3" has-session -t "=$4" 2>/dev/null && echo alive || echo gone`;
+
+const CANCEL_SCRIPT = `d=$1
+touch "$d/${STOP_REQUEST}"
+pid=$(sed -n 's/^ *"pid": *\\([0-9][0-9]*\\).*/\\1/p' "$d/status.json" | head -n 1)
+[ -n "$pid" ] && kill -"$2" "$pid"`;
+
+function parseJsonLines(text: string): RunnerEvent[] {
+  return text
+    .split('\n')
+    .filter((l) => l.trim().startsWith('{'))
+    .flatMap((l) => {
+      try {
+        return [JSON.parse(l) as RunnerEvent];
+      } catch {
+        return []; // a line still being written
+      }
+    });
+}
+
+export class SshBackend implements Backend {
+  readonly name = 'ssh' as const;
+  readonly capabilities = { gpus: true, spot: false, shards: false, multiNode: false };
+
+  constructor(private readonly opts: SshBackendOptions) {}
+
+  private get host(): RemoteHost {
+    return this.opts.host;
+  }
+
+  /** Where the runner on the host keeps runs: the project's store when the host can reach it. */
+  private remoteStoreUrl(): string {
+    return this.opts.store instanceof FileStore ? 'file://../store' : this.opts.store.url;
+  }
+
+  async submit(spec: AttemptSpec): Promise<SshHandle> {
+    const { layout } = this.host;
+    const handle: SshHandle = {
+      backend: 'ssh',
+      host: this.host.name,
+      run_id: spec.run_id,
+      attempt: spec.attempt,
+      root: layout.root,
+      session: attemptSession(spec.run_id, spec.attempt),
+    };
+    const dir = layout.attemptDir(spec.run_id, spec.attempt);
+    const started = await this.host.sh('[ -f "$1/status.json" ] || tmux -L "$2" has-session -t "=$3" 2>/dev/null', [dir, TMUX_SOCKET, handle.session], { allowFail: true });
+    if (started.code === 0) return handle; // already submitted: idempotent per (run, attempt)
+
+    if ((await this.host.run(['test', '-x', layout.node], { allowFail: true })).code !== 0) {
+      throw new UserError(`ssh ${this.host.name}: not bootstrapped (no ${layout.node}); run make bootstrap host=${this.host.name}`);
+    }
+    if (spec.data_dir && path.isAbsolute(spec.data_dir)) {
+      throw new UserError(`ssh ${this.host.name}: data.dir outside the repository cannot be shipped; move it under the competition folder`);
+    }
+    await this.host.syncRepo(this.opts.projectRoot);
+    if (!existsSync(this.opts.runnerBundle)) throw new Error(`runner bundle missing: ${this.opts.runnerBundle} (make build)`);
+    const runner = layout.runner((await hashFile(this.opts.runnerBundle)).sha256);
+    await this.host.pushFileOnce(this.opts.runnerBundle, runner);
+
+    const remoteSpec: AttemptSpec = { ...spec, store: this.remoteStoreUrl(), secrets_file: '../secrets.env', venv: '../venv' };
+    await this.host.writeFile(layout.attemptSpec(spec.run_id, spec.attempt), JSON.stringify(remoteSpec, null, 2));
+    const rel = (p: string) => p.slice(layout.root.length + 1);
+    const argv = ['runtime/node', rel(runner), '--spec', rel(layout.attemptSpec(spec.run_id, spec.attempt)), '--root', 'repo', '--work', rel(layout.work(spec.run_id))];
+    await this.host.run(tmuxNewSession(TMUX_SOCKET, handle.session, layout.root, argv));
+    return handle;
+  }
+
+  async poll(handle: Handle): Promise<PollResult> {
+    const h = handle as SshHandle;
+    const marker = `--switchyard-${randomBytes(8).toString('hex')}--`;
+    const dir = this.host.layout.attemptDir(h.run_id, h.attempt);
+    let out: string;
+    try {
+      out = (await this.host.sh(POLL_SCRIPT, [marker, dir, TMUX_SOCKET, h.session], { timeoutMs: this.host.target.connectTimeoutSec * 1000 + 5000 })).stdout;
+    } catch (err) {
+      return { state: 'lost', reason: (err as Error).message, exit_code: null, restored_step: null, last_step: null, metrics: null, events: [] };
+    }
+    const [statusText = '', eventsText = '', metricsText = '', session = ''] = out.split(`\n${marker}\n`).map((s) => s.trim());
+    const status = statusText ? (JSON.parse(statusText) as AttemptStatus) : null;
+    let metrics: Record<string, unknown> | null = null;
+    try {
+      metrics = metricsText ? (JSON.parse(metricsText) as Record<string, unknown>) : null;
+    } catch {
+      metrics = null;
+    }
+    const base = { exit_code: status?.exit_code ?? null, restored_step: status?.restored_step ?? null, last_step: status?.last_step ?? null, metrics, events: parseJsonLines(eventsText) };
+    if (status && TERMINAL.has(status.state)) return { ...base, state: status.state, reason: status.reason };
+    if (session === 'alive') return { ...base, state: 'running', reason: null };
+    return { ...base, state: 'lost', reason: `the runner's tmux session ${h.session} on ${h.host} is gone without a final status` };
+  }
+
+  async cancel(handle: Handle, opts: { force?: boolean } = {}): Promise<void> {
+    const h = handle as SshHandle;
+    await this.host.sh(CANCEL_SCRIPT, [this.host.layout.attemptDir(h.run_id, h.attempt), opts.force ? 'KILL' : 'TERM'], { allowFail: true });
+  }
+
+  async *logs(handle: Handle, opts: { follow: boolean; stream?: 'stdout' | 'stderr' }): AsyncIterable<string> {
+    const h = handle as SshHandle;
+    const file = `${this.host.layout.attemptDir(h.run_id, h.attempt)}/${opts.stream ?? 'stdout'}.log`;
+    if (!opts.follow) {
+      yield (await this.host.run(['cat', file], { allowFail: true })).stdout;
+      return;
+    }
+    const chunks: string[] = [];
+    let wake: () => void = () => {};
+    const stream = this.host.pool.stream(this.host.target, ['tail', '-n', '+1', '-F', file], (text, from) => {
+      if (from === 'stdout') chunks.push(text);
+      wake();
+    });
+    let ended = false;
+    void stream.done.finally(() => ((ended = true), wake()));
+    try {
+      for (;;) {
+        while (chunks.length) yield chunks.shift()!;
+        if (ended) return;
+        const done = TERMINAL.has((await this.poll(h)).state);
+        await new Promise<void>((r) => ((wake = r), setTimeout(r, done ? 500 : 1000)));
+        if (done) {
+          while (chunks.length) yield chunks.shift()!;
+          return;
+        }
+      }
+    } finally {
+      stream.close();
+    }
+  }
+
+  /** With a local file store, the host kept the run in its own store: bring it home. */
+  async pull(handle: Handle): Promise<void> {
+    const h = handle as SshHandle;
+    if (!(this.opts.store instanceof FileStore)) return; // the runner wrote to the shared store
+    const local = this.opts.store.pathOf(runKeys.dir(h.run_id).replace(/\/$/, ''));
+    await runRsync({ src: `${this.host.layout.store}/${runKeys.dir(h.run_id)}`, dest: `${local}/`, target: this.host.target, direction: 'pull', excludes: [] });
+    await pruneStoredSteps(this.opts.store, h.run_id, this.opts.keepCheckpoints ?? 3);
+  }
+}

@@ -1,0 +1,68 @@
+// One remote host as the backends and bootstrap see it: commands over the pooled connection,
+// whole files written and read in one round trip, and rsync for the bulk.
+import type { SshPool } from '../ssh/pool.js';
+import { runRsync, SYNC_EXCLUDES } from '../ssh/rsync.js';
+import type { SshTarget } from '../ssh/target.js';
+import { UserError } from '../ui/errors.js';
+import { hostLayout, type HostLayout } from './host-layout.js';
+
+export const CALL_TIMEOUT_MS = 60_000;
+
+export class RemoteHost {
+  readonly layout: HostLayout;
+
+  constructor(
+    readonly target: SshTarget,
+    readonly root: string,
+    readonly pool: SshPool,
+  ) {
+    this.layout = hostLayout(root);
+  }
+
+  get name(): string {
+    return this.target.name;
+  }
+
+  /** Runs argv on the host; a non-zero exit is a one-line error naming host and command. */
+  async run(argv: readonly string[], opts: { stdin?: string | Buffer; timeoutMs?: number; allowFail?: boolean } = {}) {
+    const r = await this.pool.exec(this.target, argv, { stdin: opts.stdin, timeoutMs: opts.timeoutMs ?? CALL_TIMEOUT_MS });
+    if (r.code !== 0 && !opts.allowFail) {
+      const why = (r.stderr.trim() || r.stdout.trim()).split('\n').at(-1) ?? '';
+      throw new UserError(`ssh ${this.name}: ${argv[0]} exited ${r.code}${why ? `: ${why}` : ''}`);
+    }
+    return r;
+  }
+
+  /** Runs a fixed POSIX sh script with positional arguments: values never become shell code. */
+  sh(script: string, args: readonly string[], opts: { stdin?: string | Buffer; timeoutMs?: number; allowFail?: boolean } = {}) {
+    return this.run(['sh', '-c', script, 'sh', ...args], opts);
+  }
+
+  /** Writes a whole file atomically (temp + rename), creating its folder; `private` makes it 0600. */
+  async writeFile(path: string, content: string | Buffer, opts: { private?: boolean } = {}): Promise<void> {
+    const script = `${opts.private ? 'umask 077; ' : ''}mkdir -p "$(dirname "$1")" && cat > "$1.tmp" && mv -f "$1.tmp" "$1"`;
+    await this.sh(script, [path], { stdin: content });
+  }
+
+  /** Pushes the project (code and in-repo data) to <root>/repo: rsync's delta transfer, one exclude list. */
+  async syncRepo(localRoot: string, onProgress?: (bytes: number, percent: number) => void) {
+    await this.run(['mkdir', '-p', this.layout.repo]);
+    return runRsync({
+      src: `${localRoot}/`,
+      dest: `${this.layout.repo}/`,
+      target: this.target,
+      direction: 'push',
+      excludes: SYNC_EXCLUDES,
+      delete: true,
+      onProgress,
+    });
+  }
+
+  /** Copies one local file to a remote path unless it is already there (content-addressed paths). */
+  async pushFileOnce(localPath: string, remotePath: string): Promise<boolean> {
+    if ((await this.run(['test', '-f', remotePath], { allowFail: true })).code === 0) return false;
+    await this.run(['mkdir', '-p', remotePath.slice(0, remotePath.lastIndexOf('/'))]);
+    await runRsync({ src: localPath, dest: remotePath, target: this.target, direction: 'push', excludes: [] });
+    return true;
+  }
+}

@@ -1,0 +1,164 @@
+// The rented-box route against real sshd hosts in network namespaces: bootstrap, train,
+// pull, a killed trainer, a host that disappears, secrets and hostile input.
+import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createSandbox, waitFor, type Sandbox } from '../helpers/sandbox.js';
+import { startTestHosts, type TestHosts } from '../helpers/ssh-hosts.js';
+
+const SECRET = 'sy-secret-7f3a9c1e-do-not-print';
+let sb: Sandbox;
+let hosts: TestHosts;
+
+beforeAll(async () => {
+  hosts = await startTestHosts(2, { prefix: 'sye2e' });
+  sb = createSandbox();
+  const entries = hosts.hosts.map(
+    (h) =>
+      `    ${h.name}: { host: '${h.host}', port: ${h.port}, user: '${h.user}', identity_file: '${h.identityFile}', known_hosts: '${h.knownHosts}', connect_timeout: 3 },`,
+  );
+  const h1 = hosts.hosts[0]!;
+  // An address in our own test network where nothing listens: the unreachable host.
+  const dead = h1.port === 22 ? { host: h1.host.replace(/\.\d+$/, '.250'), port: 22 } : { host: '127.0.0.1', port: 9 };
+  entries.push(`    dead: { host: '${dead.host}', port: ${dead.port}, user: 'root', identity_file: '${h1.identityFile}', known_hosts: '${h1.knownHosts}', connect_timeout: 2 },`);
+  const config = path.join(sb.dir, 'cluster_fleet_config.ts');
+  writeFileSync(config, readFileSync(config, 'utf8').replace('  hosts: {},', `  hosts: {\n${entries.join('\n')}\n  },`));
+  const exps = path.join(sb.dir, 'competitions/penguins/experiments');
+  const fast = readFileSync(path.join(exps, 'fast.yaml'), 'utf8');
+  writeFileSync(path.join(exps, 'secret.yaml'), `${fast}secrets: [SY_TEST_TOKEN]\n`);
+  writeFileSync(path.join(exps, 'fallback.yaml'), `${fast}backends: [ssh, local]\n`);
+  writeFileSync(path.join(sb.dir, '.env'), `SY_TEST_TOKEN=${SECRET}\nNOT_DECLARED=other-value\n`);
+  sb.git(['add', '-A']);
+  sb.git(['commit', '-qm', 'test hosts']);
+}, 120_000);
+
+afterAll(async () => {
+  await hosts?.cleanup();
+  sb?.cleanup();
+});
+
+const runDir = (id: string) => path.join(sb.dir, '.switchyard/store/runs', id);
+const runIdIn = (text: string) => /run (\S+-\d{8}T\d{4}-[0-9a-f]{8}(?:-\d+)?)/.exec(text)?.[1];
+const ownLines = (stderr: string) => stderr.split('\n').filter((l) => l && !/^make(\[\d+\])?: \*\*\*/.test(l));
+const all: string[] = []; // every byte the verbs printed, searched for the secret at the end
+
+function make(args: string[]) {
+  const r = sb.make(args, { timeoutMs: 180_000 });
+  all.push(r.stdout, r.stderr);
+  return { ...r, out: r.stdout + r.stderr };
+}
+
+describe('ssh backend', () => {
+  it('bootstraps a fresh host, step by step, and pushes only the declared secrets, 0600', () => {
+    const r = make(['bootstrap', 'host=h1', 'experiment=penguins/secret']);
+    expect(r.code, r.out).toBe(0);
+    for (const step of ['ssh', 'tools', 'node', 'secrets', 'sync', 'runner', 'data', 'tmux']) expect(r.stdout).toMatch(new RegExp(`^✓ ${step} `, 'm'));
+    expect(r.stdout).toMatch(/✓ data .*data pin [0-9a-f]{8} verified/);
+    const home = hosts.hosts[0]!.home;
+    const secrets = path.join(home, 'switchyard/secrets.env');
+    expect(readFileSync(secrets, 'utf8')).toBe(`SY_TEST_TOKEN='${SECRET}'\n`);
+    expect(statSync(secrets).mode & 0o777).toBe(0o600);
+  });
+
+  it('bootstrapping again changes nothing', () => {
+    const r = make(['bootstrap', 'host=h1', 'experiment=penguins/secret']);
+    expect(r.code, r.out).toBe(0);
+    expect(r.stdout).toMatch(/✓ sync .*: 0 files changed/);
+    expect(r.stdout).toMatch(/✓ runner .*\(present\)/);
+    expect(r.stdout).toMatch(/✓ node .*already set up/);
+  });
+
+  it('trains there, and the pulled submission equals a local run with the same pins', () => {
+    const remote = make(['train', 'experiment=penguins/fast', 'backend=ssh', 'host=h1']);
+    expect(remote.code, remote.out).toBe(0);
+    const id = runIdIn(remote.out)!;
+    const run = JSON.parse(readFileSync(path.join(runDir(id), 'run.json'), 'utf8'));
+    expect(run.attempts).toMatchObject([{ backend: 'ssh', state: 'succeeded', handle: { host: 'h1' } }]);
+    expect(existsSync(path.join(hosts.hosts[0]!.home, `switchyard/work/${id}/attempts/1/stdout.log`))).toBe(true);
+    const logs = make(['logs', `run=${id}`]);
+    expect(logs.stdout).toContain('done: 1600 epochs');
+
+    const pulled = make(['pull', `run=${id}`]);
+    expect(pulled.code, pulled.out).toBe(0);
+    expect(make(['predict', `run=${id}`]).code).toBe(0);
+    const local = make(['train', 'experiment=penguins/fast', 'again=1']);
+    const ref = runIdIn(local.out)!;
+    expect(JSON.parse(readFileSync(path.join(runDir(ref), 'run.json'), 'utf8')).pins.digest).toBe(run.pins.digest);
+    expect(make(['predict', `run=${ref}`]).code).toBe(0);
+    const submission = (rid: string) => readFileSync(path.join(runDir(rid), 'outputs/submission.csv'));
+    expect(submission(id).equals(submission(ref))).toBe(true);
+    expect(make(['verify']).code).toBe(0);
+  });
+
+  it('a SIGKILLed remote trainer is noticed and the next attempt resumes from its last checkpoint', async () => {
+    const p = sb.spawnMake(['train', 'experiment=penguins/fast', 'backend=ssh', 'host=h1', 'seed=21']);
+    const home = hosts.hosts[0]!.home;
+    await waitFor(() => {
+      const id = runIdIn(p.output());
+      return !!id && existsSync(path.join(home, `switchyard/store/runs/${id}/ckpt`)) && readdirSync(path.join(home, `switchyard/store/runs/${id}/ckpt`)).length >= 2;
+    }, 60_000, 'remote checkpoints');
+    await hosts.execOn('h1', ['pkill', '-KILL', '-f', 'python3 train.py']);
+    const code = await new Promise((r) => p.on('close', r));
+    all.push(p.output());
+    expect(code, p.output()).toBe(0);
+    expect(p.output()).toMatch(/attempt 1 preempted: the experiment was killed by SIGKILL; starting attempt 2 on ssh/);
+    const run = JSON.parse(readFileSync(path.join(runDir(runIdIn(p.output())!), 'run.json'), 'utf8'));
+    expect(run.attempts.map((a: { state: string }) => a.state)).toEqual(['preempted', 'succeeded']);
+    expect(run.attempts[1].restored_step).toBeGreaterThan(0);
+    expect(p.output()).toContain(`resuming from committed checkpoint step ${run.attempts[1].restored_step}`);
+  });
+
+  it('a host whose sshd dies mid-run is lost within the probe timeout and the run moves to the next backend', async () => {
+    expect(make(['bootstrap', 'host=h2']).code).toBe(0);
+    const p = sb.spawnMake(['train', 'experiment=penguins/fallback', 'backend=ssh', 'host=h2']);
+    const home = hosts.hosts[1]!.home;
+    await waitFor(() => {
+      const id = runIdIn(p.output());
+      return !!id && existsSync(path.join(home, `switchyard/work/${id}/attempts/1/events.jsonl`));
+    }, 60_000, 'the remote attempt to start');
+    await hosts.stopSshd('h2');
+    try {
+      const code = await new Promise((r) => p.on('close', r));
+      all.push(p.output());
+      expect(code, p.output()).toBe(0);
+      expect(p.output()).toMatch(/attempt 1 lost: .*h2.*; starting attempt 2 on local/);
+      const run = JSON.parse(readFileSync(path.join(runDir(runIdIn(p.output())!), 'run.json'), 'utf8'));
+      expect(run.attempts.map((a: { backend: string; state: string }) => `${a.backend}:${a.state}`)).toEqual(['ssh:lost', 'local:succeeded']);
+    } finally {
+      await hosts.startSshd('h2');
+    }
+  });
+
+  it('rejects hostile host names before connecting, and names an unreachable host within its timeout', () => {
+    for (const bad of ['a;b', '$$(id)', 'a b', '../h1']) {
+      const r = make(['train', 'experiment=penguins/fast', 'backend=ssh', `host=${bad}`]);
+      expect(r.code).not.toBe(0);
+      expect(ownLines(r.stderr)).toEqual([expect.stringMatching(/^switchyard: host: unknown host .*; add it under hosts in cluster_fleet_config\.ts$/)]);
+    }
+    const t0 = Date.now();
+    const dead = make(['bootstrap', 'host=dead']);
+    expect(dead.code).not.toBe(0);
+    expect(Date.now() - t0).toBeLessThan(15_000);
+    expect(ownLines(dead.stderr).at(-1)).toMatch(/^switchyard: ssh dead \(root@[\d.]+:\d+\): /);
+    expect(make(['hosts']).stdout).toMatch(/h1 .* ok \d+ ms/);
+  });
+
+  it('never shows a secret value: not in logs, records, the ledger or any output', () => {
+    const p = make(['train', 'experiment=penguins/secret', 'backend=ssh', 'host=h1']);
+    expect(p.code, p.out).toBe(0);
+    const files: string[] = [];
+    const walk = (dir: string) => {
+      for (const e of readdirSync(dir, { withFileTypes: true })) {
+        const f = path.join(dir, e.name);
+        if (e.isDirectory()) walk(f);
+        else files.push(f);
+      }
+    };
+    walk(path.join(sb.dir, '.switchyard'));
+    walk(path.join(hosts.hosts[0]!.home, 'switchyard/work'));
+    walk(path.join(hosts.hosts[0]!.home, 'switchyard/store'));
+    expect(files.length).toBeGreaterThan(10);
+    for (const f of files) expect(readFileSync(f).includes(SECRET), f).toBe(false);
+    for (const text of all) expect(text.includes(SECRET)).toBe(false);
+  });
+});
