@@ -69,6 +69,7 @@ describe('checkpoint upload under SIGKILL', () => {
         setup: null,
         secrets: [],
         secrets_file: null,
+        venv: null,
         cwd: 'exp',
         data_dir: null,
         env: {},

@@ -55,6 +55,7 @@ function spec(over: Partial<AttemptSpec> = {}): AttemptSpec {
     setup: null,
     secrets: [],
     secrets_file: null,
+    venv: null,
     cwd: 'exp',
     data_dir: null,
     env: {},
