@@ -1,0 +1,77 @@
+// SSH route: re-sync of an unchanged 200 MB repo (target <= 1 s; rsync's own no-op beside it),
+// and poll latency over the pooled connection vs a fresh `ssh host cmd` (target >= 5x faster).
+// Runs against a real sshd in a network namespace (test/helpers/ssh-hosts.ts), as root.
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, randomFillSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { RemoteHost } from '../scripts/lib/remote/remote-host.js';
+import { SshPool } from '../scripts/lib/ssh/pool.js';
+import { rsyncArgv, SYNC_EXCLUDES } from '../scripts/lib/ssh/rsync.js';
+import { sshArgv, targetFromConfig } from '../scripts/lib/ssh/target.js';
+import { startTestHosts } from '../test/helpers/ssh-hosts.js';
+
+const REPO_MB = 200;
+const FILES = 2000;
+const ROUNDS = 5;
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+const now = () => performance.now() / 1000;
+
+function makeRepo(dir: string): void {
+  if (existsSync(path.join(dir, '.done'))) return;
+  const per = Math.floor((REPO_MB * 1024 * 1024) / FILES);
+  const buf = Buffer.alloc(per);
+  for (let i = 0; i < FILES; i++) {
+    const sub = path.join(dir, `pkg${i % 40}`);
+    mkdirSync(sub, { recursive: true });
+    writeFileSync(path.join(sub, `f${i}.bin`), randomFillSync(buf));
+  }
+  writeFileSync(path.join(dir, '.done'), '');
+}
+
+const hosts = await startTestHosts(1, { prefix: 'sybench' });
+const pool = new SshPool();
+try {
+  const h = hosts.hosts[0]!;
+  const target = targetFromConfig('h1', { host: h.host, port: h.port, user: h.user, identity_file: h.identityFile, known_hosts: h.knownHosts });
+  const host = new RemoteHost(target, 'switchyard', pool);
+  const repo = path.resolve('bench/.tmp/ssh-repo');
+  makeRepo(repo);
+  await host.syncRepo(repo); // first, full transfer
+
+  const ours: number[] = [];
+  const bare: number[] = [];
+  const plain = rsyncArgv({ src: `${repo}/`, dest: 'switchyard/repo/', target, direction: 'push', excludes: SYNC_EXCLUDES, delete: true });
+  for (let i = 0; i < ROUNDS; i++) {
+    let t0 = now();
+    spawnSync(plain[0]!, plain.slice(1), { stdio: 'ignore' });
+    bare.push(now() - t0);
+    t0 = now();
+    await host.syncRepo(repo);
+    ours.push(now() - t0);
+  }
+
+  const pooled: number[] = [];
+  const fresh: number[] = [];
+  const probe = ['sh', '-c', 'cat "$1" 2>/dev/null; tmux -L switchyard has-session -t =x 2>/dev/null; echo done', 'sh', 'switchyard/repo/.done'];
+  await pool.exec(target, probe);
+  for (let i = 0; i < ROUNDS * 4; i++) {
+    let t0 = now();
+    await pool.exec(target, probe);
+    pooled.push(now() - t0);
+    const argv = sshArgv(target, probe);
+    t0 = now();
+    spawnSync(argv[0]!, argv.slice(1), { stdio: 'ignore' });
+    fresh.push(now() - t0);
+  }
+
+  const resync = median(ours);
+  const ratio = median(fresh) / median(pooled);
+  console.log(`ssh route (median of ${ROUNDS} / ${ROUNDS * 4}, interleaved; ${REPO_MB} MB in ${FILES} files)`);
+  console.log(`  re-sync, unchanged repo   ${resync.toFixed(3)} s   (rsync alone ${median(bare).toFixed(3)} s)   target <= 1 s   ${resync <= 1 ? 'MET' : 'MISSED'}`);
+  console.log(`  poll, pooled connection   ${(median(pooled) * 1000).toFixed(1)} ms`);
+  console.log(`  poll, fresh ssh           ${(median(fresh) * 1000).toFixed(1)} ms`);
+  console.log(`  pooled speed-up           ${ratio.toFixed(1)}x   target >= 5x   ${ratio >= 5 ? 'MET' : 'MISSED'}`);
+} finally {
+  await pool.close();
+  await hosts.cleanup();
+}
