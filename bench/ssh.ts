@@ -2,7 +2,8 @@
 // and poll latency over the pooled connection vs a fresh `ssh host cmd` (target >= 5x faster).
 // Runs against a real sshd in a network namespace (test/helpers/ssh-hosts.ts), as root.
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, randomFillSync, writeFileSync } from 'node:fs';
+import { randomFillSync } from 'node:crypto';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { RemoteHost } from '../scripts/lib/remote/remote-host.js';
 import { SshPool } from '../scripts/lib/ssh/pool.js';
