@@ -6,15 +6,21 @@
 //
 //   node run-attempt.mjs --spec <attempt.json> --root <project dir> --work <run work dir>
 //   node run-attempt.mjs --pin-data <dir> [--cache <file>]   (prints the data pin as JSON)
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import { parseArgs } from 'node:util';
+import { parseArgs, parseEnv } from 'node:util';
 import type { AttemptSpec } from './lib/runner/attempt-spec.js';
 import { AttemptRunner } from './lib/runner/attempt-runner.js';
 import { openStore } from './lib/store/open-store.js';
 import { pinData } from './lib/pins/data-manifest.js';
 import { runMain } from './lib/ui/errors.js';
 import { exitCodeFor } from './lib/runs/describe.js';
+
+/** The worker's secrets file: store credentials live there on a remote host. */
+function secretsOf(root: string, file: string | null): Record<string, string> {
+  const full = file ? path.resolve(root, file) : null;
+  return full && existsSync(full) ? (parseEnv(readFileSync(full, 'utf8')) as Record<string, string>) : {};
+}
 
 await runMain(async () => {
   const { values } = parseArgs({
@@ -41,7 +47,7 @@ await runMain(async () => {
   const runner = new AttemptRunner(spec, {
     root,
     workDir: path.resolve(values.work),
-    store: await openStore(spec.store, root),
+    store: await openStore(spec.store, root, spec.store_s3 ?? undefined, secretsOf(root, spec.secrets_file)),
     echo: (stream, data) => (stream === 'stdout' ? process.stdout : process.stderr).write(data),
   });
   process.on('SIGTERM', () => runner.requestStop('preempt'));

@@ -80,6 +80,7 @@ describe('checkpoint upload under SIGKILL', () => {
         shard_index: 0,
         shard_count: 1,
         store: store.url,
+        store_s3: null,
       };
       const r = spawnRunner({ dir, spec, storeModule });
       await waitFor(() => r.output().includes('saved'), 30_000, `trial ${trial} to save`);

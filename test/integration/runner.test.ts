@@ -66,6 +66,7 @@ function spec(over: Partial<AttemptSpec> = {}): AttemptSpec {
     shard_index: 0,
     shard_count: 1,
     store: store.url,
+    store_s3: null,
     ...over,
   };
 }

@@ -37,13 +37,25 @@ async function installTools(host: RemoteHost): Promise<string> {
   return `installed ${packages.join(', ')}`;
 }
 
-/** The .env keys the experiment declares, as a .env file: only those keys, never logged. */
-function secretsFile(project: Project, exp: Experiment): { text: string; names: string[] } {
-  const env = readDotEnv(project.root);
-  const missing = exp.spec.secrets.filter((k) => env[k] === undefined);
-  if (missing.length) throw new UserError(`${exp.file}: secrets: ${missing.join(', ')} declared but not in .env; add ${missing[0]}=... to .env`);
+const STORE_KEYS = ['AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY', 'AWS_SESSION_TOKEN', 'AWS_REGION', 'AWS_ENDPOINT_URL_S3'];
+
+/**
+ * The .env keys the experiment declares, plus the store's credentials when runs go to an S3
+ * store the host must reach, as a .env file: only those keys, never logged.
+ */
+function secretsFile(project: Project, exp: Experiment | null): { text: string; names: string[] } {
+  const env = { ...pick(process.env, STORE_KEYS), ...readDotEnv(project.root) };
+  const declared = exp?.spec.secrets ?? [];
+  const missing = declared.filter((k) => env[k] === undefined);
+  if (missing.length) throw new UserError(`${exp!.file}: secrets: ${missing.join(', ')} declared but not in .env; add ${missing[0]}=... to .env`);
+  const store = project.store.url.startsWith('s3://') ? STORE_KEYS.filter((k) => env[k] !== undefined) : [];
+  const names = [...new Set([...declared, ...store])];
   const quote = (v: string) => `'${v.replace(/'/g, `'\\''`)}'`;
-  return { text: exp.spec.secrets.map((k) => `${k}=${quote(env[k]!)}\n`).join(''), names: exp.spec.secrets };
+  return { text: names.map((k) => `${k}=${quote(env[k]!)}\n`).join(''), names };
+}
+
+function pick(env: NodeJS.ProcessEnv, keys: string[]): Record<string, string> {
+  return Object.fromEntries(keys.filter((k) => env[k] !== undefined).map((k) => [k, env[k]!]));
 }
 
 async function ensureVenv(host: RemoteHost, exp: Experiment, python: 'uv' | 'venv' | undefined): Promise<string | null> {
@@ -90,8 +102,8 @@ export function bootstrapSteps(
     {
       name: 'secrets',
       run: async () => {
-        if (!opts.exp) return null;
         const { text, names } = secretsFile(project, opts.exp);
+        if (!names.length && !opts.exp) return null;
         await host.writeFile(layout.secrets, text, { private: true });
         return `${layout.secrets} (0600): ${names.length ? names.join(', ') : 'none declared'}`;
       },

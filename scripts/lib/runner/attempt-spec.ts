@@ -1,4 +1,5 @@
 // What a backend ships to its worker: everything the runner needs, as plain JSON.
+import type { S3Config } from '../config/load-config.js';
 import type { CommandSpec } from '../spec/experiment.js';
 import type { AttemptState } from '../runs/run-record.js';
 
@@ -27,6 +28,8 @@ export interface AttemptSpec {
   shard_index: number;
   shard_count: number;
   store: string;
+  /** endpoint, region and path style of an s3:// store; credentials come from the worker's secrets file or environment */
+  store_s3: S3Config | null;
 }
 
 export interface AttemptStatus {

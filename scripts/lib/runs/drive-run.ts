@@ -35,6 +35,7 @@ export function attemptSpec(project: Project, run: RunRecord, attempt: number | 
     shard_index: 0,
     shard_count: spec.shards.count,
     store: project.store.url,
+    store_s3: project.config.defaults.s3 ?? null,
   };
 }
 

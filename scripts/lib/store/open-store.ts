@@ -6,14 +6,15 @@ import { UserError } from '../ui/errors.js';
 import { FileStore } from './file-store.js';
 import type { Store } from './store.js';
 
-export async function openStore(url: string, root: string, s3?: S3Config): Promise<Store> {
+/** `env` adds variables (a worker's secrets file) over the process environment and `.env`. */
+export async function openStore(url: string, root: string, s3?: S3Config, env: Record<string, string> = {}): Promise<Store> {
   if (url.startsWith('file://')) {
     const dir = path.resolve(root, url.slice('file://'.length));
     return new FileStore(url, dir);
   }
   if (url.startsWith('s3://')) {
     const [{ S3Store }, { s3Settings }] = await Promise.all([import('./s3-store.js'), import('./s3-client.js')]);
-    return new S3Store(url, s3Settings(s3, { ...process.env, ...readDotEnv(root) }));
+    return new S3Store(url, s3Settings(s3, { ...process.env, ...readDotEnv(root), ...env }));
   }
   throw new UserError(`store ${url}: unsupported scheme; use file://<dir> or s3://bucket/prefix`);
 }
