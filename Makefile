@@ -41,7 +41,7 @@ logs: dist/.built    ## a run's output: run=<id> [attempt=n] [stream=stderr] [fo
 stop: dist/.built    ## checkpoint and stop a running run: run=<id>
 	@$(VERB)/stop.js
 
-pull: dist/.built    ## copy a run's outputs, logs and metrics here: run=<id> [dest=dir]
+pull: dist/.built    ## copy runs home: run=<id> or host=<name> [dest=dir]
 	@$(VERB)/pull.js
 
 verify: dist/.built  ## check the ledger's hash chain and every manifest it references

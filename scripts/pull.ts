@@ -1,26 +1,22 @@
-// make pull run=<id> [dest=<dir>]: brings a run's outputs, logs and metrics from the store to
+// make pull run=<id> | host=<name> [dest=<dir>]: brings a run's outputs, logs and metrics from the store to
 // this machine (default outputs/<run_id>/), verifying each file against its recorded SHA-256.
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
 import { backendForHandle } from './lib/backends/index.js';
-import { openProject } from './lib/project.js';
+import { openProject, type Project } from './lib/project.js';
 import { ATTEMPT_FILES } from './lib/runner/attempt-spec.js';
-import { runKeys } from './lib/runs/run-record.js';
+import { runKeys, type RunRecord } from './lib/runs/run-record.js';
 import { loadRun } from './lib/runs/run-store.js';
 import { readVars } from './lib/spec/make-vars.js';
 import { runMain, UserError } from './lib/ui/errors.js';
 
-await runMain(async () => {
-  const vars = readVars('pull', { run: z.string(), dest: z.string().optional() });
-  const project = await openProject();
-  const run = await loadRun(project, vars.run);
+/** One run's outputs, logs, metrics and record into `dest`, each checked against the store. */
+async function pullRun(project: Project, run: RunRecord, dest: string): Promise<string> {
   // A run that ran elsewhere comes home to the store first (a no-op when the worker wrote to it).
   const last = run.attempts.at(-1);
   if (last?.handle && last.backend !== 'local') await (await backendForHandle(project, last.handle)).pull(last.handle);
-  const dest = path.resolve(vars.dest ?? path.join(project.root, 'outputs', run.run_id));
   const { store } = project;
-
   const manifest = await store.getBytes(runKeys.outputsManifest(run.run_id));
   const outputs = manifest ? (JSON.parse(manifest.toString('utf8')) as { files: { path: string; sha256: string }[] }).files : [];
   let count = 0;
@@ -40,6 +36,20 @@ await runMain(async () => {
   }
   await store.get(runKeys.record(run.run_id), path.join(dest, 'run.json'));
   const where = path.relative(process.cwd(), dest) || '.';
-  console.log(`pulled ${count + 1} files of ${run.run_id} to ${where}/${manifest ? '' : ' (the run has no outputs yet)'}`);
+  return `pulled ${count + 1} files of ${run.run_id} to ${where}/${manifest ? '' : ' (the run has no outputs yet)'}`;
+}
+
+await runMain(async () => {
+  const vars = readVars('pull', { run: z.string().optional(), host: z.string().optional(), dest: z.string().optional() });
+  const project = await openProject();
+  if (vars.run) {
+    const run = await loadRun(project, vars.run);
+    console.log(await pullRun(project, run, path.resolve(vars.dest ?? path.join(project.root, 'outputs', run.run_id))));
+    return 0;
+  }
+  if (!vars.host) throw new UserError('make pull: give run=<id>, or host=<name> for every run that ran there');
+  const runs = project.db.list().filter((r) => r.attempts.some((a) => a.backend === 'ssh' && a.handle?.host === vars.host));
+  if (!runs.length) throw new UserError(`make pull: no run has run on host ${vars.host}`);
+  for (const run of runs) console.log(await pullRun(project, run, path.join(vars.dest ? path.resolve(vars.dest) : path.join(project.root, 'outputs'), run.run_id)));
   return 0;
 });

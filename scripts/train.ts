@@ -43,10 +43,19 @@ await runMain(async () => {
     // The previous orchestrator may still be alive, or may have died: ask the attempt's backend.
     const previous = await backendForHandle(project, last.handle);
     if ((await previous.poll(last.handle)).state === 'running') {
-      throw new UserError(`run ${run.run_id} is already running (attempt ${last.n}); follow it with make logs run=${run.run_id} follow=1`);
+      // A local attempt is owned by the shell that runs it; a remote one outlives its
+      // orchestrator, and a new one re-attaches to it.
+      if (last.backend === 'local') {
+        throw new UserError(`run ${run.run_id} is already running (attempt ${last.n}); follow it with make logs run=${run.run_id} follow=1`);
+      }
+      ui.say(`re-attaching to run ${run.run_id}, attempt ${last.n} on ${last.backend}`);
     }
-    await followAttempt(project, previous, run, last, ui);
-    ui.say(`attempt ${last.n} ended ${last.state}: ${last.reason}`);
+    const ended = await followAttempt(project, previous, run, last, ui);
+    ui.say(`attempt ${ended.n} ended ${ended.state}${ended.reason ? `: ${ended.reason}` : ''}`);
+    if (ended.state === 'succeeded') {
+      ui.say(`run ${run.run_id} succeeded · outputs: ${outputs}`);
+      return 0;
+    }
   }
   ui.say(
     opened.kind === 'new'

@@ -108,6 +108,32 @@ describe('ssh backend', () => {
     expect(p.output()).toContain(`resuming from committed checkpoint step ${run.attempts[1].restored_step}`);
   });
 
+  it('a new make train re-attaches to a remote attempt whose orchestrator died; logs follow it; pull host= brings runs home', async () => {
+    const p = sb.spawnMake(['train', 'experiment=penguins/fast', 'backend=ssh', 'host=h1', 'seed=22']);
+    const home = hosts.hosts[0]!.home;
+    await waitFor(() => {
+      const id = runIdIn(p.output());
+      return !!id && existsSync(path.join(home, `switchyard/work/${id}/attempts/1/events.jsonl`));
+    }, 60_000, 'the remote attempt to start');
+    const id = runIdIn(p.output())!;
+    process.kill(-p.pid!, 'SIGKILL'); // the orchestrator dies; the remote runner does not
+    await new Promise((r) => p.on('close', r));
+    const follow = sb.spawnMake(['logs', `run=${id}`, 'follow=1']);
+    const again = make(['train', 'experiment=penguins/fast', 'backend=ssh', 'host=h1', 'seed=22']);
+    expect(again.code, again.out).toBe(0);
+    expect(again.out).toContain(`re-attaching to run ${id}, attempt 1 on ssh`);
+    expect(again.out).toContain(`run ${id} succeeded`);
+    const run = JSON.parse(readFileSync(path.join(runDir(id), 'run.json'), 'utf8'));
+    expect(run.attempts).toHaveLength(1);
+    await new Promise((r) => follow.on('close', r));
+    expect(follow.output()).toContain('done: 1600 epochs');
+
+    const pulled = make(['pull', 'host=h1']);
+    expect(pulled.code, pulled.out).toBe(0);
+    expect(pulled.stdout).toContain(`pulled`);
+    expect(existsSync(path.join(sb.dir, 'outputs', id, 'outputs/model.json'))).toBe(true);
+  });
+
   it('a host whose sshd dies mid-run is lost within the probe timeout and the run moves to the next backend', async () => {
     expect(make(['bootstrap', 'host=h2']).code).toBe(0);
     const p = sb.spawnMake(['train', 'experiment=penguins/fallback', 'backend=ssh', 'host=h2']);

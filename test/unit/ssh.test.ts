@@ -194,7 +194,8 @@ describe('known_hosts', () => {
     const f = file('hashed', [`h1 ${ed.type} ${ed.key}`, `[h2]:2222 ${rsa.type} ${rsa.key}`]);
     execFileSync('ssh-keygen', ['-H', '-f', f], { stdio: 'pipe' });
     const text = readFileSync(f, 'utf8');
-    expect(text).not.toContain('h1');
+    // No host name is left in the clear (key material is base64 and may contain "h1" by chance).
+    expect(text.split('\n').filter(Boolean).every((l) => l.startsWith('|1|'))).toBe(true);
     expect(parseKnownHosts(text).every((e) => e.hosts.startsWith('|1|'))).toBe(true);
     expect(hostFieldMatches(parseKnownHosts(text)[0]!.hosts, 'h1')).toBe(true);
     expect(checkHostKey(f, 'h1', 22, ed.type, ed.key)).toBe('match');

@@ -37,7 +37,7 @@ export async function uploadStep(
   manifest: CkptManifest,
 ): Promise<{ key: string; sha256: string }> {
   await mapLimit(manifest.files, 4, async (f) => {
-    const stored = await store.put(runKeys.ckptFile(runId, manifest.step, f.path), path.join(stepDir, f.path));
+    const stored = await store.put(runKeys.ckptFile(runId, manifest.step, f.path), path.join(stepDir, f.path), { size: f.size, sha256: f.sha256 });
     if (stored.sha256 !== f.sha256 || stored.size !== f.size) {
       throw new Error(`step ${manifest.step}: ${f.path} changed while it was uploaded`);
     }
@@ -72,7 +72,10 @@ async function downloadStep(store: Store, runId: string, step: number, destDir: 
   await mkdir(tmpDir, { recursive: true });
   await mapLimit(manifest.files, 4, async (f) => {
     const key = runKeys.ckptFile(runId, step, f.path);
-    const got = await store.get(key, path.join(tmpDir, f.path)).catch(() => null);
+    const got = await store.get(key, path.join(tmpDir, f.path)).catch(async (err: Error) => {
+      if (await store.stat(key).catch(() => null)) throw new Error(`${key} is corrupt (${err.message})`);
+      return null;
+    });
     if (!got) throw new Error(`${key} is missing`);
     if (got.sha256 !== f.sha256 || got.size !== f.size) throw new Error(`${key} is corrupt (sha256 does not match its manifest)`);
   });

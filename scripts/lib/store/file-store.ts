@@ -57,11 +57,14 @@ export class FileStore implements Store {
     }
   }
 
-  put(key: string, srcPath: string): Promise<StoredObject> {
+  put(key: string, srcPath: string, expected?: StoredObject): Promise<StoredObject> {
     return this.atomically(key, async (tmp) => {
       const copied = await hashingCopy(srcPath, tmp);
       const stored = await hashFile(tmp);
       if (stored.sha256 !== copied.sha256) throw new Error(`${this.url}/${key}: stored bytes do not match the source`);
+      if (expected && (expected.sha256 !== stored.sha256 || expected.size !== stored.size)) {
+        throw new Error(`${this.url}/${key}: ${srcPath} does not match its expected SHA-256 (changed since it was hashed)`);
+      }
       return stored;
     });
   }

@@ -14,7 +14,8 @@ export async function openStore(url: string, root: string, s3?: S3Config, env: R
   }
   if (url.startsWith('s3://')) {
     const [{ S3Store }, { s3Settings }] = await Promise.all([import('./s3-store.js'), import('./s3-client.js')]);
-    return new S3Store(url, s3Settings(s3, { ...process.env, ...readDotEnv(root), ...env }));
+    const { byteProgress } = await import('../ui/progress.js');
+    return new S3Store(url, { ...s3Settings(s3, { ...process.env, ...readDotEnv(root), ...env }), progress: byteProgress });
   }
   throw new UserError(`store ${url}: unsupported scheme; use file://<dir> or s3://bucket/prefix`);
 }

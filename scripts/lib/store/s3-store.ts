@@ -82,10 +82,11 @@ export class S3Store implements Store {
     this.probeClient.destroy();
   }
 
-  async put(key: string, srcPath: string): Promise<StoredObject> {
+  async put(key: string, srcPath: string, expected?: StoredObject): Promise<StoredObject> {
     const { size } = await stat(srcPath);
-    if (size <= this.partSize) return this.putSmall(key, await readFile(srcPath));
-    const { sha256 } = await hashFile(srcPath);
+    if (size <= this.partSize) return this.checked(key, await this.putSmall(key, await readFile(srcPath)), expected);
+    // The hash goes into the object's metadata before the first byte: known, or read once first.
+    const { sha256 } = expected?.size === size ? expected : await hashFile(srcPath);
     const sent = new StreamHash();
     await this.upload(key, pipe(createReadStream(srcPath, { highWaterMark: 1 << 20 }), sent.tap, () => {}), size, sha256);
     const got = sent.result();
@@ -94,6 +95,15 @@ export class S3Store implements Store {
       throw new Error(`${srcPath} changed while it was uploaded to ${this.locate(key)}`);
     }
     await this.verifyUpload(key, got, null);
+    return got;
+  }
+
+  /** A stored object that is not what the caller expected is deleted, and an error. */
+  private async checked(key: string, got: StoredObject, expected?: StoredObject): Promise<StoredObject> {
+    if (expected && (got.sha256 !== expected.sha256 || got.size !== expected.size)) {
+      await this.delete(key);
+      throw new Error(`${this.locate(key)}: the file does not match its expected SHA-256 (changed since it was hashed)`);
+    }
     return got;
   }
 

@@ -9,8 +9,12 @@ export interface StoredObject {
 
 export interface Store {
   readonly url: string;
-  /** Copies a local file to `key`, verifying the stored bytes' SHA-256. */
-  put(key: string, srcPath: string): Promise<StoredObject>;
+  /**
+   * Copies a local file to `key`, verifying the stored bytes' SHA-256. A caller that already
+   * knows the file's size and hash (a checkpoint manifest) passes them as `expected`: the bytes
+   * are then checked against it as they stream, instead of being read twice.
+   */
+  put(key: string, srcPath: string, expected?: StoredObject): Promise<StoredObject>;
   putBytes(key: string, data: Buffer | string): Promise<StoredObject>;
   /** Copies `key` to a local file, returning the SHA-256 of the bytes received. */
   get(key: string, destPath: string): Promise<StoredObject>;
