@@ -12,6 +12,28 @@ export interface RunnerProcess {
   exited: Promise<number | null>;
 }
 
+/** An attempt spec for tests: an experiment in `<root>/exp`, no secrets, one shard. */
+export function testAttemptSpec(over: Partial<AttemptSpec> & Pick<AttemptSpec, 'run_id' | 'command' | 'store'>): AttemptSpec {
+  return {
+    attempt: 1,
+    setup: null,
+    secrets: [],
+    secrets_file: null,
+    venv: null,
+    cwd: 'exp',
+    data_dir: null,
+    env: {},
+    seed: 1,
+    ckpt_every_sec: 0.2,
+    grace_sec: 10,
+    keep_checkpoints: 3,
+    shard_index: 0,
+    shard_count: 1,
+    store_s3: null,
+    ...over,
+  };
+}
+
 /** `storeModule` exports `openTestStore(): Promise<Store>`; it runs inside the child. */
 export function spawnRunner(opts: { dir: string; spec: AttemptSpec; storeModule: string }): RunnerProcess {
   const script = path.join(opts.dir, `runner-${process.hrtime.bigint()}.mts`);

@@ -6,10 +6,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseManifest } from '../../scripts/lib/ckpt/checkpoint.js';
-import type { AttemptSpec } from '../../scripts/lib/runner/attempt-spec.js';
 import { restoreLatest, storedSteps } from '../../scripts/lib/runner/store-checkpoints.js';
 import type { Store } from '../../scripts/lib/store/store.js';
-import { spawnRunner } from '../helpers/runner-process.js';
+import { spawnRunner, testAttemptSpec } from '../helpers/runner-process.js';
 import { waitFor } from '../helpers/sandbox.js';
 import { S3RVER_KEYS, startS3rver, type S3rver } from '../helpers/s3rver.js';
 
@@ -75,26 +74,7 @@ describe.each([
   it(`keeps the store consistent over ${trials} random kills`, async () => {
     let restoredBefore = 0;
     for (let trial = 1; trial <= trials; trial++) {
-      const spec: AttemptSpec = {
-        run_id: RUN,
-        attempt: trial,
-        command: ['python3', 'saver.py'],
-        setup: null,
-        secrets: [],
-        secrets_file: null,
-        venv: null,
-        cwd: 'exp',
-        data_dir: null,
-        env: {},
-        seed: 0,
-        ckpt_every_sec: 0,
-        grace_sec: 5,
-        keep_checkpoints: 3,
-        shard_index: 0,
-        shard_count: 1,
-        store: store.url,
-        store_s3: null,
-      };
+      const spec = testAttemptSpec({ run_id: RUN, attempt: trial, command: ['python3', 'saver.py'], store: store.url, seed: 0, ckpt_every_sec: 0, grace_sec: 5 });
       const r = spawnRunner({ dir, spec, storeModule });
       await waitFor(() => r.output().includes('saved'), 30_000, `trial ${trial} to save`);
       await new Promise((res) => setTimeout(res, 50 + Math.random() * 600));

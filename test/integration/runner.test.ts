@@ -8,6 +8,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { AttemptSpec, RunnerEvent } from '../../scripts/lib/runner/attempt-spec.js';
 import { AttemptRunner } from '../../scripts/lib/runner/attempt-runner.js';
 import { FileStore } from '../../scripts/lib/store/file-store.js';
+import { testAttemptSpec } from '../helpers/runner-process.js';
 import { REPO, waitFor } from '../helpers/sandbox.js';
 
 // Counts steps, checkpointing every 0.2 s; on SIGTERM saves once more and exits 75.
@@ -48,27 +49,7 @@ beforeEach(() => {
 afterEach(() => rmSync(tmp, { recursive: true, force: true }));
 
 function spec(over: Partial<AttemptSpec> = {}): AttemptSpec {
-  return {
-    run_id: 'toy-default-20260101T0000-00000000',
-    attempt: 1,
-    command: 'python3 counter.py',
-    setup: null,
-    secrets: [],
-    secrets_file: null,
-    venv: null,
-    cwd: 'exp',
-    data_dir: null,
-    env: {},
-    seed: 1,
-    ckpt_every_sec: 0.2,
-    grace_sec: 10,
-    keep_checkpoints: 3,
-    shard_index: 0,
-    shard_count: 1,
-    store: store.url,
-    store_s3: null,
-    ...over,
-  };
+  return testAttemptSpec({ run_id: 'toy-default-20260101T0000-00000000', command: 'python3 counter.py', store: store.url, ...over });
 }
 
 function runner(s: AttemptSpec, events: RunnerEvent[] = [], out: string[] = []) {

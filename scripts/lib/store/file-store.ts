@@ -1,12 +1,13 @@
 // The embedded default store: a directory. Objects are written to a temp file beside the
 // target and renamed into place, so a crash never leaves a half-written object.
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
-import { mkdir, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
+import { readdir, readFile, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { Transform } from 'node:stream';
 import { hashFile } from '../hash.js';
+import { writeAtomically } from './atomic-file.js';
 import { checkKey, type Store, type StoredObject } from './store.js';
 
 function hashingCopy(src: string, dest: string): Promise<StoredObject> {
@@ -26,8 +27,6 @@ function hashingCopy(src: string, dest: string): Promise<StoredObject> {
   }));
 }
 
-const tmpName = (target: string) => `${target}.tmp-${randomBytes(4).toString('hex')}`;
-
 export class FileStore implements Store {
   constructor(
     readonly url: string,
@@ -44,17 +43,7 @@ export class FileStore implements Store {
   }
 
   private async atomically(key: string, write: (tmp: string) => Promise<StoredObject>): Promise<StoredObject> {
-    const target = this.pathOf(key);
-    await mkdir(path.dirname(target), { recursive: true });
-    const tmp = tmpName(target);
-    try {
-      const written = await write(tmp);
-      await rename(tmp, target);
-      return written;
-    } catch (err) {
-      await rm(tmp, { force: true });
-      throw err;
-    }
+    return writeAtomically(this.pathOf(key), write);
   }
 
   put(key: string, srcPath: string, expected?: StoredObject): Promise<StoredObject> {
@@ -78,16 +67,7 @@ export class FileStore implements Store {
   }
 
   async get(key: string, destPath: string): Promise<StoredObject> {
-    await mkdir(path.dirname(destPath), { recursive: true });
-    const tmp = tmpName(destPath);
-    try {
-      const got = await hashingCopy(this.pathOf(key), tmp);
-      await rename(tmp, destPath);
-      return got;
-    } catch (err) {
-      await rm(tmp, { force: true });
-      throw err;
-    }
+    return writeAtomically(destPath, (tmp) => hashingCopy(this.pathOf(key), tmp));
   }
 
   async getBytes(key: string): Promise<Buffer | null> {

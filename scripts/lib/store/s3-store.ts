@@ -9,10 +9,9 @@
 // Where the server's ETags are not MD5s (SSE-KMS, some S3-compatible servers) the object is read
 // back and hashed instead. Every get hashes what it receives and refuses bytes that differ from
 // the metadata, naming the key, so an object damaged at rest is never passed on.
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
-import { mkdir, readFile, rename, rm, stat } from 'node:fs/promises';
-import path from 'node:path';
+import { readFile, stat } from 'node:fs/promises';
 import { pipeline as pipe, Transform, Writable, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import {
@@ -26,6 +25,7 @@ import {
 } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import { hashFile, sha256Hex } from '../hash.js';
+import { writeAtomically } from './atomic-file.js';
 import type { ByteProgress } from '../ui/progress.js';
 import { configProblem, makeClient, parseS3Url, probeProblem, type S3ClientSettings } from './s3-client.js';
 import { bareETag, StreamHash, UploadPartChecks } from './s3-integrity.js';
@@ -43,7 +43,6 @@ export interface S3StoreOptions extends S3ClientSettings {
 }
 
 const SHA256_RE = /^[0-9a-f]{64}$/;
-const tmpName = (target: string) => `${target}.tmp-${randomBytes(4).toString('hex')}`;
 const isMissing = (err: unknown) => {
   const e = err as { name?: string; $metadata?: { httpStatusCode?: number } };
   return e?.name === 'NoSuchKey' || e?.name === 'NotFound' || e?.$metadata?.httpStatusCode === 404;
@@ -119,17 +118,11 @@ export class S3Store implements Store {
   async get(key: string, destPath: string): Promise<StoredObject> {
     const res = await this.getObject(key);
     if (!res) throw new Error(`${this.locate(key)}: no such object`);
-    await mkdir(path.dirname(destPath), { recursive: true });
-    const tmp = tmpName(destPath);
-    try {
+    return writeAtomically(destPath, async (tmp) => {
       const got = await this.receive(key, res, createWriteStream(tmp, { flush: true }));
       this.checkReceived(key, res, got);
-      await rename(tmp, destPath);
       return got;
-    } catch (err) {
-      await rm(tmp, { force: true });
-      throw err;
-    }
+    });
   }
 
   async getBytes(key: string): Promise<Buffer | null> {
