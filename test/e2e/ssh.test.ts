@@ -74,7 +74,7 @@ describe('ssh backend', () => {
     const id = runIdIn(remote.out)!;
     const run = JSON.parse(readFileSync(path.join(runDir(id), 'run.json'), 'utf8'));
     expect(run.attempts).toMatchObject([{ backend: 'ssh', state: 'succeeded', handle: { host: 'h1' } }]);
-    expect(existsSync(path.join(hosts.hosts[0]!.home, `switchyard/work/${id}/attempts/1/stdout.log`))).toBe(true);
+    expect(existsSync(path.join(hosts.hosts[0]!.home, `switchyard/scratch/${id}/attempts/1/stdout.log`))).toBe(true);
     const logs = make(['logs', `run=${id}`]);
     expect(logs.stdout).toContain('done: 1600 epochs');
 
@@ -113,7 +113,7 @@ describe('ssh backend', () => {
     const home = hosts.hosts[0]!.home;
     await waitFor(() => {
       const id = runIdIn(p.output());
-      return !!id && existsSync(path.join(home, `switchyard/work/${id}/attempts/1/events.jsonl`));
+      return !!id && existsSync(path.join(home, `switchyard/scratch/${id}/attempts/1/events.jsonl`));
     }, 60_000, 'the remote attempt to start');
     const id = runIdIn(p.output())!;
     process.kill(-p.pid!, 'SIGKILL'); // the orchestrator dies; the remote runner does not
@@ -140,7 +140,7 @@ describe('ssh backend', () => {
     const home = hosts.hosts[1]!.home;
     await waitFor(() => {
       const id = runIdIn(p.output());
-      return !!id && existsSync(path.join(home, `switchyard/work/${id}/attempts/1/events.jsonl`));
+      return !!id && existsSync(path.join(home, `switchyard/scratch/${id}/attempts/1/events.jsonl`));
     }, 60_000, 'the remote attempt to start');
     await hosts.stopSshd('h2');
     try {
@@ -181,7 +181,7 @@ describe('ssh backend', () => {
       }
     };
     walk(path.join(sb.dir, '.switchyard'));
-    walk(path.join(hosts.hosts[0]!.home, 'switchyard/work'));
+    walk(path.join(hosts.hosts[0]!.home, 'switchyard/scratch'));
     walk(path.join(hosts.hosts[0]!.home, 'switchyard/store'));
     expect(files.length).toBeGreaterThan(10);
     for (const f of files) expect(readFileSync(f).includes(SECRET), f).toBe(false);

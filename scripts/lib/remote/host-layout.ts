@@ -2,7 +2,7 @@
 //   <root>/repo/                       the project, rsynced (delta) from here
 //   <root>/runtime/node                link to the Node (>= 20) the runner uses
 //   <root>/runtime/run-attempt-<sha>.mjs   the self-contained runner, by content hash
-//   <root>/work/<run_id>/              the runner's scratch: ckpt/, output/, attempts/<n>/
+//   <root>/scratch/<run_id>/           the runner's scratch: ckpt/, output/, attempts/<n>/
 //   <root>/store/                      the host's own file store, when the project's store is
 //                                      a local folder the host cannot reach (pulled home)
 //   <root>/secrets.env                 the declared secrets, mode 0600
@@ -13,14 +13,14 @@ export const TMUX_SOCKET = 'switchyard';
 
 export function hostLayout(root: string) {
   checkRemotePath(root);
-  const attemptDir = (runId: string, attempt: number | 'predict') => `${root}/work/${runId}/attempts/${attempt}`;
+  const attemptDir = (runId: string, attempt: number | 'predict') => `${root}/scratch/${runId}/attempts/${attempt}`;
   return {
     root,
     repo: `${root}/repo`,
     runtime: `${root}/runtime`,
     node: `${root}/runtime/node`,
     runner: (sha: string) => `${root}/runtime/run-attempt-${sha.slice(0, 16)}.mjs`,
-    work: (runId: string) => `${root}/work/${runId}`,
+    work: (runId: string) => `${root}/scratch/${runId}`,
     attemptDir,
     attemptSpec: (runId: string, attempt: number | 'predict') => `${attemptDir(runId, attempt)}/attempt.json`,
     store: `${root}/store`,
