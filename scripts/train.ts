@@ -1,4 +1,4 @@
-// make train experiment=<slug>[/<name>] [backend=local] [again=1] [seed=N]
+// make train experiment=<slug>[/<name>] [backend=local|ssh host=<name>] [again=1] [seed=N]
 // Pins the experiment, then starts, resumes or reports its run, and follows it in the foreground.
 import { z } from 'zod';
 import { backendForHandle } from './lib/backends/index.js';

@@ -11,7 +11,7 @@ import { STOP_REQUEST, type AttemptSpec, type AttemptStatus, type RunnerEvent } 
 import { pruneStoredSteps } from '../runner/store-checkpoints.js';
 import { runKeys, TERMINAL, type Handle } from '../runs/run-record.js';
 import { runRsync } from '../ssh/rsync.js';
-import { tmuxHasSession, tmuxNewSession } from '../ssh/tmux.js';
+import { tmuxNewSession } from '../ssh/tmux.js';
 import { FileStore } from '../store/file-store.js';
 import type { Store } from '../store/store.js';
 import { UserError } from '../ui/errors.js';
