@@ -32,8 +32,9 @@ export function attemptSpec(project: Project, run: RunRecord, attempt: number | 
     ckpt_every_sec: spec.train.checkpoint_every_sec,
     grace_sec: spec.train.grace_sec,
     keep_checkpoints: spec.train.keep_checkpoints,
+    // One attempt covers the whole search; only a fleet launch splits it into shards.
     shard_index: 0,
-    shard_count: spec.shards.count,
+    shard_count: 1,
     store: project.store.url,
     store_s3: project.config.defaults.s3 ?? null,
   };
