@@ -1,0 +1,153 @@
+// Streaming line reader and buffered writer for shard files: bounded memory (one growing chunk
+// per file), SHA-256 and byte count of everything read or written, computed on the way.
+import { createHash, type Hash } from 'node:crypto';
+import { open, type FileHandle } from 'node:fs/promises';
+
+const CHUNK = 1 << 20;
+const NL = 0x0a;
+
+/**
+ * Reads a file line by line. After `next()` resolves true, `buf[start, end)` is the line without
+ * its '\n'; the slice is valid only until the following `next()` (the buffer is reused).
+ */
+export class LineReader {
+  buf: Buffer;
+  start = 0;
+  end = 0;
+  /** 1-based number of the current line. */
+  lineNo = 0;
+  /** True when the current line is the file's last and has no '\n' (possibly cut off). */
+  unterminated = false;
+  bytes = 0;
+  private readonly hash: Hash = createHash('sha256');
+  private head = 0; // first unread byte in buf
+  private tail = 0; // end of valid data in buf
+  private eof = false;
+  private closed = false;
+
+  private constructor(
+    private readonly fh: FileHandle,
+    chunk: number,
+  ) {
+    this.buf = Buffer.allocUnsafe(chunk);
+  }
+
+  static async open(file: string, chunk = CHUNK): Promise<LineReader> {
+    return new LineReader(await open(file, 'r'), chunk);
+  }
+
+  /** Advances to the next line; false at the end of the file. */
+  async next(): Promise<boolean> {
+    for (;;) {
+      if (this.head < this.tail) {
+        const nl = this.buf.indexOf(NL, this.head);
+        if (nl !== -1 && nl < this.tail) {
+          this.start = this.head;
+          this.end = nl;
+          this.head = nl + 1;
+          this.lineNo++;
+          return true;
+        }
+        if (this.eof) {
+          this.start = this.head;
+          this.end = this.tail;
+          this.head = this.tail;
+          this.lineNo++;
+          this.unterminated = true;
+          return true;
+        }
+      } else if (this.eof) {
+        return false;
+      }
+      await this.fill();
+    }
+  }
+
+  /** The current line as a string. */
+  text(): string {
+    return this.buf.toString('utf8', this.start, this.end);
+  }
+
+  /** Hex SHA-256 of the whole file; call after `next()` returned false. */
+  digest(): string {
+    return this.hash.digest('hex');
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await this.fh.close();
+  }
+
+  private async fill(): Promise<void> {
+    if (this.head > 0) {
+      // Keep the unfinished line: move it to the front (it is never longer than the buffer).
+      this.buf.copy(this.buf, 0, this.head, this.tail);
+      this.tail -= this.head;
+      this.head = 0;
+    }
+    if (this.tail === this.buf.length) {
+      // One line longer than the buffer: grow it (memory is bounded by the longest record).
+      const bigger = Buffer.allocUnsafe(this.buf.length * 2);
+      this.buf.copy(bigger, 0, 0, this.tail);
+      this.buf = bigger;
+    }
+    const { bytesRead } = await this.fh.read(this.buf, this.tail, this.buf.length - this.tail, null);
+    if (bytesRead === 0) {
+      this.eof = true;
+      return;
+    }
+    this.hash.update(this.buf.subarray(this.tail, this.tail + bytesRead));
+    this.bytes += bytesRead;
+    this.tail += bytesRead;
+  }
+}
+
+/** Appends bytes to an open file through one buffer; hashes and counts what it writes. */
+export class BufferedWriter {
+  bytes = 0;
+  private readonly buf: Buffer;
+  private used = 0;
+  private readonly hash: Hash = createHash('sha256');
+
+  constructor(
+    private readonly fh: FileHandle,
+    size = 4 * CHUNK,
+  ) {
+    this.buf = Buffer.allocUnsafe(size);
+  }
+
+  /** Writes `src[start, end)` followed by '\n'. */
+  async line(src: Buffer, start: number, end: number): Promise<void> {
+    const len = end - start + 1;
+    if (this.used + len > this.buf.length) await this.flush();
+    if (len > this.buf.length) {
+      await this.raw(Buffer.concat([src.subarray(start, end), Buffer.from('\n')]));
+      return;
+    }
+    src.copy(this.buf, this.used, start, end);
+    this.buf[this.used + len - 1] = NL;
+    this.used += len;
+  }
+
+  async flush(): Promise<void> {
+    if (this.used === 0) return;
+    const data = this.buf.subarray(0, this.used);
+    this.used = 0;
+    await this.raw(data);
+  }
+
+  digest(): string {
+    return this.hash.digest('hex');
+  }
+
+  private async raw(data: Buffer): Promise<void> {
+    this.hash.update(data);
+    this.bytes += data.length;
+    let off = 0;
+    while (off < data.length) {
+      const { bytesWritten } = await this.fh.write(data, off, data.length - off, null);
+      off += bytesWritten;
+    }
+  }
+}
