@@ -88,7 +88,8 @@ describe.each(['file', 's3'] as const)('durable runs on a %s store', (kind) => {
     const { run } = pulled(id);
     expect(run.attempts.map((a: { state: string }) => a.state)).toEqual(['preempted', 'succeeded']);
     expect(run.attempts[1].restored_step).toBe(run.attempts[0].last_step);
-    expect(sb.make(['predict', `run=${id}`]).code).toBe(0);
+    const predicted = sb.make(['predict', `run=${id}`]);
+    expect(predicted.code, predicted.stdout + predicted.stderr).toBe(0);
 
     const again = sb.make(['train', 'experiment=penguins/fast', 'seed=3', 'again=1']);
     const ref = runIdIn(again.stdout + again.stderr)!;

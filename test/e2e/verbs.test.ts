@@ -28,7 +28,7 @@ const ownLines = (stderr: string) => stderr.split('\n').filter((l) => l && !l.st
 describe('bad input', () => {
   it.each([
     [[], /^switchyard: experiment: required, e\.g\. make train experiment=penguins$/],
-    [['experiment=nosuch'], /^switchyard: experiment: no competition "nosuch" \(known: penguins\); create it with make competition-new/],
+    [['experiment=nosuch'], /^switchyard: experiment: no competition "nosuch" \(known: knn, penguins\); create it with make competition-new/],
     [['experiment=penguins/bad-yaml'], /^switchyard: competitions\/penguins\/experiments\/bad-yaml\.yaml:\d+:\d+: malformed YAML: /],
     [['experiment=penguins/unknown-key'], /^switchyard: competitions\/penguins\/experiments\/unknown-key\.yaml: epochs: unknown key; valid keys here: setup, train,/],
     [['experiment=penguins/no-command'], /^switchyard: competitions\/penguins\/experiments\/no-command\.yaml: train\.command: required, e\.g\. "python3 train\.py"$/],

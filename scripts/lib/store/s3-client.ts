@@ -52,7 +52,7 @@ export function makeClient(s: S3ClientSettings, maxAttempts: number, socketTimeo
     // inside objects sent with the default CRC32 trailers. Integrity is checked with SHA-256 instead.
     requestChecksumCalculation: 'WHEN_REQUIRED',
     responseChecksumValidation: 'WHEN_REQUIRED',
-    requestHandler: { connectionTimeout: 3_000, socketTimeout },
+    requestHandler: { connectionTimeout: 5_000, socketTimeout },
   });
   client.middlewareStack.add(unsignedWhenMd5 as never, { step: 'build', name: 'switchyardUnsignedWhenMd5' });
   return client;

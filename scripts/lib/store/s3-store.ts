@@ -67,7 +67,8 @@ export class S3Store implements Store {
     ({ bucket: this.bucket, base: this.base } = parseS3Url(this.url));
     this.client = makeClient(opts, opts.maxAttempts ?? 5);
     this.parts = new UploadPartChecks(this.client);
-    this.probeClient = makeClient(opts, 2, 5_000);
+    // Patient enough for a busy server; a refused connection still fails at once.
+    this.probeClient = makeClient(opts, 3, 15_000);
     this.partSize = opts.partSize ?? 8 * 1024 * 1024;
   }
 
