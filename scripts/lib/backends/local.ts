@@ -8,6 +8,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { Store } from '../store/store.js';
 import { ATTEMPT_FILES, EVENTS_FILE, STOP_REQUEST, type AttemptSpec, type AttemptStatus, type RunnerEvent } from '../runner/attempt-spec.js';
 import { AttemptRunner, workPaths } from '../runner/attempt-runner.js';
+import { lastJsonLine, parseJsonLines } from '../runner/jsonl.js';
 import { runKeys, TERMINAL, type Handle } from '../runs/run-record.js';
 import type { Backend, PollResult } from './backend.js';
 
@@ -46,26 +47,6 @@ function isAlive(pid: number, start: string | null): boolean {
   const stat = procStat(pid);
   if (!stat) return true;
   return stat.state !== 'Z' && stat.state !== 'X' && (start === null || stat.start === start);
-}
-
-/** Complete JSON lines of a file that may be being appended to (a partial last line is left for later). */
-function readJsonLines<T>(file: string): T[] {
-  let text: string;
-  try {
-    text = readFileSync(file, 'utf8');
-  } catch {
-    return [];
-  }
-  const complete = text.slice(0, text.lastIndexOf('\n') + 1);
-  return complete ? complete.trimEnd().split('\n').map((l) => JSON.parse(l) as T) : [];
-}
-
-function lastJsonLine(file: string): Record<string, unknown> | null {
-  try {
-    return readJsonLines<Record<string, unknown>>(file).at(-1) ?? null;
-  } catch {
-    return null; // a metrics line the experiment wrote that is not JSON: no live metrics then
-  }
 }
 
 export interface LocalBackendOptions {
@@ -131,7 +112,7 @@ export class LocalBackend implements Backend {
     const status: AttemptStatus | null = mine
       ? mine.runner.status
       : (JSON.parse(await readFile(path.join(paths.attempt, 'status.json'), 'utf8').catch(() => 'null')) as AttemptStatus | null);
-    const events = readJsonLines<RunnerEvent>(path.join(paths.attempt, EVENTS_FILE));
+    const events = parseJsonLines<RunnerEvent>(await readFile(path.join(paths.attempt, EVENTS_FILE), 'utf8').catch(() => ''));
     const metrics = lastJsonLine(path.join(paths.attempt, 'metrics.jsonl'));
     const base = {
       exit_code: status?.exit_code ?? null,

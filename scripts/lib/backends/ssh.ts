@@ -10,6 +10,7 @@ import type { RemoteHost } from '../remote/remote-host.js';
 import { STOP_REQUEST, type AttemptSpec, type AttemptStatus, type RunnerEvent } from '../runner/attempt-spec.js';
 import { pruneStoredSteps } from '../runner/store-checkpoints.js';
 import { runKeys, TERMINAL, type Handle } from '../runs/run-record.js';
+import { parseJsonLines } from '../runner/jsonl.js';
 import { runRsync } from '../ssh/rsync.js';
 import { tmuxNewSession } from '../ssh/tmux.js';
 import { FileStore } from '../store/file-store.js';
@@ -47,19 +48,6 @@ const CANCEL_SCRIPT = `d=$1
 touch "$d/${STOP_REQUEST}"
 pid=$(sed -n 's/^ *"pid": *\\([0-9][0-9]*\\).*/\\1/p' "$d/status.json" | head -n 1)
 [ -n "$pid" ] && kill -"$2" "$pid"`;
-
-function parseJsonLines(text: string): RunnerEvent[] {
-  return text
-    .split('\n')
-    .filter((l) => l.trim().startsWith('{'))
-    .flatMap((l) => {
-      try {
-        return [JSON.parse(l) as RunnerEvent];
-      } catch {
-        return []; // a line still being written
-      }
-    });
-}
 
 export class SshBackend implements Backend {
   readonly name = 'ssh' as const;
@@ -121,13 +109,8 @@ export class SshBackend implements Backend {
     }
     const [statusText = '', eventsText = '', metricsText = '', session = ''] = out.split(`\n${marker}\n`).map((s) => s.trim());
     const status = statusText ? (JSON.parse(statusText) as AttemptStatus) : null;
-    let metrics: Record<string, unknown> | null = null;
-    try {
-      metrics = metricsText ? (JSON.parse(metricsText) as Record<string, unknown>) : null;
-    } catch {
-      metrics = null;
-    }
-    const base = { exit_code: status?.exit_code ?? null, restored_step: status?.restored_step ?? null, last_step: status?.last_step ?? null, metrics, events: parseJsonLines(eventsText) };
+    const metrics = parseJsonLines<Record<string, unknown>>(metricsText).at(-1) ?? null;
+    const base = { exit_code: status?.exit_code ?? null, restored_step: status?.restored_step ?? null, last_step: status?.last_step ?? null, metrics, events: parseJsonLines<RunnerEvent>(eventsText) };
     if (status && TERMINAL.has(status.state)) return { ...base, state: status.state, reason: status.reason };
     if (session === 'alive') return { ...base, state: 'running', reason: null };
     return { ...base, state: 'lost', reason: `the runner's tmux session ${h.session} on ${h.host} is gone without a final status` };

@@ -25,7 +25,7 @@ const TOOLS = ['rsync', 'tmux', 'python3'];
 async function installTools(host: RemoteHost): Promise<string> {
   const missing = (await host.sh('for t in "$@"; do command -v "$t" >/dev/null 2>&1 || echo "$t"; done', TOOLS)).stdout.split('\n').filter(Boolean);
   const venvOk = (await host.run(['python3', '-c', 'import venv, ensurepip'], { allowFail: true })).code === 0;
-  const packages = [...missing.map((t) => (t === 'python3' ? 'python3' : t)), ...(venvOk ? [] : ['python3-venv'])];
+  const packages = [...missing, ...(venvOk ? [] : ['python3-venv'])];
   if (!packages.length) return `${TOOLS.join(', ')} and python3-venv present`;
   // apt-get as root, or through passwordless sudo; anything else is the user's call.
   const r = await host.sh(
