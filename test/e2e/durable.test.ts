@@ -93,7 +93,8 @@ describe.each(['file', 's3'] as const)('durable runs on a %s store', (kind) => {
 
     const again = sb.make(['train', 'experiment=penguins/fast', 'seed=3', 'again=1']);
     const ref = runIdIn(again.stdout + again.stderr)!;
-    expect(sb.make(['predict', `run=${ref}`]).code).toBe(0);
+    const refPredicted = sb.make(['predict', `run=${ref}`]);
+    expect(refPredicted.code, refPredicted.stdout + refPredicted.stderr).toBe(0);
     sameResult(id, ref, 2);
   });
 
@@ -110,11 +111,13 @@ describe.each(['file', 's3'] as const)('durable runs on a %s store', (kind) => {
     expect(resumed.code, out).toBe(0);
     expect(out).toContain(`resuming run ${id}`);
     expect(out).toMatch(/resuming from committed checkpoint step [1-9]\d*/);
-    expect(sb.make(['predict', `run=${id}`]).code).toBe(0);
+    const predicted = sb.make(['predict', `run=${id}`]);
+    expect(predicted.code, predicted.stdout + predicted.stderr).toBe(0);
 
     const again = sb.make(['train', 'experiment=penguins/fast', 'seed=4', 'again=1']);
     const ref = runIdIn(again.stdout + again.stderr)!;
-    expect(sb.make(['predict', `run=${ref}`]).code).toBe(0);
+    const refPredicted = sb.make(['predict', `run=${ref}`]);
+    expect(refPredicted.code, refPredicted.stdout + refPredicted.stderr).toBe(0);
     sameResult(id, ref, 2);
     expect(sb.make(['verify']).code).toBe(0);
   });

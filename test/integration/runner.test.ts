@@ -6,6 +6,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { AttemptSpec, RunnerEvent } from '../../scripts/lib/runner/attempt-spec.js';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { LocalBackend } from '../../scripts/lib/backends/local.js';
 import { AttemptRunner } from '../../scripts/lib/runner/attempt-runner.js';
 import { FileStore } from '../../scripts/lib/store/file-store.js';
 import { testAttemptSpec } from '../helpers/runner-process.js';
@@ -127,6 +129,19 @@ describe('runner', () => {
   it('reports a command that cannot start as failed with exit 127', async () => {
     const status = await runner(spec({ command: ['/nonexistent/binary'] })).run();
     expect(status).toMatchObject({ state: 'failed', exit_code: 127 });
+  });
+
+  it('the local backend reports an attempt done only once its outputs are in the store', async () => {
+    // A slow store widens the window between the runner's final state and its stored outputs.
+    const slow = Object.create(store) as FileStore;
+    slow.put = async (...args) => (await sleep(300), store.put(...args));
+    const backend = new LocalBackend({ root: tmp, store: slow, workDir: () => path.join(tmp, 'work') });
+    const handle = await backend.submit(spec({ env: { STEPS: '5' } }));
+    let poll = await backend.poll(handle);
+    while (poll.state === 'running') poll = (await backend.waitForChange(handle, 50), await backend.poll(handle));
+    expect(poll.state).toBe('succeeded');
+    expect(await store.stat('runs/toy-default-20260101T0000-00000000/outputs/result.txt')).toMatchObject({ size: 1 });
+    expect(poll.events.map((e) => e.type)).toContain('outputs.saved');
   });
 
   it('the experiment dies with the runner, even when the runner is SIGKILLed', async () => {

@@ -59,7 +59,8 @@ export interface LocalBackendOptions {
 export class LocalBackend implements Backend {
   readonly name = 'local' as const;
   readonly capabilities = { gpus: true, spot: false, shards: true, multiNode: false };
-  private readonly runners = new Map<string, { runner: AttemptRunner; done: Promise<unknown> }>();
+  /** `settled` turns true once the runner has stored its outputs and files, not when its state turns final. */
+  private readonly runners = new Map<string, { runner: AttemptRunner; done: Promise<unknown>; settled: boolean }>();
 
   constructor(private readonly opts: LocalBackendOptions) {}
 
@@ -84,7 +85,9 @@ export class LocalBackend implements Backend {
       store: this.opts.store,
       echo: this.opts.echo,
     });
-    this.runners.set(this.key(spec.run_id, spec.attempt), { runner, done: runner.run() });
+    const entry = { runner, done: Promise.resolve() as Promise<unknown>, settled: false };
+    entry.done = runner.run().finally(() => (entry.settled = true));
+    this.runners.set(this.key(spec.run_id, spec.attempt), entry);
     return handle;
   }
 
@@ -121,7 +124,9 @@ export class LocalBackend implements Backend {
       metrics,
       events,
     };
-    if (status && TERMINAL.has(status.state)) return { ...base, state: status.state, reason: status.reason };
+    // An in-process runner's state turns final before its outputs are stored: wait for both.
+    const finished = !mine || mine.settled;
+    if (status && finished && TERMINAL.has(status.state)) return { ...base, state: status.state, reason: status.reason };
     if (mine || isAlive(h.pid, h.pid_start)) return { ...base, state: 'running', reason: null };
     return { ...base, state: 'lost', reason: `the runner (pid ${h.pid}) is gone without a final status` };
   }
