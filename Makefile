@@ -7,7 +7,8 @@ VERB  := $(NODE) dist/scripts
 
 SOURCES := $(shell find scripts cluster_fleet_config.ts -name '*.ts' -newer dist/.built 2>/dev/null | head -1)
 
-.PHONY: help setup build train predict submit status logs stop pull verify reindex replay competition-new hosts bootstrap sync ssh test e2e-smoke bench typecheck clean
+.PHONY: help setup build train predict submit status logs stop pull verify reindex replay competition-new hosts bootstrap sync ssh \
+        fleet-search fleet-status fleet-pull fleet-stop fleet-retry merge test e2e-smoke bench typecheck clean
 
 help:                ## list the verbs
 	@grep -E '^[a-z-]+:.*## ' Makefile | sed -E 's/:.*## /\t/' | expand -t 20
@@ -64,6 +65,24 @@ sync: dist/.built     ## push the project to a host (rsync delta): host=<name>
 
 ssh: dist/.built      ## a shell in the host's tmux: host=<name> [run=<id>]
 	@$(VERB)/ssh.js
+
+fleet-search: dist/.built ## shard a search over a fleet of hosts: experiment= fleet=<name>
+	@backend=fleet $(VERB)/train.js
+
+fleet-status: dist/.built ## the shards of a fleet search, live: run=<id> or experiment=
+	@$(VERB)/fleet-status.js
+
+fleet-pull: dist/.built ## bring every shard's results home from its host: run=<id>
+	@$(VERB)/fleet-pull.js
+
+fleet-stop: dist/.built ## checkpoint and stop every running shard: run=<id> [force=1]
+	@$(VERB)/fleet-stop.js
+
+fleet-retry: dist/.built ## re-run shards on another host: run=<id> shard=<i>[,<j>] [host=<name>]
+	@$(VERB)/fleet-retry.js
+
+merge: dist/.built    ## verify a fleet search's shards and merge them: run=<id>
+	@$(VERB)/merge.js
 
 competition-new: dist/.built ## scaffold competitions/<slug>: competition=<slug> [name="Title"]
 	@$(VERB)/competition-new.js

@@ -12,7 +12,7 @@ await runMain(async () => {
   const host = await openRemoteHost(project, vars.host);
   const t0 = Date.now();
   const progress = byteProgress(`sync ${host.name}`);
-  const r = await host.syncRepo(project.root, (bytes, percent) => progress.update(bytes, percent > 0 ? (bytes * 100) / percent : bytes));
+  const r = await host.syncRepo(project.root, { onProgress: (bytes, percent) => progress.update(bytes, percent > 0 ? (bytes * 100) / percent : bytes) });
   progress.stop();
   console.log(`synced to ${host.name}:${host.layout.repo} in ${((Date.now() - t0) / 1000).toFixed(2)}s: ${r.filesTransferred} files changed, ${r.bytesTransferred} bytes sent`);
   return 0;

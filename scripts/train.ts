@@ -1,4 +1,4 @@
-// make train experiment=<slug>[/<name>] [backend=local|ssh host=<name>] [again=1] [seed=N]
+// make train experiment=<slug>[/<name>] [backend=local|ssh host=<name>|fleet fleet=<name>] [again=1] [seed=N]
 // Pins the experiment, then starts, resumes or reports its run, and follows it in the foreground.
 import { z } from 'zod';
 import { backendForHandle } from './lib/backends/index.js';
@@ -7,7 +7,9 @@ import { openProject } from './lib/project.js';
 import { describePins, exitCodeFor } from './lib/runs/describe.js';
 import { followAttempt } from './lib/runs/drive-run.js';
 import { foregroundBackend, runInForeground } from './lib/runs/foreground.js';
+import { searchOnFleet } from './lib/runs/fleet-search.js';
 import { openRun } from './lib/runs/open-run.js';
+import type { FleetBackend } from './lib/backends/fleet.js';
 import { runKeys, runState } from './lib/runs/run-record.js';
 import { loadExperiment } from './lib/spec/experiment.js';
 import { Flag, readVars } from './lib/spec/make-vars.js';
@@ -21,12 +23,13 @@ await runMain(async () => {
     again: Flag.optional(),
     seed: z.coerce.number().int().min(0).optional(),
     host: z.string().optional(),
+    fleet: z.string().optional(),
   });
   const project = await openProject();
   const exp = await loadExperiment(project.root, vars.experiment);
   const backendName = vars.backend ?? exp.spec.backends?.[0] ?? project.config.defaults.backend;
   const ui = new StatusLine();
-  const backend = await foregroundBackend(backendName, project, ui, vars.host);
+  const backend = await foregroundBackend(backendName, project, ui, { host: vars.host, fleet: vars.fleet });
   const backends = [backendName, ...(exp.spec.backends ?? []).filter((b) => b !== backendName)];
   const opened = await openRun(project, exp, { backends, again: vars.again ?? false, seed: vars.seed });
   const { run } = opened;
@@ -36,6 +39,12 @@ await runMain(async () => {
     ui.say(`run ${run.run_id} already finished with these pins (${describePins(run.pins)})`);
     ui.say(`outputs: ${outputs}   replay it with again=1`);
     return 0;
+  }
+
+  if (backend.name === 'fleet') {
+    if (run.attempts.length) throw new UserError(`run ${run.run_id} was started as one attempt on ${run.attempts[0]!.backend}; give again=1 for a fleet search with these pins`);
+    ui.say(opened.kind === 'new' ? `run ${run.run_id} on fleet ${vars.fleet}\n  pins: ${describePins(run.pins)}` : `resuming run ${run.run_id} on fleet ${vars.fleet}`);
+    return searchOnFleet(project, run, backend as FleetBackend);
   }
 
   const last = run.attempts.at(-1);

@@ -11,6 +11,9 @@ bytes whatever the shard count.
 Progress is checkpointed through switchyard_ckpt every SWITCHYARD_CKPT_EVERY_SEC seconds
 (default 1): a killed shard resumes after its last finished unit. SIGTERM/SIGINT stop after the
 current unit, checkpoint, and exit 75.
+
+KNN_UNIT_PAUSE_SEC (default 0) pauses after each unit: a search slow enough to interrupt in a
+demo or a test, with the same results.
 """
 
 from __future__ import annotations
@@ -147,6 +150,7 @@ def main() -> int:
     out_dir = os.environ.get("SWITCHYARD_OUTPUT_DIR") or "outputs"
     data_dir = os.environ.get("SWITCHYARD_DATA_DIR") or os.path.join(os.path.dirname(os.path.abspath(__file__)), "data")
     every_sec = float(os.environ.get("SWITCHYARD_CKPT_EVERY_SEC") or 1)
+    pause_sec = float(os.environ.get("KNN_UNIT_PAUSE_SEC") or 0)
     if not 0 <= index < count:
         print(f"search: shard index {index} is not in [0, {count})", file=sys.stderr)
         return 2
@@ -164,6 +168,8 @@ def main() -> int:
             return EX_TEMPFAIL
         records.append(run_unit(key, data))
         key += 1
+        if pause_sec:
+            time.sleep(pause_sec)
         if time.monotonic() - last_save >= every_sec and key < hi:
             checkpoint(identity, key, records)
             last_save = time.monotonic()

@@ -15,6 +15,8 @@ export interface RunnerProcess {
 /** An attempt spec for tests: an experiment in `<root>/exp`, no secrets, one shard. */
 export function testAttemptSpec(over: Partial<AttemptSpec> & Pick<AttemptSpec, 'run_id' | 'command' | 'store'>): AttemptSpec {
   return {
+    unit_id: over.run_id,
+    pins_digest: 'feedface0123',
     attempt: 1,
     setup: null,
     secrets: [],

@@ -14,6 +14,8 @@ export interface PollResult {
   metrics: Record<string, unknown> | null;
   /** every runner event of the attempt so far, in order (callers keep a cursor) */
   events: RunnerEvent[];
+  /** the last line the experiment printed, where the backend can tell cheaply */
+  last_line?: string | null;
 }
 
 /** What a backend can do; a spec asking for more fails before anything launches. */

@@ -12,6 +12,8 @@ export interface BackendContext {
   echo?: (stream: 'stdout' | 'stderr', data: Buffer) => void;
   /** the inventory host, for the ssh backend */
   host?: string;
+  /** the fleet, for the fleet backend */
+  fleet?: string;
 }
 
 export async function openBackend(name: BackendName, project: Project, ctx: BackendContext = {}): Promise<Backend> {
@@ -24,15 +26,42 @@ export async function openBackend(name: BackendName, project: Project, ctx: Back
         host: await openRemoteHost(project, ctx.host),
         projectRoot: project.root,
         store: project.store,
-        runnerBundle: path.join(project.root, 'dist', 'runner', 'run-attempt.mjs'),
+        runnerBundle: runnerBundle(project),
+      });
+    }
+    case 'fleet': {
+      const [{ SshBackend }, { FleetBackend }, { openRemoteHost }] = await Promise.all([import('./ssh.js'), import('./fleet.js'), import('../remote/open-host.js')]);
+      const known = Object.keys(project.config.fleets);
+      if (!ctx.fleet) throw new UserError(`fleet: required with backend=fleet, e.g. fleet=${known[0] ?? 'lab'} (fleets are listed in cluster_fleet_config.ts)`);
+      const config = project.config.fleets[ctx.fleet];
+      if (!config) {
+        throw new UserError(`fleet: unknown fleet ${JSON.stringify(ctx.fleet)} (known: ${known.join(', ') || 'none'}); add it under fleets in cluster_fleet_config.ts`);
+      }
+      return new FleetBackend({
+        name: ctx.fleet,
+        config,
+        openMember: async (host) =>
+          new SshBackend({
+            host: await openRemoteHost(project, host, { root: config.root }),
+            projectRoot: project.root,
+            store: project.store,
+            runnerBundle: runnerBundle(project),
+            syncExcludes: config.sync_excludes,
+            sessionPrefix: config.session_prefix,
+          }),
       });
     }
     default:
-      throw new UserError(`backend: "${name}" is not available in this version; use backend=local`);
+      throw new UserError(`backend: "${name}" is not available in this version; use backend=local, ssh or fleet`);
   }
+}
+
+function runnerBundle(project: Project): string {
+  return path.join(project.root, 'dist', 'runner', 'run-attempt.mjs');
 }
 
 /** The backend that can find an existing attempt again, from its persisted handle. */
 export function backendForHandle(project: Project, handle: Handle): Promise<Backend> {
-  return openBackend(handle.backend, project, { host: typeof handle.host === 'string' ? handle.host : undefined });
+  const text = (v: unknown) => (typeof v === 'string' ? v : undefined);
+  return openBackend(handle.backend, project, { host: text(handle.host), fleet: text(handle.fleet) });
 }

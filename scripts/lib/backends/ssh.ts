@@ -2,7 +2,7 @@
 // runner is started in a tmux session named for the run and attempt, and everything the
 // orchestrator needs comes back in one pooled round trip per poll.
 import { randomBytes } from 'node:crypto';
-import { existsSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { hashFile } from '../hash.js';
 import { attemptSession, TMUX_SOCKET } from '../remote/host-layout.js';
@@ -22,10 +22,14 @@ export interface SshHandle extends Handle {
   backend: 'ssh';
   host: string;
   run_id: string;
+  /** the attempt's store and scratch name: the run id, or `<run_id>/shards/<i>` (absent in older handles) */
+  unit?: string;
   attempt: number | 'predict';
   root: string;
   session: string;
 }
+
+const unitOf = (h: SshHandle) => h.unit ?? h.run_id;
 
 export interface SshBackendOptions {
   host: RemoteHost;
@@ -34,15 +38,22 @@ export interface SshBackendOptions {
   /** the self-contained runner built by `make build` */
   runnerBundle: string;
   keepCheckpoints?: number;
+  /** rsync excludes on top of the built-in ones (a fleet's sync_excludes) */
+  syncExcludes?: string[];
+  /** tmux session names start with it (default `sy`) */
+  sessionPrefix?: string;
 }
 
-// status, events, the newest metrics line and whether the tmux session lives, in one call.
-// Each section ends with a newline of its own, so an empty one still splits cleanly.
+// status, events, the newest metrics line, whether the tmux session lives and the last line of
+// the newer log, in one call. Each section ends with a newline of its own, so an empty one
+// still splits cleanly.
 const POLL_SCRIPT = `m=$1 d=$2
 cat "$d/status.json" 2>/dev/null; echo; echo "$m"
 cat "$d/events.jsonl" 2>/dev/null; echo; echo "$m"
 tail -n 1 "$d/metrics.jsonl" 2>/dev/null; echo; echo "$m"
-tmux -L "$3" has-session -t "=$4" 2>/dev/null && echo alive || echo gone`;
+tmux -L "$3" has-session -t "=$4" 2>/dev/null && echo alive || echo gone; echo "$m"
+f=$(ls -t "$d/stdout.log" "$d/stderr.log" 2>/dev/null | head -n 1)
+if [ -n "$f" ]; then tail -c 4096 "$f" | grep -v '^ *$' | tail -n 1; fi`;
 
 const CANCEL_SCRIPT = `d=$1
 touch "$d/${STOP_REQUEST}"
@@ -53,10 +64,37 @@ export class SshBackend implements Backend {
   readonly name = 'ssh' as const;
   readonly capabilities = { gpus: true, spot: false, shards: false, multiNode: false };
 
+  private prepared: Promise<string> | null = null;
+
   constructor(private readonly opts: SshBackendOptions) {}
 
-  private get host(): RemoteHost {
+  get host(): RemoteHost {
     return this.opts.host;
+  }
+
+  /**
+   * Makes the host ready for attempts, once per backend: checks the runtime, pushes the project
+   * (rsync delta) and the runner. Resolves to the runner's path on the host. A fleet calls it for
+   * every host at once before the first shard starts; `submit` calls it otherwise.
+   */
+  prepare(onProgress?: (bytes: number, percent: number) => void): Promise<string> {
+    this.prepared ??= this.doPrepare(onProgress).catch((err: unknown) => {
+      this.prepared = null; // a later call tries again
+      throw err;
+    });
+    return this.prepared;
+  }
+
+  private async doPrepare(onProgress?: (bytes: number, percent: number) => void): Promise<string> {
+    const { layout } = this.host;
+    if ((await this.host.run(['test', '-x', layout.node], { allowFail: true })).code !== 0) {
+      throw new UserError(`ssh ${this.host.name}: not bootstrapped (no ${layout.node}); run make bootstrap host=${this.host.name}`);
+    }
+    await this.host.syncRepo(this.opts.projectRoot, { onProgress, excludes: this.opts.syncExcludes });
+    if (!existsSync(this.opts.runnerBundle)) throw new Error(`runner bundle missing: ${this.opts.runnerBundle} (make build)`);
+    const runner = layout.runner((await hashFile(this.opts.runnerBundle)).sha256);
+    await this.host.pushFileOnce(this.opts.runnerBundle, runner);
+    return runner;
   }
 
   /** Where the runner on the host keeps runs: the project's store when the host can reach it. */
@@ -70,29 +108,24 @@ export class SshBackend implements Backend {
       backend: 'ssh',
       host: this.host.name,
       run_id: spec.run_id,
+      unit: spec.unit_id,
       attempt: spec.attempt,
       root: layout.root,
-      session: attemptSession(spec.run_id, spec.attempt),
+      session: attemptSession(spec.unit_id, spec.attempt, this.opts.sessionPrefix),
     };
-    const dir = layout.attemptDir(spec.run_id, spec.attempt);
+    const dir = layout.attemptDir(spec.unit_id, spec.attempt);
     const started = await this.host.sh('[ -f "$1/status.json" ] || tmux -L "$2" has-session -t "=$3" 2>/dev/null', [dir, TMUX_SOCKET, handle.session], { allowFail: true });
     if (started.code === 0) return handle; // already submitted: idempotent per (run, attempt)
 
-    if ((await this.host.run(['test', '-x', layout.node], { allowFail: true })).code !== 0) {
-      throw new UserError(`ssh ${this.host.name}: not bootstrapped (no ${layout.node}); run make bootstrap host=${this.host.name}`);
-    }
     if (spec.data_dir && path.isAbsolute(spec.data_dir)) {
       throw new UserError(`ssh ${this.host.name}: data.dir outside the repository cannot be shipped; move it under the competition folder`);
     }
-    await this.host.syncRepo(this.opts.projectRoot);
-    if (!existsSync(this.opts.runnerBundle)) throw new Error(`runner bundle missing: ${this.opts.runnerBundle} (make build)`);
-    const runner = layout.runner((await hashFile(this.opts.runnerBundle)).sha256);
-    await this.host.pushFileOnce(this.opts.runnerBundle, runner);
+    const runner = await this.prepare();
 
     const remoteSpec: AttemptSpec = { ...spec, store: this.remoteStoreUrl(), secrets_file: '../secrets.env', venv: '../venv' };
-    await this.host.writeFile(layout.attemptSpec(spec.run_id, spec.attempt), JSON.stringify(remoteSpec, null, 2));
+    await this.host.writeFile(layout.attemptSpec(spec.unit_id, spec.attempt), JSON.stringify(remoteSpec, null, 2));
     const rel = (p: string) => p.slice(layout.root.length + 1);
-    const argv = ['runtime/node', rel(runner), '--spec', rel(layout.attemptSpec(spec.run_id, spec.attempt)), '--root', 'repo', '--work', rel(layout.work(spec.run_id))];
+    const argv = ['runtime/node', rel(runner), '--spec', rel(layout.attemptSpec(spec.unit_id, spec.attempt)), '--root', 'repo', '--work', rel(layout.work(spec.unit_id))];
     await this.host.run(tmuxNewSession(TMUX_SOCKET, handle.session, layout.root, argv));
     return handle;
   }
@@ -100,17 +133,24 @@ export class SshBackend implements Backend {
   async poll(handle: Handle): Promise<PollResult> {
     const h = handle as SshHandle;
     const marker = `--switchyard-${randomBytes(8).toString('hex')}--`;
-    const dir = this.host.layout.attemptDir(h.run_id, h.attempt);
+    const dir = this.host.layout.attemptDir(unitOf(h), h.attempt);
     let out: string;
     try {
       out = (await this.host.sh(POLL_SCRIPT, [marker, dir, TMUX_SOCKET, h.session], { timeoutMs: this.host.target.connectTimeoutSec * 1000 + 5000 })).stdout;
     } catch (err) {
       return { state: 'lost', reason: (err as Error).message, exit_code: null, restored_step: null, last_step: null, metrics: null, events: [] };
     }
-    const [statusText = '', eventsText = '', metricsText = '', session = ''] = out.split(`\n${marker}\n`).map((s) => s.trim());
+    const [statusText = '', eventsText = '', metricsText = '', session = '', lastLine = ''] = out.split(`\n${marker}\n`).map((s) => s.trim());
     const status = statusText ? (JSON.parse(statusText) as AttemptStatus) : null;
     const metrics = parseJsonLines<Record<string, unknown>>(metricsText).at(-1) ?? null;
-    const base = { exit_code: status?.exit_code ?? null, restored_step: status?.restored_step ?? null, last_step: status?.last_step ?? null, metrics, events: parseJsonLines<RunnerEvent>(eventsText) };
+    const base = {
+      exit_code: status?.exit_code ?? null,
+      restored_step: status?.restored_step ?? null,
+      last_step: status?.last_step ?? null,
+      metrics,
+      events: parseJsonLines<RunnerEvent>(eventsText),
+      last_line: lastLine || null,
+    };
     if (status && TERMINAL.has(status.state)) return { ...base, state: status.state, reason: status.reason };
     if (session === 'alive') return { ...base, state: 'running', reason: null };
     return { ...base, state: 'lost', reason: `the runner's tmux session ${h.session} on ${h.host} is gone without a final status` };
@@ -118,12 +158,12 @@ export class SshBackend implements Backend {
 
   async cancel(handle: Handle, opts: { force?: boolean } = {}): Promise<void> {
     const h = handle as SshHandle;
-    await this.host.sh(CANCEL_SCRIPT, [this.host.layout.attemptDir(h.run_id, h.attempt), opts.force ? 'KILL' : 'TERM'], { allowFail: true });
+    await this.host.sh(CANCEL_SCRIPT, [this.host.layout.attemptDir(unitOf(h), h.attempt), opts.force ? 'KILL' : 'TERM'], { allowFail: true });
   }
 
   async *logs(handle: Handle, opts: { follow: boolean; stream?: 'stdout' | 'stderr' }): AsyncIterable<string> {
     const h = handle as SshHandle;
-    const file = `${this.host.layout.attemptDir(h.run_id, h.attempt)}/${opts.stream ?? 'stdout'}.log`;
+    const file = `${this.host.layout.attemptDir(unitOf(h), h.attempt)}/${opts.stream ?? 'stdout'}.log`;
     if (!opts.follow) {
       yield (await this.host.run(['cat', file], { allowFail: true })).stdout;
       return;
@@ -156,8 +196,23 @@ export class SshBackend implements Backend {
   async pull(handle: Handle): Promise<void> {
     const h = handle as SshHandle;
     if (!(this.opts.store instanceof FileStore)) return; // the runner wrote to the shared store
-    const local = this.opts.store.pathOf(runKeys.dir(h.run_id).replace(/\/$/, ''));
-    await runRsync({ src: `${this.host.layout.store}/${runKeys.dir(h.run_id)}`, dest: `${local}/`, target: this.host.target, direction: 'pull', excludes: [] });
-    await pruneStoredSteps(this.opts.store, h.run_id, this.opts.keepCheckpoints ?? 3);
+    const unit = unitOf(h);
+    const local = this.opts.store.pathOf(runKeys.dir(unit).replace(/\/$/, ''));
+    mkdirSync(path.dirname(local), { recursive: true }); // rsync makes only the last folder
+    await runRsync({ src: `${this.host.layout.store}/${runKeys.dir(unit)}`, dest: `${local}/`, target: this.host.target, direction: 'pull', excludes: [] });
+    await pruneStoredSteps(this.opts.store, unit, this.opts.keepCheckpoints ?? 3);
+  }
+
+  /**
+   * Gives the host the committed checkpoints this machine holds for a unit (a shard moved here
+   * from a lost host), so its runner resumes from them. With a shared store there is nothing to do.
+   */
+  async pushCheckpoints(unitId: string): Promise<void> {
+    if (!(this.opts.store instanceof FileStore)) return;
+    const local = this.opts.store.pathOf(runKeys.ckptDir(unitId).replace(/\/$/, ''));
+    if (!existsSync(local)) return;
+    const remote = `${this.host.layout.store}/${runKeys.ckptDir(unitId)}`;
+    await this.host.run(['mkdir', '-p', remote]);
+    await runRsync({ src: `${local}/`, dest: remote, target: this.host.target, direction: 'push', excludes: [] });
   }
 }

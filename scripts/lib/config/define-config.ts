@@ -30,6 +30,26 @@ export interface S3Settings {
   force_path_style?: boolean;
 }
 
+/** A named, ordered group of inventory hosts that a sharded search spreads over. */
+export interface FleetConfig {
+  /** inventory host names, in order: shard i starts on hosts[i % hosts.length] */
+  hosts: string[];
+  /** shards running at once on one host (default 1: a host's shards run one after another) */
+  per_host?: number;
+  /** the project's folder on every host of this fleet, relative to the login directory (default: each host's root) */
+  root?: string;
+  /** tmux session names start with it (default `sy`): `<prefix>-<run>-s<shard>-<attempt>` */
+  session_prefix?: string;
+  /** rsync excludes on top of the built-in ones (.git, .switchyard, outputs, caches) */
+  sync_excludes?: string[];
+  /** hosts synced at once (default 8) */
+  sync_parallel?: number;
+  /** move the unfinished shards of a lost host onto the healthy ones (default true) */
+  requeue?: boolean;
+  /** seconds a host may stay unreachable before its shards count as lost (default 30) */
+  lost_after_sec?: number;
+}
+
 export interface SwitchyardConfig {
   defaults?: {
     backend?: BackendName;
@@ -43,7 +63,8 @@ export interface SwitchyardConfig {
     s3?: S3Settings;
   };
   hosts?: Record<string, HostConfig>;
-  fleets?: Record<string, string[]>;
+  /** a fleet is its host list, or a FleetConfig */
+  fleets?: Record<string, string[] | FleetConfig>;
 }
 
 export function defineConfig(config: SwitchyardConfig): SwitchyardConfig {

@@ -38,6 +38,19 @@ const HostSchema = z.strictObject({
 
 export type HostEntry = z.infer<typeof HostSchema>;
 
+const FleetSchema = z.strictObject({
+  hosts: z.array(Name).min(1),
+  per_host: z.number().int().min(1).max(64).default(1),
+  root: z.string().optional(),
+  session_prefix: z.string().regex(/^[A-Za-z][A-Za-z0-9_-]{0,15}$/, 'a short name: letters, digits, - and _').default('sy'),
+  sync_excludes: z.array(z.string().min(1)).default([]),
+  sync_parallel: z.number().int().min(1).max(64).default(8),
+  requeue: z.boolean().default(true),
+  lost_after_sec: z.number().positive().max(3600).default(30),
+});
+
+export type FleetEntry = z.infer<typeof FleetSchema>;
+
 export const ConfigSchema = z.strictObject({
   defaults: z
     .strictObject({
@@ -51,7 +64,8 @@ export const ConfigSchema = z.strictObject({
     })
     .prefault({}),
   hosts: z.record(Name, HostSchema).default({}),
-  fleets: z.record(Name, z.array(Name).min(1)).default({}),
+  // The short form, a list of host names, is a fleet with every default.
+  fleets: z.record(Name, z.union([z.array(Name).min(1).transform((hosts) => FleetSchema.parse({ hosts })), FleetSchema])).default({}),
 });
 
 export type Config = z.infer<typeof ConfigSchema>;
@@ -101,7 +115,7 @@ export async function loadConfig(root: string): Promise<Config> {
   const mod = (await import(pathToFileURL(await compiledConfigPath(root)).href)) as { default?: unknown };
   const parsed = ConfigSchema.safeParse(mod.default ?? {});
   if (!parsed.success) throw new UserError(formatZodIssue(CONFIG_FILE, parsed.error, ConfigSchema, mod.default ?? {}));
-  for (const [fleet, hosts] of Object.entries(parsed.data.fleets)) {
+  for (const [fleet, { hosts }] of Object.entries(parsed.data.fleets)) {
     const unknown = hosts.find((h) => !(h in parsed.data.hosts));
     if (unknown) {
       throw new UserError(`${CONFIG_FILE}: fleets.${fleet}: unknown host "${unknown}"; add it under hosts`);

@@ -14,6 +14,10 @@ export interface LedgerFieldsByType {
   'ckpt.pruned': { run_id: string; step: number };
   'submission.made': { run_id: string; file: string; sha256: string; dry: boolean; score?: number | null };
   'outputs.saved': { run_id: string; files: { path: string; sha256: string }[] };
+  /** a fleet shard moved off a lost host; it resumes from `resume_step` */
+  'shard.moved': { run_id: string; shard: number; from: string; to: string; resume_step: number | null };
+  /** `output`: the merged file's key relative to the store root */
+  'merge.completed': { run_id: string; output: string; sha256: string; records: number | null; shards: number };
 }
 export type LedgerType = keyof LedgerFieldsByType;
 /** The fields a type takes: the known types' fields are required (extra ones allowed); free-form for other types. */

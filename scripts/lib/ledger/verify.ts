@@ -103,7 +103,8 @@ function prevBreak(lines: Buffer[], i: number): Bad {
 async function checkManifests(entries: LedgerEntry[], check: (e: LedgerEntry) => Promise<string | null>): Promise<Bad | undefined> {
   const live = new Map<string, LedgerEntry>();
   for (const e of entries) {
-    const key = `${String(e.run_id)}\0${String(e.step)}`;
+    // A fleet search's shards each count their own steps.
+    const key = `${String(e.run_id)}\0${String(e.shard ?? '')}\0${String(e.step)}`;
     if (e.type === 'ckpt.committed') {
       live.delete(key); // a re-commit of the same step supersedes the earlier one
       live.set(key, e);
@@ -112,7 +113,7 @@ async function checkManifests(entries: LedgerEntry[], check: (e: LedgerEntry) =>
   const ordered = [...live.values()].sort((a, b) => a.seq - b.seq);
   for (const e of ordered) {
     const problem = await check(e).catch((err: unknown) => (err instanceof Error ? err.message : String(err)));
-    if (problem) return { line: e.seq, reason: `line ${e.seq}: checkpoint step ${String(e.step)} of run ${String(e.run_id)}: ${problem}` };
+    if (problem) return { line: e.seq, reason: `line ${e.seq}: checkpoint step ${String(e.step)} of run ${String(e.run_id)}${e.shard === undefined ? '' : ` shard ${String(e.shard)}`}: ${problem}` };
   }
   return undefined;
 }

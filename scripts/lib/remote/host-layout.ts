@@ -3,6 +3,7 @@
 //   <root>/runtime/node                link to the Node (>= 20) the runner uses
 //   <root>/runtime/run-attempt-<sha>.mjs   the self-contained runner, by content hash
 //   <root>/scratch/<run_id>/           the runner's scratch: ckpt/, output/, attempts/<n>/
+//                                      (a fleet shard's: <root>/scratch/<run_id>/shards/<i>/)
 //   <root>/store/                      the host's own file store, when the project's store is
 //                                      a local folder the host cannot reach (pulled home)
 //   <root>/secrets.env                 the declared secrets, mode 0600
@@ -13,16 +14,17 @@ export const TMUX_SOCKET = 'switchyard';
 
 export function hostLayout(root: string) {
   checkRemotePath(root);
-  const attemptDir = (runId: string, attempt: number | 'predict') => `${root}/scratch/${runId}/attempts/${attempt}`;
+  // unitId: a run id, or `<run_id>/shards/<i>` for one shard of a fleet search
+  const attemptDir = (unitId: string, attempt: number | 'predict') => `${root}/scratch/${unitId}/attempts/${attempt}`;
   return {
     root,
     repo: `${root}/repo`,
     runtime: `${root}/runtime`,
     node: `${root}/runtime/node`,
     runner: (sha: string) => `${root}/runtime/run-attempt-${sha.slice(0, 16)}.mjs`,
-    work: (runId: string) => `${root}/scratch/${runId}`,
+    work: (unitId: string) => `${root}/scratch/${unitId}`,
     attemptDir,
-    attemptSpec: (runId: string, attempt: number | 'predict') => `${attemptDir(runId, attempt)}/attempt.json`,
+    attemptSpec: (unitId: string, attempt: number | 'predict') => `${attemptDir(unitId, attempt)}/attempt.json`,
     store: `${root}/store`,
     secrets: `${root}/secrets.env`,
     venv: `${root}/venv`,
@@ -31,7 +33,10 @@ export function hostLayout(root: string) {
 
 export type HostLayout = ReturnType<typeof hostLayout>;
 
-/** tmux session of one attempt: only [A-Za-z0-9_-], as tmux and checkSimpleName want. */
-export function attemptSession(runId: string, attempt: number | 'predict'): string {
-  return `sy-${runId}-${attempt}`;
+/**
+ * tmux session of one attempt: only [A-Za-z0-9_-], as tmux and checkSimpleName want.
+ * `sy-<run>-<attempt>`, or `sy-<run>-s<i>-<attempt>` for shard i of a fleet search.
+ */
+export function attemptSession(unitId: string, attempt: number | 'predict', prefix = 'sy'): string {
+  return `${prefix}-${unitId.replace('/shards/', '-s')}-${attempt}`;
 }

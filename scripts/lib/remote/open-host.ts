@@ -25,7 +25,8 @@ export async function closeSharedPool(): Promise<void> {
   await (await open)?.close();
 }
 
-export async function openRemoteHost(project: Project, name: string | undefined): Promise<RemoteHost> {
+/** `root` overrides the host's own project folder (a fleet's root). */
+export async function openRemoteHost(project: Project, name: string | undefined, opts: { root?: string } = {}): Promise<RemoteHost> {
   const known = Object.keys(project.config.hosts);
   if (!name) throw new UserError(`host: required, e.g. host=${known[0] ?? 'vast'} (hosts are listed in cluster_fleet_config.ts)`);
   const entry = project.config.hosts[name];
@@ -33,5 +34,5 @@ export async function openRemoteHost(project: Project, name: string | undefined)
     throw new UserError(`host: unknown host ${JSON.stringify(name)} (known: ${known.join(', ') || 'none'}); add it under hosts in cluster_fleet_config.ts`);
   }
   const target = targetFromConfig(name, entry, { connectTimeoutSec: entry.connect_timeout });
-  return new RemoteHost(target, checkRemotePath(entry.root), await sharedPool());
+  return new RemoteHost(target, checkRemotePath(opts.root ?? entry.root), await sharedPool());
 }

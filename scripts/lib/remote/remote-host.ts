@@ -45,16 +45,16 @@ export class RemoteHost {
   }
 
   /** Pushes the project (code and in-repo data) to <root>/repo: rsync's delta transfer, one exclude list. */
-  async syncRepo(localRoot: string, onProgress?: (bytes: number, percent: number) => void) {
+  async syncRepo(localRoot: string, opts: { onProgress?: (bytes: number, percent: number) => void; excludes?: readonly string[] } = {}) {
     await this.run(['mkdir', '-p', this.layout.repo]);
     return runRsync({
       src: `${localRoot}/`,
       dest: `${this.layout.repo}/`,
       target: this.target,
       direction: 'push',
-      excludes: SYNC_EXCLUDES,
+      excludes: [...SYNC_EXCLUDES, ...(opts.excludes ?? [])],
       delete: true,
-      onProgress,
+      onProgress: opts.onProgress,
     });
   }
 

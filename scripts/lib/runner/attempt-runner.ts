@@ -85,7 +85,7 @@ export class AttemptRunner {
     // up to its last commit (status.json goes up once, at the end, and completes the set).
     this.sync = new CheckpointSync(
       opts.store,
-      spec.run_id,
+      spec.unit_id,
       this.paths.ckpt,
       spec.keep_checkpoints,
       (e) => this.handleSyncEvent(e),
@@ -135,7 +135,7 @@ export class AttemptRunner {
     };
     try {
       if (this.spec.attempt !== 'predict') await this.adoptLocalSteps(note);
-      this.status.restored_step = await restoreLatest(this.opts.store, this.spec.run_id, this.paths.ckpt, note);
+      this.status.restored_step = await restoreLatest(this.opts.store, this.spec.unit_id, this.paths.ckpt, note);
       this.status.last_step = this.status.restored_step;
       this.emit({ type: 'restored', step: this.status.restored_step });
       await this.sync.init();
@@ -164,9 +164,9 @@ export class AttemptRunner {
     if (!existsSync(this.paths.ckpt)) return;
     const local = await latestCheckpoint(this.paths.ckpt, { report: note });
     if (!local) return;
-    const stored = (await storedSteps(this.opts.store, this.spec.run_id)).filter((s) => s.hasManifest).at(-1);
+    const stored = (await storedSteps(this.opts.store, this.spec.unit_id)).filter((s) => s.hasManifest).at(-1);
     if (stored && stored.step >= local.step) return;
-    const { key, sha256 } = await uploadStep(this.opts.store, this.spec.run_id, local.dir, local.manifest);
+    const { key, sha256 } = await uploadStep(this.opts.store, this.spec.unit_id, local.dir, local.manifest);
     note(`uploaded step ${local.step}, committed here by an earlier attempt`);
     this.emit({ type: 'ckpt.committed', step: local.step, manifest: key, manifest_sha256: sha256 });
   }
@@ -194,6 +194,7 @@ export class AttemptRunner {
       ...s.env,
       ...this.secretEnv(),
       SWITCHYARD_RUN_ID: s.run_id,
+      SWITCHYARD_PINS_DIGEST: s.pins_digest,
       SWITCHYARD_ATTEMPT: String(s.attempt),
       SWITCHYARD_SEED: String(s.seed),
       SWITCHYARD_CKPT_DIR: this.paths.ckpt,
@@ -273,13 +274,13 @@ export class AttemptRunner {
     const entries = readdirSync(this.paths.output, { recursive: true, withFileTypes: true });
     for (const e of entries.filter((x) => x.isFile())) {
       const rel = path.relative(this.paths.output, path.join(e.parentPath, e.name)).split(path.sep).join('/');
-      const stored = await this.opts.store.put(runKeys.output(this.spec.run_id, rel), path.join(this.paths.output, rel));
+      const stored = await this.opts.store.put(runKeys.output(this.spec.unit_id, rel), path.join(this.paths.output, rel));
       files.push({ path: rel, sha256: stored.sha256 });
     }
     if (!files.length) return;
     files.sort((a, b) => a.path.localeCompare(b.path));
     // Written last: a reader that finds it knows every output listed is complete.
-    await this.opts.store.putBytes(runKeys.outputsManifest(this.spec.run_id), JSON.stringify({ files }, null, 2) + '\n');
+    await this.opts.store.putBytes(runKeys.outputsManifest(this.spec.unit_id), JSON.stringify({ files }, null, 2) + '\n');
     this.emit({ type: 'outputs.saved', files });
   }
 
@@ -291,7 +292,7 @@ export class AttemptRunner {
   async mirrorAttemptFiles(names: readonly string[] = ATTEMPT_FILES): Promise<void> {
     for (const name of names) {
       const file = path.join(this.paths.attempt, name);
-      if (existsSync(file)) await this.opts.store.put(runKeys.attemptFile(this.spec.run_id, this.spec.attempt, name), file);
+      if (existsSync(file)) await this.opts.store.put(runKeys.attemptFile(this.spec.unit_id, this.spec.attempt, name), file);
     }
   }
 }

@@ -5,6 +5,13 @@ import type { AttemptState } from '../runs/run-record.js';
 
 export interface AttemptSpec {
   run_id: string;
+  /**
+   * The name this attempt's checkpoints, outputs and attempt files live under in the store
+   * (`runs/<unit_id>/...`): the run id, or `<run_id>/shards/<i>` for one shard of a fleet search.
+   */
+  unit_id: string;
+  /** the run's pins digest (SWITCHYARD_PINS_DIGEST: shard files carry it) */
+  pins_digest: string;
   /** 1, 2, ... for training attempts; "predict" for the prediction phase */
   attempt: number | 'predict';
   command: CommandSpec;

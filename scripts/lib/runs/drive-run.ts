@@ -8,17 +8,20 @@ import type { Backend, PollResult } from '../backends/backend.js';
 import type { Project } from '../project.js';
 import type { AttemptSpec, RunnerEvent } from '../runner/attempt-spec.js';
 import { formatDuration, type StatusLine } from '../ui/status-line.js';
-import { TERMINAL, type AttemptRecord, type AttemptState, type Handle, type RunRecord } from './run-record.js';
+import { shardUnit, TERMINAL, type AttemptRecord, type AttemptState, type Handle, type RunRecord } from './run-record.js';
 import { recordInLedger, saveRun } from './run-store.js';
 
 const POLL_MS = 250;
 
-export function attemptSpec(project: Project, run: RunRecord, attempt: number | 'predict'): AttemptSpec {
+/** `shard`: one shard of a fleet search; without it the attempt covers the whole search. */
+export function attemptSpec(project: Project, run: RunRecord, attempt: number | 'predict', shard?: { index: number; count: number }): AttemptSpec {
   const { spec } = run;
   const [slug] = run.experiment.split('/');
   const competition = path.join('competitions', slug!);
   return {
     run_id: run.run_id,
+    unit_id: shard ? shardUnit(run.run_id, shard.index) : run.run_id,
+    pins_digest: run.pins.digest,
     attempt,
     command: attempt === 'predict' ? run.command.predict! : run.command.train,
     setup: spec.setup ?? null,
@@ -32,29 +35,73 @@ export function attemptSpec(project: Project, run: RunRecord, attempt: number | 
     ckpt_every_sec: spec.train.checkpoint_every_sec,
     grace_sec: spec.train.grace_sec,
     keep_checkpoints: spec.train.keep_checkpoints,
-    // One attempt covers the whole search; only a fleet launch splits it into shards.
-    shard_index: 0,
-    shard_count: 1,
+    shard_index: shard?.index ?? 0,
+    shard_count: shard?.count ?? 1,
     store: project.store.url,
     store_s3: project.config.defaults.s3 ?? null,
   };
 }
 
-/** Ledger entries and user-facing lines for the runner's events. */
-async function handleEvents(project: Project, run: RunRecord, events: RunnerEvent[], ui: StatusLine): Promise<void> {
+/**
+ * Ledger entries and user-facing lines for the runner's events. `shard` tags the entries of one
+ * shard of a fleet search (its steps are its own) and prefixes its lines.
+ */
+export async function recordEvents(
+  project: Project,
+  run: RunRecord,
+  events: RunnerEvent[],
+  say: (line: string) => void,
+  shard?: number,
+): Promise<void> {
+  const tag = shard === undefined ? {} : { shard };
+  const prefix = shard === undefined ? '' : `shard ${shard}: `;
   for (const e of events) {
     if (e.type === 'ckpt.committed') {
-      await recordInLedger(project, 'ckpt.committed', { run_id: run.run_id, step: e.step, manifest: e.manifest, manifest_sha256: e.manifest_sha256 });
+      await recordInLedger(project, 'ckpt.committed', { run_id: run.run_id, ...tag, step: e.step, manifest: e.manifest, manifest_sha256: e.manifest_sha256 });
     } else if (e.type === 'ckpt.pruned') {
-      await recordInLedger(project, 'ckpt.pruned', { run_id: run.run_id, step: e.step });
+      await recordInLedger(project, 'ckpt.pruned', { run_id: run.run_id, ...tag, step: e.step });
     } else if (e.type === 'outputs.saved') {
-      await recordInLedger(project, 'outputs.saved', { run_id: run.run_id, files: e.files });
+      await recordInLedger(project, 'outputs.saved', { run_id: run.run_id, ...tag, files: e.files });
     } else if (e.type === 'restored') {
-      ui.say(e.step === null ? 'starting from scratch (no committed checkpoint)' : `resuming from committed checkpoint step ${e.step}`);
+      say(prefix + (e.step === null ? 'starting from scratch (no committed checkpoint)' : `resuming from committed checkpoint step ${e.step}`));
     } else if (e.type === 'notice') {
-      ui.say(`switchyard: ${e.line}`);
+      say(`${prefix}switchyard: ${e.line}`);
     }
   }
+}
+
+/**
+ * Writes an attempt's end into its record, brings its results home and records it in the
+ * ledger. Bringing results home can fail with the worker gone; the end is recorded anyway.
+ */
+export async function recordAttemptEnd(
+  project: Project,
+  run: RunRecord,
+  attempt: AttemptRecord,
+  poll: PollResult,
+  pull: () => Promise<void>,
+  say: (line: string) => void,
+  shard?: number,
+): Promise<void> {
+  Object.assign(attempt, {
+    state: poll.state,
+    reason: poll.reason,
+    exit_code: poll.exit_code,
+    ended_at: new Date().toISOString(),
+    last_step: poll.last_step ?? attempt.last_step,
+    restored_step: poll.restored_step ?? attempt.restored_step,
+  });
+  const who = shard === undefined ? `attempt ${attempt.n}` : `shard ${shard} attempt ${attempt.n}`;
+  await pull().catch((err: Error) => say(`switchyard: could not pull ${who}: ${err.message}`));
+  await saveRun(project, run);
+  await recordInLedger(project, 'attempt.ended', {
+    run_id: run.run_id,
+    ...(shard === undefined ? {} : { shard }),
+    attempt: attempt.n,
+    state: attempt.state,
+    exit_code: attempt.exit_code,
+    last_step: attempt.last_step,
+  });
 }
 
 function statusText(attempt: AttemptRecord, poll: PollResult, startedMs: number): string {
@@ -81,7 +128,7 @@ export async function pollUntilDone(
   for (;;) {
     const poll = await backend.poll(handle);
     if (poll.events.length > seen.count) {
-      await handleEvents(project, run, poll.events.slice(seen.count), ui);
+      await recordEvents(project, run, poll.events.slice(seen.count), (line) => ui.say(line));
       seen.count = poll.events.length;
       await onHandled(poll);
     }
@@ -110,24 +157,7 @@ export async function followAttempt(
     attempt.last_step = p.last_step ?? attempt.last_step;
     await saveRun(project, run);
   });
-  Object.assign(attempt, {
-    state: poll.state,
-    reason: poll.reason,
-    exit_code: poll.exit_code,
-    ended_at: new Date().toISOString(),
-    last_step: poll.last_step ?? attempt.last_step,
-    restored_step: poll.restored_step ?? attempt.restored_step,
-  });
-  // Bringing results home can fail with the worker gone; the attempt's end is recorded anyway.
-  await backend.pull(attempt.handle!).catch((err: Error) => ui.say(`switchyard: could not pull attempt ${attempt.n}: ${err.message}`));
-  await saveRun(project, run);
-  await recordInLedger(project, 'attempt.ended', {
-    run_id: run.run_id,
-    attempt: attempt.n,
-    state: attempt.state,
-    exit_code: attempt.exit_code,
-    last_step: attempt.last_step,
-  });
+  await recordAttemptEnd(project, run, attempt, poll, () => backend.pull(attempt.handle!), (line) => ui.say(line));
   return attempt;
 }
 

@@ -11,10 +11,10 @@ import { driveRun } from './drive-run.js';
 import type { AttemptState, Handle, RunRecord } from './run-record.js';
 
 /** A backend whose attempts' output scrolls above the live status line. */
-export function foregroundBackend(name: BackendName, project: Project, ui: StatusLine, host?: string): Promise<Backend> {
+export function foregroundBackend(name: BackendName, project: Project, ui: StatusLine, where: { host?: string; fleet?: string } = {}): Promise<Backend> {
   return openBackend(name, project, {
     echo: (stream, data) => ui.write(stream === 'stdout' ? process.stdout : process.stderr, data),
-    host,
+    ...where,
   });
 }
 
@@ -29,7 +29,7 @@ export function runInForeground(project: Project, run: RunRecord, backend: Backe
     onSubmitted: (a, b) => signals.attach(a.handle!, b),
     nextBackend: async (current) => {
       const name = run.backends[run.backends.indexOf(current.name) + 1];
-      return name ? foregroundBackend(name, project, ui, host) : null;
+      return name ? foregroundBackend(name, project, ui, { host }) : null;
     },
   });
 }

@@ -25,6 +25,14 @@ export interface AttemptRecord {
   events_seen: number;
 }
 
+/** One shard of a fleet search: its own attempts, each on some host of the fleet. */
+export interface ShardRecord {
+  index: number;
+  attempts: AttemptRecord[];
+  /** hosts this shard was moved away from (lost mid-search), in order */
+  moved_from: string[];
+}
+
 export interface RunRecord {
   run_id: string;
   experiment: string;
@@ -36,18 +44,41 @@ export interface RunRecord {
   /** set when this run deliberately repeats a finished run with the same pins (again=1) */
   replay_of: string | null;
   attempts: AttemptRecord[];
+  /** a fleet search: one record per shard (attempts above stay empty) */
+  shards?: ShardRecord[];
+  /** the fleet it was launched on */
+  fleet?: string;
 }
 
 export const TERMINAL: ReadonlySet<AttemptState> = new Set(['succeeded', 'failed', 'preempted', 'lost', 'cancelled']);
 
+// A sharded run is as far as its least finished shard: running while any runs, succeeded when all did.
+const SHARD_STATE_ORDER: RunState[] = ['running', 'queued', 'created', 'failed', 'cancelled', 'lost', 'preempted', 'succeeded'];
+
 export function runState(run: RunRecord): RunState {
+  if (run.shards?.length) {
+    const states = run.shards.map((s): RunState => s.attempts.at(-1)?.state ?? 'created');
+    return SHARD_STATE_ORDER.find((s) => states.includes(s)) ?? 'created';
+  }
   return run.attempts.at(-1)?.state ?? 'created';
+}
+
+/** The store name of one shard of a run: its checkpoints, outputs and attempts live under runs/<it>/. */
+export function shardUnit(runId: string, index: number): string {
+  return `${runId}/shards/${index}`;
 }
 
 export function lastStep(run: RunRecord): number | null {
   for (const a of [...run.attempts].reverse()) if (a.last_step !== null) return a.last_step;
   return null;
 }
+
+/** Where a fleet search's merge writes: the merged records and the merge report. */
+export const mergeKeys = {
+  merged: (id: string) => `runs/${id}/outputs/merged.jsonl`,
+  report: (id: string) => `runs/${id}/merge-report.json`,
+  shardOutputs: (id: string, index: number) => `runs/${id}/shards/${index}/outputs/`,
+};
 
 /** Store keys of a run's parts. */
 export const runKeys = {

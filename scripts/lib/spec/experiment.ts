@@ -51,9 +51,21 @@ export const ExperimentSchema = z.strictObject({
     .strictObject({
       count: z.number().int().min(1).default(1),
       merge: z.enum(['concat', 'best-by-score', 'command']).default('concat'),
+      /** best-by-score: the numeric record field that ranks records of one key */
+      score_field: z.string().min(1).optional(),
+      higher_is_better: z.boolean().default(true),
+      /** command: run with the verified shard files as arguments; writes $SWITCHYARD_MERGED_FILE */
       merge_command: Command.optional(),
     })
-    .prefault({}),
+    .prefault({})
+    .superRefine((s, ctx) => {
+      if (s.merge === 'best-by-score' && !s.score_field) {
+        ctx.addIssue({ code: 'custom', path: ['score_field'], message: 'required with merge: best-by-score, e.g. "loo_accuracy"' });
+      }
+      if (s.merge === 'command' && !s.merge_command) {
+        ctx.addIssue({ code: 'custom', path: ['merge_command'], message: 'required with merge: command, e.g. "python3 merge.py"' });
+      }
+    }),
 });
 
 export type ExperimentSpec = z.infer<typeof ExperimentSchema>;

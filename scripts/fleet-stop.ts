@@ -1,0 +1,30 @@
+// make fleet-stop run=<id> | experiment=<slug>[/<name>] [force=1]: asks every running shard of a
+// fleet search to checkpoint and stop (SIGTERM, then SIGKILL after the grace; force=1 kills now),
+// waits for them to end and records it. make train ... backend=fleet resumes them later.
+import { setTimeout as sleep } from 'node:timers/promises';
+import { z } from 'zod';
+import { openProject } from './lib/project.js';
+import { openFleetRun, refreshFleetRun } from './lib/runs/fleet-search.js';
+import { Flag, readVars } from './lib/spec/make-vars.js';
+import { runMain } from './lib/ui/errors.js';
+
+await runMain(async () => {
+  const vars = readVars('fleet-stop', { run: z.string().optional(), experiment: z.string().optional(), force: Flag.optional() });
+  const project = await openProject();
+  const { run, fleet } = await openFleetRun(project, vars, 'fleet-stop');
+  let supervisor = await refreshFleetRun(project, run, fleet);
+  const running = supervisor.running();
+  if (!running.length) {
+    console.log(`run ${run.run_id}: no shard is running`);
+    return 0;
+  }
+  await Promise.all(running.map((r) => fleet.cancel(r.handle, { force: vars.force ?? false })));
+  console.log(`asked shard${running.length > 1 ? 's' : ''} ${running.map((r) => r.shard).join(', ')} to checkpoint and stop`);
+  const deadline = Date.now() + (run.spec.train.grace_sec + 30) * 1000;
+  while (supervisor.running().length && Date.now() < deadline) {
+    await sleep(1000);
+    supervisor = await refreshFleetRun(project, run, fleet);
+  }
+  console.log(supervisor.table());
+  return supervisor.running().length ? 1 : 0;
+});

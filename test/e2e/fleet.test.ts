@@ -1,0 +1,167 @@
+// The fleet route against three real sshd hosts in network namespaces: a 6-shard kNN search
+// on 3 hosts merges to the same bytes as the unsharded search on the laptop; a host whose sshd
+// dies mid-search has its shards finish elsewhere; make merge refuses a missing, duplicated,
+// stale or truncated shard, naming it.
+import { copyFileSync, existsSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createSandbox, waitFor, type Sandbox } from '../helpers/sandbox.js';
+import { startTestHosts, type TestHosts } from '../helpers/ssh-hosts.js';
+
+let sb: Sandbox;
+let hosts: TestHosts;
+
+beforeAll(async () => {
+  hosts = await startTestHosts(3, { prefix: 'syfleet' });
+  sb = createSandbox();
+  const entries = hosts.hosts.map(
+    (h) =>
+      `    ${h.name}: { host: '${h.host}', port: ${h.port}, user: '${h.user}', identity_file: '${h.identityFile}', known_hosts: '${h.knownHosts}', connect_timeout: 3 },`,
+  );
+  const config = path.join(sb.dir, 'cluster_fleet_config.ts');
+  writeFileSync(
+    config,
+    readFileSync(config, 'utf8')
+      .replace('  hosts: {},', `  hosts: {\n${entries.join('\n')}\n  },`)
+      .replace('  fleets: {},', `  fleets: {\n    lab: { hosts: ['h1', 'h2', 'h3'], lost_after_sec: 2 },\n  },`),
+  );
+  const exps = path.join(sb.dir, 'competitions/knn/experiments');
+  const base = readFileSync(path.join(sb.dir, 'competitions/knn/experiment.yaml'), 'utf8');
+  // Slow enough to lose a host in the middle: a pause after each of the 5 units of a shard.
+  writeFileSync(path.join(exps, 'slow.yaml'), base.replace('count: 1', 'count: 6').replace('  checkpoint_every_sec: 1', '  checkpoint_every_sec: 0.5\n  env: { KNN_UNIT_PAUSE_SEC: "1" }'));
+  sb.git(['add', '-A']);
+  sb.git(['commit', '-qm', 'test fleet']);
+  for (const h of hosts.hosts) {
+    const r = sb.make(['bootstrap', `host=${h.name}`], { timeoutMs: 180_000 });
+    expect(r.code, r.stdout + r.stderr).toBe(0);
+  }
+}, 600_000);
+
+afterAll(async () => {
+  await hosts?.cleanup();
+  sb?.cleanup();
+});
+
+const store = (rel: string) => path.join(sb.dir, '.switchyard/store', rel);
+const runIdIn = (text: string) => /run (\S+-\d{8}T\d{4}-[0-9a-f]{8}(?:-\d+)?)/.exec(text)?.[1];
+
+function make(args: string[]) {
+  const r = sb.make(args, { timeoutMs: 300_000 });
+  return { ...r, out: r.stdout + r.stderr };
+}
+
+/** The records of the unsharded search run on the laptop: its one shard file minus the header. */
+let cachedReference: string | undefined;
+function reference(): string {
+  if (cachedReference !== undefined) return cachedReference;
+  const r = make(['train', 'experiment=knn']);
+  expect(r.code, r.out).toBe(0);
+  const id = runIdIn(r.out)!;
+  cachedReference = readFileSync(store(`runs/${id}/outputs/shard-0-of-1.jsonl`), 'utf8').split('\n').slice(1).join('\n');
+  return cachedReference;
+}
+
+describe('fleet search', () => {
+  let sixId: string;
+
+  it('6 shards on 3 hosts: placement printed, merged bytes equal the unsharded local search', () => {
+    reference();
+    const r = make(['fleet-search', 'experiment=knn/fleet', 'fleet=lab']);
+    expect(r.code, r.out).toBe(0);
+    sixId = runIdIn(r.out)!;
+    expect(r.out).toMatch(/fleet lab: 6 of 6 shards on 3 hosts, one at a time per host/);
+    expect(r.out).toMatch(/^ {2}h1: shards 0, 3$/m);
+    expect(r.out).toMatch(/^ {2}h2: shards 1, 4$/m);
+    expect(r.out).toMatch(/^ {2}h3: shards 2, 5$/m);
+    for (const h of ['h1', 'h2', 'h3']) expect(r.out).toContain(`✓ ${h}: project and runner synced`);
+    expect(r.out).toMatch(/merged 6 shards \(concat\) into .*merged\.jsonl: 30 records/);
+    expect(r.out).toContain('moved: none');
+
+    const merged = readFileSync(store(`runs/${sixId}/outputs/merged.jsonl`), 'utf8');
+    expect(merged).toBe(reference());
+    const run = JSON.parse(readFileSync(store(`runs/${sixId}/run.json`), 'utf8'));
+    expect(run.shards.map((s: { attempts: { handle: { host: string } }[] }) => s.attempts[0]!.handle.host)).toEqual(['h1', 'h2', 'h3', 'h1', 'h2', 'h3']);
+    // Each shard ran in its own tmux session and scratch folder on its host.
+    expect(existsSync(path.join(hosts.hosts[1]!.home, `switchyard/scratch/${sixId}/shards/4/attempts/1/status.json`))).toBe(true);
+    const report = JSON.parse(readFileSync(store(`runs/${sixId}/merge-report.json`), 'utf8'));
+    expect(report.shards.map((s: { records: number }) => s.records)).toEqual([5, 5, 5, 5, 5, 5]);
+    const ledger = readFileSync(path.join(sb.dir, '.switchyard/ledger.jsonl'), 'utf8');
+    expect(ledger).toMatch(new RegExp(`"type":"merge.completed","run_id":"${sixId}"`));
+
+    const status = make(['fleet-status', `run=${sixId}`]);
+    expect(status.code, status.out).toBe(0);
+    expect(status.stdout).toMatch(/succeeded, 6 of 6 shards done/);
+    expect(make(['verify']).code).toBe(0);
+  });
+
+  it('make merge names each bad shard and the command that fixes it', () => {
+    const outputs = (i: number) => store(`runs/${sixId}/shards/${i}/outputs`);
+    const file = (i: number) => path.join(outputs(i), `shard-${i}-of-6.jsonl`);
+    const refused = (pattern: RegExp) => {
+      const r = make(['merge', `run=${sixId}`]);
+      expect(r.code, r.out).not.toBe(0);
+      const line = r.stderr.split('\n').find((l) => l && !l.startsWith('make'))!;
+      expect(line).toMatch(pattern);
+      expect(r.out).not.toMatch(/\n\s+at /); // no stack trace
+    };
+
+    renameSync(file(5), `${file(5)}.away`);
+    refused(new RegExp(`shard 5 of 6 is missing; re-run it with make fleet-retry run=${sixId} shard=5`));
+    renameSync(`${file(5)}.away`, file(5));
+
+    copyFileSync(file(1), path.join(outputs(2), 'shard-1-of-6.jsonl'));
+    refused(/shard 1 appears twice \(.*shards\/1\/outputs\/shard-1-of-6\.jsonl, .*shards\/2\/outputs\/shard-1-of-6\.jsonl\)/);
+    rmSync(path.join(outputs(2), 'shard-1-of-6.jsonl'));
+
+    const original = readFileSync(file(3), 'utf8');
+    const [header, ...rest] = original.split('\n');
+    const stale = { ...JSON.parse(header!), pins_digest: 'deadbeef'.repeat(8) };
+    writeFileSync(file(3), [JSON.stringify(stale), ...rest].join('\n'));
+    refused(new RegExp(`shard 3 has pins digest deadbeef, the run has [0-9a-f]{8} \\(stale: from another run\\); re-run it with make fleet-retry run=${sixId} shard=3`));
+    writeFileSync(file(3), original);
+
+    const whole = readFileSync(file(4));
+    writeFileSync(file(4), whole.subarray(0, Math.floor(whole.length / 2)));
+    refused(/shard 4 .*truncated.*make fleet-retry run=.* shard=4/);
+    writeFileSync(file(4), whole);
+
+    const again = make(['merge', `run=${sixId}`]);
+    expect(again.code, again.out).toBe(0);
+    expect(readFileSync(store(`runs/${sixId}/outputs/merged.jsonl`), 'utf8')).toBe(reference());
+  });
+
+  it("a host whose sshd dies mid-search: its shards move, resume and finish elsewhere; the merge is complete and says what moved", async () => {
+    const p = sb.spawnMake(['fleet-search', 'experiment=knn/slow', 'fleet=lab']);
+    const ledger = path.join(sb.dir, '.switchyard/ledger.jsonl');
+    // A checkpoint of shard 1 (on h2) committed there and copied home: what the move resumes from.
+    const mirroredFromH2 = () => {
+      const id = runIdIn(p.output());
+      if (!id || !existsSync(ledger)) return false;
+      return readFileSync(ledger, 'utf8')
+        .split('\n')
+        .filter((l) => l.includes('"ckpt.committed"') && l.includes(id) && l.includes('"shard":1,'))
+        .some((l) => existsSync(store(JSON.parse(l).manifest)));
+    };
+    await waitFor(mirroredFromH2, 120_000, 'a checkpoint of shard 1 from h2');
+    await hosts.stopSshd('h2');
+    const code = await new Promise((r) => p.on('close', r));
+    const out = p.output();
+    expect(code, out).toBe(0);
+    const id = runIdIn(out)!;
+    expect(out).toMatch(/host h2 lost: /);
+    expect(out).toMatch(/shard 1 moved from h2 to h[13] \(resumes from checkpoint step [1-9]\d*\)/);
+    expect(out).toMatch(/shard 4 moved from h2 to h[13]/);
+    expect(out).toMatch(/moved: shard 1 h2→h[13], shard 4 h2→h[13]/);
+
+    const run = JSON.parse(readFileSync(store(`runs/${id}/run.json`), 'utf8'));
+    expect(run.shards[1].moved_from).toEqual(['h2']);
+    expect(run.shards[1].attempts.at(-1).restored_step).toBeGreaterThan(0);
+    const report = JSON.parse(readFileSync(store(`runs/${id}/merge-report.json`), 'utf8'));
+    expect(report.shards.filter((s: { moved_from: string[] }) => s.moved_from.length).map((s: { index: number }) => s.index)).toEqual([1, 4]);
+    const merged = readFileSync(store(`runs/${id}/outputs/merged.jsonl`), 'utf8');
+    expect(merged).toBe(reference());
+    const keys = merged.trimEnd().split('\n').map((l) => JSON.parse(l).key);
+    expect(keys).toEqual([...Array(30).keys()]); // none missing, none twice
+    await hosts.startSshd('h2');
+  }, 300_000);
+});
