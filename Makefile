@@ -24,7 +24,7 @@ setup: dist/.built   ## install dependencies and build the scripts
 
 build: dist/.built   ## compile scripts/ to dist/
 
-train: dist/.built   ## train an experiment: experiment=<slug>[/<name>] [backend=local] [again=1]
+train: dist/.built   ## train an experiment: experiment=<slug>[/<name>] [backend=local|ssh host=|fleet fleet=] [again=1]
 	@$(VERB)/train.js
 
 predict: dist/.built ## write predictions from a run's latest checkpoint: experiment= [run=]
@@ -36,7 +36,7 @@ submit: dist/.built  ## submit a run's prediction file: experiment= [run=] [dry=
 status: dist/.built  ## table of runs: [experiment=]
 	@$(VERB)/status.js
 
-logs: dist/.built    ## a run's output: run=<id> [attempt=n] [stream=stderr] [follow=1]
+logs: dist/.built    ## a run's output: run=<id> [shard=i] [attempt=n] [stream=stderr] [follow=1]
 	@$(VERB)/logs.js
 
 stop: dist/.built    ## checkpoint and stop a running run: run=<id>
@@ -51,7 +51,7 @@ verify: dist/.built  ## check the ledger's hash chain and every manifest it refe
 reindex: dist/.built ## rebuild .switchyard/state.db from the store
 	@$(VERB)/reindex.js
 
-replay: dist/.built  ## replay a run with the same pins: run=<id> [backend=]
+replay: dist/.built  ## replay a run with the same pins: run=<id> [backend=] [fleet=]
 	@$(VERB)/replay.js
 
 hosts: dist/.built    ## the host inventory, each probed over SSH
@@ -66,7 +66,7 @@ sync: dist/.built     ## push the project to a host (rsync delta): host=<name>
 ssh: dist/.built      ## a shell in the host's tmux: host=<name> [run=<id>]
 	@$(VERB)/ssh.js
 
-fleet-search: dist/.built ## shard a search over a fleet of hosts: experiment= fleet=<name>
+fleet-search: dist/.built ## shard a search over a fleet of hosts: experiment= fleet=<name> [requeue=0]
 	@backend=fleet $(VERB)/train.js
 
 fleet-status: dist/.built ## the shards of a fleet search, live: run=<id> or experiment=

@@ -1,4 +1,4 @@
-// make replay run=<id> [backend=<name>]: runs an experiment again with a recorded run's pins.
+// make replay run=<id> [backend=<name>] [fleet=<name>]: runs an experiment again with a recorded run's pins.
 // Refuses, naming each pin, when the code, data or env here no longer match the record.
 import { z } from 'zod';
 import { BACKENDS } from './lib/config/load-config.js';
@@ -12,11 +12,13 @@ import { pinExperiment } from './lib/runs/pin-experiment.js';
 import { loadRun } from './lib/runs/run-store.js';
 import { loadExperiment } from './lib/spec/experiment.js';
 import { readVars } from './lib/spec/make-vars.js';
+import type { FleetBackend } from './lib/backends/fleet.js';
+import { searchOnFleet } from './lib/runs/fleet-search.js';
 import { runMain, UserError } from './lib/ui/errors.js';
 import { StatusLine } from './lib/ui/status-line.js';
 
 await runMain(async () => {
-  const vars = readVars('replay', { run: z.string(), backend: z.enum(BACKENDS).optional() });
+  const vars = readVars('replay', { run: z.string(), backend: z.enum(BACKENDS).optional(), fleet: z.string().optional() });
   const project = await openProject();
   const recorded = await loadRun(project, vars.run);
   const exp = await loadExperiment(project.root, recorded.experiment);
@@ -30,9 +32,11 @@ await runMain(async () => {
   }
   const backendName = vars.backend ?? recorded.backends[0] ?? 'local';
   const ui = new StatusLine();
-  const backend = await foregroundBackend(backendName, project, ui);
+  const fleet = backendName === 'fleet' ? (vars.fleet ?? recorded.fleet) : undefined;
+  const backend = await foregroundBackend(backendName, project, ui, { fleet });
   const run = await createRun(project, exp, pinned, [backendName], recorded.run_id);
-  ui.say(`replaying ${recorded.run_id} as ${run.run_id} on ${backendName} (all five pins match)`);
+  ui.say(`replaying ${recorded.run_id} as ${run.run_id} on ${fleet ? `fleet ${fleet}` : backendName} (all five pins match)`);
+  if (backend.name === 'fleet') return searchOnFleet(project, run, backend as FleetBackend);
   const state = await runInForeground(project, run, backend, ui);
   ui.say(`replay ${run.run_id} ${state}`);
   return exitCodeFor(state, run.attempts.at(-1)?.exit_code ?? null);

@@ -30,6 +30,13 @@ await runMain(async () => {
       const live = await backendForHandle(project, last.handle).then((b) => b.poll(last.handle!)).catch(() => null);
       state = live ? live.state : 'unknown';
     }
+    if (run.shards?.length) {
+      // A fleet search: its state and attempts summed over its shards (make fleet-status has the detail).
+      const attempts = run.shards.reduce((n, s) => n + s.attempts.length, 0);
+      const done = run.shards.filter((s) => s.attempts.at(-1)?.state === 'succeeded').length;
+      rows.push([run.run_id, run.experiment, `${state} (${done}/${run.shards.length} shards)`, attempts, `fleet ${run.fleet ?? '-'}`, null, run.created_at.slice(0, 16).replace('T', ' ')]);
+      continue;
+    }
     rows.push([run.run_id, run.experiment, state, run.attempts.length, last?.backend ?? '-', last?.last_step ?? null, run.created_at.slice(0, 16).replace('T', ' ')]);
   }
   console.log(renderTable(['RUN', 'EXPERIMENT', 'STATE', 'ATTEMPTS', 'BACKEND', 'CKPT STEP', 'CREATED (UTC)'], rows));

@@ -13,6 +13,7 @@ await runMain(async () => {
   const vars = readVars('stop', { run: z.string() });
   const project = await openProject();
   const run = await loadRun(project, vars.run);
+  if (run.shards?.length) throw new UserError(`stop: run ${run.run_id} is a fleet search; make fleet-stop run=${run.run_id} stops its shards`);
   const last = run.attempts.at(-1);
   if (!last?.handle || last.state !== 'running') throw new UserError(`stop: run ${run.run_id} is not running (${last?.state ?? 'no attempts'})`);
   const backend = await backendForHandle(project, last.handle);

@@ -24,6 +24,7 @@ await runMain(async () => {
     seed: z.coerce.number().int().min(0).optional(),
     host: z.string().optional(),
     fleet: z.string().optional(),
+    requeue: Flag.optional(),
   });
   const project = await openProject();
   const exp = await loadExperiment(project.root, vars.experiment);
@@ -44,7 +45,7 @@ await runMain(async () => {
   if (backend.name === 'fleet') {
     if (run.attempts.length) throw new UserError(`run ${run.run_id} was started as one attempt on ${run.attempts[0]!.backend}; give again=1 for a fleet search with these pins`);
     ui.say(opened.kind === 'new' ? `run ${run.run_id} on fleet ${vars.fleet}\n  pins: ${describePins(run.pins)}` : `resuming run ${run.run_id} on fleet ${vars.fleet}`);
-    return searchOnFleet(project, run, backend as FleetBackend);
+    return searchOnFleet(project, run, backend as FleetBackend, { requeue: vars.requeue });
   }
 
   const last = run.attempts.at(-1);

@@ -28,7 +28,9 @@ beforeAll(async () => {
   const exps = path.join(sb.dir, 'competitions/knn/experiments');
   const base = readFileSync(path.join(sb.dir, 'competitions/knn/experiment.yaml'), 'utf8');
   // Slow enough to lose a host in the middle: a pause after each of the 5 units of a shard.
-  writeFileSync(path.join(exps, 'slow.yaml'), base.replace('count: 1', 'count: 6').replace('  checkpoint_every_sec: 1', '  checkpoint_every_sec: 0.5\n  env: { KNN_UNIT_PAUSE_SEC: "1" }'));
+  const slow = (pause: number) => base.replace('count: 1', 'count: 6').replace('  checkpoint_every_sec: 1', `  checkpoint_every_sec: 0.5\n  env: { KNN_UNIT_PAUSE_SEC: "${pause}" }`);
+  writeFileSync(path.join(exps, 'slow.yaml'), slow(1));
+  writeFileSync(path.join(exps, 'slower.yaml'), slow(2));
   sb.git(['add', '-A']);
   sb.git(['commit', '-qm', 'test fleet']);
   for (const h of hosts.hosts) {
@@ -129,6 +131,52 @@ describe('fleet search', () => {
     expect(again.code, again.out).toBe(0);
     expect(readFileSync(store(`runs/${sixId}/outputs/merged.jsonl`), 'utf8')).toBe(reference());
   });
+
+  it('a detached search is seen and stopped from another shell, resumed by fleet-search, and fleet-retry re-runs a shard elsewhere', async () => {
+    const launch = ['fleet-search', 'experiment=knn/slower', 'fleet=lab'];
+    /** Starts the launcher, waits for `ready` in its output, then Ctrl-C in its terminal. */
+    const launchAndDetach = async (ready: (out: string) => boolean, what: string) => {
+      const p = sb.spawnMake(launch);
+      await waitFor(() => ready(p.output()), 120_000, what);
+      process.kill(-p.pid!, 'SIGINT');
+      await new Promise((r) => p.on('close', r));
+      expect(p.output()).toContain('SIGINT: detaching; the shards keep running on their hosts');
+      return p.output();
+    };
+    const first = await launchAndDetach((out) => (out.match(/shard \d: starting from scratch/g) ?? []).length >= 3, 'three shards started');
+    const id = runIdIn(first)!;
+
+    const status = make(['fleet-status', `run=${id}`]);
+    expect(status.code, status.out).toBe(0);
+    expect(status.stdout).toMatch(/: running, 0 of 6 shards done/);
+    expect(status.stdout.split('\n').filter((l) => /^\d\s+h\d\s+running\s/.test(l))).toHaveLength(3);
+
+    // A new launcher finds the running shards and follows them instead of starting them again.
+    const second = await launchAndDetach((out) => out.includes('shard 2 already running'), 'the launcher to re-attach');
+    expect(second).toMatch(/h1: shard 0 already running \(attempt 1\), re-attaching/);
+
+    const stop = make(['fleet-stop', `run=${id}`]);
+    expect(stop.code, stop.out).toBe(0);
+    expect(stop.stdout).toContain('asked shards 0, 1, 2 to checkpoint and stop');
+    let run = JSON.parse(readFileSync(store(`runs/${id}/run.json`), 'utf8'));
+    expect(run.shards.slice(0, 3).map((s: { attempts: { state: string }[] }) => s.attempts[0]!.state)).toEqual(['cancelled', 'cancelled', 'cancelled']);
+    expect(run.shards[0].attempts[0].last_step).toBeGreaterThan(0); // checkpointed on the way out
+
+    const resumed = make(launch);
+    expect(resumed.code, resumed.out).toBe(0);
+    expect(resumed.out).toContain(`resuming run ${id}`);
+    run = JSON.parse(readFileSync(store(`runs/${id}/run.json`), 'utf8'));
+    expect(run.shards[0].attempts[1].restored_step).toBe(run.shards[0].attempts[0].last_step);
+    expect(readFileSync(store(`runs/${id}/outputs/merged.jsonl`), 'utf8')).toBe(reference());
+
+    const retry = make(['fleet-retry', `run=${id}`, 'shard=2']);
+    expect(retry.code, retry.out).toBe(0);
+    expect(retry.out).toMatch(/fleet lab: 1 of 6 shards on 1 host,/);
+    run = JSON.parse(readFileSync(store(`runs/${id}/run.json`), 'utf8'));
+    expect(run.shards[2].attempts.at(-1).handle.host).not.toBe('h3');
+    expect(readFileSync(store(`runs/${id}/outputs/merged.jsonl`), 'utf8')).toBe(reference());
+    expect(make(['verify']).code).toBe(0);
+  }, 300_000);
 
   it("a host whose sshd dies mid-search: its shards move, resume and finish elsewhere; the merge is complete and says what moved", async () => {
     const p = sb.spawnMake(['fleet-search', 'experiment=knn/slow', 'fleet=lab']);

@@ -75,6 +75,17 @@ describe('experiment specs', () => {
     expect(await errorOf(() => loadExperiment(root, 'toy'))).toMatch(/^competitions\/toy\/experiment\.yaml:\d+:\d+: malformed YAML: /);
   });
 
+  it('asks for what a shard merge strategy needs', async () => {
+    competition('toy', 'train:\n  command: x\nshards:\n  count: 4\n  merge: best-by-score\n');
+    expect(await errorOf(() => loadExperiment(root, 'toy'))).toBe(
+      'competitions/toy/experiment.yaml: shards.score_field: required with merge: best-by-score, e.g. "loo_accuracy"',
+    );
+    competition('tot', 'train:\n  command: x\nshards:\n  merge: command\n');
+    expect(await errorOf(() => loadExperiment(root, 'tot'))).toBe(
+      'competitions/tot/experiment.yaml: shards.merge_command: required with merge: command, e.g. "python3 merge.py"',
+    );
+  });
+
   it('rejects an unknown backend in the spec', async () => {
     competition('toy', 'train:\n  command: x\nbackends: [local, kubernetes]\n');
     expect(await errorOf(() => loadExperiment(root, 'toy'))).toBe(

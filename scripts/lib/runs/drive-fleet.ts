@@ -45,6 +45,8 @@ export interface FleetDriveOptions {
   host?: string;
   /** true once the launcher was told to stop: no new attempts then, running ones go on */
   detached?: () => boolean;
+  /** overrides the fleet's requeue setting for this launch (make fleet-search requeue=0) */
+  requeue?: boolean;
 }
 
 export function ensureShards(run: RunRecord, fleet: string): ShardRecord[] {
@@ -108,7 +110,8 @@ export class FleetSupervisor {
   private describe(placed: Map<number, string>): void {
     const perHost = this.fleet.config.per_host;
     const how = perHost === 1 ? 'one at a time per host' : `up to ${perHost} at once per host`;
-    this.say(`fleet ${this.fleet.fleet}: ${placed.size} of ${this.count} shards on ${new Set(placed.values()).size} hosts, ${how}`);
+    const used = new Set(placed.values()).size;
+    this.say(`fleet ${this.fleet.fleet}: ${placed.size} of ${this.count} shards on ${used} host${used === 1 ? '' : 's'}, ${how}`);
     for (const h of this.fleet.hosts) {
       const mine = [...placed].filter(([, host]) => host === h).map(([i]) => i);
       if (mine.length) this.say(`  ${h}: shard${mine.length > 1 ? 's' : ''} ${mine.join(', ')}`);
@@ -276,7 +279,7 @@ export class FleetSupervisor {
       await recordInLedger(this.project, 'attempt.ended', { run_id: this.run.run_id, shard: a.shard.index, attempt: a.attempt.n, state: 'lost', last_step: a.attempt.last_step });
     }
     const moving = [...stranded.map((a) => a.shard), ...this.queues.get(host)!.splice(0)];
-    if (!this.fleet.config.requeue || opts.detached?.()) {
+    if (!(opts.requeue ?? this.fleet.config.requeue) || opts.detached?.()) {
       if (moving.length) this.say(`shards ${moving.map((s) => s.index).join(', ')} wait for ${host} (requeue is off); make fleet-retry run=${this.run.run_id} shard=<i> host=<other>`);
       return;
     }

@@ -16,7 +16,7 @@ export async function searchOnFleet(
   project: Project,
   run: RunRecord,
   fleet: FleetBackend,
-  opts: Pick<FleetDriveOptions, 'only' | 'host'> = {},
+  opts: Pick<FleetDriveOptions, 'only' | 'host' | 'requeue'> = {},
 ): Promise<number> {
   const table = new LiveTable();
   let detached = false;

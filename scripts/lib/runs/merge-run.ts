@@ -67,7 +67,7 @@ async function fetchShardFiles(project: Project, run: RunRecord, dir: string): P
 
 function strategyOf(run: RunRecord): MergeStrategy | 'command' {
   const s = run.spec.shards;
-  if (s.merge === 'best-by-score') return { bestByScore: { scoreField: s.score_field!, higherIsBetter: s.higher_is_better } };
+  if (s.merge === 'best-by-score') return { bestByScore: { scoreField: s.score_field!, higherIsBetter: s.higher_is_better ?? true } };
   return s.merge;
 }
 

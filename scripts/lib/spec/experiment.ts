@@ -53,7 +53,8 @@ export const ExperimentSchema = z.strictObject({
       merge: z.enum(['concat', 'best-by-score', 'command']).default('concat'),
       /** best-by-score: the numeric record field that ranks records of one key */
       score_field: z.string().min(1).optional(),
-      higher_is_better: z.boolean().default(true),
+      /** best-by-score: default true */
+      higher_is_better: z.boolean().optional(),
       /** command: run with the verified shard files as arguments; writes $SWITCHYARD_MERGED_FILE */
       merge_command: Command.optional(),
     })

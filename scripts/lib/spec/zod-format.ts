@@ -58,7 +58,8 @@ export function formatZodIssue(
   const issue = error.issues.find((i) => i.code === 'unrecognized_keys') ?? error.issues[0]!;
   const field = issue.path.map(String).join('.');
   const example = examples[field] ? `, e.g. ${examples[field]}` : '';
-  if (issue.code !== 'unrecognized_keys' && valueAt(raw, issue.path) === undefined) {
+  // A custom rule says in its own words what a missing field needs.
+  if (issue.code !== 'unrecognized_keys' && issue.code !== 'custom' && valueAt(raw, issue.path) === undefined) {
     return `${file}: ${field}: required${example}`;
   }
   let problem: string;

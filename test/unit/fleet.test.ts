@@ -1,0 +1,83 @@
+// Fleet pieces that need no host: the config's fleets, the shard placement, a sharded run's
+// state, and the names a shard's attempts get.
+import { cpSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { planShards } from '../../scripts/lib/backends/fleet.js';
+import { loadConfig } from '../../scripts/lib/config/load-config.js';
+import { attemptSession, hostLayout } from '../../scripts/lib/remote/host-layout.js';
+import { runState, shardUnit, type AttemptRecord, type RunRecord } from '../../scripts/lib/runs/run-record.js';
+import { UserError } from '../../scripts/lib/ui/errors.js';
+import { REPO } from '../helpers/sandbox.js';
+
+let root: string;
+beforeEach(() => {
+  root = mkdtempSync(path.join(os.tmpdir(), 'fleet-config-'));
+  mkdirSync(path.join(root, 'scripts/lib/config'), { recursive: true });
+  cpSync(path.join(REPO, 'scripts/lib/config/define-config.ts'), path.join(root, 'scripts/lib/config/define-config.ts'));
+});
+afterEach(() => rmSync(root, { recursive: true, force: true }));
+
+function config(body: string) {
+  writeFileSync(
+    path.join(root, 'cluster_fleet_config.ts'),
+    `import { defineConfig } from './scripts/lib/config/define-config.js';\nexport default defineConfig({\n  hosts: { a: { host: 'a.lan' }, b: { host: 'b.lan' }, c: { host: 'c.lan' } },\n${body}\n});\n`,
+  );
+  return loadConfig(root);
+}
+
+async function errorOf(p: Promise<unknown>): Promise<string> {
+  const err = await p.then(() => null, (e: unknown) => e);
+  expect(err).toBeInstanceOf(UserError);
+  expect((err as Error).message.split('\n')).toHaveLength(1);
+  return (err as Error).message;
+}
+
+describe('fleets in cluster_fleet_config.ts', () => {
+  it('a host list is a fleet with every default; the long form sets them', async () => {
+    const c = await config(`  fleets: { lab: ['a', 'b'], night: { hosts: ['c', 'a'], per_host: 2, root: 'sy-night', requeue: false, lost_after_sec: 5, sync_excludes: ['*.ckpt'] } },`);
+    expect(c.fleets.lab).toEqual({ hosts: ['a', 'b'], per_host: 1, session_prefix: 'sy', sync_excludes: [], sync_parallel: 8, requeue: true, lost_after_sec: 30 });
+    expect(c.fleets.night).toMatchObject({ hosts: ['c', 'a'], per_host: 2, root: 'sy-night', requeue: false, lost_after_sec: 5, sync_excludes: ['*.ckpt'] });
+  });
+
+  it('names the fleet and the fix for an unknown host or a bad setting', async () => {
+    expect(await errorOf(config(`  fleets: { lab: ['a', 'z'] },`))).toBe('cluster_fleet_config.ts: fleets.lab: unknown host "z"; add it under hosts');
+    expect(await errorOf(config(`  fleets: { lab: { hosts: ['a'], per_host: 0 } },`))).toMatch(/^cluster_fleet_config\.ts: fleets\.lab/);
+    expect(await errorOf(config(`  fleets: { lab: { hosts: ['a'], sesion_prefix: 'x' } },`))).toMatch(/^cluster_fleet_config\.ts: fleets\.lab.*sesion_prefix/);
+  });
+});
+
+describe('shard placement and names', () => {
+  it('shard i starts on host i mod n, so more shards than hosts wrap around in order', () => {
+    expect(planShards(6, ['h1', 'h2', 'h3'])).toEqual(['h1', 'h2', 'h3', 'h1', 'h2', 'h3']);
+    expect(planShards(2, ['h1', 'h2', 'h3'])).toEqual(['h1', 'h2']);
+    expect(planShards(3, ['solo'])).toEqual(['solo', 'solo', 'solo']);
+  });
+
+  it('a shard has its own store folder, scratch folder and tmux session', () => {
+    const unit = shardUnit('knn-fleet-20261126T0612-bae14715', 4);
+    expect(unit).toBe('knn-fleet-20261126T0612-bae14715/shards/4');
+    expect(hostLayout('switchyard').work(unit)).toBe('switchyard/scratch/knn-fleet-20261126T0612-bae14715/shards/4');
+    expect(attemptSession(unit, 2)).toBe('sy-knn-fleet-20261126T0612-bae14715-s4-2');
+    expect(attemptSession(unit, 1, 'night')).toBe('night-knn-fleet-20261126T0612-bae14715-s4-1');
+    expect(attemptSession('penguins-default-20261126T0612-bae14715', 1)).toBe('sy-penguins-default-20261126T0612-bae14715-1');
+  });
+});
+
+describe('the state of a sharded run', () => {
+  const attempt = (state: AttemptRecord['state']): AttemptRecord => ({
+    n: 1, backend: 'fleet', handle: null, state, reason: null, exit_code: null,
+    started_at: '', ended_at: null, restored_step: null, last_step: null, events_seen: 0,
+  });
+  const run = (...states: (AttemptRecord['state'] | null)[]) =>
+    ({ attempts: [], shards: states.map((s, index) => ({ index, moved_from: [], attempts: s ? [attempt(s)] : [] })) }) as unknown as RunRecord;
+
+  it('is running while any shard runs, succeeded only when all did, else its worst ending', () => {
+    expect(runState(run('succeeded', 'running', 'failed'))).toBe('running');
+    expect(runState(run('succeeded', 'succeeded'))).toBe('succeeded');
+    expect(runState(run('succeeded', 'failed', 'lost'))).toBe('failed');
+    expect(runState(run('succeeded', 'cancelled'))).toBe('cancelled');
+    expect(runState(run('succeeded', null))).toBe('created');
+  });
+});
