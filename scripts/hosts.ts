@@ -1,4 +1,5 @@
-// make hosts: the inventory, each host probed in parallel over SSH (host keys verified).
+// make hosts: the inventory, each host probed in parallel over SSH (host keys verified), with
+// the fleets it belongs to.
 import { openProject } from './lib/project.js';
 import { openRemoteHost } from './lib/remote/open-host.js';
 import { runMain } from './lib/ui/errors.js';
@@ -19,9 +20,10 @@ await runMain(async () => {
         .then((h) => h.run(['true'], { timeoutMs: entry.connect_timeout * 1000 + 2000 }))
         .then(() => `ok ${Date.now() - t0} ms`, (err: Error) => `✗ ${err.message.replace(/^ssh \S+: /, '')}`);
       const labels = Object.entries(entry.labels).map(([k, v]) => `${k}=${v}`).join(' ');
-      return [name, `${entry.user ? `${entry.user}@` : ''}${entry.host}:${entry.port}`, entry.root, labels || '-', reach];
+      const fleets = Object.entries(project.config.fleets).filter(([, f]) => f.hosts.includes(name)).map(([f]) => f);
+      return [name, `${entry.user ? `${entry.user}@` : ''}${entry.host}:${entry.port}`, entry.root, labels || '-', fleets.join(' ') || '-', reach];
     }),
   );
-  console.log(renderTable(['HOST', 'ADDRESS', 'ROOT', 'LABELS', 'REACHABLE'], rows));
+  console.log(renderTable(['HOST', 'ADDRESS', 'ROOT', 'LABELS', 'FLEETS', 'REACHABLE'], rows));
   return 0;
 });

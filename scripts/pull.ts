@@ -6,7 +6,7 @@ import { z } from 'zod';
 import { backendForHandle } from './lib/backends/index.js';
 import { openProject, type Project } from './lib/project.js';
 import { ATTEMPT_FILES } from './lib/runner/attempt-spec.js';
-import { runKeys, type RunRecord } from './lib/runs/run-record.js';
+import { runKeys, shardUnit, type AttemptRecord, type RunRecord } from './lib/runs/run-record.js';
 import { loadRun } from './lib/runs/run-store.js';
 import { readVars } from './lib/spec/make-vars.js';
 import { runMain, UserError } from './lib/ui/errors.js';
@@ -14,8 +14,10 @@ import { runMain, UserError } from './lib/ui/errors.js';
 /** One run's outputs, logs, metrics and record into `dest`, each checked against the store. */
 async function pullRun(project: Project, run: RunRecord, dest: string): Promise<string> {
   // A run that ran elsewhere comes home to the store first (a no-op when the worker wrote to it).
-  const last = run.attempts.at(-1);
-  if (last?.handle && last.backend !== 'local') await (await backendForHandle(project, last.handle)).pull(last.handle);
+  const lasts = run.shards?.length ? run.shards.map((s) => s.attempts.at(-1)) : [run.attempts.at(-1)];
+  for (const last of lasts) {
+    if (last?.handle && last.backend !== 'local') await (await backendForHandle(project, last.handle)).pull(last.handle);
+  }
   const { store } = project;
   const manifest = await store.getBytes(runKeys.outputsManifest(run.run_id));
   const outputs = manifest ? (JSON.parse(manifest.toString('utf8')) as { files: { path: string; sha256: string }[] }).files : [];
@@ -25,13 +27,19 @@ async function pullRun(project: Project, run: RunRecord, dest: string): Promise<
     if (got.sha256 !== f.sha256) throw new UserError(`pull: ${store.locate(runKeys.output(run.run_id, f.path))} does not match the outputs manifest`);
     count++;
   }
-  for (const attempt of [...run.attempts.map((a) => a.n), 'predict' as const]) {
-    for (const name of ATTEMPT_FILES) {
-      const key = runKeys.attemptFile(run.run_id, attempt, name);
-      if (!(await store.stat(key))) continue;
-      mkdirSync(path.join(dest, 'attempts', String(attempt)), { recursive: true });
-      await store.get(key, path.join(dest, 'attempts', String(attempt), name));
-      count++;
+  // Each attempt's logs, metrics and status: the run's own, or each shard's of a fleet search.
+  const units = run.shards?.length
+    ? run.shards.map((s) => ({ unit: shardUnit(run.run_id, s.index), attempts: s.attempts.map((a) => a.n), dir: path.join(dest, 'shards', String(s.index)) }))
+    : [{ unit: run.run_id, attempts: [...run.attempts.map((a) => a.n), 'predict' as const], dir: dest }];
+  for (const { unit, attempts, dir } of units) {
+    for (const attempt of attempts) {
+      for (const name of ATTEMPT_FILES) {
+        const key = runKeys.attemptFile(unit, attempt, name);
+        if (!(await store.stat(key))) continue;
+        mkdirSync(path.join(dir, 'attempts', String(attempt)), { recursive: true });
+        await store.get(key, path.join(dir, 'attempts', String(attempt), name));
+        count++;
+      }
     }
   }
   await store.get(runKeys.record(run.run_id), path.join(dest, 'run.json'));
@@ -48,7 +56,8 @@ await runMain(async () => {
     return 0;
   }
   if (!vars.host) throw new UserError('make pull: give run=<id>, or host=<name> for every run that ran there');
-  const runs = project.db.list().filter((r) => r.attempts.some((a) => a.backend === 'ssh' && a.handle?.host === vars.host));
+  const ranThere = (a: AttemptRecord) => a.handle?.host === vars.host;
+  const runs = project.db.list().filter((r) => r.attempts.some(ranThere) || r.shards?.some((s) => s.attempts.some(ranThere)));
   if (!runs.length) throw new UserError(`make pull: no run has run on host ${vars.host}`);
   for (const run of runs) console.log(await pullRun(project, run, path.join(vars.dest ? path.resolve(vars.dest) : path.join(project.root, 'outputs'), run.run_id)));
   return 0;

@@ -93,6 +93,17 @@ describe('fleet search', () => {
     const status = make(['fleet-status', `run=${sixId}`]);
     expect(status.code, status.out).toBe(0);
     expect(status.stdout).toMatch(/succeeded, 6 of 6 shards done/);
+    expect(make(['status']).stdout).toMatch(new RegExp(`${sixId}\\s+knn/fleet\\s+succeeded \\(6/6 shards\\)\\s+6\\s+fleet lab`));
+    const logs = make(['logs', `run=${sixId}`, 'shard=2', 'stream=stderr']);
+    expect(logs.stdout).toContain('search: shard 2 of 6: keys [10, 15)');
+    expect(make(['logs', `run=${sixId}`]).stderr).toContain(`logs: run ${sixId} is a fleet search; add shard=<0-5>`);
+    const fleetPull = make(['fleet-pull', `run=${sixId}`]);
+    expect(fleetPull.code, fleetPull.out).toBe(0);
+    expect(fleetPull.stdout).toMatch(/✓ shard 5 \(h3, attempt 1, succeeded\)/);
+    const pulled = make(['pull', `run=${sixId}`]);
+    expect(pulled.code, pulled.out).toBe(0);
+    expect(readFileSync(path.join(sb.dir, 'outputs', sixId, 'outputs/merged.jsonl'), 'utf8')).toBe(reference());
+    expect(readFileSync(path.join(sb.dir, 'outputs', sixId, 'shards/4/attempts/1/stderr.log'), 'utf8')).toContain('search: shard 4 of 6');
     expect(make(['verify']).code).toBe(0);
   });
 
@@ -210,6 +221,8 @@ describe('fleet search', () => {
     expect(merged).toBe(reference());
     const keys = merged.trimEnd().split('\n').map((l) => JSON.parse(l).key);
     expect(keys).toEqual([...Array(30).keys()]); // none missing, none twice
+    const verify = make(['verify']);
+    expect(verify.code, verify.out).toBe(0);
     await hosts.startSshd('h2');
   }, 300_000);
 });

@@ -12,6 +12,8 @@ export interface LedgerFieldsByType {
   /** `manifest`: path of the manifest relative to the store root. */
   'ckpt.committed': { run_id: string; step: number; manifest: string; manifest_sha256: string };
   'ckpt.pruned': { run_id: string; step: number };
+  /** a step committed on a host that was lost before the step was copied home (file store) */
+  'ckpt.lost': { run_id: string; shard?: number; step: number; host: string };
   'submission.made': { run_id: string; file: string; sha256: string; dry: boolean; score?: number | null };
   'outputs.saved': { run_id: string; files: { path: string; sha256: string }[] };
   /** a fleet shard moved off a lost host; it resumes from `resume_step` */

@@ -108,7 +108,7 @@ async function checkManifests(entries: LedgerEntry[], check: (e: LedgerEntry) =>
     if (e.type === 'ckpt.committed') {
       live.delete(key); // a re-commit of the same step supersedes the earlier one
       live.set(key, e);
-    } else if (e.type === 'ckpt.pruned') live.delete(key);
+    } else if (e.type === 'ckpt.pruned' || e.type === 'ckpt.lost') live.delete(key);
   }
   const ordered = [...live.values()].sort((a, b) => a.seq - b.seq);
   for (const e of ordered) {

@@ -28,6 +28,8 @@ interface Active {
   lastLine: string | null;
   /** the in-flight copy of its newest checkpoints to this machine (file store) */
   mirror: Promise<void> | null;
+  /** steps this attempt committed and has not pruned */
+  committed: Set<number>;
 }
 
 interface HostHealth {
@@ -79,7 +81,7 @@ export class FleetSupervisor {
     for (const shard of shards) {
       const last = shard.attempts.at(-1);
       if (last?.state === 'running' && last.handle) {
-        this.active.set(shard.index, { shard, attempt: last, host: hostOf(last) ?? '?', lastLine: null, mirror: null });
+        this.active.set(shard.index, { shard, attempt: last, host: hostOf(last) ?? '?', lastLine: null, mirror: null, committed: new Set() });
       }
     }
   }
@@ -206,7 +208,7 @@ export class FleetSupervisor {
       events_seen: 0,
     };
     shard.attempts.push(attempt);
-    this.active.set(shard.index, { shard, attempt, host, lastLine: null, mirror: null });
+    this.active.set(shard.index, { shard, attempt, host, lastLine: null, mirror: null, committed: new Set() });
     await saveRun(this.project, this.run);
     await recordInLedger(this.project, 'attempt.started', { run_id: this.run.run_id, shard: shard.index, attempt: n, backend: 'fleet', host });
   }
@@ -222,7 +224,10 @@ export class FleetSupervisor {
       const fresh = poll.events.slice(attempt.events_seen);
       await recordEvents(this.project, this.run, fresh, (line) => this.say(line), shard.index);
       attempt.events_seen = poll.events.length;
-      for (const e of fresh) if (e.type === 'ckpt.committed') attempt.last_step = e.step;
+      for (const e of fresh) {
+        if (e.type === 'ckpt.committed') a.committed.add((attempt.last_step = e.step));
+        if (e.type === 'ckpt.pruned') a.committed.delete(e.step);
+      }
       if (fresh.some((e) => e.type === 'ckpt.committed')) this.mirror(a);
       await saveRun(this.project, this.run);
     }
@@ -277,6 +282,11 @@ export class FleetSupervisor {
       await a.mirror;
       Object.assign(a.attempt, { state: 'lost', reason: `host ${host} stopped answering: ${reason}`, ended_at: now });
       await recordInLedger(this.project, 'attempt.ended', { run_id: this.run.run_id, shard: a.shard.index, attempt: a.attempt.n, state: 'lost', last_step: a.attempt.last_step });
+      // Steps that never made it off the host: the ledger says so, and verify stops expecting them.
+      const home = new Set((await storedSteps(this.project.store, shardUnit(this.run.run_id, a.shard.index))).filter((s) => s.hasManifest).map((s) => s.step));
+      for (const step of [...a.committed].filter((s) => !home.has(s)).sort((x, y) => x - y)) {
+        await recordInLedger(this.project, 'ckpt.lost', { run_id: this.run.run_id, shard: a.shard.index, step, host });
+      }
     }
     const moving = [...stranded.map((a) => a.shard), ...this.queues.get(host)!.splice(0)];
     if (!(opts.requeue ?? this.fleet.config.requeue) || opts.detached?.()) {
