@@ -25,7 +25,6 @@ interface Active {
   shard: ShardRecord;
   attempt: AttemptRecord;
   host: string;
-  lastLine: string | null;
   /** the in-flight copy of its newest checkpoints to this machine (file store) */
   mirror: Promise<void> | null;
   /** steps this attempt committed and has not pruned */
@@ -64,6 +63,8 @@ export class FleetSupervisor {
   private readonly queues = new Map<string, ShardRecord[]>();
   private readonly health = new Map<string, HostHealth>();
   private readonly lastLines = new Map<number, string>();
+  /** what look() saw, for a display that records nothing */
+  private readonly seen = new Map<number, { state: string; step: number | null }>();
   /** per shard: the attempt number past which it gives up in this launch */
   private readonly limit = new Map<number, number>();
 
@@ -81,7 +82,7 @@ export class FleetSupervisor {
     for (const shard of shards) {
       const last = shard.attempts.at(-1);
       if (last?.state === 'running' && last.handle) {
-        this.active.set(shard.index, { shard, attempt: last, host: hostOf(last) ?? '?', lastLine: null, mirror: null, committed: new Set() });
+        this.active.set(shard.index, { shard, attempt: last, host: hostOf(last) ?? '?', mirror: null, committed: new Set() });
       }
     }
   }
@@ -99,11 +100,10 @@ export class FleetSupervisor {
     const planned = planShards(this.count, this.fleet.hosts);
     const out = new Map<number, string>();
     for (const shard of this.run.shards!) {
-      const selected = !only || only.includes(shard.index);
-      if (!selected || this.active.has(shard.index)) continue;
+      if ((only && !only.includes(shard.index)) || this.active.has(shard.index)) continue;
       if (!only && shard.attempts.at(-1)?.state === 'succeeded') continue;
       const last = hostOf(shard.attempts.at(-1));
-      out.set(shard.index, (selected && host) || (last && this.fleet.hosts.includes(last) ? last : planned[shard.index]!));
+      out.set(shard.index, host ?? (last && this.fleet.hosts.includes(last) ? last : planned[shard.index]!));
     }
     return out;
   }
@@ -133,11 +133,11 @@ export class FleetSupervisor {
     const prepared = await this.fleet.prepare(hosts, (host, err, ms) =>
       err ? this.say(`✗ ${host}: ${err.message}`) : this.say(`✓ ${host}: project and runner synced (${formatDuration(ms)})`),
     );
-    for (const [index, host] of placed) this.queues.get(host)!.push(this.run.shards![index]!);
-    for (const [host, err] of prepared) if (err) await this.hostDown(host, err.message, opts);
     if (hosts.length && hosts.every((h) => prepared.get(h))) {
       throw new UserError(`fleet ${this.fleet.fleet}: no host could be prepared (${prepared.get(hosts[0]!)!.message})`);
     }
+    for (const [index, host] of placed) this.queues.get(host)!.push(this.run.shards![index]!);
+    for (const [host, err] of prepared) if (err) await this.hostDown(host, err.message, opts);
     await saveRun(this.project, this.run);
 
     while (!opts.detached?.()) {
@@ -155,6 +155,27 @@ export class FleetSupervisor {
   /** Polls the running shards once and records what changed; starts and moves nothing. */
   async refresh(): Promise<void> {
     await this.tick({ maxAttempts: 0 }, false);
+  }
+
+  /**
+   * Polls the running shards once for display only: nothing is recorded, so a look from another
+   * shell never races the launcher that follows them.
+   */
+  async look(): Promise<void> {
+    await Promise.all(
+      [...this.active.values()].map(async (a) => {
+        const poll = await this.fleet.poll(a.attempt.handle!);
+        const committed = poll.events.filter((e) => e.type === 'ckpt.committed').at(-1);
+        const unreachable = poll.state === 'lost' && !(await this.fleet.reachable(a.host));
+        this.seen.set(a.shard.index, { state: unreachable ? 'unreachable' : poll.state, step: committed?.step ?? a.attempt.last_step });
+        if (poll.last_line) this.lastLines.set(a.shard.index, poll.last_line);
+      }),
+    );
+  }
+
+  /** A shard's state: as last seen by look(), else as recorded. */
+  stateOf(index: number): string {
+    return this.seen.get(index)?.state ?? this.run.shards![index]!.attempts.at(-1)?.state ?? 'created';
   }
 
   /** The shards being followed: their attempts' handles, for stopping them. */
@@ -208,7 +229,7 @@ export class FleetSupervisor {
       events_seen: 0,
     };
     shard.attempts.push(attempt);
-    this.active.set(shard.index, { shard, attempt, host, lastLine: null, mirror: null, committed: new Set() });
+    this.active.set(shard.index, { shard, attempt, host, mirror: null, committed: new Set() });
     await saveRun(this.project, this.run);
     await recordInLedger(this.project, 'attempt.started', { run_id: this.run.run_id, shard: shard.index, attempt: n, backend: 'fleet', host });
   }
@@ -320,11 +341,12 @@ export class FleetSupervisor {
       const last = shard.attempts.at(-1);
       const live = this.active.get(shard.index);
       const queuedOn = [...this.queues].find(([, q]) => q.includes(shard))?.[0];
-      const state = live ? 'running' : queuedOn ? 'queued' : (last?.state ?? 'created');
+      const seen = this.seen.get(shard.index);
+      const state = seen?.state ?? (live ? 'running' : queuedOn ? 'queued' : (last?.state ?? 'created'));
       const end = last?.ended_at && !live ? Date.parse(last.ended_at) : Date.now();
       const elapsed = last ? formatDuration(end - Date.parse(last.started_at)) : null;
       const line = (this.lastLines.get(shard.index) ?? '').slice(0, 60);
-      return [shard.index, live?.host ?? queuedOn ?? hostOf(last), state, last?.n ?? null, last?.last_step ?? null, elapsed, line];
+      return [shard.index, live?.host ?? queuedOn ?? hostOf(last), state, last?.n ?? null, seen?.step ?? last?.last_step ?? null, elapsed, line];
     });
     return renderTable(['SHARD', 'HOST', 'STATE', 'ATTEMPT', 'CKPT', 'ELAPSED', 'LAST LINE'], rows);
   }
