@@ -57,7 +57,7 @@ replay: dist/.built  ## replay a run with the same pins: run=<id> [backend=] [fl
 hosts: dist/.built    ## the host inventory, each probed over SSH
 	@$(VERB)/hosts.js
 
-bootstrap: dist/.built ## make a host ready: host=<name> [experiment=<slug>] [start=1]
+bootstrap: dist/.built ## make a host ready: host=<name> or fleet=<name> [experiment=<slug>] [start=1]
 	@$(VERB)/bootstrap.js
 
 sync: dist/.built     ## push the project to a host (rsync delta): host=<name>

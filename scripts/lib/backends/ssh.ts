@@ -42,6 +42,8 @@ export interface SshBackendOptions {
   syncExcludes?: string[];
   /** tmux session names start with it (default `sy`) */
   sessionPrefix?: string;
+  /** the command that makes the host ready (default `make bootstrap host=<name>`) */
+  bootstrapCommand?: string;
 }
 
 // status, events, the newest metrics line, whether the tmux session lives and the last line of
@@ -88,7 +90,7 @@ export class SshBackend implements Backend {
   private async doPrepare(onProgress?: (bytes: number, percent: number) => void): Promise<string> {
     const { layout } = this.host;
     if ((await this.host.run(['test', '-x', layout.node], { allowFail: true })).code !== 0) {
-      throw new UserError(`ssh ${this.host.name}: not bootstrapped (no ${layout.node}); run make bootstrap host=${this.host.name}`);
+      throw new UserError(`ssh ${this.host.name}: not bootstrapped (no ${layout.node}); run ${this.opts.bootstrapCommand ?? `make bootstrap host=${this.host.name}`}`);
     }
     await this.host.syncRepo(this.opts.projectRoot, { onProgress, excludes: this.opts.syncExcludes });
     if (!existsSync(this.opts.runnerBundle)) throw new Error(`runner bundle missing: ${this.opts.runnerBundle} (make build)`);
