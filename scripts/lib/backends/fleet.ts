@@ -7,6 +7,7 @@
 import type { FleetEntry } from '../config/load-config.js';
 import type { AttemptSpec } from '../runner/attempt-spec.js';
 import type { Handle } from '../runs/run-record.js';
+import { RsyncBatches } from '../ssh/rsync.js';
 import type { Backend, PollResult } from './backend.js';
 import type { SshBackend, SshHandle } from './ssh.js';
 
@@ -74,13 +75,15 @@ export class FleetBackend implements Backend {
 
   /**
    * Pushes the project and the runner to `hosts`, `sync_parallel` at a time. Each host's outcome
-   * is reported as it lands; a host that fails does not hold up the others.
+   * is reported as it lands; a host that fails does not hold up the others. Hosts whose copy of
+   * the project is still empty are all filled from one rsync batch, recorded once here.
    */
   async prepare(hosts: readonly string[], onDone: (host: string, err: Error | null, ms: number) => void): Promise<Map<string, Error | null>> {
+    const batches = new RsyncBatches();
     const results = await boundedAll(hosts, this.config.sync_parallel, async (host) => {
       const started = Date.now();
       try {
-        await (await this.member(host)).prepare();
+        await (await this.member(host)).prepare(undefined, { batches });
         onDone(host, null, Date.now() - started);
       } catch (err) {
         onDone(host, err as Error, Date.now() - started);

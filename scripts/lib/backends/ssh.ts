@@ -1,17 +1,17 @@
 // A rented box over SSH (vast.ai style): the project is rsynced (delta), the self-contained
 // runner is started in a tmux session named for the run and attempt, and everything the
 // orchestrator needs comes back in one pooled round trip per poll.
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { hashFile } from '../hash.js';
 import { attemptSession, TMUX_SOCKET } from '../remote/host-layout.js';
-import type { RemoteHost } from '../remote/remote-host.js';
+import { repoExcludes, type RemoteHost } from '../remote/remote-host.js';
 import { STOP_REQUEST, type AttemptSpec, type AttemptStatus, type RunnerEvent } from '../runner/attempt-spec.js';
 import { pruneStoredSteps } from '../runner/store-checkpoints.js';
 import { runKeys, TERMINAL, type Handle } from '../runs/run-record.js';
 import { parseJsonLines } from '../runner/jsonl.js';
-import { runRsync } from '../ssh/rsync.js';
+import { runRsync, type RsyncBatches } from '../ssh/rsync.js';
 import { tmuxNewSession } from '../ssh/tmux.js';
 import { FileStore } from '../store/file-store.js';
 import type { Store } from '../store/store.js';
@@ -30,6 +30,7 @@ export interface SshHandle extends Handle {
 }
 
 const unitOf = (h: SshHandle) => h.unit ?? h.run_id;
+const sha256 = (data: Buffer) => createHash('sha256').update(data).digest('hex');
 
 export interface SshBackendOptions {
   host: RemoteHost;
@@ -57,6 +58,15 @@ tmux -L "$3" has-session -t "=$4" 2>/dev/null && echo alive || echo gone; echo "
 f=$(ls -t "$d/stdout.log" "$d/stderr.log" 2>/dev/null | head -n 1)
 if [ -n "$f" ]; then tail -c 4096 "$f" | grep -v '^ *$' | tail -n 1; fi`;
 
+// prepare's checks in one call: $1 the node runtime (exit 3 without it); $2 the repo folder
+// (made; a failed mkdir prints "mkdir <status>" and exits 4); $3 the runtime folder (prints
+// "file <path>" for each file there: the runners); $4 non-empty: prints "empty" when $2 is.
+const PREPARE_SCRIPT = `test -x "$1" || exit 3
+mkdir -p "$2" || { c=$?; echo "mkdir $c"; exit 4; }
+for f in "$3"/*; do if [ -f "$f" ]; then printf 'file %s\\n' "$f"; fi; done
+if [ -n "$4" ] && [ -z "$(ls -A "$2")" ]; then echo empty; fi
+exit 0`;
+
 const CANCEL_SCRIPT = `d=$1
 touch "$d/${STOP_REQUEST}"
 pid=$(sed -n 's/^ *"pid": *\\([0-9][0-9]*\\).*/\\1/p' "$d/status.json" | head -n 1)
@@ -77,26 +87,55 @@ export class SshBackend implements Backend {
   /**
    * Makes the host ready for attempts, once per backend: checks the runtime, pushes the project
    * (rsync delta) and the runner. Resolves to the runner's path on the host. A fleet calls it for
-   * every host at once before the first shard starts; `submit` calls it otherwise.
+   * every host at once before the first shard starts, with `batches` shared by all of them (an
+   * empty repo on a host is filled from one recorded batch); `submit` calls it otherwise.
    */
-  prepare(onProgress?: (bytes: number, percent: number) => void): Promise<string> {
-    this.prepared ??= this.doPrepare(onProgress).catch((err: unknown) => {
+  prepare(onProgress?: (bytes: number, percent: number) => void, opts: { batches?: RsyncBatches } = {}): Promise<string> {
+    this.prepared ??= this.doPrepare(onProgress, opts.batches).catch((err: unknown) => {
       this.prepared = null; // a later call tries again
       throw err;
     });
     return this.prepared;
   }
 
-  private async doPrepare(onProgress?: (bytes: number, percent: number) => void): Promise<string> {
+  private async doPrepare(onProgress?: (bytes: number, percent: number) => void, batches?: RsyncBatches): Promise<string> {
     const { layout } = this.host;
-    if ((await this.host.run(['test', '-x', layout.node], { allowFail: true })).code !== 0) {
+    const excludes = this.opts.syncExcludes;
+    // Recorded while the host answers; only a host whose repo is still empty waits for it.
+    const batch = batches?.get(this.opts.projectRoot, repoExcludes(excludes));
+    // Read and hashed while the host answers too.
+    const bundle = existsSync(this.opts.runnerBundle) ? readFile(this.opts.runnerBundle).then((data) => ({ data, path: layout.runner(sha256(data)) })) : null;
+    bundle?.catch(() => {}); // awaited below, unless the host check fails first
+
+    // One round trip: the runtime, the repo folder, which files the runtime folder holds, whether the repo is empty.
+    const pre = await this.host.sh(PREPARE_SCRIPT, [layout.node, layout.repo, layout.runtime, batch ? 'check-empty' : ''], { allowFail: true });
+    if (pre.code === 3) {
       throw new UserError(`ssh ${this.host.name}: not bootstrapped (no ${layout.node}); run ${this.opts.bootstrapCommand ?? `make bootstrap host=${this.host.name}`}`);
     }
-    await this.host.syncRepo(this.opts.projectRoot, { onProgress, excludes: this.opts.syncExcludes });
-    if (!existsSync(this.opts.runnerBundle)) throw new Error(`runner bundle missing: ${this.opts.runnerBundle} (make build)`);
-    const runner = layout.runner((await hashFile(this.opts.runnerBundle)).sha256);
-    await this.host.pushFileOnce(this.opts.runnerBundle, runner);
-    return runner;
+    if (pre.code !== 0) {
+      const mkdir = pre.code === 4 ? /^mkdir (\d+)$/m.exec(pre.stdout) : null;
+      const why = pre.stderr.trim().split('\n').at(-1) ?? '';
+      throw new UserError(`ssh ${this.host.name}: ${mkdir ? `mkdir exited ${mkdir[1]}` : `sh exited ${pre.code}`}${why ? `: ${why}` : ''}`);
+    }
+    const found = new Set(pre.stdout.split('\n'));
+
+    const pushRepo = async () => {
+      if (batch && found.has('empty')) {
+        const data = await batch;
+        if (data && (await this.host.applyRepoBatch(data, excludes))) return;
+      }
+      await this.host.rsyncRepo(this.opts.projectRoot, { onProgress, excludes });
+    };
+    // The runner is small: written over the pooled connection, beside the repo's transfer.
+    const pushRunner = async () => {
+      const runner = await bundle;
+      if (runner && !found.has(`file ${runner.path}`)) await this.host.writeFile(runner.path, runner.data);
+    };
+    const [repo, pushed] = await Promise.allSettled([pushRepo(), pushRunner()]);
+    if (repo.status === 'rejected') throw repo.reason;
+    if (!bundle) throw new Error(`runner bundle missing: ${this.opts.runnerBundle} (make build)`);
+    if (pushed.status === 'rejected') throw pushed.reason;
+    return (await bundle).path;
   }
 
   /** Where the runner on the host keeps runs: the project's store when the host can reach it. */

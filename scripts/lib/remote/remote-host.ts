@@ -1,12 +1,20 @@
 // One remote host as the backends and bootstrap see it: commands over the pooled connection,
 // whole files written and read in one round trip, and rsync for the bulk.
 import type { SshPool } from '../ssh/pool.js';
-import { runRsync, SYNC_EXCLUDES } from '../ssh/rsync.js';
+import { readBatchArgv, runRsync, SYNC_EXCLUDES } from '../ssh/rsync.js';
 import type { SshTarget } from '../ssh/target.js';
 import { UserError } from '../ui/errors.js';
 import { hostLayout, type HostLayout } from './host-layout.js';
 
 export const CALL_TIMEOUT_MS = 60_000;
+
+/** The limit of a call that sends `bytes` on stdin: the usual one, plus time for the bytes at ~500 kB/s. */
+const timeoutFor = (bytes: number) => CALL_TIMEOUT_MS + Math.ceil(bytes / 512);
+
+/** What a push of the project leaves out: the built-in excludes, then the caller's. */
+export function repoExcludes(extra: readonly string[] = []): string[] {
+  return [...SYNC_EXCLUDES, ...extra];
+}
 
 export class RemoteHost {
   readonly layout: HostLayout;
@@ -41,21 +49,40 @@ export class RemoteHost {
   /** Writes a whole file atomically (temp + rename), creating its folder; `private` makes it 0600. */
   async writeFile(path: string, content: string | Buffer, opts: { private?: boolean } = {}): Promise<void> {
     const script = `${opts.private ? 'umask 077; ' : ''}mkdir -p "$(dirname "$1")" && cat > "$1.tmp" && mv -f "$1.tmp" "$1"`;
-    await this.sh(script, [path], { stdin: content });
+    await this.sh(script, [path], { stdin: content, timeoutMs: timeoutFor(content.length) });
   }
 
   /** Pushes the project (code and in-repo data) to <root>/repo: rsync's delta transfer, one exclude list. */
   async syncRepo(localRoot: string, opts: { onProgress?: (bytes: number, percent: number) => void; excludes?: readonly string[] } = {}) {
     await this.run(['mkdir', '-p', this.layout.repo]);
+    return this.rsyncRepo(localRoot, opts);
+  }
+
+  /** syncRepo's transfer alone, for a caller that has made <root>/repo already. */
+  rsyncRepo(localRoot: string, opts: { onProgress?: (bytes: number, percent: number) => void; excludes?: readonly string[] } = {}) {
     return runRsync({
       src: `${localRoot}/`,
       dest: `${this.layout.repo}/`,
       target: this.target,
       direction: 'push',
-      excludes: [...SYNC_EXCLUDES, ...(opts.excludes ?? [])],
+      excludes: repoExcludes(opts.excludes),
       delete: true,
       onProgress: opts.onProgress,
     });
+  }
+
+  /**
+   * Fills an empty <root>/repo from a batch of the project (writeRsyncBatch, same excludes) over
+   * the pooled connection. False when it did not apply (an older rsync there, a timeout): the
+   * caller pushes with rsyncRepo instead, whose delta transfer finishes whatever this left.
+   */
+  async applyRepoBatch(batch: Buffer, excludes?: readonly string[]): Promise<boolean> {
+    try {
+      const argv = readBatchArgv(`${this.layout.repo}/`, repoExcludes(excludes));
+      return (await this.run(argv, { stdin: batch, timeoutMs: timeoutFor(batch.length), allowFail: true })).code === 0;
+    } catch {
+      return false;
+    }
   }
 
   /** Copies one local file to a remote path unless it is already there (content-addressed paths). */
