@@ -23,7 +23,7 @@ beforeAll(async () => {
     config,
     readFileSync(config, 'utf8')
       .replace('  hosts: {},', `  hosts: {\n${entries.join('\n')}\n  },`)
-      .replace('  fleets: {},', `  fleets: {\n    lab: { hosts: ['h1', 'h2', 'h3'], lost_after_sec: 2 },\n  },`),
+      .replace('  fleets: {},', `  fleets: {\n    lab: { hosts: ['h1', 'h2', 'h3'], lost_after_sec: 2 },\n    fresh: { hosts: ['h2', 'h3'], root: 'sy-fresh', session_prefix: 'fr' },\n  },`),
   );
   const exps = path.join(sb.dir, 'competitions/knn/experiments');
   const base = readFileSync(path.join(sb.dir, 'competitions/knn/experiment.yaml'), 'utf8');
@@ -104,6 +104,26 @@ describe('fleet search', () => {
     expect(readFileSync(path.join(sb.dir, 'outputs', sixId, 'outputs/merged.jsonl'), 'utf8')).toBe(reference());
     expect(readFileSync(path.join(sb.dir, 'outputs', sixId, 'shards/4/attempts/1/stderr.log'), 'utf8')).toContain('search: shard 4 of 6');
     expect(make(['verify']).code).toBe(0);
+  });
+
+  it('a fleet with its own root: not ready names the fix; once it has a runtime, the empty project copies are filled and the search runs there', async () => {
+    const refused = make(['fleet-search', 'experiment=knn/fleet', 'fleet=fresh', 'seed=7']);
+    expect(refused.code).not.toBe(0);
+    expect(refused.out).toMatch(/✗ h2: ssh h2: not bootstrapped \(no sy-fresh\/runtime\/node\); run make bootstrap fleet=fresh/);
+    expect(refused.stderr).toMatch(/fleet fresh: no host could be prepared/);
+    // A runtime but no project yet: the first push fills each empty copy (one recorded rsync batch, else rsync).
+    for (const h of ['h2', 'h3']) await hosts.execOn(h, ['sh', '-c', 'mkdir -p sy-fresh/runtime && ln -sf "$(command -v node)" sy-fresh/runtime/node']);
+    const r = make(['fleet-search', 'experiment=knn/fleet', 'fleet=fresh', 'seed=7']);
+    expect(r.out).toMatch(/resuming run /);
+    expect(r.code, r.out).toBe(0);
+    const id = runIdIn(r.out)!;
+    expect(readFileSync(store(`runs/${id}/outputs/merged.jsonl`), 'utf8')).toBe(reference());
+    for (const h of hosts.hosts.slice(1)) {
+      expect(existsSync(path.join(h.home, 'sy-fresh/repo/competitions/knn/search.py'))).toBe(true);
+      expect(existsSync(path.join(h.home, 'sy-fresh/repo/.git'))).toBe(false); // the excludes hold in the batch too
+    }
+    const run = JSON.parse(readFileSync(store(`runs/${id}/run.json`), 'utf8'));
+    expect(run.shards[1].attempts[0].handle.session).toBe(`fr-${id}-s1-1`);
   });
 
   it('make merge names each bad shard and the command that fixes it', () => {
