@@ -11,8 +11,7 @@
 // side can spread; on ext4 without a journal, file creation is several times slower for a few
 // minutes after many files were deleted (e.g. by a previous bench's cleanup), which lowers the ratio.
 import { spawnSync } from 'node:child_process';
-import { randomFillSync } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { FleetBackend } from '../scripts/lib/backends/fleet.js';
@@ -25,6 +24,7 @@ import { rsyncShellString, SYNC_EXCLUDES } from '../scripts/lib/ssh/rsync.js';
 import { sshArgv, sshDestination, sshOptions, targetFromConfig, type SshTarget } from '../scripts/lib/ssh/target.js';
 import { FileStore } from '../scripts/lib/store/file-store.js';
 import { startTestHosts } from '../test/helpers/ssh-hosts.js';
+import { makeRandomRepo, median, now } from './lib/measure.js';
 
 const REPO_MB = 20;
 const FILES = 2000;
@@ -32,20 +32,6 @@ const HOSTS = 4;
 const ROUNDS = 3;
 const TARGET = 3;
 const RUNNER = path.resolve('dist/runner/run-attempt.mjs');
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
-const now = () => performance.now() / 1000;
-
-function makeRepo(dir: string): void {
-  if (existsSync(path.join(dir, '.done'))) return;
-  const per = Math.floor((REPO_MB * 1024 * 1024) / FILES);
-  const buf = Buffer.alloc(per);
-  for (let i = 0; i < FILES; i++) {
-    const sub = path.join(dir, `pkg${i % 40}`);
-    mkdirSync(sub, { recursive: true });
-    writeFileSync(path.join(sub, `f${i}.bin`), randomFillSync(buf));
-  }
-  writeFileSync(path.join(dir, '.done'), '');
-}
 
 function check(argv: string[]): void {
   const r = spawnSync(argv[0]!, argv.slice(1), { stdio: ['ignore', 'ignore', 'pipe'], encoding: 'utf8' });
@@ -54,7 +40,7 @@ function check(argv: string[]): void {
 
 if (!existsSync(RUNNER)) check(['node', 'build.mjs']);
 const repo = path.resolve('bench/.tmp/fleet-repo');
-makeRepo(repo);
+makeRandomRepo(repo, REPO_MB, FILES);
 const storeDir = mkdtempSync(path.join(os.tmpdir(), 'switchyard-fleetbench-store-'));
 const hosts = await startTestHosts(HOSTS, { prefix: 'syfanout' });
 const setupPool = new SshPool();

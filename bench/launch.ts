@@ -5,6 +5,7 @@ import { spawnSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { createSandbox } from '../test/helpers/sandbox.js';
+import { median } from './lib/measure.js';
 
 const ROUNDS = 12;
 const TARGET_ADDED_S = 0.25;
@@ -15,8 +16,6 @@ function timeIt(argv: string[], cwd: string): number {
   if (r.status !== 0) throw new Error(`${argv.join(' ')} exited ${r.status}`);
   return Number(process.hrtime.bigint() - t0) / 1e9;
 }
-
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
 const sb = createSandbox();
 try {

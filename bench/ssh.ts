@@ -2,32 +2,17 @@
 // and poll latency over the pooled connection vs a fresh `ssh host cmd` (target >= 5x faster).
 // Runs against a real sshd in a network namespace (test/helpers/ssh-hosts.ts), as root.
 import { spawnSync } from 'node:child_process';
-import { randomFillSync } from 'node:crypto';
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { RemoteHost } from '../scripts/lib/remote/remote-host.js';
 import { SshPool } from '../scripts/lib/ssh/pool.js';
 import { rsyncArgv, SYNC_EXCLUDES } from '../scripts/lib/ssh/rsync.js';
 import { sshArgv, targetFromConfig } from '../scripts/lib/ssh/target.js';
 import { startTestHosts } from '../test/helpers/ssh-hosts.js';
+import { makeRandomRepo, median, now } from './lib/measure.js';
 
 const REPO_MB = 200;
 const FILES = 2000;
 const ROUNDS = 5;
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
-const now = () => performance.now() / 1000;
-
-function makeRepo(dir: string): void {
-  if (existsSync(path.join(dir, '.done'))) return;
-  const per = Math.floor((REPO_MB * 1024 * 1024) / FILES);
-  const buf = Buffer.alloc(per);
-  for (let i = 0; i < FILES; i++) {
-    const sub = path.join(dir, `pkg${i % 40}`);
-    mkdirSync(sub, { recursive: true });
-    writeFileSync(path.join(sub, `f${i}.bin`), randomFillSync(buf));
-  }
-  writeFileSync(path.join(dir, '.done'), '');
-}
 
 const hosts = await startTestHosts(1, { prefix: 'sybench' });
 const pool = new SshPool();
@@ -36,7 +21,7 @@ try {
   const target = targetFromConfig('h1', { host: h.host, port: h.port, user: h.user, identity_file: h.identityFile, known_hosts: h.knownHosts });
   const host = new RemoteHost(target, 'switchyard', pool);
   const repo = path.resolve('bench/.tmp/ssh-repo');
-  makeRepo(repo);
+  makeRandomRepo(repo, REPO_MB, FILES);
   await host.syncRepo(repo); // first, full transfer
 
   const ours: number[] = [];
