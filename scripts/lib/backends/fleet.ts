@@ -83,7 +83,7 @@ export class FleetBackend implements Backend {
     const results = await boundedAll(hosts, this.config.sync_parallel, async (host) => {
       const started = Date.now();
       try {
-        await (await this.member(host)).prepare(undefined, { batches });
+        await (await this.member(host)).prepare({ batches });
         onDone(host, null, Date.now() - started);
       } catch (err) {
         onDone(host, err as Error, Date.now() - started);

@@ -90,15 +90,15 @@ export class SshBackend implements Backend {
    * every host at once before the first shard starts, with `batches` shared by all of them (an
    * empty repo on a host is filled from one recorded batch); `submit` calls it otherwise.
    */
-  prepare(onProgress?: (bytes: number, percent: number) => void, opts: { batches?: RsyncBatches } = {}): Promise<string> {
-    this.prepared ??= this.doPrepare(onProgress, opts.batches).catch((err: unknown) => {
+  prepare(opts: { batches?: RsyncBatches } = {}): Promise<string> {
+    this.prepared ??= this.doPrepare(opts.batches).catch((err: unknown) => {
       this.prepared = null; // a later call tries again
       throw err;
     });
     return this.prepared;
   }
 
-  private async doPrepare(onProgress?: (bytes: number, percent: number) => void, batches?: RsyncBatches): Promise<string> {
+  private async doPrepare(batches?: RsyncBatches): Promise<string> {
     const { layout } = this.host;
     const excludes = this.opts.syncExcludes;
     // Recorded while the host answers; only a host whose repo is still empty waits for it.
@@ -124,7 +124,7 @@ export class SshBackend implements Backend {
         const data = await batch;
         if (data && (await this.host.applyRepoBatch(data, excludes))) return;
       }
-      await this.host.rsyncRepo(this.opts.projectRoot, { onProgress, excludes });
+      await this.host.rsyncRepo(this.opts.projectRoot, { excludes });
     };
     // The runner is small: written over the pooled connection, beside the repo's transfer.
     const pushRunner = async () => {

@@ -15,7 +15,7 @@ import { formatDuration } from '../ui/status-line.js';
 import { renderTable } from '../ui/table.js';
 import { attemptSpec, recordAttemptEnd, recordEvents } from './drive-run.js';
 import { UserError } from '../ui/errors.js';
-import { runState, shardUnit, type AttemptRecord, type RunRecord, type RunState, type ShardRecord } from './run-record.js';
+import { runState, shardUnit, startedAttempt, type AttemptRecord, type RunRecord, type RunState, type ShardRecord } from './run-record.js';
 import { recordInLedger, saveRun } from './run-store.js';
 
 const TICK_MS = 1000;
@@ -215,19 +215,7 @@ export class FleetSupervisor {
     if (previous && previous !== host) await this.fleet.pushCheckpoints(host, unit);
     const n = shard.attempts.length + 1;
     const handle: FleetHandle = await this.fleet.submitOn(host, attemptSpec(this.project, this.run, n, { index: shard.index, count: this.count }));
-    const attempt: AttemptRecord = {
-      n,
-      backend: 'fleet',
-      handle,
-      state: 'running',
-      reason: null,
-      exit_code: null,
-      started_at: new Date().toISOString(),
-      ended_at: null,
-      restored_step: null,
-      last_step: null,
-      events_seen: 0,
-    };
+    const attempt = startedAttempt(n, 'fleet', handle);
     shard.attempts.push(attempt);
     this.active.set(shard.index, { shard, attempt, host, mirror: null, committed: new Set() });
     await saveRun(this.project, this.run);
@@ -297,12 +285,12 @@ export class FleetSupervisor {
     health.down = reason;
     this.say(`host ${host} lost: ${reason}`);
     const stranded = [...this.active.values()].filter((a) => a.host === host);
-    const now = new Date().toISOString();
     for (const a of stranded) {
       this.active.delete(a.shard.index);
       await a.mirror;
-      Object.assign(a.attempt, { state: 'lost', reason: `host ${host} stopped answering: ${reason}`, ended_at: now });
-      await recordInLedger(this.project, 'attempt.ended', { run_id: this.run.run_id, shard: a.shard.index, attempt: a.attempt.n, state: 'lost', last_step: a.attempt.last_step });
+      // Nothing to bring home from a host that does not answer.
+      const lost: PollResult = { state: 'lost', reason: `host ${host} stopped answering: ${reason}`, exit_code: null, restored_step: null, last_step: null, metrics: null, events: [] };
+      await recordAttemptEnd(this.project, this.run, a.attempt, lost, async () => {}, (line) => this.say(line), a.shard.index);
       // Steps that never made it off the host: the ledger says so, and verify stops expecting them.
       const home = new Set((await storedSteps(this.project.store, shardUnit(this.run.run_id, a.shard.index))).filter((s) => s.hasManifest).map((s) => s.step));
       for (const step of [...a.committed].filter((s) => !home.has(s)).sort((x, y) => x - y)) {

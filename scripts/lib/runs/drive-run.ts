@@ -8,7 +8,7 @@ import type { Backend, PollResult } from '../backends/backend.js';
 import type { Project } from '../project.js';
 import type { AttemptSpec, RunnerEvent } from '../runner/attempt-spec.js';
 import { formatDuration, type StatusLine } from '../ui/status-line.js';
-import { shardUnit, TERMINAL, type AttemptRecord, type AttemptState, type Handle, type RunRecord } from './run-record.js';
+import { shardUnit, startedAttempt, TERMINAL, type AttemptRecord, type AttemptState, type Handle, type RunRecord } from './run-record.js';
 import { recordInLedger, saveRun } from './run-store.js';
 
 const POLL_MS = 250;
@@ -183,19 +183,7 @@ export async function driveRun(project: Project, run: RunRecord, opts: DriveOpti
       return run.attempts.at(-1)?.state ?? 'failed';
     }
     const handle = await backend.submit(attemptSpec(project, run, n));
-    const attempt: AttemptRecord = {
-      n,
-      backend: backend.name,
-      handle,
-      state: 'running',
-      reason: null,
-      exit_code: null,
-      started_at: new Date().toISOString(),
-      ended_at: null,
-      restored_step: null,
-      last_step: null,
-      events_seen: 0,
-    };
+    const attempt = startedAttempt(n, backend.name, handle);
     run.attempts.push(attempt);
     await saveRun(project, run);
     await recordInLedger(project, 'attempt.started', { run_id: run.run_id, attempt: n, backend: backend.name });

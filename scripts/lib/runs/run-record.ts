@@ -50,6 +50,23 @@ export interface RunRecord {
   fleet?: string;
 }
 
+/** The record of an attempt just submitted. */
+export function startedAttempt(n: number, backend: BackendName, handle: Handle): AttemptRecord {
+  return {
+    n,
+    backend,
+    handle,
+    state: 'running',
+    reason: null,
+    exit_code: null,
+    started_at: new Date().toISOString(),
+    ended_at: null,
+    restored_step: null,
+    last_step: null,
+    events_seen: 0,
+  };
+}
+
 export const TERMINAL: ReadonlySet<AttemptState> = new Set(['succeeded', 'failed', 'preempted', 'lost', 'cancelled']);
 
 // A sharded run is as far as its least finished shard: running while any runs, succeeded when all did.
