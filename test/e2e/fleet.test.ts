@@ -74,7 +74,8 @@ describe('fleet search', () => {
     expect(r.out).toMatch(/^ {2}h1: shards 0, 3$/m);
     expect(r.out).toMatch(/^ {2}h2: shards 1, 4$/m);
     expect(r.out).toMatch(/^ {2}h3: shards 2, 5$/m);
-    for (const h of ['h1', 'h2', 'h3']) expect(r.out).toContain(`✓ ${h}: project and runner synced`);
+    // Bootstrapped hosts: the project goes by rsync's delta, the runner is there already.
+    for (const h of ['h1', 'h2', 'h3']) expect(r.out).toMatch(new RegExp(`✓ ${h}: project synced \\(\\d+ files changed, [^)]*\\), runner present`));
     expect(r.out).toMatch(/merged 6 shards \(concat\) into .*merged\.jsonl: 30 records/);
     expect(r.out).toContain('moved: none');
 
@@ -111,16 +112,17 @@ describe('fleet search', () => {
     expect(refused.code).not.toBe(0);
     expect(refused.out).toMatch(/✗ h2: ssh h2: not bootstrapped \(no sy-fresh\/runtime\/node\); run make bootstrap fleet=fresh/);
     expect(refused.stderr).toMatch(/fleet fresh: no host could be prepared/);
-    // A runtime but no project yet: the first push fills each empty copy (one recorded rsync batch, else rsync).
+    // A runtime but no project yet: the first push fills each empty copy (one tar of the project, else rsync).
     for (const h of ['h2', 'h3']) await hosts.execOn(h, ['sh', '-c', 'mkdir -p sy-fresh/runtime && ln -sf "$(command -v node)" sy-fresh/runtime/node']);
     const r = make(['fleet-search', 'experiment=knn/fleet', 'fleet=fresh', 'seed=7']);
     expect(r.out).toMatch(/resuming run /);
+    for (const h of ['h2', 'h3']) expect(r.out).toMatch(new RegExp(`✓ ${h}: project unpacked \\(\\d+ files, [^)]*\\), runner sent`));
     expect(r.code, r.out).toBe(0);
     const id = runIdIn(r.out)!;
     expect(readFileSync(store(`runs/${id}/outputs/merged.jsonl`), 'utf8')).toBe(reference());
     for (const h of hosts.hosts.slice(1)) {
       expect(existsSync(path.join(h.home, 'sy-fresh/repo/competitions/knn/search.py'))).toBe(true);
-      expect(existsSync(path.join(h.home, 'sy-fresh/repo/.git'))).toBe(false); // the excludes hold in the batch too
+      expect(existsSync(path.join(h.home, 'sy-fresh/repo/.git'))).toBe(false); // the excludes hold in the tar too
     }
     const run = JSON.parse(readFileSync(store(`runs/${id}/run.json`), 'utf8'));
     expect(run.shards[1].attempts[0].handle.session).toBe(`fr-${id}-s1-1`);

@@ -7,9 +7,9 @@
 import type { FleetEntry } from '../config/load-config.js';
 import type { AttemptSpec } from '../runner/attempt-spec.js';
 import type { Handle } from '../runs/run-record.js';
-import { RsyncBatches } from '../ssh/rsync.js';
+import { RepoPacks } from '../ssh/repo-tar.js';
 import type { Backend, PollResult } from './backend.js';
-import type { SshBackend, SshHandle } from './ssh.js';
+import type { Prepared, SshBackend, SshHandle } from './ssh.js';
 
 export interface FleetHandle extends Omit<SshHandle, 'backend'> {
   backend: 'fleet';
@@ -76,15 +76,14 @@ export class FleetBackend implements Backend {
   /**
    * Pushes the project and the runner to `hosts`, `sync_parallel` at a time. Each host's outcome
    * is reported as it lands; a host that fails does not hold up the others. Hosts whose copy of
-   * the project is still empty are all filled from one rsync batch, recorded once here.
+   * the project is still empty are all filled from one tar of the project, packed once here.
    */
-  async prepare(hosts: readonly string[], onDone: (host: string, err: Error | null, ms: number) => void): Promise<Map<string, Error | null>> {
-    const batches = new RsyncBatches();
+  async prepare(hosts: readonly string[], onDone: (host: string, outcome: Prepared | Error, ms: number) => void): Promise<Map<string, Error | null>> {
+    const packs = new RepoPacks();
     const results = await boundedAll(hosts, this.config.sync_parallel, async (host) => {
       const started = Date.now();
       try {
-        await (await this.member(host)).prepare({ batches });
-        onDone(host, null, Date.now() - started);
+        onDone(host, await (await this.member(host)).prepare({ packs }), Date.now() - started);
       } catch (err) {
         onDone(host, err as Error, Date.now() - started);
         throw err;

@@ -1,17 +1,18 @@
 // A rented box over SSH (vast.ai style): the project is rsynced (delta), the self-contained
 // runner is started in a tmux session named for the run and attempt, and everything the
 // orchestrator needs comes back in one pooled round trip per poll.
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { attemptSession, TMUX_SOCKET } from '../remote/host-layout.js';
 import { repoExcludes, type RemoteHost } from '../remote/remote-host.js';
+import { loadRunnerBundle, writeRunner } from '../remote/runner-bundle.js';
 import { STOP_REQUEST, type AttemptSpec, type AttemptStatus, type RunnerEvent } from '../runner/attempt-spec.js';
 import { pruneStoredSteps } from '../runner/store-checkpoints.js';
 import { runKeys, TERMINAL, type Handle } from '../runs/run-record.js';
 import { parseJsonLines } from '../runner/jsonl.js';
-import { runRsync, type RsyncBatches } from '../ssh/rsync.js';
+import type { RepoPacks } from '../ssh/repo-tar.js';
+import { runRsync } from '../ssh/rsync.js';
 import { tmuxNewSession } from '../ssh/tmux.js';
 import { FileStore } from '../store/file-store.js';
 import type { Store } from '../store/store.js';
@@ -30,7 +31,6 @@ export interface SshHandle extends Handle {
 }
 
 const unitOf = (h: SshHandle) => h.unit ?? h.run_id;
-const sha256 = (data: Buffer) => createHash('sha256').update(data).digest('hex');
 
 export interface SshBackendOptions {
   host: RemoteHost;
@@ -67,16 +67,34 @@ for f in "$3"/*; do if [ -f "$f" ]; then printf 'file %s\\n' "$f"; fi; done
 if [ -n "$4" ] && [ -z "$(ls -A "$2")" ]; then echo empty; fi
 exit 0`;
 
+// submit's remote side in one call: exit 10 when the attempt has started already (a final
+// status or its tmux session); else the spec from stdin is written to $4 (temp + rename) and
+// the rest of the arguments, a tmux new-session argv, is run.
+const SUBMIT_SCRIPT = `d=$1 sock=$2 session=$3 spec=$4; shift 4
+[ -f "$d/status.json" ] && exit 10
+tmux -L "$sock" has-session -t "=$session" 2>/dev/null && exit 10
+mkdir -p "$(dirname "$spec")" && cat > "$spec.tmp" && mv -f "$spec.tmp" "$spec" || exit 11
+exec "$@"`;
+
 const CANCEL_SCRIPT = `d=$1
 touch "$d/${STOP_REQUEST}"
 pid=$(sed -n 's/^ *"pid": *\\([0-9][0-9]*\\).*/\\1/p' "$d/status.json" | head -n 1)
 [ -n "$pid" ] && kill -"$2" "$pid"`;
 
+/** What prepare did on a host. */
+export interface Prepared {
+  /** the runner's path on the host */
+  runner: string;
+  runnerSent: boolean;
+  /** how the project got there: unpacked from the fan-out's tar into an empty copy, or rsync's delta */
+  repo: { via: 'tar' | 'rsync'; files: number; bytes: number };
+}
+
 export class SshBackend implements Backend {
   readonly name = 'ssh' as const;
   readonly capabilities = { gpus: true, spot: false, shards: false, multiNode: false };
 
-  private prepared: Promise<string> | null = null;
+  private prepared: Promise<Prepared> | null = null;
 
   constructor(private readonly opts: SshBackendOptions) {}
 
@@ -86,29 +104,29 @@ export class SshBackend implements Backend {
 
   /**
    * Makes the host ready for attempts, once per backend: checks the runtime, pushes the project
-   * (rsync delta) and the runner. Resolves to the runner's path on the host. A fleet calls it for
-   * every host at once before the first shard starts, with `batches` shared by all of them (an
-   * empty repo on a host is filled from one recorded batch); `submit` calls it otherwise.
+   * (rsync delta) and the runner, and says what it did. A fleet calls it for
+   * every host at once before the first shard starts, with `packs` shared by all of them (an
+   * empty repo on a host is filled from one tar of the project); `submit` calls it otherwise.
    */
-  prepare(opts: { batches?: RsyncBatches } = {}): Promise<string> {
-    this.prepared ??= this.doPrepare(opts.batches).catch((err: unknown) => {
+  prepare(opts: { packs?: RepoPacks } = {}): Promise<Prepared> {
+    this.prepared ??= this.doPrepare(opts.packs).catch((err: unknown) => {
       this.prepared = null; // a later call tries again
       throw err;
     });
     return this.prepared;
   }
 
-  private async doPrepare(batches?: RsyncBatches): Promise<string> {
+  private async doPrepare(packs?: RepoPacks): Promise<Prepared> {
     const { layout } = this.host;
     const excludes = this.opts.syncExcludes;
-    // Recorded while the host answers; only a host whose repo is still empty waits for it.
-    const batch = batches?.get(this.opts.projectRoot, repoExcludes(excludes));
-    // Read and hashed while the host answers too.
-    const bundle = existsSync(this.opts.runnerBundle) ? readFile(this.opts.runnerBundle).then((data) => ({ data, path: layout.runner(sha256(data)) })) : null;
-    bundle?.catch(() => {}); // awaited below, unless the host check fails first
+    // Packed while the host answers; only a host whose repo is still empty waits for it.
+    const pack = packs?.get(this.opts.projectRoot, repoExcludes(excludes));
+    // Read, hashed and compressed while the host answers too.
+    const bundle = loadRunnerBundle(this.opts.runnerBundle);
+    bundle.catch(() => {}); // awaited below, unless the host check fails first
 
     // One round trip: the runtime, the repo folder, which files the runtime folder holds, whether the repo is empty.
-    const pre = await this.host.sh(PREPARE_SCRIPT, [layout.node, layout.repo, layout.runtime, batch ? 'check-empty' : ''], { allowFail: true });
+    const pre = await this.host.sh(PREPARE_SCRIPT, [layout.node, layout.repo, layout.runtime, pack ? 'check-empty' : ''], { allowFail: true });
     if (pre.code === 3) {
       throw new UserError(`ssh ${this.host.name}: not bootstrapped (no ${layout.node}); run ${this.opts.bootstrapCommand ?? `make bootstrap host=${this.host.name}`}`);
     }
@@ -119,23 +137,24 @@ export class SshBackend implements Backend {
     }
     const found = new Set(pre.stdout.split('\n'));
 
-    const pushRepo = async () => {
-      if (batch && found.has('empty')) {
-        const data = await batch;
-        if (data && (await this.host.applyRepoBatch(data, excludes))) return;
+    const pushRepo = async (): Promise<Prepared['repo']> => {
+      if (pack && found.has('empty')) {
+        const packed = await pack;
+        if (packed && (await this.host.unpackRepo(packed.archive))) return { via: 'tar', files: packed.files, bytes: packed.archive.length };
       }
-      await this.host.rsyncRepo(this.opts.projectRoot, { excludes });
+      const r = await this.host.rsyncRepo(this.opts.projectRoot, { excludes });
+      return { via: 'rsync', files: r.filesTransferred, bytes: r.bytesTransferred };
     };
-    // The runner is small: written over the pooled connection, beside the repo's transfer.
+    // The runner is small once compressed: written over the pooled connection, beside the repo's transfer.
     const pushRunner = async () => {
       const runner = await bundle;
-      if (runner && !found.has(`file ${runner.path}`)) await this.host.writeFile(runner.path, runner.data);
+      const dest = runner.remotePath(this.host);
+      return found.has(`file ${dest}`) ? { runner: dest, runnerSent: false } : { runner: await writeRunner(this.host, runner), runnerSent: true };
     };
-    const [repo, pushed] = await Promise.allSettled([pushRepo(), pushRunner()]);
+    const [repo, runner] = await Promise.allSettled([pushRepo(), pushRunner()]);
     if (repo.status === 'rejected') throw repo.reason;
-    if (!bundle) throw new Error(`runner bundle missing: ${this.opts.runnerBundle} (make build)`);
-    if (pushed.status === 'rejected') throw pushed.reason;
-    return (await bundle).path;
+    if (runner.status === 'rejected') throw runner.reason;
+    return { ...runner.value, repo: repo.value };
   }
 
   /** Where the runner on the host keeps runs: the project's store when the host can reach it. */
@@ -154,20 +173,26 @@ export class SshBackend implements Backend {
       root: layout.root,
       session: attemptSession(spec.unit_id, spec.attempt, this.opts.sessionPrefix),
     };
-    const dir = layout.attemptDir(spec.unit_id, spec.attempt);
-    const started = await this.host.sh('[ -f "$1/status.json" ] || tmux -L "$2" has-session -t "=$3" 2>/dev/null', [dir, TMUX_SOCKET, handle.session], { allowFail: true });
-    if (started.code === 0) return handle; // already submitted: idempotent per (run, attempt)
-
     if (spec.data_dir && path.isAbsolute(spec.data_dir)) {
       throw new UserError(`ssh ${this.host.name}: data.dir outside the repository cannot be shipped; move it under the competition folder`);
     }
-    const runner = await this.prepare();
+    const { runner } = await this.prepare();
 
     const remoteSpec: AttemptSpec = { ...spec, store: this.remoteStoreUrl(), secrets_file: '../secrets.env', venv: '../venv' };
-    await this.host.writeFile(layout.attemptSpec(spec.unit_id, spec.attempt), JSON.stringify(remoteSpec, null, 2));
+    const specPath = layout.attemptSpec(spec.unit_id, spec.attempt);
     const rel = (p: string) => p.slice(layout.root.length + 1);
-    const argv = ['runtime/node', rel(runner), '--spec', rel(layout.attemptSpec(spec.unit_id, spec.attempt)), '--root', 'repo', '--work', rel(layout.work(spec.unit_id))];
-    await this.host.run(tmuxNewSession(TMUX_SOCKET, handle.session, layout.root, argv));
+    const argv = ['runtime/node', rel(runner), '--spec', rel(specPath), '--root', 'repo', '--work', rel(layout.work(spec.unit_id))];
+    const started = await this.host.sh(
+      SUBMIT_SCRIPT,
+      [layout.attemptDir(spec.unit_id, spec.attempt), TMUX_SOCKET, handle.session, specPath, ...tmuxNewSession(TMUX_SOCKET, handle.session, layout.root, argv)],
+      { stdin: JSON.stringify(remoteSpec, null, 2), allowFail: true },
+    );
+    // 10: started already (submit is idempotent per run and attempt)
+    if (started.code !== 0 && started.code !== 10) {
+      const why = (started.stderr.trim() || started.stdout.trim()).split('\n').at(-1) ?? '';
+      const what = started.code === 11 ? `cannot write ${specPath}` : `tmux exited ${started.code}`;
+      throw new UserError(`ssh ${this.host.name}: ${what}${why ? `: ${why}` : ''}`);
+    }
     return handle;
   }
 

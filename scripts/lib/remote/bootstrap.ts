@@ -3,7 +3,6 @@
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import { hashFile } from '../hash.js';
 import type { Project } from '../project.js';
 import { pinExperiment } from '../runs/pin-experiment.js';
 import { readDotEnv } from '../secrets/dotenv.js';
@@ -12,6 +11,7 @@ import { tmuxHasSession } from '../ssh/tmux.js';
 import { UserError } from '../ui/errors.js';
 import { TMUX_SOCKET } from './host-layout.js';
 import { ensureNodeRuntime } from './node-runtime.js';
+import { loadRunnerBundle, writeRunner } from './runner-bundle.js';
 import type { RemoteHost } from './remote-host.js';
 
 export interface BootstrapStep {
@@ -118,9 +118,10 @@ export function bootstrapSteps(
     {
       name: 'runner',
       run: async () => {
-        if (!existsSync(opts.runnerBundle)) throw new Error(`runner bundle missing: ${opts.runnerBundle} (make build)`);
-        runner = layout.runner((await hashFile(opts.runnerBundle)).sha256);
-        return `${runner}${(await host.pushFileOnce(opts.runnerBundle, runner)) ? '' : ' (present)'}`;
+        const bundle = await loadRunnerBundle(opts.runnerBundle);
+        runner = bundle.remotePath(host);
+        if ((await host.run(['test', '-f', runner], { allowFail: true })).code === 0) return `${runner} (present)`;
+        return writeRunner(host, bundle);
       },
     },
     { name: 'venv', run: async () => (opts.exp ? ensureVenv(host, opts.exp, opts.python) : null) },

@@ -1,7 +1,8 @@
 // One remote host as the backends and bootstrap see it: commands over the pooled connection,
 // whole files written and read in one round trip, and rsync for the bulk.
 import type { SshPool } from '../ssh/pool.js';
-import { readBatchArgv, runRsync, SYNC_EXCLUDES } from '../ssh/rsync.js';
+import { unpackArgv } from '../ssh/repo-tar.js';
+import { runRsync, SYNC_EXCLUDES } from '../ssh/rsync.js';
 import type { SshTarget } from '../ssh/target.js';
 import { UserError } from '../ui/errors.js';
 import { hostLayout, type HostLayout } from './host-layout.js';
@@ -46,9 +47,12 @@ export class RemoteHost {
     return this.run(['sh', '-c', script, 'sh', ...args], opts);
   }
 
-  /** Writes a whole file atomically (temp + rename), creating its folder; `private` makes it 0600. */
-  async writeFile(path: string, content: string | Buffer, opts: { private?: boolean } = {}): Promise<void> {
-    const script = `${opts.private ? 'umask 077; ' : ''}mkdir -p "$(dirname "$1")" && cat > "$1.tmp" && mv -f "$1.tmp" "$1"`;
+  /**
+   * Writes a whole file atomically (temp + rename), creating its folder; `private` makes it
+   * 0600; `gzipped` content is unpacked on the host.
+   */
+  async writeFile(path: string, content: string | Buffer, opts: { private?: boolean; gzipped?: boolean } = {}): Promise<void> {
+    const script = `${opts.private ? 'umask 077; ' : ''}mkdir -p "$(dirname "$1")" && ${opts.gzipped ? 'gzip -dc' : 'cat'} > "$1.tmp" && mv -f "$1.tmp" "$1"`;
     await this.sh(script, [path], { stdin: content, timeoutMs: timeoutFor(content.length) });
   }
 
@@ -72,14 +76,13 @@ export class RemoteHost {
   }
 
   /**
-   * Fills an empty <root>/repo from a batch of the project (writeRsyncBatch, same excludes) over
-   * the pooled connection. False when it did not apply (an older rsync there, a timeout): the
-   * caller pushes with rsyncRepo instead, whose delta transfer finishes whatever this left.
+   * Fills an empty <root>/repo from a tar of the project (packRepo, same excludes) over the
+   * pooled connection. False when it did not unpack (no tar there, a timeout): the caller pushes
+   * with rsyncRepo instead, whose delta transfer finishes whatever this left.
    */
-  async applyRepoBatch(batch: Buffer, excludes?: readonly string[]): Promise<boolean> {
+  async unpackRepo(archive: Buffer): Promise<boolean> {
     try {
-      const argv = readBatchArgv(`${this.layout.repo}/`, repoExcludes(excludes));
-      return (await this.run(argv, { stdin: batch, timeoutMs: timeoutFor(batch.length), allowFail: true })).code === 0;
+      return (await this.run(unpackArgv(this.layout.repo), { stdin: archive, timeoutMs: timeoutFor(archive.length), allowFail: true })).code === 0;
     } catch {
       return false;
     }

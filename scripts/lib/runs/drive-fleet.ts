@@ -7,12 +7,14 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { PollResult } from '../backends/backend.js';
 import type { FleetBackend, FleetHandle } from '../backends/fleet.js';
 import { planShards } from '../backends/fleet.js';
+import type { Prepared } from '../backends/ssh.js';
 import type { Project } from '../project.js';
 import { storedSteps } from '../runner/store-checkpoints.js';
 import { FileStore } from '../store/file-store.js';
 import type { LiveTable } from '../ui/live-table.js';
 import { formatDuration } from '../ui/status-line.js';
 import { renderTable } from '../ui/table.js';
+import { formatBytes } from './describe.js';
 import { attemptSpec, recordAttemptEnd, recordEvents } from './drive-run.js';
 import { UserError } from '../ui/errors.js';
 import { runState, shardUnit, startedAttempt, type AttemptRecord, type RunRecord, type RunState, type ShardRecord } from './run-record.js';
@@ -48,6 +50,12 @@ export interface FleetDriveOptions {
   detached?: () => boolean;
   /** overrides the fleet's requeue setting for this launch (make fleet-search requeue=0) */
   requeue?: boolean;
+}
+
+/** A host's ✓ line: `project unpacked (2000 files, 24.6 MB), runner sent`. */
+export function describePrepared(p: Prepared): string {
+  const project = p.repo.via === 'tar' ? `project unpacked (${p.repo.files} files, ${formatBytes(p.repo.bytes)})` : `project synced (${p.repo.files} files changed, ${formatBytes(p.repo.bytes)})`;
+  return `${project}, runner ${p.runnerSent ? 'sent' : 'present'}`;
 }
 
 export function ensureShards(run: RunRecord, fleet: string): ShardRecord[] {
@@ -130,8 +138,8 @@ export class FleetSupervisor {
     this.describe(placed);
     for (const shard of this.run.shards!) this.limit.set(shard.index, shard.attempts.length + opts.maxAttempts);
     const hosts = [...new Set(placed.values())];
-    const prepared = await this.fleet.prepare(hosts, (host, err, ms) =>
-      err ? this.say(`✗ ${host}: ${err.message}`) : this.say(`✓ ${host}: project and runner synced (${formatDuration(ms)})`),
+    const prepared = await this.fleet.prepare(hosts, (host, outcome, ms) =>
+      this.say(outcome instanceof Error ? `✗ ${host}: ${outcome.message}` : `✓ ${host}: ${describePrepared(outcome)} (${formatDuration(ms)})`),
     );
     if (hosts.length && hosts.every((h) => prepared.get(h))) {
       throw new UserError(`fleet ${this.fleet.fleet}: no host could be prepared (${prepared.get(hosts[0]!)!.message})`);

@@ -1,9 +1,6 @@
 // rsync over the system ssh with the same strict options as every other SSH call, one shared
 // exclude list, and progress from `--info=progress2` reported as (bytes, percent).
 import { spawn } from 'node:child_process';
-import { mkdir, mkdtemp, readFile, rm, stat } from 'node:fs/promises';
-import os from 'node:os';
-import path from 'node:path';
 import { CommandError } from '../ui/errors.js';
 import { checkRemotePath, quoteWord } from './quote.js';
 import { sshStderrError } from './ssh-errors.js';
@@ -140,63 +137,4 @@ export function runRsync(
       reject(sshStderrError(opts.target, stderr) ?? new CommandError(argv, code, stderr));
     });
   });
-}
-
-/** The largest repository a batch is recorded for; a bigger one goes by plain rsync to each host. */
-export const BATCH_MAX_BYTES = 64 * 1024 * 1024;
-
-/**
- * One push of `src` recorded once (`rsync --only-write-batch` into an empty folder) for every
- * host whose copy is still empty: applied there with `rsync --read-batch` (see readBatchArgv) it
- * leaves exactly what `rsync -a --delete-after` with the same excludes would, without a sender, a
- * file-list walk or an ssh connection per host. Null when the batch grows past `maxBytes` (the
- * writer is stopped) or this rsync cannot write one: then each host gets the plain push.
- */
-export async function writeRsyncBatch(src: string, excludes: readonly string[], maxBytes = BATCH_MAX_BYTES): Promise<Buffer | null> {
-  const dir = await mkdtemp(path.join(os.tmpdir(), 'switchyard-batch-'));
-  const file = path.join(dir, 'batch');
-  try {
-    const empty = path.join(dir, 'empty');
-    await mkdir(empty);
-    const args = ['-a', '--delete-after', `--only-write-batch=${file}`, ...excludes.map((e) => `--exclude=${e}`), '--', `${src}/`, `${empty}/`];
-    const ok = await new Promise<boolean>((resolve) => {
-      const child = spawn('rsync', args, { stdio: 'ignore' });
-      let over = false;
-      const watch = setInterval(() => {
-        stat(file).then(
-          (s) => s.size > maxBytes && ((over = true), child.kill('SIGKILL')),
-          () => {},
-        );
-      }, 25);
-      child.on('error', () => (clearInterval(watch), resolve(false)));
-      child.on('close', (code) => (clearInterval(watch), resolve(code === 0 && !over)));
-    });
-    if (!ok) return null;
-    const data = await readFile(file);
-    return data.length <= maxBytes ? data : null;
-  } catch {
-    return null;
-  } finally {
-    await rm(dir, { recursive: true, force: true });
-  }
-}
-
-/** The remote argv that applies a batch read from stdin to `dest` (a folder, with a trailing slash). */
-export function readBatchArgv(dest: string, excludes: readonly string[]): string[] {
-  return ['rsync', '-a', '--delete-after', '--read-batch=-', ...excludes.map((e) => `--exclude=${e}`), '--', checkRemotePath(dest)];
-}
-
-/** Batches of one fan-out, each written once however many hosts ask for it. */
-export class RsyncBatches {
-  private readonly made = new Map<string, Promise<Buffer | null>>();
-
-  get(src: string, excludes: readonly string[]): Promise<Buffer | null> {
-    const key = JSON.stringify([src, excludes]);
-    let batch = this.made.get(key);
-    if (!batch) {
-      batch = writeRsyncBatch(src, excludes);
-      this.made.set(key, batch);
-    }
-    return batch;
-  }
 }

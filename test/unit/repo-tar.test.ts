@@ -1,0 +1,94 @@
+// The tar that fills empty host copies must leave exactly what `rsync -a` of the same push would:
+// rsync's own file set (its exclude rules), modes, mtimes, links; and a later rsync push must
+// find nothing to do. Unpacked here with the argv a host runs.
+import { execFileSync } from 'node:child_process';
+import { linkSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, utimesSync, writeFileSync, chmodSync, readlinkSync, existsSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { decodeRsyncName, packRepo, unpackArgv } from '../../scripts/lib/ssh/repo-tar.js';
+import { SYNC_EXCLUDES } from '../../scripts/lib/ssh/rsync.js';
+
+let tmp: string;
+let src: string;
+const EXCLUDES = [...SYNC_EXCLUDES, 'scratch-*'];
+const ODD = ['a name with spaces.txt', 'new\nline', 'back\\#slash', 'ünïcødé.txt', "it's"];
+
+beforeAll(() => {
+  tmp = mkdtempSync(path.join(os.tmpdir(), 'switchyard-repotar-'));
+  src = path.join(tmp, 'src');
+  const put = (rel: string, text = rel) => {
+    mkdirSync(path.dirname(path.join(src, rel)), { recursive: true });
+    writeFileSync(path.join(src, rel), text);
+  };
+  put('train.py', 'print(1)\n');
+  put('pkg/deep/er/module.py');
+  for (const name of ODD) put(`odd/${name}`);
+  put('run.sh', '#!/bin/sh\n');
+  chmodSync(path.join(src, 'run.sh'), 0o750);
+  mkdirSync(path.join(src, 'empty-dir'));
+  symlinkSync('train.py', path.join(src, 'link-to-train'));
+  linkSync(path.join(src, 'train.py'), path.join(src, 'hard-link'));
+  utimesSync(path.join(src, 'pkg/deep/er/module.py'), 1_600_000_000.25, 1_600_000_000.123456);
+  // excluded: built-in names anywhere, an anchored path, a wildcard, a caller's pattern
+  put('node_modules/x/index.js');
+  put('pkg/__pycache__/m.pyc');
+  put('.git/HEAD');
+  put('bench/.tmp/big.bin');
+  put('sub/bench/.tmp/kept.txt'); // `/bench/.tmp` is anchored: this one travels
+  put('scratch-1/out.bin');
+  put('.env', 'SECRET=1\n');
+});
+
+afterAll(() => rmSync(tmp, { recursive: true, force: true }));
+
+function unpack(archive: Buffer): string {
+  const dest = mkdtempSync(path.join(tmp, 'dest-'));
+  const [cmd, ...args] = unpackArgv(dest);
+  execFileSync(cmd!, args, { input: archive });
+  return dest;
+}
+
+describe('packRepo', () => {
+  it('unpacks to what rsync -a would make: a later push with the same excludes changes nothing', async () => {
+    const pack = await packRepo(src, EXCLUDES);
+    expect(pack).not.toBeNull();
+    const dest = unpack(pack!.archive);
+    const itemized = execFileSync('rsync', ['-a', '-i', '--dry-run', '--delete', ...EXCLUDES.map((e) => `--exclude=${e}`), '--', `${src}/`, `${dest}/`]);
+    expect(itemized.toString()).toBe('');
+    // and rsync's own copy has exactly the same names
+    const viaRsync = mkdtempSync(path.join(tmp, 'rsync-'));
+    execFileSync('rsync', ['-a', ...EXCLUDES.map((e) => `--exclude=${e}`), '--', `${src}/`, `${viaRsync}/`]);
+    const list = (dir: string) => execFileSync('find', ['.', '-printf', '%p %y %m\\n'], { cwd: dir }).toString().split('\n').sort();
+    expect(list(dest)).toEqual(list(viaRsync));
+  });
+
+  it('keeps rsync -a semantics: excludes, modes, mtimes, symlinks, odd names; hard links become files', async () => {
+    const pack = (await packRepo(src, EXCLUDES))!;
+    const dest = unpack(pack.archive);
+    for (const gone of ['node_modules', 'pkg/__pycache__', '.git', 'bench/.tmp', 'scratch-1', '.env']) expect(existsSync(path.join(dest, gone)), gone).toBe(false);
+    expect(readFileSync(path.join(dest, 'sub/bench/.tmp/kept.txt'), 'utf8')).toBe('sub/bench/.tmp/kept.txt');
+    for (const name of ODD) expect(readFileSync(path.join(dest, 'odd', name), 'utf8')).toBe(`odd/${name}`);
+    expect(statSync(path.join(dest, 'run.sh')).mode & 0o777).toBe(0o750);
+    expect(statSync(path.join(dest, 'empty-dir')).isDirectory()).toBe(true);
+    expect(readlinkSync(path.join(dest, 'link-to-train'))).toBe('train.py');
+    expect(statSync(path.join(dest, 'hard-link')).nlink).toBe(1);
+    expect(statSync(path.join(dest, 'pkg/deep/er/module.py'), { bigint: true }).mtimeNs).toBe(statSync(path.join(src, 'pkg/deep/er/module.py'), { bigint: true }).mtimeNs);
+    // files: every non-folder entry rsync would send
+    expect(pack.files).toBe(5 + ODD.length + 1); // train.py, module.py, run.sh, link, hard-link, kept.txt, the odd ones
+  });
+
+  it('gives up (null) past its size limit, so the caller pushes with rsync instead', async () => {
+    expect(await packRepo(src, EXCLUDES, 1024)).toBeNull();
+    expect(await packRepo(path.join(tmp, 'no-such-folder'), EXCLUDES)).toBeNull();
+  });
+});
+
+describe('decodeRsyncName', () => {
+  it('turns rsync --out-format escapes back into bytes and leaves the rest alone', () => {
+    expect(decodeRsyncName(Buffer.from('new\\#012line')).toString()).toBe('new\nline');
+    expect(decodeRsyncName(Buffer.from('back\\#134#slash')).toString()).toBe('back\\#slash');
+    expect(decodeRsyncName(Buffer.from('plain\\name')).toString()).toBe('plain\\name');
+    expect(decodeRsyncName(Buffer.from('ünï', 'utf8')).toString('utf8')).toBe('ünï');
+  });
+});
