@@ -94,7 +94,11 @@ export class LocalBackend implements Backend {
   async waitForChange(handle: Handle, ms: number): Promise<void> {
     const h = handle as LocalHandle;
     const mine = this.runners.get(this.key(h.run_id, h.attempt));
-    await Promise.race([sleep(ms), ...(mine ? [mine.done] : [])]);
+    if (!mine) return sleep(ms);
+    // The timer is cleared when the attempt ends first: a pending one would hold the process open.
+    const timer = new AbortController();
+    await Promise.race([sleep(ms, undefined, { signal: timer.signal }).catch(() => {}), mine.done]);
+    timer.abort();
   }
 
   /** The in-process runner of an attempt, when this process started it. */

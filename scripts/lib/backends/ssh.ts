@@ -104,9 +104,9 @@ export class SshBackend implements Backend {
 
   /**
    * Makes the host ready for attempts, once per backend: checks the runtime, pushes the project
-   * (rsync delta) and the runner, and says what it did. A fleet calls it for
-   * every host at once before the first shard starts, with `packs` shared by all of them (an
-   * empty repo on a host is filled from one tar of the project); `submit` calls it otherwise.
+   * (rsync delta) and the runner, and says what it did. A fleet calls it for every host at once
+   * before the first shard starts, with `packs` shared by all of them (an empty repo on a host
+   * is filled from one tar of the project); `submit` calls it otherwise.
    */
   prepare(opts: { packs?: RepoPacks } = {}): Promise<Prepared> {
     this.prepared ??= this.doPrepare(opts.packs).catch((err: unknown) => {
