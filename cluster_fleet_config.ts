@@ -18,6 +18,7 @@ export default defineConfig({
   //     hosts: ['h1', 'h2', 'h3'],
   //     per_host: 1,                  // shards running at once on one host
   //     root: 'switchyard',           // the project's folder on every host (default: each host's root)
+  //     output_dir: '/data/results',  // shard outputs: <output_dir>/<run>/shards/<i> (default: scratch)
   //     session_prefix: 'sy',         // tmux sessions <prefix>-<run>-s<shard>-<attempt>
   //     sync_excludes: ['data/raw'],  // rsync excludes on top of the built-in ones
   //     sync_parallel: 8,             // hosts synced at once

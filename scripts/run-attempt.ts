@@ -4,9 +4,10 @@
 // as preempted. Built twice: into dist/scripts/ like every verb, and self-contained into
 // dist/runner/run-attempt.mjs, which is what gets shipped to workers.
 //
-//   node run-attempt.mjs --spec <attempt.json> --root <project dir> --work <run work dir>
+//   node run-attempt.mjs --spec <attempt.json> --root <project dir> --work <run work dir> [--output <dir, from $HOME>]
 //   node run-attempt.mjs --pin-data <dir> [--cache <file>]   (prints the data pin as JSON)
 import { existsSync, readFileSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { parseArgs, parseEnv } from 'node:util';
 import type { AttemptSpec } from './lib/runner/attempt-spec.js';
@@ -28,6 +29,7 @@ await runMain(async () => {
       spec: { type: 'string' },
       root: { type: 'string' },
       work: { type: 'string' },
+      output: { type: 'string' },
       'pin-data': { type: 'string' },
       cache: { type: 'string' },
       include: { type: 'string', multiple: true },
@@ -47,6 +49,8 @@ await runMain(async () => {
   const runner = new AttemptRunner(spec, {
     root,
     workDir: path.resolve(values.work),
+    // like every path in a host's config, relative to the login directory
+    outputDir: values.output ? path.resolve(os.homedir(), values.output) : undefined,
     store: await openStore(spec.store, root, spec.store_s3 ?? undefined, secretsOf(root, spec.secrets_file)),
     echo: (stream, data) => (stream === 'stdout' ? process.stdout : process.stderr).write(data),
   });

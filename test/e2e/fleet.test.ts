@@ -23,7 +23,7 @@ beforeAll(async () => {
     config,
     readFileSync(config, 'utf8')
       .replace('  hosts: {},', `  hosts: {\n${entries.join('\n')}\n  },`)
-      .replace('  fleets: {},', `  fleets: {\n    lab: { hosts: ['h1', 'h2', 'h3'], lost_after_sec: 2 },\n    fresh: { hosts: ['h2', 'h3'], root: 'sy-fresh', session_prefix: 'fr' },\n  },`),
+      .replace('  fleets: {},', `  fleets: {\n    lab: { hosts: ['h1', 'h2', 'h3'], lost_after_sec: 2 },\n    fresh: { hosts: ['h2', 'h3'], root: 'sy-fresh', session_prefix: 'fr', output_dir: 'sy-results' },\n  },`),
   );
   const exps = path.join(sb.dir, 'competitions/knn/experiments');
   const base = readFileSync(path.join(sb.dir, 'competitions/knn/experiment.yaml'), 'utf8');
@@ -107,7 +107,7 @@ describe('fleet search', () => {
     expect(make(['verify']).code).toBe(0);
   });
 
-  it('a fleet with its own root: not ready names the fix; once it has a runtime, the empty project copies are filled and the search runs there', async () => {
+  it('a fleet with its own root and output folder: not ready names the fix; once it has a runtime, the empty project copies are filled and the search runs there', async () => {
     const refused = make(['fleet-search', 'experiment=knn/fleet', 'fleet=fresh', 'seed=7']);
     expect(refused.code).not.toBe(0);
     expect(refused.out).toMatch(/✗ h2: ssh h2: not bootstrapped \(no sy-fresh\/runtime\/node\); run make bootstrap fleet=fresh/);
@@ -126,6 +126,10 @@ describe('fleet search', () => {
     }
     const run = JSON.parse(readFileSync(store(`runs/${id}/run.json`), 'utf8'));
     expect(run.shards[1].attempts[0].handle.session).toBe(`fr-${id}-s1-1`);
+    // Each shard wrote its outputs into the fleet's output_dir on its host (relative to the login directory), not its scratch.
+    const shardOut = (i: number) => path.join(run.shards[i].attempts[0].handle.host === 'h2' ? hosts.hosts[1]!.home : hosts.hosts[2]!.home, `sy-results/${id}/shards/${i}/shard-${i}-of-6.jsonl`);
+    for (const i of [0, 1, 5]) expect(readFileSync(shardOut(i), 'utf8')).toBe(readFileSync(store(`runs/${id}/shards/${i}/outputs/shard-${i}-of-6.jsonl`), 'utf8'));
+    expect(existsSync(path.join(hosts.hosts[1]!.home, `sy-fresh/scratch/${id}/shards/0/output`))).toBe(false);
   });
 
   it('make merge names each bad shard and the command that fixes it', () => {

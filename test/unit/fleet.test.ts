@@ -36,15 +36,18 @@ async function errorOf(p: Promise<unknown>): Promise<string> {
 
 describe('fleets in cluster_fleet_config.ts', () => {
   it('a host list is a fleet with every default; the long form sets them', async () => {
-    const c = await config(`  fleets: { lab: ['a', 'b'], night: { hosts: ['c', 'a'], per_host: 2, root: 'sy-night', requeue: false, lost_after_sec: 5, sync_excludes: ['*.ckpt'] } },`);
+    const c = await config(`  fleets: { lab: ['a', 'b'], night: { hosts: ['c', 'a'], per_host: 2, root: 'sy-night', output_dir: '/data/results', requeue: false, lost_after_sec: 5, sync_excludes: ['*.ckpt'] } },`);
     expect(c.fleets.lab).toEqual({ hosts: ['a', 'b'], per_host: 1, session_prefix: 'sy', sync_excludes: [], sync_parallel: 8, requeue: true, lost_after_sec: 30 });
-    expect(c.fleets.night).toMatchObject({ hosts: ['c', 'a'], per_host: 2, root: 'sy-night', requeue: false, lost_after_sec: 5, sync_excludes: ['*.ckpt'] });
+    expect(c.fleets.night).toMatchObject({ hosts: ['c', 'a'], per_host: 2, root: 'sy-night', output_dir: '/data/results', requeue: false, lost_after_sec: 5, sync_excludes: ['*.ckpt'] });
   });
 
   it('names the fleet and the fix for an unknown host or a bad setting', async () => {
     expect(await errorOf(config(`  fleets: { lab: ['a', 'z'] },`))).toBe('cluster_fleet_config.ts: fleets.lab: unknown host "z"; add it under hosts');
     expect(await errorOf(config(`  fleets: { lab: { hosts: ['a'], per_host: 0 } },`))).toMatch(/^cluster_fleet_config\.ts: fleets\.lab/);
     expect(await errorOf(config(`  fleets: { lab: { hosts: ['a'], sesion_prefix: 'x' } },`))).toMatch(/^cluster_fleet_config\.ts: fleets\.lab.*sesion_prefix/);
+    // remote paths follow the one rule every remote path does: no shell-special characters, no ~, no ..
+    expect(await errorOf(config(`  fleets: { lab: { hosts: ['a'], output_dir: '~/out' } },`))).toMatch(/^cluster_fleet_config\.ts: fleets\.lab\.output_dir: .*"~" is not expanded/);
+    expect(await errorOf(config(`  fleets: { lab: { hosts: ['a'], root: 'a b' } },`))).toMatch(/^cluster_fleet_config\.ts: fleets\.lab\.root: .*is not allowed/);
   });
 });
 

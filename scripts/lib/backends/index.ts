@@ -48,6 +48,7 @@ export async function openBackend(name: BackendName, project: Project, ctx: Back
             runnerBundle: runnerBundle(project),
             syncExcludes: config.sync_excludes,
             sessionPrefix: config.session_prefix,
+            outputDir: config.output_dir,
             bootstrapCommand: `make bootstrap fleet=${ctx.fleet}`,
           }),
       });

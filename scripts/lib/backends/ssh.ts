@@ -43,6 +43,11 @@ export interface SshBackendOptions {
   syncExcludes?: string[];
   /** tmux session names start with it (default `sy`) */
   sessionPrefix?: string;
+  /**
+   * where an attempt's runner writes its outputs on the host: `<outputDir>/<unit>` (absolute, or
+   * relative to the login directory); default the unit's scratch folder, `<root>/scratch/<unit>/output`
+   */
+  outputDir?: string;
   /** the command that makes the host ready (default `make bootstrap host=<name>`) */
   bootstrapCommand?: string;
 }
@@ -182,6 +187,7 @@ export class SshBackend implements Backend {
     const specPath = layout.attemptSpec(spec.unit_id, spec.attempt);
     const rel = (p: string) => p.slice(layout.root.length + 1);
     const argv = ['runtime/node', rel(runner), '--spec', rel(specPath), '--root', 'repo', '--work', rel(layout.work(spec.unit_id))];
+    if (this.opts.outputDir) argv.push('--output', `${this.opts.outputDir}/${spec.unit_id}`);
     const started = await this.host.sh(
       SUBMIT_SCRIPT,
       [layout.attemptDir(spec.unit_id, spec.attempt), TMUX_SOCKET, handle.session, specPath, ...tmuxNewSession(TMUX_SOCKET, handle.session, layout.root, argv)],

@@ -38,6 +38,12 @@ export interface FleetConfig {
   per_host?: number;
   /** the project's folder on every host of this fleet, relative to the login directory (default: each host's root) */
   root?: string;
+  /**
+   * where shard i's runner writes its outputs on a host: `<output_dir>/<run_id>/shards/<i>/`
+   * (absolute, or relative to the login directory; default the shard's scratch folder,
+   * `<root>/scratch/<run_id>/shards/<i>/output`). They reach the store either way.
+   */
+  output_dir?: string;
   /** tmux session names start with it (default `sy`): `<prefix>-<run>-s<shard>-<attempt>` */
   session_prefix?: string;
   /** rsync excludes on top of the built-in ones (.git, .switchyard, outputs, caches) */

@@ -5,6 +5,7 @@ import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from '
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { z } from 'zod';
+import { checkRemotePath } from '../ssh/quote.js';
 import { UserError } from '../ui/errors.js';
 import { formatZodIssue } from '../spec/zod-format.js';
 
@@ -38,10 +39,20 @@ const HostSchema = z.strictObject({
 
 export type HostEntry = z.infer<typeof HostSchema>;
 
+/** A path on a remote host, by the rule every remote path follows (checkRemotePath). */
+const RemotePath = z.string().superRefine((p, ctx) => {
+  try {
+    checkRemotePath(p);
+  } catch (err) {
+    ctx.addIssue({ code: 'custom', message: (err as Error).message });
+  }
+});
+
 const FleetSchema = z.strictObject({
   hosts: z.array(Name).min(1),
   per_host: z.number().int().min(1).max(64).default(1),
-  root: z.string().optional(),
+  root: RemotePath.optional(),
+  output_dir: RemotePath.optional(),
   session_prefix: z.string().regex(/^[A-Za-z][A-Za-z0-9_-]{0,15}$/, 'a short name: letters, digits, - and _').default('sy'),
   sync_excludes: z.array(z.string().min(1)).default([]),
   sync_parallel: z.number().int().min(1).max(64).default(8),

@@ -23,16 +23,18 @@ export interface RunnerOptions {
   root: string;
   /** per-run scratch folder on this worker: ckpt/, output/, attempts/<n>/ */
   workDir: string;
+  /** where the experiment writes SWITCHYARD_OUTPUT_DIR (default `<workDir>/output`) */
+  outputDir?: string;
   store: Store;
   /** mirror of the experiment's output (the foreground status display) */
   echo?: (stream: 'stdout' | 'stderr', data: Buffer) => void;
   onEvent?: (e: RunnerEvent) => void;
 }
 
-export function workPaths(workDir: string, attempt: number | 'predict') {
+export function workPaths(workDir: string, attempt: number | 'predict', outputDir?: string) {
   return {
     ckpt: path.join(workDir, 'ckpt'),
-    output: path.join(workDir, 'output'),
+    output: outputDir ?? path.join(workDir, 'output'),
     attempt: path.join(workDir, 'attempts', String(attempt)),
   };
 }
@@ -67,7 +69,7 @@ export class AttemptRunner {
     readonly spec: AttemptSpec,
     private readonly opts: RunnerOptions,
   ) {
-    this.paths = workPaths(opts.workDir, spec.attempt);
+    this.paths = workPaths(opts.workDir, spec.attempt, opts.outputDir);
     this.status = {
       run_id: spec.run_id,
       attempt: spec.attempt,
