@@ -1,5 +1,5 @@
-// A real S3-compatible server for tests and benchmarks: s3rver as a child process on loopback,
-// a free port, a temp data directory and one bucket. Keys: S3RVER / S3RVER.
+// A real S3-compatible server for tests and benchmarks: s3rver as a child process on loopback
+// (or an address test hosts reach), a free port, a temp data directory and one bucket. Keys: S3RVER / S3RVER.
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -23,11 +23,12 @@ export function s3rverObjectPath(server: S3rver, objectKey: string): string {
   return path.join(server.dir, server.bucket, ...parts, `${last}._S3rver_object`);
 }
 
-export async function startS3rver(bucket = 'switchyard-test'): Promise<S3rver> {
+/** `address`: where it listens (default loopback; a test-hosts gateway lets those hosts reach it too). */
+export async function startS3rver(bucket = 'switchyard-test', address = '127.0.0.1'): Promise<S3rver> {
   const bin = createRequire(import.meta.url).resolve('s3rver/bin/s3rver.js');
   const dir = mkdtempSync(path.join(os.tmpdir(), 's3rver-'));
   // --openssl-legacy-provider: s3rver's continuation tokens use DES, which OpenSSL 3 disables.
-  const args = ['--openssl-legacy-provider', bin, '-d', dir, '-a', '127.0.0.1', '-p', '0', '--silent', '--configure-bucket', bucket];
+  const args = ['--openssl-legacy-provider', bin, '-d', dir, '-a', address, '-p', '0', '--silent', '--configure-bucket', bucket];
   const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
   let stopped: Promise<void> | null = null;
   const stop = () =>
@@ -55,7 +56,7 @@ export async function startS3rver(bucket = 'switchyard-test'): Promise<S3rver> {
         reject(new Error(`s3rver exited ${code}: ${err || out}`));
       });
     });
-    return { endpoint: `http://127.0.0.1:${port}`, bucket, dir, stop };
+    return { endpoint: `http://${address}:${port}`, bucket, dir, stop };
   } catch (err) {
     await stop();
     throw err;

@@ -40,6 +40,8 @@ export interface TestHost {
 
 export interface TestHosts {
   hosts: TestHost[];
+  /** this machine as the hosts reach it (the bridge's address; 127.0.0.1 in the loopback fallback): where a service they use listens */
+  gateway: string;
   /** ssh config text (Host blocks with HostName/Port/User/IdentityFile/UserKnownHostsFile/StrictHostKeyChecking yes/BatchMode yes) for the hosts, and the path of a file holding it */
   sshConfigFile: string;
   /** stop one host's sshd (and keep its processes running, like a network partition of ssh); start it again */
@@ -137,6 +139,7 @@ function api(run: Run): TestHosts {
   };
   return {
     hosts: run.hosts.map(({ name, host, port, user, identityFile, knownHosts, home }) => ({ name, host, port, user, identityFile, knownHosts, home })),
+    gateway: run.mode === 'netns' ? `${run.subnet}.1` : '127.0.0.1',
     sshConfigFile: path.join(run.dir, 'ssh_config'),
     stopSshd: async (name) => stopHostSshd(host(name)),
     startSshd: async (name) => startHostSshd(run, host(name)),
