@@ -8,6 +8,7 @@ import { statSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { promisify } from 'node:util';
 import { gzip } from 'node:zlib';
+import { UserError } from '../ui/errors.js';
 import type { RemoteHost } from './remote-host.js';
 
 export interface RunnerBundle {
@@ -22,7 +23,7 @@ const loaded = new Map<string, Promise<RunnerBundle>>();
 /** The bundle at `file`; a missing one is an error that says to build it. */
 export async function loadRunnerBundle(file: string): Promise<RunnerBundle> {
   const stat = statSync(file, { throwIfNoEntry: false });
-  if (!stat) throw new Error(`runner bundle missing: ${file} (make build)`);
+  if (!stat) throw new UserError(`runner bundle missing: ${file}; run make build`);
   const key = `${file}\0${stat.mtimeMs}\0${stat.size}`;
   let bundle = loaded.get(key);
   if (!bundle) {
