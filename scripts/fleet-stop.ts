@@ -18,8 +18,14 @@ await runMain(async () => {
     console.log(`run ${run.run_id}: no shard is running`);
     return 0;
   }
-  await Promise.all(running.map((r) => fleet.cancel(r.handle, { force: vars.force ?? false })));
-  console.log(`asked shard${running.length > 1 ? 's' : ''} ${running.map((r) => r.shard).join(', ')} to checkpoint and stop`);
+  // Every shard is asked, whatever one unreachable host says; those that could not be asked are named.
+  const asked = await Promise.allSettled(running.map((r) => fleet.cancel(r.handle, { force: vars.force ?? false })));
+  const reached = running.filter((_, i) => asked[i]!.status === 'fulfilled');
+  running.forEach((r, i) => {
+    const a = asked[i]!;
+    if (a.status === 'rejected') console.error(`shard ${r.shard}: could not ask it to stop: ${String((a.reason as Error).message ?? a.reason).split('\n')[0]}`);
+  });
+  if (reached.length) console.log(`asked shard${reached.length > 1 ? 's' : ''} ${reached.map((r) => r.shard).join(', ')} to checkpoint and stop`);
   const deadline = Date.now() + (run.spec.train.grace_sec + 30) * 1000;
   while (supervisor.running().length && Date.now() < deadline) {
     await sleep(1000);

@@ -23,7 +23,7 @@ beforeAll(async () => {
     config,
     readFileSync(config, 'utf8')
       .replace('  hosts: {},', `  hosts: {\n${entries.join('\n')}\n  },`)
-      .replace('  fleets: {},', `  fleets: {\n    lab: { hosts: ['h1', 'h2', 'h3'], lost_after_sec: 2 },\n    fresh: { hosts: ['h2', 'h3'], root: 'sy-fresh', session_prefix: 'fr', output_dir: 'sy-results' },\n  },`),
+      .replace('  fleets: {},', `  fleets: {\n    lab: { hosts: ['h1', 'h2', 'h3'], lost_after_sec: 2 },\n    fresh: { hosts: ['h2', 'h3'], root: 'sy-fresh', session_prefix: 'fr', output_dir: 'sy-results' },\n    steady: { hosts: ['h1', 'h2', 'h3'], lost_after_sec: 60 },\n  },`),
   );
   const exps = path.join(sb.dir, 'competitions/knn/experiments');
   const base = readFileSync(path.join(sb.dir, 'competitions/knn/experiment.yaml'), 'utf8');
@@ -249,5 +249,27 @@ describe('fleet search', () => {
     const verify = make(['verify']);
     expect(verify.code, verify.out).toBe(0);
     await hosts.startSshd('h2');
+  }, 300_000);
+
+  it('a host that stops answering for less than lost_after_sec: its shards stay, keep running and are not started twice', async () => {
+    const p = sb.spawnMake(['fleet-search', 'experiment=knn/slow', 'fleet=steady', 'seed=11']);
+    const ledger = path.join(sb.dir, '.switchyard/ledger.jsonl');
+    const committedOnH2 = () => {
+      const id = runIdIn(p.output());
+      return !!id && existsSync(ledger) && readFileSync(ledger, 'utf8').split('\n').some((l) => l.includes('"ckpt.committed"') && l.includes(id) && l.includes('"shard":1,'));
+    };
+    await waitFor(committedOnH2, 120_000, 'a checkpoint of shard 1 on h2');
+    await hosts.stopSshd('h2');
+    await new Promise((r) => setTimeout(r, 4000)); // a few ticks of failed polls
+    await hosts.startSshd('h2');
+    const code = await new Promise((r) => p.on('close', r));
+    const out = p.output();
+    expect(code, out).toBe(0);
+    expect(out).not.toMatch(/host h2 lost|moved from/);
+    const id = runIdIn(out)!;
+    const run = JSON.parse(readFileSync(store(`runs/${id}/run.json`), 'utf8'));
+    // One attempt each, on its planned host: nothing was declared lost, nothing started again.
+    expect(run.shards.map((s: { attempts: { handle: { host: string } }[] }) => s.attempts.map((a) => a.handle.host))).toEqual([['h1'], ['h2'], ['h3'], ['h1'], ['h2'], ['h3']]);
+    expect(readFileSync(store(`runs/${id}/outputs/merged.jsonl`), 'utf8')).toBe(reference());
   }, 300_000);
 });

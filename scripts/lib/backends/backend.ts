@@ -16,6 +16,11 @@ export interface PollResult {
   events: RunnerEvent[];
   /** the last line the experiment printed, where the backend can tell cheaply */
   last_line?: string | null;
+  /**
+   * true when the worker could not be asked (its host did not answer): `lost` then means
+   * "unknown right now", not "gone", and a supervisor that can wait out a blip does
+   */
+  unanswered?: boolean;
 }
 
 /** What a backend can do; a spec asking for more fails before anything launches. */

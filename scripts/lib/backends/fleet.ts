@@ -128,7 +128,7 @@ export class FleetBackend implements Backend {
       const { m, h } = await this.on(handle);
       return await m.poll(h);
     } catch (err) {
-      return { state: 'lost', reason: (err as Error).message, exit_code: null, restored_step: null, last_step: null, metrics: null, events: [] };
+      return { state: 'lost', reason: (err as Error).message, exit_code: null, restored_step: null, last_step: null, metrics: null, events: [], unanswered: true };
     }
   }
 

@@ -54,12 +54,14 @@ export interface SshBackendOptions {
 
 // status, events, the newest metrics line, whether the tmux session lives and the last line of
 // the newer log, in one call. Each section ends with a newline of its own, so an empty one
-// still splits cleanly.
+// still splits cleanly. The session is looked at first: a runner that writes its final status
+// and exits between the two reads is then seen with its status, never as gone without one.
 const POLL_SCRIPT = `m=$1 d=$2
+s=$(tmux -L "$3" has-session -t "=$4" 2>/dev/null && echo alive || echo gone)
 cat "$d/status.json" 2>/dev/null; echo; echo "$m"
 cat "$d/events.jsonl" 2>/dev/null; echo; echo "$m"
 tail -n 1 "$d/metrics.jsonl" 2>/dev/null; echo; echo "$m"
-tmux -L "$3" has-session -t "=$4" 2>/dev/null && echo alive || echo gone; echo "$m"
+echo "$s"; echo "$m"
 f=$(ls -t "$d/stdout.log" "$d/stderr.log" 2>/dev/null | head -n 1)
 if [ -n "$f" ]; then tail -c 4096 "$f" | grep -v '^ *$' | tail -n 1; fi`;
 
@@ -73,11 +75,20 @@ if [ -n "$4" ] && [ -z "$(ls -A "$2")" ]; then echo empty; fi
 exit 0`;
 
 // submit's remote side in one call: exit 10 when the attempt has started already (a final
-// status or its tmux session); else the spec from stdin is written to $4 (temp + rename) and
-// the rest of the arguments, a tmux new-session argv, is run.
-const SUBMIT_SCRIPT = `d=$1 sock=$2 session=$3 spec=$4; shift 4
+// status or its tmux session); exit 12, printing its name, when an earlier attempt of the same
+// unit still runs (its session lives, $5 being the session name without the attempt number,
+// and its status says running; one that is only writing its final status does not count),
+// since two runners of one unit would share its scratch and checkpoints; else the spec from stdin is
+// written to $4 (temp + rename) and the rest of the arguments, a tmux new-session argv, is run.
+const SUBMIT_SCRIPT = `d=$1 sock=$2 session=$3 spec=$4 stem=$5; shift 5
 [ -f "$d/status.json" ] && exit 10
 tmux -L "$sock" has-session -t "=$session" 2>/dev/null && exit 10
+for s in $(tmux -L "$sock" list-sessions -F '#{session_name}' 2>/dev/null); do
+  n=\${s#"$stem"}
+  [ "$n" != "$s" ] || continue
+  case $n in ''|*[!0-9]*) continue;; esac
+  grep -q '"state": "running"' "\${d%/*}/$n/status.json" 2>/dev/null && { echo "$s"; exit 12; }
+done
 mkdir -p "$(dirname "$spec")" && cat > "$spec.tmp" && mv -f "$spec.tmp" "$spec" || exit 11
 exec "$@"`;
 
@@ -190,12 +201,15 @@ export class SshBackend implements Backend {
     if (this.opts.outputDir) argv.push('--output', `${this.opts.outputDir}/${spec.unit_id}`);
     const started = await this.host.sh(
       SUBMIT_SCRIPT,
-      [layout.attemptDir(spec.unit_id, spec.attempt), TMUX_SOCKET, handle.session, specPath, ...tmuxNewSession(TMUX_SOCKET, handle.session, layout.root, argv)],
+      [layout.attemptDir(spec.unit_id, spec.attempt), TMUX_SOCKET, handle.session, specPath, handle.session.replace(/\d+$/, ''), ...tmuxNewSession(TMUX_SOCKET, handle.session, layout.root, argv)],
       { stdin: JSON.stringify(remoteSpec, null, 2), allowFail: true },
     );
     // 10: started already (submit is idempotent per run and attempt)
     if (started.code !== 0 && started.code !== 10) {
       const why = (started.stderr.trim() || started.stdout.trim()).split('\n').at(-1) ?? '';
+      if (started.code === 12) {
+        throw new UserError(`ssh ${this.host.name}: an earlier attempt of ${spec.unit_id} still runs in tmux session ${why}; stop it before starting attempt ${spec.attempt}`);
+      }
       const what = started.code === 11 ? `cannot write ${specPath}` : `tmux exited ${started.code}`;
       throw new UserError(`ssh ${this.host.name}: ${what}${why ? `: ${why}` : ''}`);
     }
@@ -210,7 +224,7 @@ export class SshBackend implements Backend {
     try {
       out = (await this.host.sh(POLL_SCRIPT, [marker, dir, TMUX_SOCKET, h.session], { timeoutMs: this.host.target.connectTimeoutSec * 1000 + 5000 })).stdout;
     } catch (err) {
-      return { state: 'lost', reason: (err as Error).message, exit_code: null, restored_step: null, last_step: null, metrics: null, events: [] };
+      return { state: 'lost', reason: (err as Error).message, exit_code: null, restored_step: null, last_step: null, metrics: null, events: [], unanswered: true };
     }
     const [statusText = '', eventsText = '', metricsText = '', session = '', lastLine = ''] = out.split(`\n${marker}\n`).map((s) => s.trim());
     const status = statusText ? (JSON.parse(statusText) as AttemptStatus) : null;

@@ -36,7 +36,22 @@ interface Active {
 interface HostHealth {
   /** when polls of this host started failing; null while it answers */
   failingSince: number | null;
+  /** why the host is lost: its attempts ended, its shards moved */
   down: string | null;
+  /** why a host that answers takes no more shards (not ready, a failed push): what runs there goes on */
+  refused: string | null;
+}
+
+const firstLine = (err: unknown) => (err instanceof Error ? err.message : String(err)).split('\n')[0]!;
+
+/** Steps an attempt committed and has not pruned, from its whole event list. */
+function committedSteps(events: PollResult['events']): Set<number> {
+  const steps = new Set<number>();
+  for (const e of events) {
+    if (e.type === 'ckpt.committed') steps.add(e.step);
+    if (e.type === 'ckpt.pruned') steps.delete(e.step);
+  }
+  return steps;
 }
 
 export interface FleetDriveOptions {
@@ -84,7 +99,7 @@ export class FleetSupervisor {
   ) {
     for (const h of fleet.hosts) {
       this.queues.set(h, []);
-      this.health.set(h, { failingSince: null, down: null });
+      this.health.set(h, { failingSince: null, down: null, refused: null });
     }
     const shards = ensureShards(run, fleet.fleet);
     for (const shard of shards) {
@@ -145,7 +160,8 @@ export class FleetSupervisor {
       throw new UserError(`fleet ${this.fleet.fleet}: no host could be prepared (${prepared.get(hosts[0]!)!.message})`);
     }
     for (const [index, host] of placed) this.queues.get(host)!.push(this.run.shards![index]!);
-    for (const [host, err] of prepared) if (err) await this.hostDown(host, err.message, opts);
+    // A host that could not be prepared takes no shards; one it runs already is followed as ever.
+    await this.refuse(new Map([...prepared].filter(([, err]) => err).map(([h, err]) => [h, firstLine(err)])), opts);
     await saveRun(this.project, this.run);
 
     while (!opts.detached?.()) {
@@ -174,8 +190,7 @@ export class FleetSupervisor {
       [...this.active.values()].map(async (a) => {
         const poll = await this.fleet.poll(a.attempt.handle!);
         const committed = poll.events.filter((e) => e.type === 'ckpt.committed').at(-1);
-        const unreachable = poll.state === 'lost' && !(await this.fleet.reachable(a.host));
-        this.seen.set(a.shard.index, { state: unreachable ? 'unreachable' : poll.state, step: committed?.step ?? a.attempt.last_step });
+        this.seen.set(a.shard.index, { state: poll.unanswered ? 'unreachable' : poll.state, step: committed?.step ?? a.attempt.last_step });
         if (poll.last_line) this.lastLines.set(a.shard.index, poll.last_line);
       }),
     );
@@ -191,14 +206,19 @@ export class FleetSupervisor {
     return [...this.active.values()].map((a) => ({ shard: a.shard.index, handle: a.attempt.handle as FleetHandle }));
   }
 
+  private open(host: string): boolean {
+    const health = this.health.get(host)!;
+    return !health.down && !health.refused;
+  }
+
   private startable(): boolean {
-    return [...this.queues].some(([h, q]) => q.length > 0 && !this.health.get(h)!.down);
+    return [...this.queues].some(([h, q]) => q.length > 0 && this.open(h));
   }
 
   private async startShards(opts: FleetDriveOptions): Promise<void> {
     const perHost = this.fleet.config.per_host;
     for (const [host, queue] of this.queues) {
-      if (this.health.get(host)!.down) continue;
+      if (!this.open(host)) continue;
       while (queue.length && [...this.active.values()].filter((a) => a.host === host).length < perHost) {
         const shard = queue.shift()!;
         if (shard.attempts.length + 1 > this.limit.get(shard.index)!) {
@@ -207,10 +227,17 @@ export class FleetSupervisor {
         }
         try {
           await this.start(shard, host);
+          this.health.get(host)!.failingSince = null;
         } catch (err) {
-          if (await this.fleet.reachable(host)) throw err;
           queue.unshift(shard);
-          await this.hostDown(host, (err as Error).message, opts);
+          if (await this.fleet.reachable(host)) {
+            await this.refuse(new Map([[host, firstLine(err)]]), opts);
+          } else {
+            // Not answering: tried again next tick, until lost_after_sec makes the host lost.
+            const health = this.health.get(host)!;
+            health.failingSince ??= Date.now();
+            if (Date.now() - health.failingSince >= this.fleet.config.lost_after_sec * 1000) await this.hostDown(host, firstLine(err), opts);
+          }
           break;
         }
       }
@@ -236,26 +263,28 @@ export class FleetSupervisor {
   }
 
   private async observe(a: Active, poll: PollResult, opts: FleetDriveOptions, act: boolean): Promise<void> {
+    // Polled before its host went down earlier in this tick: that already ended it.
+    if (this.active.get(a.shard.index) !== a) return;
     const { shard, attempt } = a;
+    const health = this.health.get(a.host);
+    if (!poll.unanswered) {
+      if (health) health.failingSince = null;
+      // From every event of the attempt, so a re-attached one knows what it committed before.
+      a.committed = committedSteps(poll.events);
+    }
     if (poll.events.length > attempt.events_seen) {
       const fresh = poll.events.slice(attempt.events_seen);
       await recordEvents(this.project, this.run, fresh, (line) => this.say(line), shard.index);
       attempt.events_seen = poll.events.length;
-      for (const e of fresh) {
-        if (e.type === 'ckpt.committed') a.committed.add((attempt.last_step = e.step));
-        if (e.type === 'ckpt.pruned') a.committed.delete(e.step);
-      }
+      for (const e of fresh) if (e.type === 'ckpt.committed') attempt.last_step = e.step;
       if (fresh.some((e) => e.type === 'ckpt.committed')) this.mirror(a);
       await saveRun(this.project, this.run);
     }
     if (poll.last_line) this.lastLines.set(shard.index, poll.last_line);
-    const health = this.health.get(a.host);
-    if (poll.state === 'running') {
-      if (health) health.failingSince = null;
-      return;
-    }
-    if (poll.state === 'lost' && health && !(await this.fleet.reachable(a.host))) {
-      // Unreachable: a blip, or a host gone. Its shards keep their place until lost_after_sec.
+    if (poll.state === 'running') return;
+    if (poll.unanswered && health) {
+      // The host did not answer: a blip, or a host gone. Its shards keep their place until
+      // lost_after_sec; only a poll that answers can say the runner is gone.
       health.failingSince ??= Date.now();
       this.lastLines.set(shard.index, `(${a.host} not answering: ${poll.reason ?? 'unreachable'})`);
       if (!act || Date.now() - health.failingSince < this.fleet.config.lost_after_sec * 1000) return;
@@ -305,9 +334,28 @@ export class FleetSupervisor {
         await recordInLedger(this.project, 'ckpt.lost', { run_id: this.run.run_id, shard: a.shard.index, step, host });
       }
     }
-    const moving = [...stranded.map((a) => a.shard), ...this.queues.get(host)!.splice(0)];
+    await this.moveAway(host, [...stranded.map((a) => a.shard), ...this.queues.get(host)!.splice(0)], opts);
+  }
+
+  /**
+   * Hosts that answer but cannot take shards (`reasons`: host → why): they get no new shards,
+   * and their queued ones move; shards already running there go on and are followed as ever.
+   * All are closed before any shard moves, so none moves onto another of them.
+   */
+  private async refuse(reasons: Map<string, string>, opts: FleetDriveOptions): Promise<void> {
+    const fresh = [...reasons].filter(([host]) => this.open(host));
+    for (const [host, reason] of fresh) this.health.get(host)!.refused = reason;
+    for (const [host, reason] of fresh) {
+      this.say(`host ${host} takes no shards: ${reason}`);
+      await this.moveAway(host, this.queues.get(host)!.splice(0), opts);
+    }
+  }
+
+  /** Moves shards off `host` onto the healthy hosts, unless requeue is off. */
+  private async moveAway(host: string, moving: ShardRecord[], opts: FleetDriveOptions): Promise<void> {
+    if (!moving.length) return;
     if (!(opts.requeue ?? this.fleet.config.requeue) || opts.detached?.()) {
-      if (moving.length) this.say(`shards ${moving.map((s) => s.index).join(', ')} wait for ${host} (requeue is off); make fleet-retry run=${this.run.run_id} shard=<i> host=<other>`);
+      this.say(`shards ${moving.map((s) => s.index).join(', ')} wait for ${host} (requeue is off); make fleet-retry run=${this.run.run_id} shard=<i> host=<other>`);
       return;
     }
     for (const shard of moving) await this.move(shard, host);
@@ -315,7 +363,7 @@ export class FleetSupervisor {
   }
 
   private async move(shard: ShardRecord, from: string): Promise<void> {
-    const healthy = this.fleet.hosts.filter((h) => !this.health.get(h)!.down);
+    const healthy = this.fleet.hosts.filter((h) => this.open(h));
     if (!healthy.length) {
       this.say(`shard ${shard.index}: no healthy host left to move it to`);
       return;

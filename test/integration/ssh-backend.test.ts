@@ -1,0 +1,114 @@
+// SshBackend's submit and poll against a real sshd host with the real runner: submitting is
+// idempotent per attempt, a new attempt of a unit is refused while an earlier one still runs
+// there (two runners would share its scratch and checkpoints), and a poll the host does not
+// answer says so instead of reporting the runner gone.
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { SshBackend, type SshHandle } from '../../scripts/lib/backends/ssh.js';
+import { RemoteHost } from '../../scripts/lib/remote/remote-host.js';
+import type { AttemptSpec } from '../../scripts/lib/runner/attempt-spec.js';
+import { TERMINAL } from '../../scripts/lib/runs/run-record.js';
+import { SshPool } from '../../scripts/lib/ssh/pool.js';
+import { targetFromConfig } from '../../scripts/lib/ssh/target.js';
+import { FileStore } from '../../scripts/lib/store/file-store.js';
+import { REPO } from '../helpers/sandbox.js';
+import { startTestHosts, type TestHosts } from '../helpers/ssh-hosts.js';
+
+const RUNNER = path.join(REPO, 'dist/runner/run-attempt.mjs');
+let hosts: TestHosts;
+let tmp: string;
+let pool: SshPool;
+let backend: SshBackend;
+
+beforeAll(async () => {
+  if (!existsSync(RUNNER)) throw new Error(`${RUNNER} is missing: run make build`);
+  tmp = mkdtempSync(path.join(os.tmpdir(), 'ssh-backend-'));
+  hosts = await startTestHosts(1, { prefix: 'sysub' });
+  const h = hosts.hosts[0]!;
+  pool = new SshPool();
+  const host = new RemoteHost(targetFromConfig(h.name, { host: h.host, port: h.port, user: h.user, identity_file: h.identityFile, known_hosts: h.knownHosts }, { connectTimeoutSec: 3 }), 'switchyard', pool);
+  await host.run(['mkdir', '-p', host.layout.runtime]);
+  await host.run(['ln', '-sf', process.execPath, host.layout.node]);
+  const project = path.join(tmp, 'project');
+  mkdirSync(project);
+  writeFileSync(path.join(project, 'README'), 'a project\n');
+  backend = new SshBackend({ host, projectRoot: project, store: new FileStore('file://store', path.join(tmp, 'store')), runnerBundle: RUNNER });
+}, 120_000);
+
+afterAll(async () => {
+  await pool?.close();
+  await hosts?.cleanup();
+  if (tmp) rmSync(tmp, { recursive: true, force: true });
+});
+
+const spec = (attempt: number): AttemptSpec => ({
+  run_id: 'guard-20261126T0000-0badc0de',
+  unit_id: 'guard-20261126T0000-0badc0de/shards/2',
+  pins_digest: '0badc0de',
+  attempt,
+  command: ['sleep', '60'],
+  setup: null,
+  cwd: '.',
+  data_dir: null,
+  env: {},
+  secrets: [],
+  secrets_file: null,
+  venv: null,
+  seed: 1,
+  ckpt_every_sec: 60,
+  grace_sec: 1,
+  keep_checkpoints: 3,
+  shard_index: 2,
+  shard_count: 4,
+  store: 'file://../store',
+  store_s3: null,
+});
+
+async function until(what: string, check: () => Promise<boolean>, ms = 20_000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+describe('SshBackend.submit', () => {
+  it('is idempotent per attempt, and refuses a new attempt while an earlier one of the unit still runs', async () => {
+    const first = await backend.submit(spec(1));
+    expect(first.session).toBe('sy-guard-20261126T0000-0badc0de-s2-1');
+    expect(await backend.submit(spec(1))).toEqual(first); // already started: nothing new
+    await until('attempt 1 running', async () => (await backend.poll(first)).state === 'running');
+
+    await expect(backend.submit(spec(2))).rejects.toThrow(
+      /^ssh h1: an earlier attempt of guard-20261126T0000-0badc0de\/shards\/2 still runs in tmux session sy-guard-20261126T0000-0badc0de-s2-1; stop it before starting attempt 2$/,
+    );
+
+    await backend.cancel(first);
+    await until('attempt 1 ended', async () => TERMINAL.has((await backend.poll(first)).state));
+    const second: SshHandle = await backend.submit(spec(2));
+    await until('attempt 2 running', async () => (await backend.poll(second)).state === 'running');
+    await backend.cancel(second, { force: true });
+  }, 90_000);
+});
+
+describe('SshBackend.poll', () => {
+  it('says when the host did not answer, rather than reporting the runner gone', async () => {
+    const third = await backend.submit(spec(3));
+    await until('attempt 3 running', async () => (await backend.poll(third)).state === 'running');
+    await hosts.stopSshd('h1');
+    try {
+      const poll = await backend.poll(third);
+      expect(poll.state).toBe('lost');
+      expect(poll.unanswered).toBe(true);
+    } finally {
+      await hosts.startSshd('h1');
+    }
+    // It ran on throughout: once the host answers again, so does the poll.
+    const again = await backend.poll(third);
+    expect(again.state).toBe('running');
+    expect(again.unanswered).toBeUndefined();
+    await backend.cancel(third, { force: true });
+  }, 90_000);
+});
