@@ -163,6 +163,12 @@ describe('fleet search', () => {
     refused(/shard 4 .*truncated.*make fleet-retry run=.* shard=4/);
     writeFileSync(file(4), whole);
 
+    // Outputs whose storing was cut off before the runner's outputs manifest: not trusted.
+    const manifest = store(`runs/${sixId}/shards/0/outputs.manifest.json`);
+    renameSync(manifest, `${manifest}.away`);
+    refused(new RegExp(`shard 0 of 6 \\(.*shards/0/outputs/shard-0-of-6\\.jsonl\\) is not in its runner's outputs manifest: .*make fleet-retry run=${sixId} shard=0`));
+    renameSync(`${manifest}.away`, manifest);
+
     const again = make(['merge', `run=${sixId}`]);
     expect(again.code, again.out).toBe(0);
     expect(readFileSync(store(`runs/${sixId}/outputs/merged.jsonl`), 'utf8')).toBe(reference());

@@ -35,7 +35,7 @@ export interface MergeSummary {
 interface ShardFile {
   /** the local copy */
   file: string;
-  /** the SHA-256 its runner recorded, when the shard's outputs manifest lists it */
+  /** the SHA-256 its runner recorded; null when the shard's outputs manifest does not list it */
   recorded: string | null;
   /** where it is in the store, for messages */
   where: string;
@@ -106,10 +106,14 @@ export async function mergeRun(project: Project, run: RunRecord): Promise<MergeS
       if (err instanceof UserError) throw new UserError(found.reduce((m, f) => m.replaceAll(f.file, f.where), err.message));
       throw err;
     });
-    // Coverage passed; a file that still differs from what its runner stored was changed since.
+    // Coverage passed; a file its runner did not record was never completely stored, and one
+    // that differs from what its runner recorded was changed since.
     for (const f of found) {
       const index = parseShardFileName(f.file)!.index;
-      if (f.recorded && (await hashFile(f.file)).sha256 !== f.recorded) {
+      if (!f.recorded) {
+        throw new UserError(`merge: shard ${index} of ${count} (${f.where}) is not in its runner's outputs manifest: its outputs were never completely stored; re-run it with ${fix(run, index)}`);
+      }
+      if ((await hashFile(f.file)).sha256 !== f.recorded) {
         throw new UserError(`merge: shard ${index} of ${count} (${path.basename(f.file)}) is corrupt: it differs from the SHA-256 its runner recorded; re-run it with ${fix(run, index)}`);
       }
     }
