@@ -5,6 +5,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { z } from 'zod';
 import { openProject } from './lib/project.js';
 import { openFleetRun, refreshFleetRun } from './lib/runs/fleet-search.js';
+import { launcherOf } from './lib/runs/launcher-lock.js';
 import { Flag, readVars } from './lib/spec/make-vars.js';
 import { runMain } from './lib/ui/errors.js';
 
@@ -26,6 +27,11 @@ await runMain(async () => {
     if (a.status === 'rejected') console.error(`shard ${r.shard}: could not ask it to stop: ${String((a.reason as Error).message ?? a.reason).split('\n')[0]}`);
   });
   if (reached.length) console.log(`asked shard${reached.length > 1 ? 's' : ''} ${reached.map((r) => r.shard).join(', ')} to checkpoint and stop`);
+  const launcher = launcherOf(project, run.run_id);
+  if (launcher !== null) {
+    console.log(`the launcher in another shell (pid ${launcher}) follows them to their end and records it`);
+    return reached.length === running.length ? 0 : 1;
+  }
   const deadline = Date.now() + (run.spec.train.grace_sec + 30) * 1000;
   while (supervisor.running().length && Date.now() < deadline) {
     await sleep(1000);

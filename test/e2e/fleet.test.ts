@@ -177,15 +177,22 @@ describe('fleet search', () => {
   it('a detached search is seen and stopped from another shell, resumed by fleet-search, and fleet-retry re-runs a shard elsewhere', async () => {
     const launch = ['fleet-search', 'experiment=knn/slower', 'fleet=lab'];
     /** Starts the launcher, waits for `ready` in its output, then Ctrl-C in its terminal. */
-    const launchAndDetach = async (ready: (out: string) => boolean, what: string) => {
+    const launchAndDetach = async (ready: (out: string) => boolean, what: string, whileAttached?: () => void) => {
       const p = sb.spawnMake(launch);
       await waitFor(() => ready(p.output()), 120_000, what);
+      whileAttached?.();
       process.kill(-p.pid!, 'SIGINT');
       await new Promise((r) => p.on('close', r));
       expect(p.output()).toContain('SIGINT: detaching; the shards keep running on their hosts');
       return p.output();
     };
-    const first = await launchAndDetach((out) => (out.match(/shard \d: starting from scratch/g) ?? []).length >= 3, 'three shards started');
+    // While one launcher follows the shards, a second one for the same run is refused: only one records them.
+    const refusedSecond = () => {
+      const r = make(launch);
+      expect(r.code).not.toBe(0);
+      expect(r.stderr).toMatch(/run \S+ is already followed by a launcher in another shell \(pid \d+\); make fleet-status run=\S+ looks at it/);
+    };
+    const first = await launchAndDetach((out) => (out.match(/shard \d: starting from scratch/g) ?? []).length >= 3, 'three shards started', refusedSecond);
     const id = runIdIn(first)!;
 
     const status = make(['fleet-status', `run=${id}`]);

@@ -8,6 +8,7 @@ import { attemptSession, TMUX_SOCKET } from '../remote/host-layout.js';
 import { repoExcludes, type RemoteHost } from '../remote/remote-host.js';
 import { loadRunnerBundle, writeRunner } from '../remote/runner-bundle.js';
 import { STOP_REQUEST, type AttemptSpec, type AttemptStatus, type RunnerEvent } from '../runner/attempt-spec.js';
+import { MANIFEST_NAME } from '../ckpt/manifest.js';
 import { pruneStoredSteps } from '../runner/store-checkpoints.js';
 import { runKeys, TERMINAL, type Handle } from '../runs/run-record.js';
 import { parseJsonLines } from '../runner/jsonl.js';
@@ -285,7 +286,11 @@ export class SshBackend implements Backend {
     const unit = unitOf(h);
     const local = this.opts.store.pathOf(runKeys.dir(unit).replace(/\/$/, ''));
     mkdirSync(path.dirname(local), { recursive: true }); // rsync makes only the last folder
-    await runRsync({ src: `${this.host.layout.store}/${runKeys.dir(unit)}`, dest: `${local}/`, target: this.host.target, direction: 'pull', excludes: [] });
+    // Blobs before manifests, as the checkpoint protocol orders them: a pull cut off halfway (its
+    // host going away) never leaves a step whose manifest is home but whose blobs are not.
+    const pull = { src: `${this.host.layout.store}/${runKeys.dir(unit)}`, dest: `${local}/`, target: this.host.target, direction: 'pull' } as const;
+    await runRsync({ ...pull, excludes: [MANIFEST_NAME] });
+    await runRsync({ ...pull, excludes: [] });
     await pruneStoredSteps(this.opts.store, unit, this.opts.keepCheckpoints ?? 3);
   }
 

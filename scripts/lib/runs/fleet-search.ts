@@ -9,6 +9,7 @@ import { UserError } from '../ui/errors.js';
 import { exitCodeFor } from './describe.js';
 import { allShardsSucceeded, FleetSupervisor, type FleetDriveOptions } from './drive-fleet.js';
 import { findRun } from './find-run.js';
+import { holdLauncher, launcherOf } from './launcher-lock.js';
 import { describeMerge, mergeRun } from './merge-run.js';
 import { type RunRecord } from './run-record.js';
 
@@ -18,6 +19,19 @@ export async function searchOnFleet(
   fleet: FleetBackend,
   opts: Pick<FleetDriveOptions, 'only' | 'host' | 'requeue'> = {},
 ): Promise<number> {
+  const release = holdLauncher(project, run.run_id);
+  if (!release) {
+    const pid = launcherOf(project, run.run_id);
+    throw new UserError(`run ${run.run_id} is already followed by a launcher in another shell (pid ${pid}); make fleet-status run=${run.run_id} looks at it, make fleet-stop run=${run.run_id} stops it`);
+  }
+  try {
+    return await followOnFleet(project, run, fleet, opts);
+  } finally {
+    release();
+  }
+}
+
+async function followOnFleet(project: Project, run: RunRecord, fleet: FleetBackend, opts: Pick<FleetDriveOptions, 'only' | 'host' | 'requeue'>): Promise<number> {
   const table = new LiveTable();
   let detached = false;
   const detach = (signal: string) => {
@@ -51,9 +65,13 @@ export async function openFleetRun(project: Project, vars: { run?: string; exper
   return { run, fleet: (await openBackend('fleet', project, { fleet: run.fleet })) as FleetBackend };
 }
 
-/** Polls the running shards of a search once, recording what ended; returns the table. */
+/**
+ * Polls the running shards of a search once, recording what ended, unless a launcher in another
+ * shell follows them (it records them itself: then this only looks).
+ */
 export async function refreshFleetRun(project: Project, run: RunRecord, fleet: FleetBackend, table = new LiveTable()): Promise<FleetSupervisor> {
   const supervisor = new FleetSupervisor(project, run, fleet, table);
-  await supervisor.refresh();
+  if (launcherOf(project, run.run_id) !== null) await supervisor.look();
+  else await supervisor.refresh();
   return supervisor;
 }
