@@ -89,7 +89,8 @@ describe('SshBackend.submit', () => {
     await until('attempt 1 ended', async () => TERMINAL.has((await backend.poll(first)).state));
     const second: SshHandle = await backend.submit(spec(2));
     await until('attempt 2 running', async () => (await backend.poll(second)).state === 'running');
-    await backend.cancel(second, { force: true });
+    await backend.cancel(second);
+    await until('attempt 2 ended', async () => TERMINAL.has((await backend.poll(second)).state));
   }, 90_000);
 });
 

@@ -3,6 +3,10 @@
 import type { BackendName } from '../config/define-config.js';
 import type { AttemptSpec, RunnerEvent } from '../runner/attempt-spec.js';
 import type { AttemptState, Handle } from '../runs/run-record.js';
+import { UserError } from '../ui/errors.js';
+
+/** A submit refused because an earlier attempt of the same unit still runs where it would start. */
+export class EarlierAttemptRunning extends UserError {}
 
 export interface PollResult {
   state: AttemptState;

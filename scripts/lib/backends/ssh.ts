@@ -18,7 +18,7 @@ import { tmuxNewSession } from '../ssh/tmux.js';
 import { FileStore } from '../store/file-store.js';
 import type { Store } from '../store/store.js';
 import { UserError } from '../ui/errors.js';
-import type { Backend, PollResult } from './backend.js';
+import { EarlierAttemptRunning, type Backend, type PollResult } from './backend.js';
 
 export interface SshHandle extends Handle {
   backend: 'ssh';
@@ -209,7 +209,7 @@ export class SshBackend implements Backend {
     if (started.code !== 0 && started.code !== 10) {
       const why = (started.stderr.trim() || started.stdout.trim()).split('\n').at(-1) ?? '';
       if (started.code === 12) {
-        throw new UserError(`ssh ${this.host.name}: an earlier attempt of ${spec.unit_id} still runs in tmux session ${why}; stop it before starting attempt ${spec.attempt}`);
+        throw new EarlierAttemptRunning(`ssh ${this.host.name}: an earlier attempt of ${spec.unit_id} still runs in tmux session ${why}; stop it before starting attempt ${spec.attempt}`);
       }
       const what = started.code === 11 ? `cannot write ${specPath}` : `tmux exited ${started.code}`;
       throw new UserError(`ssh ${this.host.name}: ${what}${why ? `: ${why}` : ''}`);

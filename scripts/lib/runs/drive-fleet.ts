@@ -4,7 +4,7 @@
 // unfinished shards to the healthy hosts, where they resume from their last committed
 // checkpoint. Anything that only looks (fleet-status, fleet-pull, merge) uses refresh().
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { PollResult } from '../backends/backend.js';
+import { EarlierAttemptRunning, type PollResult } from '../backends/backend.js';
 import type { FleetBackend, FleetHandle } from '../backends/fleet.js';
 import { planShards } from '../backends/fleet.js';
 import type { Prepared } from '../backends/ssh.js';
@@ -230,7 +230,10 @@ export class FleetSupervisor {
           this.health.get(host)!.failingSince = null;
         } catch (err) {
           queue.unshift(shard);
-          if (await this.fleet.reachable(host)) {
+          if (err instanceof EarlierAttemptRunning) {
+            // Its last attempt is still ending there (or was started by hand): wait, never start it twice.
+            this.lastLines.set(shard.index, `(waiting: ${firstLine(err)})`);
+          } else if (await this.fleet.reachable(host)) {
             await this.refuse(new Map([[host, firstLine(err)]]), opts);
           } else {
             // Not answering: tried again next tick, until lost_after_sec makes the host lost.
