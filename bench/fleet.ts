@@ -18,11 +18,11 @@ import { FleetBackend } from '../scripts/lib/backends/fleet.js';
 import { SshBackend } from '../scripts/lib/backends/ssh.js';
 import type { FleetEntry } from '../scripts/lib/config/load-config.js';
 import { RemoteHost } from '../scripts/lib/remote/remote-host.js';
-import type { AttemptSpec } from '../scripts/lib/runner/attempt-spec.js';
 import { SshPool } from '../scripts/lib/ssh/pool.js';
 import { rsyncShellString, SYNC_EXCLUDES } from '../scripts/lib/ssh/rsync.js';
 import { sshArgv, sshDestination, sshOptions, targetFromConfig, type SshTarget } from '../scripts/lib/ssh/target.js';
 import { FileStore } from '../scripts/lib/store/file-store.js';
+import { testAttemptSpec } from '../test/helpers/runner-process.js';
 import { startTestHosts } from '../test/helpers/ssh-hosts.js';
 import { makeRandomRepo, median, now } from './lib/measure.js';
 
@@ -102,28 +102,8 @@ try {
       },
     });
     const run = `fanout-${round}`;
-    const spec = (i: number): AttemptSpec => ({
-      run_id: run,
-      unit_id: `${run}/shards/${i}`,
-      pins_digest: 'feedface0123',
-      attempt: 1,
-      command: ['sleep', '30'],
-      setup: null,
-      cwd: '.',
-      data_dir: null,
-      env: {},
-      secrets: [],
-      secrets_file: null,
-      venv: null,
-      seed: 1,
-      ckpt_every_sec: 60,
-      grace_sec: 10,
-      keep_checkpoints: 3,
-      shard_index: i,
-      shard_count: HOSTS,
-      store: 'file://../store',
-      store_s3: null,
-    });
+    const spec = (i: number) =>
+      testAttemptSpec({ run_id: run, unit_id: `${run}/shards/${i}`, command: ['sleep', '30'], cwd: '.', ckpt_every_sec: 60, shard_index: i, shard_count: HOSTS, store: 'file://../store' });
     try {
       const t0 = now();
       const results = await fleet.prepare(names, () => {});

@@ -8,7 +8,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { S3RVER_KEYS, s3rverObjectPath, startS3rver, type S3rver } from '../helpers/s3rver.js';
 import { createSandbox, waitFor, type Sandbox } from '../helpers/sandbox.js';
-import { startTestHosts, type TestHosts } from '../helpers/ssh-hosts.js';
+import { inventoryEntries, startTestHosts, type TestHosts } from '../helpers/ssh-hosts.js';
 
 let sb: Sandbox;
 let hosts: TestHosts;
@@ -19,10 +19,7 @@ beforeAll(async () => {
   hosts = await startTestHosts(2, { prefix: 'syfls3' });
   s3 = await startS3rver('switchyard-fleet', hosts.gateway);
   sb = createSandbox();
-  const entries = hosts.hosts.map(
-    (h) =>
-      `    ${h.name}: { host: '${h.host}', port: ${h.port}, user: '${h.user}', identity_file: '${h.identityFile}', known_hosts: '${h.knownHosts}', connect_timeout: 3 },`,
-  );
+  const entries = inventoryEntries(hosts);
   const config = path.join(sb.dir, 'cluster_fleet_config.ts');
   writeFileSync(
     config,

@@ -6,7 +6,7 @@ import { copyFileSync, existsSync, readFileSync, renameSync, rmSync, writeFileSy
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createSandbox, waitFor, type Sandbox } from '../helpers/sandbox.js';
-import { startTestHosts, type TestHosts } from '../helpers/ssh-hosts.js';
+import { inventoryEntries, startTestHosts, type TestHosts } from '../helpers/ssh-hosts.js';
 
 let sb: Sandbox;
 let hosts: TestHosts;
@@ -14,10 +14,7 @@ let hosts: TestHosts;
 beforeAll(async () => {
   hosts = await startTestHosts(3, { prefix: 'syfleet' });
   sb = createSandbox();
-  const entries = hosts.hosts.map(
-    (h) =>
-      `    ${h.name}: { host: '${h.host}', port: ${h.port}, user: '${h.user}', identity_file: '${h.identityFile}', known_hosts: '${h.knownHosts}', connect_timeout: 3 },`,
-  );
+  const entries = inventoryEntries(hosts);
   const config = path.join(sb.dir, 'cluster_fleet_config.ts');
   writeFileSync(
     config,

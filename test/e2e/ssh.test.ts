@@ -4,7 +4,7 @@ import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from '
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createSandbox, waitFor, type Sandbox } from '../helpers/sandbox.js';
-import { startTestHosts, type TestHosts } from '../helpers/ssh-hosts.js';
+import { inventoryEntries, startTestHosts, type TestHosts } from '../helpers/ssh-hosts.js';
 
 const SECRET = 'sy-secret-7f3a9c1e-do-not-print';
 let sb: Sandbox;
@@ -13,10 +13,7 @@ let hosts: TestHosts;
 beforeAll(async () => {
   hosts = await startTestHosts(2, { prefix: 'sye2e' });
   sb = createSandbox();
-  const entries = hosts.hosts.map(
-    (h) =>
-      `    ${h.name}: { host: '${h.host}', port: ${h.port}, user: '${h.user}', identity_file: '${h.identityFile}', known_hosts: '${h.knownHosts}', connect_timeout: 3 },`,
-  );
+  const entries = inventoryEntries(hosts);
   const h1 = hosts.hosts[0]!;
   // An address in our own test network where nothing listens: the unreachable host.
   const dead = h1.port === 22 ? { host: h1.host.replace(/\.\d+$/, '.250'), port: 22 } : { host: '127.0.0.1', port: 9 };

@@ -93,6 +93,13 @@ interface Run {
 // ---------------------------------------------------------------------------------------------
 // Entry point
 
+/** The hosts as `hosts:` entries of cluster_fleet_config.ts, one line each (connect timeout 3 s). */
+export function inventoryEntries(hosts: TestHosts): string[] {
+  return hosts.hosts.map(
+    (h) => `    ${h.name}: { host: '${h.host}', port: ${h.port}, user: '${h.user}', identity_file: '${h.identityFile}', known_hosts: '${h.knownHosts}', connect_timeout: 3 },`,
+  );
+}
+
 export async function startTestHosts(count: number, opts: { prefix?: string } = {}): Promise<TestHosts> {
   if (!Number.isInteger(count) || count < 1 || count > MAX_HOSTS) throw new Error(`startTestHosts: count must be 1..${MAX_HOSTS}`);
   const prefix = opts.prefix ?? `sy${randomBytes(4).readUInt32BE().toString(36).padStart(6, '0').slice(-6)}`;

@@ -8,11 +8,11 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SshBackend, type SshHandle } from '../../scripts/lib/backends/ssh.js';
 import { RemoteHost } from '../../scripts/lib/remote/remote-host.js';
-import type { AttemptSpec } from '../../scripts/lib/runner/attempt-spec.js';
 import { TERMINAL } from '../../scripts/lib/runs/run-record.js';
 import { SshPool } from '../../scripts/lib/ssh/pool.js';
 import { targetFromConfig } from '../../scripts/lib/ssh/target.js';
 import { FileStore } from '../../scripts/lib/store/file-store.js';
+import { testAttemptSpec } from '../helpers/runner-process.js';
 import { REPO } from '../helpers/sandbox.js';
 import { startTestHosts, type TestHosts } from '../helpers/ssh-hosts.js';
 
@@ -43,28 +43,19 @@ afterAll(async () => {
   if (tmp) rmSync(tmp, { recursive: true, force: true });
 });
 
-const spec = (attempt: number): AttemptSpec => ({
-  run_id: 'guard-20261126T0000-0badc0de',
-  unit_id: 'guard-20261126T0000-0badc0de/shards/2',
-  pins_digest: '0badc0de',
-  attempt,
-  command: ['sleep', '60'],
-  setup: null,
-  cwd: '.',
-  data_dir: null,
-  env: {},
-  secrets: [],
-  secrets_file: null,
-  venv: null,
-  seed: 1,
-  ckpt_every_sec: 60,
-  grace_sec: 1,
-  keep_checkpoints: 3,
-  shard_index: 2,
-  shard_count: 4,
-  store: 'file://../store',
-  store_s3: null,
-});
+const spec = (attempt: number) =>
+  testAttemptSpec({
+    run_id: 'guard-20261126T0000-0badc0de',
+    unit_id: 'guard-20261126T0000-0badc0de/shards/2',
+    attempt,
+    command: ['sleep', '60'],
+    cwd: '.',
+    ckpt_every_sec: 60,
+    grace_sec: 1,
+    shard_index: 2,
+    shard_count: 4,
+    store: 'file://../store',
+  });
 
 async function until(what: string, check: () => Promise<boolean>, ms = 20_000): Promise<void> {
   const deadline = Date.now() + ms;
@@ -79,11 +70,10 @@ describe('SshBackend.submit', () => {
     const first = await backend.submit(spec(1));
     expect(first.session).toBe('sy-guard-20261126T0000-0badc0de-s2-1');
     expect(await backend.submit(spec(1))).toEqual(first); // already started: nothing new
+    const refused = /^ssh h1: an earlier attempt of guard-20261126T0000-0badc0de\/shards\/2 still runs in tmux session sy-guard-20261126T0000-0badc0de-s2-1; stop it before starting attempt 2$/;
+    await expect(backend.submit(spec(2))).rejects.toThrow(refused); // at once, before its runner has written a status
     await until('attempt 1 running', async () => (await backend.poll(first)).state === 'running');
-
-    await expect(backend.submit(spec(2))).rejects.toThrow(
-      /^ssh h1: an earlier attempt of guard-20261126T0000-0badc0de\/shards\/2 still runs in tmux session sy-guard-20261126T0000-0badc0de-s2-1; stop it before starting attempt 2$/,
-    );
+    await expect(backend.submit(spec(2))).rejects.toThrow(refused);
 
     await backend.cancel(first);
     await until('attempt 1 ended', async () => TERMINAL.has((await backend.poll(first)).state));

@@ -78,7 +78,7 @@ exit 0`;
 // submit's remote side in one call: exit 10 when the attempt has started already (a final
 // status or its tmux session); exit 12, printing its name, when an earlier attempt of the same
 // unit still runs (its session lives, $5 being the session name without the attempt number,
-// and its status says running; one that is only writing its final status does not count),
+// and it has no final status yet; one that is only exiting after writing it does not count),
 // since two runners of one unit would share its scratch and checkpoints; else the spec from stdin is
 // written to $4 (temp + rename) and the rest of the arguments, a tmux new-session argv, is run.
 const SUBMIT_SCRIPT = `d=$1 sock=$2 session=$3 spec=$4 stem=$5; shift 5
@@ -88,7 +88,9 @@ for s in $(tmux -L "$sock" list-sessions -F '#{session_name}' 2>/dev/null); do
   n=\${s#"$stem"}
   [ "$n" != "$s" ] || continue
   case $n in ''|*[!0-9]*) continue;; esac
-  grep -q '"state": "running"' "\${d%/*}/$n/status.json" 2>/dev/null && { echo "$s"; exit 12; }
+  st=\${d%/*}/$n/status.json
+  [ -f "$st" ] && ! grep -q '"state": "running"' "$st" && continue
+  echo "$s"; exit 12
 done
 mkdir -p "$(dirname "$spec")" && cat > "$spec.tmp" && mv -f "$spec.tmp" "$spec" || exit 11
 exec "$@"`;
