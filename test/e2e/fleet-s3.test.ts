@@ -7,7 +7,7 @@ import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { S3RVER_KEYS, s3rverObjectPath, startS3rver, type S3rver } from '../helpers/s3rver.js';
-import { createSandbox, waitFor, type Sandbox } from '../helpers/sandbox.js';
+import { createSandbox, shardCommits, waitFor, type Sandbox } from '../helpers/sandbox.js';
 import { inventoryEntries, startTestHosts, type TestHosts } from '../helpers/ssh-hosts.js';
 
 let sb: Sandbox;
@@ -59,16 +59,8 @@ describe('fleet search on an S3 store', () => {
     const reference = stored(`runs/${runIdIn(local.stdout + local.stderr)}/outputs/shard-0-of-1.jsonl`).split('\n').slice(1).join('\n');
 
     const p = sb.spawnMake(['fleet-search', 'experiment=knn/slow', 'fleet=pair']);
-    const ledger = path.join(sb.dir, '.switchyard/ledger.jsonl');
     // A checkpoint of shard 1 (on h2) committed to S3: what the move resumes from.
-    const committedOnH2 = () => {
-      const id = runIdIn(p.output());
-      if (!id || !existsSync(ledger)) return false;
-      return readFileSync(ledger, 'utf8')
-        .split('\n')
-        .some((l) => l.includes('"ckpt.committed"') && l.includes(id) && l.includes('"shard":1,'));
-    };
-    await waitFor(committedOnH2, 120_000, 'a committed checkpoint of shard 1 on h2');
+    await waitFor(() => shardCommits(sb, runIdIn(p.output()), 1).length > 0, 120_000, 'a committed checkpoint of shard 1 on h2');
     await hosts.stopSshd('h2');
     const code = await new Promise((r) => p.on('close', r));
     const out = p.output();

@@ -5,7 +5,7 @@
 import { copyFileSync, existsSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createSandbox, waitFor, type Sandbox } from '../helpers/sandbox.js';
+import { createSandbox, shardCommits, waitFor, type Sandbox } from '../helpers/sandbox.js';
 import { inventoryEntries, startTestHosts, type TestHosts } from '../helpers/ssh-hosts.js';
 
 let sb: Sandbox;
@@ -226,16 +226,8 @@ describe('fleet search', () => {
 
   it("a host whose sshd dies mid-search: its shards move, resume and finish elsewhere; the merge is complete and says what moved", async () => {
     const p = sb.spawnMake(['fleet-search', 'experiment=knn/slow', 'fleet=lab']);
-    const ledger = path.join(sb.dir, '.switchyard/ledger.jsonl');
     // A checkpoint of shard 1 (on h2) committed there and copied home: what the move resumes from.
-    const mirroredFromH2 = () => {
-      const id = runIdIn(p.output());
-      if (!id || !existsSync(ledger)) return false;
-      return readFileSync(ledger, 'utf8')
-        .split('\n')
-        .filter((l) => l.includes('"ckpt.committed"') && l.includes(id) && l.includes('"shard":1,'))
-        .some((l) => existsSync(store(JSON.parse(l).manifest)));
-    };
+    const mirroredFromH2 = () => shardCommits(sb, runIdIn(p.output()), 1).some((c) => existsSync(store(c.manifest)));
     await waitFor(mirroredFromH2, 120_000, 'a checkpoint of shard 1 from h2');
     await hosts.stopSshd('h2');
     const code = await new Promise((r) => p.on('close', r));
@@ -263,12 +255,7 @@ describe('fleet search', () => {
 
   it('a host that stops answering for less than lost_after_sec: its shards stay, keep running and are not started twice', async () => {
     const p = sb.spawnMake(['fleet-search', 'experiment=knn/slow', 'fleet=steady', 'seed=11']);
-    const ledger = path.join(sb.dir, '.switchyard/ledger.jsonl');
-    const committedOnH2 = () => {
-      const id = runIdIn(p.output());
-      return !!id && existsSync(ledger) && readFileSync(ledger, 'utf8').split('\n').some((l) => l.includes('"ckpt.committed"') && l.includes(id) && l.includes('"shard":1,'));
-    };
-    await waitFor(committedOnH2, 120_000, 'a checkpoint of shard 1 on h2');
+    await waitFor(() => shardCommits(sb, runIdIn(p.output()), 1).length > 0, 120_000, 'a checkpoint of shard 1 on h2');
     await hosts.stopSshd('h2');
     await new Promise((r) => setTimeout(r, 4000)); // a few ticks of failed polls
     await hosts.startSshd('h2');

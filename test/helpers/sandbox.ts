@@ -1,7 +1,7 @@
 // A throwaway copy of this repository (tracked and untracked, not ignored, files) in a temp
 // folder with its own git history, sharing node_modules by symlink: e2e tests run `make` in it.
 import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { cpSync, mkdtempSync, rmSync, symlinkSync, utimesSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, symlinkSync, utimesSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 
@@ -81,4 +81,23 @@ export async function waitFor(predicate: () => boolean, ms: number, what: string
     if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 50));
   }
+}
+
+/**
+ * The `ckpt.committed` ledger entries of one shard of a run, read while its launcher runs (an
+ * unknown run id yet, or no ledger: none). A line still being written is skipped.
+ */
+export function shardCommits(sb: Sandbox, runId: string | undefined, shard: number): { step: number; manifest: string }[] {
+  const ledger = path.join(sb.dir, '.switchyard/ledger.jsonl');
+  if (!runId || !existsSync(ledger)) return [];
+  return readFileSync(ledger, 'utf8')
+    .split('\n')
+    .flatMap((line) => {
+      try {
+        const e = JSON.parse(line);
+        return e.type === 'ckpt.committed' && e.run_id === runId && e.shard === shard ? [e] : [];
+      } catch {
+        return [];
+      }
+    });
 }
