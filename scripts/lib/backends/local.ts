@@ -1,10 +1,11 @@
 // The laptop: the runner runs inside this process (no second Node start-up on the hot path),
 // the experiment in its own process group beside it. Another shell finds the attempt through
 // its handle: the orchestrator's pid (with its start time, against pid reuse) and work folder.
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, writeFileSync } from 'node:fs';
 import { open, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { isAlive, processStartTime } from '../process-alive.js';
 import type { Store } from '../store/store.js';
 import { ATTEMPT_FILES, EVENTS_FILE, STOP_REQUEST, type AttemptSpec, type AttemptStatus, type RunnerEvent } from '../runner/attempt-spec.js';
 import { AttemptRunner, workPaths } from '../runner/attempt-runner.js';
@@ -20,33 +21,6 @@ export interface LocalHandle extends Handle {
   run_id: string;
   work_dir: string;
   attempt: number | 'predict';
-}
-
-/** State letter and start time from /proc (Linux); null where there is no /proc. */
-function procStat(pid: number): { state: string; start: string } | null {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return { state: fields[0] ?? '', start: fields[19] ?? '' };
-  } catch {
-    return null;
-  }
-}
-
-function processStartTime(pid: number): string | null {
-  return procStat(pid)?.start ?? null;
-}
-
-/** Alive, not a zombie (an orphan nobody reaped yet), and not a reused pid. */
-function isAlive(pid: number, start: string | null): boolean {
-  try {
-    process.kill(pid, 0);
-  } catch {
-    return false;
-  }
-  const stat = procStat(pid);
-  if (!stat) return true;
-  return stat.state !== 'Z' && stat.state !== 'X' && (start === null || stat.start === start);
 }
 
 export interface LocalBackendOptions {
