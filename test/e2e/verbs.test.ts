@@ -89,7 +89,8 @@ describe('stopping', () => {
 
   it('a second Ctrl-C kills an experiment that ignores SIGTERM', async () => {
     const p = sb.spawnMake(['train', 'experiment=penguins/stubborn']);
-    await waitFor(() => p.output().includes('stubborn'), 30_000, 'the stubborn experiment');
+    // Its own line, not the run id (penguins-stubborn-...), which is printed before the handlers are in place.
+    await waitFor(() => /^stubborn$/m.test(p.output()), 30_000, 'the stubborn experiment');
     process.kill(-p.pid!, 'SIGINT');
     await new Promise((r) => setTimeout(r, 500));
     const t0 = Date.now();
