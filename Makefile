@@ -8,7 +8,7 @@ VERB  := $(NODE) dist/scripts
 SOURCES := $(shell find scripts cluster_fleet_config.ts -name '*.ts' -newer dist/.built 2>/dev/null | head -1)
 
 .PHONY: help setup build train predict submit status logs stop pull verify reindex replay competition-new hosts bootstrap sync ssh \
-        fleet-search fleet-status fleet-pull fleet-stop fleet-retry merge test e2e-smoke bench typecheck clean
+        retry fleet-search fleet-status fleet-pull fleet-stop fleet-retry merge test e2e-smoke bench typecheck clean
 
 help:                ## list the verbs
 	@grep -E '^[a-z-]+:.*## ' Makefile | sed -E 's/:.*## /\t/' | expand -t 20
@@ -33,14 +33,17 @@ predict: dist/.built ## write predictions from a run's latest checkpoint: experi
 submit: dist/.built  ## submit a run's prediction file: experiment= [run=] [dry=1]
 	@$(VERB)/submit.js
 
-status: dist/.built  ## table of runs: [experiment=]
+status: dist/.built  ## table of runs: [experiment=]; one run's units and attempts: run=<id> (or experiment= detail=1)
 	@$(VERB)/status.js
 
 logs: dist/.built    ## a run's output: run=<id> [shard=i] [attempt=n] [stream=stderr] [follow=1]
 	@$(VERB)/logs.js
 
-stop: dist/.built    ## checkpoint and stop a running run: run=<id>
+stop: dist/.built    ## checkpoint and stop a running run: run=<id> [shard=i,j] [force=1]
 	@$(VERB)/stop.js
+
+retry: dist/.built   ## re-run shards of a sharded run from their checkpoints: run=<id> shard=<i>[,<j>] [host=<name>]
+	@$(VERB)/retry.js
 
 pull: dist/.built    ## copy runs home: run=<id> or host=<name> [dest=dir]
 	@$(VERB)/pull.js
@@ -69,17 +72,17 @@ ssh: dist/.built      ## a shell in the host's tmux: host=<name> [run=<id>]
 fleet-search: dist/.built ## shard a search over a fleet of hosts: experiment= fleet=<name> [requeue=0]
 	@backend=fleet $(VERB)/train.js
 
-fleet-status: dist/.built ## the shards of a fleet search, live: run=<id> or experiment=
-	@$(VERB)/fleet-status.js
+fleet-status: dist/.built ## alias of make status detail=1 run=<id> (or experiment=)
+	@$(VERB)/status.js detail=1
 
 fleet-pull: dist/.built ## bring every shard's results home from its host: run=<id>
 	@$(VERB)/fleet-pull.js
 
-fleet-stop: dist/.built ## checkpoint and stop every running shard: run=<id> [force=1]
-	@$(VERB)/fleet-stop.js
+fleet-stop: dist/.built ## alias of make stop run=<id> [force=1]
+	@$(VERB)/stop.js
 
-fleet-retry: dist/.built ## re-run shards on another host: run=<id> shard=<i>[,<j>] [host=<name>]
-	@$(VERB)/fleet-retry.js
+fleet-retry: dist/.built ## alias of make retry run=<id> shard=<i>[,<j>] [host=<name>]
+	@$(VERB)/retry.js
 
 merge: dist/.built    ## verify a fleet search's shards and merge them: run=<id>
 	@$(VERB)/merge.js

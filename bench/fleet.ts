@@ -14,9 +14,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { FleetBackend } from '../scripts/lib/backends/fleet.js';
 import { SshBackend } from '../scripts/lib/backends/ssh.js';
-import type { FleetEntry } from '../scripts/lib/config/load-config.js';
 import { RemoteHost } from '../scripts/lib/remote/remote-host.js';
 import { SshPool } from '../scripts/lib/ssh/pool.js';
 import { rsyncShellString, SYNC_EXCLUDES } from '../scripts/lib/ssh/rsync.js';
@@ -78,28 +76,19 @@ try {
     const root = `fleet-${round}`;
     await freshRoots(root);
     const pool = new SshPool(); // a fresh process's pool: connection setup is part of the cost
-    const config: FleetEntry = {
+    const fleet = new SshBackend({
+      name: 'fleet',
+      fleet: 'bench',
       hosts: names,
-      per_host: 1,
-      root,
-      session_prefix: 'sy',
-      sync_excludes: [],
-      sync_parallel: 8,
-      requeue: true,
-      lost_after_sec: 30,
-    };
-    const fleet = new FleetBackend({
-      name: 'bench',
-      config,
-      openMember: async (name) => {
-        const t = targets.find((x) => x.name === name)!;
-        return new SshBackend({
-          host: new RemoteHost(t, rootOf(t, root), pool),
-          projectRoot: repo,
-          store: new FileStore('file://store', storeDir),
-          runnerBundle: RUNNER,
-        });
-      },
+      openHost: async (name) => new RemoteHost(targets.find((x) => x.name === name)!, rootOf(targets.find((x) => x.name === name)!, root), pool),
+      perHost: 1,
+      lostAfterMs: 30_000,
+      gpus: 0,
+      syncParallel: 8,
+      keepCheckpoints: 3,
+      projectRoot: repo,
+      store: new FileStore('file://store', storeDir),
+      runnerBundle: RUNNER,
     });
     const run = `fanout-${round}`;
     const spec = (i: number) =>
@@ -109,7 +98,9 @@ try {
       const results = await fleet.prepare(names, () => {});
       const failed = [...results].filter(([, err]) => err);
       if (failed.length) throw new Error(`fleet prepare failed: ${failed.map(([h, e]) => `${h}: ${e!.message}`).join('; ')}`);
-      await Promise.all(names.map((name, i) => fleet.submitOn(name, spec(i))));
+      const started = (await Promise.all(names.map((name, i) => fleet.submitMany([{ spec: spec(i), slot: name }])))).flat();
+      const refused = started.find((x) => x instanceof Error);
+      if (refused) throw refused;
       return now() - t0;
     } finally {
       await pool.close();

@@ -1,11 +1,10 @@
 // make logs run=<id> [shard=<i>] [attempt=<n>|predict] [stream=stdout|stderr] [follow=1]
 import { z } from 'zod';
-import { backendForHandle } from './lib/backends/index.js';
+import { runLogs } from './lib/actions/logs.js';
 import { openProject } from './lib/project.js';
 import { loadRun } from './lib/runs/run-store.js';
-import { runKeys, shardUnit } from './lib/runs/run-record.js';
 import { Flag, readVars } from './lib/spec/make-vars.js';
-import { runMain, UserError } from './lib/ui/errors.js';
+import { runMain } from './lib/ui/errors.js';
 
 await runMain(async () => {
   const vars = readVars('logs', {
@@ -17,22 +16,6 @@ await runMain(async () => {
   });
   const project = await openProject();
   const run = await loadRun(project, vars.run);
-  // A fleet search keeps attempts per shard.
-  if (run.shards?.length && vars.shard === undefined) throw new UserError(`logs: run ${run.run_id} is a fleet search; add shard=<0-${run.shards.length - 1}>`);
-  const shard = vars.shard === undefined ? null : run.shards?.[vars.shard];
-  if (shard === undefined) throw new UserError(`logs: run ${run.run_id} has no shard ${vars.shard}`);
-  const attempts = shard ? shard.attempts : run.attempts;
-  const unit = shard ? shardUnit(run.run_id, shard.index) : run.run_id;
-  const attempt = vars.attempt === undefined ? attempts.at(-1) : attempts.find((a) => a.n === vars.attempt);
-  if (vars.attempt === 'predict' || !attempt?.handle) {
-    const which = vars.attempt ?? 'predict';
-    const bytes = await project.store.getBytes(runKeys.attemptFile(unit, which, `${vars.stream}.log`));
-    if (!bytes) throw new UserError(`logs: run ${run.run_id} has no ${vars.stream} log for attempt ${which}`);
-    process.stdout.write(bytes);
-    return 0;
-  }
-  for await (const chunk of (await backendForHandle(project, attempt.handle)).logs(attempt.handle, { follow: vars.follow ?? false, stream: vars.stream })) {
-    process.stdout.write(chunk);
-  }
+  for await (const chunk of runLogs(project, run, { shard: vars.shard, attempt: vars.attempt, stream: vars.stream, follow: vars.follow ?? false })) process.stdout.write(chunk);
   return 0;
 });

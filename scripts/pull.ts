@@ -6,7 +6,7 @@ import { z } from 'zod';
 import { backendForHandle } from './lib/backends/index.js';
 import { openProject, type Project } from './lib/project.js';
 import { ATTEMPT_FILES } from './lib/runner/attempt-spec.js';
-import { runKeys, shardUnit, type AttemptRecord, type RunRecord } from './lib/runs/run-record.js';
+import { runKeys, unitKey, type AttemptRecord, type RunRecord } from './lib/runs/run-record.js';
 import { loadRun } from './lib/runs/run-store.js';
 import { readVars } from './lib/spec/make-vars.js';
 import { runMain, UserError } from './lib/ui/errors.js';
@@ -14,8 +14,7 @@ import { runMain, UserError } from './lib/ui/errors.js';
 /** One run's outputs, logs, metrics and record into `dest`, each checked against the store. */
 async function pullRun(project: Project, run: RunRecord, dest: string): Promise<string> {
   // A run that ran elsewhere comes home to the store first (a no-op when the worker wrote to it).
-  const lasts = run.shards?.length ? run.shards.map((s) => s.attempts.at(-1)) : [run.attempts.at(-1)];
-  for (const last of lasts) {
+  for (const last of run.units.map((u) => u.attempts.at(-1))) {
     if (last?.handle && last.backend !== 'local') await (await backendForHandle(project, last.handle)).pull(last.handle);
   }
   const { store } = project;
@@ -28,9 +27,9 @@ async function pullRun(project: Project, run: RunRecord, dest: string): Promise<
     count++;
   }
   // Each attempt's logs, metrics and status: the run's own, or each shard's of a fleet search.
-  const units = run.shards?.length
-    ? run.shards.map((s) => ({ unit: shardUnit(run.run_id, s.index), attempts: s.attempts.map((a) => a.n), dir: path.join(dest, 'shards', String(s.index)) }))
-    : [{ unit: run.run_id, attempts: [...run.attempts.map((a) => a.n), 'predict' as const], dir: dest }];
+  const units = run.sharded
+    ? run.units.map((s) => ({ unit: unitKey(run, s.index), attempts: s.attempts.map((a) => a.n), dir: path.join(dest, 'shards', String(s.index)) }))
+    : [{ unit: run.run_id, attempts: [...(run.units[0]?.attempts ?? []).map((a) => a.n), 'predict' as const], dir: dest }];
   for (const { unit, attempts, dir } of units) {
     for (const attempt of attempts) {
       for (const name of ATTEMPT_FILES) {
@@ -57,7 +56,7 @@ await runMain(async () => {
   }
   if (!vars.host) throw new UserError('make pull: give run=<id>, or host=<name> for every run that ran there');
   const ranThere = (a: AttemptRecord) => a.handle?.host === vars.host;
-  const runs = project.db.list().filter((r) => r.attempts.some(ranThere) || r.shards?.some((s) => s.attempts.some(ranThere)));
+  const runs = project.db.list().filter((r) => r.units.some((u) => u.attempts.some(ranThere)));
   if (!runs.length) throw new UserError(`make pull: no run has run on host ${vars.host}`);
   for (const run of runs) console.log(await pullRun(project, run, path.join(vars.dest ? path.resolve(vars.dest) : path.join(project.root, 'outputs'), run.run_id)));
   return 0;

@@ -16,7 +16,9 @@ await runMain(async () => {
   let hostName = vars.host;
   let session = 'switchyard';
   if (vars.run) {
-    const last = (await loadRun(project, vars.run)).attempts.at(-1);
+    const run = await loadRun(project, vars.run);
+    if (run.sharded) throw new UserError(`ssh: run ${vars.run} is a fleet search; give host= (make status run=${vars.run} shows where each shard runs)`);
+    const last = run.units[0]?.attempts.at(-1);
     if (last?.backend !== 'ssh') throw new UserError(`ssh: run ${vars.run} did not run on an ssh host`);
     hostName ??= String(last.handle?.host);
     session = attemptSession(vars.run, last.n);

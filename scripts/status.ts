@@ -1,44 +1,66 @@
-// make status [experiment=<slug>[/<name>]]: one row per run, newest first. Running attempts
-// are asked for their live state, so a run whose orchestrator died shows as lost.
+// make status [experiment=<slug>[/<name>]]: one row per run, newest first, live ones asked for
+// their state (a run whose orchestrator died shows as lost).
+// make status run=<id> (or experiment=<ref> detail=1; make fleet-status): that run's units, each asked where it runs now, and
+// its attempts. Only looks: the process that follows the run records what happens.
 import { z } from 'zod';
-import { backendForHandle } from './lib/backends/index.js';
-import { openProject } from './lib/project.js';
-import { runState } from './lib/runs/run-record.js';
+import { listRuns, lookAtUnits } from './lib/actions/look.js';
+import { unitTable } from './lib/cli/run-display.js';
+import { openProject, type Project } from './lib/project.js';
+import { findRun } from './lib/runs/find-run.js';
+import type { RunRecord } from './lib/runs/run-record.js';
 import { parseExperimentRef } from './lib/spec/experiment.js';
-import { readVars } from './lib/spec/make-vars.js';
+import { Flag, readVars } from './lib/spec/make-vars.js';
 import { runMain } from './lib/ui/errors.js';
 import { renderTable } from './lib/ui/table.js';
 
+const when = (iso: string | null) => (iso ? iso.slice(0, 19).replace('T', ' ') : null);
+
+/** The newest committed step of each unit, as one value or a range. */
+function ckptOf(run: RunRecord): string | null {
+  const steps = run.units.map((u) => [...u.attempts].reverse().find((a) => a.last_step !== null)?.last_step ?? null);
+  const known = steps.filter((s): s is number => s !== null);
+  if (!known.length) return null;
+  const [lo, hi] = [Math.min(...known), Math.max(...known)];
+  return lo === hi && known.length === steps.length ? String(lo) : `${known.length < steps.length ? '-' : lo}..${hi}`;
+}
+
+async function oneRun(project: Project, run: RunRecord): Promise<void> {
+  const units = await lookAtUnits(project, run);
+  const done = units.filter((u) => u.state === 'succeeded').length;
+  const live = units.some((u) => u.state === 'running' || u.state === 'pending' || u.state === 'unreachable');
+  const overall = live ? 'running' : done === units.length && units.length ? 'succeeded' : 'stopped';
+  const where = run.sharded ? `fleet ${run.fleet ?? '-'}` : (units[0]?.backend ?? '-');
+  console.log(`run ${run.run_id} on ${where}: ${overall}, ${done} of ${units.length} ${run.sharded ? 'shards' : 'units'} done`);
+  if (run.sharded) console.log(unitTable(units));
+  const rows = run.units.flatMap((u) =>
+    u.attempts.map((a) => {
+      const row = [a.n, a.backend, typeof a.handle?.host === 'string' ? a.handle.host : null, a.state, a.last_step, when(a.started_at), when(a.ended_at), a.reason];
+      return run.sharded ? [u.index, ...row] : row;
+    }),
+  );
+  const headers = ['ATTEMPT', 'BACKEND', 'HOST', 'STATE', 'CKPT', 'STARTED (UTC)', 'ENDED (UTC)', 'REASON'];
+  if (rows.length) console.log(renderTable(run.sharded ? ['SHARD', ...headers] : headers, rows));
+}
+
 await runMain(async () => {
-  const vars = readVars('status', { experiment: z.string().optional() });
+  const vars = readVars('status', { experiment: z.string().optional(), run: z.string().optional(), detail: Flag.optional() });
   const project = await openProject();
+  if (vars.run || vars.detail) return void (await oneRun(project, await findRun(project, vars, 'status', () => true, 'run')));
   let ref: string | undefined;
   if (vars.experiment) {
     const { slug, name } = parseExperimentRef(vars.experiment);
     ref = name === 'default' ? slug : `${slug}/${name}`;
   }
-  const runs = project.db.list(ref);
-  if (!runs.length) {
+  const rows = await listRuns(project, ref);
+  if (!rows.length) {
     console.log(`no runs yet${ref ? ` for ${ref}` : ''}; start one with make train experiment=penguins`);
     return 0;
   }
-  const rows = [];
-  for (const run of runs) {
-    const last = run.attempts.at(-1);
-    let state: string = runState(run);
-    if (last?.state === 'running' && last.handle) {
-      const live = await backendForHandle(project, last.handle).then((b) => b.poll(last.handle!)).catch(() => null);
-      state = live ? live.state : 'unknown';
-    }
-    if (run.shards?.length) {
-      // A fleet search: its state and attempts summed over its shards (make fleet-status has the detail).
-      const attempts = run.shards.reduce((n, s) => n + s.attempts.length, 0);
-      const done = run.shards.filter((s) => s.attempts.at(-1)?.state === 'succeeded').length;
-      rows.push([run.run_id, run.experiment, `${state} (${done}/${run.shards.length} shards)`, attempts, `fleet ${run.fleet ?? '-'}`, null, run.created_at.slice(0, 16).replace('T', ' ')]);
-      continue;
-    }
-    rows.push([run.run_id, run.experiment, state, run.attempts.length, last?.backend ?? '-', last?.last_step ?? null, run.created_at.slice(0, 16).replace('T', ' ')]);
-  }
-  console.log(renderTable(['RUN', 'EXPERIMENT', 'STATE', 'ATTEMPTS', 'BACKEND', 'CKPT STEP', 'CREATED (UTC)'], rows));
+  const table = rows.map(({ run, state, units }) => {
+    const attempts = run.units.reduce((n, u) => n + u.attempts.length, 0);
+    const backend = run.sharded ? `fleet ${run.fleet ?? '-'}` : (run.units[0]?.attempts.at(-1)?.backend ?? '-');
+    return [run.run_id, run.experiment, run.sharded ? `${state} (${units.done}/${units.total} shards)` : state, attempts, backend, ckptOf(run), when(run.created_at)!.slice(0, 16)];
+  });
+  console.log(renderTable(['RUN', 'EXPERIMENT', 'STATE', 'ATTEMPTS', 'BACKEND', 'CKPT STEP', 'CREATED (UTC)'], table));
   return 0;
 });

@@ -1,33 +1,38 @@
-// make stop run=<id>: asks the running attempt to checkpoint and stop (SIGTERM, then SIGKILL
-// after the grace period) and waits until it has.
-import { setTimeout as sleep } from 'node:timers/promises';
+// make stop run=<id> [shard=<i>,...] [force=1] (make fleet-stop): asks the run's running units to
+// checkpoint and stop (SIGTERM, then SIGKILL after the grace period; force=1 kills now), waits
+// for them to end and records it. make train resumes them later.
 import { z } from 'zod';
-import { backendForHandle } from './lib/backends/index.js';
+import { stopRun } from './lib/actions/stop.js';
+import { unitTable } from './lib/cli/run-display.js';
+import { lookAtUnits } from './lib/actions/look.js';
 import { openProject } from './lib/project.js';
-import { loadRun } from './lib/runs/run-store.js';
-import { TERMINAL } from './lib/runs/run-record.js';
-import { readVars } from './lib/spec/make-vars.js';
-import { runMain, UserError } from './lib/ui/errors.js';
+import { findRun } from './lib/runs/find-run.js';
+import { Flag, readVars } from './lib/spec/make-vars.js';
+import { runMain } from './lib/ui/errors.js';
 
 await runMain(async () => {
-  const vars = readVars('stop', { run: z.string() });
+  const vars = readVars('stop', {
+    run: z.string().optional(),
+    experiment: z.string().optional(),
+    shard: z.string().regex(/^\d+(,\d+)*$/, 'shard numbers, e.g. shard=3 or shard=1,4').optional(),
+    force: Flag.optional(),
+  });
   const project = await openProject();
-  const run = await loadRun(project, vars.run);
-  if (run.shards?.length) throw new UserError(`stop: run ${run.run_id} is a fleet search; make fleet-stop run=${run.run_id} stops its shards`);
-  const last = run.attempts.at(-1);
-  if (!last?.handle || last.state !== 'running') throw new UserError(`stop: run ${run.run_id} is not running (${last?.state ?? 'no attempts'})`);
-  const backend = await backendForHandle(project, last.handle);
-  if ((await backend.poll(last.handle)).state !== 'running') throw new UserError(`stop: run ${run.run_id} is not running`);
-  await backend.cancel(last.handle);
-  console.log(`stopping ${run.run_id} attempt ${last.n}: waiting for its checkpoint (grace ${run.spec.train.grace_sec}s)`);
-  const deadline = Date.now() + (run.spec.train.grace_sec + 30) * 1000;
-  while (Date.now() < deadline) {
-    const poll = await backend.poll(last.handle);
-    if (TERMINAL.has(poll.state)) {
-      console.log(`attempt ${last.n} ${poll.state} at checkpoint step ${poll.last_step ?? '-'}; make train experiment=${run.experiment} resumes it`);
-      return 0;
-    }
-    await sleep(250);
+  const run = await findRun(project, vars, 'stop', () => true, 'run');
+  const units = vars.shard?.split(',').map(Number);
+  const unit = (i: number) => (run.sharded ? `shard ${i}` : `attempt ${run.units[i]!.attempts.at(-1)!.n}`);
+  if (!run.sharded) {
+    const last = run.units[0]?.attempts.at(-1);
+    if (last) console.log(`stopping ${run.run_id} attempt ${last.n}: waiting for its checkpoint (grace ${run.spec.train.grace_sec}s)`);
   }
-  throw new UserError(`stop: run ${run.run_id} did not stop within ${run.spec.train.grace_sec + 30}s`);
+  const result = await stopRun(project, run, { force: vars.force, units });
+  for (const u of result.unreachable) console.error(`${unit(u.unit)}: ${u.why}`);
+  if (run.sharded && result.asked.length) console.log(`asked shard${result.asked.length > 1 ? 's' : ''} ${result.asked.join(', ')} to checkpoint and stop`);
+  if (result.follower !== null) console.log(`the launcher in another shell (pid ${result.follower}) follows them to their end and records it`);
+  if (run.sharded) console.log(unitTable(await lookAtUnits(project, run)));
+  else {
+    const last = run.units[0]!.attempts.at(-1)!;
+    console.log(`attempt ${last.n} ${last.state} at checkpoint step ${last.last_step ?? '-'}; make train experiment=${run.experiment} resumes it`);
+  }
+  return result.running.length || result.unreachable.length ? 1 : 0;
 });

@@ -1,20 +1,15 @@
-// make train experiment=<slug>[/<name>] [backend=local|ssh host=<name>|fleet fleet=<name>] [again=1] [seed=N]
+// make train experiment=<slug>[/<name>] [backend=local|ssh host=<name>|fleet fleet=<name>] [again=1] [seed=N] [requeue=0]
 // Pins the experiment, then starts, resumes or reports its run, and follows it in the foreground.
 import { z } from 'zod';
-import { backendForHandle } from './lib/backends/index.js';
+import { train, type LaunchResult } from './lib/actions/launch.js';
+import { RunDisplay } from './lib/cli/run-display.js';
+import { ForegroundSignals } from './lib/cli/signals.js';
 import { BACKENDS } from './lib/config/load-config.js';
 import { openProject } from './lib/project.js';
 import { describePins, exitCodeFor } from './lib/runs/describe.js';
-import { followAttempt } from './lib/runs/drive-run.js';
-import { foregroundBackend, runInForeground } from './lib/runs/foreground.js';
-import { searchOnFleet } from './lib/runs/fleet-search.js';
-import { openRun } from './lib/runs/open-run.js';
-import type { FleetBackend } from './lib/backends/fleet.js';
-import { runKeys, runState } from './lib/runs/run-record.js';
-import { loadExperiment } from './lib/spec/experiment.js';
+import { lastStep, runKeys } from './lib/runs/run-record.js';
 import { Flag, readVars } from './lib/spec/make-vars.js';
-import { runMain, UserError } from './lib/ui/errors.js';
-import { StatusLine } from './lib/ui/status-line.js';
+import { runMain } from './lib/ui/errors.js';
 
 await runMain(async () => {
   const vars = readVars('train', {
@@ -27,63 +22,53 @@ await runMain(async () => {
     requeue: Flag.optional(),
   });
   const project = await openProject();
-  const exp = await loadExperiment(project.root, vars.experiment);
-  const backendName = vars.backend ?? exp.spec.backends?.[0] ?? project.config.defaults.backend;
-  const ui = new StatusLine();
-  const backend = await foregroundBackend(backendName, project, ui, { host: vars.host, fleet: vars.fleet });
-  const backends = [backendName, ...(exp.spec.backends ?? []).filter((b) => b !== backendName)];
-  const opened = await openRun(project, exp, { backends, again: vars.again ?? false, seed: vars.seed });
-  const { run } = opened;
-  const outputs = project.store.locate(runKeys.outputsDir(run.run_id));
+  const display = new RunDisplay(vars.fleet ? `fleet ${vars.fleet}` : (vars.backend ?? 'local'), (key) => project.store.locate(key));
+  const signals = new ForegroundSignals(
+    (line) => display.say(line),
+    (run) => `make status run=${run.run_id}   ·   make stop run=${run.run_id}   ·   make train experiment=${run.experiment} backend=fleet fleet=${vars.fleet ?? '<name>'} re-attaches`,
+  );
+  const result = await train(
+    {
+      project,
+      host: vars.host,
+      fleet: vars.fleet,
+      echo: display.echo,
+      sink: (e) => {
+        if (e.type === 'opened') signals.attach({ supervisor: e.supervisor, run: e.run, backend: e.backend });
+        display.handle(e);
+      },
+    },
+    { experiment: vars.experiment, backend: vars.backend, again: vars.again, seed: vars.seed, requeue: vars.requeue },
+  ).finally(() => display.done());
+  return report(result, display, (key) => project.store.locate(key), vars);
+});
 
-  if (opened.kind === 'finished') {
-    ui.say(`run ${run.run_id} already finished with these pins (${describePins(run.pins)})`);
-    ui.say(`outputs: ${outputs}   replay it with again=1`);
+/** The run's last lines: where its outputs are, or what ended it and how to go on. */
+function report(result: LaunchResult, display: RunDisplay, locate: (key: string) => string, vars: { seed?: number }): number {
+  const { run } = result;
+  const outputs = locate(runKeys.outputsDir(run.run_id));
+  if (result.kind === 'finished') {
+    display.say(`run ${run.run_id} already finished with these pins (${describePins(run.pins)})`);
+    display.say(`outputs: ${outputs}   replay it with again=1`);
     return 0;
   }
-
-  if (backend.name === 'fleet') {
-    if (run.attempts.length) throw new UserError(`run ${run.run_id} was started as one attempt on ${run.attempts[0]!.backend}; give again=1 for a fleet search with these pins`);
-    ui.say(opened.kind === 'new' ? `run ${run.run_id} on fleet ${vars.fleet}\n  pins: ${describePins(run.pins)}` : `resuming run ${run.run_id} on fleet ${vars.fleet}`);
-    return searchOnFleet(project, run, backend as FleetBackend, { requeue: vars.requeue });
+  if (result.detached) return 0;
+  const again = `make train experiment=${run.experiment}${vars.seed === undefined ? '' : ` seed=${vars.seed}`}`;
+  if (run.sharded) {
+    if (result.state === 'succeeded') return 0;
+    const unfinished = run.units.filter((u) => u.attempts.at(-1)?.state !== 'succeeded').map((u) => u.index);
+    display.say(`run ${run.run_id} ${result.state}: shard${unfinished.length > 1 ? 's' : ''} ${unfinished.join(', ')} did not finish`);
+    display.say(`  make fleet-retry run=${run.run_id} shard=${unfinished.join(',')} [host=<name>] re-runs them from their last checkpoint`);
+    return exitCodeFor(result.state, null);
   }
-
-  const last = run.attempts.at(-1);
-  if (opened.kind === 'resume' && last?.state === 'running' && last.handle) {
-    // The previous orchestrator may still be alive, or may have died: ask the attempt's backend.
-    const previous = await backendForHandle(project, last.handle);
-    if ((await previous.poll(last.handle)).state === 'running') {
-      // A local attempt is owned by the shell that runs it; a remote one outlives its
-      // orchestrator, and a new one re-attaches to it.
-      if (last.backend === 'local') {
-        throw new UserError(`run ${run.run_id} is already running (attempt ${last.n}); follow it with make logs run=${run.run_id} follow=1`);
-      }
-      ui.say(`re-attaching to run ${run.run_id}, attempt ${last.n} on ${last.backend}`);
-    }
-    const ended = await followAttempt(project, previous, run, last, ui);
-    ui.say(`attempt ${ended.n} ended ${ended.state}${ended.reason ? `: ${ended.reason}` : ''}`);
-    if (ended.state === 'succeeded') {
-      ui.say(`run ${run.run_id} succeeded · outputs: ${outputs}`);
-      return 0;
-    }
+  const final = run.units[0]!.attempts.at(-1)!;
+  const took = ((Date.parse(final.ended_at ?? new Date().toISOString()) - Date.parse(run.units[0]!.attempts[0]!.started_at)) / 1000).toFixed(1);
+  if (result.state === 'succeeded') {
+    display.say(`run ${run.run_id} succeeded in ${took}s · last checkpoint step ${lastStep(run) ?? '-'} · outputs: ${outputs}`);
+    if (run.command.predict) display.say(`next: make predict experiment=${run.experiment}`);
+    return 0;
   }
-  ui.say(
-    opened.kind === 'new'
-      ? `run ${run.run_id} on ${backendName}\n  pins: ${describePins(run.pins)}`
-      : `resuming run ${run.run_id} (${runState(run)} after ${run.attempts.length} attempt${run.attempts.length === 1 ? '' : 's'}) on ${backendName}`,
-  );
-
-  const started = Date.now();
-  const state = await runInForeground(project, run, backend, ui, vars.host);
-  const final = run.attempts.at(-1)!;
-  const took = ((Date.now() - started) / 1000).toFixed(1);
-  if (state === 'succeeded') {
-    ui.say(`run ${run.run_id} succeeded in ${took}s · last checkpoint step ${final.last_step ?? '-'} · outputs: ${outputs}`);
-    if (run.command.predict) ui.say(`next: make predict experiment=${exp.ref}`);
-  } else {
-    ui.say(`run ${run.run_id} ${state}${final.reason ? `: ${final.reason}` : ''} (logs: make logs run=${run.run_id})`);
-    const again = `make train experiment=${exp.ref}${vars.seed === undefined ? '' : ` seed=${vars.seed}`}`;
-    ui.say(`the same pins resume it from checkpoint step ${final.last_step ?? '-'}: ${again}`);
-  }
-  return exitCodeFor(state, final.exit_code);
-});
+  display.say(`run ${run.run_id} ${result.state}${final.reason ? `: ${final.reason}` : ''} (logs: make logs run=${run.run_id})`);
+  display.say(`the same pins resume it from checkpoint step ${lastStep(run) ?? '-'}: ${again}`);
+  return exitCodeFor(result.state, final.exit_code);
+}

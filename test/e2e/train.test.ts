@@ -3,7 +3,10 @@ import { appendFileSync, existsSync, mkdirSync, readdirSync, readFileSync, write
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createSandbox, waitFor, type Sandbox } from '../helpers/sandbox.js';
-import type { RunRecord } from '../../scripts/lib/runs/run-record.js';
+import type { AttemptRecord, RunRecord } from '../../scripts/lib/runs/run-record.js';
+
+/** run.json as stored: a run of one unit keeps its attempts at the top. */
+type RunJson = Omit<RunRecord, 'units' | 'sharded'> & { attempts: AttemptRecord[] };
 
 let sb: Sandbox;
 const FAST = 'experiment=penguins/fast';
@@ -15,7 +18,7 @@ afterAll(() => sb?.cleanup());
 
 const runsDir = () => path.join(sb.dir, '.switchyard/store/runs');
 const runIds = () => (existsSync(runsDir()) ? readdirSync(runsDir()).sort() : []);
-const record = (id: string) => JSON.parse(readFileSync(path.join(runsDir(), id, 'run.json'), 'utf8')) as RunRecord;
+const record = (id: string) => JSON.parse(readFileSync(path.join(runsDir(), id, 'run.json'), 'utf8')) as RunJson;
 const runIdIn = (text: string) => /run (\S+-\d{8}T\d{4}-[0-9a-f]{8}(?:-\d+)?)/.exec(text)?.[1];
 const metricsOf = (id: string, attempt: number) =>
   readFileSync(path.join(runsDir(), id, 'attempts', String(attempt), 'metrics.jsonl'), 'utf8').trim().split('\n');

@@ -7,6 +7,7 @@ import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { AttemptSpec, RunnerEvent } from '../../scripts/lib/runner/attempt-spec.js';
 import { setTimeout as sleep } from 'node:timers/promises';
+import type { Handle, PollResult } from '../../scripts/lib/backends/backend.js';
 import { LocalBackend } from '../../scripts/lib/backends/local.js';
 import { AttemptRunner } from '../../scripts/lib/runner/attempt-runner.js';
 import { FileStore } from '../../scripts/lib/store/file-store.js';
@@ -136,12 +137,18 @@ describe('runner', () => {
     const slow = Object.create(store) as FileStore;
     slow.put = async (...args) => (await sleep(300), store.put(...args));
     const backend = new LocalBackend({ root: tmp, store: slow, workDir: () => path.join(tmp, 'work') });
-    const handle = await backend.submit(spec({ env: { STEPS: '5' } }));
-    let poll = await backend.poll(handle);
-    while (poll.state === 'running') poll = (await backend.waitForChange(handle, 50), await backend.poll(handle));
-    expect(poll.state).toBe('succeeded');
+    const [handle] = (await backend.submitMany([{ spec: spec({ env: { STEPS: '5' } }), slot: 'local' }])) as Handle[];
+    const events: PollResult['events'] = [];
+    const poll = async () => {
+      const [p] = await backend.pollMany([{ handle: handle!, eventsFrom: events.length }]);
+      events.push(...p!.events);
+      return p!;
+    };
+    let last = await poll();
+    while (last.state === 'running') last = (await backend.waitForChange(50), await poll());
+    expect(last.state).toBe('succeeded');
     expect(await store.stat('runs/toy-default-20260101T0000-00000000/outputs/result.txt')).toMatchObject({ size: 1 });
-    expect(poll.events.map((e) => e.type)).toContain('outputs.saved');
+    expect(events.map((e) => e?.type)).toContain('outputs.saved');
   });
 
   it('the experiment dies with the runner, even when the runner is SIGKILLed', async () => {

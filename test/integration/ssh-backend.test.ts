@@ -1,4 +1,4 @@
-// SshBackend's submit and poll against a real sshd host with the real runner: submitting is
+// SshBackend's submitMany and pollMany against a real sshd host with the real runner: submitting is
 // idempotent per attempt, a new attempt of a unit is refused while an earlier one still runs
 // there (two runners would share its scratch and checkpoints), and a poll the host does not
 // answer says so instead of reporting the runner gone.
@@ -6,7 +6,8 @@ import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { SshBackend, type SshHandle } from '../../scripts/lib/backends/ssh.js';
+import type { Handle, PollResult } from '../../scripts/lib/backends/backend.js';
+import { SshBackend } from '../../scripts/lib/backends/ssh.js';
 import { RemoteHost } from '../../scripts/lib/remote/remote-host.js';
 import { TERMINAL } from '../../scripts/lib/runs/run-record.js';
 import { SshPool } from '../../scripts/lib/ssh/pool.js';
@@ -34,7 +35,19 @@ beforeAll(async () => {
   const project = path.join(tmp, 'project');
   mkdirSync(project);
   writeFileSync(path.join(project, 'README'), 'a project\n');
-  backend = new SshBackend({ host, projectRoot: project, store: new FileStore('file://store', path.join(tmp, 'store')), runnerBundle: RUNNER });
+  backend = new SshBackend({
+    name: 'ssh',
+    hosts: ['h1'],
+    openHost: async () => host,
+    perHost: 1,
+    lostAfterMs: 3000,
+    gpus: 0,
+    syncParallel: 1,
+    keepCheckpoints: 3,
+    projectRoot: project,
+    store: new FileStore('file://store', path.join(tmp, 'store')),
+    runnerBundle: RUNNER,
+  });
 }, 120_000);
 
 afterAll(async () => {
@@ -57,6 +70,16 @@ const spec = (attempt: number) =>
     store: 'file://../store',
   });
 
+async function submit(attempt: number): Promise<Handle> {
+  const [outcome] = await backend.submitMany([{ spec: spec(attempt), slot: 'h1' }]);
+  if (outcome instanceof Error) throw outcome;
+  return outcome!;
+}
+
+async function poll(handle: Handle): Promise<PollResult> {
+  return (await backend.pollMany([{ handle, eventsFrom: 0 }]))[0]!;
+}
+
 async function until(what: string, check: () => Promise<boolean>, ms = 20_000): Promise<void> {
   const deadline = Date.now() + ms;
   while (!(await check())) {
@@ -65,41 +88,45 @@ async function until(what: string, check: () => Promise<boolean>, ms = 20_000): 
   }
 }
 
-describe('SshBackend.submit', () => {
+describe('SshBackend.submitMany', () => {
   it('is idempotent per attempt, and refuses a new attempt while an earlier one of the unit still runs', async () => {
-    const first = await backend.submit(spec(1));
+    const first = await submit(1);
     expect(first.session).toBe('sy-guard-20261126T0000-0badc0de-s2-1');
-    expect(await backend.submit(spec(1))).toEqual(first); // already started: nothing new
+    // Several attempts of one host: one round trip answers each on its own.
+    const both = await backend.submitMany([spec(1), spec(2)].map((s) => ({ spec: s, slot: 'h1' })));
+    expect(both[0]).toEqual(first);
+    expect(both[1]).toBeInstanceOf(Error);
+    expect(await submit(1)).toEqual(first); // already started: nothing new
     const refused = /^ssh h1: an earlier attempt of guard-20261126T0000-0badc0de\/shards\/2 still runs in tmux session sy-guard-20261126T0000-0badc0de-s2-1; stop it before starting attempt 2$/;
-    await expect(backend.submit(spec(2))).rejects.toThrow(refused); // at once, before its runner has written a status
-    await until('attempt 1 running', async () => (await backend.poll(first)).state === 'running');
-    await expect(backend.submit(spec(2))).rejects.toThrow(refused);
+    await expect(submit(2)).rejects.toThrow(refused); // at once, before its runner has written a status
+    await until('attempt 1 running', async () => (await poll(first)).state === 'running');
+    await expect(submit(2)).rejects.toThrow(refused);
 
     await backend.cancel(first);
-    await until('attempt 1 ended', async () => TERMINAL.has((await backend.poll(first)).state));
-    const second: SshHandle = await backend.submit(spec(2));
-    await until('attempt 2 running', async () => (await backend.poll(second)).state === 'running');
+    await until('attempt 1 ended', async () => TERMINAL.has((await poll(first)).state));
+    const second = await submit(2);
+    await until('attempt 2 running', async () => (await poll(second)).state === 'running');
     await backend.cancel(second);
-    await until('attempt 2 ended', async () => TERMINAL.has((await backend.poll(second)).state));
+    await until('attempt 2 ended', async () => TERMINAL.has((await poll(second)).state));
   }, 90_000);
 });
 
-describe('SshBackend.poll', () => {
+describe('SshBackend.pollMany', () => {
   it('says when the host did not answer, rather than reporting the runner gone', async () => {
-    const third = await backend.submit(spec(3));
-    await until('attempt 3 running', async () => (await backend.poll(third)).state === 'running');
+    const third = await submit(3);
+    await until('attempt 3 running', async () => (await poll(third)).state === 'running');
     await hosts.stopSshd('h1');
     try {
-      const poll = await backend.poll(third);
-      expect(poll.state).toBe('lost');
-      expect(poll.unanswered).toBe(true);
+      const silent = await poll(third);
+      expect(silent.state).toBe('lost');
+      expect(silent.unanswered).toBe(true);
     } finally {
       await hosts.startSshd('h1');
     }
     // It ran on throughout: once the host answers again, so does the poll.
-    const again = await backend.poll(third);
+    const again = await poll(third);
     expect(again.state).toBe('running');
-    expect(again.unanswered).toBeUndefined();
+    expect(again.unanswered).toBe(false);
     await backend.cancel(third, { force: true });
   }, 90_000);
 });

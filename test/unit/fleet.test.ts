@@ -4,10 +4,9 @@ import { cpSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { planShards } from '../../scripts/lib/backends/fleet.js';
 import { loadConfig } from '../../scripts/lib/config/load-config.js';
 import { attemptSession, hostLayout } from '../../scripts/lib/remote/host-layout.js';
-import { runState, shardUnit, type AttemptRecord, type RunRecord } from '../../scripts/lib/runs/run-record.js';
+import { parseRunJson, runJson, runState, shardUnit, type AttemptRecord, type RunRecord } from '../../scripts/lib/runs/run-record.js';
 import { UserError } from '../../scripts/lib/ui/errors.js';
 import { REPO } from '../helpers/sandbox.js';
 
@@ -51,13 +50,7 @@ describe('fleets in cluster_fleet_config.ts', () => {
   });
 });
 
-describe('shard placement and names', () => {
-  it('shard i starts on host i mod n, so more shards than hosts wrap around in order', () => {
-    expect(planShards(6, ['h1', 'h2', 'h3'])).toEqual(['h1', 'h2', 'h3', 'h1', 'h2', 'h3']);
-    expect(planShards(2, ['h1', 'h2', 'h3'])).toEqual(['h1', 'h2']);
-    expect(planShards(3, ['solo'])).toEqual(['solo', 'solo', 'solo']);
-  });
-
+describe('shard names', () => {
   it('a shard has its own store folder, scratch folder and tmux session', () => {
     const unit = shardUnit('knn-fleet-20261126T0612-bae14715', 4);
     expect(unit).toBe('knn-fleet-20261126T0612-bae14715/shards/4');
@@ -74,7 +67,7 @@ describe('the state of a sharded run', () => {
     started_at: '', ended_at: null, restored_step: null, last_step: null, events_seen: 0,
   });
   const run = (...states: (AttemptRecord['state'] | null)[]) =>
-    ({ attempts: [], shards: states.map((s, index) => ({ index, moved_from: [], attempts: s ? [attempt(s)] : [] })) }) as unknown as RunRecord;
+    ({ sharded: true, units: states.map((s, index) => ({ index, moved_from: [], attempts: s ? [attempt(s)] : [] })) }) as unknown as RunRecord;
 
   it('is running while any shard runs, succeeded only when all did, else its worst ending', () => {
     expect(runState(run('succeeded', 'running', 'failed'))).toBe('running');
@@ -82,5 +75,21 @@ describe('the state of a sharded run', () => {
     expect(runState(run('succeeded', 'failed', 'lost'))).toBe('failed');
     expect(runState(run('succeeded', 'cancelled'))).toBe('cancelled');
     expect(runState(run('succeeded', null))).toBe('created');
+  });
+});
+
+describe('run.json', () => {
+  const base = { run_id: 'r-20261126T0000-00000000', experiment: 'r', created_at: '', pins: {}, spec: {}, command: { train: 'true', predict: null }, backends: ['local'], replay_of: null };
+  const attempt = { n: 1, backend: 'local', handle: null, state: 'succeeded', reason: null, exit_code: 0, started_at: '', ended_at: null, restored_step: null, last_step: 3, events_seen: 0 };
+
+  it('keeps the format every released version wrote: a run of one unit has its attempts at the top, a sharded one its shards', () => {
+    const single = parseRunJson(JSON.stringify({ ...base, attempts: [attempt] }));
+    expect(single).toMatchObject({ sharded: false, units: [{ index: 0, attempts: [attempt], moved_from: [] }] });
+    expect(JSON.parse(runJson(single))).toEqual({ ...base, attempts: [attempt] });
+    const search = parseRunJson(JSON.stringify({ ...base, attempts: [], shards: [{ index: 0, attempts: [attempt], moved_from: ['h2'] }], fleet: 'lab' }));
+    expect(search).toMatchObject({ sharded: true, fleet: 'lab', units: [{ index: 0, moved_from: ['h2'] }] });
+    expect(JSON.parse(runJson(search))).toEqual({ ...base, attempts: [], shards: [{ index: 0, attempts: [attempt], moved_from: ['h2'] }], fleet: 'lab' });
+    // A run never launched has no units yet: the first launch decides how many.
+    expect(parseRunJson(JSON.stringify({ ...base, attempts: [] }))).toMatchObject({ units: [], sharded: false });
   });
 });

@@ -6,7 +6,7 @@ import { linkSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, symli
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { decodeRsyncName, packRepo, unpackArgv } from '../../scripts/lib/ssh/repo-tar.js';
+import { decodeRsyncName, packRepo, unpackArgv } from '../../scripts/lib/pack/repo-tar.js';
 import { SYNC_EXCLUDES } from '../../scripts/lib/ssh/rsync.js';
 
 let tmp: string;

@@ -39,7 +39,7 @@ describe('experiment specs', () => {
     const exp = await loadExperiment(root, 'toy');
     expect(exp).toMatchObject({ slug: 'toy', name: 'default', ref: 'toy', file: 'competitions/toy/experiment.yaml' });
     expect(exp.spec.train).toEqual({ command: 'python3 train.py', checkpoint_every_sec: 60, grace_sec: 60, env: {}, keep_checkpoints: 3 });
-    expect(exp.spec.resources).toEqual({ cpus: 1, gpus: 0 });
+    expect(exp.spec.resources).toEqual({ cpus: 1, gpus: 0, spot: false });
     expect(exp.spec.shards).toEqual({ count: 1, merge: 'concat' });
     expect(exp.spec.seed).toBe(0);
     expect(exp.dataDir).toBe(path.join(root, 'competitions/toy/data'));

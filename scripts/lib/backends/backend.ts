@@ -1,51 +1,105 @@
-// The one interface every place of execution implements. A Handle is plain JSON kept in the
-// run state, so a restarted orchestrator can re-attach to an attempt it did not start.
+// The one interface every place of execution implements, for the supervisor (runs/supervisor.ts).
+// Two kinds: a *placer* (the laptop, ssh hosts) offers slots and the supervisor picks one for
+// each unit; a *scheduler* (SLURM, Batch) takes many units at once and places them itself. A
+// Handle is plain JSON kept in the run record, so a later process can re-attach to an attempt it
+// did not start; each backend parses its own handles with zod.
 import type { BackendName } from '../config/define-config.js';
-import type { AttemptSpec, RunnerEvent } from '../runner/attempt-spec.js';
-import type { AttemptState, Handle } from '../runs/run-record.js';
+import type { AttemptSpec, AttemptState, RunnerEvent } from '../runner/attempt-spec.js';
 import { UserError } from '../ui/errors.js';
+
+export type Handle = { backend: BackendName } & Record<string, unknown>;
 
 /** A submit refused because an earlier attempt of the same unit still runs where it would start. */
 export class EarlierAttemptRunning extends UserError {}
 
 export interface PollResult {
+  /** pending (with the scheduler's reason), running, or how the attempt ended */
   state: AttemptState;
   reason: string | null;
   exit_code: number | null;
-  restored_step: number | null;
-  last_step: number | null;
+  /**
+   * the runner's event lines after the `eventsFrom` the poll was asked for, in order: one entry
+   * per complete line (null where a line does not parse), so the count is the new cursor
+   */
+  events: (RunnerEvent | null)[];
   /** the latest metrics line, for live status */
   metrics: Record<string, unknown> | null;
-  /** every runner event of the attempt so far, in order (callers keep a cursor) */
-  events: RunnerEvent[];
   /** the last line the experiment printed, where the backend can tell cheaply */
-  last_line?: string | null;
+  last_line: string | null;
   /**
-   * true when the worker could not be asked (its host did not answer): `lost` then means
-   * "unknown right now", not "gone", and a supervisor that can wait out a blip does
+   * the worker could not be asked (its host or cluster did not answer): the state says nothing
+   * then, and the supervisor waits the slot's lost-after time before it calls the attempt lost
    */
-  unanswered?: boolean;
+  unanswered: boolean;
 }
 
-/** What a backend can do; a spec asking for more fails before anything launches. */
+/** The result of a poll that reached no one. */
+export function unanswered(reason: string): PollResult {
+  return { state: 'lost', reason, exit_code: null, events: [], metrics: null, last_line: null, unanswered: true };
+}
+
+export interface PollRequest {
+  handle: Handle;
+  /** runner event lines already read: the poll returns those after */
+  eventsFrom: number;
+}
+
+/** What a backend offers, checked against a spec's `resources` before a run is opened. */
 export interface Capabilities {
-  gpus: boolean;
+  /** GPUs one attempt can have (0: none) */
+  gpus: number;
+  /** spot / preemptible capacity */
   spot: boolean;
+  /** a sharded spec runs as one unit per shard (else as one unit covering every shard) */
   shards: boolean;
-  multiNode: boolean;
+}
+
+/** Somewhere attempts can go: a host (capacity: how many at once) or a scheduler's queue. */
+export interface Slot {
+  name: string;
+  capacity: number;
+}
+
+export interface Submission {
+  spec: AttemptSpec;
+  /** the slot a placer runs it on; schedulers ignore it */
+  slot: string;
 }
 
 export interface Backend {
   readonly name: BackendName;
+  readonly kind: 'placer' | 'scheduler';
   readonly capabilities: Capabilities;
-  /** Starts the runner for one attempt; idempotent per (run_id, attempt). */
-  submit(spec: AttemptSpec): Promise<Handle>;
-  poll(handle: Handle): Promise<PollResult>;
-  /** Resolves when the attempt may have changed state, or after `ms` at the latest. */
-  waitForChange?(handle: Handle, ms: number): Promise<void>;
-  /** Asks the attempt to checkpoint and stop (SIGTERM, then SIGKILL after the grace); `force` kills now. */
-  cancel(handle: Handle, opts?: { force?: boolean }): Promise<void>;
+  /** attempts run inside this process and end with it (the laptop): the orchestrator owns them */
+  readonly attemptsInProcess: boolean;
+  /** workers write the project's store themselves; false: their checkpoints are copied home */
+  readonly workersReachStore: boolean;
+  slots(): Slot[];
+  /** how long a slot may go unanswered before its attempts are lost */
+  lostAfterMs(slot: string): number;
+  /** the slot an attempt runs on: one pollMany call per slot and tick */
+  slotOf(handle: Handle): string;
+  /**
+   * Makes slots ready (code, runner); each outcome is reported as it lands (a short detail, or
+   * the error) and returned. Idempotent and cheap once done.
+   */
+  prepare(slots: readonly string[], report?: (slot: string, outcome: string | Error, ms: number) => void): Promise<Map<string, Error | null>>;
+  /**
+   * Starts attempts; idempotent per (run, unit, attempt). Placers take submissions of one slot
+   * and answer each on its own (a handle, or why that one could not start); a throw means none did.
+   */
+  submitMany(subs: readonly Submission[]): Promise<(Handle | Error)[]>;
+  /** One round trip per slot: every request must be of the same slot. */
+  pollMany(reqs: readonly PollRequest[]): Promise<PollResult[]>;
+  /** Resolves when an attempt may have changed state, or after `ms` at the latest. */
+  waitForChange?(ms: number): Promise<void>;
+  /** Asks an attempt to checkpoint and stop; `force` kills it now; `preempt` ends it preempted. */
+  cancel(handle: Handle, opts?: { force?: boolean; preempt?: boolean }): Promise<void>;
   logs(handle: Handle, opts: { follow: boolean; stream?: 'stdout' | 'stderr' }): AsyncIterable<string>;
-  /** Brings the attempt's outputs, logs and metrics home to the store. */
+  /** Brings an attempt's checkpoints, outputs and files home to the store (nothing when its worker wrote there). */
   pull(handle: Handle): Promise<void>;
+  /** Gives a slot the committed checkpoints this machine holds for a unit moved there. */
+  pushCheckpoints(slot: string, unitKey: string): Promise<void>;
+  /** Whether the slot answers right now. */
+  reachable(slot: string): Promise<boolean>;
 }

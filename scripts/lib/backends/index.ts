@@ -1,14 +1,17 @@
-// Backend name → implementation. Each backend lives in its own file behind one interface.
+// Backend name → implementation, and the check of a spec's resources against what a backend
+// offers, before any run is opened. Each backend lives in its own file behind one interface;
+// heavy ones (ssh2) load only when chosen.
 import path from 'node:path';
 import type { BackendName } from '../config/define-config.js';
+import type { Config } from '../config/load-config.js';
 import type { Project } from '../project.js';
-import type { Handle } from '../runs/run-record.js';
+import type { ExperimentSpec } from '../spec/experiment.js';
 import { UserError } from '../ui/errors.js';
-import type { Backend } from './backend.js';
+import type { Backend, Handle } from './backend.js';
 import { LocalBackend } from './local.js';
 
 export interface BackendContext {
-  /** where a foreground attempt's output goes (the live display) */
+  /** where an in-process attempt's output goes (the live display) */
   echo?: (stream: 'stdout' | 'stderr', data: Buffer) => void;
   /** the inventory host, for the ssh backend */
   host?: string;
@@ -17,40 +20,35 @@ export interface BackendContext {
 }
 
 export async function openBackend(name: BackendName, project: Project, ctx: BackendContext = {}): Promise<Backend> {
+  const { config } = project;
   switch (name) {
     case 'local':
       return new LocalBackend({ root: project.root, store: project.store, workDir: project.workDir, echo: ctx.echo });
-    case 'ssh': {
-      const [{ SshBackend }, { openRemoteHost }] = await Promise.all([import('./ssh.js'), import('../remote/open-host.js')]);
-      return new SshBackend({
-        host: await openRemoteHost(project, ctx.host),
-        projectRoot: project.root,
-        store: project.store,
-        runnerBundle: runnerBundle(project),
-      });
-    }
+    case 'ssh':
     case 'fleet': {
-      const [{ SshBackend }, { FleetBackend }, { openRemoteHost }] = await Promise.all([import('./ssh.js'), import('./fleet.js'), import('../remote/open-host.js')]);
-      const known = Object.keys(project.config.fleets);
-      if (!ctx.fleet) throw new UserError(`fleet: required with backend=fleet, e.g. fleet=${known[0] ?? 'lab'} (fleets are listed in cluster_fleet_config.ts)`);
-      const config = project.config.fleets[ctx.fleet];
-      if (!config) {
-        throw new UserError(`fleet: unknown fleet ${JSON.stringify(ctx.fleet)} (known: ${known.join(', ') || 'none'}); add it under fleets in cluster_fleet_config.ts`);
+      const [{ SshBackend }, { openRemoteHost }] = await Promise.all([import('./ssh.js'), import('../remote/open-host.js')]);
+      const common = { projectRoot: project.root, store: project.store, runnerBundle: path.join(project.root, 'dist', 'runner', 'run-attempt.mjs'), keepCheckpoints: 3 };
+      if (name === 'ssh') {
+        const host = hostNamed(config, ctx.host);
+        const entry = config.hosts[host]!;
+        return new SshBackend({ ...common, name, hosts: [host], openHost: (h) => openRemoteHost(project, h), perHost: 1, lostAfterMs: entry.connect_timeout * 1000, gpus: entry.gpus, syncParallel: 1 });
       }
-      return new FleetBackend({
-        name: ctx.fleet,
-        config,
-        openMember: async (host) =>
-          new SshBackend({
-            host: await openRemoteHost(project, host, { root: config.root }),
-            projectRoot: project.root,
-            store: project.store,
-            runnerBundle: runnerBundle(project),
-            syncExcludes: config.sync_excludes,
-            sessionPrefix: config.session_prefix,
-            outputDir: config.output_dir,
-            bootstrapCommand: `make bootstrap fleet=${ctx.fleet}`,
-          }),
+      const fleet = fleetNamed(config, ctx.fleet);
+      const f = config.fleets[fleet]!;
+      return new SshBackend({
+        ...common,
+        name,
+        fleet,
+        hosts: f.hosts,
+        openHost: (h) => openRemoteHost(project, h, { root: f.root }),
+        perHost: f.per_host,
+        lostAfterMs: f.lost_after_sec * 1000,
+        gpus: Math.min(...f.hosts.map((h) => config.hosts[h]!.gpus)),
+        syncParallel: f.sync_parallel,
+        syncExcludes: f.sync_excludes,
+        sessionPrefix: f.session_prefix,
+        outputDir: f.output_dir,
+        bootstrapCommand: `make bootstrap fleet=${fleet}`,
       });
     }
     default:
@@ -58,12 +56,50 @@ export async function openBackend(name: BackendName, project: Project, ctx: Back
   }
 }
 
-function runnerBundle(project: Project): string {
-  return path.join(project.root, 'dist', 'runner', 'run-attempt.mjs');
+function hostNamed(config: Config, host: string | undefined): string {
+  const known = Object.keys(config.hosts);
+  if (!host) throw new UserError(`host: required with backend=ssh, e.g. host=${known[0] ?? 'vast'} (hosts are listed in cluster_fleet_config.ts)`);
+  if (!config.hosts[host]) throw new UserError(`host: unknown host ${JSON.stringify(host)} (known: ${known.join(', ') || 'none'}); add it under hosts in cluster_fleet_config.ts`);
+  return host;
+}
+
+function fleetNamed(config: Config, fleet: string | undefined): string {
+  const known = Object.keys(config.fleets);
+  if (!fleet) throw new UserError(`fleet: required with backend=fleet, e.g. fleet=${known[0] ?? 'lab'} (fleets are listed in cluster_fleet_config.ts)`);
+  if (!config.fleets[fleet]) throw new UserError(`fleet: unknown fleet ${JSON.stringify(fleet)} (known: ${known.join(', ') || 'none'}); add it under fleets in cluster_fleet_config.ts`);
+  return fleet;
 }
 
 /** The backend that can find an existing attempt again, from its persisted handle. */
-export function backendForHandle(project: Project, handle: Handle): Promise<Backend> {
+export function backendForHandle(project: Project, handle: Handle, ctx: BackendContext = {}): Promise<Backend> {
   const text = (v: unknown) => (typeof v === 'string' ? v : undefined);
-  return openBackend(handle.backend, project, { host: text(handle.host), fleet: text(handle.fleet) });
+  return openBackend(handle.backend, project, { ...ctx, host: text(handle.host), fleet: text(handle.fleet) });
+}
+
+/** Every configured place to run, with its GPUs: for naming the ones that fit a spec. */
+function configuredGpus(config: Config, local: number): { where: string; gpus: number }[] {
+  return [
+    { where: 'backend=local', gpus: local },
+    ...Object.entries(config.hosts).map(([h, e]) => ({ where: `backend=ssh host=${h}`, gpus: e.gpus })),
+    ...Object.entries(config.fleets).map(([f, e]) => ({ where: `backend=fleet fleet=${f}`, gpus: Math.min(...e.hosts.map((h) => config.hosts[h]!.gpus)) })),
+  ];
+}
+
+/**
+ * Refuses, before a run is opened, a spec asking for what the chosen backend does not offer:
+ * one line naming what is missing and where it is.
+ */
+export function checkResources(file: string, spec: ExperimentSpec, backend: Backend, config: Config): void {
+  const want = spec.resources;
+  const have = backend.capabilities;
+  const where = backend.name === 'local' ? 'this machine' : `backend ${backend.name}`;
+  if (want.gpus > have.gpus) {
+    const local = backend.name === 'local' ? have.gpus : 0;
+    const fits = configuredGpus(config, local).filter((c) => c.gpus >= want.gpus).map((c) => c.where);
+    const fix = fits.length ? `run it with ${fits.join(' or ')}` : `declare gpus: ${want.gpus} on a host under hosts in cluster_fleet_config.ts`;
+    throw new UserError(`${file}: resources.gpus: ${want.gpus} asked, ${where} has ${have.gpus}; ${fix}`);
+  }
+  if (want.spot && !have.spot) {
+    throw new UserError(`${file}: resources.spot: ${where} has no spot capacity; drop spot: true, or use a backend that has it (gcp-batch)`);
+  }
 }

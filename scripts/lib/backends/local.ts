@@ -1,128 +1,151 @@
-// The laptop: the runner runs inside this process (no second Node start-up on the hot path),
-// the experiment in its own process group beside it. Another shell finds the attempt through
-// its handle: the orchestrator's pid (with its start time, against pid reuse) and work folder.
-import { existsSync, writeFileSync } from 'node:fs';
+// The laptop: one slot, the runner inside this process (no second Node start-up on the hot
+// path), the experiment in its own process group beside it. Another shell finds an attempt
+// through its handle: the orchestrator's pid (with its start time, against pid reuse) and the
+// work folder the runner writes its status and events to.
+import { existsSync, readdirSync, writeFileSync } from 'node:fs';
 import { open, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { z } from 'zod';
 import { isAlive, processStartTime } from '../process-alive.js';
 import type { Store } from '../store/store.js';
-import { ATTEMPT_FILES, EVENTS_FILE, STOP_REQUEST, type AttemptSpec, type AttemptStatus, type RunnerEvent } from '../runner/attempt-spec.js';
+import { runKeys } from '../store/run-keys.js';
+import { ATTEMPT_FILES, EVENTS_FILE, STOP_REQUEST, TERMINAL, type AttemptSpec, type AttemptStatus, type RunnerEvent } from '../runner/attempt-spec.js';
 import { AttemptRunner, workPaths } from '../runner/attempt-runner.js';
-import { lastJsonLine, parseJsonLines } from '../runner/jsonl.js';
-import { runKeys, TERMINAL, type Handle } from '../runs/run-record.js';
-import type { Backend, PollResult } from './backend.js';
+import { lastJsonLine, parseEventLines } from '../runner/jsonl.js';
+import type { Backend, Capabilities, Handle, PollRequest, PollResult, Submission } from './backend.js';
 
-export interface LocalHandle extends Handle {
-  backend: 'local';
-  pid: number;
+const LocalHandle = z.object({
+  backend: z.literal('local'),
+  pid: z.number().int(),
   /** process start time from /proc, so a reused pid is not mistaken for our runner */
-  pid_start: string | null;
-  run_id: string;
-  work_dir: string;
-  attempt: number | 'predict';
-}
+  pid_start: z.string().nullable(),
+  run_id: z.string(),
+  /** the unit's name in the store (absent in handles written before units) */
+  unit: z.string().optional(),
+  work_dir: z.string(),
+  attempt: z.union([z.number().int(), z.literal('predict')]),
+});
+type LocalHandle = z.infer<typeof LocalHandle>;
 
 export interface LocalBackendOptions {
   root: string;
   store: Store;
-  workDir: (runId: string) => string;
+  workDir: (unit: string) => string;
   echo?: (stream: 'stdout' | 'stderr', data: Buffer) => void;
+}
+
+export const LOCAL_SLOT = 'local';
+
+/** GPUs this machine shows (/dev/nvidia0, /dev/nvidia1, ...). */
+function localGpus(): number {
+  try {
+    return readdirSync('/dev').filter((f) => /^nvidia\d+$/.test(f)).length;
+  } catch {
+    return 0;
+  }
+}
+
+interface Entry {
+  runner: AttemptRunner;
+  /** true once the runner has stored its outputs and files, not when its state turns final */
+  settled: boolean;
 }
 
 export class LocalBackend implements Backend {
   readonly name = 'local' as const;
-  readonly capabilities = { gpus: true, spot: false, shards: true, multiNode: false };
-  /** `settled` turns true once the runner has stored its outputs and files, not when its state turns final. */
-  private readonly runners = new Map<string, { runner: AttemptRunner; done: Promise<unknown>; settled: boolean }>();
+  readonly kind = 'placer' as const;
+  readonly capabilities: Capabilities = { gpus: localGpus(), spot: false, shards: false };
+  readonly attemptsInProcess = true;
+  readonly workersReachStore = true;
+  private readonly runners = new Map<string, Entry>();
+  /** resolvers of waitForChange calls, fired when an in-process attempt settles */
+  private waiters: (() => void)[] = [];
 
   constructor(private readonly opts: LocalBackendOptions) {}
 
-  private key(runId: string, attempt: number | 'predict') {
-    return `${runId}/${attempt}`;
+  private key(h: { run_id: string; unit?: string; attempt: number | 'predict' }) {
+    return `${h.unit ?? h.run_id}/${h.attempt}`;
   }
 
-  async submit(spec: AttemptSpec): Promise<LocalHandle> {
-    const workDir = this.opts.workDir(spec.run_id);
-    const handle: LocalHandle = {
-      backend: 'local',
-      pid: process.pid,
-      pid_start: processStartTime(process.pid),
-      run_id: spec.run_id,
-      work_dir: workDir,
-      attempt: spec.attempt,
-    };
-    if (this.runners.has(this.key(spec.run_id, spec.attempt))) return handle;
-    const runner = new AttemptRunner(spec, {
-      root: this.opts.root,
-      workDir,
-      store: this.opts.store,
-      echo: this.opts.echo,
+  slots() {
+    return [{ name: LOCAL_SLOT, capacity: 1 }];
+  }
+
+  /** A local attempt is lost when its orchestrator is gone, which a poll sees at once. */
+  lostAfterMs(): number {
+    return 0;
+  }
+
+  slotOf(): string {
+    return LOCAL_SLOT;
+  }
+
+  async prepare(slots: readonly string[]): Promise<Map<string, Error | null>> {
+    return new Map(slots.map((s) => [s, null]));
+  }
+
+  async submitMany(subs: readonly Submission[]): Promise<Handle[]> {
+    return subs.map(({ spec }) => this.start(spec));
+  }
+
+  private start(spec: AttemptSpec): LocalHandle {
+    const workDir = this.opts.workDir(spec.unit_id);
+    const handle: LocalHandle = { backend: 'local', pid: process.pid, pid_start: processStartTime(process.pid), run_id: spec.run_id, unit: spec.unit_id, work_dir: workDir, attempt: spec.attempt };
+    const key = this.key(handle);
+    if (this.runners.has(key)) return handle;
+    const entry: Entry = { runner: new AttemptRunner(spec, { root: this.opts.root, workDir, store: this.opts.store, echo: this.opts.echo }), settled: false };
+    this.runners.set(key, entry);
+    void entry.runner.run().finally(() => {
+      entry.settled = true;
+      for (const wake of this.waiters.splice(0)) wake();
     });
-    const entry = { runner, done: Promise.resolve() as Promise<unknown>, settled: false };
-    entry.done = runner.run().finally(() => (entry.settled = true));
-    this.runners.set(this.key(spec.run_id, spec.attempt), entry);
     return handle;
   }
 
-  async waitForChange(handle: Handle, ms: number): Promise<void> {
-    const h = handle as LocalHandle;
-    const mine = this.runners.get(this.key(h.run_id, h.attempt));
-    if (!mine) return sleep(ms);
-    // The timer is cleared when the attempt ends first: a pending one would hold the process open.
+  /** Resolves when an in-process attempt settles, or after `ms`. */
+  async waitForChange(ms: number): Promise<void> {
+    // The timer is cleared when a change comes first: a pending one would hold the process open.
     const timer = new AbortController();
-    await Promise.race([sleep(ms, undefined, { signal: timer.signal }).catch(() => {}), mine.done]);
+    let wake = () => {};
+    const changed = new Promise<void>((r) => this.waiters.push((wake = r)));
+    await Promise.race([sleep(ms, undefined, { signal: timer.signal }).catch(() => {}), changed]);
     timer.abort();
+    this.waiters = this.waiters.filter((w) => w !== wake);
   }
 
-  /** The in-process runner of an attempt, when this process started it. */
-  private runnerOf(handle: Handle): AttemptRunner | undefined {
-    const h = handle as LocalHandle;
-    return this.runners.get(this.key(h.run_id, h.attempt))?.runner;
+  async pollMany(reqs: readonly PollRequest[]): Promise<PollResult[]> {
+    return Promise.all(reqs.map((r) => this.poll(LocalHandle.parse(r.handle), r.eventsFrom)));
   }
 
-  /** This machine is going away (the orchestrator got SIGTERM): checkpoint, end as preempted. */
-  preempt(handle: Handle): void {
-    this.runnerOf(handle)?.requestStop('preempt');
-  }
-
-  async poll(handle: Handle): Promise<PollResult> {
-    const h = handle as LocalHandle;
-    const paths = workPaths(h.work_dir, h.attempt);
-    const mine = this.runners.get(this.key(h.run_id, h.attempt));
+  async poll(h: LocalHandle, eventsFrom = 0): Promise<PollResult> {
+    const dir = workPaths(h.work_dir, h.attempt).attempt;
+    const mine = this.runners.get(this.key(h));
     const status: AttemptStatus | null = mine
       ? mine.runner.status
-      : (JSON.parse(await readFile(path.join(paths.attempt, 'status.json'), 'utf8').catch(() => 'null')) as AttemptStatus | null);
-    const events = parseJsonLines<RunnerEvent>(await readFile(path.join(paths.attempt, EVENTS_FILE), 'utf8').catch(() => ''));
-    const metrics = lastJsonLine(path.join(paths.attempt, 'metrics.jsonl'));
-    const base = {
-      exit_code: status?.exit_code ?? null,
-      restored_step: status?.restored_step ?? null,
-      last_step: status?.last_step ?? null,
-      metrics,
-      events,
-    };
+      : (JSON.parse(await readFile(path.join(dir, 'status.json'), 'utf8').catch(() => 'null')) as AttemptStatus | null);
+    const events = parseEventLines<RunnerEvent>(await readFile(path.join(dir, EVENTS_FILE), 'utf8').catch(() => '')).slice(eventsFrom);
+    const base = { exit_code: status?.exit_code ?? null, events, metrics: lastJsonLine(path.join(dir, 'metrics.jsonl')), last_line: null, unanswered: false };
     // An in-process runner's state turns final before its outputs are stored: wait for both.
-    const finished = !mine || mine.settled;
-    if (status && finished && TERMINAL.has(status.state)) return { ...base, state: status.state, reason: status.reason };
+    if (status && (!mine || mine.settled) && TERMINAL.has(status.state)) return { ...base, state: status.state, reason: status.reason };
     if (mine || isAlive(h.pid, h.pid_start)) return { ...base, state: 'running', reason: null };
     return { ...base, state: 'lost', reason: `the runner (pid ${h.pid}) is gone without a final status` };
   }
 
-  async cancel(handle: Handle, opts: { force?: boolean } = {}): Promise<void> {
-    const h = handle as LocalHandle;
-    const own = this.runnerOf(h);
-    if (own) return opts.force ? own.kill() : own.requestStop('cancel');
-    const paths = workPaths(h.work_dir, h.attempt);
-    writeFileSync(path.join(paths.attempt, STOP_REQUEST), `${new Date().toISOString()}\n`);
+  async cancel(handle: Handle, opts: { force?: boolean; preempt?: boolean } = {}): Promise<void> {
+    const h = LocalHandle.parse(handle);
+    const own = this.runners.get(this.key(h))?.runner;
+    if (own) return opts.force ? own.kill() : own.requestStop(opts.preempt ? 'preempt' : 'cancel');
+    writeFileSync(path.join(workPaths(h.work_dir, h.attempt).attempt, STOP_REQUEST), `${new Date().toISOString()}\n`);
     if (isAlive(h.pid, h.pid_start)) process.kill(h.pid, 'SIGTERM');
   }
 
   async *logs(handle: Handle, opts: { follow: boolean; stream?: 'stdout' | 'stderr' }): AsyncIterable<string> {
-    const h = handle as LocalHandle;
-    const file = path.join(workPaths(h.work_dir, h.attempt).attempt, `${opts.stream ?? 'stdout'}.log`);
+    const h = LocalHandle.parse(handle);
+    const name = `${opts.stream ?? 'stdout'}.log`;
+    const file = path.join(workPaths(h.work_dir, h.attempt).attempt, name);
     if (!existsSync(file)) {
-      const stored = await this.opts.store.getBytes(runKeys.attemptFile(h.run_id, h.attempt, `${opts.stream ?? 'stdout'}.log`));
+      const stored = await this.opts.store.getBytes(runKeys.attemptFile(h.unit ?? h.run_id, h.attempt, name));
       if (stored) yield stored.toString('utf8');
       return;
     }
@@ -151,12 +174,18 @@ export class LocalBackend implements Backend {
 
   /** The runner mirrors its files itself; after a lost attempt, salvage what the worker left. */
   async pull(handle: Handle): Promise<void> {
-    const h = handle as LocalHandle;
+    const h = LocalHandle.parse(handle);
     const dir = workPaths(h.work_dir, h.attempt).attempt;
     for (const name of ATTEMPT_FILES) {
       const file = path.join(dir, name);
-      const key = runKeys.attemptFile(h.run_id, h.attempt, name);
+      const key = runKeys.attemptFile(h.unit ?? h.run_id, h.attempt, name);
       if (existsSync(file) && !(await this.opts.store.stat(key))) await this.opts.store.put(key, file);
     }
+  }
+
+  async pushCheckpoints(): Promise<void> {}
+
+  async reachable(): Promise<boolean> {
+    return true;
   }
 }

@@ -1,265 +1,194 @@
-// A rented box over SSH (vast.ai style): the project is rsynced (delta), the self-contained
-// runner is started in a tmux session named for the run and attempt, and everything the
-// orchestrator needs comes back in one pooled round trip per poll.
+// SSH hosts: a rented box (`ssh`, one host) or a fleet (`fleet`, a named group of hosts, one
+// slot each with `per_host` attempts at once). Each attempt's self-contained runner runs in a
+// tmux session named for its unit and attempt; the project and the runner are pushed once per
+// host (remote/prepare-host.ts), and everything the supervisor needs about a host's attempts
+// comes back in one pooled round trip per poll.
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync } from 'node:fs';
-import path from 'node:path';
-import { attemptSession, TMUX_SOCKET } from '../remote/host-layout.js';
-import { repoExcludes, type RemoteHost } from '../remote/remote-host.js';
-import { loadRunnerBundle, writeRunner } from '../remote/runner-bundle.js';
-import { STOP_REQUEST, type AttemptSpec, type AttemptStatus, type RunnerEvent } from '../runner/attempt-spec.js';
-import { MANIFEST_NAME } from '../ckpt/manifest.js';
-import { pruneStoredSteps } from '../runner/store-checkpoints.js';
-import { runKeys, TERMINAL, type Handle } from '../runs/run-record.js';
-import { parseJsonLines } from '../runner/jsonl.js';
-import type { RepoPacks } from '../ssh/repo-tar.js';
-import { runRsync } from '../ssh/rsync.js';
-import { tmuxNewSession } from '../ssh/tmux.js';
-import { FileStore } from '../store/file-store.js';
+import { z } from 'zod';
+import { RepoPacks } from '../pack/repo-tar.js';
+import { hostStoreUrl, pullUnit, pushCheckpoints } from '../remote/host-store.js';
+import { parsePoll, pollArgs, renderLaunch } from '../remote/launch.js';
+import { prepareHost, type Prepared } from '../remote/prepare-host.js';
+import type { RemoteHost } from '../remote/remote-host.js';
+import { CANCEL_SCRIPT, POLL_SCRIPT, SUBMIT_SCRIPT } from '../remote/scripts.js';
+import { TERMINAL } from '../runner/attempt-spec.js';
 import type { Store } from '../store/store.js';
 import { UserError } from '../ui/errors.js';
-import { EarlierAttemptRunning, type Backend, type PollResult } from './backend.js';
+import { EarlierAttemptRunning, unanswered, type Backend, type Capabilities, type Handle, type PollRequest, type PollResult, type Submission } from './backend.js';
 
-export interface SshHandle extends Handle {
-  backend: 'ssh';
-  host: string;
-  run_id: string;
+const SshHandle = z.object({
+  backend: z.enum(['ssh', 'fleet']),
+  host: z.string(),
+  run_id: z.string(),
   /** the attempt's store and scratch name: the run id, or `<run_id>/shards/<i>` (absent in older handles) */
-  unit?: string;
-  attempt: number | 'predict';
-  root: string;
-  session: string;
-}
+  unit: z.string().optional(),
+  attempt: z.union([z.number().int(), z.literal('predict')]),
+  root: z.string(),
+  session: z.string(),
+  fleet: z.string().optional(),
+});
+type SshHandle = z.infer<typeof SshHandle>;
 
 const unitOf = (h: SshHandle) => h.unit ?? h.run_id;
 
 export interface SshBackendOptions {
-  host: RemoteHost;
+  name: 'ssh' | 'fleet';
+  /** the fleet's name (fleet handles carry it) */
+  fleet?: string;
+  hosts: readonly string[];
+  /** opens an inventory host (once per host) */
+  openHost: (name: string) => Promise<RemoteHost>;
+  /** attempts at once on one host */
+  perHost: number;
+  /** how long a host may stay unanswered before its attempts are lost */
+  lostAfterMs: number;
+  /** GPUs every host has (the fewest of them) */
+  gpus: number;
+  /** hosts prepared at once */
+  syncParallel: number;
   projectRoot: string;
   store: Store;
-  /** the self-contained runner built by `make build` */
   runnerBundle: string;
-  keepCheckpoints?: number;
-  /** rsync excludes on top of the built-in ones (a fleet's sync_excludes) */
+  keepCheckpoints: number;
   syncExcludes?: string[];
-  /** tmux session names start with it (default `sy`) */
   sessionPrefix?: string;
-  /**
-   * where an attempt's runner writes its outputs on the host: `<outputDir>/<unit>` (absolute, or
-   * relative to the login directory); default the unit's scratch folder, `<root>/scratch/<unit>/output`
-   */
   outputDir?: string;
-  /** the command that makes the host ready (default `make bootstrap host=<name>`) */
   bootstrapCommand?: string;
 }
 
-// status, events, the newest metrics line, whether the tmux session lives and the last line of
-// the newer log, in one call. Each section ends with a newline of its own, so an empty one
-// still splits cleanly. The session is looked at first: a runner that writes its final status
-// and exits between the two reads is then seen with its status, never as gone without one.
-const POLL_SCRIPT = `m=$1 d=$2
-s=$(tmux -L "$3" has-session -t "=$4" 2>/dev/null && echo alive || echo gone)
-cat "$d/status.json" 2>/dev/null; echo; echo "$m"
-cat "$d/events.jsonl" 2>/dev/null; echo; echo "$m"
-tail -n 1 "$d/metrics.jsonl" 2>/dev/null; echo; echo "$m"
-echo "$s"; echo "$m"
-f=$(ls -t "$d/stdout.log" "$d/stderr.log" 2>/dev/null | head -n 1)
-if [ -n "$f" ]; then tail -c 4096 "$f" | grep -v '^ *$' | tail -n 1; fi`;
-
-// prepare's checks in one call: $1 the node runtime (exit 3 without it); $2 the repo folder
-// (made; a failed mkdir prints "mkdir <status>" and exits 4); $3 the runtime folder (prints
-// "file <path>" for each file there: the runners); $4 non-empty: prints "empty" when $2 is.
-const PREPARE_SCRIPT = `test -x "$1" || exit 3
-mkdir -p "$2" || { c=$?; echo "mkdir $c"; exit 4; }
-for f in "$3"/*; do if [ -f "$f" ]; then printf 'file %s\\n' "$f"; fi; done
-if [ -n "$4" ] && [ -z "$(ls -A "$2")" ]; then echo empty; fi
-exit 0`;
-
-// submit's remote side in one call: exit 10 when the attempt has started already (a final
-// status or its tmux session); exit 12, printing its name, when an earlier attempt of the same
-// unit still runs (its session lives, $5 being the session name without the attempt number,
-// and it has no final status yet; one that is only exiting after writing it does not count),
-// since two runners of one unit would share its scratch and checkpoints; else the spec from stdin is
-// written to $4 (temp + rename) and the rest of the arguments, a tmux new-session argv, is run.
-const SUBMIT_SCRIPT = `d=$1 sock=$2 session=$3 spec=$4 stem=$5; shift 5
-[ -f "$d/status.json" ] && exit 10
-tmux -L "$sock" has-session -t "=$session" 2>/dev/null && exit 10
-for s in $(tmux -L "$sock" list-sessions -F '#{session_name}' 2>/dev/null); do
-  n=\${s#"$stem"}
-  [ "$n" != "$s" ] || continue
-  case $n in ''|*[!0-9]*) continue;; esac
-  st=\${d%/*}/$n/status.json
-  [ -f "$st" ] && ! grep -q '"state": "running"' "$st" && continue
-  echo "$s"; exit 12
-done
-mkdir -p "$(dirname "$spec")" && cat > "$spec.tmp" && mv -f "$spec.tmp" "$spec" || exit 11
-exec "$@"`;
-
-const CANCEL_SCRIPT = `d=$1
-touch "$d/${STOP_REQUEST}"
-pid=$(sed -n 's/^ *"pid": *\\([0-9][0-9]*\\).*/\\1/p' "$d/status.json" | head -n 1)
-[ -n "$pid" ] && kill -"$2" "$pid"`;
-
-/** What prepare did on a host. */
-export interface Prepared {
-  /** the runner's path on the host */
-  runner: string;
-  runnerSent: boolean;
-  /** how the project got there: unpacked from the fan-out's tar into an empty copy, or rsync's delta */
-  repo: { via: 'tar' | 'rsync'; files: number; bytes: number };
+/** Runs `task` over `items`, at most `limit` at a time; one item's failure does not stop the others. */
+async function boundedAll<T>(items: readonly T[], limit: number, task: (item: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  const worker = async () => {
+    for (let i = next++; i < items.length; i = next++) await task(items[i]!);
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
 }
 
 export class SshBackend implements Backend {
-  readonly name = 'ssh' as const;
-  readonly capabilities = { gpus: true, spot: false, shards: false, multiNode: false };
+  readonly kind = 'placer' as const;
+  readonly capabilities: Capabilities;
+  readonly attemptsInProcess = false;
+  readonly workersReachStore: boolean;
+  private readonly opened = new Map<string, Promise<RemoteHost>>();
+  private readonly prepared = new Map<string, Promise<Prepared>>();
 
-  private prepared: Promise<Prepared> | null = null;
-
-  constructor(private readonly opts: SshBackendOptions) {}
-
-  get host(): RemoteHost {
-    return this.opts.host;
+  constructor(private readonly opts: SshBackendOptions) {
+    this.capabilities = { gpus: opts.gpus, spot: false, shards: opts.name === 'fleet' };
+    this.workersReachStore = opts.store.localDir === null;
   }
 
-  /**
-   * Makes the host ready for attempts, once per backend: checks the runtime, pushes the project
-   * (rsync delta) and the runner, and says what it did. A fleet calls it for every host at once
-   * before the first shard starts, with `packs` shared by all of them (an empty repo on a host
-   * is filled from one tar of the project); `submit` calls it otherwise.
-   */
-  prepare(opts: { packs?: RepoPacks } = {}): Promise<Prepared> {
-    this.prepared ??= this.doPrepare(opts.packs).catch((err: unknown) => {
-      this.prepared = null; // a later call tries again
-      throw err;
-    });
-    return this.prepared;
+  get name(): 'ssh' | 'fleet' {
+    return this.opts.name;
   }
 
-  private async doPrepare(packs?: RepoPacks): Promise<Prepared> {
-    const { layout } = this.host;
-    const excludes = this.opts.syncExcludes;
-    // Packed while the host answers; only a host whose repo is still empty waits for it.
-    const pack = packs?.get(this.opts.projectRoot, repoExcludes(excludes));
-    // Read, hashed and compressed while the host answers too.
-    const bundle = loadRunnerBundle(this.opts.runnerBundle);
-    bundle.catch(() => {}); // awaited below, unless the host check fails first
-
-    // One round trip: the runtime, the repo folder, which files the runtime folder holds, whether the repo is empty.
-    const pre = await this.host.sh(PREPARE_SCRIPT, [layout.node, layout.repo, layout.runtime, pack ? 'check-empty' : ''], { allowFail: true });
-    if (pre.code === 3) {
-      throw new UserError(`ssh ${this.host.name}: not bootstrapped (no ${layout.node}); run ${this.opts.bootstrapCommand ?? `make bootstrap host=${this.host.name}`}`);
+  host(name: string): Promise<RemoteHost> {
+    if (!this.opts.hosts.includes(name)) return Promise.reject(new UserError(`host: ${name} is not one of ${this.opts.hosts.join(', ')}`));
+    let h = this.opened.get(name);
+    if (!h) {
+      h = this.opts.openHost(name);
+      this.opened.set(name, h);
+      h.catch(() => this.opened.delete(name));
     }
-    if (pre.code !== 0) {
-      const mkdir = pre.code === 4 ? /^mkdir (\d+)$/m.exec(pre.stdout) : null;
-      const why = pre.stderr.trim().split('\n').at(-1) ?? '';
-      throw new UserError(`ssh ${this.host.name}: ${mkdir ? `mkdir exited ${mkdir[1]}` : `sh exited ${pre.code}`}${why ? `: ${why}` : ''}`);
-    }
-    const found = new Set(pre.stdout.split('\n'));
+    return h;
+  }
 
-    const pushRepo = async (): Promise<Prepared['repo']> => {
-      if (pack && found.has('empty')) {
-        const packed = await pack;
-        if (packed && (await this.host.unpackRepo(packed.archive))) return { via: 'tar', files: packed.files, bytes: packed.archive.length };
+  slots() {
+    return this.opts.hosts.map((name) => ({ name, capacity: this.opts.perHost }));
+  }
+
+  lostAfterMs(): number {
+    return this.opts.lostAfterMs;
+  }
+
+  slotOf(handle: Handle): string {
+    return SshHandle.parse(handle).host;
+  }
+
+  /** Readies hosts, `syncParallel` at a time, filling every empty copy of the project from one tar. */
+  async prepare(slots: readonly string[], report?: (slot: string, outcome: string | Error, ms: number) => void): Promise<Map<string, Error | null>> {
+    const packs = new RepoPacks();
+    const out = new Map<string, Error | null>();
+    await boundedAll(slots, this.opts.syncParallel, async (name) => {
+      const started = Date.now();
+      try {
+        const done = await this.prepareOne(name, packs);
+        out.set(name, null);
+        report?.(name, describePrepared(done), Date.now() - started);
+      } catch (err) {
+        out.set(name, err as Error);
+        report?.(name, err as Error, Date.now() - started);
       }
-      const r = await this.host.rsyncRepo(this.opts.projectRoot, { excludes });
-      return { via: 'rsync', files: r.filesTransferred, bytes: r.bytesTransferred };
-    };
-    // The runner is small once compressed: written over the pooled connection, beside the repo's transfer.
-    const pushRunner = async () => {
-      const runner = await bundle;
-      const dest = runner.remotePath(this.host);
-      return found.has(`file ${dest}`) ? { runner: dest, runnerSent: false } : { runner: await writeRunner(this.host, runner), runnerSent: true };
-    };
-    const [repo, runner] = await Promise.allSettled([pushRepo(), pushRunner()]);
-    if (repo.status === 'rejected') throw repo.reason;
-    if (runner.status === 'rejected') throw runner.reason;
-    return { ...runner.value, repo: repo.value };
+    });
+    return out;
   }
 
-  /** Where the runner on the host keeps runs: the project's store when the host can reach it. */
-  private remoteStoreUrl(): string {
-    return this.opts.store instanceof FileStore ? 'file://../store' : this.opts.store.url;
-  }
-
-  async submit(spec: AttemptSpec): Promise<SshHandle> {
-    const { layout } = this.host;
-    const handle: SshHandle = {
-      backend: 'ssh',
-      host: this.host.name,
-      run_id: spec.run_id,
-      unit: spec.unit_id,
-      attempt: spec.attempt,
-      root: layout.root,
-      session: attemptSession(spec.unit_id, spec.attempt, this.opts.sessionPrefix),
-    };
-    if (spec.data_dir && path.isAbsolute(spec.data_dir)) {
-      throw new UserError(`ssh ${this.host.name}: data.dir outside the repository cannot be shipped; move it under the competition folder`);
+  private prepareOne(name: string, packs?: RepoPacks): Promise<Prepared> {
+    let p = this.prepared.get(name);
+    if (!p) {
+      p = this.host(name).then((host) => prepareHost(host, { projectRoot: this.opts.projectRoot, runnerBundle: this.opts.runnerBundle, excludes: this.opts.syncExcludes, packs, bootstrapCommand: this.opts.bootstrapCommand }));
+      this.prepared.set(name, p);
+      p.catch(() => this.prepared.delete(name)); // a later call tries again
     }
-    const { runner } = await this.prepare();
+    return p;
+  }
 
-    const remoteSpec: AttemptSpec = { ...spec, store: this.remoteStoreUrl(), secrets_file: '../secrets.env', venv: '../venv' };
-    const specPath = layout.attemptSpec(spec.unit_id, spec.attempt);
-    const rel = (p: string) => p.slice(layout.root.length + 1);
-    const argv = ['runtime/node', rel(runner), '--spec', rel(specPath), '--root', 'repo', '--work', rel(layout.work(spec.unit_id))];
-    if (this.opts.outputDir) argv.push('--output', `${this.opts.outputDir}/${spec.unit_id}`);
-    const started = await this.host.sh(
-      SUBMIT_SCRIPT,
-      [layout.attemptDir(spec.unit_id, spec.attempt), TMUX_SOCKET, handle.session, specPath, handle.session.replace(/\d+$/, ''), ...tmuxNewSession(TMUX_SOCKET, handle.session, layout.root, argv)],
-      { stdin: JSON.stringify(remoteSpec, null, 2), allowFail: true },
-    );
-    // 10: started already (submit is idempotent per run and attempt)
+  async submitMany(subs: readonly Submission[]): Promise<(Handle | Error)[]> {
+    const name = subs[0]!.slot;
+    const host = await this.host(name);
+    const { runner } = await this.prepareOne(name);
+    return Promise.all(subs.map((s) => this.submitOne(host, runner, s).catch((err: Error) => err)));
+  }
+
+  private async submitOne(host: RemoteHost, runner: string, { spec }: Submission): Promise<Handle> {
+    if (spec.data_dir?.startsWith('/')) throw new UserError(`ssh ${host.name}: data.dir outside the repository cannot be shipped; move it under the competition folder`);
+    const launch = renderLaunch(spec, { layout: host.layout, runner, store: hostStoreUrl(this.opts.store), sessionPrefix: this.opts.sessionPrefix, outputDir: this.opts.outputDir });
+    const started = await host.sh(SUBMIT_SCRIPT, launch.args, { stdin: launch.spec, allowFail: true });
+    // 10: started already (submit is idempotent per unit and attempt)
     if (started.code !== 0 && started.code !== 10) {
       const why = (started.stderr.trim() || started.stdout.trim()).split('\n').at(-1) ?? '';
-      if (started.code === 12) {
-        throw new EarlierAttemptRunning(`ssh ${this.host.name}: an earlier attempt of ${spec.unit_id} still runs in tmux session ${why}; stop it before starting attempt ${spec.attempt}`);
-      }
-      const what = started.code === 11 ? `cannot write ${specPath}` : `tmux exited ${started.code}`;
-      throw new UserError(`ssh ${this.host.name}: ${what}${why ? `: ${why}` : ''}`);
+      if (started.code === 12) throw new EarlierAttemptRunning(`ssh ${host.name}: an earlier attempt of ${spec.unit_id} still runs in tmux session ${why}; stop it before starting attempt ${spec.attempt}`);
+      throw new UserError(`ssh ${host.name}: ${started.code === 11 ? `cannot write ${launch.attemptDir}/attempt.json` : `tmux exited ${started.code}`}${why ? `: ${why}` : ''}`);
     }
-    return handle;
+    const handle: SshHandle = { backend: this.name, host: host.name, run_id: spec.run_id, unit: spec.unit_id, attempt: spec.attempt, root: host.layout.root, session: launch.session };
+    return this.opts.fleet ? { ...handle, fleet: this.opts.fleet } : handle;
   }
 
-  async poll(handle: Handle): Promise<PollResult> {
-    const h = handle as SshHandle;
+  async pollMany(reqs: readonly PollRequest[]): Promise<PollResult[]> {
+    const handles = reqs.map((r) => SshHandle.parse(r.handle));
     const marker = `--switchyard-${randomBytes(8).toString('hex')}--`;
-    const dir = this.host.layout.attemptDir(unitOf(h), h.attempt);
-    let out: string;
     try {
-      out = (await this.host.sh(POLL_SCRIPT, [marker, dir, TMUX_SOCKET, h.session], { timeoutMs: this.host.target.connectTimeoutSec * 1000 + 5000 })).stdout;
+      const host = await this.host(handles[0]!.host);
+      const args = pollArgs(marker, handles.map((h, i) => ({ dir: host.layout.attemptDir(unitOf(h), h.attempt), session: h.session, eventsFrom: reqs[i]!.eventsFrom })));
+      const out = (await host.sh(POLL_SCRIPT, args, { timeoutMs: host.target.connectTimeoutSec * 1000 + 5000 })).stdout;
+      return parsePoll(out, marker, handles.length).map((a, i): PollResult => {
+        const base = { exit_code: a.status?.exit_code ?? null, events: a.events, metrics: a.metrics, last_line: a.lastLine, unanswered: false };
+        if (a.status && TERMINAL.has(a.status.state)) return { ...base, state: a.status.state, reason: a.status.reason };
+        if (a.alive) return { ...base, state: 'running', reason: null };
+        return { ...base, state: 'lost', reason: `the runner's tmux session ${handles[i]!.session} on ${host.name} is gone without a final status` };
+      });
     } catch (err) {
-      return { state: 'lost', reason: (err as Error).message, exit_code: null, restored_step: null, last_step: null, metrics: null, events: [], unanswered: true };
+      return reqs.map(() => unanswered((err as Error).message));
     }
-    const [statusText = '', eventsText = '', metricsText = '', session = '', lastLine = ''] = out.split(`\n${marker}\n`).map((s) => s.trim());
-    const status = statusText ? (JSON.parse(statusText) as AttemptStatus) : null;
-    const metrics = parseJsonLines<Record<string, unknown>>(metricsText).at(-1) ?? null;
-    const base = {
-      exit_code: status?.exit_code ?? null,
-      restored_step: status?.restored_step ?? null,
-      last_step: status?.last_step ?? null,
-      metrics,
-      events: parseJsonLines<RunnerEvent>(eventsText),
-      last_line: lastLine || null,
-    };
-    if (status && TERMINAL.has(status.state)) return { ...base, state: status.state, reason: status.reason };
-    if (session === 'alive') return { ...base, state: 'running', reason: null };
-    return { ...base, state: 'lost', reason: `the runner's tmux session ${h.session} on ${h.host} is gone without a final status` };
   }
 
   async cancel(handle: Handle, opts: { force?: boolean } = {}): Promise<void> {
-    const h = handle as SshHandle;
-    await this.host.sh(CANCEL_SCRIPT, [this.host.layout.attemptDir(unitOf(h), h.attempt), opts.force ? 'KILL' : 'TERM'], { allowFail: true });
+    const h = SshHandle.parse(handle);
+    const host = await this.host(h.host);
+    await host.sh(CANCEL_SCRIPT, [host.layout.attemptDir(unitOf(h), h.attempt), opts.force ? 'KILL' : 'TERM'], { allowFail: true });
   }
 
   async *logs(handle: Handle, opts: { follow: boolean; stream?: 'stdout' | 'stderr' }): AsyncIterable<string> {
-    const h = handle as SshHandle;
-    const file = `${this.host.layout.attemptDir(unitOf(h), h.attempt)}/${opts.stream ?? 'stdout'}.log`;
+    const h = SshHandle.parse(handle);
+    const host = await this.host(h.host);
+    const file = `${host.layout.attemptDir(unitOf(h), h.attempt)}/${opts.stream ?? 'stdout'}.log`;
     if (!opts.follow) {
-      yield (await this.host.run(['cat', file], { allowFail: true })).stdout;
+      yield (await host.run(['cat', file], { allowFail: true })).stdout;
       return;
     }
     const chunks: string[] = [];
     let wake: () => void = () => {};
-    const stream = this.host.pool.stream(this.host.target, ['tail', '-n', '+1', '-F', file], (text, from) => {
+    const stream = host.pool.stream(host.target, ['tail', '-n', '+1', '-F', file], (text, from) => {
       if (from === 'stdout') chunks.push(text);
       wake();
     });
@@ -269,7 +198,8 @@ export class SshBackend implements Backend {
       for (;;) {
         while (chunks.length) yield chunks.shift()!;
         if (ended) return;
-        const done = TERMINAL.has((await this.poll(h)).state);
+        const [poll] = await this.pollMany([{ handle, eventsFrom: Number.MAX_SAFE_INTEGER }]);
+        const done = TERMINAL.has(poll!.state) && !poll!.unanswered;
         await new Promise<void>((r) => ((wake = r), setTimeout(r, done ? 500 : 1000)));
         if (done) {
           while (chunks.length) yield chunks.shift()!;
@@ -281,31 +211,28 @@ export class SshBackend implements Backend {
     }
   }
 
-  /** With a local file store, the host kept the run in its own store: bring it home. */
   async pull(handle: Handle): Promise<void> {
-    const h = handle as SshHandle;
-    if (!(this.opts.store instanceof FileStore)) return; // the runner wrote to the shared store
-    const unit = unitOf(h);
-    const local = this.opts.store.pathOf(runKeys.dir(unit).replace(/\/$/, ''));
-    mkdirSync(path.dirname(local), { recursive: true }); // rsync makes only the last folder
-    // Blobs before manifests, as the checkpoint protocol orders them: a pull cut off halfway (its
-    // host going away) never leaves a step whose manifest is home but whose blobs are not.
-    const pull = { src: `${this.host.layout.store}/${runKeys.dir(unit)}`, dest: `${local}/`, target: this.host.target, direction: 'pull' } as const;
-    await runRsync({ ...pull, excludes: [MANIFEST_NAME] });
-    await runRsync({ ...pull, excludes: [] });
-    await pruneStoredSteps(this.opts.store, unit, this.opts.keepCheckpoints ?? 3);
+    const h = SshHandle.parse(handle);
+    await pullUnit(await this.host(h.host), this.opts.store, unitOf(h), this.opts.keepCheckpoints);
   }
 
-  /**
-   * Gives the host the committed checkpoints this machine holds for a unit (a shard moved here
-   * from a lost host), so its runner resumes from them. With a shared store there is nothing to do.
-   */
-  async pushCheckpoints(unitId: string): Promise<void> {
-    if (!(this.opts.store instanceof FileStore)) return;
-    const local = this.opts.store.pathOf(runKeys.ckptDir(unitId).replace(/\/$/, ''));
-    if (!existsSync(local)) return;
-    const remote = `${this.host.layout.store}/${runKeys.ckptDir(unitId)}`;
-    await this.host.run(['mkdir', '-p', remote]);
-    await runRsync({ src: `${local}/`, dest: remote, target: this.host.target, direction: 'push', excludes: [] });
+  async pushCheckpoints(slot: string, unit: string): Promise<void> {
+    await pushCheckpoints(await this.host(slot), this.opts.store, unit);
   }
+
+  async reachable(slot: string): Promise<boolean> {
+    try {
+      const host = await this.host(slot);
+      return (await host.run(['true'], { allowFail: true, timeoutMs: host.target.connectTimeoutSec * 1000 + 5000 })).code === 0;
+    } catch {
+      return false;
+    }
+  }
+}
+
+/** A host's ✓ line: `project unpacked (2000 files, 24.6 MB), runner sent`. */
+export function describePrepared(p: Prepared): string {
+  const size = (n: number) => (n < 1024 ? `${n} B` : n < 1024 ** 2 ? `${(n / 1024).toFixed(1)} KB` : `${(n / 1024 ** 2).toFixed(1)} MB`);
+  const project = p.repo.via === 'tar' ? `project unpacked (${p.repo.files} files, ${size(p.repo.bytes)})` : `project synced (${p.repo.files} files changed, ${size(p.repo.bytes)})`;
+  return `${project}, runner ${p.runnerSent ? 'sent' : 'present'}`;
 }

@@ -19,6 +19,8 @@ export interface HostConfig {
   node?: 'auto' | 'ship';
   labels?: Record<string, string | number>;
   python?: 'uv' | 'venv';
+  /** GPUs an attempt on this host can use (default 0): a spec asking for more is refused before it runs */
+  gpus?: number;
 }
 
 export interface S3Settings {

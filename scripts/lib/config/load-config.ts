@@ -35,6 +35,8 @@ const HostSchema = z.strictObject({
   node: z.enum(['auto', 'ship']).default('auto'),
   labels: z.record(z.string(), z.union([z.string(), z.number()])).default({}),
   python: z.enum(['uv', 'venv']).optional(),
+  /** GPUs an attempt there can use; a spec asking for more is refused before it runs */
+  gpus: z.number().int().min(0).max(64).default(0),
 });
 
 export type HostEntry = z.infer<typeof HostSchema>;

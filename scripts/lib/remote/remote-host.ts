@@ -1,7 +1,7 @@
 // One remote host as the backends and bootstrap see it: commands over the pooled connection,
 // whole files written and read in one round trip, and rsync for the bulk.
 import type { SshPool } from '../ssh/pool.js';
-import { unpackArgv } from '../ssh/repo-tar.js';
+import { unpackArgv } from '../pack/repo-tar.js';
 import { runRsync, SYNC_EXCLUDES } from '../ssh/rsync.js';
 import type { SshTarget } from '../ssh/target.js';
 import { UserError } from '../ui/errors.js';

@@ -61,7 +61,7 @@ export class AttemptRunner {
   readonly status: AttemptStatus;
   readonly paths: ReturnType<typeof workPaths>;
   private child: ExperimentProcess | null = null;
-  private stopKind: 'cancel' | 'preempt' | null = null;
+  private stopKind: 'cancel' | 'preempt' | 'timeout' | null = null;
   private killTimer: NodeJS.Timeout | null = null;
   private sync: CheckpointSync;
 
@@ -109,7 +109,7 @@ export class AttemptRunner {
    * Stops the experiment: SIGTERM to its group now, SIGKILL after the grace period.
    * `cancel` is a user's stop (no automatic resume); `preempt` is the machine going away.
    */
-  requestStop(kind: 'cancel' | 'preempt'): void {
+  requestStop(kind: 'cancel' | 'preempt' | 'timeout'): void {
     // `make stop` leaves a stop request before its SIGTERM: that is a user's stop.
     const requested = existsSync(path.join(this.paths.attempt, STOP_REQUEST));
     this.stopKind ??= requested ? 'cancel' : kind;
@@ -221,12 +221,16 @@ export class AttemptRunner {
       onStderr: (b) => (stderr.write(b), echo?.('stderr', b)),
     });
     if (this.stopKind) this.requestStop(this.stopKind);
+    // The time limit counts from this attempt's start: past it, checkpoint and stop.
+    const limit = this.spec.time_limit_sec ? setTimeout(() => this.requestStop('timeout'), Math.max(0, this.spec.time_limit_sec * 1000 - (Date.now() - Date.parse(this.status.started_at)))) : null;
+    limit?.unref();
     const ticker = setInterval(() => {
       this.checkStopRequest();
       this.sync.tick().catch((err: Error) => this.emit({ type: 'notice', line: `checkpoint upload failed: ${err.message}` }));
     }, SYNC_INTERVAL_MS);
     const exit = await this.child.exited;
     clearInterval(ticker);
+    if (limit) clearTimeout(limit);
     if (this.killTimer) clearTimeout(this.killTimer);
     this.killTimer = null;
     return exit;
@@ -240,6 +244,7 @@ export class AttemptRunner {
   private classify(exit: ExitInfo): { state: AttemptState; reason: string | null } {
     if (this.stopKind === 'cancel') return { state: 'cancelled', reason: 'stopped by the user' };
     if (this.stopKind === 'preempt') return { state: 'preempted', reason: 'the runner was sent SIGTERM' };
+    if (this.stopKind === 'timeout') return { state: 'timeout', reason: `ran past its time limit of ${this.spec.time_limit_sec}s` };
     if (exit.code === 0) return { state: 'succeeded', reason: null };
     if (exit.code === EXIT_RESUME) return { state: 'preempted', reason: `the experiment exited ${EXIT_RESUME} (checkpointed, resume me)` };
     if (exit.signal) return { state: 'preempted', reason: `the experiment was killed by ${exit.signal}` };

@@ -1,7 +1,6 @@
 // What a backend ships to its worker: everything the runner needs, as plain JSON.
 import type { S3Config } from '../config/load-config.js';
 import type { CommandSpec } from '../spec/experiment.js';
-import type { AttemptState } from '../runs/run-record.js';
 
 export interface AttemptSpec {
   run_id: string;
@@ -31,6 +30,8 @@ export interface AttemptSpec {
   seed: number;
   ckpt_every_sec: number;
   grace_sec: number;
+  /** past this the runner checkpoints and stops the attempt, which ends `timeout` (absent: no limit) */
+  time_limit_sec?: number | null;
   keep_checkpoints: number;
   shard_index: number;
   shard_count: number;
@@ -38,6 +39,14 @@ export interface AttemptSpec {
   /** endpoint, region and path style of an s3:// store; credentials come from the worker's secrets file or environment */
   store_s3: S3Config | null;
 }
+
+/**
+ * queued: recorded, not yet submitted; pending: submitted, waiting for the scheduler (with its
+ * reason); running; then how it ended. preempted, lost and timeout (with a checkpoint) resume.
+ */
+export const ATTEMPT_STATES = ['queued', 'pending', 'running', 'succeeded', 'failed', 'preempted', 'lost', 'timeout', 'cancelled'] as const;
+export type AttemptState = (typeof ATTEMPT_STATES)[number];
+export const TERMINAL: ReadonlySet<AttemptState> = new Set(['succeeded', 'failed', 'preempted', 'lost', 'timeout', 'cancelled']);
 
 export interface AttemptStatus {
   run_id: string;

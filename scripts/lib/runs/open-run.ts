@@ -49,7 +49,8 @@ export async function createRun(
     command: { train: exp.spec.train.command, predict: exp.spec.predict?.command ?? null },
     backends,
     replay_of: replayOf,
-    attempts: [],
+    units: [],
+    sharded: false,
   };
   const { store } = project;
   if (pins.code.dirty_sha256) await store.putBytes(runKeys.sourceDiff(run.run_id), pinned.diff);

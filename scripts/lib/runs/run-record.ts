@@ -1,18 +1,22 @@
-// run.json: the durable record of one run, kept in the store (the source of truth).
+// run.json: the durable record of one run, kept in the store (the source of truth). A run is N
+// units, each with its own attempts, checkpoints and outputs: one unit covering the whole
+// experiment, or one per shard of a sharded search. On disk the format stays the one every
+// released version wrote: a one-unit run keeps its attempts at the top (`attempts`), a sharded
+// run keeps one record per shard (`shards`).
 import type { CommandSpec, ExperimentSpec } from '../spec/experiment.js';
 import type { Pins } from '../pins/digest.js';
 import type { BackendName } from '../config/define-config.js';
+import type { Handle } from '../backends/backend.js';
+import { TERMINAL, type AttemptState } from '../runner/attempt-spec.js';
 
-export const ATTEMPT_STATES = ['queued', 'running', 'succeeded', 'failed', 'preempted', 'lost', 'cancelled'] as const;
-export type AttemptState = (typeof ATTEMPT_STATES)[number];
+export { ATTEMPT_STATES, TERMINAL, type AttemptState } from '../runner/attempt-spec.js';
+export { runKeys } from '../store/run-keys.js';
 export type RunState = AttemptState | 'created';
-
-/** Plain JSON a backend needs to find its attempt again, persisted so a restart can re-attach. */
-export type Handle = { backend: BackendName } & Record<string, unknown>;
 
 export interface AttemptRecord {
   n: number;
   backend: BackendName;
+  /** null while the submit is in flight: recorded before the backend is asked */
   handle: Handle | null;
   state: AttemptState;
   reason: string | null;
@@ -25,11 +29,10 @@ export interface AttemptRecord {
   events_seen: number;
 }
 
-/** One shard of a fleet search: its own attempts, each on some host of the fleet. */
-export interface ShardRecord {
+export interface UnitRecord {
   index: number;
   attempts: AttemptRecord[];
-  /** hosts this shard was moved away from (lost mid-search), in order */
+  /** slots (hosts) this unit was moved away from, in order */
   moved_from: string[];
 }
 
@@ -43,75 +46,78 @@ export interface RunRecord {
   backends: BackendName[];
   /** set when this run deliberately repeats a finished run with the same pins (again=1) */
   replay_of: string | null;
-  attempts: AttemptRecord[];
-  /** a fleet search: one record per shard (attempts above stay empty) */
-  shards?: ShardRecord[];
-  /** the fleet it was launched on */
+  /** empty until the first launch decides how many there are */
+  units: UnitRecord[];
+  /** one unit per shard, stored under runs/<id>/shards/<i>/ and merged at the end */
+  sharded: boolean;
+  /** the fleet a sharded search was launched on */
   fleet?: string;
 }
 
-/** The record of an attempt just submitted. */
-export function startedAttempt(n: number, backend: BackendName, handle: Handle): AttemptRecord {
-  return {
-    n,
-    backend,
-    handle,
-    state: 'running',
-    reason: null,
-    exit_code: null,
-    started_at: new Date().toISOString(),
-    ended_at: null,
-    restored_step: null,
-    last_step: null,
-    events_seen: 0,
-  };
+/** run.json as stored. */
+interface RunJson extends Omit<RunRecord, 'units' | 'sharded'> {
+  attempts: AttemptRecord[];
+  shards?: UnitRecord[];
 }
 
-export const TERMINAL: ReadonlySet<AttemptState> = new Set(['succeeded', 'failed', 'preempted', 'lost', 'cancelled']);
+export function parseRunJson(text: string): RunRecord {
+  const { attempts, shards, ...rest } = JSON.parse(text) as RunJson;
+  if (shards?.length) return { ...rest, sharded: true, units: shards.map((s) => ({ ...s, moved_from: s.moved_from ?? [] })) };
+  return { ...rest, sharded: false, units: attempts.length ? [{ index: 0, attempts, moved_from: [] }] : [] };
+}
 
-// A sharded run is as far as its least finished shard: running while any runs, succeeded when all did.
-const SHARD_STATE_ORDER: RunState[] = ['running', 'queued', 'created', 'failed', 'cancelled', 'lost', 'preempted', 'succeeded'];
+export function runJson(run: RunRecord): string {
+  const { units, sharded, ...rest } = run;
+  const disk: RunJson = sharded ? { ...rest, attempts: [], shards: units } : { ...rest, attempts: units[0]?.attempts ?? [] };
+  return JSON.stringify(disk, null, 2) + '\n';
+}
 
-export function runState(run: RunRecord): RunState {
-  if (run.shards?.length) {
-    const states = run.shards.map((s): RunState => s.attempts.at(-1)?.state ?? 'created');
-    return SHARD_STATE_ORDER.find((s) => states.includes(s)) ?? 'created';
+/** Gives a run its units on first launch: one per shard where the backend spreads shards, else one. */
+export function ensureUnits(run: RunRecord, shards: boolean): UnitRecord[] {
+  if (!run.units.length) {
+    run.sharded = shards;
+    const count = shards ? run.spec.shards.count : 1;
+    run.units = Array.from({ length: count }, (_, index) => ({ index, attempts: [], moved_from: [] }));
   }
-  return run.attempts.at(-1)?.state ?? 'created';
+  return run.units;
 }
 
-/** The store name of one shard of a run: its checkpoints, outputs and attempts live under runs/<it>/. */
+/** The store name of a unit: the run id, or `<run_id>/shards/<i>` for one shard of a sharded run. */
+export function unitKey(run: Pick<RunRecord, 'run_id' | 'sharded'>, index: number): string {
+  return run.sharded ? shardUnit(run.run_id, index) : run.run_id;
+}
+
 export function shardUnit(runId: string, index: number): string {
   return `${runId}/shards/${index}`;
 }
 
-export function lastStep(run: RunRecord): number | null {
-  for (const a of [...run.attempts].reverse()) if (a.last_step !== null) return a.last_step;
-  return null;
+/** Every attempt of the run, unit by unit. */
+export function allAttempts(run: RunRecord): AttemptRecord[] {
+  return run.units.flatMap((u) => u.attempts);
 }
 
-/** Where a fleet search's merge writes: the merged records and the merge report. */
+// A run is as far as its least finished unit: running while any runs, succeeded when all did.
+const STATE_ORDER: RunState[] = ['running', 'pending', 'queued', 'created', 'failed', 'timeout', 'cancelled', 'lost', 'preempted', 'succeeded'];
+
+export function runState(run: RunRecord): RunState {
+  if (!run.units.length) return 'created';
+  const states = run.units.map((u): RunState => u.attempts.at(-1)?.state ?? 'created');
+  return STATE_ORDER.find((s) => states.includes(s)) ?? 'created';
+}
+
+/** The newest committed checkpoint step any attempt recorded (per unit: its own steps). */
+export function lastStep(run: RunRecord): number | null {
+  const steps = run.units.map((u) => [...u.attempts].reverse().find((a) => a.last_step !== null)?.last_step ?? null);
+  return run.units.length === 1 ? steps[0]! : steps.every((s) => s !== null) && steps.length ? Math.min(...(steps as number[])) : null;
+}
+
+export function isTerminal(state: AttemptState): boolean {
+  return TERMINAL.has(state);
+}
+
+/** Where a sharded run's merge writes: the merged records and the merge report. */
 export const mergeKeys = {
   merged: (id: string) => `runs/${id}/outputs/merged.jsonl`,
   report: (id: string) => `runs/${id}/merge-report.json`,
   shardOutputs: (id: string, index: number) => `runs/${id}/shards/${index}/outputs/`,
-};
-
-/** Store keys of a run's parts. */
-export const runKeys = {
-  dir: (id: string) => `runs/${id}/`,
-  record: (id: string) => `runs/${id}/run.json`,
-  sourceDiff: (id: string) => `runs/${id}/source.diff`,
-  dataManifest: (id: string) => `runs/${id}/data-manifest.json`,
-  replicate: (id: string) => `runs/${id}/replicate.sh`,
-  ckptDir: (id: string) => `runs/${id}/ckpt/`,
-  ckptFile: (id: string, step: number, file: string) => `runs/${id}/ckpt/${step}/${file}`,
-  attemptFile: (id: string, attempt: number | 'predict', file: string) => `runs/${id}/attempts/${attempt}/${file}`,
-  output: (id: string, file: string) => `runs/${id}/outputs/${file}`,
-  outputsDir: (id: string) => `runs/${id}/outputs/`,
-  /** written after every output: its presence means the outputs are complete */
-  outputsManifest: (id: string) => `runs/${id}/outputs.manifest.json`,
-  /** an empty marker per run under its digest, so another machine finds runs by pins */
-  digestIndex: (digest: string, id?: string) => `index/digests/${digest}/${id ?? ''}`,
-  submission: (id: string, stamp: string, file: string) => `runs/${id}/submissions/${stamp}/${file}`,
 };

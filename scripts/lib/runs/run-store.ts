@@ -1,11 +1,13 @@
 // Reading and writing run records: run.json in the store is the truth, the SQLite db mirrors it.
 import { appendLedger, type LedgerFields } from '../ledger/ledger.js';
 import type { Project } from '../project.js';
+import { storedSteps } from '../runner/store-checkpoints.js';
 import { UserError } from '../ui/errors.js';
-import { runKeys, type RunRecord } from './run-record.js';
+import { parseRunJson, runJson, runKeys, type RunRecord } from './run-record.js';
+import type { Journal } from './supervisor.js';
 
 export async function saveRun(project: Project, run: RunRecord): Promise<void> {
-  await project.store.putBytes(runKeys.record(run.run_id), JSON.stringify(run, null, 2) + '\n');
+  await project.store.putBytes(runKeys.record(run.run_id), runJson(run));
   project.db.upsert(run);
 }
 
@@ -17,7 +19,7 @@ export async function loadRun(project: Project, runId: string): Promise<RunRecor
   if (fromDb) return fromDb;
   const bytes = await project.store.getBytes(runKeys.record(runId));
   if (!bytes) throw new UserError(`run: no run ${runId} in ${project.store.url}; list runs with make status`);
-  const run = JSON.parse(bytes.toString('utf8')) as RunRecord;
+  const run = parseRunJson(bytes.toString('utf8'));
   project.db.upsert(run);
   return run;
 }
@@ -25,4 +27,13 @@ export async function loadRun(project: Project, runId: string): Promise<RunRecor
 /** Appends one entry to the project's ledger. */
 export function recordInLedger<T extends string>(project: Project, type: T, fields: LedgerFields<T>) {
   return appendLedger(project.ledgerPath, type, fields);
+}
+
+/** The supervisor's view of a project: the run record, the ledger, the committed steps in the store. */
+export function runJournal(project: Project): Journal {
+  return {
+    save: (run) => saveRun(project, run),
+    record: async (type, fields) => void (await recordInLedger(project, type, fields)),
+    storedSteps: async (unit) => (await storedSteps(project.store, unit)).filter((s) => s.hasManifest).map((s) => s.step),
+  };
 }

@@ -1,8 +1,9 @@
 // Run state in SQLite: a fast index over the store's run.json files, rebuilt by `make reindex`.
+// Records are kept in run.json's own format, so an index written by any version reads back.
 import Database from 'better-sqlite3';
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
-import { lastStep, runState, type RunRecord } from './run-record.js';
+import { lastStep, parseRunJson, runJson, runState, type RunRecord } from './run-record.js';
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS runs (
@@ -18,6 +19,7 @@ CREATE TABLE IF NOT EXISTS runs (
 CREATE INDEX IF NOT EXISTS runs_by_digest ON runs(digest);
 CREATE TABLE IF NOT EXISTS attempts (
   run_id TEXT NOT NULL REFERENCES runs(run_id) ON DELETE CASCADE,
+  unit INTEGER NOT NULL,
   n INTEGER NOT NULL,
   backend TEXT NOT NULL,
   state TEXT NOT NULL,
@@ -26,16 +28,13 @@ CREATE TABLE IF NOT EXISTS attempts (
   started_at TEXT NOT NULL,
   ended_at TEXT,
   last_step INTEGER,
-  PRIMARY KEY (run_id, n)
-);
-CREATE TABLE IF NOT EXISTS handles (
-  run_id TEXT NOT NULL,
-  attempt INTEGER NOT NULL,
-  handle TEXT NOT NULL,
-  PRIMARY KEY (run_id, attempt),
-  FOREIGN KEY (run_id, attempt) REFERENCES attempts(run_id, n) ON DELETE CASCADE
+  handle TEXT,
+  PRIMARY KEY (run_id, unit, n)
 );
 `;
+
+/** 1: attempts per unit, with their handles (before: one table of a run's attempts, one of handles). */
+const VERSION = 1;
 
 export class StateDb {
   private db: Database.Database;
@@ -46,40 +45,55 @@ export class StateDb {
     this.db.pragma('journal_mode = WAL');
     this.db.pragma('foreign_keys = ON');
     this.db.pragma('busy_timeout = 5000');
-    this.db.exec(SCHEMA);
+    this.migrate();
+  }
+
+  private migrate(): void {
+    const version = this.db.pragma('user_version', { simple: true }) as number;
+    if (version >= VERSION) return void this.db.exec(SCHEMA);
+    this.db.transaction(() => {
+      this.db.exec('DROP TABLE IF EXISTS handles; DROP TABLE IF EXISTS attempts;');
+      this.db.exec(SCHEMA);
+      // The attempts derive from the records: fill them again.
+      for (const { record } of this.db.prepare('SELECT record FROM runs').all() as { record: string }[]) this.writeAttempts(parseRunJson(record));
+      this.db.pragma(`user_version = ${VERSION}`);
+    })();
+  }
+
+  private writeAttempts(r: RunRecord): void {
+    const insert = this.db.prepare(
+      `INSERT INTO attempts (run_id, unit, n, backend, state, reason, exit_code, started_at, ended_at, last_step, handle)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    );
+    for (const u of r.units) {
+      for (const a of u.attempts) {
+        insert.run(r.run_id, u.index, a.n, a.backend, a.state, a.reason, a.exit_code, a.started_at, a.ended_at, a.last_step, a.handle ? JSON.stringify(a.handle) : null);
+      }
+    }
   }
 
   /** Mirrors one run.json into the tables. */
   upsert(run: RunRecord): void {
-    const write = this.db.transaction((r: RunRecord) => {
+    this.db.transaction((r: RunRecord) => {
       this.db.prepare('DELETE FROM runs WHERE run_id = ?').run(r.run_id);
       this.db
         .prepare(
           `INSERT INTO runs (run_id, experiment, digest, state, created_at, updated_at, last_step, record)
            VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
         )
-        .run(r.run_id, r.experiment, r.pins.digest, runState(r), r.created_at, new Date().toISOString(), lastStep(r), JSON.stringify(r));
-      const attempt = this.db.prepare(
-        `INSERT INTO attempts (run_id, n, backend, state, reason, exit_code, started_at, ended_at, last_step)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-      );
-      const handle = this.db.prepare('INSERT INTO handles (run_id, attempt, handle) VALUES (?, ?, ?)');
-      for (const a of r.attempts) {
-        attempt.run(r.run_id, a.n, a.backend, a.state, a.reason, a.exit_code, a.started_at, a.ended_at, a.last_step);
-        if (a.handle) handle.run(r.run_id, a.n, JSON.stringify(a.handle));
-      }
-    });
-    write(run);
+        .run(r.run_id, r.experiment, r.pins.digest, runState(r), r.created_at, new Date().toISOString(), lastStep(r), runJson(r));
+      this.writeAttempts(r);
+    })(run);
   }
 
   get(runId: string): RunRecord | null {
     const row = this.db.prepare('SELECT record FROM runs WHERE run_id = ?').get(runId) as { record: string } | undefined;
-    return row ? (JSON.parse(row.record) as RunRecord) : null;
+    return row ? parseRunJson(row.record) : null;
   }
 
   byDigest(digest: string): RunRecord[] {
     const rows = this.db.prepare('SELECT record FROM runs WHERE digest = ? ORDER BY created_at').all(digest) as { record: string }[];
-    return rows.map((r) => JSON.parse(r.record) as RunRecord);
+    return rows.map((r) => parseRunJson(r.record));
   }
 
   /** Newest first; optionally only one experiment's runs. */
@@ -89,13 +103,13 @@ export class StateDb {
         ? this.db.prepare('SELECT record FROM runs WHERE experiment = ? ORDER BY created_at DESC, run_id DESC').all(experiment)
         : this.db.prepare('SELECT record FROM runs ORDER BY created_at DESC, run_id DESC').all()
     ) as { record: string }[];
-    return rows.map((r) => JSON.parse(r.record) as RunRecord);
+    return rows.map((r) => parseRunJson(r.record));
   }
 
   /** Replaces every row with the given runs, in one transaction. */
   replaceAll(runs: RunRecord[]): void {
     this.db.transaction(() => {
-      this.db.exec('DELETE FROM handles; DELETE FROM attempts; DELETE FROM runs;');
+      this.db.exec('DELETE FROM attempts; DELETE FROM runs;');
       for (const r of runs) this.upsert(r);
     })();
   }

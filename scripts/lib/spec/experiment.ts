@@ -11,6 +11,14 @@ import { formatZodIssue } from './zod-format.js';
 const NAME_RE = /^[a-z0-9][a-z0-9_-]{0,63}$/;
 const NAME_RULE = 'lowercase letters, digits, - and _, starting with a letter or digit';
 
+const DURATION = /^(\d+)(s|m|h|d)$/;
+
+/** "90m" → 5400. */
+export function durationSec(text: string): number {
+  const [, n, unit] = DURATION.exec(text)!;
+  return Number(n) * { s: 1, m: 60, h: 3600, d: 86400 }[unit as 's' | 'm' | 'h' | 'd'];
+}
+
 const Command = z.union([z.string().trim().min(1), z.array(z.string().min(1)).min(1)]);
 const RelPath = z
   .string()
@@ -45,6 +53,10 @@ export const ExperimentSchema = z.strictObject({
       gpus: z.number().int().min(0).default(0),
       gpu_type: z.string().min(1).optional(),
       memory: z.string().regex(/^\d+(\.\d+)?[KMGT]i?B?$/, 'a size like "4G" or "512M"').optional(),
+      /** each attempt's time limit: past it the runner checkpoints and stops it (state timeout) */
+      time: z.string().regex(DURATION, 'a duration like "90m", "2h" or "1d"').optional(),
+      /** run on spot / preemptible capacity (backends that have it) */
+      spot: z.boolean().default(false),
     })
     .prefault({}),
   shards: z

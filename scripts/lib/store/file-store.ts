@@ -33,6 +33,10 @@ export class FileStore implements Store {
     readonly dir: string,
   ) {}
 
+  get localDir(): string {
+    return this.dir;
+  }
+
   /** The local path of a key: file stores can be read in place. */
   pathOf(key: string): string {
     return path.join(this.dir, checkKey(key));

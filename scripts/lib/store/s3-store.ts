@@ -50,6 +50,7 @@ const isMissing = (err: unknown) => {
 
 export class S3Store implements Store {
   readonly url: string;
+  readonly localDir = null;
   readonly bucket: string;
   private readonly base: string;
   private readonly client: S3Client;

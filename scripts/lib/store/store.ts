@@ -9,6 +9,8 @@ export interface StoredObject {
 
 export interface Store {
   readonly url: string;
+  /** the folder of a store that is a folder on this machine (readable in place), else null */
+  readonly localDir: string | null;
   /**
    * Copies a local file to `key`, verifying the stored bytes' SHA-256. A caller that already
    * knows the file's size and hash (a checkpoint manifest) passes them as `expected`: the bytes

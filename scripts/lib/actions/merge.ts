@@ -1,4 +1,4 @@
-// make merge for a fleet search: fetch every shard file from the store, prove the set is one
+// make merge for a sharded run: fetch every shard file from the store, prove the set is one
 // complete, consistent search (verifyCoverage), check each file against the hash its runner
 // recorded, merge by the spec's strategy, and store the merged file, a merge report and a
 // ledger entry. Any problem is one line naming the shard and `make fleet-retry` for it.
@@ -10,8 +10,8 @@ import { run as runArgv } from '../proc.js';
 import type { Project } from '../project.js';
 import { commandArgv } from '../runner/experiment-process.js';
 import { UserError } from '../ui/errors.js';
-import { mergeKeys, runKeys, shardUnit, type RunRecord } from './run-record.js';
-import { recordInLedger } from './run-store.js';
+import { mergeKeys, runKeys, unitKey, type RunRecord } from '../runs/run-record.js';
+import { recordInLedger } from '../runs/run-store.js';
 
 export interface MergeSummary {
   run_id: string;
@@ -47,8 +47,8 @@ const fix = (run: RunRecord, index: number | string) => `make fleet-retry run=${
 async function fetchShardFiles(project: Project, run: RunRecord, dir: string): Promise<ShardFile[]> {
   const { store } = project;
   const found: ShardFile[] = [];
-  for (const shard of run.shards!) {
-    const unit = shardUnit(run.run_id, shard.index);
+  for (const shard of run.units) {
+    const unit = unitKey(run, shard.index);
     const manifest = await store.getBytes(runKeys.outputsManifest(unit));
     const recorded = new Map(
       manifest ? (JSON.parse(manifest.toString('utf8')) as { files: { path: string; sha256: string }[] }).files.map((f) => [f.path, f.sha256]) : [],
@@ -89,7 +89,7 @@ async function mergeByCommand(project: Project, run: RunRecord, files: string[],
 }
 
 export async function mergeRun(project: Project, run: RunRecord): Promise<MergeSummary> {
-  if (!run.shards?.length) throw new UserError(`merge: run ${run.run_id} is not a sharded search; make merge is for runs started with backend=fleet`);
+  if (!run.sharded) throw new UserError(`merge: run ${run.run_id} is not a sharded search; make merge is for runs started with backend=fleet`);
   const started = Date.now();
   const dir = path.join(project.workDir(run.run_id), 'merge');
   rmSync(dir, { recursive: true, force: true });
@@ -128,7 +128,7 @@ export async function mergeRun(project: Project, run: RunRecord): Promise<MergeS
       strategy: run.spec.shards.merge,
       merged: { key: mergeKeys.merged(run.run_id), records, sha256: stored.sha256, bytes: stored.size },
       shards: reports.map((r) => {
-        const shard = run.shards![r.index]!;
+        const shard = run.units[r.index]!;
         const last = shard.attempts.at(-1);
         const elapsed = shard.attempts.reduce((s, a) => s + (a.ended_at ? Date.parse(a.ended_at) - Date.parse(a.started_at) : 0), 0);
         return {

@@ -1,0 +1,73 @@
+// make stop: asks a run's live units to checkpoint and stop, and, unless another process follows
+// the run (it records the ends), waits for them to end and records it.
+import { setTimeout as sleep } from 'node:timers/promises';
+import { openBackend } from '../backends/index.js';
+import type { Project } from '../project.js';
+import { launcherOf } from '../runs/launcher-lock.js';
+import type { RunRecord } from '../runs/run-record.js';
+import { runJournal } from '../runs/run-store.js';
+import { Supervisor, type SupervisorEvent } from '../runs/supervisor.js';
+import { attemptSpec } from '../runs/unit-spec.js';
+import { UserError } from '../ui/errors.js';
+
+export interface StopResult {
+  /** units asked to stop */
+  asked: number[];
+  /** units that could not be asked, and why */
+  unreachable: { unit: number; why: string }[];
+  /** the pid of the process that follows the run and records the ends, when there is one */
+  follower: number | null;
+  /** units still running when the wait gave up */
+  running: number[];
+}
+
+const live = (run: RunRecord, only?: number[]) =>
+  run.units.filter((u) => (!only || only.includes(u.index)) && ['running', 'pending'].includes(u.attempts.at(-1)?.state ?? '')).map((u) => u.index);
+
+export async function stopRun(project: Project, run: RunRecord, opts: { force?: boolean; units?: number[]; sink?: (e: SupervisorEvent) => void } = {}): Promise<StopResult> {
+  const asked = live(run, opts.units);
+  if (!asked.length) {
+    const last = run.units.length === 1 ? run.units[0]!.attempts.at(-1)?.state : null;
+    throw new UserError(`stop: run ${run.run_id} is not running${last ? ` (${last})` : run.units.length ? '' : ' (no attempts)'}`);
+  }
+  const unreachable: StopResult['unreachable'] = [];
+  const follower = launcherOf(project, run.run_id);
+  const backendOf = (unit: number) => {
+    const h = run.units[unit]!.attempts.at(-1)!.handle!;
+    return openBackend(h.backend, project, { host: typeof h.host === 'string' ? h.host : undefined, fleet: typeof h.fleet === 'string' ? h.fleet : undefined });
+  };
+  if (follower !== null) {
+    // The follower records what ends: only ask.
+    await Promise.all(
+      asked.map(async (unit) => {
+        const h = run.units[unit]!.attempts.at(-1)!.handle!;
+        await (await backendOf(unit)).cancel(h, { force: opts.force }).catch((err: Error) => unreachable.push({ unit, why: err.message.split('\n')[0]! }));
+      }),
+    );
+    // Wait until the follower has recorded their ends.
+    const until = Date.now() + (run.spec.train.grace_sec + 30) * 1000;
+    let now = run;
+    while (live(now, opts.units).length && Date.now() < until && launcherOf(project, run.run_id) !== null) {
+      await sleep(250);
+      now = project.db.get(run.run_id) ?? now;
+    }
+    Object.assign(run, now);
+    return { asked: asked.filter((u) => !unreachable.some((x) => x.unit === u)), unreachable, follower, running: live(now, opts.units) };
+  }
+  const backend = await backendOf(asked[0]!);
+  const supervisor = new Supervisor({
+    run,
+    backend,
+    openBackend: (name) => (name === backend.name ? Promise.resolve(backend) : backendOf(run.units.find((u) => u.attempts.at(-1)?.backend === name)!.index)),
+    journal: runJournal(project),
+    specFor: (unit, attempt) => attemptSpec(project, run, unit, attempt),
+    maxAttempts: 0,
+    sink: (e) => {
+      if (e.type === 'notice' && e.line.startsWith('could not ask it to stop')) unreachable.push({ unit: e.unit, why: e.line });
+      opts.sink?.(e);
+    },
+  });
+  const deadline = setTimeout(() => supervisor.detach(), (run.spec.train.grace_sec + 30) * 1000);
+  await supervisor.follow({ stop: { force: opts.force } }).finally(() => clearTimeout(deadline));
+  return { asked: asked.filter((u) => !unreachable.some((x) => x.unit === u)), unreachable, follower: null, running: live(run, opts.units) };
+}

@@ -1,0 +1,133 @@
+// How a verb shows a run it drives: a live status line for a run of one unit, a progress table
+// for a sharded one, and a line for everything worth keeping (placement, hosts, checkpoints
+// restored, attempts that end, hosts lost, units moved, the merge).
+import type { LaunchEvent } from '../actions/launch.js';
+import { describeMerge } from '../actions/merge.js';
+import { describePins, formatBytes } from '../runs/describe.js';
+import type { RunRecord } from '../runs/run-record.js';
+import type { UnitView } from '../runs/supervisor.js';
+import { LiveTable } from '../ui/live-table.js';
+import { formatDuration, StatusLine } from '../ui/status-line.js';
+import { renderTable } from '../ui/table.js';
+
+export { formatBytes };
+
+/** The progress table of a sharded run: one row per shard. */
+export function unitTable(units: readonly UnitView[]): string {
+  const rows = units.map((u) => {
+    const end = u.ended_at && u.state !== 'running' ? Date.parse(u.ended_at) : Date.now();
+    const elapsed = u.started_at ? formatDuration(end - Date.parse(u.started_at)) : null;
+    return [u.unit, u.slot, u.state, u.attempt, u.ckpt, elapsed, (u.last_line ?? '').slice(0, 60)];
+  });
+  return renderTable(['SHARD', 'HOST', 'STATE', 'ATTEMPT', 'CKPT', 'ELAPSED', 'LAST LINE'], rows);
+}
+
+/** The live status line of a run of one unit. */
+function statusText(u: UnitView): string {
+  const m = u.metrics ?? {};
+  const step = m.step ?? u.ckpt ?? '-';
+  const loss = typeof m.loss === 'number' ? m.loss.toPrecision(4) : '-';
+  const elapsed = u.started_at ? formatDuration(Date.now() - Date.parse(u.started_at)) : '-';
+  return `▸ attempt ${u.attempt ?? '-'} · step ${String(step)} · loss ${loss} · ckpt ${u.ckpt ?? '-'} · ${elapsed}`;
+}
+
+export class RunDisplay {
+  readonly line = new StatusLine();
+  private table: LiveTable | null = null;
+  private run: RunRecord | null = null;
+  private last: UnitView[] = [];
+
+  /** `where`: how the run's place reads in its first line (a fleet: `fleet lab`); `locate`: a store key for people */
+  constructor(
+    private readonly where: string,
+    private readonly locate: (key: string) => string,
+  ) {}
+
+  get sharded(): boolean {
+    return !!this.run?.sharded;
+  }
+
+  /** Output of an in-process attempt, scrolling above the live line. */
+  echo = (stream: 'stdout' | 'stderr', data: Buffer): void => this.line.write(stream === 'stdout' ? process.stdout : process.stderr, data);
+
+  say(text: string): void {
+    if (this.table) this.table.say(text);
+    else this.line.say(text);
+  }
+
+  private unit(i: number): string {
+    return this.sharded ? `shard ${i}: ` : '';
+  }
+
+  /** Stops redrawing; a sharded run's final table is printed once where nothing was redrawn. */
+  done(): void {
+    this.line.done();
+    if (!this.table) return;
+    this.table.done();
+    if (!this.table.interactive && this.last.length) this.table.say(unitTable(this.last));
+  }
+
+  handle = (e: LaunchEvent): void => {
+    switch (e.type) {
+      case 'opened': {
+        this.run = e.run;
+        if (e.run.sharded) this.table = new LiveTable();
+        const where = e.run.sharded ? this.where : e.backend.name;
+        if (e.how === 'new') this.say(`run ${e.run.run_id} on ${where}\n  pins: ${describePins(e.run.pins)}`);
+        else if (e.how === 'resume') this.say(`resuming run ${e.run.run_id} on ${where}`);
+        return;
+      }
+      case 'placed':
+        return this.placed(e);
+      case 'prepared':
+        return this.say(e.outcome instanceof Error ? `✗ ${e.slot}: ${e.outcome.message.split('\n')[0]}` : `✓ ${e.slot}: ${e.outcome} (${formatDuration(e.ms)})`);
+      case 'restored':
+        return this.say(this.unit(e.unit) + (e.step === null ? 'starting from scratch (no committed checkpoint)' : `resuming from committed checkpoint step ${e.step}`));
+      case 'notice':
+        return this.say(`${this.unit(e.unit)}switchyard: ${e.line}`);
+      case 'ended':
+        if (this.sharded) return this.say(`${e.state === 'succeeded' ? '✓' : '✗'} shard ${e.unit} on ${e.slot}: ${e.state} after ${formatDuration(e.ms)}${e.reason ? ` (${e.reason})` : ''}`);
+        if (e.state !== 'succeeded') this.say(`attempt ${e.attempt} ended ${e.state}${e.reason ? `: ${e.reason}` : ''}`);
+        return;
+      case 'retrying':
+        if (!this.sharded) this.say(`attempt ${e.after.attempt} ${e.after.state}: ${e.after.reason}; starting attempt ${e.next.attempt} on ${e.next.backend} from the last committed checkpoint`);
+        return;
+      case 'slot-down':
+        return this.say(`host ${e.slot} lost: ${e.reason}`);
+      case 'slot-refused':
+        return this.say(`host ${e.slot} takes no ${this.sharded ? 'shards' : 'attempts'}: ${e.reason}`);
+      case 'moved':
+        if (this.sharded) this.say(`shard ${e.unit} moved from ${e.from} to ${e.to}${e.resumeStep === null ? ' (starts over: no committed checkpoint here)' : ` (resumes from checkpoint step ${e.resumeStep})`}`);
+        return;
+      case 'waiting':
+        return this.say(`${this.unit(e.unit)}${e.why}`);
+      case 'gave-up':
+        return this.say(`${this.unit(e.unit)}switchyard: giving up after ${e.attempts} attempts`);
+      case 'tick':
+        this.last = e.units;
+        if (this.table) this.table.update(unitTable(e.units));
+        else if (e.units[0] && e.units[0].state === 'running') this.line.update(statusText(e.units[0]));
+        return;
+      case 'merged':
+        for (const l of describeMerge(e.summary, this.locate(e.summary.merged.key))) this.say(l);
+        return;
+      case 'started':
+        return;
+    }
+  };
+
+  private placed(e: Extract<LaunchEvent, { type: 'placed' }>): void {
+    if (!this.sharded) {
+      for (const r of e.reattached) this.say(`re-attaching to run ${this.run!.run_id}, attempt ${r.attempt} on ${e.backend}`);
+      return;
+    }
+    const hosts = [...new Set(e.units.map((u) => u.slot))];
+    const how = e.capacity === 1 ? 'one at a time per host' : `up to ${e.capacity} at once per host`;
+    this.say(`${this.where}: ${e.units.length} of ${this.run!.units.length} shards on ${hosts.length} host${hosts.length === 1 ? '' : 's'}, ${how}`);
+    for (const h of hosts) {
+      const mine = e.units.filter((u) => u.slot === h).map((u) => u.unit);
+      this.say(`  ${h}: shard${mine.length > 1 ? 's' : ''} ${mine.join(', ')}`);
+    }
+    for (const r of e.reattached) this.say(`  ${r.slot}: shard ${r.unit} already running (attempt ${r.attempt}), re-attaching`);
+  }
+}

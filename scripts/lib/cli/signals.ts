@@ -1,0 +1,60 @@
+// What Ctrl-C, SIGTERM and SIGHUP mean to a verb that drives a run. A run of one unit: the
+// first Ctrl-C asks the experiment to checkpoint and stop, a second kills it; SIGTERM/SIGHUP
+// mean this machine is going away, so an attempt running in this process checkpoints and ends
+// preempted, while one running elsewhere goes on (a later make train re-attaches). A sharded
+// run detaches at once: its units go on where they run, and a second signal exits.
+import type { Backend } from '../backends/backend.js';
+import type { RunRecord } from '../runs/run-record.js';
+import type { Supervisor } from '../runs/supervisor.js';
+
+export interface SignalTarget {
+  supervisor: Supervisor;
+  run: RunRecord;
+  backend: Backend;
+}
+
+export class ForegroundSignals {
+  private target: SignalTarget | null = null;
+  private pending: NodeJS.Signals[] = [];
+  private interrupts = 0;
+
+  constructor(private readonly say: (line: string) => void, private readonly detachHint: (run: RunRecord) => string) {
+    for (const s of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(s, () => this.on(s));
+  }
+
+  /** The run is open: signals that came before act now. */
+  attach(target: SignalTarget): void {
+    this.target = target;
+    for (const s of this.pending.splice(0)) this.on(s);
+  }
+
+  private on(signal: NodeJS.Signals): void {
+    const t = this.target;
+    if (!t) return void this.pending.push(signal);
+    if (t.run.sharded) {
+      if (t.supervisor.isDetached) process.exit(130);
+      this.say(`${signal}: detaching; the shards keep running on their hosts`);
+      this.say(`  ${this.detachHint(t.run)}`);
+      t.supervisor.detach();
+      return;
+    }
+    if (signal !== 'SIGINT') {
+      if (t.backend.attemptsInProcess) {
+        this.say(`${signal}: checkpointing and stopping; make train resumes the run`);
+        t.supervisor.stop({ preempt: true });
+      } else {
+        this.say(`${signal}: detaching; the attempt goes on on ${t.backend.name}; make train re-attaches to it`);
+        t.supervisor.detach();
+      }
+      return;
+    }
+    this.interrupts++;
+    if (this.interrupts === 1) {
+      this.say('stopping: the experiment is checkpointing (Ctrl-C again to kill it now)');
+      t.supervisor.stop();
+    } else {
+      this.say('killing the experiment');
+      t.supervisor.stop({ force: true });
+    }
+  }
+}

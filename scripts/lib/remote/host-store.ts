@@ -1,0 +1,39 @@
+// A host and the project's store. A store the host can reach itself (S3) is written by its
+// runners directly; a store that is a folder on this machine is not, so the runner on the host
+// writes the host's own store (<root>/store) and this machine copies runs home from it.
+import { existsSync, mkdirSync } from 'node:fs';
+import path from 'node:path';
+import { MANIFEST_NAME } from '../ckpt/manifest.js';
+import { pruneStoredSteps } from '../runner/store-checkpoints.js';
+import { runRsync } from '../ssh/rsync.js';
+import { runKeys } from '../store/run-keys.js';
+import type { Store } from '../store/store.js';
+import type { RemoteHost } from './remote-host.js';
+
+/** The store URL a runner on the host writes to, relative to its repo folder. */
+export function hostStoreUrl(store: Store): string {
+  return store.localDir === null ? store.url : 'file://../store';
+}
+
+/** Copies a unit's checkpoints, outputs and attempt files home from the host's own store. */
+export async function pullUnit(host: RemoteHost, store: Store, unit: string, keepCheckpoints: number): Promise<void> {
+  if (store.localDir === null) return; // the runner wrote to the shared store
+  const local = path.join(store.localDir, runKeys.dir(unit));
+  mkdirSync(path.dirname(local), { recursive: true }); // rsync makes only the last folder
+  // Blobs before manifests, as the checkpoint protocol orders them: a pull cut off halfway (its
+  // host going away) never leaves a step whose manifest is home but whose blobs are not.
+  const pull = { src: `${host.layout.store}/${runKeys.dir(unit)}`, dest: local, target: host.target, direction: 'pull' } as const;
+  await runRsync({ ...pull, excludes: [MANIFEST_NAME] });
+  await runRsync({ ...pull, excludes: [] });
+  await pruneStoredSteps(store, unit, keepCheckpoints);
+}
+
+/** Gives the host the committed checkpoints this machine holds for a unit that moves there. */
+export async function pushCheckpoints(host: RemoteHost, store: Store, unit: string): Promise<void> {
+  if (store.localDir === null) return; // the host reads them from the shared store
+  const local = path.join(store.localDir, runKeys.ckptDir(unit));
+  if (!existsSync(local)) return;
+  const remote = `${host.layout.store}/${runKeys.ckptDir(unit)}`;
+  await host.run(['mkdir', '-p', remote]);
+  await runRsync({ src: local, dest: remote, target: host.target, direction: 'push', excludes: [] });
+}

@@ -1,0 +1,76 @@
+// Pure rendering of how an attempt starts on a host and how a poll's answer reads: no I/O, so
+// golden files pin them down (test/golden/remote/). The I/O around them is in backends/ssh.ts.
+import type { AttemptSpec, AttemptStatus, RunnerEvent } from '../runner/attempt-spec.js';
+import { parseEventLines, parseJsonLines } from '../runner/jsonl.js';
+import { tmuxNewSession } from '../ssh/tmux.js';
+import { attemptSession, TMUX_SOCKET, type HostLayout } from './host-layout.js';
+
+export interface LaunchOptions {
+  layout: HostLayout;
+  /** the runner's path on the host */
+  runner: string;
+  /** the store URL the runner on the host writes to */
+  store: string;
+  /** tmux session names start with it (default `sy`) */
+  sessionPrefix?: string;
+  /** where the runner writes outputs: `<outputDir>/<unit>` from the login directory (default the scratch folder) */
+  outputDir?: string;
+}
+
+export interface Launch {
+  session: string;
+  /** the attempt's folder on the host */
+  attemptDir: string;
+  /** the spec as the runner on the host reads it (stdin of the submit script) */
+  spec: string;
+  /** SUBMIT_SCRIPT's arguments */
+  args: string[];
+}
+
+export function renderLaunch(spec: AttemptSpec, opts: LaunchOptions): Launch {
+  const { layout } = opts;
+  const session = attemptSession(spec.unit_id, spec.attempt, opts.sessionPrefix);
+  const specPath = layout.attemptSpec(spec.unit_id, spec.attempt);
+  const remoteSpec: AttemptSpec = { ...spec, store: opts.store, secrets_file: '../secrets.env', venv: '../venv' };
+  const rel = (p: string) => p.slice(layout.root.length + 1);
+  const argv = ['runtime/node', rel(opts.runner), '--spec', rel(specPath), '--root', 'repo', '--work', rel(layout.work(spec.unit_id))];
+  if (opts.outputDir) argv.push('--output', `${opts.outputDir}/${spec.unit_id}`);
+  const attemptDir = layout.attemptDir(spec.unit_id, spec.attempt);
+  return {
+    session,
+    attemptDir,
+    spec: JSON.stringify(remoteSpec, null, 2),
+    args: [attemptDir, TMUX_SOCKET, session, specPath, session.replace(/\d+$/, ''), ...tmuxNewSession(TMUX_SOCKET, session, layout.root, argv)],
+  };
+}
+
+/** POLL_SCRIPT's arguments for attempts of one host: (folder, session, event lines read) each. */
+export function pollArgs(marker: string, attempts: readonly { dir: string; session: string; eventsFrom: number }[]): string[] {
+  return [marker, TMUX_SOCKET, ...attempts.flatMap((a) => [a.dir, a.session, String(a.eventsFrom)])];
+}
+
+/** What a poll found of one attempt on a host. */
+export interface RemoteAttempt {
+  /** its tmux session lives */
+  alive: boolean;
+  status: AttemptStatus | null;
+  /** one per complete event line after those already read; null where a line does not parse */
+  events: (RunnerEvent | null)[];
+  metrics: Record<string, unknown> | null;
+  lastLine: string | null;
+}
+
+/** POLL_SCRIPT's answer, one entry per attempt asked about, in order. */
+export function parsePoll(out: string, marker: string, count: number): RemoteAttempt[] {
+  const sections = out.split(marker);
+  return Array.from({ length: count }, (_, i) => {
+    const [alive = '', status = '', events = '', metrics = '', lastLine = ''] = sections.slice(i * 5, i * 5 + 5);
+    return {
+      alive: alive === 'alive',
+      status: status.trim() ? (JSON.parse(status) as AttemptStatus) : null,
+      events: parseEventLines<RunnerEvent>(events),
+      metrics: parseJsonLines<Record<string, unknown>>(metrics).at(-1) ?? null,
+      lastLine: lastLine.trim() || null,
+    };
+  });
+}

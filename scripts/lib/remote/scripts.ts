@@ -1,0 +1,63 @@
+// The fixed POSIX sh scripts a backend runs on a host (through `sh -c <script> sh <args...>`).
+// Values only ever arrive as positional parameters, never as script text; each script is one
+// round trip. They are checked against golden files (test/golden/remote/).
+import { STOP_REQUEST } from '../runner/attempt-spec.js';
+
+/**
+ * Polls any number of attempts of one host in one call. $1 a marker, $2 the tmux socket, then
+ * per attempt three words: its folder, its tmux session, the event lines already read. For each
+ * attempt it prints five sections, each ended by the marker: the session (alive or gone, looked
+ * at first, so a runner that writes its final status and exits between the two reads is seen
+ * with its status, never as gone without one), status.json, the events after those already
+ * read (raw: a cut-off last line shows as such), the newest metrics line, and the last non-empty
+ * line of the newer of stdout.log and stderr.log.
+ */
+export const POLL_SCRIPT = `m=$1 sock=$2; shift 2
+while [ $# -ge 3 ]; do
+d=$1 session=$2 from=$3; shift 3
+if tmux -L "$sock" has-session -t "=$session" 2>/dev/null; then printf alive; else printf gone; fi; printf %s "$m"
+cat "$d/status.json" 2>/dev/null; printf %s "$m"
+tail -n +"$((from + 1))" "$d/events.jsonl" 2>/dev/null; printf %s "$m"
+tail -n 1 "$d/metrics.jsonl" 2>/dev/null; printf %s "$m"
+f=$(ls -t "$d/stdout.log" "$d/stderr.log" 2>/dev/null | head -n 1)
+if [ -n "$f" ]; then tail -c 4096 "$f" | grep -v '^ *$' | tail -n 1; fi; printf %s "$m"
+done`;
+
+/**
+ * prepare's checks in one call: $1 the node runtime (exit 3 without it); $2 the repo folder
+ * (made; a failed mkdir prints "mkdir <status>" and exits 4); $3 the runtime folder (prints
+ * "file <path>" for each file there: the runners); $4 non-empty: prints "empty" when $2 is.
+ */
+export const PREPARE_SCRIPT = `test -x "$1" || exit 3
+mkdir -p "$2" || { c=$?; echo "mkdir $c"; exit 4; }
+for f in "$3"/*; do if [ -f "$f" ]; then printf 'file %s\\n' "$f"; fi; done
+if [ -n "$4" ] && [ -z "$(ls -A "$2")" ]; then echo empty; fi
+exit 0`;
+
+/**
+ * submit's remote side in one call: exit 10 when the attempt has started already (a final
+ * status or its tmux session); exit 12, printing its name, when an earlier attempt of the same
+ * unit still runs (its session lives, $5 being the session name without the attempt number, and
+ * it has no final status yet; one that is only exiting after writing it does not count), since
+ * two runners of one unit would share its scratch and checkpoints; else the spec from stdin is
+ * written to $4 (temp + rename) and the rest of the arguments, a tmux new-session argv, is run.
+ */
+export const SUBMIT_SCRIPT = `d=$1 sock=$2 session=$3 spec=$4 stem=$5; shift 5
+[ -f "$d/status.json" ] && exit 10
+tmux -L "$sock" has-session -t "=$session" 2>/dev/null && exit 10
+for s in $(tmux -L "$sock" list-sessions -F '#{session_name}' 2>/dev/null); do
+  n=\${s#"$stem"}
+  [ "$n" != "$s" ] || continue
+  case $n in ''|*[!0-9]*) continue;; esac
+  st=\${d%/*}/$n/status.json
+  [ -f "$st" ] && ! grep -q '"state": "running"' "$st" && continue
+  echo "$s"; exit 12
+done
+mkdir -p "$(dirname "$spec")" && cat > "$spec.tmp" && mv -f "$spec.tmp" "$spec" || exit 11
+exec "$@"`;
+
+/** Asks an attempt's runner to stop: the stop request marks a user's stop, then the signal ($2). */
+export const CANCEL_SCRIPT = `d=$1
+touch "$d/${STOP_REQUEST}"
+pid=$(sed -n 's/^ *"pid": *\\([0-9][0-9]*\\).*/\\1/p' "$d/status.json" | head -n 1)
+[ -n "$pid" ] && kill -"$2" "$pid"`;

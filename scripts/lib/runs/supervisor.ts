@@ -1,0 +1,676 @@
+// The supervisor: owns the lifecycle of every unit of a run on every backend. It places units
+// on slots (placers) or hands them to a scheduler, submits, polls each slot in one round trip
+// per tick, records runner events and attempt ends, keeps the attempt budget, copies
+// checkpoints home where workers cannot reach the store, declares a slot lost after its
+// lost-after time, moves its units to healthy slots or to the next backend of the run's order,
+// and records what could not be saved (ckpt.lost). The foreground `make train`, a fleet search
+// and a background agent are this one loop with different owners.
+//
+// Polls and submits run concurrently per slot and report to an inbox the loop drains in order,
+// so one slow or dead host never holds up what happens on the others, and every record and
+// ledger write happens in one place, one at a time.
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { BackendName } from '../config/define-config.js';
+import type { LedgerFields } from '../ledger/format.js';
+import type { AttemptSpec, RunnerEvent } from '../runner/attempt-spec.js';
+import { UserError } from '../ui/errors.js';
+import { EarlierAttemptRunning, unanswered, type Backend, type Handle, type PollResult } from '../backends/backend.js';
+import { TERMINAL, type AttemptRecord, type AttemptState, type RunRecord, type UnitRecord, unitKey } from './run-record.js';
+
+export interface Clock {
+  now(): number;
+  /** resolves after `ms`, or early when `signal` aborts */
+  sleep(ms: number, signal?: AbortSignal): Promise<void>;
+}
+
+export const systemClock: Clock = {
+  now: () => Date.now(),
+  sleep: (ms, signal) => sleep(ms, undefined, { signal }).catch(() => {}),
+};
+
+/** Where the supervisor keeps what happens: the run record, the ledger, the home store. */
+export interface Journal {
+  save(run: RunRecord): Promise<void>;
+  record<T extends string>(type: T, fields: LedgerFields<T>): Promise<void>;
+  /** the committed checkpoint steps of a unit in this machine's store, ascending */
+  storedSteps(unitKey: string): Promise<number[]>;
+}
+
+export type SupervisorEvent =
+  | { type: 'placed'; backend: string; capacity: number; units: { unit: number; slot: string }[]; reattached: { unit: number; slot: string; attempt: number }[] }
+  | { type: 'prepared'; backend: string; slot: string; outcome: string | Error; ms: number }
+  | { type: 'started'; unit: number; attempt: number; backend: string; slot: string }
+  | { type: 'restored'; unit: number; step: number | null }
+  | { type: 'notice'; unit: number; line: string }
+  | { type: 'ended'; unit: number; attempt: number; slot: string; state: AttemptState; reason: string | null; ms: number }
+  | { type: 'slot-down'; backend: string; slot: string; reason: string }
+  | { type: 'slot-refused'; backend: string; slot: string; reason: string }
+  | { type: 'moved'; unit: number; from: string; to: string; resumeStep: number | null }
+  | { type: 'retrying'; unit: number; after: { attempt: number; state: AttemptState; reason: string | null }; next: { attempt: number; backend: string; slot: string } }
+  | { type: 'waiting'; unit: number; why: string }
+  | { type: 'gave-up'; unit: number; attempts: number }
+  /** once a loop: where every unit stands */
+  | { type: 'tick'; units: UnitView[] };
+
+export interface SupervisorOptions {
+  run: RunRecord;
+  /** where unplaced units go: the launch's backend */
+  backend: Backend;
+  /** a backend by name: the one an attempt ran on (to re-attach), or the next of the run's order */
+  openBackend: (name: BackendName) => Promise<Backend>;
+  journal: Journal;
+  specFor: (unit: number, attempt: number) => AttemptSpec;
+  /** attempts per unit in this launch */
+  maxAttempts: number;
+  /** launch only these units, finished or not (a retry); default every unfinished unit */
+  only?: number[];
+  /** the slot the selected units start on (a retry's host=) */
+  slot?: string;
+  /** move the units of a lost slot elsewhere (default true) */
+  requeue?: boolean;
+  sink?: (e: SupervisorEvent) => void;
+  clock?: Clock;
+  tickMs?: number;
+}
+
+type Phase = 'idle' | 'queued' | 'submitting' | 'live' | 'done';
+
+interface Live {
+  attempt: AttemptRecord;
+  /** events read from the worker so far (from 0, so a re-attached attempt's earlier commits count) */
+  eventsRead: number;
+  /** steps the attempt committed and has not pruned: what a lost slot may have taken with it */
+  committed: Set<number>;
+  /** the in-flight copy of its checkpoints home */
+  mirror: Promise<void> | null;
+}
+
+interface Unit {
+  rec: UnitRecord;
+  backend: Backend;
+  slot: string;
+  phase: Phase;
+  live: Live | null;
+  /** the attempt number past which it gives up in this launch */
+  limit: number;
+  /** a slot it moved from: its checkpoints are pushed to the new slot before it starts there */
+  pushFrom: string | null;
+  lastLine: string | null;
+  metrics: Record<string, unknown> | null;
+}
+
+interface SlotState {
+  backend: Backend;
+  name: string;
+  /** since when polls or starts there fail to get an answer; null while it answers */
+  failingSince: number | null;
+  /** a poll in flight, since when */
+  polling: number | null;
+  /** when the last poll started: a slot is polled once a tick, or at once when its backend signals a change */
+  polledAt: number;
+  submitting: boolean;
+  prepared: boolean;
+  /** lost: its attempts ended, its units moved */
+  down: string | null;
+  /** answers but takes no units (not ready, a failed push); what runs there goes on */
+  refused: string | null;
+}
+
+type Message =
+  | { kind: 'polled'; slot: SlotState; units: Unit[]; attempts: AttemptRecord[]; startedAt: number; results: PollResult[] }
+  | { kind: 'submitted'; slot: SlotState; units: Unit[]; startedAt: number; outcomes: (Handle | Error)[]; reachable: boolean };
+
+/** A snapshot of one unit for displays. */
+export interface UnitView {
+  unit: number;
+  backend: string;
+  slot: string | null;
+  state: string;
+  attempt: number | null;
+  step: unknown;
+  ckpt: number | null;
+  started_at: string | null;
+  ended_at: string | null;
+  last_line: string | null;
+  metrics: Record<string, unknown> | null;
+}
+
+const firstLine = (err: unknown) => (err instanceof Error ? err.message : String(err)).split('\n')[0]!;
+const isLive = (a: AttemptRecord | undefined): a is AttemptRecord => !!a && (a.state === 'running' || a.state === 'pending' || a.state === 'queued');
+
+export class Supervisor {
+  private readonly units: Unit[] = [];
+  private readonly slots = new Map<string, SlotState>();
+  private readonly inbox: Message[] = [];
+  private readonly clock: Clock;
+  private readonly tickMs: number;
+  private wake = new AbortController();
+  private stopping = false;
+  private detached = false;
+
+  constructor(private readonly opts: SupervisorOptions) {
+    this.clock = opts.clock ?? systemClock;
+    this.tickMs = opts.tickMs ?? 1000;
+  }
+
+  private get run(): RunRecord {
+    return this.opts.run;
+  }
+
+  private emit(e: SupervisorEvent): void {
+    this.opts.sink?.(e);
+  }
+
+  private record<T extends string>(type: T, fields: LedgerFields<T>): Promise<void> {
+    return this.opts.journal.record(type, fields);
+  }
+
+  /** The ledger fields that name a unit: a sharded run's entries carry the shard. */
+  private tag(u: Unit): { run_id: string; shard?: number } {
+    return this.run.sharded ? { run_id: this.run.run_id, shard: u.rec.index } : { run_id: this.run.run_id };
+  }
+
+  private slotState(backend: Backend, name: string): SlotState {
+    const key = `${backend.name}\0${name}`;
+    let s = this.slots.get(key);
+    if (!s) {
+      s = { backend, name, failingSince: null, polling: null, polledAt: -Infinity, submitting: false, prepared: false, down: null, refused: null };
+      this.slots.set(key, s);
+    }
+    return s;
+  }
+
+  private open(s: SlotState): boolean {
+    return !s.down && !s.refused;
+  }
+
+  /** Stops every live attempt (checkpoint, then stop; `force`: kill now) and starts nothing more. */
+  stop(opts: { force?: boolean; preempt?: boolean } = {}): void {
+    this.stopping = true;
+    for (const u of this.units) {
+      if (u.phase === 'queued') u.phase = 'done';
+      if (u.live?.attempt.handle) {
+        u.backend.cancel(u.live.attempt.handle, opts).catch((err: unknown) => this.emit({ type: 'notice', unit: u.rec.index, line: `could not ask it to stop: ${firstLine(err)}` }));
+      }
+    }
+    this.poke();
+  }
+
+  get isDetached(): boolean {
+    return this.detached;
+  }
+
+  /** Leaves live attempts running where they are and returns from drive() at once. */
+  detach(): void {
+    this.detached = true;
+    this.poke();
+  }
+
+  private poke(): void {
+    this.wake.abort();
+  }
+
+  /** Drives the run's units to their end (or until detached). */
+  async drive(): Promise<void> {
+    await this.place();
+    await this.prepareFirst();
+    await this.loop();
+  }
+
+  /**
+   * Follows what runs already, recording what ends, and starts nothing: `stop` first asks every
+   * live attempt to checkpoint and stop and waits for them to end; otherwise one poll of each.
+   */
+  async follow(opts: { stop?: { force?: boolean } } = {}): Promise<void> {
+    await this.place({ reattachOnly: true });
+    if (opts.stop) {
+      this.stop(opts.stop);
+      return this.loop();
+    }
+    this.stopping = true; // record ends, start nothing
+    this.pollLive();
+    while (this.units.some((u) => u.phase === 'live' && this.slotState(u.backend, u.slot).polling !== null)) {
+      await this.nap();
+      await this.drain();
+    }
+  }
+
+  private async loop(): Promise<void> {
+    while (!this.detached) {
+      await this.startQueued();
+      this.pollLive();
+      await this.drain();
+      await this.checkLost();
+      this.emit({ type: 'tick', units: this.view() });
+      if (this.finished()) break;
+      await this.nap();
+      await this.drain();
+    }
+  }
+
+  /** Sleeps until the next tick, a message, or a backend's own change signal. */
+  private async nap(): Promise<void> {
+    if (this.inbox.length || this.detached) return;
+    this.wake = new AbortController();
+    const backends = [...new Set(this.units.filter((u) => u.phase === 'live' && u.backend.waitForChange).map((u) => u.backend))];
+    const waits = [this.clock.sleep(this.tickMs, this.wake.signal), ...backends.map((b) => b.waitForChange!(this.tickMs))];
+    const changed = await Promise.race(waits.map((w, i) => w.then(() => i)));
+    this.wake.abort();
+    if (changed > 0) {
+      const backend = backends[changed - 1]!;
+      for (const s of this.slots.values()) if (s.backend === backend) s.polledAt = -Infinity;
+    }
+  }
+
+  private post(m: Message): void {
+    this.inbox.push(m);
+    this.poke();
+  }
+
+  private async drain(): Promise<void> {
+    for (let m = this.inbox.shift(); m; m = this.inbox.shift()) {
+      if (m.kind === 'polled') await this.onPolled(m);
+      else await this.onSubmitted(m);
+    }
+  }
+
+  // ---- placement ------------------------------------------------------------------------
+
+  private async place(opts: { reattachOnly?: boolean } = {}): Promise<void> {
+    const { run, backend } = this.opts;
+    const only = opts.reattachOnly ? [] : this.opts.only;
+    const names = backend.slots().map((s) => s.name);
+    if (!names.length) throw new UserError(`backend ${backend.name}: no slots to run on`);
+    if (this.opts.slot && !names.includes(this.opts.slot)) throw new UserError(`host: ${this.opts.slot} is not one of ${names.join(', ')}`);
+    const placed: { unit: number; slot: string }[] = [];
+    const reattached: { unit: number; slot: string; attempt: number }[] = [];
+    for (const rec of run.units) {
+      const last = rec.attempts.at(-1);
+      const u: Unit = { rec, backend, slot: '', phase: 'idle', live: null, limit: rec.attempts.length + this.opts.maxAttempts, pushFrom: null, lastLine: null, metrics: null };
+      this.units.push(u);
+      if (isLive(last) && last.handle) {
+        // Running already (started by an orchestrator that died or detached): follow it where it is.
+        u.backend = last.backend === backend.name ? backend : await this.opts.openBackend(last.backend);
+        u.slot = u.backend.slotOf(last.handle);
+        u.phase = 'live';
+        u.live = { attempt: last, eventsRead: 0, committed: new Set(), mirror: null };
+        this.slotState(u.backend, u.slot).prepared = true;
+        reattached.push({ unit: rec.index, slot: u.slot, attempt: last.n });
+        continue;
+      }
+      const wanted = only ? only.includes(rec.index) : last?.state !== 'succeeded';
+      if (!wanted) continue;
+      const lastSlot = last?.handle && last.backend === backend.name ? backend.slotOf(last.handle) : null;
+      u.slot = this.opts.slot ?? (lastSlot && names.includes(lastSlot) ? lastSlot : names[rec.index % names.length]!);
+      u.phase = 'queued';
+      placed.push({ unit: rec.index, slot: u.slot });
+    }
+    this.emit({ type: 'placed', backend: backend.name, capacity: backend.slots()[0]!.capacity, units: placed, reattached });
+  }
+
+  /** Readies the first placed slots together, reporting each; a slot that fails takes no units. */
+  private async prepareFirst(): Promise<void> {
+    const { backend } = this.opts;
+    const names = [...new Set(this.units.filter((u) => u.phase === 'queued').map((u) => u.slot))];
+    if (!names.length) return;
+    const results = await backend.prepare(names, (slot, outcome, ms) => this.emit({ type: 'prepared', backend: backend.name, slot, outcome, ms }));
+    const failed = names.filter((n) => results.get(n));
+    if (failed.length === names.length) {
+      throw new UserError(`${backend.name}: no ${names.length > 1 ? 'host' : 'slot'} could be prepared (${firstLine(results.get(names[0]!))})`);
+    }
+    for (const n of names) this.slotState(backend, n).prepared = !results.get(n);
+    for (const n of failed) await this.refuse(this.slotState(backend, n), firstLine(results.get(n)));
+  }
+
+  // ---- starting ---------------------------------------------------------------------------
+
+  private load(s: SlotState): number {
+    return this.units.filter((u) => u.backend === s.backend && u.slot === s.name && (u.phase === 'live' || u.phase === 'submitting')).length;
+  }
+
+  private async startQueued(): Promise<void> {
+    if (this.stopping || this.detached) return;
+    const bySlot = new Map<SlotState, Unit[]>();
+    for (const u of this.units) {
+      if (u.phase !== 'queued') continue;
+      const s = this.slotState(u.backend, u.slot);
+      if (!this.open(s) || s.submitting) continue;
+      bySlot.set(s, [...(bySlot.get(s) ?? []), u]);
+    }
+    for (const [s, queued] of bySlot) {
+      const capacity = s.backend.slots().find((x) => x.name === s.name)?.capacity ?? 1;
+      const batch: Unit[] = [];
+      for (const u of queued) {
+        if (this.load(s) + batch.length >= capacity) break;
+        const pending = u.rec.attempts.at(-1);
+        const n = pending?.state === 'queued' ? pending.n : u.rec.attempts.length + 1;
+        if (n > u.limit) {
+          u.phase = 'done';
+          this.emit({ type: 'gave-up', unit: u.rec.index, attempts: this.opts.maxAttempts });
+          continue;
+        }
+        batch.push(u);
+        // Recorded before the backend is asked, so a crash in between is found again (same attempt number).
+        if (pending?.state !== 'queued') u.rec.attempts.push(queuedAttempt(n, s.backend.name));
+        else pending.backend = s.backend.name;
+        u.phase = 'submitting';
+      }
+      if (!batch.length) continue;
+      await this.opts.journal.save(this.run);
+      this.submit(s, batch);
+    }
+  }
+
+  private submit(s: SlotState, units: Unit[]): void {
+    s.submitting = true;
+    const startedAt = this.clock.now();
+    void (async (): Promise<Message> => {
+      try {
+        if (!s.prepared) {
+          const err = (await s.backend.prepare([s.name], (slot, outcome, ms) => this.emit({ type: 'prepared', backend: s.backend.name, slot, outcome, ms }))).get(s.name);
+          if (err) throw err;
+          s.prepared = true;
+        }
+        for (const u of units) {
+          if (u.pushFrom !== null && u.pushFrom !== s.name && !s.backend.workersReachStore) await s.backend.pushCheckpoints(s.name, unitKey(this.run, u.rec.index));
+        }
+        const subs = units.map((u) => ({ spec: this.opts.specFor(u.rec.index, u.rec.attempts.at(-1)!.n), slot: s.name }));
+        const outcomes = await s.backend.submitMany(subs);
+        const refused = outcomes.some((o) => o instanceof Error && !(o instanceof EarlierAttemptRunning));
+        return { kind: 'submitted', slot: s, units, startedAt, outcomes, reachable: !refused || (await s.backend.reachable(s.name).catch(() => false)) };
+      } catch (error) {
+        const err = error instanceof Error ? error : new Error(String(error));
+        return { kind: 'submitted', slot: s, units, startedAt, outcomes: units.map(() => err), reachable: await s.backend.reachable(s.name).catch(() => false) };
+      }
+    })().then((m) => this.post(m));
+  }
+
+  private async onSubmitted(m: Message & { kind: 'submitted' }): Promise<void> {
+    const s = m.slot;
+    s.submitting = false;
+    const now = new Date(this.clock.now()).toISOString();
+    const started: Unit[] = [];
+    let failure: Error | null = null;
+    for (const [i, u] of m.units.entries()) {
+      const outcome = m.outcomes[i]!;
+      if (outcome instanceof Error) {
+        u.phase = this.stopping ? 'done' : 'queued'; // its recorded attempt is submitted again later (same number)
+        // An earlier attempt still ending there: wait, never run one unit twice.
+        if (outcome instanceof EarlierAttemptRunning) u.lastLine = `(waiting: ${firstLine(outcome)})`;
+        else failure ??= outcome;
+        continue;
+      }
+      const attempt = u.rec.attempts.at(-1)!;
+      Object.assign(attempt, { handle: outcome, state: 'running', started_at: now });
+      u.live = { attempt, eventsRead: 0, committed: new Set(), mirror: null };
+      u.phase = 'live';
+      u.pushFrom = null;
+      started.push(u);
+    }
+    if (started.length || !failure) s.failingSince = null;
+    if (started.length) await this.opts.journal.save(this.run);
+    for (const u of started) {
+      const n = u.live!.attempt.n;
+      const where = s.backend.kind === 'placer' && !s.backend.attemptsInProcess ? { host: s.name } : {};
+      await this.record('attempt.started', { ...this.tag(u), attempt: n, backend: s.backend.name, ...where });
+      this.emit({ type: 'started', unit: u.rec.index, attempt: n, backend: s.backend.name, slot: s.name });
+      if (this.stopping && u.live?.attempt.handle) void u.backend.cancel(u.live.attempt.handle).catch(() => {});
+    }
+    if (!failure) return;
+    if (m.reachable) await this.refuse(s, firstLine(failure));
+    else s.failingSince ??= m.startedAt; // tried again each tick until the slot is lost
+  }
+
+  // ---- following ------------------------------------------------------------------------
+
+  private pollLive(): void {
+    const bySlot = new Map<SlotState, Unit[]>();
+    for (const u of this.units) {
+      if (u.phase !== 'live') continue;
+      const s = this.slotState(u.backend, u.slot);
+      if (s.polling !== null || s.down || this.clock.now() - s.polledAt < this.tickMs) continue;
+      bySlot.set(s, [...(bySlot.get(s) ?? []), u]);
+    }
+    for (const [s, units] of bySlot) {
+      const startedAt = this.clock.now();
+      s.polling = startedAt;
+      s.polledAt = startedAt;
+      const attempts = units.map((u) => u.live!.attempt);
+      const reqs = units.map((u) => ({ handle: u.live!.attempt.handle!, eventsFrom: u.live!.eventsRead }));
+      void s.backend
+        .pollMany(reqs)
+        .catch((err: unknown) => reqs.map(() => unanswered(firstLine(err))))
+        .then((results) => this.post({ kind: 'polled', slot: s, units, attempts, startedAt, results }));
+    }
+  }
+
+  private async onPolled(m: Message & { kind: 'polled' }): Promise<void> {
+    m.slot.polling = null;
+    for (const [i, u] of m.units.entries()) {
+      // Ended meanwhile (its slot went down): that already recorded it.
+      if (u.phase !== 'live' || u.live?.attempt !== m.attempts[i]) continue;
+      await this.observe(u, m.results[i]!, m.slot, m.startedAt);
+    }
+  }
+
+  private async observe(u: Unit, poll: PollResult, s: SlotState, startedAt: number): Promise<void> {
+    const live = u.live!;
+    const { attempt } = live;
+    if (poll.unanswered) {
+      // A blip or a host gone: the unit keeps its place until the slot's lost-after time.
+      s.failingSince ??= startedAt;
+      u.lastLine = `(${s.name} not answering: ${poll.reason ?? 'unreachable'})`;
+      return;
+    }
+    s.failingSince = null;
+    let changed = await this.readEvents(u, live, poll.events);
+    u.metrics = poll.metrics ?? u.metrics;
+    if (poll.last_line) u.lastLine = poll.last_line;
+    if (!TERMINAL.has(poll.state)) {
+      const reason = poll.state === 'pending' ? poll.reason : null;
+      if (attempt.state !== poll.state || attempt.reason !== reason) {
+        Object.assign(attempt, { state: poll.state, reason });
+        changed = true;
+      }
+      if (changed) await this.opts.journal.save(this.run);
+      return;
+    }
+    await this.end(u, poll, { pull: true });
+  }
+
+  /** Records the runner events past the ones already in the ledger; true when the record changed. */
+  private async readEvents(u: Unit, live: Live, events: (RunnerEvent | null)[]): Promise<boolean> {
+    const { attempt } = live;
+    let committedNow = false;
+    const first = live.eventsRead;
+    live.eventsRead += events.length;
+    for (const [i, e] of events.entries()) {
+      if (!e) continue; // a damaged line: counted, never read again
+      if (e.type === 'ckpt.committed') live.committed.add(e.step);
+      if (e.type === 'ckpt.pruned') live.committed.delete(e.step);
+      if (first + i < attempt.events_seen) continue; // handled by an earlier orchestrator
+      if (e.type === 'ckpt.committed') {
+        attempt.last_step = e.step;
+        committedNow = true;
+        await this.record('ckpt.committed', { ...this.tag(u), step: e.step, manifest: e.manifest, manifest_sha256: e.manifest_sha256 });
+      } else if (e.type === 'ckpt.pruned') {
+        await this.record('ckpt.pruned', { ...this.tag(u), step: e.step });
+      } else if (e.type === 'outputs.saved') {
+        await this.record('outputs.saved', { ...this.tag(u), files: e.files });
+      } else if (e.type === 'restored') {
+        attempt.restored_step = e.step;
+        this.emit({ type: 'restored', unit: u.rec.index, step: e.step });
+      } else if (e.type === 'notice') {
+        this.emit({ type: 'notice', unit: u.rec.index, line: e.line });
+      }
+    }
+    const fresh = live.eventsRead > attempt.events_seen;
+    if (fresh) attempt.events_seen = live.eventsRead;
+    if (committedNow) this.mirror(u, live);
+    return fresh;
+  }
+
+  /** Copies a unit's newest checkpoints home in the background, so a move can resume from them. */
+  private mirror(u: Unit, live: Live): void {
+    if (u.backend.workersReachStore || live.mirror || !live.attempt.handle) return;
+    live.mirror = u.backend
+      .pull(live.attempt.handle)
+      .catch(() => {}) // the host may be going away; the next checkpoint tries again
+      .finally(() => (live.mirror = null));
+  }
+
+  /** Records an attempt's end and decides what comes next for its unit. */
+  private async end(u: Unit, poll: PollResult, opts: { pull: boolean }): Promise<void> {
+    const live = u.live!;
+    const { attempt } = live;
+    u.live = null;
+    await live.mirror;
+    if (opts.pull && attempt.handle) {
+      await u.backend.pull(attempt.handle).catch((err: unknown) => this.emit({ type: 'notice', unit: u.rec.index, line: `could not pull attempt ${attempt.n}: ${firstLine(err)}` }));
+    }
+    Object.assign(attempt, { state: poll.state, reason: poll.reason, exit_code: poll.exit_code, ended_at: new Date(this.clock.now()).toISOString() });
+    await this.opts.journal.save(this.run);
+    await this.record('attempt.ended', { ...this.tag(u), attempt: attempt.n, state: attempt.state, exit_code: attempt.exit_code, last_step: attempt.last_step });
+    this.emit({ type: 'ended', unit: u.rec.index, attempt: attempt.n, slot: u.slot, state: poll.state, reason: poll.reason, ms: this.clock.now() - Date.parse(attempt.started_at) });
+    if (!opts.pull) await this.recordLostSteps(u, live);
+    await this.next(u, poll.state);
+  }
+
+  /** Steps committed on a lost slot that never came home: the ledger says so, and verify stops expecting them. */
+  private async recordLostSteps(u: Unit, live: Live): Promise<void> {
+    if (u.backend.workersReachStore || !live.committed.size) return;
+    const home = new Set(await this.opts.journal.storedSteps(unitKey(this.run, u.rec.index)));
+    for (const step of [...live.committed].filter((x) => !home.has(x)).sort((a, b) => a - b)) {
+      await this.record('ckpt.lost', { ...this.tag(u), step, host: u.slot });
+    }
+  }
+
+  private async next(u: Unit, state: AttemptState): Promise<void> {
+    u.phase = 'done';
+    const ended = u.rec.attempts.at(-1)!;
+    const resumable = state === 'preempted' || state === 'lost' || (state === 'timeout' && ended.last_step !== null);
+    if (!resumable || this.stopping || this.detached) return;
+    if (ended.n + 1 > u.limit) {
+      this.emit({ type: 'gave-up', unit: u.rec.index, attempts: this.opts.maxAttempts });
+      return;
+    }
+    u.phase = 'queued';
+    const s = this.slotState(u.backend, u.slot);
+    if (!this.open(s)) await this.moveAway([u], s);
+    if (!this.open(this.slotState(u.backend, u.slot))) return; // waits: nowhere to go
+    this.emit({ type: 'retrying', unit: u.rec.index, after: { attempt: ended.n, state, reason: ended.reason }, next: { attempt: ended.n + 1, backend: u.backend.name, slot: u.slot } });
+  }
+
+  // ---- lost and refused slots -----------------------------------------------------------
+
+  private async checkLost(): Promise<void> {
+    const now = this.clock.now();
+    for (const s of this.slots.values()) {
+      if (s.down) continue;
+      const since = s.failingSince ?? (s.polling !== null && now - s.polling > this.tickMs ? s.polling : null);
+      if (since !== null && now - since >= s.backend.lostAfterMs(s.name)) await this.slotDown(s, `no answer for ${Math.round((now - since) / 1000)}s`);
+    }
+  }
+
+  /** A slot stopped answering: its attempts are lost, and its units move. */
+  private async slotDown(s: SlotState, reason: string): Promise<void> {
+    s.down = reason;
+    this.emit({ type: 'slot-down', backend: s.backend.name, slot: s.name, reason });
+    const here = () => this.units.filter((u) => u.backend === s.backend && u.slot === s.name);
+    // Each ends lost (and moves on from there); then whatever was queued here moves too.
+    for (const u of here().filter((x) => x.phase === 'live')) await this.end(u, unanswered(`${s.name} stopped answering (${reason})`), { pull: false });
+    await this.moveAway(here().filter((u) => u.phase === 'queued'), s);
+  }
+
+  /** A slot that answers but cannot take units: no more go there; what runs there goes on. */
+  private async refuse(s: SlotState, reason: string): Promise<void> {
+    if (s.refused || s.down) return;
+    s.refused = reason;
+    this.emit({ type: 'slot-refused', backend: s.backend.name, slot: s.name, reason });
+    await this.moveAway(this.units.filter((u) => u.backend === s.backend && u.slot === s.name && u.phase === 'queued'), s);
+  }
+
+  /** Moves units off a closed slot: to the least loaded open slot of their backend, else the next backend. */
+  private async moveAway(units: Unit[], from: SlotState): Promise<void> {
+    if (!units.length) return;
+    if (this.opts.requeue === false || this.stopping || this.detached) {
+      for (const u of units) this.emit({ type: 'waiting', unit: u.rec.index, why: `waits for ${from.name} (requeue is off)` });
+      return;
+    }
+    for (const u of units) {
+      const target = (await this.openSlotFor(u.backend)) ?? (await this.failover(u.backend));
+      if (!target) {
+        this.emit({ type: 'waiting', unit: u.rec.index, why: 'no healthy slot left to move it to' });
+        continue;
+      }
+      const steps = await this.opts.journal.storedSteps(unitKey(this.run, u.rec.index));
+      const resumeStep = steps.at(-1) ?? null;
+      const to = target.backend === u.backend ? target.name : `${target.backend.name}${target.backend.name === target.name ? '' : `:${target.name}`}`;
+      u.rec.moved_from.push(from.name);
+      u.pushFrom = from.name;
+      u.backend = target.backend;
+      u.slot = target.name;
+      await this.record('unit.moved', { ...this.tag(u), from: from.name, to, resume_step: resumeStep });
+      this.emit({ type: 'moved', unit: u.rec.index, from: from.name, to, resumeStep });
+    }
+    await this.opts.journal.save(this.run);
+  }
+
+  private async openSlotFor(backend: Backend): Promise<SlotState | null> {
+    const open = backend.slots().map((x) => this.slotState(backend, x.name)).filter((x) => this.open(x));
+    if (!open.length) return null;
+    const queued = (s: SlotState) => this.units.filter((u) => u.backend === s.backend && u.slot === s.name && u.phase === 'queued').length;
+    return open.reduce((best, s) => (this.load(s) + queued(s) < this.load(best) + queued(best) ? s : best));
+  }
+
+  /** The next backend of the run's order after `from`, with an open slot. */
+  private async failover(from: Backend): Promise<SlotState | null> {
+    const order = this.run.backends;
+    for (const name of order.slice(order.indexOf(from.name) + 1)) {
+      const backend = await this.opts.openBackend(name).catch(() => null);
+      const slot = backend && (await this.openSlotFor(backend));
+      if (slot) return slot;
+    }
+    return null;
+  }
+
+  // ---- state ----------------------------------------------------------------------------
+
+  private finished(): boolean {
+    return this.units.every((u) => {
+      if (u.phase === 'live' || u.phase === 'submitting') return false;
+      if (u.phase !== 'queued') return true;
+      return !this.open(this.slotState(u.backend, u.slot)) || this.stopping;
+    });
+  }
+
+  /** Units waiting on a closed slot (requeue off, or no healthy slot left). */
+  stranded(): number[] {
+    return this.units.filter((u) => u.phase === 'queued').map((u) => u.rec.index);
+  }
+
+  view(): UnitView[] {
+    return this.units.map((u) => {
+      const last = u.rec.attempts.at(-1);
+      const state = u.phase === 'queued' ? 'queued' : u.phase === 'submitting' ? 'starting' : (last?.state ?? 'created');
+      const slot = u.slot || (last?.handle ? u.backend.slotOf(last.handle) : null);
+      return {
+        unit: u.rec.index,
+        backend: u.backend.name,
+        slot,
+        state: u.phase === 'live' && u.lastLine?.startsWith('(') && u.lastLine.includes('not answering') ? 'unreachable' : state,
+        attempt: last?.n ?? null,
+        step: u.metrics?.step ?? null,
+        ckpt: last?.last_step ?? null,
+        started_at: last?.started_at ?? null,
+        ended_at: last?.ended_at ?? null,
+        last_line: u.lastLine,
+        metrics: u.metrics,
+      };
+    });
+  }
+}
+
+function queuedAttempt(n: number, backend: BackendName): AttemptRecord {
+  return { n, backend, handle: null, state: 'queued', reason: null, exit_code: null, started_at: new Date().toISOString(), ended_at: null, restored_step: null, last_step: null, events_seen: 0 };
+}

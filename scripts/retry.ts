@@ -1,0 +1,49 @@
+// make retry run=<id> shard=<i>[,<j>...] [host=<name>] (make fleet-retry): runs those units again,
+// from their last committed checkpoint, on another host than they last ran on (or on host=),
+// follows them, and merges once every shard has succeeded.
+import { z } from 'zod';
+import { drive } from './lib/actions/launch.js';
+import { RunDisplay } from './lib/cli/run-display.js';
+import { ForegroundSignals } from './lib/cli/signals.js';
+import { backendForHandle } from './lib/backends/index.js';
+import { openProject } from './lib/project.js';
+import { exitCodeFor } from './lib/runs/describe.js';
+import { findRun } from './lib/runs/find-run.js';
+import { readVars } from './lib/spec/make-vars.js';
+import { runMain, UserError } from './lib/ui/errors.js';
+
+await runMain(async () => {
+  const vars = readVars('retry', {
+    run: z.string().optional(),
+    experiment: z.string().optional(),
+    shard: z.string().regex(/^\d+(,\d+)*$/, 'shard numbers, e.g. shard=3 or shard=1,4'),
+    host: z.string().optional(),
+  });
+  const project = await openProject();
+  const run = await findRun(project, vars, 'retry', (r) => r.sharded, 'sharded search');
+  if (!run.sharded) throw new UserError(`retry: run ${run.run_id} is not a sharded search; make train experiment=${run.experiment} resumes it`);
+  const only = [...new Set(vars.shard.split(',').map(Number))];
+  const bad = only.find((i) => i >= run.units.length);
+  if (bad !== undefined) throw new UserError(`shard: ${bad} is not a shard of run ${run.run_id} (it has shards 0-${run.units.length - 1})`);
+  const busy = only.filter((i) => ['running', 'pending'].includes(run.units[i]!.attempts.at(-1)?.state ?? ''));
+  if (busy.length) throw new UserError(`shard ${busy.join(',')} of run ${run.run_id} is still running; make stop run=${run.run_id} first, or wait`);
+  const last = run.units[only[0]!]!.attempts.at(-1)!;
+  const backend = await backendForHandle(project, last.handle!);
+  const hosts = backend.slots().map((s) => s.name);
+  if (vars.host && !hosts.includes(vars.host)) throw new UserError(`host: ${vars.host} is not in fleet ${run.fleet} (its hosts: ${hosts.join(', ')})`);
+  // Another host than the one it last ran on, unless host= says where.
+  const before = only.map((i) => run.units[i]!.attempts.at(-1)?.handle?.host);
+  const slot = vars.host ?? hosts.find((h) => !before.includes(h)) ?? hosts[0];
+  const display = new RunDisplay(`fleet ${run.fleet}`, (key) => project.store.locate(key));
+  const signals = new ForegroundSignals((line) => display.say(line), (r) => `make status run=${r.run_id}   ·   make stop run=${r.run_id}`);
+  const result = await drive(
+    { project, sink: (e) => (e.type === 'opened' && signals.attach({ supervisor: e.supervisor, run: e.run, backend: e.backend }), display.handle(e)) },
+    run,
+    backend,
+    { how: 'retry', only, slot },
+  ).finally(() => display.done());
+  if (result.kind !== 'driven' || result.detached || result.state === 'succeeded') return 0;
+  const unfinished = run.units.filter((u) => u.attempts.at(-1)?.state !== 'succeeded').map((u) => u.index);
+  display.say(`run ${run.run_id} ${result.state}: shard${unfinished.length > 1 ? 's' : ''} ${unfinished.join(', ')} did not finish`);
+  return exitCodeFor(result.state, null);
+});

@@ -1,0 +1,222 @@
+// The supervisor's logic against a scripted backend on a virtual clock: placement, preemption,
+// blips that must not move anything, lost hosts, refusing hosts, failover to the next backend,
+// the attempt budget, one poll per host per tick, slow hosts that must not hold up the others,
+// and 200 random schedules checked for the invariants that matter.
+import { describe, expect, it } from 'vitest';
+import type { Backend } from '../../scripts/lib/backends/backend.js';
+import type { BackendName } from '../../scripts/lib/config/define-config.js';
+import type { AttemptSpec } from '../../scripts/lib/runner/attempt-spec.js';
+import { TERMINAL, unitKey, type RunRecord } from '../../scripts/lib/runs/run-record.js';
+import { Supervisor, type SupervisorEvent } from '../../scripts/lib/runs/supervisor.js';
+import { FakeBackend, FakeClock, MemoryJournal, onClock, type AttemptPlan, type FakeHost } from '../helpers/fake-backend.js';
+
+const TICK = 1000;
+const LOST_AFTER = 30_000;
+
+function makeRun(units: number, backends: BackendName[] = ['fleet']): RunRecord {
+  return {
+    run_id: 'demo-default-20261130T1200-0badf00d',
+    experiment: 'demo',
+    created_at: '2026-11-30T12:00:00.000Z',
+    pins: {} as RunRecord['pins'],
+    spec: { shards: { count: units } } as RunRecord['spec'],
+    command: { train: 'true', predict: null },
+    backends,
+    replay_of: null,
+    sharded: units > 1,
+    units: Array.from({ length: units }, (_, index) => ({ index, attempts: [], moved_from: [] })),
+  };
+}
+
+function specFor(run: RunRecord) {
+  return (unit: number, attempt: number) => ({ run_id: run.run_id, unit_id: unitKey(run, unit), attempt, shard_index: unit, shard_count: run.units.length }) as AttemptSpec;
+}
+
+interface World {
+  clock: FakeClock;
+  run: RunRecord;
+  backend: FakeBackend;
+  others: Map<string, FakeBackend>;
+  journal: MemoryJournal;
+  events: (SupervisorEvent & { at: number })[];
+  supervisor: Supervisor;
+}
+
+function world(opts: {
+  units: number;
+  hosts: Record<string, Partial<FakeHost>>;
+  plan: (unit: string, attempt: number) => AttemptPlan;
+  maxAttempts?: number;
+  reachStore?: boolean;
+  backends?: BackendName[];
+  others?: Record<string, Record<string, Partial<FakeHost>>>;
+}): World {
+  const clock = new FakeClock();
+  const home = new Map<string, Set<number>>();
+  const run = makeRun(opts.units, opts.backends);
+  const hosts = (h: Record<string, Partial<FakeHost>>) => new Map(Object.entries(h).map(([n, o]) => [n, FakeBackend.host(o)]));
+  const name = (opts.backends ?? ['fleet'])[0]!;
+  const backend = new FakeBackend(name, clock, hosts(opts.hosts), opts.plan, home, opts.reachStore ?? false, LOST_AFTER);
+  const others = new Map(Object.entries(opts.others ?? {}).map(([n, h]) => [n, new FakeBackend(n as BackendName, clock, hosts(h), opts.plan, home, true, LOST_AFTER)]));
+  const journal = new MemoryJournal(home);
+  const events: World['events'] = [];
+  const supervisor = new Supervisor({
+    run,
+    backend,
+    openBackend: async (n) => {
+      const b = n === backend.name ? backend : others.get(n);
+      if (!b) throw new Error(`no backend ${n}`);
+      return b as Backend;
+    },
+    journal,
+    specFor: specFor(run),
+    maxAttempts: opts.maxAttempts ?? 5,
+    sink: (e) => events.push({ ...e, at: clock.now() }),
+    clock,
+    tickMs: TICK,
+  });
+  return { clock, run, backend, others, journal, events, supervisor };
+}
+
+const ok = (ms = 5000): AttemptPlan => ({ ms, end: 'succeeded', commitEveryMs: 1000 });
+const finalStates = (w: World) => w.run.units.map((u) => u.attempts.at(-1)?.state);
+
+describe('supervisor', () => {
+  it('runs every unit once on its planned host, one at a time per host', async () => {
+    const w = world({ units: 6, hosts: { h1: {}, h2: {}, h3: {} }, plan: () => ok() });
+    await onClock(w.clock, w.supervisor.drive());
+    expect(finalStates(w)).toEqual(Array(6).fill('succeeded'));
+    expect(w.run.units.map((u) => u.attempts.length)).toEqual(Array(6).fill(1));
+    expect(w.run.units.map((u) => u.attempts[0]!.handle!.host)).toEqual(['h1', 'h2', 'h3', 'h1', 'h2', 'h3']);
+    expect(w.backend.violations).toEqual([]);
+    // The last step comes from the runner's events, on every backend alike.
+    expect(w.run.units.every((u) => u.attempts[0]!.last_step === 5)).toBe(true);
+    expect(w.journal.entries.filter((e) => e.type === 'ckpt.committed')).toHaveLength(30);
+  });
+
+  it('starts a preempted unit again on the same host, from where it was', async () => {
+    const w = world({ units: 1, hosts: { h1: {} }, plan: (_u, n) => (n === 1 ? { ms: 3500, end: 'preempted', commitEveryMs: 1000 } : ok()) });
+    await onClock(w.clock, w.supervisor.drive());
+    const [a1, a2] = w.run.units[0]!.attempts;
+    expect([a1!.state, a2!.state]).toEqual(['preempted', 'succeeded']);
+    expect(a2!.handle!.host).toBe('h1');
+    expect(w.journal.entries.filter((e) => e.type === 'attempt.started')).toHaveLength(2);
+  });
+
+  it('waits out a blip shorter than lost_after: nothing moves, nothing runs twice', async () => {
+    const w = world({ units: 3, hosts: { h1: {}, h2: { blips: [[2000, 14_000]] }, h3: {} }, plan: () => ok(20_000) });
+    await onClock(w.clock, w.supervisor.drive());
+    expect(finalStates(w)).toEqual(['succeeded', 'succeeded', 'succeeded']);
+    expect(w.run.units.map((u) => u.attempts.length)).toEqual([1, 1, 1]);
+    expect(w.events.filter((e) => e.type === 'slot-down' || e.type === 'moved')).toEqual([]);
+  });
+
+  it('declares a vanished host lost within one tick of lost_after, moves its unit and records what never came home', async () => {
+    const w = world({ units: 2, hosts: { h1: {}, h2: { vanishAt: 5500 } }, plan: () => ok(60_000) });
+    await onClock(w.clock, w.supervisor.drive());
+    const down = w.events.find((e) => e.type === 'slot-down')!;
+    // The first poll that gets no answer started at most a tick before 5.5 s; lost_after later, within a tick.
+    expect(down.at).toBeGreaterThanOrEqual(5500 - TICK + LOST_AFTER);
+    expect(down.at).toBeLessThanOrEqual(5500 + LOST_AFTER + 2 * TICK);
+    const moved = w.events.find((e) => e.type === 'moved') as Extract<SupervisorEvent, { type: 'moved' }>;
+    expect(moved).toMatchObject({ unit: 1, from: 'h2', to: 'h1' });
+    // Checkpoints were mirrored home after each commit until the host vanished: it resumes from one of them.
+    expect(moved.resumeStep).toBeGreaterThanOrEqual(4);
+    const unit1 = w.run.units[1]!;
+    expect(unit1.attempts.map((a) => a.state)).toEqual(['lost', 'succeeded']);
+    expect(unit1.moved_from).toEqual(['h2']);
+    const home = w.backend.home.get(unitKey(w.run, 1))!;
+    const lost = w.journal.entries.filter((e) => e.type === 'ckpt.lost').map((e) => e.step as number);
+    for (const step of lost) expect(home.has(step) && step <= moved.resumeStep!).toBe(false);
+    expect(w.backend.violations).toEqual([]);
+  });
+
+  it('takes no units on a host that answers but cannot prepare; they go to the others', async () => {
+    const w = world({ units: 4, hosts: { h1: {}, h2: { refuses: true } }, plan: () => ok() });
+    await onClock(w.clock, w.supervisor.drive());
+    expect(finalStates(w)).toEqual(Array(4).fill('succeeded'));
+    expect(w.run.units.every((u) => u.attempts.every((a) => a.handle!.host === 'h1'))).toBe(true);
+    expect(w.events.some((e) => e.type === 'slot-refused' && e.slot === 'h2')).toBe(true);
+  });
+
+  it('fails a lone unit over to the next backend of the run when its only host is lost', async () => {
+    const w = world({ units: 1, backends: ['ssh', 'local'], hosts: { vast: { vanishAt: 3500 } }, others: { local: { local: {} } }, plan: () => ok(10_000) });
+    await onClock(w.clock, w.supervisor.drive());
+    const [a1, a2] = w.run.units[0]!.attempts;
+    expect([a1!.backend, a1!.state, a2!.backend, a2!.state]).toEqual(['ssh', 'lost', 'local', 'succeeded']);
+    expect(w.events.find((e) => e.type === 'moved')).toMatchObject({ from: 'vast', to: 'local' });
+  });
+
+  it('gives up after the attempt budget', async () => {
+    const w = world({ units: 1, hosts: { h1: {} }, plan: () => ({ ms: 1000, end: 'preempted' }), maxAttempts: 3 });
+    await onClock(w.clock, w.supervisor.drive());
+    expect(w.run.units[0]!.attempts.map((a) => a.state)).toEqual(['preempted', 'preempted', 'preempted']);
+    expect(w.events.some((e) => e.type === 'gave-up')).toBe(true);
+  });
+
+  it('polls 50 units on 3 hosts with one round trip per host per tick', async () => {
+    const w = world({ units: 50, hosts: { h1: { capacity: 50 }, h2: { capacity: 50 }, h3: { capacity: 50 } }, plan: () => ok(10_000) });
+    await onClock(w.clock, w.supervisor.drive());
+    expect(finalStates(w).every((s) => s === 'succeeded')).toBe(true);
+    for (const host of ['h1', 'h2', 'h3']) {
+      const polls = w.backend.polls.filter((p) => p.slot === host);
+      const ticks = new Set(polls.map((p) => Math.floor(p.at / TICK)));
+      expect(polls.length).toBe(ticks.size); // never two round trips to one host in a tick
+      expect(Math.max(...polls.map((p) => p.n))).toBeGreaterThanOrEqual(16); // every unit of the host in one call
+    }
+  });
+
+  it('never lets a slow host hold up the others', async () => {
+    const w = world({ units: 2, hosts: { slow: { pollMs: 8000 }, fast: {} }, plan: (u) => (u.endsWith('/1') ? ok(3000) : ok(40_000)) });
+    await onClock(w.clock, w.supervisor.drive());
+    const fastEnd = w.events.find((e) => e.type === 'ended' && e.unit === 1)!;
+    expect(fastEnd.at).toBeLessThanOrEqual(3000 + 2 * TICK);
+  });
+
+  it('stops: live attempts are cancelled and nothing new starts', async () => {
+    const w = world({ units: 4, hosts: { h1: {}, h2: {} }, plan: () => ok(60_000) });
+    const driving = w.supervisor.drive();
+    void w.clock.sleep(5000).then(() => w.supervisor.stop());
+    await onClock(w.clock, driving);
+    expect(w.run.units.map((u) => u.attempts.at(-1)?.state ?? null)).toEqual(['cancelled', 'cancelled', null, null]);
+  });
+
+  it('keeps its invariants over 200 random schedules', async () => {
+    let seed = 42;
+    const rand = () => ((seed = (Math.imul(seed, 1664525) + 1013904223) >>> 0) / 2 ** 32);
+    const pick = <T>(xs: T[]) => xs[Math.floor(rand() * xs.length)]!;
+    for (let trial = 0; trial < 200; trial++) {
+      const hostCount = 1 + Math.floor(rand() * 4);
+      const hosts: Record<string, Partial<FakeHost>> = {};
+      for (let h = 1; h <= hostCount; h++) {
+        const t0 = Math.floor(rand() * 60_000);
+        hosts[`h${h}`] = {
+          capacity: 1 + Math.floor(rand() * 3),
+          pollMs: pick([20, 200, 3000]),
+          blips: rand() < 0.4 ? [[t0, t0 + Math.floor(rand() * (LOST_AFTER / 2))]] : [],
+          vanishAt: h > 1 && rand() < 0.25 ? Math.floor(rand() * 80_000) : null,
+        };
+      }
+      const plans = new Map<string, AttemptPlan>();
+      const plan = (unit: string, attempt: number) => {
+        const key = `${unit}#${attempt}`;
+        if (!plans.has(key)) plans.set(key, { ms: 1000 + Math.floor(rand() * 40_000), end: pick(['succeeded', 'succeeded', 'succeeded', 'preempted', 'lost', 'failed']), commitEveryMs: pick([undefined, 2000]) });
+        return plans.get(key)!;
+      };
+      const maxAttempts = 1 + Math.floor(rand() * 4);
+      const w = world({ units: 1 + Math.floor(rand() * 8), hosts, plan, maxAttempts });
+      await onClock(w.clock, w.supervisor.drive());
+      const where = `trial ${trial}`;
+      expect(w.backend.violations, where).toEqual([]);
+      for (const u of w.run.units) {
+        expect(u.attempts.length, where).toBeLessThanOrEqual(maxAttempts);
+        // every attempt ended, exactly once, and only the last may be anything but a resumable end
+        for (const a of u.attempts) expect(TERMINAL.has(a.state) || a.state === 'queued', `${where} unit ${u.index}: ${a.state}`).toBe(true);
+        const ends = w.events.filter((e) => e.type === 'ended' && e.unit === u.index);
+        expect(ends.length, where).toBe(u.attempts.filter((a) => TERMINAL.has(a.state)).length);
+        expect(new Set(ends.map((e) => (e as { attempt: number }).attempt)).size, where).toBe(ends.length);
+        for (const a of u.attempts.slice(0, -1)) expect(['preempted', 'lost'], where).toContain(a.state);
+      }
+    }
+  });
+});
