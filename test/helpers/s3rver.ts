@@ -2,7 +2,6 @@
 // (or an address test hosts reach), a free port, a temp data directory and one bucket. Keys: S3RVER / S3RVER.
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
 
@@ -25,7 +24,8 @@ export function s3rverObjectPath(server: S3rver, objectKey: string): string {
 
 /** `address`: where it listens (default loopback; a test-hosts gateway lets those hosts reach it too). */
 export async function startS3rver(bucket = 'switchyard-test', address = '127.0.0.1'): Promise<S3rver> {
-  const bin = createRequire(import.meta.url).resolve('s3rver/bin/s3rver.js');
+  // s3rver's own bin, with objects stored whole or not at all (see s3rver-atomic.cjs)
+  const bin = path.join(import.meta.dirname, 's3rver-atomic.cjs');
   const dir = mkdtempSync(path.join(os.tmpdir(), 's3rver-'));
   // --openssl-legacy-provider: s3rver's continuation tokens use DES, which OpenSSL 3 disables.
   const args = ['--openssl-legacy-provider', bin, '-d', dir, '-a', address, '-p', '0', '--silent', '--configure-bucket', bucket];
