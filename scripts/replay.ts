@@ -10,7 +10,7 @@ import { comparePins } from './lib/pins/digest.js';
 import { openProject } from './lib/project.js';
 import { exitCodeFor } from './lib/runs/describe.js';
 import { createRun } from './lib/runs/open-run.js';
-import { pinExperiment } from './lib/runs/pin-experiment.js';
+import { pinExperiment } from './lib/pins/pin-experiment.js';
 import { runKeys } from './lib/runs/run-record.js';
 import { loadRun } from './lib/runs/run-store.js';
 import { loadExperiment } from './lib/spec/experiment.js';

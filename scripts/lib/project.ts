@@ -1,19 +1,13 @@
 // Everything a verb needs to know about the repository it runs in, opened once.
 import path from 'node:path';
-import { findRoot, loadConfig, type Config } from './config/load-config.js';
+import { findRoot, loadConfig } from './config/load-config.js';
 import { StateDb } from './runs/state-db.js';
 import { openStore } from './store/open-store.js';
-import type { Store } from './store/store.js';
+import type { Workspace } from './workspace.js';
 
-export interface Project {
-  root: string;
-  /** .switchyard/: state.db, ledger.jsonl, caches, per-run scratch folders */
-  stateDir: string;
-  config: Config;
-  store: Store;
+/** Everything a verb needs: the workspace and the index of its runs. */
+export interface Project extends Workspace {
   db: StateDb;
-  ledgerPath: string;
-  workDir(runId: string): string;
 }
 
 export async function openProject(cwd = process.cwd()): Promise<Project> {

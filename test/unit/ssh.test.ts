@@ -12,7 +12,7 @@ import {
   knownKeyTypes,
   parseKnownHosts,
 } from '../../scripts/lib/ssh/known-hosts.js';
-import { checkHostName, checkRemotePath, checkUserName, quoteWord, shellQuote } from '../../scripts/lib/ssh/quote.js';
+import { checkHostName, checkRemotePath, checkUserName, quoteWord, shellQuote } from '../../scripts/lib/quote.js';
 import { SYNC_EXCLUDES, parseProgress, parseStats, rsyncArgv, rsyncShellString } from '../../scripts/lib/ssh/rsync.js';
 import { connectError, hostKeyError, sshStderrError } from '../../scripts/lib/ssh/ssh-errors.js';
 import { sshArgv, sshOptions, targetFromConfig, type SshTarget } from '../../scripts/lib/ssh/target.js';

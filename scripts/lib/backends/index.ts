@@ -4,7 +4,7 @@
 import path from 'node:path';
 import type { BackendName } from '../config/define-config.js';
 import type { Config } from '../config/load-config.js';
-import type { Project } from '../project.js';
+import type { Workspace } from '../workspace.js';
 import type { ExperimentSpec } from '../spec/experiment.js';
 import { UserError } from '../ui/errors.js';
 import type { Backend, Handle } from './backend.js';
@@ -19,7 +19,7 @@ export interface BackendContext {
   fleet?: string;
 }
 
-export async function openBackend(name: BackendName, project: Project, ctx: BackendContext = {}): Promise<Backend> {
+export async function openBackend(name: BackendName, project: Workspace, ctx: BackendContext = {}): Promise<Backend> {
   const { config } = project;
   switch (name) {
     case 'local':
@@ -71,7 +71,7 @@ function fleetNamed(config: Config, fleet: string | undefined): string {
 }
 
 /** The backend that can find an existing attempt again, from its persisted handle. */
-export function backendForHandle(project: Project, handle: Handle, ctx: BackendContext = {}): Promise<Backend> {
+export function backendForHandle(project: Workspace, handle: Handle, ctx: BackendContext = {}): Promise<Backend> {
   const text = (v: unknown) => (typeof v === 'string' ? v : undefined);
   return openBackend(handle.backend, project, { ...ctx, host: text(handle.host), fleet: text(handle.fleet) });
 }

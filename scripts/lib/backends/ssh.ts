@@ -14,6 +14,7 @@ import { CANCEL_SCRIPT, POLL_SCRIPT, SUBMIT_SCRIPT } from '../remote/scripts.js'
 import { TERMINAL } from '../runner/attempt-spec.js';
 import type { Store } from '../store/store.js';
 import { UserError } from '../ui/errors.js';
+import { formatBytes } from '../ui/format.js';
 import { EarlierAttemptRunning, unanswered, type Backend, type Capabilities, type Handle, type PollRequest, type PollResult, type Submission } from './backend.js';
 
 const SshHandle = z.object({
@@ -232,7 +233,6 @@ export class SshBackend implements Backend {
 
 /** A host's ✓ line: `project unpacked (2000 files, 24.6 MB), runner sent`. */
 export function describePrepared(p: Prepared): string {
-  const size = (n: number) => (n < 1024 ? `${n} B` : n < 1024 ** 2 ? `${(n / 1024).toFixed(1)} KB` : `${(n / 1024 ** 2).toFixed(1)} MB`);
-  const project = p.repo.via === 'tar' ? `project unpacked (${p.repo.files} files, ${size(p.repo.bytes)})` : `project synced (${p.repo.files} files changed, ${size(p.repo.bytes)})`;
+  const project = p.repo.via === 'tar' ? `project unpacked (${p.repo.files} files, ${formatBytes(p.repo.bytes)})` : `project synced (${p.repo.files} files changed, ${formatBytes(p.repo.bytes)})`;
   return `${project}, runner ${p.runnerSent ? 'sent' : 'present'}`;
 }

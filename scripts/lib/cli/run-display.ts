@@ -3,14 +3,13 @@
 // restored, attempts that end, hosts lost, units moved, the merge).
 import type { LaunchEvent } from '../actions/launch.js';
 import { describeMerge } from '../actions/merge.js';
-import { describePins, formatBytes } from '../runs/describe.js';
+import { describePins } from '../runs/describe.js';
 import type { RunRecord } from '../runs/run-record.js';
 import type { UnitView } from '../runs/supervisor.js';
 import { LiveTable } from '../ui/live-table.js';
-import { formatDuration, StatusLine } from '../ui/status-line.js';
+import { formatDuration } from '../ui/format.js';
+import { StatusLine } from '../ui/status-line.js';
 import { renderTable } from '../ui/table.js';
-
-export { formatBytes };
 
 /** The progress table of a sharded run: one row per shard. */
 export function unitTable(units: readonly UnitView[]): string {

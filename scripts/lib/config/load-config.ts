@@ -5,7 +5,7 @@ import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from '
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { z } from 'zod';
-import { checkRemotePath } from '../ssh/quote.js';
+import { checkRemotePath } from '../quote.js';
 import { UserError } from '../ui/errors.js';
 import { formatZodIssue } from '../spec/zod-format.js';
 

@@ -12,7 +12,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { run } from '../proc.js';
-import { checkRemotePath } from '../ssh/quote.js';
+import { checkRemotePath } from '../quote.js';
 
 /** The largest project packed; a bigger one goes by plain rsync to each host. */
 export const PACK_MAX_BYTES = 64 * 1024 * 1024;

@@ -3,8 +3,8 @@
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import type { Project } from '../project.js';
-import { pinExperiment } from '../runs/pin-experiment.js';
+import type { Workspace } from '../workspace.js';
+import { pinExperiment } from '../pins/pin-experiment.js';
 import { readDotEnv } from '../secrets/dotenv.js';
 import type { Experiment } from '../spec/experiment.js';
 import { tmuxHasSession } from '../ssh/tmux.js';
@@ -43,7 +43,7 @@ const STORE_KEYS = ['AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY', 'AWS_SESSION_T
  * The .env keys the experiment declares, plus the store's credentials when runs go to an S3
  * store the host must reach, as a .env file: only those keys, never logged.
  */
-function secretsFile(project: Project, exp: Experiment | null): { text: string; names: string[] } {
+function secretsFile(project: Workspace, exp: Experiment | null): { text: string; names: string[] } {
   const env = { ...pick(process.env, STORE_KEYS), ...readDotEnv(project.root) };
   const declared = exp?.spec.secrets ?? [];
   const missing = declared.filter((k) => env[k] === undefined);
@@ -74,7 +74,7 @@ async function ensureVenv(host: RemoteHost, exp: Experiment, python: 'uv' | 'ven
   return `${layout.venv} (${useUv ? 'uv' : 'python3 -m venv'}) with ${req}`;
 }
 
-async function checkData(host: RemoteHost, project: Project, exp: Experiment, runner: string): Promise<string | null> {
+async function checkData(host: RemoteHost, project: Workspace, exp: Experiment, runner: string): Promise<string | null> {
   if (!exp.dataDir || !exp.spec.data) return null;
   const { pins } = await pinExperiment(project.root, project.stateDir, exp);
   const rel = path.relative(project.root, exp.dataDir);
@@ -89,7 +89,7 @@ async function checkData(host: RemoteHost, project: Project, exp: Experiment, ru
 }
 
 export function bootstrapSteps(
-  project: Project,
+  project: Workspace,
   host: RemoteHost,
   opts: { exp: Experiment | null; nodeMode: 'auto' | 'ship'; python?: 'uv' | 'venv'; runnerBundle: string },
 ): BootstrapStep[] {

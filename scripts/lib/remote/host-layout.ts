@@ -8,7 +8,7 @@
 //                                      a local folder the host cannot reach (pulled home)
 //   <root>/secrets.env                 the declared secrets, mode 0600
 //   <root>/venv/                       the experiment's Python environment, when it has one
-import { checkRemotePath } from '../ssh/quote.js';
+import { checkRemotePath } from '../quote.js';
 
 export const TMUX_SOCKET = 'switchyard';
 

@@ -1,8 +1,8 @@
 // An inventory host by name, with one SSH connection pool per process. ssh2 is imported only
 // here, lazily, so verbs that never touch a remote host never load it.
-import type { Project } from '../project.js';
+import type { Workspace } from '../workspace.js';
 import type { SshPool } from '../ssh/pool.js';
-import { checkRemotePath } from '../ssh/quote.js';
+import { checkRemotePath } from '../quote.js';
 import { targetFromConfig } from '../ssh/target.js';
 import { atExit, UserError } from '../ui/errors.js';
 import { RemoteHost } from './remote-host.js';
@@ -26,7 +26,7 @@ export async function closeSharedPool(): Promise<void> {
 }
 
 /** `root` overrides the host's own project folder (a fleet's root). */
-export async function openRemoteHost(project: Project, name: string | undefined, opts: { root?: string } = {}): Promise<RemoteHost> {
+export async function openRemoteHost(project: Workspace, name: string | undefined, opts: { root?: string } = {}): Promise<RemoteHost> {
   const known = Object.keys(project.config.hosts);
   if (!name) throw new UserError(`host: required, e.g. host=${known[0] ?? 'vast'} (hosts are listed in cluster_fleet_config.ts)`);
   const entry = project.config.hosts[name];

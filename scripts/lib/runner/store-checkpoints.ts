@@ -3,7 +3,7 @@
 import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { parseManifest, verifyStep, type CkptManifest } from '../ckpt/checkpoint.js';
-import { runKeys } from '../runs/run-record.js';
+import { runKeys } from '../store/run-keys.js';
 import type { Store } from '../store/store.js';
 
 const MANIFEST = 'manifest.json';

@@ -1,12 +1,6 @@
 // Short human descriptions of runs and pins for verb output.
 import type { Pins } from '../pins/digest.js';
-
-export function formatBytes(n: number): string {
-  const units = ['B', 'KB', 'MB', 'GB', 'TB'];
-  let i = 0;
-  while (n >= 1024 && i < units.length - 1) (n /= 1024), i++;
-  return `${i === 0 ? n : n.toFixed(1)} ${units[i]}`;
-}
+import { formatBytes } from '../ui/format.js';
 
 export function describePins(p: Pins): string {
   const code = `${p.code.commit.slice(0, 7)}${p.code.dirty_sha256 ? `+dirty ${p.code.dirty_sha256.slice(0, 8)}` : ''}`;

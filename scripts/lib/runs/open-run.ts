@@ -5,7 +5,7 @@ import type { Project } from '../project.js';
 import { makeRunId } from '../pins/digest.js';
 import type { Experiment } from '../spec/experiment.js';
 import type { BackendName } from '../config/define-config.js';
-import { pinExperiment, type PinnedExperiment } from './pin-experiment.js';
+import { pinExperiment, type PinnedExperiment } from '../pins/pin-experiment.js';
 import { runKeys, runState, type RunRecord } from './run-record.js';
 import { loadRun, recordInLedger, saveRun } from './run-store.js';
 

@@ -13,7 +13,7 @@ import {
   type OnData,
 } from './channel.js';
 import { openConnection, type ConnectOptions } from './connect.js';
-import { shellQuote } from './quote.js';
+import { shellQuote } from '../quote.js';
 import { SshError, connectError, describeTarget } from './ssh-errors.js';
 import { SERVER_ALIVE_COUNT_MAX, SERVER_ALIVE_INTERVAL_SEC, type SshTarget } from './target.js';
 

@@ -2,7 +2,7 @@
 // exclude list, and progress from `--info=progress2` reported as (bytes, percent).
 import { spawn } from 'node:child_process';
 import { CommandError } from '../ui/errors.js';
-import { checkRemotePath, quoteWord } from './quote.js';
+import { checkRemotePath, quoteWord } from '../quote.js';
 import { sshStderrError } from './ssh-errors.js';
 import { sshDestination, sshOptions, type SshTarget } from './target.js';
 

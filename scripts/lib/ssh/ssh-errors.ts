@@ -3,7 +3,7 @@
 import { UserError } from '../ui/errors.js';
 import type { HostKeyStatus } from './known-hosts.js';
 import { knownHostsName } from './known-hosts.js';
-import { quoteWord, shellQuote } from './quote.js';
+import { quoteWord, shellQuote } from '../quote.js';
 import type { SshTarget } from './target.js';
 
 /** `ssh h1 (root@10.0.0.1:22)` — the inventory name and where it points. */

@@ -3,7 +3,7 @@
 import os from 'node:os';
 import path from 'node:path';
 import { UserError } from '../ui/errors.js';
-import { checkHostName, checkUserName, shellQuote } from './quote.js';
+import { checkHostName, checkUserName, shellQuote } from '../quote.js';
 
 export interface SshTarget {
   /** the inventory name (`hosts.<name>`), used in every message */

@@ -1,7 +1,7 @@
 // Pure renderers for the remote tmux commands of fleet launches: argv in, argv out, no I/O.
 // Every argv is meant for SshPool.exec (which shell-quotes it); names and paths are validated here.
 import { UserError } from '../ui/errors.js';
-import { checkRemotePath, checkSimpleName, shellQuote } from './quote.js';
+import { checkRemotePath, checkSimpleName, shellQuote } from '../quote.js';
 
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 

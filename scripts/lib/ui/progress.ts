@@ -1,7 +1,7 @@
 // Progress for long byte-counting work (hashing, transfers): a bar with rate and ETA on a
 // TTY, one summary line elsewhere. Small jobs show nothing: the bar appears only once the
 // work is big enough to be worth watching.
-import { formatBytes } from '../runs/describe.js';
+import { formatBytes } from './format.js';
 
 const SHOW_FROM_BYTES = 64 * 1024 * 1024;
 

@@ -1,6 +1,6 @@
 // Quoting for a remote POSIX shell, and the validators that keep hostile host names and remote
 // paths from ever reaching ssh, rsync or tmux. Validators run before any connection is made.
-import { UserError } from '../ui/errors.js';
+import { UserError } from './ui/errors.js';
 
 /** Characters that need no quoting anywhere in a word (no `=`, so no word reads as VAR=value). */
 const SAFE_WORD = /^[A-Za-z0-9_\/.,:@%+-]+$/;

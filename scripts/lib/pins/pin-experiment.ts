@@ -1,10 +1,10 @@
 // Computes the five pins of an experiment as it stands in the work tree, all concurrently.
 import path from 'node:path';
-import { pinCode } from '../pins/code-pin.js';
-import { pinData, type DataManifest } from '../pins/data-manifest.js';
-import { configPin, pinDigest, type Pins } from '../pins/digest.js';
-import { pinEnv } from '../pins/env-pin.js';
-import { merkleRoot } from '../pins/merkle.js';
+import { pinCode } from './code-pin.js';
+import { pinData, type DataManifest } from './data-manifest.js';
+import { configPin, pinDigest, type Pins } from './digest.js';
+import { pinEnv } from './env-pin.js';
+import { merkleRoot } from './merkle.js';
 import type { Experiment } from '../spec/experiment.js';
 import { byteProgress } from '../ui/progress.js';
 

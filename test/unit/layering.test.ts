@@ -1,0 +1,51 @@
+// The direction between rooms: verbs → actions → runs → backends → remote → ssh → proc, with
+// the base rooms (store, ledger, pins, ckpt, merge, spec, config, ui, ...) below them all.
+// Nothing imports a room above its own, so each room can be understood, tested and reused (a
+// SLURM login node reuses remote/, the dashboard reuses actions/) without the ones above it.
+import { readdirSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { REPO } from '../helpers/sandbox.js';
+
+const LIB = path.join(REPO, 'scripts', 'lib');
+
+/** Lower numbers sit higher; a file may import its own rank or any lower one (a higher number). */
+const RANK: Record<string, number> = {
+  cli: 0,
+  actions: 1,
+  runs: 2,
+  'project.ts': 2,
+  backends: 3,
+  remote: 4,
+  pack: 5,
+  ssh: 5,
+  runner: 6,
+};
+const BASE = 7; // store, ledger, pins, ckpt, merge, secrets, spec, config, ui, and the single-file helpers
+
+function roomOf(file: string): string {
+  const rel = path.relative(LIB, file);
+  return rel.split(path.sep)[0]!;
+}
+const rankOf = (file: string) => RANK[roomOf(file)] ?? BASE;
+
+function sources(dir: string): string[] {
+  return readdirSync(dir, { recursive: true, withFileTypes: true })
+    .filter((e) => e.isFile() && e.name.endsWith('.ts'))
+    .map((e) => path.join(e.parentPath, e.name));
+}
+
+describe('layering', () => {
+  it('no room imports a room above it (type-only imports included)', () => {
+    const wrong: string[] = [];
+    for (const file of sources(LIB)) {
+      const text = readFileSync(file, 'utf8');
+      for (const m of text.matchAll(/^\s*(?:import|export)\b[^'"]*?from\s+['"](\.[^'"]+)['"]/gm)) {
+        const target = path.resolve(path.dirname(file), m[1]!.replace(/\.js$/, '.ts'));
+        if (!target.startsWith(LIB)) continue;
+        if (rankOf(target) < rankOf(file)) wrong.push(`${path.relative(LIB, file)} imports ${path.relative(LIB, target)}`);
+      }
+    }
+    expect(wrong).toEqual([]);
+  });
+});
