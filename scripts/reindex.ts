@@ -1,6 +1,6 @@
 // make reindex: rebuilds .switchyard/state.db from the run records in the store.
 import { openProject } from './lib/project.js';
-import type { RunRecord } from './lib/runs/run-record.js';
+import { parseRunJson, type RunRecord } from './lib/runs/run-record.js';
 import { runMain } from './lib/ui/errors.js';
 
 await runMain(async () => {
@@ -10,7 +10,7 @@ await runMain(async () => {
     if (!/^runs\/[^/]+\/run\.json$/.test(key)) continue;
     const bytes = await project.store.getBytes(key);
     try {
-      runs.push(JSON.parse(bytes!.toString('utf8')) as RunRecord);
+      runs.push(parseRunJson(bytes!.toString('utf8')));
     } catch {
       console.error(`switchyard: skipping ${project.store.locate(key)}: not valid JSON`);
     }

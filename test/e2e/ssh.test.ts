@@ -131,22 +131,36 @@ describe('ssh backend', () => {
     expect(existsSync(path.join(sb.dir, 'outputs', id, 'outputs/model.json'))).toBe(true);
   });
 
-  it('a host whose sshd dies mid-run is lost within the probe timeout and the run moves to the next backend', async () => {
+  it('a host whose sshd dies mid-run is lost within its connect timeout and the run resumes on the next backend from what came home', async () => {
     expect(make(['bootstrap', 'host=h2']).code).toBe(0);
     const p = sb.spawnMake(['train', 'experiment=penguins/fallback', 'backend=ssh', 'host=h2']);
-    const home = hosts.hosts[1]!.home;
+    const ledger = () => readFileSync(path.join(sb.dir, '.switchyard/ledger.jsonl'), 'utf8');
+    // Cut the host off once a checkpoint it committed has been recorded (and so copied home).
     await waitFor(() => {
       const id = runIdIn(p.output());
-      return !!id && existsSync(path.join(home, `switchyard/scratch/${id}/attempts/1/events.jsonl`));
-    }, 60_000, 'the remote attempt to start');
+      return !!id && ledger().includes(`"type":"ckpt.committed","run_id":"${id}"`);
+    }, 90_000, 'the remote attempt to commit a checkpoint');
     await hosts.stopSshd('h2');
     try {
       const code = await new Promise((r) => p.on('close', r));
       all.push(p.output());
       expect(code, p.output()).toBe(0);
       expect(p.output()).toMatch(/attempt 1 lost: .*h2.*; starting attempt 2 on local/);
-      const run = JSON.parse(readFileSync(path.join(runDir(runIdIn(p.output())!), 'run.json'), 'utf8'));
+      const id = runIdIn(p.output())!;
+      const run = JSON.parse(readFileSync(path.join(runDir(id), 'run.json'), 'utf8'));
       expect(run.attempts.map((a: { backend: string; state: string }) => `${a.backend}:${a.state}`)).toEqual(['ssh:lost', 'local:succeeded']);
+      // It resumed from a checkpoint that really came home; the steps that did not are named.
+      expect(run.attempts[1].restored_step).toBeGreaterThan(0);
+      const entries = ledger().trim().split('\n').map((l) => JSON.parse(l)).filter((e) => e.run_id === id);
+      const lost = entries.filter((e) => e.type === 'ckpt.lost').map((e) => e.step);
+      for (const step of lost) expect(existsSync(path.join(runDir(id), `ckpt/${step}/manifest.json`))).toBe(false);
+      expect(lost.every((step: number) => step > run.attempts[1].restored_step)).toBe(true);
+      // And it ends as an uninterrupted run with the same pins does.
+      const ref = make(['train', 'experiment=penguins/fallback', 'backend=local', 'again=1']);
+      expect(ref.code, ref.out).toBe(0);
+      const refId = runIdIn(ref.out)!;
+      expect(readFileSync(path.join(runDir(id), 'outputs/model.json')).equals(readFileSync(path.join(runDir(refId), 'outputs/model.json')))).toBe(true);
+      expect(make(['verify']).code).toBe(0);
     } finally {
       await hosts.startSshd('h2');
     }
