@@ -92,6 +92,7 @@ export class FakeBackend implements Backend {
   readonly capabilities: Capabilities = { gpus: 0, spot: false, shards: true };
   readonly attemptsInProcess = false;
   readonly attempts: FakeAttempt[] = [];
+  private readonly byKey = new Map<string, FakeAttempt>();
   /** every pollMany call: when, which slot, how many handles */
   readonly polls: { at: number; slot: string; n: number }[] = [];
   /** violations the backend saw itself (two live attempts of one unit, a submit to a dead host) */
@@ -153,7 +154,7 @@ export class FakeBackend implements Backend {
   }
 
   private find(handle: Handle): FakeAttempt {
-    const a = this.attempts.find((x) => x.spec.unit_id === handle.unit && x.spec.attempt === handle.attempt && x.host === handle.host);
+    const a = this.byKey.get(`${String(handle.unit)}#${String(handle.attempt)}@${String(handle.host)}`);
     if (!a) throw new Error(`no fake attempt for ${JSON.stringify(handle)}`);
     return a;
   }
@@ -186,13 +187,15 @@ export class FakeBackend implements Backend {
     if (!this.answers(host)) throw new Error(`${host}: connect timeout`);
     if (this.hosts.get(host)!.refuses) throw new Error(`${host}: cannot start`);
     return subs.map(({ spec, slot }): Handle | Error => {
-      const same = this.attempts.find((a) => a.spec.unit_id === spec.unit_id && a.spec.attempt === spec.attempt && a.host === slot);
+      const same = this.byKey.get(`${spec.unit_id}#${spec.attempt}@${slot}`);
       if (!same) {
         const earlier = this.attempts.find((a) => a.spec.unit_id === spec.unit_id && a.host === slot && !a.ended && !this.dead(a.host) && this.advance(a) === 'running');
         if (earlier) return new EarlierAttemptRunning(`${slot}: attempt ${earlier.spec.attempt} of ${spec.unit_id} still runs`);
         const elsewhere = this.attempts.find((a) => a.spec.unit_id === spec.unit_id && !a.ended && !this.dead(a.host) && this.advance(a) === 'running');
         if (elsewhere) this.violations.push(`t=${this.clock.now()}: ${spec.unit_id} attempt ${spec.attempt} started on ${slot} while attempt ${elsewhere.spec.attempt} runs on ${elsewhere.host}`);
-        this.attempts.push({ spec, host: slot, startedAt: this.clock.now(), plan: this.planFor(spec.unit_id, Number(spec.attempt)), events: [], ended: false });
+        const attempt = { spec, host: slot, startedAt: this.clock.now(), plan: this.planFor(spec.unit_id, Number(spec.attempt)), events: [], ended: false };
+        this.attempts.push(attempt);
+        this.byKey.set(`${spec.unit_id}#${spec.attempt}@${slot}`, attempt);
       }
       return { backend: this.name, host: slot, unit: spec.unit_id, attempt: spec.attempt };
     });

@@ -1,0 +1,96 @@
+// The supervisor's own cost per tick with 1,000 live units on 10 hosts (one poll round trip per
+// host each tick, answered at once by a scripted backend, checkpoints committed as they go),
+// against its baseline in the same run: the same polls issued and answered with no supervisor
+// around them. Target: at most 5 ms per tick.
+import type { BackendName } from '../scripts/lib/config/define-config.js';
+import type { AttemptSpec } from '../scripts/lib/runner/attempt-spec.js';
+import { unitKey, type RunRecord } from '../scripts/lib/runs/run-record.js';
+import { Supervisor, type Clock } from '../scripts/lib/runs/supervisor.js';
+import { FakeBackend, FakeClock, MemoryJournal } from '../test/helpers/fake-backend.js';
+import { median, now } from './lib/measure.js';
+
+const UNITS = 1000;
+const HOSTS = 10;
+const TICKS = 200;
+const ROUNDS = 5;
+const TARGET_MS = 5;
+
+/** Virtual time that moves a tick per sleep, each sleep a turn of the event loop. */
+class RushClock extends FakeClock implements Clock {
+  private t = 0;
+  override now(): number {
+    return this.t;
+  }
+  override sleep(ms: number, signal?: AbortSignal): Promise<void> {
+    return new Promise((resolve) => {
+      if (signal?.aborted) return resolve();
+      setImmediate(() => {
+        this.t += ms;
+        resolve();
+      });
+    });
+  }
+}
+
+function world() {
+  const clock = new RushClock();
+  const home = new Map<string, Set<number>>();
+  const hosts = new Map(Array.from({ length: HOSTS }, (_, i) => [`h${i}`, FakeBackend.host({ capacity: UNITS / HOSTS, pollMs: 0 })]));
+  // Each attempt runs far longer than the measured ticks and commits a checkpoint every 10 ticks.
+  const backend = new FakeBackend('fleet' as BackendName, clock, hosts, () => ({ ms: 1e12, end: 'succeeded', commitEveryMs: 10_000 }), home, true);
+  const run: RunRecord = {
+    run_id: 'bench-default-20261130T1200-0badf00d', experiment: 'bench', created_at: '', pins: {} as RunRecord['pins'], spec: {} as RunRecord['spec'],
+    command: { train: 'true', predict: null }, backends: ['fleet'], replay_of: null, sharded: true,
+    units: Array.from({ length: UNITS }, (_, index) => ({ index, attempts: [], moved_from: [] })),
+  };
+  return { clock, backend, run, journal: new MemoryJournal(home) };
+}
+
+/** Seconds per tick of the supervisor, once every unit runs. */
+async function supervised(): Promise<number> {
+  const { clock, backend, run, journal } = world();
+  let ticks = 0;
+  let t0 = 0;
+  let supervisor: Supervisor;
+  supervisor = new Supervisor({
+    run, backend, openBackend: async () => backend, journal, clock, tickMs: 1000, maxAttempts: 3,
+    specFor: (unit, attempt) => ({ run_id: run.run_id, unit_id: unitKey(run, unit), attempt }) as AttemptSpec,
+    sink: (e) => {
+      if (e.type !== 'tick' || !e.units.every((u) => u.state === 'running')) return;
+      if (ticks++ === 0) t0 = now();
+      if (ticks > TICKS) supervisor.detach();
+    },
+  });
+  await supervisor.drive();
+  return (now() - t0) / TICKS;
+}
+
+/** Seconds per tick of the same polls alone. */
+async function pollsAlone(): Promise<number> {
+  const { clock, backend, run } = world();
+  const handles = (await Promise.all(backend.slots().map((s, h) => backend.submitMany(run.units.filter((u) => u.index % HOSTS === h).map((u) => ({ spec: { run_id: run.run_id, unit_id: unitKey(run, u.index), attempt: 1 } as AttemptSpec, slot: s.name })))))).map((hs) => hs as { backend: BackendName }[]);
+  const read = handles.map((hs) => hs.map(() => 0));
+  const t0 = now();
+  for (let t = 0; t < TICKS; t++) {
+    await Promise.all(handles.map(async (hs, h) => {
+      const results = await backend.pollMany(hs.map((handle, i) => ({ handle, eventsFrom: read[h]![i]! })));
+      results.forEach((r, i) => (read[h]![i]! += r.events.length));
+    }));
+    await clock.sleep(1000);
+  }
+  return (now() - t0) / TICKS;
+}
+
+const sup: number[] = [];
+const base: number[] = [];
+for (let r = 0; r < ROUNDS; r++) {
+  sup.push(await supervised());
+  base.push(await pollsAlone());
+}
+const s = median(sup) * 1000;
+const b = median(base) * 1000;
+console.log(`supervisor tick, ${UNITS} live units on ${HOSTS} hosts (median of ${ROUNDS} x ${TICKS} ticks)`);
+console.log(`  polls alone (baseline)   ${b.toFixed(2)} ms per tick`);
+console.log(`  supervisor               ${s.toFixed(2)} ms per tick (${(s / b).toFixed(1)}x the polls alone)`);
+console.log(`  target: at most ${TARGET_MS} ms per tick: ${s <= TARGET_MS ? 'MET' : 'MISSED'}`);
+if (s > TARGET_MS) process.exitCode = 1;
