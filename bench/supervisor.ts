@@ -5,7 +5,7 @@
 import type { BackendName } from '../scripts/lib/config/define-config.js';
 import type { AttemptSpec } from '../scripts/lib/runner/attempt-spec.js';
 import { unitKey, type RunRecord } from '../scripts/lib/runs/run-record.js';
-import { Supervisor, type Clock } from '../scripts/lib/runs/supervisor.js';
+import { Supervisor } from '../scripts/lib/runs/supervisor.js';
 import { FakeBackend, FakeClock, MemoryJournal } from '../test/helpers/fake-backend.js';
 import { median, now } from './lib/measure.js';
 
@@ -16,11 +16,7 @@ const ROUNDS = 5;
 const TARGET_MS = 5;
 
 /** Virtual time that moves a tick per sleep, each sleep a turn of the event loop. */
-class RushClock extends FakeClock implements Clock {
-  private t = 0;
-  override now(): number {
-    return this.t;
-  }
+class RushClock extends FakeClock {
   override sleep(ms: number, signal?: AbortSignal): Promise<void> {
     return new Promise((resolve) => {
       if (signal?.aborted) return resolve();

@@ -7,11 +7,11 @@ import { EarlierAttemptRunning } from '../../scripts/lib/backends/backend.js';
 import type { BackendName } from '../../scripts/lib/config/define-config.js';
 import type { AttemptSpec, AttemptState, RunnerEvent } from '../../scripts/lib/runner/attempt-spec.js';
 import type { LedgerFields } from '../../scripts/lib/ledger/format.js';
-import type { Clock, Journal } from '../../scripts/lib/runs/supervisor.js';
+import type { Clock, Journal } from '../../scripts/lib/runs/supervision.js';
 import type { RunRecord } from '../../scripts/lib/runs/run-record.js';
 
 export class FakeClock implements Clock {
-  private t = 0;
+  protected t = 0;
   private timers: { at: number; seq: number; resolve: () => void }[] = [];
   private seq = 0;
 

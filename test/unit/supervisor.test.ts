@@ -7,7 +7,8 @@ import type { Backend } from '../../scripts/lib/backends/backend.js';
 import type { BackendName } from '../../scripts/lib/config/define-config.js';
 import type { AttemptSpec } from '../../scripts/lib/runner/attempt-spec.js';
 import { TERMINAL, unitKey, type RunRecord } from '../../scripts/lib/runs/run-record.js';
-import { Supervisor, type SupervisorEvent } from '../../scripts/lib/runs/supervisor.js';
+import { Supervisor } from '../../scripts/lib/runs/supervisor.js';
+import type { SupervisorEvent } from '../../scripts/lib/runs/supervision.js';
 import { FakeBackend, FakeClock, MemoryJournal, onClock, type AttemptPlan, type FakeHost } from '../helpers/fake-backend.js';
 
 const TICK = 1000;

@@ -5,7 +5,7 @@ import { backendForHandle } from '../backends/index.js';
 import type { Backend, Handle, PollResult } from '../backends/backend.js';
 import type { Project } from '../project.js';
 import { runState, type AttemptRecord, type RunRecord } from '../runs/run-record.js';
-import type { UnitView } from '../runs/supervisor.js';
+import type { UnitView } from '../runs/supervision.js';
 
 const isLive = (a: AttemptRecord | undefined) => !!a?.handle && (a.state === 'running' || a.state === 'pending');
 

@@ -6,7 +6,8 @@ import type { Project } from '../project.js';
 import { launcherOf } from '../runs/launcher-lock.js';
 import type { RunRecord } from '../runs/run-record.js';
 import { runJournal } from '../runs/run-store.js';
-import { Supervisor, type SupervisorEvent } from '../runs/supervisor.js';
+import { Supervisor } from '../runs/supervisor.js';
+import type { SupervisorEvent } from '../runs/supervision.js';
 import { attemptSpec } from '../runs/unit-spec.js';
 import { UserError } from '../ui/errors.js';
 

@@ -5,7 +5,7 @@ import type { LaunchEvent } from '../actions/launch.js';
 import { describeMerge } from '../actions/merge.js';
 import { describePins } from '../runs/describe.js';
 import type { RunRecord } from '../runs/run-record.js';
-import type { UnitView } from '../runs/supervisor.js';
+import type { UnitView } from '../runs/supervision.js';
 import { LiveTable } from '../ui/live-table.js';
 import { formatDuration } from '../ui/format.js';
 import { StatusLine } from '../ui/status-line.js';

@@ -4,7 +4,7 @@ import type { Project } from '../project.js';
 import { storedSteps } from '../runner/store-checkpoints.js';
 import { UserError } from '../ui/errors.js';
 import { parseRunJson, runJson, runKeys, type RunRecord } from './run-record.js';
-import type { Journal } from './supervisor.js';
+import type { Journal } from './supervision.js';
 
 export async function saveRun(project: Project, run: RunRecord): Promise<void> {
   await project.store.putBytes(runKeys.record(run.run_id), runJson(run));

@@ -9,138 +9,24 @@
 // Polls and submits run concurrently per slot and report to an inbox the loop drains in order,
 // so one slow or dead host never holds up what happens on the others, and every record and
 // ledger write happens in one place, one at a time.
-import { setTimeout as sleep } from 'node:timers/promises';
-import type { BackendName } from '../config/define-config.js';
 import type { LedgerFields } from '../ledger/format.js';
-import type { AttemptSpec, RunnerEvent } from '../runner/attempt-spec.js';
+import { Slots, type SlotState } from './slots.js';
+import { queuedAttempt, takeEvents, unitView, type Live, type Unit } from './units.js';
+import { systemClock, type Clock, type SupervisorEvent, type SupervisorOptions, type UnitView } from './supervision.js';
 import { UserError } from '../ui/errors.js';
 import { EarlierAttemptRunning, unanswered, type Backend, type Handle, type PollResult } from '../backends/backend.js';
-import { TERMINAL, type AttemptRecord, type AttemptState, type RunRecord, type UnitRecord, unitKey } from './run-record.js';
-
-export interface Clock {
-  now(): number;
-  /** resolves after `ms`, or early when `signal` aborts */
-  sleep(ms: number, signal?: AbortSignal): Promise<void>;
-}
-
-export const systemClock: Clock = {
-  now: () => Date.now(),
-  sleep: (ms, signal) => sleep(ms, undefined, { signal }).catch(() => {}),
-};
-
-/** Where the supervisor keeps what happens: the run record, the ledger, the home store. */
-export interface Journal {
-  save(run: RunRecord): Promise<void>;
-  record<T extends string>(type: T, fields: LedgerFields<T>): Promise<void>;
-  /** the committed checkpoint steps of a unit in this machine's store, ascending */
-  storedSteps(unitKey: string): Promise<number[]>;
-}
-
-export type SupervisorEvent =
-  | { type: 'placed'; backend: string; capacity: number; units: { unit: number; slot: string }[]; reattached: { unit: number; slot: string; attempt: number }[] }
-  | { type: 'prepared'; backend: string; slot: string; outcome: string | Error; ms: number }
-  | { type: 'started'; unit: number; attempt: number; backend: string; slot: string }
-  | { type: 'restored'; unit: number; step: number | null }
-  | { type: 'notice'; unit: number; line: string }
-  | { type: 'ended'; unit: number; attempt: number; slot: string; state: AttemptState; reason: string | null; ms: number }
-  | { type: 'slot-down'; backend: string; slot: string; reason: string }
-  | { type: 'slot-refused'; backend: string; slot: string; reason: string }
-  | { type: 'moved'; unit: number; from: string; to: string; resumeStep: number | null }
-  | { type: 'retrying'; unit: number; after: { attempt: number; state: AttemptState; reason: string | null }; next: { attempt: number; backend: string; slot: string } }
-  | { type: 'waiting'; unit: number; why: string }
-  | { type: 'gave-up'; unit: number; attempts: number }
-  /** once a loop: where every unit stands */
-  | { type: 'tick'; units: UnitView[] };
-
-export interface SupervisorOptions {
-  run: RunRecord;
-  /** where unplaced units go: the launch's backend */
-  backend: Backend;
-  /** a backend by name: the one an attempt ran on (to re-attach), or the next of the run's order */
-  openBackend: (name: BackendName) => Promise<Backend>;
-  journal: Journal;
-  specFor: (unit: number, attempt: number) => AttemptSpec;
-  /** attempts per unit in this launch */
-  maxAttempts: number;
-  /** launch only these units, finished or not (a retry); default every unfinished unit */
-  only?: number[];
-  /** the slot the selected units start on (a retry's host=) */
-  slot?: string;
-  /** move the units of a lost slot elsewhere (default true) */
-  requeue?: boolean;
-  sink?: (e: SupervisorEvent) => void;
-  clock?: Clock;
-  tickMs?: number;
-}
-
-type Phase = 'idle' | 'queued' | 'submitting' | 'live' | 'done';
-
-interface Live {
-  attempt: AttemptRecord;
-  /** events read from the worker so far (from 0, so a re-attached attempt's earlier commits count) */
-  eventsRead: number;
-  /** steps the attempt committed and has not pruned: what a lost slot may have taken with it */
-  committed: Set<number>;
-  /** the in-flight copy of its checkpoints home */
-  mirror: Promise<void> | null;
-}
-
-interface Unit {
-  rec: UnitRecord;
-  backend: Backend;
-  slot: string;
-  phase: Phase;
-  live: Live | null;
-  /** the attempt number past which it gives up in this launch */
-  limit: number;
-  /** a slot it moved from: its checkpoints are pushed to the new slot before it starts there */
-  pushFrom: string | null;
-  lastLine: string | null;
-  metrics: Record<string, unknown> | null;
-}
-
-interface SlotState {
-  backend: Backend;
-  name: string;
-  /** since when polls or starts there fail to get an answer; null while it answers */
-  failingSince: number | null;
-  /** a poll in flight, since when */
-  polling: number | null;
-  /** when the last poll started: a slot is polled once a tick, or at once when its backend signals a change */
-  polledAt: number;
-  submitting: boolean;
-  prepared: boolean;
-  /** lost: its attempts ended, its units moved */
-  down: string | null;
-  /** answers but takes no units (not ready, a failed push); what runs there goes on */
-  refused: string | null;
-}
+import { TERMINAL, type AttemptRecord, type AttemptState, type RunRecord, unitKey } from './run-record.js';
 
 type Message =
   | { kind: 'polled'; slot: SlotState; units: Unit[]; attempts: AttemptRecord[]; startedAt: number; results: PollResult[] }
   | { kind: 'submitted'; slot: SlotState; units: Unit[]; startedAt: number; outcomes: (Handle | Error)[]; reachable: boolean };
-
-/** A snapshot of one unit for displays. */
-export interface UnitView {
-  unit: number;
-  backend: string;
-  slot: string | null;
-  state: string;
-  attempt: number | null;
-  step: unknown;
-  ckpt: number | null;
-  started_at: string | null;
-  ended_at: string | null;
-  last_line: string | null;
-  metrics: Record<string, unknown> | null;
-}
 
 const firstLine = (err: unknown) => (err instanceof Error ? err.message : String(err)).split('\n')[0]!;
 const isLive = (a: AttemptRecord | undefined): a is AttemptRecord => !!a && (a.state === 'running' || a.state === 'pending' || a.state === 'queued');
 
 export class Supervisor {
   private readonly units: Unit[] = [];
-  private readonly slots = new Map<string, SlotState>();
+  private readonly slots = new Slots();
   private readonly inbox: Message[] = [];
   private readonly clock: Clock;
   private readonly tickMs: number;
@@ -171,17 +57,11 @@ export class Supervisor {
   }
 
   private slotState(backend: Backend, name: string): SlotState {
-    const key = `${backend.name}\0${name}`;
-    let s = this.slots.get(key);
-    if (!s) {
-      s = { backend, name, failingSince: null, polling: null, polledAt: -Infinity, submitting: false, prepared: false, down: null, refused: null };
-      this.slots.set(key, s);
-    }
-    return s;
+    return this.slots.get(backend, name);
   }
 
   private open(s: SlotState): boolean {
-    return !s.down && !s.refused;
+    return Slots.open(s);
   }
 
   /** Stops every live attempt (checkpoint, then stop; `force`: kill now) and starts nothing more. */
@@ -258,7 +138,7 @@ export class Supervisor {
     this.wake.abort();
     if (changed > 0) {
       const backend = backends[changed - 1]!;
-      for (const s of this.slots.values()) if (s.backend === backend) s.polledAt = -Infinity;
+      for (const s of this.slots.all()) if (s.backend === backend) s.polledAt = -Infinity;
     }
   }
 
@@ -286,7 +166,7 @@ export class Supervisor {
     const reattached: { unit: number; slot: string; attempt: number }[] = [];
     for (const rec of run.units) {
       const last = rec.attempts.at(-1);
-      const u: Unit = { rec, backend, slot: '', phase: 'idle', live: null, limit: rec.attempts.length + this.opts.maxAttempts, pushFrom: null, lastLine: null, metrics: null };
+      const u: Unit = { rec, backend, slot: '', phase: 'idle', live: null, limit: rec.attempts.length + this.opts.maxAttempts, pushFrom: null, lastLine: null, silent: false, metrics: null };
       this.units.push(u);
       if (isLive(last) && last.handle) {
         // Running already (started by an orchestrator that died or detached): follow it where it is.
@@ -459,11 +339,15 @@ export class Supervisor {
     if (poll.unanswered) {
       // A blip or a host gone: the unit keeps its place until the slot's lost-after time.
       s.failingSince ??= startedAt;
+      u.silent = true;
       u.lastLine = `(${s.name} not answering: ${poll.reason ?? 'unreachable'})`;
       return;
     }
     s.failingSince = null;
-    let changed = await this.readEvents(u, live, poll.events);
+    u.silent = false;
+    const taken = await takeEvents(live, poll.events, { unit: u.rec.index, tag: this.tag(u), record: (t, f) => this.record(t, f), emit: (e) => this.emit(e) });
+    if (taken.committed) this.mirror(u, live);
+    let changed = taken.changed;
     u.metrics = poll.metrics ?? u.metrics;
     if (poll.last_line) u.lastLine = poll.last_line;
     if (!TERMINAL.has(poll.state)) {
@@ -476,38 +360,6 @@ export class Supervisor {
       return;
     }
     await this.end(u, poll, { pull: true });
-  }
-
-  /** Records the runner events past the ones already in the ledger; true when the record changed. */
-  private async readEvents(u: Unit, live: Live, events: (RunnerEvent | null)[]): Promise<boolean> {
-    const { attempt } = live;
-    let committedNow = false;
-    const first = live.eventsRead;
-    live.eventsRead += events.length;
-    for (const [i, e] of events.entries()) {
-      if (!e) continue; // a damaged line: counted, never read again
-      if (e.type === 'ckpt.committed') live.committed.add(e.step);
-      if (e.type === 'ckpt.pruned') live.committed.delete(e.step);
-      if (first + i < attempt.events_seen) continue; // handled by an earlier orchestrator
-      if (e.type === 'ckpt.committed') {
-        attempt.last_step = e.step;
-        committedNow = true;
-        await this.record('ckpt.committed', { ...this.tag(u), step: e.step, manifest: e.manifest, manifest_sha256: e.manifest_sha256 });
-      } else if (e.type === 'ckpt.pruned') {
-        await this.record('ckpt.pruned', { ...this.tag(u), step: e.step });
-      } else if (e.type === 'outputs.saved') {
-        await this.record('outputs.saved', { ...this.tag(u), files: e.files });
-      } else if (e.type === 'restored') {
-        attempt.restored_step = e.step;
-        this.emit({ type: 'restored', unit: u.rec.index, step: e.step });
-      } else if (e.type === 'notice') {
-        this.emit({ type: 'notice', unit: u.rec.index, line: e.line });
-      }
-    }
-    const fresh = live.eventsRead > attempt.events_seen;
-    if (fresh) attempt.events_seen = live.eventsRead;
-    if (committedNow) this.mirror(u, live);
-    return fresh;
   }
 
   /** Copies a unit's newest checkpoints home in the background, so a move can resume from them. */
@@ -565,9 +417,9 @@ export class Supervisor {
 
   private async checkLost(): Promise<void> {
     const now = this.clock.now();
-    for (const s of this.slots.values()) {
+    for (const s of this.slots.all()) {
       if (s.down) continue;
-      const since = s.failingSince ?? (s.polling !== null && now - s.polling > this.tickMs ? s.polling : null);
+      const since = Slots.silentSince(s, now, this.tickMs);
       if (since !== null && now - since >= s.backend.lostAfterMs(s.name)) await this.slotDown(s, `no answer for ${Math.round((now - since) / 1000)}s`);
     }
   }
@@ -650,27 +502,6 @@ export class Supervisor {
   }
 
   view(): UnitView[] {
-    return this.units.map((u) => {
-      const last = u.rec.attempts.at(-1);
-      const state = u.phase === 'queued' ? 'queued' : u.phase === 'submitting' ? 'starting' : (last?.state ?? 'created');
-      const slot = u.slot || (last?.handle ? u.backend.slotOf(last.handle) : null);
-      return {
-        unit: u.rec.index,
-        backend: u.backend.name,
-        slot,
-        state: u.phase === 'live' && u.lastLine?.startsWith('(') && u.lastLine.includes('not answering') ? 'unreachable' : state,
-        attempt: last?.n ?? null,
-        step: u.metrics?.step ?? null,
-        ckpt: last?.last_step ?? null,
-        started_at: last?.started_at ?? null,
-        ended_at: last?.ended_at ?? null,
-        last_line: u.lastLine,
-        metrics: u.metrics,
-      };
-    });
+    return this.units.map(unitView);
   }
-}
-
-function queuedAttempt(n: number, backend: BackendName): AttemptRecord {
-  return { n, backend, handle: null, state: 'queued', reason: null, exit_code: null, started_at: new Date().toISOString(), ended_at: null, restored_step: null, last_step: null, events_seen: 0 };
 }

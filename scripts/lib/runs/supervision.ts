@@ -1,0 +1,80 @@
+// What the supervisor is given and what it tells: the clock it runs on, the journal it records
+// into, its options and its events. Owners (a verb in the foreground, the agent, the dashboard)
+// and tests program against these.
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { Backend } from '../backends/backend.js';
+import type { BackendName } from '../config/define-config.js';
+import type { LedgerFields } from '../ledger/format.js';
+import type { AttemptSpec, AttemptState } from '../runner/attempt-spec.js';
+import type { RunRecord } from './run-record.js';
+
+export interface Clock {
+  now(): number;
+  /** resolves after `ms`, or early when `signal` aborts */
+  sleep(ms: number, signal?: AbortSignal): Promise<void>;
+}
+
+export const systemClock: Clock = {
+  now: () => Date.now(),
+  sleep: (ms, signal) => sleep(ms, undefined, { signal }).catch(() => {}),
+};
+
+/** Where the supervisor keeps what happens: the run record, the ledger, the home store. */
+export interface Journal {
+  save(run: RunRecord): Promise<void>;
+  record<T extends string>(type: T, fields: LedgerFields<T>): Promise<void>;
+  /** the committed checkpoint steps of a unit in this machine's store, ascending */
+  storedSteps(unitKey: string): Promise<number[]>;
+}
+
+export type SupervisorEvent =
+  | { type: 'placed'; backend: string; capacity: number; units: { unit: number; slot: string }[]; reattached: { unit: number; slot: string; attempt: number }[] }
+  | { type: 'prepared'; backend: string; slot: string; outcome: string | Error; ms: number }
+  | { type: 'started'; unit: number; attempt: number; backend: string; slot: string }
+  | { type: 'restored'; unit: number; step: number | null }
+  | { type: 'notice'; unit: number; line: string }
+  | { type: 'ended'; unit: number; attempt: number; slot: string; state: AttemptState; reason: string | null; ms: number }
+  | { type: 'slot-down'; backend: string; slot: string; reason: string }
+  | { type: 'slot-refused'; backend: string; slot: string; reason: string }
+  | { type: 'moved'; unit: number; from: string; to: string; resumeStep: number | null }
+  | { type: 'retrying'; unit: number; after: { attempt: number; state: AttemptState; reason: string | null }; next: { attempt: number; backend: string; slot: string } }
+  | { type: 'waiting'; unit: number; why: string }
+  | { type: 'gave-up'; unit: number; attempts: number }
+  /** once a loop: where every unit stands */
+  | { type: 'tick'; units: UnitView[] };
+
+export interface SupervisorOptions {
+  run: RunRecord;
+  /** where unplaced units go: the launch's backend */
+  backend: Backend;
+  /** a backend by name: the one an attempt ran on (to re-attach), or the next of the run's order */
+  openBackend: (name: BackendName) => Promise<Backend>;
+  journal: Journal;
+  specFor: (unit: number, attempt: number) => AttemptSpec;
+  /** attempts per unit in this launch */
+  maxAttempts: number;
+  /** launch only these units, finished or not (a retry); default every unfinished unit */
+  only?: number[];
+  /** the slot the selected units start on (a retry's host=) */
+  slot?: string;
+  /** move the units of a lost slot elsewhere (default true) */
+  requeue?: boolean;
+  sink?: (e: SupervisorEvent) => void;
+  clock?: Clock;
+  tickMs?: number;
+}
+
+/** A snapshot of one unit for displays. */
+export interface UnitView {
+  unit: number;
+  backend: string;
+  slot: string | null;
+  state: string;
+  attempt: number | null;
+  step: unknown;
+  ckpt: number | null;
+  started_at: string | null;
+  ended_at: string | null;
+  last_line: string | null;
+  metrics: Record<string, unknown> | null;
+}

@@ -1,0 +1,103 @@
+// A unit as the supervisor keeps it while it drives a run: its record, where it runs, what
+// phase it is in, and its live attempt (events read, steps committed, the copy home in flight).
+import type { Backend } from '../backends/backend.js';
+import type { BackendName } from '../config/define-config.js';
+import type { LedgerFields } from '../ledger/format.js';
+import type { RunnerEvent } from '../runner/attempt-spec.js';
+import type { AttemptRecord, UnitRecord } from './run-record.js';
+import type { SupervisorEvent, UnitView } from './supervision.js';
+
+export type Phase = 'idle' | 'queued' | 'submitting' | 'live' | 'done';
+
+export interface Live {
+  attempt: AttemptRecord;
+  /** events read from the worker so far (from 0, so a re-attached attempt's earlier commits count) */
+  eventsRead: number;
+  /** steps the attempt committed and has not pruned: what a lost slot may have taken with it */
+  committed: Set<number>;
+  /** the in-flight copy of its checkpoints home */
+  mirror: Promise<void> | null;
+}
+
+export interface Unit {
+  rec: UnitRecord;
+  backend: Backend;
+  slot: string;
+  phase: Phase;
+  live: Live | null;
+  /** the attempt number past which it gives up in this launch */
+  limit: number;
+  /** a slot it moved from: its checkpoints are pushed to the new slot before it starts there */
+  pushFrom: string | null;
+  lastLine: string | null;
+  /** its slot did not answer the last poll */
+  silent: boolean;
+  metrics: Record<string, unknown> | null;
+}
+
+export function unitView(u: Unit): UnitView {
+  const last = u.rec.attempts.at(-1);
+  const state = u.phase === 'queued' ? 'queued' : u.phase === 'submitting' ? 'starting' : u.phase === 'live' && u.silent ? 'unreachable' : (last?.state ?? 'created');
+  return {
+    unit: u.rec.index,
+    backend: u.backend.name,
+    slot: u.slot || (last?.handle ? u.backend.slotOf(last.handle) : null),
+    state,
+    attempt: last?.n ?? null,
+    step: u.metrics?.step ?? null,
+    ckpt: last?.last_step ?? null,
+    started_at: last?.started_at ?? null,
+    ended_at: last?.ended_at ?? null,
+    last_line: u.lastLine,
+    metrics: u.metrics,
+  };
+}
+
+/** The record of an attempt about to be submitted: kept before the backend is asked. */
+export function queuedAttempt(n: number, backend: BackendName): AttemptRecord {
+  return { n, backend, handle: null, state: 'queued', reason: null, exit_code: null, started_at: new Date().toISOString(), ended_at: null, restored_step: null, last_step: null, events_seen: 0 };
+}
+
+export interface EventContext {
+  unit: number;
+  /** the ledger fields naming the unit */
+  tag: { run_id: string; shard?: number };
+  record: <T extends string>(type: T, fields: LedgerFields<T>) => Promise<void>;
+  emit: (e: SupervisorEvent) => void;
+}
+
+/**
+ * Takes a poll's runner event lines into a live attempt: every line counts (a damaged one too),
+ * the steps it commits and prunes are tracked from the first line on, and the ledger gets the
+ * lines past those an earlier orchestrator recorded. Says whether the record changed and
+ * whether a step was committed.
+ */
+export async function takeEvents(live: Live, events: (RunnerEvent | null)[], ctx: EventContext): Promise<{ changed: boolean; committed: boolean }> {
+  const { attempt } = live;
+  let committed = false;
+  const first = live.eventsRead;
+  live.eventsRead += events.length;
+  for (const [i, e] of events.entries()) {
+    if (!e) continue;
+    if (e.type === 'ckpt.committed') live.committed.add(e.step);
+    if (e.type === 'ckpt.pruned') live.committed.delete(e.step);
+    if (first + i < attempt.events_seen) continue; // recorded by an earlier orchestrator
+    if (e.type === 'ckpt.committed') {
+      attempt.last_step = e.step;
+      committed = true;
+      await ctx.record('ckpt.committed', { ...ctx.tag, step: e.step, manifest: e.manifest, manifest_sha256: e.manifest_sha256 });
+    } else if (e.type === 'ckpt.pruned') {
+      await ctx.record('ckpt.pruned', { ...ctx.tag, step: e.step });
+    } else if (e.type === 'outputs.saved') {
+      await ctx.record('outputs.saved', { ...ctx.tag, files: e.files });
+    } else if (e.type === 'restored') {
+      attempt.restored_step = e.step;
+      ctx.emit({ type: 'restored', unit: ctx.unit, step: e.step });
+    } else if (e.type === 'notice') {
+      ctx.emit({ type: 'notice', unit: ctx.unit, line: e.line });
+    }
+  }
+  const changed = live.eventsRead > attempt.events_seen;
+  if (changed) attempt.events_seen = live.eventsRead;
+  return { changed, committed };
+}
