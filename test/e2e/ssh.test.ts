@@ -135,11 +135,12 @@ describe('ssh backend', () => {
     expect(make(['bootstrap', 'host=h2']).code).toBe(0);
     const p = sb.spawnMake(['train', 'experiment=penguins/fallback', 'backend=ssh', 'host=h2']);
     const ledger = () => readFileSync(path.join(sb.dir, '.switchyard/ledger.jsonl'), 'utf8');
-    // Cut the host off once a checkpoint it committed has been recorded (and so copied home).
+    // Cut the host off once a checkpoint it committed has been copied home.
     await waitFor(() => {
       const id = runIdIn(p.output());
-      return !!id && ledger().includes(`"type":"ckpt.committed","run_id":"${id}"`);
-    }, 90_000, 'the remote attempt to commit a checkpoint');
+      const ckpt = id && path.join(runDir(id), 'ckpt');
+      return !!ckpt && existsSync(ckpt) && readdirSync(ckpt).some((step) => existsSync(path.join(ckpt, step, 'manifest.json')));
+    }, 90_000, 'a checkpoint of the remote attempt to come home');
     await hosts.stopSshd('h2');
     try {
       const code = await new Promise((r) => p.on('close', r));

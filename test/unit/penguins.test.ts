@@ -101,7 +101,9 @@ async function predict(dirs: RunDirs): Promise<Buffer> {
   return readFileSync(path.join(dirs.out, 'submission.csv'));
 }
 
+/** The metrics lines written so far: none when the signal landed before the first one. */
 function metricLines(dirs: RunDirs, fromByte = 0): string[] {
+  if (!existsSync(dirs.metrics)) return [];
   return readFileSync(dirs.metrics).subarray(fromByte).toString().split('\n').filter(Boolean);
 }
 
