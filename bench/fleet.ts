@@ -85,7 +85,6 @@ try {
       lostAfterMs: 30_000,
       gpus: 0,
       syncParallel: 8,
-      keepCheckpoints: 3,
       projectRoot: repo,
       store: new FileStore('file://store', storeDir),
       runnerBundle: RUNNER,

@@ -89,6 +89,9 @@ interface FakeAttempt {
 
 export class FakeBackend implements Backend {
   readonly kind = 'placer' as const;
+  get title(): string {
+    return String(this.name);
+  }
   readonly capabilities: Capabilities = { gpus: 0, spot: false, shards: true };
   readonly attemptsInProcess = false;
   readonly attempts: FakeAttempt[] = [];
@@ -247,6 +250,10 @@ export class MemoryJournal implements Journal {
 
   async record<T extends string>(type: T, fields: LedgerFields<T>): Promise<void> {
     this.entries.push({ type, ...fields });
+  }
+
+  async dropStep(unit: string, step: number): Promise<void> {
+    this.home.get(unit)?.delete(step);
   }
 
   async storedSteps(unit: string): Promise<number[]> {

@@ -43,7 +43,6 @@ beforeAll(async () => {
     lostAfterMs: 3000,
     gpus: 0,
     syncParallel: 1,
-    keepCheckpoints: 3,
     projectRoot: project,
     store: new FileStore('file://store', path.join(tmp, 'store')),
     runnerBundle: RUNNER,

@@ -76,7 +76,8 @@ export async function drive(ctx: LaunchContext, run: RunRecord, backend: Backend
   const release = holdLauncher(project, run.run_id);
   if (!release) {
     const pid = launcherOf(project, run.run_id);
-    throw new UserError(`run ${run.run_id} is already followed by a launcher in another shell (pid ${pid}); make status run=${run.run_id} looks at it, make stop run=${run.run_id} stops it`);
+    const [status, stop] = run.sharded ? ['fleet-status', 'fleet-stop'] : ['status', 'stop'];
+    throw new UserError(`run ${run.run_id} is already followed by a launcher in another shell (pid ${pid}); make ${status} run=${run.run_id} looks at it, make ${stop} run=${run.run_id} stops it`);
   }
   try {
     const supervisor = new Supervisor({

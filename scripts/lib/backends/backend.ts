@@ -68,6 +68,8 @@ export interface Submission {
 
 export interface Backend {
   readonly name: BackendName;
+  /** how it reads in messages: `local`, `ssh vast`, `fleet lab` */
+  readonly title: string;
   readonly kind: 'placer' | 'scheduler';
   readonly capabilities: Capabilities;
   /** attempts run inside this process and end with it (the laptop): the orchestrator owns them */

@@ -27,7 +27,7 @@ export async function openBackend(name: BackendName, project: Workspace, ctx: Ba
     case 'ssh':
     case 'fleet': {
       const [{ SshBackend }, { openRemoteHost }] = await Promise.all([import('./ssh.js'), import('../remote/open-host.js')]);
-      const common = { projectRoot: project.root, store: project.store, runnerBundle: path.join(project.root, 'dist', 'runner', 'run-attempt.mjs'), keepCheckpoints: 3 };
+      const common = { projectRoot: project.root, store: project.store, runnerBundle: path.join(project.root, 'dist', 'runner', 'run-attempt.mjs') };
       if (name === 'ssh') {
         const host = hostNamed(config, ctx.host);
         const entry = config.hosts[host]!;

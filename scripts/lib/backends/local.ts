@@ -54,6 +54,7 @@ interface Entry {
 
 export class LocalBackend implements Backend {
   readonly name = 'local' as const;
+  readonly title = 'local';
   readonly kind = 'placer' as const;
   readonly capabilities: Capabilities = { gpus: localGpus(), spot: false, shards: false };
   readonly attemptsInProcess = true;

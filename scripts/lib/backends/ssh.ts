@@ -50,7 +50,6 @@ export interface SshBackendOptions {
   projectRoot: string;
   store: Store;
   runnerBundle: string;
-  keepCheckpoints: number;
   syncExcludes?: string[];
   sessionPrefix?: string;
   outputDir?: string;
@@ -81,6 +80,10 @@ export class SshBackend implements Backend {
 
   get name(): 'ssh' | 'fleet' {
     return this.opts.name;
+  }
+
+  get title(): string {
+    return this.opts.name === 'fleet' ? `fleet ${this.opts.fleet}` : `ssh ${this.opts.hosts[0]}`;
   }
 
   host(name: string): Promise<RemoteHost> {
@@ -214,7 +217,7 @@ export class SshBackend implements Backend {
 
   async pull(handle: Handle): Promise<void> {
     const h = SshHandle.parse(handle);
-    await pullUnit(await this.host(h.host), this.opts.store, unitOf(h), this.opts.keepCheckpoints);
+    await pullUnit(await this.host(h.host), this.opts.store, unitOf(h));
   }
 
   async pushCheckpoints(slot: string, unit: string): Promise<void> {

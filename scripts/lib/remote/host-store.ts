@@ -4,7 +4,6 @@
 import { existsSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { MANIFEST_NAME } from '../ckpt/manifest.js';
-import { pruneStoredSteps } from '../runner/store-checkpoints.js';
 import { runRsync } from '../ssh/rsync.js';
 import { runKeys } from '../store/run-keys.js';
 import type { Store } from '../store/store.js';
@@ -15,8 +14,12 @@ export function hostStoreUrl(store: Store): string {
   return store.localDir === null ? store.url : 'file://../store';
 }
 
-/** Copies a unit's checkpoints, outputs and attempt files home from the host's own store. */
-export async function pullUnit(host: RemoteHost, store: Store, unit: string, keepCheckpoints: number): Promise<void> {
+/**
+ * Copies a unit's checkpoints, outputs and attempt files home from the host's own store. Steps
+ * the runner there pruned stay home until the supervisor reads the prune from its events and
+ * drops them here too, recorded, so the ledger and the store always agree.
+ */
+export async function pullUnit(host: RemoteHost, store: Store, unit: string): Promise<void> {
   if (store.localDir === null) return; // the runner wrote to the shared store
   const local = path.join(store.localDir, runKeys.dir(unit));
   mkdirSync(path.dirname(local), { recursive: true }); // rsync makes only the last folder
@@ -25,7 +28,6 @@ export async function pullUnit(host: RemoteHost, store: Store, unit: string, kee
   const pull = { src: `${host.layout.store}/${runKeys.dir(unit)}`, dest: local, target: host.target, direction: 'pull' } as const;
   await runRsync({ ...pull, excludes: [MANIFEST_NAME] });
   await runRsync({ ...pull, excludes: [] });
-  await pruneStoredSteps(store, unit, keepCheckpoints);
 }
 
 /** Gives the host the committed checkpoints this machine holds for a unit that moves there. */

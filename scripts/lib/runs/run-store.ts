@@ -1,7 +1,7 @@
 // Reading and writing run records: run.json in the store is the truth, the SQLite db mirrors it.
 import { appendLedger, type LedgerFields } from '../ledger/ledger.js';
 import type { Project } from '../project.js';
-import { storedSteps } from '../runner/store-checkpoints.js';
+import { deleteStoredStep, storedSteps } from '../runner/store-checkpoints.js';
 import { UserError } from '../ui/errors.js';
 import { parseRunJson, runJson, runKeys, type RunRecord } from './run-record.js';
 import type { Journal } from './supervision.js';
@@ -35,5 +35,6 @@ export function runJournal(project: Project): Journal {
     save: (run) => saveRun(project, run),
     record: async (type, fields) => void (await recordInLedger(project, type, fields)),
     storedSteps: async (unit) => (await storedSteps(project.store, unit)).filter((s) => s.hasManifest).map((s) => s.step),
+    dropStep: (unit, step) => deleteStoredStep(project.store, unit, step),
   };
 }

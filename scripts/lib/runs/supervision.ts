@@ -25,6 +25,8 @@ export interface Journal {
   record<T extends string>(type: T, fields: LedgerFields<T>): Promise<void>;
   /** the committed checkpoint steps of a unit in this machine's store, ascending */
   storedSteps(unitKey: string): Promise<number[]>;
+  /** removes a step from this machine's store (one a worker pruned where it runs) */
+  dropStep(unitKey: string, step: number): Promise<void>;
 }
 
 export type SupervisorEvent =

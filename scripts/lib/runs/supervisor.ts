@@ -173,7 +173,7 @@ export class Supervisor {
         u.backend = last.backend === backend.name ? backend : await this.opts.openBackend(last.backend);
         u.slot = u.backend.slotOf(last.handle);
         u.phase = 'live';
-        u.live = { attempt: last, eventsRead: 0, committed: new Set(), mirror: null };
+        u.live = { attempt: last, eventsRead: 0, committed: new Set(), work: Promise.resolve(), pulling: false };
         this.slotState(u.backend, u.slot).prepared = true;
         reattached.push({ unit: rec.index, slot: u.slot, attempt: last.n });
         continue;
@@ -196,7 +196,9 @@ export class Supervisor {
     const results = await backend.prepare(names, (slot, outcome, ms) => this.emit({ type: 'prepared', backend: backend.name, slot, outcome, ms }));
     const failed = names.filter((n) => results.get(n));
     if (failed.length === names.length) {
-      throw new UserError(`${backend.name}: no ${names.length > 1 ? 'host' : 'slot'} could be prepared (${firstLine(results.get(names[0]!))})`);
+      const first = results.get(names[0]!)!;
+      if (names.length === 1) throw first instanceof UserError ? first : new UserError(`${backend.title}: ${firstLine(first)}`);
+      throw new UserError(`${backend.title}: no host could be prepared (${firstLine(first)})`);
     }
     for (const n of names) this.slotState(backend, n).prepared = !results.get(n);
     for (const n of failed) await this.refuse(this.slotState(backend, n), firstLine(results.get(n)));
@@ -282,7 +284,7 @@ export class Supervisor {
       }
       const attempt = u.rec.attempts.at(-1)!;
       Object.assign(attempt, { handle: outcome, state: 'running', started_at: now });
-      u.live = { attempt, eventsRead: 0, committed: new Set(), mirror: null };
+      u.live = { attempt, eventsRead: 0, committed: new Set(), work: Promise.resolve(), pulling: false };
       u.phase = 'live';
       u.pushFrom = null;
       started.push(u);
@@ -347,6 +349,7 @@ export class Supervisor {
     u.silent = false;
     const taken = await takeEvents(live, poll.events, { unit: u.rec.index, tag: this.tag(u), record: (t, f) => this.record(t, f), emit: (e) => this.emit(e) });
     if (taken.committed) this.mirror(u, live);
+    if (taken.pruned.length) this.dropPruned(u, live, taken.pruned);
     let changed = taken.changed;
     u.metrics = poll.metrics ?? u.metrics;
     if (poll.last_line) u.lastLine = poll.last_line;
@@ -364,11 +367,27 @@ export class Supervisor {
 
   /** Copies a unit's newest checkpoints home in the background, so a move can resume from them. */
   private mirror(u: Unit, live: Live): void {
-    if (u.backend.workersReachStore || live.mirror || !live.attempt.handle) return;
-    live.mirror = u.backend
-      .pull(live.attempt.handle)
-      .catch(() => {}) // the host may be going away; the next checkpoint tries again
-      .finally(() => (live.mirror = null));
+    if (u.backend.workersReachStore || live.pulling || !live.attempt.handle) return;
+    live.pulling = true;
+    const handle = live.attempt.handle;
+    // The host may be going away: a failed copy is retried at the next checkpoint.
+    this.background(live, () => u.backend.pull(handle).finally(() => (live.pulling = false)));
+  }
+
+  /**
+   * What the worker pruned where it runs goes from this machine's copy too, as the ledger says:
+   * queued after the copy in flight, so that copy cannot bring a dropped step back.
+   */
+  private dropPruned(u: Unit, live: Live, steps: number[]): void {
+    if (u.backend.workersReachStore) return;
+    const unit = unitKey(this.run, u.rec.index);
+    this.background(live, async () => {
+      for (const step of steps) await this.opts.journal.dropStep(unit, step);
+    });
+  }
+
+  private background(live: Live, task: () => Promise<void>): void {
+    live.work = live.work.then(task).catch(() => {});
   }
 
   /** Records an attempt's end and decides what comes next for its unit. */
@@ -376,7 +395,7 @@ export class Supervisor {
     const live = u.live!;
     const { attempt } = live;
     u.live = null;
-    await live.mirror;
+    await live.work;
     if (opts.pull && attempt.handle) {
       await u.backend.pull(attempt.handle).catch((err: unknown) => this.emit({ type: 'notice', unit: u.rec.index, line: `could not pull attempt ${attempt.n}: ${firstLine(err)}` }));
     }

@@ -15,8 +15,10 @@ export interface Live {
   eventsRead: number;
   /** steps the attempt committed and has not pruned: what a lost slot may have taken with it */
   committed: Set<number>;
-  /** the in-flight copy of its checkpoints home */
-  mirror: Promise<void> | null;
+  /** its background work here, one task after another: copies of its checkpoints home, dropping pruned steps */
+  work: Promise<void>;
+  /** a copy home is queued or running */
+  pulling: boolean;
 }
 
 export interface Unit {
@@ -69,12 +71,13 @@ export interface EventContext {
 /**
  * Takes a poll's runner event lines into a live attempt: every line counts (a damaged one too),
  * the steps it commits and prunes are tracked from the first line on, and the ledger gets the
- * lines past those an earlier orchestrator recorded. Says whether the record changed and
- * whether a step was committed.
+ * lines past those an earlier orchestrator recorded. Says whether the record changed, whether a
+ * step was committed, and which steps were pruned.
  */
-export async function takeEvents(live: Live, events: (RunnerEvent | null)[], ctx: EventContext): Promise<{ changed: boolean; committed: boolean }> {
+export async function takeEvents(live: Live, events: (RunnerEvent | null)[], ctx: EventContext): Promise<{ changed: boolean; committed: boolean; pruned: number[] }> {
   const { attempt } = live;
   let committed = false;
+  const pruned: number[] = [];
   const first = live.eventsRead;
   live.eventsRead += events.length;
   for (const [i, e] of events.entries()) {
@@ -88,6 +91,7 @@ export async function takeEvents(live: Live, events: (RunnerEvent | null)[], ctx
       await ctx.record('ckpt.committed', { ...ctx.tag, step: e.step, manifest: e.manifest, manifest_sha256: e.manifest_sha256 });
     } else if (e.type === 'ckpt.pruned') {
       await ctx.record('ckpt.pruned', { ...ctx.tag, step: e.step });
+      pruned.push(e.step);
     } else if (e.type === 'outputs.saved') {
       await ctx.record('outputs.saved', { ...ctx.tag, files: e.files });
     } else if (e.type === 'restored') {
@@ -99,5 +103,5 @@ export async function takeEvents(live: Live, events: (RunnerEvent | null)[], ctx
   }
   const changed = live.eventsRead > attempt.events_seen;
   if (changed) attempt.events_seen = live.eventsRead;
-  return { changed, committed };
+  return { changed, committed, pruned };
 }
