@@ -155,7 +155,6 @@ describe('ssh backend', () => {
       const entries = ledger().trim().split('\n').map((l) => JSON.parse(l)).filter((e) => e.run_id === id);
       const lost = entries.filter((e) => e.type === 'ckpt.lost').map((e) => e.step);
       for (const step of lost) expect(existsSync(path.join(runDir(id), `ckpt/${step}/manifest.json`))).toBe(false);
-      expect(lost.every((step: number) => step > run.attempts[1].restored_step)).toBe(true);
       // And it ends as an uninterrupted run with the same pins does.
       const ref = make(['train', 'experiment=penguins/fallback', 'backend=local', 'again=1']);
       expect(ref.code, ref.out).toBe(0);

@@ -407,9 +407,12 @@ export class Supervisor {
     await this.next(u, poll.state);
   }
 
-  /** Steps committed on a lost slot that never came home: the ledger says so, and verify stops expecting them. */
+  /**
+   * Steps a lost attempt committed that are not in the store: never copied home, or pruned where
+   * it ran with the prune never heard of. The ledger says so, and verify stops expecting them.
+   */
   private async recordLostSteps(u: Unit, live: Live): Promise<void> {
-    if (u.backend.workersReachStore || !live.committed.size) return;
+    if (!live.committed.size) return;
     const home = new Set(await this.opts.journal.storedSteps(unitKey(this.run, u.rec.index)));
     for (const step of [...live.committed].filter((x) => !home.has(x)).sort((a, b) => a - b)) {
       await this.record('ckpt.lost', { ...this.tag(u), step, host: u.slot });
