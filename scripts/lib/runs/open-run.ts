@@ -77,7 +77,9 @@ async function createRun(project: Project, pinned: PinnedExperiment, run: RunRec
       data_manifest_sha256: manifest.sha256,
     });
   } catch (err) {
-    await discardRun(project, run.run_id, pins.digest).catch(() => {}); // the first error is the one to report
+    // The first error is the one to report. Should the removal fail as well, what stays is a
+    // run without attempts, which the next make train of these pins resumes.
+    await discardRun(project, run.run_id, pins.digest).catch(() => {});
     throw err;
   }
 }
