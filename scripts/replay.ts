@@ -7,14 +7,14 @@ import { openProject } from './lib/project.js';
 import { runKeys } from './lib/runs/run-record.js';
 import { exitCodeFor } from './lib/runs/describe.js';
 import { foregroundBackend, runInForeground } from './lib/runs/foreground.js';
-import { createRun } from './lib/runs/open-run.js';
+import { openRun } from './lib/runs/open-run.js';
 import { pinExperiment } from './lib/runs/pin-experiment.js';
 import { loadRun } from './lib/runs/run-store.js';
 import { loadExperiment } from './lib/spec/experiment.js';
 import { readVars } from './lib/spec/make-vars.js';
 import type { FleetBackend } from './lib/backends/fleet.js';
 import { searchOnFleet } from './lib/runs/fleet-search.js';
-import { runMain, UserError } from './lib/ui/errors.js';
+import { atExit, runMain, UserError } from './lib/ui/errors.js';
 import { StatusLine } from './lib/ui/status-line.js';
 
 await runMain(async () => {
@@ -34,7 +34,8 @@ await runMain(async () => {
   const ui = new StatusLine();
   const fleet = backendName === 'fleet' ? (vars.fleet ?? recorded.fleet) : undefined;
   const backend = await foregroundBackend(backendName, project, ui, { fleet });
-  const run = await createRun(project, exp, pinned, [backendName], recorded.run_id);
+  const { run, release } = await openRun(project, exp, pinned, { backends: [backendName], again: true, replayOf: recorded.run_id, ready: backend.ready?.bind(backend) });
+  atExit(async () => release());
   ui.say(`replaying ${recorded.run_id} as ${run.run_id} on ${fleet ? `fleet ${fleet}` : backendName} (all five pins match)`);
   if (backend.name === 'fleet') return searchOnFleet(project, run, backend as FleetBackend);
   const state = await runInForeground(project, run, backend, ui);

@@ -9,11 +9,12 @@ import { followAttempt } from './lib/runs/drive-run.js';
 import { foregroundBackend, runInForeground } from './lib/runs/foreground.js';
 import { searchOnFleet } from './lib/runs/fleet-search.js';
 import { openRun } from './lib/runs/open-run.js';
+import { pinExperiment } from './lib/runs/pin-experiment.js';
 import type { FleetBackend } from './lib/backends/fleet.js';
 import { runKeys, runState } from './lib/runs/run-record.js';
 import { loadExperiment } from './lib/spec/experiment.js';
 import { Flag, readVars } from './lib/spec/make-vars.js';
-import { runMain, UserError } from './lib/ui/errors.js';
+import { atExit, runMain, UserError } from './lib/ui/errors.js';
 import { StatusLine } from './lib/ui/status-line.js';
 
 await runMain(async () => {
@@ -32,8 +33,10 @@ await runMain(async () => {
   const ui = new StatusLine();
   const backend = await foregroundBackend(backendName, project, ui, { host: vars.host, fleet: vars.fleet });
   const backends = [backendName, ...(exp.spec.backends ?? []).filter((b) => b !== backendName)];
-  const opened = await openRun(project, exp, { backends, again: vars.again ?? false, seed: vars.seed });
+  const pinned = await pinExperiment(project.root, project.stateDir, exp, vars.seed);
+  const opened = await openRun(project, exp, pinned, { backends, again: vars.again ?? false, ready: backend.ready?.bind(backend) });
   const { run } = opened;
+  atExit(async () => opened.release());
   const outputs = project.store.locate(runKeys.outputsDir(run.run_id));
 
   if (opened.kind === 'finished') {
@@ -50,16 +53,10 @@ await runMain(async () => {
 
   const last = run.attempts.at(-1);
   if (opened.kind === 'resume' && last?.state === 'running' && last.handle) {
-    // The previous orchestrator may still be alive, or may have died: ask the attempt's backend.
+    // Its orchestrator died (a live one would hold the run: openRun refuses then). A remote
+    // attempt outlives it and is re-attached to; a local one died with it and ends lost.
     const previous = await backendForHandle(project, last.handle);
-    if ((await previous.poll(last.handle)).state === 'running') {
-      // A local attempt is owned by the shell that runs it; a remote one outlives its
-      // orchestrator, and a new one re-attaches to it.
-      if (last.backend === 'local') {
-        throw new UserError(`run ${run.run_id} is already running (attempt ${last.n}); follow it with make logs run=${run.run_id} follow=1`);
-      }
-      ui.say(`re-attaching to run ${run.run_id}, attempt ${last.n} on ${last.backend}`);
-    }
+    if ((await previous.poll(last.handle)).state === 'running') ui.say(`re-attaching to run ${run.run_id}, attempt ${last.n} on ${last.backend}`);
     const ended = await followAttempt(project, previous, run, last, ui);
     ui.say(`attempt ${ended.n} ended ${ended.state}${ended.reason ? `: ${ended.reason}` : ''}`);
     if (ended.state === 'succeeded') {

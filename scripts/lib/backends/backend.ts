@@ -38,6 +38,12 @@ export interface Capabilities {
 export interface Backend {
   readonly name: BackendName;
   readonly capabilities: Capabilities;
+  /**
+   * Gets the place ready for attempts (host reached, its key verified, project pushed), or fails
+   * saying why; run before a new run is created, so a refusal leaves no run behind. Absent:
+   * nothing to check.
+   */
+  ready?(): Promise<void>;
   /** Starts the runner for one attempt; idempotent per (run_id, attempt). */
   submit(spec: AttemptSpec): Promise<Handle>;
   poll(handle: Handle): Promise<PollResult>;

@@ -176,6 +176,10 @@ export class SshBackend implements Backend {
     return { ...runner.value, repo: repo.value };
   }
 
+  async ready(): Promise<void> {
+    await this.prepare();
+  }
+
   /** Where the runner on the host keeps runs: the project's store when the host can reach it. */
   private remoteStoreUrl(): string {
     return this.opts.store instanceof FileStore ? 'file://../store' : this.opts.store.url;

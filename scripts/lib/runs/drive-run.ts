@@ -7,6 +7,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { Backend, PollResult } from '../backends/backend.js';
 import type { Project } from '../project.js';
 import type { AttemptSpec, RunnerEvent } from '../runner/attempt-spec.js';
+import { faultPoint, onFailure } from '../ui/errors.js';
 import { formatDuration, type StatusLine } from '../ui/status-line.js';
 import { shardUnit, startedAttempt, TERMINAL, type AttemptRecord, type AttemptState, type Handle, type RunRecord } from './run-record.js';
 import { recordInLedger, saveRun } from './run-store.js';
@@ -83,6 +84,7 @@ export async function recordAttemptEnd(
   say: (line: string) => void,
   shard?: number,
 ): Promise<void> {
+  if (attempt.ended_at) return; // recorded already (by the stop after a failure, say)
   Object.assign(attempt, {
     state: poll.state,
     reason: poll.reason,
@@ -141,24 +143,69 @@ export async function pollUntilDone(
   }
 }
 
-/** Follows one attempt to a terminal state, keeping the record and ledger current. */
+/**
+ * Follows one attempt to a terminal state, keeping the record and ledger current; `first` is
+ * what remains of starting it (recording the start). Should the verb fail meanwhile, the
+ * attempt is checkpointed, stopped and recorded before it exits (stopAfterFailure).
+ */
 export async function followAttempt(
   project: Project,
   backend: Backend,
   run: RunRecord,
   attempt: AttemptRecord,
   ui: StatusLine,
+  first: () => Promise<void> = async () => {},
 ): Promise<AttemptRecord> {
   const started = Date.parse(attempt.started_at);
   const seen = { count: attempt.events_seen ?? 0 };
+  const unguard = onFailure((err) => stopAfterFailure(project, backend, run, attempt, ui, seen, err));
+  await first();
   const poll = await pollUntilDone(project, backend, run, attempt.handle!, ui, (p) => statusText(attempt, p, started), seen, async (p) => {
     // Persist progress as it happens: `make status` and a re-attaching orchestrator see it.
     attempt.events_seen = seen.count;
     attempt.last_step = p.last_step ?? attempt.last_step;
     await saveRun(project, run);
+    if (p.last_step !== null) faultPoint('after-checkpoint');
   });
   await recordAttemptEnd(project, run, attempt, poll, () => backend.pull(attempt.handle!), (line) => ui.say(line));
+  unguard();
   return attempt;
+}
+
+/**
+ * The verb failed while following an attempt: ask it to checkpoint and stop (as make stop
+ * does), wait for its end, and record that end with the failure as its reason, so no
+ * experiment runs on with nobody following or recording it. A later make train resumes it.
+ */
+async function stopAfterFailure(
+  project: Project,
+  backend: Backend,
+  run: RunRecord,
+  attempt: AttemptRecord,
+  ui: StatusLine,
+  seen: { count: number },
+  err: unknown,
+): Promise<void> {
+  if (attempt.ended_at) return;
+  const handle = attempt.handle!;
+  ui.say(`switchyard: checkpointing and stopping attempt ${attempt.n} before exiting`);
+  await backend.cancel(handle);
+  // The runner kills the experiment after its grace period; the margin covers a slow host.
+  const deadline = Date.now() + (run.spec.train.grace_sec + 30) * 1000;
+  let poll = await backend.poll(handle);
+  while (!TERMINAL.has(poll.state) && Date.now() < deadline) {
+    await (backend.waitForChange ? backend.waitForChange(handle, POLL_MS) : sleep(POLL_MS));
+    poll = await backend.poll(handle);
+  }
+  if (!TERMINAL.has(poll.state)) {
+    ui.say(`switchyard: attempt ${attempt.n} did not stop in time; make stop run=${run.run_id} stops it`);
+    return;
+  }
+  // The failure may be the ledger's own: the end is still written into the run's record.
+  await recordEvents(project, run, poll.events.slice(seen.count), (line) => ui.say(line)).catch((e: Error) => ui.say(`switchyard: could not record its events: ${e.message}`));
+  const why = `stopped after an error in switchyard: ${(err as Error)?.message ?? String(err)}`;
+  await recordAttemptEnd(project, run, attempt, { ...poll, reason: why }, () => backend.pull(handle), (line) => ui.say(line));
+  ui.say(`attempt ${attempt.n} ended ${attempt.state} at checkpoint step ${attempt.last_step ?? '-'}; make train resumes it`);
 }
 
 export interface DriveOptions {
@@ -185,10 +232,11 @@ export async function driveRun(project: Project, run: RunRecord, opts: DriveOpti
     const handle = await backend.submit(attemptSpec(project, run, n));
     const attempt = startedAttempt(n, backend.name, handle);
     run.attempts.push(attempt);
-    await saveRun(project, run);
-    await recordInLedger(project, 'attempt.started', { run_id: run.run_id, attempt: n, backend: backend.name });
-    opts.onSubmitted?.(attempt, backend);
-    const ended = await followAttempt(project, backend, run, attempt, ui);
+    const ended = await followAttempt(project, backend, run, attempt, ui, async () => {
+      await saveRun(project, run);
+      await recordInLedger(project, 'attempt.started', { run_id: run.run_id, attempt: n, backend: backend.name });
+      opts.onSubmitted?.(attempt, backend);
+    });
     const resumable = ended.state === 'preempted' || ended.state === 'lost';
     if (!resumable || opts.stopping()) {
       if (resumable) ui.say(`attempt ${n} ${ended.state}: ${ended.reason}; make train resumes it`);

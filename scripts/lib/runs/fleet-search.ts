@@ -9,7 +9,7 @@ import { UserError } from '../ui/errors.js';
 import { exitCodeFor } from './describe.js';
 import { allShardsSucceeded, FleetSupervisor, type FleetDriveOptions } from './drive-fleet.js';
 import { findRun } from './find-run.js';
-import { holdLauncher, launcherOf } from './launcher-lock.js';
+import { followedElsewhere, holdLauncher, launcherOf } from './launcher-lock.js';
 import { describeMerge, mergeRun } from './merge-run.js';
 import { type RunRecord } from './run-record.js';
 
@@ -19,11 +19,8 @@ export async function searchOnFleet(
   fleet: FleetBackend,
   opts: Pick<FleetDriveOptions, 'only' | 'host' | 'requeue'> = {},
 ): Promise<number> {
-  const release = holdLauncher(project, run.run_id);
-  if (!release) {
-    const pid = launcherOf(project, run.run_id);
-    throw new UserError(`run ${run.run_id} is already followed by a launcher in another shell (pid ${pid}); make fleet-status run=${run.run_id} looks at it, make fleet-stop run=${run.run_id} stops it`);
-  }
+  const release = await holdLauncher(project, run.run_id);
+  if (!release) throw followedElsewhere(project, run);
   try {
     return await followOnFleet(project, run, fleet, opts);
   } finally {

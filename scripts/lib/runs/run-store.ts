@@ -1,6 +1,8 @@
 // Reading and writing run records: run.json in the store is the truth, the SQLite db mirrors it.
+import { rm, rmdir } from 'node:fs/promises';
 import { appendLedger, type LedgerFields } from '../ledger/ledger.js';
 import type { Project } from '../project.js';
+import { FileStore } from '../store/file-store.js';
 import { UserError } from '../ui/errors.js';
 import { runKeys, type RunRecord } from './run-record.js';
 
@@ -20,6 +22,22 @@ export async function loadRun(project: Project, runId: string): Promise<RunRecor
   const run = JSON.parse(bytes.toString('utf8')) as RunRecord;
   project.db.upsert(run);
   return run;
+}
+
+/**
+ * Removes a run that could not be created whole (its ledger entry failed, say): every object
+ * under it, its digest index entry and its row, so no half-made run is left to resume.
+ */
+export async function discardRun(project: Project, runId: string, digest: string): Promise<void> {
+  const { store } = project;
+  project.db.remove(runId);
+  await store.delete(runKeys.digestIndex(digest, runId));
+  for (const key of await store.list(runKeys.dir(runId))) await store.delete(key);
+  if (store instanceof FileStore) {
+    // A folder store also keeps the emptied folders; the digest's goes only when no other run has it.
+    await rm(store.pathOf(runKeys.dir(runId).slice(0, -1)), { recursive: true, force: true });
+    await rmdir(store.pathOf(runKeys.digestIndex(digest).slice(0, -1))).catch(() => {});
+  }
 }
 
 /** Appends one entry to the project's ledger. */
