@@ -1,28 +1,14 @@
 // No lost progress, on both kinds of store: preemption of the experiment itself, and a
 // "fresh machine" that has only the store, both end in an automatic resume and the same
 // result as an uninterrupted run.
-import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createSandbox, waitFor, type Sandbox } from '../helpers/sandbox.js';
+import { createSandbox, experimentPids, waitFor, type Sandbox } from '../helpers/sandbox.js';
 import { S3RVER_KEYS, startS3rver, type S3rver } from '../helpers/s3rver.js';
 
 const runIdIn = (text: string) => /run (\S+-\d{8}T\d{4}-[0-9a-f]{8}(?:-\d+)?)/.exec(text)?.[1];
-
-/** Pids of processes started for a run: they carry its id in their environment. */
-function experimentPids(runId: string): number[] {
-  return readdirSync('/proc')
-    .filter((p) => /^\d+$/.test(p))
-    .filter((p) => {
-      try {
-        return readFileSync(`/proc/${p}/environ`, 'utf8').split('\0').includes(`SWITCHYARD_RUN_ID=${runId}`) && readFileSync(`/proc/${p}/cmdline`, 'utf8').includes('train.py');
-      } catch {
-        return false;
-      }
-    })
-    .map(Number);
-}
 
 describe.each(['file', 's3'] as const)('durable runs on a %s store', (kind) => {
   let sb: Sandbox;

@@ -18,6 +18,9 @@ beforeAll(async () => {
   // An address in our own test network where nothing listens: the unreachable host.
   const dead = h1.port === 22 ? { host: h1.host.replace(/\.\d+$/, '.250'), port: 22 } : { host: '127.0.0.1', port: 9 };
   entries.push(`    dead: { host: '${dead.host}', port: ${dead.port}, user: 'root', identity_file: '${h1.identityFile}', known_hosts: '${h1.knownHosts}', connect_timeout: 2 },`);
+  // h1 again, with a known_hosts that has never seen its key.
+  writeFileSync(path.join(sb.dir, 'stranger_known_hosts'), '');
+  entries.push(`    stranger: { host: '${h1.host}', port: ${h1.port}, user: 'root', identity_file: '${h1.identityFile}', known_hosts: '${path.join(sb.dir, 'stranger_known_hosts')}', connect_timeout: 3 },`);
   const config = path.join(sb.dir, 'cluster_fleet_config.ts');
   writeFileSync(config, readFileSync(config, 'utf8').replace('  hosts: {},', `  hosts: {\n${entries.join('\n')}\n  },`));
   const exps = path.join(sb.dir, 'competitions/penguins/experiments');
@@ -178,6 +181,17 @@ describe('ssh backend', () => {
     expect(Date.now() - t0).toBeLessThan(15_000);
     expect(ownLines(dead.stderr).at(-1)).toMatch(/^switchyard: ssh dead \(root@[\d.]+:\d+\): /);
     expect(make(['hosts']).stdout).toMatch(/h1 .* ok \d+ ms/);
+  });
+
+  it('a host whose key is unknown is refused before a run is created: no run row, nothing in the store', () => {
+    const dir = path.join(sb.dir, '.switchyard/store/runs');
+    const runs = () => (existsSync(dir) ? readdirSync(dir).sort() : []);
+    const before = { runs: runs(), status: make(['status']).stdout };
+    const r = make(['train', 'experiment=penguins/fast', 'backend=ssh', 'host=stranger', 'seed=23']);
+    expect(r.code).not.toBe(0);
+    expect(ownLines(r.stderr)).toEqual([expect.stringMatching(/^switchyard: ssh stranger \(.*\): host key is not in \S*stranger_known_hosts /)]);
+    expect(runs()).toEqual(before.runs);
+    expect(make(['status']).stdout).toBe(before.status);
   });
 
   it('never shows a secret value: not in logs, records, the ledger or any output', () => {

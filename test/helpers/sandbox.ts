@@ -1,7 +1,7 @@
 // A throwaway copy of this repository (tracked and untracked, not ignored, files) in a temp
 // folder with its own git history, sharing node_modules by symlink: e2e tests run `make` in it.
 import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, symlinkSync, utimesSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, utimesSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 
@@ -100,4 +100,18 @@ export function shardCommits(sb: Sandbox, runId: string | undefined, shard: numb
         return [];
       }
     });
+}
+
+/** Pids of a run's experiment processes (`train.py`): they carry the run's id in their environment. */
+export function experimentPids(runId: string): number[] {
+  return readdirSync('/proc')
+    .filter((p) => /^\d+$/.test(p))
+    .filter((p) => {
+      try {
+        return readFileSync(`/proc/${p}/environ`, 'utf8').split('\0').includes(`SWITCHYARD_RUN_ID=${runId}`) && readFileSync(`/proc/${p}/cmdline`, 'utf8').includes('train.py');
+      } catch {
+        return false;
+      }
+    })
+    .map(Number);
 }

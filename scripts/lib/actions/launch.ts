@@ -5,15 +5,17 @@ import { backendForHandle, checkResources, openBackend, type BackendContext } fr
 import type { Backend } from '../backends/backend.js';
 import type { BackendName } from '../config/define-config.js';
 import type { Project } from '../project.js';
-import { holdLauncher, launcherOf } from '../runs/launcher-lock.js';
+import { followedElsewhere, holdLauncher, launcherOf } from '../runs/launcher-lock.js';
 import { openRun } from '../runs/open-run.js';
-import { ensureUnits, runState, type RunRecord, type RunState } from '../runs/run-record.js';
+import { comparePins } from '../pins/digest.js';
+import { pinExperiment } from '../pins/pin-experiment.js';
+import { ensureUnits, runKeys, runState, type RunRecord, type RunState } from '../runs/run-record.js';
 import { runJournal } from '../runs/run-store.js';
 import { Supervisor } from '../runs/supervisor.js';
 import type { SupervisorEvent } from '../runs/supervision.js';
 import { attemptSpec } from '../runs/unit-spec.js';
 import { loadExperiment } from '../spec/experiment.js';
-import { UserError } from '../ui/errors.js';
+import { onFailure, UserError } from '../ui/errors.js';
 import { mergeRun, type MergeSummary } from './merge.js';
 
 export type LaunchEvent =
@@ -46,10 +48,50 @@ export async function train(ctx: LaunchContext, opts: TrainOptions): Promise<Lau
   const name = opts.backend ?? exp.spec.backends?.[0] ?? project.config.defaults.backend;
   const backend = await openBackend(name, project, ctx);
   checkResources(exp.file, exp.spec, backend, project.config);
+  const pinned = await pinExperiment(project.root, project.stateDir, exp, opts.seed);
   const backends = [name, ...(exp.spec.backends ?? []).filter((b) => b !== name)];
-  const opened = await openRun(project, exp, { backends, again: opts.again ?? false, seed: opts.seed });
-  if (opened.kind === 'finished') return { kind: 'finished', run: opened.run };
-  return drive(ctx, opened.run, backend, { how: opened.kind, requeue: opts.requeue });
+  const opened = await openRun(project, exp, pinned, { backends, again: opts.again ?? false, ready: () => ready(backend) });
+  try {
+    if (opened.kind === 'finished') return { kind: 'finished', run: opened.run };
+    return await drive(ctx, opened.run, backend, { how: opened.kind, requeue: opts.requeue });
+  } finally {
+    opened.release();
+  }
+}
+
+/** make replay: a new run with a recorded run's pins, refused (naming the pin) when one no longer matches. */
+export async function replay(ctx: LaunchContext, recorded: RunRecord, backend: Backend, onOpened: (run: RunRecord) => void): Promise<LaunchResult> {
+  const { project } = ctx;
+  const exp = await loadExperiment(project.root, recorded.experiment);
+  checkResources(exp.file, exp.spec, backend, project.config);
+  const pinned = await pinExperiment(project.root, project.stateDir, exp, recorded.pins.seed);
+  const diffs = comparePins(recorded.pins, pinned.pins);
+  if (diffs.length) {
+    const fix = recorded.pins.code.dirty_sha256
+      ? `git checkout ${recorded.pins.code.commit.slice(0, 12)} && git apply ${project.store.locate(runKeys.sourceDiff(recorded.run_id))}`
+      : `git checkout ${recorded.pins.code.commit.slice(0, 12)}`;
+    throw new UserError(`cannot replay ${recorded.run_id}: ${diffs.join('; ')} (for the code: ${fix})`);
+  }
+  const { run, release } = await openRun(project, exp, pinned, { backends: [backend.name], again: true, replayOf: recorded.run_id, ready: () => ready(backend) });
+  try {
+    onOpened(run);
+    return await drive(ctx, run, backend, { how: 'retry' });
+  } finally {
+    release();
+  }
+}
+
+/**
+ * Whether attempts can start on the backend at all (a host answers, its key is known, it is
+ * bootstrapped): checked before a new run is created, so a refusal leaves nothing behind.
+ */
+async function ready(backend: Backend): Promise<void> {
+  const slots = backend.slots().map((s) => s.name);
+  const results = await backend.prepare(slots);
+  const errors = slots.map((s) => results.get(s)).filter((e): e is Error => !!e);
+  if (errors.length < slots.length) return;
+  if (slots.length === 1) throw errors[0]! instanceof UserError ? errors[0]! : new UserError(`${backend.title}: ${errors[0]!.message.split('\n')[0]}`);
+  throw new UserError(`${backend.title}: no host could be prepared (${errors[0]!.message.split('\n')[0]})`);
 }
 
 export interface DriveOptions {
@@ -73,25 +115,24 @@ export async function drive(ctx: LaunchContext, run: RunRecord, backend: Backend
   }
   ensureUnits(run, backend.capabilities.shards);
   if (run.sharded && ctx.fleet) run.fleet ??= ctx.fleet;
-  const release = holdLauncher(project, run.run_id);
-  if (!release) {
-    const pid = launcherOf(project, run.run_id);
-    const [status, stop] = run.sharded ? ['fleet-status', 'fleet-stop'] : ['status', 'stop'];
-    throw new UserError(`run ${run.run_id} is already followed by a launcher in another shell (pid ${pid}); make ${status} run=${run.run_id} looks at it, make ${stop} run=${run.run_id} stops it`);
-  }
+  const release = await holdLauncher(project, run.run_id); // held already when the run was opened here
+  if (!release) throw followedElsewhere(project, run);
+  const supervisor = new Supervisor({
+    run,
+    backend,
+    openBackend: (name) => (name === backend.name ? Promise.resolve(backend) : openBackend(name, project, ctx)),
+    journal: runJournal(project),
+    specFor: (unit, attempt) => attemptSpec(project, run, unit, attempt),
+    maxAttempts: project.config.defaults.max_attempts,
+    only: opts.only,
+    slot: opts.slot,
+    requeue: opts.requeue,
+    sink: ctx.sink,
+  });
+  // Should this process fail while it follows the run, its attempts checkpoint and stop, and
+  // their ends are recorded, before it exits: no experiment runs on unfollowed.
+  const unguard = onFailure(() => supervisor.shutdown((run.spec.train.grace_sec + 30) * 1000));
   try {
-    const supervisor = new Supervisor({
-      run,
-      backend,
-      openBackend: (name) => (name === backend.name ? Promise.resolve(backend) : openBackend(name, project, ctx)),
-      journal: runJournal(project),
-      specFor: (unit, attempt) => attemptSpec(project, run, unit, attempt),
-      maxAttempts: project.config.defaults.max_attempts,
-      only: opts.only,
-      slot: opts.slot,
-      requeue: opts.requeue,
-      sink: ctx.sink,
-    });
     ctx.sink({ type: 'opened', how: opts.how, run, backend, supervisor });
     await supervisor.drive();
     const state = runState(run);
@@ -100,6 +141,7 @@ export async function drive(ctx: LaunchContext, run: RunRecord, backend: Backend
       merge = await mergeRun(project, run);
       ctx.sink({ type: 'merged', summary: merge });
     }
+    unguard();
     return { kind: 'driven', run, state, detached: supervisor.isDetached, stranded: supervisor.stranded(), merge };
   } finally {
     release();
@@ -113,7 +155,7 @@ export async function drive(ctx: LaunchContext, run: RunRecord, backend: Backend
 export async function followOnce(project: Project, run: RunRecord): Promise<void> {
   const live = run.units.map((u) => u.attempts.at(-1)).find((a) => a?.handle && (a.state === 'running' || a.state === 'pending'));
   if (!live || launcherOf(project, run.run_id) !== null) return;
-  const release = holdLauncher(project, run.run_id);
+  const release = await holdLauncher(project, run.run_id);
   if (!release) return;
   try {
     const backend = await backendForHandle(project, live.handle!);

@@ -71,7 +71,7 @@ export class SshBackend implements Backend {
   readonly attemptsInProcess = false;
   readonly workersReachStore: boolean;
   private readonly opened = new Map<string, Promise<RemoteHost>>();
-  private readonly prepared = new Map<string, Promise<Prepared>>();
+  private readonly prepared = new Map<string, Promise<Prepared & { ms: number }>>();
 
   constructor(private readonly opts: SshBackendOptions) {
     this.capabilities = { gpus: opts.gpus, spot: false, shards: opts.name === 'fleet' };
@@ -118,7 +118,7 @@ export class SshBackend implements Backend {
       try {
         const done = await this.prepareOne(name, packs);
         out.set(name, null);
-        report?.(name, describePrepared(done), Date.now() - started);
+        report?.(name, describePrepared(done), done.ms);
       } catch (err) {
         out.set(name, err as Error);
         report?.(name, err as Error, Date.now() - started);
@@ -127,10 +127,14 @@ export class SshBackend implements Backend {
     return out;
   }
 
-  private prepareOne(name: string, packs?: RepoPacks): Promise<Prepared> {
+  /** Prepares a host once per backend (a later call gets the same outcome, with the time it took). */
+  private prepareOne(name: string, packs?: RepoPacks): Promise<Prepared & { ms: number }> {
     let p = this.prepared.get(name);
     if (!p) {
-      p = this.host(name).then((host) => prepareHost(host, { projectRoot: this.opts.projectRoot, runnerBundle: this.opts.runnerBundle, excludes: this.opts.syncExcludes, packs, bootstrapCommand: this.opts.bootstrapCommand }));
+      const started = Date.now();
+      p = this.host(name)
+        .then((host) => prepareHost(host, { projectRoot: this.opts.projectRoot, runnerBundle: this.opts.runnerBundle, excludes: this.opts.syncExcludes, packs, bootstrapCommand: this.opts.bootstrapCommand }))
+        .then((done) => ({ ...done, ms: Date.now() - started }));
       this.prepared.set(name, p);
       p.catch(() => this.prepared.delete(name)); // a later call tries again
     }

@@ -1,18 +1,42 @@
-// From an experiment to a run: pin it, then resume the unfinished run with the same pins,
-// report a finished one (a cache hit), or create a new run with its record, diff, data
-// manifest, replay script and ledger entry.
+// From a pinned experiment to a run: resume the unfinished run with the same pins, report a
+// finished one (a cache hit), or create a new run with its record, diff, data manifest, replay
+// script and ledger entry. Finding and creating happen under a per-digest lock, and the run is
+// claimed (launcher-lock.ts) before the lock is released, so of two `make train` started
+// together one runs the experiment and the other is told who does.
+import { mkdirSync } from 'node:fs';
+import path from 'node:path';
 import type { Project } from '../project.js';
 import { makeRunId } from '../pins/digest.js';
+import { withFileLock } from '../ledger/file-lock.js';
 import type { Experiment } from '../spec/experiment.js';
 import type { BackendName } from '../config/define-config.js';
-import { pinExperiment, type PinnedExperiment } from '../pins/pin-experiment.js';
+import { followedElsewhere, holdLauncher } from './launcher-lock.js';
+import type { PinnedExperiment } from '../pins/pin-experiment.js';
 import { runKeys, runState, type RunRecord } from './run-record.js';
-import { loadRun, recordInLedger, saveRun } from './run-store.js';
+import { discardRun, loadRun, recordInLedger, saveRun } from './run-store.js';
 
-export type OpenedRun =
-  | { kind: 'new'; run: RunRecord }
-  | { kind: 'resume'; run: RunRecord }
-  | { kind: 'finished'; run: RunRecord };
+/**
+ * `release` gives up a new or resumed run (the verb ends); until then no other shell starts its
+ * attempts. A finished run is not held.
+ */
+export interface OpenedRun {
+  kind: 'new' | 'resume' | 'finished';
+  run: RunRecord;
+  release: () => void;
+}
+
+export interface OpenRunOptions {
+  backends: BackendName[];
+  /** a new run even when one with these pins exists (again=1, make replay) */
+  again: boolean;
+  /** the run this one replays (default: the finished run with these pins, when again) */
+  replayOf?: string;
+  /**
+   * Checks that an attempt can start where it is going (the host answers, its key is known, it
+   * is bootstrapped). Called before a run is created, so a refusal leaves nothing behind.
+   */
+  ready?: () => Promise<void>;
+}
 
 /** One line that replays the run with the same pins, refusing if a pin no longer matches. */
 export function replicateScript(runId: string): string {
@@ -31,20 +55,42 @@ function uniqueRunId(project: Project, base: string): string {
   return id;
 }
 
-export async function createRun(
-  project: Project,
-  exp: Experiment,
-  pinned: PinnedExperiment,
-  backends: BackendName[],
-  replayOf: string | null,
-): Promise<RunRecord> {
+/**
+ * Writes a new run: its files, then its record and digest index entry, then its ledger entry.
+ * If any of it fails, what was written is removed again: a run exists whole or not at all.
+ */
+async function createRun(project: Project, pinned: PinnedExperiment, run: RunRecord): Promise<void> {
+  const { store } = project;
   const { pins } = pinned;
+  try {
+    if (pins.code.dirty_sha256) await store.putBytes(runKeys.sourceDiff(run.run_id), pinned.diff);
+    const manifest = await store.putBytes(runKeys.dataManifest(run.run_id), JSON.stringify(pinned.dataManifest) + '\n');
+    await store.putBytes(runKeys.replicate(run.run_id), replicateScript(run.run_id));
+    await saveRun(project, run);
+    await store.putBytes(runKeys.digestIndex(pins.digest, run.run_id), '');
+    await recordInLedger(project, 'run.created', {
+      run_id: run.run_id,
+      experiment: run.experiment,
+      digest: pins.digest,
+      pins,
+      data_manifest: runKeys.dataManifest(run.run_id),
+      data_manifest_sha256: manifest.sha256,
+    });
+  } catch (err) {
+    // The first error is the one to report. Should the removal fail as well, what stays is a
+    // run without attempts, which the next make train of these pins resumes.
+    await discardRun(project, run.run_id, pins.digest).catch(() => {});
+    throw err;
+  }
+}
+
+function newRunRecord(project: Project, exp: Experiment, pinned: PinnedExperiment, backends: BackendName[], replayOf: string | null): RunRecord {
   const now = new Date();
-  const run: RunRecord = {
-    run_id: uniqueRunId(project, makeRunId(exp.slug, exp.name, now, pins.digest)),
+  return {
+    run_id: uniqueRunId(project, makeRunId(exp.slug, exp.name, now, pinned.pins.digest)),
     experiment: exp.ref,
     created_at: now.toISOString(),
-    pins,
+    pins: pinned.pins,
     spec: exp.spec,
     command: { train: exp.spec.train.command, predict: exp.spec.predict?.command ?? null },
     backends,
@@ -52,21 +98,6 @@ export async function createRun(
     units: [],
     sharded: false,
   };
-  const { store } = project;
-  if (pins.code.dirty_sha256) await store.putBytes(runKeys.sourceDiff(run.run_id), pinned.diff);
-  const manifest = await store.putBytes(runKeys.dataManifest(run.run_id), JSON.stringify(pinned.dataManifest) + '\n');
-  await store.putBytes(runKeys.replicate(run.run_id), replicateScript(run.run_id));
-  await saveRun(project, run);
-  await store.putBytes(runKeys.digestIndex(pins.digest, run.run_id), '');
-  await recordInLedger(project, 'run.created', {
-    run_id: run.run_id,
-    experiment: run.experiment,
-    digest: pins.digest,
-    pins,
-    data_manifest: runKeys.dataManifest(run.run_id),
-    data_manifest_sha256: manifest.sha256,
-  });
-  return run;
 }
 
 /**
@@ -81,17 +112,44 @@ async function runsWithDigest(project: Project, digest: string): Promise<RunReco
   return project.db.byDigest(digest);
 }
 
-export async function openRun(
-  project: Project,
-  exp: Experiment,
-  opts: { backends: BackendName[]; again: boolean; seed?: number },
-): Promise<OpenedRun & { pinned: PinnedExperiment }> {
-  const pinned = await pinExperiment(project.root, project.stateDir, exp, opts.seed);
-  const same = await runsWithDigest(project, pinned.pins.digest);
-  const finished = same.filter((r) => runState(r) === 'succeeded').at(-1);
-  const unfinished = same.filter((r) => runState(r) !== 'succeeded').at(-1);
-  if (!opts.again && unfinished) return { kind: 'resume', run: unfinished, pinned };
-  if (!opts.again && finished) return { kind: 'finished', run: finished, pinned };
-  const run = await createRun(project, exp, pinned, opts.backends, opts.again ? (finished?.run_id ?? null) : null);
-  return { kind: 'new', run, pinned };
+/** Makes this process the run's only orchestrator, or refuses, naming the one that is. */
+async function claim(project: Project, run: RunRecord): Promise<() => void> {
+  const release = await holdLauncher(project, run.run_id);
+  if (!release) throw followedElsewhere(project, run);
+  return release;
+}
+
+/** Serializes finding and creating runs with one pin digest among the shells of this machine. */
+function withDigestLock<T>(project: Project, digest: string, fn: () => Promise<T>): Promise<T> {
+  const dir = path.join(project.stateDir, 'locks');
+  mkdirSync(dir, { recursive: true });
+  // Held for a store lookup and a run's creation: seconds, even on a slow object store.
+  return withFileLock(path.join(dir, `digest-${digest}.lock`), fn, { staleMs: 5 * 60_000, timeoutMs: 5 * 60_000 });
+}
+
+export async function openRun(project: Project, exp: Experiment, pinned: PinnedExperiment, opts: OpenRunOptions): Promise<OpenedRun> {
+  const { digest } = pinned.pins;
+  let ready = !opts.ready;
+  for (;;) {
+    const opened = await withDigestLock(project, digest, async (): Promise<OpenedRun | null> => {
+      const same = await runsWithDigest(project, digest);
+      const finished = same.filter((r) => runState(r) === 'succeeded').at(-1);
+      const unfinished = same.filter((r) => runState(r) !== 'succeeded').at(-1);
+      if (!opts.again && unfinished) return { kind: 'resume', run: unfinished, release: await claim(project, unfinished) };
+      if (!opts.again && finished) return { kind: 'finished', run: finished, release: () => {} };
+      if (!ready) return null; // checked outside the lock, which a slow host would hold up
+      const run = newRunRecord(project, exp, pinned, opts.backends, opts.replayOf ?? (opts.again ? (finished?.run_id ?? null) : null));
+      const release = await claim(project, run); // before the run is visible to anyone
+      try {
+        await createRun(project, pinned, run);
+      } catch (err) {
+        release();
+        throw err;
+      }
+      return { kind: 'new', run, release };
+    });
+    if (opened) return opened;
+    await opts.ready!();
+    ready = true;
+  }
 }

@@ -1,4 +1,6 @@
 // Reading and writing run records: run.json in the store is the truth, the SQLite db mirrors it.
+import { rm, rmdir } from 'node:fs/promises';
+import path from 'node:path';
 import { appendLedger, type LedgerFields } from '../ledger/ledger.js';
 import type { Project } from '../project.js';
 import { deleteStoredStep, storedSteps } from '../runner/store-checkpoints.js';
@@ -22,6 +24,22 @@ export async function loadRun(project: Project, runId: string): Promise<RunRecor
   const run = parseRunJson(bytes.toString('utf8'));
   project.db.upsert(run);
   return run;
+}
+
+/**
+ * Removes a run that could not be created whole (its ledger entry failed, say): every object
+ * under it, its digest index entry and its row, so no half-made run is left to resume.
+ */
+export async function discardRun(project: Project, runId: string, digest: string): Promise<void> {
+  const { store } = project;
+  project.db.remove(runId);
+  await store.delete(runKeys.digestIndex(digest, runId));
+  for (const key of await store.list(runKeys.dir(runId))) await store.delete(key);
+  if (store.localDir !== null) {
+    // A folder store also keeps the emptied folders; the digest's goes only when no other run has it.
+    await rm(path.join(store.localDir, runKeys.dir(runId)), { recursive: true, force: true });
+    await rmdir(path.join(store.localDir, runKeys.digestIndex(digest))).catch(() => {});
+  }
 }
 
 /** Appends one entry to the project's ledger. */

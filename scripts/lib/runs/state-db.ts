@@ -86,6 +86,11 @@ export class StateDb {
     })(run);
   }
 
+  /** Drops a run's rows (its attempts and handles go with it). */
+  remove(runId: string): void {
+    this.db.prepare('DELETE FROM runs WHERE run_id = ?').run(runId);
+  }
+
   get(runId: string): RunRecord | null {
     const row = this.db.prepare('SELECT record FROM runs WHERE run_id = ?').get(runId) as { record: string } | undefined;
     return row ? parseRunJson(row.record) : null;

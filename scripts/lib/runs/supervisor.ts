@@ -33,6 +33,8 @@ export class Supervisor {
   private wake = new AbortController();
   private stopping = false;
   private detached = false;
+  /** the loop while it runs (one at a time) */
+  private looping: Promise<void> | null = null;
 
   constructor(private readonly opts: SupervisorOptions) {
     this.clock = opts.clock ?? systemClock;
@@ -115,7 +117,26 @@ export class Supervisor {
     }
   }
 
-  private async loop(): Promise<void> {
+  /**
+   * After a failure in the owner: every live attempt checkpoints and stops and its end is
+   * recorded, within `ms` (past it, they are left to a later make train).
+   */
+  async shutdown(ms: number): Promise<void> {
+    this.stop();
+    const timer = setTimeout(() => this.detach(), ms);
+    try {
+      await (this.looping ?? this.loop());
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  private loop(): Promise<void> {
+    this.looping ??= this.runLoop().finally(() => (this.looping = null));
+    return this.looping;
+  }
+
+  private async runLoop(): Promise<void> {
     while (!this.detached) {
       await this.startQueued();
       this.pollLive();

@@ -39,23 +39,74 @@ function describe(err: unknown): { line: string; stack?: string; code: number } 
 }
 
 const cleanups: (() => Promise<void>)[] = [];
+const failureHooks = new Set<(err: unknown) => Promise<void>>();
 
 /** Work to do when the verb ends either way (closing pooled connections so the process can exit). */
 export function atExit(fn: () => Promise<void>): void {
   cleanups.push(fn);
 }
 
+/**
+ * Work to do when the verb fails, before it exits: stopping the experiment it follows, so none
+ * runs on unfollowed and unrecorded. Returns the call that drops it once it is not needed.
+ */
+export function onFailure(fn: (err: unknown) => Promise<void>): () => void {
+  failureHooks.add(fn);
+  return () => failureHooks.delete(fn);
+}
+
+/**
+ * A fault-injection point for the tests: with SWITCHYARD_TEST_FAULT=<name> in the environment
+ * the point of that name throws, as a bug in Switchyard would. Nothing else sets the variable.
+ */
+export function faultPoint(name: string): void {
+  if (process.env.SWITCHYARD_TEST_FAULT === name) throw new Error(`injected fault at ${name} (SWITCHYARD_TEST_FAULT)`);
+}
+
+function report(err: unknown): number {
+  const { line, stack, code } = describe(err);
+  process.stderr.write(`switchyard: ${line}\n`);
+  if (stack && process.env.SWITCHYARD_DEBUG !== '0') process.stderr.write(`${stack}\n`);
+  return code;
+}
+
+/**
+ * A reader that goes away (`make train | head -1`) closes our stdout, and every later write
+ * fails with EPIPE, which Node raises as an uncaught error. The verb goes on without the
+ * stream, as it would with no reader at all: the experiment's output is in its logs anyway.
+ */
+function outliveClosedOutput(): void {
+  for (const stream of [process.stdout, process.stderr]) stream.on('error', () => {});
+}
+
 /** Entry-point wrapper for every verb script: runs main, turns failures into one clear line. */
 export async function runMain(main: () => Promise<number | void>): Promise<void> {
+  outliveClosedOutput();
+  // An error thrown outside main's own chain (an event handler, a promise nobody awaits) fails
+  // the verb the same way, instead of killing the process under a running experiment.
+  let escaped = false;
+  let settled = false;
+  const uncaught = new Promise<never>((_, reject) => {
+    const fail = (err: unknown) => {
+      if (escaped || settled) {
+        process.exitCode = report(err);
+        return;
+      }
+      escaped = true;
+      reject(err);
+    };
+    process.on('uncaughtException', fail);
+    process.on('unhandledRejection', fail);
+  });
   try {
-    const code = await main();
-    process.exitCode = code ?? 0;
+    process.exitCode = (await Promise.race([main(), uncaught])) ?? 0;
   } catch (err) {
-    const { line, stack, code } = describe(err);
-    process.stderr.write(`switchyard: ${line}\n`);
-    if (stack && process.env.SWITCHYARD_DEBUG !== '0') process.stderr.write(`${stack}\n`);
-    process.exitCode = code;
+    process.exitCode = report(err);
+    for (const hook of failureHooks) await hook(err).catch((e: unknown) => report(e));
   } finally {
+    settled = true;
     await Promise.allSettled(cleanups.map((fn) => fn()));
   }
+  // main may still be running after an escaped error: the verb ends here all the same.
+  if (escaped) process.exit();
 }

@@ -33,8 +33,9 @@ export class StatusLine {
     }
   }
 
-  /** Writes output above the live line. */
+  /** Writes output above the live line; none once the stream's reader is gone (`| head -1`). */
   write(stream: NodeJS.WriteStream, data: Buffer | string): void {
+    if (!stream.writable) return;
     this.clear();
     stream.write(data);
     this.draw();
