@@ -131,7 +131,7 @@ export async function drive(ctx: LaunchContext, run: RunRecord, backend: Backend
   });
   // Should this process fail while it follows the run, its attempts checkpoint and stop, and
   // their ends are recorded, before it exits: no experiment runs on unfollowed.
-  const unguard = onFailure(() => supervisor.shutdown((run.spec.train.grace_sec + 30) * 1000));
+  const unguard = onFailure((err) => supervisor.shutdown((run.spec.train.grace_sec + 30) * 1000, `stopped after an error in switchyard: ${(err as Error)?.message ?? String(err)}`));
   try {
     ctx.sink({ type: 'opened', how: opts.how, run, backend, supervisor });
     await supervisor.drive();

@@ -13,7 +13,7 @@ import type { LedgerFields } from '../ledger/format.js';
 import { Slots, type SlotState } from './slots.js';
 import { queuedAttempt, takeEvents, unitView, type Live, type Unit } from './units.js';
 import { systemClock, type Clock, type SupervisorEvent, type SupervisorOptions, type UnitView } from './supervision.js';
-import { UserError } from '../ui/errors.js';
+import { faultPoint, UserError } from '../ui/errors.js';
 import { EarlierAttemptRunning, unanswered, type Backend, type Handle, type PollResult } from '../backends/backend.js';
 import { TERMINAL, type AttemptRecord, type AttemptState, type RunRecord, unitKey } from './run-record.js';
 
@@ -33,6 +33,8 @@ export class Supervisor {
   private wake = new AbortController();
   private stopping = false;
   private detached = false;
+  /** why attempts stopped by shutdown() ended, for their records */
+  private stopReason: string | null = null;
   /** the loop while it runs (one at a time) */
   private looping: Promise<void> | null = null;
 
@@ -121,7 +123,8 @@ export class Supervisor {
    * After a failure in the owner: every live attempt checkpoints and stops and its end is
    * recorded, within `ms` (past it, they are left to a later make train).
    */
-  async shutdown(ms: number): Promise<void> {
+  async shutdown(ms: number, why: string): Promise<void> {
+    this.stopReason = why;
     this.stop();
     const timer = setTimeout(() => this.detach(), ms);
     try {
@@ -369,7 +372,10 @@ export class Supervisor {
     s.failingSince = null;
     u.silent = false;
     const taken = await takeEvents(live, poll.events, { unit: u.rec.index, tag: this.tag(u), record: (t, f) => this.record(t, f), emit: (e) => this.emit(e) });
-    if (taken.committed) this.mirror(u, live);
+    if (taken.committed) {
+      this.mirror(u, live);
+      faultPoint('after-checkpoint');
+    }
     if (taken.pruned.length) this.dropPruned(u, live, taken.pruned);
     let changed = taken.changed;
     u.metrics = poll.metrics ?? u.metrics;
@@ -420,7 +426,8 @@ export class Supervisor {
     if (opts.pull && attempt.handle) {
       await u.backend.pull(attempt.handle).catch((err: unknown) => this.emit({ type: 'notice', unit: u.rec.index, line: `could not pull attempt ${attempt.n}: ${firstLine(err)}` }));
     }
-    Object.assign(attempt, { state: poll.state, reason: poll.reason, exit_code: poll.exit_code, ended_at: new Date(this.clock.now()).toISOString() });
+    const reason = poll.state === 'cancelled' && this.stopReason ? this.stopReason : poll.reason;
+    Object.assign(attempt, { state: poll.state, reason, exit_code: poll.exit_code, ended_at: new Date(this.clock.now()).toISOString() });
     await this.opts.journal.save(this.run);
     await this.record('attempt.ended', { ...this.tag(u), attempt: attempt.n, state: attempt.state, exit_code: attempt.exit_code, last_step: attempt.last_step });
     this.emit({ type: 'ended', unit: u.rec.index, attempt: attempt.n, slot: u.slot, state: poll.state, reason: poll.reason, ms: this.clock.now() - Date.parse(attempt.started_at) });
