@@ -14,9 +14,9 @@ beforeAll(() => {
   writeFileSync(path.join(exps, 'no-command.yaml'), 'train:\n  checkpoint_every_sec: 1\n');
   writeFileSync(path.join(exps, 'no-data.yaml'), 'train:\n  command: python3 train.py\ndata:\n  dir: missing\n');
   writeFileSync(path.join(exps, 'bad-backend.yaml'), 'train:\n  command: python3 train.py\nbackends: [mainframe]\n');
-  writeFileSync(path.join(exps, 'gpus.yaml'), 'train:\n  command: python3 train.py\nresources: { gpus: 99 }\n');
+  writeFileSync(path.join(exps, 'gpus.yaml'), 'train:\n  command: python3 train.py\nresources: { gpus: 48 }\n');
   const config = path.join(sb.dir, 'cluster_fleet_config.ts');
-  writeFileSync(config, readFileSync(config, 'utf8').replace('  hosts: {},', "  hosts: {\n    bigbox: { host: 'bigbox.example', gpus: 128 },\n  },"));
+  writeFileSync(config, readFileSync(config, 'utf8').replace('  hosts: {},', "  hosts: {\n    bigbox: { host: 'bigbox.example', gpus: 64 },\n  },"));
   writeFileSync(path.join(exps, 'stubborn.yaml'), "train:\n  command: \"trap '' TERM; echo stubborn; while true; do sleep 0.1; done\"\n  grace_sec: 60\n");
   sb.git(['add', '-A']);
   sb.git(['commit', '-qm', 'test experiments']);
@@ -47,7 +47,7 @@ describe('bad input', () => {
     [['experiment=$$(touch pwned)'], /^switchyard: experiment: "\$\(touch pwned\)" is not a valid name/],
     [["experiment=penguins/`touch pwned`"], /^switchyard: experiment: "penguins\/`touch pwned`" is not a valid name/],
     // Checked against what the backend has before any run exists, naming where it would fit.
-    [['experiment=penguins/gpus'], /^switchyard: competitions\/penguins\/experiments\/gpus\.yaml: resources\.gpus: 99 asked, this machine has \d+; run it with backend=ssh host=bigbox$/],
+    [['experiment=penguins/gpus'], /^switchyard: competitions\/penguins\/experiments\/gpus\.yaml: resources\.gpus: 48 asked, this machine has \d+; run it with backend=ssh host=bigbox$/],
   ])('make train %j fails in one line and creates no run', (args, message) => {
     const before = runIds();
     const r = sb.make(['train', ...args]);

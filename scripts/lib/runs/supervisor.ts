@@ -430,7 +430,7 @@ export class Supervisor {
     Object.assign(attempt, { state: poll.state, reason, exit_code: poll.exit_code, ended_at: new Date(this.clock.now()).toISOString() });
     await this.opts.journal.save(this.run);
     await this.record('attempt.ended', { ...this.tag(u), attempt: attempt.n, state: attempt.state, exit_code: attempt.exit_code, last_step: attempt.last_step });
-    this.emit({ type: 'ended', unit: u.rec.index, attempt: attempt.n, slot: u.slot, state: poll.state, reason: poll.reason, ms: this.clock.now() - Date.parse(attempt.started_at) });
+    this.emit({ type: 'ended', unit: u.rec.index, attempt: attempt.n, slot: u.slot, state: poll.state, reason, ms: this.clock.now() - Date.parse(attempt.started_at) });
     if (!opts.pull) await this.recordLostSteps(u, live);
     await this.next(u, poll.state);
   }

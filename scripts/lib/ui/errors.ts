@@ -55,12 +55,17 @@ export function onFailure(fn: (err: unknown) => Promise<void>): () => void {
   return () => failureHooks.delete(fn);
 }
 
+const faultsFired = new Set<string>();
+
 /**
  * A fault-injection point for the tests: with SWITCHYARD_TEST_FAULT=<name> in the environment
- * the point of that name throws, as a bug in Switchyard would. Nothing else sets the variable.
+ * the point of that name throws once, as a bug in Switchyard would (the clean-up after it then
+ * runs through the same code). Nothing else sets the variable.
  */
 export function faultPoint(name: string): void {
-  if (process.env.SWITCHYARD_TEST_FAULT === name) throw new Error(`injected fault at ${name} (SWITCHYARD_TEST_FAULT)`);
+  if (process.env.SWITCHYARD_TEST_FAULT !== name || faultsFired.has(name)) return;
+  faultsFired.add(name);
+  throw new Error(`injected fault at ${name} (SWITCHYARD_TEST_FAULT)`);
 }
 
 function report(err: unknown): number {
