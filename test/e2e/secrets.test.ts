@@ -70,6 +70,6 @@ describe('secrets on the local backend', () => {
     expect(ownLines(r.stderr)).toEqual([
       'switchyard: competitions/penguins/experiments/missing.yaml: secrets: SY_ABSENT is declared but not in .env; add SY_ABSENT=<value> to .env, or remove it from secrets:',
     ]);
-    expect(readdirSync(runsDir())).toEqual(before);
+    expect(existsSync(runsDir()) ? readdirSync(runsDir()) : []).toEqual(before);
   });
 });

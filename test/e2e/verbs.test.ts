@@ -2,7 +2,7 @@
 // reindex, verify against tampering, predict and submit.
 import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import { createSandbox, waitFor, type Sandbox } from '../helpers/sandbox.js';
 
 let sb: Sandbox;
@@ -72,6 +72,7 @@ describe('bad input', () => {
     const made = sb.make(['competition-new', 'competition=hostile', `name=${title.replace(/\$/g, () => '$$')}`]);
     expect(made.code, made.stderr).toBe(0);
     const dir = path.join(sb.dir, 'competitions/hostile');
+    onTestFinished(() => rmSync(dir, { recursive: true, force: true })); // the later tests want a clean tree
     expect(JSON.parse(readFileSync(path.join(dir, 'challenge.json'), 'utf8')).title).toBe(title);
     expect(readFileSync(path.join(dir, 'NOTES.md'), 'utf8').split('\n')[0]).toBe(`# ${title}`);
     for (const code of ['train.py', 'predict.py', 'experiment.yaml']) expect(readFileSync(path.join(dir, code), 'utf8')).not.toContain('pwned');
