@@ -52,6 +52,21 @@ describe('redaction', () => {
     for (let cut = 0; cut <= input.length; cut++) expect(streamed(r, input, [cut]).toString(), `cut at ${cut}`).toBe(whole.toString());
   });
 
+  it('streams exactly as it masks whole text, for random secrets that overlap, cut at random places', () => {
+    let seed = 7;
+    const rand = (n: number) => ((seed = (Math.imul(seed, 1664525) + 1013904223) >>> 0) % n);
+    const word = (len: number) => Array.from({ length: len }, () => 'xyz\n'[rand(4)]).join('');
+    for (let round = 0; round < 300; round++) {
+      const secrets = Array.from({ length: 1 + rand(3) }, (_, i) => [`K${i}`, word(2 + rand(6))] as [string, string]);
+      const r = new Redactor(secrets);
+      const input = Buffer.from(word(60));
+      const cuts = Array.from({ length: rand(6) }, () => rand(input.length + 1)).sort((a, b) => a - b);
+      const out = streamed(r, input, cuts).toString();
+      expect(out, `${JSON.stringify(secrets)} ${JSON.stringify(input.toString())} ${cuts}`).toBe(r.text(input.toString()));
+      for (const [, v] of secrets) expect(out).not.toContain(v);
+    }
+  });
+
   it('masks a value as JSON writes it, the JavaScript and the Python way, and each line of a multi-line value', () => {
     const value = `it's "q" $HOME \\x é sp\nsecond-line-of-it`;
     const r = new Redactor([['S', value]]);

@@ -93,14 +93,15 @@ export class Redactor {
     const re = this.pattern!;
     let out = '';
     let pos = 0;
+    let hold = final ? text.length : this.openStart(text, 0);
     for (;;) {
-      const hold = final ? text.length : this.openStart(text, pos);
       re.lastIndex = pos;
       const m = re.exec(text);
       // A match that starts before `hold` is complete and no longer spelling can start there.
       if (!m || m.index >= hold) return { out: out + text.slice(pos, hold), rest: text.slice(hold) };
       out += `${text.slice(pos, m.index)}[redacted ${this.names.get(m[0])}]`;
       pos = m.index + m[0].length;
+      if (pos > hold) hold = this.openStart(text, pos); // that start was inside the match
     }
   }
 
