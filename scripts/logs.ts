@@ -1,9 +1,13 @@
 // make logs run=<id> [shard=<i>] [attempt=<n>|predict] [stream=stdout|stderr] [follow=1]
+// The runner masks secrets in what it writes; this masks them again on the way to the screen
+// (a value added to .env later, a log written by an older runner).
 import { z } from 'zod';
 import { backendForHandle } from './lib/backends/index.js';
 import { openProject } from './lib/project.js';
 import { loadRun } from './lib/runs/run-store.js';
 import { runKeys, shardUnit } from './lib/runs/run-record.js';
+import { readDotEnv } from './lib/secrets/dotenv.js';
+import { Redactor, secretsToMask } from './lib/secrets/redact.js';
 import { Flag, readVars } from './lib/spec/make-vars.js';
 import { runMain, UserError } from './lib/ui/errors.js';
 
@@ -24,15 +28,18 @@ await runMain(async () => {
   const attempts = shard ? shard.attempts : run.attempts;
   const unit = shard ? shardUnit(run.run_id, shard.index) : run.run_id;
   const attempt = vars.attempt === undefined ? attempts.at(-1) : attempts.find((a) => a.n === vars.attempt);
+  const out = new Redactor(secretsToMask(run.spec.secrets, readDotEnv(project.root), process.env)).pipe((b) => process.stdout.write(b));
   if (vars.attempt === 'predict' || !attempt?.handle) {
     const which = vars.attempt ?? 'predict';
     const bytes = await project.store.getBytes(runKeys.attemptFile(unit, which, `${vars.stream}.log`));
     if (!bytes) throw new UserError(`logs: run ${run.run_id} has no ${vars.stream} log for attempt ${which}`);
-    process.stdout.write(bytes);
+    out.write(bytes);
+    out.end();
     return 0;
   }
   for await (const chunk of (await backendForHandle(project, attempt.handle)).logs(attempt.handle, { follow: vars.follow ?? false, stream: vars.stream })) {
-    process.stdout.write(chunk);
+    out.write(Buffer.from(chunk));
   }
+  out.end();
   return 0;
 });

@@ -8,6 +8,8 @@ import { exitCodeFor } from './lib/runs/describe.js';
 import { attemptSpec, pollUntilDone } from './lib/runs/drive-run.js';
 import { findRun } from './lib/runs/find-run.js';
 import { runKeys } from './lib/runs/run-record.js';
+import { requireSecrets } from './lib/secrets/dotenv.js';
+import { experimentFile, parseExperimentRef } from './lib/spec/experiment.js';
 import { readVars } from './lib/spec/make-vars.js';
 import { runMain, UserError } from './lib/ui/errors.js';
 import { StatusLine } from './lib/ui/status-line.js';
@@ -20,6 +22,7 @@ await runMain(async () => {
   if (!run.command.predict || !output) {
     throw new UserError(`experiment ${run.experiment}: predict: not set in its spec; add predict: { command: python3 predict.py, output: submission.csv }`);
   }
+  requireSecrets(project.root, experimentFile(parseExperimentRef(run.experiment)), run.spec.secrets);
   const ui = new StatusLine();
   const backend = await foregroundBackend('local', project, ui);
   ui.say(`predicting with run ${run.run_id}`);

@@ -10,6 +10,7 @@ import { foregroundBackend, runInForeground } from './lib/runs/foreground.js';
 import { openRun } from './lib/runs/open-run.js';
 import { pinExperiment } from './lib/runs/pin-experiment.js';
 import { loadRun } from './lib/runs/run-store.js';
+import { requireSecrets } from './lib/secrets/dotenv.js';
 import { loadExperiment } from './lib/spec/experiment.js';
 import { readVars } from './lib/spec/make-vars.js';
 import type { FleetBackend } from './lib/backends/fleet.js';
@@ -22,6 +23,7 @@ await runMain(async () => {
   const project = await openProject();
   const recorded = await loadRun(project, vars.run);
   const exp = await loadExperiment(project.root, recorded.experiment);
+  requireSecrets(project.root, exp.file, exp.spec.secrets);
   const pinned = await pinExperiment(project.root, project.stateDir, exp, recorded.pins.seed);
   const diffs = comparePins(recorded.pins, pinned.pins);
   if (diffs.length) {

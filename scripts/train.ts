@@ -12,6 +12,7 @@ import { openRun } from './lib/runs/open-run.js';
 import { pinExperiment } from './lib/runs/pin-experiment.js';
 import type { FleetBackend } from './lib/backends/fleet.js';
 import { runKeys, runState } from './lib/runs/run-record.js';
+import { requireSecrets } from './lib/secrets/dotenv.js';
 import { loadExperiment } from './lib/spec/experiment.js';
 import { Flag, readVars } from './lib/spec/make-vars.js';
 import { atExit, runMain, UserError } from './lib/ui/errors.js';
@@ -29,6 +30,7 @@ await runMain(async () => {
   });
   const project = await openProject();
   const exp = await loadExperiment(project.root, vars.experiment);
+  requireSecrets(project.root, exp.file, exp.spec.secrets);
   const backendName = vars.backend ?? exp.spec.backends?.[0] ?? project.config.defaults.backend;
   const ui = new StatusLine();
   const backend = await foregroundBackend(backendName, project, ui, { host: vars.host, fleet: vars.fleet });

@@ -201,7 +201,7 @@ export class SshBackend implements Backend {
     }
     const { runner } = await this.prepare();
 
-    const remoteSpec: AttemptSpec = { ...spec, store: this.remoteStoreUrl(), secrets_file: '../secrets.env', venv: '../venv' };
+    const remoteSpec: AttemptSpec = { ...spec, store: this.remoteStoreUrl(), secrets_file: '../secrets.json', venv: '../venv' };
     const specPath = layout.attemptSpec(spec.unit_id, spec.attempt);
     const rel = (p: string) => p.slice(layout.root.length + 1);
     const argv = ['runtime/node', rel(runner), '--spec', rel(specPath), '--root', 'repo', '--work', rel(layout.work(spec.unit_id))];
