@@ -1,5 +1,7 @@
 // make competition-new competition=<slug> [name="Title"] [kaggle=<slug>]
 // Scaffolds competitions/<slug>/ with a runnable baseline; refuses to overwrite anything.
+// The title is data: it goes into challenge.json and the text of NOTES.md, never into code
+// (the Python and YAML templates are copied as they are).
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -17,6 +19,9 @@ const templateDir = () => {
   }
   throw new Error('competition template folder not found');
 };
+
+/** The one template with placeholders: prose, where the title is only text. */
+const TEXT_TEMPLATE = 'NOTES.md';
 
 /** Deterministic synthetic data so the scaffold trains out of the box. */
 function syntheticData(rows: number, seed: number, withTarget: boolean): string {
@@ -44,14 +49,17 @@ await runMain(async () => {
   if (existsSync(dest)) throw new UserError(`competition: competitions/${slug} already exists; pick another slug or edit it in place`);
 
   const title = vars.name ?? slug;
-  const fill = (text: string) => text.replaceAll('{{slug}}', slug).replaceAll('{{title}}', title);
+  // One pass with a function, so nothing in the title ({{slug}}, $&) is read as a pattern.
+  const values: Record<string, string> = { slug, title };
+  const fill = (text: string) => text.replace(/\{\{(slug|title)\}\}/g, (_, key: string) => values[key]!);
   // Build in a temp folder and rename, so a failure never leaves a half-made competition.
   const tmp = `${dest}.tmp-${process.pid}`;
   try {
     mkdirSync(path.join(tmp, 'data'), { recursive: true });
     mkdirSync(path.join(tmp, 'experiments'));
     for (const file of readdirSync(templateDir())) {
-      writeFileSync(path.join(tmp, file), fill(readFileSync(path.join(templateDir(), file), 'utf8')));
+      const text = readFileSync(path.join(templateDir(), file), 'utf8');
+      writeFileSync(path.join(tmp, file), file === TEXT_TEMPLATE ? fill(text) : text);
     }
     const challenge = { title, kaggle: vars.kaggle ?? null, default_host: null, submit_file: 'submission.csv', scorer: null, metric: null };
     writeFileSync(path.join(tmp, 'challenge.json'), JSON.stringify(challenge, null, 2) + '\n');

@@ -7,6 +7,8 @@ import { openProject } from './lib/project.js';
 import { exitCodeFor } from './lib/runs/describe.js';
 import { findRun } from './lib/runs/find-run.js';
 import { runKeys } from './lib/runs/run-record.js';
+import { requireSecrets } from './lib/secrets/dotenv.js';
+import { experimentFile, parseExperimentRef } from './lib/spec/experiment.js';
 import { readVars } from './lib/spec/make-vars.js';
 import { runMain, UserError } from './lib/ui/errors.js';
 import { StatusLine } from './lib/ui/status-line.js';
@@ -15,6 +17,7 @@ await runMain(async () => {
   const vars = readVars('predict', { experiment: z.string().optional(), run: z.string().optional() });
   const project = await openProject();
   const run = await findRun(project, vars, 'predict');
+  requireSecrets(project.root, experimentFile(parseExperimentRef(run.experiment)), run.spec.secrets);
   const ui = new StatusLine();
   ui.say(`predicting with run ${run.run_id}`);
   const started = Date.now();

@@ -6,22 +6,17 @@
 //
 //   node run-attempt.mjs --spec <attempt.json> --root <project dir> --work <run work dir> [--output <dir, from $HOME>]
 //   node run-attempt.mjs --pin-data <dir> [--cache <file>]   (prints the data pin as JSON)
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { parseArgs, parseEnv } from 'node:util';
+import { parseArgs } from 'node:util';
 import type { AttemptSpec } from './lib/runner/attempt-spec.js';
 import { AttemptRunner } from './lib/runner/attempt-runner.js';
 import { openStore } from './lib/store/open-store.js';
 import { pinData } from './lib/pins/data-manifest.js';
+import { readSecretsFile } from './lib/secrets/secrets-file.js';
 import { runMain } from './lib/ui/errors.js';
 import { exitCodeFor } from './lib/runs/describe.js';
-
-/** The worker's secrets file: store credentials live there on a remote host. */
-function secretsOf(root: string, file: string | null): Record<string, string> {
-  const full = file ? path.resolve(root, file) : null;
-  return full && existsSync(full) ? (parseEnv(readFileSync(full, 'utf8')) as Record<string, string>) : {};
-}
 
 await runMain(async () => {
   const { values } = parseArgs({
@@ -51,7 +46,7 @@ await runMain(async () => {
     workDir: path.resolve(values.work),
     // like every path in a host's config, relative to the login directory
     outputDir: values.output ? path.resolve(os.homedir(), values.output) : undefined,
-    store: await openStore(spec.store, root, spec.store_s3 ?? undefined, secretsOf(root, spec.secrets_file)),
+    store: await openStore(spec.store, root, spec.store_s3 ?? undefined, spec.secrets_file ? readSecretsFile(path.resolve(root, spec.secrets_file)) : {}),
     echo: (stream, data) => (stream === 'stdout' ? process.stdout : process.stderr).write(data),
   });
   process.on('SIGTERM', () => runner.requestStop('preempt'));

@@ -12,6 +12,7 @@ import { kaggleSubmit, kaggleUnavailable } from './lib/runs/kaggle.js';
 import { runKeys, runState } from './lib/runs/run-record.js';
 import { recordInLedger } from './lib/runs/run-store.js';
 import { readDotEnv } from './lib/secrets/dotenv.js';
+import { Redactor, secretsToMask } from './lib/secrets/redact.js';
 import { loadChallenge } from './lib/spec/challenge.js';
 import { Flag, readVars } from './lib/spec/make-vars.js';
 import { runMain, UserError } from './lib/ui/errors.js';
@@ -59,7 +60,8 @@ await runMain(async () => {
   const message = vars.message ?? run.spec.submit?.message ?? run.run_id;
   const blocker = vars.dry ? 'dry=1 was given' : !challenge.kaggle ? 'challenge.json names no Kaggle competition' : kaggleUnavailable(env);
   let uploaded: string | null = null;
-  if (!blocker) uploaded = await kaggleSubmit(challenge.kaggle!, local, message, env);
+  // The CLI's answer is recorded and shown: masked like every other output.
+  if (!blocker) uploaded = new Redactor(secretsToMask(run.spec.secrets, env)).text(await kaggleSubmit(challenge.kaggle!, local, message, env));
 
   const sha256 = sha256Hex(bytes);
   await project.store.putBytes(runKeys.submission(run.run_id, when, path.basename(file)), bytes);

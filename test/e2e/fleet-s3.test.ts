@@ -81,9 +81,9 @@ describe('fleet search on an S3 store', () => {
     expect(existsSync(path.join(h1, 'switchyard/store'))).toBe(false);
     expect(existsSync(path.join(h1, `switchyard/scratch/${id}/shards/1/attempts/2/status.json`))).toBe(true);
     // Its credentials: pushed by bootstrap, owner-only.
-    const secrets = path.join(h1, 'switchyard/secrets.env');
+    const secrets = path.join(h1, 'switchyard/secrets.json');
     expect(statSync(secrets).mode & 0o777).toBe(0o600);
-    expect(readFileSync(secrets, 'utf8')).toMatch(new RegExp(`^AWS_SECRET_ACCESS_KEY='${S3RVER_KEYS.secretAccessKey}'$`, 'm'));
+    expect(JSON.parse(readFileSync(secrets, 'utf8'))).toMatchObject({ AWS_SECRET_ACCESS_KEY: S3RVER_KEYS.secretAccessKey });
     expect(out).not.toContain(S3RVER_KEYS.secretAccessKey);
 
     const verify = sb.make(['verify'], { timeoutMs: 120_000 });

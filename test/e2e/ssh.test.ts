@@ -1,12 +1,18 @@
 // The rented-box route against real sshd hosts in network namespaces: bootstrap, train,
 // pull, a killed trainer, a host that disappears, secrets and hostile input.
+import { createHash } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
+import { parseEnv } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { filesUnder, LEAK_PY } from '../helpers/leaky-experiment.js';
 import { createSandbox, waitFor, type Sandbox } from '../helpers/sandbox.js';
 import { inventoryEntries, startTestHosts, type TestHosts } from '../helpers/ssh-hosts.js';
 
-const SECRET = 'sy-secret-7f3a9c1e-do-not-print';
+// Quotes, $, a backslash, a space and a newline; the distinctive head is what must never show.
+const HEAD = 'sy-secret-7f3a9c1e';
+const DOTENV = `SY_TEST_TOKEN=\`${HEAD}'q"$HOME \\x y\nsecond line\`\nNOT_DECLARED=other-value\n`;
+const SECRET = parseEnv(DOTENV).SY_TEST_TOKEN!;
 let sb: Sandbox;
 let hosts: TestHosts;
 
@@ -25,9 +31,11 @@ beforeAll(async () => {
   writeFileSync(config, readFileSync(config, 'utf8').replace('  hosts: {},', `  hosts: {\n${entries.join('\n')}\n  },`));
   const exps = path.join(sb.dir, 'competitions/penguins/experiments');
   const fast = readFileSync(path.join(exps, 'fast.yaml'), 'utf8');
-  writeFileSync(path.join(exps, 'secret.yaml'), `${fast}secrets: [SY_TEST_TOKEN]\n`);
+  writeFileSync(path.join(sb.dir, 'competitions/penguins/leak.py'), LEAK_PY);
+  writeFileSync(path.join(exps, 'secret.yaml'), `${fast}setup: [python3, leak.py, SY_TEST_TOKEN]\nsecrets: [SY_TEST_TOKEN]\n`);
+  writeFileSync(path.join(exps, 'missing.yaml'), `${fast}secrets: [SY_TEST_TOKEN, SY_ABSENT]\n`);
   writeFileSync(path.join(exps, 'fallback.yaml'), `${fast}backends: [ssh, local]\n`);
-  writeFileSync(path.join(sb.dir, '.env'), `SY_TEST_TOKEN=${SECRET}\nNOT_DECLARED=other-value\n`);
+  writeFileSync(path.join(sb.dir, '.env'), DOTENV);
   sb.git(['add', '-A']);
   sb.git(['commit', '-qm', 'test hosts']);
 }, 120_000);
@@ -49,14 +57,14 @@ function make(args: string[]) {
 }
 
 describe('ssh backend', () => {
-  it('bootstraps a fresh host, step by step, and pushes only the declared secrets, 0600', () => {
+  it('bootstraps a fresh host, step by step, and pushes only the declared secrets, byte for byte, 0600', () => {
     const r = make(['bootstrap', 'host=h1', 'experiment=penguins/secret']);
     expect(r.code, r.out).toBe(0);
     for (const step of ['ssh', 'tools', 'node', 'secrets', 'sync', 'runner', 'data', 'tmux']) expect(r.stdout).toMatch(new RegExp(`^✓ ${step} `, 'm'));
     expect(r.stdout).toMatch(/✓ data .*data pin [0-9a-f]{8} verified/);
     const home = hosts.hosts[0]!.home;
-    const secrets = path.join(home, 'switchyard/secrets.env');
-    expect(readFileSync(secrets, 'utf8')).toBe(`SY_TEST_TOKEN='${SECRET}'\n`);
+    const secrets = path.join(home, 'switchyard/secrets.json');
+    expect(JSON.parse(readFileSync(secrets, 'utf8'))).toEqual({ SY_TEST_TOKEN: SECRET });
     expect(statSync(secrets).mode & 0o777).toBe(0o600);
   });
 
@@ -194,22 +202,30 @@ describe('ssh backend', () => {
     expect(make(['status']).stdout).toBe(before.status);
   });
 
-  it('never shows a secret value: not in logs, records, the ledger or any output', () => {
+  it('a declared secret missing from .env stops make train in one line before any run, as on the laptop', () => {
+    const runs = () => (existsSync(path.join(sb.dir, '.switchyard/store/runs')) ? readdirSync(path.join(sb.dir, '.switchyard/store/runs')) : []);
+    const before = runs();
+    const r = make(['train', 'experiment=penguins/missing', 'backend=ssh', 'host=h1']);
+    expect(r.code).not.toBe(0);
+    expect(ownLines(r.stderr)).toEqual([
+      'switchyard: competitions/penguins/experiments/missing.yaml: secrets: SY_ABSENT is declared but not in .env; add SY_ABSENT=<value> to .env, or remove it from secrets:',
+    ]);
+    expect(runs()).toEqual(before);
+  });
+
+  it('an experiment on the host sees its secret intact and shows it nowhere: logs, metrics, records, ledger, any output', () => {
     const p = make(['train', 'experiment=penguins/secret', 'backend=ssh', 'host=h1']);
     expect(p.code, p.out).toBe(0);
-    const files: string[] = [];
-    const walk = (dir: string) => {
-      for (const e of readdirSync(dir, { withFileTypes: true })) {
-        const f = path.join(dir, e.name);
-        if (e.isDirectory()) walk(f);
-        else files.push(f);
-      }
-    };
-    walk(path.join(sb.dir, '.switchyard'));
-    walk(path.join(hosts.hosts[0]!.home, 'switchyard/scratch'));
-    walk(path.join(hosts.hosts[0]!.home, 'switchyard/store'));
+    const id = runIdIn(p.out)!;
+    const logs = make(['logs', `run=${id}`]);
+    expect(logs.stdout).toMatch(/^\[redacted SY_TEST_TOKEN\]\n/);
+    expect(logs.stdout).toContain(`secret sha256 ${createHash('sha256').update(SECRET).digest('hex')}\n`);
+    expect(make(['logs', `run=${id}`, 'stream=stderr']).stdout).toContain('stderr: [redacted SY_TEST_TOKEN]\n');
+    expect(readFileSync(path.join(runDir(id), 'attempts/1/metrics.jsonl'), 'utf8')).toMatch(/^\{"step": 0, "note": "\[redacted SY_TEST_TOKEN\]"\}\n/);
+    const home = hosts.hosts[0]!.home;
+    const files = [...filesUnder(path.join(sb.dir, '.switchyard')), ...filesUnder(path.join(home, 'switchyard/scratch')), ...filesUnder(path.join(home, 'switchyard/store'))];
     expect(files.length).toBeGreaterThan(10);
-    for (const f of files) expect(readFileSync(f).includes(SECRET), f).toBe(false);
-    for (const text of all) expect(text.includes(SECRET)).toBe(false);
+    for (const f of files) expect(readFileSync(f).includes(HEAD), f).toBe(false);
+    for (const text of all) expect(text).not.toContain(HEAD);
   });
 });

@@ -2,7 +2,7 @@
 // reindex, verify against tampering, predict and submit.
 import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import { createSandbox, waitFor, type Sandbox } from '../helpers/sandbox.js';
 
 let sb: Sandbox;
@@ -69,6 +69,25 @@ describe('bad input', () => {
     const r = sb.make(['competition-new', 'competition=penguins']);
     expect(ownLines(r.stderr)).toEqual(['switchyard: competition: competitions/penguins already exists; pick another slug or edit it in place']);
     expect(readFileSync(path.join(sb.dir, 'competitions/penguins/challenge.json'), 'utf8')).toContain('Palmer');
+  });
+
+  it('competition-new keeps a hostile title as data: the scaffold trains and predicts without running it', () => {
+    const title = 'x"""+__import__("os").system("touch pwned")+"""' + " `touch pwned` $(touch pwned) {{slug}} $& '''";
+    // make expands $ on its command line; $$ passes one through.
+    const made = sb.make(['competition-new', 'competition=hostile', `name=${title.replace(/\$/g, () => '$$')}`]);
+    expect(made.code, made.stderr).toBe(0);
+    const dir = path.join(sb.dir, 'competitions/hostile');
+    onTestFinished(() => rmSync(dir, { recursive: true, force: true })); // the later tests want a clean tree
+    expect(JSON.parse(readFileSync(path.join(dir, 'challenge.json'), 'utf8')).title).toBe(title);
+    expect(readFileSync(path.join(dir, 'NOTES.md'), 'utf8').split('\n')[0]).toBe(`# ${title}`);
+    for (const code of ['train.py', 'predict.py', 'experiment.yaml']) expect(readFileSync(path.join(dir, code), 'utf8')).not.toContain('pwned');
+    writeFileSync(path.join(dir, 'experiments/quick.yaml'), readFileSync(path.join(dir, 'experiment.yaml'), 'utf8').replace('"40000"', '"300"'));
+    const trained = sb.make(['train', 'experiment=hostile/quick']);
+    expect(trained.code, trained.stdout + trained.stderr).toBe(0);
+    const predicted = sb.make(['predict', 'experiment=hostile/quick']);
+    expect(predicted.code, predicted.stdout + predicted.stderr).toBe(0);
+    expect(existsSync(path.join(dir, 'pwned'))).toBe(false);
+    expect(existsSync(path.join(sb.dir, 'pwned'))).toBe(false);
   });
 });
 

@@ -132,6 +132,48 @@ describe('runner', () => {
     expect(status).toMatchObject({ state: 'failed', exit_code: 127 });
   });
 
+  it('masks a declared secret in all it writes and echoes: logs (cut mid-secret), metrics, the store', async () => {
+    const secret = `sy-canary-${process.pid}'"$HOME \\x y\nsecond line`;
+    writeFileSync(path.join(tmp, 'secrets.json'), JSON.stringify({ SY_CANARY: secret, UNDECLARED: 'not-a-secret-here' }));
+    writeFileSync(
+      path.join(tmp, 'exp', 'leak.py'),
+      `import json, os, sys, time
+v = os.environ["SY_CANARY"]
+sys.stdout.write(v[:8]); sys.stdout.flush(); time.sleep(0.3)  # the secret arrives in two chunks
+print(v[8:], flush=True)
+print("err", v, os.environ.get("UNDECLARED"), file=sys.stderr, flush=True)
+with open(os.environ["SWITCHYARD_METRICS"], "a") as m:
+    m.write(json.dumps({"step": 1, "note": v}) + "\\n")
+print("metrics file", os.environ["SWITCHYARD_METRICS"], flush=True)
+time.sleep(0.7)  # a copy of the metrics while it runs, too
+`,
+    );
+    const out: string[] = [];
+    const events: RunnerEvent[] = [];
+    const s = spec({ command: 'python3 leak.py', secrets: ['SY_CANARY'], secrets_file: 'secrets.json', env: { UNDECLARED: 'not-a-secret-here' } });
+    expect(await runner(s, events, out).run()).toMatchObject({ state: 'succeeded' });
+    expect(out.join('').match(/\[redacted SY_CANARY\]/g)).toHaveLength(2);
+    expect(out.join('')).not.toContain('sy-canary-');
+    const attempt = path.join(tmp, 'work/attempts/1');
+    expect(readFileSync(path.join(attempt, 'stdout.log'), 'utf8')).toMatch(/^\[redacted SY_CANARY\]\nmetrics file \S+\n$/);
+    expect(readFileSync(path.join(attempt, 'stderr.log'), 'utf8')).toBe('err [redacted SY_CANARY] not-a-secret-here\n');
+    expect(readFileSync(path.join(attempt, 'metrics.jsonl'), 'utf8')).toBe('{"step": 1, "note": "[redacted SY_CANARY]"}\n');
+    // The experiment's own metrics file lived outside the project and is gone.
+    const raw = /metrics file (\S+)/.exec(readFileSync(path.join(attempt, 'stdout.log'), 'utf8'))![1]!;
+    expect(raw.startsWith(tmp)).toBe(false);
+    expect(existsSync(path.dirname(raw))).toBe(false);
+    const files = execFileSync('find', [tmp, '-type', 'f', '!', '-name', 'secrets.json']).toString().trim().split('\n');
+    expect(files.length).toBeGreaterThan(5);
+    for (const f of files) expect(readFileSync(f).includes('sy-canary-'), f).toBe(false);
+  });
+
+  it('fails the attempt, naming the key, when a declared secret is not in its secrets file', async () => {
+    writeFileSync(path.join(tmp, 'secrets.json'), JSON.stringify({ OTHER: 'x' }));
+    const status = await runner(spec({ command: 'echo ran', secrets: ['SY_ABSENT'], secrets_file: 'secrets.json' })).run();
+    expect(status).toMatchObject({ state: 'failed' });
+    expect(status.reason).toBe('runner error: secrets: SY_ABSENT declared by the experiment but not in secrets.json; add it to .env (for a remote host, then run make bootstrap again)');
+  });
+
   it('the local backend reports an attempt done only once its outputs are in the store', async () => {
     // A slow store widens the window between the runner's final state and its stored outputs.
     const slow = Object.create(store) as FileStore;
@@ -151,7 +193,8 @@ describe('runner', () => {
     expect(events.map((e) => e?.type)).toContain('outputs.saved');
   });
 
-  it('the experiment dies with the runner, even when the runner is SIGKILLed', async () => {
+  it('the experiment dies with the runner, even when the runner is SIGKILLed, and its private metrics folder goes too', async () => {
+    writeFileSync(path.join(tmp, 'secrets.json'), JSON.stringify({ SY_CANARY: 'sy-canary-for-the-reaper' }));
     const script = path.join(tmp, 'run.mts');
     writeFileSync(
       script,
@@ -163,15 +206,18 @@ describe('runner', () => {
          echo: (_s, b) => process.stdout.write(b) });
        await r.run();`,
     );
-    const child = spawn(process.execPath, ['--import', 'tsx', script, JSON.stringify(spec({ command: 'echo pid $$; exec sleep 60' }))], {
+    const leaky = spec({ command: 'echo pid $$ metrics "$SWITCHYARD_METRICS"; exec sleep 60', secrets: ['SY_CANARY'], secrets_file: 'secrets.json' });
+    const child = spawn(process.execPath, ['--import', 'tsx', script, JSON.stringify(leaky)], {
       cwd: REPO,
       stdio: ['ignore', 'pipe', 'inherit'],
     });
     let out = '';
     child.stdout.on('data', (b: Buffer) => (out += b.toString()));
-    await waitFor(() => /pid \d+/.test(out), 20_000, 'the experiment to start');
-    const pid = Number(/pid (\d+)/.exec(out)![1]);
+    await waitFor(() => /pid \d+ metrics \S+/.test(out), 20_000, 'the experiment to start');
+    const [, pidText, metrics] = /pid (\d+) metrics (\S+)/.exec(out)!;
+    const pid = Number(pidText);
     expect(() => process.kill(pid, 0)).not.toThrow();
+    expect(existsSync(path.dirname(metrics!))).toBe(true);
     child.kill('SIGKILL');
     await waitFor(() => {
       try {
@@ -181,6 +227,7 @@ describe('runner', () => {
         return true;
       }
     }, 5_000, 'the orphaned experiment to be reaped');
+    await waitFor(() => !existsSync(path.dirname(metrics!)), 5_000, 'the private metrics folder to be removed');
   });
 
   it('ships as one self-contained file: the bundled run-attempt.mjs runs an attempt and honours SIGTERM', async () => {

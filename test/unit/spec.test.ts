@@ -1,9 +1,10 @@
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, realpathSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { checkName, loadExperiment } from '../../scripts/lib/spec/experiment.js';
+import { checkName, loadExperiment, MAX_SPEC_BYTES } from '../../scripts/lib/spec/experiment.js';
 import { readVars } from '../../scripts/lib/spec/make-vars.js';
+import { parseYaml } from '../../scripts/lib/spec/yaml.js';
 import { UserError } from '../../scripts/lib/ui/errors.js';
 import { z } from 'zod';
 
@@ -115,6 +116,82 @@ describe('experiment specs', () => {
       expect(await errorOf(() => loadExperiment(root, name))).toMatch(/^experiment: /);
     },
   );
+
+  it('refuses an alias bomb in one line naming the file, without expanding it', async () => {
+    const levels = ['a: &a ["x", "x", "x", "x", "x", "x", "x", "x", "x"]'];
+    for (let i = 1; i < 9; i++) levels.push(`l${i}: &l${i} [${Array(9).fill(i === 1 ? '*a' : `*l${i - 1}`).join(', ')}]`);
+    competition('toy', `train:\n  command: x\n${levels.join('\n')}\n`);
+    const t0 = performance.now();
+    expect(await errorOf(() => loadExperiment(root, 'toy'))).toBe(
+      'competitions/toy/experiment.yaml: YAML aliases expand too much (over 100 times); write the values out instead of nesting anchors',
+    );
+    expect(performance.now() - t0).toBeLessThan(2000);
+  });
+
+  it('finds a duplicate key among 32k in linear time, naming its line and column', async () => {
+    // 32k keys is over the size limit of a spec file, so the parser is asked directly (yaml's own check took 42 s).
+    const keys = Array.from({ length: 32_000 }, (_, i) => `k${i}`);
+    const t0 = performance.now();
+    expect(await errorOf(() => parseYaml('big.yaml', `x:\n${keys.map((k) => `  ${k}: 1`).join('\n')}\n  k5: 2\n`))).toBe(
+      `big.yaml:${32_000 + 2}:3: duplicate key "k5" (also on line 7); keep one`,
+    );
+    expect(performance.now() - t0).toBeLessThan(10_000);
+    competition('tot', 'train:\n  command: x\n  env:\n    A: "1"\n    A: "2"\n');
+    expect(await errorOf(() => loadExperiment(root, 'tot'))).toBe('competitions/tot/experiment.yaml:5:5: duplicate key "A" (also on line 4); keep one');
+  });
+
+  it('refuses a spec over the size limit before reading it', async () => {
+    competition('toy', `train:\n  command: x\n# ${'x'.repeat(3 * 1024 * 1024)}\n`);
+    const t0 = performance.now();
+    expect(await errorOf(() => loadExperiment(root, 'toy'))).toBe(
+      'competitions/toy/experiment.yaml: 3.0 MiB, over the 64 KiB a spec may be; a spec is configuration: keep data in data.dir and variants in experiments/<name>.yaml',
+    );
+    expect(performance.now() - t0).toBeLessThan(500);
+    competition('tot', `train:\n  command: x\n# ${'x'.repeat(MAX_SPEC_BYTES - 40)}\n`);
+    expect((await loadExperiment(root, 'tot')).spec.train.command).toBe('x');
+  });
+
+  it('refuses YAML nested deep enough to end the process (a few thousand levels) in one line', async () => {
+    competition('toy', `train:\n  command: x\ndeep: ${'['.repeat(30_000)}${']'.repeat(30_000)}\n`);
+    expect(await errorOf(() => loadExperiment(root, 'toy'))).toBe('competitions/toy/experiment.yaml: YAML nested more than 64 levels deep; flatten it');
+    competition('tot', `train:\n  command: x\ndeep:\n  ${'- '.repeat(20_000)}x\n`);
+    expect(await errorOf(() => loadExperiment(root, 'tot'))).toBe('competitions/tot/experiment.yaml: YAML nested more than 64 levels deep; flatten it');
+  });
+
+  it('keeps the parse cache working: a second load reads the cached document', async () => {
+    competition('toy', 'train:\n  command: x\n');
+    await loadExperiment(root, 'toy');
+    const cache = path.join(root, '.switchyard/cache');
+    const [entry] = readdirSync(cache);
+    writeFileSync(path.join(cache, entry!), JSON.stringify({ train: { command: 'from-cache' } }));
+    expect((await loadExperiment(root, 'toy')).spec.train.command).toBe('from-cache');
+  });
+
+  it('refuses a NUL byte in a train.env value or a command, naming the field', async () => {
+    competition('toy', 'train:\n  command: x\n  env:\n    TOKEN: "a\\0b"\n');
+    expect(await errorOf(() => loadExperiment(root, 'toy'))).toBe(
+      'competitions/toy/experiment.yaml: train.env.TOKEN: contains a NUL byte, which no command or environment variable can hold; remove it',
+    );
+    competition('tot', 'train:\n  command: [python3, "a\\0"]\n');
+    expect(await errorOf(() => loadExperiment(root, 'tot'))).toMatch(/^competitions\/tot\/experiment\.yaml: train\.command\.1: contains a NUL byte/);
+  });
+
+  it('refuses a data.dir outside the repository, directly or through a symlink', async () => {
+    const outside = mkdtempSync(path.join(os.tmpdir(), 'outside-'));
+    try {
+      competition('toy', `train:\n  command: x\ndata:\n  dir: ${outside}\n`);
+      expect(await errorOf(() => loadExperiment(root, 'toy'))).toBe(
+        `competitions/toy/experiment.yaml: data.dir: ${outside} resolves to ${realpathSync(outside)}, outside the repository; move or copy the data into competitions/toy/ and point data.dir there`,
+      );
+      competition('tot', 'train:\n  command: x\ndata:\n  dir: linked\n');
+      symlinkSync(outside, path.join(root, 'competitions/tot/linked'));
+      expect(await errorOf(() => loadExperiment(root, 'tot'))).toMatch(/^competitions\/tot\/experiment\.yaml: data\.dir: linked resolves to .*, outside the repository; /);
+      competition('tou', 'train:\n  command: x\ndata:\n  dir: ../toy/data\n');
+      expect((await loadExperiment(root, 'tou')).dataDir).toBe(path.join(root, 'competitions/toy/data'));
+    } finally {
+      rmSync(outside, { recursive: true, force: true });
+    }
+  });
 
   it('checkName accepts ordinary slugs', async () => {
     expect(checkName('competition', 'titanic-2', 'x')).toBe('titanic-2');

@@ -14,6 +14,7 @@ import { runJournal } from '../runs/run-store.js';
 import { Supervisor } from '../runs/supervisor.js';
 import type { SupervisorEvent } from '../runs/supervision.js';
 import { attemptSpec } from '../runs/unit-spec.js';
+import { requireSecrets } from '../secrets/dotenv.js';
 import { loadExperiment } from '../spec/experiment.js';
 import { onFailure, UserError } from '../ui/errors.js';
 import { mergeRun, type MergeSummary } from './merge.js';
@@ -45,6 +46,7 @@ export interface TrainOptions {
 export async function train(ctx: LaunchContext, opts: TrainOptions): Promise<LaunchResult> {
   const { project } = ctx;
   const exp = await loadExperiment(project.root, opts.experiment);
+  requireSecrets(project.root, exp.file, exp.spec.secrets);
   const name = opts.backend ?? exp.spec.backends?.[0] ?? project.config.defaults.backend;
   const backend = await openBackend(name, project, ctx);
   checkResources(exp.file, exp.spec, backend, project.config);
@@ -63,6 +65,7 @@ export async function train(ctx: LaunchContext, opts: TrainOptions): Promise<Lau
 export async function replay(ctx: LaunchContext, recorded: RunRecord, backend: Backend, onOpened: (run: RunRecord) => void): Promise<LaunchResult> {
   const { project } = ctx;
   const exp = await loadExperiment(project.root, recorded.experiment);
+  requireSecrets(project.root, exp.file, exp.spec.secrets);
   checkResources(exp.file, exp.spec, backend, project.config);
   const pinned = await pinExperiment(project.root, project.stateDir, exp, recorded.pins.seed);
   const diffs = comparePins(recorded.pins, pinned.pins);

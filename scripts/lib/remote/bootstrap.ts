@@ -5,7 +5,8 @@ import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import type { Workspace } from '../workspace.js';
 import { pinExperiment } from '../pins/pin-experiment.js';
-import { readDotEnv } from '../secrets/dotenv.js';
+import { readDotEnv, requireSecrets } from '../secrets/dotenv.js';
+import { encodeSecretsFile } from '../secrets/secrets-file.js';
 import type { Experiment } from '../spec/experiment.js';
 import { tmuxHasSession } from '../ssh/tmux.js';
 import { UserError } from '../ui/errors.js';
@@ -41,17 +42,14 @@ const STORE_KEYS = ['AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY', 'AWS_SESSION_T
 
 /**
  * The .env keys the experiment declares, plus the store's credentials when runs go to an S3
- * store the host must reach, as a .env file: only those keys, never logged.
+ * store the host must reach, as the host's secrets file: only those keys, never logged.
  */
 function secretsFile(project: Workspace, exp: Experiment | null): { text: string; names: string[] } {
+  const declared = exp ? requireSecrets(project.root, exp.file, exp.spec.secrets) : {};
   const env = { ...pick(process.env, STORE_KEYS), ...readDotEnv(project.root) };
-  const declared = exp?.spec.secrets ?? [];
-  const missing = declared.filter((k) => env[k] === undefined);
-  if (missing.length) throw new UserError(`${exp!.file}: secrets: ${missing.join(', ')} declared but not in .env; add ${missing[0]}=... to .env`);
-  const store = project.store.url.startsWith('s3://') ? STORE_KEYS.filter((k) => env[k] !== undefined) : [];
-  const names = [...new Set([...declared, ...store])];
-  const quote = (v: string) => `'${v.replace(/'/g, `'\\''`)}'`;
-  return { text: names.map((k) => `${k}=${quote(env[k]!)}\n`).join(''), names };
+  const store = project.store.url.startsWith('s3://') ? pick(env, STORE_KEYS) : {};
+  const values = { ...declared, ...store };
+  return { text: encodeSecretsFile(values), names: Object.keys(values) };
 }
 
 function pick(env: NodeJS.ProcessEnv, keys: string[]): Record<string, string> {
@@ -77,8 +75,7 @@ async function ensureVenv(host: RemoteHost, exp: Experiment, python: 'uv' | 'ven
 async function checkData(host: RemoteHost, project: Workspace, exp: Experiment, runner: string): Promise<string | null> {
   if (!exp.dataDir || !exp.spec.data) return null;
   const { pins } = await pinExperiment(project.root, project.stateDir, exp);
-  const rel = path.relative(project.root, exp.dataDir);
-  if (rel.startsWith('..')) throw new UserError(`${exp.file}: data.dir is outside the repository; the ssh backend ships data with the repository`);
+  const rel = path.relative(project.root, exp.dataDir); // inside the repository: loadExperiment checked
   const filters = [...exp.spec.data.include.flatMap((g) => ['--include', g]), ...exp.spec.data.exclude.flatMap((g) => ['--exclude', g])];
   const r = await host.run([host.layout.node, runner, '--pin-data', `${host.layout.repo}/${rel}`, '--cache', `${host.layout.root}/cache/data-${exp.slug}.json`, ...filters]);
   const there = JSON.parse(r.stdout) as { root: string; files: number };

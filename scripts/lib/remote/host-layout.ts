@@ -6,7 +6,7 @@
 //                                      (a fleet shard's: <root>/scratch/<run_id>/shards/<i>/)
 //   <root>/store/                      the host's own file store, when the project's store is
 //                                      a local folder the host cannot reach (pulled home)
-//   <root>/secrets.env                 the declared secrets, mode 0600
+//   <root>/secrets.json                the declared secrets (a JSON object), mode 0600
 //   <root>/venv/                       the experiment's Python environment, when it has one
 import { checkRemotePath } from '../quote.js';
 
@@ -26,7 +26,7 @@ export function hostLayout(root: string) {
     attemptDir,
     attemptSpec: (unitId: string, attempt: number | 'predict') => `${attemptDir(unitId, attempt)}/attempt.json`,
     store: `${root}/store`,
-    secrets: `${root}/secrets.env`,
+    secrets: `${root}/secrets.json`,
     venv: `${root}/venv`,
   };
 }

@@ -31,7 +31,7 @@ export function renderLaunch(spec: AttemptSpec, opts: LaunchOptions): Launch {
   const { layout } = opts;
   const session = attemptSession(spec.unit_id, spec.attempt, opts.sessionPrefix);
   const specPath = layout.attemptSpec(spec.unit_id, spec.attempt);
-  const remoteSpec: AttemptSpec = { ...spec, store: opts.store, secrets_file: '../secrets.env', venv: '../venv' };
+  const remoteSpec: AttemptSpec = { ...spec, store: opts.store, secrets_file: '../secrets.json', venv: '../venv' };
   const rel = (p: string) => p.slice(layout.root.length + 1);
   const argv = ['runtime/node', rel(opts.runner), '--spec', rel(specPath), '--root', 'repo', '--work', rel(layout.work(spec.unit_id))];
   if (opts.outputDir) argv.push('--output', `${opts.outputDir}/${spec.unit_id}`);

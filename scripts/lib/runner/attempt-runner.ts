@@ -2,12 +2,14 @@
 // committed checkpoint, starts the experiment with the contract environment, supervises it
 // (logs, signals with a grace period), uploads each committed checkpoint, and writes the
 // attempt's final status. All run semantics live here once; backends only ship and start it.
-import { appendFileSync, createWriteStream, existsSync, readFileSync, mkdirSync, readdirSync, writeFileSync, renameSync, type WriteStream } from 'node:fs';
+import { appendFileSync, createWriteStream, existsSync, mkdirSync, readdirSync, writeFileSync, renameSync, type WriteStream } from 'node:fs';
 import path from 'node:path';
-import { parseEnv } from 'node:util';
 import { fileURLToPath } from 'node:url';
 import { latestCheckpoint } from '../ckpt/checkpoint.js';
 import { runKeys } from '../store/run-keys.js';
+import { MaskedCopy } from '../secrets/masked-copy.js';
+import { MIN_SECRET_LENGTH, Redactor } from '../secrets/redact.js';
+import { workerSecrets } from '../secrets/secrets-file.js';
 import type { CommandSpec } from '../spec/experiment.js';
 import type { Store } from '../store/store.js';
 import { ATTEMPT_FILES, EVENTS_FILE, STOP_REQUEST, type AttemptSpec, type AttemptState, type AttemptStatus, type RunnerEvent } from './attempt-spec.js';
@@ -64,6 +66,11 @@ export class AttemptRunner {
   private stopKind: 'cancel' | 'preempt' | 'timeout' | null = null;
   private killTimer: NodeJS.Timeout | null = null;
   private sync: CheckpointSync;
+  /** the declared secrets (read at the start of `run`) and what masks them in all we write */
+  private secrets: Record<string, string> = {};
+  private redactor = new Redactor([]);
+  /** with secrets to mask, the experiment's metrics file, copied masked into the attempt's */
+  private metrics: MaskedCopy | null = null;
 
   constructor(
     readonly spec: AttemptSpec,
@@ -96,6 +103,7 @@ export class AttemptRunner {
   }
 
   private emit(e: RunnerEvent): void {
+    if (e.type === 'notice') e = { ...e, line: this.redactor.text(e.line) };
     appendFileSync(path.join(this.paths.attempt, EVENTS_FILE), JSON.stringify(e) + '\n');
     this.opts.onEvent?.(e);
   }
@@ -132,10 +140,12 @@ export class AttemptRunner {
     const stdout = createWriteStream(path.join(this.paths.attempt, 'stdout.log'), { flags: 'a' });
     const stderr = createWriteStream(path.join(this.paths.attempt, 'stderr.log'), { flags: 'a' });
     const note = (line: string) => {
+      line = this.redactor.text(line);
       stderr.write(`switchyard: ${line}\n`);
       this.emit({ type: 'notice', line });
     };
     try {
+      this.loadSecrets(note);
       if (this.spec.attempt !== 'predict') await this.adoptLocalSteps(note);
       this.status.restored_step = await restoreLatest(this.opts.store, this.spec.unit_id, this.paths.ckpt, note);
       this.status.last_step = this.status.restored_step;
@@ -153,7 +163,7 @@ export class AttemptRunner {
       return await this.finish(exit, stdout, stderr);
     } catch (err) {
       note(`runner error: ${(err as Error).message}`);
-      this.status.reason = `runner error: ${(err as Error).message}`;
+      this.status.reason = this.redactor.text(`runner error: ${(err as Error).message}`);
       return await this.finish({ code: 1, signal: null }, stdout, stderr, 'failed');
     }
   }
@@ -173,13 +183,14 @@ export class AttemptRunner {
     this.emit({ type: 'ckpt.committed', step: local.step, manifest: key, manifest_sha256: sha256 });
   }
 
-  /** The declared secrets' values, read from the worker's secrets file: never logged, never stored. */
-  private secretEnv(): Record<string, string> {
+  /** The declared secrets' values, from the worker's secrets file: never logged, never stored. */
+  private loadSecrets(note: (line: string) => void): void {
     const s = this.spec;
-    const file = s.secrets_file ? path.resolve(this.opts.root, s.secrets_file) : null;
-    if (!s.secrets.length || !file || !existsSync(file)) return {};
-    const all = parseEnv(readFileSync(file, 'utf8'));
-    return Object.fromEntries(s.secrets.filter((k) => all[k] !== undefined).map((k) => [k, all[k]!]));
+    ({ env: this.secrets, redactor: this.redactor } = workerSecrets(s.secrets_file && path.resolve(this.opts.root, s.secrets_file), s.secrets_file ?? 'a secrets file', s.secrets));
+    for (const k of this.redactor.short) note(`${k} is shorter than ${MIN_SECRET_LENGTH} characters: it is masked wherever it appears, ordinary text too; a longer value keeps the logs readable`);
+    if (this.redactor.empty) return;
+    const metrics = path.join(this.paths.attempt, 'metrics.jsonl');
+    this.metrics = new MaskedCopy(metrics, this.redactor, (err) => note(`cannot copy metrics to ${metrics}: ${err.message}`));
   }
 
   private contractEnv(): NodeJS.ProcessEnv {
@@ -194,7 +205,7 @@ export class AttemptRunner {
       ...process.env,
       ...venvEnv,
       ...s.env,
-      ...this.secretEnv(),
+      ...this.secrets,
       SWITCHYARD_RUN_ID: s.run_id,
       SWITCHYARD_PINS_DIGEST: s.pins_digest,
       SWITCHYARD_ATTEMPT: String(s.attempt),
@@ -203,7 +214,7 @@ export class AttemptRunner {
       SWITCHYARD_CKPT_EVERY_SEC: String(s.ckpt_every_sec),
       SWITCHYARD_CKPT_KEEP: String(s.keep_checkpoints),
       SWITCHYARD_OUTPUT_DIR: this.paths.output,
-      SWITCHYARD_METRICS: path.join(this.paths.attempt, 'metrics.jsonl'),
+      SWITCHYARD_METRICS: this.metrics?.source ?? path.join(this.paths.attempt, 'metrics.jsonl'),
       SWITCHYARD_DATA_DIR: dataDir,
       SWITCHYARD_SHARD_INDEX: String(s.shard_index),
       SWITCHYARD_SHARD_COUNT: String(s.shard_count),
@@ -214,11 +225,15 @@ export class AttemptRunner {
 
   private async supervise(command: CommandSpec, stdout: WriteStream, stderr: WriteStream): Promise<ExitInfo> {
     const echo = this.opts.echo;
+    // Secrets are masked before anything is written or echoed.
+    const out = this.redactor.pipe((b) => (stdout.write(b), echo?.('stdout', b)));
+    const err = this.redactor.pipe((b) => (stderr.write(b), echo?.('stderr', b)));
     this.child = startExperiment(command, {
       cwd: path.resolve(this.opts.root, this.spec.cwd),
       env: this.contractEnv(),
-      onStdout: (b) => (stdout.write(b), echo?.('stdout', b)),
-      onStderr: (b) => (stderr.write(b), echo?.('stderr', b)),
+      onStdout: (b) => out.write(b),
+      onStderr: (b) => err.write(b),
+      scratch: this.metrics?.dir,
     });
     if (this.stopKind) this.requestStop(this.stopKind);
     // The time limit counts from this attempt's start: past it, checkpoint and stop.
@@ -226,9 +241,12 @@ export class AttemptRunner {
     limit?.unref();
     const ticker = setInterval(() => {
       this.checkStopRequest();
+      this.metrics?.pump();
       this.sync.tick().catch((err: Error) => this.emit({ type: 'notice', line: `checkpoint upload failed: ${err.message}` }));
     }, SYNC_INTERVAL_MS);
     const exit = await this.child.exited;
+    out.end();
+    err.end();
     clearInterval(ticker);
     if (limit) clearTimeout(limit);
     if (this.killTimer) clearTimeout(this.killTimer);
@@ -257,6 +275,7 @@ export class AttemptRunner {
     stderr: WriteStream,
     forced?: AttemptState,
   ): Promise<AttemptStatus> {
+    this.metrics?.close();
     const flushError = await this.sync.flush().then(
       () => null,
       (err: Error) => err,
@@ -264,7 +283,7 @@ export class AttemptRunner {
     const { state, reason } = forced ? { state: forced, reason: this.status.reason } : this.classify(exit);
     Object.assign(this.status, {
       state: flushError && state === 'succeeded' ? 'failed' : state,
-      reason: flushError ? `final checkpoint upload failed: ${flushError.message}` : reason,
+      reason: flushError ? this.redactor.text(`final checkpoint upload failed: ${flushError.message}`) : reason,
       exit_code: exit.code,
       signal: exit.signal,
       ended_at: new Date().toISOString(),

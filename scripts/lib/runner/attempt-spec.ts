@@ -23,7 +23,7 @@ export interface AttemptSpec {
   env: Record<string, string>;
   /** names of the secrets the experiment declares; their values come from `secrets_file` */
   secrets: string[];
-  /** a .env-format file on the worker, relative to the project root (never copied into the spec) */
+  /** the worker's secrets file, relative to the project root: `.env` here, the JSON file bootstrap pushed on a host (never copied into the spec) */
   secrets_file: string | null;
   /** a Python virtual environment to run in (relative to the project root), if it exists there */
   venv: string | null;

@@ -63,11 +63,12 @@ function killGroup(pgid: number, sig: NodeJS.Signals): void {
   }
 }
 
-function startReaper(pgid: number): Writable | null {
+/** `scratch`: a folder of the experiment's to remove when the runner dies (it removes it itself otherwise). */
+function startReaper(pgid: number, scratch = ''): Writable | null {
   const reaper = spawn(
     '/bin/sh',
     // `env kill`: dash's builtin kill cannot signal a process group (a negative pid).
-    ['-c', 'read -r msg; [ "$msg" = done ] || env kill -s KILL -- "-$1" 2>/dev/null', 'switchyard-reaper', String(pgid)],
+    ['-c', 'read -r msg; [ "$msg" = done ] || { env kill -s KILL -- "-$1" 2>/dev/null; [ -z "$2" ] || rm -rf -- "$2"; }', 'switchyard-reaper', String(pgid), scratch],
     { detached: true, stdio: ['pipe', 'ignore', 'ignore'] },
   );
   reaper.unref();
@@ -79,7 +80,7 @@ function startReaper(pgid: number): Writable | null {
 
 export function startExperiment(
   command: CommandSpec,
-  opts: { cwd: string; env: NodeJS.ProcessEnv; onStdout: (b: Buffer) => void; onStderr: (b: Buffer) => void },
+  opts: { cwd: string; env: NodeJS.ProcessEnv; onStdout: (b: Buffer) => void; onStderr: (b: Buffer) => void; scratch?: string },
 ): ExperimentProcess {
   const [file, ...args] = commandArgv(command);
   let stopDeadline: number | null = null;
@@ -105,7 +106,7 @@ export function startExperiment(
     });
   });
   const pid = child.pid ?? -1;
-  const reaper = pid > 0 ? startReaper(pid) : null;
+  const reaper = pid > 0 ? startReaper(pid, opts.scratch) : null;
   child.stdout!.on('data', opts.onStdout);
   child.stderr!.on('data', opts.onStderr);
   void exited.then(() => reaper?.end('done\n'));

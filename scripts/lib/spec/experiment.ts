@@ -1,11 +1,12 @@
 // Experiment specs: competitions/<slug>/experiment.yaml (the default) or
 // competitions/<slug>/experiments/<name>.yaml, validated once here into fully defaulted values.
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, realpathSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
 import { BACKENDS } from '../config/load-config.js';
 import { UserError } from '../ui/errors.js';
+import { parseYaml } from './yaml.js';
 import { formatZodIssue } from './zod-format.js';
 
 const NAME_RE = /^[a-z0-9][a-z0-9_-]{0,63}$/;
@@ -19,7 +20,9 @@ export function durationSec(text: string): number {
   return Number(n) * { s: 1, m: 60, h: 3600, d: 86400 }[unit as 's' | 'm' | 'h' | 'd'];
 }
 
-const Command = z.union([z.string().trim().min(1), z.array(z.string().min(1)).min(1)]);
+/** Text a process can be given: argv and environment strings end at a NUL byte, the one byte they cannot hold. */
+const ProcessText = z.string().refine((s) => !s.includes('\0'), 'contains a NUL byte, which no command or environment variable can hold; remove it');
+const Command = z.union([ProcessText.trim().min(1), z.array(ProcessText.min(1)).min(1)]);
 const RelPath = z
   .string()
   .min(1)
@@ -31,7 +34,7 @@ export const ExperimentSchema = z.strictObject({
     command: Command,
     checkpoint_every_sec: z.number().positive().default(60),
     grace_sec: z.number().positive().max(3600).default(60),
-    env: z.record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'an environment variable name'), z.string()).default({}),
+    env: z.record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'an environment variable name'), ProcessText).default({}),
     keep_checkpoints: z.number().int().min(1).default(3),
   }),
   predict: z.strictObject({ command: Command, output: RelPath }).optional(),
@@ -125,6 +128,11 @@ export function parseExperimentRef(ref: string | undefined): { slug: string; nam
   return { slug: slug!, name: name ?? 'default' };
 }
 
+/** The spec file of an experiment, relative to the repo root. */
+export function experimentFile({ slug, name }: { slug: string; name: string }): string {
+  return path.join('competitions', slug, name === 'default' ? 'experiment.yaml' : `experiments/${name}.yaml`);
+}
+
 function listDir(dir: string, suffix = ''): string[] {
   if (!existsSync(dir)) return [];
   return readdirSync(dir)
@@ -133,25 +141,24 @@ function listDir(dir: string, suffix = ''): string[] {
     .sort();
 }
 
-async function parseYaml(file: string, text: string): Promise<unknown> {
-  const mod = await import('yaml');
-  // Bundled into dist/, the CommonJS yaml package arrives as a default export.
-  const { parseDocument } = 'parseDocument' in mod ? mod : (mod as unknown as { default: typeof mod }).default;
-  const doc = parseDocument(text, { prettyErrors: true, uniqueKeys: true });
-  const err = doc.errors[0];
-  if (err) {
-    const pos = err.linePos?.[0];
-    const where = pos ? `:${pos.line}:${pos.col}` : '';
-    throw new UserError(`${file}${where}: malformed YAML: ${err.message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, '')}`);
-  }
-  return doc.toJS() ?? {};
-}
+/**
+ * The largest spec read. A spec is configuration written by hand (the examples are under
+ * 1 KiB); the YAML parser reads well under 1 MB/s on a busy 2-core machine, so 64 KiB keeps
+ * the worst first parse of a spec to about a tenth of a second of a verb's start-up, and every
+ * run record, which holds the spec, small.
+ */
+export const MAX_SPEC_BYTES = 64 * 1024;
 
 /**
  * YAML parsed once per content: the yaml module costs ~35 ms to load, a third of a verb's
  * start-up budget, so the parsed document is cached under .switchyard/cache by content hash.
  */
 async function readYaml(root: string, file: string): Promise<unknown> {
+  const size = statSync(path.join(root, file)).size;
+  if (size > MAX_SPEC_BYTES) {
+    const human = size >= 1 << 20 ? `${(size / (1 << 20)).toFixed(1)} MiB` : `${Math.ceil(size / 1024)} KiB`;
+    throw new UserError(`${file}: ${human}, over the ${MAX_SPEC_BYTES / 1024} KiB a spec may be; a spec is configuration: keep data in data.dir and variants in experiments/<name>.yaml`);
+  }
   const text = readFileSync(path.join(root, file));
   const cached = path.join(root, '.switchyard', 'cache', `yaml-${createHash('sha256').update(text).digest('hex').slice(0, 32)}.json`);
   if (existsSync(cached)) return JSON.parse(readFileSync(cached, 'utf8'));
@@ -171,8 +178,7 @@ export async function loadExperiment(root: string, ref: string | undefined): Pro
       `experiment: no competition "${slug}" (known: ${known.join(', ') || 'none'}); create it with make competition-new competition=${slug}`,
     );
   }
-  const rel = name === 'default' ? 'experiment.yaml' : `experiments/${name}.yaml`;
-  const file = path.join('competitions', slug, rel);
+  const file = experimentFile({ slug, name });
   if (!existsSync(path.join(root, file))) {
     const known = listDir(path.join(competitionDir, 'experiments'), '.yaml');
     throw new UserError(`${file}: no such experiment (known for ${slug}: default${known.map((k) => `, ${k}`).join('')})`);
@@ -187,6 +193,13 @@ export async function loadExperiment(root: string, ref: string | undefined): Pro
     dataDir = path.resolve(competitionDir, spec.data.dir);
     if (!existsSync(dataDir) || !statSync(dataDir).isDirectory()) {
       throw new UserError(`${file}: data.dir: ${path.relative(root, dataDir) || dataDir} is not a directory; create it or fix the path`);
+    }
+    // Data is pinned and shipped with the repository: a folder outside it (or a link out of
+    // it) could not reach a remote host, and would pin whatever the link points at.
+    const real = realpathSync(dataDir);
+    const rel = path.relative(realpathSync(root), real);
+    if (rel === '..' || rel.startsWith(`..${path.sep}`) || path.isAbsolute(rel)) {
+      throw new UserError(`${file}: data.dir: ${spec.data.dir} resolves to ${real}, outside the repository; move or copy the data into competitions/${slug}/ and point data.dir there`);
     }
   }
   return { ref: name === 'default' ? slug : `${slug}/${name}`, slug, name, file, competitionDir, dataDir, spec };

@@ -1,4 +1,4 @@
-"""Predictions for {{title}} from the latest committed checkpoint."""
+"""Predictions from the latest committed checkpoint."""
 import csv
 import json
 import os

@@ -1,4 +1,4 @@
-"""Baseline for {{title}}: linear regression by gradient descent, stdlib only.
+"""Baseline: linear regression by gradient descent, stdlib only.
 
 Replace the model with yours; keep the three habits that make it resumable anywhere:
 restore from switchyard_ckpt.latest(), save every SWITCHYARD_CKPT_EVERY_SEC seconds,
