@@ -54,11 +54,17 @@ export async function deleteStoredStep(store: Store, runId: string, step: number
   for (const key of await store.list(prefix)) await store.delete(key);
 }
 
-/** Keeps the newest `keep` committed steps in the store; returns the steps deleted. */
-export async function pruneStoredSteps(store: Store, runId: string, keep: number): Promise<number[]> {
+/**
+ * Keeps the newest `keep` committed steps in the store; returns the steps deleted. `beforeDelete`
+ * records each step first (a throw stops the prune), so no step goes unrecorded.
+ */
+export async function pruneStoredSteps(store: Store, runId: string, keep: number, beforeDelete: (step: number) => void = () => {}): Promise<number[]> {
   const committed = (await storedSteps(store, runId)).filter((s) => s.hasManifest).map((s) => s.step);
   const doomed = committed.slice(0, Math.max(0, committed.length - keep));
-  for (const step of doomed) await deleteStoredStep(store, runId, step);
+  for (const step of doomed) {
+    beforeDelete(step);
+    await deleteStoredStep(store, runId, step);
+  }
   return doomed;
 }
 
