@@ -11,7 +11,7 @@ import { runKeys, type AttemptState } from '../runs/run-record.js';
 import type { CommandSpec } from '../spec/experiment.js';
 import { appendFileWhole, ensureDir, writeFileAtomically } from '../store/atomic-file.js';
 import type { Store } from '../store/store.js';
-import { DiskError, diskError } from '../ui/errors.js';
+import { diskError, isDiskProblem } from '../ui/errors.js';
 import { ATTEMPT_FILES, EVENTS_FILE, STOP_REQUEST, type AttemptSpec, type AttemptStatus, type RunnerEvent } from './attempt-spec.js';
 import { CheckpointSync } from './checkpoint-sync.js';
 import { startExperiment, type ExitInfo, type ExperimentProcess } from './experiment-process.js';
@@ -185,7 +185,8 @@ export class AttemptRunner {
       const exit = await this.supervise(this.spec.command, stdout, stderr);
       return await this.finish(exit, stdout, stderr);
     } catch (err) {
-      if (!this.writeFailure) {
+      if (isDiskProblem(err)) this.failWrite(err); // restoring into a full work folder, say
+      else if (!this.writeFailure) {
         note(`runner error: ${(err as Error).message}`);
         this.status.reason = `runner error: ${(err as Error).message}`;
       }
@@ -265,7 +266,7 @@ export class AttemptRunner {
       this.checkStopRequest();
       this.sync.tick().catch((err: Error) => {
         // A full store ends the attempt; another upload failure is tried again next tick.
-        if (err instanceof DiskError || this.writeFailure) this.failWrite(err);
+        if (isDiskProblem(err) || this.writeFailure) this.failWrite(err);
         else this.emitNotice(`checkpoint upload failed: ${err.message}`);
       });
     }, SYNC_INTERVAL_MS);

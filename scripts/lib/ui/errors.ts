@@ -60,13 +60,23 @@ export class DiskError extends UserError {
   }
 }
 
+/** What is wrong with the disk, for an errno (or SQLite) error that says it is full or read-only. */
+function diskProblem(err: unknown): string | null {
+  const code = (err as NodeJS.ErrnoException)?.code;
+  return !(err instanceof UserError) && code && Object.hasOwn(DISK_PROBLEMS, code) ? DISK_PROBLEMS[code]! : null;
+}
+
+/** Whether `err` is a full or read-only disk, already described or not. */
+export function isDiskProblem(err: unknown): boolean {
+  return err instanceof DiskError || diskProblem(err) !== null;
+}
+
 /**
  * A write under `dir` that failed because the disk is full or read-only, as one line naming
  * `what` (`store .switchyard/store`) and the free space there; null for any other error.
  */
 export function diskError(what: string, dir: string | null, err: unknown): DiskError | null {
-  if (err instanceof UserError) return null;
-  const problem = DISK_PROBLEMS[(err as NodeJS.ErrnoException)?.code ?? ''];
+  const problem = diskProblem(err);
   if (!problem) return null;
   const free = dir === null ? null : freeBytes(dir);
   const fix = problem === 'read-only file system' ? 'make it writable' : 'free space';
