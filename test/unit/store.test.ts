@@ -171,6 +171,14 @@ describe.skipIf(noMount !== null)('a file store on a full or read-only disk', ()
     expect(readdirSync(path.join(disk, 'runs/r'), { recursive: true, withFileTypes: true }).filter((e) => e.isFile()).map((e) => e.name)).toEqual(['run.json']);
   });
 
+  it('a checkpoint that does not fit where it is restored fails the restore; it is not skipped as corrupt', async () => {
+    mount('size=16k');
+    await commitLocal(1, 'x'.repeat(64 * 1024));
+    const lines: string[] = [];
+    await expect(restoreLatest(store, RUN, path.join(disk, 'ckpt'), (l) => lines.push(l))).rejects.toMatchObject({ code: 'ENOSPC' });
+    expect(lines).toEqual([]);
+  });
+
   it('a read-only store is one line naming it (not ENOENT)', async () => {
     mount('size=16k,ro');
     const ro = new FileStore('file://disk', disk);

@@ -5,6 +5,7 @@ import path from 'node:path';
 import { parseManifest, verifyStep, type CkptManifest } from '../ckpt/checkpoint.js';
 import { runKeys } from '../runs/run-record.js';
 import type { Store } from '../store/store.js';
+import { isDiskProblem } from '../ui/errors.js';
 
 const MANIFEST = 'manifest.json';
 
@@ -79,6 +80,7 @@ async function downloadStep(store: Store, runId: string, step: number, destDir: 
   await mapLimit(manifest.files, 4, async (f) => {
     const key = runKeys.ckptFile(runId, step, f.path);
     const got = await store.get(key, path.join(tmpDir, f.path)).catch(async (err: Error) => {
+      if (isDiskProblem(err)) throw err;
       if (await store.stat(key).catch(() => null)) throw new Error(`${key} is corrupt (${err.message})`);
       return null;
     });
@@ -114,6 +116,7 @@ export async function restoreLatest(
       await removeOtherSteps(ckptDir, step);
       return step;
     } catch (err) {
+      if (isDiskProblem(err)) throw err; // the step is fine; there is no room for it here
       report(`skipping stored step ${step}: ${(err as Error).message}`);
     }
   }
