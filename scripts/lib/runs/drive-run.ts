@@ -7,7 +7,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { Backend, PollResult } from '../backends/backend.js';
 import type { Project } from '../project.js';
 import type { AttemptSpec, RunnerEvent } from '../runner/attempt-spec.js';
-import { faultPoint, onFailure } from '../ui/errors.js';
+import { faultPoint, isDiskProblem, onFailure } from '../ui/errors.js';
 import { formatDuration, type StatusLine } from '../ui/status-line.js';
 import { shardUnit, startedAttempt, TERMINAL, type AttemptRecord, type AttemptState, type Handle, type RunRecord } from './run-record.js';
 import { recordInLedger, saveRun } from './run-store.js';
@@ -94,7 +94,10 @@ export async function recordAttemptEnd(
     restored_step: poll.restored_step ?? attempt.restored_step,
   });
   const who = shard === undefined ? `attempt ${attempt.n}` : `shard ${shard} attempt ${attempt.n}`;
-  await pull().catch((err: Error) => say(`switchyard: could not pull ${who}: ${err.message}`));
+  await pull().catch((err: Error) => {
+    if (isDiskProblem(err)) throw err; // the record cannot be saved either: one line says why
+    say(`switchyard: could not pull ${who}: ${err.message}`);
+  });
   await saveRun(project, run);
   await recordInLedger(project, 'attempt.ended', {
     run_id: run.run_id,

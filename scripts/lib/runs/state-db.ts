@@ -2,6 +2,7 @@
 import Database from 'better-sqlite3';
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
+import { diskError } from '../ui/errors.js';
 import { lastStep, runState, type RunRecord } from './run-record.js';
 
 const SCHEMA = `
@@ -38,15 +39,26 @@ CREATE TABLE IF NOT EXISTS handles (
 `;
 
 export class StateDb {
-  private db: Database.Database;
+  private db!: Database.Database;
 
-  constructor(file: string) {
-    mkdirSync(path.dirname(file), { recursive: true });
-    this.db = new Database(file);
-    this.db.pragma('journal_mode = WAL');
-    this.db.pragma('foreign_keys = ON');
-    this.db.pragma('busy_timeout = 5000');
-    this.db.exec(SCHEMA);
+  constructor(private readonly file: string) {
+    this.writing(() => {
+      mkdirSync(path.dirname(file), { recursive: true });
+      this.db = new Database(file);
+      this.db.pragma('journal_mode = WAL');
+      this.db.pragma('foreign_keys = ON');
+      this.db.pragma('busy_timeout = 5000');
+      this.db.exec(SCHEMA);
+    });
+  }
+
+  /** A full disk (SQLite says SQLITE_FULL) is one line naming the db. */
+  private writing<T>(fn: () => T): T {
+    try {
+      return fn();
+    } catch (err) {
+      throw diskError(`state db ${path.relative(process.cwd(), this.file)}`, path.dirname(this.file), err) ?? err;
+    }
   }
 
   /** Mirrors one run.json into the tables. */
@@ -69,7 +81,7 @@ export class StateDb {
         if (a.handle) handle.run(r.run_id, a.n, JSON.stringify(a.handle));
       }
     });
-    write(run);
+    this.writing(() => write(run));
   }
 
   /** Drops a run's rows (its attempts and handles go with it). */
