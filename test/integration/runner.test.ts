@@ -253,4 +253,29 @@ time.sleep(0.7)  # a copy of the metrics while it runs, too
     expect(events.find((e) => e.type === 'ckpt.committed')).toBeTruthy();
     expect(existsSync(store.pathOf(`runs/${status.run_id}/ckpt/${status.last_step}/manifest.json`))).toBe(true);
   });
+
+  it.skipIf(process.getuid?.() !== 0)('a full work folder ends the attempt as failed with one clear line; the committed step stays', async () => {
+    // Needs root: the work folder is a small tmpfs that the experiment's output fills.
+    const work = path.join(tmp, 'work');
+    mkdirSync(work);
+    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=64k', 'tmpfs', work]);
+    try {
+      const go = path.join(tmp, 'go');
+      writeFileSync(
+        path.join(tmp, 'exp', 'flood.py'),
+        `import os, sys, time\nimport switchyard_ckpt as ck\nck.save(1, {"state.json": "{}"})\nwhile not os.path.exists(${JSON.stringify(go)}): time.sleep(0.02)\nwhile True: sys.stdout.write("x" * 65536)\n`,
+      );
+      const events: RunnerEvent[] = [];
+      const r = runner(spec({ command: 'python3 flood.py' }), events);
+      const done = r.run();
+      await waitFor(() => events.some((e) => e.type === 'ckpt.committed'), 15_000, 'step 1 in the store');
+      writeFileSync(go, '');
+      const status = await done;
+      expect(status.state).toBe('failed');
+      expect(status.reason).toMatch(/^work folder \S+: no space left on device \(\d+(\.\d)? [KM]?B free\); free space, then run the same command again/);
+      expect(existsSync(store.pathOf(`runs/${status.run_id}/ckpt/1/manifest.json`))).toBe(true);
+    } finally {
+      execFileSync('umount', [work]);
+    }
+  });
 });

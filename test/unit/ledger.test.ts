@@ -1,5 +1,6 @@
 import { spawn } from 'node:child_process';
-import { mkdtemp, readFile, rm, stat, truncate, utimes, writeFile } from 'node:fs/promises';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { mkdir, mkdtemp, readdir, readFile, rm, stat, truncate, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -105,14 +106,53 @@ describe('tampering is detected and located', () => {
     expect(res.firstBad!.reason).toBe('line 15: seq is 16, expected 15 (a line before it was removed, or seq was edited)');
   });
 
-  it('a truncated last line is named, and appends refuse to chain onto it', async () => {
+  it('a truncated last line is named by verify; the next append moves it aside, records the repair and says so once', async () => {
     await fill(12);
-    await truncate(ledger, (await stat(ledger)).size - 10);
+    const before = await readFile(ledger);
+    await truncate(ledger, before.length - 10);
     expect((await verifyLedger(ledger)).firstBad).toEqual({
       line: 12,
       reason: 'line 12: truncated last line (no newline at the end; an append was cut off)',
     });
-    await expect(appendLedger(ledger, 'x', {})).rejects.toThrow(/last line is incomplete/);
+    expect(await readLedger(ledger)).toHaveLength(11);
+    const torn = before.subarray(before.lastIndexOf(0x0a, before.length - 2) + 1, before.length - 10);
+
+    const said = captureStderr();
+    try {
+      await appendLedger(ledger, 'x', { n: 1 });
+      await appendLedger(ledger, 'x', { n: 2 });
+    } finally {
+      said.restore();
+    }
+    expect(said.lines).toEqual([
+      expect.stringMatching(/^switchyard: ledger \S+ledger\.jsonl: its last line was cut off \(\d+ bytes of an interrupted append\); moved them to ledger\.jsonl\.torn-\d{8}T\d{9}Z and recorded the repair$/),
+    ]);
+    const recovery = (await readdir(join(root, 'runs'))).filter((f) => f.startsWith('ledger.jsonl.torn-'));
+    expect(recovery).toHaveLength(1);
+    expect((await readFile(join(root, 'runs', recovery[0]!))).equals(torn)).toBe(true);
+    const entries = await readLedger(ledger);
+    expect(entries.slice(11).map((e) => [e.seq, e.type])).toEqual([[12, 'ledger.repaired'], [13, 'x'], [14, 'x']]);
+    expect(entries[11]).toMatchObject({ recovery: recovery[0], bytes: torn.length, sha256: hashLine(torn) });
+    expect(await verifyLedger(ledger)).toEqual({ ok: true, entries: 14 });
+  });
+
+  it('a ledger that is nothing but a torn line starts over at seq 1', async () => {
+    await mkdir(join(root, 'runs'));
+    await writeFile(ledger, '{"seq":1,"ts":"2026-');
+    const said = captureStderr();
+    try {
+      expect(await appendLedger(ledger, 'x', {})).toMatchObject({ seq: 2, type: 'x' });
+    } finally {
+      said.restore();
+    }
+    expect((await readLedger(ledger)).map((e) => [e.seq, e.type, e.prev === ZERO_HASH])).toEqual([[1, 'ledger.repaired', true], [2, 'x', false]]);
+    expect(await verifyLedger(ledger)).toEqual({ ok: true, entries: 2 });
+  });
+
+  it('a complete last line that is not an entry is refused in one line, naming make verify', async () => {
+    await fill(3);
+    await writeFile(ledger, (await readFile(ledger, 'utf8')) + 'not json\n');
+    await expect(appendLedger(ledger, 'x', {})).rejects.toThrow(/^ledger \S+: its last line is not a ledger entry \(not valid JSON\); make verify names what is wrong$/);
   });
 
   it('lines removed from the end, or an edited last line, are caught by the head', async () => {
@@ -237,3 +277,60 @@ function deadPid(): Promise<number> {
     child.on('close', () => res(child.pid!));
   });
 }
+
+/** Lines written to stderr until restore(). */
+function captureStderr(): { lines: string[]; restore: () => void } {
+  const lines: string[] = [];
+  const write = process.stderr.write.bind(process.stderr);
+  process.stderr.write = ((chunk: string | Uint8Array) => {
+    lines.push(...chunk.toString().split('\n').filter(Boolean));
+    return true;
+  }) as typeof process.stderr.write;
+  return { lines, restore: () => void (process.stderr.write = write) };
+}
+
+/** Why a small tmpfs cannot be mounted here, or null when it can. */
+function mountProblem(): string | null {
+  if (process.getuid?.() !== 0) return 'needs root to mount a small tmpfs';
+  const r = spawnSync('sh', ['-c', 'd=$(mktemp -d) && mount -t tmpfs -o size=8k tmpfs "$d" && umount "$d"; s=$?; rmdir "$d"; exit $s']);
+  return r.status === 0 ? null : `mount -t tmpfs failed: ${r.stderr.toString().trim()}`;
+}
+const noMount = mountProblem();
+if (noMount) console.warn(`full-disk ledger tests skipped: ${noMount}`);
+
+describe.skipIf(noMount !== null)('a ledger on a full disk', () => {
+  let disk: string;
+  beforeEach(async () => {
+    disk = join(root, 'disk');
+    await mkdir(disk);
+    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=16k', 'tmpfs', disk]);
+    ledger = join(disk, 'ledger.jsonl');
+  });
+  afterEach(() => {
+    spawnSync('umount', [disk]);
+  });
+
+  // 16 KiB is four pages: the ledger and its head take one each, the lock one while it is held.
+  const diskFull = /^ledger \S+ledger\.jsonl: no space left on device \(\d+(\.\d)? [KM]?B free\); free space, then run the same command again/;
+
+  it('an entry that fits only in part is cut back off: one line of error, every line whole', async () => {
+    await appendLedger(ledger, 'x', { n: 0 });
+    await expect(appendLedger(ledger, 'x', { n: 1, pad: 'p'.repeat(10_000) })).rejects.toThrow(diskFull);
+    expect((await readFile(ledger)).at(-1)).toBe(0x0a);
+    expect(await verifyLedger(ledger)).toEqual({ ok: true, entries: 1 });
+    expect(await readdir(disk)).toEqual(['ledger.jsonl', 'ledger.jsonl.head']);
+    expect(await appendLedger(ledger, 'x', { n: 2 })).toMatchObject({ seq: 2 });
+  });
+
+  it('a lock that cannot be written is not left behind to hold up the next append', async () => {
+    await appendLedger(ledger, 'x', { n: 0 });
+    const filler = join(disk, 'filler');
+    await writeFile(filler, Buffer.alloc(8192, 'f')); // the last two pages
+    await expect(appendLedger(ledger, 'x', { n: 1 })).rejects.toThrow(diskFull);
+    expect(await readdir(disk)).toEqual(['filler', 'ledger.jsonl', 'ledger.jsonl.head']);
+    await rm(filler);
+    const t0 = Date.now();
+    expect(await appendLedger(ledger, 'x', { n: 2 })).toMatchObject({ seq: 2 });
+    expect(Date.now() - t0).toBeLessThan(5_000); // no stale lock to wait out
+  });
+});

@@ -1,4 +1,5 @@
-import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -37,6 +38,33 @@ describe('file store', () => {
     await store.delete('runs/x/a.txt');
     expect(await store.list('runs/x/')).toEqual(['runs/x/b/c.txt']);
     expect(readdirSync(path.join(tmp, 'store/runs/x')).some((f) => f.includes('.tmp-'))).toBe(false);
+  });
+
+  it('deletes the folders an object leaves empty, up to the store root', async () => {
+    await store.putBytes('runs/x/ckpt/1/sub/a.bin', 'a');
+    await store.putBytes('runs/x/run.json', '{}');
+    await store.delete('runs/x/ckpt/1/sub/a.bin');
+    expect(readdirSync(path.join(tmp, 'store/runs/x'))).toEqual(['run.json']);
+    await store.delete('runs/x/run.json');
+    expect(readdirSync(path.join(tmp, 'store'))).toEqual([]);
+  });
+
+  it('sweeps temp files their writers left behind, and never one a writer is still filling', async () => {
+    const dir = path.join(tmp, 'store/runs/x/attempts/1');
+    mkdirSync(dir, { recursive: true });
+    const crashed = path.join(dir, 'stderr.log.tmp-0123abcd');
+    const live = path.join(dir, 'stdout.log.tmp-89abcdef');
+    writeFileSync(crashed, 'half a log');
+    writeFileSync(live, 'being written');
+    const hourAgo = new Date(Date.now() - 3_600_000);
+    utimesSync(crashed, hourAgo, hourAgo);
+    expect(await store.list('runs/x/')).toEqual([]);
+    expect(readdirSync(dir)).toEqual(['stdout.log.tmp-89abcdef']);
+
+    writeFileSync(crashed, 'half a log');
+    utimesSync(crashed, hourAgo, hourAgo);
+    await store.putBytes('runs/x/attempts/1/status.json', '{}');
+    expect(readdirSync(dir).sort()).toEqual(['status.json', 'stdout.log.tmp-89abcdef']);
   });
 
   it('refuses keys that escape the store', async () => {
@@ -81,5 +109,81 @@ describe('checkpoints in the store', () => {
     for (const step of [1, 2, 3, 4]) await commitLocal(step, `s${step}`);
     expect(await pruneStoredSteps(store, RUN, 2)).toEqual([1, 2]);
     expect((await storedSteps(store, RUN)).map((s) => s.step)).toEqual([3, 4]);
+    expect(readdirSync(store.pathOf(`runs/${RUN}/ckpt`)).sort()).toEqual(['3', '4']);
+  });
+
+  it('records each pruned step before deleting it, and a failed record keeps the step', async () => {
+    for (const step of [1, 2, 3]) await commitLocal(step, `s${step}`);
+    const recorded: number[] = [];
+    await expect(
+      pruneStoredSteps(store, RUN, 1, (step) => {
+        if (step === 2) throw new Error('events.jsonl: no space left on device');
+        recorded.push(step);
+      }),
+    ).rejects.toThrow(/no space left/);
+    expect(recorded).toEqual([1]);
+    expect((await storedSteps(store, RUN)).map((s) => s.step)).toEqual([2, 3]);
+  });
+});
+
+/** Why a small tmpfs cannot be mounted here, or null when it can. */
+function mountProblem(): string | null {
+  if (process.getuid?.() !== 0) return 'needs root to mount a small tmpfs';
+  const probe = mkdtempSync(path.join(os.tmpdir(), 'sy-tmpfs-probe-'));
+  try {
+    const r = spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=8k', 'tmpfs', probe]);
+    if (r.status !== 0) return `mount -t tmpfs failed: ${r.stderr.toString().trim()}`;
+    execFileSync('umount', [probe]);
+    return null;
+  } finally {
+    rmSync(probe, { recursive: true, force: true });
+  }
+}
+const noMount = mountProblem();
+if (noMount) console.warn(`full-disk store tests skipped: ${noMount}`);
+
+describe.skipIf(noMount !== null)('a file store on a full or read-only disk', () => {
+  let disk: string;
+  const mount = (opts: string) => execFileSync('mount', ['-t', 'tmpfs', '-o', opts, 'tmpfs', disk]);
+  beforeEach(() => {
+    disk = path.join(tmp, 'disk');
+    mkdirSync(disk);
+  });
+  afterEach(() => {
+    spawnSync('umount', [disk]);
+  });
+
+  const oneLine = /^store \S+: no space left on device \(\d+(\.\d)? [KM]?B free\); free space, then run the same command again \(a run resumes from its last committed checkpoint\)$/;
+
+  it('a write that does not fit fails with one line and leaves no object, old or new, half written', async () => {
+    mount('size=16k');
+    const full = new FileStore('file://disk', disk);
+    await full.putBytes('runs/r/run.json', '{"v":1}\n');
+    const big = Buffer.alloc(64 * 1024, 'x');
+    await expect(full.putBytes('runs/r/run.json', big)).rejects.toThrow(oneLine);
+    expect((await full.getBytes('runs/r/run.json'))!.toString()).toBe('{"v":1}\n');
+    await expect(full.putBytes('runs/r/new.json', big)).rejects.toThrow(oneLine);
+    expect(await full.getBytes('runs/r/new.json')).toBeNull();
+    const src = path.join(tmp, 'big.bin');
+    writeFileSync(src, big);
+    await expect(full.put('runs/r/ckpt/1/big.bin', src)).rejects.toThrow(oneLine);
+    expect(await full.stat('runs/r/ckpt/1/big.bin')).toBeNull();
+    expect(readdirSync(path.join(disk, 'runs/r'), { recursive: true, withFileTypes: true }).filter((e) => e.isFile()).map((e) => e.name)).toEqual(['run.json']);
+  });
+
+  it('a checkpoint that does not fit where it is restored fails the restore; it is not skipped as corrupt', async () => {
+    mount('size=16k');
+    await commitLocal(1, 'x'.repeat(64 * 1024));
+    const lines: string[] = [];
+    await expect(restoreLatest(store, RUN, path.join(disk, 'ckpt'), (l) => lines.push(l))).rejects.toMatchObject({ code: 'ENOSPC' });
+    expect(lines).toEqual([]);
+  });
+
+  it('a read-only store is one line naming it (not ENOENT)', async () => {
+    mount('size=16k,ro');
+    const ro = new FileStore('file://disk', disk);
+    const err = await ro.putBytes('runs/r/run.json', '{}').catch((e: Error) => e);
+    expect((err as Error).message).toMatch(/^store \S+: read-only file system \(\d+(\.\d)? [KM]?B free\); make it writable, then run the same command again/);
+    expect((err as Error).message).not.toContain('\n');
   });
 });

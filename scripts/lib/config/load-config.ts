@@ -1,11 +1,12 @@
 // Loads cluster_fleet_config.ts without tsx on the hot path: the file is bundled once by
 // esbuild into .switchyard/cache/config-<sha>.mjs and imported from there while unchanged.
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { z } from 'zod';
 import { checkRemotePath } from '../quote.js';
+import { writeFileAtomically } from '../store/atomic-file.js';
 import { UserError } from '../ui/errors.js';
 import { formatZodIssue } from '../spec/zod-format.js';
 
@@ -117,10 +118,7 @@ async function compiledConfigPath(root: string): Promise<string> {
       `${CONFIG_FILE}${first?.location ? `:${first.location.line}` : ''}: ${first?.text ?? String(err)}`,
     );
   });
-  mkdirSync(cacheDir, { recursive: true });
-  const tmp = `${out}.${process.pid}.tmp`;
-  writeFileSync(tmp, result.outputFiles[0]!.contents);
-  renameSync(tmp, out);
+  await writeFileAtomically(out, result.outputFiles[0]!.contents);
   return out;
 }
 

@@ -39,6 +39,10 @@ async function acquire(lockPath: string, staleMs: number, timeoutMs: number): Pr
       const fh = await open(lockPath, 'wx');
       try {
         await fh.writeFile(JSON.stringify(info));
+      } catch (err) {
+        // A full disk: an empty lock left here would hold every later waiter for `staleMs`.
+        await unlink(lockPath).catch(() => {});
+        throw err;
       } finally {
         await fh.close();
       }

@@ -20,6 +20,8 @@ export interface LedgerFieldsByType {
   'shard.moved': { run_id: string; shard: number; from: string; to: string; resume_step: number | null };
   /** `output`: the merged file's key relative to the store root */
   'merge.completed': { run_id: string; output: string; sha256: string; records: number | null; shards: number };
+  /** a torn last line (an append cut off by a crash or a full disk) moved to `recovery`, a file beside the ledger */
+  'ledger.repaired': { recovery: string; bytes: number; sha256: string };
 }
 export type LedgerType = keyof LedgerFieldsByType;
 /** The fields a type takes: the known types' fields are required (extra ones allowed); free-form for other types. */

@@ -115,7 +115,7 @@ export async function pinData(opts: PinDataOptions): Promise<DataPin> {
   const rootHash = (unchanged ? cache.merkle : undefined) ?? merkleRoot(files);
   if (opts.cacheFile && (!unchanged || cache.merkle === undefined)) {
     const fresh = new Map(pending.map((p) => [p.file.path, p]));
-    cache.save(
+    await cache.save(
       files.map((f) => {
         const p = fresh.get(f.path);
         if (!p) return { rel: f.path, entry: cache.entry(f.path) };

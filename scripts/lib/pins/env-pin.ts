@@ -1,8 +1,9 @@
 // The env pin: a hash over the lockfiles that define the software environment, plus the
 // python and node versions the run would start with.
-import { mkdirSync, readdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { delimiter, dirname, join, relative, resolve, sep } from 'node:path';
 import { run } from '../proc.js';
+import { writeFileAtomically } from '../store/atomic-file.js';
 import { canonicalJson, sha256Hex } from './canonical-json.js';
 
 export interface EnvPin {
@@ -83,9 +84,7 @@ async function cachedPythonVersion(cwd: string, cacheFile?: string): Promise<str
   if (key in cache) return cache[key] ?? null;
   const version = await pythonVersion(cwd);
   cache[key] = version;
-  mkdirSync(dirname(cacheFile), { recursive: true });
-  writeFileSync(`${cacheFile}.${process.pid}`, JSON.stringify(cache));
-  renameSync(`${cacheFile}.${process.pid}`, cacheFile);
+  await writeFileAtomically(cacheFile, JSON.stringify(cache));
   return version;
 }
 

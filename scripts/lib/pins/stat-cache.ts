@@ -1,8 +1,8 @@
 // Stat cache: relative path -> "<size>:<mtimeNs>:<ino> <sha256>". A file whose size, mtime (ns)
 // and inode all match its entry is not read again. One string per entry keeps the JSON small
 // and quick to parse (10,000 entries in a few ms).
-import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { readFileSync } from 'node:fs';
+import { writeFileAtomically } from '../store/atomic-file.js';
 
 const FORMAT = 'switchyard-statcache/1';
 // Timestamps tick coarser than a rewrite can take (the kernel's clock is jiffy-grained, some
@@ -72,10 +72,10 @@ export class StatCache {
   }
 
   /**
-   * Replaces the cache with `seen` (temp file + rename), leaving out files modified too
+   * Replaces the cache with `seen` (atomically), leaving out files modified too
    * recently to trust their stat. `merkle` is kept only if no file was left out.
    */
-  save(seen: readonly StatEntry[], merkle: string): void {
+  async save(seen: readonly StatEntry[], merkle: string): Promise<void> {
     if (!this.file) return;
     const racyAfter = BigInt(Date.now()) * 1_000_000n - RACY_WINDOW_NS;
     const entries: Record<string, string> = Object.create(null);
@@ -88,9 +88,6 @@ export class StatCache {
     }
     const data: CacheFile = { format: FORMAT, root: this.root, entries };
     if (stored === seen.length) data.merkle = merkle;
-    mkdirSync(dirname(this.file), { recursive: true });
-    const tmp = `${this.file}.tmp-${process.pid}-${Math.random().toString(36).slice(2, 8)}`;
-    writeFileSync(tmp, JSON.stringify(data));
-    renameSync(tmp, this.file);
+    await writeFileAtomically(this.file, JSON.stringify(data));
   }
 }

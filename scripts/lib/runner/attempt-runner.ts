@@ -2,7 +2,7 @@
 // committed checkpoint, starts the experiment with the contract environment, supervises it
 // (logs, signals with a grace period), uploads each committed checkpoint, and writes the
 // attempt's final status. All run semantics live here once; backends only ship and start it.
-import { appendFileSync, createWriteStream, existsSync, mkdirSync, readdirSync, writeFileSync, renameSync, type WriteStream } from 'node:fs';
+import { createWriteStream, existsSync, readdirSync, writeFileSync, type WriteStream } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { latestCheckpoint } from '../ckpt/checkpoint.js';
@@ -11,7 +11,9 @@ import { MaskedCopy } from '../secrets/masked-copy.js';
 import { MIN_SECRET_LENGTH, Redactor } from '../secrets/redact.js';
 import { workerSecrets } from '../secrets/secrets-file.js';
 import type { CommandSpec } from '../spec/experiment.js';
+import { appendFileWhole, ensureDir, writeFileAtomically } from '../store/atomic-file.js';
 import type { Store } from '../store/store.js';
+import { diskError, isDiskProblem } from '../ui/errors.js';
 import { ATTEMPT_FILES, EVENTS_FILE, STOP_REQUEST, type AttemptSpec, type AttemptState, type AttemptStatus, type RunnerEvent } from './attempt-spec.js';
 import { CheckpointSync } from './checkpoint-sync.js';
 import { startExperiment, type ExitInfo, type ExperimentProcess } from './experiment-process.js';
@@ -53,18 +55,14 @@ function ckptHelperDir(root: string): string {
   return inProject;
 }
 
-function writeJsonAtomic(file: string, value: unknown): void {
-  const tmp = `${file}.tmp`;
-  writeFileSync(tmp, JSON.stringify(value, null, 2) + '\n');
-  renameSync(tmp, file);
-}
-
 export class AttemptRunner {
   readonly status: AttemptStatus;
   readonly paths: ReturnType<typeof workPaths>;
   private child: ExperimentProcess | null = null;
   private stopKind: 'cancel' | 'preempt' | 'timeout' | null = null;
   private killTimer: NodeJS.Timeout | null = null;
+  /** the first write that failed (a full disk): it ends the attempt, as failed, with its reason */
+  private writeFailure: Error | null = null;
   private sync: CheckpointSync;
   /** the declared secrets (read at the start of `run`) and what masks them in all we write */
   private secrets: Record<string, string> = {};
@@ -102,10 +100,35 @@ export class AttemptRunner {
     );
   }
 
+  /** Appends the event to events.jsonl (a whole line or nothing) and passes it on; throws if the write fails. */
   private emit(e: RunnerEvent): void {
     if (e.type === 'notice') e = { ...e, line: this.redactor.text(e.line) };
-    appendFileSync(path.join(this.paths.attempt, EVENTS_FILE), JSON.stringify(e) + '\n');
+    try {
+      appendFileWhole(path.join(this.paths.attempt, EVENTS_FILE), JSON.stringify(e) + '\n');
+    } catch (err) {
+      throw this.failWrite(err);
+    }
     this.opts.onEvent?.(e);
+  }
+
+  /** A notice for the orchestrator; one that cannot be written is already the attempt's write failure. */
+  private emitNotice(line: string): void {
+    try {
+      this.emit({ type: 'notice', line });
+    } catch {
+      // recorded in failWrite
+    }
+  }
+
+  /**
+   * A write failed (the work folder's or the store's disk is full): training on would produce
+   * work that cannot be kept. The experiment is stopped; what is already committed stays.
+   */
+  private failWrite(err: unknown): Error {
+    const failure = diskError(`work folder ${path.relative(process.cwd(), this.opts.workDir)}`, this.opts.workDir, err) ?? (err as Error);
+    this.writeFailure ??= failure;
+    this.signalStop();
+    return failure;
   }
 
   private handleSyncEvent(e: RunnerEvent): void {
@@ -121,6 +144,11 @@ export class AttemptRunner {
     // `make stop` leaves a stop request before its SIGTERM: that is a user's stop.
     const requested = existsSync(path.join(this.paths.attempt, STOP_REQUEST));
     this.stopKind ??= requested ? 'cancel' : kind;
+    this.signalStop();
+  }
+
+  /** SIGTERM to the experiment's group now, SIGKILL after the grace period. */
+  private signalStop(): void {
     if (!this.child || this.killTimer) return;
     this.child.signal('SIGTERM', this.spec.grace_sec * 1000);
     this.killTimer = setTimeout(() => this.kill(), this.spec.grace_sec * 1000);
@@ -134,17 +162,22 @@ export class AttemptRunner {
   }
 
   async run(): Promise<AttemptStatus> {
-    for (const dir of Object.values(this.paths)) mkdirSync(dir, { recursive: true });
-    writeFileSync(path.join(this.paths.attempt, 'metrics.jsonl'), '', { flag: 'a' });
-    this.writeStatus();
-    const stdout = createWriteStream(path.join(this.paths.attempt, 'stdout.log'), { flags: 'a' });
-    const stderr = createWriteStream(path.join(this.paths.attempt, 'stderr.log'), { flags: 'a' });
+    try {
+      for (const dir of Object.values(this.paths)) await ensureDir(dir);
+      writeFileSync(path.join(this.paths.attempt, 'metrics.jsonl'), '', { flag: 'a' });
+      await this.writeStatus();
+    } catch (err) {
+      this.failWrite(err);
+    }
+    const stdout = this.openLog('stdout.log');
+    const stderr = this.openLog('stderr.log');
     const note = (line: string) => {
       line = this.redactor.text(line);
       stderr.write(`switchyard: ${line}\n`);
-      this.emit({ type: 'notice', line });
+      this.emitNotice(line);
     };
     try {
+      if (this.writeFailure) return await this.finish({ code: null, signal: null }, stdout, stderr);
       this.loadSecrets(note);
       if (this.spec.attempt !== 'predict') await this.adoptLocalSteps(note);
       this.status.restored_step = await restoreLatest(this.opts.store, this.spec.unit_id, this.paths.ckpt, note);
@@ -162,10 +195,18 @@ export class AttemptRunner {
       const exit = await this.supervise(this.spec.command, stdout, stderr);
       return await this.finish(exit, stdout, stderr);
     } catch (err) {
-      note(`runner error: ${(err as Error).message}`);
-      this.status.reason = this.redactor.text(`runner error: ${(err as Error).message}`);
+      if (isDiskProblem(err)) this.failWrite(err); // restoring into a full work folder, say
+      else if (!this.writeFailure) {
+        note(`runner error: ${(err as Error).message}`);
+        this.status.reason = this.redactor.text(`runner error: ${(err as Error).message}`);
+      }
       return await this.finish({ code: 1, signal: null }, stdout, stderr, 'failed');
     }
+  }
+
+  /** An attempt log, appended to; a write that fails (a full disk) ends the attempt instead of the process. */
+  private openLog(name: string): WriteStream {
+    return createWriteStream(path.join(this.paths.attempt, name), { flags: 'a' }).on('error', (err) => this.failWrite(err));
   }
 
   /**
@@ -242,7 +283,11 @@ export class AttemptRunner {
     const ticker = setInterval(() => {
       this.checkStopRequest();
       this.metrics?.pump();
-      this.sync.tick().catch((err: Error) => this.emit({ type: 'notice', line: `checkpoint upload failed: ${err.message}` }));
+      this.sync.tick().catch((err: Error) => {
+        // A full store ends the attempt; another upload failure is tried again next tick.
+        if (isDiskProblem(err) || this.writeFailure) this.failWrite(err);
+        else this.emitNotice(`checkpoint upload failed: ${err.message}`);
+      });
     }, SYNC_INTERVAL_MS);
     const exit = await this.child.exited;
     out.end();
@@ -276,6 +321,7 @@ export class AttemptRunner {
     forced?: AttemptState,
   ): Promise<AttemptStatus> {
     this.metrics?.close();
+    // Steps committed here still go up after a write failure: the store may have room.
     const flushError = await this.sync.flush().then(
       () => null,
       (err: Error) => err,
@@ -288,10 +334,15 @@ export class AttemptRunner {
       signal: exit.signal,
       ended_at: new Date().toISOString(),
     });
-    if (this.status.state === 'succeeded') await this.saveOutputs();
+    if (this.status.state === 'succeeded') await this.saveOutputs().catch((err) => this.failWrite(err));
+    // A write failure is the attempt's end whatever the experiment did: its reason is the one to fix.
+    if (this.writeFailure) Object.assign(this.status, { state: 'failed', reason: this.writeFailure.message });
     await Promise.all([stdout, stderr].map((s) => new Promise((resolve) => s.end(resolve))));
-    this.writeStatus();
-    await this.mirrorAttemptFiles();
+    // Best effort from here on, the state is decided: this process holds the status (an
+    // orchestrator elsewhere that finds none records the attempt lost), and the backend's
+    // pull brings home attempt files that did not reach the store.
+    await this.writeStatus().catch(() => {});
+    await this.mirrorAttemptFiles().catch(() => {});
     return this.status;
   }
 
@@ -310,8 +361,8 @@ export class AttemptRunner {
     this.emit({ type: 'outputs.saved', files });
   }
 
-  private writeStatus(): void {
-    writeJsonAtomic(path.join(this.paths.attempt, 'status.json'), this.status);
+  private writeStatus(): Promise<void> {
+    return writeFileAtomically(path.join(this.paths.attempt, 'status.json'), JSON.stringify(this.status, null, 2) + '\n');
   }
 
   /** Copies the attempt's logs, metrics and status to the store. */

@@ -66,18 +66,18 @@ export class CheckpointSync {
       }
       return;
     }
-    try {
-      const { key, sha256 } = await uploadStep(this.store, this.runId, dir, checked.manifest);
-      this.lastSynced = step;
-      this.emit({ type: 'ckpt.committed', step, manifest: key, manifest_sha256: sha256 });
-    } catch (err) {
+    const uploaded = await uploadStep(this.store, this.runId, dir, checked.manifest).catch(async (err: unknown) => {
       await deleteStoredStep(this.store, this.runId, step);
-      if (!existsSync(dir)) return; // pruned locally mid-upload; a newer step will follow
+      if (!existsSync(dir)) return null; // pruned locally mid-upload; a newer step will follow
       throw err;
-    }
-    for (const pruned of await pruneStoredSteps(this.store, this.runId, this.keep)) {
-      this.emit({ type: 'ckpt.pruned', step: pruned });
-    }
+    });
+    if (!uploaded) return;
+    this.lastSynced = step;
+    // Committed in the store from here on, even if this event cannot be written.
+    this.emit({ type: 'ckpt.committed', step, manifest: uploaded.key, manifest_sha256: uploaded.sha256 });
+    // Each prune is announced before its step goes: if the announcement cannot be written (a
+    // full disk), the step stays and the ledger never names a checkpoint the store lacks.
+    await pruneStoredSteps(this.store, this.runId, this.keep, (pruned) => this.emit({ type: 'ckpt.pruned', step: pruned }));
     await this.afterCommit();
   }
 }

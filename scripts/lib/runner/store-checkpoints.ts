@@ -5,6 +5,7 @@ import path from 'node:path';
 import { parseManifest, verifyStep, type CkptManifest } from '../ckpt/checkpoint.js';
 import { runKeys } from '../store/run-keys.js';
 import type { Store } from '../store/store.js';
+import { isDiskProblem } from '../ui/errors.js';
 
 const MANIFEST = 'manifest.json';
 
@@ -54,11 +55,17 @@ export async function deleteStoredStep(store: Store, runId: string, step: number
   for (const key of await store.list(prefix)) await store.delete(key);
 }
 
-/** Keeps the newest `keep` committed steps in the store; returns the steps deleted. */
-export async function pruneStoredSteps(store: Store, runId: string, keep: number): Promise<number[]> {
+/**
+ * Keeps the newest `keep` committed steps in the store; returns the steps deleted. `beforeDelete`
+ * records each step first (a throw stops the prune), so no step goes unrecorded.
+ */
+export async function pruneStoredSteps(store: Store, runId: string, keep: number, beforeDelete: (step: number) => void = () => {}): Promise<number[]> {
   const committed = (await storedSteps(store, runId)).filter((s) => s.hasManifest).map((s) => s.step);
   const doomed = committed.slice(0, Math.max(0, committed.length - keep));
-  for (const step of doomed) await deleteStoredStep(store, runId, step);
+  for (const step of doomed) {
+    beforeDelete(step);
+    await deleteStoredStep(store, runId, step);
+  }
   return doomed;
 }
 
@@ -73,6 +80,7 @@ async function downloadStep(store: Store, runId: string, step: number, destDir: 
   await mapLimit(manifest.files, 4, async (f) => {
     const key = runKeys.ckptFile(runId, step, f.path);
     const got = await store.get(key, path.join(tmpDir, f.path)).catch(async (err: Error) => {
+      if (isDiskProblem(err)) throw err;
       if (await store.stat(key).catch(() => null)) throw new Error(`${key} is corrupt (${err.message})`);
       return null;
     });
@@ -108,6 +116,7 @@ export async function restoreLatest(
       await removeOtherSteps(ckptDir, step);
       return step;
     } catch (err) {
+      if (isDiskProblem(err)) throw err; // the step is fine; there is no room for it here
       report(`skipping stored step ${step}: ${(err as Error).message}`);
     }
   }

@@ -5,12 +5,11 @@
 // write it into the ledger twice; the other verbs look, ask and pull, and leave the recording
 // to it. A holder that died (kill -9, a crash) holds nothing: the next orchestrator takes over.
 import { mkdirSync, readFileSync, rmSync } from 'node:fs';
-import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { withFileLock } from '../ledger/file-lock.js';
 import { isAlive, processStartTime } from '../process-alive.js';
 import type { Project } from '../project.js';
-import { writeAtomically } from '../store/atomic-file.js';
+import { writeFileAtomically } from '../store/atomic-file.js';
 import { UserError } from '../ui/errors.js';
 import type { RunRecord } from './run-record.js';
 
@@ -51,7 +50,7 @@ export async function holdLauncher(project: Project, runId: string): Promise<(()
     const held = readHolder(file);
     if (held === mine) return () => {};
     if (liveHolder(held) !== null) return null;
-    await writeAtomically(file, (tmp) => writeFile(tmp, mine));
+    await writeFileAtomically(file, mine);
     return () => {
       if (readHolder(file) === mine) rmSync(file, { force: true });
     };

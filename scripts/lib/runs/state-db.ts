@@ -3,6 +3,7 @@
 import Database from 'better-sqlite3';
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
+import { diskError } from '../ui/errors.js';
 import { lastStep, parseRunJson, runJson, runState, type RunRecord } from './run-record.js';
 
 const SCHEMA = `
@@ -37,15 +38,26 @@ CREATE TABLE IF NOT EXISTS attempts (
 const VERSION = 1;
 
 export class StateDb {
-  private db: Database.Database;
+  private db!: Database.Database;
 
-  constructor(file: string) {
-    mkdirSync(path.dirname(file), { recursive: true });
-    this.db = new Database(file);
-    this.db.pragma('journal_mode = WAL');
-    this.db.pragma('foreign_keys = ON');
-    this.db.pragma('busy_timeout = 5000');
-    this.migrate();
+  constructor(private readonly file: string) {
+    this.writing(() => {
+      mkdirSync(path.dirname(file), { recursive: true });
+      this.db = new Database(file);
+      this.db.pragma('journal_mode = WAL');
+      this.db.pragma('foreign_keys = ON');
+      this.db.pragma('busy_timeout = 5000');
+      this.migrate();
+    });
+  }
+
+  /** A full disk (SQLite says SQLITE_FULL) is one line naming the db. */
+  private writing<T>(fn: () => T): T {
+    try {
+      return fn();
+    } catch (err) {
+      throw diskError(`state db ${path.relative(process.cwd(), this.file)}`, path.dirname(this.file), err) ?? err;
+    }
   }
 
   private migrate(): void {
@@ -74,7 +86,7 @@ export class StateDb {
 
   /** Mirrors one run.json into the tables. */
   upsert(run: RunRecord): void {
-    this.db.transaction((r: RunRecord) => {
+    const write = this.db.transaction((r: RunRecord) => {
       this.db.prepare('DELETE FROM runs WHERE run_id = ?').run(r.run_id);
       this.db
         .prepare(
@@ -83,7 +95,8 @@ export class StateDb {
         )
         .run(r.run_id, r.experiment, r.pins.digest, runState(r), r.created_at, new Date().toISOString(), lastStep(r), runJson(r));
       this.writeAttempts(r);
-    })(run);
+    });
+    this.writing(() => write(run));
   }
 
   /** Drops a run's rows (its attempts and handles go with it). */

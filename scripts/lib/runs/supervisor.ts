@@ -13,7 +13,7 @@ import type { LedgerFields } from '../ledger/format.js';
 import { Slots, type SlotState } from './slots.js';
 import { queuedAttempt, takeEvents, unitView, type Live, type Unit } from './units.js';
 import { systemClock, type Clock, type SupervisorEvent, type SupervisorOptions, type UnitView } from './supervision.js';
-import { faultPoint, UserError } from '../ui/errors.js';
+import { faultPoint, isDiskProblem, UserError } from '../ui/errors.js';
 import { EarlierAttemptRunning, unanswered, type Backend, type Handle, type PollResult } from '../backends/backend.js';
 import { TERMINAL, type AttemptRecord, type AttemptState, type RunRecord, unitKey } from './run-record.js';
 
@@ -424,7 +424,10 @@ export class Supervisor {
     u.live = null;
     await live.work;
     if (opts.pull && attempt.handle) {
-      await u.backend.pull(attempt.handle).catch((err: unknown) => this.emit({ type: 'notice', unit: u.rec.index, line: `could not pull attempt ${attempt.n}: ${firstLine(err)}` }));
+      await u.backend.pull(attempt.handle).catch((err: unknown) => {
+        if (isDiskProblem(err)) throw err; // the record cannot be saved either: one line says why
+        this.emit({ type: 'notice', unit: u.rec.index, line: `could not pull attempt ${attempt.n}: ${firstLine(err)}` });
+      });
     }
     const reason = poll.state === 'cancelled' && this.stopReason ? this.stopReason : poll.reason;
     Object.assign(attempt, { state: poll.state, reason, exit_code: poll.exit_code, ended_at: new Date(this.clock.now()).toISOString() });

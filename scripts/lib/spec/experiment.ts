@@ -1,10 +1,11 @@
 // Experiment specs: competitions/<slug>/experiment.yaml (the default) or
 // competitions/<slug>/experiments/<name>.yaml, validated once here into fully defaulted values.
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readdirSync, readFileSync, realpathSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, realpathSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
 import { BACKENDS } from '../config/load-config.js';
+import { writeFileAtomically } from '../store/atomic-file.js';
 import { UserError } from '../ui/errors.js';
 import { parseYaml } from './yaml.js';
 import { formatZodIssue } from './zod-format.js';
@@ -163,9 +164,7 @@ async function readYaml(root: string, file: string): Promise<unknown> {
   const cached = path.join(root, '.switchyard', 'cache', `yaml-${createHash('sha256').update(text).digest('hex').slice(0, 32)}.json`);
   if (existsSync(cached)) return JSON.parse(readFileSync(cached, 'utf8'));
   const value = await parseYaml(file, text.toString('utf8'));
-  mkdirSync(path.dirname(cached), { recursive: true });
-  writeFileSync(`${cached}.${process.pid}`, JSON.stringify(value));
-  renameSync(`${cached}.${process.pid}`, cached);
+  await writeFileAtomically(cached, JSON.stringify(value));
   return value;
 }
 

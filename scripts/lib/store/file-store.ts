@@ -1,14 +1,23 @@
 // The embedded default store: a directory. Objects are written to a temp file beside the
-// target and renamed into place, so a crash never leaves a half-written object.
+// target, checked for length, fsynced and renamed into place, so neither a crash nor a full
+// disk ever leaves a half-written (or empty) object; a full or read-only disk is one line.
+// Deleting an object removes the folders it leaves empty, as a bucket has no empty folders.
 import { createHash } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
-import { readdir, readFile, rm, stat } from 'node:fs/promises';
+import { readdir, readFile, rm, rmdir, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { Transform } from 'node:stream';
-import { hashFile } from '../hash.js';
-import { writeAtomically } from './atomic-file.js';
+import { hashFile, sha256Hex } from '../hash.js';
+import { diskError } from '../ui/errors.js';
+import { TEMP_NAME, writeAtomically } from './atomic-file.js';
 import { checkKey, type Store, type StoredObject } from './store.js';
+
+/**
+ * A temp file not written to for this long was left by a writer that died: a live write
+ * touches its temp file with every chunk and renames it moments after the last one.
+ */
+const STALE_TEMP_MS = 10 * 60_000;
 
 function hashingCopy(src: string, dest: string): Promise<StoredObject> {
   const hash = createHash('sha256');
@@ -20,11 +29,23 @@ function hashingCopy(src: string, dest: string): Promise<StoredObject> {
       done(null, chunk);
     },
   });
-  const out = createWriteStream(dest, { flush: true });
-  return pipeline(createReadStream(src, { highWaterMark: 1 << 20 }), tap, out).then(() => ({
+  return pipeline(createReadStream(src, { highWaterMark: 1 << 20 }), tap, createWriteStream(dest)).then(() => ({
     size,
     sha256: hash.digest('hex'),
   }));
+}
+
+/**
+ * Removes the temp files among `names` (in `dir`) that their writers left behind. Housekeeping
+ * only: one that cannot be removed now (a read-only store) is left for a later sweep.
+ */
+async function sweepStaleTemps(dir: string, names: string[]): Promise<void> {
+  const cutoff = Date.now() - STALE_TEMP_MS;
+  for (const name of names.filter((n) => TEMP_NAME.test(n))) {
+    const file = path.join(dir, name);
+    const st = await stat(file).catch(() => null);
+    if (st && st.mtimeMs < cutoff) await rm(file, { force: true }).catch(() => {});
+  }
 }
 
 export class FileStore implements Store {
@@ -46,8 +67,17 @@ export class FileStore implements Store {
     return path.relative(process.cwd(), this.pathOf(key.replace(/\/$/, ''))) + (key.endsWith('/') ? '/' : '');
   }
 
+  /** Writes one object; a full or read-only disk becomes one line naming the store. */
   private async atomically(key: string, write: (tmp: string) => Promise<StoredObject>): Promise<StoredObject> {
-    return writeAtomically(this.pathOf(key), write);
+    const dest = this.pathOf(key);
+    try {
+      const stored = await writeAtomically(dest, write);
+      const dir = path.dirname(dest);
+      await sweepStaleTemps(dir, await readdir(dir).catch(() => []));
+      return stored;
+    } catch (err) {
+      throw diskError(`store ${path.relative(process.cwd(), this.dir) || '.'}`, this.dir, err) ?? err;
+    }
   }
 
   put(key: string, srcPath: string, expected?: StoredObject): Promise<StoredObject> {
@@ -63,10 +93,10 @@ export class FileStore implements Store {
   }
 
   putBytes(key: string, data: Buffer | string): Promise<StoredObject> {
+    const buf = typeof data === 'string' ? Buffer.from(data, 'utf8') : data;
     return this.atomically(key, async (tmp) => {
-      const out = createWriteStream(tmp, { flush: true });
-      await new Promise<void>((resolve, reject) => out.on('error', reject).end(data, resolve));
-      return hashFile(tmp);
+      await writeFile(tmp, buf);
+      return { size: buf.length, sha256: sha256Hex(buf) };
     });
   }
 
@@ -90,16 +120,28 @@ export class FileStore implements Store {
     return exists ? hashFile(file) : null;
   }
 
+  /** Keys below `prefix`; temp files of writes in progress are not keys, and stale ones are swept. */
   async list(prefix: string): Promise<string[]> {
     const base = prefix ? this.pathOf(prefix.replace(/\/$/, '')) : this.dir;
     const entries = await readdir(base, { recursive: true, withFileTypes: true }).catch(() => []);
-    return entries
-      .filter((e) => e.isFile() && !/\.tmp-[0-9a-f]{8}$/.test(e.name))
+    const files = entries.filter((e) => e.isFile());
+    for (const e of files.filter((f) => TEMP_NAME.test(f.name))) await sweepStaleTemps(e.parentPath, [e.name]);
+    return files
+      .filter((e) => !TEMP_NAME.test(e.name))
       .map((e) => path.relative(this.dir, path.join(e.parentPath, e.name)).split(path.sep).join('/'))
       .sort();
   }
 
+  /** Deletes an object, then each folder above it that it leaves empty (up to the store's root). */
   async delete(key: string): Promise<void> {
-    await rm(this.pathOf(key), { force: true });
+    const file = this.pathOf(key);
+    await rm(file, { force: true });
+    for (let dir = path.dirname(file); dir !== this.dir && dir.startsWith(this.dir + path.sep); dir = path.dirname(dir)) {
+      const emptied = await rmdir(dir).then(
+        () => true,
+        () => false, // not empty (or already gone): the folders above are in use too
+      );
+      if (!emptied) break;
+    }
   }
 }

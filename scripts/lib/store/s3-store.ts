@@ -121,7 +121,7 @@ export class S3Store implements Store {
     const res = await this.getObject(key);
     if (!res) throw new Error(`${this.locate(key)}: no such object`);
     return writeAtomically(destPath, async (tmp) => {
-      const got = await this.receive(key, res, createWriteStream(tmp, { flush: true }));
+      const got = await this.receive(key, res, createWriteStream(tmp));
       this.checkReceived(key, res, got);
       return got;
     });

@@ -1,6 +1,10 @@
 // Two kinds of failure, one handler. A UserError is expected and actionable: one line, no
 // stack, exit 1. A CommandError carries the argv, exit code and stderr tail of a tool we ran.
-// Anything else is a bug in Switchyard and prints its stack.
+// Anything else is a bug in Switchyard and prints its stack. A full or read-only disk is
+// expected too: one line naming the folder and its free space.
+import { statfsSync } from 'node:fs';
+import path from 'node:path';
+import { formatBytes } from './format.js';
 
 export class UserError extends Error {
   constructor(
@@ -29,12 +33,67 @@ export function fieldError(file: string, field: string, message: string): UserEr
   return new UserError(`${file}: ${field ? `${field}: ` : ''}${message}`);
 }
 
+const DISK_PROBLEMS: Record<string, string> = {
+  ENOSPC: 'no space left on device',
+  EDQUOT: 'disk quota exceeded',
+  EROFS: 'read-only file system',
+  SQLITE_FULL: 'no space left on device',
+};
+
+/** Free bytes on the filesystem of `dir` (or of its nearest existing parent). */
+function freeBytes(dir: string): number | null {
+  for (let d = path.resolve(dir); ; d = path.dirname(d)) {
+    try {
+      const s = statfsSync(d);
+      return s.bavail * s.bsize;
+    } catch {
+      if (d === path.dirname(d)) return null;
+    }
+  }
+}
+
+/** A write that failed because its disk is full or read-only: one line, says where and how much is free. */
+export class DiskError extends UserError {
+  constructor(message: string) {
+    super(message);
+    this.name = 'DiskError';
+  }
+}
+
+/** What is wrong with the disk, for an errno (or SQLite) error that says it is full or read-only. */
+function diskProblem(err: unknown): string | null {
+  const code = (err as NodeJS.ErrnoException)?.code;
+  return !(err instanceof UserError) && code && Object.hasOwn(DISK_PROBLEMS, code) ? DISK_PROBLEMS[code]! : null;
+}
+
+/** Whether `err` is a full or read-only disk, already described or not. */
+export function isDiskProblem(err: unknown): boolean {
+  return err instanceof DiskError || diskProblem(err) !== null;
+}
+
+/**
+ * A write under `dir` that failed because the disk is full or read-only, as one line naming
+ * `what` (`store .switchyard/store`) and the free space there; null for any other error.
+ */
+export function diskError(what: string, dir: string | null, err: unknown): DiskError | null {
+  const problem = diskProblem(err);
+  if (!problem) return null;
+  const free = dir === null ? null : freeBytes(dir);
+  const fix = problem === 'read-only file system' ? 'make it writable' : 'free space';
+  return new DiskError(
+    `${what}: ${problem}${free === null ? '' : ` (${formatBytes(free)} free)`}; ${fix}, then run the same command again (a run resumes from its last committed checkpoint)`,
+  );
+}
+
 function describe(err: unknown): { line: string; stack?: string; code: number } {
   if (err instanceof UserError) return { line: err.message, code: err.exitCode };
   if (err instanceof CommandError) return { line: err.message, code: 1 };
   const e = err as NodeJS.ErrnoException;
   if (e?.code === 'ENOENT' && e.path) return { line: `no such file or directory: ${e.path}`, code: 1 };
   if (e?.code === 'EACCES' && e.path) return { line: `permission denied: ${e.path}`, code: 1 };
+  const dir = e?.path ? path.dirname(e.path) : null;
+  const disk = diskError(dir === null ? 'disk' : path.relative(process.cwd(), dir) || '.', dir, err);
+  if (disk) return { line: disk.message, code: disk.exitCode };
   return { line: `internal error: ${e?.message ?? String(err)}`, stack: e?.stack, code: 70 };
 }
 
