@@ -259,10 +259,10 @@ export class Supervisor {
         // Recorded before the backend is asked, so a crash in between is found again (same attempt number).
         if (pending?.state !== 'queued') u.rec.attempts.push(queuedAttempt(n, s.backend.name));
         else pending.backend = s.backend.name;
-        u.phase = 'submitting';
       }
       if (!batch.length) continue;
       await this.opts.journal.save(this.run);
+      for (const u of batch) u.phase = 'submitting';
       this.submit(s, batch);
     }
   }
@@ -422,6 +422,7 @@ export class Supervisor {
     const live = u.live!;
     const { attempt } = live;
     u.live = null;
+    u.phase = 'done'; // until next() says otherwise, even should recording it fail
     await live.work;
     if (opts.pull && attempt.handle) {
       await u.backend.pull(attempt.handle).catch((err: unknown) => {

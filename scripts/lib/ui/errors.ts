@@ -166,7 +166,8 @@ export async function runMain(main: () => Promise<number | void>): Promise<void>
     process.exitCode = (await Promise.race([main(), uncaught])) ?? 0;
   } catch (err) {
     process.exitCode = report(err);
-    for (const hook of failureHooks) await hook(err).catch((e: unknown) => report(e));
+    // A clean-up that hits the same full disk has nothing new to say: the one line stands.
+    for (const hook of failureHooks) await hook(err).catch((e: unknown) => void (isDiskProblem(e) && isDiskProblem(err) ? 0 : report(e)));
   } finally {
     settled = true;
     await Promise.allSettled(cleanups.map((fn) => fn()));
