@@ -3,7 +3,7 @@
 // the attempt budget, one poll per host per tick, slow hosts that must not hold up the others,
 // and 200 random schedules checked for the invariants that matter.
 import { describe, expect, it } from 'vitest';
-import type { Backend } from '../../scripts/lib/backends/backend.js';
+import type { Backend, Handle } from '../../scripts/lib/backends/backend.js';
 import type { BackendName } from '../../scripts/lib/config/define-config.js';
 import type { AttemptSpec } from '../../scripts/lib/runner/attempt-spec.js';
 import { TERMINAL, unitKey, type RunRecord } from '../../scripts/lib/runs/run-record.js';
@@ -146,6 +146,17 @@ describe('supervisor', () => {
     const [a1, a2] = w.run.units[0]!.attempts;
     expect([a1!.backend, a1!.state, a2!.backend, a2!.state]).toEqual(['ssh', 'lost', 'local', 'succeeded']);
     expect(w.events.find((e) => e.type === 'moved')).toMatchObject({ from: 'vast', to: 'local' });
+  });
+
+  it('re-attaches to an attempt an earlier orchestrator left; one that had already failed is run again', async () => {
+    const w = world({ units: 1, hosts: { h1: {} }, plan: (_u, n) => (n === 1 ? { ms: 1000, end: 'failed' } : ok()) });
+    // Attempt 1 was started (and failed) while nobody followed the run.
+    const [handle] = await onClock(w.clock, w.backend.submitMany([{ spec: specFor(w.run)(0, 1), slot: 'h1' }]));
+    w.run.units[0]!.attempts.push({ n: 1, backend: 'fleet', handle: handle as Handle, state: 'running', reason: null, exit_code: null, started_at: new Date(0).toISOString(), ended_at: null, restored_step: null, last_step: null, events_seen: 0 });
+    await onClock(w.clock, w.clock.sleep(2000)); // it has ended by the time anyone looks
+    await onClock(w.clock, w.supervisor.drive());
+    expect(w.run.units[0]!.attempts.map((a) => a.state)).toEqual(['failed', 'succeeded']);
+    expect(w.events.find((e) => e.type === 'placed')).toMatchObject({ reattached: [{ unit: 0, slot: 'h1', attempt: 1 }] });
   });
 
   it('gives up after the attempt budget', async () => {

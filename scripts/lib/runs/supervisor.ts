@@ -197,7 +197,7 @@ export class Supervisor {
         u.backend = last.backend === backend.name ? backend : await this.opts.openBackend(last.backend);
         u.slot = u.backend.slotOf(last.handle);
         u.phase = 'live';
-        u.live = { attempt: last, eventsRead: 0, committed: new Set(), work: Promise.resolve(), pulling: false };
+        u.live = { attempt: last, eventsRead: 0, committed: new Set(), work: Promise.resolve(), pulling: false, inherited: true };
         this.slotState(u.backend, u.slot).prepared = true;
         reattached.push({ unit: rec.index, slot: u.slot, attempt: last.n });
         continue;
@@ -308,7 +308,7 @@ export class Supervisor {
       }
       const attempt = u.rec.attempts.at(-1)!;
       Object.assign(attempt, { handle: outcome, state: 'running', started_at: now });
-      u.live = { attempt, eventsRead: 0, committed: new Set(), work: Promise.resolve(), pulling: false };
+      u.live = { attempt, eventsRead: 0, committed: new Set(), work: Promise.resolve(), pulling: false, inherited: false };
       u.phase = 'live';
       u.pushFrom = null;
       started.push(u);
@@ -371,6 +371,8 @@ export class Supervisor {
     }
     s.failingSince = null;
     u.silent = false;
+    const inherited = live.inherited;
+    live.inherited = false;
     const taken = await takeEvents(live, poll.events, { unit: u.rec.index, tag: this.tag(u), record: (t, f) => this.record(t, f), emit: (e) => this.emit(e) });
     if (taken.committed) {
       this.mirror(u, live);
@@ -389,7 +391,7 @@ export class Supervisor {
       if (changed) await this.opts.journal.save(this.run);
       return;
     }
-    await this.end(u, poll, { pull: true });
+    await this.end(u, poll, { pull: true, inherited });
   }
 
   /** Copies a unit's newest checkpoints home in the background, so a move can resume from them. */
@@ -418,7 +420,7 @@ export class Supervisor {
   }
 
   /** Records an attempt's end and decides what comes next for its unit. */
-  private async end(u: Unit, poll: PollResult, opts: { pull: boolean }): Promise<void> {
+  private async end(u: Unit, poll: PollResult, opts: { pull: boolean; inherited?: boolean }): Promise<void> {
     const live = u.live!;
     const { attempt } = live;
     u.live = null;
@@ -436,7 +438,7 @@ export class Supervisor {
     await this.record('attempt.ended', { ...this.tag(u), attempt: attempt.n, state: attempt.state, exit_code: attempt.exit_code, last_step: attempt.last_step });
     this.emit({ type: 'ended', unit: u.rec.index, attempt: attempt.n, slot: u.slot, state: poll.state, reason, ms: this.clock.now() - Date.parse(attempt.started_at) });
     if (!opts.pull) await this.recordLostSteps(u, live);
-    await this.next(u, poll.state);
+    await this.next(u, poll.state, opts.inherited ?? false);
   }
 
   /**
@@ -451,10 +453,15 @@ export class Supervisor {
     }
   }
 
-  private async next(u: Unit, state: AttemptState): Promise<void> {
+  /**
+   * After an attempt's end: the next attempt, or none. An attempt that had ended before this
+   * launch saw it (`inherited`: its orchestrator was gone) counts as any unfinished unit does
+   * at a launch: it goes on unless it succeeded.
+   */
+  private async next(u: Unit, state: AttemptState, inherited: boolean): Promise<void> {
     u.phase = 'done';
     const ended = u.rec.attempts.at(-1)!;
-    const resumable = state === 'preempted' || state === 'lost' || (state === 'timeout' && ended.last_step !== null);
+    const resumable = inherited ? state !== 'succeeded' : state === 'preempted' || state === 'lost' || (state === 'timeout' && ended.last_step !== null);
     if (!resumable || this.stopping || this.detached) return;
     if (ended.n + 1 > u.limit) {
       this.emit({ type: 'gave-up', unit: u.rec.index, attempts: this.opts.maxAttempts });

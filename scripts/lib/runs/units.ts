@@ -19,6 +19,8 @@ export interface Live {
   work: Promise<void>;
   /** a copy home is queued or running */
   pulling: boolean;
+  /** started before this launch, and not yet seen by it: an end found at once happened before it */
+  inherited: boolean;
 }
 
 export interface Unit {
