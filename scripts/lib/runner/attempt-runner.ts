@@ -10,9 +10,11 @@ import { latestCheckpoint } from '../ckpt/checkpoint.js';
 import { runKeys, type AttemptState } from '../runs/run-record.js';
 import type { CommandSpec } from '../spec/experiment.js';
 import type { Store } from '../store/store.js';
+import { stageAttemptData, workingFolder } from './attempt-folders.js';
 import { ATTEMPT_FILES, EVENTS_FILE, STOP_REQUEST, type AttemptSpec, type AttemptStatus, type RunnerEvent } from './attempt-spec.js';
 import { CheckpointSync } from './checkpoint-sync.js';
 import { startExperiment, type ExitInfo, type ExperimentProcess } from './experiment-process.js';
+import { OutputMetrics } from './output-metrics.js';
 import { restoreLatest, storedSteps, uploadStep } from './store-checkpoints.js';
 
 /** Exit code an experiment uses to say "I saved a checkpoint, run me again". */
@@ -64,6 +66,8 @@ export class AttemptRunner {
   private stopKind: 'cancel' | 'preempt' | null = null;
   private killTimer: NodeJS.Timeout | null = null;
   private sync: CheckpointSync;
+  /** the staged, read-only view of the run's pinned data (SWITCHYARD_DATA_DIR) */
+  private dataDir: string | null = null;
 
   constructor(
     readonly spec: AttemptSpec,
@@ -139,17 +143,19 @@ export class AttemptRunner {
       if (this.spec.attempt !== 'predict') await this.adoptLocalSteps(note);
       this.status.restored_step = await restoreLatest(this.opts.store, this.spec.unit_id, this.paths.ckpt, note);
       this.status.last_step = this.status.restored_step;
-      this.emit({ type: 'restored', step: this.status.restored_step });
+      this.emit({ type: 'restored', step: this.status.restored_step, attempt: this.spec.attempt });
       await this.sync.init();
+      this.dataDir = await stageAttemptData(this.opts.root, this.spec, note);
       if (this.stopKind) return await this.finish({ code: null, signal: 'SIGTERM' }, stdout, stderr);
       if (this.spec.setup) {
-        const setup = await this.supervise(this.spec.setup, stdout, stderr);
+        const setup = await this.supervise(this.spec.setup, this.spec.setup_cwd, stdout, stderr);
         if (setup.code !== 0 || this.stopKind) {
           if (!this.stopKind) this.status.reason = `setup exited ${setup.code ?? setup.signal}`;
           return await this.finish(setup, stdout, stderr, this.stopKind ? undefined : 'failed');
         }
       }
-      const exit = await this.supervise(this.spec.command, stdout, stderr);
+      const metrics = this.spec.metrics_from ? new OutputMetrics(this.spec.metrics_from, path.join(this.paths.attempt, 'metrics.jsonl')) : undefined;
+      const exit = await this.supervise(this.spec.command, this.spec.command_cwd, stdout, stderr, metrics);
       return await this.finish(exit, stdout, stderr);
     } catch (err) {
       note(`runner error: ${(err as Error).message}`);
@@ -184,7 +190,6 @@ export class AttemptRunner {
 
   private contractEnv(): NodeJS.ProcessEnv {
     const s = this.spec;
-    const dataDir = s.data_dir ? path.resolve(this.opts.root, s.data_dir) : '';
     const pythonPath = [ckptHelperDir(this.opts.root), process.env.PYTHONPATH].filter(Boolean).join(path.delimiter);
     const venv = s.venv ? path.resolve(this.opts.root, s.venv) : null;
     const venvEnv = venv && existsSync(path.join(venv, 'bin'))
@@ -204,7 +209,8 @@ export class AttemptRunner {
       SWITCHYARD_CKPT_KEEP: String(s.keep_checkpoints),
       SWITCHYARD_OUTPUT_DIR: this.paths.output,
       SWITCHYARD_METRICS: path.join(this.paths.attempt, 'metrics.jsonl'),
-      SWITCHYARD_DATA_DIR: dataDir,
+      SWITCHYARD_DATA_DIR: this.dataDir ?? '',
+      SWITCHYARD_CODE_DIR: path.resolve(this.opts.root, s.cwd),
       SWITCHYARD_SHARD_INDEX: String(s.shard_index),
       SWITCHYARD_SHARD_COUNT: String(s.shard_count),
       PYTHONPATH: pythonPath,
@@ -212,13 +218,14 @@ export class AttemptRunner {
     };
   }
 
-  private async supervise(command: CommandSpec, stdout: WriteStream, stderr: WriteStream): Promise<ExitInfo> {
+  /** `metrics`: turns the command's output into metrics lines (train.metrics_from). */
+  private async supervise(command: CommandSpec, cwd: string | null, stdout: WriteStream, stderr: WriteStream, metrics?: OutputMetrics): Promise<ExitInfo> {
     const echo = this.opts.echo;
     this.child = startExperiment(command, {
-      cwd: path.resolve(this.opts.root, this.spec.cwd),
+      cwd: workingFolder(this.opts.root, this.spec, cwd, this.dataDir),
       env: this.contractEnv(),
-      onStdout: (b) => (stdout.write(b), echo?.('stdout', b)),
-      onStderr: (b) => (stderr.write(b), echo?.('stderr', b)),
+      onStdout: (b) => (stdout.write(b), metrics?.stdout.feed(b), echo?.('stdout', b)),
+      onStderr: (b) => (stderr.write(b), metrics?.stderr.feed(b), echo?.('stderr', b)),
     });
     if (this.stopKind) this.requestStop(this.stopKind);
     const ticker = setInterval(() => {
@@ -226,6 +233,7 @@ export class AttemptRunner {
       this.sync.tick().catch((err: Error) => this.emit({ type: 'notice', line: `checkpoint upload failed: ${err.message}` }));
     }, SYNC_INTERVAL_MS);
     const exit = await this.child.exited;
+    metrics?.end();
     clearInterval(ticker);
     if (this.killTimer) clearTimeout(this.killTimer);
     this.killTimer = null;

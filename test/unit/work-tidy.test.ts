@@ -1,0 +1,65 @@
+// A finished attempt leaves no second copy of what the store holds.
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { ATTEMPT_FILES } from '../../scripts/lib/runner/attempt-spec.js';
+import { tidyAttempt } from '../../scripts/lib/runner/work-tidy.js';
+import { runKeys } from '../../scripts/lib/runs/run-record.js';
+import { FileStore } from '../../scripts/lib/store/file-store.js';
+
+const RUN = 'toy-default-20260101T0000-00000000';
+let tmp: string;
+let store: FileStore;
+let work: string;
+
+beforeEach(() => {
+  tmp = mkdtempSync(path.join(tmpdir(), 'tidy-'));
+  store = new FileStore('file://store', path.join(tmp, 'store'));
+  work = path.join(tmp, 'work', RUN);
+});
+afterEach(() => rmSync(tmp, { recursive: true, force: true }));
+
+/** An attempt folder ended in `state`, with every file also in the store unless left out. */
+async function attempt(n: number, state: string, notStored: string[] = []) {
+  const dir = path.join(work, 'attempts', String(n));
+  mkdirSync(dir, { recursive: true });
+  mkdirSync(path.join(work, 'ckpt', '3'), { recursive: true });
+  writeFileSync(path.join(work, 'ckpt', '3', 'manifest.json'), '{}');
+  for (const name of ATTEMPT_FILES) {
+    const file = path.join(dir, name);
+    writeFileSync(file, name === 'status.json' ? JSON.stringify({ state }) : `${name} `.repeat(1000));
+    if (!notStored.includes(name)) await store.put(runKeys.attemptFile(RUN, n, name), file);
+  }
+  return dir;
+}
+
+describe('tidyAttempt', () => {
+  it('removes a succeeded run\'s work folder once the store holds its files and outputs', async () => {
+    await attempt(1, 'succeeded');
+    mkdirSync(path.join(work, 'output'));
+    writeFileSync(path.join(work, 'output', 'model.json'), '{}');
+    await tidyAttempt(store, work, RUN, 1);
+    expect(existsSync(path.join(work, 'attempts', '1'))).toBe(false);
+    expect(existsSync(path.join(work, 'ckpt'))).toBe(true); // outputs not stored yet
+    await store.putBytes(runKeys.outputsManifest(RUN), '{"files":[]}');
+    await attempt(1, 'succeeded');
+    await tidyAttempt(store, work, RUN, 1);
+    expect(existsSync(work)).toBe(false);
+  });
+
+  it('keeps the checkpoints of an unfinished run, and anything the store lacks', async () => {
+    const dir = await attempt(1, 'preempted');
+    await tidyAttempt(store, work, RUN, 1);
+    expect(existsSync(dir)).toBe(false);
+    expect(existsSync(path.join(work, 'ckpt', '3', 'manifest.json'))).toBe(true);
+
+    const kept = await attempt(2, 'succeeded', ['stdout.log']);
+    await tidyAttempt(store, work, RUN, 2);
+    expect(existsSync(path.join(kept, 'stdout.log'))).toBe(true);
+    writeFileSync(path.join(kept, 'status.json'), JSON.stringify({ state: 'running' }));
+    await store.put(runKeys.attemptFile(RUN, 2, 'stdout.log'), path.join(kept, 'stdout.log'));
+    await tidyAttempt(store, work, RUN, 2);
+    expect(existsSync(kept)).toBe(true); // still running: nothing is final
+  });
+});
