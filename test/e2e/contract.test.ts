@@ -48,8 +48,8 @@ const record = (id: string) => JSON.parse(readFileSync(path.join(runsDir(), id, 
 const stored = (id: string, file: string) => readFileSync(path.join(runsDir(), id, 'attempts/1', file), 'utf8');
 const ownLines = (stderr: string) => stderr.split('\n').filter((l) => l && !l.startsWith('make: ***'));
 
-function train(experiment: string) {
-  const r = sb.make(['train', `experiment=${experiment}`]);
+function train(experiment: string, ...vars: string[]) {
+  const r = sb.make(['train', `experiment=${experiment}`, ...vars]);
   return { ...r, all: r.stdout + r.stderr, id: runIdIn(r.stdout + r.stderr) };
 }
 
@@ -164,5 +164,34 @@ describe('an experiment that never checkpoints', () => {
       'stopping: the experiment has 60s to exit; it has not committed a checkpoint, so make train starts it over from the beginning (Ctrl-C again to kill it now)',
     );
     expect(resumed.output()).not.toContain('checkpointing');
+  });
+});
+
+describe('runs recorded before these fields existed', () => {
+  it('resume, pull, predict and verify', async () => {
+    const p = sb.spawnMake(['train', 'experiment=penguins/fast', 'seed=5']);
+    const ckpts = (id: string) => (existsSync(path.join(runsDir(), id, 'ckpt')) ? readdirSync(path.join(runsDir(), id, 'ckpt')).length : 0);
+    await waitFor(() => !!runIdIn(p.output()) && ckpts(runIdIn(p.output())!) >= 2, 30_000, 'two checkpoints');
+    const id = runIdIn(p.output())!;
+    process.kill(-p.pid!, 'SIGKILL');
+    await new Promise((r) => p.on('close', r));
+
+    // What an older Switchyard wrote: no metrics in the attempts, no attempt in the restored event.
+    const file = path.join(runsDir(), id, 'run.json');
+    const old = JSON.parse(readFileSync(file, 'utf8'));
+    for (const a of old.attempts) delete a.metrics;
+    writeFileSync(file, JSON.stringify(old, null, 2));
+    const events = path.join(sb.dir, '.switchyard/work', id, 'attempts/1/events.jsonl');
+    writeFileSync(events, readFileSync(events, 'utf8').replace(/,"attempt":1\}/, '}'));
+    expect(sb.make(['reindex']).code).toBe(0);
+
+    const resumed = train('penguins/fast', 'seed=5');
+    expect(resumed.code, resumed.all).toBe(0);
+    expect(resumed.id).toBe(id);
+    expect(resumed.all).toMatch(/resuming from committed checkpoint step \d+/);
+    for (const verb of [['pull', `run=${id}`], ['predict', `run=${id}`], ['verify']]) {
+      const r = sb.make(verb);
+      expect(r.code, `${verb.join(' ')}: ${r.stdout}${r.stderr}`).toBe(0);
+    }
   });
 });

@@ -21,7 +21,7 @@ beforeEach(() => {
 afterEach(() => rmSync(tmp, { recursive: true, force: true }));
 
 /** An attempt folder ended in `state`, with every file also in the store unless left out. */
-async function attempt(n: number, state: string, notStored: string[] = []) {
+async function attempt(n: number | 'predict', state: string, notStored: string[] = []) {
   const dir = path.join(work, 'attempts', String(n));
   mkdirSync(dir, { recursive: true });
   mkdirSync(path.join(work, 'ckpt', '3'), { recursive: true });
@@ -61,5 +61,19 @@ describe('tidyAttempt', () => {
     await store.put(runKeys.attemptFile(RUN, 2, 'stdout.log'), path.join(kept, 'stdout.log'));
     await tidyAttempt(store, work, RUN, 2);
     expect(existsSync(kept)).toBe(true); // still running: nothing is final
+  });
+
+  it('after a predict, removes the work folder only when the stored run record says the run succeeded', async () => {
+    const record = (state: string) => store.putBytes(runKeys.record(RUN), JSON.stringify({ run_id: RUN, attempts: [{ n: 1, state }] }));
+    await record('running'); // a predict run= of an unfinished run
+    const dir = await attempt('predict', 'succeeded');
+    await tidyAttempt(store, work, RUN, 'predict');
+    expect(existsSync(dir)).toBe(false);
+    expect(existsSync(path.join(work, 'ckpt', '3'))).toBe(true);
+
+    await record('succeeded');
+    await attempt('predict', 'succeeded');
+    await tidyAttempt(store, work, RUN, 'predict');
+    expect(existsSync(work)).toBe(false);
   });
 });

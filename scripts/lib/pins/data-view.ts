@@ -93,20 +93,28 @@ export function removeTree(dir: string): void {
   rmSync(dir, { recursive: true, force: true });
 }
 
+// A link that cannot be made (another filesystem, a file not ours under protected_hardlinks)
+// or whose mode is not ours to change: a copy instead.
+const COPY_INSTEAD = new Set(['EXDEV', 'EPERM', 'EMLINK', 'ENOTSUP', 'EACCES']);
+
+function dropWriteBits(file: string): void {
+  const mode = lstatSync(file).mode & 0o7777;
+  if (mode & 0o222) chmodSync(file, mode & ~0o222);
+}
+
 /** Links (or copies) `src` to `dest`, without write bits; true when it is a link. */
 function placeFile(src: string, dest: string): boolean {
-  let linked = true;
   try {
     linkSync(src, dest);
+    dropWriteBits(dest);
+    return true;
   } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    if (code !== 'EXDEV' && code !== 'EPERM' && code !== 'EMLINK' && code !== 'ENOTSUP') throw err;
-    copyFileSync(src, dest, constants.COPYFILE_FICLONE);
-    linked = false;
+    if (!COPY_INSTEAD.has((err as NodeJS.ErrnoException).code ?? '')) throw err;
+    rmSync(dest, { force: true });
   }
-  const mode = lstatSync(dest).mode & 0o7777;
-  if (mode & 0o222) chmodSync(dest, mode & ~0o222);
-  return linked;
+  copyFileSync(src, dest, constants.COPYFILE_FICLONE);
+  dropWriteBits(dest);
+  return false;
 }
 
 /**
