@@ -1,10 +1,10 @@
 // A finished attempt leaves no second copy of what the store holds.
-import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ATTEMPT_FILES } from '../../scripts/lib/runner/attempt-spec.js';
-import { tidyAttempt } from '../../scripts/lib/runner/work-tidy.js';
+import { settleAttempt } from '../../scripts/lib/runner/work-tidy.js';
 import { runKeys } from '../../scripts/lib/runs/run-record.js';
 import { FileStore } from '../../scripts/lib/store/file-store.js';
 
@@ -34,46 +34,49 @@ async function attempt(n: number | 'predict', state: string, notStored: string[]
   return dir;
 }
 
-describe('tidyAttempt', () => {
+describe('settleAttempt', () => {
   it('removes a succeeded run\'s work folder once the store holds its files and outputs', async () => {
     await attempt(1, 'succeeded');
     mkdirSync(path.join(work, 'output'));
     writeFileSync(path.join(work, 'output', 'model.json'), '{}');
-    await tidyAttempt(store, work, RUN, 1);
+    await settleAttempt(store, work, RUN, 1);
     expect(existsSync(path.join(work, 'attempts', '1'))).toBe(false);
     expect(existsSync(path.join(work, 'ckpt'))).toBe(true); // outputs not stored yet
     await store.putBytes(runKeys.outputsManifest(RUN), '{"files":[]}');
     await attempt(1, 'succeeded');
-    await tidyAttempt(store, work, RUN, 1);
+    await settleAttempt(store, work, RUN, 1);
     expect(existsSync(work)).toBe(false);
   });
 
-  it('keeps the checkpoints of an unfinished run, and anything the store lacks', async () => {
+  it('keeps the checkpoints of an unfinished run, stores what the store lacks before tidying, and leaves a running attempt alone', async () => {
     const dir = await attempt(1, 'preempted');
-    await tidyAttempt(store, work, RUN, 1);
+    await settleAttempt(store, work, RUN, 1);
     expect(existsSync(dir)).toBe(false);
     expect(existsSync(path.join(work, 'ckpt', '3', 'manifest.json'))).toBe(true);
 
-    const kept = await attempt(2, 'succeeded', ['stdout.log']);
-    await tidyAttempt(store, work, RUN, 2);
-    expect(existsSync(path.join(kept, 'stdout.log'))).toBe(true);
-    writeFileSync(path.join(kept, 'status.json'), JSON.stringify({ state: 'running' }));
-    await store.put(runKeys.attemptFile(RUN, 2, 'stdout.log'), path.join(kept, 'stdout.log'));
-    await tidyAttempt(store, work, RUN, 2);
-    expect(existsSync(kept)).toBe(true); // still running: nothing is final
+    // A lost runner's last output, missing from the store: brought in first, then tidied.
+    const lost = await attempt(2, 'lost', ['stdout.log']);
+    const lastWords = readFileSync(path.join(lost, 'stdout.log'));
+    await settleAttempt(store, work, RUN, 2);
+    expect(await store.getBytes(runKeys.attemptFile(RUN, 2, 'stdout.log'))).toEqual(lastWords);
+    expect(existsSync(lost)).toBe(false);
+
+    const running = await attempt(3, 'running');
+    await settleAttempt(store, work, RUN, 3);
+    expect(existsSync(running)).toBe(true); // nothing is final yet
   });
 
   it('after a predict, removes the work folder only when the stored run record says the run succeeded', async () => {
     const record = (state: string) => store.putBytes(runKeys.record(RUN), JSON.stringify({ run_id: RUN, attempts: [{ n: 1, state }] }));
     await record('running'); // a predict run= of an unfinished run
     const dir = await attempt('predict', 'succeeded');
-    await tidyAttempt(store, work, RUN, 'predict');
+    await settleAttempt(store, work, RUN, 'predict');
     expect(existsSync(dir)).toBe(false);
     expect(existsSync(path.join(work, 'ckpt', '3'))).toBe(true);
 
     await record('succeeded');
     await attempt('predict', 'succeeded');
-    await tidyAttempt(store, work, RUN, 'predict');
+    await settleAttempt(store, work, RUN, 'predict');
     expect(existsSync(work)).toBe(false);
   });
 });

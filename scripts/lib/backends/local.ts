@@ -7,10 +7,10 @@ import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { isAlive, processStartTime } from '../process-alive.js';
 import type { Store } from '../store/store.js';
-import { ATTEMPT_FILES, EVENTS_FILE, STOP_REQUEST, type AttemptSpec, type AttemptStatus, type RunnerEvent } from '../runner/attempt-spec.js';
+import { EVENTS_FILE, STOP_REQUEST, type AttemptSpec, type AttemptStatus, type RunnerEvent } from '../runner/attempt-spec.js';
 import { AttemptRunner, workPaths } from '../runner/attempt-runner.js';
 import { lastJsonLine, parseJsonLines } from '../runner/jsonl.js';
-import { tidyAttempt } from '../runner/work-tidy.js';
+import { settleAttempt } from '../runner/work-tidy.js';
 import { runKeys, TERMINAL, type Handle } from '../runs/run-record.js';
 import type { Backend, PollResult } from './backend.js';
 
@@ -154,16 +154,10 @@ export class LocalBackend implements Backend {
 
   /**
    * The runner mirrors its files itself; after a lost attempt, salvage what the worker left.
-   * Then the copies the store now holds leave the work folder.
+   * Then the copies the store holds leave the work folder.
    */
   async pull(handle: Handle): Promise<void> {
     const h = handle as LocalHandle;
-    const dir = workPaths(h.work_dir, h.attempt).attempt;
-    for (const name of ATTEMPT_FILES) {
-      const file = path.join(dir, name);
-      const key = runKeys.attemptFile(h.run_id, h.attempt, name);
-      if (existsSync(file) && !(await this.opts.store.stat(key))) await this.opts.store.put(key, file);
-    }
-    await tidyAttempt(this.opts.store, h.work_dir, h.run_id, h.attempt);
+    await settleAttempt(this.opts.store, h.work_dir, h.run_id, h.attempt);
   }
 }

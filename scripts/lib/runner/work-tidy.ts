@@ -30,24 +30,30 @@ async function runFinished(store: Store, unitId: string, attempt: number | 'pred
 }
 
 /**
- * Removes a finished attempt's folder once the store holds each of its files (same size), and
- * once the run has succeeded its whole work folder (a finished run resumes nothing from its
- * checkpoints) when the outputs are stored too. Anything the store lacks stays; an unfinished
- * run keeps its checkpoints (a step committed here but never uploaded is adopted next time).
+ * For an attempt that has ended on this machine: puts each of its files the store lacks, or
+ * holds an older copy of, into the store (a lost runner's last words), then removes its
+ * folder once its status is final and the store holds every file; once the run has succeeded,
+ * its whole work folder goes (a finished run resumes nothing from its checkpoints) if the
+ * outputs are stored too. An unfinished run keeps its checkpoints: a step committed here but
+ * never uploaded is adopted by its next attempt.
  */
-export async function tidyAttempt(store: Store, workDir: string, unitId: string, attempt: number | 'predict'): Promise<void> {
+export async function settleAttempt(store: Store, workDir: string, unitId: string, attempt: number | 'predict'): Promise<void> {
   const paths = workPaths(workDir, attempt);
+  for (const name of ATTEMPT_FILES) {
+    const file = path.join(paths.attempt, name);
+    const local = statSync(file, { throwIfNoEntry: false });
+    if (!local) continue;
+    const key = runKeys.attemptFile(unitId, attempt, name);
+    // The runner only appends to its files (status.json is rewritten whole): the local copy is the newest.
+    if ((await store.stat(key))?.size !== local.size && (await store.put(key, file)).size !== local.size) return;
+  }
   let status: AttemptStatus;
   try {
     status = JSON.parse(readFileSync(path.join(paths.attempt, 'status.json'), 'utf8')) as AttemptStatus;
   } catch {
-    return; // no final word from the runner: nothing here is known to be stored
+    return; // no final word from the runner
   }
   if (!TERMINAL.has(status.state)) return;
-  for (const name of ATTEMPT_FILES) {
-    const local = statSync(path.join(paths.attempt, name), { throwIfNoEntry: false });
-    if (local && (await store.stat(runKeys.attemptFile(unitId, attempt, name)))?.size !== local.size) return;
-  }
   const outputsStored = holdsNoFile(paths.output) || (await store.stat(runKeys.outputsManifest(unitId))) !== null;
   const whole = status.state === 'succeeded' && outputsStored && (await runFinished(store, unitId, attempt, status.state));
   rmSync(whole ? workDir : paths.attempt, { recursive: true, force: true });
