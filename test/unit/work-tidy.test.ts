@@ -1,9 +1,10 @@
-// A finished attempt leaves no second copy of what the store holds.
+// A finished attempt leaves no second copy of what the store holds, and no output is forgotten.
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ATTEMPT_FILES } from '../../scripts/lib/runner/attempt-spec.js';
+import { mergedOutputs } from '../../scripts/lib/runner/outputs-manifest.js';
 import { settleAttempt } from '../../scripts/lib/runner/work-tidy.js';
 import { runKeys } from '../../scripts/lib/runs/run-record.js';
 import { FileStore } from '../../scripts/lib/store/file-store.js';
@@ -78,5 +79,16 @@ describe('settleAttempt', () => {
     await attempt('predict', 'succeeded');
     await settleAttempt(store, work, RUN, 'predict');
     expect(existsSync(work)).toBe(false);
+  });
+});
+
+describe('mergedOutputs', () => {
+  it("adds an attempt's outputs to those the run saved before, replacing a file of the same path", async () => {
+    expect(await mergedOutputs(store, RUN, [{ path: 'model.json', sha256: 'a' }])).toEqual([{ path: 'model.json', sha256: 'a' }]);
+    await store.putBytes(runKeys.outputsManifest(RUN), JSON.stringify({ files: [{ path: 'model.json', sha256: 'a' }, { path: 'submission.csv', sha256: 'b' }] }));
+    expect(await mergedOutputs(store, RUN, [{ path: 'submission.csv', sha256: 'c' }])).toEqual([
+      { path: 'model.json', sha256: 'a' },
+      { path: 'submission.csv', sha256: 'c' },
+    ]);
   });
 });

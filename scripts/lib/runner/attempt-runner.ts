@@ -15,6 +15,7 @@ import { ATTEMPT_FILES, EVENTS_FILE, STOP_REQUEST, type AttemptSpec, type Attemp
 import { CheckpointSync } from './checkpoint-sync.js';
 import { startExperiment, type ExitInfo, type ExperimentProcess } from './experiment-process.js';
 import { OutputMetrics } from './output-metrics.js';
+import { mergedOutputs } from './outputs-manifest.js';
 import { restoreLatest, storedSteps, uploadStep } from './store-checkpoints.js';
 
 /** Exit code an experiment uses to say "I saved a checkpoint, run me again". */
@@ -290,7 +291,8 @@ export class AttemptRunner {
     if (!files.length) return;
     files.sort((a, b) => a.path.localeCompare(b.path));
     // Written last: a reader that finds it knows every output listed is complete.
-    await this.opts.store.putBytes(runKeys.outputsManifest(this.spec.unit_id), JSON.stringify({ files }, null, 2) + '\n');
+    const all = await mergedOutputs(this.opts.store, this.spec.unit_id, files);
+    await this.opts.store.putBytes(runKeys.outputsManifest(this.spec.unit_id), JSON.stringify({ files: all }, null, 2) + '\n');
     this.emit({ type: 'outputs.saved', files });
   }
 
