@@ -408,10 +408,11 @@ describe('code pin scope', () => {
     writeFileSync(join(dir, 'cluster_fleet_config.ts'), "export default { hosts: { h1: { host: '10.0.0.2' } } };\n");
     writeFileSync(join(dir, 'competitions/a/data/x.csv'), '3,4\n');
     expect(await pinCode(dir, scope)).toMatchObject({ dirty_sha256: null });
-    // Without a scope the whole tree counts, still never the inventory.
-    const whole = await pinCode(dir);
-    expect(whole.diff.toString()).toContain('competitions/b/new.md');
-    expect(whole.diff.toString()).not.toContain('cluster_fleet_config.ts');
+    // An excluded path stays out even below a path that counts (code: ['.']).
+    expect(await pinCode(dir, { paths: ['.'], exclude: ['cluster_fleet_config.ts', 'competitions'] })).toMatchObject({ dirty_sha256: null });
+    // Without a scope the whole tree counts.
+    const whole = (await pinCode(dir)).diff.toString();
+    for (const f of ['competitions/b/new.md', 'cluster_fleet_config.ts', 'competitions/a/data/x.csv']) expect(whole).toContain(f);
   });
 
   it('counts changes in the competition folder, declared paths and the project code, and nothing else', async () => {
@@ -432,14 +433,14 @@ describe('codeScope', () => {
   const exp = (dataDir: string | null, code?: string[]) =>
     ({ competitionDir: '/r/competitions/a', dataDir, spec: { code } }) as unknown as Parameters<typeof codeScope>[1];
 
-  it('covers the competition folder, declared paths and the project code, leaving out a data folder inside them', () => {
+  it('covers the competition folder, declared paths and the project code, leaving out a data folder inside them and the inventory', () => {
     expect(codeScope('/r', exp('/r/competitions/a/data', ['lib/']))).toEqual({
       paths: ['competitions/a', 'lib/', 'scripts'],
-      exclude: ['competitions/a/data'],
+      exclude: ['competitions/a/data', 'cluster_fleet_config.ts'],
     });
     // Data that is the competition folder itself (input.txt beside the code) keeps the code pinned.
-    expect(codeScope('/r', exp('/r/competitions/a')).exclude).toEqual([]);
-    expect(codeScope('/r', exp('/r/shared/data')).exclude).toEqual([]);
+    expect(codeScope('/r', exp('/r/competitions/a')).exclude).toEqual(['cluster_fleet_config.ts']);
+    expect(codeScope('/r', exp('/r/shared/data')).exclude).toEqual(['cluster_fleet_config.ts']);
   });
 });
 

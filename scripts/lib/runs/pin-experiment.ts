@@ -1,6 +1,7 @@
 // Computes the five pins of an experiment as it stands in the work tree, all concurrently.
 import path from 'node:path';
 import picomatch from 'picomatch';
+import { CONFIG_FILE } from '../config/load-config.js';
 import { PROJECT_CODE, pinCode, type CodeScope } from '../pins/code-pin.js';
 import { pinData, type DataManifest } from '../pins/data-manifest.js';
 import { configPin, pinDigest, type Pins } from '../pins/digest.js';
@@ -25,14 +26,15 @@ export function dataCacheFile(exp: Pick<Experiment, 'slug' | 'name'>): string {
 
 /**
  * What the code pin covers: the competition folder, the paths the spec declares under `code`,
- * and the project's own code; not the data folder inside them, which the data pin covers.
+ * and the project's own code; not the data folder inside them, which the data pin covers, and
+ * never the inventory: where a run executes is not what it computes.
  */
 export function codeScope(root: string, exp: Experiment): CodeScope {
   const rel = (abs: string) => path.relative(root, abs).split(path.sep).join('/');
   const paths = [rel(exp.competitionDir), ...(exp.spec.code ?? []), ...PROJECT_CODE];
   const data = exp.dataDir ? rel(exp.dataDir) : null;
   const inside = data !== null && paths.some((p) => data.startsWith(`${p.replace(/\/+$/, '')}/`));
-  return { paths, exclude: inside ? [data] : [] };
+  return { paths, exclude: [...(inside ? [data] : []), CONFIG_FILE] };
 }
 
 /** Every user-written include glob must match a pinned file: one that matches nothing is a typo or missing data. */

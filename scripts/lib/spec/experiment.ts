@@ -4,7 +4,7 @@ import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
-import { BACKENDS } from '../config/load-config.js';
+import { BACKENDS, CONFIG_FILE } from '../config/load-config.js';
 import { UserError } from '../ui/errors.js';
 import { checkExperimentPaths } from './experiment-paths.js';
 import { compileMetricsPattern } from './metrics-pattern.js';
@@ -41,12 +41,11 @@ const MetricsFrom = z
       ctx.addIssue({ code: 'custom', message: (err as Error).message });
     }
   });
-const INVENTORY = 'cluster_fleet_config.ts';
 const CodePath = z
   .string()
   .min(1)
   .refine(isInside, 'a path inside the repository, relative to its root')
-  .refine((p) => p.replace(/^\.\/|\/+$/g, '') !== INVENTORY, `${INVENTORY} is the inventory: where a run executes is never part of its code pin`);
+  .refine((p) => p.replace(/^\.\/|\/+$/g, '') !== CONFIG_FILE, `${CONFIG_FILE} is the inventory: where a run executes is never part of its code pin`);
 
 export const ExperimentSchema = z
   .strictObject({
@@ -117,7 +116,7 @@ export const ExperimentSchema = z
       .array(CodePath)
       .optional()
       .meta({
-        description: `Folders or files outside the competition folder that the code reads, relative to the repository root: their uncommitted changes join the code pin. Never \`${INVENTORY}\`.`,
+        description: `Folders or files outside the competition folder that the code reads, relative to the repository root: their uncommitted changes join the code pin. Never \`${CONFIG_FILE}\`.`,
         example: '[lib/, common/]',
       }),
     secrets: z

@@ -17,7 +17,7 @@ interface Def {
 const defOf = (s: AnySchema): Def => (s as unknown as { _zod: { def: Def } })._zod.def;
 
 /** What a schema's `.meta()` says about a field: what it expects (where its type says too little), its meaning, an example value. */
-export interface FieldMeta {
+interface FieldMeta {
   expects?: string;
   description?: string;
   example?: string;
@@ -46,7 +46,7 @@ function schemaAt(schema: AnySchema, keys: PropertyKey[]): AnySchema | undefined
 }
 
 /** The field's metadata, merged over its wrappers (the outermost wins). */
-export function metaAt(schema: AnySchema, keys: PropertyKey[]): FieldMeta {
+function metaAt(schema: AnySchema, keys: PropertyKey[]): FieldMeta {
   const metas = chainAt(schema, keys).map((s) => (z.globalRegistry.get(s) ?? {}) as FieldMeta);
   return Object.assign({}, ...metas.reverse());
 }
