@@ -29,6 +29,7 @@ await runMain(async () => {
   const handle = await backend.submit(attemptSpec(project, run, 'predict'));
   const started = Date.now();
   const poll = await pollUntilDone(project, backend, run, handle, ui, () => `▸ predict · ${((Date.now() - started) / 1000).toFixed(1)}s`);
+  await backend.pull(handle).catch((err: Error) => ui.say(`switchyard: could not pull the predict attempt: ${err.message}`));
   if (poll.state !== 'succeeded') {
     ui.say(`predict ${poll.state}: ${poll.reason} (logs: make logs run=${run.run_id} attempt=predict)`);
     return exitCodeFor(poll.state, poll.exit_code);

@@ -26,19 +26,23 @@ await runMain(async () => {
   for (const run of runs) {
     const last = run.attempts.at(-1);
     let state: string = runState(run);
+    let metrics = last?.metrics ?? null;
     if (last?.state === 'running' && last.handle) {
       const live = await backendForHandle(project, last.handle).then((b) => b.poll(last.handle!)).catch(() => null);
       state = live ? live.state : 'unknown';
+      metrics = live?.metrics ?? metrics;
     }
     if (run.shards?.length) {
       // A fleet search: its state and attempts summed over its shards (make fleet-status has the detail).
       const attempts = run.shards.reduce((n, s) => n + s.attempts.length, 0);
       const done = run.shards.filter((s) => s.attempts.at(-1)?.state === 'succeeded').length;
-      rows.push([run.run_id, run.experiment, `${state} (${done}/${run.shards.length} shards)`, attempts, `fleet ${run.fleet ?? '-'}`, null, run.created_at.slice(0, 16).replace('T', ' ')]);
+      rows.push([run.run_id, run.experiment, `${state} (${done}/${run.shards.length} shards)`, attempts, `fleet ${run.fleet ?? '-'}`, null, null, null, run.created_at.slice(0, 16).replace('T', ' ')]);
       continue;
     }
-    rows.push([run.run_id, run.experiment, state, run.attempts.length, last?.backend ?? '-', last?.last_step ?? null, run.created_at.slice(0, 16).replace('T', ' ')]);
+    const step = typeof metrics?.step === 'number' || typeof metrics?.step === 'string' ? metrics.step : null;
+    const loss = typeof metrics?.loss === 'number' ? metrics.loss.toPrecision(4) : null;
+    rows.push([run.run_id, run.experiment, state, run.attempts.length, last?.backend ?? '-', step, loss, last?.last_step ?? null, run.created_at.slice(0, 16).replace('T', ' ')]);
   }
-  console.log(renderTable(['RUN', 'EXPERIMENT', 'STATE', 'ATTEMPTS', 'BACKEND', 'CKPT STEP', 'CREATED (UTC)'], rows));
+  console.log(renderTable(['RUN', 'EXPERIMENT', 'STATE', 'ATTEMPTS', 'BACKEND', 'STEP', 'LOSS', 'CKPT STEP', 'CREATED (UTC)'], rows));
   return 0;
 });

@@ -5,13 +5,13 @@ import { backendForHandle } from './lib/backends/index.js';
 import { BACKENDS } from './lib/config/load-config.js';
 import { openProject } from './lib/project.js';
 import { describePins, exitCodeFor } from './lib/runs/describe.js';
-import { followAttempt } from './lib/runs/drive-run.js';
+import { followAttempt, resumeOutlook } from './lib/runs/drive-run.js';
 import { foregroundBackend, runInForeground } from './lib/runs/foreground.js';
 import { searchOnFleet } from './lib/runs/fleet-search.js';
 import { openRun } from './lib/runs/open-run.js';
 import { pinExperiment } from './lib/runs/pin-experiment.js';
 import type { FleetBackend } from './lib/backends/fleet.js';
-import { runKeys, runState } from './lib/runs/run-record.js';
+import { lastStep, runKeys, runState } from './lib/runs/run-record.js';
 import { requireSecrets } from './lib/secrets/dotenv.js';
 import { loadExperiment } from './lib/spec/experiment.js';
 import { Flag, readVars } from './lib/spec/make-vars.js';
@@ -77,12 +77,13 @@ await runMain(async () => {
   const final = run.attempts.at(-1)!;
   const took = ((Date.now() - started) / 1000).toFixed(1);
   if (state === 'succeeded') {
-    ui.say(`run ${run.run_id} succeeded in ${took}s · last checkpoint step ${final.last_step ?? '-'} · outputs: ${outputs}`);
+    const ckpt = final.last_step === null ? 'no checkpoint committed' : `last checkpoint step ${final.last_step}`;
+    ui.say(`run ${run.run_id} succeeded in ${took}s · ${ckpt} · outputs: ${outputs}`);
     if (run.command.predict) ui.say(`next: make predict experiment=${exp.ref}`);
   } else {
     ui.say(`run ${run.run_id} ${state}${final.reason ? `: ${final.reason}` : ''} (logs: make logs run=${run.run_id})`);
     const again = `make train experiment=${exp.ref}${vars.seed === undefined ? '' : ` seed=${vars.seed}`}`;
-    ui.say(`the same pins resume it from checkpoint step ${final.last_step ?? '-'}: ${again}`);
+    ui.say(`the same pins: ${again} ${resumeOutlook(lastStep(run))}`);
   }
   return exitCodeFor(state, final.exit_code);
 });

@@ -7,9 +7,10 @@ import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { isAlive, processStartTime } from '../process-alive.js';
 import type { Store } from '../store/store.js';
-import { ATTEMPT_FILES, EVENTS_FILE, STOP_REQUEST, type AttemptSpec, type AttemptStatus, type RunnerEvent } from '../runner/attempt-spec.js';
+import { EVENTS_FILE, STOP_REQUEST, type AttemptSpec, type AttemptStatus, type RunnerEvent } from '../runner/attempt-spec.js';
 import { AttemptRunner, workPaths } from '../runner/attempt-runner.js';
 import { lastJsonLine, parseJsonLines } from '../runner/jsonl.js';
+import { settleAttempt } from '../runner/work-tidy.js';
 import { runKeys, TERMINAL, type Handle } from '../runs/run-record.js';
 import type { Backend, PollResult } from './backend.js';
 
@@ -90,9 +91,11 @@ export class LocalBackend implements Backend {
     const h = handle as LocalHandle;
     const paths = workPaths(h.work_dir, h.attempt);
     const mine = this.runners.get(this.key(h.run_id, h.attempt));
+    // A finished attempt's folder may be tidied away (pull): its status is in the store then.
+    const stored = () => this.opts.store.getBytes(runKeys.attemptFile(h.run_id, h.attempt, 'status.json')).then((b) => b?.toString('utf8') ?? 'null');
     const status: AttemptStatus | null = mine
       ? mine.runner.status
-      : (JSON.parse(await readFile(path.join(paths.attempt, 'status.json'), 'utf8').catch(() => 'null')) as AttemptStatus | null);
+      : (JSON.parse(await readFile(path.join(paths.attempt, 'status.json'), 'utf8').catch(stored)) as AttemptStatus | null);
     const events = parseJsonLines<RunnerEvent>(await readFile(path.join(paths.attempt, EVENTS_FILE), 'utf8').catch(() => ''));
     const metrics = lastJsonLine(path.join(paths.attempt, 'metrics.jsonl'));
     const base = {
@@ -149,14 +152,12 @@ export class LocalBackend implements Backend {
     }
   }
 
-  /** The runner mirrors its files itself; after a lost attempt, salvage what the worker left. */
+  /**
+   * The runner mirrors its files itself; after a lost attempt, salvage what the worker left.
+   * Then the copies the store holds leave the work folder.
+   */
   async pull(handle: Handle): Promise<void> {
     const h = handle as LocalHandle;
-    const dir = workPaths(h.work_dir, h.attempt).attempt;
-    for (const name of ATTEMPT_FILES) {
-      const file = path.join(dir, name);
-      const key = runKeys.attemptFile(h.run_id, h.attempt, name);
-      if (existsSync(file) && !(await this.opts.store.stat(key))) await this.opts.store.put(key, file);
-    }
+    await settleAttempt(this.opts.store, h.work_dir, h.run_id, h.attempt);
   }
 }

@@ -17,6 +17,7 @@ import { renderTable } from '../ui/table.js';
 import { formatBytes } from './describe.js';
 import { attemptSpec, recordAttemptEnd, recordEvents } from './drive-run.js';
 import { UserError } from '../ui/errors.js';
+import { plural } from '../ui/plural.js';
 import { runState, shardUnit, startedAttempt, type AttemptRecord, type RunRecord, type RunState, type ShardRecord } from './run-record.js';
 import { recordInLedger, saveRun } from './run-store.js';
 
@@ -69,7 +70,7 @@ export interface FleetDriveOptions {
 
 /** A host's ✓ line: `project unpacked (2000 files, 24.6 MB), runner sent`. */
 export function describePrepared(p: Prepared): string {
-  const project = p.repo.via === 'tar' ? `project unpacked (${p.repo.files} files, ${formatBytes(p.repo.bytes)})` : `project synced (${p.repo.files} files changed, ${formatBytes(p.repo.bytes)})`;
+  const project = p.repo.via === 'tar' ? `project unpacked (${plural(p.repo.files, 'file')}, ${formatBytes(p.repo.bytes)})` : `project synced (${plural(p.repo.files, 'file')} changed, ${formatBytes(p.repo.bytes)})`;
   return `${project}, runner ${p.runnerSent ? 'sent' : 'present'}`;
 }
 

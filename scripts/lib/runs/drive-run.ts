@@ -8,8 +8,10 @@ import type { Backend, PollResult } from '../backends/backend.js';
 import type { Project } from '../project.js';
 import type { AttemptSpec, RunnerEvent } from '../runner/attempt-spec.js';
 import { faultPoint, isDiskProblem, onFailure } from '../ui/errors.js';
+import { setupOf } from '../spec/experiment.js';
 import { formatDuration, type StatusLine } from '../ui/status-line.js';
-import { shardUnit, startedAttempt, TERMINAL, type AttemptRecord, type AttemptState, type Handle, type RunRecord } from './run-record.js';
+import { dataCacheFile } from './pin-experiment.js';
+import { lastStep, shardUnit, startedAttempt, TERMINAL, type AttemptRecord, type AttemptState, type Handle, type RunRecord } from './run-record.js';
 import { recordInLedger, saveRun } from './run-store.js';
 
 const POLL_MS = 250;
@@ -17,17 +19,25 @@ const POLL_MS = 250;
 /** `shard`: one shard of a fleet search; without it the attempt covers the whole search. */
 export function attemptSpec(project: Project, run: RunRecord, attempt: number | 'predict', shard?: { index: number; count: number }): AttemptSpec {
   const { spec } = run;
-  const [slug] = run.experiment.split('/');
+  const [slug, name = 'default'] = run.experiment.split('/');
   const competition = path.join('competitions', slug!);
+  const setup = setupOf(spec);
   return {
     run_id: run.run_id,
     unit_id: shard ? shardUnit(run.run_id, shard.index) : run.run_id,
     pins_digest: run.pins.digest,
     attempt,
     command: attempt === 'predict' ? run.command.predict! : run.command.train,
-    setup: spec.setup ?? null,
+    setup: setup?.command ?? null,
     cwd: competition,
+    // Runs recorded before these fields existed have none of them in their spec: the defaults.
+    command_cwd: (attempt === 'predict' ? spec.predict?.cwd : spec.train.cwd) ?? null,
+    setup_cwd: setup?.cwd ?? null,
     data_dir: spec.data ? path.relative(project.root, path.resolve(project.root, competition, spec.data.dir)) : null,
+    data_pin: spec.data
+      ? { root: run.pins.data.root, include: spec.data.include, exclude: spec.data.exclude, cache: dataCacheFile({ slug: slug!, name }) }
+      : null,
+    metrics_from: attempt === 'predict' ? null : (spec.train.metrics_from ?? null),
     env: spec.train.env,
     secrets: spec.secrets,
     secrets_file: '.env',
@@ -41,6 +51,19 @@ export function attemptSpec(project: Project, run: RunRecord, attempt: number | 
     store: project.store.url,
     store_s3: project.config.defaults.s3 ?? null,
   };
+}
+
+/** What a resume of a run does, by the newest step it committed. */
+export function resumeOutlook(step: number | null): string {
+  return step === null ? 'starts it over from the beginning (no checkpoint committed)' : `resumes it from checkpoint step ${step}`;
+}
+
+/** The line for an attempt's start: what it restored, and for one that restored nothing, what a resume will do. */
+function restoredLine(step: number | null, attempt: number | 'predict' | undefined): string {
+  if (attempt === 'predict') return step === null ? 'predicting without a checkpoint (the run committed none)' : `restoring committed checkpoint step ${step}`;
+  if (step !== null) return `resuming from committed checkpoint step ${step}`;
+  if (attempt !== undefined && attempt > 1) return 'starting over from the beginning: no earlier attempt committed a checkpoint';
+  return 'starting from scratch (no checkpoint yet: until the experiment commits one, a resume starts over from the beginning)';
 }
 
 /**
@@ -64,7 +87,7 @@ export async function recordEvents(
     } else if (e.type === 'outputs.saved') {
       await recordInLedger(project, 'outputs.saved', { run_id: run.run_id, ...tag, files: e.files });
     } else if (e.type === 'restored') {
-      say(prefix + (e.step === null ? 'starting from scratch (no committed checkpoint)' : `resuming from committed checkpoint step ${e.step}`));
+      say(prefix + restoredLine(e.step, e.attempt));
     } else if (e.type === 'notice') {
       say(`${prefix}switchyard: ${e.line}`);
     }
@@ -92,6 +115,7 @@ export async function recordAttemptEnd(
     ended_at: new Date().toISOString(),
     last_step: poll.last_step ?? attempt.last_step,
     restored_step: poll.restored_step ?? attempt.restored_step,
+    metrics: poll.metrics ?? attempt.metrics ?? null,
   });
   const who = shard === undefined ? `attempt ${attempt.n}` : `shard ${shard} attempt ${attempt.n}`;
   await pull().catch((err: Error) => {
@@ -109,11 +133,15 @@ export async function recordAttemptEnd(
   });
 }
 
-function statusText(attempt: AttemptRecord, poll: PollResult, startedMs: number): string {
+/** The live status line of an attempt: its newest metrics (step, loss) and checkpoint, leaving out what is not known. */
+export function statusText(attempt: Pick<AttemptRecord, 'n'>, poll: Pick<PollResult, 'metrics' | 'last_step'>, startedMs: number): string {
   const m = poll.metrics ?? {};
-  const step = m.step ?? poll.last_step ?? '-';
-  const loss = typeof m.loss === 'number' ? m.loss.toPrecision(4) : '-';
-  return `▸ attempt ${attempt.n} · step ${step} · loss ${loss} · ckpt ${poll.last_step ?? '-'} · ${formatDuration(Date.now() - startedMs)}`;
+  const parts = [`▸ attempt ${attempt.n}`];
+  if (typeof m.step === 'number' || typeof m.step === 'string') parts.push(`step ${m.step}`);
+  if (typeof m.loss === 'number') parts.push(`loss ${m.loss.toPrecision(4)}`);
+  parts.push(poll.last_step === null ? 'no checkpoint yet' : `ckpt ${poll.last_step}`);
+  parts.push(formatDuration(Date.now() - startedMs));
+  return parts.join(' · ');
 }
 
 /**
@@ -167,6 +195,7 @@ export async function followAttempt(
     // Persist progress as it happens: `make status` and a re-attaching orchestrator see it.
     attempt.events_seen = seen.count;
     attempt.last_step = p.last_step ?? attempt.last_step;
+    attempt.metrics = p.metrics ?? attempt.metrics ?? null;
     await saveRun(project, run);
     if (p.last_step !== null) faultPoint('after-checkpoint');
   });
@@ -242,13 +271,15 @@ export async function driveRun(project: Project, run: RunRecord, opts: DriveOpti
     });
     const resumable = ended.state === 'preempted' || ended.state === 'lost';
     if (!resumable || opts.stopping()) {
-      if (resumable) ui.say(`attempt ${n} ${ended.state}: ${ended.reason}; make train resumes it`);
+      if (resumable) ui.say(`attempt ${n} ${ended.state}: ${ended.reason}; make train ${resumeOutlook(lastStep(run))}`);
       return ended.state;
     }
     // A lost worker (host gone, job vanished) moves on to the next backend in the run's order;
     // a preempted one comes back where it was (spot capacity returns).
     const next = ended.state === 'lost' ? await opts.nextBackend?.(backend) : null;
     if (next) backend = next;
-    ui.say(`attempt ${n} ${ended.state}: ${ended.reason}; starting attempt ${n + 1} on ${backend.name} from the last committed checkpoint`);
+    const step = lastStep(run);
+    const from = step === null ? 'from the beginning (no checkpoint committed)' : `from checkpoint step ${step}`;
+    ui.say(`attempt ${n} ${ended.state}: ${ended.reason}; starting attempt ${n + 1} on ${backend.name} ${from}`);
   }
 }

@@ -8,7 +8,7 @@ import type { BackendName } from '../config/define-config.js';
 import type { Project } from '../project.js';
 import type { StatusLine } from '../ui/status-line.js';
 import { driveRun } from './drive-run.js';
-import type { AttemptState, Handle, RunRecord } from './run-record.js';
+import { lastStep, type AttemptState, type Handle, type RunRecord } from './run-record.js';
 
 /** A backend whose attempts' output scrolls above the live status line. */
 export function foregroundBackend(name: BackendName, project: Project, ui: StatusLine, where: { host?: string; fleet?: string } = {}): Promise<Backend> {
@@ -20,7 +20,7 @@ export function foregroundBackend(name: BackendName, project: Project, ui: Statu
 
 /** Drives a run's attempts to an end in the foreground, with Ctrl-C and SIGTERM handled. */
 export function runInForeground(project: Project, run: RunRecord, backend: Backend, ui: StatusLine, host?: string): Promise<AttemptState> {
-  const signals = new ForegroundSignals(ui);
+  const signals = new ForegroundSignals(ui, run);
   return driveRun(project, run, {
     backend,
     maxAttempts: run.attempts.length + project.config.defaults.max_attempts,
@@ -41,7 +41,10 @@ class ForegroundSignals {
   private handle: Handle | null = null;
   private backend: Backend | null = null;
 
-  constructor(private readonly ui: StatusLine) {
+  constructor(
+    private readonly ui: StatusLine,
+    private readonly run: RunRecord,
+  ) {
     process.on('SIGINT', () => this.interrupt());
     process.on('SIGTERM', () => this.terminate('SIGTERM'));
     process.on('SIGHUP', () => this.terminate('SIGHUP'));
@@ -64,7 +67,7 @@ class ForegroundSignals {
     this.interrupts++;
     if (!this.handle || !this.backend) return;
     if (this.interrupts === 1) {
-      this.ui.say('stopping: the experiment is checkpointing (Ctrl-C again to kill it now)');
+      this.ui.say(`stopping: ${this.outlook()} (Ctrl-C again to kill it now)`);
       void this.backend.cancel(this.handle);
     } else {
       this.ui.say('killing the experiment');
@@ -72,10 +75,19 @@ class ForegroundSignals {
     }
   }
 
+  /** What stopping now means, as far as this shell has seen: never "checkpointing" for an experiment that has not checkpointed. */
+  private outlook(): string {
+    const step = lastStep(this.run);
+    const grace = `${this.run.spec.train.grace_sec}s`;
+    return step === null
+      ? `the experiment has ${grace} to exit; it has not committed a checkpoint, so make train starts it over from the beginning`
+      : `the experiment has ${grace} to checkpoint and exit; make train resumes it from its newest checkpoint (step ${step} so far)`;
+  }
+
   private terminate(signal: string): void {
     this.stopping = true;
     this.terminated = true;
-    this.ui.say(`${signal}: checkpointing and stopping; make train resumes the run`);
+    this.ui.say(`${signal}: stopping: ${this.outlook()}`);
     this.preempt();
   }
 }
