@@ -8,12 +8,14 @@ VERB  := $(NODE) dist/scripts
 SOURCES := $(shell find scripts cluster_fleet_config.ts -name '*.ts' -newer dist/.built 2>/dev/null | head -1)
 
 .PHONY: help setup build train predict submit status logs stop pull verify reindex replay competition-new hosts bootstrap sync ssh \
-        retry fleet-search fleet-status fleet-pull fleet-stop fleet-retry merge test e2e-smoke bench typecheck clean
+        retry fleet-search fleet-status fleet-pull fleet-stop fleet-retry merge spec-doc test e2e-smoke bench typecheck clean
 
 help:                ## list the verbs
-	@grep -E '^[a-z-]+:.*## ' Makefile | sed -E 's/:.*## /\t/' | expand -t 20
+	@grep -E '^[a-z0-9-]+:.*## ' Makefile | sed -E 's/:.*## /\t/' | expand -t 20
 
+# Said first: `npm ci` compiles the SQLite binding from source, minutes of silence otherwise.
 node_modules/.package-lock.json: package-lock.json
+	@echo "installing npm dependencies (npm ci; better-sqlite3 compiles from source with g++: a few minutes the first time)" >&2
 	@npm ci --no-audit --no-fund
 
 dist/.built: node_modules/.package-lock.json $(SOURCES) build.mjs
@@ -93,13 +95,16 @@ competition-new: dist/.built ## scaffold competitions/<slug>: competition=<slug>
 test: dist/.built    ## the whole test suite (unit, integration, e2e)
 	@$(VERB)/test-report.js
 
+spec-doc: dist/.built  ## write docs/experiment-spec.md from the spec schema
+	@$(VERB)/spec-doc.js
+
 e2e-smoke: dist/.built ## scaffold, train, kill -9, resume, predict, submit, verify
 	@npx vitest run test/e2e/smoke.test.ts
 
 bench: dist/.built   ## benchmarks against baselines measured side by side
 	@for b in bench/*.ts; do npx tsx "$$b" || exit 1; done
 
-typecheck: node_modules/.package-lock.json
+typecheck: node_modules/.package-lock.json ## tsc in strict mode, no output files
 	@npx tsc --noEmit -p .
 
 clean:               ## remove build output (keeps runs, the store and the ledger)

@@ -3,6 +3,7 @@
 // file is saved with the run.
 import { z } from 'zod';
 import { predict } from './lib/actions/predict.js';
+import { restoredLine } from './lib/cli/run-lines.js';
 import { openProject } from './lib/project.js';
 import { exitCodeFor } from './lib/runs/describe.js';
 import { findRun } from './lib/runs/find-run.js';
@@ -25,6 +26,7 @@ await runMain(async () => {
     echo: (stream, data) => ui.write(stream === 'stdout' ? process.stdout : process.stderr, data),
     onPoll: () => ui.update(`▸ predict · ${((Date.now() - started) / 1000).toFixed(1)}s`),
   }).finally(() => ui.done());
+  for (const e of poll.events) if (e?.type === 'restored') ui.say(restoredLine(e.step, 'predict'));
   if (poll.state !== 'succeeded') {
     ui.say(`predict ${poll.state}: ${poll.reason} (logs: make logs run=${run.run_id} attempt=predict)`);
     return exitCodeFor(poll.state, poll.exit_code);

@@ -10,6 +10,7 @@ import { runKeys, unitKey, type AttemptRecord, type RunRecord } from './lib/runs
 import { loadRun } from './lib/runs/run-store.js';
 import { readVars } from './lib/spec/make-vars.js';
 import { runMain, UserError } from './lib/ui/errors.js';
+import { plural } from './lib/ui/plural.js';
 
 /** One run's outputs, logs, metrics and record into `dest`, each checked against the store. */
 async function pullRun(project: Project, run: RunRecord, dest: string): Promise<string> {
@@ -43,7 +44,7 @@ async function pullRun(project: Project, run: RunRecord, dest: string): Promise<
   }
   await store.get(runKeys.record(run.run_id), path.join(dest, 'run.json'));
   const where = path.relative(process.cwd(), dest) || '.';
-  return `pulled ${count + 1} files of ${run.run_id} to ${where}/${manifest ? '' : ' (the run has no outputs yet)'}`;
+  return `pulled ${plural(count + 1, 'file')} of ${run.run_id} to ${where}/${manifest ? '' : ' (the run has no outputs yet)'}`;
 }
 
 await runMain(async () => {

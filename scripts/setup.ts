@@ -1,5 +1,6 @@
-// make setup: dependencies are installed and dist/ built by make itself; this checks the
-// tools the runs need and says what is missing, with the command that installs it.
+// make setup: make itself installs the dependencies (npm ci, saying so first: the SQLite
+// binding compiles for minutes) and builds dist/ before this runs; this says what is in place
+// and checks the tools the runs need, naming the command that installs what is missing.
 import { runMain, UserError } from './lib/ui/errors.js';
 import { run } from './lib/proc.js';
 
@@ -10,6 +11,13 @@ const TOOLS: [string, string[], string][] = [
 
 await runMain(async () => {
   const missing: string[] = [];
+  process.stdout.write('✓ npm dependencies installed (node_modules/)\n✓ scripts compiled (dist/)\n');
+  const sqlite = await import('better-sqlite3').then(
+    (m) => (new m.default(':memory:').close(), true),
+    () => false,
+  );
+  process.stdout.write(`${sqlite ? '✓' : '✗'} better-sqlite3 (the run index's native binding)\n`);
+  if (!sqlite) missing.push('apt-get install -y g++ make python3 && npm rebuild better-sqlite3');
   for (const [name, argv, fix] of TOOLS) {
     const ok = await run(argv, { allowFail: true }).then((r) => r.code === 0, () => false);
     process.stdout.write(`${ok ? '✓' : '✗'} ${name}\n`);

@@ -4,6 +4,7 @@ import { openProject } from './lib/project.js';
 import { openRemoteHost } from './lib/remote/open-host.js';
 import { readVars } from './lib/spec/make-vars.js';
 import { runMain } from './lib/ui/errors.js';
+import { plural } from './lib/ui/plural.js';
 import { byteProgress } from './lib/ui/progress.js';
 
 await runMain(async () => {
@@ -14,6 +15,6 @@ await runMain(async () => {
   const progress = byteProgress(`sync ${host.name}`);
   const r = await host.syncRepo(project.root, { onProgress: (bytes, percent) => progress.update(bytes, percent > 0 ? (bytes * 100) / percent : bytes) });
   progress.stop();
-  console.log(`synced to ${host.name}:${host.layout.repo} in ${((Date.now() - t0) / 1000).toFixed(2)}s: ${r.filesTransferred} files changed, ${r.bytesTransferred} bytes sent`);
+  console.log(`synced to ${host.name}:${host.layout.repo} in ${((Date.now() - t0) / 1000).toFixed(2)}s: ${plural(r.filesTransferred, 'file')} changed, ${plural(r.bytesTransferred, 'byte')} sent`);
   return 0;
 });

@@ -3,6 +3,7 @@
 import { z } from 'zod';
 import { train, type LaunchResult } from './lib/actions/launch.js';
 import { RunDisplay } from './lib/cli/run-display.js';
+import { resumeOutlook } from './lib/cli/run-lines.js';
 import { ForegroundSignals } from './lib/cli/signals.js';
 import { BACKENDS } from './lib/config/load-config.js';
 import { openProject } from './lib/project.js';
@@ -64,11 +65,12 @@ function report(result: LaunchResult, display: RunDisplay, locate: (key: string)
   const final = run.units[0]!.attempts.at(-1)!;
   const took = ((Date.parse(final.ended_at ?? new Date().toISOString()) - Date.parse(run.units[0]!.attempts[0]!.started_at)) / 1000).toFixed(1);
   if (result.state === 'succeeded') {
-    display.say(`run ${run.run_id} succeeded in ${took}s · last checkpoint step ${lastStep(run) ?? '-'} · outputs: ${outputs}`);
+    const step = lastStep(run);
+    display.say(`run ${run.run_id} succeeded in ${took}s · ${step === null ? 'no checkpoint committed' : `last checkpoint step ${step}`} · outputs: ${outputs}`);
     if (run.command.predict) display.say(`next: make predict experiment=${run.experiment}`);
     return 0;
   }
   display.say(`run ${run.run_id} ${result.state}${final.reason ? `: ${final.reason}` : ''} (logs: make logs run=${run.run_id})`);
-  display.say(`the same pins resume it from checkpoint step ${lastStep(run) ?? '-'}: ${again}`);
+  display.say(`the same pins: ${again} ${resumeOutlook(lastStep(run))}`);
   return exitCodeFor(result.state, final.exit_code);
 }

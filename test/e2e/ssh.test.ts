@@ -83,6 +83,9 @@ describe('ssh backend', () => {
     const run = JSON.parse(readFileSync(path.join(runDir(id), 'run.json'), 'utf8'));
     expect(run.attempts).toMatchObject([{ backend: 'ssh', state: 'succeeded', handle: { host: 'h1' } }]);
     expect(existsSync(path.join(hosts.hosts[0]!.home, `switchyard/scratch/${id}/attempts/1/stdout.log`))).toBe(true);
+    // The host staged the pinned data from its copy of the project, as the laptop does.
+    expect(remote.out).toMatch(/switchyard: data pin [0-9a-f]{8} staged read-only in \.switchyard\/data-views\/[0-9a-f]{64}\/data: 2 hard links/);
+    expect(existsSync(path.join(hosts.hosts[0]!.home, 'switchyard/repo/.switchyard/data-views', run.pins.data.root, 'data/train.csv'))).toBe(true);
     const logs = make(['logs', `run=${id}`]);
     expect(logs.stdout).toContain('done: 1600 epochs');
 

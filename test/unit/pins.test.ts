@@ -24,6 +24,7 @@ import { comparePins, configPin, makeRunId, pinDigest, type PinsWithoutDigest } 
 import { pinEnv } from '../../scripts/lib/pins/env-pin.js';
 import { merkleRoot } from '../../scripts/lib/pins/merkle.js';
 import { run } from '../../scripts/lib/proc.js';
+import { codeScope } from '../../scripts/lib/pins/pin-experiment.js';
 import { UserError } from '../../scripts/lib/ui/errors.js';
 
 const scratch = mkdtempSync(join(tmpdir(), 'switchyard-pins-'));
@@ -377,6 +378,69 @@ describe('pinCode', () => {
     const empty = tempDir();
     await git(empty, 'init', '-q');
     await expect(pinCode(empty)).rejects.toThrow(/no commits yet.*git commit -m init/);
+  });
+});
+
+describe('code pin scope', () => {
+  const git = (cwd: string, ...args: string[]) =>
+    run(['git', '-c', 'user.name=t', '-c', 'user.email=t@example.com', '-c', 'commit.gpgsign=false', ...args], { cwd });
+  const scope = { paths: ['competitions/a', 'lib/', 'scripts', 'not-there'], exclude: ['competitions/a/data'] };
+
+  async function project(): Promise<string> {
+    const dir = writeTree(tempDir(), {
+      'competitions/a/train.py': 'print("a")\n',
+      'competitions/a/data/x.csv': '1,2\n',
+      'competitions/b/train.py': 'print("b")\n',
+      'lib/util.py': 'X = 1\n',
+      'scripts/runner.ts': 'export {};\n',
+      'cluster_fleet_config.ts': "export default { hosts: { h1: { host: '10.0.0.1' } } };\n",
+    });
+    await git(dir, 'init', '-q');
+    await git(dir, 'add', '-A');
+    await git(dir, 'commit', '-q', '-m', 'init');
+    return dir;
+  }
+
+  it('ignores changes outside its paths, to the inventory and to the data folder inside them', async () => {
+    const dir = await project();
+    writeFileSync(join(dir, 'competitions/b/train.py'), 'print("b2")\n');
+    writeFileSync(join(dir, 'competitions/b/new.md'), 'notes\n');
+    writeFileSync(join(dir, 'cluster_fleet_config.ts'), "export default { hosts: { h1: { host: '10.0.0.2' } } };\n");
+    writeFileSync(join(dir, 'competitions/a/data/x.csv'), '3,4\n');
+    expect(await pinCode(dir, scope)).toMatchObject({ dirty_sha256: null });
+    // An excluded path stays out even below a path that counts (code: ['.']).
+    expect(await pinCode(dir, { paths: ['.'], exclude: ['cluster_fleet_config.ts', 'competitions'] })).toMatchObject({ dirty_sha256: null });
+    // Without a scope the whole tree counts.
+    const whole = (await pinCode(dir)).diff.toString();
+    for (const f of ['competitions/b/new.md', 'cluster_fleet_config.ts', 'competitions/a/data/x.csv']) expect(whole).toContain(f);
+  });
+
+  it('counts changes in the competition folder, declared paths and the project code, and nothing else', async () => {
+    const dir = await project();
+    writeFileSync(join(dir, 'competitions/b/train.py'), 'print("b2")\n');
+    for (const [file, text] of [['lib/util.py', 'X = 2\n'], ['competitions/a/new.py', 'y = 1\n'], ['scripts/runner.ts', 'export const v = 2;\n']]) {
+      const before = await pinCode(dir, scope);
+      writeFileSync(join(dir, file!), text!);
+      const after = await pinCode(dir, scope);
+      expect(after.dirty_sha256, file).not.toBe(before.dirty_sha256);
+      expect(after.diff.toString()).toContain(file!);
+      expect(after.diff.toString()).not.toContain('competitions/b');
+    }
+  });
+});
+
+describe('codeScope', () => {
+  const exp = (dataDir: string | null, code?: string[]) =>
+    ({ competitionDir: '/r/competitions/a', dataDir, spec: { code } }) as unknown as Parameters<typeof codeScope>[1];
+
+  it('covers the competition folder, declared paths and the project code, leaving out a data folder inside them and the inventory', () => {
+    expect(codeScope('/r', exp('/r/competitions/a/data', ['lib/']))).toEqual({
+      paths: ['competitions/a', 'lib/', 'scripts'],
+      exclude: ['competitions/a/data', 'cluster_fleet_config.ts'],
+    });
+    // Data that is the competition folder itself (input.txt beside the code) keeps the code pinned.
+    expect(codeScope('/r', exp('/r/competitions/a')).exclude).toEqual(['cluster_fleet_config.ts']);
+    expect(codeScope('/r', exp('/r/shared/data')).exclude).toEqual(['cluster_fleet_config.ts']);
   });
 });
 

@@ -2,7 +2,7 @@ import { mkdirSync, mkdtempSync, readdirSync, realpathSync, rmSync, symlinkSync,
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { checkName, loadExperiment, MAX_SPEC_BYTES } from '../../scripts/lib/spec/experiment.js';
+import { checkName, loadExperiment, MAX_SPEC_BYTES, setupOf } from '../../scripts/lib/spec/experiment.js';
 import { readVars } from '../../scripts/lib/spec/make-vars.js';
 import { parseYaml } from '../../scripts/lib/spec/yaml.js';
 import { UserError } from '../../scripts/lib/ui/errors.js';
@@ -65,7 +65,7 @@ describe('experiment specs', () => {
   it('rejects unknown keys and lists the valid ones', async () => {
     competition('toy', 'train:\n  command: x\n  comand: y\n');
     expect(await errorOf(() => loadExperiment(root, 'toy'))).toBe(
-      'competitions/toy/experiment.yaml: train.comand: unknown key; valid keys here: command, checkpoint_every_sec, grace_sec, env, keep_checkpoints',
+      'competitions/toy/experiment.yaml: train.comand: unknown key; valid keys here: command, cwd, checkpoint_every_sec, grace_sec, env, keep_checkpoints, metrics_from',
     );
     competition('top', 'trian:\n  command: x\n');
     expect(await errorOf(() => loadExperiment(root, 'top'))).toMatch(/experiment\.yaml: trian: unknown key; valid keys here: setup, train, predict/);
@@ -99,6 +99,55 @@ describe('experiment specs', () => {
     expect(await errorOf(() => loadExperiment(root, 'toy'))).toBe(
       'competitions/toy/experiment.yaml: data.dir: competitions/toy/nowhere is not a directory; create it or fix the path',
     );
+  });
+
+  it('gives the fix for a wrong type, from the field\'s own example', async () => {
+    const cases: [string, string][] = [
+      ['train:\n  command: x\nseed: many\n', 'seed: expected a number, e.g. 42'],
+      ['train:\n  command: 5\n', 'train.command: expected a string or a list of strings, e.g. "python3 train.py"'],
+      ['train:\n  command: x\n  env: [A]\n', 'train.env: expected a mapping, e.g. { EPOCHS: "8000" }'],
+      ['train:\n  command: x\ndata: data\n', 'data: expected a mapping, e.g. { dir: data }'],
+      ['train:\n  command: x\nsetup: 3\n', 'setup: expected a string, a list of strings, or { command, cwd }, e.g. "pip install -r requirements.txt"'],
+    ];
+    for (const [yaml, message] of cases) {
+      competition('toy', yaml);
+      expect(await errorOf(() => loadExperiment(root, 'toy'))).toBe(`competitions/toy/experiment.yaml: ${message}`);
+    }
+  });
+
+  it('takes working folders, a metrics pattern and code paths, and checks them before anything runs', async () => {
+    mkdirSync(path.join(root, 'lib'));
+    competition(
+      'toy',
+      "setup: { command: make, cwd: tools }\ntrain:\n  command: x\n  cwd: $data\n  metrics_from: 'loss (?P<loss>[\\d.]+)'\ndata:\n  dir: data\ncode: [lib/]\n",
+    );
+    mkdirSync(path.join(root, 'competitions/toy/tools'));
+    const exp = await loadExperiment(root, 'toy');
+    expect(exp.spec.train).toMatchObject({ cwd: '$data', metrics_from: 'loss (?P<loss>[\\d.]+)' });
+    expect(exp.spec.code).toEqual(['lib/']);
+    expect(setupOf(exp.spec)).toEqual({ command: 'make', cwd: 'tools' });
+
+    const file = 'competitions/toy/experiment.yaml';
+    const cases: [string, string][] = [
+      ['train:\n  command: x\n  cwd: $data\n', `${file}: train.cwd: $data is the staged data, and there is no data: section; add data: { dir: data }`],
+      ['train:\n  command: x\n  cwd: ../elsewhere\n', `${file}: train.cwd: a folder inside the competition folder, or $data (the staged data) or $data/<sub-folder>, e.g. $data`],
+      ['train:\n  command: x\n  cwd: nowhere\n', `${file}: train.cwd: competitions/toy/nowhere is not a folder; create it or fix the path (relative to the competition folder, or $data)`],
+      ["train:\n  command: x\n  metrics_from: 'loss (\\d+'\n", `${file}: train.metrics_from: not a regular expression (/loss (\\d+/: Unterminated group), e.g. 'step (?<step>\\d+) / \\d+ \\| loss (?<loss>[\\d.]+)'`],
+      ["train:\n  command: x\n  metrics_from: 'loss ([\\d.]+)'\n", `${file}: train.metrics_from: has no named group like (?<loss>[\\d.]+) to take a metric from, e.g. 'step (?<step>\\d+) / \\d+ \\| loss (?<loss>[\\d.]+)'`],
+      ['train:\n  command: x\ncode: [common/]\n', `${file}: code.0: common/ does not exist in the repository (paths under code are relative to its root); create it or fix the path`],
+      ['train:\n  command: x\ncode: [./cluster_fleet_config.ts]\n', `${file}: code.0: cluster_fleet_config.ts is the inventory: where a run executes is never part of its code pin`],
+    ];
+    for (const [yaml, message] of cases) {
+      competition('toy', yaml);
+      expect(await errorOf(() => loadExperiment(root, 'toy'))).toBe(message);
+    }
+  });
+
+  it('leaves fields a spec does not use out of it, so its config pin stays what it was', async () => {
+    competition('toy', 'train:\n  command: python3 train.py\ndata:\n  dir: data\n');
+    const { spec } = await loadExperiment(root, 'toy');
+    expect(Object.keys(spec).sort()).toEqual(['data', 'resources', 'secrets', 'seed', 'shards', 'train']);
+    expect(Object.keys(spec.train).sort()).toEqual(['checkpoint_every_sec', 'command', 'env', 'grace_sec', 'keep_checkpoints']);
   });
 
   it('says which experiments and competitions exist', async () => {

@@ -36,6 +36,8 @@ async function pollAll(project: Project, attempts: AttemptRecord[]): Promise<(Po
 
 export interface RunRow {
   run: RunRecord;
+  /** the newest metrics line of a run of one unit: live, or as recorded */
+  metrics: Record<string, unknown> | null;
   /** the run's state, with its live units asked (a run whose orchestrator died shows lost) */
   state: string;
   units: { done: number; total: number };
@@ -50,8 +52,11 @@ export async function listRuns(project: Project, experiment?: string): Promise<R
   return runs.map((run) => {
     const states = run.units.map((u) => liveState.get(u.attempts.at(-1)!) ?? u.attempts.at(-1)?.state ?? 'created');
     const anyLive = states.find((s) => s === 'running' || s === 'pending' || s === 'unreachable');
+    const last = run.units.length === 1 ? run.units[0]!.attempts.at(-1) : undefined;
+    const livePoll = last ? live.findIndex((x) => x.last === last) : -1;
     return {
       run,
+      metrics: (livePoll >= 0 ? polled[livePoll]?.metrics : null) ?? last?.metrics ?? null,
       state: anyLive ?? (run.units.length === 1 ? states[0]! : runState(run)),
       units: { done: run.units.filter((u) => u.attempts.at(-1)?.state === 'succeeded').length, total: run.units.length },
     };

@@ -19,7 +19,10 @@ export async function predict(project: Project, run: RunRecord, opts: { echo?: (
   for (;;) {
     const [poll] = await backend.pollMany([{ handle: handle!, eventsFrom: events.length }]);
     events.push(...poll!.events);
-    if (TERMINAL.has(poll!.state)) return { ...poll!, events };
+    if (TERMINAL.has(poll!.state)) {
+      await backend.pull(handle!).catch(() => {}); // its copies the store holds leave the work folder
+      return { ...poll!, events };
+    }
     opts.onPoll?.(poll!);
     await backend.waitForChange(250);
   }

@@ -10,9 +10,10 @@ import { z } from 'zod';
 import { isAlive, processStartTime } from '../process-alive.js';
 import type { Store } from '../store/store.js';
 import { runKeys } from '../store/run-keys.js';
-import { ATTEMPT_FILES, EVENTS_FILE, STOP_REQUEST, TERMINAL, type AttemptSpec, type AttemptStatus, type RunnerEvent } from '../runner/attempt-spec.js';
+import { EVENTS_FILE, STOP_REQUEST, TERMINAL, type AttemptSpec, type AttemptStatus, type RunnerEvent } from '../runner/attempt-spec.js';
 import { AttemptRunner, workPaths } from '../runner/attempt-runner.js';
 import { lastJsonLine, parseEventLines } from '../runner/jsonl.js';
+import { settleAttempt } from '../runner/work-tidy.js';
 import type { Backend, Capabilities, Handle, PollRequest, PollResult, Submission } from './backend.js';
 
 const LocalHandle = z.object({
@@ -122,9 +123,11 @@ export class LocalBackend implements Backend {
   async poll(h: LocalHandle, eventsFrom = 0): Promise<PollResult> {
     const dir = workPaths(h.work_dir, h.attempt).attempt;
     const mine = this.runners.get(this.key(h));
+    // A finished attempt's folder may be tidied away (pull): its status is in the store then.
+    const stored = () => this.opts.store.getBytes(runKeys.attemptFile(h.unit ?? h.run_id, h.attempt, 'status.json')).then((b) => b?.toString('utf8') ?? 'null');
     const status: AttemptStatus | null = mine
       ? mine.runner.status
-      : (JSON.parse(await readFile(path.join(dir, 'status.json'), 'utf8').catch(() => 'null')) as AttemptStatus | null);
+      : (JSON.parse(await readFile(path.join(dir, 'status.json'), 'utf8').catch(stored)) as AttemptStatus | null);
     const events = parseEventLines<RunnerEvent>(await readFile(path.join(dir, EVENTS_FILE), 'utf8').catch(() => '')).slice(eventsFrom);
     const base = { exit_code: status?.exit_code ?? null, events, metrics: lastJsonLine(path.join(dir, 'metrics.jsonl')), last_line: null, unanswered: false };
     // An in-process runner's state turns final before its outputs are stored: wait for both.
@@ -173,15 +176,13 @@ export class LocalBackend implements Backend {
     }
   }
 
-  /** The runner mirrors its files itself; after a lost attempt, salvage what the worker left. */
+  /**
+   * The runner mirrors its files itself; after a lost attempt, salvage what the worker left.
+   * Then the copies the store holds leave the work folder.
+   */
   async pull(handle: Handle): Promise<void> {
     const h = LocalHandle.parse(handle);
-    const dir = workPaths(h.work_dir, h.attempt).attempt;
-    for (const name of ATTEMPT_FILES) {
-      const file = path.join(dir, name);
-      const key = runKeys.attemptFile(h.unit ?? h.run_id, h.attempt, name);
-      if (existsSync(file) && !(await this.opts.store.stat(key))) await this.opts.store.put(key, file);
-    }
+    await settleAttempt(this.opts.store, h.work_dir, h.unit ?? h.run_id, h.attempt);
   }
 
   async pushCheckpoints(): Promise<void> {}

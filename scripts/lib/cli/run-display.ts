@@ -4,7 +4,8 @@
 import type { LaunchEvent } from '../actions/launch.js';
 import { describeMerge } from '../actions/merge.js';
 import { describePins } from '../runs/describe.js';
-import type { RunRecord } from '../runs/run-record.js';
+import { restoredLine, statusText } from './run-lines.js';
+import { lastStep, type RunRecord } from '../runs/run-record.js';
 import type { UnitView } from '../runs/supervision.js';
 import { LiveTable } from '../ui/live-table.js';
 import { formatDuration } from '../ui/format.js';
@@ -19,15 +20,6 @@ export function unitTable(units: readonly UnitView[]): string {
     return [u.unit, u.slot, u.state, u.attempt, u.ckpt, elapsed, (u.last_line ?? '').slice(0, 60)];
   });
   return renderTable(['SHARD', 'HOST', 'STATE', 'ATTEMPT', 'CKPT', 'ELAPSED', 'LAST LINE'], rows);
-}
-
-/** The live status line of a run of one unit. */
-function statusText(u: UnitView): string {
-  const m = u.metrics ?? {};
-  const step = m.step ?? u.ckpt ?? '-';
-  const loss = typeof m.loss === 'number' ? m.loss.toPrecision(4) : '-';
-  const elapsed = u.started_at ? formatDuration(Date.now() - Date.parse(u.started_at)) : '-';
-  return `▸ attempt ${u.attempt ?? '-'} · step ${String(step)} · loss ${loss} · ckpt ${u.ckpt ?? '-'} · ${elapsed}`;
 }
 
 export class RunDisplay {
@@ -81,7 +73,7 @@ export class RunDisplay {
       case 'prepared':
         return this.say(e.outcome instanceof Error ? `✗ ${e.slot}: ${e.outcome.message.split('\n')[0]}` : `✓ ${e.slot}: ${e.outcome} (${formatDuration(e.ms)})`);
       case 'restored':
-        return this.say(this.unit(e.unit) + (e.step === null ? 'starting from scratch (no committed checkpoint)' : `resuming from committed checkpoint step ${e.step}`));
+        return this.say(this.unit(e.unit) + restoredLine(e.step, e.attempt));
       case 'notice':
         return this.say(`${this.unit(e.unit)}switchyard: ${e.line}`);
       case 'ended':
@@ -89,7 +81,11 @@ export class RunDisplay {
         if (e.state !== 'succeeded') this.say(`attempt ${e.attempt} ended ${e.state}${e.reason ? `: ${e.reason}` : ''}`);
         return;
       case 'retrying':
-        if (!this.sharded) this.say(`attempt ${e.after.attempt} ${e.after.state}: ${e.after.reason}; starting attempt ${e.next.attempt} on ${e.next.backend} from the last committed checkpoint`);
+        if (!this.sharded) {
+          const step = lastStep(this.run!);
+          const from = step === null ? 'from the beginning (no checkpoint committed)' : `from checkpoint step ${step}`;
+          this.say(`attempt ${e.after.attempt} ${e.after.state}: ${e.after.reason}; starting attempt ${e.next.attempt} on ${e.next.backend} ${from}`);
+        }
         return;
       case 'slot-down':
         return this.say(`host ${e.slot} lost: ${e.reason}`);

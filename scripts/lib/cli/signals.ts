@@ -4,8 +4,17 @@
 // preempted, while one running elsewhere goes on (a later make train re-attaches). A sharded
 // run detaches at once: its units go on where they run, and a second signal exits.
 import type { Backend } from '../backends/backend.js';
-import type { RunRecord } from '../runs/run-record.js';
+import { lastStep, type RunRecord } from '../runs/run-record.js';
 import type { Supervisor } from '../runs/supervisor.js';
+
+/** What stopping now means, as far as this shell has seen: never "checkpointing" for an experiment that has not checkpointed. */
+function outlook(run: RunRecord): string {
+  const step = lastStep(run);
+  const grace = `${run.spec.train.grace_sec}s`;
+  return step === null
+    ? `the experiment has ${grace} to exit; it has not committed a checkpoint, so make train starts it over from the beginning`
+    : `the experiment has ${grace} to checkpoint and exit; make train resumes it from its newest checkpoint (step ${step} so far)`;
+}
 
 export interface SignalTarget {
   supervisor: Supervisor;
@@ -40,7 +49,7 @@ export class ForegroundSignals {
     }
     if (signal !== 'SIGINT') {
       if (t.backend.attemptsInProcess) {
-        this.say(`${signal}: checkpointing and stopping; make train resumes the run`);
+        this.say(`${signal}: stopping: ${outlook(t.run)}`);
         t.supervisor.stop({ preempt: true });
       } else {
         this.say(`${signal}: detaching; the attempt goes on on ${t.backend.name}; make train re-attaches to it`);
@@ -50,7 +59,7 @@ export class ForegroundSignals {
     }
     this.interrupts++;
     if (this.interrupts === 1) {
-      this.say('stopping: the experiment is checkpointing (Ctrl-C again to kill it now)');
+      this.say(`stopping: ${outlook(t.run)} (Ctrl-C again to kill it now)`);
       t.supervisor.stop();
     } else {
       this.say('killing the experiment');

@@ -1,4 +1,5 @@
 // The five pins of a run, their digest, and the run id built from it.
+import { plural } from '../ui/plural.js';
 import { canonicalJson, sha256Hex } from './canonical-json.js';
 
 export interface Pins {
@@ -48,7 +49,7 @@ export function comparePins(recorded: PinsWithoutDigest, current: PinsWithoutDig
   };
   const short = (n: number) => (h: string | null) => (h === null ? 'none' : h.slice(0, n));
   const dirty = (h: string | null) => (h === null ? 'clean tree' : `uncommitted changes ${h.slice(0, 8)}`);
-  const data = (d: Pins['data']) => `${d.root.slice(0, 8)} (${d.files} files, ${formatBytes(d.bytes)})`;
+  const data = (d: Pins['data']) => `${d.root.slice(0, 8)} (${plural(d.files, 'file')}, ${formatBytes(d.bytes)})`;
 
   diff('code', 'commit', recorded.code.commit, current.code.commit, short(7));
   diff('code', '', recorded.code.dirty_sha256, current.code.dirty_sha256, dirty);

@@ -10,6 +10,7 @@ import { encodeSecretsFile } from '../secrets/secrets-file.js';
 import type { Experiment } from '../spec/experiment.js';
 import { tmuxHasSession } from '../ssh/tmux.js';
 import { UserError } from '../ui/errors.js';
+import { plural } from '../ui/plural.js';
 import { TMUX_SOCKET } from './host-layout.js';
 import { ensureNodeRuntime } from './node-runtime.js';
 import { loadRunnerBundle, writeRunner } from './runner-bundle.js';
@@ -82,7 +83,7 @@ async function checkData(host: RemoteHost, project: Workspace, exp: Experiment, 
   if (there.root !== pins.data.root) {
     throw new UserError(`ssh ${host.name}: data pin differs on the host (${there.root.slice(0, 8)} there, ${pins.data.root.slice(0, 8)} here); run make sync host=${host.name}`);
   }
-  return `data pin ${there.root.slice(0, 8)} verified (${there.files} files)`;
+  return `data pin ${there.root.slice(0, 8)} verified (${plural(there.files, 'file')})`;
 }
 
 export function bootstrapSteps(
@@ -109,7 +110,7 @@ export function bootstrapSteps(
       name: 'sync',
       run: async () => {
         const r = await host.syncRepo(project.root);
-        return `${layout.repo}: ${r.filesTransferred} files changed, ${r.bytesTransferred} bytes sent`;
+        return `${layout.repo}: ${plural(r.filesTransferred, 'file')} changed, ${plural(r.bytesTransferred, 'byte')} sent`;
       },
     },
     {

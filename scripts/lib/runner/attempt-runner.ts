@@ -14,9 +14,12 @@ import type { CommandSpec } from '../spec/experiment.js';
 import { appendFileWhole, ensureDir, writeFileAtomically } from '../store/atomic-file.js';
 import type { Store } from '../store/store.js';
 import { diskError, isDiskProblem } from '../ui/errors.js';
+import { stageAttemptData, workingFolder } from './attempt-folders.js';
 import { ATTEMPT_FILES, EVENTS_FILE, STOP_REQUEST, type AttemptSpec, type AttemptState, type AttemptStatus, type RunnerEvent } from './attempt-spec.js';
 import { CheckpointSync } from './checkpoint-sync.js';
 import { startExperiment, type ExitInfo, type ExperimentProcess } from './experiment-process.js';
+import { OutputMetrics } from './output-metrics.js';
+import { mergedOutputs } from './outputs-manifest.js';
 import { restoreLatest, storedSteps, uploadStep } from './store-checkpoints.js';
 
 /** Exit code an experiment uses to say "I saved a checkpoint, run me again". */
@@ -69,6 +72,8 @@ export class AttemptRunner {
   private redactor = new Redactor([]);
   /** with secrets to mask, the experiment's metrics file, copied masked into the attempt's */
   private metrics: MaskedCopy | null = null;
+  /** the staged, read-only view of the run's pinned data (SWITCHYARD_DATA_DIR) */
+  private dataDir: string | null = null;
 
   constructor(
     readonly spec: AttemptSpec,
@@ -182,17 +187,19 @@ export class AttemptRunner {
       if (this.spec.attempt !== 'predict') await this.adoptLocalSteps(note);
       this.status.restored_step = await restoreLatest(this.opts.store, this.spec.unit_id, this.paths.ckpt, note);
       this.status.last_step = this.status.restored_step;
-      this.emit({ type: 'restored', step: this.status.restored_step });
+      this.emit({ type: 'restored', step: this.status.restored_step, attempt: this.spec.attempt });
       await this.sync.init();
+      this.dataDir = await stageAttemptData(this.opts.root, this.spec, note);
       if (this.stopKind) return await this.finish({ code: null, signal: 'SIGTERM' }, stdout, stderr);
       if (this.spec.setup) {
-        const setup = await this.supervise(this.spec.setup, stdout, stderr);
+        const setup = await this.supervise(this.spec.setup, this.spec.setup_cwd, stdout, stderr);
         if (setup.code !== 0 || this.stopKind) {
           if (!this.stopKind) this.status.reason = `setup exited ${setup.code ?? setup.signal}`;
           return await this.finish(setup, stdout, stderr, this.stopKind ? undefined : 'failed');
         }
       }
-      const exit = await this.supervise(this.spec.command, stdout, stderr);
+      const metrics = this.spec.metrics_from ? new OutputMetrics(this.spec.metrics_from, this.metrics?.source ?? path.join(this.paths.attempt, 'metrics.jsonl')) : undefined;
+      const exit = await this.supervise(this.spec.command, this.spec.command_cwd, stdout, stderr, metrics);
       return await this.finish(exit, stdout, stderr);
     } catch (err) {
       if (isDiskProblem(err)) this.failWrite(err); // restoring into a full work folder, say
@@ -236,7 +243,6 @@ export class AttemptRunner {
 
   private contractEnv(): NodeJS.ProcessEnv {
     const s = this.spec;
-    const dataDir = s.data_dir ? path.resolve(this.opts.root, s.data_dir) : '';
     const pythonPath = [ckptHelperDir(this.opts.root), process.env.PYTHONPATH].filter(Boolean).join(path.delimiter);
     const venv = s.venv ? path.resolve(this.opts.root, s.venv) : null;
     const venvEnv = venv && existsSync(path.join(venv, 'bin'))
@@ -256,7 +262,8 @@ export class AttemptRunner {
       SWITCHYARD_CKPT_KEEP: String(s.keep_checkpoints),
       SWITCHYARD_OUTPUT_DIR: this.paths.output,
       SWITCHYARD_METRICS: this.metrics?.source ?? path.join(this.paths.attempt, 'metrics.jsonl'),
-      SWITCHYARD_DATA_DIR: dataDir,
+      SWITCHYARD_DATA_DIR: this.dataDir ?? '',
+      SWITCHYARD_CODE_DIR: path.resolve(this.opts.root, s.cwd),
       SWITCHYARD_SHARD_INDEX: String(s.shard_index),
       SWITCHYARD_SHARD_COUNT: String(s.shard_count),
       PYTHONPATH: pythonPath,
@@ -264,13 +271,14 @@ export class AttemptRunner {
     };
   }
 
-  private async supervise(command: CommandSpec, stdout: WriteStream, stderr: WriteStream): Promise<ExitInfo> {
+  /** `metrics`: turns the command's output into metrics lines (train.metrics_from). */
+  private async supervise(command: CommandSpec, cwd: string | null, stdout: WriteStream, stderr: WriteStream, metrics?: OutputMetrics): Promise<ExitInfo> {
     const echo = this.opts.echo;
     // Secrets are masked before anything is written or echoed.
-    const out = this.redactor.pipe((b) => (stdout.write(b), echo?.('stdout', b)));
-    const err = this.redactor.pipe((b) => (stderr.write(b), echo?.('stderr', b)));
+    const out = this.redactor.pipe((b) => (stdout.write(b), metrics?.stdout.feed(b), echo?.('stdout', b)));
+    const err = this.redactor.pipe((b) => (stderr.write(b), metrics?.stderr.feed(b), echo?.('stderr', b)));
     this.child = startExperiment(command, {
-      cwd: path.resolve(this.opts.root, this.spec.cwd),
+      cwd: workingFolder(this.opts.root, this.spec, cwd, this.dataDir),
       env: this.contractEnv(),
       onStdout: (b) => out.write(b),
       onStderr: (b) => err.write(b),
@@ -292,6 +300,7 @@ export class AttemptRunner {
     const exit = await this.child.exited;
     out.end();
     err.end();
+    metrics?.end(); // after the masks let their last bytes through
     clearInterval(ticker);
     if (limit) clearTimeout(limit);
     if (this.killTimer) clearTimeout(this.killTimer);
@@ -357,7 +366,8 @@ export class AttemptRunner {
     if (!files.length) return;
     files.sort((a, b) => a.path.localeCompare(b.path));
     // Written last: a reader that finds it knows every output listed is complete.
-    await this.opts.store.putBytes(runKeys.outputsManifest(this.spec.unit_id), JSON.stringify({ files }, null, 2) + '\n');
+    const all = await mergedOutputs(this.opts.store, this.spec.unit_id, files);
+    await this.opts.store.putBytes(runKeys.outputsManifest(this.spec.unit_id), JSON.stringify({ files: all }, null, 2) + '\n');
     this.emit({ type: 'outputs.saved', files });
   }
 

@@ -16,10 +16,20 @@ export interface AttemptSpec {
   command: CommandSpec;
   /** run before the command in every attempt (installs, downloads); must be idempotent */
   setup: CommandSpec | null;
-  /** the competition folder, relative to the repo root */
+  /** the competition folder, relative to the repo root: SWITCHYARD_CODE_DIR and the default working folder */
   cwd: string;
+  /** the command's and setup's working folders as the spec gives them (relative to `cwd`, or `$data[/<sub>]`); null: `cwd` */
+  command_cwd: string | null;
+  setup_cwd: string | null;
   /** the data folder, relative to the repo root (or absolute), or null */
   data_dir: string | null;
+  /**
+   * the run's data pin: the runner stages exactly its files from `data_dir`, read-only, as
+   * SWITCHYARD_DATA_DIR; `cache` is the pin's stat cache, relative to the project root
+   */
+  data_pin: { root: string; include: string[]; exclude: string[]; cache: string | null } | null;
+  /** `train.metrics_from`: output lines it matches become metrics lines */
+  metrics_from: string | null;
   env: Record<string, string>;
   /** names of the secrets the experiment declares; their values come from `secrets_file` */
   secrets: string[];
@@ -63,7 +73,8 @@ export interface AttemptStatus {
 }
 
 export type RunnerEvent =
-  | { type: 'restored'; step: number | null }
+  /** `attempt` is absent in events of runners older than the field */
+  | { type: 'restored'; step: number | null; attempt?: number | 'predict' }
   | { type: 'notice'; line: string }
   | { type: 'ckpt.committed'; step: number; manifest: string; manifest_sha256: string }
   | { type: 'ckpt.pruned'; step: number }

@@ -27,6 +27,8 @@ export interface AttemptRecord {
   last_step: number | null;
   /** runner events already written to the ledger (a cursor into the attempt's events.jsonl) */
   events_seen: number;
+  /** the newest metrics line seen (absent in records older than the field) */
+  metrics?: Record<string, unknown> | null;
 }
 
 export interface UnitRecord {

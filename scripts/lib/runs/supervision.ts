@@ -33,7 +33,7 @@ export type SupervisorEvent =
   | { type: 'placed'; backend: string; capacity: number; units: { unit: number; slot: string }[]; reattached: { unit: number; slot: string; attempt: number }[] }
   | { type: 'prepared'; backend: string; slot: string; outcome: string | Error; ms: number }
   | { type: 'started'; unit: number; attempt: number; backend: string; slot: string }
-  | { type: 'restored'; unit: number; step: number | null }
+  | { type: 'restored'; unit: number; attempt: number; step: number | null }
   | { type: 'notice'; unit: number; line: string }
   | { type: 'ended'; unit: number; attempt: number; slot: string; state: AttemptState; reason: string | null; ms: number }
   | { type: 'slot-down'; backend: string; slot: string; reason: string }

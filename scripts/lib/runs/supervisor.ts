@@ -381,6 +381,7 @@ export class Supervisor {
     if (taken.pruned.length) this.dropPruned(u, live, taken.pruned);
     let changed = taken.changed;
     u.metrics = poll.metrics ?? u.metrics;
+    attempt.metrics = u.metrics; // saved with the record: make status shows step and loss
     if (poll.last_line) u.lastLine = poll.last_line;
     if (!TERMINAL.has(poll.state)) {
       const reason = poll.state === 'pending' ? poll.reason : null;

@@ -98,7 +98,7 @@ export async function takeEvents(live: Live, events: (RunnerEvent | null)[], ctx
       await ctx.record('outputs.saved', { ...ctx.tag, files: e.files });
     } else if (e.type === 'restored') {
       attempt.restored_step = e.step;
-      ctx.emit({ type: 'restored', unit: ctx.unit, step: e.step });
+      ctx.emit({ type: 'restored', unit: ctx.unit, attempt: attempt.n, step: e.step });
     } else if (e.type === 'notice') {
       ctx.emit({ type: 'notice', unit: ctx.unit, line: e.line });
     }
