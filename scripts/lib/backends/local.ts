@@ -8,6 +8,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { isAlive, processStartTime } from '../process-alive.js';
 import type { Store } from '../store/store.js';
 import { ATTEMPT_FILES, EVENTS_FILE, STOP_REQUEST, type AttemptSpec, type AttemptStatus, type RunnerEvent } from '../runner/attempt-spec.js';
+import { AttemptFilesMirror } from '../runner/attempt-files.js';
 import { AttemptRunner, workPaths } from '../runner/attempt-runner.js';
 import { lastJsonLine, parseJsonLines } from '../runner/jsonl.js';
 import { runKeys, TERMINAL, type Handle } from '../runs/run-record.js';
@@ -152,11 +153,7 @@ export class LocalBackend implements Backend {
   /** The runner mirrors its files itself; after a lost attempt, salvage what the worker left. */
   async pull(handle: Handle): Promise<void> {
     const h = handle as LocalHandle;
-    const dir = workPaths(h.work_dir, h.attempt).attempt;
-    for (const name of ATTEMPT_FILES) {
-      const file = path.join(dir, name);
-      const key = runKeys.attemptFile(h.run_id, h.attempt, name);
-      if (existsSync(file) && !(await this.opts.store.stat(key))) await this.opts.store.put(key, file);
-    }
+    const files = await new AttemptFilesMirror(this.opts.store, h.run_id, h.attempt, workPaths(h.work_dir, h.attempt).attempt).load();
+    await files.copy(ATTEMPT_FILES, { changedOnly: true });
   }
 }

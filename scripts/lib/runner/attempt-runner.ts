@@ -10,6 +10,7 @@ import { latestCheckpoint } from '../ckpt/checkpoint.js';
 import { runKeys, type AttemptState } from '../runs/run-record.js';
 import type { CommandSpec } from '../spec/experiment.js';
 import type { Store } from '../store/store.js';
+import { AttemptFilesMirror } from './attempt-files.js';
 import { ATTEMPT_FILES, EVENTS_FILE, STOP_REQUEST, type AttemptSpec, type AttemptStatus, type RunnerEvent } from './attempt-spec.js';
 import { CheckpointSync } from './checkpoint-sync.js';
 import { startExperiment, type ExitInfo, type ExperimentProcess } from './experiment-process.js';
@@ -64,12 +65,14 @@ export class AttemptRunner {
   private stopKind: 'cancel' | 'preempt' | null = null;
   private killTimer: NodeJS.Timeout | null = null;
   private sync: CheckpointSync;
+  private files: AttemptFilesMirror;
 
   constructor(
     readonly spec: AttemptSpec,
     private readonly opts: RunnerOptions,
   ) {
     this.paths = workPaths(opts.workDir, spec.attempt, opts.outputDir);
+    this.files = new AttemptFilesMirror(opts.store, spec.unit_id, spec.attempt, this.paths.attempt);
     this.status = {
       run_id: spec.run_id,
       attempt: spec.attempt,
@@ -290,11 +293,8 @@ export class AttemptRunner {
     writeJsonAtomic(path.join(this.paths.attempt, 'status.json'), this.status);
   }
 
-  /** Copies the attempt's logs, metrics and status to the store. */
+  /** Copies the attempt's logs, metrics and status to the store, then their manifest. */
   async mirrorAttemptFiles(names: readonly string[] = ATTEMPT_FILES): Promise<void> {
-    for (const name of names) {
-      const file = path.join(this.paths.attempt, name);
-      if (existsSync(file)) await this.opts.store.put(runKeys.attemptFile(this.spec.unit_id, this.spec.attempt, name), file);
-    }
+    await this.files.copy(names);
   }
 }

@@ -75,9 +75,10 @@ export class CheckpointSync {
       if (!existsSync(dir)) return; // pruned locally mid-upload; a newer step will follow
       throw err;
     }
-    for (const pruned of await pruneStoredSteps(this.store, this.runId, this.keep)) {
-      this.emit({ type: 'ckpt.pruned', step: pruned });
-    }
+    // Each prune is recorded before its step is deleted: a runner killed in between leaves a
+    // recorded prune with files still stored (make verify repair=1 removes them), never a
+    // step gone from the store that the ledger still counts on.
+    await pruneStoredSteps(this.store, this.runId, this.keep, (step) => this.emit({ type: 'ckpt.pruned', step }));
     await this.afterCommit();
   }
 }

@@ -3,6 +3,7 @@
 import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { parseManifest, verifyStep, type CkptManifest } from '../ckpt/checkpoint.js';
+import { mapLimit } from '../map-limit.js';
 import { runKeys } from '../runs/run-record.js';
 import type { Store } from '../store/store.js';
 
@@ -19,14 +20,6 @@ export async function storedSteps(store: Store, runId: string): Promise<{ step: 
     steps.set(step, (steps.get(step) ?? false) || rest.join('/') === MANIFEST);
   }
   return [...steps].map(([step, hasManifest]) => ({ step, hasManifest })).sort((a, b) => a.step - b.step);
-}
-
-async function mapLimit<T>(items: T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
-  let next = 0;
-  const workers = Array.from({ length: Math.min(limit, items.length) }, async () => {
-    while (next < items.length) await fn(items[next++]!);
-  });
-  await Promise.all(workers);
 }
 
 /** Uploads a locally committed step. Each blob is verified after upload; the manifest goes last. */
@@ -54,11 +47,17 @@ export async function deleteStoredStep(store: Store, runId: string, step: number
   for (const key of await store.list(prefix)) await store.delete(key);
 }
 
-/** Keeps the newest `keep` committed steps in the store; returns the steps deleted. */
-export async function pruneStoredSteps(store: Store, runId: string, keep: number): Promise<number[]> {
+/**
+ * Keeps the newest `keep` committed steps in the store; returns the steps deleted. `before` is
+ * told of each step just before it is deleted (the runner records the prune there).
+ */
+export async function pruneStoredSteps(store: Store, runId: string, keep: number, before: (step: number) => void = () => {}): Promise<number[]> {
   const committed = (await storedSteps(store, runId)).filter((s) => s.hasManifest).map((s) => s.step);
   const doomed = committed.slice(0, Math.max(0, committed.length - keep));
-  for (const step of doomed) await deleteStoredStep(store, runId, step);
+  for (const step of doomed) {
+    before(step);
+    await deleteStoredStep(store, runId, step);
+  }
   return doomed;
 }
 
