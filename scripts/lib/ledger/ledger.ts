@@ -4,6 +4,7 @@ import { mkdir, open, readFile, type FileHandle } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { fsyncDir } from '../ckpt/io.js';
 import { withFileLock } from './file-lock.js';
+import type { PendingAppend } from './anchor.js';
 import { writeHead } from './head.js';
 import { type LedgerEntry, type LedgerFields, ZERO_HASH, formatLine, hashLine, parseLine, splitLines } from './format.js';
 
@@ -12,11 +13,17 @@ export { verifyLedger, type LedgerVerifyResult, type VerifyLedgerOptions } from 
 export { withFileLock } from './file-lock.js';
 export { readHead, type LedgerHead } from './head.js';
 
+export interface AppendOptions {
+  /** runs under the lock with the line about to be written, before it is (the store anchor) */
+  beforeAppend?: (next: PendingAppend) => Promise<void>;
+}
+
 /** Appends one entry (seq and prev computed under the lock), fsyncs, and returns it. */
 export async function appendLedger<T extends string>(
   ledgerPath: string,
   type: T,
   fields: LedgerFields<T>,
+  opts: AppendOptions = {},
 ): Promise<LedgerEntry> {
   await mkdir(dirname(ledgerPath), { recursive: true });
   return withFileLock(`${ledgerPath}.lock`, async () => {
@@ -33,6 +40,7 @@ export async function appendLedger<T extends string>(
         prev = hashLine(last);
       }
       const line = formatLine(seq, new Date().toISOString(), type, fields, prev);
+      await opts.beforeAppend?.({ ledgerPath, seq, line, last });
       await fh.write(`${line}\n`);
       await fh.sync();
       if (created) await fsyncDir(dirname(ledgerPath));
