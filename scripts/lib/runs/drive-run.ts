@@ -9,6 +9,7 @@ import type { Project } from '../project.js';
 import type { AttemptSpec, RunnerEvent } from '../runner/attempt-spec.js';
 import { formatDuration, type StatusLine } from '../ui/status-line.js';
 import { shardUnit, startedAttempt, TERMINAL, type AttemptRecord, type AttemptState, type Handle, type RunRecord } from './run-record.js';
+import { lostSteps, storedEvents } from './lost-steps.js';
 import { recordInLedger, saveRun } from './run-store.js';
 
 const POLL_MS = 250;
@@ -93,6 +94,7 @@ export async function recordAttemptEnd(
   });
   const who = shard === undefined ? `attempt ${attempt.n}` : `shard ${shard} attempt ${attempt.n}`;
   await pull().catch((err: Error) => say(`switchyard: could not pull ${who}: ${err.message}`));
+  if (attempt.state === 'lost') await settleLostAttempt(project, run, attempt, say, shard);
   await saveRun(project, run);
   await recordInLedger(project, 'attempt.ended', {
     run_id: run.run_id,
@@ -102,6 +104,24 @@ export async function recordAttemptEnd(
     exit_code: attempt.exit_code,
     last_step: attempt.last_step,
   });
+}
+
+/**
+ * An attempt whose worker is gone: the ledger gets what its runner recorded in the store but no
+ * poll delivered (a prune just before its host went away), then `ckpt.lost` for each step it
+ * committed that this store does not hold, so make verify expects only what exists.
+ */
+async function settleLostAttempt(project: Project, run: RunRecord, attempt: AttemptRecord, say: (line: string) => void, shard?: number): Promise<void> {
+  const unit = shard === undefined ? run.run_id : shardUnit(run.run_id, shard);
+  const events = await storedEvents(project, unit, attempt.n);
+  if (events.length > attempt.events_seen) {
+    await recordEvents(project, run, events.slice(attempt.events_seen).filter((e) => e.type !== 'notice' && e.type !== 'restored'), say, shard);
+    attempt.events_seen = events.length;
+  }
+  const host = typeof attempt.handle?.host === 'string' ? attempt.handle.host : attempt.backend;
+  for (const step of await lostSteps(project, run.run_id, unit, attempt.n)) {
+    await recordInLedger(project, 'ckpt.lost', { run_id: run.run_id, ...(shard === undefined ? {} : { shard }), step, host, attempt: attempt.n });
+  }
 }
 
 function statusText(attempt: AttemptRecord, poll: PollResult, startedMs: number): string {
