@@ -10,6 +10,7 @@ import { latestCheckpoint } from '../ckpt/checkpoint.js';
 import { runKeys, type AttemptState } from '../runs/run-record.js';
 import type { CommandSpec } from '../spec/experiment.js';
 import type { Store } from '../store/store.js';
+import { AttemptFence } from './attempt-fence.js';
 import { AttemptFilesMirror } from './attempt-files.js';
 import { ATTEMPT_FILES, EVENTS_FILE, STOP_REQUEST, type AttemptSpec, type AttemptStatus, type RunnerEvent } from './attempt-spec.js';
 import { CheckpointSync } from './checkpoint-sync.js';
@@ -66,6 +67,7 @@ export class AttemptRunner {
   private killTimer: NodeJS.Timeout | null = null;
   private sync: CheckpointSync;
   private files: AttemptFilesMirror;
+  private fence: AttemptFence;
 
   constructor(
     readonly spec: AttemptSpec,
@@ -73,6 +75,7 @@ export class AttemptRunner {
   ) {
     this.paths = workPaths(opts.workDir, spec.attempt, opts.outputDir);
     this.files = new AttemptFilesMirror(opts.store, spec.unit_id, spec.attempt, this.paths.attempt);
+    this.fence = new AttemptFence(opts.store, spec.unit_id, spec.attempt);
     this.status = {
       run_id: spec.run_id,
       attempt: spec.attempt,
@@ -95,7 +98,18 @@ export class AttemptRunner {
       spec.keep_checkpoints,
       (e) => this.handleSyncEvent(e),
       () => this.mirrorAttemptFiles(ATTEMPT_FILES.filter((f) => f !== 'status.json')),
+      () => this.stillCurrent(),
     );
+  }
+
+  /** False once a newer attempt of the unit has started elsewhere: this one then stops. */
+  private async stillCurrent(): Promise<boolean> {
+    if (await this.fence.stillCurrent()) return true;
+    if (!this.stopKind) {
+      this.emit({ type: 'notice', line: `attempt ${this.fence.supersededBy} has taken ${this.spec.unit_id} over; stopping, nothing more goes to the store` });
+      this.requestStop('cancel');
+    }
+    return false;
   }
 
   private emit(e: RunnerEvent): void {
@@ -139,6 +153,7 @@ export class AttemptRunner {
       this.emit({ type: 'notice', line });
     };
     try {
+      await this.fence.claim();
       if (this.spec.attempt !== 'predict') await this.adoptLocalSteps(note);
       this.status.restored_step = await restoreLatest(this.opts.store, this.spec.unit_id, this.paths.ckpt, note);
       this.status.last_step = this.status.restored_step;
@@ -241,6 +256,7 @@ export class AttemptRunner {
   }
 
   private classify(exit: ExitInfo): { state: AttemptState; reason: string | null } {
+    if (this.fence.supersededBy !== null) return { state: 'cancelled', reason: `attempt ${this.fence.supersededBy} took the unit over (this one was given up as lost)` };
     if (this.stopKind === 'cancel') return { state: 'cancelled', reason: 'stopped by the user' };
     if (this.stopKind === 'preempt') return { state: 'preempted', reason: 'the runner was sent SIGTERM' };
     if (exit.code === 0) return { state: 'succeeded', reason: null };
@@ -259,6 +275,7 @@ export class AttemptRunner {
       () => null,
       (err: Error) => err,
     );
+    await this.fence.stillCurrent().catch(() => true); // taken over meanwhile: no outputs from here
     const { state, reason } = forced ? { state: forced, reason: this.status.reason } : this.classify(exit);
     Object.assign(this.status, {
       state: flushError && state === 'succeeded' ? 'failed' : state,

@@ -23,6 +23,8 @@ export class CheckpointSync {
     private readonly emit: (e: RunnerEvent) => void,
     /** runs after each committed upload, inside the same pass (the runner mirrors logs here) */
     private readonly afterCommit: () => Promise<void> = async () => {},
+    /** asked before each upload and each prune: false once another attempt has taken the unit over */
+    private readonly mayWrite: () => Promise<boolean> = async () => true,
   ) {}
 
   /** Starts from what the store already holds, so restored steps are not uploaded again. */
@@ -55,7 +57,7 @@ export class CheckpointSync {
 
   private async syncNewest(): Promise<void> {
     const step = await this.newestCommittedLocal();
-    if (step === null) return;
+    if (step === null || !(await this.mayWrite())) return;
     const dir = path.join(this.ckptDir, String(step));
     const checked = await verifyStep(dir);
     if (!checked.ok) {
@@ -75,6 +77,7 @@ export class CheckpointSync {
       if (!existsSync(dir)) return; // pruned locally mid-upload; a newer step will follow
       throw err;
     }
+    if (!(await this.mayWrite())) return;
     // Each prune is recorded before its step is deleted: a runner killed in between leaves a
     // recorded prune with files still stored (make verify repair=1 removes them), never a
     // step gone from the store that the ledger still counts on.

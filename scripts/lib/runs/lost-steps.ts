@@ -1,7 +1,7 @@
 // What an attempt left behind when its worker went away: the runner events it copied to the
 // store (with each checkpoint) that no poll delivered, and the steps it committed that never
 // reached this machine's store.
-import { runLedgerState } from '../audit/ledger-state.js';
+import { runLedgerState, type LiveStep } from '../audit/ledger-state.js';
 import type { Project } from '../project.js';
 import { EVENTS_FILE, type RunnerEvent } from '../runner/attempt-spec.js';
 import { parseJsonLines } from '../runner/jsonl.js';
@@ -14,13 +14,9 @@ export async function storedEvents(project: Project, unit: string, attempt: numb
   return bytes ? parseJsonLines<RunnerEvent>(bytes.toString('utf8')) : [];
 }
 
-/** Steps the ledger has live from this attempt (committed while it ran) that the store does not hold. */
-export async function lostSteps(project: Project, runId: string, unit: string, attempt: number): Promise<number[]> {
+/** Steps the ledger has live from these attempts (committed while they ran) that the store does not hold. */
+export async function lostSteps(project: Project, runId: string, unit: string, attempts: ReadonlySet<number>): Promise<LiveStep[]> {
   const state = await runLedgerState(project.ledgerPath, runId);
   const home = new Set((await storedSteps(project.store, unit)).filter((s) => s.hasManifest).map((s) => s.step));
-  return state
-    .liveSteps(unit)
-    .filter((s) => s.attempt === attempt && !home.has(s.step))
-    .map((s) => s.step)
-    .sort((a, b) => a - b);
+  return state.liveSteps(unit).filter((s) => s.attempt !== null && attempts.has(s.attempt) && !home.has(s.step));
 }
