@@ -1,6 +1,9 @@
 // make replay run=<id> [backend=<name>] [fleet=<name>]: runs an experiment again with a recorded run's pins.
-// Refuses, naming each pin, when the code, data or env here no longer match the record.
+// Refuses, naming each pin, when the record no longer matches the pins its ledger entry and
+// digest vouch for, or when the code, data or env here no longer match the record.
 import { z } from 'zod';
+import { runLedgerState } from './lib/audit/ledger-state.js';
+import { recordProblems } from './lib/audit/record-check.js';
 import { BACKENDS } from './lib/config/load-config.js';
 import { comparePins } from './lib/pins/digest.js';
 import { openProject } from './lib/project.js';
@@ -22,6 +25,9 @@ await runMain(async () => {
   const vars = readVars('replay', { run: z.string(), backend: z.enum(BACKENDS).optional(), fleet: z.string().optional() });
   const project = await openProject();
   const recorded = await loadRun(project, vars.run);
+  // The record must be the one the ledger vouches for: an edited pin would replay other pins.
+  const tampered = recordProblems(recorded, (await runLedgerState(project.ledgerPath, recorded.run_id)).runs.get(recorded.run_id));
+  if (tampered.length) throw new UserError(`cannot replay ${recorded.run_id}: its record was changed after it was created: ${tampered.join('; ')} (make verify checks every run)`);
   const exp = await loadExperiment(project.root, recorded.experiment);
   requireSecrets(project.root, exp.file, exp.spec.secrets);
   const pinned = await pinExperiment(project.root, project.stateDir, exp, recorded.pins.seed);

@@ -34,7 +34,8 @@ beforeAll(async () => {
   writeFileSync(path.join(sb.dir, 'competitions/penguins/leak.py'), LEAK_PY);
   writeFileSync(path.join(exps, 'secret.yaml'), `${fast}setup: [python3, leak.py, SY_TEST_TOKEN]\nsecrets: [SY_TEST_TOKEN]\n`);
   writeFileSync(path.join(exps, 'missing.yaml'), `${fast}secrets: [SY_TEST_TOKEN, SY_ABSENT]\n`);
-  writeFileSync(path.join(exps, 'fallback.yaml'), `${fast}backends: [ssh, local]\n`);
+  // Long enough (~9 s) for its host to be cut off after a few checkpoints.
+  writeFileSync(path.join(exps, 'fallback.yaml'), `${fast.replace('EPOCHS: "1600"', 'EPOCHS: "4800"')}backends: [ssh, local]\n`);
   writeFileSync(path.join(sb.dir, '.env'), DOTENV);
   sb.git(['add', '-A']);
   sb.git(['commit', '-qm', 'test hosts']);
@@ -145,14 +146,16 @@ describe('ssh backend', () => {
     expect(existsSync(path.join(sb.dir, 'outputs', id, 'outputs/model.json'))).toBe(true);
   });
 
-  it('a host whose sshd dies mid-run is lost within the probe timeout and the run moves to the next backend', async () => {
+  it('a host whose sshd dies mid-run is lost within the probe timeout, the run moves to the next backend, and make verify passes', async () => {
     expect(make(['bootstrap', 'host=h2']).code).toBe(0);
     const p = sb.spawnMake(['train', 'experiment=penguins/fallback', 'backend=ssh', 'host=h2']);
-    const home = hosts.hosts[1]!.home;
+    // Steps committed on h2 and in the ledger, never copied home: recorded as lost when h2 goes.
+    const ledger = path.join(sb.dir, '.switchyard/ledger.jsonl');
+    const commits = (id: string) => readFileSync(ledger, 'utf8').split('\n').filter((l) => l.includes('"type":"ckpt.committed"') && l.includes(`"run_id":"${id}"`)).length;
     await waitFor(() => {
       const id = runIdIn(p.output());
-      return !!id && existsSync(path.join(home, `switchyard/scratch/${id}/attempts/1/events.jsonl`));
-    }, 60_000, 'the remote attempt to start');
+      return !!id && existsSync(ledger) && commits(id) >= 2;
+    }, 60_000, 'two checkpoints committed on h2');
     await hosts.stopSshd('h2');
     try {
       const code = await new Promise((r) => p.on('close', r));
@@ -161,6 +164,11 @@ describe('ssh backend', () => {
       expect(p.output()).toMatch(/attempt 1 lost: .*h2.*; starting attempt 2 on local/);
       const run = JSON.parse(readFileSync(path.join(runDir(runIdIn(p.output())!), 'run.json'), 'utf8'));
       expect(run.attempts.map((a: { backend: string; state: string }) => `${a.backend}:${a.state}`)).toEqual(['ssh:lost', 'local:succeeded']);
+      const verify = make(['verify']);
+      expect(verify.code, verify.out).toBe(0);
+      const lost = readFileSync(ledger, 'utf8').split('\n').filter((l) => l.includes('"type":"ckpt.lost"') && l.includes(run.run_id));
+      expect(lost.length).toBeGreaterThan(0);
+      expect(JSON.parse(lost[0]!)).toMatchObject({ host: 'h2', attempt: 1 });
     } finally {
       await hosts.startSshd('h2');
     }

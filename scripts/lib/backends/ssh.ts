@@ -29,6 +29,8 @@ export interface SshHandle extends Handle {
   attempt: number | 'predict';
   root: string;
   session: string;
+  /** committed steps the runner keeps (absent in older handles: 3); a pull home keeps as many */
+  keep?: number;
 }
 
 const unitOf = (h: SshHandle) => h.unit ?? h.run_id;
@@ -39,7 +41,6 @@ export interface SshBackendOptions {
   store: Store;
   /** the self-contained runner built by `make build` */
   runnerBundle: string;
-  keepCheckpoints?: number;
   /** rsync excludes on top of the built-in ones (a fleet's sync_excludes) */
   syncExcludes?: string[];
   /** tmux session names start with it (default `sy`) */
@@ -195,6 +196,7 @@ export class SshBackend implements Backend {
       attempt: spec.attempt,
       root: layout.root,
       session: attemptSession(spec.unit_id, spec.attempt, this.opts.sessionPrefix),
+      keep: spec.keep_checkpoints,
     };
     if (spec.data_dir && path.isAbsolute(spec.data_dir)) {
       throw new UserError(`ssh ${this.host.name}: data.dir outside the repository cannot be shipped; move it under the competition folder`);
@@ -297,7 +299,7 @@ export class SshBackend implements Backend {
     const pull = { src: `${this.host.layout.store}/${runKeys.dir(unit)}`, dest: `${local}/`, target: this.host.target, direction: 'pull' } as const;
     await runRsync({ ...pull, excludes: [MANIFEST_NAME] });
     await runRsync({ ...pull, excludes: [] });
-    await pruneStoredSteps(this.opts.store, unit, this.opts.keepCheckpoints ?? 3);
+    await pruneStoredSteps(this.opts.store, unit, h.keep ?? 3);
   }
 
   /**

@@ -30,8 +30,6 @@ interface Active {
   host: string;
   /** the in-flight copy of its newest checkpoints to this machine (file store) */
   mirror: Promise<void> | null;
-  /** steps this attempt committed and has not pruned */
-  committed: Set<number>;
 }
 
 interface HostHealth {
@@ -44,16 +42,6 @@ interface HostHealth {
 }
 
 const firstLine = (err: unknown) => (err instanceof Error ? err.message : String(err)).split('\n')[0]!;
-
-/** Steps an attempt committed and has not pruned, from its whole event list. */
-function committedSteps(events: PollResult['events']): Set<number> {
-  const steps = new Set<number>();
-  for (const e of events) {
-    if (e.type === 'ckpt.committed') steps.add(e.step);
-    if (e.type === 'ckpt.pruned') steps.delete(e.step);
-  }
-  return steps;
-}
 
 export interface FleetDriveOptions {
   /** attempts per shard, counting earlier ones, before the shard gives up */
@@ -106,7 +94,7 @@ export class FleetSupervisor {
     for (const shard of shards) {
       const last = shard.attempts.at(-1);
       if (last?.state === 'running' && last.handle) {
-        this.active.set(shard.index, { shard, attempt: last, host: hostOf(last) ?? '?', mirror: null, committed: new Set() });
+        this.active.set(shard.index, { shard, attempt: last, host: hostOf(last) ?? '?', mirror: null });
       }
     }
   }
@@ -256,7 +244,7 @@ export class FleetSupervisor {
     const handle: FleetHandle = await this.fleet.submitOn(host, attemptSpec(this.project, this.run, n, { index: shard.index, count: this.count }));
     const attempt = startedAttempt(n, 'fleet', handle);
     shard.attempts.push(attempt);
-    this.active.set(shard.index, { shard, attempt, host, mirror: null, committed: new Set() });
+    this.active.set(shard.index, { shard, attempt, host, mirror: null });
     await saveRun(this.project, this.run);
     await recordInLedger(this.project, 'attempt.started', { run_id: this.run.run_id, shard: shard.index, attempt: n, backend: 'fleet', host });
   }
@@ -271,11 +259,7 @@ export class FleetSupervisor {
     if (this.active.get(a.shard.index) !== a) return;
     const { shard, attempt } = a;
     const health = this.health.get(a.host);
-    if (!poll.unanswered) {
-      if (health) health.failingSince = null;
-      // From every event of the attempt, so a re-attached one knows what it committed before.
-      a.committed = committedSteps(poll.events);
-    }
+    if (!poll.unanswered && health) health.failingSince = null;
     if (poll.events.length > attempt.events_seen) {
       const fresh = poll.events.slice(attempt.events_seen);
       await recordEvents(this.project, this.run, fresh, (line) => this.say(line), shard.index);
@@ -329,14 +313,10 @@ export class FleetSupervisor {
     for (const a of stranded) {
       this.active.delete(a.shard.index);
       await a.mirror;
-      // Nothing to bring home from a host that does not answer.
+      // Nothing to bring home from a host that does not answer; steps that never made it off
+      // it are recorded as lost with the attempt's end (recordAttemptEnd).
       const lost: PollResult = { state: 'lost', reason: `host ${host} stopped answering: ${reason}`, exit_code: null, restored_step: null, last_step: null, metrics: null, events: [] };
       await recordAttemptEnd(this.project, this.run, a.attempt, lost, async () => {}, (line) => this.say(line), a.shard.index);
-      // Steps that never made it off the host: the ledger says so, and verify stops expecting them.
-      const home = new Set((await storedSteps(this.project.store, shardUnit(this.run.run_id, a.shard.index))).filter((s) => s.hasManifest).map((s) => s.step));
-      for (const step of [...a.committed].filter((s) => !home.has(s)).sort((x, y) => x - y)) {
-        await recordInLedger(this.project, 'ckpt.lost', { run_id: this.run.run_id, shard: a.shard.index, step, host });
-      }
     }
     await this.moveAway(host, [...stranded.map((a) => a.shard), ...this.queues.get(host)!.splice(0)], opts);
   }

@@ -12,6 +12,8 @@ import { setupOf } from '../spec/experiment.js';
 import { formatDuration, type StatusLine } from '../ui/status-line.js';
 import { dataCacheFile } from './pin-experiment.js';
 import { lastStep, shardUnit, startedAttempt, TERMINAL, type AttemptRecord, type AttemptState, type Handle, type RunRecord } from './run-record.js';
+import { claimUnit } from '../runner/attempt-fence.js';
+import { lostSteps, storedEvents } from './lost-steps.js';
 import { recordInLedger, saveRun } from './run-store.js';
 
 const POLL_MS = 250;
@@ -122,6 +124,7 @@ export async function recordAttemptEnd(
     if (isDiskProblem(err)) throw err; // the record cannot be saved either: one line says why
     say(`switchyard: could not pull ${who}: ${err.message}`);
   });
+  await settleLostSteps(project, run, attempt, say, shard);
   await saveRun(project, run);
   await recordInLedger(project, 'attempt.ended', {
     run_id: run.run_id,
@@ -131,6 +134,32 @@ export async function recordAttemptEnd(
     exit_code: attempt.exit_code,
     last_step: attempt.last_step,
   });
+}
+
+/**
+ * When an attempt ends lost, its worker may still be running: the unit is claimed for the next
+ * attempt (a runner still alive stops writing to the store), then the ledger gets what its
+ * runner recorded in the store but no poll delivered (a prune just before its host went away).
+ * At every end of a unit that has lost attempts, each step the ledger has live from them that
+ * the store does not hold is recorded as `ckpt.lost`, so make verify expects only what exists.
+ */
+async function settleLostSteps(project: Project, run: RunRecord, attempt: AttemptRecord, say: (line: string) => void, shard?: number): Promise<void> {
+  const unit = shard === undefined ? run.run_id : shardUnit(run.run_id, shard);
+  if (attempt.state === 'lost') {
+    await claimUnit(project.store, unit, attempt.n + 1);
+    const events = await storedEvents(project, unit, attempt.n);
+    if (events.length > attempt.events_seen) {
+      await recordEvents(project, run, events.slice(attempt.events_seen).filter((e) => e.type !== 'notice' && e.type !== 'restored'), say, shard);
+      attempt.events_seen = events.length;
+    }
+  }
+  const lost = new Map((shard === undefined ? run.attempts : run.shards![shard]!.attempts).filter((a) => a.state === 'lost').map((a) => [a.n, a]));
+  if (!lost.size) return;
+  for (const s of await lostSteps(project, run.run_id, unit, new Set(lost.keys()))) {
+    const a = lost.get(s.attempt!)!;
+    const host = typeof a.handle?.host === 'string' ? a.handle.host : a.backend;
+    await recordInLedger(project, 'ckpt.lost', { run_id: run.run_id, ...(shard === undefined ? {} : { shard }), step: s.step, host, attempt: a.n });
+  }
 }
 
 /** The live status line of an attempt: its newest metrics (step, loss) and checkpoint, leaving out what is not known. */

@@ -1,7 +1,9 @@
 // Reading and writing run records: run.json in the store is the truth, the SQLite db mirrors it.
 import { rm, rmdir } from 'node:fs/promises';
-import { appendLedger, type LedgerFields } from '../ledger/ledger.js';
+import { anchorBeforeAppend, LEDGER_KEY_VAR } from '../ledger/anchor.js';
+import { appendLedger, type AppendOptions, type LedgerFields } from '../ledger/ledger.js';
 import type { Project } from '../project.js';
+import { readDotEnv } from '../secrets/dotenv.js';
 import { FileStore } from '../store/file-store.js';
 import { UserError } from '../ui/errors.js';
 import { runKeys, type RunRecord } from './run-record.js';
@@ -40,7 +42,18 @@ export async function discardRun(project: Project, runId: string, digest: string
   }
 }
 
-/** Appends one entry to the project's ledger. */
+/** The key that signs the ledger's store anchor: SWITCHYARD_LEDGER_KEY in .env, if set. */
+export function ledgerKey(project: Project): string | null {
+  return readDotEnv(project.root)[LEDGER_KEY_VAR] || null;
+}
+
+// One anchor hook per project: it remembers the anchor it wrote last, so a process's own
+// appends do not read it back.
+const anchoring = new WeakMap<Project, AppendOptions>();
+
+/** Appends one entry to the project's ledger, anchoring it in the store first. */
 export function recordInLedger<T extends string>(project: Project, type: T, fields: LedgerFields<T>) {
-  return appendLedger(project.ledgerPath, type, fields);
+  let opts = anchoring.get(project);
+  if (!opts) anchoring.set(project, (opts = { beforeAppend: anchorBeforeAppend(project.store, ledgerKey(project)) }));
+  return appendLedger(project.ledgerPath, type, fields, opts);
 }
