@@ -50,7 +50,7 @@ retry: dist/.built   ## re-run shards of a sharded run from their checkpoints: r
 pull: dist/.built    ## copy runs home: run=<id> or host=<name> [dest=dir]
 	@$(VERB)/pull.js
 
-verify: dist/.built  ## check the ledger's hash chain and every manifest it references
+verify: dist/.built  ## check the ledger and everything it names in the store: [repair=1]
 	@$(VERB)/verify.js
 
 reindex: dist/.built ## rebuild .switchyard/state.db from the store

@@ -1,47 +1,58 @@
-// make verify: checks the ledger's hash chain and every manifest it references (live
-// checkpoints and data manifests) against the store, and names the first bad entry.
-import { parseManifest } from './lib/ckpt/checkpoint.js';
-import { readLedger, verifyLedger, type LedgerEntry } from './lib/ledger/ledger.js';
-import { sha256Hex } from './lib/hash.js';
-import { openProject } from './lib/project.js';
-import type { Store } from './lib/store/store.js';
+// make verify [repair=1]: checks the ledger (hash chain, local head, store anchor and its HMAC),
+// then the store against it (live checkpoints, outputs, run records, data manifests), and names
+// the first bad line. repair=1 anchors a trusted ledger that has no anchor, records abandoned
+// steps and removes what is left of retired ones; it never touches a broken chain or a corrupt file.
+import { LedgerState } from './lib/audit/ledger-state.js';
+import { repairStore } from './lib/audit/repair.js';
+import { auditStore, listRuns, type AuditResult } from './lib/audit/store-audit.js';
+import { makeAnchor, writeAnchor } from './lib/ledger/anchor.js';
+import { verifyLedger, type LedgerVerifyResult } from './lib/ledger/ledger.js';
+import { openProject, type Project } from './lib/project.js';
+import { ledgerKey, recordInLedger } from './lib/runs/run-store.js';
+import { Flag, readVars } from './lib/spec/make-vars.js';
 import { runMain, UserError } from './lib/ui/errors.js';
 
-/** Null when the checkpoint the entry commits is intact in the store, else what is wrong. */
-async function checkCheckpoint(store: Store, e: LedgerEntry): Promise<string | null> {
-  const key = String(e.manifest);
-  const bytes = await store.getBytes(key);
-  if (!bytes) return `${store.locate(key)} is missing`;
-  if (sha256Hex(bytes) !== e.manifest_sha256) return `${store.locate(key)} changed since it was committed`;
-  const manifest = parseManifest(bytes.toString('utf8'), store.locate(key));
-  const dir = key.slice(0, key.lastIndexOf('/') + 1);
-  for (const f of manifest.files) {
-    const got = await store.stat(dir + f.path);
-    if (!got) return `${store.locate(dir + f.path)} is missing`;
-    if (got.sha256 !== f.sha256 || got.size !== f.size) return `${store.locate(dir + f.path)} does not match its manifest`;
-  }
-  return null;
+async function check(project: Project): Promise<{ ledger: LedgerVerifyResult; audit?: AuditResult }> {
+  const listed = await listRuns(project.store);
+  const state = new LedgerState(listed.steps);
+  const ledger = await verifyLedger(project.ledgerPath, { anchor: { store: project.store, key: ledgerKey(project) }, onEntry: (e) => state.add(e) });
+  // What a broken ledger says is not checked: its edited lines cannot be trusted.
+  if (!ledger.ok) return { ledger };
+  return { ledger, audit: await auditStore(project.store, state, listed.keys) };
 }
 
-async function checkDataManifests(store: Store, entries: LedgerEntry[]): Promise<{ line: number; reason: string } | null> {
-  for (const [i, e] of entries.entries()) {
-    if (e.type !== 'run.created' || typeof e.data_manifest !== 'string') continue;
-    const got = await store.stat(e.data_manifest);
-    if (!got || got.sha256 !== e.data_manifest_sha256) {
-      return { line: i + 1, reason: `line ${i + 1}: data manifest ${store.locate(e.data_manifest)} is ${got ? 'changed' : 'missing'}` };
-    }
-  }
-  return null;
+/** Anchors a ledger whose chain verified but whose store anchor is missing (or unsigned under a key). */
+async function anchorLedger(project: Project, ledger: LedgerVerifyResult): Promise<string> {
+  const tip = ledger.tip!;
+  await writeAnchor(project.store, makeAnchor(tip.id, tip.seq, tip.sha256, tip.prev, ledgerKey(project)));
+  const reason = ledger.firstBad!.reason.replace(/^line \d+: /, '').replace(/; once you trust.*$/, '');
+  await recordInLedger(project, 'ledger.anchored', { line: tip.seq, sha256: tip.sha256, reason });
+  return `anchored the ledger at line ${tip.seq} (${reason})`;
 }
 
 await runMain(async () => {
+  const vars = readVars('verify', { repair: Flag.optional() });
   const project = await openProject();
-  const { store } = project;
-  const result = await verifyLedger(project.ledgerPath, { checkManifest: (e) => checkCheckpoint(store, e) });
-  // An unparsable line makes readLedger throw; the chain check above has already named it.
-  const dataBad = await checkDataManifests(store, await readLedger(project.ledgerPath).catch(() => []));
-  const firstBad = [result.firstBad, dataBad].filter((b) => !!b).sort((a, b) => a!.line - b!.line)[0];
-  if (firstBad) throw new UserError(`ledger ${project.ledgerPath}: ${firstBad.reason}`);
-  console.log(`ledger ok: ${result.entries} entries, hash chain intact, every referenced manifest verifies`);
+  let { ledger, audit } = await check(project);
+  if (vars.repair && (ledger.anchorRepairable || audit?.abandoned.length || audit?.leftovers.length)) {
+    const done = ledger.anchorRepairable ? [await anchorLedger(project, ledger)] : [];
+    if (done.length) ({ ledger, audit } = await check(project));
+    if (audit) done.push(...(await repairStore(project, audit)));
+    for (const line of done) console.log(`repair: ${line}`);
+    ({ ledger, audit } = await check(project));
+  }
+  if (!ledger.ok) throw new UserError(`ledger ${project.ledgerPath}: ${ledger.firstBad!.reason}`);
+  const { problems, leftovers, notes } = audit!;
+  for (const note of notes) console.log(`note: ${note}`);
+  for (const s of leftovers) {
+    const files = `${s.keys.length} file${s.keys.length === 1 ? '' : 's'}`;
+    console.log(`note: step ${s.step} of run ${s.run_id}${s.shard === undefined ? '' : ` shard ${s.shard}`}: ${files} left (${s.why}); make verify repair=1 removes them`);
+  }
+  if (problems.length) {
+    if (problems.length > 1) for (const p of problems) console.log(`✗ ${p.reason}`);
+    const more = problems.length > 1 ? ` (and ${problems.length - 1} more, listed above)` : '';
+    throw new UserError(`ledger ${project.ledgerPath}: ${problems[0]!.reason}${more}`);
+  }
+  console.log(`ledger ok: ${ledger.entries} entries, hash chain intact and anchored, every checkpoint, output, run record and data manifest it names verifies`);
   return 0;
 });

@@ -34,7 +34,8 @@ beforeAll(async () => {
   writeFileSync(path.join(sb.dir, 'competitions/penguins/leak.py'), LEAK_PY);
   writeFileSync(path.join(exps, 'secret.yaml'), `${fast}setup: [python3, leak.py, SY_TEST_TOKEN]\nsecrets: [SY_TEST_TOKEN]\n`);
   writeFileSync(path.join(exps, 'missing.yaml'), `${fast}secrets: [SY_TEST_TOKEN, SY_ABSENT]\n`);
-  writeFileSync(path.join(exps, 'fallback.yaml'), `${fast}backends: [ssh, local]\n`);
+  // Long enough (~9 s) for its host to be cut off after a few checkpoints.
+  writeFileSync(path.join(exps, 'fallback.yaml'), `${fast.replace('EPOCHS: "1600"', 'EPOCHS: "4800"')}backends: [ssh, local]\n`);
   writeFileSync(path.join(sb.dir, '.env'), DOTENV);
   sb.git(['add', '-A']);
   sb.git(['commit', '-qm', 'test hosts']);
@@ -145,16 +146,17 @@ describe('ssh backend', () => {
     expect(existsSync(path.join(sb.dir, 'outputs', id, 'outputs/model.json'))).toBe(true);
   });
 
-  it('a host whose sshd dies mid-run is lost within its connect timeout and the run resumes on the next backend from what came home', async () => {
+  it('a host whose sshd dies mid-run is lost within its connect timeout, the run resumes on the next backend from what came home, and make verify passes', async () => {
     expect(make(['bootstrap', 'host=h2']).code).toBe(0);
     const p = sb.spawnMake(['train', 'experiment=penguins/fallback', 'backend=ssh', 'host=h2']);
     const ledger = () => readFileSync(path.join(sb.dir, '.switchyard/ledger.jsonl'), 'utf8');
-    // Cut the host off once a checkpoint it committed has been copied home.
+    const commits = (id: string) => ledger().split('\n').filter((l) => l.includes('"type":"ckpt.committed"') && l.includes(`"run_id":"${id}"`)).length;
+    // Cut the host off once a checkpoint it committed has been copied home and another is in the ledger.
     await waitFor(() => {
       const id = runIdIn(p.output());
       const ckpt = id && path.join(runDir(id), 'ckpt');
-      return !!ckpt && existsSync(ckpt) && readdirSync(ckpt).some((step) => existsSync(path.join(ckpt, step, 'manifest.json')));
-    }, 90_000, 'a checkpoint of the remote attempt to come home');
+      return !!ckpt && existsSync(ckpt) && readdirSync(ckpt).some((step) => existsSync(path.join(ckpt, step, 'manifest.json'))) && commits(id) >= 2;
+    }, 90_000, 'checkpoints of the remote attempt, one of them home');
     await hosts.stopSshd('h2');
     try {
       const code = await new Promise((r) => p.on('close', r));
@@ -167,14 +169,17 @@ describe('ssh backend', () => {
       // It resumed from a checkpoint that really came home; the steps that did not are named.
       expect(run.attempts[1].restored_step).toBeGreaterThan(0);
       const entries = ledger().trim().split('\n').map((l) => JSON.parse(l)).filter((e) => e.run_id === id);
-      const lost = entries.filter((e) => e.type === 'ckpt.lost').map((e) => e.step);
-      for (const step of lost) expect(existsSync(path.join(runDir(id), `ckpt/${step}/manifest.json`))).toBe(false);
+      for (const e of entries.filter((x) => x.type === 'ckpt.lost')) {
+        expect(e).toMatchObject({ host: 'h2', attempt: 1 });
+        expect(existsSync(path.join(runDir(id), `ckpt/${e.step}/manifest.json`))).toBe(false);
+      }
       // And it ends as an uninterrupted run with the same pins does.
       const ref = make(['train', 'experiment=penguins/fallback', 'backend=local', 'again=1']);
       expect(ref.code, ref.out).toBe(0);
       const refId = runIdIn(ref.out)!;
       expect(readFileSync(path.join(runDir(id), 'outputs/model.json')).equals(readFileSync(path.join(runDir(refId), 'outputs/model.json')))).toBe(true);
-      expect(make(['verify']).code).toBe(0);
+      const verify = make(['verify']);
+      expect(verify.code, verify.out).toBe(0);
     } finally {
       await hosts.startSshd('h2');
     }

@@ -252,6 +252,33 @@ export class MemoryJournal implements Journal {
     this.entries.push({ type, ...fields });
   }
 
+  readonly claims = new Map<string, number>();
+  /** what each lost attempt's runner copied to the store, by `${unit}#${attempt}` */
+  readonly stored = new Map<string, RunnerEvent[]>();
+
+  async storedEvents(unit: string, attempt: number): Promise<(RunnerEvent | null)[]> {
+    return this.stored.get(`${unit}#${attempt}`) ?? [];
+  }
+
+  async claim(unit: string, attempt: number): Promise<void> {
+    this.claims.set(unit, attempt);
+  }
+
+  /** The ledger folded as audit/ledger-state.ts folds it: live steps with the attempt that committed them. */
+  async lostSteps(runId: string, unit: string, attempts: readonly number[]): Promise<{ step: number; attempt: number }[]> {
+    const unitOf = (e: Record<string, unknown>) => (e.shard === undefined ? String(e.run_id) : `${String(e.run_id)}/shards/${String(e.shard)}`);
+    let current = 0;
+    const live = new Map<number, number>();
+    for (const e of this.entries) {
+      if (e.run_id !== runId || unitOf(e) !== unit) continue;
+      if (e.type === 'attempt.started') current = e.attempt as number;
+      else if (e.type === 'ckpt.committed') live.set(e.step as number, current);
+      else if (e.type === 'ckpt.pruned' || e.type === 'ckpt.lost') live.delete(e.step as number);
+    }
+    const home = this.home.get(unit) ?? new Set<number>();
+    return [...live].filter(([step, a]) => attempts.includes(a) && !home.has(step)).map(([step, attempt]) => ({ step, attempt }));
+  }
+
   async dropStep(unit: string, step: number): Promise<void> {
     this.home.get(unit)?.delete(step);
   }

@@ -9,6 +9,7 @@ import type { AttemptSpec, RunnerEvent } from '../../scripts/lib/runner/attempt-
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Handle, PollResult } from '../../scripts/lib/backends/backend.js';
 import { LocalBackend } from '../../scripts/lib/backends/local.js';
+import { claimUnit } from '../../scripts/lib/runner/attempt-fence.js';
 import { AttemptRunner } from '../../scripts/lib/runner/attempt-runner.js';
 import { FileStore } from '../../scripts/lib/store/file-store.js';
 import { testAttemptSpec } from '../helpers/runner-process.js';
@@ -92,6 +93,21 @@ describe('runner', () => {
     expect(second).toMatchObject({ state: 'succeeded', restored_step: status.last_step });
     expect(out2.join('')).toContain(`start ${status.last_step}`);
     expect(readFileSync(store.pathOf(`runs/${status.run_id}/outputs/result.txt`), 'utf8')).toBe(String(status.last_step! + 5));
+  });
+
+  it('a runner whose unit a newer attempt has claimed (its host given up as lost) stops writing to the store', async () => {
+    const events: RunnerEvent[] = [];
+    const s = spec();
+    const done = runner(s, events).run();
+    await waitFor(() => events.some((e) => e.type === 'ckpt.committed'), 15_000, 'a first upload');
+    await claimUnit(store, s.unit_id, 2);
+    const status = await done;
+    expect(status).toMatchObject({ state: 'cancelled', reason: 'attempt 2 took the unit over (this one was given up as lost)' });
+    const notice = events.findIndex((e) => e.type === 'notice' && e.line.includes(`attempt 2 has taken ${s.unit_id} over`));
+    expect(notice).toBeGreaterThan(-1);
+    // Nothing uploaded, pruned or saved after it: the newer attempt owns the unit's steps.
+    expect(events.slice(notice).map((e) => e.type).filter((t) => t !== 'notice')).toEqual([]);
+    expect(existsSync(path.join(tmp, 'store', 'runs', s.unit_id, 'outputs.manifest.json'))).toBe(false);
   });
 
   it('kills an experiment that ignores SIGTERM once the grace period is over', async () => {

@@ -132,6 +132,22 @@ describe('supervisor', () => {
     expect(w.backend.violations).toEqual([]);
   });
 
+  it('settles a lost attempt from what its runner copied to the store: claimed, and events no poll delivered recorded once', async () => {
+    const w = world({ units: 2, hosts: { h1: {}, h2: { vanishAt: 5500 } }, plan: () => ok(60_000) });
+    const unit = unitKey(w.run, 1);
+    const commit = (step: number) => ({ type: 'ckpt.committed' as const, step, manifest: `m${step}`, manifest_sha256: 'x' });
+    // The runner committed 1..5 and then pruned step 1 just before its host went away.
+    w.journal.stored.set(`${unit}#1`, [commit(1), commit(2), commit(3), commit(4), commit(5), { type: 'ckpt.pruned', step: 1 }, { type: 'notice', line: 'old news' }]);
+    await onClock(w.clock, w.supervisor.drive());
+    expect(w.run.units[1]!.attempts.map((a) => a.state)).toEqual(['lost', 'succeeded']);
+    expect(w.journal.claims.get(unit)).toBe(2);
+    const shard1 = (type: string) => w.journal.entries.filter((e) => e.type === type && e.shard === 1);
+    const attempt1 = shard1('ckpt.committed').slice(0, 5).map((e) => e.step);
+    expect(attempt1).toEqual([1, 2, 3, 4, 5]); // each once, whether a poll or the store delivered it
+    expect(shard1('ckpt.pruned').map((e) => e.step)).toEqual([1]);
+    expect(w.events.some((e) => e.type === 'notice' && e.line === 'old news')).toBe(false);
+  });
+
   it('takes no units on a host that answers but cannot prepare; they go to the others', async () => {
     const w = world({ units: 4, hosts: { h1: {}, h2: { refuses: true } }, plan: () => ok() });
     await onClock(w.clock, w.supervisor.drive());

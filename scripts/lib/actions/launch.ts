@@ -1,6 +1,8 @@
 // Starting, resuming, re-attaching to and retrying runs: the supervisor with this process as its
 // owner. Everything happens through the event sink and the returned result; nothing is
 // printed here, so a verb and a long-lived server call the same code.
+import { runLedgerState } from '../audit/ledger-state.js';
+import { recordProblems } from '../audit/record-check.js';
 import { backendForHandle, checkResources, openBackend, type BackendContext } from '../backends/index.js';
 import type { Backend } from '../backends/backend.js';
 import type { BackendName } from '../config/define-config.js';
@@ -64,6 +66,9 @@ export async function train(ctx: LaunchContext, opts: TrainOptions): Promise<Lau
 /** make replay: a new run with a recorded run's pins, refused (naming the pin) when one no longer matches. */
 export async function replay(ctx: LaunchContext, recorded: RunRecord, backend: Backend, onOpened: (run: RunRecord) => void): Promise<LaunchResult> {
   const { project } = ctx;
+  // The record must be the one the ledger vouches for: an edited pin would replay other pins.
+  const tampered = recordProblems(recorded, (await runLedgerState(project.ledgerPath, recorded.run_id)).runs.get(recorded.run_id));
+  if (tampered.length) throw new UserError(`cannot replay ${recorded.run_id}: its record was changed after it was created: ${tampered.join('; ')} (make verify checks every run)`);
   const exp = await loadExperiment(project.root, recorded.experiment);
   requireSecrets(project.root, exp.file, exp.spec.secrets);
   checkResources(exp.file, exp.spec, backend, project.config);

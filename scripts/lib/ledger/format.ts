@@ -1,6 +1,6 @@
 // The run ledger's line format: one JSON object per line, keys in the order seq, ts, type,
 // fields..., prev, where prev is the SHA-256 (hex) of the previous line's exact bytes.
-import { createHash } from 'node:crypto';
+import * as crypto from 'node:crypto';
 
 export const ZERO_HASH = '0'.repeat(64);
 
@@ -12,8 +12,14 @@ export interface LedgerFieldsByType {
   /** `manifest`: path of the manifest relative to the store root. */
   'ckpt.committed': { run_id: string; step: number; manifest: string; manifest_sha256: string };
   'ckpt.pruned': { run_id: string; step: number };
-  /** a step committed on a host that was lost before the step was copied home (file store) */
-  'ckpt.lost': { run_id: string; shard?: number; step: number; host: string };
+  /** a step an attempt committed that never reached this machine's store: its worker was lost first */
+  'ckpt.lost': { run_id: string; shard?: number; step: number; host: string; attempt?: number };
+  /** make verify repair=1: a live step whose manifest is gone from the store; `removed` blobs deleted */
+  'ckpt.abandoned': { run_id: string; shard?: number; step: number; reason: string; removed: number };
+  /** make verify repair=1: files left in the store of a step that is not live (an interrupted prune or upload) */
+  'ckpt.removed': { run_id: string; shard?: number; step: number; reason: string; removed: number };
+  /** make verify repair=1: the store anchor (re)written for a ledger whose chain verified */
+  'ledger.anchored': { line: number; sha256: string; reason: string };
   'submission.made': { run_id: string; file: string; sha256: string; dry: boolean; score?: number | null };
   'outputs.saved': { run_id: string; files: { path: string; sha256: string }[] };
   /** a fleet shard moved off a lost host; it resumes from `resume_step` */
@@ -47,8 +53,11 @@ export function formatLine(seq: number, ts: string, type: string, fields: object
   return JSON.stringify({ seq, ts, type, ...fields, prev });
 }
 
+// crypto.hash (Node >= 20.12) hashes a short line ~2.5x faster than createHash: verify hashes every line.
+const oneShot = typeof crypto.hash === 'function' ? crypto.hash : null;
+
 export function hashLine(line: Buffer | string): string {
-  return createHash('sha256').update(line).digest('hex');
+  return oneShot ? oneShot('sha256', line, 'hex') : crypto.createHash('sha256').update(line).digest('hex');
 }
 
 /** Parses one line; returns the entry or a short description of what is wrong with it. */

@@ -9,6 +9,7 @@ import { fsyncDir } from '../ckpt/io.js';
 import { appendWhole, ensureDir, writeFileAtomically } from '../store/atomic-file.js';
 import { diskError, UserError } from '../ui/errors.js';
 import { withFileLock } from './file-lock.js';
+import type { PendingAppend } from './anchor.js';
 import { writeHead } from './head.js';
 import { type LedgerEntry, type LedgerFields, ZERO_HASH, formatLine, hashLine, parseLine, splitLines } from './format.js';
 
@@ -16,6 +17,11 @@ export * from './format.js';
 export { verifyLedger, type LedgerVerifyResult, type VerifyLedgerOptions } from './verify.js';
 export { withFileLock } from './file-lock.js';
 export { readHead, type LedgerHead } from './head.js';
+
+export interface AppendOptions {
+  /** runs under the lock with the line about to be written, before it is (the store anchor) */
+  beforeAppend?: (next: PendingAppend) => Promise<void>;
+}
 
 /**
  * Appends one entry (seq and prev computed under the lock), fsyncs, and returns it. A torn last
@@ -25,6 +31,7 @@ export async function appendLedger<T extends string>(
   ledgerPath: string,
   type: T,
   fields: LedgerFields<T>,
+  opts: AppendOptions = {},
 ): Promise<LedgerEntry> {
   const where = `ledger ${path.relative(process.cwd(), ledgerPath)}`;
   try {
@@ -36,12 +43,12 @@ export async function appendLedger<T extends string>(
         let { last, tornAt } = await readTail(fh);
         if (tornAt !== null) {
           const repaired = await moveTornTail(fh, ledgerPath, tornAt);
-          last = Buffer.from(await appendLine(fh, where, last, 'ledger.repaired', repaired));
+          last = Buffer.from(await appendLine(fh, where, last, 'ledger.repaired', repaired, (next) => opts.beforeAppend?.({ ledgerPath, ...next })));
           process.stderr.write(
             `switchyard: ${where}: its last line was cut off (${repaired.bytes} bytes of an interrupted append); moved them to ${repaired.recovery} and recorded the repair\n`,
           );
         }
-        const line = await appendLine(fh, where, last, type, fields);
+        const line = await appendLine(fh, where, last, type, fields, (next) => opts.beforeAppend?.({ ledgerPath, ...next }));
         if (created) await fsyncDir(path.dirname(ledgerPath));
         const entry = JSON.parse(line) as LedgerEntry;
         await writeHead(ledgerPath, { seq: entry.seq, sha256: hashLine(line) });
@@ -55,8 +62,18 @@ export async function appendLedger<T extends string>(
   }
 }
 
-/** Appends the entry that follows `last` (whole or not at all), fsyncs, and returns its line. */
-async function appendLine(fh: FileHandle, where: string, last: Buffer | null, type: string, fields: object): Promise<string> {
+/**
+ * Appends the entry that follows `last` (whole or not at all), fsyncs, and returns its line;
+ * `before` sees the line first (the store anchor is written ahead of it).
+ */
+async function appendLine(
+  fh: FileHandle,
+  where: string,
+  last: Buffer | null,
+  type: string,
+  fields: object,
+  before: (next: Omit<PendingAppend, 'ledgerPath'>) => Promise<void> | undefined,
+): Promise<string> {
   let seq = 1;
   let prev = ZERO_HASH;
   if (last) {
@@ -66,6 +83,7 @@ async function appendLine(fh: FileHandle, where: string, last: Buffer | null, ty
     prev = hashLine(last);
   }
   const line = formatLine(seq, new Date().toISOString(), type, fields, prev);
+  await before({ seq, line, last });
   appendWhole(fh.fd, Buffer.from(`${line}\n`));
   await fh.sync();
   return line;

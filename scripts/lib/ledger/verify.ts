@@ -1,15 +1,27 @@
-// Verifying the ledger: every line parses, seq runs 1..n, each prev is the hash of the line
-// before it, and (optionally) every live checkpoint it records still matches its manifest.
+// Verifying the ledger itself: every line parses, seq runs 1..n, each prev is the hash of the
+// line before it, and the local head and the store anchor agree with its end. One pass, each
+// line hashed once. What the entries say exists in the store is checked by audit/, from the
+// entries handed to onEntry; a broken ledger is reported first, since what its lines say after
+// an edit cannot be trusted (an edited `ckpt.pruned` would otherwise surface as a missing step).
+import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
+import { anchorKey, anchorProblem, ledgerId, readAnchor, type AnchorProblem, type AnchorStore, type LedgerAnchor } from './anchor.js';
+import { withFileLock } from './file-lock.js';
 import { readHead, type LedgerHead } from './head.js';
 import { type LedgerEntry, ZERO_HASH, hashLine, parseLine, splitLines } from './format.js';
 
 export interface VerifyLedgerOptions {
-  /**
-   * Called for each `ckpt.committed` entry still live (not later pruned or re-committed), in line
-   * order; a returned string (or a thrown error's message) is that line's failure.
-   */
-  checkManifest?: (entry: LedgerEntry) => Promise<string | null>;
+  /** check the ledger against its anchor in this store (HMAC-checked with `key` when set) */
+  anchor?: { store: AnchorStore; key: string | null };
+  /** each entry, in order, up to the first break in the chain */
+  onEntry?: (e: LedgerEntry) => void;
+}
+
+export interface LedgerTipInfo {
+  id: string;
+  seq: number;
+  sha256: string;
+  prev: string;
 }
 
 export interface LedgerVerifyResult {
@@ -17,27 +29,56 @@ export interface LedgerVerifyResult {
   /** Lines in the file (a cut-off last line included). */
   entries: number;
   firstBad?: { line: number; reason: string };
+  /** the one problem is a missing (or, with a key, unsigned) store anchor of an intact chain */
+  anchorRepairable?: boolean;
+  /** the ledger's id and newest entry (for anchoring it) */
+  tip?: LedgerTipInfo;
 }
 
 type Bad = { line: number; reason: string };
 
+interface Snapshot {
+  data: Buffer;
+  exists: boolean;
+  head: LedgerHead | null;
+  /** undefined when no anchor was asked for, or the ledger has no first line to name it by */
+  anchor?: LedgerAnchor | null | string;
+  id?: string;
+}
+
+/** The ledger, its head and its anchor as one consistent picture: read under the append lock. */
+async function snapshot(ledgerPath: string, anchor: VerifyLedgerOptions['anchor']): Promise<Snapshot> {
+  const read = async (): Promise<Snapshot> => {
+    const head = await readHead(ledgerPath);
+    const data = await readFile(ledgerPath).catch((err: NodeJS.ErrnoException) => {
+      if (err.code === 'ENOENT') return null;
+      throw err;
+    });
+    if (!data) return { data: Buffer.alloc(0), exists: false, head };
+    const nl = data.indexOf(0x0a);
+    if (!anchor || nl === -1) return { data, exists: true, head };
+    const id = ledgerId(data.subarray(0, nl));
+    return { data, exists: true, head, id, anchor: await readAnchor(anchor.store, id) };
+  };
+  return existsSync(ledgerPath) ? withFileLock(`${ledgerPath}.lock`, read) : read();
+}
+
 export async function verifyLedger(ledgerPath: string, opts: VerifyLedgerOptions = {}): Promise<LedgerVerifyResult> {
-  let data: Buffer;
-  const head = await readHead(ledgerPath);
-  try {
-    data = await readFile(ledgerPath);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-    if (!head) return { ok: true, entries: 0 };
-    data = Buffer.alloc(0);
+  const snap = await snapshot(ledgerPath, opts.anchor);
+  if (!snap.exists && !snap.head) return { ok: true, entries: 0 };
+  const { lines, complete } = splitLines(snap.data);
+  const wanted = typeof snap.anchor === 'object' && snap.anchor ? snap.anchor.seq : 0;
+  const chain = checkChain(lines, complete, wanted, opts.onEntry);
+  const problems: (Bad | AnchorProblem | undefined)[] = [chain.bad, snap.head ? checkHead(lines, snap.head) : undefined];
+  if (opts.anchor && snap.anchor !== undefined && snap.id) {
+    const tip = { count: lines.length, last: chain.last, hashAt: (seq: number) => (seq === wanted ? chain.atWanted : undefined), headSeq: snap.head?.seq ?? null };
+    problems.push(anchorProblem(snap.anchor, tip, opts.anchor.key, opts.anchor.store.locate(anchorKey(snap.id))) ?? undefined);
   }
-  const { lines, complete } = splitLines(data);
-  const { trusted, bad: chainBad } = checkChain(lines, complete);
-  // Manifests are checked only on the lines before a chain break: later lines are untrusted.
-  const manifestBad = opts.checkManifest ? await checkManifests(trusted, opts.checkManifest) : undefined;
-  const headBad = head ? checkHead(lines, head) : undefined;
-  const firstBad = [chainBad, manifestBad, headBad].filter((b): b is Bad => !!b).sort((a, b) => a.line - b.line)[0];
-  return firstBad ? { ok: false, entries: lines.length, firstBad } : { ok: true, entries: lines.length };
+  const found = problems.filter((b): b is Bad | AnchorProblem => !!b).sort((a, b) => a.line - b.line);
+  const tip = snap.id ? { id: snap.id, seq: lines.length, sha256: chain.last, prev: chain.beforeLast } : undefined;
+  if (!found.length) return { ok: true, entries: lines.length, tip };
+  const repairable = found.length === 1 && 'repairable' in found[0]! && !!found[0].repairable;
+  return { ok: false, entries: lines.length, firstBad: { line: found[0]!.line, reason: found[0]!.reason }, ...(repairable ? { anchorRepairable: true } : {}), tip };
 }
 
 /**
@@ -55,30 +96,62 @@ function checkHead(lines: Buffer[], head: LedgerHead): Bad | undefined {
   return undefined;
 }
 
-/** The entries up to the first break in the chain, and that break. */
-function checkChain(lines: Buffer[], complete: boolean): { trusted: LedgerEntry[]; bad?: Bad } {
-  const trusted: LedgerEntry[] = [];
+/** Walks the chain, each line hashed once; the first break, the last hashes, and line `wanted`'s hash. */
+function checkChain(
+  lines: Buffer[],
+  complete: boolean,
+  wanted: number,
+  onEntry?: (e: LedgerEntry) => void,
+): { bad?: Bad; last: string; beforeLast: string; atWanted?: string } {
+  let prevHash = ZERO_HASH;
+  let beforeLast = ZERO_HASH;
+  let atWanted: string | undefined;
+  let bad: Bad | undefined;
   for (let i = 0; i < lines.length; i++) {
     const n = i + 1;
     const line = lines[i]!;
-    const isLast = i === lines.length - 1;
-    if (isLast && !complete) {
-      return { trusted, bad: { line: n, reason: `line ${n}: truncated last line (no newline at the end; an append was cut off)` } };
-    }
-    const entry = parseLine(line);
-    if (typeof entry === 'string') {
-      const what = line.length === 0 ? 'empty line' : entry;
-      return { trusted, bad: { line: n, reason: `line ${n}: ${what} (edited, or damaged by a partial write)` } };
-    }
-    if (entry.seq !== n) {
-      const hint = entry.seq > n ? 'a line before it was removed' : 'a line before it was inserted or duplicated';
-      return { trusted, bad: { line: n, reason: `line ${n}: seq is ${entry.seq}, expected ${n} (${hint}, or seq was edited)` } };
-    }
-    const expected = i === 0 ? ZERO_HASH : hashLine(lines[i - 1]!);
-    if (entry.prev !== expected) return { trusted: trusted.slice(0, -1), bad: prevBreak(lines, i) };
-    trusted.push(entry);
+    const hash = hashLine(line);
+    if (n === wanted) atWanted = hash;
+    if (!bad) bad = lineProblem(lines, i, complete, prevHash, onEntry);
+    beforeLast = prevHash;
+    prevHash = hash;
   }
-  return { trusted };
+  return { bad, last: prevHash, beforeLast, atWanted };
+}
+
+function lineProblem(lines: Buffer[], i: number, complete: boolean, prevHash: string, onEntry?: (e: LedgerEntry) => void): Bad | undefined {
+  const n = i + 1;
+  const line = lines[i]!;
+  if (i === lines.length - 1 && !complete) {
+    return { line: n, reason: `line ${n}: truncated last line (no newline at the end; an append was cut off)` };
+  }
+  // The common case, cheaply: a well-formed entry in its place (prev equal to a real hash is valid hex).
+  const fast = quickParse(line);
+  if (fast && fast.seq === n && fast.prev === prevHash && typeof fast.ts === 'string' && typeof fast.type === 'string' && fast.type) {
+    onEntry?.(fast);
+    return undefined;
+  }
+  const entry = parseLine(line);
+  if (typeof entry === 'string') {
+    const what = line.length === 0 ? 'empty line' : entry;
+    return { line: n, reason: `line ${n}: ${what} (edited, or damaged by a partial write)` };
+  }
+  if (entry.seq !== n) {
+    const hint = entry.seq > n ? 'a line before it was removed' : 'a line before it was inserted or duplicated';
+    return { line: n, reason: `line ${n}: seq is ${entry.seq}, expected ${n} (${hint}, or seq was edited)` };
+  }
+  if (entry.prev !== prevHash) return prevBreak(lines, i);
+  onEntry?.(entry);
+  return undefined;
+}
+
+function quickParse(line: Buffer): LedgerEntry | null {
+  try {
+    const v = JSON.parse(line.toString()) as LedgerEntry | null;
+    return typeof v === 'object' && v !== null ? v : null;
+  } catch {
+    return null;
+  }
 }
 
 /**
@@ -97,23 +170,4 @@ function prevBreak(lines: Buffer[], i: number): Bad {
     return { line: n - 1, reason: `line ${n - 1} was edited: its hash no longer matches the prev recorded in line ${n}` };
   }
   return { line: n, reason: `line ${n} was edited: its prev does not match line ${n - 1} and its hash does not match line ${n + 1}'s prev` };
-}
-
-/** Runs checkManifest on each live ckpt.committed entry, in line order; the first failure. */
-async function checkManifests(entries: LedgerEntry[], check: (e: LedgerEntry) => Promise<string | null>): Promise<Bad | undefined> {
-  const live = new Map<string, LedgerEntry>();
-  for (const e of entries) {
-    // A fleet search's shards each count their own steps.
-    const key = `${String(e.run_id)}\0${String(e.shard ?? '')}\0${String(e.step)}`;
-    if (e.type === 'ckpt.committed') {
-      live.delete(key); // a re-commit of the same step supersedes the earlier one
-      live.set(key, e);
-    } else if (e.type === 'ckpt.pruned' || e.type === 'ckpt.lost') live.delete(key);
-  }
-  const ordered = [...live.values()].sort((a, b) => a.seq - b.seq);
-  for (const e of ordered) {
-    const problem = await check(e).catch((err: unknown) => (err instanceof Error ? err.message : String(err)));
-    if (problem) return { line: e.seq, reason: `line ${e.seq}: checkpoint step ${String(e.step)} of run ${String(e.run_id)}${e.shard === undefined ? '' : ` shard ${String(e.shard)}`}: ${problem}` };
-  }
-  return undefined;
 }

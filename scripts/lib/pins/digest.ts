@@ -40,12 +40,15 @@ export function makeRunId(slug: string, name: string, date: Date, digest: string
   return `${slug}-${name}-${stamp}-${digest.slice(-8)}`;
 }
 
-/** One line per pin that differs, e.g. `code: commit abc1234 recorded, def5678 here`. */
-export function comparePins(recorded: PinsWithoutDigest, current: PinsWithoutDigest): string[] {
+/**
+ * One line per pin that differs, e.g. `code: commit abc1234 recorded, def5678 here`; `labels`
+ * name the two sides (default `recorded` and `here`).
+ */
+export function comparePins(recorded: PinsWithoutDigest, current: PinsWithoutDigest, labels = { recorded: 'recorded', current: 'here' }): string[] {
   const out: string[] = [];
   // Compare full values, show short ones.
   const diff = (pin: string, what: string, a: string | null, b: string | null, show = (v: string | null) => v ?? 'none') => {
-    if (a !== b) out.push(`${pin}: ${what ? `${what} ` : ''}${show(a)} recorded, ${show(b)} here`);
+    if (a !== b) out.push(`${pin}: ${what ? `${what} ` : ''}${show(a)} ${labels.recorded}, ${show(b)} ${labels.current}`);
   };
   const short = (n: number) => (h: string | null) => (h === null ? 'none' : h.slice(0, n));
   const dirty = (h: string | null) => (h === null ? 'clean tree' : `uncommitted changes ${h.slice(0, 8)}`);
@@ -54,7 +57,7 @@ export function comparePins(recorded: PinsWithoutDigest, current: PinsWithoutDig
   diff('code', 'commit', recorded.code.commit, current.code.commit, short(7));
   diff('code', '', recorded.code.dirty_sha256, current.code.dirty_sha256, dirty);
   if (recorded.data.root !== current.data.root) {
-    out.push(`data: root ${data(recorded.data)} recorded, ${data(current.data)} here`);
+    out.push(`data: root ${data(recorded.data)} ${labels.recorded}, ${data(current.data)} ${labels.current}`);
   }
   diff('env', 'lockfiles', recorded.env.lock_sha256, current.env.lock_sha256, short(8));
   diff('env', 'python', recorded.env.python, current.env.python);

@@ -15,6 +15,8 @@ import { appendFileWhole, ensureDir, writeFileAtomically } from '../store/atomic
 import type { Store } from '../store/store.js';
 import { diskError, isDiskProblem } from '../ui/errors.js';
 import { stageAttemptData, workingFolder } from './attempt-folders.js';
+import { AttemptFence } from './attempt-fence.js';
+import { AttemptFilesMirror } from './attempt-files.js';
 import { ATTEMPT_FILES, EVENTS_FILE, STOP_REQUEST, type AttemptSpec, type AttemptState, type AttemptStatus, type RunnerEvent } from './attempt-spec.js';
 import { CheckpointSync } from './checkpoint-sync.js';
 import { startExperiment, type ExitInfo, type ExperimentProcess } from './experiment-process.js';
@@ -74,12 +76,16 @@ export class AttemptRunner {
   private metrics: MaskedCopy | null = null;
   /** the staged, read-only view of the run's pinned data (SWITCHYARD_DATA_DIR) */
   private dataDir: string | null = null;
+  private files: AttemptFilesMirror;
+  private fence: AttemptFence;
 
   constructor(
     readonly spec: AttemptSpec,
     private readonly opts: RunnerOptions,
   ) {
     this.paths = workPaths(opts.workDir, spec.attempt, opts.outputDir);
+    this.files = new AttemptFilesMirror(opts.store, spec.unit_id, spec.attempt, this.paths.attempt);
+    this.fence = new AttemptFence(opts.store, spec.unit_id, spec.attempt);
     this.status = {
       run_id: spec.run_id,
       attempt: spec.attempt,
@@ -102,7 +108,18 @@ export class AttemptRunner {
       spec.keep_checkpoints,
       (e) => this.handleSyncEvent(e),
       () => this.mirrorAttemptFiles(ATTEMPT_FILES.filter((f) => f !== 'status.json')),
+      () => this.stillCurrent(),
     );
+  }
+
+  /** False once a newer attempt of the unit has started elsewhere: this one then stops. */
+  private async stillCurrent(): Promise<boolean> {
+    if (await this.fence.stillCurrent()) return true;
+    if (!this.stopKind) {
+      this.emit({ type: 'notice', line: `attempt ${this.fence.supersededBy} has taken ${this.spec.unit_id} over; stopping, nothing more goes to the store` });
+      this.requestStop('cancel');
+    }
+    return false;
   }
 
   /** Appends the event to events.jsonl (a whole line or nothing) and passes it on; throws if the write fails. */
@@ -183,6 +200,7 @@ export class AttemptRunner {
     };
     try {
       if (this.writeFailure) return await this.finish({ code: null, signal: null }, stdout, stderr);
+      await this.fence.claim();
       this.loadSecrets(note);
       if (this.spec.attempt !== 'predict') await this.adoptLocalSteps(note);
       this.status.restored_step = await restoreLatest(this.opts.store, this.spec.unit_id, this.paths.ckpt, note);
@@ -314,6 +332,7 @@ export class AttemptRunner {
   }
 
   private classify(exit: ExitInfo): { state: AttemptState; reason: string | null } {
+    if (this.fence.supersededBy !== null) return { state: 'cancelled', reason: `attempt ${this.fence.supersededBy} took the unit over (this one was given up as lost)` };
     if (this.stopKind === 'cancel') return { state: 'cancelled', reason: 'stopped by the user' };
     if (this.stopKind === 'preempt') return { state: 'preempted', reason: 'the runner was sent SIGTERM' };
     if (this.stopKind === 'timeout') return { state: 'timeout', reason: `ran past its time limit of ${this.spec.time_limit_sec}s` };
@@ -335,6 +354,7 @@ export class AttemptRunner {
       () => null,
       (err: Error) => err,
     );
+    await this.fence.stillCurrent().catch(() => true); // taken over meanwhile: no outputs from here
     const { state, reason } = forced ? { state: forced, reason: this.status.reason } : this.classify(exit);
     Object.assign(this.status, {
       state: flushError && state === 'succeeded' ? 'failed' : state,
@@ -375,11 +395,8 @@ export class AttemptRunner {
     return writeFileAtomically(path.join(this.paths.attempt, 'status.json'), JSON.stringify(this.status, null, 2) + '\n');
   }
 
-  /** Copies the attempt's logs, metrics and status to the store. */
+  /** Copies the attempt's logs, metrics and status to the store, then their manifest. */
   async mirrorAttemptFiles(names: readonly string[] = ATTEMPT_FILES): Promise<void> {
-    for (const name of names) {
-      const file = path.join(this.paths.attempt, name);
-      if (existsSync(file)) await this.opts.store.put(runKeys.attemptFile(this.spec.unit_id, this.spec.attempt, name), file);
-    }
+    await this.files.copy(names);
   }
 }

@@ -23,6 +23,8 @@ export class CheckpointSync {
     private readonly emit: (e: RunnerEvent) => void,
     /** runs after each committed upload, inside the same pass (the runner mirrors logs here) */
     private readonly afterCommit: () => Promise<void> = async () => {},
+    /** asked before each upload and each prune: false once another attempt has taken the unit over */
+    private readonly mayWrite: () => Promise<boolean> = async () => true,
   ) {}
 
   /** Starts from what the store already holds, so restored steps are not uploaded again. */
@@ -55,7 +57,7 @@ export class CheckpointSync {
 
   private async syncNewest(): Promise<void> {
     const step = await this.newestCommittedLocal();
-    if (step === null) return;
+    if (step === null || !(await this.mayWrite())) return;
     const dir = path.join(this.ckptDir, String(step));
     const checked = await verifyStep(dir);
     if (!checked.ok) {
@@ -75,6 +77,7 @@ export class CheckpointSync {
     this.lastSynced = step;
     // Committed in the store from here on, even if this event cannot be written.
     this.emit({ type: 'ckpt.committed', step, manifest: uploaded.key, manifest_sha256: uploaded.sha256 });
+    if (!(await this.mayWrite())) return;
     // Each prune is announced before its step goes: if the announcement cannot be written (a
     // full disk), the step stays and the ledger never names a checkpoint the store lacks.
     await pruneStoredSteps(this.store, this.runId, this.keep, (pruned) => this.emit({ type: 'ckpt.pruned', step: pruned }));

@@ -3,6 +3,7 @@
 import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { parseManifest, verifyStep, type CkptManifest } from '../ckpt/checkpoint.js';
+import { mapLimit } from '../map-limit.js';
 import { runKeys } from '../store/run-keys.js';
 import type { Store } from '../store/store.js';
 import { isDiskProblem } from '../ui/errors.js';
@@ -20,14 +21,6 @@ export async function storedSteps(store: Store, runId: string): Promise<{ step: 
     steps.set(step, (steps.get(step) ?? false) || rest.join('/') === MANIFEST);
   }
   return [...steps].map(([step, hasManifest]) => ({ step, hasManifest })).sort((a, b) => a.step - b.step);
-}
-
-async function mapLimit<T>(items: T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
-  let next = 0;
-  const workers = Array.from({ length: Math.min(limit, items.length) }, async () => {
-    while (next < items.length) await fn(items[next++]!);
-  });
-  await Promise.all(workers);
 }
 
 /** Uploads a locally committed step. Each blob is verified after upload; the manifest goes last. */

@@ -1,12 +1,13 @@
 // A finished attempt's scratch folder on this machine holds copies of what the runner put in
 // the store (logs, metrics, events, status; checkpoints and outputs): once the store has
 // them, the copies go, so a 50 MB log is not kept twice.
-import { readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { readdirSync, readFileSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { runKeys } from '../store/run-keys.js';
 import type { Store } from '../store/store.js';
 import { ATTEMPT_FILES, TERMINAL, type AttemptStatus } from './attempt-spec.js';
 import { workPaths } from './attempt-runner.js';
+import { AttemptFilesMirror } from './attempt-files.js';
 
 /** Whether a folder holds no file at any depth (a missing one holds none). */
 function holdsNoFile(dir: string): boolean {
@@ -40,14 +41,9 @@ async function runFinished(store: Store, unitId: string, attempt: number | 'pred
  */
 export async function settleAttempt(store: Store, workDir: string, unitId: string, attempt: number | 'predict'): Promise<void> {
   const paths = workPaths(workDir, attempt);
-  for (const name of ATTEMPT_FILES) {
-    const file = path.join(paths.attempt, name);
-    const local = statSync(file, { throwIfNoEntry: false });
-    if (!local) continue;
-    const key = runKeys.attemptFile(unitId, attempt, name);
-    // The runner only appends to its files (status.json is rewritten whole): the local copy is the newest.
-    if ((await store.stat(key))?.size !== local.size && (await store.put(key, file)).size !== local.size) return;
-  }
+  // The runner only appends to its files (status.json is rewritten whole): the local copy is the
+  // newest. What changed goes up, with the attempt's file manifest that make pull checks against.
+  await (await new AttemptFilesMirror(store, unitId, attempt, paths.attempt).load()).copy(ATTEMPT_FILES, { changedOnly: true });
   let status: AttemptStatus;
   try {
     status = JSON.parse(readFileSync(path.join(paths.attempt, 'status.json'), 'utf8')) as AttemptStatus;

@@ -1,9 +1,13 @@
 // Reading and writing run records: run.json in the store is the truth, the SQLite db mirrors it.
 import { rm, rmdir } from 'node:fs/promises';
 import path from 'node:path';
-import { appendLedger, type LedgerFields } from '../ledger/ledger.js';
+import { appendLedger, type AppendOptions, type LedgerFields } from '../ledger/ledger.js';
 import type { Project } from '../project.js';
+import { claimUnit } from '../runner/attempt-fence.js';
 import { deleteStoredStep, storedSteps } from '../runner/store-checkpoints.js';
+import { lostSteps, storedEvents } from './lost-steps.js';
+import { anchorBeforeAppend, LEDGER_KEY_VAR } from '../ledger/anchor.js';
+import { readDotEnv } from '../secrets/dotenv.js';
 import { UserError } from '../ui/errors.js';
 import { parseRunJson, runJson, runKeys, type RunRecord } from './run-record.js';
 import type { Journal } from './supervision.js';
@@ -42,9 +46,20 @@ export async function discardRun(project: Project, runId: string, digest: string
   }
 }
 
-/** Appends one entry to the project's ledger. */
+/** The key that signs the ledger's store anchor: SWITCHYARD_LEDGER_KEY in .env, if set. */
+export function ledgerKey(project: Project): string | null {
+  return readDotEnv(project.root)[LEDGER_KEY_VAR] || null;
+}
+
+// One anchor hook per project: it remembers the anchor it wrote last, so a process's own
+// appends do not read it back.
+const anchoring = new WeakMap<Project, AppendOptions>();
+
+/** Appends one entry to the project's ledger, anchoring it in the store first. */
 export function recordInLedger<T extends string>(project: Project, type: T, fields: LedgerFields<T>) {
-  return appendLedger(project.ledgerPath, type, fields);
+  let opts = anchoring.get(project);
+  if (!opts) anchoring.set(project, (opts = { beforeAppend: anchorBeforeAppend(project.store, ledgerKey(project)) }));
+  return appendLedger(project.ledgerPath, type, fields, opts);
 }
 
 /** The supervisor's view of a project: the run record, the ledger, the committed steps in the store. */
@@ -54,5 +69,8 @@ export function runJournal(project: Project): Journal {
     record: async (type, fields) => void (await recordInLedger(project, type, fields)),
     storedSteps: async (unit) => (await storedSteps(project.store, unit)).filter((s) => s.hasManifest).map((s) => s.step),
     dropStep: (unit, step) => deleteStoredStep(project.store, unit, step),
+    claim: (unit, attempt) => claimUnit(project.store, unit, attempt),
+    storedEvents: (unit, attempt) => storedEvents(project, unit, attempt),
+    lostSteps: async (runId, unit, attempts) => (await lostSteps(project, runId, unit, new Set(attempts))).map((s) => ({ step: s.step, attempt: s.attempt! })),
   };
 }

@@ -5,7 +5,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { Backend } from '../backends/backend.js';
 import type { BackendName } from '../config/define-config.js';
 import type { LedgerFields } from '../ledger/format.js';
-import type { AttemptSpec, AttemptState } from '../runner/attempt-spec.js';
+import type { AttemptSpec, AttemptState, RunnerEvent } from '../runner/attempt-spec.js';
 import type { RunRecord } from './run-record.js';
 
 export interface Clock {
@@ -27,6 +27,12 @@ export interface Journal {
   storedSteps(unitKey: string): Promise<number[]>;
   /** removes a step from this machine's store (one a worker pruned where it runs) */
   dropStep(unitKey: string, step: number): Promise<void>;
+  /** makes `attempt` the unit's current one: a runner of an earlier attempt still alive stops writing */
+  claim(unitKey: string, attempt: number): Promise<void>;
+  /** the attempt's runner events as last copied to the store with its checkpoints (null: a damaged line) */
+  storedEvents(unitKey: string, attempt: number): Promise<(RunnerEvent | null)[]>;
+  /** steps the ledger has live from these attempts of the unit that this machine's store lacks */
+  lostSteps(runId: string, unitKey: string, attempts: readonly number[]): Promise<{ step: number; attempt: number }[]>;
 }
 
 export type SupervisorEvent =

@@ -197,7 +197,7 @@ export class Supervisor {
         u.backend = last.backend === backend.name ? backend : await this.opts.openBackend(last.backend);
         u.slot = u.backend.slotOf(last.handle);
         u.phase = 'live';
-        u.live = { attempt: last, eventsRead: 0, committed: new Set(), work: Promise.resolve(), pulling: false, inherited: true };
+        u.live = { attempt: last, eventsRead: last.events_seen, work: Promise.resolve(), pulling: false, inherited: true };
         this.slotState(u.backend, u.slot).prepared = true;
         reattached.push({ unit: rec.index, slot: u.slot, attempt: last.n });
         continue;
@@ -308,7 +308,7 @@ export class Supervisor {
       }
       const attempt = u.rec.attempts.at(-1)!;
       Object.assign(attempt, { handle: outcome, state: 'running', started_at: now });
-      u.live = { attempt, eventsRead: 0, committed: new Set(), work: Promise.resolve(), pulling: false, inherited: false };
+      u.live = { attempt, eventsRead: 0, work: Promise.resolve(), pulling: false, inherited: false };
       u.phase = 'live';
       u.pushFrom = null;
       started.push(u);
@@ -433,24 +433,46 @@ export class Supervisor {
         this.emit({ type: 'notice', unit: u.rec.index, line: `could not pull attempt ${attempt.n}: ${firstLine(err)}` });
       });
     }
+    if (poll.state === 'lost') await this.settleEvents(u, live);
     const reason = poll.state === 'cancelled' && this.stopReason ? this.stopReason : poll.reason;
     Object.assign(attempt, { state: poll.state, reason, exit_code: poll.exit_code, ended_at: new Date(this.clock.now()).toISOString() });
     await this.opts.journal.save(this.run);
     await this.record('attempt.ended', { ...this.tag(u), attempt: attempt.n, state: attempt.state, exit_code: attempt.exit_code, last_step: attempt.last_step });
     this.emit({ type: 'ended', unit: u.rec.index, attempt: attempt.n, slot: u.slot, state: poll.state, reason, ms: this.clock.now() - Date.parse(attempt.started_at) });
-    if (!opts.pull) await this.recordLostSteps(u, live);
+    await this.settleLost(u);
     await this.next(u, poll.state, opts.inherited ?? false);
   }
 
   /**
-   * Steps a lost attempt committed that are not in the store: never copied home, or pruned where
-   * it ran with the prune never heard of. The ledger says so, and verify stops expecting them.
+   * A lost attempt's runner may still be alive where it ran: the unit is claimed for the next
+   * attempt (that runner stops writing to the store), then the ledger gets what the runner
+   * copied to the store but no poll delivered (a prune just before its host went away).
+   * Notices and restores are history by now: only the ledger's entries are taken.
    */
-  private async recordLostSteps(u: Unit, live: Live): Promise<void> {
-    if (!live.committed.size) return;
-    const home = new Set(await this.opts.journal.storedSteps(unitKey(this.run, u.rec.index)));
-    for (const step of [...live.committed].filter((x) => !home.has(x)).sort((a, b) => a - b)) {
-      await this.record('ckpt.lost', { ...this.tag(u), step, host: u.slot });
+  private async settleEvents(u: Unit, live: Live): Promise<void> {
+    const unit = unitKey(this.run, u.rec.index);
+    await this.opts.journal.claim(unit, live.attempt.n + 1);
+    const events = (await this.opts.journal.storedEvents(unit, live.attempt.n)).slice(live.eventsRead);
+    if (!events.length) return;
+    const kept = events.map((e) => (e && e.type !== 'notice' && e.type !== 'restored' ? e : null));
+    const taken = await takeEvents(live, kept, { unit: u.rec.index, tag: this.tag(u), record: (t, f) => this.record(t, f), emit: (e) => this.emit(e) });
+    for (const step of taken.pruned) if (!u.backend.workersReachStore) await this.opts.journal.dropStep(unit, step);
+  }
+
+  /**
+   * After an attempt of a unit that has lost attempts: each step the ledger has live from a lost attempt that this machine's store lacks (never
+   * copied home, or pruned there unheard of) is recorded as `ckpt.lost`, so verify stops
+   * expecting it. Checked at every later end too: a runner may prune once more before it sees
+   * the claim.
+   */
+  private async settleLost(u: Unit): Promise<void> {
+    const unit = unitKey(this.run, u.rec.index);
+    const lost = u.rec.attempts.filter((a) => a.state === 'lost');
+    if (!lost.length) return;
+    for (const s of await this.opts.journal.lostSteps(this.run.run_id, unit, lost.map((a) => a.n))) {
+      const a = lost.find((x) => x.n === s.attempt)!;
+      const host = typeof a.handle?.host === 'string' ? a.handle.host : a.backend;
+      await this.record('ckpt.lost', { ...this.tag(u), step: s.step, host, attempt: a.n });
     }
   }
 

@@ -11,10 +11,8 @@ export type Phase = 'idle' | 'queued' | 'submitting' | 'live' | 'done';
 
 export interface Live {
   attempt: AttemptRecord;
-  /** events read from the worker so far (from 0, so a re-attached attempt's earlier commits count) */
+  /** event lines read from the worker so far (a re-attached attempt starts past those recorded) */
   eventsRead: number;
-  /** steps the attempt committed and has not pruned: what a lost slot may have taken with it */
-  committed: Set<number>;
   /** its background work here, one task after another: copies of its checkpoints home, dropping pruned steps */
   work: Promise<void>;
   /** a copy home is queued or running */
@@ -72,8 +70,7 @@ export interface EventContext {
 
 /**
  * Takes a poll's runner event lines into a live attempt: every line counts (a damaged one too),
- * the steps it commits and prunes are tracked from the first line on, and the ledger gets the
- * lines past those an earlier orchestrator recorded. Says whether the record changed, whether a
+ * and the ledger gets the lines past those an earlier orchestrator recorded. Says whether the record changed, whether a
  * step was committed, and which steps were pruned.
  */
 export async function takeEvents(live: Live, events: (RunnerEvent | null)[], ctx: EventContext): Promise<{ changed: boolean; committed: boolean; pruned: number[] }> {
@@ -83,10 +80,7 @@ export async function takeEvents(live: Live, events: (RunnerEvent | null)[], ctx
   const first = live.eventsRead;
   live.eventsRead += events.length;
   for (const [i, e] of events.entries()) {
-    if (!e) continue;
-    if (e.type === 'ckpt.committed') live.committed.add(e.step);
-    if (e.type === 'ckpt.pruned') live.committed.delete(e.step);
-    if (first + i < attempt.events_seen) continue; // recorded by an earlier orchestrator
+    if (!e || first + i < attempt.events_seen) continue; // damaged, or recorded by an earlier orchestrator
     if (e.type === 'ckpt.committed') {
       attempt.last_step = e.step;
       committed = true;

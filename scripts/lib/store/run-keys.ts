@@ -9,6 +9,10 @@ export const runKeys = {
   ckptDir: (id: string) => `runs/${id}/ckpt/`,
   ckptFile: (id: string, step: number, file: string) => `runs/${id}/ckpt/${step}/${file}`,
   attemptFile: (id: string, attempt: number | 'predict', file: string) => `runs/${id}/attempts/${attempt}/${file}`,
+  /** the attempt whose runner last started on the unit: an older runner still alive stops writing */
+  currentAttempt: (id: string) => `runs/${id}/attempts/current.json`,
+  /** each mirrored attempt file's size and SHA-256, rewritten by the runner after every mirror */
+  attemptManifest: (id: string, attempt: number | 'predict') => `runs/${id}/attempts/${attempt}/manifest.json`,
   output: (id: string, file: string) => `runs/${id}/outputs/${file}`,
   outputsDir: (id: string) => `runs/${id}/outputs/`,
   /** written after every output: its presence means the outputs are complete */

@@ -1,0 +1,55 @@
+// An attempt's logs, metrics, events and status, copied to `runs/<unit>/attempts/<n>/` in the
+// store, and beside them `manifest.json`: each copied file's size and SHA-256, written after the
+// files on every copy (the runner copies after each checkpoint and at the end). `make pull`
+// checks what it brings home against it.
+import { stat } from 'node:fs/promises';
+import path from 'node:path';
+import { runKeys } from '../store/run-keys.js';
+import type { Store, StoredObject } from '../store/store.js';
+
+export interface AttemptFilesManifest {
+  files: ({ path: string } & StoredObject)[];
+}
+
+export function parseAttemptManifest(bytes: Buffer | null): Map<string, StoredObject> | null {
+  if (!bytes) return null;
+  const m = JSON.parse(bytes.toString('utf8')) as AttemptFilesManifest;
+  return new Map(m.files.map((f) => [f.path, { size: f.size, sha256: f.sha256 }]));
+}
+
+export class AttemptFilesMirror {
+  private readonly stored = new Map<string, StoredObject>();
+
+  constructor(
+    private readonly store: Store,
+    private readonly unit: string,
+    private readonly attempt: number | 'predict',
+    /** the attempt folder on this worker */
+    private readonly dir: string,
+  ) {}
+
+  /** Starts from the manifest already in the store (salvaging an attempt whose runner died). */
+  async load(): Promise<this> {
+    const known = parseAttemptManifest(await this.store.getBytes(runKeys.attemptManifest(this.unit, this.attempt)));
+    for (const [name, obj] of known ?? []) this.stored.set(name, obj);
+    return this;
+  }
+
+  /**
+   * Copies the named files that exist, then the manifest of everything copied so far.
+   * `changedOnly`: skip files whose size is what the manifest records (logs only ever grow).
+   */
+  async copy(names: readonly string[], opts: { changedOnly?: boolean } = {}): Promise<void> {
+    let copied = 0;
+    for (const name of names) {
+      const file = path.join(this.dir, name);
+      const size = await stat(file).then((s) => s.size, () => null);
+      if (size === null || (opts.changedOnly && this.stored.get(name)?.size === size)) continue;
+      this.stored.set(name, await this.store.put(runKeys.attemptFile(this.unit, this.attempt, name), file));
+      copied++;
+    }
+    if (!copied) return;
+    const files = [...this.stored].map(([p, o]) => ({ path: p, ...o })).sort((a, b) => a.path.localeCompare(b.path));
+    await this.store.putBytes(runKeys.attemptManifest(this.unit, this.attempt), JSON.stringify({ files } satisfies AttemptFilesManifest, null, 2) + '\n');
+  }
+}
