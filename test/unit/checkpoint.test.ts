@@ -1,11 +1,8 @@
-import { spawn } from 'node:child_process';
 import { cp, mkdir, mkdtemp, readFile, readdir, rename, rm, unlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
-import { pathToFileURL } from 'node:url';
+import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import {
-  type CommittedStep,
   type SaveOp,
   applySaveOp,
   copyStep,
@@ -20,9 +17,7 @@ import {
   sha256Hex,
   verifyStep,
 } from '../../scripts/lib/ckpt/checkpoint.js';
-
-const REPO = resolve(import.meta.dirname, '../..');
-const CKPT_MODULE = join(REPO, 'scripts/lib/ckpt/checkpoint.ts');
+import { expectIntact } from '../helpers/checkpoints.js';
 
 let root: string;
 beforeEach(async () => {
@@ -45,17 +40,6 @@ async function steps(dir: string): Promise<number[]> {
   return (await scanCheckpoints(dir)).committed.map((c) => c.step);
 }
 
-/** Every file of a committed step re-hashed, and its contents equal to what that step saved. */
-async function expectIntact(found: CommittedStep, expected: (step: number) => Record<string, Buffer | string>) {
-  expect((await verifyStep(found.dir)).ok).toBe(true);
-  const want = expected(found.step);
-  expect(found.manifest.files.map((f) => f.path)).toEqual(Object.keys(want).sort());
-  for (const f of found.manifest.files) {
-    const got = await readFile(join(found.dir, f.path));
-    expect(got.equals(Buffer.from(want[f.path]!))).toBe(true);
-    expect(await hashFile(join(found.dir, f.path))).toEqual({ size: f.size, sha256: f.sha256 });
-  }
-}
 
 describe('save and load', () => {
   it('round-trips a step: blobs, sorted manifest, latest', async () => {
@@ -252,24 +236,6 @@ describe('fault: a crash anywhere in a save leaves a complete step', () => {
     expect(seen).toEqual(new Set([N, N + 1]));
     expect(states).toBeGreaterThan(3 * ops.length);
   });
-
-  it('SIGKILL at random moments over 30 runs of a saving process', { timeout: 240_000 }, async () => {
-    const runner = join(root, 'saver.mjs');
-    await writeFile(runner, SAVER_SOURCE.replace('CKPT_URL', pathToFileURL(CKPT_MODULE).href));
-    const dir = join(root, 'ckpt');
-    let lastSaved = -1;
-    for (let trial = 0; trial < 30; trial++) {
-      const saved = await runAndKill(runner, dir, Math.random() * 400);
-      lastSaved = Math.max(lastSaved, saved);
-      const found = await latestCheckpoint(dir, quiet);
-      if (lastSaved >= 0) {
-        expect(found, `trial ${trial}`).not.toBeNull();
-        expect(found!.step).toBeGreaterThanOrEqual(lastSaved); // a reported save is never lost
-        await expectIntact(found!, bigFiles);
-      }
-    }
-    expect(lastSaved).toBeGreaterThan(5);
-  });
 });
 
 /** The state just before op (nothing), plus, for writes, the file cut off at several offsets. */
@@ -293,50 +259,4 @@ async function flipByte(path: string, at: number) {
 async function editManifest(dir: string, edit: (m: Record<string, unknown>) => unknown) {
   const m = JSON.parse(await readFile(join(dir, 'manifest.json'), 'utf8'));
   await writeFile(join(dir, 'manifest.json'), JSON.stringify(edit(m)));
-}
-
-/** Multi-MB blobs; must match bigFiles in SAVER_SOURCE. */
-function bigFiles(step: number): Record<string, Buffer> {
-  const out: Record<string, Buffer> = {};
-  for (const [i, name] of ['a.bin', 'b.bin', 'sub/c.bin'].entries()) {
-    const blob = Buffer.alloc((1 + ((step + i) % 3)) * 1024 * 1024 + step, (step * 7 + i) % 256);
-    blob.write(`step ${step} ${name}\n`);
-    out[name] = blob;
-  }
-  return out;
-}
-
-const SAVER_SOURCE = `
-import { latestCheckpoint, saveCheckpoint } from 'CKPT_URL';
-${bigFiles.toString()}
-const dir = process.argv[2];
-const found = await latestCheckpoint(dir, { report: () => {} });
-let step = found ? found.step + 1 : 0;
-process.stdout.write('ready\\n');
-for (;;) {
-  await saveCheckpoint(dir, step, bigFiles(step), { keep: 2 });
-  process.stdout.write('saved ' + step + '\\n');
-  step++;
-}
-`;
-
-/** Starts the saver, SIGKILLs it `delayMs` after it is ready; the last step it reported saved. */
-function runAndKill(runner: string, dir: string, delayMs: number): Promise<number> {
-  return new Promise((resolvePromise, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', runner, dir], { cwd: REPO, stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    let err = '';
-    let timer: NodeJS.Timeout | undefined;
-    child.stdout.on('data', (d: Buffer) => {
-      out += d.toString();
-      if (!timer && out.includes('ready\n')) timer = setTimeout(() => child.kill('SIGKILL'), delayMs);
-    });
-    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
-    child.on('error', reject);
-    child.on('close', (code, signal) => {
-      if (signal !== 'SIGKILL') return reject(new Error(`saver exited ${code}: ${err}`));
-      const saved = [...out.matchAll(/^saved (\d+)$/gm)].map((m) => Number(m[1]));
-      resolvePromise(saved.length ? saved[saved.length - 1]! : -1);
-    });
-  });
 }

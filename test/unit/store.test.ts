@@ -1,12 +1,11 @@
-import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { saveCheckpoint } from '../../scripts/lib/ckpt/checkpoint.js';
-import { restoreLatest, storedSteps, uploadStep, pruneStoredSteps } from '../../scripts/lib/runner/store-checkpoints.js';
+import { restoreLatest, storedSteps, pruneStoredSteps } from '../../scripts/lib/runner/store-checkpoints.js';
 import { FileStore } from '../../scripts/lib/store/file-store.js';
 import { sha256Hex } from '../../scripts/lib/pins/canonical-json.js';
+import { commitToStore } from '../helpers/checkpoints.js';
 
 let tmp: string;
 let store: FileStore;
@@ -18,11 +17,7 @@ beforeEach(() => {
 });
 afterEach(() => rmSync(tmp, { recursive: true, force: true }));
 
-async function commitLocal(step: number, content: string) {
-  const dir = await saveCheckpoint(path.join(tmp, 'local'), step, { 'model.bin': content, 'opt/state.json': `{"step":${step}}` }, { keep: 10 });
-  const manifest = JSON.parse(readFileSync(path.join(dir, 'manifest.json'), 'utf8'));
-  return uploadStep(store, RUN, dir, manifest);
-}
+const commitLocal = (step: number, content: string) => commitToStore(store, RUN, path.join(tmp, 'local'), step, content);
 
 describe('file store', () => {
   it('puts, gets, lists, stats and deletes objects with verified hashes', async () => {
@@ -123,67 +118,5 @@ describe('checkpoints in the store', () => {
     ).rejects.toThrow(/no space left/);
     expect(recorded).toEqual([1]);
     expect((await storedSteps(store, RUN)).map((s) => s.step)).toEqual([2, 3]);
-  });
-});
-
-/** Why a small tmpfs cannot be mounted here, or null when it can. */
-function mountProblem(): string | null {
-  if (process.getuid?.() !== 0) return 'needs root to mount a small tmpfs';
-  const probe = mkdtempSync(path.join(os.tmpdir(), 'sy-tmpfs-probe-'));
-  try {
-    const r = spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=8k', 'tmpfs', probe]);
-    if (r.status !== 0) return `mount -t tmpfs failed: ${r.stderr.toString().trim()}`;
-    execFileSync('umount', [probe]);
-    return null;
-  } finally {
-    rmSync(probe, { recursive: true, force: true });
-  }
-}
-const noMount = mountProblem();
-if (noMount) console.warn(`full-disk store tests skipped: ${noMount}`);
-
-describe.skipIf(noMount !== null)('a file store on a full or read-only disk', () => {
-  let disk: string;
-  const mount = (opts: string) => execFileSync('mount', ['-t', 'tmpfs', '-o', opts, 'tmpfs', disk]);
-  beforeEach(() => {
-    disk = path.join(tmp, 'disk');
-    mkdirSync(disk);
-  });
-  afterEach(() => {
-    spawnSync('umount', ['-l', disk]); // lazily: a file the failed write left open must not keep the folder busy
-  });
-
-  const oneLine = /^store \S+: no space left on device \(\d+(\.\d)? [KM]?B free\); free space, then run the same command again \(a run resumes from its last committed checkpoint\)$/;
-
-  it('a write that does not fit fails with one line and leaves no object, old or new, half written', async () => {
-    mount('size=16k');
-    const full = new FileStore('file://disk', disk);
-    await full.putBytes('runs/r/run.json', '{"v":1}\n');
-    const big = Buffer.alloc(64 * 1024, 'x');
-    await expect(full.putBytes('runs/r/run.json', big)).rejects.toThrow(oneLine);
-    expect((await full.getBytes('runs/r/run.json'))!.toString()).toBe('{"v":1}\n');
-    await expect(full.putBytes('runs/r/new.json', big)).rejects.toThrow(oneLine);
-    expect(await full.getBytes('runs/r/new.json')).toBeNull();
-    const src = path.join(tmp, 'big.bin');
-    writeFileSync(src, big);
-    await expect(full.put('runs/r/ckpt/1/big.bin', src)).rejects.toThrow(oneLine);
-    expect(await full.stat('runs/r/ckpt/1/big.bin')).toBeNull();
-    expect(readdirSync(path.join(disk, 'runs/r'), { recursive: true, withFileTypes: true }).filter((e) => e.isFile()).map((e) => e.name)).toEqual(['run.json']);
-  });
-
-  it('a checkpoint that does not fit where it is restored fails the restore; it is not skipped as corrupt', async () => {
-    mount('size=16k');
-    await commitLocal(1, 'x'.repeat(64 * 1024));
-    const lines: string[] = [];
-    await expect(restoreLatest(store, RUN, path.join(disk, 'ckpt'), (l) => lines.push(l))).rejects.toMatchObject({ code: 'ENOSPC' });
-    expect(lines).toEqual([]);
-  });
-
-  it('a read-only store is one line naming it (not ENOENT)', async () => {
-    mount('size=16k,ro');
-    const ro = new FileStore('file://disk', disk);
-    const err = await ro.putBytes('runs/r/run.json', '{}').catch((e: Error) => e);
-    expect((err as Error).message).toMatch(/^store \S+: read-only file system \(\d+(\.\d)? [KM]?B free\); make it writable, then run the same command again/);
-    expect((err as Error).message).not.toContain('\n');
   });
 });
