@@ -11,7 +11,8 @@
 import { parseManifest } from '../ckpt/checkpoint.js';
 import { sha256Hex } from '../hash.js';
 import { mapLimit } from '../map-limit.js';
-import { runKeys, runState, shardUnit, type RunRecord } from '../runs/run-record.js';
+import { parseRunJson, runState, shardUnit, type RunRecord } from '../runs/run-record.js';
+import { runKeys } from '../store/run-keys.js';
 import type { Store } from '../store/store.js';
 import type { LedgerState, LiveStep } from './ledger-state.js';
 import { recordProblems } from './record-check.js';
@@ -153,7 +154,7 @@ async function checkStep(store: Store, s: LiveStep, present: Set<string>): Promi
 async function readRecord(store: Store, runId: string, present: Set<string>): Promise<RunRecord | null> {
   if (!present.has(runKeys.record(runId))) return null;
   const bytes = await store.getBytes(runKeys.record(runId));
-  return bytes ? (JSON.parse(bytes.toString('utf8')) as RunRecord) : null;
+  return bytes ? parseRunJson(bytes.toString('utf8')) : null;
 }
 
 /**
