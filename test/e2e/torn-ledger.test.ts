@@ -1,9 +1,14 @@
 // A ledger whose last line was cut off mid-way (a crash or a full disk during an append) never
 // stops training: the next `make train` moves the torn bytes aside, records the repair, says so
 // once, and trains; `make verify` accepts the repaired ledger.
-import { readdirSync, readFileSync, truncateSync } from 'node:fs';
+//
+// The test leaves exactly what a crash mid-append leaves: the store anchor already names the
+// line (it is written first), the line is cut off, and the local head (written last) still
+// names the line before it.
+import { readdirSync, readFileSync, truncateSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
+import { hashLine } from '../../scripts/lib/ledger/format.js';
 import { createSandbox, type Sandbox } from '../helpers/sandbox.js';
 
 let sb: Sandbox;
@@ -21,6 +26,8 @@ it('the next make train repairs a torn last line, trains, and make verify passes
   const cutAt = lastStart + Math.floor((before.length - 1 - lastStart) / 2);
   truncateSync(ledger, cutAt);
   const torn = before.subarray(lastStart, cutAt);
+  const kept = before.subarray(0, lastStart - 1).toString().split('\n');
+  writeFileSync(`${ledger}.head`, JSON.stringify({ seq: kept.length, sha256: hashLine(kept.at(-1)!) }) + '\n');
 
   const next = sb.make(['train', 'experiment=penguins/fast', 'seed=2']);
   const out = next.stdout + next.stderr;
