@@ -26,4 +26,33 @@ export default defineConfig({
   //     lost_after_sec: 30,           // unreachable this long: the host is lost
   //   },
   fleets: {},
+  // Google Cloud Batch: a run's units become the tasks of one job, one VM each; each task fetches
+  // the code, the runner and a Node runtime from the store by SHA-256 and checks them first.
+  // Secrets are Secret Manager versions, never values: the store's key, and what experiments declare.
+  // For example:
+  //   gpu: {
+  //     project: 'my-project',
+  //     region: 'us-central1',                       // a Batch region (scripts/lib/config/batch-regions.ts)
+  //     allowed_locations: ['zones/us-central1-a'],  // inside the region (default: all of it)
+  //     machine_type: 'g2-standard-8',
+  //     accelerators: [{ type: 'nvidia-l4', count: 1 }],   // Batch installs the GPU drivers
+  //     provisioning: 'spot',                         // or 'standard' (default spot)
+  //     service_account: 'switchyard-batch@my-project.iam.gserviceaccount.com',  // reads the secrets
+  //     network: 'projects/my-project/global/networks/default',
+  //     subnetwork: 'projects/my-project/regions/us-central1/subnetworks/default',
+  //     no_external_ip: false,                        // true: reach the store through Cloud NAT
+  //     max_run_duration: '24h',                      // past it a task ends `timeout`
+  //     retries: 3,                                   // reruns after a preemption or a VM failure
+  //     parallelism: 4,                               // tasks at once (default all)
+  //     boot_disk_gb: 100,
+  //     image: 'us-docker.pkg.dev/my-project/train/torch@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef',
+  //                                                   // by digest only; no image: a script on Batch's own VM image
+  //     store: 's3://my-bucket/switchyard',           // default defaults.store, which must then be s3://
+  //     secrets: {
+  //       AWS_ACCESS_KEY_ID: 'projects/my-project/secrets/store-key-id/versions/latest',
+  //       AWS_SECRET_ACCESS_KEY: 'projects/my-project/secrets/store-secret-key/versions/latest',
+  //       KAGGLE_KEY: 'projects/my-project/secrets/kaggle-key/versions/2',
+  //     },
+  //   },
+  batch: {},
 });

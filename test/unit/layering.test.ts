@@ -19,6 +19,8 @@ const RANK: Record<string, number> = {
   'project.ts': 2,
   backends: 3,
   remote: 4,
+  // the Google Cloud Batch job a backend submits, rendered, and what Batch says of its tasks
+  batch: 4,
   pack: 5,
   ssh: 5,
   runner: 6,

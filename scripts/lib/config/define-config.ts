@@ -58,6 +58,49 @@ export interface FleetConfig {
   lost_after_sec?: number;
 }
 
+/**
+ * A Google Cloud Batch target: each run's units become the tasks of one job, one task per VM.
+ * Each task fetches the code, the runner and a Node runtime from the store, checks them
+ * against their SHA-256 and runs the runner.
+ */
+export interface BatchConfig {
+  /** the Google Cloud project */
+  project: string;
+  /** the job's region, one of scripts/lib/config/batch-regions.ts */
+  region: string;
+  /** `zones/<zone>` or `regions/<region>` inside the region (default: the whole region) */
+  allowed_locations?: string[];
+  /** each task's VM, e.g. `n2-standard-4` or `g2-standard-8` */
+  machine_type: string;
+  /** GPUs on each VM (Batch installs the drivers), e.g. `[{ type: 'nvidia-l4', count: 1 }]` */
+  accelerators?: { type: string; count?: number }[];
+  /** default `spot` */
+  provisioning?: 'spot' | 'standard';
+  /** the VMs' service account: it needs to read the secrets below (default: the Compute Engine one) */
+  service_account?: string;
+  /** `projects/<p>/global/networks/<name>` (default: the project's default network) */
+  network?: string;
+  subnetwork?: string;
+  /** no public IP: tasks then reach the store through Cloud NAT or Private Google Access */
+  no_external_ip?: boolean;
+  /** past it Batch stops a task, which ends `timeout` (default `24h`) */
+  max_run_duration?: string;
+  /** reruns of a task whose VM failed or was preempted (default 3, at most 10) */
+  retries?: number;
+  /** tasks of one job at once (default: all) */
+  parallelism?: number;
+  boot_disk_gb?: number;
+  /** the container tasks run in, pinned by digest (`<image>@sha256:<64 hex>`); absent: a script on Batch's own VM image */
+  image?: string;
+  /** the s3:// store tasks write to (default: defaults.store, which must then be s3://) */
+  store?: string;
+  /**
+   * environment variable → Secret Manager version (`projects/<p>/secrets/<name>/versions/latest`):
+   * AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY for the store, and every secret an experiment declares
+   */
+  secrets: Record<string, string>;
+}
+
 export interface SwitchyardConfig {
   defaults?: {
     backend?: BackendName;
@@ -73,6 +116,8 @@ export interface SwitchyardConfig {
   hosts?: Record<string, HostConfig>;
   /** a fleet is its host list, or a FleetConfig */
   fleets?: Record<string, string[] | FleetConfig>;
+  /** Google Cloud Batch targets, by name */
+  batch?: Record<string, BatchConfig>;
 }
 
 export function defineConfig(config: SwitchyardConfig): SwitchyardConfig {

@@ -9,6 +9,7 @@ import { checkRemotePath } from '../quote.js';
 import { writeFileAtomically } from '../store/atomic-file.js';
 import { UserError } from '../ui/errors.js';
 import { formatZodIssue } from '../spec/zod-format.js';
+import { batchStoreProblem, BatchSchema } from './batch-config.js';
 
 export const CONFIG_FILE = 'cluster_fleet_config.ts';
 export const BACKENDS = ['local', 'ssh', 'fleet', 'gcp-batch', 'slurm'] as const;
@@ -80,6 +81,12 @@ export const ConfigSchema = z.strictObject({
   hosts: z.record(Name, HostSchema).default({}),
   // The short form, a list of host names, is a fleet with every default.
   fleets: z.record(Name, z.union([z.array(Name).min(1).transform((hosts) => FleetSchema.parse({ hosts })), FleetSchema])).default({}),
+  batch: z.record(Name, BatchSchema).default({}),
+}).superRefine((c, ctx) => {
+  for (const [name, entry] of Object.entries(c.batch)) {
+    const problem = batchStoreProblem(entry, c.defaults.store);
+    if (problem) ctx.addIssue({ code: 'custom', path: ['batch', name, 'store'], message: problem });
+  }
 });
 
 export type Config = z.infer<typeof ConfigSchema>;

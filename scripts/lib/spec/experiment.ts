@@ -8,21 +8,15 @@ import { BACKENDS, CONFIG_FILE } from '../config/load-config.js';
 import { writeFileAtomically } from '../store/atomic-file.js';
 import { UserError } from '../ui/errors.js';
 import { checkExperimentPaths } from './experiment-paths.js';
+import { DURATION, ENV_NAME } from './formats.js';
 import { compileMetricsPattern } from './metrics-pattern.js';
 import { parseYaml } from './yaml.js';
 import { formatZodIssue } from './zod-format.js';
 
 const NAME_RE = /^[a-z0-9][a-z0-9_-]{0,63}$/;
 const NAME_RULE = 'lowercase letters, digits, - and _, starting with a letter or digit';
-const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
-const DURATION = /^(\d+)(s|m|h|d)$/;
-
-/** "90m" → 5400. */
-export function durationSec(text: string): number {
-  const [, n, unit] = DURATION.exec(text)!;
-  return Number(n) * { s: 1, m: 60, h: 3600, d: 86400 }[unit as 's' | 'm' | 'h' | 'd'];
-}
+export { durationSec } from './formats.js';
 
 // Every field carries its meaning and an example in its metadata: error messages quote the
 // example as the fix, and docs/experiment-spec.md is generated from them (spec-doc.ts).

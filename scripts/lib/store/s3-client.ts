@@ -4,6 +4,8 @@ import { S3Client } from '@aws-sdk/client-s3';
 import type { S3Config } from '../config/load-config.js';
 import { UserError } from '../ui/errors.js';
 
+export { parseS3Url } from './s3-url.js';
+
 export interface S3ClientSettings {
   /** `http(s)://host:port` of an S3-compatible server; undefined for AWS itself */
   endpoint?: string;
@@ -27,14 +29,6 @@ export function s3Settings(config: S3Config | undefined, env: Record<string, str
     forcePathStyle: config?.force_path_style ?? false,
     credentials: keyId && secret ? { accessKeyId: keyId, secretAccessKey: secret, sessionToken: env.AWS_SESSION_TOKEN || undefined } : undefined,
   };
-}
-
-/** `s3://bucket/some/prefix` → bucket and the key prefix ("some/prefix/", or "" at the root). */
-export function parseS3Url(url: string): { bucket: string; base: string } {
-  const m = /^s3:\/\/([A-Za-z0-9][A-Za-z0-9._-]*)(?:\/(.*))?$/.exec(url);
-  if (!m) throw new UserError(`store ${url}: not an s3://bucket/prefix URL; fix defaults.store in cluster_fleet_config.ts`);
-  const prefix = (m[2] ?? '').replace(/^\/+|\/+$/g, '');
-  return { bucket: m[1]!, base: prefix ? `${prefix}/` : '' };
 }
 
 /** `socketTimeout`: ms without a byte before a request fails (and is retried). */

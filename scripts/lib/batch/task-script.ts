@@ -1,0 +1,72 @@
+// What every task of a Switchyard job on Google Cloud Batch runs: one fixed bash script, the
+// same on Batch's own VM image and inside a container. Everything that differs between jobs
+// reaches it as environment variables (render-job.ts sets them), so nothing is spliced into
+// its text and a golden file pins it down (test/golden/batch/task.sh).
+//
+// It fetches a Node runtime, the runner and the project's code from the store (objects
+// `blobs/<sha256>`, uploaded once by content), checks each against the SHA-256 the job names
+// before using it, writes the attempt spec of the unit BATCH_TASK_INDEX picks and the secrets
+// file the runner reads, takes the secrets out of the environment and becomes the runner.
+// Requests are signed with curl's own SigV4 (curl >= 7.75: Debian 12's, and any recent image's).
+
+/** The store key of an object the tasks fetch, by the SHA-256 of its bytes. */
+export function blobKey(sha256: string): string {
+  if (!/^[0-9a-f]{64}$/.test(sha256)) throw new Error(`blobKey: not a SHA-256: ${JSON.stringify(sha256)}`);
+  return `blobs/${sha256}`;
+}
+
+/** The Node runtime's architecture on a machine type: Arm for Tau T2A and Axion (C4A, N4A), x64 otherwise. */
+export function nodeArch(machineType: string): 'x64' | 'arm64' {
+  return /^(t2a|c4a|n4a)-/.test(machineType) ? 'arm64' : 'x64';
+}
+
+/**
+ * Its environment (besides Batch's BATCH_TASK_INDEX):
+ *   SWITCHYARD_BLOBS          the HTTP address of the store's blobs/ folder
+ *   SWITCHYARD_S3_REGION      the region requests are signed for
+ *   SWITCHYARD_NODE, _RUNNER, _CODE   the SHA-256 of the Node runtime (npm's node-linux-<arch>
+ *                             package), the gzip-compressed runner bundle, the gzip-compressed
+ *                             tar of the project at its code pin
+ *   SWITCHYARD_SPEC           the attempt spec every unit of the job shares (JSON)
+ *   SWITCHYARD_UNITS          per task index, what is the unit's own: unit_id, shard_index, attempt
+ *   SWITCHYARD_SECRETS        the names of the secret variables, moved into secrets.json
+ *   AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY   the store's key, from Secret Manager
+ */
+export const TASK_SCRIPT = `set -euo pipefail
+umask 077
+for tool in curl sha256sum tar gzip; do
+  command -v "$tool" >/dev/null || { echo "switchyard: this task needs $tool, and the image has none" >&2; exit 1; }
+done
+root="\${TMPDIR:-/tmp}/switchyard/task-$BATCH_TASK_INDEX"
+mkdir -p "$root/scratch" && cd "$root"
+rm -rf runtime repo && mkdir runtime repo
+
+# fetch <sha256> <file>: the store's blobs/<sha256>, refused unless its bytes hash to that
+fetch() {
+  printf 'user = "%s:%s"\\n' "$AWS_ACCESS_KEY_ID" "$AWS_SECRET_ACCESS_KEY" |
+    curl --fail --silent --show-error --retry 5 --retry-all-errors --config - --aws-sigv4 "aws:amz:$SWITCHYARD_S3_REGION:s3" -H 'x-amz-content-sha256: UNSIGNED-PAYLOAD' --output "$2" "$SWITCHYARD_BLOBS/$1"
+  if ! echo "$1  $2" | sha256sum --check --status; then
+    echo "switchyard: $2 from the store is not the object its SHA-256 $1 names" >&2
+    exit 1
+  fi
+}
+fetch "$SWITCHYARD_NODE" node.tgz
+tar -xzf node.tgz -C runtime --strip-components=1
+fetch "$SWITCHYARD_RUNNER" runner.mjs.gz
+gzip -dc runner.mjs.gz >runtime/run-attempt.mjs
+fetch "$SWITCHYARD_CODE" code.tar.gz
+tar -xzf code.tar.gz -C repo
+rm -f node.tgz runner.mjs.gz code.tar.gz
+
+# The unit's attempt spec and the secrets file the runner reads; then the secrets leave the environment.
+runtime/bin/node -e '
+  const fs = require("node:fs");
+  const env = process.env;
+  const unit = JSON.parse(env.SWITCHYARD_UNITS)[Number(env.BATCH_TASK_INDEX)];
+  if (!unit) throw new Error("no unit for task " + env.BATCH_TASK_INDEX);
+  fs.writeFileSync("attempt.json", JSON.stringify({ ...JSON.parse(env.SWITCHYARD_SPEC), ...unit }));
+  const names = env.SWITCHYARD_SECRETS.split(" ").filter(Boolean);
+  fs.writeFileSync("secrets.json", JSON.stringify(Object.fromEntries(names.map((k) => [k, env[k]]))), { mode: 0o600 });
+'
+unset $SWITCHYARD_SECRETS SWITCHYARD_SPEC SWITCHYARD_UNITS
+exec runtime/bin/node runtime/run-attempt.mjs --spec attempt.json --root repo --work scratch`;
