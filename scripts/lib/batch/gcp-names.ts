@@ -2,7 +2,8 @@
 import { sha256Hex } from '../hash.js';
 import type { AttemptSpec } from '../runner/attempt-spec.js';
 
-const LABEL_MAX = 63;
+/** Label values and job IDs alike hold at most 63 characters. */
+const NAME_MAX = 63;
 
 /**
  * A label value for `text` (label values: at most 63 of lowercase letters, digits, `_` and `-`):
@@ -11,7 +12,7 @@ const LABEL_MAX = 63;
  */
 export function labelValue(text: string): string {
   const value = text.toLowerCase().replace(/[^a-z0-9_-]/g, '_');
-  return value.length <= LABEL_MAX ? value : `${value.slice(0, LABEL_MAX - 9)}-${sha256Hex(text).slice(0, 8)}`;
+  return value.length <= NAME_MAX ? value : `${value.slice(0, NAME_MAX - 9)}-${sha256Hex(text).slice(0, 8)}`;
 }
 
 /**
@@ -24,5 +25,5 @@ export function batchJobId(units: readonly Pick<AttemptSpec, 'run_id' | 'unit_id
   const what = units.map((u) => `${u.run_id} ${u.unit_id} ${u.attempt}`).sort().join('\n');
   const hash = sha256Hex(what).slice(0, 10);
   const run = (units[0]?.run_id ?? '').toLowerCase().replace(/[^a-z0-9-]/g, '-');
-  return `sy-${run.slice(-(LABEL_MAX - 'sy-'.length - hash.length - 1))}-${hash}`;
+  return `sy-${run.slice(-(NAME_MAX - 'sy-'.length - hash.length - 1))}-${hash}`;
 }

@@ -70,7 +70,7 @@ export function renderBatchJob(units: readonly AttemptSpec[], target: BatchTarge
   checkJob(first, target);
   const unitsJson = JSON.stringify(own);
   if (unitsJson.length > MAX_ENV_STRING) {
-    throw new UserError(`backend gcp-batch: ${units.length} units do not fit one Batch job (their list must stay under 128 KiB); run fewer shards`);
+    throw new UserError(`backend gcp-batch: ${units.length} units do not fit one Batch job (their list must stay under 128 KiB); lower shards.count`);
   }
   const secrets = [...new Set([...STORE_CREDENTIALS, ...first.secrets])];
   return {

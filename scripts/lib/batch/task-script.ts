@@ -1,5 +1,5 @@
 // What every task of a Switchyard job on Google Cloud Batch runs: one fixed bash script, the
-// same on Batch's own VM image and inside a container. Everything that differs between jobs
+// same on Batch's own VM image (the shebang picks bash there) and inside a container (bash -c). Everything that differs between jobs
 // reaches it as environment variables (render-job.ts sets them), so nothing is spliced into
 // its text and a golden file pins it down (test/golden/batch/task.sh).
 //
@@ -32,7 +32,8 @@ export function nodeArch(machineType: string): 'x64' | 'arm64' {
  *   SWITCHYARD_SECRETS        the names of the secret variables, moved into secrets.json
  *   AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY   the store's key, from Secret Manager
  */
-export const TASK_SCRIPT = `set -euo pipefail
+export const TASK_SCRIPT = `#!/bin/bash
+set -euo pipefail
 umask 077
 for tool in curl sha256sum tar gzip; do
   command -v "$tool" >/dev/null || { echo "switchyard: this task needs $tool, and the image has none" >&2; exit 1; }

@@ -1,3 +1,4 @@
+#!/bin/bash
 set -euo pipefail
 umask 077
 for tool in curl sha256sum tar gzip; do
