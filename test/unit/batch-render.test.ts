@@ -6,6 +6,8 @@ import path from 'node:path';
 import { protobuf, serializer } from 'google-gax';
 import { describe, expect, it } from 'vitest';
 import { ConfigSchema, type Config } from '../../scripts/lib/config/load-config.js';
+import { ExperimentSchema } from '../../scripts/lib/spec/experiment.js';
+import { formatZodIssue } from '../../scripts/lib/spec/zod-format.js';
 import { batchJobId, labelValue } from '../../scripts/lib/batch/gcp-names.js';
 import { batchTarget, renderBatchJob, type BatchJob } from '../../scripts/lib/batch/render-job.js';
 import { blobKey, nodeArch, TASK_SCRIPT } from '../../scripts/lib/batch/task-script.js';
@@ -196,6 +198,15 @@ describe('renderBatchJob', () => {
   it('never runs more tasks at once than the job has', () => {
     const job = render(shards(2, 3), entry({ parallelism: 4 }));
     expect([job.taskGroups![0]!.taskCount, job.taskGroups![0]!.parallelism]).toEqual([2, 2]);
+  });
+
+  it('is never asked for no tasks: a spec of 0 shards is refused where it is read, in one line', () => {
+    const raw = { train: { command: 'python3 search.py' }, shards: { count: 0 } };
+    const parsed = ExperimentSchema.safeParse(raw);
+    expect(parsed.success).toBe(false);
+    expect(formatZodIssue('competitions/knn/experiments/fleet.yaml', parsed.error!, ExperimentSchema, raw)).toBe(
+      'competitions/knn/experiments/fleet.yaml: shards.count: Too small: expected number to be >=1, e.g. 6',
+    );
   });
 
   it('refuses a job of no units, and units that differ in more than their own fields', () => {

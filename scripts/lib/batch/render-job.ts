@@ -104,6 +104,7 @@ export function renderBatchJob(units: readonly AttemptSpec[], target: BatchTarge
       },
     ],
     allocationPolicy: allocationPolicy(entry),
+    // The digest's first 32 hex (128 bits): a label value holds 63 characters, a digest 64.
     labels: { 'switchyard-run': labelValue(first.run_id), 'switchyard-pins': first.pins_digest.slice(0, 32) },
     logsPolicy: { destination: 'CLOUD_LOGGING' },
   };
