@@ -133,6 +133,7 @@ export class Executor {
   async delete(job: Job): Promise<void> {
     this.setJobState(job, 'DELETION_IN_PROGRESS');
     const exits = job.tasks.flatMap((t) => (t.child ? [new Promise((r) => t.child!.once('exit', r))] : []));
+    // The code is never reported (a deleted job records nothing more); it stops each attempt.
     for (const t of job.tasks) this.kill(t, PREEMPTED);
     await Promise.all(exits);
     this.jobs.delete(job.name);
@@ -146,6 +147,7 @@ export class Executor {
       job.state = 'DELETION_IN_PROGRESS';
       for (const t of job.tasks) this.kill(t, PREEMPTED);
     }
+    // and the processes of jobs already forgotten, had their deletion failed to end them
     for (const c of this.children) killGroup(c);
     await Promise.all(exits);
   }
