@@ -18,8 +18,9 @@ await build({
   format: 'esm',
   platform: 'node',
   target: 'node20',
-  // ssh2 ships optional native add-ons; the AWS SDK is large and loaded only for s3:// stores.
-  external: ['better-sqlite3', 'esbuild', 'ssh2', '@aws-sdk/*'],
+  // ssh2 ships optional native add-ons; the AWS SDK is large and loaded only for s3:// stores;
+  // the Batch client and Google auth are CommonJS, whose named exports a bundled import() loses.
+  external: ['better-sqlite3', 'esbuild', 'ssh2', '@aws-sdk/*', '@google-cloud/batch', 'google-auth-library'],
   // Bundled CommonJS modules call require(); give ESM output one.
   banner: { js: "import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);" },
   sourcemap: 'linked',
