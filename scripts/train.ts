@@ -59,7 +59,7 @@ function report(result: LaunchResult, display: RunDisplay, locate: (key: string)
     if (result.state === 'succeeded') return 0;
     const unfinished = run.units.filter((u) => u.attempts.at(-1)?.state !== 'succeeded').map((u) => u.index);
     display.say(`run ${run.run_id} ${result.state}: shard${unfinished.length > 1 ? 's' : ''} ${unfinished.join(', ')} did not finish`);
-    display.say(`  make fleet-retry run=${run.run_id} shard=${unfinished.join(',')} [host=<name>] re-runs them from their last checkpoint`);
+    display.say(`  make retry run=${run.run_id} shard=${unfinished.join(',')} [host=<name>] re-runs them from their last checkpoint`);
     return exitCodeFor(result.state, null);
   }
   const final = run.units[0]!.attempts.at(-1)!;

@@ -156,7 +156,8 @@ describe('an experiment that never checkpoints', () => {
     const resumed = sb.spawnMake(['train', 'experiment=microgpt/slow']);
     await waitFor(() => /^step 2 \//m.test(resumed.output()), 30_000, 'the resumed attempt');
     expect(resumed.output()).toContain('attempt 1 ended lost');
-    expect(resumed.output()).toContain('starting over from the beginning: no earlier attempt committed a checkpoint');
+    // The runner's restored event reaches the verb with the next poll, not with the output.
+    await waitFor(() => resumed.output().includes('starting over from the beginning: no earlier attempt committed a checkpoint'), 30_000, 'the restored line');
     process.kill(-resumed.pid!, 'SIGINT');
     const code = await new Promise<number | null>((r) => resumed.on('close', r));
     expect(code).not.toBe(0);

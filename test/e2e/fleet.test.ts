@@ -112,7 +112,8 @@ describe('fleet search', () => {
     // A runtime but no project yet: the first push fills each empty copy (one tar of the project, else rsync).
     for (const h of ['h2', 'h3']) await hosts.execOn(h, ['sh', '-c', 'mkdir -p sy-fresh/runtime && ln -sf "$(command -v node)" sy-fresh/runtime/node']);
     const r = make(['fleet-search', 'experiment=knn/fleet', 'fleet=fresh', 'seed=7']);
-    expect(r.out).toMatch(/resuming run /);
+    expect(r.out).toMatch(/^run \S+ on /m); // the refusal left no run behind to resume
+    expect(r.out).not.toMatch(/resuming run /);
     for (const h of ['h2', 'h3']) expect(r.out).toMatch(new RegExp(`✓ ${h}: project unpacked \\(\\d+ files?, [^)]*\\), runner sent`));
     expect(r.code, r.out).toBe(0);
     const id = runIdIn(r.out)!;
@@ -141,7 +142,7 @@ describe('fleet search', () => {
     };
 
     renameSync(file(5), `${file(5)}.away`);
-    refused(new RegExp(`shard 5 of 6 is missing; re-run it with make fleet-retry run=${sixId} shard=5`));
+    refused(new RegExp(`shard 5 of 6 is missing; re-run it with make retry run=${sixId} shard=5`));
     renameSync(`${file(5)}.away`, file(5));
 
     copyFileSync(file(1), path.join(outputs(2), 'shard-1-of-6.jsonl'));
@@ -152,18 +153,18 @@ describe('fleet search', () => {
     const [header, ...rest] = original.split('\n');
     const stale = { ...JSON.parse(header!), pins_digest: 'deadbeef'.repeat(8) };
     writeFileSync(file(3), [JSON.stringify(stale), ...rest].join('\n'));
-    refused(new RegExp(`shard 3 has pins digest deadbeef, the run has [0-9a-f]{8} \\(stale: from another run\\); re-run it with make fleet-retry run=${sixId} shard=3`));
+    refused(new RegExp(`shard 3 has pins digest deadbeef, the run has [0-9a-f]{8} \\(stale: from another run\\); re-run it with make retry run=${sixId} shard=3`));
     writeFileSync(file(3), original);
 
     const whole = readFileSync(file(4));
     writeFileSync(file(4), whole.subarray(0, Math.floor(whole.length / 2)));
-    refused(/shard 4 .*truncated.*make fleet-retry run=.* shard=4/);
+    refused(/shard 4 .*truncated.*make retry run=.* shard=4/);
     writeFileSync(file(4), whole);
 
     // Outputs whose storing was cut off before the runner's outputs manifest: not trusted.
     const manifest = store(`runs/${sixId}/shards/0/outputs.manifest.json`);
     renameSync(manifest, `${manifest}.away`);
-    refused(new RegExp(`shard 0 of 6 \\(.*shards/0/outputs/shard-0-of-6\\.jsonl\\) is not in its runner's outputs manifest: .*make fleet-retry run=${sixId} shard=0`));
+    refused(new RegExp(`shard 0 of 6 \\(.*shards/0/outputs/shard-0-of-6\\.jsonl\\) is not in its runner's outputs manifest: .*make retry run=${sixId} shard=0`));
     renameSync(`${manifest}.away`, manifest);
 
     const again = make(['merge', `run=${sixId}`]);
@@ -187,7 +188,7 @@ describe('fleet search', () => {
     const refusedSecond = () => {
       const r = make(launch);
       expect(r.code).not.toBe(0);
-      expect(r.stderr).toMatch(/run \S+ is already followed by a launcher in another shell \(pid \d+\); make fleet-status run=\S+ looks at it/);
+      expect(r.stderr).toMatch(/run \S+ is already followed by a launcher in another shell \(pid \d+\); make status run=\S+ looks at it/);
     };
     const first = await launchAndDetach((out) => (out.match(/shard \d: starting from scratch/g) ?? []).length >= 3, 'three shards started', refusedSecond);
     const id = runIdIn(first)!;

@@ -264,6 +264,13 @@ export class MemoryJournal implements Journal {
     this.claims.set(unit, attempt);
   }
 
+  /** `${unit}#${attempt}` of each attempt whose files were sealed, with the claim seen then */
+  readonly sealed: { attempt: string; claim: number | undefined }[] = [];
+
+  async sealAttemptFiles(unit: string, attempt: number): Promise<void> {
+    this.sealed.push({ attempt: `${unit}#${attempt}`, claim: this.claims.get(unit) });
+  }
+
   /** The ledger folded as audit/ledger-state.ts folds it: live steps with the attempt that committed them. */
   async lostSteps(runId: string, unit: string, attempts: readonly number[]): Promise<{ step: number; attempt: number }[]> {
     const unitOf = (e: Record<string, unknown>) => (e.shard === undefined ? String(e.run_id) : `${String(e.run_id)}/shards/${String(e.shard)}`);

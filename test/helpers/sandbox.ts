@@ -69,7 +69,7 @@ export function createSandbox(): Sandbox {
       return Object.assign(child, { output: () => out });
     },
     cleanup() {
-      rmSync(dir, { recursive: true, force: true });
+      rmSync(dir, { recursive: true, force: true, maxRetries: 3 });
     },
   };
 }

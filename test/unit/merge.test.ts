@@ -81,7 +81,7 @@ describe('verifyCoverage', () => {
   it('names a missing shard and the retry command', async () => {
     const files = run(6, 60);
     const msg = await rejection(verifyCoverage(files.filter((_, i) => i !== 3), expectRun));
-    expect(msg).toBe('shard 3 of 6 is missing; re-run it with make fleet-retry run=knn-default-20261126T0315-1a2b3c4d shard=3');
+    expect(msg).toBe('shard 3 of 6 is missing; re-run it with make retry run=knn-default-20261126T0315-1a2b3c4d shard=3');
   });
 
   it('names a duplicated shard', async () => {
@@ -95,7 +95,7 @@ describe('verifyCoverage', () => {
   it('names a shard from another run (pins digest)', async () => {
     const files = run(6, 60, { 4: { pins: 'abcd1234ff' } });
     const msg = await rejection(verifyCoverage(files, expectRun));
-    expect(msg).toMatch(/^shard 4 has pins digest abcd1234, the run has ef567890 \(stale: from another run\); re-run it with make fleet-retry .* shard=4$/);
+    expect(msg).toMatch(/^shard 4 has pins digest abcd1234, the run has ef567890 \(stale: from another run\); re-run it with make retry .* shard=4$/);
   });
 
   it('names a shard cut for another shard count', async () => {
@@ -109,7 +109,7 @@ describe('verifyCoverage', () => {
   it('names a truncated shard (too few lines, or a cut-off last line)', async () => {
     const files = run(6, 60, { 5: { headerRecords: 1000 } });
     expect(await rejection(verifyCoverage(files, expectRun))).toMatch(
-      /^shard 5 of 6 is truncated: header says 1000 records, file has 10; re-run it with make fleet-retry .* shard=5$/,
+      /^shard 5 of 6 is truncated: header says 1000 records, file has 10; re-run it with make retry .* shard=5$/,
     );
     const files2 = run(6, 60);
     const text = readFileSync(files2[5]!, 'utf8');
@@ -155,7 +155,7 @@ describe('verifyCoverage', () => {
       2: { records: [{ key: 4 }, { key: 'kiwi' }, { key: 'pear' }] },
     });
     const msg = await rejection(verifyCoverage(files, { count: 3, pinsDigest: PINS, runId: 'r1' }));
-    expect(msg).toBe('key "pear" appears in shard 0 and shard 2 (duplicate work); re-run them with make fleet-retry run=r1 shard=0,2');
+    expect(msg).toBe('key "pear" appears in shard 0 and shard 2 (duplicate work); re-run them with make retry run=r1 shard=0,2');
     expect(await verifyCoverage(files, { count: 3, pinsDigest: PINS, allowDuplicateKeys: true })).toHaveLength(3);
   });
 });

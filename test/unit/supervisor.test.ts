@@ -141,6 +141,7 @@ describe('supervisor', () => {
     await onClock(w.clock, w.supervisor.drive());
     expect(w.run.units[1]!.attempts.map((a) => a.state)).toEqual(['lost', 'succeeded']);
     expect(w.journal.claims.get(unit)).toBe(2);
+    expect(w.journal.sealed).toEqual([{ attempt: `${unit}#1`, claim: 2 }]); // after the claim: no runner writes there any more
     const shard1 = (type: string) => w.journal.entries.filter((e) => e.type === type && e.shard === 1);
     const attempt1 = shard1('ckpt.committed').slice(0, 5).map((e) => e.step);
     expect(attempt1).toEqual([1, 2, 3, 4, 5]); // each once, whether a poll or the store delivered it

@@ -54,7 +54,7 @@ export async function train(ctx: LaunchContext, opts: TrainOptions): Promise<Lau
   checkResources(exp.file, exp.spec, backend, project.config);
   const pinned = await pinExperiment(project.root, project.stateDir, exp, opts.seed);
   const backends = [name, ...(exp.spec.backends ?? []).filter((b) => b !== name)];
-  const opened = await openRun(project, exp, pinned, { backends, again: opts.again ?? false, ready: () => ready(backend) });
+  const opened = await openRun(project, exp, pinned, { backends, again: opts.again ?? false, ready: () => ready(backend, ctx.sink) });
   try {
     if (opened.kind === 'finished') return { kind: 'finished', run: opened.run };
     return await drive(ctx, opened.run, backend, { how: opened.kind, requeue: opts.requeue });
@@ -80,7 +80,7 @@ export async function replay(ctx: LaunchContext, recorded: RunRecord, backend: B
       : `git checkout ${recorded.pins.code.commit.slice(0, 12)}`;
     throw new UserError(`cannot replay ${recorded.run_id}: ${diffs.join('; ')} (for the code: ${fix})`);
   }
-  const { run, release } = await openRun(project, exp, pinned, { backends: [backend.name], again: true, replayOf: recorded.run_id, ready: () => ready(backend) });
+  const { run, release } = await openRun(project, exp, pinned, { backends: [backend.name], again: true, replayOf: recorded.run_id, ready: () => ready(backend, ctx.sink) });
   try {
     onOpened(run);
     return await drive(ctx, run, backend, { how: 'retry' });
@@ -91,14 +91,17 @@ export async function replay(ctx: LaunchContext, recorded: RunRecord, backend: B
 
 /**
  * Whether attempts can start on the backend at all (a host answers, its key is known, it is
- * bootstrapped): checked before a new run is created, so a refusal leaves nothing behind.
+ * bootstrapped): checked before a new run is created, so a refusal leaves nothing behind. When
+ * every host of several fails, each one's reason is reported before the refusal.
  */
-async function ready(backend: Backend): Promise<void> {
+async function ready(backend: Backend, sink: LaunchContext['sink']): Promise<void> {
   const slots = backend.slots().map((s) => s.name);
-  const results = await backend.prepare(slots);
+  const outcomes: [string, Error | null, number][] = [];
+  const results = await backend.prepare(slots, (slot, outcome, ms) => outcomes.push([slot, outcome instanceof Error ? outcome : null, ms]));
   const errors = slots.map((s) => results.get(s)).filter((e): e is Error => !!e);
   if (errors.length < slots.length) return;
   if (slots.length === 1) throw errors[0]! instanceof UserError ? errors[0]! : new UserError(`${backend.title}: ${errors[0]!.message.split('\n')[0]}`);
+  for (const [slot, outcome, ms] of outcomes) if (outcome) sink({ type: 'prepared', backend: backend.name, slot, outcome, ms });
   throw new UserError(`${backend.title}: no host could be prepared (${errors[0]!.message.split('\n')[0]})`);
 }
 

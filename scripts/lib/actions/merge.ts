@@ -1,7 +1,7 @@
 // make merge for a sharded run: fetch every shard file from the store, prove the set is one
 // complete, consistent search (verifyCoverage), check each file against the hash its runner
 // recorded, merge by the spec's strategy, and store the merged file, a merge report and a
-// ledger entry. Any problem is one line naming the shard and `make fleet-retry` for it.
+// ledger entry. Any problem is one line naming the shard and `make retry` for it.
 import { mkdirSync, rmSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { hashFile } from '../hash.js';
@@ -41,7 +41,7 @@ interface ShardFile {
   where: string;
 }
 
-const fix = (run: RunRecord, index: number | string) => `make fleet-retry run=${run.run_id} shard=${index}`;
+const fix = (run: RunRecord, index: number | string) => `make retry run=${run.run_id} shard=${index}`;
 
 /** Every shard file in the store under the run's shards, with the hash its runner recorded. */
 async function fetchShardFiles(project: Project, run: RunRecord, dir: string): Promise<ShardFile[]> {

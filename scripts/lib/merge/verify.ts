@@ -28,7 +28,7 @@ export interface ShardReport {
 
 const short = (digest: string) => digest.slice(0, 8);
 const fixCmd = (runId: string | undefined, shards: number[]) =>
-  `make fleet-retry run=${runId ?? '<run-id>'} shard=${shards.join(',')}`;
+  `make retry run=${runId ?? '<run-id>'} shard=${shards.join(',')}`;
 
 /**
  * Checks, and throws a one-line UserError naming the shard and the fix at the first problem:

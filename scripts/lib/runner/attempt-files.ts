@@ -5,6 +5,7 @@
 import { stat } from 'node:fs/promises';
 import path from 'node:path';
 import { runKeys } from '../store/run-keys.js';
+import { ATTEMPT_FILES } from './attempt-spec.js';
 import type { Store, StoredObject } from '../store/store.js';
 
 export interface AttemptFilesManifest {
@@ -48,8 +49,28 @@ export class AttemptFilesMirror {
       this.stored.set(name, await this.store.put(runKeys.attemptFile(this.unit, this.attempt, name), file));
       copied++;
     }
-    if (!copied) return;
-    const files = [...this.stored].map(([p, o]) => ({ path: p, ...o })).sort((a, b) => a.path.localeCompare(b.path));
-    await this.store.putBytes(runKeys.attemptManifest(this.unit, this.attempt), JSON.stringify({ files } satisfies AttemptFilesManifest, null, 2) + '\n');
+    if (copied) await writeManifest(this.store, this.unit, this.attempt, this.stored);
   }
+}
+
+async function writeManifest(store: Store, unit: string, attempt: number | 'predict', stored: Map<string, StoredObject>): Promise<void> {
+  const files = [...stored].map(([p, o]) => ({ path: p, ...o })).sort((a, b) => a.path.localeCompare(b.path));
+  await store.putBytes(runKeys.attemptManifest(unit, attempt), JSON.stringify({ files } satisfies AttemptFilesManifest, null, 2) + '\n');
+}
+
+/**
+ * For an attempt whose runner is gone (its unit claimed by the next attempt): a runner killed
+ * between copying a file and writing the manifest after it leaves the manifest behind the
+ * file, so each attempt file is recorded as the store holds it now.
+ */
+export async function sealAttemptFiles(store: Store, unit: string, attempt: number): Promise<void> {
+  const recorded = parseAttemptManifest(await store.getBytes(runKeys.attemptManifest(unit, attempt))) ?? new Map<string, StoredObject>();
+  let changed = false;
+  for (const name of ATTEMPT_FILES) {
+    const now = await store.stat(runKeys.attemptFile(unit, attempt, name));
+    if (!now || recorded.get(name)?.sha256 === now.sha256) continue;
+    recorded.set(name, now);
+    changed = true;
+  }
+  if (changed) await writeManifest(store, unit, attempt, recorded);
 }

@@ -1,6 +1,6 @@
 // Which process follows a run: `.switchyard/launchers/<run_id>.pid` (its pid and start time,
 // against pid reuse), held by the orchestrator that starts the run's attempts (make train,
-// replay, fleet-search, fleet-retry) for as long as it follows them. Only that process starts
+// replay, retry) for as long as it follows them. Only that process starts
 // attempts and records their events and ends, so two shells never run one attempt twice or
 // write it into the ledger twice; the other verbs look, ask and pull, and leave the recording
 // to it. A holder that died (kill -9, a crash) holds nothing: the next orchestrator takes over.
@@ -62,7 +62,7 @@ export function followedElsewhere(project: Project, run: RunRecord): UserError {
   const id = run.run_id;
   const who = `in another shell (pid ${launcherOf(project, id) ?? '?'})`;
   if (run.sharded || run.backends[0] === 'fleet') {
-    return new UserError(`run ${id} is already followed by a launcher ${who}; make fleet-status run=${id} looks at it, make fleet-stop run=${id} stops it`);
+    return new UserError(`run ${id} is already followed by a launcher ${who}; make status run=${id} looks at it, make stop run=${id} stops it`);
   }
   return new UserError(`run ${id} is already running ${who}; follow it with make logs run=${id} follow=1, stop it with make stop run=${id}`);
 }

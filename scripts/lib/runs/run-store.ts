@@ -4,6 +4,7 @@ import path from 'node:path';
 import { appendLedger, type AppendOptions, type LedgerFields } from '../ledger/ledger.js';
 import type { Project } from '../project.js';
 import { claimUnit } from '../runner/attempt-fence.js';
+import { sealAttemptFiles } from '../runner/attempt-files.js';
 import { deleteStoredStep, storedSteps } from '../runner/store-checkpoints.js';
 import { lostSteps, storedEvents } from './lost-steps.js';
 import { anchorBeforeAppend, LEDGER_KEY_VAR } from '../ledger/anchor.js';
@@ -70,6 +71,7 @@ export function runJournal(project: Project): Journal {
     storedSteps: async (unit) => (await storedSteps(project.store, unit)).filter((s) => s.hasManifest).map((s) => s.step),
     dropStep: (unit, step) => deleteStoredStep(project.store, unit, step),
     claim: (unit, attempt) => claimUnit(project.store, unit, attempt),
+    sealAttemptFiles: (unit, attempt) => sealAttemptFiles(project.store, unit, attempt),
     storedEvents: (unit, attempt) => storedEvents(project, unit, attempt),
     lostSteps: async (runId, unit, attempts) => (await lostSteps(project, runId, unit, new Set(attempts))).map((s) => ({ step: s.step, attempt: s.attempt! })),
   };

@@ -29,6 +29,8 @@ export interface Journal {
   dropStep(unitKey: string, step: number): Promise<void>;
   /** makes `attempt` the unit's current one: a runner of an earlier attempt still alive stops writing */
   claim(unitKey: string, attempt: number): Promise<void>;
+  /** records a claimed attempt's files in the store as they are (its runner may have died between a file and the manifest) */
+  sealAttemptFiles(unitKey: string, attempt: number): Promise<void>;
   /** the attempt's runner events as last copied to the store with its checkpoints (null: a damaged line) */
   storedEvents(unitKey: string, attempt: number): Promise<(RunnerEvent | null)[]>;
   /** steps the ledger has live from these attempts of the unit that this machine's store lacks */

@@ -446,12 +446,14 @@ export class Supervisor {
   /**
    * A lost attempt's runner may still be alive where it ran: the unit is claimed for the next
    * attempt (that runner stops writing to the store), then the ledger gets what the runner
-   * copied to the store but no poll delivered (a prune just before its host went away).
+   * copied to the store but no poll delivered (a prune just before its host went away), and
+   * its files in the store are recorded as they are (`make pull` checks them against that).
    * Notices and restores are history by now: only the ledger's entries are taken.
    */
   private async settleEvents(u: Unit, live: Live): Promise<void> {
     const unit = unitKey(this.run, u.rec.index);
     await this.opts.journal.claim(unit, live.attempt.n + 1);
+    await this.opts.journal.sealAttemptFiles(unit, live.attempt.n);
     const events = (await this.opts.journal.storedEvents(unit, live.attempt.n)).slice(live.eventsRead);
     if (!events.length) return;
     const kept = events.map((e) => (e && e.type !== 'notice' && e.type !== 'restored' ? e : null));
