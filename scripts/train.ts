@@ -1,4 +1,4 @@
-// make train experiment=<slug>[/<name>] [backend=local|ssh host=<name>|fleet fleet=<name>] [again=1] [seed=N] [requeue=0]
+// make train experiment=<slug>[/<name>] [backend=local|ssh host=<name>|fleet fleet=<name>|gcp-batch batch=<entry>] [again=1] [seed=N] [requeue=0]
 // Pins the experiment, then starts, resumes or reports its run, and follows it in the foreground.
 import { z } from 'zod';
 import { train, type LaunchResult } from './lib/actions/launch.js';
@@ -20,6 +20,7 @@ await runMain(async () => {
     seed: z.coerce.number().int().min(0).optional(),
     host: z.string().optional(),
     fleet: z.string().optional(),
+    batch: z.string().optional(),
     requeue: Flag.optional(),
   });
   const project = await openProject();
@@ -33,6 +34,7 @@ await runMain(async () => {
       project,
       host: vars.host,
       fleet: vars.fleet,
+      batch: vars.batch,
       echo: display.echo,
       sink: (e) => {
         if (e.type === 'opened') signals.attach({ supervisor: e.supervisor, run: e.run, backend: e.backend });

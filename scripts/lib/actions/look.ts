@@ -16,7 +16,7 @@ async function pollAll(project: Project, attempts: AttemptRecord[]): Promise<(Po
   const groups = new Map<string, { backend: Backend; at: number[] }>();
   const out: (PollResult | null)[] = handles.map(() => null);
   for (const [i, h] of handles.entries()) {
-    const key = JSON.stringify([h.backend, h.host ?? null, h.fleet ?? null]);
+    const key = JSON.stringify([h.backend, h.host ?? null, h.fleet ?? null, h.entry ?? null]);
     if (!backends.has(key)) backends.set(key, backendForHandle(project, h).catch(() => null));
     const backend = await backends.get(key)!;
     if (!backend) continue;

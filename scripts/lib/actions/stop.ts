@@ -1,7 +1,7 @@
 // make stop: asks a run's live units to checkpoint and stop, and, unless another process follows
 // the run (it records the ends), waits for them to end and records it.
 import { setTimeout as sleep } from 'node:timers/promises';
-import { openBackend } from '../backends/index.js';
+import { backendForHandle } from '../backends/index.js';
 import type { Project } from '../project.js';
 import { launcherOf } from '../runs/launcher-lock.js';
 import type { RunRecord } from '../runs/run-record.js';
@@ -34,8 +34,7 @@ export async function stopRun(project: Project, run: RunRecord, opts: { force?: 
   const unreachable: StopResult['unreachable'] = [];
   const follower = launcherOf(project, run.run_id);
   const backendOf = (unit: number) => {
-    const h = run.units[unit]!.attempts.at(-1)!.handle!;
-    return openBackend(h.backend, project, { host: typeof h.host === 'string' ? h.host : undefined, fleet: typeof h.fleet === 'string' ? h.fleet : undefined });
+    return backendForHandle(project, run.units[unit]!.attempts.at(-1)!.handle!);
   };
   if (follower !== null) {
     // The follower records what ends: only ask.

@@ -17,6 +17,8 @@ export interface BackendContext {
   host?: string;
   /** the fleet, for the fleet backend */
   fleet?: string;
+  /** the `batch:` entry, for the gcp-batch backend (optional when only one is configured) */
+  batch?: string;
 }
 
 export async function openBackend(name: BackendName, project: Workspace, ctx: BackendContext = {}): Promise<Backend> {
@@ -51,8 +53,25 @@ export async function openBackend(name: BackendName, project: Workspace, ctx: Ba
         bootstrapCommand: `make bootstrap fleet=${fleet}`,
       });
     }
+    case 'gcp-batch': {
+      const [{ GcpBatchBackend, batchEntryNamed }, { openProjectBatchClient }] = await Promise.all([import('./gcp-batch.js'), import('../batch/client.js')]);
+      const entry = batchEntryNamed(config, ctx.batch);
+      const store = config.batch[entry]!.store ?? config.defaults.store;
+      if (store !== project.store.url) {
+        throw new UserError(`batch.${entry}.store: ${store} is not the project's store ${project.store.url}; Batch tasks write the run's store, so leave store unset or set it to defaults.store`);
+      }
+      return new GcpBatchBackend({
+        entry,
+        config,
+        projectRoot: project.root,
+        stateDir: project.stateDir,
+        store: project.store,
+        runnerBundle: path.join(project.root, 'dist', 'runner', 'run-attempt.mjs'),
+        openClient: () => openProjectBatchClient(project.root),
+      });
+    }
     default:
-      throw new UserError(`backend: "${name}" is not available in this version; use backend=local, ssh or fleet`);
+      throw new UserError(`backend: "${name}" is not available in this version; use backend=local, ssh, fleet or gcp-batch`);
   }
 }
 
@@ -73,7 +92,7 @@ function fleetNamed(config: Config, fleet: string | undefined): string {
 /** The backend that can find an existing attempt again, from its persisted handle. */
 export function backendForHandle(project: Workspace, handle: Handle, ctx: BackendContext = {}): Promise<Backend> {
   const text = (v: unknown) => (typeof v === 'string' ? v : undefined);
-  return openBackend(handle.backend, project, { ...ctx, host: text(handle.host), fleet: text(handle.fleet) });
+  return openBackend(handle.backend, project, { ...ctx, host: text(handle.host), fleet: text(handle.fleet), batch: text(handle.entry) });
 }
 
 /** Every configured place to run, with its GPUs: for naming the ones that fit a spec. */
@@ -82,6 +101,7 @@ function configuredGpus(config: Config, local: number): { where: string; gpus: n
     { where: 'backend=local', gpus: local },
     ...Object.entries(config.hosts).map(([h, e]) => ({ where: `backend=ssh host=${h}`, gpus: e.gpus })),
     ...Object.entries(config.fleets).map(([f, e]) => ({ where: `backend=fleet fleet=${f}`, gpus: Math.min(...e.hosts.map((h) => config.hosts[h]!.gpus)) })),
+    ...Object.entries(config.batch).map(([b, e]) => ({ where: `backend=gcp-batch batch=${b}`, gpus: e.accelerators.reduce((n, a) => n + a.count, 0) })),
   ];
 }
 

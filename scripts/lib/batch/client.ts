@@ -23,6 +23,20 @@ export interface BatchClientOptions {
 
 const SCOPES = ['https://www.googleapis.com/auth/cloud-platform'];
 
+/**
+ * The client for the project, pointed at a Batch API emulator when SWITCHYARD_BATCH_ENDPOINT
+ * (`http://127.0.0.1:<port>`) is set, with SWITCHYARD_BATCH_TOKEN as its access token: the one
+ * place the tests' stand-in comes in. Unset, it talks to Google with the project's credentials.
+ */
+export function openProjectBatchClient(root: string, env: NodeJS.ProcessEnv = process.env): Promise<BatchServiceClient> {
+  const endpoint = env.SWITCHYARD_BATCH_ENDPOINT;
+  if (!endpoint) return openBatchClient({ root });
+  const url = URL.canParse(endpoint) ? new URL(endpoint) : null;
+  if (!url || !/^https?:$/.test(url.protocol) || !url.port) throw new UserError(`SWITCHYARD_BATCH_ENDPOINT: ${JSON.stringify(endpoint)} is not http(s)://<host>:<port>; unset it to reach Google`);
+  const protocol = url.protocol === 'http:' ? 'http' : 'https';
+  return openBatchClient({ root, apiEndpoint: url.hostname, port: Number(url.port), protocol, token: env.SWITCHYARD_BATCH_TOKEN ?? '' });
+}
+
 export async function openBatchClient(opts: BatchClientOptions): Promise<BatchServiceClient> {
   const authClient = opts.token === undefined ? await findCredentials(opts.root) : await tokenClient(opts.token);
   keepErrorResponses(authClient);

@@ -17,6 +17,14 @@ async function remoteNodeVersion(host: RemoteHost, node: string): Promise<string
 
 const major = (v: string | null) => Number(/^v(\d+)/.exec(v ?? '')?.[1] ?? 0);
 
+/**
+ * npm's package of this Node version's official binary for `arch` (node-linux-<arch>), fetched
+ * once into this machine's cache (`<state>/cache/node-runtime/`); its path.
+ */
+export async function nodeRuntimeTarball(stateDir: string, arch: 'x64' | 'arm64'): Promise<string> {
+  return packRuntime(stateDir, `node-linux-${arch}@${process.versions.node}`);
+}
+
 async function packRuntime(stateDir: string, pkg: string): Promise<string> {
   const dir = path.join(stateDir, 'cache', 'node-runtime');
   mkdirSync(dir, { recursive: true });

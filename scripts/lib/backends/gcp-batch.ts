@@ -1,0 +1,297 @@
+// Google Cloud Batch: a scheduler. One `batch:` entry of cluster_fleet_config.ts is its one slot;
+// each submitMany is one Batch job (batch/render-job.ts), one task per unit, and Batch places the
+// tasks. Every task fetches the Node runtime, the runner and the project's code from the store by
+// SHA-256 (uploaded here once per content) and its runner writes the run's store itself, so the
+// supervisor reads what a runner reported (status, events, metrics, logs) from the store, and what
+// Batch says (queued, a VM preempted or lost) from one getJob and one listing of tasks per job.
+//
+// Batch cannot signal one task of a job: `cancel` asks by deleting the job, once every unit of it
+// that is still live has been asked to stop (a unit asked alone, beside others that go on, runs
+// until its job ends). Deleting stops the tasks without a grace period; each resumes from its last
+// stored checkpoint. See docs/architecture.md, "Google Cloud Batch".
+import { readFile } from 'node:fs/promises';
+import { promisify } from 'node:util';
+import { gzip } from 'node:zlib';
+import type { BatchServiceClient, protos } from '@google-cloud/batch';
+import { z } from 'zod';
+import { batchTarget, renderBatchJob, type BatchArtifacts } from '../batch/render-job.js';
+import { batchJobId } from '../batch/gcp-names.js';
+import { blobKey, nodeArch } from '../batch/task-script.js';
+import { taskStates, type TaskState } from '../batch/task-states.js';
+import { CONFIG_FILE, type Config } from '../config/load-config.js';
+import { sha256Hex } from '../hash.js';
+import { packRepo } from '../pack/repo-tar.js';
+import { nodeRuntimeTarball } from '../remote/node-runtime.js';
+import { repoExcludes } from '../remote/remote-host.js';
+import { loadRunnerBundle } from '../remote/runner-bundle.js';
+import { EVENTS_FILE, TERMINAL, type AttemptStatus, type RunnerEvent } from '../runner/attempt-spec.js';
+import { parseEventLines, parseJsonLines } from '../runner/jsonl.js';
+import { runKeys } from '../store/run-keys.js';
+import type { Store } from '../store/store.js';
+import { UserError } from '../ui/errors.js';
+import { formatBytes } from '../ui/format.js';
+import { unanswered, type Backend, type Capabilities, type Handle, type PollRequest, type PollResult, type Submission } from './backend.js';
+
+const BatchHandle = z.object({
+  backend: z.literal('gcp-batch'),
+  /** the `batch:` entry it was submitted through */
+  entry: z.string(),
+  /** the job's full name: projects/<p>/locations/<region>/jobs/<id> */
+  job: z.string(),
+  /** its task's index in the job's one task group */
+  task: z.number().int().min(0),
+  /** the unit's store name: the run id, or `<run_id>/shards/<i>` */
+  unit: z.string(),
+  attempt: z.union([z.number().int(), z.literal('predict')]),
+});
+type BatchHandle = z.infer<typeof BatchHandle>;
+
+type Job = protos.google.cloud.batch.v1.IJob;
+type Task = protos.google.cloud.batch.v1.ITask;
+
+/** Calls made once a tick: a slow or failing API is an unanswered poll, never a stalled supervisor. */
+const TICK_CALL = { timeout: 20_000, retry: null };
+const NOT_FOUND = 5;
+const ALREADY_EXISTS = 6;
+
+export interface GcpBatchOptions {
+  /** the `batch:` entry's name */
+  entry: string;
+  config: Config;
+  projectRoot: string;
+  /** this machine's state folder: the Node runtime package is cached there */
+  stateDir: string;
+  /** the project's store: an s3:// store the tasks reach too */
+  store: Store;
+  runnerBundle: string;
+  openClient: () => Promise<BatchServiceClient>;
+}
+
+export class GcpBatchBackend implements Backend {
+  readonly name = 'gcp-batch' as const;
+  readonly kind = 'scheduler' as const;
+  readonly capabilities: Capabilities;
+  readonly attemptsInProcess = false;
+  readonly workersReachStore = true;
+  private client: Promise<BatchServiceClient> | null = null;
+  private artifacts: Promise<BatchArtifacts & { sent: number; bytes: number }> | null = null;
+  /** per job, the tasks asked to stop */
+  private readonly stopping = new Map<string, Set<number>>();
+
+  constructor(private readonly opts: GcpBatchOptions) {
+    const entry = opts.config.batch[opts.entry]!;
+    this.capabilities = { gpus: entry.accelerators.reduce((n, a) => n + a.count, 0), spot: entry.provisioning === 'spot', shards: true };
+  }
+
+  get title(): string {
+    return `gcp-batch ${this.opts.entry}`;
+  }
+
+  private get entry() {
+    return this.opts.config.batch[this.opts.entry]!;
+  }
+
+  private get parent(): string {
+    return `projects/${this.entry.project}/locations/${this.entry.region}`;
+  }
+
+  private api(): Promise<BatchServiceClient> {
+    if (!this.client) {
+      this.client = this.opts.openClient();
+      this.client.catch(() => (this.client = null));
+    }
+    return this.client;
+  }
+
+  /** One slot, the entry: at most `parallelism` units live at once (one job each time), else all. */
+  slots() {
+    return [{ name: this.opts.entry, capacity: this.entry.parallelism ?? Number.MAX_SAFE_INTEGER }];
+  }
+
+  /** Batch keeps its tasks running while the API does not answer: give it time before calling them lost. */
+  lostAfterMs(): number {
+    return 15 * 60 * 1000;
+  }
+
+  slotOf(handle: Handle): string {
+    return BatchHandle.parse(handle).entry;
+  }
+
+  /** Uploads what the tasks fetch (skipping what the store holds already) and opens the client. */
+  async prepare(slots: readonly string[], report?: (slot: string, outcome: string | Error, ms: number) => void): Promise<Map<string, Error | null>> {
+    const started = Date.now();
+    try {
+      const [a] = await Promise.all([this.upload(), this.api()]);
+      const what = a.sent ? `runtime, runner and project uploaded (${a.sent} objects, ${formatBytes(a.bytes)})` : 'runtime, runner and project already in the store';
+      for (const s of slots) report?.(s, what, Date.now() - started);
+      return new Map(slots.map((s) => [s, null]));
+    } catch (err) {
+      for (const s of slots) report?.(s, err as Error, Date.now() - started);
+      return new Map(slots.map((s) => [s, err as Error]));
+    }
+  }
+
+  /** The three objects every task fetches, each stored once under blobs/<sha256> (once per backend). */
+  private upload(): Promise<BatchArtifacts & { sent: number; bytes: number }> {
+    if (!this.artifacts) {
+      this.artifacts = (async () => {
+        const { projectRoot, stateDir, store } = this.opts;
+        const [node, runner, code] = await Promise.all([
+          nodeRuntimeTarball(stateDir, nodeArch(this.entry.machine_type)).then((f) => readFile(f)),
+          loadRunnerBundle(this.opts.runnerBundle).then((b) => b.gz),
+          packRepo(projectRoot, repoExcludes()).then(async (p) => {
+            if (!p) throw new UserError(`gcp-batch: the project could not be packed (over 64 MB, or no GNU tar and rsync here); keep large data out of the repository`);
+            return promisify(gzip)(p.archive);
+          }),
+        ]);
+        let sent = 0;
+        let bytes = 0;
+        const put = async (data: Buffer): Promise<string> => {
+          const sha = sha256Hex(data);
+          if (!(await store.stat(blobKey(sha)))) {
+            await store.putBytes(blobKey(sha), data);
+            sent++;
+            bytes += data.length;
+          }
+          return sha;
+        };
+        const [n, r, c] = await Promise.all([put(node), put(runner), put(code)]);
+        return { node: n, runner: r, code: c, sent, bytes };
+      })();
+      this.artifacts.catch(() => (this.artifacts = null)); // a later call tries again
+    }
+    return this.artifacts;
+  }
+
+  /** One job for all of them; the same attempts again name the same job, which Batch refuses as existing. */
+  async submitMany(subs: readonly Submission[]): Promise<Handle[]> {
+    const units = subs.map((s) => s.spec);
+    const artifacts = await this.upload();
+    const job = renderBatchJob(units, batchTarget(this.opts.config, this.opts.entry, artifacts));
+    const jobId = batchJobId(units);
+    const client = await this.api();
+    await client.createJob({ parent: this.parent, jobId, job }).catch((err: { code?: number }) => {
+      if (err.code !== ALREADY_EXISTS) throw err;
+    });
+    const name = `${this.parent}/jobs/${jobId}`;
+    return units.map((u, task): BatchHandle => ({ backend: 'gcp-batch', entry: this.opts.entry, job: name, task, unit: u.unit_id, attempt: u.attempt }));
+  }
+
+  /** Per job one getJob and one listing of its tasks (every page); then each attempt's files in the store. */
+  async pollMany(reqs: readonly PollRequest[]): Promise<PollResult[]> {
+    const handles = reqs.map((r) => BatchHandle.parse(r.handle));
+    const jobs = new Map<string, Promise<TaskState[] | 'gone'>>();
+    for (const h of handles) if (!jobs.has(h.job)) jobs.set(h.job, this.jobStates(h.job));
+    return Promise.all(
+      handles.map(async (h, i) => {
+        let states: TaskState[] | 'gone';
+        try {
+          states = await jobs.get(h.job)!;
+        } catch (err) {
+          return unanswered(`Batch: ${(err as Error).message.split('\n')[0]}`);
+        }
+        const batch: TaskState =
+          states === 'gone'
+            ? { state: 'cancelled', reason: `its Batch job ${h.job.split('/').at(-1)} was deleted`, exit_code: null }
+            : (states[h.task] ?? { state: 'lost', reason: `the Batch job has no task ${h.task}`, exit_code: null });
+        return this.withRunnerReport(h, batch, reqs[i]!.eventsFrom);
+      }),
+    );
+  }
+
+  private async jobStates(name: string): Promise<TaskState[] | 'gone'> {
+    const client = await this.api();
+    let job: Job;
+    try {
+      [job] = await client.getJob({ name }, TICK_CALL);
+    } catch (err) {
+      if ((err as { code?: number }).code === NOT_FOUND) return 'gone';
+      throw err;
+    }
+    const tasks: Task[] = [];
+    let pageToken: string | undefined;
+    do {
+      const [page, next] = await client.listTasks({ parent: `${name}/taskGroups/group0`, pageSize: 1000, pageToken }, { ...TICK_CALL, autoPaginate: false });
+      tasks.push(...page);
+      pageToken = next?.pageToken || undefined;
+    } while (pageToken);
+    return taskStates(job, tasks);
+  }
+
+  /**
+   * What the runner stored: its events and newest metrics, and, once its task has ended, its own
+   * final status (it tells a timeout or a cancel more exactly than an exit code). A runner that
+   * wrote no status (its VM preempted or lost) ends as Batch says.
+   */
+  private async withRunnerReport(h: BatchHandle, batch: TaskState, eventsFrom: number): Promise<PollResult> {
+    const base = { ...batch, events: [] as (RunnerEvent | null)[], metrics: null, last_line: null, unanswered: false };
+    if (batch.state === 'pending') return base;
+    const file = (name: string) => this.opts.store.getBytes(runKeys.attemptFile(h.unit, h.attempt, name)).then((b) => b?.toString('utf8') ?? '');
+    const [status, events, metrics] = await Promise.all([file('status.json'), file(EVENTS_FILE), file('metrics.jsonl')]).catch((err: Error) => [null, null, err] as const);
+    if (status === null) return unanswered(`store: ${(metrics as Error).message.split('\n')[0]}`);
+    const own = status ? (JSON.parse(status) as AttemptStatus) : null;
+    const result: PollResult = { ...base, events: parseEventLines<RunnerEvent>(events as string).slice(eventsFrom), metrics: parseJsonLines<Record<string, unknown>>(metrics as string).at(-1) ?? null };
+    if (TERMINAL.has(batch.state) && own && TERMINAL.has(own.state)) return { ...result, state: own.state, reason: own.reason, exit_code: own.exit_code };
+    return result;
+  }
+
+  async cancel(handle: Handle): Promise<void> {
+    const h = BatchHandle.parse(handle);
+    const asked = this.stopping.get(h.job) ?? new Set<number>();
+    asked.add(h.task);
+    this.stopping.set(h.job, asked);
+    const states = await this.jobStates(h.job);
+    if (states === 'gone') return;
+    const live = states.flatMap((s, i) => (TERMINAL.has(s.state) ? [] : [i]));
+    if (live.every((i) => asked.has(i))) {
+      const client = await this.api();
+      await client.deleteJob({ name: h.job }).catch((err: { code?: number }) => {
+        if (err.code !== NOT_FOUND) throw err;
+      });
+    }
+  }
+
+  /** The runner's copy of its output in the store (every 0.5 s while it runs); following polls the store. */
+  async *logs(handle: Handle, opts: { follow: boolean; stream?: 'stdout' | 'stderr' }): AsyncIterable<string> {
+    const h = BatchHandle.parse(handle);
+    const key = runKeys.attemptFile(h.unit, h.attempt, `${opts.stream ?? 'stdout'}.log`);
+    let offset = 0;
+    for (;;) {
+      const [poll] = opts.follow ? await this.pollMany([{ handle, eventsFrom: Number.MAX_SAFE_INTEGER }]) : [null];
+      const text = (await this.opts.store.getBytes(key)) ?? Buffer.alloc(0);
+      if (text.length > offset) {
+        yield text.subarray(offset).toString('utf8');
+        offset = text.length;
+      }
+      if (!poll || (TERMINAL.has(poll.state) && !poll.unanswered)) return;
+      await new Promise((r) => setTimeout(r, 1000));
+    }
+  }
+
+  /** Workers write the store themselves: nothing to bring home. */
+  async pull(): Promise<void> {}
+
+  async pushCheckpoints(): Promise<void> {}
+
+  async reachable(): Promise<boolean> {
+    try {
+      const client = await this.api();
+      await client.listJobs({ parent: this.parent, pageSize: 1 }, { ...TICK_CALL, autoPaginate: false });
+      return true;
+    } catch {
+      return false;
+    }
+  }
+}
+
+/** The entry a gcp-batch run goes through: the one named, or the only one configured. */
+export function batchEntryNamed(config: Config, name: string | undefined): string {
+  const known = Object.keys(config.batch);
+  if (name) {
+    if (!config.batch[name]) throw new UserError(`batch: unknown entry ${JSON.stringify(name)} (known: ${known.join(', ') || 'none'}); add it under batch in ${CONFIG_FILE}`);
+    return name;
+  }
+  if (known.length === 1) return known[0]!;
+  if (!known.length) throw new UserError(`batch: no Batch entries configured; add one under batch in ${CONFIG_FILE} (the commented example explains each field)`);
+  throw new UserError(`batch: required with backend=gcp-batch when several entries are configured, e.g. batch=${known[0]} (known: ${known.join(', ')})`);
+}
