@@ -29,7 +29,7 @@ async function oneRun(project: Project, run: RunRecord): Promise<void> {
   const done = units.filter((u) => u.state === 'succeeded').length;
   const live = units.some((u) => u.state === 'running' || u.state === 'pending' || u.state === 'unreachable');
   const overall = live ? 'running' : done === units.length && units.length ? 'succeeded' : 'stopped';
-  const where = run.sharded ? `fleet ${run.fleet ?? '-'}` : (units[0]?.backend ?? '-');
+  const where = run.fleet ? `fleet ${run.fleet}` : (units[0]?.backend ?? '-');
   console.log(`run ${run.run_id} on ${where}: ${overall}, ${done} of ${units.length} ${run.sharded ? 'shards' : 'units'} done`);
   if (run.sharded) console.log(unitTable(units));
   const rows = run.units.flatMap((u) =>
@@ -58,7 +58,7 @@ await runMain(async () => {
   }
   const table = rows.map(({ run, state, units, metrics }) => {
     const attempts = run.units.reduce((n, u) => n + u.attempts.length, 0);
-    const backend = run.sharded ? `fleet ${run.fleet ?? '-'}` : (run.units[0]?.attempts.at(-1)?.backend ?? '-');
+    const backend = run.fleet ? `fleet ${run.fleet}` : (run.units[0]?.attempts.at(-1)?.backend ?? '-');
     const step = typeof metrics?.step === 'number' || typeof metrics?.step === 'string' ? metrics.step : null;
     const loss = typeof metrics?.loss === 'number' ? metrics.loss.toPrecision(4) : null;
     return [run.run_id, run.experiment, run.sharded ? `${state} (${units.done}/${units.total} shards)` : state, attempts, backend, step, loss, ckptOf(run), when(run.created_at)!.slice(0, 16)];

@@ -12,7 +12,7 @@ export interface Sandbox {
   /** runs `make <args>` to completion */
   make(args: string[], opts?: { env?: NodeJS.ProcessEnv; timeoutMs?: number }): { code: number; stdout: string; stderr: string };
   /** starts `make <args>` in its own process group, for signal tests */
-  spawnMake(args: string[]): ChildProcess & { output: () => string };
+  spawnMake(args: string[], env?: NodeJS.ProcessEnv): ChildProcess & { output: () => string };
   git(args: string[]): string;
   cleanup(): void;
 }
@@ -61,8 +61,8 @@ export function createSandbox(): Sandbox {
       });
       return { code: r.status ?? -1, stdout: r.stdout.toString(), stderr: r.stderr.toString() };
     },
-    spawnMake(args) {
-      const child = spawn('make', ['-s', ...args], { cwd: dir, env: makeEnv(), detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+    spawnMake(args, env) {
+      const child = spawn('make', ['-s', ...args], { cwd: dir, env: makeEnv(env), detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
       let out = '';
       child.stdout!.on('data', (b: Buffer) => (out += b.toString()));
       child.stderr!.on('data', (b: Buffer) => (out += b.toString()));

@@ -1,6 +1,7 @@
 // make stop: asks a run's live units to checkpoint and stop, and, unless another process follows
 // the run (it records the ends), waits for them to end and records it.
 import { setTimeout as sleep } from 'node:timers/promises';
+import type { Backend } from '../backends/backend.js';
 import { backendForHandle } from '../backends/index.js';
 import type { Project } from '../project.js';
 import { launcherOf } from '../runs/launcher-lock.js';
@@ -33,8 +34,13 @@ export async function stopRun(project: Project, run: RunRecord, opts: { force?: 
   }
   const unreachable: StopResult['unreachable'] = [];
   const follower = launcherOf(project, run.run_id);
+  // One backend per place, shared by its units: a scheduler stops a job once all of its units were asked.
+  const opened = new Map<string, Promise<Backend>>();
   const backendOf = (unit: number) => {
-    return backendForHandle(project, run.units[unit]!.attempts.at(-1)!.handle!);
+    const h = run.units[unit]!.attempts.at(-1)!.handle!;
+    const key = JSON.stringify([h.backend, h.host ?? null, h.fleet ?? null, h.entry ?? null]);
+    if (!opened.has(key)) opened.set(key, backendForHandle(project, h));
+    return opened.get(key)!;
   };
   if (follower !== null) {
     // The follower records what ends: only ask.

@@ -3,11 +3,13 @@
 // states (job QUEUED → SCHEDULED → RUNNING → SUCCEEDED/FAILED, task PENDING → ASSIGNED → RUNNING →
 // SUCCEEDED/FAILED) with status events carrying each failed attempt's exit code; retries under
 // maxRetryCount and the lifecycle policy (a retried task goes back to PENDING, keeping its index);
-// maxRunDuration (exit 50005) and preemption (exit 50001); the BATCH_* variables. Every change is
-// also an entry of `history`, which tests await instead of sleeping.
+// maxRunDuration (exit 50005) and preemption (exit 50001); the BATCH_* variables. Each task attempt
+// runs on a "VM" of its own: a fresh TMPDIR (`vms/<job id>-<index>-<retry>`), so tasks of two jobs
+// never share a scratch folder. Every change is also an entry of `history`, which tests await
+// instead of sleeping.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { EventEmitter } from 'node:events';
-import { appendFileSync, closeSync, openSync } from 'node:fs';
+import { appendFileSync, closeSync, mkdirSync, openSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { durationMs, retries, runnableArgv, type Environment, type JobSpec, type TaskGroup } from './job-rules.js';
@@ -245,8 +247,11 @@ export class Executor {
 
   private taskEnv(job: Job, task: Task): Record<string, string> {
     const spec = job.group.taskSpec!;
+    const vm = path.join(this.opts.dir, 'vms', `${job.id}-${task.index}-${task.retries}`);
+    mkdirSync(vm, { recursive: true });
     return {
       ...this.opts.env,
+      TMPDIR: vm,
       ...spec.environments,
       ...this.resolve(spec.environment),
       ...this.resolve(job.group.taskEnvironments?.[task.index]),

@@ -1,0 +1,148 @@
+// The gcp-batch route end to end: `make train backend=gcp-batch` with a real S3 server (s3rver)
+// as the store and the Batch stand-in as Google Cloud Batch, driven by the real client. Each
+// task runs the rendered job's own script as a local process: it fetches the Node runtime, the
+// runner and the packed project from the store by SHA-256 and runs its unit into the store.
+import { mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { execFileSync } from 'node:child_process';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startBatchStandin, type BatchStandin } from '../helpers/batch-standin/index.js';
+import { checkMessage } from '../helpers/batch-standin/proto-check.js';
+import { S3RVER_KEYS, s3rverObjectPath, startS3rver, type S3rver } from '../helpers/s3rver.js';
+import { createSandbox, shardCommits, waitFor, type Sandbox } from '../helpers/sandbox.js';
+
+const PREFIX = 'team';
+const SECRET = (name: string) => `projects/my-project/secrets/${name}/versions/1`;
+
+let sb: Sandbox;
+let s3: S3rver;
+let standin: BatchStandin;
+let env: NodeJS.ProcessEnv;
+
+beforeAll(async () => {
+  s3 = await startS3rver('switchyard-batch');
+  standin = await startBatchStandin({ secrets: { [SECRET('key-id')]: S3RVER_KEYS.accessKeyId, [SECRET('key')]: S3RVER_KEYS.secretAccessKey } });
+  sb = createSandbox();
+  const config = path.join(sb.dir, 'cluster_fleet_config.ts');
+  writeFileSync(
+    config,
+    readFileSync(config, 'utf8')
+      .replace("store: 'file://.switchyard/store',", `store: 's3://${s3.bucket}/${PREFIX}',\n    s3: { endpoint: '${s3.endpoint}', force_path_style: true },`)
+      .replace(
+        '  batch: {},',
+        // retries: 0, so a preempted task ends its attempt and the supervisor starts the next one
+        `  batch: {\n    cpu: { project: 'my-project', region: 'us-central1', machine_type: 'e2-standard-2', retries: 0, secrets: { AWS_ACCESS_KEY_ID: '${SECRET('key-id')}', AWS_SECRET_ACCESS_KEY: '${SECRET('key')}' } },\n  },`,
+      ),
+  );
+  writeFileSync(path.join(sb.dir, '.env'), `AWS_ACCESS_KEY_ID=${S3RVER_KEYS.accessKeyId}\nAWS_SECRET_ACCESS_KEY=${S3RVER_KEYS.secretAccessKey}\n`);
+  const base = readFileSync(path.join(sb.dir, 'competitions/knn/experiment.yaml'), 'utf8');
+  // 8 shards, slow enough to preempt one after its first checkpoint: a pause after each unit.
+  writeFileSync(
+    path.join(sb.dir, 'competitions/knn/experiments/batch.yaml'),
+    base.replace('count: 1', 'count: 8').replace('  checkpoint_every_sec: 1', '  checkpoint_every_sec: 0.5\n  env: { KNN_UNIT_PAUSE_SEC: "1.5" }'),
+  );
+  sb.git(['add', '-A']);
+  sb.git(['commit', '-qm', 'test batch on s3']);
+  // npm's Node runtime package, as this machine's cache holds it: here, one pointing at this Node.
+  const pkg = path.join(sb.dir, '.switchyard/node-pkg');
+  mkdirSync(path.join(pkg, 'package/bin'), { recursive: true });
+  symlinkSync(process.execPath, path.join(pkg, 'package/bin/node'));
+  const cache = path.join(sb.dir, '.switchyard/cache/node-runtime');
+  mkdirSync(cache, { recursive: true });
+  const arch = os.arch() === 'arm64' ? 'arm64' : 'x64';
+  execFileSync('tar', ['-czf', path.join(cache, `node-linux-${arch}-${process.versions.node}.tgz`), '-C', pkg, 'package']);
+  const { apiEndpoint, port, token } = standin.clientOptions;
+  env = { SWITCHYARD_BATCH_ENDPOINT: `http://${apiEndpoint}:${port}`, SWITCHYARD_BATCH_TOKEN: token, METADATA_SERVER_DETECTION: 'none' };
+}, 120_000);
+
+afterAll(async () => {
+  await standin?.close();
+  await s3?.stop();
+  sb?.cleanup();
+});
+
+const stored = (key: string) => readFileSync(s3rverObjectPath(s3, `${PREFIX}/${key}`));
+const runIdIn = (text: string) => /run (\S+-\d{8}T\d{4}-[0-9a-f]{8}(?:-\d+)?)/.exec(text)?.[1];
+/** `make` without blocking this process: the stand-in answers the verbs from here. */
+const make = async (args: string[]) => {
+  const p = sb.spawnMake(args, env);
+  const code = await new Promise<number | null>((r) => p.on('close', r));
+  return { code, out: p.output(), stdout: p.output() };
+};
+/** The jobs the stand-in was asked to create, in order. */
+const jobsCreated = () => [...new Set(standin.history.filter((e) => e.task === undefined && e.state === 'SCHEDULED').map((e) => e.job))];
+
+describe('gcp-batch backend', () => {
+  it('trains penguins as a Batch task; its submission equals a local run\'s', async () => {
+    const batch = await make(['train', 'experiment=penguins/fast', 'backend=gcp-batch']);
+    expect(batch.code, batch.out).toBe(0);
+    const id = runIdIn(batch.out)!;
+    const run = JSON.parse(stored(`runs/${id}/run.json`).toString());
+    expect(run.attempts).toMatchObject([{ backend: 'gcp-batch', state: 'succeeded', handle: { backend: 'gcp-batch', entry: 'cpu', task: 0, unit: id, attempt: 1 } }]);
+    const job = standin.job(run.attempts[0].handle.job);
+    expect(job?.state).toBe('SUCCEEDED');
+    // What the client sent is a valid v1 Job (the client drops unknown fields silently).
+    expect(() => checkMessage(job!.spec, 'Job', 'job')).not.toThrow();
+    // The runner's checkpoints reached the store and the ledger.
+    expect(readFileSync(path.join(sb.dir, '.switchyard/ledger.jsonl'), 'utf8')).toMatch(new RegExp(`"type":"ckpt.committed","run_id":"${id}"`));
+
+    expect((await make(['predict', `run=${id}`])).code).toBe(0);
+    const local = await make(['train', 'experiment=penguins/fast', 'again=1']);
+    expect(local.code, local.out).toBe(0);
+    const ref = runIdIn(local.out)!;
+    expect((await make(['predict', `run=${ref}`])).code).toBe(0);
+    expect(stored(`runs/${id}/outputs/submission.csv`).equals(stored(`runs/${ref}/outputs/submission.csv`))).toBe(true);
+  }, 600_000);
+
+  it('8 shards in one job; a task preempted after its first checkpoint resumes from it; the merge equals the local search', async () => {
+    const local = await make(['train', 'experiment=knn']);
+    expect(local.code, local.out).toBe(0);
+    const reference = stored(`runs/${runIdIn(local.out)}/outputs/shard-0-of-1.jsonl`).toString().split('\n').slice(1).join('\n');
+
+    const before = jobsCreated().length;
+    const p = sb.spawnMake(['train', 'experiment=knn/batch', 'backend=gcp-batch'], env);
+    try {
+      await waitFor(() => shardCommits(sb, runIdIn(p.output()), 3).length > 0, 180_000, 'a committed checkpoint of shard 3');
+      const [job] = jobsCreated().slice(before);
+      expect(standin.job(job!)!.tasks).toHaveLength(8);
+      await standin.preempt(job!, 3);
+      const code = await new Promise((r) => p.on('close', r));
+      expect(code, p.output()).toBe(0);
+    } finally {
+      if (p.exitCode === null) process.kill(-p.pid!, 'SIGKILL');
+    }
+    const id = runIdIn(p.output())!;
+    const run = JSON.parse(stored(`runs/${id}/run.json`).toString());
+    expect(run.shards[3].attempts.map((a: { state: string }) => a.state)).toEqual(['preempted', 'succeeded']);
+    expect(run.shards[3].attempts[1].restored_step).toBeGreaterThan(0);
+    // The retry is a job of its own, of one task.
+    expect(run.shards[3].attempts[1].handle.job).not.toBe(run.shards[3].attempts[0].handle.job);
+    expect(stored(`runs/${id}/outputs/merged.jsonl`).toString()).toBe(reference);
+  }, 600_000);
+
+  it('make status shows each unit; make stop deletes the job', async () => {
+    const before = jobsCreated().length;
+    const p = sb.spawnMake(['train', 'experiment=knn/batch', 'backend=gcp-batch', 'again=1'], env);
+    try {
+      await waitFor(() => jobsCreated().length > before && shardCommits(sb, runIdIn(p.output()), 0).length > 0, 180_000, 'the job running');
+      const id = runIdIn(p.output())!;
+      const [job] = jobsCreated().slice(before);
+      const status = await make(['status', `run=${id}`]);
+      expect(status.code, status.out).toBe(0);
+      expect(status.stdout).toMatch(new RegExp(`run ${id} on gcp-batch: running, \\d of 8 shards done`));
+      expect(status.stdout.split('\n').filter((l) => /^\s*\d+\s.*\b(running|pending|succeeded)\b/.test(l))).toHaveLength(8);
+
+      const stop = await make(['stop', `run=${id}`]);
+      expect(stop.code, stop.out).toBe(0);
+      await standin.waitFor((e) => e.job === job && e.state === 'DELETED', { what: 'the job deleted' });
+      await new Promise((r) => (p.exitCode === null ? p.on('close', r) : r(null)));
+      const run = JSON.parse(stored(`runs/${id}/run.json`).toString());
+      const last = run.shards.map((s: { attempts: { state: string }[] }) => s.attempts.at(-1)!.state);
+      expect(last.filter((s: string) => s !== 'succeeded').every((s: string) => s === 'cancelled')).toBe(true);
+      expect(last).toContain('cancelled');
+    } finally {
+      if (p.exitCode === null) process.kill(-p.pid!, 'SIGKILL');
+    }
+  }, 600_000);
+});
