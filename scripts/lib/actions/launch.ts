@@ -115,16 +115,26 @@ export interface DriveOptions {
 }
 
 /**
+ * Whether a run on this backend is a sharded search: on a fleet always (a search of one shard is
+ * still one); on a scheduler when the spec cuts the work, so a spec of one shard keeps the plain
+ * layout every backend shares (and resumes, predicts and replays as a local run does).
+ */
+function runsSharded(backend: Backend, run: RunRecord): boolean {
+  return backend.capabilities.shards && (backend.kind === 'placer' || run.spec.shards.count > 1);
+}
+
+/**
  * Drives a run's units on `backend` until they end (or the caller detaches), as the run's one
  * owner: a second process that tries is refused, naming the first.
  */
 export async function drive(ctx: LaunchContext, run: RunRecord, backend: Backend, opts: DriveOptions): Promise<LaunchResult> {
   const { project } = ctx;
-  if (run.units.length && run.sharded !== backend.capabilities.shards) {
+  const sharded = runsSharded(backend, run);
+  if (run.units.length && run.sharded !== sharded) {
     const first = run.units[0]!.attempts[0]?.backend ?? 'another backend';
     throw new UserError(`run ${run.run_id} was started ${run.sharded ? 'as a sharded search' : `as one attempt on ${first}`}; give again=1 for a new run with these pins on ${backend.name}`);
   }
-  ensureUnits(run, backend.capabilities.shards);
+  ensureUnits(run, sharded);
   if (run.sharded && ctx.fleet) run.fleet ??= ctx.fleet;
   const release = await holdLauncher(project, run.run_id); // held already when the run was opened here
   if (!release) throw followedElsewhere(project, run);
