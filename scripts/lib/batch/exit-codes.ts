@@ -14,5 +14,3 @@ export const VM_FAILURES: ReadonlyMap<number, string> = new Map([
 export const PREEMPTED = 50001;
 export const MAX_RUN_DURATION = 50005;
 
-/** The exit codes a process can give (the task's script and, through it, the runner). */
-export const PROCESS_FAILURES: readonly number[] = Array.from({ length: 255 }, (_, i) => i + 1);

@@ -15,7 +15,7 @@ import type { AttemptSpec } from '../runner/attempt-spec.js';
 import { durationSec } from '../spec/formats.js';
 import { s3ObjectHttpUrl } from '../store/s3-url.js';
 import { UserError } from '../ui/errors.js';
-import { MAX_RUN_DURATION, PROCESS_FAILURES, VM_FAILURES } from './exit-codes.js';
+import { VM_FAILURES } from './exit-codes.js';
 import { labelValue } from './gcp-names.js';
 import { TASK_SCRIPT } from './task-script.js';
 
@@ -83,10 +83,8 @@ export function renderBatchJob(units: readonly AttemptSpec[], target: BatchTarge
           runnables: [runnable(entry)],
           maxRunDuration: { seconds: durationSec(entry.max_run_duration) },
           maxRetryCount: entry.retries,
-          lifecyclePolicies: [
-            { action: 'RETRY_TASK', actionCondition: { exitCodes: [...VM_FAILURES.keys()] } },
-            { action: 'FAIL_TASK', actionCondition: { exitCodes: [...PROCESS_FAILURES, MAX_RUN_DURATION] } },
-          ],
+          // Batch takes one lifecycle policy: RETRY_TASK retries the listed codes and fails every other.
+          lifecyclePolicies: [{ action: 'RETRY_TASK', actionCondition: { exitCodes: [...VM_FAILURES.keys()] } }],
           environment: {
             variables: {
               SWITCHYARD_BLOBS: s3ObjectHttpUrl(target.store, target.s3, 'blobs'),

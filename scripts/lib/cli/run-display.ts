@@ -117,7 +117,7 @@ export class RunDisplay {
       return;
     }
     const hosts = [...new Set(e.units.map((u) => u.slot))];
-    const how = e.capacity === 1 ? 'one at a time per host' : `up to ${e.capacity} at once per host`;
+    const how = e.capacity === 1 ? 'one at a time per host' : e.capacity === Number.MAX_SAFE_INTEGER ? 'all at once' : `up to ${e.capacity} at once per host`;
     this.say(`${this.where}: ${e.units.length} of ${this.run!.units.length} shards on ${hosts.length} host${hosts.length === 1 ? '' : 's'}, ${how}`);
     for (const h of hosts) {
       const mine = e.units.filter((u) => u.slot === h).map((u) => u.unit);
