@@ -87,6 +87,8 @@ describe('gcp-batch backend', () => {
     // The runner's checkpoints reached the store and the ledger.
     expect(readFileSync(path.join(sb.dir, '.switchyard/ledger.jsonl'), 'utf8')).toMatch(new RegExp(`"type":"ckpt.committed","run_id":"${id}"`));
 
+    // Its output, as the runner copied it to the store.
+    expect((await make(['logs', `run=${id}`])).out).toContain('done: 1600 epochs');
     expect((await make(['predict', `run=${id}`])).code).toBe(0);
     const local = await make(['train', 'experiment=penguins/fast', 'again=1']);
     expect(local.code, local.out).toBe(0);

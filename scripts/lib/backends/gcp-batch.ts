@@ -227,10 +227,14 @@ export class GcpBatchBackend implements Backend {
     const base = { ...batch, events: [] as (RunnerEvent | null)[], metrics: null, last_line: null, unanswered: false };
     if (batch.state === 'pending') return base;
     const file = (name: string) => this.opts.store.getBytes(runKeys.attemptFile(h.unit, h.attempt, name)).then((b) => b?.toString('utf8') ?? '');
-    const [status, events, metrics] = await Promise.all([file('status.json'), file(EVENTS_FILE), file('metrics.jsonl')]).catch((err: Error) => [null, null, err] as const);
-    if (status === null) return unanswered(`store: ${(metrics as Error).message.split('\n')[0]}`);
+    let status: string, events: string, metrics: string;
+    try {
+      [status, events, metrics] = await Promise.all([file('status.json'), file(EVENTS_FILE), file('metrics.jsonl')]);
+    } catch (err) {
+      return unanswered(`store: ${(err as Error).message.split('\n')[0]}`);
+    }
     const own = status ? (JSON.parse(status) as AttemptStatus) : null;
-    const result: PollResult = { ...base, events: parseEventLines<RunnerEvent>(events as string).slice(eventsFrom), metrics: parseJsonLines<Record<string, unknown>>(metrics as string).at(-1) ?? null };
+    const result: PollResult = { ...base, events: parseEventLines<RunnerEvent>(events).slice(eventsFrom), metrics: parseJsonLines<Record<string, unknown>>(metrics).at(-1) ?? null };
     if (TERMINAL.has(batch.state) && own && TERMINAL.has(own.state)) return { ...result, state: own.state, reason: own.reason, exit_code: own.exit_code };
     return result;
   }
