@@ -1,0 +1,43 @@
+// The gcp-batch backend's side that needs no API: which entry a run goes through, and what it
+// offers (GPUs from the entry's accelerators, spot from its provisioning), checked before a run opens.
+import { describe, expect, it } from 'vitest';
+import { checkResources } from '../../scripts/lib/backends/index.js';
+import { batchEntryNamed, GcpBatchBackend } from '../../scripts/lib/backends/gcp-batch.js';
+import { ConfigSchema } from '../../scripts/lib/config/load-config.js';
+import { ExperimentSchema } from '../../scripts/lib/spec/experiment.js';
+import type { Store } from '../../scripts/lib/store/store.js';
+
+const secrets = { AWS_ACCESS_KEY_ID: 'projects/my-project/secrets/id/versions/1', AWS_SECRET_ACCESS_KEY: 'projects/my-project/secrets/key/versions/1' };
+const entry = (more: object = {}) => ({ project: 'my-project', region: 'us-central1', machine_type: 'g2-standard-8', secrets, ...more });
+const config = (batch: Record<string, object>) => ConfigSchema.parse({ defaults: { store: 's3://bucket/team' }, batch });
+const open = (c: ReturnType<typeof config>, name: string) =>
+  new GcpBatchBackend({ entry: name, config: c, projectRoot: '/p', stateDir: '/p/.switchyard', store: {} as Store, runnerBundle: '/p/r.mjs', openClient: () => Promise.reject(new Error('no API here')) });
+const spec = (resources: object) => ExperimentSchema.parse({ train: { command: 'true' }, resources });
+
+describe('gcp-batch backend', () => {
+  it('takes the entry named, or the only one; refuses in one line otherwise', () => {
+    expect(batchEntryNamed(config({ l4: entry() }), undefined)).toBe('l4');
+    expect(batchEntryNamed(config({ l4: entry(), cpu: entry() }), 'cpu')).toBe('cpu');
+    expect(() => batchEntryNamed(config({ l4: entry(), cpu: entry() }), undefined)).toThrow('batch: required with backend=gcp-batch when several entries are configured, e.g. batch=l4 (known: l4, cpu)');
+    expect(() => batchEntryNamed(config({ l4: entry() }), 'a100')).toThrow('batch: unknown entry "a100" (known: l4); add it under batch in cluster_fleet_config.ts');
+    expect(() => batchEntryNamed(config({}), undefined)).toThrow(/^batch: no Batch entries configured; add one under batch in cluster_fleet_config\.ts/);
+  });
+
+  it('offers the entry GPUs, spot and shards; one slot, all units at once or parallelism', () => {
+    const c = config({ l4: entry({ accelerators: [{ type: 'nvidia-l4', count: 2 }] }), cpu: entry({ machine_type: 'e2-standard-2', provisioning: 'standard', parallelism: 4 }) });
+    const l4 = open(c, 'l4');
+    expect(l4).toMatchObject({ kind: 'scheduler', workersReachStore: true, capabilities: { gpus: 2, spot: true, shards: true } });
+    expect(l4.slots()).toEqual([{ name: 'l4', capacity: Number.MAX_SAFE_INTEGER }]);
+    const cpu = open(c, 'cpu');
+    expect(cpu.capabilities).toEqual({ gpus: 0, spot: false, shards: true });
+    expect(cpu.slots()).toEqual([{ name: 'cpu', capacity: 4 }]);
+    expect(() => checkResources('e.yaml', spec({ gpus: 1, spot: true }), l4, c)).not.toThrow();
+    expect(() => checkResources('e.yaml', spec({ gpus: 1 }), cpu, c)).toThrow('e.yaml: resources.gpus: 1 asked, backend gcp-batch has 0; run it with backend=gcp-batch batch=l4');
+  });
+
+  it('parses its handles: a handle of another shape is refused', () => {
+    const b = open(config({ l4: entry() }), 'l4');
+    expect(b.slotOf({ backend: 'gcp-batch', entry: 'l4', job: 'projects/my-project/locations/us-central1/jobs/sy-x', task: 3, unit: 'r/shards/3', attempt: 1 })).toBe('l4');
+    expect(() => b.slotOf({ backend: 'gcp-batch', host: 'h1' })).toThrow();
+  });
+});
