@@ -93,8 +93,8 @@ export interface Backend {
   submitMany(subs: readonly Submission[]): Promise<(Handle | Error)[]>;
   /** One round trip per slot: every request must be of the same slot. */
   pollMany(reqs: readonly PollRequest[]): Promise<PollResult[]>;
-  /** Resolves when an attempt may have changed state, or after `ms` at the latest. */
-  waitForChange?(ms: number): Promise<void>;
+  /** Resolves when an attempt may have changed state, after `ms` at the latest, or at once when `signal` aborts. */
+  waitForChange?(ms: number, signal?: AbortSignal): Promise<void>;
   /** Asks an attempt to checkpoint and stop; `force` kills it now; `preempt` ends it preempted. */
   cancel(handle: Handle, opts?: { force?: boolean; preempt?: boolean }): Promise<void>;
   logs(handle: Handle, opts: { follow: boolean; stream?: 'stdout' | 'stderr' }): AsyncIterable<string>;

@@ -63,6 +63,8 @@ export class LocalBackend implements Backend {
   private readonly runners = new Map<string, Entry>();
   /** resolvers of waitForChange calls, fired when an in-process attempt settles */
   private waiters: (() => void)[] = [];
+  /** an attempt settled since the last poll: the next wait returns at once (a settle between two waits is not missed) */
+  private settledUnpolled = false;
 
   constructor(private readonly opts: LocalBackendOptions) {}
 
@@ -100,23 +102,29 @@ export class LocalBackend implements Backend {
     this.runners.set(key, entry);
     void entry.runner.run().finally(() => {
       entry.settled = true;
+      this.settledUnpolled = true;
       for (const wake of this.waiters.splice(0)) wake();
     });
     return handle;
   }
 
   /** Resolves when an in-process attempt settles, or after `ms`. */
-  async waitForChange(ms: number): Promise<void> {
-    // The timer is cleared when a change comes first: a pending one would hold the process open.
+  async waitForChange(ms: number, signal?: AbortSignal): Promise<void> {
+    if (this.settledUnpolled || signal?.aborted) return;
+    // The timer is cleared when a change or the caller comes first: a pending one would hold the process open.
     const timer = new AbortController();
+    const stop = () => timer.abort();
+    signal?.addEventListener('abort', stop, { once: true });
     let wake = () => {};
     const changed = new Promise<void>((r) => this.waiters.push((wake = r)));
     await Promise.race([sleep(ms, undefined, { signal: timer.signal }).catch(() => {}), changed]);
     timer.abort();
+    signal?.removeEventListener('abort', stop);
     this.waiters = this.waiters.filter((w) => w !== wake);
   }
 
   async pollMany(reqs: readonly PollRequest[]): Promise<PollResult[]> {
+    this.settledUnpolled = false; // this poll sees every attempt that has settled
     return Promise.all(reqs.map((r) => this.poll(LocalHandle.parse(r.handle), r.eventsFrom)));
   }
 

@@ -54,7 +54,7 @@ export class AttemptFilesMirror {
 }
 
 async function writeManifest(store: Store, unit: string, attempt: number | 'predict', stored: Map<string, StoredObject>): Promise<void> {
-  const files = [...stored].map(([p, o]) => ({ path: p, ...o })).sort((a, b) => a.path.localeCompare(b.path));
+  const files = [...stored].map(([p, o]) => ({ path: p, ...o })).sort((a, b) => (a.path < b.path ? -1 : 1)); // not localeCompare: its collator costs 13 ms at start
   await store.putBytes(runKeys.attemptManifest(unit, attempt), JSON.stringify({ files } satisfies AttemptFilesManifest, null, 2) + '\n');
 }
 

@@ -44,9 +44,9 @@ export class StateDb {
     this.writing(() => {
       mkdirSync(path.dirname(file), { recursive: true });
       this.db = new Database(file);
+      this.db.pragma('busy_timeout = 5000'); // first: two verbs may open a new db at the same moment
       this.db.pragma('journal_mode = WAL');
       this.db.pragma('foreign_keys = ON');
-      this.db.pragma('busy_timeout = 5000');
       this.migrate();
     });
   }
@@ -61,15 +61,18 @@ export class StateDb {
   }
 
   private migrate(): void {
-    const version = this.db.pragma('user_version', { simple: true }) as number;
-    if (version >= VERSION) return void this.db.exec(SCHEMA);
+    const version = () => this.db.pragma('user_version', { simple: true }) as number;
+    if (version() >= VERSION) return;
+    // IMMEDIATE: takes the write lock first (waiting out another process's), where a deferred
+    // transaction that reads then writes fails at once with "database is locked".
     this.db.transaction(() => {
+      if (version() >= VERSION) return; // another process migrated it while this one waited
       this.db.exec('DROP TABLE IF EXISTS handles; DROP TABLE IF EXISTS attempts;');
       this.db.exec(SCHEMA);
       // The attempts derive from the records: fill them again.
       for (const { record } of this.db.prepare('SELECT record FROM runs').all() as { record: string }[]) this.writeAttempts(parseRunJson(record));
       this.db.pragma(`user_version = ${VERSION}`);
-    })();
+    }).immediate();
   }
 
   private writeAttempts(r: RunRecord): void {

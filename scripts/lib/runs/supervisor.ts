@@ -157,9 +157,9 @@ export class Supervisor {
     if (this.inbox.length || this.detached) return;
     this.wake = new AbortController();
     const backends = [...new Set(this.units.filter((u) => u.phase === 'live' && u.backend.waitForChange).map((u) => u.backend))];
-    const waits = [this.clock.sleep(this.tickMs, this.wake.signal), ...backends.map((b) => b.waitForChange!(this.tickMs))];
+    const waits = [this.clock.sleep(this.tickMs, this.wake.signal), ...backends.map((b) => b.waitForChange!(this.tickMs, this.wake.signal))];
     const changed = await Promise.race(waits.map((w, i) => w.then(() => i)));
-    this.wake.abort();
+    this.wake.abort(); // ends the waits that lost the race: a pending timer would hold the process open
     if (changed > 0) {
       const backend = backends[changed - 1]!;
       for (const s of this.slots.all()) if (s.backend === backend) s.polledAt = -Infinity;
