@@ -2,32 +2,19 @@
 // work folder and the file store) lives on a small tmpfs. `make train` stops with one line,
 // leaves no empty or half-written object behind, and once space is freed resumes the same run
 // to the same outputs as an uninterrupted one. Needs root (mount); skipped with a reason without.
-import { execFileSync, spawnSync } from 'node:child_process';
 import { cpSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createSandbox, type Sandbox } from '../helpers/sandbox.js';
+import { mountTmpfs, tmpfsProblem, unmountTmpfs } from '../helpers/tmpfs.js';
 
 const FAST = 'experiment=penguins/fast';
 
-/** Why tmpfs mounts cannot be made here, or null when they can. */
-function mountProblem(): string | null {
-  if (process.getuid?.() !== 0) return 'needs root to mount a small tmpfs';
-  const probe = mkdtempSync(path.join(os.tmpdir(), 'sy-tmpfs-probe-'));
-  try {
-    const r = spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=8k', 'tmpfs', probe]);
-    if (r.status !== 0) return `mount -t tmpfs failed: ${r.stderr.toString().trim()}`;
-    execFileSync('umount', [probe]);
-    return null;
-  } finally {
-    rmSync(probe, { recursive: true, force: true });
-  }
-}
-const skipReason = mountProblem();
+const skipReason = tmpfsProblem();
 if (skipReason) console.warn(`full-disk tests skipped: ${skipReason}`);
 
-const mount = (dir: string, kib: number) => execFileSync('mount', ['-t', 'tmpfs', '-o', `size=${kib}k`, 'tmpfs', dir]);
+const mount = (dir: string, kib: number) => mountTmpfs(dir, `size=${kib}k`);
 const mounted = (dir: string) => readFileSync('/proc/mounts', 'utf8').split('\n').some((l) => l.split(' ')[1] === dir);
 
 /** Every file below `dir`, relative to it. */
@@ -63,7 +50,7 @@ describe.skipIf(skipReason !== null)('a full disk under .switchyard', () => {
     }
   });
   afterEach(() => {
-    if (sb && mounted(path.join(sb.dir, '.switchyard'))) execFileSync('umount', [path.join(sb.dir, '.switchyard')]);
+    if (sb && mounted(path.join(sb.dir, '.switchyard'))) unmountTmpfs(path.join(sb.dir, '.switchyard'));
     sb?.cleanup();
     sb = null;
   });
@@ -93,7 +80,7 @@ describe.skipIf(skipReason !== null)('a full disk under .switchyard', () => {
     // Free space: the same contents on a bigger tmpfs at the same path.
     state = mkdtempSync(path.join(os.tmpdir(), 'sy-full-disk-'));
     cpSync(dot, state, { recursive: true });
-    execFileSync('umount', [dot]);
+    unmountTmpfs(dot);
     mount(dot, 64 * 1024);
     cpSync(state, dot, { recursive: true });
     rmSync(state, { recursive: true, force: true });
