@@ -11,7 +11,7 @@
 // ledger write happens in one place, one at a time.
 import type { LedgerFields } from '../ledger/format.js';
 import { Slots, type SlotState } from './slots.js';
-import { queuedAttempt, takeEvents, unitView, type Live, type Unit } from './units.js';
+import { queuedAttempt, takeEvents, unitView, type EventContext, type Live, type Unit } from './units.js';
 import { systemClock, type Clock, type SupervisorEvent, type SupervisorOptions, type UnitView } from './supervision.js';
 import { faultPoint, isDiskProblem, UserError } from '../ui/errors.js';
 import { EarlierAttemptRunning, unanswered, type Backend, type Handle, type PollResult } from '../backends/backend.js';
@@ -22,6 +22,7 @@ type Message =
   | { kind: 'submitted'; slot: SlotState; units: Unit[]; startedAt: number; outcomes: (Handle | Error)[]; reachable: boolean };
 
 const firstLine = (err: unknown) => (err instanceof Error ? err.message : String(err)).split('\n')[0]!;
+const NOTHING_TAKEN = { changed: false, committed: false, pruned: [] as number[] } as const;
 const isLive = (a: AttemptRecord | undefined): a is AttemptRecord => !!a && (a.state === 'running' || a.state === 'pending' || a.state === 'queued');
 
 export class Supervisor {
@@ -58,6 +59,10 @@ export class Supervisor {
   /** The ledger fields that name a unit: a sharded run's entries carry the shard. */
   private tag(u: Unit): { run_id: string; shard?: number } {
     return this.run.sharded ? { run_id: this.run.run_id, shard: u.rec.index } : { run_id: this.run.run_id };
+  }
+
+  private eventContext(u: Unit): EventContext {
+    return { unit: u.rec.index, tag: this.tag(u), record: (t, f) => this.record(t, f), emit: (e) => this.emit(e) };
   }
 
   private slotState(backend: Backend, name: string): SlotState {
@@ -145,7 +150,7 @@ export class Supervisor {
       this.pollLive();
       await this.drain();
       await this.checkLost();
-      this.emit({ type: 'tick', units: this.view() });
+      if (this.opts.sink) this.emit({ type: 'tick', units: this.view() }); // a view of every unit: built only for a listener
       if (this.finished()) break;
       await this.nap();
       await this.drain();
@@ -241,7 +246,9 @@ export class Supervisor {
       if (u.phase !== 'queued') continue;
       const s = this.slotState(u.backend, u.slot);
       if (!this.open(s) || s.submitting) continue;
-      bySlot.set(s, [...(bySlot.get(s) ?? []), u]);
+      const units = bySlot.get(s);
+      if (units) units.push(u);
+      else bySlot.set(s, [u]);
     }
     for (const [s, queued] of bySlot) {
       const capacity = s.backend.slots().find((x) => x.name === s.name)?.capacity ?? 1;
@@ -335,7 +342,9 @@ export class Supervisor {
       if (u.phase !== 'live') continue;
       const s = this.slotState(u.backend, u.slot);
       if (s.polling !== null || s.down || this.clock.now() - s.polledAt < this.tickMs) continue;
-      bySlot.set(s, [...(bySlot.get(s) ?? []), u]);
+      const units = bySlot.get(s);
+      if (units) units.push(u);
+      else bySlot.set(s, [u]);
     }
     for (const [s, units] of bySlot) {
       const startedAt = this.clock.now();
@@ -373,7 +382,8 @@ export class Supervisor {
     u.silent = false;
     const inherited = live.inherited;
     live.inherited = false;
-    const taken = await takeEvents(live, poll.events, { unit: u.rec.index, tag: this.tag(u), record: (t, f) => this.record(t, f), emit: (e) => this.emit(e) });
+    // Most polls of a long run bring no new event lines: nothing to take, nothing to await.
+    const taken = poll.events.length ? await takeEvents(live, poll.events, this.eventContext(u)) : NOTHING_TAKEN;
     if (taken.committed) {
       this.mirror(u, live);
       faultPoint('after-checkpoint');
@@ -457,7 +467,7 @@ export class Supervisor {
     const events = (await this.opts.journal.storedEvents(unit, live.attempt.n)).slice(live.eventsRead);
     if (!events.length) return;
     const kept = events.map((e) => (e && e.type !== 'notice' && e.type !== 'restored' ? e : null));
-    const taken = await takeEvents(live, kept, { unit: u.rec.index, tag: this.tag(u), record: (t, f) => this.record(t, f), emit: (e) => this.emit(e) });
+    const taken = await takeEvents(live, kept, this.eventContext(u));
     for (const step of taken.pruned) if (!u.backend.workersReachStore) await this.opts.journal.dropStep(unit, step);
   }
 
