@@ -6,6 +6,7 @@ import { stat } from 'node:fs/promises';
 import path from 'node:path';
 import { runKeys } from '../store/run-keys.js';
 import { ATTEMPT_FILES } from './attempt-spec.js';
+import { settleAll } from '../settle-all.js';
 import type { Store, StoredObject } from '../store/store.js';
 
 export interface AttemptFilesManifest {
@@ -42,13 +43,17 @@ export class AttemptFilesMirror {
    */
   async copy(names: readonly string[], opts: { changedOnly?: boolean } = {}): Promise<void> {
     let copied = 0;
-    for (const name of names) {
-      const file = path.join(this.dir, name);
-      const size = await stat(file).then((s) => s.size, () => null);
-      if (size === null || (opts.changedOnly && this.stored.get(name)?.size === size)) continue;
-      this.stored.set(name, await this.store.put(runKeys.attemptFile(this.unit, this.attempt, name), file));
-      copied++;
-    }
+    // The files are independent of each other (side by side, the copies' fsyncs overlap); the
+    // manifest waits for all of them.
+    await settleAll(
+      names.map(async (name) => {
+        const file = path.join(this.dir, name);
+        const size = await stat(file).then((s) => s.size, () => null);
+        if (size === null || (opts.changedOnly && this.stored.get(name)?.size === size)) return;
+        this.stored.set(name, await this.store.put(runKeys.attemptFile(this.unit, this.attempt, name), file));
+        copied++;
+      }),
+    );
     if (copied) await writeManifest(this.store, this.unit, this.attempt, this.stored);
   }
 }

@@ -50,7 +50,7 @@ export async function holdLauncher(project: Project, runId: string): Promise<(()
     const held = readHolder(file);
     if (held === mine) return () => {};
     if (liveHolder(held) !== null) return null;
-    await writeFileAtomically(file, mine);
+    await writeFileAtomically(file, mine, { durable: false }); // a power cut ends the holder too
     return () => {
       if (readHolder(file) === mine) rmSync(file, { force: true });
     };

@@ -14,6 +14,7 @@ import { followedElsewhere, holdLauncher } from './launcher-lock.js';
 import type { PinnedExperiment } from '../pins/pin-experiment.js';
 import { runKeys, runState, type RunRecord } from './run-record.js';
 import { discardRun, loadRun, recordInLedger, saveRun } from './run-store.js';
+import { settleAll } from '../settle-all.js';
 
 /**
  * `release` gives up a new or resumed run (the verb ends); until then no other shell starts its
@@ -63,9 +64,12 @@ async function createRun(project: Project, pinned: PinnedExperiment, run: RunRec
   const { store } = project;
   const { pins } = pinned;
   try {
-    if (pins.code.dirty_sha256) await store.putBytes(runKeys.sourceDiff(run.run_id), pinned.diff);
-    const manifest = await store.putBytes(runKeys.dataManifest(run.run_id), JSON.stringify(pinned.dataManifest) + '\n');
-    await store.putBytes(runKeys.replicate(run.run_id), replicateScript(run.run_id));
+    // The run's files side by side (independent of each other), all before its record.
+    const [manifest] = await settleAll([
+      store.putBytes(runKeys.dataManifest(run.run_id), JSON.stringify(pinned.dataManifest) + '\n'),
+      store.putBytes(runKeys.replicate(run.run_id), replicateScript(run.run_id)),
+      pins.code.dirty_sha256 ? store.putBytes(runKeys.sourceDiff(run.run_id), pinned.diff) : Promise.resolve(null),
+    ]);
     await saveRun(project, run);
     await store.putBytes(runKeys.digestIndex(pins.digest, run.run_id), '');
     await recordInLedger(project, 'run.created', {

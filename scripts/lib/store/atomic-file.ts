@@ -27,11 +27,20 @@ export async function ensureDir(dir: string): Promise<void> {
   }
 }
 
+export interface AtomicWriteOptions {
+  /**
+   * false: whole or absent, but not fsynced. For what a power cut may take back without harm
+   * (who holds a lock: its holder died with the power); never for a record or an object.
+   */
+  durable?: boolean;
+}
+
 /**
  * Replaces `dest`: `write` fills the temp file and returns how many bytes it wrote; the file
  * on disk must have exactly that many before it is renamed into place.
  */
-export async function writeAtomically<T extends { size: number }>(dest: string, write: (tmp: string) => Promise<T>): Promise<T> {
+export async function writeAtomically<T extends { size: number }>(dest: string, write: (tmp: string) => Promise<T>, opts: AtomicWriteOptions = {}): Promise<T> {
+  const durable = opts.durable ?? true;
   await ensureDir(path.dirname(dest));
   const tmp = `${dest}.tmp-${randomBytes(4).toString('hex')}`;
   try {
@@ -40,12 +49,12 @@ export async function writeAtomically<T extends { size: number }>(dest: string, 
     try {
       const { size } = await fh.stat();
       if (size !== result.size) throw new Error(`${dest}: short write (${size} of ${result.size} bytes reached the disk)`);
-      await fh.sync();
+      if (durable) await fh.sync();
     } finally {
       await fh.close();
     }
     await rename(tmp, dest);
-    await fsyncDir(path.dirname(dest));
+    if (durable) await fsyncDir(path.dirname(dest));
     return result;
   } catch (err) {
     await rm(tmp, { force: true });
@@ -55,12 +64,16 @@ export async function writeAtomically<T extends { size: number }>(dest: string, 
 }
 
 /** Replaces `dest` with `data` (see writeAtomically). */
-export async function writeFileAtomically(dest: string, data: Uint8Array | string): Promise<void> {
+export async function writeFileAtomically(dest: string, data: Uint8Array | string, opts?: AtomicWriteOptions): Promise<void> {
   const buf = typeof data === 'string' ? Buffer.from(data) : data;
-  await writeAtomically(dest, async (tmp) => {
-    await writeFile(tmp, buf);
-    return { size: buf.byteLength };
-  });
+  await writeAtomically(
+    dest,
+    async (tmp) => {
+      await writeFile(tmp, buf);
+      return { size: buf.byteLength };
+    },
+    opts,
+  );
 }
 
 /**

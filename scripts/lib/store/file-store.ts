@@ -2,12 +2,8 @@
 // target, checked for length, fsynced and renamed into place, so neither a crash nor a full
 // disk ever leaves a half-written (or empty) object; a full or read-only disk is one line.
 // Deleting an object removes the folders it leaves empty, as a bucket has no empty folders.
-import { createHash } from 'node:crypto';
-import { createReadStream, createWriteStream } from 'node:fs';
-import { readdir, readFile, rm, rmdir, stat, writeFile } from 'node:fs/promises';
+import { copyFile, readdir, readFile, rm, rmdir, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { pipeline } from 'node:stream/promises';
-import { Transform } from 'node:stream';
 import { hashFile, sha256Hex } from '../hash.js';
 import { diskError } from '../ui/errors.js';
 import { TEMP_NAME, writeAtomically } from './atomic-file.js';
@@ -19,20 +15,13 @@ import { checkKey, type Store, type StoredObject } from './store.js';
  */
 const STALE_TEMP_MS = 10 * 60_000;
 
-function hashingCopy(src: string, dest: string): Promise<StoredObject> {
-  const hash = createHash('sha256');
-  let size = 0;
-  const tap = new Transform({
-    transform(chunk: Buffer, _enc, done) {
-      hash.update(chunk);
-      size += chunk.length;
-      done(null, chunk);
-    },
-  });
-  return pipeline(createReadStream(src, { highWaterMark: 1 << 20 }), tap, createWriteStream(dest)).then(() => ({
-    size,
-    sha256: hash.digest('hex'),
-  }));
+/**
+ * Copies `src` to `dest` in the kernel (one call; a reflink where the filesystem has them),
+ * then hashes what landed: the hash describes the stored bytes, whatever happened on the way.
+ */
+async function copyAndHash(src: string, dest: string): Promise<StoredObject> {
+  await copyFile(src, dest);
+  return hashFile(dest);
 }
 
 /**
@@ -49,6 +38,9 @@ async function sweepStaleTemps(dir: string, names: string[]): Promise<void> {
 }
 
 export class FileStore implements Store {
+  /** the folders this process has swept of stale temps */
+  private readonly swept = new Set<string>();
+
   constructor(
     readonly url: string,
     readonly dir: string,
@@ -72,8 +64,12 @@ export class FileStore implements Store {
     const dest = this.pathOf(key);
     try {
       const stored = await writeAtomically(dest, write);
+      // Temps are left only by a writer that died: one look per folder per process finds them.
       const dir = path.dirname(dest);
-      await sweepStaleTemps(dir, await readdir(dir).catch(() => []));
+      if (!this.swept.has(dir)) {
+        this.swept.add(dir);
+        await sweepStaleTemps(dir, await readdir(dir).catch(() => []));
+      }
       return stored;
     } catch (err) {
       throw diskError(`store ${path.relative(process.cwd(), this.dir) || '.'}`, this.dir, err) ?? err;
@@ -82,9 +78,7 @@ export class FileStore implements Store {
 
   put(key: string, srcPath: string, expected?: StoredObject): Promise<StoredObject> {
     return this.atomically(key, async (tmp) => {
-      const copied = await hashingCopy(srcPath, tmp);
-      const stored = await hashFile(tmp);
-      if (stored.sha256 !== copied.sha256) throw new Error(`${this.url}/${key}: stored bytes do not match the source`);
+      const stored = await copyAndHash(srcPath, tmp);
       if (expected && (expected.sha256 !== stored.sha256 || expected.size !== stored.size)) {
         throw new Error(`${this.url}/${key}: ${srcPath} does not match its expected SHA-256 (changed since it was hashed)`);
       }
@@ -101,7 +95,7 @@ export class FileStore implements Store {
   }
 
   async get(key: string, destPath: string): Promise<StoredObject> {
-    return writeAtomically(destPath, (tmp) => hashingCopy(this.pathOf(key), tmp));
+    return writeAtomically(destPath, (tmp) => copyAndHash(this.pathOf(key), tmp));
   }
 
   async getBytes(key: string): Promise<Buffer | null> {
