@@ -9,6 +9,22 @@ const entryPoints = readdirSync('scripts')
   .filter((f) => f.endsWith('.ts'))
   .map((f) => `scripts/${f}`);
 
+// zod's namespace object re-exports every locale (about 40 languages), so none is tree-shaken
+// away, and every verb parsed them at start-up; Switchyard's messages are English.
+const zodEnglishOnly = {
+  name: 'zod-english-only',
+  setup(b) {
+    b.onResolve({ filter: /^\.\.\/locales\/index\.js$/ }, (args) =>
+      args.importer.includes("/node_modules/zod/") ? { path: args.resolveDir, namespace: 'zod-english-only' } : undefined,
+    );
+    b.onLoad({ filter: /.*/, namespace: 'zod-english-only' }, (args) => ({
+      contents: 'export { default as en } from "../locales/en.js";',
+      resolveDir: args.path,
+      loader: 'js',
+    }));
+  },
+};
+
 rmSync('dist', { recursive: true, force: true });
 await build({
   entryPoints,
@@ -25,6 +41,7 @@ await build({
   banner: { js: "import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);" },
   sourcemap: 'linked',
   chunkNames: 'chunks/[name]-[hash]',
+  plugins: [zodEnglishOnly],
   logLevel: 'warning',
 });
 // The worker-side runner, self-contained (every dependency inside): shipped to remote hosts,

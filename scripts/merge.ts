@@ -3,7 +3,8 @@
 // merged file and a merge report (also in the ledger).
 import { z } from 'zod';
 import { followOnce } from './lib/actions/launch.js';
-import { describeMerge, mergeRun } from './lib/actions/merge.js';
+import { mergeRun } from './lib/actions/merge.js';
+import { describeMerge } from './lib/cli/merge-lines.js';
 import { openProject } from './lib/project.js';
 import { findRun } from './lib/runs/find-run.js';
 import { readVars } from './lib/spec/make-vars.js';

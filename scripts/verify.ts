@@ -6,7 +6,7 @@ import { LedgerState } from './lib/audit/ledger-state.js';
 import { repairStore } from './lib/audit/repair.js';
 import { auditStore, listRuns, type AuditResult } from './lib/audit/store-audit.js';
 import { makeAnchor, writeAnchor } from './lib/ledger/anchor.js';
-import { verifyLedger, type LedgerVerifyResult } from './lib/ledger/ledger.js';
+import { verifyLedger, type LedgerVerifyResult } from './lib/ledger/verify.js';
 import { openProject, type Project } from './lib/project.js';
 import { ledgerKey, recordInLedger } from './lib/runs/run-store.js';
 import { Flag, readVars } from './lib/spec/make-vars.js';

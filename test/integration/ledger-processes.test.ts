@@ -7,7 +7,8 @@ import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { withFileLock } from '../../scripts/lib/ledger/file-lock.js';
-import { appendLedger, readLedger, verifyLedger } from '../../scripts/lib/ledger/ledger.js';
+import { appendLedger, readLedger } from '../../scripts/lib/ledger/ledger.js';
+import { verifyLedger } from '../../scripts/lib/ledger/verify.js';
 import { mountTmpfs, tmpfsProblem, unmountTmpfs } from '../helpers/tmpfs.js';
 
 const REPO = resolve(import.meta.dirname, '../..');

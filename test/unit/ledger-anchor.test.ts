@@ -7,7 +7,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { anchorBeforeAppend, anchorKey, ledgerId, makeAnchor, writeAnchor, type LedgerAnchor } from '../../scripts/lib/ledger/anchor.js';
-import { appendLedger, verifyLedger } from '../../scripts/lib/ledger/ledger.js';
+import { appendLedger } from '../../scripts/lib/ledger/ledger.js';
+import { verifyLedger } from '../../scripts/lib/ledger/verify.js';
 import { FileStore } from '../../scripts/lib/store/file-store.js';
 
 let root: string;

@@ -3,7 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { withFileLock } from '../../scripts/lib/ledger/file-lock.js';
-import { type LedgerEntry, ZERO_HASH, appendLedger, hashLine, readLedger, verifyLedger } from '../../scripts/lib/ledger/ledger.js';
+import { type LedgerEntry, ZERO_HASH, appendLedger, hashLine, readLedger } from '../../scripts/lib/ledger/ledger.js';
+import { verifyLedger } from '../../scripts/lib/ledger/verify.js';
 
 let root: string;
 let ledger: string;

@@ -1,8 +1,6 @@
 // Starting, resuming, re-attaching to and retrying runs: the supervisor with this process as its
 // owner. Everything happens through the event sink and the returned result; nothing is
 // printed here, so a verb and a long-lived server call the same code.
-import { runLedgerState } from '../audit/ledger-state.js';
-import { recordProblems } from '../audit/record-check.js';
 import { backendForHandle, checkResources, openBackend, type BackendContext } from '../backends/index.js';
 import type { Backend } from '../backends/backend.js';
 import type { BackendName } from '../config/define-config.js';
@@ -19,7 +17,7 @@ import { attemptSpec } from '../runs/unit-spec.js';
 import { requireSecrets } from '../secrets/dotenv.js';
 import { loadExperiment } from '../spec/experiment.js';
 import { onFailure, UserError } from '../ui/errors.js';
-import { mergeRun, type MergeSummary } from './merge.js';
+import type { MergeSummary } from './merge.js';
 
 export type LaunchEvent =
   | SupervisorEvent
@@ -67,6 +65,7 @@ export async function train(ctx: LaunchContext, opts: TrainOptions): Promise<Lau
 export async function replay(ctx: LaunchContext, recorded: RunRecord, backend: Backend, onOpened: (run: RunRecord) => void): Promise<LaunchResult> {
   const { project } = ctx;
   // The record must be the one the ledger vouches for: an edited pin would replay other pins.
+  const [{ runLedgerState }, { recordProblems }] = await Promise.all([import('../audit/ledger-state.js'), import('../audit/record-check.js')]); // replay only: kept off make train's start
   const tampered = recordProblems(recorded, (await runLedgerState(project.ledgerPath, recorded.run_id)).runs.get(recorded.run_id));
   if (tampered.length) throw new UserError(`cannot replay ${recorded.run_id}: its record was changed after it was created: ${tampered.join('; ')} (make verify checks every run)`);
   const exp = await loadExperiment(project.root, recorded.experiment);
@@ -159,6 +158,7 @@ export async function drive(ctx: LaunchContext, run: RunRecord, backend: Backend
     const state = runState(run);
     let merge: MergeSummary | null = null;
     if (!supervisor.isDetached && run.sharded && state === 'succeeded') {
+      const { mergeRun } = await import('./merge.js'); // sharded runs only: kept off make train's start
       merge = await mergeRun(project, run);
       ctx.sink({ type: 'merged', summary: merge });
     }

@@ -2,7 +2,7 @@
 // for a sharded one, and a line for everything worth keeping (placement, hosts, checkpoints
 // restored, attempts that end, hosts lost, units moved, the merge).
 import type { LaunchEvent } from '../actions/launch.js';
-import { describeMerge } from '../actions/merge.js';
+import { describeMerge } from './merge-lines.js';
 import { describePins } from '../runs/describe.js';
 import { restoredLine, statusText } from './run-lines.js';
 import { lastStep, type RunRecord } from '../runs/run-record.js';

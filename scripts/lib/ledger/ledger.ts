@@ -14,7 +14,6 @@ import { writeHead } from './head.js';
 import { type LedgerEntry, type LedgerFields, ZERO_HASH, formatLine, hashLine, parseLine, splitLines } from './format.js';
 
 export * from './format.js';
-export { verifyLedger, type LedgerVerifyResult, type VerifyLedgerOptions } from './verify.js';
 export { withFileLock } from './file-lock.js';
 export { readHead, type LedgerHead } from './head.js';
 

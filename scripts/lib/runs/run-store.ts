@@ -6,7 +6,6 @@ import type { Project } from '../project.js';
 import { claimUnit } from '../runner/attempt-fence.js';
 import { sealAttemptFiles } from '../runner/attempt-files.js';
 import { deleteStoredStep, storedSteps } from '../runner/store-checkpoints.js';
-import { lostSteps, storedEvents } from './lost-steps.js';
 import { anchorBeforeAppend, LEDGER_KEY_VAR } from '../ledger/anchor.js';
 import { readDotEnv } from '../secrets/dotenv.js';
 import { UserError } from '../ui/errors.js';
@@ -72,7 +71,8 @@ export function runJournal(project: Project): Journal {
     dropStep: (unit, step) => deleteStoredStep(project.store, unit, step),
     claim: (unit, attempt) => claimUnit(project.store, unit, attempt),
     sealAttemptFiles: (unit, attempt) => sealAttemptFiles(project.store, unit, attempt),
-    storedEvents: (unit, attempt) => storedEvents(project, unit, attempt),
-    lostSteps: async (runId, unit, attempts) => (await lostSteps(project, runId, unit, new Set(attempts))).map((s) => ({ step: s.step, attempt: s.attempt! })),
+    // Only after a lost attempt: the ledger reader stays off every verb's start.
+    storedEvents: async (unit, attempt) => (await import('./lost-steps.js')).storedEvents(project, unit, attempt),
+    lostSteps: async (runId, unit, attempts) => (await (await import('./lost-steps.js')).lostSteps(project, runId, unit, new Set(attempts))).map((s) => ({ step: s.step, attempt: s.attempt! })),
   };
 }
