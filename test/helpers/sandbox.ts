@@ -25,7 +25,9 @@ export function createSandbox(): Sandbox {
     .filter((f) => f && !f.startsWith('node_modules/'));
   for (const f of files) {
     try {
-      cpSync(path.join(REPO, f), path.join(dir, f), { recursive: true });
+      // Timestamps kept: files older than the index it writes, so git trusts their stat data
+      // (copies stamped "now" share the index's second, and every pin re-reads every file).
+      cpSync(path.join(REPO, f), path.join(dir, f), { recursive: true, preserveTimestamps: true });
     } catch {
       // a file deleted in the work tree but not yet in the index
     }

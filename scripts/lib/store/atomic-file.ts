@@ -4,7 +4,7 @@
 // or not at all. Errors keep their errno code (ENOSPC, EROFS) with the path they concern.
 import { randomBytes } from 'node:crypto';
 import { closeSync, fstatSync, ftruncateSync, openSync, writeSync } from 'node:fs';
-import { mkdir, open, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdir, open, rename, rm, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import { fsyncDir } from '../ckpt/io.js';
 
@@ -35,45 +35,83 @@ export interface AtomicWriteOptions {
   durable?: boolean;
 }
 
+/** Folders this process made or found: each write costs the filesystem fewer round trips. */
+const knownDirs = new Set<string>();
+
+/** A temp name beside `dest`, in a folder that exists (made once per process). */
+async function tempBeside(dest: string): Promise<string> {
+  const dir = path.dirname(dest);
+  if (!knownDirs.has(dir)) {
+    await ensureDir(dir);
+    knownDirs.add(dir);
+  }
+  return `${dest}.tmp-${randomBytes(4).toString('hex')}`;
+}
+
+/** Checks that `expected` bytes reached the open temp file, then fsyncs it (when durable). */
+async function checkAndSync(fh: FileHandle, dest: string, expected: number, durable: boolean): Promise<void> {
+  const { size } = await fh.stat();
+  if (size !== expected) throw new Error(`${dest}: short write (${size} of ${expected} bytes reached the disk)`);
+  if (durable) await fh.sync();
+}
+
+/** Renames the finished temp file over `dest`, and makes the rename durable (when durable). */
+async function commitTemp(tmp: string, dest: string, durable: boolean): Promise<void> {
+  await rename(tmp, dest);
+  if (durable) await fsyncDir(path.dirname(dest));
+}
+
+/**
+ * Runs `attempt` with a temp name beside `dest`, removing the temp file on failure. A folder
+ * removed since this process saw it (a discarded run) is made again, once.
+ */
+async function withTemp<T>(dest: string, attempt: (tmp: string) => Promise<T>): Promise<T> {
+  for (let retried = false; ; retried = true) {
+    const tmp = await tempBeside(dest);
+    try {
+      return await attempt(tmp);
+    } catch (err) {
+      await rm(tmp, { force: true });
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT' && !retried && knownDirs.delete(path.dirname(dest))) continue;
+      (err as NodeJS.ErrnoException).path ??= dest;
+      throw err;
+    }
+  }
+}
+
 /**
  * Replaces `dest`: `write` fills the temp file and returns how many bytes it wrote; the file
  * on disk must have exactly that many before it is renamed into place.
  */
-export async function writeAtomically<T extends { size: number }>(dest: string, write: (tmp: string) => Promise<T>, opts: AtomicWriteOptions = {}): Promise<T> {
+export function writeAtomically<T extends { size: number }>(dest: string, write: (tmp: string) => Promise<T>, opts: AtomicWriteOptions = {}): Promise<T> {
   const durable = opts.durable ?? true;
-  await ensureDir(path.dirname(dest));
-  const tmp = `${dest}.tmp-${randomBytes(4).toString('hex')}`;
-  try {
+  return withTemp(dest, async (tmp) => {
     const result = await write(tmp);
     const fh = await open(tmp, 'r+');
     try {
-      const { size } = await fh.stat();
-      if (size !== result.size) throw new Error(`${dest}: short write (${size} of ${result.size} bytes reached the disk)`);
-      if (durable) await fh.sync();
+      await checkAndSync(fh, dest, result.size, durable);
     } finally {
       await fh.close();
     }
-    await rename(tmp, dest);
-    if (durable) await fsyncDir(path.dirname(dest));
+    await commitTemp(tmp, dest, durable);
     return result;
-  } catch (err) {
-    await rm(tmp, { force: true });
-    (err as NodeJS.ErrnoException).path ??= dest;
-    throw err;
-  }
+  });
 }
 
-/** Replaces `dest` with `data` (see writeAtomically). */
-export async function writeFileAtomically(dest: string, data: Uint8Array | string, opts?: AtomicWriteOptions): Promise<void> {
+/** Replaces `dest` with `data` (see writeAtomically), through one open file. */
+export function writeFileAtomically(dest: string, data: Uint8Array | string, opts: AtomicWriteOptions = {}): Promise<void> {
   const buf = typeof data === 'string' ? Buffer.from(data) : data;
-  await writeAtomically(
-    dest,
-    async (tmp) => {
-      await writeFile(tmp, buf);
-      return { size: buf.byteLength };
-    },
-    opts,
-  );
+  const durable = opts.durable ?? true;
+  return withTemp(dest, async (tmp) => {
+    const fh = await open(tmp, 'w');
+    try {
+      await fh.writeFile(buf);
+      await checkAndSync(fh, dest, buf.byteLength, durable);
+    } finally {
+      await fh.close();
+    }
+    await commitTemp(tmp, dest, durable);
+  });
 }
 
 /**

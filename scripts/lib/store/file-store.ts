@@ -2,11 +2,11 @@
 // target, checked for length, fsynced and renamed into place, so neither a crash nor a full
 // disk ever leaves a half-written (or empty) object; a full or read-only disk is one line.
 // Deleting an object removes the folders it leaves empty, as a bucket has no empty folders.
-import { copyFile, readdir, readFile, rm, rmdir, stat, writeFile } from 'node:fs/promises';
+import { copyFile, readdir, readFile, rm, rmdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { hashFile, sha256Hex } from '../hash.js';
 import { diskError } from '../ui/errors.js';
-import { TEMP_NAME, writeAtomically } from './atomic-file.js';
+import { TEMP_NAME, writeAtomically, writeFileAtomically } from './atomic-file.js';
 import { checkKey, type Store, type StoredObject } from './store.js';
 
 /**
@@ -59,11 +59,11 @@ export class FileStore implements Store {
     return path.relative(process.cwd(), this.pathOf(key.replace(/\/$/, ''))) + (key.endsWith('/') ? '/' : '');
   }
 
-  /** Writes one object; a full or read-only disk becomes one line naming the store. */
-  private async atomically(key: string, write: (tmp: string) => Promise<StoredObject>): Promise<StoredObject> {
+  /** Writes one object with `write(dest)`; a full or read-only disk becomes one line naming the store. */
+  private async atomically(key: string, write: (dest: string) => Promise<StoredObject>): Promise<StoredObject> {
     const dest = this.pathOf(key);
     try {
-      const stored = await writeAtomically(dest, write);
+      const stored = await write(dest);
       // Temps are left only by a writer that died: one look per folder per process finds them.
       const dir = path.dirname(dest);
       if (!this.swept.has(dir)) {
@@ -77,19 +77,21 @@ export class FileStore implements Store {
   }
 
   put(key: string, srcPath: string, expected?: StoredObject): Promise<StoredObject> {
-    return this.atomically(key, async (tmp) => {
-      const stored = await copyAndHash(srcPath, tmp);
-      if (expected && (expected.sha256 !== stored.sha256 || expected.size !== stored.size)) {
-        throw new Error(`${this.url}/${key}: ${srcPath} does not match its expected SHA-256 (changed since it was hashed)`);
-      }
-      return stored;
-    });
+    return this.atomically(key, (dest) =>
+      writeAtomically(dest, async (tmp) => {
+        const stored = await copyAndHash(srcPath, tmp);
+        if (expected && (expected.sha256 !== stored.sha256 || expected.size !== stored.size)) {
+          throw new Error(`${this.url}/${key}: ${srcPath} does not match its expected SHA-256 (changed since it was hashed)`);
+        }
+        return stored;
+      }),
+    );
   }
 
   putBytes(key: string, data: Buffer | string): Promise<StoredObject> {
     const buf = typeof data === 'string' ? Buffer.from(data, 'utf8') : data;
-    return this.atomically(key, async (tmp) => {
-      await writeFile(tmp, buf);
+    return this.atomically(key, async (dest) => {
+      await writeFileAtomically(dest, buf);
       return { size: buf.length, sha256: sha256Hex(buf) };
     });
   }
