@@ -134,6 +134,11 @@ function withDigestLock<T>(project: Project, digest: string, fn: () => Promise<T
 export async function openRun(project: Project, exp: Experiment, pinned: PinnedExperiment, opts: OpenRunOptions): Promise<OpenedRun> {
   const { digest } = pinned.pins;
   let ready = !opts.ready;
+  if (!ready && (opts.again || !project.db.byDigest(digest).length)) {
+    // A new run is the likely outcome: readied first, it takes one pass under the lock.
+    await opts.ready!();
+    ready = true;
+  }
   for (;;) {
     const opened = await withDigestLock(project, digest, async (): Promise<OpenedRun | null> => {
       const same = await runsWithDigest(project, digest);

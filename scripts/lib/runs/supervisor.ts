@@ -22,7 +22,7 @@ type Message =
   | { kind: 'submitted'; slot: SlotState; units: Unit[]; startedAt: number; outcomes: (Handle | Error)[]; reachable: boolean };
 
 const firstLine = (err: unknown) => (err instanceof Error ? err.message : String(err)).split('\n')[0]!;
-const NOTHING_TAKEN = { changed: false, committed: false, pruned: [] as number[] } as const;
+const NOTHING_TAKEN = { save: false, committed: false, pruned: [] as number[] } as const;
 const isLive = (a: AttemptRecord | undefined): a is AttemptRecord => !!a && (a.state === 'running' || a.state === 'pending' || a.state === 'queued');
 
 export class Supervisor {
@@ -389,7 +389,7 @@ export class Supervisor {
       faultPoint('after-checkpoint');
     }
     if (taken.pruned.length) this.dropPruned(u, live, taken.pruned);
-    let changed = taken.changed;
+    let changed = taken.save;
     u.metrics = poll.metrics ?? u.metrics;
     attempt.metrics = u.metrics; // saved with the record: make status shows step and loss
     if (poll.last_line) u.lastLine = poll.last_line;

@@ -70,12 +70,16 @@ export interface EventContext {
 
 /**
  * Takes a poll's runner event lines into a live attempt: every line counts (a damaged one too),
- * and the ledger gets the lines past those an earlier orchestrator recorded. Says whether the record changed, whether a
- * step was committed, and which steps were pruned.
+ * and the ledger gets the lines past those an earlier orchestrator recorded. Says whether the
+ * record must be saved now (a ledger entry was written, or a checkpoint restored: a restarted
+ * orchestrator must not record an entry twice, and make status shows the restore), whether a
+ * step was committed, and which steps were pruned. Lines read past that (a notice, a fresh
+ * start) are saved with the next change: read again after a crash, they record nothing.
  */
-export async function takeEvents(live: Live, events: (RunnerEvent | null)[], ctx: EventContext): Promise<{ changed: boolean; committed: boolean; pruned: number[] }> {
+export async function takeEvents(live: Live, events: (RunnerEvent | null)[], ctx: EventContext): Promise<{ save: boolean; committed: boolean; pruned: number[] }> {
   const { attempt } = live;
   let committed = false;
+  let save = false;
   const pruned: number[] = [];
   const first = live.eventsRead;
   live.eventsRead += events.length;
@@ -83,21 +87,23 @@ export async function takeEvents(live: Live, events: (RunnerEvent | null)[], ctx
     if (!e || first + i < attempt.events_seen) continue; // damaged, or recorded by an earlier orchestrator
     if (e.type === 'ckpt.committed') {
       attempt.last_step = e.step;
-      committed = true;
+      committed = save = true;
       await ctx.record('ckpt.committed', { ...ctx.tag, step: e.step, manifest: e.manifest, manifest_sha256: e.manifest_sha256 });
     } else if (e.type === 'ckpt.pruned') {
       await ctx.record('ckpt.pruned', { ...ctx.tag, step: e.step });
       pruned.push(e.step);
+      save = true;
     } else if (e.type === 'outputs.saved') {
       await ctx.record('outputs.saved', { ...ctx.tag, files: e.files });
+      save = true;
     } else if (e.type === 'restored') {
       attempt.restored_step = e.step;
+      save ||= e.step !== null;
       ctx.emit({ type: 'restored', unit: ctx.unit, attempt: attempt.n, step: e.step });
     } else if (e.type === 'notice') {
       ctx.emit({ type: 'notice', unit: ctx.unit, line: e.line });
     }
   }
-  const changed = live.eventsRead > attempt.events_seen;
-  if (changed) attempt.events_seen = live.eventsRead;
-  return { changed, committed, pruned };
+  attempt.events_seen = Math.max(attempt.events_seen, live.eventsRead);
+  return { save, committed, pruned };
 }
