@@ -122,4 +122,5 @@ export function checkResources(file: string, spec: ExperimentSpec, backend: Back
   if (want.spot && !have.spot) {
     throw new UserError(`${file}: resources.spot: ${where} has no spot capacity; drop spot: true, or use a backend that has it (gcp-batch)`);
   }
+  backend.checkSpec?.(file, spec);
 }

@@ -88,6 +88,7 @@ export function renderBatchJob(units: readonly AttemptSpec[], target: BatchTarge
           environment: {
             variables: {
               SWITCHYARD_BLOBS: s3ObjectHttpUrl(target.store, target.s3, 'blobs'),
+              SWITCHYARD_RUNS: s3ObjectHttpUrl(target.store, target.s3, 'runs'),
               SWITCHYARD_S3_REGION: target.s3?.region ?? 'us-east-1',
               SWITCHYARD_NODE: target.artifacts.node,
               SWITCHYARD_RUNNER: target.artifacts.runner,

@@ -17,6 +17,7 @@ import { diskError, isDiskProblem } from '../ui/errors.js';
 import { stageAttemptData, workingFolder } from './attempt-folders.js';
 import { AttemptFence } from './attempt-fence.js';
 import { AttemptFilesMirror } from './attempt-files.js';
+import { continueAttemptFiles, settleRerunSteps } from './attempt-rerun.js';
 import { ATTEMPT_FILES, EVENTS_FILE, STOP_REQUEST, type AttemptSpec, type AttemptState, type AttemptStatus, type RunnerEvent } from './attempt-spec.js';
 import { CheckpointSync } from './checkpoint-sync.js';
 import { startExperiment, type ExitInfo, type ExperimentProcess } from './experiment-process.js';
@@ -186,6 +187,7 @@ export class AttemptRunner {
   async run(): Promise<AttemptStatus> {
     try {
       for (const dir of Object.values(this.paths)) await ensureDir(dir);
+      if (this.isRerun) await continueAttemptFiles(this.opts.store, this.spec.unit_id, this.spec.attempt as number, this.paths.attempt);
       writeFileSync(path.join(this.paths.attempt, 'metrics.jsonl'), '', { flag: 'a' });
       await this.writeStatus();
     } catch (err) {
@@ -202,6 +204,7 @@ export class AttemptRunner {
       if (this.writeFailure) return await this.finish({ code: null, signal: null }, stdout, stderr);
       await this.fence.claim();
       this.loadSecrets(note);
+      if (this.isRerun) await settleRerunSteps(this.opts.store, this.spec.unit_id, this.spec.attempt as number, this.paths.attempt, (e) => this.emit(e));
       if (this.spec.attempt !== 'predict') await this.adoptLocalSteps(note);
       this.status.restored_step = await restoreLatest(this.opts.store, this.spec.unit_id, this.paths.ckpt, note);
       this.status.last_step = this.status.restored_step;
@@ -227,6 +230,11 @@ export class AttemptRunner {
       }
       return await this.finish({ code: 1, signal: null }, stdout, stderr, 'failed');
     }
+  }
+
+  /** The scheduler runs this attempt again after its worker failed: it goes on where the store says it was. */
+  private get isRerun(): boolean {
+    return this.spec.attempt !== 'predict' && (this.spec.rerun ?? 0) > 0;
   }
 
   /** An attempt log, appended to; a write that fails (a full disk) ends the attempt instead of the process. */
