@@ -34,6 +34,8 @@ export interface StandinOptions {
    * accepted as a token too, as the client sends when it holds a service-account key file
    */
   serviceAccounts?: Record<string, string>;
+  /** tasks go RUNNING and stay so without a process: a job of thousands of tasks costs no processes */
+  holdTasks?: boolean;
 }
 
 export interface BatchStandin {
@@ -83,6 +85,7 @@ export async function startBatchStandin(opts: StandinOptions = {}): Promise<Batc
     dir,
     secrets: opts.secrets ?? {},
     env: opts.env ?? { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? '/root' },
+    holdTasks: opts.holdTasks,
   });
   const counts: Record<string, number> = {};
 
