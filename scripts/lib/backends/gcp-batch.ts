@@ -346,15 +346,3 @@ function graceMs(job: Job | null): number {
   const grace = spec ? (JSON.parse(spec) as Partial<AttemptSpec>).grace_sec : undefined;
   return (grace ?? 60) * 1000 + STOP_SLACK_MS;
 }
-
-/** The entry a gcp-batch run goes through: the one named, or the only one configured. */
-export function batchEntryNamed(config: Config, name: string | undefined): string {
-  const known = Object.keys(config.batch);
-  if (name) {
-    if (!config.batch[name]) throw new UserError(`batch: unknown entry ${JSON.stringify(name)} (known: ${known.join(', ') || 'none'}); add it under batch in ${CONFIG_FILE}`);
-    return name;
-  }
-  if (known.length === 1) return known[0]!;
-  if (!known.length) throw new UserError(`batch: no Batch entries configured; add one under batch in ${CONFIG_FILE} (the commented example explains each field)`);
-  throw new UserError(`batch: required with backend=gcp-batch when several entries are configured, e.g. batch=${known[0]} (known: ${known.join(', ')})`);
-}

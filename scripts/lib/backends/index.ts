@@ -54,7 +54,7 @@ export async function openBackend(name: BackendName, project: Workspace, ctx: Ba
       });
     }
     case 'gcp-batch': {
-      const [{ GcpBatchBackend, batchEntryNamed }, { openProjectBatchClient }] = await Promise.all([import('./gcp-batch.js'), import('../batch/client.js')]);
+      const [{ GcpBatchBackend }, { openProjectBatchClient }, { batchEntryNamed }] = await Promise.all([import('./gcp-batch.js'), import('../batch/client.js'), import('../batch/render-job.js')]);
       const entry = batchEntryNamed(config, ctx.batch);
       const store = config.batch[entry]!.store ?? config.defaults.store;
       if (store !== project.store.url) {
