@@ -272,11 +272,13 @@ export class GcpBatchBackend implements Backend {
   /**
    * Leaves the attempt's stop request in the store (its runner checkpoints and stops); once every
    * live task of the job has been asked, deletes the job when they have ended or their grace is
-   * over, `force`: at once. Resolves when the job is deleted, or when it goes on for other units.
+   * over (`force`: at once, killing them). Resolves when the job is deleted, or when it goes on
+   * for other units.
    */
   async cancel(handle: Handle, opts: { force?: boolean } = {}): Promise<void> {
     const h = BatchHandle.parse(handle);
-    if (!opts.force) await this.opts.store.putBytes(runKeys.attemptFile(h.unit, h.attempt, STOP_REQUEST), '');
+    // Also with `force`: a task beside others that go on can only be asked (its job stays).
+    await this.opts.store.putBytes(runKeys.attemptFile(h.unit, h.attempt, STOP_REQUEST), '');
     const asked = this.stopping.get(h.job) ?? new Set<number>();
     asked.add(h.task);
     this.stopping.set(h.job, asked);
