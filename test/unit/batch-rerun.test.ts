@@ -6,6 +6,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { saveCheckpoint, verifyStep } from '../../scripts/lib/ckpt/checkpoint.js';
+import { AttemptFence, claimUnit } from '../../scripts/lib/runner/attempt-fence.js';
 import { continueAttemptFiles, settleRerunSteps, stepsToSettle } from '../../scripts/lib/runner/attempt-rerun.js';
 import type { RunnerEvent } from '../../scripts/lib/runner/attempt-spec.js';
 import { storedSteps, uploadStep } from '../../scripts/lib/runner/store-checkpoints.js';
@@ -63,5 +64,19 @@ describe('a rerun of an attempt', () => {
     await settleRerunSteps(store, UNIT, 2, dir, (e) => emitted.push(e));
     expect(emitted).toEqual([{ type: 'ckpt.committed', step: 3, manifest: own.key, manifest_sha256: own.sha256 }]);
     expect((await storedSteps(store, UNIT)).map((s) => s.step)).toEqual([2, 3]);
+  });
+
+  it('fences off the run before it: a VM given up stops writing the files they share', async () => {
+    const before = new AttemptFence(store, UNIT, 3);
+    await before.claim();
+    expect(await before.stillCurrent()).toBe(true);
+    const rerun = new AttemptFence(store, UNIT, 3, 1);
+    await rerun.claim();
+    expect(await before.stillCurrent()).toBe(false);
+    expect([before.supersededBy, before.byRerun]).toEqual(['rerun 1 of attempt 3', true]);
+    expect(await rerun.stillCurrent()).toBe(true);
+    await claimUnit(store, UNIT, 4);
+    expect(await rerun.stillCurrent()).toBe(false);
+    expect([rerun.supersededBy, rerun.byRerun]).toEqual(['attempt 4', false]);
   });
 });

@@ -86,7 +86,7 @@ export class AttemptRunner {
   ) {
     this.paths = workPaths(opts.workDir, spec.attempt, opts.outputDir);
     this.files = new AttemptFilesMirror(opts.store, spec.unit_id, spec.attempt, this.paths.attempt);
-    this.fence = new AttemptFence(opts.store, spec.unit_id, spec.attempt);
+    this.fence = new AttemptFence(opts.store, spec.unit_id, spec.attempt, spec.rerun);
     this.status = {
       run_id: spec.run_id,
       attempt: spec.attempt,
@@ -117,7 +117,7 @@ export class AttemptRunner {
   private async stillCurrent(): Promise<boolean> {
     if (await this.fence.stillCurrent()) return true;
     if (!this.stopKind) {
-      this.emit({ type: 'notice', line: `attempt ${this.fence.supersededBy} has taken ${this.spec.unit_id} over; stopping, nothing more goes to the store` });
+      this.emit({ type: 'notice', line: `${this.fence.supersededBy} has taken ${this.spec.unit_id} over; stopping, nothing more goes to the store` });
       this.requestStop('cancel');
     }
     return false;
@@ -187,7 +187,11 @@ export class AttemptRunner {
   async run(): Promise<AttemptStatus> {
     try {
       for (const dir of Object.values(this.paths)) await ensureDir(dir);
-      if (this.isRerun) await continueAttemptFiles(this.opts.store, this.spec.unit_id, this.spec.attempt as number, this.paths.attempt);
+      if (this.isRerun) {
+        // Claimed first: the run before it, on a VM given up, stops copying its files over these.
+        await this.fence.claim();
+        await continueAttemptFiles(this.opts.store, this.spec.unit_id, this.spec.attempt as number, this.paths.attempt);
+      }
       writeFileSync(path.join(this.paths.attempt, 'metrics.jsonl'), '', { flag: 'a' });
       await this.writeStatus();
     } catch (err) {
@@ -340,7 +344,7 @@ export class AttemptRunner {
   }
 
   private classify(exit: ExitInfo): { state: AttemptState; reason: string | null } {
-    if (this.fence.supersededBy !== null) return { state: 'cancelled', reason: `attempt ${this.fence.supersededBy} took the unit over (this one was given up as lost)` };
+    if (this.fence.supersededBy !== null) return { state: 'cancelled', reason: `${this.fence.supersededBy} took the unit over (this one was given up as lost)` };
     if (this.stopKind === 'cancel') return { state: 'cancelled', reason: 'stopped by the user' };
     if (this.stopKind === 'preempt') return { state: 'preempted', reason: 'the runner was sent SIGTERM' };
     if (this.stopKind === 'timeout') return { state: 'timeout', reason: `ran past its time limit of ${this.spec.time_limit_sec}s` };
@@ -379,7 +383,8 @@ export class AttemptRunner {
     // orchestrator elsewhere that finds none records the attempt lost), and the backend's
     // pull brings home attempt files that did not reach the store.
     await this.writeStatus().catch(() => {});
-    await this.mirrorAttemptFiles().catch(() => {});
+    // A rerun of this attempt owns its files in the store now.
+    if (!this.fence.byRerun) await this.mirrorAttemptFiles().catch(() => {});
     return this.status;
   }
 
