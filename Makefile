@@ -8,7 +8,7 @@ VERB  := $(NODE) dist/scripts
 SOURCES := $(shell find scripts cluster_fleet_config.ts -name '*.ts' -newer dist/.built 2>/dev/null | head -1)
 
 .PHONY: help setup build train predict submit status logs stop pull verify reindex replay competition-new hosts bootstrap sync ssh \
-        retry fleet-search fleet-status fleet-pull fleet-stop fleet-retry gcp-submit gcp-status gcp-pull gcp-stop merge spec-doc test e2e-smoke bench typecheck clean
+        retry fleet-search fleet-status fleet-pull fleet-stop fleet-retry gcp-setup gcp-submit gcp-status gcp-pull gcp-stop merge spec-doc test e2e-smoke bench typecheck clean
 
 help:                ## list the verbs
 	@grep -E '^[a-z0-9-]+:.*## ' Makefile | sed -E 's/:.*## /\t/' | expand -t 20
@@ -85,6 +85,9 @@ fleet-stop: dist/.built ## alias of make stop run=<id> [force=1]
 
 fleet-retry: dist/.built ## alias of make retry run=<id> shard=<i>[,<j>] [host=<name>]
 	@$(VERB)/retry.js
+
+gcp-setup: dist/.built ## check Google Cloud for Batch: credentials, project, APIs, permissions [batch=<entry>]
+	@$(VERB)/gcp-setup.js
 
 gcp-submit: dist/.built ## run an experiment on Google Cloud Batch: experiment= [batch=<entry>] (alias of make train backend=gcp-batch)
 	@backend=gcp-batch $(VERB)/train.js

@@ -42,7 +42,7 @@ export default defineConfig({
   //     subnetwork: 'projects/my-project/regions/us-central1/subnetworks/default',
   //     no_external_ip: false,                        // true: reach the store through Cloud NAT
   //     max_run_duration: '24h',                      // past it a task ends `timeout`
-  //     retries: 0,                                   // Batch's own reruns of a failed VM (0: each is a new attempt)
+  //     retries: 3,                                   // Batch's own reruns after a preemption or VM failure (same attempt)
   //     parallelism: 4,                               // tasks at once (default all)
   //     boot_disk_gb: 100,
   //     image: 'us-docker.pkg.dev/my-project/train/torch@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef',

@@ -2,7 +2,7 @@
 // as the store and the Batch stand-in as Google Cloud Batch, driven by the real client. Each
 // task runs the rendered job's own script as a local process: it fetches the Node runtime, the
 // runner and the packed project from the store by SHA-256 and runs its unit into the store.
-import { mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { execFileSync } from 'node:child_process';
@@ -31,16 +31,16 @@ beforeAll(async () => {
       .replace("store: 'file://.switchyard/store',", `store: 's3://${s3.bucket}/${PREFIX}',\n    s3: { endpoint: '${s3.endpoint}', force_path_style: true },`)
       .replace(
         '  batch: {},',
-        // retries: 0, so a preempted task ends its attempt and the supervisor starts the next one
-        `  batch: {\n    cpu: { project: 'my-project', region: 'us-central1', machine_type: 'e2-standard-2', retries: 0, secrets: { AWS_ACCESS_KEY_ID: '${SECRET('key-id')}', AWS_SECRET_ACCESS_KEY: '${SECRET('key')}' } },\n  },`,
+        // retries: 1, so a task's first preemption is a Batch rerun and its second ends the attempt
+        `  batch: {\n    cpu: { project: 'my-project', region: 'us-central1', machine_type: 'e2-standard-2', retries: 1, secrets: { AWS_ACCESS_KEY_ID: '${SECRET('key-id')}', AWS_SECRET_ACCESS_KEY: '${SECRET('key')}' } },\n  },`,
       ),
   );
   writeFileSync(path.join(sb.dir, '.env'), `AWS_ACCESS_KEY_ID=${S3RVER_KEYS.accessKeyId}\nAWS_SECRET_ACCESS_KEY=${S3RVER_KEYS.secretAccessKey}\n`);
   const base = readFileSync(path.join(sb.dir, 'competitions/knn/experiment.yaml'), 'utf8');
-  // 8 shards, slow enough to preempt one after its first checkpoint: a pause after each unit.
+  // 8 shards, slow enough to preempt one twice: a pause after each unit.
   writeFileSync(
     path.join(sb.dir, 'competitions/knn/experiments/batch.yaml'),
-    base.replace('count: 1', 'count: 8').replace('  checkpoint_every_sec: 1', '  checkpoint_every_sec: 0.5\n  env: { KNN_UNIT_PAUSE_SEC: "1.5" }'),
+    base.replace('count: 1', 'count: 8').replace('  checkpoint_every_sec: 1', '  checkpoint_every_sec: 0.5\n  grace_sec: 20\n  env: { KNN_UNIT_PAUSE_SEC: "3" }'),
   );
   sb.git(['add', '-A']);
   sb.git(['commit', '-qm', 'test batch on s3']);
@@ -97,17 +97,25 @@ describe('gcp-batch backend', () => {
     expect(stored(`runs/${id}/outputs/submission.csv`).equals(stored(`runs/${ref}/outputs/submission.csv`))).toBe(true);
   }, 600_000);
 
-  it('8 shards in one job; a task preempted after its first checkpoint resumes from it; the merge equals the local search', async () => {
+  it('8 shards in one job; a task preempted twice resumes from its checkpoint (a Batch rerun, then a new attempt); the merge equals the local search', async () => {
     const local = await make(['train', 'experiment=knn']);
     expect(local.code, local.out).toBe(0);
     const reference = stored(`runs/${runIdIn(local.out)}/outputs/shard-0-of-1.jsonl`).toString().split('\n').slice(1).join('\n');
 
     const before = jobsCreated().length;
     const p = sb.spawnMake(['train', 'experiment=knn/batch', 'backend=gcp-batch'], env);
+    let firstStep = 0;
+    let job: string | undefined;
     try {
       await waitFor(() => shardCommits(sb, runIdIn(p.output()), 3).length > 0, 180_000, 'a committed checkpoint of shard 3');
-      const [job] = jobsCreated().slice(before);
+      [job] = jobsCreated().slice(before);
       expect(standin.job(job!)!.tasks).toHaveLength(8);
+      firstStep = Math.max(...shardCommits(sb, runIdIn(p.output()), 3).map((c) => c.step));
+      // Batch reruns it (retries: 1) as the same attempt, which resumes and commits a newer step.
+      await standin.preempt(job!, 3);
+      await waitFor(() => shardCommits(sb, runIdIn(p.output()), 3).some((c) => c.step > firstStep), 180_000, 'the rerun of shard 3 committing a newer step');
+      await standin.waitFor((e) => e.job === job && e.task === 3 && e.state === 'RUNNING' && e.attempt === 1, { what: 'the rerun running' });
+      // Its retries used up, the attempt ends preempted and the next one is a new job.
       await standin.preempt(job!, 3);
       const code = await new Promise((r) => p.on('close', r));
       expect(code, p.output()).toBe(0);
@@ -116,14 +124,31 @@ describe('gcp-batch backend', () => {
     }
     const id = runIdIn(p.output())!;
     const run = JSON.parse(stored(`runs/${id}/run.json`).toString());
+    const [first, second] = run.shards[3].attempts;
     expect(run.shards[3].attempts.map((a: { state: string }) => a.state)).toEqual(['preempted', 'succeeded']);
-    expect(run.shards[3].attempts[1].restored_step).toBeGreaterThan(0);
-    // The retry is a job of its own, of one task.
-    expect(run.shards[3].attempts[1].handle.job).not.toBe(run.shards[3].attempts[0].handle.job);
+    // The rerun went on from the first run's checkpoint, within the same attempt and job.
+    expect(first.restored_step).toBeGreaterThanOrEqual(firstStep);
+    expect(standin.history.filter((e) => e.job === job && e.task === 3 && e.exitCode === 50001).map((e) => e.attempt)).toEqual([0, 1]);
+    // The retry is a job of its own, of one task, resumed from the rerun's newest checkpoint.
+    expect(second.handle.job).not.toBe(first.handle.job);
+    expect(second.restored_step).toBeGreaterThan(firstStep);
+    // The ledger names every step of shard 3 once, and exactly the steps its store holds.
+    const entries = readFileSync(path.join(sb.dir, '.switchyard/ledger.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l)).filter((e) => e.run_id === id && e.shard === 3);
+    const commits = entries.filter((e) => e.type === 'ckpt.committed').map((e) => e.step);
+    expect(new Set(commits).size, JSON.stringify(commits)).toBe(commits.length);
+    const prunes = new Set(entries.filter((e) => e.type === 'ckpt.pruned').map((e) => e.step));
+    const live = commits.filter((s: number) => !prunes.has(s)).sort((a: number, b: number) => a - b);
+    const steps = readdirSync(path.dirname(s3rverObjectPath(s3, `${PREFIX}/runs/${id}/shards/3/ckpt/x`)))
+      .filter((d) => existsSync(s3rverObjectPath(s3, `${PREFIX}/runs/${id}/shards/3/ckpt/${d}/manifest.json`)))
+      .map(Number)
+      .sort((a, b) => a - b);
+    expect(live).toEqual(steps);
+    const verify = await make(['verify']);
+    expect(verify.code, verify.out).toBe(0);
     expect(stored(`runs/${id}/outputs/merged.jsonl`).toString()).toBe(reference);
   }, 600_000);
 
-  it('make status shows each unit; make stop deletes the job', async () => {
+  it('make status shows each unit; make stop has each task checkpoint and stop, then deletes the job', async () => {
     const before = jobsCreated().length;
     const p = sb.spawnMake(['train', 'experiment=knn/batch', 'backend=gcp-batch', 'again=1'], env);
     try {
@@ -140,9 +165,16 @@ describe('gcp-batch backend', () => {
       await standin.waitFor((e) => e.job === job && e.state === 'DELETED', { what: 'the job deleted' });
       await new Promise((r) => (p.exitCode === null ? p.on('close', r) : r(null)));
       const run = JSON.parse(stored(`runs/${id}/run.json`).toString());
-      const last = run.shards.map((s: { attempts: { state: string }[] }) => s.attempts.at(-1)!.state);
-      expect(last.filter((s: string) => s !== 'succeeded').every((s: string) => s === 'cancelled')).toBe(true);
-      expect(last).toContain('cancelled');
+      const last: { state: string; reason: string | null }[] = run.shards.map((s: { attempts: object[] }) => s.attempts.at(-1)!);
+      expect(last.filter((a) => a.state !== 'succeeded').every((a) => a.state === 'cancelled')).toBe(true);
+      const stopped = [...last.keys()].filter((i) => last[i]!.state === 'cancelled');
+      expect(stopped.length).toBeGreaterThan(0);
+      for (const i of stopped) {
+        // Its runner got the stop request, checkpointed and stopped (exit 130) before the job went.
+        expect(last[i]!.reason).toBe('stopped by the user');
+        expect(JSON.parse(stored(`runs/${id}/shards/${i}/attempts/1/status.json`).toString())).toMatchObject({ state: 'cancelled' });
+        expect(standin.history.some((e) => e.job === job && e.task === i && e.exitCode === 130)).toBe(true);
+      }
     } finally {
       if (p.exitCode === null) process.kill(-p.pid!, 'SIGKILL');
     }

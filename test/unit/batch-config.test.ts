@@ -43,9 +43,9 @@ async function errorOf(p: Promise<unknown>): Promise<string> {
 }
 
 describe('batch entries in cluster_fleet_config.ts', () => {
-  it('fills in the defaults: spot, no Batch reruns (each preemption a new attempt), 24h, no GPUs', async () => {
+  it('fills in the defaults: spot, 3 Batch reruns, 24h, no GPUs', async () => {
     const config = await load(`batch: { cpu: { ${ENTRY} } }`);
-    expect(config.batch.cpu).toMatchObject({ provisioning: 'spot', retries: 0, max_run_duration: '24h', accelerators: [], no_external_ip: false });
+    expect(config.batch.cpu).toMatchObject({ provisioning: 'spot', retries: 3, max_run_duration: '24h', accelerators: [], no_external_ip: false });
   });
 
   it('takes the commented example in the shipped cluster_fleet_config.ts as it is', async () => {

@@ -5,7 +5,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import type { protos } from '@google-cloud/batch';
 import { describe, expect, it } from 'vitest';
-import { JOB_STATES, TASK_STATES, taskStates } from '../../scripts/lib/batch/task-states.js';
+import { JOB_STATES, TASK_STATES, tasksTell, taskStates } from '../../scripts/lib/batch/task-states.js';
 import { REPO } from '../helpers/sandbox.js';
 
 type Job = protos.google.cloud.batch.v1.IJob;
@@ -79,6 +79,15 @@ describe('taskStates', () => {
       reason: 'its spot VM was preempted (Batch exit 50001); Batch runs it again',
       exit_code: null,
     });
+  });
+
+  it('needs the job only when a task asked about waits or is not listed: otherwise one listing tells all', () => {
+    const tasks = [task(0, 'RUNNING'), task(1, 'SUCCEEDED', [0]), task(2, 'FAILED', [50001]), task(3, 'PENDING', [50001]), task(4, 'ASSIGNED')];
+    expect(tasksTell(tasks, [0, 1, 2, 4])).toBe(true);
+    expect(tasksTell(tasks, [0, 3])).toBe(false);
+    expect(tasksTell(tasks, [5])).toBe(false);
+    expect(taskStates(null, tasks.filter((t) => t !== tasks[3])).map((s) => s.state)).toEqual(['running', 'succeeded', 'preempted', 'pending', 'pending']);
+    expect(taskStates(null, [])).toEqual([]);
   });
 
   it('reads enums given by name as well as by number', () => {

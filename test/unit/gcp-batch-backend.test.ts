@@ -2,10 +2,12 @@
 // offers (GPUs from the entry's accelerators, spot from its provisioning), checked before a run opens.
 import { describe, expect, it } from 'vitest';
 import { checkResources } from '../../scripts/lib/backends/index.js';
-import { batchEntryNamed, GcpBatchBackend } from '../../scripts/lib/backends/gcp-batch.js';
+import { GcpBatchBackend } from '../../scripts/lib/backends/gcp-batch.js';
+import { batchEntryNamed } from '../../scripts/lib/batch/render-job.js';
 import { ConfigSchema } from '../../scripts/lib/config/load-config.js';
 import { ExperimentSchema } from '../../scripts/lib/spec/experiment.js';
 import type { Store } from '../../scripts/lib/store/store.js';
+import { UserError } from '../../scripts/lib/ui/errors.js';
 
 const secrets = { AWS_ACCESS_KEY_ID: 'projects/my-project/secrets/id/versions/1', AWS_SECRET_ACCESS_KEY: 'projects/my-project/secrets/key/versions/1' };
 const entry = (more: object = {}) => ({ project: 'my-project', region: 'us-central1', machine_type: 'g2-standard-8', secrets, ...more });
@@ -33,6 +35,31 @@ describe('gcp-batch backend', () => {
     expect(cpu.slots()).toEqual([{ name: 'cpu', capacity: 4 }]);
     expect(() => checkResources('e.yaml', spec({ gpus: 1, spot: true }), l4, c)).not.toThrow();
     expect(() => checkResources('e.yaml', spec({ gpus: 1 }), cpu, c)).toThrow('e.yaml: resources.gpus: 1 asked, backend gcp-batch has 0; run it with backend=gcp-batch batch=l4');
+  });
+
+  it('refuses more tasks at once than the run has, before a run opens, in one line', () => {
+    const c = config({ cpu: entry({ parallelism: 4 }) });
+    const sharded = (count: number) => ExperimentSchema.parse({ train: { command: 'true' }, shards: { count } });
+    expect(() => checkResources('competitions/knn/experiments/batch.yaml', sharded(4), open(c, 'cpu'), c)).not.toThrow();
+    expect(() => checkResources('competitions/knn/experiments/batch.yaml', sharded(3), open(c, 'cpu'), c)).toThrow(
+      new UserError('cluster_fleet_config.ts: batch.cpu.parallelism: 4 tasks at once, but competitions/knn/experiments/batch.yaml runs 3 (shards.count); lower parallelism to 3 or leave it out (all tasks at once)'),
+    );
+  });
+
+  it('without credentials, fails its preparation in one line before anything is packed or uploaded', async () => {
+    let refuse: (err: Error) => void = () => {};
+    const c = config({ cpu: entry() });
+    const touched: string[] = [];
+    const store = new Proxy({} as Store, { get: (_, key) => (touched.push(String(key)), () => Promise.reject(new Error('the store was used'))) });
+    const backend = new GcpBatchBackend({ entry: 'cpu', config: c, projectRoot: '/p', stateDir: '/p/.switchyard', store, runnerBundle: '/p/r.mjs', openClient: () => new Promise((_, reject) => (refuse = reject)) });
+    const packing = () => (backend as unknown as { artifacts: unknown }).artifacts;
+    const prepared = backend.prepare(['cpu']);
+    expect(packing()).toBeNull(); // the credentials come first
+    const noCredentials = new UserError('no Google Cloud credentials found; run `gcloud auth application-default login`, or set GOOGLE_APPLICATION_CREDENTIALS=<service-account key file> in .env');
+    refuse(noCredentials);
+    expect((await prepared).get('cpu')).toBe(noCredentials);
+    expect(packing()).toBeNull();
+    expect(touched).toEqual([]);
   });
 
   it('parses its handles: a handle of another shape is refused', () => {

@@ -57,6 +57,8 @@ export async function stopRun(project: Project, run: RunRecord, opts: { force?: 
       await sleep(250);
       now = project.db.get(run.run_id) ?? now;
     }
+    // Once more: the follower may have recorded the ends and exited while the asks were going on.
+    now = project.db.get(run.run_id) ?? now;
     Object.assign(run, now);
     return { asked: asked.filter((u) => !unreachable.some((x) => x.unit === u)), unreachable, follower, running: live(now, opts.units) };
   }

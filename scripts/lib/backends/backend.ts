@@ -5,6 +5,7 @@
 // did not start; each backend parses its own handles with zod.
 import type { BackendName } from '../config/define-config.js';
 import type { AttemptSpec, AttemptState, RunnerEvent } from '../runner/attempt-spec.js';
+import type { ExperimentSpec } from '../spec/experiment.js';
 import { UserError } from '../ui/errors.js';
 
 export type Handle = { backend: BackendName } & Record<string, unknown>;
@@ -102,6 +103,8 @@ export interface Backend {
   pull(handle: Handle): Promise<void>;
   /** Gives a slot the committed checkpoints this machine holds for a unit moved there. */
   pushCheckpoints(slot: string, unitKey: string): Promise<void>;
+  /** Refuses, before a run opens, a spec this backend's configuration cannot run (one line). */
+  checkSpec?(file: string, spec: ExperimentSpec): void;
   /** Whether the slot answers right now. */
   reachable(slot: string): Promise<boolean>;
 }

@@ -5,11 +5,13 @@
 // supervisor reads what a runner reported (status, events, metrics, logs) from the store, and what
 // Batch says (queued, a VM preempted or lost) from one getJob and one listing of tasks per job.
 //
-// Batch cannot signal one task of a job: `cancel` asks by deleting the job, once every unit of it
-// that is still live has been asked to stop (a unit asked alone, beside others that go on, runs
-// until its job ends). Deleting stops the tasks without a grace period; each resumes from its last
-// stored checkpoint. See docs/architecture.md, "Google Cloud Batch".
+// Batch cannot signal one task of a job, so `cancel` asks through the store: it leaves the
+// attempt's stop request there, which the task's script looks for every 5 s and hands to its
+// runner (checkpoint, then stop, as `make stop` does everywhere). Once every live unit of a job
+// has been asked, the job is deleted when their tasks have ended, or when the grace is over
+// (`force`: at once), which kills what still runs. See docs/architecture.md, "Google Cloud Batch".
 import { readFile } from 'node:fs/promises';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
 import { gzip } from 'node:zlib';
 import type { BatchServiceClient, protos } from '@google-cloud/batch';
@@ -17,17 +19,18 @@ import { z } from 'zod';
 import { batchTarget, renderBatchJob, type BatchArtifacts } from '../batch/render-job.js';
 import { batchJobId } from '../batch/gcp-names.js';
 import { blobKey, nodeArch } from '../batch/task-script.js';
-import { taskStates, type TaskState } from '../batch/task-states.js';
+import { tasksTell, taskStates, type TaskState } from '../batch/task-states.js';
 import { CONFIG_FILE, type Config } from '../config/load-config.js';
 import { sha256Hex } from '../hash.js';
 import { packRepo } from '../pack/repo-tar.js';
 import { nodeRuntimeTarball } from '../remote/node-runtime.js';
 import { repoExcludes } from '../remote/remote-host.js';
 import { loadRunnerBundle } from '../remote/runner-bundle.js';
-import { EVENTS_FILE, TERMINAL, type AttemptStatus, type RunnerEvent } from '../runner/attempt-spec.js';
+import { EVENTS_FILE, STOP_REQUEST, TERMINAL, type AttemptSpec, type AttemptStatus, type RunnerEvent } from '../runner/attempt-spec.js';
 import { parseEventLines, parseJsonLines } from '../runner/jsonl.js';
 import { runKeys } from '../store/run-keys.js';
 import type { Store } from '../store/store.js';
+import type { ExperimentSpec } from '../spec/experiment.js';
 import { UserError } from '../ui/errors.js';
 import { formatBytes } from '../ui/format.js';
 import { unanswered, type Backend, type Capabilities, type Handle, type PollRequest, type PollResult, type Submission } from './backend.js';
@@ -51,6 +54,14 @@ type Task = protos.google.cloud.batch.v1.ITask;
 
 /** Calls made once a tick: a slow or failing API is an unanswered poll, never a stalled supervisor. */
 const TICK_CALL = { timeout: 20_000, retry: null };
+/**
+ * Tasks asked for per listTasks call. Batch v1 documents no maximum for ListTasksRequest.page_size
+ * (a server may return fewer and a next page token, which is followed): a job of up to this many
+ * tasks is one call.
+ */
+const TASKS_PAGE = 5000;
+/** Beyond a unit's grace: the task's script looks for a stop request every 5 s, and a tick or two to see it end. */
+const STOP_SLACK_MS = 15_000;
 const NOT_FOUND = 5;
 const ALREADY_EXISTS = 6;
 
@@ -77,6 +88,8 @@ export class GcpBatchBackend implements Backend {
   private artifacts: Promise<BatchArtifacts & { sent: number; bytes: number }> | null = null;
   /** per job, the tasks asked to stop */
   private readonly stopping = new Map<string, Set<number>>();
+  /** per job, its deletion once every live task was asked */
+  private readonly deleting = new Map<string, Promise<void>>();
 
   constructor(private readonly opts: GcpBatchOptions) {
     const entry = opts.config.batch[opts.entry]!;
@@ -117,11 +130,23 @@ export class GcpBatchBackend implements Backend {
     return BatchHandle.parse(handle).entry;
   }
 
-  /** Uploads what the tasks fetch (skipping what the store holds already) and opens the client. */
+  /** A spec the entry cannot run as it is, refused before a run opens: more tasks at once than it has. */
+  checkSpec(file: string, spec: ExperimentSpec): void {
+    const { parallelism } = this.entry;
+    const tasks = spec.shards.count;
+    if (parallelism !== undefined && parallelism > tasks) {
+      throw new UserError(
+        `${CONFIG_FILE}: batch.${this.opts.entry}.parallelism: ${parallelism} tasks at once, but ${file} runs ${tasks} (shards.count); lower parallelism to ${tasks} or leave it out (all tasks at once)`,
+      );
+    }
+  }
+
+  /** Opens the client (no credentials: one line, before anything is packed), then uploads what the tasks fetch, skipping what the store holds. */
   async prepare(slots: readonly string[], report?: (slot: string, outcome: string | Error, ms: number) => void): Promise<Map<string, Error | null>> {
     const started = Date.now();
     try {
-      const [a] = await Promise.all([this.upload(), this.api()]);
+      await this.api();
+      const a = await this.upload();
       const what = a.sent ? `runtime, runner and project uploaded (${a.sent} objects, ${formatBytes(a.bytes)})` : 'runtime, runner and project already in the store';
       for (const s of slots) report?.(s, what, Date.now() - started);
       return new Map(slots.map((s) => [s, null]));
@@ -177,16 +202,17 @@ export class GcpBatchBackend implements Backend {
     return units.map((u, task): BatchHandle => ({ backend: 'gcp-batch', entry: this.opts.entry, job: name, task, unit: u.unit_id, attempt: u.attempt }));
   }
 
-  /** Per job one getJob and one listing of its tasks (every page); then each attempt's files in the store. */
+  /** Per job one listing of its tasks (one call up to TASKS_PAGE tasks), and getJob only when a task waits; then each attempt's files in the store. */
   async pollMany(reqs: readonly PollRequest[]): Promise<PollResult[]> {
     const handles = reqs.map((r) => BatchHandle.parse(r.handle));
-    const jobs = new Map<string, Promise<TaskState[] | 'gone'>>();
-    for (const h of handles) if (!jobs.has(h.job)) jobs.set(h.job, this.jobStates(h.job));
+    const byJob = new Map<string, Set<number>>();
+    for (const h of handles) byJob.set(h.job, (byJob.get(h.job) ?? new Set()).add(h.task));
+    const jobs = new Map([...byJob].map(([job, tasks]) => [job, this.jobStates(job, tasks)]));
     return Promise.all(
       handles.map(async (h, i) => {
         let states: TaskState[] | 'gone';
         try {
-          states = await jobs.get(h.job)!;
+          states = (await jobs.get(h.job)!).states;
         } catch (err) {
           return unanswered(`Batch: ${(err as Error).message.split('\n')[0]}`);
         }
@@ -199,23 +225,27 @@ export class GcpBatchBackend implements Backend {
     );
   }
 
-  private async jobStates(name: string): Promise<TaskState[] | 'gone'> {
+  /**
+   * The states of a job's tasks: from one listing while the tasks at `asked` are each running or
+   * ended; the job is read too (getJob) when one waits, to say why, or is not listed yet, and
+   * always without `asked`.
+   */
+  private async jobStates(name: string, asked?: Iterable<number>): Promise<{ states: TaskState[] | 'gone'; job: Job | null }> {
     const client = await this.api();
-    let job: Job;
-    try {
-      [job] = await client.getJob({ name }, TICK_CALL);
-    } catch (err) {
-      if ((err as { code?: number }).code === NOT_FOUND) return 'gone';
-      throw err;
-    }
     const tasks: Task[] = [];
     let pageToken: string | undefined;
-    do {
-      const [page, next] = await client.listTasks({ parent: `${name}/taskGroups/group0`, pageSize: 1000, pageToken }, { ...TICK_CALL, autoPaginate: false });
-      tasks.push(...page);
-      pageToken = next?.pageToken || undefined;
-    } while (pageToken);
-    return taskStates(job, tasks);
+    try {
+      do {
+        const [page, next] = await client.listTasks({ parent: `${name}/taskGroups/group0`, pageSize: TASKS_PAGE, pageToken }, { ...TICK_CALL, autoPaginate: false });
+        tasks.push(...page);
+        pageToken = next?.pageToken || undefined;
+      } while (pageToken);
+      const job = asked && tasksTell(tasks, asked) ? null : (await client.getJob({ name }, TICK_CALL))[0];
+      return { states: taskStates(job, tasks), job };
+    } catch (err) {
+      if ((err as { code?: number }).code === NOT_FOUND) return { states: 'gone', job: null };
+      throw err;
+    }
   }
 
   /**
@@ -239,20 +269,44 @@ export class GcpBatchBackend implements Backend {
     return result;
   }
 
-  async cancel(handle: Handle): Promise<void> {
+  /**
+   * Leaves the attempt's stop request in the store (its runner checkpoints and stops); once every
+   * live task of the job has been asked, deletes the job when they have ended or their grace is
+   * over (`force`: at once, killing them). Resolves when the job is deleted, or when it goes on
+   * for other units.
+   */
+  async cancel(handle: Handle, opts: { force?: boolean } = {}): Promise<void> {
     const h = BatchHandle.parse(handle);
+    // Also with `force`: a task beside others that go on can only be asked (its job stays).
+    await this.opts.store.putBytes(runKeys.attemptFile(h.unit, h.attempt, STOP_REQUEST), '');
     const asked = this.stopping.get(h.job) ?? new Set<number>();
     asked.add(h.task);
     this.stopping.set(h.job, asked);
-    const states = await this.jobStates(h.job);
+    const { states, job } = await this.jobStates(h.job);
     if (states === 'gone') return;
     const live = states.flatMap((s, i) => (TERMINAL.has(s.state) ? [] : [i]));
-    if (live.every((i) => asked.has(i))) {
-      const client = await this.api();
-      await client.deleteJob({ name: h.job }).catch((err: { code?: number }) => {
-        if (err.code !== NOT_FOUND) throw err;
-      });
+    if (!live.every((i) => asked.has(i))) return;
+    if (!this.deleting.has(h.job)) {
+      const deletion = this.deleteWhenStopped(h.job, live, opts.force ? 0 : graceMs(job));
+      deletion.catch(() => this.deleting.delete(h.job)); // a later cancel tries again
+      this.deleting.set(h.job, deletion);
     }
+    await this.deleting.get(h.job);
+  }
+
+  /** Waits up to `graceMs` for the tasks at `live` to end (checking every 2 s), then deletes the job. */
+  private async deleteWhenStopped(name: string, live: number[], graceMs: number): Promise<void> {
+    const until = Date.now() + graceMs;
+    while (Date.now() < until) {
+      const { states } = await this.jobStates(name, live);
+      if (states === 'gone') return;
+      if (live.every((i) => TERMINAL.has(states[i]?.state ?? 'lost'))) break;
+      await sleep(Math.min(2000, Math.max(0, until - Date.now())));
+    }
+    const client = await this.api();
+    await client.deleteJob({ name }).catch((err: { code?: number }) => {
+      if (err.code !== NOT_FOUND) throw err;
+    });
   }
 
   /** The runner's copy of its output in the store (every 0.5 s while it runs); following polls the store. */
@@ -288,14 +342,9 @@ export class GcpBatchBackend implements Backend {
   }
 }
 
-/** The entry a gcp-batch run goes through: the one named, or the only one configured. */
-export function batchEntryNamed(config: Config, name: string | undefined): string {
-  const known = Object.keys(config.batch);
-  if (name) {
-    if (!config.batch[name]) throw new UserError(`batch: unknown entry ${JSON.stringify(name)} (known: ${known.join(', ') || 'none'}); add it under batch in ${CONFIG_FILE}`);
-    return name;
-  }
-  if (known.length === 1) return known[0]!;
-  if (!known.length) throw new UserError(`batch: no Batch entries configured; add one under batch in ${CONFIG_FILE} (the commented example explains each field)`);
-  throw new UserError(`batch: required with backend=gcp-batch when several entries are configured, e.g. batch=${known[0]} (known: ${known.join(', ')})`);
+/** How long a job's tasks get to checkpoint and stop: their grace (the job's attempt spec says it) and the slack of seeing it. */
+function graceMs(job: Job | null): number {
+  const spec = job?.taskGroups?.[0]?.taskSpec?.environment?.variables?.SWITCHYARD_SPEC;
+  const grace = spec ? (JSON.parse(spec) as Partial<AttemptSpec>).grace_sec : undefined;
+  return (grace ?? 60) * 1000 + STOP_SLACK_MS;
 }

@@ -54,7 +54,7 @@ export async function openBackend(name: BackendName, project: Workspace, ctx: Ba
       });
     }
     case 'gcp-batch': {
-      const [{ GcpBatchBackend, batchEntryNamed }, { openProjectBatchClient }] = await Promise.all([import('./gcp-batch.js'), import('../batch/client.js')]);
+      const [{ GcpBatchBackend }, { openProjectBatchClient }, { batchEntryNamed }] = await Promise.all([import('./gcp-batch.js'), import('../batch/client.js'), import('../batch/render-job.js')]);
       const entry = batchEntryNamed(config, ctx.batch);
       const store = config.batch[entry]!.store ?? config.defaults.store;
       if (store !== project.store.url) {
@@ -122,4 +122,5 @@ export function checkResources(file: string, spec: ExperimentSpec, backend: Back
   if (want.spot && !have.spot) {
     throw new UserError(`${file}: resources.spot: ${where} has no spot capacity; drop spot: true, or use a backend that has it (gcp-batch)`);
   }
+  backend.checkSpec?.(file, spec);
 }

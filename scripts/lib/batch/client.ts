@@ -29,16 +29,42 @@ const SCOPES = ['https://www.googleapis.com/auth/cloud-platform'];
  * place the tests' stand-in comes in. Unset, it talks to Google with the project's credentials.
  */
 export function openProjectBatchClient(root: string, env: NodeJS.ProcessEnv = process.env): Promise<BatchServiceClient> {
+  return openBatchClient(projectClientOptions(root, env));
+}
+
+function projectClientOptions(root: string, env: NodeJS.ProcessEnv): BatchClientOptions {
   const endpoint = env.SWITCHYARD_BATCH_ENDPOINT;
-  if (!endpoint) return openBatchClient({ root });
+  if (!endpoint) return { root };
   const url = URL.canParse(endpoint) ? new URL(endpoint) : null;
   if (!url || !/^https?:$/.test(url.protocol) || !url.port) throw new UserError(`SWITCHYARD_BATCH_ENDPOINT: ${JSON.stringify(endpoint)} is not http(s)://<host>:<port>; unset it to reach Google`);
   const protocol = url.protocol === 'http:' ? 'http' : 'https';
-  return openBatchClient({ root, apiEndpoint: url.hostname, port: Number(url.port), protocol, token: env.SWITCHYARD_BATCH_TOKEN ?? '' });
+  return { root, apiEndpoint: url.hostname, port: Number(url.port), protocol, token: env.SWITCHYARD_BATCH_TOKEN ?? '' };
+}
+
+/** Google credentials as found for the project, with what they are, and where each Google API is reached. */
+export interface GoogleAccess {
+  auth: AuthClient;
+  /** for people: which credentials these are */
+  what: string;
+  /** the service account's email, when the credentials are one's */
+  email: string | null;
+  /** the base URL of a Google API by its host name's first label (`serviceusage`, `cloudresourcemanager`) */
+  api(name: string): string;
+}
+
+/** The project's credentials (or the emulator's token, as openProjectBatchClient): no credentials is one line. */
+export async function openProjectGoogleAccess(root: string, env: NodeJS.ProcessEnv = process.env): Promise<GoogleAccess> {
+  const opts = projectClientOptions(root, env);
+  if (opts.token !== undefined) {
+    const base = `${opts.protocol}://${opts.apiEndpoint}:${opts.port}`;
+    return { auth: await tokenClient(opts.token), what: `the emulator's token (SWITCHYARD_BATCH_ENDPOINT ${base})`, email: null, api: () => base };
+  }
+  const found = await findCredentials(root);
+  return { ...found, api: (name) => `https://${name}.googleapis.com` };
 }
 
 export async function openBatchClient(opts: BatchClientOptions): Promise<BatchServiceClient> {
-  const authClient = opts.token === undefined ? await findCredentials(opts.root) : await tokenClient(opts.token);
+  const authClient = opts.token === undefined ? (await findCredentials(opts.root)).auth : await tokenClient(opts.token);
   keepErrorResponses(authClient);
   const { BatchServiceClient } = await import('@google-cloud/batch');
   const endpoint = opts.apiEndpoint ? { apiEndpoint: opts.apiEndpoint, port: opts.port, protocol: opts.protocol } : {};
@@ -53,7 +79,7 @@ async function tokenClient(token: string): Promise<AuthClient> {
   return client;
 }
 
-async function findCredentials(root: string): Promise<AuthClient> {
+async function findCredentials(root: string): Promise<Omit<GoogleAccess, 'api'>> {
   const fromDotEnv = readDotEnv(root).GOOGLE_APPLICATION_CREDENTIALS;
   const keyFile = fromDotEnv || process.env.GOOGLE_APPLICATION_CREDENTIALS;
   const where = fromDotEnv ? '.env: GOOGLE_APPLICATION_CREDENTIALS' : 'GOOGLE_APPLICATION_CREDENTIALS';
@@ -64,8 +90,12 @@ async function findCredentials(root: string): Promise<AuthClient> {
   const { GoogleAuth } = await import('google-auth-library');
   try {
     // The key is read here, not by the library: given a file name, it would read it at the first request.
-    const credentials = keyFilename ? JSON.parse(readFileSync(keyFilename, 'utf8')) : undefined;
-    return await new GoogleAuth({ credentials, scopes: SCOPES }).getClient();
+    const credentials = keyFilename ? (JSON.parse(readFileSync(keyFilename, 'utf8')) as { client_email?: string }) : undefined;
+    const auth = new GoogleAuth({ credentials, scopes: SCOPES });
+    const client = await auth.getClient();
+    if (keyFilename) return { auth: client, what: `the service-account key ${keyFilename} (${where})`, email: credentials?.client_email ?? null };
+    const email = (await auth.getCredentials().catch(() => ({ client_email: undefined }))).client_email ?? null;
+    return { auth: client, what: 'Application Default Credentials', email };
   } catch (err) {
     const reason = (err as Error).message;
     if (keyFilename) throw new UserError(`${where}: ${keyFilename} is not a usable key file (${reason}); download a service-account key (JSON)`);

@@ -46,11 +46,7 @@ export interface BatchTarget {
 
 /** The target named `name` in the config; an unknown name is a one-line error. */
 export function batchTarget(config: Config, name: string, artifacts: BatchArtifacts): BatchTarget {
-  const entry = config.batch[name];
-  if (!entry) {
-    const known = Object.keys(config.batch);
-    throw new UserError(`batch: unknown entry ${JSON.stringify(name)} (known: ${known.join(', ') || 'none'}); add it under batch in ${CONFIG_FILE}`);
-  }
+  const entry = config.batch[batchEntryNamed(config, name)]!;
   return { name, entry, store: entry.store ?? config.defaults.store, s3: config.defaults.s3 ?? null, artifacts };
 }
 
@@ -88,6 +84,7 @@ export function renderBatchJob(units: readonly AttemptSpec[], target: BatchTarge
           environment: {
             variables: {
               SWITCHYARD_BLOBS: s3ObjectHttpUrl(target.store, target.s3, 'blobs'),
+              SWITCHYARD_RUNS: s3ObjectHttpUrl(target.store, target.s3, 'runs'),
               SWITCHYARD_S3_REGION: target.s3?.region ?? 'us-east-1',
               SWITCHYARD_NODE: target.artifacts.node,
               SWITCHYARD_RUNNER: target.artifacts.runner,
@@ -166,4 +163,16 @@ function allocationPolicy(entry: BatchEntry): protos.google.cloud.batch.v1.IAllo
       },
     }),
   };
+}
+
+/** The entry a gcp-batch run goes through: the one named, or the only one configured. */
+export function batchEntryNamed(config: Config, name: string | undefined): string {
+  const known = Object.keys(config.batch);
+  if (name) {
+    if (!config.batch[name]) throw new UserError(`batch: unknown entry ${JSON.stringify(name)} (known: ${known.join(', ') || 'none'}); add it under batch in ${CONFIG_FILE}`);
+    return name;
+  }
+  if (known.length === 1) return known[0]!;
+  if (!known.length) throw new UserError(`batch: no Batch entries configured; add one under batch in ${CONFIG_FILE} (the commented example explains each field)`);
+  throw new UserError(`batch: required with backend=gcp-batch when several entries are configured, e.g. batch=${known[0]} (known: ${known.join(', ')})`);
 }

@@ -33,12 +33,28 @@ const int = (v: unknown): number | null => (v === null || v === undefined ? null
 
 const pending = (reason: string): TaskState => ({ state: 'pending', reason, exit_code: null });
 
-/** One state per task of the job's task group, in task index order. */
-export function taskStates(job: Job, tasks: readonly Task[]): TaskState[] {
-  const count = int(job.taskGroups?.[0]?.taskCount) ?? 0;
-  const byIndex = new Map(tasks.map((t) => [int(t.name?.split('/').at(-1)), t]));
-  const jobState = stateName(JOB_STATES, job.status?.state);
-  return Array.from({ length: count }, (_, i) => taskState(byIndex.get(i), jobState, job));
+const indexOf = (t: Task) => int(t.name?.split('/').at(-1));
+
+/**
+ * Whether the tasks alone tell the states of those at `indices`: each is listed and running or
+ * ended. Otherwise (one not listed, or waiting) the job's state and events say why it waits.
+ */
+export function tasksTell(tasks: readonly Task[], indices: Iterable<number>): boolean {
+  const byIndex = new Map(tasks.map((t) => [indexOf(t), t]));
+  const told = new Set<string>(['RUNNING', 'ASSIGNED', 'SUCCEEDED', 'FAILED']);
+  for (const i of indices) if (!told.has(stateName(TASK_STATES, byIndex.get(i)?.status?.state))) return false;
+  return true;
+}
+
+/**
+ * One state per task of the job's task group, in task index order. `job` null: not read, as
+ * tasksTell allows; the listing then stands for the whole group.
+ */
+export function taskStates(job: Job | null, tasks: readonly Task[]): TaskState[] {
+  const byIndex = new Map(tasks.map((t) => [indexOf(t), t]));
+  const count = job ? (int(job.taskGroups?.[0]?.taskCount) ?? 0) : Math.max(-1, ...[...byIndex.keys()].filter((i) => i !== null)) + 1;
+  const jobState = stateName(JOB_STATES, job?.status?.state);
+  return Array.from({ length: count }, (_, i) => taskState(byIndex.get(i), jobState, job ?? {}));
 }
 
 function taskState(task: Task | undefined, jobState: JobState, job: Job): TaskState {

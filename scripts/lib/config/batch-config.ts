@@ -66,7 +66,16 @@ export const BatchSchema = z
       .regex(DURATION, 'a duration like "90m", "12h" or "2d"')
       .default('24h')
       .meta({ description: 'Past it Batch stops a task, which ends `timeout` (resumed from its last checkpoint).', example: '"12h"' }),
-    retries: z.number().int().min(0).max(10).default(0).meta({ description: 'How often Batch itself reruns a task whose VM failed or was preempted. 0 (the default): the attempt ends preempted or lost and the supervisor starts the next attempt as a new job, each one recorded.', example: '0' }),
+    retries: z
+      .number()
+      .int()
+      .min(0)
+      .max(10)
+      .default(3)
+      .meta({
+        description: 'How often Batch itself reruns a task whose VM failed or was preempted, as the same attempt resumed from its last checkpoint; past that the attempt ends preempted or lost and the next one is a new job. 0: every preemption is a new attempt.',
+        example: '3',
+      }),
     parallelism: z.number().int().min(1).optional().meta({ description: "Tasks of one job running at once (default: all of them).", example: '4' }),
     boot_disk_gb: z.number().int().min(30).max(65536).optional().meta({ description: "Each VM's boot disk (Batch's default: 30).", example: '100' }),
     image: z

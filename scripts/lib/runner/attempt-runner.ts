@@ -17,6 +17,7 @@ import { diskError, isDiskProblem } from '../ui/errors.js';
 import { stageAttemptData, workingFolder } from './attempt-folders.js';
 import { AttemptFence } from './attempt-fence.js';
 import { AttemptFilesMirror } from './attempt-files.js';
+import { continueAttemptFiles, settleRerunSteps } from './attempt-rerun.js';
 import { ATTEMPT_FILES, EVENTS_FILE, STOP_REQUEST, type AttemptSpec, type AttemptState, type AttemptStatus, type RunnerEvent } from './attempt-spec.js';
 import { CheckpointSync } from './checkpoint-sync.js';
 import { startExperiment, type ExitInfo, type ExperimentProcess } from './experiment-process.js';
@@ -85,7 +86,7 @@ export class AttemptRunner {
   ) {
     this.paths = workPaths(opts.workDir, spec.attempt, opts.outputDir);
     this.files = new AttemptFilesMirror(opts.store, spec.unit_id, spec.attempt, this.paths.attempt);
-    this.fence = new AttemptFence(opts.store, spec.unit_id, spec.attempt);
+    this.fence = new AttemptFence(opts.store, spec.unit_id, spec.attempt, spec.rerun);
     this.status = {
       run_id: spec.run_id,
       attempt: spec.attempt,
@@ -116,7 +117,7 @@ export class AttemptRunner {
   private async stillCurrent(): Promise<boolean> {
     if (await this.fence.stillCurrent()) return true;
     if (!this.stopKind) {
-      this.emit({ type: 'notice', line: `attempt ${this.fence.supersededBy} has taken ${this.spec.unit_id} over; stopping, nothing more goes to the store` });
+      this.emit({ type: 'notice', line: `${this.fence.supersededBy} has taken ${this.spec.unit_id} over; stopping, nothing more goes to the store` });
       this.requestStop('cancel');
     }
     return false;
@@ -186,6 +187,11 @@ export class AttemptRunner {
   async run(): Promise<AttemptStatus> {
     try {
       for (const dir of Object.values(this.paths)) await ensureDir(dir);
+      if (this.isRerun) {
+        // Claimed first: the run before it, on a VM given up, stops copying its files over these.
+        await this.fence.claim();
+        await continueAttemptFiles(this.opts.store, this.spec.unit_id, this.spec.attempt as number, this.paths.attempt);
+      }
       writeFileSync(path.join(this.paths.attempt, 'metrics.jsonl'), '', { flag: 'a' });
       await this.writeStatus();
     } catch (err) {
@@ -202,6 +208,7 @@ export class AttemptRunner {
       if (this.writeFailure) return await this.finish({ code: null, signal: null }, stdout, stderr);
       await this.fence.claim();
       this.loadSecrets(note);
+      if (this.isRerun) await settleRerunSteps(this.opts.store, this.spec.unit_id, this.spec.attempt as number, this.paths.attempt, (e) => this.emit(e));
       if (this.spec.attempt !== 'predict') await this.adoptLocalSteps(note);
       this.status.restored_step = await restoreLatest(this.opts.store, this.spec.unit_id, this.paths.ckpt, note);
       this.status.last_step = this.status.restored_step;
@@ -227,6 +234,11 @@ export class AttemptRunner {
       }
       return await this.finish({ code: 1, signal: null }, stdout, stderr, 'failed');
     }
+  }
+
+  /** The scheduler runs this attempt again after its worker failed: it goes on where the store says it was. */
+  private get isRerun(): boolean {
+    return this.spec.attempt !== 'predict' && (this.spec.rerun ?? 0) > 0;
   }
 
   /** An attempt log, appended to; a write that fails (a full disk) ends the attempt instead of the process. */
@@ -332,7 +344,7 @@ export class AttemptRunner {
   }
 
   private classify(exit: ExitInfo): { state: AttemptState; reason: string | null } {
-    if (this.fence.supersededBy !== null) return { state: 'cancelled', reason: `attempt ${this.fence.supersededBy} took the unit over (this one was given up as lost)` };
+    if (this.fence.supersededBy !== null) return { state: 'cancelled', reason: `${this.fence.supersededBy} took the unit over (this one was given up as lost)` };
     if (this.stopKind === 'cancel') return { state: 'cancelled', reason: 'stopped by the user' };
     if (this.stopKind === 'preempt') return { state: 'preempted', reason: 'the runner was sent SIGTERM' };
     if (this.stopKind === 'timeout') return { state: 'timeout', reason: `ran past its time limit of ${this.spec.time_limit_sec}s` };
@@ -371,7 +383,8 @@ export class AttemptRunner {
     // orchestrator elsewhere that finds none records the attempt lost), and the backend's
     // pull brings home attempt files that did not reach the store.
     await this.writeStatus().catch(() => {});
-    await this.mirrorAttemptFiles().catch(() => {});
+    // A rerun of this attempt owns its files in the store now.
+    if (!this.fence.byRerun) await this.mirrorAttemptFiles().catch(() => {});
     return this.status;
   }
 

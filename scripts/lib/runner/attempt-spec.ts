@@ -13,6 +13,11 @@ export interface AttemptSpec {
   pins_digest: string;
   /** 1, 2, ... for training attempts; "predict" for the prediction phase */
   attempt: number | 'predict';
+  /**
+   * how often the scheduler has rerun this attempt itself (Batch's BATCH_TASK_RETRY_ATTEMPT after a
+   * VM failure); a rerun continues the attempt's files in the store (runner/attempt-rerun.ts)
+   */
+  rerun?: number;
   command: CommandSpec;
   /** run before the command in every attempt (installs, downloads); must be idempotent */
   setup: CommandSpec | null;

@@ -79,8 +79,14 @@ export class CheckpointSync {
     this.emit({ type: 'ckpt.committed', step, manifest: uploaded.key, manifest_sha256: uploaded.sha256 });
     if (!(await this.mayWrite())) return;
     // Each prune is announced before its step goes: if the announcement cannot be written (a
-    // full disk), the step stays and the ledger never names a checkpoint the store lacks.
-    await pruneStoredSteps(this.store, this.runId, this.keep, (pruned) => this.emit({ type: 'ckpt.pruned', step: pruned }));
-    await this.afterCommit();
+    // full disk), the step stays and the ledger never names a checkpoint the store lacks. The
+    // attempt's files reach the store before the first deletion, announcements and all.
+    let copied = false;
+    const copy = async () => {
+      copied = true;
+      await this.afterCommit();
+    };
+    await pruneStoredSteps(this.store, this.runId, this.keep, (pruned) => this.emit({ type: 'ckpt.pruned', step: pruned }), copy);
+    if (!copied) await this.afterCommit();
   }
 }

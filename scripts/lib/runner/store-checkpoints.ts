@@ -50,14 +50,28 @@ export async function deleteStoredStep(store: Store, runId: string, step: number
 
 /**
  * Keeps the newest `keep` committed steps in the store; returns the steps deleted. `beforeDelete`
- * records each step first (a throw stops the prune), so no step goes unrecorded.
+ * records each step first (a throw stops the prune), so no step goes unrecorded; `recorded` then
+ * runs once before the first deletion (the runner copies its event log to the store there, so a
+ * worker that dies mid-prune has told the store what it was deleting).
  */
-export async function pruneStoredSteps(store: Store, runId: string, keep: number, beforeDelete: (step: number) => void = () => {}): Promise<number[]> {
+export async function pruneStoredSteps(
+  store: Store,
+  runId: string,
+  keep: number,
+  beforeDelete: (step: number) => void = () => {},
+  recorded: () => Promise<void> = async () => {},
+): Promise<number[]> {
   const committed = (await storedSteps(store, runId)).filter((s) => s.hasManifest).map((s) => s.step);
   const doomed = committed.slice(0, Math.max(0, committed.length - keep));
-  for (const step of doomed) {
-    beforeDelete(step);
-    await deleteStoredStep(store, runId, step);
+  const announced: number[] = [];
+  try {
+    for (const step of doomed) {
+      beforeDelete(step);
+      announced.push(step);
+    }
+  } finally {
+    if (announced.length) await recorded();
+    for (const step of announced) await deleteStoredStep(store, runId, step);
   }
   return doomed;
 }

@@ -5,8 +5,10 @@
 // token (the stand-in's own, see `clientOptions`). A created Job is checked field by field
 // against the v1 messages shipped with the client (proto-check.ts) and against job-rules.ts;
 // errors answer {error:{code,message,status}} as Google APIs do. Task group 0 runs as local
-// processes (jobs.ts). Replies are canonical REST JSON (enums as names, int64 as strings), which
-// the client decodes whatever enum encoding it asked for.
+// processes (jobs.ts), or is held RUNNING without any (`holdTasks`). Replies are canonical REST
+// JSON (enums as names, int64 as strings), which the client decodes whatever enum encoding it
+// asked for. Beside Batch it answers the Resource Manager and Service Usage calls of
+// `make gcp-setup` (project, service state, testIamPermissions) for the `projects` a test sets.
 // Test side: `requests()` counts API calls by method, `waitFor` awaits a job or task event,
 // `preempt` ends a running task as a Spot preemption, `close` kills every task and the server.
 // Not simulated: VMs (allocationPolicy is checked, then ignored), volumes, Cloud Logging (a task's
@@ -34,13 +36,28 @@ export interface StandinOptions {
    * accepted as a token too, as the client sends when it holds a service-account key file
    */
   serviceAccounts?: Record<string, string>;
+  /** tasks go RUNNING and stay so without a process: a job of thousands of tasks costs no processes */
+  holdTasks?: boolean;
+}
+
+/**
+ * A project as Cloud Resource Manager and Service Usage see it, for `make gcp-setup`: the
+ * services enabled in it and the permissions the caller holds there. A project not listed is
+ * one the caller cannot see (403, as Google answers for a project that does not exist too).
+ */
+export interface StandinProject {
+  state?: 'ACTIVE' | 'DELETE_REQUESTED';
+  services: string[];
+  granted: string[];
 }
 
 export interface BatchStandin {
   /** spread into openBatchClient: apiEndpoint, port, protocol and the access token it accepts */
   clientOptions: { apiEndpoint: string; port: number; protocol: 'http'; token: string };
-  /** API requests received, by method (createJob, getJob, listJobs, deleteJob, listTasks, getTask, unknown) */
+  /** API requests received, by method (createJob, getJob, listJobs, deleteJob, listTasks, getTask, getProject, getService, testIamPermissions, unknown) */
   requests(): Record<string, number>;
+  /** projects by ID, for the Resource Manager and Service Usage calls of `make gcp-setup`; change them at will */
+  projects: Record<string, StandinProject>;
   /** every job and task state change so far, in order */
   history: readonly StandinEvent[];
   waitFor(pred: (e: StandinEvent) => boolean, opts?: { from?: number; timeoutMs?: number; what?: string }): Promise<StandinEvent>;
@@ -73,6 +90,12 @@ const ROUTES = [
   { method: 'listTasks', verb: 'GET', path: new RegExp(`^/v1/(${JOB})/taskGroups/([^/]+)/tasks$`), request: 'ListTasksRequest' },
   { method: 'getTask', verb: 'GET', path: new RegExp(`^/v1/(${JOB})/taskGroups/([^/]+)/tasks/([^/]+)$`), request: 'GetTaskRequest' },
 ] as const;
+/** Cloud Resource Manager v1 and Service Usage v1, the calls `make gcp-setup` makes. */
+const PROJECT_ROUTES = [
+  { method: 'getProject', verb: 'GET', path: /^\/v1\/projects\/([^/:]+)$/ },
+  { method: 'testIamPermissions', verb: 'POST', path: /^\/v1\/projects\/([^/:]+):testIamPermissions$/ },
+  { method: 'getService', verb: 'GET', path: /^\/v1\/projects\/([^/:]+)\/services\/([^/:]+)$/ },
+] as const;
 const JOB_ID = /^[a-z]([a-z0-9-]{0,61}[a-z0-9])?$/;
 const DEFAULT_PAGE_SIZE = 50;
 
@@ -83,17 +106,22 @@ export async function startBatchStandin(opts: StandinOptions = {}): Promise<Batc
     dir,
     secrets: opts.secrets ?? {},
     env: opts.env ?? { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? '/root' },
+    holdTasks: opts.holdTasks,
   });
   const counts: Record<string, number> = {};
+  const projects: Record<string, StandinProject> = {};
 
   const handle = async (req: http.IncomingMessage): Promise<{ code: number; body: unknown }> => {
     const url = new URL(req.url ?? '/', 'http://standin');
     const route = ROUTES.find((r) => r.verb === req.method && r.path.test(url.pathname));
-    counts[route?.method ?? 'unknown'] = (counts[route?.method ?? 'unknown'] ?? 0) + 1;
+    const projectRoute = PROJECT_ROUTES.find((r) => r.verb === req.method && r.path.test(url.pathname));
+    const method = route?.method ?? projectRoute?.method ?? 'unknown';
+    counts[method] = (counts[method] ?? 0) + 1;
     const bearer = /^Bearer (.+)$/.exec(req.headers.authorization ?? '')?.[1] ?? '';
     if (bearer !== token && !isSignedBy(bearer, opts.serviceAccounts ?? {})) {
       throw new HttpError(401, 'UNAUTHENTICATED', 'Request had invalid authentication credentials. Expected OAuth 2 access token.');
     }
+    if (projectRoute) return projectCall(projectRoute.method, projectRoute.path.exec(url.pathname)!, req);
     if (!route) throw new HttpError(404, 'NOT_FOUND', `no Batch v1 method for ${req.method} ${url.pathname}`);
     const m = route.path.exec(url.pathname)!;
     const params = Object.fromEntries([...url.searchParams].filter(([k]) => !k.startsWith('$')));
@@ -121,6 +149,23 @@ export async function startBatchStandin(opts: StandinOptions = {}): Promise<Batc
         const task = job.tasks[Number(m[3])];
         if (!task || !/^\d+$/.test(m[3]!)) throw new HttpError(404, 'NOT_FOUND', `Task "${url.pathname.slice(4)}" not found`);
         return { code: 200, body: taskJson(job, task) };
+      }
+    }
+  };
+
+  const projectCall = async (method: (typeof PROJECT_ROUTES)[number]['method'], m: RegExpExecArray, req: http.IncomingMessage) => {
+    const project = projects[m[1]!];
+    if (!project) throw new HttpError(403, 'PERMISSION_DENIED', `The caller does not have permission, or project ${m[1]} does not exist`);
+    switch (method) {
+      case 'getProject':
+        return { code: 200, body: { projectId: m[1], projectNumber: '123456789012', name: m[1], lifecycleState: project.state ?? 'ACTIVE' } };
+      case 'getService': {
+        const state = project.services.includes(m[2]!) ? 'ENABLED' : 'DISABLED';
+        return { code: 200, body: { name: `projects/123456789012/services/${m[2]}`, parent: 'projects/123456789012', state } };
+      }
+      case 'testIamPermissions': {
+        const asked = ((await readJson(req)) as { permissions?: string[] }).permissions ?? [];
+        return { code: 200, body: { permissions: asked.filter((p) => project.granted.includes(p)) } };
       }
     }
   };
@@ -192,6 +237,7 @@ export async function startBatchStandin(opts: StandinOptions = {}): Promise<Batc
   return {
     clientOptions: { apiEndpoint: '127.0.0.1', port, protocol: 'http', token },
     requests: () => ({ ...counts }),
+    projects,
     history: exec.history,
     waitFor: (pred, o) => exec.waitFor(pred, o),
     job: (name) => exec.jobs.get(name),
