@@ -119,7 +119,8 @@ e2e-smoke: dist/.built ## scaffold, train, kill -9, resume, predict, submit, ver
 bench: dist/.built   ## benchmarks against baselines measured side by side
 	@for t in rclone jq; do command -v $$t >/dev/null || { echo "bench: installing $$t (a baseline)"; \
 	  apt-get install -y -qq $$t >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq $$t >/dev/null; }; }; done
-	@for b in bench/*.ts; do npx tsx "$$b" || exit 1; done
+	@missed=(); for b in bench/*.ts; do npx tsx "$$b" || missed+=("$$b"); done; \
+	  if (( $${#missed[@]} )); then echo "bench: missed its target or failed: $${missed[*]}"; exit 1; fi
 
 typecheck: node_modules/.package-lock.json ## tsc in strict mode, no output files
 	@npx tsc --noEmit -p .
