@@ -1,7 +1,7 @@
 // Data-pin benchmark (not a test): npx tsx bench/data-pin.ts
 // 1. cold pinData over 500 MiB in 2,000 files vs openssl / sha256sum on two concurrent processes
 // 2. warm re-pin of 10,000 small files with a warm stat cache
-// Trees are generated once into bench/.tmp/ (git-ignored). Always exits 0; prints MISSED.
+// Trees are generated once into bench/.tmp/ (git-ignored). Prints MISSED and exits 1 when a target is missed.
 import { existsSync, mkdirSync, openSync, closeSync, writeSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { randomFillSync } from 'node:crypto';
 import { availableParallelism } from 'node:os';
@@ -147,6 +147,7 @@ async function main() {
     ],
     [`  same, each in a fresh process (median of 3)`, `${fresh[1]!.toFixed(3)} s (min ${fresh[0]!.toFixed(3)}, max ${fresh[2]!.toFixed(3)})`, 'info'],
   ];
+  if (rows.some((r) => r[2].includes('MISSED'))) process.exitCode = 1;
   const w0 = Math.max(...rows.map((r) => r[0].length));
   const w1 = Math.max(...rows.map((r) => r[1].length));
   console.log(`\n${cores} cores, node ${process.version}, best of ${ROUNDS} for throughput\n`);

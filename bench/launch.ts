@@ -39,6 +39,7 @@ try {
   console.log(`  bare command         ${median(bare).toFixed(3)} s`);
   console.log(`  make train (no-op)   ${median(train).toFixed(3)} s`);
   console.log(`  added                ${added.toFixed(3)} s   target <= ${TARGET_ADDED_S} s   ${added <= TARGET_ADDED_S ? 'MET' : 'MISSED'}`);
+  if (added > TARGET_ADDED_S) process.exitCode = 1;
 } finally {
   sb.cleanup();
 }

@@ -2,7 +2,7 @@
 // 32 sorted shards totalling >= 256 MiB: our streaming mergeShards (concat) vs `jq -c -s add` over
 // the same records as JSON arrays. Times both as whole processes (best of BENCH_ROUNDS, default 1)
 // and reads our peak RSS (maxRSS of the child). Targets: >= 3x faster than jq, <= 256 MiB RSS.
-// Inputs are generated once into bench/.tmp/merge/ (git-ignored). Always exits 0; prints MISSED.
+// Inputs are generated once into bench/.tmp/merge/ (git-ignored). Prints MISSED and exits 1 when a target is missed.
 import { spawn, spawnSync } from 'node:child_process';
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
@@ -120,4 +120,4 @@ const speedOk = Number.isFinite(ratio) && ratio >= 3;
 const rssOk = rssMiB <= 256;
 process.stdout.write(`speed: ${Number.isFinite(ratio) ? ratio.toFixed(1) : '?'}x jq (target >= 3x): ${speedOk ? 'MET' : 'MISSED'}\n`);
 process.stdout.write(`peak RSS: ${rssMiB.toFixed(0)} MiB (target <= 256 MiB): ${rssOk ? 'MET' : 'MISSED'}\n`);
-process.exitCode = 0;
+process.exitCode = speedOk && rssOk ? 0 : 1;

@@ -1,7 +1,7 @@
 // S3 checkpoint-commit benchmark (not a test): npx tsx bench/s3-commit.ts
 // Commits a 1 GiB step of 64 random files to s3rver on loopback with uploadStep + S3Store (in a
 // child process, for its peak RSS) and with `rclone copy`, side by side. The tree is generated
-// once into bench/.tmp/ (git-ignored). Always exits 0; prints MET / MISSED beside each target.
+// once into bench/.tmp/ (git-ignored). Prints MET / MISSED beside each target; exits 1 when one is missed.
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import { randomFillSync } from 'node:crypto';
 import { availableParallelism } from 'node:os';
@@ -141,6 +141,7 @@ async function main() {
     ['ours / rclone', theirs ? `${ratio.toFixed(2)}x` : 'n/a', `target >= 1.0x ${!theirs ? 'n/a' : ratio >= 1 ? 'MET' : 'MISSED'}`],
     ['peak RSS of our commit process', `${rssMb(ours)} MB`, `target <= 300 MB ${Number(rssMb(ours)) <= 300 ? 'MET' : 'MISSED'}`],
   ];
+  if (!theirs || rows.some((r) => r[2].includes('MISSED'))) process.exitCode = 1; // every comparison must run
   const w0 = Math.max(...rows.map((r) => r[0].length));
   const w1 = Math.max(...rows.map((r) => r[1].length));
   console.log(`\n${availableParallelism()} cores, node ${process.version}, s3rver on loopback, best of ${ROUNDS} interleaved; MB = 10^6 bytes`);

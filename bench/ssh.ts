@@ -57,6 +57,7 @@ try {
   console.log(`  poll, pooled connection   ${(median(pooled) * 1000).toFixed(1)} ms`);
   console.log(`  poll, fresh ssh           ${(median(fresh) * 1000).toFixed(1)} ms`);
   console.log(`  pooled speed-up           ${ratio.toFixed(1)}x   target >= 5x   ${ratio >= 5 ? 'MET' : 'MISSED'}`);
+  if (resync > 1 || ratio < 5) process.exitCode = 1;
 } finally {
   await pool.close();
   await hosts.cleanup();
