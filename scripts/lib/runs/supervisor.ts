@@ -69,10 +69,6 @@ export class Supervisor {
     return this.slots.get(backend, name);
   }
 
-  private open(s: SlotState): boolean {
-    return Slots.open(s);
-  }
-
   /** Stops every live attempt (checkpoint, then stop; `force`: kill now) and starts nothing more. */
   stop(opts: { force?: boolean; preempt?: boolean } = {}): void {
     this.stopping = true;
@@ -245,7 +241,7 @@ export class Supervisor {
     for (const u of this.units) {
       if (u.phase !== 'queued') continue;
       const s = this.slotState(u.backend, u.slot);
-      if (!this.open(s) || s.submitting) continue;
+      if (!Slots.open(s) || s.submitting) continue;
       const units = bySlot.get(s);
       if (units) units.push(u);
       else bySlot.set(s, [u]);
@@ -504,8 +500,8 @@ export class Supervisor {
     }
     u.phase = 'queued';
     const s = this.slotState(u.backend, u.slot);
-    if (!this.open(s)) await this.moveAway([u], s);
-    if (!this.open(this.slotState(u.backend, u.slot))) return; // waits: nowhere to go
+    if (!Slots.open(s)) await this.moveAway([u], s);
+    if (!Slots.open(this.slotState(u.backend, u.slot))) return; // waits: nowhere to go
     this.emit({ type: 'retrying', unit: u.rec.index, after: { attempt: ended.n, state, reason: ended.reason }, next: { attempt: ended.n + 1, backend: u.backend.name, slot: u.slot } });
   }
 
@@ -565,7 +561,7 @@ export class Supervisor {
   }
 
   private async openSlotFor(backend: Backend): Promise<SlotState | null> {
-    const open = backend.slots().map((x) => this.slotState(backend, x.name)).filter((x) => this.open(x));
+    const open = backend.slots().map((x) => this.slotState(backend, x.name)).filter((x) => Slots.open(x));
     if (!open.length) return null;
     const queued = (s: SlotState) => this.units.filter((u) => u.backend === s.backend && u.slot === s.name && u.phase === 'queued').length;
     return open.reduce((best, s) => (this.load(s) + queued(s) < this.load(best) + queued(best) ? s : best));
@@ -588,7 +584,7 @@ export class Supervisor {
     return this.units.every((u) => {
       if (u.phase === 'live' || u.phase === 'submitting') return false;
       if (u.phase !== 'queued') return true;
-      return !this.open(this.slotState(u.backend, u.slot)) || this.stopping;
+      return !Slots.open(this.slotState(u.backend, u.slot)) || this.stopping;
     });
   }
 
