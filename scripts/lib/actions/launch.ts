@@ -55,7 +55,7 @@ export async function train(ctx: LaunchContext, opts: TrainOptions): Promise<Lau
   const opened = await openRun(project, exp, pinned, { backends, again: opts.again ?? false, ready: () => ready(backend, ctx.sink) });
   try {
     if (opened.kind === 'finished') return { kind: 'finished', run: opened.run };
-    return await drive(ctx, opened.run, backend, { how: opened.kind, requeue: opts.requeue });
+    return await drive(ctx, opened.run, backend, { how: opened.kind, requeue: opts.requeue, held: true });
   } finally {
     opened.release();
   }
@@ -82,7 +82,7 @@ export async function replay(ctx: LaunchContext, recorded: RunRecord, backend: B
   const { run, release } = await openRun(project, exp, pinned, { backends: [backend.name], again: true, replayOf: recorded.run_id, ready: () => ready(backend, ctx.sink) });
   try {
     onOpened(run);
-    return await drive(ctx, run, backend, { how: 'retry' });
+    return await drive(ctx, run, backend, { how: 'retry', held: true });
   } finally {
     release();
   }
@@ -111,6 +111,8 @@ export interface DriveOptions {
   /** the slot (host) they start on */
   slot?: string;
   requeue?: boolean;
+  /** the caller holds the run's launcher lock already (openRun took it) */
+  held?: boolean;
 }
 
 /**
@@ -135,7 +137,7 @@ export async function drive(ctx: LaunchContext, run: RunRecord, backend: Backend
   }
   ensureUnits(run, sharded);
   if (run.sharded && ctx.fleet) run.fleet ??= ctx.fleet;
-  const release = await holdLauncher(project, run.run_id); // held already when the run was opened here
+  const release = opts.held ? () => {} : await holdLauncher(project, run.run_id);
   if (!release) throw followedElsewhere(project, run);
   const supervisor = new Supervisor({
     run,

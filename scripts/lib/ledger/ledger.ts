@@ -6,7 +6,7 @@
 import { open, readFile, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import { fsyncDir } from '../ckpt/io.js';
-import { appendWhole, ensureDir, writeFileAtomically } from '../store/atomic-file.js';
+import { appendWhole, ensureDirOnce, writeFileAtomically } from '../store/atomic-file.js';
 import { diskError, UserError } from '../ui/errors.js';
 import { withFileLock } from './file-lock.js';
 import type { PendingAppend } from './anchor.js';
@@ -34,7 +34,7 @@ export async function appendLedger<T extends string>(
 ): Promise<LedgerEntry> {
   const where = `ledger ${path.relative(process.cwd(), ledgerPath)}`;
   try {
-    await ensureDir(path.dirname(ledgerPath));
+    await ensureDirOnce(path.dirname(ledgerPath));
     return await withFileLock(`${ledgerPath}.lock`, async () => {
       const fh = await open(ledgerPath, 'a+');
       try {

@@ -21,6 +21,17 @@ export interface CodePin {
 
 const FIX = 'git init && git add -A && git commit -m init';
 
+/**
+ * `git add -A` of the scope into the temp index, then the patch from the commit to it, in one
+ * process started from here (each start costs this process milliseconds). The commit and the
+ * pathspecs arrive as arguments, never inside the script. Explicit options override user
+ * config (noprefix, renames, external diff, submodule logs, relative) that would make the
+ * patch unfit for `git apply`.
+ */
+const ADD_THEN_DIFF =
+  'commit=$1; shift; git add -A "$@" && exec git diff --cached --binary --no-color --no-ext-diff --no-textconv --no-renames ' +
+  '--no-relative --submodule=short --src-prefix=a/ --dst-prefix=b/ "$commit" "$@"';
+
 /** The project's own code every run executes: the runner, and the helpers experiments import. */
 export const PROJECT_CODE = ['scripts'];
 
@@ -73,16 +84,7 @@ export async function pinCode(repoRoot: string, scope?: CodeScope): Promise<Code
       utimesSync(tmpIndex, indexStat.atime, indexStat.mtime);
     }
     const env = { ...process.env, GIT_INDEX_FILE: tmpIndex };
-    await run(['git', 'add', '-A', ...specs], { cwd: repoRoot, env });
-    // Explicit options override user config (noprefix, renames, external diff, submodule
-    // logs, relative) that would make the patch unfit for `git apply`.
-    const { stdout: diff } = await run(
-      [
-        'git', 'diff', '--cached', '--binary', '--no-color', '--no-ext-diff', '--no-textconv', '--no-renames',
-        '--no-relative', '--submodule=short', '--src-prefix=a/', '--dst-prefix=b/', commit, ...specs,
-      ],
-      { cwd: repoRoot, env },
-    );
+    const { stdout: diff } = await run(['sh', '-c', ADD_THEN_DIFF, 'switchyard-pin', commit, ...specs], { cwd: repoRoot, env });
     return { commit, dirty_sha256: diff.length ? sha256Hex(diff) : null, diff };
   } finally {
     rmSync(tmp, { recursive: true, force: true });

@@ -38,13 +38,16 @@ export interface AtomicWriteOptions {
 /** Folders this process made or found: each write costs the filesystem fewer round trips. */
 const knownDirs = new Set<string>();
 
-/** A temp name beside `dest`, in a folder that exists (made once per process). */
+/** ensureDir, once per folder per process (for a folder that nothing removes while it runs). */
+export async function ensureDirOnce(dir: string): Promise<void> {
+  if (knownDirs.has(dir)) return;
+  await ensureDir(dir);
+  knownDirs.add(dir);
+}
+
+/** A temp name beside `dest`, in a folder that exists. */
 async function tempBeside(dest: string): Promise<string> {
-  const dir = path.dirname(dest);
-  if (!knownDirs.has(dir)) {
-    await ensureDir(dir);
-    knownDirs.add(dir);
-  }
+  await ensureDirOnce(path.dirname(dest));
   return `${dest}.tmp-${randomBytes(4).toString('hex')}`;
 }
 
