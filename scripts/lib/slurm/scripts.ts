@@ -12,7 +12,8 @@ export const SACCT_FIELDS = 'JobID,State,ExitCode,Restarts,Elapsed,NodeList,Reas
  * or `squeue` (accounting is off here), $3 the job ids, comma-separated; then per attempt its
  * folder and the event lines already read. Prints what SLURM says (`sacct` or `squeue` on the
  * first line; `sacct-error <its first line>` before a fallback), the marker, then per attempt
- * `gone` (SLURM, not a session, says whether it lives) and its files, as the ssh poll does.
+ * `gone` (SLURM, not a session, says whether it lives) and its files, as the ssh poll does (four
+ * empty sections, at no cost, for a job still queued: its runner has not made its folder yet).
  */
 export const SLURM_POLL_SCRIPT = `m=$1 mode=$2 ids=$3; shift 3
 if [ "$mode" = auto ] && out=$(SLURM_BITSTR_LEN=0 sacct -X -D -P -n -o ${SACCT_FIELDS} -j "$ids" 2>&1); then
@@ -25,6 +26,7 @@ printf %s "$m"
 while [ $# -ge 2 ]; do
 d=$1 from=$2; shift 2
 printf gone; printf %s "$m"
+if [ ! -d "$d" ]; then printf %s%s%s%s "$m" "$m" "$m" "$m"; continue; fi
 ${ATTEMPT_FILES_SH}
 done`;
 
