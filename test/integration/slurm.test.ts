@@ -13,6 +13,14 @@ import { inventoryEntries, startTestHosts, type TestHosts } from '../helpers/ssh
 let hosts: TestHosts;
 let slurm: TestSlurm;
 let sb: Sandbox;
+/** The time-limit runs, started first: they spend their time waiting for SLURM's time-limit check (every 30 s). */
+const spawned: ReturnType<Sandbox['spawnMake']>[] = [];
+function spawnMake(args: string[]) {
+  const p = sb.spawnMake(args);
+  spawned.push(p);
+  return p;
+}
+let timeLimited: { withCkpt: ReturnType<Sandbox['spawnMake']>; without: ReturnType<Sandbox['spawnMake']>; ended: Promise<(number | null)[]> };
 
 // Runs until stopped; checkpoints once first when STALL_CKPT=1; a resumed attempt finishes at once.
 const STALL_PY = `import os, sys, time
@@ -53,9 +61,14 @@ beforeAll(async () => {
   sb.git(['commit', '-qm', 'slurm test cluster']);
   const r = sb.make(['bootstrap', 'host=h1'], { timeoutMs: 120_000 });
   expect(r.code, r.stdout + r.stderr).toBe(0);
+  const withCkpt = spawnMake(['train', 'experiment=penguins/stall-ckpt', 'backend=slurm', 'cluster=short']);
+  const without = spawnMake(['train', 'experiment=penguins/stall', 'backend=slurm', 'cluster=short']);
+  timeLimited = { withCkpt, without, ended: Promise.all([withCkpt, without].map((p) => new Promise<number | null>((resolve) => p.on('close', resolve)))) };
 }, 180_000);
 
 afterAll(async () => {
+  // make processes a failed test left behind (each leads its own process group)
+  for (const p of spawned) if (p.exitCode === null && p.signalCode === null && p.pid) process.kill(-p.pid, 'SIGKILL');
   await slurm?.cleanup();
   await hosts?.cleanup();
   sb?.cleanup();
@@ -79,13 +92,17 @@ function commits(id: string | undefined): number {
     .filter((l) => l.includes('"ckpt.committed"') && l.includes(`"run_id":"${id}"`)).length;
 }
 
-/** A local run's submission.csv for an experiment, for comparison. */
+/** A local run's submission.csv for an experiment, for comparison (once per experiment). */
+const references = new Map<string, Buffer>();
 function localSubmission(experiment: string): Buffer {
+  const known = references.get(experiment);
+  if (known) return known;
   const r = make(['train', `experiment=${experiment}`, 'again=1']);
   expect(r.code, r.out).toBe(0);
   const id = runIdIn(r.out)!;
   expect(make(['predict', `run=${id}`]).code).toBe(0);
-  return readFileSync(store(`runs/${id}/outputs/submission.csv`));
+  references.set(experiment, readFileSync(store(`runs/${id}/outputs/submission.csv`)));
+  return references.get(experiment)!;
 }
 
 function submission(id: string): Buffer {
@@ -96,7 +113,7 @@ function submission(id: string): Buffer {
 
 /** Starts a slurm training in the background; resolves its job id once it has committed a checkpoint. */
 async function startInterruptible(): Promise<{ done: Promise<number | null>; output: () => string; id: () => string; job: string }> {
-  const p = sb.spawnMake(['train', 'experiment=penguins/slow', 'backend=slurm', 'cluster=lab', 'again=1']);
+  const p = spawnMake(['train', 'experiment=penguins/slow', 'backend=slurm', 'cluster=lab', 'again=1']);
   const done = new Promise<number | null>((r) => p.on('close', r));
   const id = () => runIdIn(p.output())!;
   await waitFor(() => commits(runIdIn(p.output())) >= 2 || p.exitCode !== null, 120_000, 'checkpoints from the cluster');
@@ -160,9 +177,8 @@ describe('slurm backend', () => {
   });
 
   it('a short --time: with a checkpoint the unit resumes in a new attempt; without, it ends timeout, not retried', async () => {
-    const withCkpt = sb.spawnMake(['train', 'experiment=penguins/stall-ckpt', 'backend=slurm', 'cluster=short']);
-    const without = sb.spawnMake(['train', 'experiment=penguins/stall', 'backend=slurm', 'cluster=short']);
-    const [a, b] = await Promise.all([withCkpt, without].map((p) => new Promise<number | null>((r) => p.on('close', r))));
+    const { withCkpt, without } = timeLimited;
+    const [a, b] = await timeLimited.ended;
     expect(a, withCkpt.output()).toBe(0);
     const resumed = runJson(runIdIn(withCkpt.output())!).attempts;
     expect(resumed.map((x: { state: string }) => x.state)).toEqual(['timeout', 'succeeded']);
