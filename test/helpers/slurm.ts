@@ -86,7 +86,7 @@ export async function startSlurm(opts: { enter?: { argv: string[]; env: Record<s
   const enter = opts.enter?.argv ?? [];
   const env = { ...process.env, ...(opts.enter?.env ?? {}), SLURM_CONF: conf };
   const children: ChildProcess[] = [];
-  const there = (argv: string[]) => (process.env.SLURM_TEST_DEBUG && console.error("slurm:", argv.join(" ")), exec)(enter[0] ?? argv[0]!, [...enter.slice(1), ...(enter.length ? argv : argv.slice(1))], { env }).then((r) => r.stdout);
+  const there = (argv: string[], timeout = 60_000) => exec(enter[0] ?? argv[0]!, [...enter.slice(1), ...(enter.length ? argv : argv.slice(1))], { env, timeout }).then((r) => r.stdout);
   const daemon = (argv: string[], log: string) => {
     const child = spawn(enter[0] ?? argv[0]!, [...enter.slice(1), ...(enter.length ? argv : argv.slice(1))], { env, stdio: ['ignore', 'pipe', 'pipe'] });
     const out: Buffer[] = [];
@@ -100,10 +100,13 @@ export async function startSlurm(opts: { enter?: { argv: string[]; env: Record<s
   const cleanup = async () => {
     if (stopped) return;
     stopped = true;
-    await there(['scancel', '--quiet', '--full', '--user=root']).catch(() => {});
-    // Every process of the cluster's jobs carries SLURM_CONF=<ours>: the runners and slurmstepd.
+    await there(['scancel', '--quiet', '--full', '--user=root'], 10_000).catch(() => {});
     for (const child of children) child.kill('SIGTERM');
-    await Promise.all(children.map((c) => (c.exitCode !== null || c.signalCode !== null ? null : new Promise((r) => c.once('exit', r)))));
+    const exited = (c: ChildProcess) => (c.exitCode !== null || c.signalCode !== null ? null : new Promise((r) => c.once('exit', r)));
+    // slurmd may wait on jobs it is ending: a few seconds, then SIGKILL (its jobs go below).
+    await Promise.race([Promise.all(children.map(exited)), new Promise((r) => setTimeout(r, 3_000).unref())]);
+    for (const child of children) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    // Every process of the cluster's jobs carries SLURM_CONF=<ours>: the runners and slurmstepd.
     for (const pid of processesOf(conf)) {
       try {
         process.kill(pid, 'SIGKILL');
@@ -111,7 +114,7 @@ export async function startSlurm(opts: { enter?: { argv: string[]; env: Record<s
         // gone already
       }
     }
-    if (opts.enter) for (const m of ['/etc/slurm', '/etc/hosts']) await there(['umount', m]).catch(() => {});
+    if (opts.enter) for (const m of ['/etc/slurm', '/etc/hosts']) await there(['umount', m], 10_000).catch(() => {});
     rmSync(T, { recursive: true, force: true });
   };
   try {
@@ -136,7 +139,7 @@ export async function startSlurm(opts: { enter?: { argv: string[]; env: Record<s
     await cleanup();
     throw err;
   }
-  return { dir: T, conf, env: { SLURM_CONF: conf }, client: there, cleanup };
+  return { dir: T, conf, env: { SLURM_CONF: conf }, client: (argv) => there(argv), cleanup };
 }
 
 /** Pids of processes whose environment names this cluster's config. */

@@ -46,7 +46,7 @@ beforeAll(async () => {
     config,
     readFileSync(config, 'utf8')
       .replace('  hosts: {},', `  hosts: {\n${inventoryEntries(hosts).join('\n')}\n  },`)
-      .replace('  batch: {},', `  batch: {},\n  clusters: {\n    lab: { login: 'h1', preemptible: true, lost_after_sec: 60 },\n    short: { login: 'h1', time: '1m' },\n  },`),
+      .replace('  clusters: {},', `  clusters: {\n    lab: { login: 'h1', preemptible: true, lost_after_sec: 60 },\n    short: { login: 'h1', time: '1m' },\n  },`),
   );
   const penguins = path.join(sb.dir, 'competitions/penguins');
   const fast = readFileSync(path.join(penguins, 'experiments/fast.yaml'), 'utf8');
@@ -68,7 +68,9 @@ beforeAll(async () => {
 
 afterAll(async () => {
   // make processes a failed test left behind (each leads its own process group)
-  for (const p of spawned) if (p.exitCode === null && p.signalCode === null && p.pid) process.kill(-p.pid, 'SIGKILL');
+  const left = spawned.filter((p) => p.exitCode === null && p.signalCode === null && p.pid);
+  for (const p of left) process.kill(-p.pid!, 'SIGKILL');
+  await Promise.all(left.map((p) => new Promise((r) => p.once('exit', r))));
   await slurm?.cleanup();
   await hosts?.cleanup();
   sb?.cleanup();
@@ -162,7 +164,7 @@ describe('slurm backend', () => {
     expect(restored[0]).toBeNull();
     expect(restored[1]).toBeGreaterThan(0);
     expect(submission(run.id()).equals(localSubmission('penguins/slow'))).toBe(true);
-  });
+  }, 150_000);
 
   it('scancel --signal=USR1 --batch mid-run: checkpoint, a new job resumes from it; output as uninterrupted', async () => {
     const run = await startInterruptible();
@@ -174,7 +176,19 @@ describe('slurm backend', () => {
     expect(attempts[1].handle.job).not.toBe(run.job);
     expect(run.output()).toMatch(/resuming from committed checkpoint step \d+/);
     expect(submission(run.id()).equals(localSubmission('penguins/slow'))).toBe(true);
-  });
+  }, 150_000);
+
+  it('make stop: the runner checkpoints and stops at USR1, the attempt ends cancelled, the job is gone', async () => {
+    const run = await startInterruptible();
+    const stop = make(['stop', `run=${run.id()}`]);
+    expect(stop.code, stop.out).toBe(0);
+    expect(await run.done).toBe(2); // make's own code for a failed recipe; the verb's is 130
+    expect(run.output()).toMatch(/make: \*\*\* \[Makefile:\d+: train\] Error 130/);
+    const [attempt] = runJson(run.id()).attempts;
+    expect(attempt).toMatchObject({ state: 'cancelled', reason: 'stopped by the user' });
+    expect(attempt.last_step).toBeGreaterThan(0);
+    expect((await slurm.client(['squeue', '-h', '-j', run.job, '-o', '%T'])).trim()).not.toMatch(/RUNNING|PENDING/);
+  }, 120_000);
 
   it('a short --time: with a checkpoint the unit resumes in a new attempt; without, it ends timeout, not retried', async () => {
     const { withCkpt, without } = timeLimited;
@@ -186,5 +200,5 @@ describe('slurm backend', () => {
     expect(b, without.output()).not.toBe(0);
     const gaveUp = runJson(runIdIn(without.output())!).attempts;
     expect(gaveUp.map((x: { state: string }) => x.state)).toEqual(['timeout']);
-  }, 240_000);
+  }, 150_000);
 });
