@@ -52,8 +52,6 @@ export class SlurmBackend implements Backend {
   /** `auto` tries sacct first; `squeue` once sacct said accounting is off here */
   private mode: 'auto' | 'squeue' = 'auto';
   private backoff = { until: 0, ms: 0, why: '' };
-  /** scheduler queries made (bench/slurm-poll.ts counts them) */
-  queries = 0;
 
   constructor(private readonly opts: SlurmBackendOptions) {
     this.capabilities = { gpus: opts.entry.gpus, spot: opts.entry.preemptible, shards: true };
@@ -124,7 +122,6 @@ export class SlurmBackend implements Backend {
     let jobs: Map<string, SlurmJob>;
     let rest: string;
     try {
-      this.queries++;
       const out = (await this.opts.login.sh(SLURM_POLL_SCRIPT, args, { timeoutMs: 60_000 })).stdout;
       const cut = out.indexOf(marker);
       if (cut < 0) throw new Error('the poll was cut short');
