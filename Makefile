@@ -26,7 +26,7 @@ setup: dist/.built   ## install dependencies and build the scripts
 
 build: dist/.built   ## compile scripts/ to dist/
 
-train: dist/.built   ## train an experiment: experiment=<slug>[/<name>] [backend=local|ssh host=|fleet fleet=|gcp-batch batch=] [again=1]
+train: dist/.built   ## train an experiment: experiment=<slug>[/<name>] [backend=local|ssh host=|fleet fleet=|gcp-batch batch=|slurm cluster=] [again=1]
 	@$(VERB)/train.js
 
 predict: dist/.built ## write predictions from a run's latest checkpoint: experiment= [run=]

@@ -55,4 +55,23 @@ export default defineConfig({
   //     },
   //   },
   batch: {},
+  // SLURM clusters: each submission of a run's units is one sbatch job (a job array for shards),
+  // submitted on the cluster's login node; make train experiment=knn/fleet backend=slurm cluster=hpc.
+  // For example:
+  //   hpc: {
+  //     login: 'login1',          // a host under hosts (reached over ssh), or 'local': sbatch on this machine
+  //     root: 'switchyard',       // the project on the login node, on a filesystem the nodes see (default: the host's root)
+  //     partition: 'gpu',
+  //     account: 'lab-a',
+  //     qos: 'normal',
+  //     constraint: 'a100',
+  //     gpus: 1,                  // GPUs per job: --gres=gpu:1 (or gres: 'gpu:a100:1' as the cluster spells it)
+  //     time: '4h',               // --time (default: the experiment's resources.time and its grace)
+  //     cpus: 8,                  // --cpus-per-task
+  //     mem: '32G',               // --mem
+  //     preemptible: true,        // --requeue: SLURM may preempt a job and run it again
+  //     max_jobs: 4,              // units of a run in flight at once (an array's %4)
+  //     lost_after_sec: 300,      // the login node unanswered this long: its jobs count as lost
+  //   },
+  clusters: {},
 });

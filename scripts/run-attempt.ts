@@ -1,7 +1,8 @@
 // The runner as a program: what a backend starts on its worker (over ssh in tmux, in a Batch
 // task, in an sbatch script). It reads the attempt spec, runs the attempt, and exits with the
 // experiment's exit code; SIGTERM from outside (a preemption) checkpoints and ends the attempt
-// as preempted. Built twice: into dist/scripts/ like every verb, and self-contained into
+// as preempted, and so does SIGUSR1 (SLURM's signal before a job's time limit: a timeout there).
+// Built twice: into dist/scripts/ like every verb, and self-contained into
 // dist/runner/run-attempt.mjs, which is what gets shipped to workers.
 //
 //   node run-attempt.mjs --spec <attempt.json> --root <project dir> --work <run work dir> [--output <dir, from $HOME>]
@@ -52,6 +53,16 @@ await runMain(async () => {
   process.on('SIGTERM', () => runner.requestStop('preempt'));
   process.on('SIGINT', () => runner.requestStop('cancel'));
   process.on('SIGHUP', () => runner.requestStop('preempt'));
+  // Under SLURM, USR1 comes `grace` seconds before the job's time limit (--signal=B:USR1@<grace>;
+  // SLURM may send it up to a minute early), or from `scancel --signal=USR1` (a stop, a notice of
+  // preemption). Either way the attempt checkpoints and stops: near the deadline the sbatch
+  // script exported, as a timeout, else as preempted.
+  process.on('SIGUSR1', () => {
+    const deadline = Number(process.env.SWITCHYARD_SLURM_DEADLINE);
+    const late = deadline > 0 && Date.now() / 1000 >= deadline - spec.grace_sec - 90;
+    if (late) runner.requestStop('timeout', "reached the SLURM job's time limit (SIGUSR1 before it)");
+    else runner.requestStop('preempt', 'the runner was sent SIGUSR1');
+  });
   const status = await runner.run();
   return exitCodeFor(status.state, status.exit_code);
 });

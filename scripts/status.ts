@@ -34,7 +34,9 @@ async function oneRun(project: Project, run: RunRecord): Promise<void> {
   if (run.sharded) console.log(unitTable(units));
   const rows = run.units.flatMap((u) =>
     u.attempts.map((a) => {
-      const row = [a.n, a.backend, typeof a.handle?.host === 'string' ? a.handle.host : null, a.state, a.last_step, when(a.started_at), when(a.ended_at), a.reason];
+      // where it ran: the host, or a SLURM cluster's job id
+      const where = typeof a.handle?.host === 'string' ? a.handle.host : a.backend === 'slurm' && a.handle ? `${String(a.handle.cluster)} job ${String(a.handle.job)}` : null;
+      const row = [a.n, a.backend, where, a.state, a.last_step, when(a.started_at), when(a.ended_at), a.reason];
       return run.sharded ? [u.index, ...row] : row;
     }),
   );

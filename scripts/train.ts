@@ -1,4 +1,4 @@
-// make train experiment=<slug>[/<name>] [backend=local|ssh host=<name>|fleet fleet=<name>|gcp-batch batch=<entry>] [again=1] [seed=N] [requeue=0]
+// make train experiment=<slug>[/<name>] [backend=local|ssh host=<name>|fleet fleet=<name>|gcp-batch batch=<entry>|slurm cluster=<name>] [again=1] [seed=N] [requeue=0]
 // Pins the experiment, then starts, resumes or reports its run, and follows it in the foreground.
 import { z } from 'zod';
 import { train, type LaunchResult } from './lib/actions/launch.js';
@@ -21,6 +21,7 @@ await runMain(async () => {
     host: z.string().optional(),
     fleet: z.string().optional(),
     batch: z.string().optional(),
+    cluster: z.string().optional(),
     requeue: Flag.optional(),
   });
   const project = await openProject();
@@ -35,6 +36,7 @@ await runMain(async () => {
       host: vars.host,
       fleet: vars.fleet,
       batch: vars.batch,
+      cluster: vars.cluster,
       echo: display.echo,
       sink: (e) => {
         if (e.type === 'opened') signals.attach({ supervisor: e.supervisor, run: e.run, backend: e.backend });

@@ -29,7 +29,8 @@ export function run(
         resolve({ stdout, stderr: errText, code });
       },
     );
-    if (input !== undefined) child.stdin?.end(input);
+    // A program may exit without reading its input (a script's early exit): that is its exit, not an EPIPE here.
+    if (input !== undefined) child.stdin?.on('error', () => {}).end(input);
   });
 }
 

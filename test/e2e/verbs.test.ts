@@ -38,7 +38,7 @@ describe('bad input', () => {
     [['experiment=penguins/no-data'], /^switchyard: competitions\/penguins\/experiments\/no-data\.yaml: data\.dir: competitions\/penguins\/missing is not a directory/],
     [['experiment=penguins/bad-backend'], /^switchyard: competitions\/penguins\/experiments\/bad-backend\.yaml: backends\.0: must be one of "local", "ssh"/],
     [['experiment=penguins', 'backend=mainframe'], /^switchyard: make train: backend: "mainframe" is not valid/],
-    [['experiment=penguins', 'backend=slurm'], /^switchyard: backend: "slurm" is not available in this version; use backend=local, ssh, fleet or gcp-batch$/],
+    [['experiment=penguins', 'backend=slurm'], /^switchyard: cluster: no SLURM clusters configured; add one under clusters in cluster_fleet_config\.ts \(the commented example explains each field\)$/],
     [['experiment=../penguins'], /^switchyard: experiment: "\.\.\/penguins" is not a valid name/],
     [['experiment=pen guins'], /^switchyard: experiment: "pen guins" is not a valid name/],
     [['experiment=penguins;touch pwned'], /^switchyard: experiment: "penguins;touch pwned" is not a valid name/],

@@ -49,6 +49,12 @@ export interface TestHosts {
   startSshd(name: string): Promise<void>;
   /** run argv inside a host's namespace/mounts as that host would (for assertions), returns stdout */
   execOn(name: string, argv: string[]): Promise<string>;
+  /**
+   * The argv prefix that starts a long-lived process inside a host (its network, mount and UTS
+   * namespaces: a service the host's sessions reach on its loopback, with its files), and the
+   * environment its sessions get; null in the loopback fallback, where a host has no namespaces.
+   */
+  enter(name: string): { argv: string[]; env: Record<string, string> } | null;
   /** kill everything started (tmux servers of each host first, then sshd, then namespaces and the bridge), remove temp dirs; safe to call twice and after a failure */
   cleanup(): Promise<void>;
 }
@@ -151,6 +157,7 @@ function api(run: Run): TestHosts {
     stopSshd: async (name) => stopHostSshd(host(name)),
     startSshd: async (name) => startHostSshd(run, host(name)),
     execOn: async (name, argv) => execOnHost(run, host(name), argv),
+    enter: (name) => (run.mode === 'netns' ? { argv: ['nsenter', ...enterHolder(host(name)), '--'], env: hostEnv(run, host(name)) } : null),
     cleanup: async () => cleanupRun(run),
   };
 }

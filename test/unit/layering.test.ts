@@ -21,6 +21,8 @@ const RANK: Record<string, number> = {
   remote: 4,
   // the Google Cloud Batch job a backend submits, rendered, and what Batch says of its tasks
   batch: 4,
+  // a SLURM job rendered (sbatch), and what sacct / squeue say of it
+  slurm: 4,
   pack: 5,
   ssh: 5,
   runner: 6,

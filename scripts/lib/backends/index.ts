@@ -19,6 +19,8 @@ export interface BackendContext {
   fleet?: string;
   /** the `batch:` entry, for the gcp-batch backend (optional when only one is configured) */
   batch?: string;
+  /** the `clusters:` entry, for the slurm backend (optional when only one is configured) */
+  cluster?: string;
 }
 
 export async function openBackend(name: BackendName, project: Workspace, ctx: BackendContext = {}): Promise<Backend> {
@@ -70,8 +72,20 @@ export async function openBackend(name: BackendName, project: Workspace, ctx: Ba
         openClient: () => openProjectBatchClient(project.root),
       });
     }
+    case 'slurm': {
+      const [{ SlurmBackend, clusterNamed }, { LocalLogin, SshLogin }] = await Promise.all([import('./slurm.js'), import('../slurm/login-node.js')]);
+      const cluster = clusterNamed(config, ctx.cluster);
+      const entry = config.clusters[cluster]!;
+      const runnerBundle = path.join(project.root, 'dist', 'runner', 'run-attempt.mjs');
+      if (entry.login === 'local') {
+        return new SlurmBackend({ cluster, entry, login: new LocalLogin({ root: project.root, stateDir: project.stateDir, runnerBundle, workDir: project.workDir }) });
+      }
+      const { openRemoteHost } = await import('../remote/open-host.js');
+      const host = await openRemoteHost(project, entry.login, { root: entry.root });
+      return new SlurmBackend({ cluster, entry, login: new SshLogin(host, { projectRoot: project.root, store: project.store, runnerBundle }) });
+    }
     default:
-      throw new UserError(`backend: "${name}" is not available in this version; use backend=local, ssh, fleet or gcp-batch`);
+      throw new UserError(`backend: "${name}" is not available in this version; use backend=local, ssh, fleet, gcp-batch or slurm`);
   }
 }
 
@@ -92,7 +106,7 @@ function fleetNamed(config: Config, fleet: string | undefined): string {
 /** The backend that can find an existing attempt again, from its persisted handle. */
 export function backendForHandle(project: Workspace, handle: Handle, ctx: BackendContext = {}): Promise<Backend> {
   const text = (v: unknown) => (typeof v === 'string' ? v : undefined);
-  return openBackend(handle.backend, project, { ...ctx, host: text(handle.host), fleet: text(handle.fleet), batch: text(handle.entry) });
+  return openBackend(handle.backend, project, { ...ctx, host: text(handle.host), fleet: text(handle.fleet), batch: text(handle.entry), cluster: text(handle.cluster) });
 }
 
 /** Every configured place to run, with its GPUs: for naming the ones that fit a spec. */
@@ -102,6 +116,7 @@ function configuredGpus(config: Config, local: number): { where: string; gpus: n
     ...Object.entries(config.hosts).map(([h, e]) => ({ where: `backend=ssh host=${h}`, gpus: e.gpus })),
     ...Object.entries(config.fleets).map(([f, e]) => ({ where: `backend=fleet fleet=${f}`, gpus: Math.min(...e.hosts.map((h) => config.hosts[h]!.gpus)) })),
     ...Object.entries(config.batch).map(([b, e]) => ({ where: `backend=gcp-batch batch=${b}`, gpus: e.accelerators.reduce((n, a) => n + a.count, 0) })),
+    ...Object.entries(config.clusters).map(([c, e]) => ({ where: `backend=slurm cluster=${c}`, gpus: e.gpus })),
   ];
 }
 
@@ -120,7 +135,7 @@ export function checkResources(file: string, spec: ExperimentSpec, backend: Back
     throw new UserError(`${file}: resources.gpus: ${want.gpus} asked, ${where} has ${have.gpus}; ${fix}`);
   }
   if (want.spot && !have.spot) {
-    throw new UserError(`${file}: resources.spot: ${where} has no spot capacity; drop spot: true, or use a backend that has it (gcp-batch)`);
+    throw new UserError(`${file}: resources.spot: ${where} has no spot capacity; drop spot: true, or use a backend that has it (gcp-batch, or slurm with a preemptible cluster)`);
   }
   backend.checkSpec?.(file, spec);
 }

@@ -101,6 +101,37 @@ export interface BatchConfig {
   secrets: Record<string, string>;
 }
 
+/**
+ * A SLURM cluster: each submission of a run's units is one sbatch job (an array for shards),
+ * submitted on its login node.
+ */
+export interface ClusterConfig {
+  /** `local` (sbatch on this machine, the project on a filesystem the nodes see; default) or a host under `hosts` */
+  login?: string;
+  /** the project's folder on the login node, relative to its login directory, on a filesystem the nodes see (default: the host's root) */
+  root?: string;
+  partition?: string;
+  account?: string;
+  qos?: string;
+  constraint?: string;
+  /** `--gres` as the cluster spells it, e.g. `gpu:a100:1` (default `gpu:<resources.gpus>` when a spec asks for GPUs) */
+  gres?: string;
+  /** GPUs one job can have (default 0) */
+  gpus?: number;
+  /** `--time` of every job, e.g. `4h` (default: the spec's resources.time plus its grace, else the partition's) */
+  time?: string;
+  /** `--cpus-per-task` (default 1) */
+  cpus?: number;
+  /** `--mem`, e.g. `4G` */
+  mem?: string;
+  /** SLURM may preempt and requeue the jobs (`--requeue`; default false) */
+  preemptible?: boolean;
+  /** units of a run in flight at once (default all) */
+  max_jobs?: number;
+  /** seconds the cluster may stay unanswered before its jobs count as lost (default 300) */
+  lost_after_sec?: number;
+}
+
 export interface SwitchyardConfig {
   defaults?: {
     backend?: BackendName;
@@ -118,6 +149,8 @@ export interface SwitchyardConfig {
   fleets?: Record<string, string[] | FleetConfig>;
   /** Google Cloud Batch targets, by name */
   batch?: Record<string, BatchConfig>;
+  /** SLURM clusters, by name */
+  clusters?: Record<string, ClusterConfig>;
 }
 
 export function defineConfig(config: SwitchyardConfig): SwitchyardConfig {

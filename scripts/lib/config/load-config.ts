@@ -10,6 +10,7 @@ import { writeFileAtomically } from '../store/atomic-file.js';
 import { UserError } from '../ui/errors.js';
 import { formatZodIssue } from '../spec/zod-format.js';
 import { batchStoreProblem, BatchSchema } from './batch-config.js';
+import { ClusterSchema } from './cluster-config.js';
 
 export const CONFIG_FILE = 'cluster_fleet_config.ts';
 export const BACKENDS = ['local', 'ssh', 'fleet', 'gcp-batch', 'slurm'] as const;
@@ -82,6 +83,7 @@ export const ConfigSchema = z.strictObject({
   // The short form, a list of host names, is a fleet with every default.
   fleets: z.record(Name, z.union([z.array(Name).min(1).transform((hosts) => FleetSchema.parse({ hosts })), FleetSchema])).default({}),
   batch: z.record(Name, BatchSchema).default({}),
+  clusters: z.record(Name, ClusterSchema).default({}),
 }).superRefine((c, ctx) => {
   for (const [name, entry] of Object.entries(c.batch)) {
     const problem = batchStoreProblem(entry, c.defaults.store);
@@ -137,6 +139,11 @@ export async function loadConfig(root: string): Promise<Config> {
     const unknown = hosts.find((h) => !(h in parsed.data.hosts));
     if (unknown) {
       throw new UserError(`${CONFIG_FILE}: fleets.${fleet}: unknown host "${unknown}"; add it under hosts`);
+    }
+  }
+  for (const [cluster, { login }] of Object.entries(parsed.data.clusters)) {
+    if (login !== 'local' && !(login in parsed.data.hosts)) {
+      throw new UserError(`${CONFIG_FILE}: clusters.${cluster}.login: unknown host "${login}"; add it under hosts, or use "local" where sbatch runs on this machine`);
     }
   }
   return parsed.data;

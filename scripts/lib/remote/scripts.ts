@@ -4,6 +4,18 @@
 import { STOP_REQUEST } from '../runner/attempt-spec.js';
 
 /**
+ * An attempt's files as a poll reads them (attempt folder $d, event lines already read $from,
+ * marker $m): status.json, the events after those read (raw: a cut-off last line shows as such),
+ * the newest metrics line, and the last non-empty line of the newer of stdout.log and stderr.log,
+ * each section ended by the marker. Shared by the ssh poll and the SLURM poll.
+ */
+export const ATTEMPT_FILES_SH = `cat "$d/status.json" 2>/dev/null; printf %s "$m"
+tail -n +"$((from + 1))" "$d/events.jsonl" 2>/dev/null; printf %s "$m"
+tail -n 1 "$d/metrics.jsonl" 2>/dev/null; printf %s "$m"
+f=$(ls -t "$d/stdout.log" "$d/stderr.log" 2>/dev/null | head -n 1)
+if [ -n "$f" ]; then tail -c 4096 "$f" | grep -v '^ *$' | tail -n 1; fi; printf %s "$m"`;
+
+/**
  * Polls any number of attempts of one host in one call. $1 a marker, $2 the tmux socket, then
  * per attempt three words: its folder, its tmux session, the event lines already read. For each
  * attempt it prints five sections, each ended by the marker: the session (alive or gone, looked
@@ -16,11 +28,7 @@ export const POLL_SCRIPT = `m=$1 sock=$2; shift 2
 while [ $# -ge 3 ]; do
 d=$1 session=$2 from=$3; shift 3
 if tmux -L "$sock" has-session -t "=$session" 2>/dev/null; then printf alive; else printf gone; fi; printf %s "$m"
-cat "$d/status.json" 2>/dev/null; printf %s "$m"
-tail -n +"$((from + 1))" "$d/events.jsonl" 2>/dev/null; printf %s "$m"
-tail -n 1 "$d/metrics.jsonl" 2>/dev/null; printf %s "$m"
-f=$(ls -t "$d/stdout.log" "$d/stderr.log" 2>/dev/null | head -n 1)
-if [ -n "$f" ]; then tail -c 4096 "$f" | grep -v '^ *$' | tail -n 1; fi; printf %s "$m"
+${ATTEMPT_FILES_SH}
 done`;
 
 /**

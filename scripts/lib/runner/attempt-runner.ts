@@ -66,6 +66,8 @@ export class AttemptRunner {
   readonly paths: ReturnType<typeof workPaths>;
   private child: ExperimentProcess | null = null;
   private stopKind: 'cancel' | 'preempt' | 'timeout' | null = null;
+  /** why it was asked to stop, when the asker says more than the kind */
+  private stopReason: string | null = null;
   private killTimer: NodeJS.Timeout | null = null;
   /** the first write that failed (a full disk): it ends the attempt, as failed, with its reason */
   private writeFailure: Error | null = null;
@@ -163,9 +165,10 @@ export class AttemptRunner {
    * Stops the experiment: SIGTERM to its group now, SIGKILL after the grace period.
    * `cancel` is a user's stop (no automatic resume); `preempt` is the machine going away.
    */
-  requestStop(kind: 'cancel' | 'preempt' | 'timeout'): void {
-    // `make stop` leaves a stop request before its SIGTERM: that is a user's stop.
+  requestStop(kind: 'cancel' | 'preempt' | 'timeout', reason?: string): void {
+    // `make stop` leaves a stop request before its signal: that is a user's stop.
     const requested = existsSync(path.join(this.paths.attempt, STOP_REQUEST));
+    if (!this.stopKind && !requested && reason) this.stopReason = reason;
     this.stopKind ??= requested ? 'cancel' : kind;
     this.signalStop();
   }
@@ -346,8 +349,8 @@ export class AttemptRunner {
   private classify(exit: ExitInfo): { state: AttemptState; reason: string | null } {
     if (this.fence.supersededBy !== null) return { state: 'cancelled', reason: `${this.fence.supersededBy} took the unit over (this one was given up as lost)` };
     if (this.stopKind === 'cancel') return { state: 'cancelled', reason: 'stopped by the user' };
-    if (this.stopKind === 'preempt') return { state: 'preempted', reason: 'the runner was sent SIGTERM' };
-    if (this.stopKind === 'timeout') return { state: 'timeout', reason: `ran past its time limit of ${this.spec.time_limit_sec}s` };
+    if (this.stopKind === 'preempt') return { state: 'preempted', reason: this.stopReason ?? 'the runner was sent SIGTERM' };
+    if (this.stopKind === 'timeout') return { state: 'timeout', reason: this.stopReason ?? `ran past its time limit of ${this.spec.time_limit_sec}s` };
     if (exit.code === 0) return { state: 'succeeded', reason: null };
     if (exit.code === EXIT_RESUME) return { state: 'preempted', reason: `the experiment exited ${EXIT_RESUME} (checkpointed, resume me)` };
     if (exit.signal) return { state: 'preempted', reason: `the experiment was killed by ${exit.signal}` };

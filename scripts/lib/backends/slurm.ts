@@ -1,0 +1,216 @@
+// SLURM: a scheduler. One `clusters:` entry of cluster_fleet_config.ts is its one slot; each
+// submitMany is one sbatch job (an array for several units, slurm/render-sbatch.ts) submitted on
+// the cluster's login node (slurm/login-node.ts: an inventory host over the pooled ssh
+// connection, or this machine). A poll is one round trip for every live job of the cluster: one
+// sacct call (squeue --json where accounting is off, found out once), and each attempt's runner
+// files (status, events, metrics, last line) from the shared filesystem, mapped to unit states
+// by slurm/job-states.ts. A job SLURM requeues (a preemption, `scontrol requeue`) stays the same
+// attempt: its runner starts again from the newest checkpoint. See docs/architecture.md, "SLURM".
+import { randomBytes } from 'node:crypto';
+import { z } from 'zod';
+import type { ClusterEntry } from '../config/cluster-config.js';
+import { CONFIG_FILE, type Config } from '../config/load-config.js';
+import { parsePoll } from '../remote/launch.js';
+import { TERMINAL } from '../runner/attempt-spec.js';
+import { parseSacct, parseSqueueJson, unitState, type SlurmJob } from '../slurm/job-states.js';
+import type { LoginNode } from '../slurm/login-node.js';
+import { attemptSpecPath, renderSbatch, submissionName } from '../slurm/render-sbatch.js';
+import { SLURM_CANCEL_SCRIPT, SLURM_KILL_SCRIPT, SLURM_POLL_SCRIPT, SLURM_SUBMIT_SCRIPT } from '../slurm/scripts.js';
+import { UserError } from '../ui/errors.js';
+import { unanswered, type Backend, type Capabilities, type Handle, type PollRequest, type PollResult, type Submission } from './backend.js';
+
+const SlurmHandle = z.object({
+  backend: z.literal('slurm'),
+  cluster: z.string(),
+  /** `123`, or `123_4` for task 4 of an array */
+  job: z.string().regex(/^\d+(_\d+)?$/),
+  /** the unit's store name: the run id, or `<run_id>/shards/<i>` */
+  unit: z.string(),
+  attempt: z.union([z.number().int(), z.literal('predict')]),
+  /** the attempt's folder on the login node's filesystem */
+  dir: z.string(),
+  submitted_at: z.string(),
+  grace_sec: z.number(),
+});
+type SlurmHandle = z.infer<typeof SlurmHandle>;
+
+/** Polls after an unanswered one wait this long at first, doubling up to the most. */
+const BACKOFF_MS = [2_000, 60_000] as const;
+
+export interface SlurmBackendOptions {
+  cluster: string;
+  entry: ClusterEntry;
+  login: LoginNode;
+}
+
+export class SlurmBackend implements Backend {
+  readonly name = 'slurm' as const;
+  readonly kind = 'scheduler' as const;
+  readonly capabilities: Capabilities;
+  readonly attemptsInProcess = false;
+  readonly workersReachStore: boolean;
+  /** `auto` tries sacct first; `squeue` once sacct said accounting is off here */
+  private mode: 'auto' | 'squeue' = 'auto';
+  private backoff = { until: 0, ms: 0, why: '' };
+
+  constructor(private readonly opts: SlurmBackendOptions) {
+    this.capabilities = { gpus: opts.entry.gpus, spot: opts.entry.preemptible, shards: true };
+    this.workersReachStore = opts.login.workersReachStore;
+  }
+
+  get title(): string {
+    return `slurm ${this.opts.cluster}`;
+  }
+
+  slots() {
+    return [{ name: this.opts.cluster, capacity: this.opts.entry.max_jobs ?? Number.MAX_SAFE_INTEGER }];
+  }
+
+  lostAfterMs(): number {
+    return this.opts.entry.lost_after_sec * 1000;
+  }
+
+  slotOf(handle: Handle): string {
+    return SlurmHandle.parse(handle).cluster;
+  }
+
+  async prepare(slots: readonly string[], report?: (slot: string, outcome: string | Error, ms: number) => void): Promise<Map<string, Error | null>> {
+    const started = Date.now();
+    const outcome = await this.opts.login.prepare().then(
+      (p) => `login ${this.opts.login.name}: ${p.detail}`,
+      (err: Error) => err,
+    );
+    for (const s of slots) report?.(s, outcome, Date.now() - started);
+    return new Map(slots.map((s) => [s, outcome instanceof Error ? outcome : null]));
+  }
+
+  /** One job (an array for several units); the same attempts again find the job id kept for them. */
+  async submitMany(subs: readonly Submission[]): Promise<Handle[]> {
+    const units = subs.map((s) => s.spec);
+    const { login, cluster, entry } = this.opts;
+    const { paths } = await login.prepare();
+    const script = renderSbatch(units, { name: cluster, entry, paths });
+    await Promise.all(units.map((u) => login.writeFile(attemptSpecPath(paths, u.unit_id, u.attempt), JSON.stringify(login.workerSpec(u), null, 2))));
+    const logs = paths.logs(units[0]!.run_id);
+    const name = submissionName(units);
+    const r = await login.sh(SLURM_SUBMIT_SCRIPT, [`${logs}/${name}.sbatch`, `${logs}/${name}.jobid`, logs], { stdin: script, allowFail: true });
+    const id = r.stdout.trim().split('\n').at(-1) ?? '';
+    if (r.code !== 0 || !/^\d+$/.test(id)) {
+      const why = (r.stderr.trim() || r.stdout.trim()).split('\n').at(-1) ?? '';
+      throw new UserError(`slurm ${cluster}: ${r.code === 12 ? 'sbatch refused the job' : r.code === 127 ? `no sbatch on login ${login.name}` : `submit exited ${r.code}`}${why ? `: ${why}` : ''}`);
+    }
+    const submitted_at = new Date().toISOString();
+    return units.map((u, i): SlurmHandle => ({
+      backend: 'slurm',
+      cluster,
+      job: units.length > 1 ? `${id}_${i}` : id,
+      unit: u.unit_id,
+      attempt: u.attempt,
+      dir: `${paths.work(u.unit_id)}/attempts/${u.attempt}`,
+      submitted_at,
+      grace_sec: u.grace_sec,
+    }));
+  }
+
+  /** One round trip for every job asked about: one scheduler query, then each attempt's files. */
+  async pollMany(reqs: readonly PollRequest[]): Promise<PollResult[]> {
+    if (Date.now() < this.backoff.until) return reqs.map(() => unanswered(this.backoff.why));
+    const handles = reqs.map((r) => SlurmHandle.parse(r.handle));
+    const marker = `--switchyard-${randomBytes(8).toString('hex')}--`;
+    const ids = [...new Set(handles.map((h) => h.job))].join(',');
+    const args = [marker, this.mode, ids, ...handles.flatMap((h, i) => [h.dir, String(reqs[i]!.eventsFrom)])];
+    let jobs: Map<string, SlurmJob>;
+    let rest: string;
+    try {
+      const out = (await this.opts.login.sh(SLURM_POLL_SCRIPT, args, { timeoutMs: 60_000 })).stdout;
+      const cut = out.indexOf(marker);
+      if (cut < 0) throw new Error('the poll was cut short');
+      jobs = this.schedulerAnswer(out.slice(0, cut));
+      rest = out.slice(cut + marker.length);
+    } catch (err) {
+      const why = `slurm ${this.opts.cluster}: ${(err as Error).message.split('\n')[0]}`;
+      this.backoff = { ms: Math.min(BACKOFF_MS[1], Math.max(BACKOFF_MS[0], this.backoff.ms * 2)), until: 0, why };
+      this.backoff.until = Date.now() + this.backoff.ms;
+      return reqs.map(() => unanswered(why));
+    }
+    this.backoff = { until: 0, ms: 0, why: '' };
+    const now = Date.now();
+    return parsePoll(rest, marker, handles.length).map((a, i): PollResult => {
+      const h = handles[i]!;
+      const s = unitState(jobs.get(h.job), a.status, { jobId: h.job, sinceSubmitMs: now - Date.parse(h.submitted_at) });
+      return { ...s, events: a.events, metrics: a.metrics, last_line: a.lastLine, unanswered: false };
+    });
+  }
+
+  /** What sacct or squeue said; throws when neither answered (a cluster that does not answer). */
+  private schedulerAnswer(text: string): Map<string, SlurmJob> {
+    const lines = text.split('\n');
+    if (lines[0]?.startsWith('sacct-error ')) {
+      // Accounting off is a property of the cluster: ask squeue from now on. Anything else may pass.
+      if (/accounting storage is disabled/i.test(lines[0])) this.mode = 'squeue';
+      lines.shift();
+    }
+    const [kind, ...body] = lines;
+    const answer = body.join('\n');
+    if (kind === 'sacct') return parseSacct(answer);
+    if (!answer.trimStart().startsWith('{')) throw new Error(`squeue: ${answer.trim().split('\n')[0] ?? 'no answer'}`);
+    return parseSqueueJson(answer);
+  }
+
+  /**
+   * A stop: the stop request, then USR1 to the runner (`scancel --signal=USR1 --batch`), which
+   * checkpoints and exits; after its grace, `scancel` ends whatever is left. `force`: scancel now.
+   */
+  async cancel(handle: Handle, opts: { force?: boolean; preempt?: boolean } = {}): Promise<void> {
+    const h = SlurmHandle.parse(handle);
+    const how = opts.force ? 'kill' : opts.preempt ? 'preempt' : 'stop';
+    await this.opts.login.sh(SLURM_CANCEL_SCRIPT, [h.dir, h.job, how], { allowFail: true });
+    if (how === 'kill') return;
+    setTimeout(() => void this.opts.login.sh(SLURM_KILL_SCRIPT, [h.job], { allowFail: true }).catch(() => {}), (h.grace_sec + 10) * 1000).unref();
+  }
+
+  /** The runner's copy of the experiment's output on the shared filesystem; following reads what was added each second. */
+  async *logs(handle: Handle, opts: { follow: boolean; stream?: 'stdout' | 'stderr' }): AsyncIterable<string> {
+    const h = SlurmHandle.parse(handle);
+    const file = `${h.dir}/${opts.stream ?? 'stdout'}.log`;
+    let offset = 0;
+    for (;;) {
+      const [poll] = opts.follow ? await this.pollMany([{ handle, eventsFrom: Number.MAX_SAFE_INTEGER }]) : [null];
+      const r = await this.opts.login.sh('tail -c +"$1" "$2" 2>/dev/null; exit 0', [String(offset + 1), file]);
+      if (r.stdout) {
+        yield r.stdout;
+        offset += Buffer.byteLength(r.stdout);
+      }
+      if (!poll || (TERMINAL.has(poll.state) && !poll.unanswered)) return;
+      await new Promise((resolve) => setTimeout(resolve, 1000));
+    }
+  }
+
+  pull(handle: Handle): Promise<void> {
+    return this.opts.login.pull(SlurmHandle.parse(handle).unit);
+  }
+
+  pushCheckpoints(_slot: string, unit: string): Promise<void> {
+    return this.opts.login.pushCheckpoints(unit);
+  }
+
+  async reachable(): Promise<boolean> {
+    try {
+      return (await this.opts.login.sh('command -v sbatch', [], { allowFail: true, timeoutMs: 20_000 })).code === 0;
+    } catch {
+      return false;
+    }
+  }
+}
+
+/** The cluster a slurm run goes to: the one named, or the only one configured. */
+export function clusterNamed(config: Config, name: string | undefined): string {
+  const known = Object.keys(config.clusters);
+  if (name) {
+    if (!config.clusters[name]) throw new UserError(`cluster: unknown cluster ${JSON.stringify(name)} (known: ${known.join(', ') || 'none'}); add it under clusters in ${CONFIG_FILE}`);
+    return name;
+  }
+  if (known.length === 1) return known[0]!;
+  if (!known.length) throw new UserError(`cluster: no SLURM clusters configured; add one under clusters in ${CONFIG_FILE} (the commented example explains each field)`);
+  throw new UserError(`cluster: required with backend=slurm when several clusters are configured, e.g. cluster=${known[0]} (known: ${known.join(', ')})`);
+}

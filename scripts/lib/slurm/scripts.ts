@@ -1,0 +1,58 @@
+// The fixed POSIX sh scripts the SLURM backend runs on a login node (`sh -c <script> sh <args>`,
+// over the pooled ssh connection or on this machine). Values arrive only as positional
+// parameters, never as script text; each script is one round trip.
+import { ATTEMPT_FILES_SH } from '../remote/scripts.js';
+import { STOP_REQUEST } from '../runner/attempt-spec.js';
+
+/** The sacct columns a poll reads (job-states.ts parses them in this order). */
+export const SACCT_FIELDS = 'JobID,State,ExitCode,Restarts,Elapsed,NodeList,Reason';
+
+/**
+ * One poll of a cluster: $1 a marker, $2 `auto` (sacct, falling back to squeue where it fails)
+ * or `squeue` (accounting is off here), $3 the job ids, comma-separated; then per attempt its
+ * folder and the event lines already read. Prints what SLURM says (`sacct` or `squeue` on the
+ * first line; `sacct-error <its first line>` before a fallback), the marker, then per attempt
+ * `gone` (SLURM, not a session, says whether it lives) and its files, as the ssh poll does (four
+ * empty sections, at no cost, for a job still queued: its runner has not made its folder yet).
+ */
+export const SLURM_POLL_SCRIPT = `m=$1 mode=$2 ids=$3; shift 3
+if [ "$mode" = auto ] && out=$(SLURM_BITSTR_LEN=0 sacct -X -D -P -n -o ${SACCT_FIELDS} -j "$ids" 2>&1); then
+  printf 'sacct\\n%s\\n' "$out"
+else
+  if [ "$mode" = auto ]; then printf 'sacct-error %s\\n' "$(printf '%s\\n' "$out" | head -n 1)"; fi
+  printf 'squeue\\n'; squeue --json --states=all --me 2>&1
+fi
+printf %s "$m"
+while [ $# -ge 2 ]; do
+d=$1 from=$2; shift 2
+printf gone; printf %s "$m"
+if [ ! -d "$d" ]; then printf %s%s%s%s "$m" "$m" "$m" "$m"; continue; fi
+${ATTEMPT_FILES_SH}
+done`;
+
+/**
+ * Submits once: $1 the sbatch script's path (its text on stdin), $2 the file that keeps the job
+ * id, $3 the folder SLURM's own output goes to. When $2 holds an id the same submission was made
+ * before: that id is printed and nothing is submitted again. Exit 11: a file could not be
+ * written; 12: sbatch refused (its error on stderr); 127: no sbatch on the PATH.
+ */
+export const SLURM_SUBMIT_SCRIPT = `[ -s "$2" ] && { cat "$2"; exit 0; }
+mkdir -p "$3" "$(dirname "$1")" || exit 11
+cat > "$1.tmp" && mv -f "$1.tmp" "$1" || exit 11
+command -v sbatch >/dev/null 2>&1 || { echo "sbatch is not on the PATH" >&2; exit 127; }
+id=$(sbatch --parsable "$1") || exit 12
+id=\${id%%;*}
+printf '%s\\n' "$id" > "$2.tmp" && mv -f "$2.tmp" "$2" || exit 11
+printf '%s\\n' "$id"`;
+
+/**
+ * Asks a job to stop: $1 the attempt's folder, $2 the job id, $3 `stop` (a user's stop: the
+ * stop request first, then USR1 to the runner, which checkpoints), `preempt` (USR1 alone) or
+ * `kill` (scancel now). A job that cannot be signalled (still pending) is cancelled outright.
+ */
+export const SLURM_CANCEL_SCRIPT = `if [ "$3" = stop ]; then mkdir -p "$1" && touch "$1/${STOP_REQUEST}"; fi
+if [ "$3" = kill ]; then exec scancel "$2"; fi
+scancel --signal=USR1 --batch "$2" 2>/dev/null || scancel "$2"`;
+
+/** $1 a job id: cancels it unless it has ended (after a stop's grace). */
+export const SLURM_KILL_SCRIPT = `scancel "$1" 2>/dev/null; exit 0`;
