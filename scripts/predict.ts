@@ -5,7 +5,7 @@ import { z } from 'zod';
 import { predict } from './lib/actions/predict.js';
 import { restoredLine } from './lib/cli/run-lines.js';
 import { openProject } from './lib/project.js';
-import { exitCodeFor } from './lib/runs/describe.js';
+import { exitCodeFor } from './lib/cli/describe.js';
 import { findRun } from './lib/runs/find-run.js';
 import { runKeys } from './lib/runs/run-record.js';
 import { requireSecrets } from './lib/secrets/dotenv.js';

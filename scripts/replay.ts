@@ -7,7 +7,7 @@ import { ForegroundSignals } from './lib/cli/signals.js';
 import { openBackend } from './lib/backends/index.js';
 import { BACKENDS } from './lib/config/load-config.js';
 import { openProject } from './lib/project.js';
-import { exitCodeFor } from './lib/runs/describe.js';
+import { exitCodeFor } from './lib/cli/describe.js';
 import { loadRun } from './lib/runs/run-store.js';
 import { readVars } from './lib/spec/make-vars.js';
 import { runMain } from './lib/ui/errors.js';

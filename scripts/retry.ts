@@ -7,7 +7,7 @@ import { RunDisplay } from './lib/cli/run-display.js';
 import { ForegroundSignals } from './lib/cli/signals.js';
 import { backendForHandle } from './lib/backends/index.js';
 import { openProject } from './lib/project.js';
-import { exitCodeFor } from './lib/runs/describe.js';
+import { exitCodeFor } from './lib/cli/describe.js';
 import { findRun } from './lib/runs/find-run.js';
 import { readVars } from './lib/spec/make-vars.js';
 import { runMain, UserError } from './lib/ui/errors.js';

@@ -17,7 +17,7 @@ import { openStore } from './lib/store/open-store.js';
 import { pinData } from './lib/pins/data-manifest.js';
 import { readSecretsFile } from './lib/secrets/secrets-file.js';
 import { runMain } from './lib/ui/errors.js';
-import { exitCodeFor } from './lib/runs/describe.js';
+import { exitCodeFor } from './lib/cli/describe.js';
 
 await runMain(async () => {
   const { values } = parseArgs({

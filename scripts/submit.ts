@@ -8,7 +8,7 @@ import { z } from 'zod';
 import { openProject } from './lib/project.js';
 import { run as runCommand } from './lib/proc.js';
 import { findRun } from './lib/runs/find-run.js';
-import { kaggleSubmit, kaggleUnavailable } from './lib/runs/kaggle.js';
+import { kaggleSubmit, kaggleUnavailable } from './lib/kaggle/cli.js';
 import { runKeys, runState } from './lib/runs/run-record.js';
 import { recordInLedger } from './lib/runs/run-store.js';
 import { readDotEnv } from './lib/secrets/dotenv.js';

@@ -7,7 +7,7 @@ import { resumeOutlook } from './lib/cli/run-lines.js';
 import { ForegroundSignals } from './lib/cli/signals.js';
 import { BACKENDS } from './lib/config/load-config.js';
 import { openProject } from './lib/project.js';
-import { describePins, exitCodeFor } from './lib/runs/describe.js';
+import { describePins, exitCodeFor } from './lib/cli/describe.js';
 import { lastStep, runKeys } from './lib/runs/run-record.js';
 import { Flag, readVars } from './lib/spec/make-vars.js';
 import { runMain } from './lib/ui/errors.js';

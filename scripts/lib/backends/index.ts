@@ -33,11 +33,11 @@ export async function openBackend(name: BackendName, project: Workspace, ctx: Ba
       const [{ SshBackend }, { openRemoteHost }] = await Promise.all([import('./ssh.js'), import('../remote/open-host.js')]);
       const common = { projectRoot: project.root, store: project.store, runnerBundle: path.join(project.root, 'dist', 'runner', 'run-attempt.mjs') };
       if (name === 'ssh') {
-        const host = hostNamed(config, ctx.host);
+        const host = entryNamed(config, 'hosts', ctx.host);
         const entry = config.hosts[host]!;
         return new SshBackend({ ...common, name, hosts: [host], openHost: (h) => openRemoteHost(project, h), perHost: 1, lostAfterMs: entry.connect_timeout * 1000, gpus: entry.gpus, syncParallel: 1 });
       }
-      const fleet = fleetNamed(config, ctx.fleet);
+      const fleet = entryNamed(config, 'fleets', ctx.fleet);
       const f = config.fleets[fleet]!;
       return new SshBackend({
         ...common,
@@ -89,18 +89,13 @@ export async function openBackend(name: BackendName, project: Workspace, ctx: Ba
   }
 }
 
-function hostNamed(config: Config, host: string | undefined): string {
-  const known = Object.keys(config.hosts);
-  if (!host) throw new UserError(`host: required with backend=ssh, e.g. host=${known[0] ?? 'vast'} (hosts are listed in cluster_fleet_config.ts)`);
-  if (!config.hosts[host]) throw new UserError(`host: unknown host ${JSON.stringify(host)} (known: ${known.join(', ') || 'none'}); add it under hosts in cluster_fleet_config.ts`);
-  return host;
-}
-
-function fleetNamed(config: Config, fleet: string | undefined): string {
-  const known = Object.keys(config.fleets);
-  if (!fleet) throw new UserError(`fleet: required with backend=fleet, e.g. fleet=${known[0] ?? 'lab'} (fleets are listed in cluster_fleet_config.ts)`);
-  if (!config.fleets[fleet]) throw new UserError(`fleet: unknown fleet ${JSON.stringify(fleet)} (known: ${known.join(', ') || 'none'}); add it under fleets in cluster_fleet_config.ts`);
-  return fleet;
+/** The named entry of `hosts` or `fleets`, required with its backend; one line naming the known ones otherwise. */
+function entryNamed(config: Config, section: 'hosts' | 'fleets', name: string | undefined): string {
+  const [what, backend, example] = section === 'hosts' ? ['host', 'ssh', 'vast'] : ['fleet', 'fleet', 'lab'];
+  const known = Object.keys(config[section]);
+  if (!name) throw new UserError(`${what}: required with backend=${backend}, e.g. ${what}=${known[0] ?? example} (${section} are listed in cluster_fleet_config.ts)`);
+  if (!config[section][name]) throw new UserError(`${what}: unknown ${what} ${JSON.stringify(name)} (known: ${known.join(', ') || 'none'}); add it under ${section} in cluster_fleet_config.ts`);
+  return name;
 }
 
 /** The backend that can find an existing attempt again, from its persisted handle. */

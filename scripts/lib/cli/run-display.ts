@@ -3,7 +3,7 @@
 // restored, attempts that end, hosts lost, units moved, the merge).
 import type { LaunchEvent } from '../actions/launch.js';
 import { describeMerge } from './merge-lines.js';
-import { describePins } from '../runs/describe.js';
+import { describePins } from './describe.js';
 import { restoredLine, statusText } from './run-lines.js';
 import { lastStep, type RunRecord } from '../runs/run-record.js';
 import type { UnitView } from '../runs/supervision.js';

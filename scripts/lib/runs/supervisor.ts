@@ -65,10 +65,6 @@ export class Supervisor {
     return { unit: u.rec.index, tag: this.tag(u), record: (t, f) => this.record(t, f), emit: (e) => this.emit(e) };
   }
 
-  private slotState(backend: Backend, name: string): SlotState {
-    return this.slots.get(backend, name);
-  }
-
   /** Stops every live attempt (checkpoint, then stop; `force`: kill now) and starts nothing more. */
   stop(opts: { force?: boolean; preempt?: boolean } = {}): void {
     this.stopping = true;
@@ -114,7 +110,7 @@ export class Supervisor {
     }
     this.stopping = true; // record ends, start nothing
     this.pollLive();
-    while (this.units.some((u) => u.phase === 'live' && this.slotState(u.backend, u.slot).polling !== null)) {
+    while (this.units.some((u) => u.phase === 'live' && this.slots.get(u.backend, u.slot).polling !== null)) {
       await this.nap();
       await this.drain();
     }
@@ -199,7 +195,7 @@ export class Supervisor {
         u.slot = u.backend.slotOf(last.handle);
         u.phase = 'live';
         u.live = { attempt: last, eventsRead: last.events_seen, work: Promise.resolve(), pulling: false, inherited: true };
-        this.slotState(u.backend, u.slot).prepared = true;
+        this.slots.get(u.backend, u.slot).prepared = true;
         reattached.push({ unit: rec.index, slot: u.slot, attempt: last.n });
         continue;
       }
@@ -225,8 +221,8 @@ export class Supervisor {
       if (names.length === 1) throw first instanceof UserError ? first : new UserError(`${backend.title}: ${firstLine(first)}`);
       throw new UserError(`${backend.title}: no host could be prepared (${firstLine(first)})`);
     }
-    for (const n of names) this.slotState(backend, n).prepared = !results.get(n);
-    for (const n of failed) await this.refuse(this.slotState(backend, n), firstLine(results.get(n)));
+    for (const n of names) this.slots.get(backend, n).prepared = !results.get(n);
+    for (const n of failed) await this.refuse(this.slots.get(backend, n), firstLine(results.get(n)));
   }
 
   // ---- starting ---------------------------------------------------------------------------
@@ -240,7 +236,7 @@ export class Supervisor {
     const bySlot = new Map<SlotState, Unit[]>();
     for (const u of this.units) {
       if (u.phase !== 'queued') continue;
-      const s = this.slotState(u.backend, u.slot);
+      const s = this.slots.get(u.backend, u.slot);
       if (!Slots.open(s) || s.submitting) continue;
       const units = bySlot.get(s);
       if (units) units.push(u);
@@ -336,7 +332,7 @@ export class Supervisor {
     const bySlot = new Map<SlotState, Unit[]>();
     for (const u of this.units) {
       if (u.phase !== 'live') continue;
-      const s = this.slotState(u.backend, u.slot);
+      const s = this.slots.get(u.backend, u.slot);
       if (s.polling !== null || s.down || this.clock.now() - s.polledAt < this.tickMs) continue;
       const units = bySlot.get(s);
       if (units) units.push(u);
@@ -499,9 +495,9 @@ export class Supervisor {
       return;
     }
     u.phase = 'queued';
-    const s = this.slotState(u.backend, u.slot);
+    const s = this.slots.get(u.backend, u.slot);
     if (!Slots.open(s)) await this.moveAway([u], s);
-    if (!Slots.open(this.slotState(u.backend, u.slot))) return; // waits: nowhere to go
+    if (!Slots.open(this.slots.get(u.backend, u.slot))) return; // waits: nowhere to go
     this.emit({ type: 'retrying', unit: u.rec.index, after: { attempt: ended.n, state, reason: ended.reason }, next: { attempt: ended.n + 1, backend: u.backend.name, slot: u.slot } });
   }
 
@@ -561,7 +557,7 @@ export class Supervisor {
   }
 
   private async openSlotFor(backend: Backend): Promise<SlotState | null> {
-    const open = backend.slots().map((x) => this.slotState(backend, x.name)).filter((x) => Slots.open(x));
+    const open = backend.slots().map((x) => this.slots.get(backend, x.name)).filter((x) => Slots.open(x));
     if (!open.length) return null;
     const queued = (s: SlotState) => this.units.filter((u) => u.backend === s.backend && u.slot === s.name && u.phase === 'queued').length;
     return open.reduce((best, s) => (this.load(s) + queued(s) < this.load(best) + queued(best) ? s : best));
@@ -584,7 +580,7 @@ export class Supervisor {
     return this.units.every((u) => {
       if (u.phase === 'live' || u.phase === 'submitting') return false;
       if (u.phase !== 'queued') return true;
-      return !Slots.open(this.slotState(u.backend, u.slot)) || this.stopping;
+      return !Slots.open(this.slots.get(u.backend, u.slot)) || this.stopping;
     });
   }
 
