@@ -70,6 +70,7 @@ export default defineConfig({
   //     cpus: 8,                  // --cpus-per-task
   //     mem: '32G',               // --mem
   //     preemptible: true,        // --requeue: SLURM may preempt a job and run it again
+  //     max_requeues: 3,          // requeues SLURM may do of one attempt; then a new attempt resumes it
   //     max_jobs: 4,              // units of a run in flight at once (an array's %4)
   //     lost_after_sec: 300,      // the login node unanswered this long: its jobs count as lost
   //   },

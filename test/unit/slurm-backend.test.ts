@@ -8,7 +8,7 @@ import { ClusterSchema } from '../../scripts/lib/config/cluster-config.js';
 import type { AttemptSpec } from '../../scripts/lib/runner/attempt-spec.js';
 import type { LoginNode, ShResult } from '../../scripts/lib/slurm/login-node.js';
 import type { JobPaths } from '../../scripts/lib/slurm/render-sbatch.js';
-import { SLURM_CANCEL_SCRIPT, SLURM_POLL_SCRIPT, SLURM_SUBMIT_SCRIPT } from '../../scripts/lib/slurm/scripts.js';
+import { SLURM_CANCEL_SCRIPT, SLURM_KILL_SCRIPT, SLURM_POLL_SCRIPT, SLURM_SUBMIT_SCRIPT } from '../../scripts/lib/slurm/scripts.js';
 import { UserError } from '../../scripts/lib/ui/errors.js';
 import { testAttemptSpec } from '../helpers/runner-process.js';
 
@@ -61,6 +61,19 @@ describe('SlurmBackend', () => {
     expect(first[1]).toMatchObject({ events: [{ type: 'restored', step: 3 }], metrics: { step: 4 }, last_line: 'epoch 4' });
     await backend.pollMany(reqs);
     expect(login.calls.map((c) => c.args.slice(1, 3))).toEqual([['auto', '7,8_1'], ['squeue', '7,8_1']]);
+  });
+
+  it('a job SLURM requeued past max_requeues is cancelled and ends preempted, so the attempt budget bounds it', async () => {
+    const squeue = (restarts: number) => JSON.stringify({ jobs: [{ job_id: 7, array_job_id: 0, array_task_id: null, job_state: 'RUNNING', state_reason: 'None', exit_code: 0, restart_cnt: restarts }] });
+    let restarts = 2;
+    const login = new ScriptedLogin((script, args) => (script === SLURM_POLL_SCRIPT ? pollOutput(args, `squeue\n${squeue(restarts)}`) : { code: 0, stdout: '', stderr: '' }));
+    const backend = new SlurmBackend({ cluster: 'hpc', entry: ClusterSchema.parse({ max_requeues: 2 }), login });
+    const [within] = await backend.pollMany([{ handle: handle('7'), eventsFrom: 0 }]);
+    expect(within!.state).toBe('running');
+    restarts = 3;
+    const [past] = await backend.pollMany([{ handle: handle('7'), eventsFrom: 0 }]);
+    expect(past).toMatchObject({ state: 'preempted', reason: 'requeued by SLURM 3 times, past clusters.hpc.max_requeues (2): job 7 cancelled' });
+    expect(login.calls.filter((c) => c.script === SLURM_KILL_SCRIPT).map((c) => c.args)).toEqual([['7']]);
   });
 
   it('a cluster that does not answer: every job unanswered, and the next poll waits (backoff) without asking', async () => {

@@ -137,9 +137,23 @@ export class SlurmBackend implements Backend {
     const now = Date.now();
     return parsePoll(rest, marker, handles.length).map((a, i): PollResult => {
       const h = handles[i]!;
-      const s = unitState(jobs.get(h.job), a.status, { jobId: h.job, sinceSubmitMs: now - Date.parse(h.submitted_at) });
-      return { ...s, events: a.events, metrics: a.metrics, last_line: a.lastLine, unanswered: false };
+      const job = jobs.get(h.job);
+      const s = unitState(job, a.status, { jobId: h.job, sinceSubmitMs: now - Date.parse(h.submitted_at) });
+      const over = job && !TERMINAL.has(s.state) ? this.pastRequeueBudget(h, job) : null;
+      return { ...(over ?? s), events: a.events, metrics: a.metrics, last_line: a.lastLine, unanswered: false };
     });
+  }
+
+  /**
+   * SLURM requeues a preempted job by itself, as the same attempt, without end: past
+   * `max_requeues` the job is cancelled and ends as preempted, so the supervisor's attempt
+   * budget bounds the unit (its next attempt resumes from the newest checkpoint).
+   */
+  private pastRequeueBudget(h: SlurmHandle, job: SlurmJob): Pick<PollResult, 'state' | 'reason' | 'exit_code'> | null {
+    const max = this.opts.entry.max_requeues;
+    if (job.restarts <= max) return null;
+    void this.opts.login.sh(SLURM_KILL_SCRIPT, [h.job], { allowFail: true }).catch(() => {});
+    return { state: 'preempted', reason: `requeued by SLURM ${job.restarts} times, past clusters.${this.opts.cluster}.max_requeues (${max}): job ${h.job} cancelled`, exit_code: null };
   }
 
   /** What sacct or squeue said; throws when neither answered (a cluster that does not answer). */

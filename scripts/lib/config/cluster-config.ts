@@ -66,6 +66,8 @@ export const ClusterSchema = z.strictObject({
   mem: z.string().regex(/^\d+[KMGT]?$/, 'a size like "4G" or "500M"').optional(),
   /** jobs may be preempted and requeued by SLURM (`--requeue`) */
   preemptible: z.boolean().default(false),
+  /** requeues SLURM may do of one attempt; past them the job is cancelled and the unit's next attempt resumes it */
+  max_requeues: z.number().int().min(0).max(100).default(3),
   /** units of a run in flight at once (an array's `%P`); default all */
   max_jobs: z.number().int().min(1).max(10_000).optional(),
   /** seconds the cluster may stay unanswered before its jobs count as lost (default 300) */
