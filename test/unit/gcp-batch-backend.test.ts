@@ -3,7 +3,7 @@
 import { describe, expect, it } from 'vitest';
 import { checkResources } from '../../scripts/lib/backends/index.js';
 import { GcpBatchBackend } from '../../scripts/lib/backends/gcp-batch.js';
-import { batchEntryNamed } from '../../scripts/lib/batch/render-job.js';
+import { entryNamed } from '../../scripts/lib/config/entry-named.js';
 import { ConfigSchema } from '../../scripts/lib/config/load-config.js';
 import { ExperimentSchema } from '../../scripts/lib/spec/experiment.js';
 import type { Store } from '../../scripts/lib/store/store.js';
@@ -18,11 +18,11 @@ const spec = (resources: object) => ExperimentSchema.parse({ train: { command: '
 
 describe('gcp-batch backend', () => {
   it('takes the entry named, or the only one; refuses in one line otherwise', () => {
-    expect(batchEntryNamed(config({ l4: entry() }), undefined)).toBe('l4');
-    expect(batchEntryNamed(config({ l4: entry(), cpu: entry() }), 'cpu')).toBe('cpu');
-    expect(() => batchEntryNamed(config({ l4: entry(), cpu: entry() }), undefined)).toThrow('batch: required with backend=gcp-batch when several entries are configured, e.g. batch=l4 (known: l4, cpu)');
-    expect(() => batchEntryNamed(config({ l4: entry() }), 'a100')).toThrow('batch: unknown entry "a100" (known: l4); add it under batch in cluster_fleet_config.ts');
-    expect(() => batchEntryNamed(config({}), undefined)).toThrow(/^batch: no Batch entries configured; add one under batch in cluster_fleet_config\.ts/);
+    expect(entryNamed(config({ l4: entry() }), 'batch', undefined)).toBe('l4');
+    expect(entryNamed(config({ l4: entry(), cpu: entry() }), 'batch', 'cpu')).toBe('cpu');
+    expect(() => entryNamed(config({ l4: entry(), cpu: entry() }), 'batch', undefined)).toThrow('batch: required with backend=gcp-batch when several entries are configured, e.g. batch=l4 (known: l4, cpu)');
+    expect(() => entryNamed(config({ l4: entry() }), 'batch', 'a100')).toThrow('batch: unknown entry "a100" (known: l4); add it under batch in cluster_fleet_config.ts');
+    expect(() => entryNamed(config({}), 'batch', undefined)).toThrow(/^batch: no Batch entries configured; add one under batch in cluster_fleet_config\.ts/);
   });
 
   it('offers the entry GPUs, spot and shards; one slot, all units at once or parallelism', () => {

@@ -4,6 +4,7 @@
 import path from 'node:path';
 import type { BackendName } from '../config/define-config.js';
 import type { Config } from '../config/load-config.js';
+import { entryNamed } from '../config/entry-named.js';
 import type { Workspace } from '../workspace.js';
 import type { ExperimentSpec } from '../spec/experiment.js';
 import { UserError } from '../ui/errors.js';
@@ -56,8 +57,8 @@ export async function openBackend(name: BackendName, project: Workspace, ctx: Ba
       });
     }
     case 'gcp-batch': {
-      const [{ GcpBatchBackend }, { openProjectBatchClient }, { batchEntryNamed }] = await Promise.all([import('./gcp-batch.js'), import('../batch/client.js'), import('../batch/render-job.js')]);
-      const entry = batchEntryNamed(config, ctx.batch);
+      const [{ GcpBatchBackend }, { openProjectBatchClient }] = await Promise.all([import('./gcp-batch.js'), import('../batch/client.js')]);
+      const entry = entryNamed(config, 'batch', ctx.batch);
       const store = config.batch[entry]!.store ?? config.defaults.store;
       if (store !== project.store.url) {
         throw new UserError(`batch.${entry}.store: ${store} is not the project's store ${project.store.url}; Batch tasks write the run's store, so leave store unset or set it to defaults.store`);
@@ -73,8 +74,8 @@ export async function openBackend(name: BackendName, project: Workspace, ctx: Ba
       });
     }
     case 'slurm': {
-      const [{ SlurmBackend, clusterNamed }, { LocalLogin, SshLogin }] = await Promise.all([import('./slurm.js'), import('../slurm/login-node.js')]);
-      const cluster = clusterNamed(config, ctx.cluster);
+      const [{ SlurmBackend }, { LocalLogin, SshLogin }] = await Promise.all([import('./slurm.js'), import('../slurm/login-node.js')]);
+      const cluster = entryNamed(config, 'clusters', ctx.cluster);
       const entry = config.clusters[cluster]!;
       const runnerBundle = path.join(project.root, 'dist', 'runner', 'run-attempt.mjs');
       if (entry.login === 'local') {
@@ -87,15 +88,6 @@ export async function openBackend(name: BackendName, project: Workspace, ctx: Ba
     default:
       throw new UserError(`backend: "${name}" is not available in this version; use backend=local, ssh, fleet, gcp-batch or slurm`);
   }
-}
-
-/** The named entry of `hosts` or `fleets`, required with its backend; one line naming the known ones otherwise. */
-function entryNamed(config: Config, section: 'hosts' | 'fleets', name: string | undefined): string {
-  const [what, backend, example] = section === 'hosts' ? ['host', 'ssh', 'vast'] : ['fleet', 'fleet', 'lab'];
-  const known = Object.keys(config[section]);
-  if (!name) throw new UserError(`${what}: required with backend=${backend}, e.g. ${what}=${known[0] ?? example} (${section} are listed in cluster_fleet_config.ts)`);
-  if (!config[section][name]) throw new UserError(`${what}: unknown ${what} ${JSON.stringify(name)} (known: ${known.join(', ') || 'none'}); add it under ${section} in cluster_fleet_config.ts`);
-  return name;
 }
 
 /** The backend that can find an existing attempt again, from its persisted handle. */

@@ -9,7 +9,6 @@
 import { randomBytes } from 'node:crypto';
 import { z } from 'zod';
 import type { ClusterEntry } from '../config/cluster-config.js';
-import { CONFIG_FILE, type Config } from '../config/load-config.js';
 import { parsePoll } from '../remote/launch.js';
 import { TERMINAL } from '../runner/attempt-spec.js';
 import { parseSacct, parseSqueueJson, unitState, type SlurmJob } from '../slurm/job-states.js';
@@ -215,16 +214,4 @@ export class SlurmBackend implements Backend {
       return false;
     }
   }
-}
-
-/** The cluster a slurm run goes to: the one named, or the only one configured. */
-export function clusterNamed(config: Config, name: string | undefined): string {
-  const known = Object.keys(config.clusters);
-  if (name) {
-    if (!config.clusters[name]) throw new UserError(`cluster: unknown cluster ${JSON.stringify(name)} (known: ${known.join(', ') || 'none'}); add it under clusters in ${CONFIG_FILE}`);
-    return name;
-  }
-  if (known.length === 1) return known[0]!;
-  if (!known.length) throw new UserError(`cluster: no SLURM clusters configured; add one under clusters in ${CONFIG_FILE} (the commented example explains each field)`);
-  throw new UserError(`cluster: required with backend=slurm when several clusters are configured, e.g. cluster=${known[0]} (known: ${known.join(', ')})`);
 }

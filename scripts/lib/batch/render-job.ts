@@ -9,6 +9,7 @@
 // unit's to resume from its checkpoint.
 import type { protos } from '@google-cloud/batch';
 import { STORE_CREDENTIALS, type BatchEntry } from '../config/batch-config.js';
+import { entryNamed } from '../config/entry-named.js';
 import { CONFIG_FILE, type Config, type S3Config } from '../config/load-config.js';
 import { canonicalJson } from '../pins/canonical-json.js';
 import type { AttemptSpec } from '../runner/attempt-spec.js';
@@ -46,7 +47,7 @@ export interface BatchTarget {
 
 /** The target named `name` in the config; an unknown name is a one-line error. */
 export function batchTarget(config: Config, name: string, artifacts: BatchArtifacts): BatchTarget {
-  const entry = config.batch[batchEntryNamed(config, name)]!;
+  const entry = config.batch[entryNamed(config, 'batch', name)]!;
   return { name, entry, store: entry.store ?? config.defaults.store, s3: config.defaults.s3 ?? null, artifacts };
 }
 
@@ -163,16 +164,4 @@ function allocationPolicy(entry: BatchEntry): protos.google.cloud.batch.v1.IAllo
       },
     }),
   };
-}
-
-/** The entry a gcp-batch run goes through: the one named, or the only one configured. */
-export function batchEntryNamed(config: Config, name: string | undefined): string {
-  const known = Object.keys(config.batch);
-  if (name) {
-    if (!config.batch[name]) throw new UserError(`batch: unknown entry ${JSON.stringify(name)} (known: ${known.join(', ') || 'none'}); add it under batch in ${CONFIG_FILE}`);
-    return name;
-  }
-  if (known.length === 1) return known[0]!;
-  if (!known.length) throw new UserError(`batch: no Batch entries configured; add one under batch in ${CONFIG_FILE} (the commented example explains each field)`);
-  throw new UserError(`batch: required with backend=gcp-batch when several entries are configured, e.g. batch=${known[0]} (known: ${known.join(', ')})`);
 }

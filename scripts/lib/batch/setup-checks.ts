@@ -6,7 +6,7 @@
 import { CONFIG_FILE, type Config } from '../config/load-config.js';
 import { UserError } from '../ui/errors.js';
 import { openProjectGoogleAccess, type GoogleAccess } from './client.js';
-import { batchEntryNamed } from './render-job.js';
+import { entryNamed } from '../config/entry-named.js';
 
 export interface SetupCheck {
   ok: boolean;
@@ -87,8 +87,8 @@ export async function checkProject(access: GoogleAccess, project: string, field:
  */
 export async function gcpSetup(opts: { root: string; config: Config; entry?: string; env?: NodeJS.ProcessEnv; say: (c: SetupCheck) => void }): Promise<number> {
   const { config, say } = opts;
-  const entries = opts.entry ? [batchEntryNamed(config, opts.entry)] : Object.keys(config.batch);
-  if (!entries.length) batchEntryNamed(config, undefined); // none configured: its one line
+  const entries = opts.entry ? [entryNamed(config, 'batch', opts.entry)] : Object.keys(config.batch);
+  if (!entries.length) entryNamed(config, 'batch', undefined); // none configured: its one line
   let access: GoogleAccess;
   try {
     access = await openProjectGoogleAccess(opts.root, opts.env);
