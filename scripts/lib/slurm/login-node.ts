@@ -3,14 +3,13 @@
 // is an inventory host prepared as the ssh route prepares one (the project synced, the runner
 // pushed by content hash, the host's own store when the project's is a folder here); `local` is
 // this machine with the project in place, on a filesystem the cluster's nodes see.
-import path from 'node:path';
 import { existsSync } from 'node:fs';
 import { run } from '../proc.js';
 import { hostStoreUrl, pullUnit, pushCheckpoints } from '../remote/host-store.js';
 import { prepareHost } from '../remote/prepare-host.js';
 import type { RemoteHost } from '../remote/remote-host.js';
 import type { AttemptSpec } from '../runner/attempt-spec.js';
-import { ensureDir, writeFileAtomically } from '../store/atomic-file.js';
+import { writeFileAtomically } from '../store/atomic-file.js';
 import type { Store } from '../store/store.js';
 import { UserError } from '../ui/errors.js';
 import { hostJobPaths, localJobPaths } from './job-paths.js';
@@ -53,9 +52,8 @@ export class LocalLogin implements LoginNode {
     return out;
   }
 
-  async writeFile(file: string, content: string): Promise<void> {
-    await ensureDir(path.dirname(file));
-    await writeFileAtomically(file, content);
+  writeFile(file: string, content: string): Promise<void> {
+    return writeFileAtomically(file, content); // makes its folder too
   }
 
   async prepare(): Promise<{ detail: string; paths: JobPaths }> {

@@ -75,7 +75,10 @@ async function withTemp<T>(dest: string, attempt: (tmp: string) => Promise<T>): 
       return await attempt(tmp);
     } catch (err) {
       await rm(tmp, { force: true });
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT' && !retried && knownDirs.delete(path.dirname(dest))) continue;
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT' && !retried) {
+        knownDirs.delete(path.dirname(dest)); // made again by the next tempBeside
+        continue;
+      }
       (err as NodeJS.ErrnoException).path ??= dest;
       throw err;
     }
