@@ -9,7 +9,7 @@ import { execFileSync } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startBatchStandin, type BatchStandin } from '../helpers/batch-standin/index.js';
 import { checkMessage } from '../helpers/batch-standin/proto-check.js';
-import { S3RVER_KEYS, s3rverObjectPath, startS3rver, type S3rver } from '../helpers/s3rver.js';
+import { S3RVER_KEYS, s3rverObjectPath, startS3rver, useS3rverStore, type S3rver } from '../helpers/s3rver.js';
 import { createSandbox, shardCommits, waitFor, type Sandbox } from '../helpers/sandbox.js';
 
 const PREFIX = 'team';
@@ -24,18 +24,16 @@ beforeAll(async () => {
   s3 = await startS3rver('switchyard-batch');
   standin = await startBatchStandin({ secrets: { [SECRET('key-id')]: S3RVER_KEYS.accessKeyId, [SECRET('key')]: S3RVER_KEYS.secretAccessKey } });
   sb = createSandbox();
+  useS3rverStore(sb.dir, s3, PREFIX);
   const config = path.join(sb.dir, 'cluster_fleet_config.ts');
   writeFileSync(
     config,
-    readFileSync(config, 'utf8')
-      .replace("store: 'file://.switchyard/store',", `store: 's3://${s3.bucket}/${PREFIX}',\n    s3: { endpoint: '${s3.endpoint}', force_path_style: true },`)
-      .replace(
+    readFileSync(config, 'utf8').replace(
         '  batch: {},',
         // retries: 1, so a task's first preemption is a Batch rerun and its second ends the attempt
         `  batch: {\n    cpu: { project: 'my-project', region: 'us-central1', machine_type: 'e2-standard-2', retries: 1, secrets: { AWS_ACCESS_KEY_ID: '${SECRET('key-id')}', AWS_SECRET_ACCESS_KEY: '${SECRET('key')}' } },\n  },`,
       ),
   );
-  writeFileSync(path.join(sb.dir, '.env'), `AWS_ACCESS_KEY_ID=${S3RVER_KEYS.accessKeyId}\nAWS_SECRET_ACCESS_KEY=${S3RVER_KEYS.secretAccessKey}\n`);
   const base = readFileSync(path.join(sb.dir, 'competitions/knn/experiment.yaml'), 'utf8');
   // 8 shards, slow enough to preempt one twice: a pause after each unit.
   writeFileSync(

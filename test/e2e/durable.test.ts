@@ -6,7 +6,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createSandbox, experimentPids, waitFor, type Sandbox } from '../helpers/sandbox.js';
-import { S3RVER_KEYS, startS3rver, type S3rver } from '../helpers/s3rver.js';
+import { startS3rver, useS3rverStore, type S3rver } from '../helpers/s3rver.js';
 
 const runIdIn = (text: string) => /run (\S+-\d{8}T\d{4}-[0-9a-f]{8}(?:-\d+)?)/.exec(text)?.[1];
 
@@ -19,19 +19,14 @@ describe.each(['file', 's3'] as const)('durable runs on a %s store', (kind) => {
     sb = createSandbox();
     // The store lives outside .switchyard, as a shared bucket would: deleting the local state
     // then leaves only what another machine could see.
-    let store: string;
-    let s3Config = '';
     if (kind === 'file') {
       storeDir = mkdtempSync(path.join(os.tmpdir(), 'switchyard-store-'));
-      store = `file://${storeDir}`;
+      const config = path.join(sb.dir, 'cluster_fleet_config.ts');
+      writeFileSync(config, readFileSync(config, 'utf8').replace("store: 'file://.switchyard/store',", `store: 'file://${storeDir}',`));
     } else {
       s3 = await startS3rver();
-      store = `s3://${s3.bucket}/team/runs`;
-      s3Config = `\n    s3: { endpoint: '${s3.endpoint}', force_path_style: true },`;
-      writeFileSync(path.join(sb.dir, '.env'), `AWS_ACCESS_KEY_ID=${S3RVER_KEYS.accessKeyId}\nAWS_SECRET_ACCESS_KEY=${S3RVER_KEYS.secretAccessKey}\n`);
+      useS3rverStore(sb.dir, s3, 'team/runs');
     }
-    const config = path.join(sb.dir, 'cluster_fleet_config.ts');
-    writeFileSync(config, readFileSync(config, 'utf8').replace("store: 'file://.switchyard/store',", `store: '${store}',${s3Config}`));
     sb.git(['commit', '-qam', 'shared store']);
   });
   afterAll(async () => {

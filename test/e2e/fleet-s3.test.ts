@@ -6,7 +6,7 @@
 import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { S3RVER_KEYS, s3rverObjectPath, startS3rver, type S3rver } from '../helpers/s3rver.js';
+import { S3RVER_KEYS, s3rverObjectPath, startS3rver, useS3rverStore, type S3rver } from '../helpers/s3rver.js';
 import { createSandbox, shardCommits, waitFor, type Sandbox } from '../helpers/sandbox.js';
 import { inventoryEntries, startTestHosts, type TestHosts } from '../helpers/ssh-hosts.js';
 
@@ -20,15 +20,14 @@ beforeAll(async () => {
   s3 = await startS3rver('switchyard-fleet', hosts.gateway);
   sb = createSandbox();
   const entries = inventoryEntries(hosts);
+  useS3rverStore(sb.dir, s3, PREFIX);
   const config = path.join(sb.dir, 'cluster_fleet_config.ts');
   writeFileSync(
     config,
     readFileSync(config, 'utf8')
-      .replace("store: 'file://.switchyard/store',", `store: 's3://${s3.bucket}/${PREFIX}',\n    s3: { endpoint: '${s3.endpoint}', force_path_style: true },`)
       .replace('  hosts: {},', `  hosts: {\n${entries.join('\n')}\n  },`)
       .replace('  fleets: {},', `  fleets: {\n    pair: { hosts: ['h1', 'h2'], lost_after_sec: 2 },\n  },`),
   );
-  writeFileSync(path.join(sb.dir, '.env'), `AWS_ACCESS_KEY_ID=${S3RVER_KEYS.accessKeyId}\nAWS_SECRET_ACCESS_KEY=${S3RVER_KEYS.secretAccessKey}\n`);
   const base = readFileSync(path.join(sb.dir, 'competitions/knn/experiment.yaml'), 'utf8');
   // Slow enough to lose a host in the middle: a pause after each unit of a shard.
   writeFileSync(

@@ -1,7 +1,7 @@
 // A real S3-compatible server for tests and benchmarks: s3rver as a child process on loopback
 // (or an address test hosts reach), a free port, a temp data directory and one bucket. Keys: S3RVER / S3RVER.
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 
@@ -14,6 +14,16 @@ export interface S3rver {
 }
 
 export const S3RVER_KEYS = { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' };
+
+/** Points a project copy at this server: its config's store (under `prefix`), and the keys in `.env`. */
+export function useS3rverStore(projectDir: string, server: S3rver, prefix: string): void {
+  const config = path.join(projectDir, 'cluster_fleet_config.ts');
+  const text = readFileSync(config, 'utf8');
+  const line = "store: 'file://.switchyard/store',";
+  if (!text.includes(line)) throw new Error(`${config}: no ${line} line to point at s3rver`);
+  writeFileSync(config, text.replace(line, `store: 's3://${server.bucket}/${prefix}',\n    s3: { endpoint: '${server.endpoint}', force_path_style: true },`));
+  writeFileSync(path.join(projectDir, '.env'), `AWS_ACCESS_KEY_ID=${S3RVER_KEYS.accessKeyId}\nAWS_SECRET_ACCESS_KEY=${S3RVER_KEYS.secretAccessKey}\n`);
+}
 
 /** Where s3rver keeps the bytes of an object (for tampering with them in tests). */
 export function s3rverObjectPath(server: S3rver, objectKey: string): string {
