@@ -121,6 +121,40 @@ describe('SshPool.exec', () => {
   });
 });
 
+describe('the resident shell', () => {
+  /** The pid of the shell that ran the call's subshell: the resident shell, when one did. */
+  const shellPid = ['sh', '-c', "awk '{print $4}' /proc/$PPID/stat"];
+
+  it('runs stdin-less calls one after another in one shell, each in a clean subshell', async () => {
+    const pool = newPool();
+    const t = target('h1');
+    const first = (await pool.exec(t, shellPid)).stdout;
+    for (let i = 0; i < 3; i++) expect((await pool.exec(t, shellPid)).stdout).toBe(first);
+    await pool.exec(t, ['sh', '-c', 'cd /tmp && export LEAK=1']);
+    expect((await pool.exec(t, ['sh', '-c', 'pwd; echo ${LEAK-unset}'])).stdout).toBe(`${await onHost('h1', 'pwd')}unset\n`);
+  });
+
+  it('keeps output exact: no trailing newline added or lost, stderr apart, any exit code', async () => {
+    const pool = newPool();
+    const t = target('h1');
+    expect(await pool.exec(t, ['sh', '-c', 'printf out; printf err >&2; exit 42'])).toEqual({ code: 42, stdout: 'out', stderr: 'err' });
+    expect(await pool.exec(t, ['printf', '\\n\\n'])).toEqual({ code: 0, stdout: '\n\n', stderr: '' });
+    const big = (await pool.exec(t, ['sh', '-c', 'head -c 3000000 /dev/zero | tr "\\0" x'])).stdout;
+    expect(big.length).toBe(3_000_000);
+    expect(await pool.exec(t, ['sh', '-c', 'read -r line; echo "got[$line]"'])).toMatchObject({ stdout: 'got[]\n' }); // stdin is empty
+  });
+
+  it('fails a call whose shell dies under it, and the next call gets a working one', async () => {
+    const pool = newPool();
+    const t = target('h1');
+    await pool.exec(t, ['true']);
+    const err = await failure(pool.exec(t, ['sh', '-c', 'kill -KILL $(awk \'{print $4}\' /proc/$PPID/stat); sleep 5']));
+    expect(err).toBeInstanceOf(SshError);
+    expect(err.message).toMatch(/^ssh h1 \(.*\): connection lost while running sh -c/);
+    expect((await pool.exec(t, ['echo', 'ok'])).stdout).toBe('ok\n');
+  });
+});
+
 describe('host keys', () => {
   function keyOf(name: string): { type: string; key: string } {
     const h = hostNamed(name);

@@ -107,6 +107,9 @@ export async function openConnection(target: SshTarget, opts: ConnectOptions): P
       settled = true;
       clearTimeout(guard);
       opts.signal?.removeEventListener('abort', abandon);
+      // Calls are small request/answer exchanges: Nagle's algorithm would hold a request back
+      // until the last answer's ACK, which the far end delays by up to 40 ms.
+      client.setNoDelay(true);
       resolve(client);
     });
     try {

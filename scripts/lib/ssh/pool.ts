@@ -13,6 +13,7 @@ import {
   type OnData,
 } from './channel.js';
 import { openConnection, type ConnectOptions } from './connect.js';
+import { ResidentShell } from './resident-shell.js';
 import { shellQuote } from '../quote.js';
 import { SshError, connectError, describeTarget } from './ssh-errors.js';
 import { SERVER_ALIVE_COUNT_MAX, SERVER_ALIVE_INTERVAL_SEC, type SshTarget } from './target.js';
@@ -49,11 +50,16 @@ interface Conn {
   waiters: (() => void)[];
   /** out of the pool: no new calls; destroyed once its last channel ends */
   retired: boolean;
+  /** the connection's resident shell (it holds one of `active`), once open */
+  shell?: ResidentShell;
+  /** set while the resident shell opens; a failed open leaves none and the next call tries again */
+  shellOpening?: Promise<ResidentShell | null>;
 }
 
 interface Call {
   conn?: Conn;
   channel?: ClientChannel;
+  shell?: ResidentShell;
   stopped: boolean;
 }
 
@@ -90,15 +96,20 @@ export class SshPool {
     return { connects: this.connects, open: this.all.size };
   }
 
-  /** Runs argv (shell-quoted for the remote shell) and buffers its output. */
+  /**
+   * Runs argv (shell-quoted for the remote shell) and buffers its output. A call without stdin
+   * runs in the connection's resident shell when that is idle (no sshd session to set up: a few
+   * ms instead of ~50), otherwise on a channel of its own.
+   */
   async exec(target: SshTarget, argv: readonly string[], opts: ExecOptions = {}): Promise<ExecResult> {
     const command = shellQuote(argv);
     const call: Call = { stopped: false };
-    const work = this.runExec(target, argv, command, call, opts.stdin);
+    const work = opts.stdin === undefined ? this.runResident(target, argv, command, call) : this.runExec(target, argv, command, call, opts.stdin);
     if (opts.timeoutMs === undefined) return work;
     return this.withTimeout(work, opts.timeoutMs, () => {
       call.stopped = true;
       if (call.channel) stopChannel(call.channel, 'KILL');
+      call.shell?.close();
       if (call.conn) this.retire(call.conn);
       const secs = opts.timeoutMs! / 1000;
       return new SshError(target.name, 'timeout', `${describeTarget(target)}: ${briefCommand(argv)} did not finish within ${secs}s; stopped waiting and took its connection out of the pool`);
@@ -153,6 +164,42 @@ export class SshPool {
     } finally {
       this.release(conn);
     }
+  }
+
+  private async runResident(target: SshTarget, argv: readonly string[], command: string, call: Call): Promise<ExecResult> {
+    if (this.closed) throw new Error('SshPool is closed');
+    const conn = await this.connection(target);
+    const shell = conn.retired || call.stopped ? null : (conn.shell ?? (await this.openShell(conn, target)));
+    if (!shell?.alive || shell.busy || call.stopped) return this.runExec(target, argv, command, call);
+    call.conn = conn;
+    call.shell = shell;
+    try {
+      return await shell.run(command);
+    } catch (err) {
+      throw err instanceof ChannelLostError ? this.lostError(target, conn, argv) : err;
+    }
+  }
+
+  /** The connection's resident shell, opened now; null when every channel is taken or it fails to open. */
+  private openShell(conn: Conn, target: SshTarget): Promise<ResidentShell | null> {
+    conn.shellOpening ??= (async () => {
+      if (conn.active >= this.maxChannels) return null;
+      conn.active++;
+      try {
+        const shell = await ResidentShell.open(conn.client, target.connectTimeoutSec * 1000);
+        shell.onEnd(() => {
+          if (conn.shell === shell) conn.shell = undefined;
+          this.release(conn);
+        });
+        conn.shell = shell;
+        if (conn.retired) shell.close();
+        return shell;
+      } catch {
+        this.release(conn);
+        return null;
+      }
+    })().finally(() => (conn.shellOpening = undefined));
+    return conn.shellOpening;
   }
 
   private lostError(target: SshTarget, conn: Conn, argv: readonly string[]): SshError {
@@ -222,7 +269,7 @@ export class SshPool {
     return conn;
   }
 
-  /** Takes the pool out of use; `now` (or no open channel) also ends the connection. */
+  /** Takes the pool out of use; `now` (or no open channel but the resident shell) also ends the connection. */
   private retire(conn: Conn, now = false): void {
     if (!conn.retired) {
       conn.retired = true;
@@ -230,7 +277,8 @@ export class SshPool {
       if (entry?.conn === conn) this.entries.delete(conn.key);
       for (const wake of conn.waiters.splice(0)) wake();
     }
-    if (now || conn.active === 0) {
+    if (now || conn.active - (conn.shell?.busy === false ? 1 : 0) === 0) {
+      conn.shell?.close();
       conn.client.destroy();
       this.all.delete(conn);
     }
