@@ -3,24 +3,19 @@
 // it and never holds up the others.
 import type { Config } from '../config/load-config.js';
 import { openRemoteHost } from '../remote/open-host.js';
+import { SshError } from '../ssh/ssh-errors.js';
 import { UserError } from '../ui/errors.js';
 import type { Workspace } from '../workspace.js';
 import { parseProbe, type GpuHealth, type GpuReading, type ProbeReading } from './parse-probe.js';
 import { gpuTimeoutSec, probeArgv } from './probe-script.js';
 
-export interface HostHealth extends Omit<ProbeReading, 'gpuHealth'> {
-  host: string;
-  /** `user@host:port` */
-  address: string;
-  fleets: string[];
+export interface HostHealth extends Omit<ProbeReading, 'gpuHealth'>, HostIdentity {
   state: 'up' | 'down';
   /** why the host is down (one line), else null */
   error: string | null;
   /** the probe's round trip in ms (a first probe includes the SSH handshake) */
   latencyMs: number | null;
   gpuHealth: GpuHealth;
-  /** the host's price_per_hour (USD), null where none is set */
-  pricePerHour: number | null;
   /** ISO time the probe started */
   probedAt: string;
 }
@@ -39,29 +34,40 @@ const EMPTY: Omit<ProbeReading, 'gpuHealth'> = {
   tmux: [],
 };
 
-/** The fleets a host belongs to, in config order. */
-function fleetsOf(config: Config, host: string): string[] {
-  return Object.entries(config.fleets).filter(([, f]) => f.hosts.includes(host)).map(([name]) => name);
+export interface HostIdentity {
+  host: string;
+  /** `user@host:port` */
+  address: string;
+  fleets: string[];
+  /** the host's price_per_hour (USD), null where none is set */
+  pricePerHour: number | null;
+}
+
+/** What the inventory says of a host: where it is, its fleets (in config order), its price. */
+export function hostIdentity(config: Config, name: string): HostIdentity {
+  const entry = config.hosts[name]!;
+  return {
+    host: name,
+    address: `${entry.user ? `${entry.user}@` : ''}${entry.host}:${entry.port}`,
+    fleets: Object.entries(config.fleets).filter(([, f]) => f.hosts.includes(name)).map(([fleet]) => fleet),
+    pricePerHour: entry.price_per_hour ?? null,
+  };
 }
 
 /** Probes one inventory host (a name probeHosts checked); never throws: a host that does not answer in time is `down`. */
 export async function probeHost(project: Pick<Workspace, 'config'>, name: string): Promise<HostHealth> {
   const entry = project.config.hosts[name]!;
   const started = Date.now();
-  const base = {
-    host: name,
-    address: `${entry.user ? `${entry.user}@` : ''}${entry.host}:${entry.port}`,
-    fleets: fleetsOf(project.config, name),
-    pricePerHour: entry.price_per_hour ?? null,
-    probedAt: new Date(started).toISOString(),
-  };
+  const base = { ...hostIdentity(project.config, name), probedAt: new Date(started).toISOString() };
   const gpuLimit = gpuTimeoutSec(entry.connect_timeout);
   try {
     const remote = await openRemoteHost(project as Workspace, name);
     const r = await remote.pool.exec(remote.target, probeArgv(remote.root, gpuLimit), { timeoutMs: entry.connect_timeout * 1000 });
     return { ...base, state: 'up', error: null, latencyMs: Date.now() - started, ...parseProbe(r.stdout, gpuLimit) };
   } catch (err) {
-    const why = (err as Error).message.split('\n')[0]!.replace(/^ssh \S+ \([^)]*\): /, '').replace(/^ssh \S+: /, '');
+    const why = err instanceof SshError && err.kind === 'timeout'
+      ? `no answer within its ${entry.connect_timeout}s connect_timeout`
+      : (err as Error).message.split('\n')[0]!.replace(/^ssh \S+ \([^)]*\): /, '');
     return { ...base, state: 'down', error: why, latencyMs: null, ...EMPTY, gpuHealth: 'unknown' };
   }
 }

@@ -63,7 +63,7 @@ function poolKey(t: SshTarget): string {
 }
 
 function briefCommand(argv: readonly string[]): string {
-  const text = shellQuote(argv);
+  const text = shellQuote(argv).replace(/\s+/g, ' '); // a script argument stays on one line
   return text.length > 60 ? `${text.slice(0, 57)}...` : text;
 }
 
