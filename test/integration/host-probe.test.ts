@@ -5,7 +5,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ConfigSchema } from '../../scripts/lib/config/load-config.js';
-import { closeProbeConnections, HostWatch, probeHost, probeHosts, readRemoteFile, type HostHealth } from '../../scripts/lib/probe/index.js';
+import { sharedPool } from '../../scripts/lib/remote/open-host.js';
+import { closeProbeConnections, HostWatch, probeHost, probeHosts, readRemoteFile, WHOLE_FILE_LIMIT, type HostHealth } from '../../scripts/lib/probe/index.js';
 import { startTestHosts, type TestHosts } from '../helpers/ssh-hosts.js';
 
 const CONNECT_TIMEOUT_SEC = 6; // nvidia-smi then gets 3 s
@@ -164,7 +165,9 @@ describe('HostWatch', () => {
 });
 
 describe('readRemoteFile', () => {
-  it('reads a tail, a whole file, and an empty tail over SFTP', async () => {
+  it('reads a tail, a whole file, and an empty tail over SFTP on the pooled connection', async () => {
+    await probeHosts(project, ['h1']);
+    const connects = (await sharedPool()).stats().connects;
     const home = hosts.hosts[0]!.home;
     const text = Array.from({ length: 2000 }, (_, i) => `line ${i}`).join('\n') + '\n';
     fs.mkdirSync(path.join(home, 'logs'), { recursive: true });
@@ -173,6 +176,17 @@ describe('readRemoteFile', () => {
     expect((await readRemoteFile(project, 'h1', 'logs/stdout.log')).toString()).toBe(text);
     expect((await readRemoteFile(project, 'h1', 'logs/stdout.log', { tailBytes: 1e9 })).toString()).toBe(text);
     expect((await readRemoteFile(project, 'h1', 'logs/stdout.log', { tailBytes: 0 })).length).toBe(0);
+    expect((await sharedPool()).stats().connects).toBe(connects); // no new handshake
+  });
+
+  it('refuses to read a huge file whole, and reads its tail', async () => {
+    const file = path.join(hosts.hosts[0]!.home, 'logs', 'huge.log');
+    fs.mkdirSync(path.dirname(file), { recursive: true });
+    fs.writeFileSync(file, '');
+    fs.truncateSync(file, WHOLE_FILE_LIMIT + 1); // sparse
+    fs.appendFileSync(file, 'the end\n');
+    await expect(readRemoteFile(project, 'h1', 'logs/huge.log')).rejects.toThrow(/^ssh h1: logs\/huge\.log is 16\.0 MB; read its tail \(tailBytes\)/);
+    expect((await readRemoteFile(project, 'h1', 'logs/huge.log', { tailBytes: 8 })).toString()).toBe('the end\n');
   });
 
   it('a missing file is one line naming the host and the path', async () => {

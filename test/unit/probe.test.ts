@@ -4,9 +4,9 @@ import { describe, expect, it } from 'vitest';
 import { runCost } from '../../scripts/lib/actions/cost.js';
 import { HOST_HEADERS, hostRows } from '../../scripts/lib/cli/host-table.js';
 import { ConfigSchema } from '../../scripts/lib/config/load-config.js';
-import { meanUtil } from '../../scripts/lib/probe/host-watch.js';
+import { HostWatch, meanUtil } from '../../scripts/lib/probe/host-watch.js';
 import { parseNvidiaSmi, parseProbe } from '../../scripts/lib/probe/parse-probe.js';
-import type { HostHealth } from '../../scripts/lib/probe/probe-hosts.js';
+import { probeHosts, type HostHealth } from '../../scripts/lib/probe/probe-hosts.js';
 import { gpuTimeoutSec, probeArgv, PROBE_SCRIPT } from '../../scripts/lib/probe/probe-script.js';
 import type { AttemptRecord, RunRecord } from '../../scripts/lib/runs/run-record.js';
 import { formatZodIssue } from '../../scripts/lib/spec/zod-format.js';
@@ -223,5 +223,14 @@ describe('make hosts table', () => {
     expect(col(rows[0]!, 'GPU')).toBe('unhealthy: nvidia-smi did not answer within 5s');
     expect([col(rows[1]!, 'HOST'), col(rows[1]!, 'STATE'), col(rows[1]!, 'GPU')]).toEqual(['h2', 'down: connection refused', '']);
     expect([col(rows[2]!, 'HOST'), col(rows[2]!, 'STATE'), col(rows[2]!, '$/H')]).toEqual(['h3', 'asking…', '-']);
+  });
+});
+
+describe('host names', () => {
+  const project = { config: ConfigSchema.parse({ hosts: { h1: { host: 'a' }, h2: { host: 'b' } } }) };
+  it('probeHosts and HostWatch refuse a name not in the inventory in one line, before connecting', async () => {
+    const line = 'host: unknown host "h9" (known: h1, h2); add it under hosts in cluster_fleet_config.ts';
+    await expect(probeHosts(project, ['h1', 'h9'])).rejects.toThrow(line);
+    expect(() => new HostWatch(project, { hosts: ['h9'] })).toThrow(line);
   });
 });

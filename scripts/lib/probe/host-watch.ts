@@ -2,13 +2,15 @@
 // probe has finished (a slow or dead host skips ticks instead of piling probes up, and never
 // delays the others), and keeps a bounded history per host for a utilisation timeline.
 import type { Workspace } from '../workspace.js';
-import { probeHost, type HostHealth } from './probe-hosts.js';
+import { checkHostNames, probeHost, type HostHealth } from './probe-hosts.js';
 
 export interface HostPoint {
   /** ms since the epoch, when the probe started */
   t: number;
   /** the mean utilisation of the host's GPUs that report one; null without any */
   utilPct: number | null;
+  /** each GPU's utilisation, by index order */
+  gpuUtilPct: (number | null)[];
   load1: number | null;
 }
 
@@ -50,6 +52,7 @@ export class HostWatch {
     this.intervalMs = opts.intervalMs ?? 5000;
     this.historyLength = opts.historyLength ?? 720;
     this.names = opts.hosts ?? Object.keys(project.config.hosts);
+    checkHostNames(project.config, this.names);
   }
 
   /** Probes now, then every intervalMs until stop(). */
@@ -110,7 +113,7 @@ export class HostWatch {
   private record(h: HostHealth): void {
     const view = this.views.get(h.host) ?? { latest: h, history: [] };
     view.latest = h;
-    view.history.push({ t: Date.parse(h.probedAt), utilPct: meanUtil(h), load1: h.load1 });
+    view.history.push({ t: Date.parse(h.probedAt), utilPct: meanUtil(h), gpuUtilPct: h.gpus.map((g) => g.utilPct), load1: h.load1 });
     if (view.history.length > this.historyLength) view.history.splice(0, view.history.length - this.historyLength);
     this.views.set(h.host, view);
   }

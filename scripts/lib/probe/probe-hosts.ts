@@ -61,7 +61,7 @@ export async function probeHost(project: Pick<Workspace, 'config'>, name: string
   const base = { ...hostIdentity(project.config, name), probedAt: new Date(started).toISOString() };
   const gpuLimit = gpuTimeoutSec(entry.connect_timeout);
   try {
-    const remote = await openRemoteHost(project as Workspace, name);
+    const remote = await openRemoteHost(project, name);
     const r = await remote.pool.exec(remote.target, probeArgv(remote.root, gpuLimit), { timeoutMs: entry.connect_timeout * 1000 });
     return { ...base, state: 'up', error: null, latencyMs: Date.now() - started, ...parseProbe(r.stdout, gpuLimit) };
   } catch (err) {
@@ -72,12 +72,17 @@ export async function probeHost(project: Pick<Workspace, 'config'>, name: string
   }
 }
 
-/** One round over `names` (default: the whole inventory), all at once; results in the order asked. */
-export function probeHosts(project: Pick<Workspace, 'config'>, names: readonly string[] = Object.keys(project.config.hosts)): Promise<HostHealth[]> {
-  const known = Object.keys(project.config.hosts);
+/** Throws a one-line UserError for the first name that is not an inventory host. */
+export function checkHostNames(config: Config, names: readonly string[]): void {
+  const known = Object.keys(config.hosts);
   const unknown = names.find((n) => !known.includes(n));
   if (unknown !== undefined) {
-    return Promise.reject(new UserError(`host: unknown host ${JSON.stringify(unknown)} (known: ${known.join(', ') || 'none'}); add it under hosts in cluster_fleet_config.ts`));
+    throw new UserError(`host: unknown host ${JSON.stringify(unknown)} (known: ${known.join(', ') || 'none'}); add it under hosts in cluster_fleet_config.ts`);
   }
+}
+
+/** One round over `names` (default: the whole inventory), all at once; results in the order asked. */
+export async function probeHosts(project: Pick<Workspace, 'config'>, names: readonly string[] = Object.keys(project.config.hosts)): Promise<HostHealth[]> {
+  checkHostNames(project.config, names);
   return Promise.all(names.map((name) => probeHost(project, name)));
 }

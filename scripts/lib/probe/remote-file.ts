@@ -33,7 +33,7 @@ export async function readRemoteFile(project: Pick<Workspace, 'config'>, host: s
   if (opts.tailBytes !== undefined && !(Number.isInteger(opts.tailBytes) && opts.tailBytes >= 0)) {
     throw new UserError(`readRemoteFile: tailBytes must be a whole number of bytes, not ${opts.tailBytes}`);
   }
-  const remote = await openRemoteHost(project as Workspace, host);
+  const remote = await openRemoteHost(project, host);
   return remote.pool.sftp(
     remote.target,
     async (session, client) => {

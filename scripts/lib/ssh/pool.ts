@@ -135,9 +135,12 @@ export class SshPool {
    */
   async sftp<T>(target: SshTarget, work: (sftp: SFTPWrapper, client: Client) => Promise<T>, opts: { timeoutMs?: number } = {}): Promise<T> {
     const call: Call = { stopped: false };
+    let session: SFTPWrapper | undefined;
     const run = (async () => {
       const { conn, open } = await this.openChannel(target, call, (client, ms) => openSftpChannel(client, ms));
+      session = open;
       try {
+        if (call.stopped) throw new Error('the SFTP call was given up before its session opened');
         return await work(open, conn.client);
       } finally {
         open.end();
@@ -146,8 +149,10 @@ export class SshPool {
     })();
     if (opts.timeoutMs === undefined) return run;
     return this.withTimeout(run, opts.timeoutMs, () => {
-      if (call.conn) this.retire(call.conn, true);
-      return new SshError(target.name, 'timeout', `${describeTarget(target)}: an SFTP read did not finish within ${opts.timeoutMs! / 1000}s; stopped waiting and took its connection out of the pool`);
+      call.stopped = true;
+      session?.end();
+      if (call.conn) this.retire(call.conn);
+      return new SshError(target.name, 'timeout', `${describeTarget(target)}: an SFTP session did not finish within ${opts.timeoutMs! / 1000}s; stopped waiting and took its connection out of the pool`);
     });
   }
 
