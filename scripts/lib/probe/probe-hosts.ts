@@ -54,8 +54,9 @@ export function hostIdentity(config: Config, name: string): HostIdentity {
   };
 }
 
-/** Probes one inventory host (a name probeHosts checked); never throws: a host that does not answer in time is `down`. */
+/** Probes one inventory host; past an unknown name it never throws: a host that does not answer in time is `down`. */
 export async function probeHost(project: Pick<Workspace, 'config'>, name: string): Promise<HostHealth> {
+  checkHostNames(project.config, [name]);
   const entry = project.config.hosts[name]!;
   const started = Date.now();
   const base = { ...hostIdentity(project.config, name), probedAt: new Date(started).toISOString() };
