@@ -1,9 +1,12 @@
-// make hosts: the inventory, each host probed in parallel over SSH (host keys verified), with
-// the fleets it belongs to.
+// make hosts: every inventory host probed at once over its pooled SSH connection (host keys
+// verified): reachable, latency, load, memory, disk free, GPUs (nvidia-smi), tmux sessions and
+// its price. On a terminal the table fills in as hosts answer; a dead host is down within its
+// connect_timeout and holds up no other.
+import { renderHostTable } from './lib/cli/host-table.js';
+import { hostIdentity, probeHost, type HostHealth } from './lib/probe/index.js';
 import { openProject } from './lib/project.js';
-import { openRemoteHost } from './lib/remote/open-host.js';
 import { runMain } from './lib/ui/errors.js';
-import { renderTable } from './lib/ui/table.js';
+import { LiveTable } from './lib/ui/live-table.js';
 
 await runMain(async () => {
   const project = await openProject();
@@ -12,18 +15,16 @@ await runMain(async () => {
     console.log('no hosts yet; add them under hosts in cluster_fleet_config.ts');
     return 0;
   }
-  const rows = await Promise.all(
-    names.map(async (name) => {
-      const entry = project.config.hosts[name]!;
-      const t0 = Date.now();
-      const reach = await openRemoteHost(project, name)
-        .then((h) => h.run(['true'], { timeoutMs: entry.connect_timeout * 1000 + 2000 }))
-        .then(() => `ok ${Date.now() - t0} ms`, (err: Error) => `✗ ${err.message.replace(/^ssh \S+: /, '')}`);
-      const labels = Object.entries(entry.labels).map(([k, v]) => `${k}=${v}`).join(' ');
-      const fleets = Object.entries(project.config.fleets).filter(([, f]) => f.hosts.includes(name)).map(([f]) => f);
-      return [name, `${entry.user ? `${entry.user}@` : ''}${entry.host}:${entry.port}`, entry.root, labels || '-', fleets.join(' ') || '-', reach];
-    }),
-  );
-  console.log(renderTable(['HOST', 'ADDRESS', 'ROOT', 'LABELS', 'FLEETS', 'REACHABLE'], rows));
+  const answered = new Map<string, HostHealth>();
+  const table = () => renderHostTable(names.map((n) => answered.get(n) ?? hostIdentity(project.config, n)));
+  const live = new LiveTable(process.stdout);
+  live.update(table());
+  await Promise.all(names.map((n) => probeHost(project, n).then((h) => (answered.set(n, h), live.update(table())))));
+  if (live.interactive) {
+    live.update(table());
+    live.done(); // leaves the finished table on screen
+  } else {
+    console.log(table());
+  }
   return 0;
 });

@@ -196,7 +196,9 @@ describe('ssh backend', () => {
     expect(dead.code).not.toBe(0);
     expect(Date.now() - t0).toBeLessThan(15_000);
     expect(ownLines(dead.stderr).at(-1)).toMatch(/^switchyard: ssh dead \(root@[\d.]+:\d+\): /);
-    expect(make(['hosts']).stdout).toMatch(/h1 .* ok \d+ ms/);
+    const table = make(['hosts']).stdout;
+    expect(table).toMatch(/^h1 .* up \d+ ms/m);
+    expect(table).toMatch(/^dead .* down: /m);
   });
 
   it('a host whose key is unknown is refused before a run is created: no run row, nothing in the store', () => {

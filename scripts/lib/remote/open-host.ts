@@ -26,7 +26,7 @@ export async function closeSharedPool(): Promise<void> {
 }
 
 /** `root` overrides the host's own project folder (a fleet's root). */
-export async function openRemoteHost(project: Workspace, name: string | undefined, opts: { root?: string } = {}): Promise<RemoteHost> {
+export async function openRemoteHost(project: Pick<Workspace, 'config'>, name: string | undefined, opts: { root?: string } = {}): Promise<RemoteHost> {
   const known = Object.keys(project.config.hosts);
   if (!name) throw new UserError(`host: required, e.g. host=${known[0] ?? 'vast'} (hosts are listed in cluster_fleet_config.ts)`);
   const entry = project.config.hosts[name];
