@@ -19,6 +19,8 @@ const RANK: Record<string, number> = {
   'project.ts': 2,
   backends: 3,
   remote: 4,
+  // what each host is doing (load, memory, disk, GPUs), asked over the pooled connections
+  probe: 4,
   // the Google Cloud Batch job a backend submits, rendered, and what Batch says of its tasks
   batch: 4,
   // a SLURM job rendered (sbatch), and what sacct / squeue say of it

@@ -21,6 +21,8 @@ export interface HostConfig {
   python?: 'uv' | 'venv';
   /** GPUs an attempt on this host can use (default 0): a spec asking for more is refused before it runs */
   gpus?: number;
+  /** what the host costs an hour, in USD (e.g. a rented box's hourly rate): runs placed there are priced by it */
+  price_per_hour?: number;
 }
 
 export interface S3Settings {

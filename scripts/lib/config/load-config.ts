@@ -40,6 +40,8 @@ const HostSchema = z.strictObject({
   python: z.enum(['uv', 'venv']).optional(),
   /** GPUs an attempt there can use; a spec asking for more is refused before it runs */
   gpus: z.number().int().min(0).max(64).default(0),
+  /** what the host costs an hour, in USD: make hosts and the dashboard price runs placed there */
+  price_per_hour: z.number({ error: 'a number of US dollars an hour, e.g. 1.25' }).min(0, 'a number of US dollars an hour, at least 0, e.g. 1.25').finite().optional(),
 });
 
 export type HostEntry = z.infer<typeof HostSchema>;

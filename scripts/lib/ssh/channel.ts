@@ -1,7 +1,7 @@
 // One ssh2 exec channel: open it within a deadline, collect or follow its output, read its exit.
 import { constants } from 'node:os';
 import { StringDecoder } from 'node:string_decoder';
-import type { Client, ClientChannel } from 'ssh2';
+import type { Client, ClientChannel, SFTPWrapper } from 'ssh2';
 
 export interface ExecResult {
   /** the remote exit status; 128 + signal number when a signal ended it (as a shell reports) */
@@ -48,6 +48,27 @@ export function openExecChannel(client: Client, command: string, timeoutMs: numb
         });
         channel.on('error', () => {}); // surfaces as a close without exit status
         resolve({ channel, exit });
+      });
+    } catch (err) {
+      clearTimeout(timer);
+      reject(err);
+    }
+  });
+}
+
+/** Opens an SFTP session (the `sftp` subsystem) or rejects after `timeoutMs`. */
+export function openSftpChannel(client: Client, timeoutMs: number): Promise<SFTPWrapper> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(
+      () => reject(Object.assign(new Error('no answer to the SFTP session open'), { level: 'client-timeout' })),
+      timeoutMs,
+    );
+    try {
+      client.sftp((err, sftp) => {
+        clearTimeout(timer);
+        if (err) return reject(err);
+        sftp.on('error', () => {}); // surfaces as a failed request
+        resolve(sftp);
       });
     } catch (err) {
       clearTimeout(timer);

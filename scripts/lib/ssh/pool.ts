@@ -1,12 +1,13 @@
 // A pool of ssh2 connections, one per (user, host, port, identity, known_hosts): many calls share
 // one connection, a dead one is replaced on the next call, a timed-out call never holds its caller
 // past its limit, and every failure is one SshError line that names the host.
-import type { Client, ClientChannel } from 'ssh2';
+import type { Client, ClientChannel, SFTPWrapper } from 'ssh2';
 import {
   ChannelLostError,
   collectExec,
   followChannel,
   openExecChannel,
+  openSftpChannel,
   stopChannel,
   type ExecChannel,
   type ExecResult,
@@ -110,7 +111,7 @@ export class SshPool {
     const command = shellQuote(argv);
     const call: Call = { stopped: false };
     const done = (async () => {
-      const { conn, open } = await this.openChannel(target, command, call);
+      const { conn, open } = await this.openChannel(target, call, (client, ms) => openExecChannel(client, command, ms));
       try {
         if (call.stopped) stopChannel(open.channel, 'TERM');
         return await followChannel(open, onData, () => call.stopped);
@@ -126,6 +127,28 @@ export class SshPool {
       if (call.channel) stopChannel(call.channel, 'TERM');
     };
     return { done, close };
+  }
+
+  /**
+   * Runs `work` on an SFTP session over a pooled connection (one of its channels) and ends the
+   * session after; past `timeoutMs` the call fails and the connection leaves the pool.
+   */
+  async sftp<T>(target: SshTarget, work: (sftp: SFTPWrapper, client: Client) => Promise<T>, opts: { timeoutMs?: number } = {}): Promise<T> {
+    const call: Call = { stopped: false };
+    const run = (async () => {
+      const { conn, open } = await this.openChannel(target, call, (client, ms) => openSftpChannel(client, ms));
+      try {
+        return await work(open, conn.client);
+      } finally {
+        open.end();
+        this.release(conn);
+      }
+    })();
+    if (opts.timeoutMs === undefined) return run;
+    return this.withTimeout(run, opts.timeoutMs, () => {
+      if (call.conn) this.retire(call.conn, true);
+      return new SshError(target.name, 'timeout', `${describeTarget(target)}: an SFTP read did not finish within ${opts.timeoutMs! / 1000}s; stopped waiting and took its connection out of the pool`);
+    });
   }
 
   /** Ends every connection and abandons connects in flight; later calls throw. */
@@ -144,7 +167,7 @@ export class SshPool {
     call: Call,
     stdin?: string | Buffer,
   ): Promise<ExecResult> {
-    const { conn, open } = await this.openChannel(target, command, call);
+    const { conn, open } = await this.openChannel(target, call, (client, ms) => openExecChannel(client, command, ms));
     try {
       if (call.stopped) stopChannel(open.channel, 'KILL');
       return await collectExec(open, stdin);
@@ -170,10 +193,14 @@ export class SshPool {
   }
 
   /**
-   * A channel for `command` on a pooled connection, within the target's connect timeout. A
+   * A channel (`open` makes it) on a pooled connection, within the target's connect timeout. A
    * pooled connection that turns out dead is retired and the call retried once on a fresh one.
    */
-  private async openChannel(target: SshTarget, command: string, call: Call): Promise<{ conn: Conn; open: ExecChannel }> {
+  private async openChannel<C extends ExecChannel | SFTPWrapper>(
+    target: SshTarget,
+    call: Call,
+    open: (client: Client, timeoutMs: number) => Promise<C>,
+  ): Promise<{ conn: Conn; open: C }> {
     const deadline = Date.now() + target.connectTimeoutSec * 1000;
     for (let attempt = 1; ; attempt++) {
       if (this.closed) throw new Error('SshPool is closed');
@@ -185,9 +212,9 @@ export class SshPool {
       }
       call.conn = conn;
       try {
-        const open = await openExecChannel(conn.client, command, Math.max(deadline - Date.now(), 1000));
-        call.channel = open.channel;
-        return { conn, open };
+        const opened = await open(conn.client, Math.max(deadline - Date.now(), 1000));
+        if ('channel' in opened) call.channel = opened.channel;
+        return { conn, open: opened };
       } catch (err) {
         this.release(conn);
         this.retire(conn);

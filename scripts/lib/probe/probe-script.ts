@@ -1,0 +1,48 @@
+// The one command a probe runs on a host: a fixed POSIX sh script whose output comes in sections
+// (`@@<name>` lines), so one round trip answers everything. nvidia-smi runs under its own
+// `timeout`: a hung driver marks the GPUs unhealthy and the rest of the probe still arrives.
+
+/** The GPU fields asked for, in this order (parse-probe.ts reads them back from the right). */
+export const GPU_FIELDS = [
+  'index',
+  'name',
+  'uuid',
+  'utilization.gpu',
+  'memory.used',
+  'memory.total',
+  'temperature.gpu',
+  'power.draw',
+  'mig.mode.current',
+] as const;
+
+export const NVIDIA_SMI_QUERY = `--query-gpu=${GPU_FIELDS.join(',')}`;
+
+/**
+ * $1: the host's project folder (df reports the filesystem of its nearest existing folder);
+ * $2: seconds nvidia-smi may take. The exit status of nvidia-smi (124: timed out) or `none`
+ * closes the gpu section.
+ */
+export const PROBE_SCRIPT = `export LC_ALL=C
+echo @@load; cat /proc/loadavg 2>/dev/null
+echo @@cpus; nproc 2>/dev/null || getconf _NPROCESSORS_ONLN 2>/dev/null
+echo @@mem; grep -E '^(MemTotal|MemAvailable):' /proc/meminfo 2>/dev/null
+echo @@disk; d=$1; while [ ! -d "$d" ] && [ "$d" != . ] && [ "$d" != / ]; do d=$(dirname "$d"); done; df -Pk "$d" 2>/dev/null
+echo @@tmux; tmux list-sessions -F '#{session_name}' 2>/dev/null
+echo @@gpu
+if command -v nvidia-smi >/dev/null 2>&1; then
+  timeout -k 1 "$2" nvidia-smi ${NVIDIA_SMI_QUERY} --format=csv,noheader,nounits 2>&1
+  echo "@@gpu-exit $?"
+else
+  echo "@@gpu-exit none"
+fi
+`;
+
+/** The argv of one probe: the script and its two arguments, never spliced into shell code. */
+export function probeArgv(root: string, gpuTimeoutSec: number): string[] {
+  return ['sh', '-c', PROBE_SCRIPT, 'sh', root, String(gpuTimeoutSec)];
+}
+
+/** nvidia-smi gets half the host's deadline (at least 1 s), leaving the rest for the round trip. */
+export function gpuTimeoutSec(deadlineSec: number): number {
+  return Math.max(1, Math.round(deadlineSec * 5) / 10);
+}
