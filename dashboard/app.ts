@@ -19,7 +19,7 @@ export interface DashboardOptions {
   /** the port it listens on, once known */
   port: () => number;
   /** more routes (the hosts page), mounted before the fallbacks */
-  extra?: express.Router[];
+  extra?: (runs: RunsCache) => express.Router[];
 }
 
 const PAGES: Record<string, string> = { '/': 'runs.html', '/hosts': 'hosts.html', '/submissions': 'submissions.html', '/login': 'login.html' };
@@ -59,7 +59,7 @@ export function createDashboard(opts: DashboardOptions) {
   app.use(runsRoutes({ project, runs, secrets }));
   app.use(submissionsRoutes(project));
   app.use(actionsRoutes({ project, runs, secrets }));
-  for (const router of opts.extra ?? []) app.use(router);
+  for (const router of opts.extra?.(runs) ?? []) app.use(router);
 
   app.use('/api', (_req, res) => void res.status(404).json({ error: 'no such API' }));
   // Errors: one line, masked; a UserError is the operator's to fix, anything else is ours.

@@ -4,7 +4,7 @@
 import type { NextFunction, Request, Response } from 'express';
 
 /** `<slug>-<name>-<yyyymmdd>T<hhmm>-<digest8>` (and the `-2`, `-3` a same-minute twin gets) */
-export const RUN_ID = /^[a-z0-9][a-z0-9_-]{0,200}$/;
+export const RUN_ID = /^[a-z0-9][A-Za-z0-9_-]{0,200}$/;
 /** competition slugs and experiment names (NAME_RE of the spec) */
 export const SLUG = /^[a-z0-9][a-z0-9_-]{0,63}$/;
 /** inventory host names */
@@ -16,7 +16,7 @@ export class BadRequest extends Error {}
 
 /** An express `router.param` handler that answers 400 for a value outside `grammar`. */
 export function checkParam(grammar: RegExp, what: string) {
-  return (req: Request, res: Response, next: NextFunction, value: string) => {
+  return (_req: Request, res: Response, next: NextFunction, value: string) => {
     if (typeof value !== 'string' || !grammar.test(value)) {
       res.status(400).json({ error: `${what}: ${JSON.stringify(String(value).slice(0, 80))} is not a valid ${what}` });
       return;

@@ -2,7 +2,9 @@
 // shows, filtered and sorted on the server so a page of 5,000 runs sends only what is seen.
 // Concurrent requests share one listRuns call, and a result serves for a second: several tabs
 // polling do not each ask every live host.
+import { runCost } from '../scripts/lib/actions/cost.js';
 import { listRuns, type RunRow } from '../scripts/lib/actions/look.js';
+import type { Config } from '../scripts/lib/config/load-config.js';
 import type { Project } from '../scripts/lib/project.js';
 import { lastStep, type RunRecord } from '../scripts/lib/runs/run-record.js';
 
@@ -21,6 +23,8 @@ export interface RunsRow {
   /** the headline metric: loss when there is one, else the first number besides step */
   metric: { name: string; value: number } | null;
   metrics: Record<string, unknown> | null;
+  /** USD on priced hosts (price_per_hour), null elsewhere */
+  cost: number | null;
   created_at: string;
 }
 
@@ -33,7 +37,7 @@ export function headline(metrics: Record<string, unknown> | null): RunsRow['metr
   return pick ? { name: pick[0], value: pick[1] } : null;
 }
 
-export function toRow(r: RunRow): RunsRow {
+export function toRow(r: RunRow, config: Pick<Config, 'hosts'>): RunsRow {
   const run: RunRecord = r.run;
   const lasts = run.units.map((u) => u.attempts.at(-1)).filter((a) => !!a);
   return {
@@ -49,6 +53,7 @@ export function toRow(r: RunRow): RunsRow {
     ckpt_step: lastStep(run),
     metric: headline(r.metrics),
     metrics: r.metrics,
+    cost: runCost(run, config),
     created_at: run.created_at,
   };
 }
@@ -90,7 +95,7 @@ export function queryRows(rows: RunsRow[], q: RunsQuery) {
       (!q.backend || r.backend.split(',').includes(q.backend)) &&
       (!q.state || r.state === q.state) &&
       (!q.host || r.hosts.includes(q.host)) &&
-      (!needle || r.run_id.includes(needle) || r.experiment.includes(needle)),
+      (!needle || r.run_id.toLowerCase().includes(needle) || r.experiment.includes(needle)),
   );
   const key = SORT_KEYS[q.sort ?? 'created'];
   const sign = (q.dir ?? (q.sort && q.sort !== 'created' ? 'asc' : 'desc')) === 'asc' ? 1 : -1;
@@ -119,7 +124,7 @@ export class RunsCache {
     if (Date.now() - this.at < this.ttlMs) return this.value;
     this.pending ??= listRuns(this.project)
       .then((rows) => {
-        this.value = rows.map(toRow);
+        this.value = rows.map((r) => toRow(r, this.project.config));
         this.at = Date.now();
         return this.value;
       })

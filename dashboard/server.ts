@@ -24,7 +24,7 @@ await runMain(async () => {
   }
   let port = vars.port;
   const watch = startHostWatch(project);
-  const { app } = createDashboard({ project, bindHost: vars.host, port: () => port, extra: [hostsRoutes(project, watch)] });
+  const { app } = createDashboard({ project, bindHost: vars.host, port: () => port, extra: (runs) => [hostsRoutes(project, watch, runs)] });
   const server = app.listen(vars.port, vars.host);
   await new Promise<void>((resolve, reject) => {
     server.once('listening', resolve);

@@ -8,6 +8,7 @@ import { drive } from '../../scripts/lib/actions/launch.js';
 import { pullRun } from '../../scripts/lib/actions/pull.js';
 import { planRetry } from '../../scripts/lib/actions/retry.js';
 import { stopRun } from '../../scripts/lib/actions/stop.js';
+import { submitRun } from '../../scripts/lib/actions/submit.js';
 import { syncHost } from '../../scripts/lib/actions/sync.js';
 import type { Project } from '../../scripts/lib/project.js';
 import type { RunRecord } from '../../scripts/lib/runs/run-record.js';
@@ -101,6 +102,18 @@ export function actionsRoutes({ project, runs, secrets }: ActionsDeps): Router {
       });
       await opened;
       return { status: 202, body: { shards: plan.only, host: plan.slot ?? null } };
+    }),
+  );
+
+  // A real upload unless dry; either way recorded under the run and in the ledger by submitRun.
+  r.post(
+    '/api/runs/:run/submit',
+    acting('submit', async (req) => {
+      const dry = req.body?.dry !== false;
+      if (!dry) needsConfirm(req);
+      const message = typeof req.body?.message === 'string' && req.body.message.trim() ? req.body.message.slice(0, 500) : undefined;
+      const result = await submitRun(project, runOf(req), { dry, message });
+      return { body: { stamp: result.stamp, dry: result.record.dry, score: result.record.score ?? null, sha256: result.record.sha256 } };
     }),
   );
 

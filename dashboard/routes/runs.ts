@@ -57,7 +57,7 @@ export function runsRoutes({ project, runs, secrets }: RunsDeps): Router {
       backend: queryValue(req, 'backend', SLUG),
       state: queryValue(req, 'state', SLUG),
       host: queryValue(req, 'host', HOST),
-      q: queryValue(req, 'q', /^[a-z0-9_/-]{1,100}$/),
+      q: queryValue(req, 'q', /^[A-Za-z0-9_/-]{1,100}$/)?.toLowerCase(),
       sort: queryValue(req, 'sort', /^(created|experiment|state|step|metric|backend)$/) as RunsQuery['sort'],
       dir: queryValue(req, 'dir', /^(asc|desc)$/) as RunsQuery['dir'],
       offset: queryInt(req, 'offset'),

@@ -1,8 +1,8 @@
-// Every submission make submit recorded: the ledger says which runs have any (one read instead of
-// a listing per run), the store holds each one's record (runs/<id>/submissions/<stamp>/submission.json).
-import type { Project } from '../project.js';
+// Every submission make submit recorded, for the dashboard: the ledger says which runs have any
+// (one read instead of a store listing per run), the store holds each one's record.
+import { listSubmissions as runSubmissions } from '../kaggle/submission-record.js';
 import { readLedger } from '../ledger/ledger.js';
-import { runKeys } from '../runs/run-record.js';
+import type { Project } from '../project.js';
 
 export interface SubmissionRow {
   run_id: string;
@@ -13,8 +13,9 @@ export interface SubmissionRow {
   file: string;
   sha256: string;
   message: string | null;
-  /** nothing was uploaded (dry=1, or no Kaggle) */
+  /** nothing was uploaded (dry=1, or no Kaggle); `reason` says why */
   dry: boolean;
+  reason: string | null;
   /** the local scorer's answer */
   score: Record<string, unknown> | null;
   /** the leaderboard's, once Kaggle has scored it */
@@ -23,46 +24,31 @@ export interface SubmissionRow {
   kaggle_status: string | null;
 }
 
-const num = (v: unknown) => (typeof v === 'number' && Number.isFinite(v) ? v : typeof v === 'string' && v.trim() && Number.isFinite(Number(v)) ? Number(v) : null);
-
 /** Newest first; only `competition`'s when given. */
 export async function listSubmissions(project: Project, competition?: string): Promise<SubmissionRow[]> {
   const ids = new Set<string>();
   for (const e of await readLedger(project.ledgerPath).catch(() => [])) if (e.type === 'submission.made' && typeof e.run_id === 'string') ids.add(e.run_id);
-  const rows: SubmissionRow[] = [];
-  await Promise.all(
+  const perRun = await Promise.all(
     [...ids].map(async (id) => {
       const run = project.db.get(id);
-      if (!run) return;
-      const comp = run.experiment.split('/')[0]!;
-      if (competition && comp !== competition) return;
-      const prefix = runKeys.submission(id, '', '').replace(/\/\/$/, '/');
-      const keys = (await project.store.list(prefix)).filter((k) => k.endsWith('/submission.json'));
-      for (const key of keys) {
-        const bytes = await project.store.getBytes(key);
-        if (!bytes) continue;
-        let r: Record<string, unknown>;
-        try {
-          r = JSON.parse(bytes.toString('utf8')) as Record<string, unknown>;
-        } catch {
-          continue;
-        }
-        rows.push({
-          run_id: id,
-          experiment: run.experiment,
-          competition: comp,
-          at: typeof r.at === 'string' ? r.at : '',
-          file: String(r.file ?? ''),
-          sha256: String(r.sha256 ?? ''),
-          message: typeof r.message === 'string' ? r.message : null,
-          dry: r.dry === true,
-          score: r.score && typeof r.score === 'object' ? (r.score as Record<string, unknown>) : null,
-          public_score: num(r.public_score),
-          private_score: num(r.private_score),
-          kaggle_status: typeof r.kaggle_status === 'string' ? r.kaggle_status : null,
-        });
-      }
+      const comp = run?.experiment.split('/')[0];
+      if (!run || (competition && comp !== competition)) return [];
+      return (await runSubmissions(project.store, id)).map(({ record: r }): SubmissionRow => ({
+        run_id: id,
+        experiment: run.experiment,
+        competition: comp!,
+        at: r.at,
+        file: r.file,
+        sha256: r.sha256,
+        message: r.message ?? null,
+        dry: r.dry,
+        reason: r.reason,
+        score: r.score,
+        public_score: r.public_score,
+        private_score: r.private_score,
+        kaggle_status: r.kaggle_status,
+      }));
     }),
   );
-  return rows.sort((a, b) => (a.at < b.at ? 1 : a.at > b.at ? -1 : 0));
+  return perRun.flat().sort((a, b) => (a.at < b.at ? 1 : a.at > b.at ? -1 : 0));
 }
