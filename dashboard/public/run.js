@@ -111,8 +111,8 @@ function actionButton(label, run, opts = {}) {
       disabled: !canAct(),
       title: canAct() ? '' : 'sign in to act',
       onclick: async (e) => {
+        const btn = e.currentTarget; // gone from the event once it has been dispatched
         if (opts.confirm && !(await confirmDialog(opts.confirm, label))) return;
-        const btn = e.currentTarget;
         btn.disabled = true;
         try {
           const body = { ...(opts.body?.() ?? {}), ...(opts.confirm ? { confirm: true } : {}) };
