@@ -35,6 +35,12 @@ export function createDashboard(opts: DashboardOptions) {
   app.disable('x-powered-by');
   app.set('etag', false);
   app.use(auth.checkHost());
+  // No path walks up: `..` as a segment, encoded or not, is refused before any route sees it.
+  app.use((req, res, next) => {
+    const raw = (req.originalUrl.split('?')[0] ?? '').replace(/%2e/gi, '.').replace(/%2f/gi, '/').replace(/%5c/gi, '\\');
+    if (raw.split(/[/\\]/).includes('..')) return void res.status(400).json({ error: 'a path may not contain ..' });
+    next();
+  });
   app.use((_req, res, next) => {
     res.setHeader('X-Content-Type-Options', 'nosniff');
     res.setHeader('X-Frame-Options', 'DENY');
