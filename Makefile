@@ -5,9 +5,9 @@ SHELL := /bin/bash
 NODE  := node
 VERB  := $(NODE) dist/scripts
 
-SOURCES := $(shell find scripts cluster_fleet_config.ts -name '*.ts' -newer dist/.built 2>/dev/null | head -1)
+SOURCES := $(shell find scripts dashboard cluster_fleet_config.ts -name '*.ts' -newer dist/.built 2>/dev/null | head -1)
 
-.PHONY: help setup build train predict submit status logs stop pull verify reindex replay competition-new hosts bootstrap sync ssh \
+.PHONY: help setup build dashboard train predict submit status logs stop pull verify reindex replay competition-new hosts bootstrap sync ssh \
         retry fleet-search fleet-status fleet-pull fleet-stop fleet-retry gcp-setup gcp-submit gcp-status gcp-pull gcp-stop merge spec-doc test e2e-smoke bench typecheck clean
 
 help:                ## list the verbs
@@ -115,6 +115,9 @@ spec-doc: dist/.built  ## write docs/experiment-spec.md from the spec schema
 
 e2e-smoke: dist/.built ## scaffold, train, kill -9, resume, predict, submit, verify
 	@npx vitest run test/e2e/smoke.test.ts
+
+dashboard: dist/.built ## the operator's web console: [port=8787] [host=127.0.0.1] (another host= needs SWITCHYARD_DASHBOARD_TOKEN in .env)
+	@$(NODE) dist/dashboard/server.js
 
 bench: dist/.built   ## benchmarks against baselines measured side by side
 	@for t in rclone jq; do command -v $$t >/dev/null || { echo "bench: installing $$t (a baseline)"; \

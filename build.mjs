@@ -44,6 +44,23 @@ await build({
   plugins: [zodEnglishOnly],
   logLevel: 'warning',
 });
+// The dashboard's server: the same libraries, its own entry (make dashboard); its pages are
+// plain files under dashboard/public, served as they are.
+await build({
+  entryPoints: ['dashboard/server.ts'],
+  outdir: 'dist/dashboard',
+  bundle: true,
+  splitting: true,
+  format: 'esm',
+  platform: 'node',
+  target: 'node20',
+  external: ['better-sqlite3', 'esbuild', 'ssh2', '@aws-sdk/*', '@google-cloud/batch', 'google-auth-library'],
+  banner: { js: "import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);" },
+  sourcemap: 'linked',
+  chunkNames: 'chunks/[name]-[hash]',
+  plugins: [zodEnglishOnly],
+  logLevel: 'warning',
+});
 // The worker-side runner, self-contained (every dependency inside): shipped to remote hosts,
 // which have Node but not this project's node_modules.
 await build({

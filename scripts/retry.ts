@@ -5,12 +5,12 @@ import { z } from 'zod';
 import { drive } from './lib/actions/launch.js';
 import { RunDisplay } from './lib/cli/run-display.js';
 import { ForegroundSignals } from './lib/cli/signals.js';
-import { backendForHandle } from './lib/backends/index.js';
+import { planRetry } from './lib/actions/retry.js';
 import { openProject } from './lib/project.js';
 import { exitCodeFor } from './lib/cli/describe.js';
 import { findRun } from './lib/runs/find-run.js';
 import { readVars } from './lib/spec/make-vars.js';
-import { runMain, UserError } from './lib/ui/errors.js';
+import { runMain } from './lib/ui/errors.js';
 
 await runMain(async () => {
   const vars = readVars('retry', {
@@ -21,19 +21,7 @@ await runMain(async () => {
   });
   const project = await openProject();
   const run = await findRun(project, vars, 'retry', (r) => r.sharded, 'sharded search');
-  if (!run.sharded) throw new UserError(`retry: run ${run.run_id} is not a sharded search; make train experiment=${run.experiment} resumes it`);
-  const only = [...new Set(vars.shard.split(',').map(Number))];
-  const bad = only.find((i) => i >= run.units.length);
-  if (bad !== undefined) throw new UserError(`shard: ${bad} is not a shard of run ${run.run_id} (it has shards 0-${run.units.length - 1})`);
-  const busy = only.filter((i) => ['running', 'pending'].includes(run.units[i]!.attempts.at(-1)?.state ?? ''));
-  if (busy.length) throw new UserError(`shard ${busy.join(',')} of run ${run.run_id} is still running; make stop run=${run.run_id} first, or wait`);
-  const last = run.units[only[0]!]!.attempts.at(-1)!;
-  const backend = await backendForHandle(project, last.handle!);
-  const hosts = backend.slots().map((s) => s.name);
-  if (vars.host && !hosts.includes(vars.host)) throw new UserError(`host: ${vars.host} is not in fleet ${run.fleet} (its hosts: ${hosts.join(', ')})`);
-  // Another host than the one it last ran on, unless host= says where.
-  const before = only.map((i) => run.units[i]!.attempts.at(-1)?.handle?.host);
-  const slot = vars.host ?? hosts.find((h) => !before.includes(h)) ?? hosts[0];
+  const { backend, only, slot } = await planRetry(project, run, vars.shard.split(',').map(Number), vars.host);
   const display = new RunDisplay(`fleet ${run.fleet}`, (key) => project.store.locate(key));
   const signals = new ForegroundSignals((line) => display.say(line), (r) => `make status run=${r.run_id}   ·   make stop run=${r.run_id}`);
   const result = await drive(

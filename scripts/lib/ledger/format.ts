@@ -26,6 +26,8 @@ export interface LedgerFieldsByType {
   'shard.moved': { run_id: string; shard: number; from: string; to: string; resume_step: number | null };
   /** `output`: the merged file's key relative to the store root */
   'merge.completed': { run_id: string; output: string; sha256: string; records: number | null; shards: number };
+  /** an action taken from the dashboard: `who` the session, `action` what (stop, pull, retry, sync, submit), `result` ok or the error */
+  'dashboard.action': { who: string; action: string; run_id?: string; host?: string; detail?: unknown; result: string };
   /** a torn last line (an append cut off by a crash or a full disk) moved to `recovery`, a file beside the ledger */
   'ledger.repaired': { recovery: string; bytes: number; sha256: string };
 }

@@ -1,0 +1,127 @@
+// Who may act. Reading needs nothing (the dashboard binds to loopback unless told otherwise);
+// every POST needs, in this order: a Host that names this server (no DNS rebinding), an Origin
+// equal to that host (no cross-site form), a session (the token from .env exchanged once for an
+// HttpOnly SameSite=Strict cookie) and that session's CSRF token in the X-CSRF-Token header
+// (a synchronizer token the page reads from /api/session, same-origin only: there is no CORS).
+// Without SWITCHYARD_DASHBOARD_TOKEN in .env no session can be made: the dashboard is read-only.
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import type { NextFunction, Request, Response } from 'express';
+
+export const TOKEN_KEY = 'SWITCHYARD_DASHBOARD_TOKEN';
+const COOKIE = 'sy_session';
+/** A session lasts a working day and a night after its last use. */
+const IDLE_MS = 24 * 3600_000;
+
+interface Session {
+  id: string;
+  csrf: string;
+  /** a short, non-secret name for the ledger: who acted */
+  who: string;
+  lastSeen: number;
+}
+
+const digest = (s: string) => createHash('sha256').update(s, 'utf8').digest();
+
+/** Constant-time equality of two strings of any length (both hashed first). */
+export function sameSecret(a: string, b: string): boolean {
+  return timingSafeEqual(digest(a), digest(b));
+}
+
+function cookieOf(req: Request, name: string): string | undefined {
+  for (const part of (req.headers.cookie ?? '').split(';')) {
+    const eq = part.indexOf('=');
+    if (eq > 0 && part.slice(0, eq).trim() === name) return part.slice(eq + 1).trim();
+  }
+  return undefined;
+}
+
+const LOOPBACK_NAMES = ['127.0.0.1', 'localhost', '[::1]'];
+
+export class Auth {
+  private readonly sessions = new Map<string, Session>();
+
+  /**
+   * `token()`: the token as .env has it now (undefined: read-only). `hosts`: the names this server
+   * answers to (loopback, and the bind address when it is another).
+   */
+  constructor(
+    private readonly token: () => string | undefined,
+    private readonly port: () => number,
+    private readonly bindHost: string,
+  ) {}
+
+  get readOnly(): boolean {
+    return !this.token();
+  }
+
+  /** The session the request carries, if any is live. */
+  session(req: Request): Session | null {
+    const id = cookieOf(req, COOKIE);
+    const s = id ? this.sessions.get(id) : undefined;
+    if (!s || Date.now() - s.lastSeen > IDLE_MS || this.readOnly) return null;
+    s.lastSeen = Date.now();
+    return s;
+  }
+
+  /** Whether the Host header names this server (an attacker's rebinding name does not). */
+  hostAllowed(req: Request): boolean {
+    const host = (req.headers.host ?? '').toLowerCase();
+    const names = new Set([...LOOPBACK_NAMES, this.bindHost.includes(':') ? `[${this.bindHost}]` : this.bindHost]);
+    return [...names].some((n) => host === n || host === `${n}:${this.port()}`);
+  }
+
+  /** Every request: a Host this server answers to (403 otherwise). */
+  checkHost() {
+    return (req: Request, res: Response, next: NextFunction) => {
+      if (!this.hostAllowed(req)) return void res.status(403).type('text/plain').send('unknown Host header: open the dashboard as http://127.0.0.1:<port>/\n');
+      next();
+    };
+  }
+
+  /** Every POST: same origin, then (except the login itself) a session and its CSRF token. */
+  checkPost() {
+    return (req: Request, res: Response, next: NextFunction) => {
+      if (req.method !== 'POST') return next();
+      const origin = req.headers.origin;
+      if (!origin || origin !== `http://${req.headers.host}` && origin !== `https://${req.headers.host}`) {
+        return void res.status(403).json({ error: 'cross-origin request refused' });
+      }
+      if (req.path === '/login') return next();
+      if (this.readOnly) return void res.status(403).json({ error: `read-only: set ${TOKEN_KEY} in .env to act from the dashboard` });
+      const s = this.session(req);
+      if (!s) return void res.status(403).json({ error: 'not signed in' });
+      const csrf = req.get('x-csrf-token');
+      if (!csrf || !sameSecret(csrf, s.csrf)) return void res.status(403).json({ error: 'missing or wrong CSRF token' });
+      res.locals.who = s.who;
+      next();
+    };
+  }
+
+  /** POST /login: the token from the form for a session cookie. */
+  login(req: Request, res: Response): void {
+    const expected = this.token();
+    const given = typeof req.body?.token === 'string' ? req.body.token : '';
+    if (!expected) return void res.status(403).type('text/plain').send(`read-only: ${TOKEN_KEY} is not set in .env\n`);
+    if (!given || !sameSecret(given, expected)) return void res.redirect(303, '/login?failed=1');
+    const id = randomBytes(32).toString('base64url');
+    const session: Session = { id, csrf: randomBytes(32).toString('base64url'), who: `session-${id.slice(0, 8)}`, lastSeen: Date.now() };
+    this.sessions.set(id, session);
+    // Secure is left off: behind plain http on loopback it would stop the cookie; a tunnel that
+    // terminates TLS still carries it (docs/architecture.md, the dashboard).
+    res.setHeader('Set-Cookie', `${COOKIE}=${id}; HttpOnly; SameSite=Strict; Path=/; Max-Age=${IDLE_MS / 1000}`);
+    res.redirect(303, typeof req.body?.next === 'string' && /^\/[a-z0-9/_-]*$/i.test(req.body.next) ? req.body.next : '/');
+  }
+
+  logout(req: Request, res: Response): void {
+    const id = cookieOf(req, COOKIE);
+    if (id) this.sessions.delete(id);
+    res.setHeader('Set-Cookie', `${COOKIE}=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0`);
+    res.json({ ok: true });
+  }
+
+  /** GET /api/session: what the page may do, and the CSRF token for its POSTs. */
+  describe(req: Request): { readOnly: boolean; signedIn: boolean; csrf: string | null } {
+    const s = this.session(req);
+    return { readOnly: this.readOnly, signedIn: !!s, csrf: s?.csrf ?? null };
+  }
+}

@@ -1,0 +1,165 @@
+// GET routes of runs: the table, one run, its log (streamed as it grows, or whole as a file) and
+// its metrics. Everything comes from the actions make status and make logs use.
+import { StringDecoder } from 'node:string_decoder';
+import { Router, type Request, type Response } from 'express';
+import { lookAtUnits } from '../../scripts/lib/actions/look.js';
+import { runLogs, type LogsOptions } from '../../scripts/lib/actions/logs.js';
+import type { Project } from '../../scripts/lib/project.js';
+import { runKeys, unitKey, type RunRecord } from '../../scripts/lib/runs/run-record.js';
+import { BadRequest, checkParam, EXPERIMENT, HOST, queryInt, queryValue, RUN_ID, SLUG } from '../params.js';
+import { hostOf, queryRows, type RunsCache, type RunsQuery } from '../runs-view.js';
+import type { EnvSecrets } from '../secrets.js';
+import { readMetrics } from '../metrics.js';
+
+export interface RunsDeps {
+  project: Project;
+  runs: RunsCache;
+  secrets: EnvSecrets;
+}
+
+/** The run named by :run, or a 404 answered (null). */
+function runOr404(project: Project, req: Request, res: Response): RunRecord | null {
+  const run = project.db.get(String(req.params.run));
+  if (!run) res.status(404).json({ error: `no run ${req.params.run}` });
+  return run;
+}
+
+/** shard=, attempt=, stream= of a log request. */
+function logOptions(req: Request, run: RunRecord): Omit<LogsOptions, 'follow'> {
+  const shard = queryInt(req, 'shard', 100_000);
+  if (shard !== undefined && !run.units[shard]) throw new BadRequest(`shard: run ${run.run_id} has no shard ${shard}`);
+  const attempt = queryValue(req, 'attempt', /^(\d{1,6}|predict)$/);
+  const stream = queryValue(req, 'stream', /^(stdout|stderr)$/) as LogsOptions['stream'] | undefined;
+  return { shard: run.sharded ? (shard ?? 0) : shard, attempt: attempt === undefined || attempt === 'predict' ? attempt : Number(attempt), stream: stream ?? 'stdout' };
+}
+
+/** The checkpoint steps each unit has in the store. */
+async function checkpoints(project: Project, run: RunRecord): Promise<{ unit: number; steps: number[] }[]> {
+  const units = run.units.length ? run.units.map((u) => u.index) : [0];
+  return Promise.all(
+    units.map(async (unit) => {
+      const prefix = runKeys.ckptDir(unitKey(run, unit));
+      const keys = await project.store.list(prefix).catch(() => [] as string[]);
+      const steps = new Set(keys.map((k) => Number(k.slice(prefix.length).split('/')[0])).filter((n) => Number.isSafeInteger(n)));
+      return { unit, steps: [...steps].sort((a, b) => a - b) };
+    }),
+  );
+}
+
+export function runsRoutes({ project, runs, secrets }: RunsDeps): Router {
+  const r = Router();
+  r.param('run', checkParam(RUN_ID, 'run id'));
+
+  r.get('/api/runs', async (req, res) => {
+    const q: RunsQuery = {
+      competition: queryValue(req, 'competition', SLUG),
+      experiment: queryValue(req, 'experiment', EXPERIMENT),
+      backend: queryValue(req, 'backend', SLUG),
+      state: queryValue(req, 'state', SLUG),
+      host: queryValue(req, 'host', HOST),
+      q: queryValue(req, 'q', /^[A-Za-z0-9_/-]{1,100}$/)?.toLowerCase(),
+      sort: queryValue(req, 'sort', /^(created|experiment|state|step|metric|backend)$/) as RunsQuery['sort'],
+      dir: queryValue(req, 'dir', /^(asc|desc)$/) as RunsQuery['dir'],
+      offset: queryInt(req, 'offset'),
+      limit: queryInt(req, 'limit', 1000),
+    };
+    res.json(queryRows(await runs.rows(), q));
+  });
+
+  r.get('/api/runs/:run', async (req, res) => {
+    const run = runOr404(project, req, res);
+    if (!run) return;
+    const [units, ckpts] = await Promise.all([lookAtUnits(project, run), checkpoints(project, run)]);
+    res.json({
+      run: {
+        run_id: run.run_id,
+        experiment: run.experiment,
+        created_at: run.created_at,
+        pins: run.pins,
+        backends: run.backends,
+        replay_of: run.replay_of,
+        sharded: run.sharded,
+        fleet: run.fleet ?? null,
+        grace_sec: run.spec.train.grace_sec,
+      },
+      units: run.units.map((u, i) => ({
+        ...units[i],
+        moved_from: u.moved_from,
+        attempts: u.attempts.map((a) => ({
+          n: a.n,
+          backend: a.backend,
+          host: hostOf(a.handle),
+          state: a.state,
+          reason: a.reason,
+          exit_code: a.exit_code,
+          started_at: a.started_at,
+          ended_at: a.ended_at,
+          restored_step: a.restored_step,
+          last_step: a.last_step,
+        })),
+      })),
+      checkpoints: ckpts,
+      replay: `make replay run=${run.run_id}`,
+    });
+  });
+
+  // The log as it grows: server-sent events, each a chunk of text (masked), then `end`.
+  r.get('/api/runs/:run/log/stream', async (req, res) => {
+    const run = runOr404(project, req, res);
+    if (!run) return;
+    const opts = logOptions(req, run);
+    res.writeHead(200, { 'Content-Type': 'text/event-stream', 'Cache-Control': 'no-store', Connection: 'keep-alive', 'X-Accel-Buffering': 'no' });
+    res.write(': log\n\n');
+    let closed = false;
+    const decoder = new StringDecoder('utf8');
+    const send = (event: string, text: string) => !closed && res.write(`event: ${event}\ndata: ${JSON.stringify(text)}\n\n`);
+    const masked = secrets.current().pipe((b) => send('chunk', decoder.write(b)));
+    const heartbeat = setInterval(() => !closed && res.write(': alive\n\n'), 15_000);
+    const iterator = runLogs(project, run, { ...opts, follow: true })[Symbol.asyncIterator]();
+    req.on('close', () => {
+      closed = true;
+      clearInterval(heartbeat);
+      // Ends the follow at its next read (a log that never grows again ends with its attempt).
+      void iterator.return?.().catch(() => {});
+    });
+    try {
+      for (;;) {
+        const next = await iterator.next();
+        if (closed || next.done) break;
+        masked.write(Buffer.from(next.value, 'utf8'));
+      }
+      masked.end();
+      send('end', '');
+    } catch (err) {
+      masked.end();
+      send('failed', secrets.current().text((err as Error).message.split('\n')[0]!));
+    } finally {
+      clearInterval(heartbeat);
+      if (!closed) res.end();
+    }
+  });
+
+  // The whole log as a file.
+  r.get('/api/runs/:run/log', async (req, res) => {
+    const run = runOr404(project, req, res);
+    if (!run) return;
+    const opts = logOptions(req, run);
+    let text = '';
+    for await (const chunk of runLogs(project, run, { ...opts, follow: false })) text += chunk;
+    const name = `${run.run_id}${run.sharded ? `-shard${opts.shard}` : ''}-${opts.stream}.log`;
+    res.type('text/plain; charset=utf-8').attachment(name).send(text);
+  });
+
+  // Metrics as columns, every attempt of one unit; `have` is the version the page already holds.
+  r.get('/api/runs/:run/metrics', async (req, res) => {
+    const run = runOr404(project, req, res);
+    if (!run) return;
+    const shard = queryInt(req, 'shard', 100_000) ?? 0;
+    if (run.units.length && !run.units[shard]) throw new BadRequest(`shard: run ${run.run_id} has no shard ${shard}`);
+    const have = queryValue(req, 'have', /^[0-9a-z:.-]{1,200}$/);
+    const m = await readMetrics(project, run, shard);
+    res.json(have === m.version ? { version: m.version, unchanged: true } : m);
+  });
+
+  return r;
+}

@@ -1,0 +1,139 @@
+// The runs table's rows: listRuns (the same call as make status) flattened to what the table
+// shows, filtered and sorted on the server so a page of 5,000 runs sends only what is seen.
+// Concurrent requests share one listRuns call, and a result serves for a second: several tabs
+// polling do not each ask every live host.
+import { runCost } from '../scripts/lib/actions/cost.js';
+import { listRuns, type RunRow } from '../scripts/lib/actions/look.js';
+import type { Config } from '../scripts/lib/config/load-config.js';
+import type { Project } from '../scripts/lib/project.js';
+import { lastStep, type RunRecord } from '../scripts/lib/runs/run-record.js';
+
+export interface RunsRow {
+  run_id: string;
+  competition: string;
+  experiment: string;
+  backend: string;
+  hosts: string[];
+  state: string;
+  /** the last attempt's number (a run of one unit) */
+  attempt: number | null;
+  units: { done: number; total: number };
+  sharded: boolean;
+  ckpt_step: number | null;
+  /** the headline metric: loss when there is one, else the first number besides step */
+  metric: { name: string; value: number } | null;
+  metrics: Record<string, unknown> | null;
+  /** USD on priced hosts (price_per_hour), null elsewhere */
+  cost: number | null;
+  created_at: string;
+}
+
+export const hostOf = (h: Record<string, unknown> | null | undefined): string | null => (typeof h?.host === 'string' ? h.host : null);
+
+export function headline(metrics: Record<string, unknown> | null): RunsRow['metric'] {
+  if (!metrics) return null;
+  const numbers = Object.entries(metrics).filter((e): e is [string, number] => typeof e[1] === 'number' && e[0] !== 'step');
+  const pick = numbers.find(([k]) => k === 'loss') ?? numbers.find(([k]) => /loss/.test(k)) ?? numbers[0];
+  return pick ? { name: pick[0], value: pick[1] } : null;
+}
+
+export function toRow(r: RunRow, config: Pick<Config, 'hosts'>): RunsRow {
+  const run: RunRecord = r.run;
+  const lasts = run.units.map((u) => u.attempts.at(-1)).filter((a) => !!a);
+  return {
+    run_id: run.run_id,
+    competition: run.experiment.split('/')[0]!,
+    experiment: run.experiment,
+    backend: [...new Set(lasts.map((a) => a.backend))].join(',') || run.backends[0] || '-',
+    hosts: [...new Set(lasts.map((a) => hostOf(a.handle)).filter((h): h is string => !!h))],
+    state: r.state,
+    attempt: run.units.length === 1 ? (lasts[0]?.n ?? null) : null,
+    units: r.units,
+    sharded: run.sharded,
+    ckpt_step: lastStep(run),
+    metric: headline(r.metrics),
+    metrics: r.metrics,
+    cost: runCost(run, config),
+    created_at: run.created_at,
+  };
+}
+
+export interface RunsQuery {
+  competition?: string;
+  experiment?: string;
+  backend?: string;
+  state?: string;
+  host?: string;
+  q?: string;
+  sort?: 'created' | 'experiment' | 'state' | 'step' | 'metric' | 'backend';
+  dir?: 'asc' | 'desc';
+  offset?: number;
+  limit?: number;
+}
+
+const SORT_KEYS: Record<NonNullable<RunsQuery['sort']>, (r: RunsRow) => string | number> = {
+  created: (r) => r.created_at,
+  experiment: (r) => r.experiment,
+  state: (r) => r.state,
+  backend: (r) => r.backend,
+  step: (r) => r.ckpt_step ?? -1,
+  metric: (r) => r.metric?.value ?? Number.POSITIVE_INFINITY,
+};
+
+export function queryRows(rows: RunsRow[], q: RunsQuery) {
+  const facets = {
+    competitions: [...new Set(rows.map((r) => r.competition))].sort(),
+    backends: [...new Set(rows.flatMap((r) => r.backend.split(',')))].sort(),
+    states: [...new Set(rows.map((r) => r.state))].sort(),
+    hosts: [...new Set(rows.flatMap((r) => r.hosts))].sort(),
+  };
+  const needle = q.q?.toLowerCase();
+  const kept = rows.filter(
+    (r) =>
+      (!q.competition || r.competition === q.competition) &&
+      (!q.experiment || r.experiment === q.experiment) &&
+      (!q.backend || r.backend.split(',').includes(q.backend)) &&
+      (!q.state || r.state === q.state) &&
+      (!q.host || r.hosts.includes(q.host)) &&
+      (!needle || r.run_id.toLowerCase().includes(needle) || r.experiment.includes(needle)),
+  );
+  const key = SORT_KEYS[q.sort ?? 'created'];
+  const sign = (q.dir ?? (q.sort && q.sort !== 'created' ? 'asc' : 'desc')) === 'asc' ? 1 : -1;
+  kept.sort((a, b) => {
+    const x = key(a);
+    const y = key(b);
+    return (x < y ? -1 : x > y ? 1 : 0) * sign || (a.run_id < b.run_id ? 1 : -1);
+  });
+  const offset = q.offset ?? 0;
+  const limit = q.limit ?? 100;
+  return { total: kept.length, offset, rows: kept.slice(offset, offset + limit), facets };
+}
+
+/** listRuns, shared by concurrent callers and kept for `ttlMs`. */
+export class RunsCache {
+  private pending: Promise<RunsRow[]> | null = null;
+  private at = 0;
+  private value: RunsRow[] = [];
+
+  constructor(
+    private readonly project: Project,
+    private readonly ttlMs = 1000,
+  ) {}
+
+  async rows(): Promise<RunsRow[]> {
+    if (Date.now() - this.at < this.ttlMs) return this.value;
+    this.pending ??= listRuns(this.project)
+      .then((rows) => {
+        this.value = rows.map((r) => toRow(r, this.project.config));
+        this.at = Date.now();
+        return this.value;
+      })
+      .finally(() => (this.pending = null));
+    return this.pending;
+  }
+
+  /** Forget the cached rows (after an action changed a run). */
+  invalidate(): void {
+    this.at = 0;
+  }
+}

@@ -1,0 +1,50 @@
+// Secrets never reach a page: every value in .env (whatever its key) is masked in every body the
+// dashboard sends, JSON, text, log stream and error alike. The masker is rebuilt when .env changes,
+// so a key added while the dashboard runs is masked from the next response on.
+import { statSync } from 'node:fs';
+import path from 'node:path';
+import type { NextFunction, Request, Response } from 'express';
+import { readDotEnv } from '../scripts/lib/secrets/dotenv.js';
+import { Redactor } from '../scripts/lib/secrets/redact.js';
+
+export class EnvSecrets {
+  private redactor = new Redactor([]);
+  private stamp = '';
+
+  constructor(private readonly root: string) {}
+
+  /** The masker for .env as it is now. */
+  current(): Redactor {
+    const file = path.join(this.root, '.env');
+    let stamp = 'none';
+    try {
+      const s = statSync(file);
+      stamp = `${s.mtimeMs}:${s.size}:${s.ino}`;
+    } catch {
+      // no .env: nothing to mask
+    }
+    if (stamp !== this.stamp) {
+      this.redactor = new Redactor(Object.entries(readDotEnv(this.root)));
+      this.stamp = stamp;
+    }
+    return this.redactor;
+  }
+
+  /** One value of .env (the dashboard token), read fresh. */
+  value(key: string): string | undefined {
+    return readDotEnv(this.root)[key] || undefined;
+  }
+
+  /** Middleware: res.json and res.send mask their bodies (streams mask through `current().pipe`). */
+  middleware() {
+    return (_req: Request, res: Response, next: NextFunction) => {
+      const send = res.send.bind(res);
+      res.json = (body: unknown) => {
+        if (!res.get('Content-Type')) res.type('application/json');
+        return send(this.current().text(JSON.stringify(body)));
+      };
+      res.send = (body?: unknown) => send(typeof body === 'string' ? this.current().text(body) : Buffer.isBuffer(body) ? Buffer.from(this.current().text(body.toString('utf8'))) : body);
+      next();
+    };
+  }
+}
