@@ -72,6 +72,11 @@ export async function listSubmissions(store: Store, runId: string): Promise<Stor
   return out;
 }
 
+/** Whether a smaller score is better for a metric of this name (errors and losses). */
+export function lowerIsBetter(metric: string | null): boolean {
+  return !!metric && /(error|loss|rmse|mae|mse|rmsle|mape|smape|deviance|distance|wrmsse)/i.test(metric);
+}
+
 /** The best public score among a run's submissions; `higherIsBetter` follows the metric. */
 export function bestPublicScore(records: SubmissionRecord[], higherIsBetter = true): number | null {
   const scores = records.map((r) => r.public_score).filter((s): s is number => typeof s === 'number');
