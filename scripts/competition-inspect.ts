@@ -14,7 +14,7 @@ import { renderTable } from './lib/ui/table.js';
 await runMain(async () => {
   const vars = readVars('competition-inspect', { competition: z.string().regex(/^[a-z0-9][a-z0-9-]*$/, 'a Kaggle competition slug') });
   const env = { ...process.env, ...readDotEnv(findRoot()) };
-  const { competition: c, files, sample } = await inspectCompetition(openKaggle(env), vars.competition);
+  const { competition: c, files, sample } = await inspectCompetition(openKaggle(env, 'competition-inspect'), vars.competition);
   console.log(`${c.title} (${c.slug})`);
   if (c.url) console.log(`  url:       ${c.url}`);
   console.log(`  metric:    ${c.metric ?? 'not said'}`);

@@ -3,13 +3,11 @@
 // `submission.scored` ledger entry the first time a submission reads complete or error. A
 // second poll that learns nothing writes nothing. No printing: the verb and the dashboard show it.
 import { openKaggle } from '../kaggle/api.js';
-import { findKaggleAuth } from '../kaggle/credentials.js';
 import { applyKaggle, listSubmissions, matchSubmissions, submissionJson, type StoredSubmission } from '../kaggle/submission-record.js';
 import { mapLimit } from '../map-limit.js';
 import type { Project } from '../project.js';
 import { recordInLedger } from '../runs/run-store.js';
 import { readDotEnv } from '../secrets/dotenv.js';
-import { UserError } from '../ui/errors.js';
 
 export interface SubmissionsResult {
   /** every recorded submission (of `competition` when given), newest first, as updated */
@@ -35,8 +33,7 @@ export async function pollSubmissions(project: Project, opts: { competition?: st
   let newlyScored = 0;
   if (competitions.length) {
     const env = { ...process.env, ...readDotEnv(project.root) };
-    if (!findKaggleAuth(env)) throw new UserError('make submissions: no Kaggle credentials; set KAGGLE_USERNAME and KAGGLE_KEY in .env');
-    const api = openKaggle(env);
+    const api = openKaggle(env, 'submissions');
     for (const slug of competitions) {
       const mine = uploaded.filter((s) => s.record.competition === slug);
       const kaggle = await api.submissions(slug);

@@ -63,7 +63,7 @@ export async function submitRun(project: Project, run: RunRecord, opts: { dry?: 
       : !findKaggleAuth(env)
         ? 'no Kaggle credentials: set KAGGLE_USERNAME and KAGGLE_KEY in .env'
         : null;
-  const api = blocker ? null : openKaggle(env);
+  const api = blocker ? null : openKaggle(env, 'submit');
   const label = path.relative(project.root, competitionDir);
   const sample = await findSampleSubmission(competitionDir, label, challenge, api);
   if (sample) {

@@ -177,7 +177,9 @@ async function errorMessage(res: Response): Promise<string> {
   }
 }
 
-/** The API as `env` (the process environment with .env over it) configures it. */
-export function openKaggle(env: NodeJS.ProcessEnv): KaggleApi {
-  return new KaggleApi({ endpoint: kaggleEndpoint(env), auth: findKaggleAuth(env) });
+/** The API as `env` (the process environment with .env over it) configures it; `verb` names who needs it when there are no credentials. */
+export function openKaggle(env: NodeJS.ProcessEnv, verb: string): KaggleApi {
+  const auth = findKaggleAuth(env);
+  if (!auth) throw new UserError(`make ${verb}: no Kaggle credentials; set KAGGLE_USERNAME and KAGGLE_KEY in .env (kaggle.com → Settings → API → Create New Token)`);
+  return new KaggleApi({ endpoint: kaggleEndpoint(env), auth });
 }
