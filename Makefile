@@ -7,7 +7,7 @@ VERB  := $(NODE) dist/scripts
 
 SOURCES := $(shell find scripts dashboard cluster_fleet_config.ts -name '*.ts' -newer dist/.built 2>/dev/null | head -1)
 
-.PHONY: help setup build dashboard train predict submit status logs stop pull verify reindex replay competition-new hosts bootstrap sync ssh \
+.PHONY: help setup build dashboard train predict submit status logs stop pull verify reindex replay competition-new competition-inspect submissions kaggle-install kaggle-auth hosts bootstrap sync ssh \
         retry fleet-search fleet-status fleet-pull fleet-stop fleet-retry gcp-setup gcp-submit gcp-status gcp-pull gcp-stop merge spec-doc test e2e-smoke bench typecheck clean
 
 help:                ## list the verbs
@@ -32,8 +32,24 @@ train: dist/.built   ## train an experiment: experiment=<slug>[/<name>] [backend
 predict: dist/.built ## write predictions from a run's latest checkpoint: experiment= [run=]
 	@$(VERB)/predict.js
 
-submit: dist/.built  ## submit a run's prediction file: experiment= [run=] [dry=1]
+submit: dist/.built  ## check a run's prediction file against the sample submission and upload it to Kaggle: experiment= [run=] [dry=1] [message=]
 	@$(VERB)/submit.js
+
+submissions: dist/.built ## Kaggle's scores for the recorded submissions, recorded under each run: [competition=]
+	@$(VERB)/submissions.js
+
+competition-inspect: dist/.built ## what Kaggle says of a competition: competition=<slug>
+	@$(VERB)/competition-inspect.js
+
+kaggle-auth: dist/.built ## kaggle.json (0600) from KAGGLE_USERNAME and KAGGLE_KEY in .env: [force=1]
+	@$(VERB)/kaggle-auth.js
+
+# The kaggle CLI in the project's own venv, for use by hand; Switchyard speaks Kaggle's API itself.
+kaggle-install:      ## the kaggle CLI from PyPI into .venv/ (.venv/bin/kaggle)
+	@[ -x .venv/bin/python ] || python3 -m venv .venv
+	@.venv/bin/pip install --disable-pip-version-check -q kaggle >.venv/pip-kaggle.log 2>&1 \
+	  || { echo "kaggle-install: pip could not install kaggle from PyPI ($$(tail -n 1 .venv/pip-kaggle.log)); Switchyard's own Kaggle verbs do not need it" >&2; exit 1; }
+	@echo "installed $$(.venv/bin/kaggle --version 2>/dev/null || echo kaggle) in .venv/bin/kaggle"
 
 status: dist/.built  ## table of runs: [experiment=]; one run's units and attempts: run=<id> (or experiment= detail=1)
 	@$(VERB)/status.js

@@ -1,5 +1,7 @@
 // make competition-new competition=<slug> [name="Title"] [kaggle=<slug>]
-// Scaffolds competitions/<slug>/ with a runnable baseline; refuses to overwrite anything.
+// Scaffolds competitions/<slug>/ with a runnable baseline; refuses to overwrite anything. When
+// Kaggle answers for the competition (kaggle=, or the slug itself once credentials are set),
+// challenge.json takes its title, metric and deadline from there; otherwise the scaffold's.
 // The title is data: it goes into challenge.json and the text of NOTES.md, never into code
 // (the Python and YAML templates are copied as they are).
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
@@ -7,6 +9,10 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
 import { findRoot } from './lib/config/load-config.js';
+import { KaggleApi, KaggleError, kaggleEndpoint } from './lib/kaggle/api.js';
+import { findKaggleAuth } from './lib/kaggle/credentials.js';
+import type { KaggleCompetition } from './lib/kaggle/responses.js';
+import { readDotEnv } from './lib/secrets/dotenv.js';
 import { checkName } from './lib/spec/experiment.js';
 import { readVars } from './lib/spec/make-vars.js';
 import { runMain, UserError } from './lib/ui/errors.js';
@@ -37,6 +43,23 @@ function syntheticData(rows: number, seed: number, withTarget: boolean): string 
   return lines.join('\n') + '\n';
 }
 
+/**
+ * What Kaggle says of the competition, or null when it cannot say: no slug to ask, no
+ * credentials, unreachable, unknown. `asked` says whether the user named it (kaggle=), so
+ * a miss is worth a line then.
+ */
+async function kaggleFacts(root: string, slug: string, asked: boolean): Promise<{ facts: KaggleCompetition | null; why: string | null }> {
+  const env = { ...process.env, ...readDotEnv(root) };
+  const auth = findKaggleAuth(env);
+  if (!auth) return { facts: null, why: asked ? 'no Kaggle credentials in .env' : null };
+  try {
+    return { facts: await new KaggleApi({ endpoint: kaggleEndpoint(env), auth, timeoutMs: 10_000 }).competition(slug), why: null };
+  } catch (err) {
+    if (err instanceof KaggleError) return { facts: null, why: asked ? err.message : null };
+    throw err;
+  }
+}
+
 await runMain(async () => {
   const vars = readVars('competition-new', {
     competition: z.string(),
@@ -48,7 +71,9 @@ await runMain(async () => {
   const dest = path.join(root, 'competitions', slug);
   if (existsSync(dest)) throw new UserError(`competition: competitions/${slug} already exists; pick another slug or edit it in place`);
 
-  const title = vars.name ?? slug;
+  const { facts, why } = await kaggleFacts(root, vars.kaggle ?? slug, !!vars.kaggle);
+  if (why) console.log(`challenge.json is the scaffold's: Kaggle gave nothing for ${vars.kaggle} (${why})`);
+  const title = vars.name ?? facts?.title ?? slug;
   // One pass with a function, so nothing in the title ({{slug}}, $&) is read as a pattern.
   const values: Record<string, string> = { slug, title };
   const fill = (text: string) => text.replace(/\{\{(slug|title)\}\}/g, (_, key: string) => values[key]!);
@@ -61,7 +86,16 @@ await runMain(async () => {
       const text = readFileSync(path.join(templateDir(), file), 'utf8');
       writeFileSync(path.join(tmp, file), file === TEXT_TEMPLATE ? fill(text) : text);
     }
-    const challenge = { title, kaggle: vars.kaggle ?? null, default_host: null, submit_file: 'submission.csv', scorer: null, metric: null };
+    const challenge = {
+      title,
+      kaggle: facts?.slug ?? vars.kaggle ?? null,
+      default_host: null,
+      submit_file: 'submission.csv',
+      scorer: null,
+      metric: facts?.metric ?? null,
+      sample_submission: null,
+      deadline: facts?.deadline ?? null,
+    };
     writeFileSync(path.join(tmp, 'challenge.json'), JSON.stringify(challenge, null, 2) + '\n');
     writeFileSync(path.join(tmp, 'data', 'train.csv'), syntheticData(400, 1, true));
     writeFileSync(path.join(tmp, 'data', 'test.csv'), syntheticData(100, 2, false));
@@ -72,6 +106,7 @@ await runMain(async () => {
     throw err;
   }
   console.log(`created competitions/${slug}/ (challenge.json, experiment.yaml, train.py, predict.py, NOTES.md, data/)`);
+  if (facts) console.log(`challenge.json from Kaggle: ${facts.title}; metric ${facts.metric ?? 'not said'}; deadline ${facts.deadline ?? 'none'}`);
   console.log(`next: make train experiment=${slug}`);
   return 0;
 });

@@ -58,13 +58,13 @@ await runMain(async () => {
     console.log(`no runs yet${ref ? ` for ${ref}` : ''}; start one with make train experiment=penguins`);
     return 0;
   }
-  const table = rows.map(({ run, state, units, metrics }) => {
+  const table = rows.map(({ run, state, units, metrics, publicScore }) => {
     const attempts = run.units.reduce((n, u) => n + u.attempts.length, 0);
     const backend = run.fleet ? `fleet ${run.fleet}` : (run.units[0]?.attempts.at(-1)?.backend ?? '-');
     const step = typeof metrics?.step === 'number' || typeof metrics?.step === 'string' ? metrics.step : null;
     const loss = typeof metrics?.loss === 'number' ? metrics.loss.toPrecision(4) : null;
-    return [run.run_id, run.experiment, run.sharded ? `${state} (${units.done}/${units.total} shards)` : state, attempts, backend, step, loss, ckptOf(run), when(run.created_at)!.slice(0, 16)];
+    return [run.run_id, run.experiment, run.sharded ? `${state} (${units.done}/${units.total} shards)` : state, attempts, backend, step, loss, ckptOf(run), publicScore, when(run.created_at)!.slice(0, 16)];
   });
-  console.log(renderTable(['RUN', 'EXPERIMENT', 'STATE', 'ATTEMPTS', 'BACKEND', 'STEP', 'LOSS', 'CKPT STEP', 'CREATED (UTC)'], table));
+  console.log(renderTable(['RUN', 'EXPERIMENT', 'STATE', 'ATTEMPTS', 'BACKEND', 'STEP', 'LOSS', 'CKPT STEP', 'PUBLIC', 'CREATED (UTC)'], table));
   return 0;
 });

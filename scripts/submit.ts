@@ -18,8 +18,13 @@ await runMain(async () => {
   });
   const project = await openProject();
   const run = await findRun(project, vars, 'submit', (r) => runState(r) === 'succeeded');
-  const { record, where } = await submitRun(project, run, { dry: vars.dry, message: vars.message });
+  const { record, where, checkedAgainst, kaggleMessage } = await submitRun(project, run, { dry: vars.dry, message: vars.message });
+  if (checkedAgainst) console.log(`matches the sample submission ${checkedAgainst}`);
   if (record.score) console.log(`local score: ${JSON.stringify(record.score)}`);
-  console.log(record.dry ? `dry run: nothing was uploaded (${record.reason}); recorded in ${where}` : `uploaded to Kaggle (${record.competition}); recorded in ${where}`);
+  if (record.dry) console.log(`dry run: nothing was uploaded (${record.reason}); recorded in ${where}`);
+  else {
+    console.log(`uploaded to Kaggle (${record.competition}${record.kaggle_ref ? `, submission ${record.kaggle_ref}` : ''})${kaggleMessage ? `: ${kaggleMessage}` : ''}; recorded in ${where}`);
+    console.log('next: make submissions (its public score, once Kaggle has scored it)');
+  }
   return 0;
 });

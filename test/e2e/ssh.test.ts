@@ -13,6 +13,7 @@ import { inventoryEntries, startTestHosts, type TestHosts } from '../helpers/ssh
 const HEAD = 'sy-secret-7f3a9c1e';
 const DOTENV = `SY_TEST_TOKEN=\`${HEAD}'q"$HOME \\x y\nsecond line\`\nNOT_DECLARED=other-value\n`;
 const SECRET = parseEnv(DOTENV).SY_TEST_TOKEN!;
+const KAGGLE_KEY = 'kaggle-key-5d1e0b7a';
 let sb: Sandbox;
 let hosts: TestHosts;
 
@@ -34,9 +35,10 @@ beforeAll(async () => {
   writeFileSync(path.join(sb.dir, 'competitions/penguins/leak.py'), LEAK_PY);
   writeFileSync(path.join(exps, 'secret.yaml'), `${fast}setup: [python3, leak.py, SY_TEST_TOKEN]\nsecrets: [SY_TEST_TOKEN]\n`);
   writeFileSync(path.join(exps, 'missing.yaml'), `${fast}secrets: [SY_TEST_TOKEN, SY_ABSENT]\n`);
+  writeFileSync(path.join(exps, 'kaggle.yaml'), `${fast}secrets: [KAGGLE_USERNAME, KAGGLE_KEY]\n`);
   // Long enough (~9 s) for its host to be cut off after a few checkpoints.
   writeFileSync(path.join(exps, 'fallback.yaml'), `${fast.replace('EPOCHS: "1600"', 'EPOCHS: "4800"')}backends: [ssh, local]\n`);
-  writeFileSync(path.join(sb.dir, '.env'), DOTENV);
+  writeFileSync(path.join(sb.dir, '.env'), `${DOTENV}KAGGLE_USERNAME=e2e-user\nKAGGLE_KEY=${KAGGLE_KEY}\n`);
   sb.git(['add', '-A']);
   sb.git(['commit', '-qm', 'test hosts']);
 }, 120_000);
@@ -75,6 +77,16 @@ describe('ssh backend', () => {
     expect(r.stdout).toMatch(/✓ sync .*: 0 files changed/);
     expect(r.stdout).toMatch(/✓ runner .*\(present\)/);
     expect(r.stdout).toMatch(/✓ node .*already set up/);
+  });
+
+  it('an experiment declaring the Kaggle keys gets the CLI\'s kaggle.json, 0600, and the key is never shown', () => {
+    const r = make(['bootstrap', 'host=h2', 'experiment=penguins/kaggle']);
+    expect(r.code, r.out).toBe(0);
+    expect(r.stdout).toMatch(/✓ secrets .*secrets\.json \(0600\): KAGGLE_USERNAME, KAGGLE_KEY; switchyard\/kaggle\/kaggle\.json \(0600\)/);
+    const file = path.join(hosts.hosts[1]!.home, 'switchyard/kaggle/kaggle.json');
+    expect(JSON.parse(readFileSync(file, 'utf8'))).toEqual({ username: 'e2e-user', key: KAGGLE_KEY });
+    expect(statSync(file).mode & 0o777).toBe(0o600);
+    expect(r.out).not.toContain(KAGGLE_KEY);
   });
 
   it('trains there, and the pulled submission equals a local run with the same pins', () => {

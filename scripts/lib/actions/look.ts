@@ -3,7 +3,11 @@
 // dashboard.
 import { backendForHandle } from '../backends/index.js';
 import type { Backend, Handle, PollResult } from '../backends/backend.js';
+import path from 'node:path';
+import { bestPublicScore, listSubmissions, lowerIsBetter } from '../kaggle/submission-record.js';
+import { mapLimit } from '../map-limit.js';
 import type { Project } from '../project.js';
+import { loadChallenge } from '../spec/challenge.js';
 import { runState, type AttemptRecord, type RunRecord } from '../runs/run-record.js';
 import type { UnitView } from '../runs/supervision.js';
 
@@ -41,6 +45,30 @@ export interface RunRow {
   /** the run's state, with its live units asked (a run whose orchestrator died shows lost) */
   state: string;
   units: { done: number; total: number };
+  /** the best public score Kaggle gave the run's submissions (make submissions), or null */
+  publicScore: number | null;
+}
+
+/** Each finished run's best public score on Kaggle, by run id; the metric's name says which way is better. */
+async function publicScores(project: Project, runs: RunRecord[]): Promise<Map<string, number | null>> {
+  const out = new Map<string, number | null>();
+  const higherIsBetter = new Map<string, boolean>();
+  await mapLimit(runs.filter((r) => runState(r) === 'succeeded'), 8, async (run) => {
+    const records = (await listSubmissions(project.store, run.run_id)).map((s) => s.record);
+    if (!records.some((r) => r.public_score !== null)) return;
+    const slug = run.experiment.split('/')[0]!;
+    if (!higherIsBetter.has(slug)) {
+      let metric: string | null = null;
+      try {
+        metric = loadChallenge(path.join(project.root, 'competitions', slug), `competitions/${slug}`).metric;
+      } catch {
+        // a competition folder gone or broken: the larger score is shown
+      }
+      higherIsBetter.set(slug, !lowerIsBetter(metric));
+    }
+    out.set(run.run_id, bestPublicScore(records, higherIsBetter.get(slug)));
+  });
+  return out;
 }
 
 /** Every run (or one experiment's), newest first, live ones asked for their state. */
@@ -49,6 +77,7 @@ export async function listRuns(project: Project, experiment?: string): Promise<R
   const live = runs.flatMap((run) => run.units.map((u) => ({ run, last: u.attempts.at(-1) })).filter((x) => isLive(x.last)));
   const polled = await pollAll(project, live.map((x) => x.last!));
   const liveState = new Map(live.map((x, i) => [x.last!, polled[i] ? (polled[i]!.unanswered ? 'unreachable' : polled[i]!.state) : 'unknown']));
+  const scores = await publicScores(project, runs);
   return runs.map((run) => {
     const states = run.units.map((u) => liveState.get(u.attempts.at(-1)!) ?? u.attempts.at(-1)?.state ?? 'created');
     const anyLive = states.find((s) => s === 'running' || s === 'pending' || s === 'unreachable');
@@ -59,6 +88,7 @@ export async function listRuns(project: Project, experiment?: string): Promise<R
       metrics: (livePoll >= 0 ? polled[livePoll]?.metrics : null) ?? last?.metrics ?? null,
       state: anyLive ?? (run.units.length === 1 ? states[0]! : runState(run)),
       units: { done: run.units.filter((u) => u.attempts.at(-1)?.state === 'succeeded').length, total: run.units.length },
+      publicScore: scores.get(run.run_id) ?? null,
     };
   });
 }

@@ -72,9 +72,63 @@ export async function listSubmissions(store: Store, runId: string): Promise<Stor
   return out;
 }
 
+/** Whether a smaller score is better for a metric of this name (errors and losses). */
+export function lowerIsBetter(metric: string | null): boolean {
+  return !!metric && /(error|loss|rmse|mae|mse|rmsle|mape|smape|deviance|distance|wrmsse)/i.test(metric);
+}
+
 /** The best public score among a run's submissions; `higherIsBetter` follows the metric. */
 export function bestPublicScore(records: SubmissionRecord[], higherIsBetter = true): number | null {
   const scores = records.map((r) => r.public_score).filter((s): s is number => typeof s === 'number');
   if (scores.length === 0) return null;
   return higherIsBetter ? Math.max(...scores) : Math.min(...scores);
+}
+
+/**
+ * The record with what Kaggle now says of it: status, scores, error. `changed` when any of
+ * those differ; `finished` when this is the first time it reads complete or error (the one
+ * moment make submissions records in the ledger).
+ */
+export function applyKaggle(
+  record: SubmissionRecord,
+  kaggle: { ref: string; status: KaggleStatus; publicScore: number | null; privateScore: number | null; error: string | null },
+  now: string,
+): { record: SubmissionRecord; changed: boolean; finished: boolean } {
+  const next: SubmissionRecord = {
+    ...record,
+    kaggle_ref: record.kaggle_ref ?? kaggle.ref,
+    kaggle_status: kaggle.status,
+    public_score: kaggle.publicScore,
+    private_score: kaggle.privateScore,
+    kaggle_error: kaggle.status === 'error' ? (kaggle.error ?? 'Kaggle could not score it') : null,
+  };
+  const wasFinal = record.kaggle_status === 'complete' || record.kaggle_status === 'error';
+  const finished = !wasFinal && kaggle.status !== 'pending';
+  if (finished) next.scored_at = now;
+  const changed = (['kaggle_ref', 'kaggle_status', 'public_score', 'private_score', 'kaggle_error'] as const).some((k) => next[k] !== record[k]);
+  return { record: next, changed, finished };
+}
+
+/**
+ * Which of Kaggle's submissions each record is: by its ref, or, for a record Kaggle gave no ref,
+ * the oldest unclaimed one with its file name and message made at or after it. Returns an index
+ * into `kaggle` per record, -1 where none fits.
+ */
+export function matchSubmissions(
+  records: SubmissionRecord[],
+  kaggle: { ref: string; fileName: string | null; description: string | null; date: string | null }[],
+): number[] {
+  const claimed = new Set<number>();
+  const out = records.map((r) => {
+    const i = r.kaggle_ref ? kaggle.findIndex((k) => k.ref === r.kaggle_ref) : -1;
+    if (i >= 0) claimed.add(i);
+    return i;
+  });
+  const byAge = kaggle.map((k, i) => ({ k, i })).sort((a, b) => Date.parse(a.k.date ?? '') - Date.parse(b.k.date ?? ''));
+  records.forEach((r, n) => {
+    if (r.kaggle_ref) return;
+    const hit = byAge.find(({ k, i }) => !claimed.has(i) && k.fileName === r.file.split('/').at(-1) && (k.description ?? '') === r.message && Date.parse(k.date ?? '') >= Date.parse(r.at) - 60_000);
+    if (hit) claimed.add(hit.i), (out[n] = hit.i);
+  });
+  return out;
 }

@@ -20,7 +20,10 @@ export interface LedgerFieldsByType {
   'ckpt.removed': { run_id: string; shard?: number; step: number; reason: string; removed: number };
   /** make verify repair=1: the store anchor (re)written for a ledger whose chain verified */
   'ledger.anchored': { line: number; sha256: string; reason: string };
-  'submission.made': { run_id: string; file: string; sha256: string; dry: boolean; score?: number | null };
+  /** `score`: the local scorer's; `competition` and `kaggle_ref` when it was uploaded to Kaggle */
+  'submission.made': { run_id: string; file: string; sha256: string; dry: boolean; score?: number | null; competition?: string; kaggle_ref?: string | null };
+  /** make submissions: Kaggle scored (`complete`) or refused (`error`) an uploaded submission; once per submission */
+  'submission.scored': { run_id: string; competition: string; kaggle_ref: string; status: 'complete' | 'error'; public_score: number | null; private_score: number | null };
   'outputs.saved': { run_id: string; files: { path: string; sha256: string }[] };
   /** a fleet shard moved off a lost host; it resumes from `resume_step` */
   'shard.moved': { run_id: string; shard: number; from: string; to: string; resume_step: number | null };

@@ -5,6 +5,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import type { Workspace } from '../workspace.js';
 import { pinExperiment } from '../pins/pin-experiment.js';
+import { kaggleJson } from '../kaggle/credentials.js';
 import { readDotEnv, requireSecrets } from '../secrets/dotenv.js';
 import { encodeSecretsFile } from '../secrets/secrets-file.js';
 import type { Experiment } from '../spec/experiment.js';
@@ -45,12 +46,12 @@ const STORE_KEYS = ['AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY', 'AWS_SESSION_T
  * The .env keys the experiment declares, plus the store's credentials when runs go to an S3
  * store the host must reach, as the host's secrets file: only those keys, never logged.
  */
-function secretsFile(project: Workspace, exp: Experiment | null): { text: string; names: string[] } {
+function secretsFile(project: Workspace, exp: Experiment | null): { text: string; names: string[]; values: Record<string, string> } {
   const declared = exp ? requireSecrets(project.root, exp.file, exp.spec.secrets) : {};
   const env = { ...pick(process.env, STORE_KEYS), ...readDotEnv(project.root) };
   const store = project.store.url.startsWith('s3://') ? pick(env, STORE_KEYS) : {};
   const values = { ...declared, ...store };
-  return { text: encodeSecretsFile(values), names: Object.keys(values) };
+  return { text: encodeSecretsFile(values), names: Object.keys(values), values };
 }
 
 function pick(env: NodeJS.ProcessEnv, keys: string[]): Record<string, string> {
@@ -100,10 +101,13 @@ export function bootstrapSteps(
     {
       name: 'secrets',
       run: async () => {
-        const { text, names } = secretsFile(project, opts.exp);
+        const { text, names, values } = secretsFile(project, opts.exp);
         if (!names.length && !opts.exp) return null;
         await host.writeFile(layout.secrets, text, { private: true });
-        return `${layout.secrets} (0600): ${names.length ? names.join(', ') : 'none declared'}`;
+        // An experiment that declares its Kaggle credentials gets the CLI's own file too.
+        const kaggle = values.KAGGLE_USERNAME && values.KAGGLE_KEY ? kaggleJson(values.KAGGLE_USERNAME, values.KAGGLE_KEY) : null;
+        if (kaggle) await host.writeFile(layout.kaggleJson, kaggle, { private: true });
+        return `${layout.secrets} (0600): ${names.length ? names.join(', ') : 'none declared'}${kaggle ? `; ${layout.kaggleJson} (0600)` : ''}`;
       },
     },
     {

@@ -7,6 +7,8 @@
 //   <root>/store/                      the host's own file store, when the project's store is
 //                                      a local folder the host cannot reach (pulled home)
 //   <root>/secrets.json                the declared secrets (a JSON object), mode 0600
+//   <root>/kaggle/kaggle.json          the Kaggle CLI's credentials (0600), when the experiment
+//                                      declares KAGGLE_USERNAME and KAGGLE_KEY (KAGGLE_CONFIG_DIR=<root>/kaggle)
 //   <root>/venv/                       the experiment's Python environment, when it has one
 import { checkRemotePath } from '../quote.js';
 
@@ -27,6 +29,7 @@ export function hostLayout(root: string) {
     attemptSpec: (unitId: string, attempt: number | 'predict') => `${attemptDir(unitId, attempt)}/attempt.json`,
     store: `${root}/store`,
     secrets: `${root}/secrets.json`,
+    kaggleJson: `${root}/kaggle/kaggle.json`,
     venv: `${root}/venv`,
   };
 }

@@ -14,6 +14,10 @@ export const ChallengeSchema = z.strictObject({
   /** argv of a local scorer; the submission file's path is appended */
   scorer: z.array(z.string().min(1)).min(1).nullable().default(null),
   metric: z.string().min(1).nullable().default(null),
+  /** a sample submission in the competition folder; without one, make submit fetches Kaggle's */
+  sample_submission: z.string().min(1).nullable().default(null),
+  /** Kaggle's deadline for the competition (ISO 8601), as make competition-new found it */
+  deadline: z.string().min(1).nullable().default(null),
 });
 
 export type Challenge = z.infer<typeof ChallengeSchema>;
