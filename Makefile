@@ -8,7 +8,8 @@ VERB  := $(NODE) dist/scripts
 SOURCES := $(shell find scripts cluster_fleet_config.ts -name '*.ts' -newer dist/.built 2>/dev/null | head -1)
 
 .PHONY: help setup build train predict submit status logs stop pull verify reindex replay competition-new hosts bootstrap sync ssh \
-        retry fleet-search fleet-status fleet-pull fleet-stop fleet-retry gcp-setup gcp-submit gcp-status gcp-pull gcp-stop merge spec-doc test e2e-smoke bench typecheck clean
+        retry fleet-search fleet-status fleet-pull fleet-stop fleet-retry gcp-setup gcp-submit gcp-status gcp-pull gcp-stop merge spec-doc test e2e-smoke bench typecheck clean \
+        doctor init train-1 predict-smoke e2e-full
 
 help:                ## list the verbs
 	@grep -E '^[a-z0-9-]+:.*## ' Makefile | sed -E 's/:.*## /\t/' | expand -t 20
@@ -23,6 +24,9 @@ dist/.built: node_modules/.package-lock.json $(SOURCES) build.mjs
 
 setup: dist/.built   ## install dependencies and build the scripts
 	@$(VERB)/setup.js
+
+doctor: dist/.built  ## every dependency and remote, ✓ or ✗ with its fix: [host=<name>]
+	@$(VERB)/doctor.js
 
 build: dist/.built   ## compile scripts/ to dist/
 
