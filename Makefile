@@ -25,6 +25,9 @@ dist/.built: node_modules/.package-lock.json $(SOURCES) build.mjs
 setup: dist/.built   ## install dependencies and build the scripts
 	@$(VERB)/setup.js
 
+init: dist/.built    ## write cluster_fleet_config.ts and .env, asking; then make doctor: [yes=1] [store= hosts= fleets= clusters= batch=]
+	@$(VERB)/init.js
+
 doctor: dist/.built  ## every dependency and remote, ✓ or ✗ with its fix: [host=<name>]
 	@$(VERB)/doctor.js
 

@@ -15,6 +15,8 @@ const RANK: Record<string, number> = {
   actions: 1,
   // make doctor's checks: they probe every room below (hosts, store, SLURM, Batch)
   doctor: 1,
+  // make init: the wizard that writes the inventory and .env
+  init: 1,
   runs: 2,
   // what the ledger says of runs, checked against the store (make verify), beside the run records
   audit: 2,
