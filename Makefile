@@ -36,6 +36,12 @@ build: dist/.built   ## compile scripts/ to dist/
 train: dist/.built   ## train an experiment: experiment=<slug>[/<name>] [backend=local|ssh host=|fleet fleet=|gcp-batch batch=|slurm cluster=] [again=1]
 	@$(VERB)/train.js
 
+train-1: dist/.built ## a short run of an experiment (its spec's smoke: overrides), on any backend: experiment= [backend= ...]
+	@smoke=1 $(VERB)/train.js
+
+predict-smoke: dist/.built ## predictions from the smoke run of make train-1: experiment=
+	@smoke=1 $(VERB)/predict.js
+
 predict: dist/.built ## write predictions from a run's latest checkpoint: experiment= [run=]
 	@$(VERB)/predict.js
 
@@ -122,6 +128,13 @@ spec-doc: dist/.built  ## write docs/experiment-spec.md from the spec schema
 
 e2e-smoke: dist/.built ## scaffold, train, kill -9, resume, predict, submit, verify
 	@npx vitest run test/e2e/smoke.test.ts
+
+# Every route on the local test bed: laptop, ssh host, fleet, S3 store, SLURM, Batch (stand-in).
+E2E_ROUTES := test/e2e/train.test.ts test/e2e/init.test.ts test/e2e/ssh.test.ts test/e2e/fleet.test.ts \
+              test/e2e/fleet-s3.test.ts test/integration/slurm.test.ts test/e2e/batch.test.ts
+
+e2e-full: dist/.built ## every route end to end on the local test bed: laptop, ssh, fleet, S3, SLURM, Batch
+	@npx vitest run $(E2E_ROUTES)
 
 bench: dist/.built   ## benchmarks against baselines measured side by side
 	@for t in rclone jq; do command -v $$t >/dev/null || { echo "bench: installing $$t (a baseline)"; \

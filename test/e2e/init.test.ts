@@ -1,6 +1,7 @@
 // make init on a fresh clone: yes=1 keeps the committed inventory, writes .env (0600) from
 // .env.example and ends with a passing doctor; make doctor and make train then work; running it
-// again changes nothing, and a change it would make is shown and not made without force=1.
+// again changes nothing, and a change it would make is shown and not made without force=1. make
+// train-1 and make predict-smoke then run the smoke run beside the full one.
 import { readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -35,6 +36,23 @@ describe('make init', () => {
     expect(t.code, t.stdout + t.stderr).toBe(0);
     expect(t.stdout + t.stderr).toMatch(/run penguins-default-\S+ succeeded/);
   }, 330_000);
+
+  it('make train-1 is a short run of its own, and make predict-smoke predicts from it, not from the full run', () => {
+    const t = sb.make(['train-1', 'experiment=penguins']);
+    expect(t.code, t.stdout + t.stderr).toBe(0);
+    const smoke = /run (penguins-default-smoke-\S+) succeeded in [\d.]+s · last checkpoint step 1 /.exec(t.stdout + t.stderr)?.[1];
+    expect(smoke, t.stdout + t.stderr).toBeDefined();
+    expect(t.stdout + t.stderr).toContain('next: make predict-smoke experiment=penguins');
+    // the full run stays the full run's cache hit; the smoke run is its own
+    const again = sb.make(['train-1', 'experiment=penguins']);
+    expect(again.stdout + again.stderr).toContain(`run ${smoke} already finished`);
+    const p = sb.make(['predict-smoke', 'experiment=penguins']);
+    expect(p.code, p.stdout + p.stderr).toBe(0);
+    expect(p.stdout + p.stderr).toContain(`predicting with run ${smoke}`);
+    const q = sb.make(['predict', 'experiment=penguins']);
+    expect(q.code, q.stdout + q.stderr).toBe(0);
+    expect(q.stdout + q.stderr).toMatch(/predicting with run penguins-default-2/);
+  }, 120_000);
 
   it('again: nothing to change, nothing touched', () => {
     const before = snapshot();
