@@ -1,15 +1,21 @@
 // make doctor against real sshd hosts: one healthy, one with sshd stopped, one whose key in
 // known_hosts is wrong, and a store on a read-only disk print ✗ on exactly those three rows,
 // each with its fix, and the doctor exits 1. Hosts that never answer are probed at once: the
-// doctor takes one connect timeout, not their sum.
+// doctor takes one connect timeout, not their sum. An S3 store, a real SLURM cluster and Batch
+// (its stand-in, through the real client) pass; a key the host refuses, a key file that is not
+// there and a login node without a controller each say so.
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { APIS, PERMISSIONS } from '../../scripts/lib/batch/setup-checks.js';
 import { doctorChecks } from '../../scripts/lib/doctor/doctor.js';
+import { startBatchStandin } from '../helpers/batch-standin/index.js';
 import { REPO } from '../helpers/sandbox.js';
+import { S3RVER_KEYS, startS3rver } from '../helpers/s3rver.js';
+import { startSlurm } from '../helpers/slurm.js';
 import { startTestHosts, type TestHost, type TestHosts } from '../helpers/ssh-hosts.js';
 import { mountTmpfs, tmpfsProblem, unmountTmpfs } from '../helpers/tmpfs.js';
 
@@ -33,14 +39,28 @@ const hostLine = (name: string, h: Pick<TestHost, 'host' | 'port' | 'user' | 'id
   `    ${name}: { host: '${h.host}', port: ${h.port}, user: '${h.user}', identity_file: '${h.identityFile}', known_hosts: '${h.knownHosts}', connect_timeout: ${timeout} },`;
 
 /** A project folder holding only an inventory (the config loader needs nothing else). */
-function project(name: string, store: string, hostLines: string[], fleets: string): string {
+function project(name: string, store: string, hostLines: string[], fleets: string, more = ''): string {
   const root = path.join(tmp, name);
   mkdirSync(root, { recursive: true });
   writeFileSync(
     path.join(root, 'cluster_fleet_config.ts'),
-    `export default {\n  defaults: { store: '${store}' },\n  hosts: {\n${hostLines.join('\n')}\n  },\n  fleets: ${fleets},\n};\n`,
+    `export default {\n  defaults: { store: '${store}' },\n  hosts: {\n${hostLines.join('\n')}\n  },\n  fleets: ${fleets},\n${more}};\n`,
   );
   return root;
+}
+
+/** Sets environment variables for the duration of `fn` (the doctor's checks read the process's own). */
+async function withEnv<T>(vars: Record<string, string>, fn: () => Promise<T>): Promise<T> {
+  const saved = Object.fromEntries(Object.keys(vars).map((k) => [k, process.env[k]]));
+  Object.assign(process.env, vars);
+  try {
+    return await fn();
+  } finally {
+    for (const [k, v] of Object.entries(saved)) {
+      if (v === undefined) delete process.env[k];
+      else process.env[k] = v;
+    }
+  }
 }
 
 describe.skipIf(noTmpfs)('make doctor', () => {
@@ -116,4 +136,51 @@ describe.skipIf(noTmpfs)('make doctor', () => {
       silent.close();
     }
   }, 60_000);
+
+  it('an S3 store, a SLURM cluster and Batch pass; a refused key, a missing key file and a login node without a controller are named', async () => {
+    const [s3, slurm, batch] = await Promise.all([startS3rver(), startSlurm(), startBatchStandin()]);
+    try {
+      const strangerKey = path.join(tmp, 'stranger_key');
+      spawnSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', strangerKey]);
+      batch.projects['my-project'] = { services: APIS.map(([svc]) => svc), granted: [...PERMISSIONS] };
+      const secrets = `{ AWS_ACCESS_KEY_ID: 'projects/my-project/secrets/a/versions/1', AWS_SECRET_ACCESS_KEY: 'projects/my-project/secrets/b/versions/1' }`;
+      const root = project(
+        'remotes',
+        `s3://${s3.bucket}/doctor`,
+        // h1 again, with a key it does not know, and with a key file that is not there
+        [hostLine('h1', hosts.hosts[0]!), hostLine('stranger', { ...hosts.hosts[0]!, identityFile: strangerKey }), hostLine('keyless', { ...hosts.hosts[0]!, identityFile: path.join(tmp, 'absent_key') })],
+        '{}',
+        `  clusters: { hpc: { login: 'local', partition: 'debug' }, far: { login: 'h1' } },\n` +
+          `  batch: { cpu: { project: 'my-project', region: 'us-central1', machine_type: 'e2-standard-2', secrets: ${secrets} } },\n`,
+      );
+      // the store's endpoint under defaults, and its keys in a private .env
+      const config = path.join(root, 'cluster_fleet_config.ts');
+      writeFileSync(config, readFileSync(config, 'utf8').replace(`store: 's3://${s3.bucket}/doctor' }`, `store: 's3://${s3.bucket}/doctor', s3: { endpoint: '${s3.endpoint}', force_path_style: true } }`));
+      writeFileSync(path.join(root, '.env'), `AWS_ACCESS_KEY_ID=${S3RVER_KEYS.accessKeyId}\nAWS_SECRET_ACCESS_KEY=${S3RVER_KEYS.secretAccessKey}\n`, { mode: 0o600 });
+      const { apiEndpoint, port, token } = batch.clientOptions;
+      const { rows } = await withEnv({ ...slurm.env, SWITCHYARD_BATCH_ENDPOINT: `http://${apiEndpoint}:${port}`, SWITCHYARD_BATCH_TOKEN: token }, () => doctorChecks(root));
+      const row = (group: string, name: string) => rows.find((r) => r.group === group && r.name === name);
+      expect(row('store', 'reachable')).toMatchObject({ ok: true, detail: `s3://${s3.bucket}/doctor` });
+      expect(row('store', 'writable')).toMatchObject({ ok: true });
+      expect(row('store', 'free space')).toMatchObject({ ok: 'skip' });
+      expect(row('cluster hpc', 'sbatch')).toMatchObject({ ok: true, detail: expect.stringMatching(/sbatch; partitions debug$/) });
+      // h1 shares this machine's programs but not SLURM_CONF: sbatch is there, no controller answers
+      expect(row('cluster far', 'login')).toMatchObject({ ok: true });
+      expect(row('cluster far', 'sbatch')).toMatchObject({ ok: false, detail: expect.stringMatching(/found, but the controller does not answer/), fix: 'check slurmctld and SLURM_CONF on h1 (sinfo there says why)' });
+      expect(rows.filter((r) => r.group === 'batch').map((r) => [r.name, r.ok])).toEqual([
+        ['credentials', true],
+        ['project my-project', true],
+        ['Batch API', true],
+        ['Secret Manager API', true],
+        ['permissions in my-project', true],
+      ]);
+      expect(row('host stranger', 'ssh key')).toMatchObject({ ok: false, detail: `${strangerKey} refused by the host`, fix: expect.stringMatching(/^add \S+stranger_key\.pub to the host's authorized_keys: ssh-copy-id -i /) });
+      expect(row('host stranger', 'reachable')).toMatchObject({ ok: true });
+      expect(row('host keyless', 'ssh key')).toMatchObject({ ok: false, detail: expect.stringMatching(/cannot read \S+absent_key \(ENOENT\)/) });
+      expect(row('host keyless', 'reachable')).toMatchObject({ ok: 'skip', detail: 'not tried without a usable key' });
+      expect(rows.filter((r) => r.ok === false && r.required).map((r) => `${r.group} ${r.name}`)).toEqual(['host stranger ssh key', 'host keyless ssh key', 'cluster far sbatch']);
+    } finally {
+      await Promise.all([s3.stop(), slurm.cleanup(), batch.close()]);
+    }
+  }, 120_000);
 });

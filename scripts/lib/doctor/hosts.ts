@@ -65,6 +65,11 @@ async function probe(name: string, entry: HostEntry, onClient: (c: Client) => vo
   const target = targetFromConfig(name, entry, { connectTimeoutSec: entry.connect_timeout });
   const where = `${describeTarget(target)}: `;
   const trim = (message: string) => (message.startsWith(where) ? message.slice(where.length) : message);
+  const key = identityFinding(target, false);
+  if (key.ok !== true) {
+    const untried = (name: string) => skip(name, 'not tried without a usable key');
+    return { name, target, findings: [key, untried('reachable'), untried('known_hosts'), untried('tools')], sh: null, problem: `${name}: no usable ssh key` };
+  }
   let client: Client;
   const t0 = performance.now();
   try {
@@ -75,15 +80,15 @@ async function probe(name: string, entry: HostEntry, onClient: (c: Client) => vo
     const rows: Finding[] = [];
     let problem = `${name}: ${detail}`;
     if (err.kind === 'host-key') {
-      rows.push(identityFinding(target, false), pass('reachable', `sshd answers at ${target.host}:${target.port}`), fail('known_hosts', detail, fix));
+      rows.push(key, pass('reachable', `sshd answers at ${target.host}:${target.port}`), fail('known_hosts', detail, fix));
       problem = `${name}: host key not trusted`;
     } else if (err.kind === 'auth' || err.kind === 'identity') {
+      // the key was readable (checked above): the host refused it
       rows.push(identityFinding(target, true), pass('reachable', `sshd answers at ${target.host}:${target.port}`), pass('known_hosts', `host key matches ${target.knownHosts}`));
-      if (rows[0]!.ok === true) rows[0] = fail('ssh key', detail, fix || 'check identity_file and the host\'s authorized_keys');
     } else {
       const known = knownHostsEntry(target);
       rows.push(
-        identityFinding(target, false),
+        key,
         fail('reachable', detail, unreachableFix(target)),
         known ? skip('known_hosts', `${target.knownHosts} has a ${known} key for it; not compared (no answer)`) : fail('known_hosts', `no key for ${target.host}:${target.port} in ${target.knownHosts}`, `once it is up: ssh-keyscan -p ${target.port} ${target.host} >> ${target.knownHosts} (after verifying the key)`),
       );
@@ -105,7 +110,7 @@ async function probe(name: string, entry: HostEntry, onClient: (c: Client) => vo
   return {
     name,
     target,
-    findings: [identityFinding(target, false), pass('reachable', `ssh in ${ms} ms`), pass('known_hosts', `host key matches ${target.knownHosts}`), tools],
+    findings: [key, pass('reachable', `ssh in ${ms} ms`), pass('known_hosts', `host key matches ${target.knownHosts}`), tools],
     sh,
     problem: null,
   };
