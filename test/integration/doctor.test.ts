@@ -3,7 +3,7 @@
 // each with its fix, and the doctor exits 1. Hosts that never answer are probed at once: the
 // doctor takes one connect timeout, not their sum. An S3 store, a real SLURM cluster and Batch
 // (its stand-in, through the real client) pass; a key the host refuses, a key file that is not
-// there and a login node without a controller each say so.
+// there, a key behind a passphrase and a login node without a controller each say so.
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
@@ -137,18 +137,20 @@ describe.skipIf(noTmpfs)('make doctor', () => {
     }
   }, 60_000);
 
-  it('an S3 store, a SLURM cluster and Batch pass; a refused key, a missing key file and a login node without a controller are named', async () => {
+  it('an S3 store, a SLURM cluster and Batch pass; a refused key, a missing key file, a key behind a passphrase and a login node without a controller are named', async () => {
     const [s3, slurm, batch] = await Promise.all([startS3rver(), startSlurm(), startBatchStandin()]);
     try {
       const strangerKey = path.join(tmp, 'stranger_key');
       spawnSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', strangerKey]);
+      const lockedKey = path.join(tmp, 'locked_key');
+      spawnSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', 'a passphrase', '-f', lockedKey]);
       batch.projects['my-project'] = { services: APIS.map(([svc]) => svc), granted: [...PERMISSIONS] };
       const secrets = `{ AWS_ACCESS_KEY_ID: 'projects/my-project/secrets/a/versions/1', AWS_SECRET_ACCESS_KEY: 'projects/my-project/secrets/b/versions/1' }`;
       const root = project(
         'remotes',
         `s3://${s3.bucket}/doctor`,
         // h1 again, with a key it does not know, and with a key file that is not there
-        [hostLine('h1', hosts.hosts[0]!), hostLine('stranger', { ...hosts.hosts[0]!, identityFile: strangerKey }), hostLine('keyless', { ...hosts.hosts[0]!, identityFile: path.join(tmp, 'absent_key') })],
+        [hostLine('h1', hosts.hosts[0]!), hostLine('stranger', { ...hosts.hosts[0]!, identityFile: strangerKey }), hostLine('keyless', { ...hosts.hosts[0]!, identityFile: path.join(tmp, 'absent_key') }), hostLine('locked', { ...hosts.hosts[0]!, identityFile: lockedKey })],
         '{}',
         `  clusters: { hpc: { login: 'local', partition: 'debug' }, far: { login: 'h1' } },\n` +
           `  batch: { cpu: { project: 'my-project', region: 'us-central1', machine_type: 'e2-standard-2', secrets: ${secrets} } },\n`,
@@ -178,7 +180,9 @@ describe.skipIf(noTmpfs)('make doctor', () => {
       expect(row('host stranger', 'reachable')).toMatchObject({ ok: true });
       expect(row('host keyless', 'ssh key')).toMatchObject({ ok: false, detail: expect.stringMatching(/cannot read \S+absent_key \(ENOENT\)/) });
       expect(row('host keyless', 'reachable')).toMatchObject({ ok: 'skip', detail: 'not tried without a usable key' });
-      expect(rows.filter((r) => r.ok === false && r.required).map((r) => `${r.group} ${r.name}`)).toEqual(['host stranger ssh key', 'host keyless ssh key', 'cluster far sbatch']);
+      expect(row('host locked', 'ssh key')).toMatchObject({ ok: false, fix: expect.stringMatching(/^use a key without a passphrase/) });
+      expect(row('host locked', 'reachable')).toMatchObject({ ok: 'skip' });
+      expect(rows.filter((r) => r.ok === false && r.required).map((r) => `${r.group} ${r.name}`)).toEqual(['host stranger ssh key', 'host keyless ssh key', 'host locked ssh key', 'cluster far sbatch']);
     } finally {
       await Promise.all([s3.stop(), slurm.cleanup(), batch.close()]);
     }

@@ -57,6 +57,8 @@ function knownHostsEntry(t: SshTarget): string | null {
   }
 }
 
+const untried = (row: string) => skip(row, 'not tried without a usable key');
+
 function unreachableFix(t: SshTarget): string {
   return `start sshd on ${t.host} (or bring the box up), or fix host/port of hosts.${t.name} in cluster_fleet_config.ts; then make doctor host=${t.name}`;
 }
@@ -67,7 +69,6 @@ async function probe(name: string, entry: HostEntry, onClient: (c: Client) => vo
   const trim = (message: string) => (message.startsWith(where) ? message.slice(where.length) : message);
   const key = identityFinding(target, false);
   if (key.ok !== true) {
-    const untried = (name: string) => skip(name, 'not tried without a usable key');
     return { name, target, findings: [key, untried('reachable'), untried('known_hosts'), untried('tools')], sh: null, problem: `${name}: no usable ssh key` };
   }
   let client: Client;
@@ -82,7 +83,11 @@ async function probe(name: string, entry: HostEntry, onClient: (c: Client) => vo
     if (err.kind === 'host-key') {
       rows.push(key, pass('reachable', `sshd answers at ${target.host}:${target.port}`), fail('known_hosts', detail, fix));
       problem = `${name}: host key not trusted`;
-    } else if (err.kind === 'auth' || err.kind === 'identity') {
+    } else if (err.kind === 'identity') {
+      // readable, but ssh2 cannot use it (a passphrase, an unknown format): nothing was sent
+      rows.push(fail('ssh key', detail, `use a key without a passphrase for identity_file of hosts.${name}, or load it into ssh-agent (ssh-add) and drop identity_file`), untried('reachable'), untried('known_hosts'));
+      problem = `${name}: no usable ssh key`;
+    } else if (err.kind === 'auth') {
       // the key was readable (checked above): the host refused it
       rows.push(identityFinding(target, true), pass('reachable', `sshd answers at ${target.host}:${target.port}`), pass('known_hosts', `host key matches ${target.knownHosts}`));
     } else {
