@@ -8,7 +8,8 @@ VERB  := $(NODE) dist/scripts
 SOURCES := $(shell find scripts dashboard cluster_fleet_config.ts -name '*.ts' -newer dist/.built 2>/dev/null | head -1)
 
 .PHONY: help setup build dashboard train predict submit status logs stop pull verify reindex replay competition-new competition-inspect submissions kaggle-install kaggle-auth hosts bootstrap sync ssh \
-        retry fleet-search fleet-status fleet-pull fleet-stop fleet-retry gcp-setup gcp-submit gcp-status gcp-pull gcp-stop merge spec-doc test e2e-smoke bench typecheck clean
+        retry fleet-search fleet-status fleet-pull fleet-stop fleet-retry gcp-setup gcp-submit gcp-status gcp-pull gcp-stop merge spec-doc test e2e-smoke bench typecheck clean \
+        doctor init train-1 predict-smoke e2e-full
 
 help:                ## list the verbs
 	@grep -E '^[a-z0-9-]+:.*## ' Makefile | sed -E 's/:.*## /\t/' | expand -t 20
@@ -24,10 +25,22 @@ dist/.built: node_modules/.package-lock.json $(SOURCES) build.mjs
 setup: dist/.built   ## install dependencies and build the scripts
 	@$(VERB)/setup.js
 
+init: dist/.built    ## write cluster_fleet_config.ts and .env, asking; then make doctor: [yes=1] [store= hosts= fleets= clusters= batch=]
+	@$(VERB)/init.js
+
+doctor: dist/.built  ## every dependency and remote, ✓ or ✗ with its fix: [host=<name>]
+	@$(VERB)/doctor.js
+
 build: dist/.built   ## compile scripts/ to dist/
 
 train: dist/.built   ## train an experiment: experiment=<slug>[/<name>] [backend=local|ssh host=|fleet fleet=|gcp-batch batch=|slurm cluster=] [again=1]
 	@$(VERB)/train.js
+
+train-1: dist/.built ## a short run of an experiment (its spec's smoke: overrides), on any backend: experiment= [backend= ...]
+	@smoke=1 $(VERB)/train.js
+
+predict-smoke: dist/.built ## predictions from the smoke run of make train-1: experiment=
+	@smoke=1 $(VERB)/predict.js
 
 predict: dist/.built ## write predictions from a run's latest checkpoint: experiment= [run=]
 	@$(VERB)/predict.js
@@ -134,6 +147,13 @@ e2e-smoke: dist/.built ## scaffold, train, kill -9, resume, predict, submit, ver
 
 dashboard: dist/.built ## the operator's web console: [port=8787] [host=127.0.0.1] (another host= needs SWITCHYARD_DASHBOARD_TOKEN in .env)
 	@$(NODE) dist/dashboard/server.js
+
+# Every route on the local test bed: laptop, ssh host, fleet, S3 store, SLURM, Batch (stand-in).
+E2E_ROUTES := test/e2e/train.test.ts test/e2e/init.test.ts test/e2e/ssh.test.ts test/e2e/fleet.test.ts \
+              test/e2e/fleet-s3.test.ts test/integration/slurm.test.ts test/e2e/batch.test.ts
+
+e2e-full: dist/.built ## every route end to end on the local test bed: laptop, ssh, fleet, S3, SLURM, Batch
+	@npx vitest run $(E2E_ROUTES)
 
 bench: dist/.built   ## benchmarks against baselines measured side by side
 	@for t in rclone jq; do command -v $$t >/dev/null || { echo "bench: installing $$t (a baseline)"; \

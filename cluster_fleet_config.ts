@@ -1,5 +1,6 @@
 // Switchyard's inventory: where runs execute and where they are kept.
-// Edit freely; it is validated on every command.
+// Edit freely; it is validated on every command. `make init` writes it, and asks before it
+// replaces it; `make doctor` checks everything it names.
 import { defineConfig } from './scripts/lib/config/define-config.js';
 
 export default defineConfig({

@@ -1,4 +1,4 @@
-// make predict experiment=<slug>[/<name>] [run=<id>]
+// make predict experiment=<slug>[/<name>] [run=<id>]; make predict-smoke: from the smoke run of make train-1
 // Runs the spec's predict command against the run's latest committed checkpoint; the output
 // file is saved with the run.
 import { z } from 'zod';
@@ -7,17 +7,18 @@ import { restoredLine } from './lib/cli/run-lines.js';
 import { openProject } from './lib/project.js';
 import { exitCodeFor } from './lib/cli/describe.js';
 import { findRun } from './lib/runs/find-run.js';
-import { runKeys } from './lib/runs/run-record.js';
+import { runKeys, runState } from './lib/runs/run-record.js';
 import { requireSecrets } from './lib/secrets/dotenv.js';
 import { experimentFile, parseExperimentRef } from './lib/spec/experiment.js';
-import { readVars } from './lib/spec/make-vars.js';
+import { Flag, readVars } from './lib/spec/make-vars.js';
 import { runMain, UserError } from './lib/ui/errors.js';
 import { StatusLine } from './lib/ui/status-line.js';
 
 await runMain(async () => {
-  const vars = readVars('predict', { experiment: z.string().optional(), run: z.string().optional() });
+  const vars = readVars('predict', { experiment: z.string().optional(), run: z.string().optional(), smoke: Flag.optional() });
   const project = await openProject();
-  const run = await findRun(project, vars, 'predict');
+  const smoke = vars.smoke ?? false;
+  const run = await findRun(project, vars, smoke ? 'predict-smoke' : 'predict', (r) => runState(r) === 'succeeded', smoke ? 'finished smoke run' : 'finished run', smoke);
   requireSecrets(project.root, experimentFile(parseExperimentRef(run.experiment)), run.spec.secrets);
   const ui = new StatusLine();
   ui.say(`predicting with run ${run.run_id}`);
@@ -34,6 +35,6 @@ await runMain(async () => {
   const key = runKeys.output(run.run_id, run.spec.predict!.output);
   if (!(await project.store.stat(key))) throw new UserError(`predict: ${String(run.command.predict)} succeeded but wrote no ${run.spec.predict!.output} in $SWITCHYARD_OUTPUT_DIR`);
   ui.say(`wrote ${project.store.locate(key)}`);
-  ui.say(`next: make submit experiment=${run.experiment} dry=1`);
+  ui.say(smoke ? `the route works; the full run: make train experiment=${run.experiment}` : `next: make submit experiment=${run.experiment} dry=1`);
   return 0;
 });

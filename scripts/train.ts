@@ -1,4 +1,5 @@
 // make train experiment=<slug>[/<name>] [backend=local|ssh host=<name>|fleet fleet=<name>|gcp-batch batch=<entry>|slurm cluster=<name>] [again=1] [seed=N] [requeue=0]
+// make train-1 (smoke=1): the same with the spec's `smoke:` overrides, a short run of its own.
 // Pins the experiment, then starts, resumes or reports its run, and follows it in the foreground.
 import { z } from 'zod';
 import { train, type LaunchResult } from './lib/actions/launch.js';
@@ -23,6 +24,7 @@ await runMain(async () => {
     batch: z.string().optional(),
     cluster: z.string().optional(),
     requeue: Flag.optional(),
+    smoke: Flag.optional(),
   });
   const project = await openProject();
   const display = new RunDisplay(vars.fleet ? `fleet ${vars.fleet}` : (vars.backend ?? 'local'), (key) => project.store.locate(key));
@@ -43,7 +45,7 @@ await runMain(async () => {
         display.handle(e);
       },
     },
-    { experiment: vars.experiment, backend: vars.backend, again: vars.again, seed: vars.seed, requeue: vars.requeue },
+    { experiment: vars.experiment, backend: vars.backend, again: vars.again, seed: vars.seed, requeue: vars.requeue, smoke: vars.smoke },
   ).finally(() => display.done());
   return report(result, display, (key) => project.store.locate(key), vars);
 });
@@ -58,7 +60,7 @@ function report(result: LaunchResult, display: RunDisplay, locate: (key: string)
     return 0;
   }
   if (result.detached) return 0;
-  const again = `make train experiment=${run.experiment}${vars.seed === undefined ? '' : ` seed=${vars.seed}`}`;
+  const again = `make ${run.smoke ? 'train-1' : 'train'} experiment=${run.experiment}${vars.seed === undefined ? '' : ` seed=${vars.seed}`}`;
   if (run.sharded) {
     if (result.state === 'succeeded') return 0;
     const unfinished = run.units.filter((u) => u.attempts.at(-1)?.state !== 'succeeded').map((u) => u.index);
@@ -71,7 +73,7 @@ function report(result: LaunchResult, display: RunDisplay, locate: (key: string)
   if (result.state === 'succeeded') {
     const step = lastStep(run);
     display.say(`run ${run.run_id} succeeded in ${took}s · ${step === null ? 'no checkpoint committed' : `last checkpoint step ${step}`} · outputs: ${outputs}`);
-    if (run.command.predict) display.say(`next: make predict experiment=${run.experiment}`);
+    if (run.command.predict) display.say(`next: make ${run.smoke ? 'predict-smoke' : 'predict'} experiment=${run.experiment}`);
     return 0;
   }
   display.say(`run ${run.run_id} ${result.state}${final.reason ? `: ${final.reason}` : ''} (logs: make logs run=${run.run_id})`);

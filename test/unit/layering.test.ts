@@ -13,6 +13,10 @@ const LIB = path.join(REPO, 'scripts', 'lib');
 const RANK: Record<string, number> = {
   cli: 0,
   actions: 1,
+  // make doctor's checks: they probe every room below (hosts, store, SLURM, Batch)
+  doctor: 1,
+  // make init: the wizard that writes the inventory and .env
+  init: 1,
   runs: 2,
   // what the ledger says of runs, checked against the store (make verify), beside the run records
   audit: 2,

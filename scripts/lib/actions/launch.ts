@@ -40,12 +40,14 @@ export interface TrainOptions {
   again?: boolean;
   seed?: number;
   requeue?: boolean;
+  /** make train-1: the spec's `smoke:` overrides applied, a run of its own */
+  smoke?: boolean;
 }
 
 /** make train: pins the experiment, then starts, resumes or reports its run and drives it. */
 export async function train(ctx: LaunchContext, opts: TrainOptions): Promise<LaunchResult> {
   const { project } = ctx;
-  const exp = await loadExperiment(project.root, opts.experiment);
+  const exp = await loadExperiment(project.root, opts.experiment, { smoke: opts.smoke });
   requireSecrets(project.root, exp.file, exp.spec.secrets);
   const name = opts.backend ?? exp.spec.backends?.[0] ?? project.config.defaults.backend;
   const backend = await openBackend(name, project, ctx);
@@ -68,7 +70,7 @@ export async function replay(ctx: LaunchContext, recorded: RunRecord, backend: B
   const [{ runLedgerState }, { recordProblems }] = await Promise.all([import('../audit/ledger-state.js'), import('../audit/record-check.js')]); // replay only: kept off make train's start
   const tampered = recordProblems(recorded, (await runLedgerState(project.ledgerPath, recorded.run_id)).runs.get(recorded.run_id));
   if (tampered.length) throw new UserError(`cannot replay ${recorded.run_id}: its record was changed after it was created: ${tampered.join('; ')} (make verify checks every run)`);
-  const exp = await loadExperiment(project.root, recorded.experiment);
+  const exp = await loadExperiment(project.root, recorded.experiment, { smoke: recorded.smoke === true });
   requireSecrets(project.root, exp.file, exp.spec.secrets);
   checkResources(exp.file, exp.spec, backend, project.config);
   const pinned = await pinExperiment(project.root, project.stateDir, exp, recorded.pins.seed);

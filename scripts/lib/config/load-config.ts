@@ -18,13 +18,13 @@ export const BACKENDS = ['local', 'ssh', 'fleet', 'gcp-batch', 'slurm'] as const
 const Name = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_-]*$/, 'letters, digits, - and _ only');
 
 /** S3 client settings; credentials come from AWS_* variables in .env or the environment. */
-const S3Schema = z.strictObject({
+export const S3Schema = z.strictObject({
   endpoint: z.url({ protocol: /^https?$/, error: 'an http(s):// URL, e.g. "http://127.0.0.1:9000"' }).optional(),
   region: z.string().min(1).default('us-east-1'),
   force_path_style: z.boolean().default(false),
 });
 
-const HostSchema = z.strictObject({
+export const HostSchema = z.strictObject({
   host: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, 'a host name, address or ssh alias'),
   port: z.number().int().min(1).max(65535).default(22),
   user: Name.optional(),
@@ -55,7 +55,7 @@ const RemotePath = z.string().superRefine((p, ctx) => {
   }
 });
 
-const FleetSchema = z.strictObject({
+export const FleetSchema = z.strictObject({
   hosts: z.array(Name).min(1),
   per_host: z.number().int().min(1).max(64).default(1),
   root: RemotePath.optional(),

@@ -74,7 +74,8 @@ export async function pinExperiment(root: string, stateDir: string, exp: Experim
     code: { commit: code.commit, dirty_sha256: code.dirty_sha256 },
     data: { root: dataPin.root, files: dataPin.files, bytes: dataPin.bytes },
     env: { lock_sha256: env.lock_sha256, python: env.python, node: env.node },
-    config: configPin(specWithoutSeed),
+    // A smoke run's pin says so even where its overrides change nothing: it never caches as the full run.
+    config: configPin(exp.smoke ? { ...specWithoutSeed, smoke_run: true } : specWithoutSeed),
     seed,
   };
   return { pins: { ...withoutDigest, digest: pinDigest(withoutDigest) }, diff: code.diff, dataManifest: dataPin.manifest };

@@ -23,13 +23,14 @@ export interface BootstrapStep {
   run: () => Promise<string | null>;
 }
 
-const TOOLS = ['rsync', 'tmux', 'python3'];
+/** What a host needs and bootstrap installs when it is missing. */
+export const HOST_TOOLS = ['rsync', 'tmux', 'python3'];
 
 async function installTools(host: RemoteHost): Promise<string> {
-  const missing = (await host.sh('for t in "$@"; do command -v "$t" >/dev/null 2>&1 || echo "$t"; done', TOOLS)).stdout.split('\n').filter(Boolean);
+  const missing = (await host.sh('for t in "$@"; do command -v "$t" >/dev/null 2>&1 || echo "$t"; done', HOST_TOOLS)).stdout.split('\n').filter(Boolean);
   const venvOk = (await host.run(['python3', '-c', 'import venv, ensurepip'], { allowFail: true })).code === 0;
   const packages = [...missing, ...(venvOk ? [] : ['python3-venv'])];
-  if (!packages.length) return `${TOOLS.join(', ')} and python3-venv present`;
+  if (!packages.length) return `${HOST_TOOLS.join(', ')} and python3-venv present`;
   // apt-get as root, or through passwordless sudo; anything else is the user's call.
   const r = await host.sh(
     'if [ "$(id -u)" = 0 ]; then s=""; elif sudo -n true 2>/dev/null; then s="sudo -n"; else echo "not root and no passwordless sudo" >&2; exit 3; fi; $s env DEBIAN_FRONTEND=noninteractive apt-get update -qq && $s env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@"',

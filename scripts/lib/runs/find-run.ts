@@ -1,4 +1,5 @@
-// Which run a verb acts on: `run=<id>`, or the newest run of `experiment=` that fits.
+// Which run a verb acts on: `run=<id>`, or the newest run of `experiment=` that fits (a smoke
+// run of make train-1 only where the verb asks for one: it never stands in for the full run).
 import type { Project } from '../project.js';
 import { UserError } from '../ui/errors.js';
 import { parseExperimentRef } from '../spec/experiment.js';
@@ -10,13 +11,14 @@ export async function findRun(
   vars: { run?: string; experiment?: string },
   verb: string,
   fits: (run: RunRecord) => boolean = (r) => runState(r) === 'succeeded',
-  wanted = 'a finished run',
+  wanted = 'finished run',
+  smoke = false,
 ): Promise<RunRecord> {
   if (vars.run) return loadRun(project, vars.run);
   if (!vars.experiment) throw new UserError(`make ${verb}: give run=<id> or experiment=<slug>[/<name>]`);
   const { slug, name } = parseExperimentRef(vars.experiment);
   const ref = name === 'default' ? slug : `${slug}/${name}`;
-  const run = project.db.list(ref).find(fits);
-  if (!run) throw new UserError(`make ${verb}: experiment ${ref} has no ${wanted} yet; run make train experiment=${ref}`);
+  const run = project.db.list(ref).find((r) => (r.smoke === true) === smoke && fits(r));
+  if (!run) throw new UserError(`make ${verb}: experiment ${ref} has no ${wanted} yet; run make ${smoke ? 'train-1' : 'train'} experiment=${ref}`);
   return run;
 }

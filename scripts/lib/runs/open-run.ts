@@ -91,7 +91,7 @@ async function createRun(project: Project, pinned: PinnedExperiment, run: RunRec
 function newRunRecord(project: Project, exp: Experiment, pinned: PinnedExperiment, backends: BackendName[], replayOf: string | null): RunRecord {
   const now = new Date();
   return {
-    run_id: uniqueRunId(project, makeRunId(exp.slug, exp.name, now, pinned.pins.digest)),
+    run_id: uniqueRunId(project, makeRunId(exp.slug, exp.smoke ? `${exp.name}-smoke` : exp.name, now, pinned.pins.digest)),
     experiment: exp.ref,
     created_at: now.toISOString(),
     pins: pinned.pins,
@@ -101,6 +101,7 @@ function newRunRecord(project: Project, exp: Experiment, pinned: PinnedExperimen
     replay_of: replayOf,
     units: [],
     sharded: false,
+    ...(exp.smoke ? { smoke: true as const } : {}),
   };
 }
 

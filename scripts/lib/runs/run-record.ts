@@ -54,6 +54,8 @@ export interface RunRecord {
   sharded: boolean;
   /** the fleet a sharded search was launched on */
   fleet?: string;
+  /** a smoke run (make train-1): its spec has the `smoke:` overrides applied */
+  smoke?: true;
 }
 
 /** run.json as stored. */

@@ -181,6 +181,32 @@ export const ExperimentSchema = z
         }
       })
       .meta({ description: 'How a fleet search splits the work and merges the results.', example: '{ count: 6, merge: concat }' }),
+    smoke: z
+      .strictObject({
+        train: z
+          .strictObject({
+            command: command('The training program of a smoke run.', '"python3 train.py --quick"').optional(),
+            env: z
+              .record(z.string().regex(ENV_NAME, 'an environment variable name'), ProcessText)
+              .optional()
+              .meta({ description: 'Environment variables set over `train.env`.', example: '{ EPOCHS: "1" }' }),
+            checkpoint_every_sec: z.number().positive().optional().meta({ description: 'Replaces `train.checkpoint_every_sec`.', example: '0.5' }),
+          })
+          .optional()
+          .meta({ description: 'Replaces parts of `train`.', example: '{ env: { EPOCHS: "1" } }' }),
+        shards: z.strictObject({ count: z.number().int().min(1) }).optional().meta({ description: 'Replaces `shards.count`.', example: '{ count: 2 }' }),
+        resources: z
+          .strictObject({ time: z.string().regex(DURATION, 'a duration like "5m"') })
+          .optional()
+          .meta({ description: 'Replaces `resources.time`.', example: '{ time: "5m" }' }),
+      })
+      .refine((s) => Object.keys(s).length > 0, 'sets nothing; give what a short run changes, e.g. smoke: { train: { env: { EPOCHS: "1" } } }')
+      .optional()
+      .meta({
+        description:
+          '`make train-1`: what a short run of the experiment changes (one epoch, a few keys), to check a route end to end in seconds. A smoke run is a run of its own: the overrides are part of its config pin, so it never stands in for the full run, and `make predict-smoke` predicts from it.',
+        example: '{ train: { env: { EPOCHS: "1" } } }',
+      }),
   })
   .superRefine((s, ctx) => {
     // $data is the staged data view: there is none without a data pin.
@@ -215,7 +241,27 @@ export interface Experiment {
   file: string;
   competitionDir: string;
   dataDir: string | null;
+  /** the spec, with `smoke:` applied for a smoke run */
   spec: ExperimentSpec;
+  /** a smoke run (make train-1): its spec has the `smoke:` overrides applied */
+  smoke: boolean;
+}
+
+/** The spec of a smoke run: the `smoke:` overrides applied over the spec (pure). */
+export function applySmoke(spec: ExperimentSpec): ExperimentSpec {
+  const smoke = spec.smoke ?? {};
+  const t = smoke.train ?? {};
+  return {
+    ...spec,
+    train: {
+      ...spec.train,
+      ...(t.command !== undefined ? { command: t.command } : {}),
+      ...(t.checkpoint_every_sec !== undefined ? { checkpoint_every_sec: t.checkpoint_every_sec } : {}),
+      env: { ...spec.train.env, ...t.env },
+    },
+    shards: { ...spec.shards, ...(smoke.shards ? { count: smoke.shards.count } : {}) },
+    resources: { ...spec.resources, ...(smoke.resources ? { time: smoke.resources.time } : {}) },
+  };
 }
 
 /** Checks a user-supplied name before it is used as a path or reaches any command. */
@@ -276,7 +322,8 @@ async function readYaml(root: string, file: string): Promise<unknown> {
   return value;
 }
 
-export async function loadExperiment(root: string, ref: string | undefined): Promise<Experiment> {
+/** `smoke`: the experiment of `make train-1`, its spec's `smoke:` applied (refused when it has none). */
+export async function loadExperiment(root: string, ref: string | undefined, opts: { smoke?: boolean } = {}): Promise<Experiment> {
   const { slug, name } = parseExperimentRef(ref);
   const competitionDir = path.join(root, 'competitions', slug);
   if (!existsSync(competitionDir)) {
@@ -293,7 +340,10 @@ export async function loadExperiment(root: string, ref: string | undefined): Pro
   const raw = await readYaml(root, file);
   const parsed = ExperimentSchema.safeParse(raw);
   if (!parsed.success) throw new UserError(formatZodIssue(file, parsed.error, ExperimentSchema, raw));
-  const spec = parsed.data;
+  if (opts.smoke && !parsed.data.smoke) {
+    throw new UserError(`${file}: smoke: missing; make train-1 runs the experiment with what it says a short run changes; add e.g. smoke: { train: { env: { EPOCHS: "1" } } }`);
+  }
+  const spec = opts.smoke ? applySmoke(parsed.data) : parsed.data;
   const cwds = { 'train.cwd': spec.train.cwd, 'predict.cwd': spec.predict?.cwd, 'setup.cwd': setupOf(spec)?.cwd };
   checkExperimentPaths(root, file, competitionDir, spec.code ?? [], cwds);
 
@@ -311,5 +361,5 @@ export async function loadExperiment(root: string, ref: string | undefined): Pro
       throw new UserError(`${file}: data.dir: ${spec.data.dir} resolves to ${real}, outside the repository; move or copy the data into competitions/${slug}/ and point data.dir there`);
     }
   }
-  return { ref: name === 'default' ? slug : `${slug}/${name}`, slug, name, file, competitionDir, dataDir, spec };
+  return { ref: name === 'default' ? slug : `${slug}/${name}`, slug, name, file, competitionDir, dataDir, spec, smoke: opts.smoke ?? false };
 }
