@@ -81,6 +81,12 @@ ${defaultLines.join('\n')}
   },
   // One entry per box; \`make bootstrap host=<name>\` makes it ready. For example:
   //   h1: { host: 'ssh4.vast.ai', port: 22222, user: 'root', identity_file: '~/.ssh/id_ed25519' },
+  //   h2: {
+  //     host: 'gpu2.lab.example',
+  //     connect_timeout: 10,   // seconds; also how long make hosts waits before it calls the host down
+  //     gpus: 1,               // GPUs an attempt there can use (default 0)
+  //     price_per_hour: 0.6,   // US dollars an hour (optional): runs placed there are priced by it
+  //   },
   hosts: ${section(c.hosts)},
 ${FLEETS_COMMENT}
   fleets: ${section(c.fleets)},
