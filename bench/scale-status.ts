@@ -74,7 +74,7 @@ function makeRuns(count: number, spec: RunRecord['spec']): RunRecord[] {
 }
 
 const sb = createSandbox();
-if (!process.env.KEEP) process.on('exit', () => sb.cleanup()); else process.stdout.write(`sandbox ${sb.dir}\n`);
+process.on('exit', () => sb.cleanup());
 const makeStatus = () => {
   const t = now();
   const r = spawnSync('make', ['-s', 'status'], { cwd: sb.dir, stdio: ['ignore', 'pipe', 'inherit'], maxBuffer: 1 << 28 });
