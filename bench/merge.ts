@@ -9,11 +9,12 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { mergeShards } from '../scripts/lib/merge/index.js';
 import { requireTool } from './lib/baseline-tool.js';
+import { sizeFromEnv } from './lib/measure.js';
 
 const SELF = fileURLToPath(import.meta.url);
 const DIR = fileURLToPath(new URL('./.tmp/merge/', import.meta.url));
 const SHARDS = 32;
-const PER_SHARD = 34_000; // ~250 B a record: 32 x 34k x 250 B > 256 MiB
+const PER_SHARD = sizeFromEnv('BENCH_PER_SHARD', 34_000); // ~250 B a record: 32 x 34k x 250 B > 256 MiB
 const ROUNDS = Math.max(1, Number(process.env.BENCH_ROUNDS) || 1);
 const shardFile = (i: number) => join(DIR, `shard-${i}-of-${SHARDS}.jsonl`);
 const jqFile = (i: number) => join(DIR, `jq-${i}.json`);

@@ -13,10 +13,12 @@ import { uploadStep } from '../scripts/lib/runner/store-checkpoints.js';
 import { S3Store } from '../scripts/lib/store/s3-store.js';
 import { S3RVER_KEYS, startS3rver } from '../test/helpers/s3rver.js';
 import { requireTool } from './lib/baseline-tool.js';
+import { sizeFromEnv } from './lib/measure.js';
 
-const STEP_DIR = fileURLToPath(new URL('./.tmp/s3-ckpt/7/', import.meta.url));
+const MIB = sizeFromEnv('BENCH_MIB', 1024);
+const STEP_DIR = fileURLToPath(new URL(`./.tmp/s3-ckpt${MIB === 1024 ? '' : `-${MIB}`}/7/`, import.meta.url));
 const FILES = 64;
-const TOTAL = 1024 * 1024 * 1024;
+const TOTAL = MIB * 1024 * 1024;
 const RUN_ID = 'bench-s3-20260101T0000-00000000';
 // Best of ROUNDS (default 3; each round moves 2 GiB); raise it on a busy machine.
 const ROUNDS = Math.max(1, Number(process.env.BENCH_ROUNDS) || 3);
