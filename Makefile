@@ -5,10 +5,14 @@ SHELL := /bin/bash
 NODE  := node
 VERB  := $(NODE) dist/scripts
 
+# Runs each bench file given, then names those that missed a target or failed.
+run-benches = missed=(); for b in $(1); do npx tsx "$$b" || missed+=("$$b"); done; \
+  if (( $${\#missed[@]} )); then echo "bench: missed its target or failed: $${missed[*]}"; exit 1; fi
+
 SOURCES := $(shell find scripts dashboard cluster_fleet_config.ts -name '*.ts' -newer dist/.built 2>/dev/null | head -1)
 
 .PHONY: help setup build dashboard train predict submit status logs stop pull verify reindex replay competition-new competition-inspect submissions kaggle-install kaggle-auth hosts bootstrap sync ssh \
-        retry fleet-search fleet-status fleet-pull fleet-stop fleet-retry gcp-setup gcp-submit gcp-status gcp-pull gcp-stop merge spec-doc test e2e-smoke bench typecheck clean \
+        retry fleet-search fleet-status fleet-pull fleet-stop fleet-retry gcp-setup gcp-submit gcp-status gcp-pull gcp-stop merge spec-doc test e2e-smoke bench bench-scale typecheck clean \
         doctor init train-1 predict-smoke e2e-full
 
 help:                ## list the verbs
@@ -155,11 +159,11 @@ E2E_ROUTES := test/e2e/train.test.ts test/e2e/init.test.ts test/e2e/ssh.test.ts 
 e2e-full: dist/.built ## every route end to end on the local test bed: laptop, ssh, fleet, S3, SLURM, Batch
 	@npx vitest run $(E2E_ROUTES)
 
-bench: dist/.built   ## benchmarks against baselines measured side by side
-	@for t in rclone jq; do command -v $$t >/dev/null || { echo "bench: installing $$t (a baseline)"; \
-	  apt-get install -y -qq $$t >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq $$t >/dev/null; }; }; done
-	@missed=(); for b in bench/*.ts; do npx tsx "$$b" || missed+=("$$b"); done; \
-	  if (( $${#missed[@]} )); then echo "bench: missed its target or failed: $${missed[*]}"; exit 1; fi
+bench: dist/.built   ## benchmarks against baselines measured side by side (a missing baseline tool is installed with apt-get)
+	@$(call run-benches,$(filter-out bench/scale-%,$(wildcard bench/*.ts)))
+
+bench-scale: dist/.built ## the scale benchmarks: 5,000 runs, a 1,000,000-entry ledger, a 10 GiB merge, 100 hosts x 1,000 shards
+	@$(call run-benches,$(wildcard bench/scale-*.ts))
 
 typecheck: node_modules/.package-lock.json ## tsc in strict mode, no output files
 	@npx tsc --noEmit -p .

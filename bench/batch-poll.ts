@@ -11,9 +11,9 @@ import { openBatchClient } from '../scripts/lib/batch/client.js';
 import { ConfigSchema } from '../scripts/lib/config/load-config.js';
 import { FileStore } from '../scripts/lib/store/file-store.js';
 import { startBatchStandin } from '../test/helpers/batch-standin/index.js';
-import { median, now } from './lib/measure.js';
+import { median, now, sizeFromEnv } from './lib/measure.js';
 
-const TASKS = 1000;
+const TASKS = sizeFromEnv('BENCH_TASKS', 1000);
 const TICKS = 15;
 const TARGET_CALLS = 1;
 const PARENT = 'projects/bench-project/locations/us-central1';

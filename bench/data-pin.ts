@@ -9,10 +9,11 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { pinData } from '../scripts/lib/pins/data-manifest.js';
 import { run } from '../scripts/lib/proc.js';
+import { sizeFromEnv } from './lib/measure.js';
 
 const TMP = fileURLToPath(new URL('./.tmp/', import.meta.url));
-const BIG = { dir: join(TMP, 'big'), files: 2000, bytes: 500 * 1024 * 1024 };
-const SMALL = { dir: join(TMP, 'small'), files: 10_000 };
+const BIG = { dir: join(TMP, 'big'), files: 2000, bytes: sizeFromEnv('BENCH_MIB', 500) * 1024 * 1024 };
+const SMALL = { dir: join(TMP, 'small'), files: sizeFromEnv('BENCH_FILES', 10_000) };
 const CACHE = join(TMP, 'small-statcache.json');
 // Best of ROUNDS (default 2); raise it on a machine shared with other work.
 const ROUNDS = Math.max(1, Number(process.env.BENCH_ROUNDS) || 2);

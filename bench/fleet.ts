@@ -22,11 +22,11 @@ import { sshArgv, sshDestination, sshOptions, targetFromConfig, type SshTarget }
 import { FileStore } from '../scripts/lib/store/file-store.js';
 import { testAttemptSpec } from '../test/helpers/runner-process.js';
 import { startTestHosts } from '../test/helpers/ssh-hosts.js';
-import { makeRandomRepo, median, now } from './lib/measure.js';
+import { makeRandomRepo, median, now, sizeFromEnv } from './lib/measure.js';
 
 const REPO_MB = 20;
 const FILES = 2000;
-const HOSTS = 4;
+const HOSTS = sizeFromEnv('BENCH_HOSTS', 4);
 const ROUNDS = 3;
 const TARGET = 3;
 const RUNNER = path.resolve('dist/runner/run-attempt.mjs');

@@ -10,9 +10,9 @@ import path from 'node:path';
 import { SlurmBackend } from '../scripts/lib/backends/slurm.js';
 import { ClusterSchema } from '../scripts/lib/config/cluster-config.js';
 import { LocalLogin } from '../scripts/lib/slurm/login-node.js';
-import { median, now } from './lib/measure.js';
+import { median, now, sizeFromEnv } from './lib/measure.js';
 
-const JOBS = 200;
+const JOBS = sizeFromEnv('BENCH_JOBS', 200);
 const TICKS = 3;
 const TARGET_CALLS = 1;
 

@@ -9,9 +9,9 @@ import { SshPool } from '../scripts/lib/ssh/pool.js';
 import { rsyncArgv, SYNC_EXCLUDES } from '../scripts/lib/ssh/rsync.js';
 import { sshArgv, targetFromConfig } from '../scripts/lib/ssh/target.js';
 import { startTestHosts } from '../test/helpers/ssh-hosts.js';
-import { makeRandomRepo, median, now } from './lib/measure.js';
+import { makeRandomRepo, median, now, sizeFromEnv } from './lib/measure.js';
 
-const REPO_MB = 200;
+const REPO_MB = sizeFromEnv('BENCH_MB', 200);
 const FILES = 2000;
 const ROUNDS = 5;
 const RESYNC_MAX_RATIO = 1.1;
@@ -24,7 +24,7 @@ try {
   const h = hosts.hosts[0]!;
   const target = targetFromConfig('h1', { host: h.host, port: h.port, user: h.user, identity_file: h.identityFile, known_hosts: h.knownHosts });
   const host = new RemoteHost(target, 'switchyard', pool);
-  const repo = path.resolve('bench/.tmp/ssh-repo');
+  const repo = path.resolve(`bench/.tmp/ssh-repo-${REPO_MB}`);
   makeRandomRepo(repo, REPO_MB, FILES);
   await host.syncRepo(repo); // first, full transfer
 

@@ -7,9 +7,9 @@ import type { AttemptSpec } from '../scripts/lib/runner/attempt-spec.js';
 import { unitKey, type RunRecord } from '../scripts/lib/runs/run-record.js';
 import { Supervisor } from '../scripts/lib/runs/supervisor.js';
 import { FakeBackend, FakeClock, MemoryJournal } from '../test/helpers/fake-backend.js';
-import { median, now } from './lib/measure.js';
+import { median, now, sizeFromEnv } from './lib/measure.js';
 
-const UNITS = 1000;
+const UNITS = sizeFromEnv('BENCH_UNITS', 1000);
 const HOSTS = 10;
 const TICKS = 200;
 const ROUNDS = 5;

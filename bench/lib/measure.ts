@@ -19,3 +19,16 @@ export function makeRandomRepo(dir: string, mb: number, files: number): void {
   }
   writeFileSync(path.join(dir, '.done'), '');
 }
+
+/**
+ * A bench's size (units, tasks, jobs, files, MB, hosts) from the environment variable `name`,
+ * else its default: how a bench's cost grows is measured by running it at three sizes. Targets
+ * are set for the default size.
+ */
+export function sizeFromEnv(name: string, fallback: number): number {
+  const raw = process.env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < 1) throw new Error(`${name}=${raw}: give a whole number of at least 1`);
+  return n;
+}

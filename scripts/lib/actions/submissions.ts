@@ -5,11 +5,22 @@
 // entry the first time a submission reads complete or error. A second poll that learns nothing
 // writes nothing. No printing: the verbs and the dashboard show it.
 import { openKaggle } from '../kaggle/api.js';
-import { applyKaggle, listSubmissions as runSubmissions, matchSubmissions, submissionJson, type StoredSubmission } from '../kaggle/submission-record.js';
+import path from 'node:path';
+import {
+  applyKaggle,
+  bestPublicScore,
+  listSubmissions as runSubmissions,
+  lowerIsBetter,
+  matchSubmissions,
+  submissionJson,
+  type StoredSubmission,
+  type SubmissionRecord,
+} from '../kaggle/submission-record.js';
 import { readLedger } from '../ledger/ledger.js';
 import { mapLimit } from '../map-limit.js';
 import type { Project } from '../project.js';
-import { recordInLedger } from '../runs/run-store.js';
+import { loadRun, recordInLedger, saveRun } from '../runs/run-store.js';
+import { loadChallenge } from '../spec/challenge.js';
 import { readDotEnv } from '../secrets/dotenv.js';
 
 /** The runs the ledger says have a submission. */
@@ -87,6 +98,7 @@ export async function pollSubmissions(project: Project, opts: { competition?: st
   const uploaded = all.filter((s) => !s.record.dry && s.record.competition);
   const competitions = [...new Set(uploaded.map((s) => s.record.competition!))].sort();
   let newlyScored = 0;
+  const rescored = new Set<string>();
   if (competitions.length) {
     const env = { ...process.env, ...readDotEnv(project.root) };
     const api = openKaggle(env, 'submissions');
@@ -101,6 +113,7 @@ export async function pollSubmissions(project: Project, opts: { competition?: st
         if (!changed) continue;
         await project.store.putBytes(s.key, submissionJson(record));
         s.record = record;
+        rescored.add(record.run_id);
         if (!finished) continue;
         newlyScored++;
         await recordInLedger(project, 'submission.scored', {
@@ -114,5 +127,25 @@ export async function pollSubmissions(project: Project, opts: { competition?: st
       }
     }
   }
+  for (const runId of rescored) await recordBestScore(project, runId, all.filter((s) => s.record.run_id === runId).map((s) => s.record));
   return { submissions: all.reverse(), newlyScored, polled: competitions };
+}
+
+/**
+ * Keeps a run's best public score in its record, so listings show it from the run index
+ * without reading any submission. Which score is best follows the competition's metric.
+ */
+async function recordBestScore(project: Project, runId: string, records: SubmissionRecord[]): Promise<void> {
+  const run = await loadRun(project, runId);
+  const slug = run.experiment.split('/')[0]!;
+  let metric: string | null = null;
+  try {
+    metric = loadChallenge(path.join(project.root, 'competitions', slug), `competitions/${slug}`).metric;
+  } catch {
+    // a competition folder gone or broken: the larger score counts as better
+  }
+  const best = bestPublicScore(records, !lowerIsBetter(metric));
+  if (best === null || run.public_score === best) return;
+  run.public_score = best;
+  await saveRun(project, run);
 }
