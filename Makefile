@@ -8,7 +8,7 @@ VERB  := $(NODE) dist/scripts
 SOURCES := $(shell find scripts cluster_fleet_config.ts -name '*.ts' -newer dist/.built 2>/dev/null | head -1)
 
 .PHONY: help setup build train predict submit status logs stop pull verify reindex replay competition-new hosts bootstrap sync ssh \
-        retry fleet-search fleet-status fleet-pull fleet-stop fleet-retry gcp-setup gcp-submit gcp-status gcp-pull gcp-stop merge spec-doc test e2e-smoke bench typecheck clean
+        retry agent agent-install agent-status fleet-search fleet-status fleet-pull fleet-stop fleet-retry gcp-setup gcp-submit gcp-status gcp-pull gcp-stop merge spec-doc test e2e-smoke bench typecheck clean
 
 help:                ## list the verbs
 	@grep -E '^[a-z0-9-]+:.*## ' Makefile | sed -E 's/:.*## /\t/' | expand -t 20
@@ -26,7 +26,7 @@ setup: dist/.built   ## install dependencies and build the scripts
 
 build: dist/.built   ## compile scripts/ to dist/
 
-train: dist/.built   ## train an experiment: experiment=<slug>[/<name>] [backend=local|ssh host=|fleet fleet=|gcp-batch batch=|slurm cluster=] [again=1]
+train: dist/.built   ## train an experiment: experiment=<slug>[/<name>] [backend=local|ssh host=|fleet fleet=|gcp-batch batch=|slurm cluster=] [again=1] [detach=1]
 	@$(VERB)/train.js
 
 predict: dist/.built ## write predictions from a run's latest checkpoint: experiment= [run=]
@@ -43,6 +43,15 @@ logs: dist/.built    ## a run's output: run=<id> [shard=i] [attempt=n] [stream=s
 
 stop: dist/.built    ## checkpoint and stop a running run: run=<id> [shard=i,j] [force=1]
 	@$(VERB)/stop.js
+
+agent: dist/.built   ## the supervisor as a long-lived process: carries every run make train opened to its end
+	@$(VERB)/agent.js
+
+agent-install: dist/.built ## keep the agent running: a systemd user unit, or a tmux session without systemd
+	@$(VERB)/agent-install.js
+
+agent-status: dist/.built ## whether the agent runs, since when, its last tick, and the runs it carries
+	@$(VERB)/agent-status.js
 
 retry: dist/.built   ## re-run shards of a sharded run from their checkpoints: run=<id> shard=<i>[,<j>] [host=<name>]
 	@$(VERB)/retry.js
