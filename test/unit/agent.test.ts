@@ -43,9 +43,11 @@ describe('failover rules', () => {
   it('retries at once, then backs off exponentially up to the cap', () => {
     expect([0, 1, 2, 3, 4, 5].map((k) => retryDelayMs(k, 2000, 10_000))).toEqual([0, 0, 2000, 4000, 8000, 10_000]);
   });
-  it('counts the resumable ends in a row, back to the last success or stop', () => {
-    expect(endsInARow([attempt(1, 'succeeded'), attempt(2, 'preempted'), attempt(3, 'lost')])).toBe(2);
-    expect(endsInARow([attempt(1, 'preempted'), attempt(2, 'cancelled'), attempt(3, 'timeout'), attempt(4, 'queued')])).toBe(1);
+  it('counts the ends without progress in a row, back to a new checkpoint, a success or a stop', () => {
+    expect(endsInARow([attempt(1, 'succeeded'), attempt(2, 'preempted', null), attempt(3, 'lost', null)])).toBe(2);
+    expect(endsInARow([attempt(1, 'preempted', null), attempt(2, 'cancelled', null), attempt(3, 'timeout', null), attempt(4, 'queued', null)])).toBe(1);
+    // attempt 2 committed step 5 (it restored none): the count starts after it
+    expect(endsInARow([attempt(1, 'lost', null), attempt(2, 'preempted', 5), { ...attempt(3, 'lost', 5), restored_step: 5 }, attempt(4, 'lost', null)])).toBe(2);
   });
   it('resumes preemptions, lost workers and timeouts with a checkpoint; failures only within retry_on_error', () => {
     const spec = { retry_on_error: 1 };

@@ -15,12 +15,17 @@ export function retryDelayMs(failures: number, baseMs = RETRY_BASE_MS, capMs = R
   return Math.min(capMs, baseMs * 2 ** (failures - 2));
 }
 
-/** The unit's attempts that ended resumable since the last one that ran to an end of its own choosing. */
+/**
+ * The unit's attempts that ended without progress, in a row: back to one that committed a new
+ * checkpoint (a spot VM preempted every hour after an hour's work is no reason to wait longer
+ * each time) or that succeeded or was stopped.
+ */
 export function endsInARow(attempts: readonly AttemptRecord[]): number {
   let n = 0;
   for (const a of [...attempts].reverse()) {
     if (a.state === 'succeeded' || a.state === 'cancelled') break;
     if (a.state === 'queued' || a.state === 'running' || a.state === 'pending') continue;
+    if (a.last_step !== null && a.last_step !== a.restored_step) break;
     n++;
   }
   return n;
