@@ -23,6 +23,8 @@ export interface TestSlurm {
   env: Record<string, string>;
   /** runs a SLURM client command (scontrol, scancel, squeue, ...) where the daemons run; stdout */
   client(argv: string[]): Promise<string>;
+  /** stops slurmctld (jobs and slurmd stay): the cluster stops answering, as one whose controller is down */
+  stopController(): Promise<void>;
   /** stops every job, then the daemons, and removes the folder; safe to call twice */
   cleanup(): Promise<void>;
 }
@@ -97,6 +99,13 @@ export async function startSlurm(opts: { enter?: { argv: string[]; env: Record<s
     return child;
   };
   let stopped = false;
+  let ctld: ChildProcess | null = null;
+  const stopController = async () => {
+    if (!ctld || ctld.exitCode !== null || ctld.signalCode !== null) return;
+    const exited = new Promise((r) => ctld!.once('exit', r));
+    ctld.kill('SIGKILL');
+    await exited;
+  };
   const cleanup = async () => {
     if (stopped) return;
     stopped = true;
@@ -132,14 +141,14 @@ export async function startSlurm(opts: { enter?: { argv: string[]; env: Record<s
       await there(['sh', '-c', 'mount -t tmpfs -o mode=755 tmpfs /sys/fs/cgroup && mkdir /sys/fs/cgroup/systemd && mount -t cgroup -o none,name=systemd cgroup /sys/fs/cgroup/systemd']);
       await there(['mount', '--bind', path.join(T, 'etc'), '/etc/slurm']);
     }
-    daemon(['slurmctld', '-D', '-f', conf], 'slurmctld.out');
+    ctld = daemon(['slurmctld', '-D', '-f', conf], 'slurmctld.out');
     daemon(['slurmd', '-D', '-f', conf], 'slurmd.out');
     await untilAsync(async () => /idle/.test(await there(['sinfo', '-h', '-o', '%T']).catch(() => '')), 'the node to be idle', T);
   } catch (err) {
     await cleanup();
     throw err;
   }
-  return { dir: T, conf, env: { SLURM_CONF: conf }, client: (argv) => there(argv), cleanup };
+  return { dir: T, conf, env: { SLURM_CONF: conf }, client: (argv) => there(argv), stopController, cleanup };
 }
 
 /** Pids of processes whose environment names this cluster's config. */

@@ -207,9 +207,10 @@ export class SlurmBackend implements Backend {
     return this.opts.login.pushCheckpoints(unit);
   }
 
+  /** The login node answers, has sbatch, and the controller answers it (sinfo). */
   async reachable(): Promise<boolean> {
     try {
-      return (await this.opts.login.sh('command -v sbatch', [], { allowFail: true, timeoutMs: 20_000 })).code === 0;
+      return (await this.opts.login.sh('command -v sbatch >/dev/null && sinfo -h -o %a >/dev/null', [], { allowFail: true, timeoutMs: 20_000 })).code === 0;
     } catch {
       return false;
     }
