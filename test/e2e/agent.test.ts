@@ -1,7 +1,8 @@
 // The agent carries runs no shell follows: detach=1 submits and returns, the agent finishes the
 // run; an agent stopped (SIGSTOP, a laptop's lid) for longer than a whole attempt finds it ended
 // on waking, pulls it and closes the run without running it again; make stop asks the agent.
-import { existsSync, readFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { existsSync, readFileSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createSandbox, waitFor, type Sandbox } from '../helpers/sandbox.js';
@@ -98,5 +99,29 @@ describe('the agent', () => {
     // a few ticks later it is still stopped: the agent does not start it again
     await waitFor(() => sb.make(['agent-status']).stdout.includes('closed: cancelled'), 30_000, 'the run closed as stopped');
     expect(storedRun(sb, id)!.units[0]!.attempts).toHaveLength(1);
+  });
+
+  it('make agent-install keeps an agent running (a tmux session where systemd does not run for the user)', async () => {
+    if (agent) await stopAgent(agent);
+    agent = null;
+    const r = sb.make(['agent-install']);
+    expect(r.code, r.stdout + r.stderr).toBe(0);
+    const tmux = /tmux session (switchyard-agent-[0-9a-f]{8})/.exec(r.stdout)?.[1];
+    const unit = /systemd user unit (\S+) enabled/.exec(r.stdout)?.[1];
+    try {
+      expect(tmux ?? unit).toBeTruthy();
+      await waitFor(() => sb.make(['agent-status']).code === 0, 60_000, 'the installed agent to beat');
+      // one agent per state folder: a second one is refused, naming the first
+      const second = sb.make(['agent']);
+      expect(second.code).not.toBe(0);
+      expect(second.stderr).toMatch(/agent: running since .*; one agent per state folder/);
+    } finally {
+      if (tmux) spawnSync('tmux', ['kill-session', '-t', `=${tmux}`]);
+      if (unit) {
+        spawnSync('systemctl', ['--user', 'disable', '--now', path.basename(unit)]);
+        rmSync(unit, { force: true });
+      }
+    }
+    await waitFor(() => sb.make(['agent-status']).code !== 0, 30_000, 'the installed agent to stop');
   });
 });

@@ -105,7 +105,8 @@ export class Agent {
     const run = this.project.db.get(req.run_id);
     if (!run) return { ok: false, message: 'no such run' };
     const first = run.units[0]?.attempts.at(-1);
-    await wantRun(stateDir, { run_id: run.run_id, backend: wanted?.backend ?? first?.backend ?? run.backends[0]!, host: req.host ?? wanted?.host, fleet: wanted?.fleet ?? run.fleet, batch: wanted?.batch, cluster: wanted?.cluster, only: req.units });
+    const { run_id, backend = first?.backend ?? run.backends[0]!, host, fleet = run.fleet, batch, cluster } = wanted ?? { run_id: run.run_id };
+    await wantRun(stateDir, { run_id, backend, host, fleet, batch, cluster, only: req.units, slot: req.host });
     this.waits.delete(run.run_id);
     this.wake.abort();
     return { ok: true, message: `the agent starts ${req.units ? `unit${req.units.length > 1 ? 's' : ''} ${req.units.join(', ')}` : 'its unfinished units'}` };
@@ -157,9 +158,9 @@ export class Agent {
     const { project } = this;
     const ctx = { project, host: d.host, fleet: d.fleet, batch: d.batch, cluster: d.cluster, detached: true, sink: (e: LaunchEvent) => this.onEvent(d.run_id, e, driven) };
     const backend = await this.placeFor(run, d, ctx);
-    if (d.only) await wantRun(project.stateDir, { ...d, only: undefined }); // a retry's units are asked once
+    if (d.only) await wantRun(project.stateDir, { ...d, only: undefined, slot: undefined }); // a retry's units are asked once
     this.say(`agent: driving ${run.run_id} on ${backend.title}`);
-    const result = await drive(ctx, run, backend, { how: d.only ? 'retry' : 'resume', only: d.only, inheritedAsOwn: true });
+    const result = await drive(ctx, run, backend, { how: d.only ? 'retry' : 'resume', only: d.only, slot: d.slot, inheritedAsOwn: true });
     if (result.kind !== 'driven' || result.detached) return null;
     if (driven.stopped) return { state: 'cancelled', reason: 'make stop' };
     if (driven.gaveUp) return { state: result.state, reason: driven.gaveUp };

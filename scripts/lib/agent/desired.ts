@@ -22,6 +22,8 @@ export interface DesiredRun {
   since: string;
   /** units to (re)run, finished or not (make retry); absent: every unfinished one */
   only?: number[];
+  /** the slot (host) those start on */
+  slot?: string;
   /** set once nothing more is wanted: how it ended, when, and why */
   closed?: { state: string; at: string; reason: string | null };
 }
