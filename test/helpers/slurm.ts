@@ -13,6 +13,8 @@ import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSyn
 import net from 'node:net';
 import path from 'node:path';
 import { promisify } from 'node:util';
+import { createSandbox, type Sandbox } from './sandbox.js';
+import { inventoryEntries, startTestHosts, type TestHosts } from './ssh-hosts.js';
 
 const exec = promisify(execFile);
 
@@ -178,4 +180,25 @@ async function untilAsync(ok: () => Promise<boolean>, what: string, logs?: strin
     }
     await new Promise((r) => setTimeout(r, 100));
   }
+}
+
+/**
+ * The SLURM test bed: `count` test hosts, a cluster whose daemons run inside h1 (its login
+ * node, so its jobs see its files), and a sandbox whose inventory has the hosts and the
+ * `clusters` entries given (lines of `name: { ... },`).
+ */
+export async function startSlurmTestBed(count: number, prefix: string, clusters: string): Promise<{ hosts: TestHosts; slurm: TestSlurm; sb: Sandbox }> {
+  const hosts = await startTestHosts(count, { prefix });
+  const enter = hosts.enter('h1');
+  if (!enter) throw new Error('the SLURM tests need network namespaces (root): the login node runs the daemons in its own');
+  const slurm = await startSlurm({ enter });
+  const sb = createSandbox();
+  const config = path.join(sb.dir, 'cluster_fleet_config.ts');
+  writeFileSync(
+    config,
+    readFileSync(config, 'utf8')
+      .replace('  hosts: {},', `  hosts: {\n${inventoryEntries(hosts).join('\n')}\n  },`)
+      .replace('  clusters: {},', `  clusters: {\n${clusters}\n  },`),
+  );
+  return { hosts, slurm, sb };
 }

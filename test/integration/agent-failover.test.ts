@@ -7,9 +7,9 @@
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createSandbox, waitFor, type Sandbox } from '../helpers/sandbox.js';
-import { startSlurm, type TestSlurm } from '../helpers/slurm.js';
-import { inventoryEntries, startTestHosts, type TestHosts } from '../helpers/ssh-hosts.js';
+import { waitFor, type Sandbox } from '../helpers/sandbox.js';
+import { startSlurmTestBed, type TestSlurm } from '../helpers/slurm.js';
+import type { TestHosts } from '../helpers/ssh-hosts.js';
 import { runIdIn, startAgent, stopAgent, storedRun, type AgentProcess } from '../helpers/agent.js';
 
 let hosts: TestHosts;
@@ -18,18 +18,7 @@ let sb: Sandbox;
 let agent: AgentProcess | null = null;
 
 beforeAll(async () => {
-  hosts = await startTestHosts(2, { prefix: 'syagent' });
-  const enter = hosts.enter('h1');
-  if (!enter) throw new Error('the SLURM tests need network namespaces (root): the login node runs the daemons in its own');
-  slurm = await startSlurm({ enter });
-  sb = createSandbox();
-  const config = path.join(sb.dir, 'cluster_fleet_config.ts');
-  writeFileSync(
-    config,
-    readFileSync(config, 'utf8')
-      .replace('  hosts: {},', `  hosts: {\n${inventoryEntries(hosts).join('\n')}\n  },`)
-      .replace('  clusters: {},', `  clusters: {\n    lab: { login: 'h1', preemptible: true, lost_after_sec: 10 },\n  },`),
-  );
+  ({ hosts, slurm, sb } = await startSlurmTestBed(2, 'syagent', "    lab: { login: 'h1', preemptible: true, lost_after_sec: 10 },"));
   const penguins = path.join(sb.dir, 'competitions/penguins');
   const fast = readFileSync(path.join(penguins, 'experiments/fast.yaml'), 'utf8');
   writeFileSync(path.join(penguins, 'experiments/failover.yaml'), fast.replace('EPOCHS: "1600"', 'EPOCHS: "4800"') + 'backends: [slurm, ssh, local]\n');
