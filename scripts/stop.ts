@@ -11,6 +11,7 @@ import { findRun } from './lib/runs/find-run.js';
 import { Flag, readVars } from './lib/spec/make-vars.js';
 import { runMain } from './lib/ui/errors.js';
 import { lookAtAgent } from './lib/agent/agent-lock.js';
+import { launcherOf } from './lib/runs/launcher-lock.js';
 import { closeRun, desiredRun } from './lib/agent/desired.js';
 import { askAgent, untilSettled } from './lib/agent/requests.js';
 
@@ -31,7 +32,7 @@ await runMain(async () => {
   }
   const wanted = desiredRun(project.stateDir, run.run_id);
   const agent = lookAtAgent(project.stateDir);
-  if (!units && wanted && !wanted.closed && agent.state === 'running') {
+  if (!units && wanted && !wanted.closed && agent.state === 'running' && launcherOf(project, run.run_id) === agent.info.pid) {
     // The agent carries the run: it is asked, stops it and records the ends.
     const answer = await askAgent(project.stateDir, { verb: 'stop', run_id: run.run_id, force: vars.force }, agent.info.pid);
     console.log(`the agent (pid ${agent.info.pid}): ${answer}`);
@@ -40,8 +41,8 @@ await runMain(async () => {
     if (!now.sharded && last) console.log(`attempt ${last.n} ${last.state} at checkpoint step ${last.last_step ?? '-'}; make train experiment=${run.experiment} resumes it`);
     return now.units.some((u) => ['running', 'pending', 'queued'].includes(u.attempts.at(-1)?.state ?? '')) ? 1 : 0;
   }
+  if (!units) await closeRun(project.stateDir, run.run_id, 'cancelled', 'make stop'); // first: an agent leaves it stopped
   const result = await stopRun(project, run, { force: vars.force, units });
-  if (!units) await closeRun(project.stateDir, run.run_id, 'cancelled', 'make stop'); // a later agent leaves it stopped
   for (const u of result.unreachable) console.error(`${unit(u.unit)}: ${u.why}`);
   if (run.sharded && result.asked.length) console.log(`asked shard${result.asked.length > 1 ? 's' : ''} ${result.asked.join(', ')} to checkpoint and stop`);
   if (result.follower !== null) console.log(`the launcher in another shell (pid ${result.follower}) follows them to their end and records it`);
