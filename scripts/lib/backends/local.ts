@@ -191,11 +191,12 @@ export class LocalBackend implements Backend {
     const dir = workPaths(h.work_dir, h.attempt).attempt;
     const mine = this.runners.get(this.key(h));
     // A finished attempt's folder may be tidied away (pull): its status is in the store then.
-    const stored = () => this.opts.store.getBytes(runKeys.attemptFile(h.unit ?? h.run_id, h.attempt, 'status.json')).then((b) => b?.toString('utf8') ?? 'null');
+    // So are its events, which an orchestrator that died after the tidy and before recording the end has not all read.
+    const stored = (name: string, none: string) => () => this.opts.store.getBytes(runKeys.attemptFile(h.unit ?? h.run_id, h.attempt, name)).then((b) => b?.toString('utf8') ?? none);
     const status: AttemptStatus | null = mine
       ? mine.runner.status
-      : (JSON.parse(await readFile(path.join(dir, 'status.json'), 'utf8').catch(stored)) as AttemptStatus | null);
-    const events = parseEventLines<RunnerEvent>(await readFile(path.join(dir, EVENTS_FILE), 'utf8').catch(() => '')).slice(eventsFrom);
+      : (JSON.parse(await readFile(path.join(dir, 'status.json'), 'utf8').catch(stored('status.json', 'null'))) as AttemptStatus | null);
+    const events = parseEventLines<RunnerEvent>(await readFile(path.join(dir, EVENTS_FILE), 'utf8').catch(mine ? () => '' : stored(EVENTS_FILE, ''))).slice(eventsFrom);
     const base = { exit_code: status?.exit_code ?? null, events, metrics: lastJsonLine(path.join(dir, 'metrics.jsonl')), last_line: null, unanswered: false };
     // An in-process runner's state turns final before its outputs are stored: wait for both.
     // A runner of its own is done once it has exited (it copies its files to the store after its status).
