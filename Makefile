@@ -12,7 +12,7 @@ run-benches = missed=(); for b in $(1); do npx tsx "$$b" || missed+=("$$b"); don
 SOURCES := $(shell find scripts dashboard cluster_fleet_config.ts -name '*.ts' -newer dist/.built 2>/dev/null | head -1)
 
 .PHONY: help setup build dashboard train predict submit status logs stop pull verify reindex replay competition-new competition-inspect submissions kaggle-install kaggle-auth hosts bootstrap sync ssh \
-        retry fleet-search fleet-status fleet-pull fleet-stop fleet-retry gcp-setup gcp-submit gcp-status gcp-pull gcp-stop merge spec-doc test e2e-smoke bench bench-scale typecheck clean \
+        retry agent agent-install agent-status fleet-search fleet-status fleet-pull fleet-stop fleet-retry gcp-setup gcp-submit gcp-status gcp-pull gcp-stop merge spec-doc test e2e-smoke bench bench-scale typecheck clean \
         doctor init train-1 predict-smoke e2e-full
 
 help:                ## list the verbs
@@ -37,7 +37,7 @@ doctor: dist/.built  ## every dependency and remote, ✓ or ✗ with its fix: [h
 
 build: dist/.built   ## compile scripts/ to dist/
 
-train: dist/.built   ## train an experiment: experiment=<slug>[/<name>] [backend=local|ssh host=|fleet fleet=|gcp-batch batch=|slurm cluster=] [again=1]
+train: dist/.built   ## train an experiment: experiment=<slug>[/<name>] [backend=local|ssh host=|fleet fleet=|gcp-batch batch=|slurm cluster=] [again=1] [detach=1]
 	@$(VERB)/train.js
 
 train-1: dist/.built ## a short run of an experiment (its spec's smoke: overrides), on any backend: experiment= [backend= ...]
@@ -76,6 +76,15 @@ logs: dist/.built    ## a run's output: run=<id> [shard=i] [attempt=n] [stream=s
 
 stop: dist/.built    ## checkpoint and stop a running run: run=<id> [shard=i,j] [force=1]
 	@$(VERB)/stop.js
+
+agent: dist/.built   ## the supervisor as a long-lived process: carries every run make train opened to its end
+	@$(VERB)/agent.js
+
+agent-install: dist/.built ## keep the agent running: a systemd user unit, or a tmux session without systemd
+	@$(VERB)/agent-install.js
+
+agent-status: dist/.built ## whether the agent runs, since when, its last tick, and the runs it carries
+	@$(VERB)/agent-status.js
 
 retry: dist/.built   ## re-run shards of a sharded run from their checkpoints: run=<id> shard=<i>[,<j>] [host=<name>]
 	@$(VERB)/retry.js

@@ -3,42 +3,21 @@
 // host (a real sshd in a network namespace). Baseline in the same run: starting the same
 // experiment by hand. Target: at most 10 s (SkyPilot's managed jobs poll every 15 s and wait
 // 60 s between relaunches; dstack calls an instance lost after 2 min). Runs as root.
-import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { createSandbox } from '../test/helpers/sandbox.js';
-import { inventoryEntries, startTestHosts } from '../test/helpers/ssh-hosts.js';
-import { median, now } from './lib/measure.js';
+import { startTestHosts } from '../test/helpers/ssh-hosts.js';
+import { median } from './lib/measure.js';
+import { bareStart, marksOf, setUpPreempt, until } from './lib/preempt.js';
 
 const ROUNDS = 3;
 const TARGET_S = 10;
 /** Where the experiment notes its starts, below its HOME: this machine's, or the host's own. */
 const MARKS = 'sy-bench-preempt';
 
-// Attempt 1 notes its start and pid, then waits to be killed; attempt 2 notes its start and ends.
-const EXPERIMENT = `#!/bin/sh
-mkdir -p "$HOME/${MARKS}"
-echo "$SWITCHYARD_ATTEMPT $$ $(date +%s.%N)" >> "$HOME/${MARKS}/$SWITCHYARD_RUN_ID"
-[ "$SWITCHYARD_ATTEMPT" = 1 ] && exec sleep 300
-exit 0
-`;
-
-async function until<T>(what: string, probe: () => T | null, ms = 120_000): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const v = probe();
-    if (v !== null) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(20);
-  }
-}
-
-const marks = (home: string, run: string) => {
-  const file = path.join(home, MARKS, run);
-  return existsSync(file) ? readFileSync(file, 'utf8').trim().split('\n').map((l) => l.split(' ')) : [];
-};
+const marks = (home: string, run: string) => marksOf(home, MARKS, run);
 
 /** One preemption: seconds from the kill to the next attempt's first line. */
 async function preemptOnce(dir: string, home: string, args: string[], kill: (pid: string) => Promise<void>): Promise<number> {
@@ -56,27 +35,10 @@ async function preemptOnce(dir: string, home: string, args: string[], kill: (pid
   return Number(started) - t0;
 }
 
-/** Starting the experiment by hand: what any restart costs at least. */
-function bareStart(dir: string): number {
-  const t0 = now();
-  spawnSync('sh', [path.join(dir, 'competitions/preempt/run.sh')], { env: { ...process.env, SWITCHYARD_ATTEMPT: '2', SWITCHYARD_RUN_ID: 'bare' } });
-  return now() - t0;
-}
-
 const sb = createSandbox();
 const hosts = await startTestHosts(1, { prefix: 'sypre' });
 try {
-  const comp = path.join(sb.dir, 'competitions/preempt');
-  mkdirSync(comp);
-  writeFileSync(path.join(comp, 'challenge.json'), '{"title": "preemption"}\n');
-  writeFileSync(path.join(comp, 'run.sh'), EXPERIMENT, { mode: 0o755 });
-  writeFileSync(path.join(comp, 'experiment.yaml'), 'train:\n  command: sh run.sh\n');
-  const config = path.join(sb.dir, 'cluster_fleet_config.ts');
-  writeFileSync(config, readFileSync(config, 'utf8').replace('  hosts: {},', `  hosts: {\n${inventoryEntries(hosts).join('\n')}\n  },`));
-  sb.git(['add', '-A']);
-  sb.git(['commit', '-qm', 'preempt']);
-  const boot = sb.make(['bootstrap', 'host=h1'], { timeoutMs: 300_000 });
-  if (boot.code !== 0) throw new Error(`bootstrap failed:\n${boot.stdout}${boot.stderr}`);
+  setUpPreempt(sb, hosts, MARKS);
 
   const local: number[] = [];
   const ssh: number[] = [];

@@ -1,6 +1,7 @@
 // make retry run=<id> shard=<i>[,<j>...] [host=<name>] (make fleet-retry): runs those units again,
 // from their last committed checkpoint, on another host than they last ran on (or on host=),
-// follows them, and merges once every shard has succeeded.
+// follows them, and merges once every shard has succeeded. While an agent runs, the agent is
+// asked to do it.
 import { z } from 'zod';
 import { drive } from './lib/actions/launch.js';
 import { RunDisplay } from './lib/cli/run-display.js';
@@ -11,6 +12,8 @@ import { exitCodeFor } from './lib/cli/describe.js';
 import { findRun } from './lib/runs/find-run.js';
 import { readVars } from './lib/spec/make-vars.js';
 import { runMain } from './lib/ui/errors.js';
+import { lookAtAgent } from './lib/agent/agent-lock.js';
+import { askAgent } from './lib/agent/requests.js';
 
 await runMain(async () => {
   const vars = readVars('retry', {
@@ -22,6 +25,13 @@ await runMain(async () => {
   const project = await openProject();
   const run = await findRun(project, vars, 'retry', (r) => r.sharded, 'sharded search');
   const { backend, only, slot } = await planRetry(project, run, vars.shard.split(',').map(Number), vars.host);
+  const agent = lookAtAgent(project.stateDir);
+  if (agent.state === 'running') {
+    // The agent drives the run: it is asked to start the units, and this shell returns.
+    console.log(`the agent (pid ${agent.info.pid}): ${await askAgent(project.stateDir, { verb: 'retry', run_id: run.run_id, units: only, host: slot }, agent.info.pid)}`);
+    console.log(`make status run=${run.run_id} follows them`);
+    return 0;
+  }
   const display = new RunDisplay(`fleet ${run.fleet}`, (key) => project.store.locate(key));
   const signals = new ForegroundSignals((line) => display.say(line), (r) => `make status run=${r.run_id}   ·   make stop run=${r.run_id}`);
   const result = await drive(

@@ -2,35 +2,53 @@
 // their state (a run whose orchestrator died shows as lost).
 // make status run=<id> (or experiment=<ref> detail=1; make fleet-status): that run's units, each asked where it runs now, and
 // its attempts. Only looks: the process that follows the run records what happens.
+// Both say first whether the agent runs, and per run what is wanted of it (finished, or closed
+// and why); one run's attempts say how long each took to start after the one before ended.
 import { z } from 'zod';
 import { listRuns, lookAtUnits } from './lib/actions/look.js';
 import { unitTable } from './lib/cli/run-display.js';
 import { runsTable, when } from './lib/cli/runs-table.js';
 import { openProject, type Project } from './lib/project.js';
 import { findRun } from './lib/runs/find-run.js';
-import type { RunRecord } from './lib/runs/run-record.js';
+import type { AttemptRecord, RunRecord } from './lib/runs/run-record.js';
+import { describeAgent, lookAtAgent } from './lib/agent/agent-lock.js';
+import { desiredRun, desiredRuns, type DesiredRun } from './lib/agent/desired.js';
+import { formatDuration } from './lib/ui/format.js';
 import { parseExperimentRef } from './lib/spec/experiment.js';
 import { Flag, readVars } from './lib/spec/make-vars.js';
 import { runMain } from './lib/ui/errors.js';
 import { renderTable } from './lib/ui/table.js';
 
+/** What is wanted of a run: finished (carried on by the agent), or nothing more and why. */
+function wanted(d: DesiredRun | null | undefined): string {
+  if (!d) return '-';
+  return d.closed ? `closed (${d.closed.state}${d.closed.reason ? `: ${d.closed.reason}` : ''})` : 'finished';
+}
+
+/** From an attempt's end to the next attempt's start: how long the unit took to recover. */
+function recovery(prev: AttemptRecord | undefined, a: AttemptRecord): string | null {
+  if (!prev?.ended_at || a.state === 'queued') return null;
+  return formatDuration(Math.max(0, Date.parse(a.started_at) - Date.parse(prev.ended_at)));
+}
+
 async function oneRun(project: Project, run: RunRecord): Promise<void> {
+  console.log(describeAgent(lookAtAgent(project.stateDir)));
   const units = await lookAtUnits(project, run);
   const done = units.filter((u) => u.state === 'succeeded').length;
   const live = units.some((u) => u.state === 'running' || u.state === 'pending' || u.state === 'unreachable');
   const overall = live ? 'running' : done === units.length && units.length ? 'succeeded' : 'stopped';
   const where = run.fleet ? `fleet ${run.fleet}` : (units[0]?.backend ?? '-');
-  console.log(`run ${run.run_id} on ${where}: ${overall}, ${done} of ${units.length} ${run.sharded ? 'shards' : 'units'} done`);
+  console.log(`run ${run.run_id} on ${where}: ${overall}, ${done} of ${units.length} ${run.sharded ? 'shards' : 'units'} done; wanted: ${wanted(desiredRun(project.stateDir, run.run_id))}`);
   if (run.sharded) console.log(unitTable(units));
   const rows = run.units.flatMap((u) =>
-    u.attempts.map((a) => {
+    u.attempts.map((a, i) => {
       // where it ran: the host, or a SLURM cluster's job id
       const where = typeof a.handle?.host === 'string' ? a.handle.host : a.backend === 'slurm' && a.handle ? `${String(a.handle.cluster)} job ${String(a.handle.job)}` : null;
-      const row = [a.n, a.backend, where, a.state, a.last_step, when(a.started_at), when(a.ended_at), a.reason];
+      const row = [a.n, a.backend, where, a.state, a.last_step, when(a.started_at), when(a.ended_at), recovery(u.attempts[i - 1], a), a.reason];
       return run.sharded ? [u.index, ...row] : row;
     }),
   );
-  const headers = ['ATTEMPT', 'BACKEND', 'HOST', 'STATE', 'CKPT', 'STARTED (UTC)', 'ENDED (UTC)', 'REASON'];
+  const headers = ['ATTEMPT', 'BACKEND', 'HOST', 'STATE', 'CKPT', 'STARTED (UTC)', 'ENDED (UTC)', 'RECOVERY', 'REASON'];
   if (rows.length) console.log(renderTable(run.sharded ? ['SHARD', ...headers] : headers, rows));
 }
 
@@ -44,10 +62,12 @@ await runMain(async () => {
     ref = name === 'default' ? slug : `${slug}/${name}`;
   }
   const rows = await listRuns(project, ref);
+  console.log(describeAgent(lookAtAgent(project.stateDir)));
   if (!rows.length) {
     console.log(`no runs yet${ref ? ` for ${ref}` : ''}; start one with make train experiment=penguins`);
     return 0;
   }
-  console.log(runsTable(rows));
+  const wants = new Map(desiredRuns(project.stateDir).map((d) => [d.run_id, d]));
+  console.log(runsTable(rows, (id) => wanted(wants.get(id))));
   return 0;
 });

@@ -13,6 +13,8 @@ import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSyn
 import net from 'node:net';
 import path from 'node:path';
 import { promisify } from 'node:util';
+import { createSandbox, type Sandbox } from './sandbox.js';
+import { inventoryEntries, startTestHosts, type TestHosts } from './ssh-hosts.js';
 
 const exec = promisify(execFile);
 
@@ -23,6 +25,8 @@ export interface TestSlurm {
   env: Record<string, string>;
   /** runs a SLURM client command (scontrol, scancel, squeue, ...) where the daemons run; stdout */
   client(argv: string[]): Promise<string>;
+  /** stops slurmctld (jobs and slurmd stay): the cluster stops answering, as one whose controller is down */
+  stopController(): Promise<void>;
   /** stops every job, then the daemons, and removes the folder; safe to call twice */
   cleanup(): Promise<void>;
 }
@@ -97,6 +101,13 @@ export async function startSlurm(opts: { enter?: { argv: string[]; env: Record<s
     return child;
   };
   let stopped = false;
+  let ctld: ChildProcess | null = null;
+  const stopController = async () => {
+    if (!ctld || ctld.exitCode !== null || ctld.signalCode !== null) return;
+    const exited = new Promise((r) => ctld!.once('exit', r));
+    ctld.kill('SIGKILL');
+    await exited;
+  };
   const cleanup = async () => {
     if (stopped) return;
     stopped = true;
@@ -132,14 +143,14 @@ export async function startSlurm(opts: { enter?: { argv: string[]; env: Record<s
       await there(['sh', '-c', 'mount -t tmpfs -o mode=755 tmpfs /sys/fs/cgroup && mkdir /sys/fs/cgroup/systemd && mount -t cgroup -o none,name=systemd cgroup /sys/fs/cgroup/systemd']);
       await there(['mount', '--bind', path.join(T, 'etc'), '/etc/slurm']);
     }
-    daemon(['slurmctld', '-D', '-f', conf], 'slurmctld.out');
+    ctld = daemon(['slurmctld', '-D', '-f', conf], 'slurmctld.out');
     daemon(['slurmd', '-D', '-f', conf], 'slurmd.out');
     await untilAsync(async () => /idle/.test(await there(['sinfo', '-h', '-o', '%T']).catch(() => '')), 'the node to be idle', T);
   } catch (err) {
     await cleanup();
     throw err;
   }
-  return { dir: T, conf, env: { SLURM_CONF: conf }, client: (argv) => there(argv), cleanup };
+  return { dir: T, conf, env: { SLURM_CONF: conf }, client: (argv) => there(argv), stopController, cleanup };
 }
 
 /** Pids of processes whose environment names this cluster's config. */
@@ -169,4 +180,25 @@ async function untilAsync(ok: () => Promise<boolean>, what: string, logs?: strin
     }
     await new Promise((r) => setTimeout(r, 100));
   }
+}
+
+/**
+ * The SLURM test bed: `count` test hosts, a cluster whose daemons run inside h1 (its login
+ * node, so its jobs see its files), and a sandbox whose inventory has the hosts and the
+ * `clusters` entries given (lines of `name: { ... },`).
+ */
+export async function startSlurmTestBed(count: number, prefix: string, clusters: string): Promise<{ hosts: TestHosts; slurm: TestSlurm; sb: Sandbox }> {
+  const hosts = await startTestHosts(count, { prefix });
+  const enter = hosts.enter('h1');
+  if (!enter) throw new Error('the SLURM tests need network namespaces (root): the login node runs the daemons in its own');
+  const slurm = await startSlurm({ enter });
+  const sb = createSandbox();
+  const config = path.join(sb.dir, 'cluster_fleet_config.ts');
+  writeFileSync(
+    config,
+    readFileSync(config, 'utf8')
+      .replace('  hosts: {},', `  hosts: {\n${inventoryEntries(hosts).join('\n')}\n  },`)
+      .replace('  clusters: {},', `  clusters: {\n${clusters}\n  },`),
+  );
+  return { hosts, slurm, sb };
 }

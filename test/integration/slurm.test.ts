@@ -6,9 +6,9 @@
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createSandbox, waitFor, type Sandbox } from '../helpers/sandbox.js';
-import { startSlurm, type TestSlurm } from '../helpers/slurm.js';
-import { inventoryEntries, startTestHosts, type TestHosts } from '../helpers/ssh-hosts.js';
+import { waitFor, type Sandbox } from '../helpers/sandbox.js';
+import { startSlurmTestBed, type TestSlurm } from '../helpers/slurm.js';
+import type { TestHosts } from '../helpers/ssh-hosts.js';
 
 let hosts: TestHosts;
 let slurm: TestSlurm;
@@ -36,18 +36,7 @@ while True:
 `;
 
 beforeAll(async () => {
-  hosts = await startTestHosts(1, { prefix: 'syslurm' });
-  const enter = hosts.enter('h1');
-  if (!enter) throw new Error('the SLURM tests need network namespaces (root): the login node runs the daemons in its own');
-  slurm = await startSlurm({ enter });
-  sb = createSandbox();
-  const config = path.join(sb.dir, 'cluster_fleet_config.ts');
-  writeFileSync(
-    config,
-    readFileSync(config, 'utf8')
-      .replace('  hosts: {},', `  hosts: {\n${inventoryEntries(hosts).join('\n')}\n  },`)
-      .replace('  clusters: {},', `  clusters: {\n    lab: { login: 'h1', preemptible: true, lost_after_sec: 60 },\n    short: { login: 'h1', time: '1m' },\n  },`),
-  );
+  ({ hosts, slurm, sb } = await startSlurmTestBed(1, 'syslurm', "    lab: { login: 'h1', preemptible: true, lost_after_sec: 60 },\n    short: { login: 'h1', time: '1m' },"));
   const penguins = path.join(sb.dir, 'competitions/penguins');
   const fast = readFileSync(path.join(penguins, 'experiments/fast.yaml'), 'utf8');
   writeFileSync(path.join(penguins, 'experiments/slow.yaml'), fast.replace('EPOCHS: "1600"', 'EPOCHS: "4800"'));

@@ -1,4 +1,4 @@
-// The direction between rooms: verbs → actions → runs (and audit) → backends → remote → ssh → proc, with
+// The direction between rooms: verbs → actions and agent → runs (and audit) → backends → remote → ssh → proc, with
 // the base rooms (store, ledger, pins, ckpt, merge, spec, config, ui, ...) below them all.
 // Nothing imports a room above its own, so each room can be understood, tested and reused (a
 // SLURM login node reuses remote/, the dashboard reuses actions/) without the ones above it.
@@ -17,6 +17,8 @@ const RANK: Record<string, number> = {
   doctor: 1,
   // make init: the wizard that writes the inventory and .env
   init: 1,
+  // the long-lived owner of the supervisor, beside the actions it drives runs through
+  agent: 1,
   runs: 2,
   // what the ledger says of runs, checked against the store (make verify), beside the run records
   audit: 2,

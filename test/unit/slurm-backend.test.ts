@@ -96,7 +96,7 @@ describe('SlurmBackend', () => {
     const handles = await backend.submitMany(units.map((spec) => ({ spec, slot: 'hpc' })));
     expect(handles.map((h) => [h.job, h.dir])).toEqual([['4711_0', 'sw/scratch/r/shards/0/attempts/1'], ['4711_1', 'sw/scratch/r/shards/1/attempts/1']]);
     expect([...login.files.keys()]).toEqual(['sw/scratch/r/shards/0/attempts/1/attempt.json', 'sw/scratch/r/shards/1/attempts/1/attempt.json']);
-    expect(login.calls[0]!.args.slice(2)).toEqual(['sw/scratch/r/slurm']);
+    expect(login.calls[0]!.args.slice(2)).toEqual(['sw/scratch/r/slurm', login.calls[0]!.args[0]!.split('/').at(-1)!.replace('.sbatch', '')]); // the array's job name: its submission's
   });
 
   it('sbatch refusing is one line', async () => {

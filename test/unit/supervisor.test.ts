@@ -176,6 +176,40 @@ describe('supervisor', () => {
     expect(w.events.find((e) => e.type === 'placed')).toMatchObject({ reattached: [{ unit: 0, slot: 'h1', attempt: 1 }] });
   });
 
+  it('after a preemption, a unit whose backend stops answering goes to the next of its order that fits and answers', async () => {
+    const w = world({ units: 1, backends: ['slurm', 'fleet', 'ssh'], hosts: { hpc: {} }, others: { fleet: { f1: {} }, ssh: { vast: {} } }, plan: (_u, n) => (n === 1 ? { ms: 2000, end: 'preempted', commitEveryMs: 500 } : ok()) });
+    // the run needs a GPU: the fleet has none, the ssh host has one
+    w.run.spec = { ...w.run.spec, resources: { gpus: 1, spot: false } } as RunRecord['spec'];
+    for (const b of [w.backend, w.others.get('ssh')!]) Object.assign(b, { capabilities: { gpus: 1, spot: false, shards: true } });
+    w.backend.reachable = async () => w.clock.now() < 2000; // the cluster's controller goes down with the preemption
+    await onClock(w.clock, w.supervisor.drive());
+    const [a1, a2] = w.run.units[0]!.attempts;
+    expect([a1!.backend, a1!.state, a2!.backend, a2!.state]).toEqual(['slurm', 'preempted', 'ssh', 'succeeded']);
+    expect(w.events.find((e) => e.type === 'moved')).toMatchObject({ from: 'hpc', to: 'ssh:vast', resumeStep: 4 });
+    expect(w.others.get('fleet')!.attempts).toHaveLength(0);
+    // the first retry goes at once
+    expect(Date.parse(a2!.started_at) - Date.parse(a1!.ended_at!)).toBeLessThan(2 * TICK);
+  });
+
+  it('retries a failure only within retry_on_error', async () => {
+    for (const [retry, states] of [[undefined, ['failed']], [1, ['failed', 'succeeded']]] as const) {
+      const w = world({ units: 1, hosts: { h1: {} }, plan: (_u, n) => (n === 1 ? { ms: 1000, end: 'failed' } : ok()) });
+      w.run.spec = { ...w.run.spec, retry_on_error: retry } as RunRecord['spec'];
+      await onClock(w.clock, w.supervisor.drive());
+      expect(w.run.units[0]!.attempts.map((a) => a.state)).toEqual(states);
+    }
+  });
+
+  it('backs off exponentially while attempts end without a new checkpoint', async () => {
+    const w = world({ units: 1, hosts: { h1: {} }, plan: () => ({ ms: 1000, end: 'preempted' }), maxAttempts: 4 });
+    await onClock(w.clock, w.supervisor.drive());
+    const a = w.run.units[0]!.attempts;
+    const gaps = a.slice(1).map((x, i) => Date.parse(x.started_at) - Date.parse(a[i]!.ended_at!));
+    expect(gaps[0]).toBeLessThan(2000);
+    expect(gaps[1]).toBeGreaterThanOrEqual(2000);
+    expect(gaps[2]).toBeGreaterThanOrEqual(4000);
+  });
+
   it('gives up after the attempt budget', async () => {
     const w = world({ units: 1, hosts: { h1: {} }, plan: () => ({ ms: 1000, end: 'preempted' }), maxAttempts: 3 });
     await onClock(w.clock, w.supervisor.drive());

@@ -18,6 +18,7 @@ import { requireSecrets } from '../secrets/dotenv.js';
 import { loadExperiment } from '../spec/experiment.js';
 import { onFailure, UserError } from '../ui/errors.js';
 import type { MergeSummary } from './merge.js';
+import { closeRun, settledState, wantRun } from '../agent/desired.js';
 
 export type LaunchEvent =
   | SupervisorEvent
@@ -42,22 +43,34 @@ export interface TrainOptions {
   requeue?: boolean;
   /** make train-1: the spec's `smoke:` overrides applied, a run of its own */
   smoke?: boolean;
+  /** submit, then return and leave the run to the agent (detach=1; always while an agent runs) */
+  detach?: boolean;
 }
 
-/** make train: pins the experiment, then starts, resumes or reports its run and drives it. */
+/**
+ * make train: pins the experiment, then starts, resumes or reports its run and drives it. The
+ * run is recorded as wanted finished, so that should this process die before its end, the
+ * agent carries it on; an end that does not resume (a success, a stop, a failure) closes that.
+ */
 export async function train(ctx: LaunchContext, opts: TrainOptions): Promise<LaunchResult> {
   const { project } = ctx;
   const exp = await loadExperiment(project.root, opts.experiment, { smoke: opts.smoke });
   requireSecrets(project.root, exp.file, exp.spec.secrets);
   const name = opts.backend ?? exp.spec.backends?.[0] ?? project.config.defaults.backend;
-  const backend = await openBackend(name, project, ctx);
+  const detach = opts.detach ?? false;
+  const backend = await openBackend(name, project, { ...ctx, detached: detach });
   checkResources(exp.file, exp.spec, backend, project.config);
   const pinned = await pinExperiment(project.root, project.stateDir, exp, opts.seed);
   const backends = [name, ...(exp.spec.backends ?? []).filter((b) => b !== name)];
   const opened = await openRun(project, exp, pinned, { backends, again: opts.again ?? false, ready: () => ready(backend, ctx.sink) });
   try {
     if (opened.kind === 'finished') return { kind: 'finished', run: opened.run };
-    return await drive(ctx, opened.run, backend, { how: opened.kind, requeue: opts.requeue, held: true });
+    const { run } = opened;
+    await wantRun(project.stateDir, { run_id: run.run_id, backend: name, host: ctx.host, fleet: ctx.fleet, batch: ctx.batch, cluster: ctx.cluster });
+    const result = await drive(ctx, run, backend, { how: opened.kind, requeue: opts.requeue, held: true, detachOnceStarted: detach });
+    const settled = settledState(run);
+    if (result.kind === 'driven' && !result.detached && settled.done) await closeRun(project.stateDir, run.run_id, settled.state, settled.reason);
+    return result;
   } finally {
     opened.release();
   }
@@ -115,6 +128,10 @@ export interface DriveOptions {
   requeue?: boolean;
   /** the caller holds the run's launcher lock already (openRun took it) */
   held?: boolean;
+  /** an attempt that ended unseen goes on only as one seen ending would (the agent) */
+  inheritedAsOwn?: boolean;
+  /** returns once every unit has an attempt submitted, leaving them to run (detach=1) */
+  detachOnceStarted?: boolean;
 }
 
 /**
@@ -141,7 +158,7 @@ export async function drive(ctx: LaunchContext, run: RunRecord, backend: Backend
   if (run.sharded && ctx.fleet) run.fleet ??= ctx.fleet;
   const release = opts.held ? () => {} : await holdLauncher(project, run.run_id);
   if (!release) throw followedElsewhere(project, run);
-  const supervisor = new Supervisor({
+  const supervisor: Supervisor = new Supervisor({
     run,
     backend,
     openBackend: (name) => (name === backend.name ? Promise.resolve(backend) : openBackend(name, project, ctx)),
@@ -151,7 +168,8 @@ export async function drive(ctx: LaunchContext, run: RunRecord, backend: Backend
     only: opts.only,
     slot: opts.slot,
     requeue: opts.requeue,
-    sink: ctx.sink,
+    inheritedAsOwn: opts.inheritedAsOwn,
+    sink: opts.detachOnceStarted ? detachOnceStarted(ctx.sink, () => supervisor) : ctx.sink,
   });
   // Should this process fail while it follows the run, its attempts checkpoint and stop, and
   // their ends are recorded, before it exits: no experiment runs on unfollowed.
@@ -171,6 +189,14 @@ export async function drive(ctx: LaunchContext, run: RunRecord, backend: Backend
   } finally {
     release();
   }
+}
+
+/** Passes events on, and detaches the supervisor once a tick shows no unit waiting to be submitted. */
+function detachOnceStarted(sink: LaunchContext['sink'], supervisor: () => Supervisor): LaunchContext['sink'] {
+  return (e) => {
+    sink(e);
+    if (e.type === 'tick' && e.units.every((u) => u.state !== 'queued' && u.state !== 'starting')) supervisor().detach();
+  };
 }
 
 /**

@@ -22,13 +22,21 @@ export interface BackendContext {
   batch?: string;
   /** the `clusters:` entry, for the slurm backend (optional when only one is configured) */
   cluster?: string;
+  /** local attempts run as processes of their own, outliving this one (the agent, detach=1) */
+  detached?: boolean;
 }
 
 export async function openBackend(name: BackendName, project: Workspace, ctx: BackendContext = {}): Promise<Backend> {
   const { config } = project;
   switch (name) {
     case 'local':
-      return new LocalBackend({ root: project.root, store: project.store, workDir: project.workDir, echo: ctx.echo });
+      return new LocalBackend({
+        root: project.root,
+        store: project.store,
+        workDir: project.workDir,
+        echo: ctx.echo,
+        detached: ctx.detached ? { runnerBundle: path.join(project.root, 'dist', 'runner', 'run-attempt.mjs') } : undefined,
+      });
     case 'ssh':
     case 'fleet': {
       const [{ SshBackend }, { openRemoteHost }] = await Promise.all([import('./ssh.js'), import('../remote/open-host.js')]);

@@ -2,7 +2,14 @@
 // path), the experiment in its own process group beside it. Another shell finds an attempt
 // through its handle: the orchestrator's pid (with its start time, against pid reuse) and the
 // work folder the runner writes its status and events to.
-import { existsSync, readdirSync, writeFileSync } from 'node:fs';
+//
+// Out of process (`detached`, for the agent and `make train detach=1`): each attempt's runner is
+// a program of its own in its own session, which outlives the process that started it. Its
+// pid is the handle's, and `runner.pid` in the attempt folder is the marker a submit looks for
+// first, so the same attempt submitted again (after a crash between the start and the record)
+// finds the runner instead of starting a second one.
+import { spawn } from 'node:child_process';
+import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { open, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -26,6 +33,8 @@ const LocalHandle = z.object({
   unit: z.string().optional(),
   work_dir: z.string(),
   attempt: z.union([z.number().int(), z.literal('predict')]),
+  /** the pid is the attempt's own runner, a process of its own (absent: the orchestrator's) */
+  detached: z.boolean().optional(),
 });
 type LocalHandle = z.infer<typeof LocalHandle>;
 
@@ -34,7 +43,12 @@ export interface LocalBackendOptions {
   store: Store;
   workDir: (unit: string) => string;
   echo?: (stream: 'stdout' | 'stderr', data: Buffer) => void;
+  /** run each attempt's runner as a process of its own (this file, bundled): it outlives this process */
+  detached?: { runnerBundle: string };
 }
+
+const RUNNER_PID = 'runner.pid';
+const RUNNER_SPEC = 'attempt.json';
 
 export const LOCAL_SLOT = 'local';
 
@@ -58,7 +72,7 @@ export class LocalBackend implements Backend {
   readonly title = 'local';
   readonly kind = 'placer' as const;
   readonly capabilities: Capabilities = { gpus: localGpus(), spot: false, shards: false };
-  readonly attemptsInProcess = true;
+  readonly attemptsInProcess: boolean;
   readonly workersReachStore = true;
   private readonly runners = new Map<string, Entry>();
   /** resolvers of waitForChange calls, fired when an in-process attempt settles */
@@ -66,7 +80,9 @@ export class LocalBackend implements Backend {
   /** an attempt settled since the last poll: the next wait returns at once (a settle between two waits is not missed) */
   private settledUnpolled = false;
 
-  constructor(private readonly opts: LocalBackendOptions) {}
+  constructor(private readonly opts: LocalBackendOptions) {
+    this.attemptsInProcess = !opts.detached;
+  }
 
   private key(h: { run_id: string; unit?: string; attempt: number | 'predict' }) {
     return `${h.unit ?? h.run_id}/${h.attempt}`;
@@ -76,9 +92,12 @@ export class LocalBackend implements Backend {
     return [{ name: LOCAL_SLOT, capacity: 1 }];
   }
 
-  /** A local attempt is lost when its orchestrator is gone, which a poll sees at once. */
+  /**
+   * An in-process attempt is lost when its orchestrator is gone, which a poll sees at once; a
+   * runner of its own is asked through its files, which answer unless the disk does not.
+   */
   lostAfterMs(): number {
-    return 0;
+    return this.opts.detached ? 30_000 : 0;
   }
 
   slotOf(): string {
@@ -90,7 +109,47 @@ export class LocalBackend implements Backend {
   }
 
   async submitMany(subs: readonly Submission[]): Promise<Handle[]> {
+    if (this.opts.detached) return Promise.all(subs.map(({ spec }) => this.startDetached(spec, this.opts.detached!.runnerBundle)));
     return subs.map(({ spec }) => this.start(spec));
+  }
+
+  /**
+   * The attempt's runner as a process of its own, unless one was started already: its marker
+   * names a live runner, it has ended (a final status here or in the store), or a runner of
+   * this attempt's spec is running without a marker (started just before a crash).
+   */
+  private async startDetached(spec: AttemptSpec, bundle: string): Promise<LocalHandle> {
+    if (spec.attempt === 'predict') return this.start(spec);
+    const workDir = this.opts.workDir(spec.unit_id);
+    const dir = workPaths(workDir, spec.attempt).attempt;
+    const specFile = path.join(dir, RUNNER_SPEC);
+    const handle = (pid: number, start: string | null): LocalHandle => ({ backend: 'local', pid, pid_start: start, run_id: spec.run_id, unit: spec.unit_id, work_dir: workDir, attempt: spec.attempt, detached: true });
+    const found = await this.findDetached(spec.unit_id, dir, specFile);
+    if (found) return handle(found.pid, found.start);
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(specFile, JSON.stringify(spec, null, 2) + '\n');
+    const log = openSync(path.join(dir, 'runner.log'), 'a');
+    try {
+      const child = spawn(process.execPath, [bundle, '--spec', specFile, '--root', this.opts.root, '--work', workDir], { cwd: this.opts.root, detached: true, stdio: ['ignore', 'ignore', log] });
+      child.unref();
+      if (!child.pid) throw new Error(`could not start the runner (${bundle})`);
+      const start = processStartTime(child.pid);
+      writeFileSync(path.join(dir, RUNNER_PID), `${child.pid} ${start ?? ''}\n`);
+      return handle(child.pid, start);
+    } finally {
+      closeSync(log);
+    }
+  }
+
+  /** A runner this attempt already has: by its marker, by its final status, or by its spec file on a command line. */
+  private async findDetached(unit: string, dir: string, specFile: string): Promise<{ pid: number; start: string | null } | null> {
+    const [pidText, start] = readText(path.join(dir, RUNNER_PID)).trim().split(' ');
+    const pid = Number(pidText);
+    if (pid > 0 && (isAlive(pid, start || null) || existsSync(path.join(dir, 'status.json')))) return { pid, start: start || null };
+    const attempt = Number(path.basename(dir));
+    if (await this.opts.store.stat(runKeys.attemptFile(unit, attempt, 'status.json'))) return { pid: pid > 0 ? pid : 0, start: start || null };
+    const running = runnersOf(specFile);
+    return running ? { pid: running, start: processStartTime(running) } : null;
   }
 
   private start(spec: AttemptSpec): LocalHandle {
@@ -132,15 +191,18 @@ export class LocalBackend implements Backend {
     const dir = workPaths(h.work_dir, h.attempt).attempt;
     const mine = this.runners.get(this.key(h));
     // A finished attempt's folder may be tidied away (pull): its status is in the store then.
-    const stored = () => this.opts.store.getBytes(runKeys.attemptFile(h.unit ?? h.run_id, h.attempt, 'status.json')).then((b) => b?.toString('utf8') ?? 'null');
+    // So are its events, which an orchestrator that died after the tidy and before recording the end has not all read.
+    const stored = (name: string, none: string) => () => this.opts.store.getBytes(runKeys.attemptFile(h.unit ?? h.run_id, h.attempt, name)).then((b) => b?.toString('utf8') ?? none);
     const status: AttemptStatus | null = mine
       ? mine.runner.status
-      : (JSON.parse(await readFile(path.join(dir, 'status.json'), 'utf8').catch(stored)) as AttemptStatus | null);
-    const events = parseEventLines<RunnerEvent>(await readFile(path.join(dir, EVENTS_FILE), 'utf8').catch(() => '')).slice(eventsFrom);
+      : (JSON.parse(await readFile(path.join(dir, 'status.json'), 'utf8').catch(stored('status.json', 'null'))) as AttemptStatus | null);
+    const events = parseEventLines<RunnerEvent>(await readFile(path.join(dir, EVENTS_FILE), 'utf8').catch(mine ? () => '' : stored(EVENTS_FILE, ''))).slice(eventsFrom);
     const base = { exit_code: status?.exit_code ?? null, events, metrics: lastJsonLine(path.join(dir, 'metrics.jsonl')), last_line: null, unanswered: false };
     // An in-process runner's state turns final before its outputs are stored: wait for both.
-    if (status && (!mine || mine.settled) && TERMINAL.has(status.state)) return { ...base, state: status.state, reason: status.reason };
-    if (mine || isAlive(h.pid, h.pid_start)) return { ...base, state: 'running', reason: null };
+    // A runner of its own is done once it has exited (it copies its files to the store after its status).
+    const settled = mine ? mine.settled : !(h.detached && h.pid > 0 && isAlive(h.pid, h.pid_start));
+    if (status && settled && TERMINAL.has(status.state)) return { ...base, state: status.state, reason: status.reason };
+    if (mine || (h.pid > 0 && isAlive(h.pid, h.pid_start))) return { ...base, state: 'running', reason: null };
     return { ...base, state: 'lost', reason: `the runner (pid ${h.pid}) is gone without a final status` };
   }
 
@@ -148,7 +210,8 @@ export class LocalBackend implements Backend {
     const h = LocalHandle.parse(handle);
     const own = this.runners.get(this.key(h))?.runner;
     if (own) return opts.force ? own.kill() : own.requestStop(opts.preempt ? 'preempt' : 'cancel');
-    writeFileSync(path.join(workPaths(h.work_dir, h.attempt).attempt, STOP_REQUEST), `${new Date().toISOString()}\n`);
+    // A preemption is the machine going away, not a user's stop: no request, the signal alone.
+    if (!opts.preempt) writeFileSync(path.join(workPaths(h.work_dir, h.attempt).attempt, STOP_REQUEST), `${new Date().toISOString()}\n`);
     if (isAlive(h.pid, h.pid_start)) process.kill(h.pid, 'SIGTERM');
   }
 
@@ -197,5 +260,26 @@ export class LocalBackend implements Backend {
 
   async reachable(): Promise<boolean> {
     return true;
+  }
+}
+
+/** The pid of a live runner started with this spec file (its command line names it), or null. */
+function runnersOf(specFile: string): number | null {
+  for (const p of readdirSync('/proc').filter((x) => /^\d+$/.test(x))) {
+    try {
+      const argv = readFileSync(`/proc/${p}/cmdline`, 'utf8').split('\0');
+      if (argv.includes('--spec') && argv[argv.indexOf('--spec') + 1] === specFile && isAlive(Number(p), null)) return Number(p);
+    } catch {
+      // gone meanwhile, or not ours to read
+    }
+  }
+  return null;
+}
+
+function readText(file: string): string {
+  try {
+    return readFileSync(file, 'utf8');
+  } catch {
+    return '';
   }
 }

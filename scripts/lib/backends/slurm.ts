@@ -13,7 +13,7 @@ import { parsePoll } from '../remote/launch.js';
 import { TERMINAL } from '../runner/attempt-spec.js';
 import { parseSacct, parseSqueueJson, unitState, type SlurmJob } from '../slurm/job-states.js';
 import type { LoginNode } from '../slurm/login-node.js';
-import { attemptSpecPath, renderSbatch, submissionName } from '../slurm/render-sbatch.js';
+import { attemptSpecPath, jobName, renderSbatch, submissionName } from '../slurm/render-sbatch.js';
 import { SLURM_CANCEL_SCRIPT, SLURM_KILL_SCRIPT, SLURM_POLL_SCRIPT, SLURM_SUBMIT_SCRIPT } from '../slurm/scripts.js';
 import { UserError } from '../ui/errors.js';
 import { unanswered, type Backend, type Capabilities, type Handle, type PollRequest, type PollResult, type Submission } from './backend.js';
@@ -92,7 +92,7 @@ export class SlurmBackend implements Backend {
     await Promise.all(units.map((u) => login.writeFile(attemptSpecPath(paths, u.unit_id, u.attempt), JSON.stringify(login.workerSpec(u), null, 2))));
     const logs = paths.logs(units[0]!.run_id);
     const name = submissionName(units);
-    const r = await login.sh(SLURM_SUBMIT_SCRIPT, [`${logs}/${name}.sbatch`, `${logs}/${name}.jobid`, logs], { stdin: script, allowFail: true });
+    const r = await login.sh(SLURM_SUBMIT_SCRIPT, [`${logs}/${name}.sbatch`, `${logs}/${name}.jobid`, logs, jobName(units)], { stdin: script, allowFail: true });
     const id = r.stdout.trim().split('\n').at(-1) ?? '';
     if (r.code !== 0 || !/^\d+$/.test(id)) {
       const why = (r.stderr.trim() || r.stdout.trim()).split('\n').at(-1) ?? '';
@@ -207,9 +207,10 @@ export class SlurmBackend implements Backend {
     return this.opts.login.pushCheckpoints(unit);
   }
 
+  /** The login node answers, has sbatch, and the controller answers it (sinfo). */
   async reachable(): Promise<boolean> {
     try {
-      return (await this.opts.login.sh('command -v sbatch', [], { allowFail: true, timeoutMs: 20_000 })).code === 0;
+      return (await this.opts.login.sh('command -v sbatch >/dev/null && sinfo -h -o %a >/dev/null', [], { allowFail: true, timeoutMs: 20_000 })).code === 0;
     } catch {
       return false;
     }

@@ -13,12 +13,13 @@ function ckptOf({ steps, units }: RunSummary): string | null {
   return steps.lo === steps.hi && steps.known === units ? String(steps.lo) : `${steps.known < units ? '-' : steps.lo}..${steps.hi}`;
 }
 
-export function runsTable(rows: readonly RunRow[]): string {
+/** `wanted`, when given, adds what is wanted of each run (make agent's view) as the last column. */
+export function runsTable(rows: readonly RunRow[], wanted?: (runId: string) => string): string {
   const table = rows.map(({ summary: s, state, units, metrics }) => {
     const backend = s.fleet ? `fleet ${s.fleet}` : (s.backend ?? '-');
     const step = typeof metrics?.step === 'number' || typeof metrics?.step === 'string' ? metrics.step : null;
     const loss = typeof metrics?.loss === 'number' ? metrics.loss.toPrecision(4) : null;
-    return [s.run_id, s.experiment, s.sharded ? `${state} (${units.done}/${units.total} shards)` : state, s.attempts, backend, step, loss, ckptOf(s), s.public_score ?? null, when(s.created_at)!.slice(0, 16)];
+    return [s.run_id, s.experiment, s.sharded ? `${state} (${units.done}/${units.total} shards)` : state, s.attempts, backend, step, loss, ckptOf(s), s.public_score ?? null, when(s.created_at)!.slice(0, 16), ...(wanted ? [wanted(s.run_id)] : [])];
   });
-  return renderTable(['RUN', 'EXPERIMENT', 'STATE', 'ATTEMPTS', 'BACKEND', 'STEP', 'LOSS', 'CKPT STEP', 'PUBLIC', 'CREATED (UTC)'], table);
+  return renderTable(['RUN', 'EXPERIMENT', 'STATE', 'ATTEMPTS', 'BACKEND', 'STEP', 'LOSS', 'CKPT STEP', 'PUBLIC', 'CREATED (UTC)', ...(wanted ? ['WANTED'] : [])], table);
 }

@@ -69,6 +69,11 @@ export interface SupervisorOptions {
   slot?: string;
   /** move the units of a lost slot elsewhere (default true) */
   requeue?: boolean;
+  /**
+   * an attempt that ended before this launch saw it goes on only as one seen ending would
+   * (the agent: a failure or a cancel is not resumed by a re-attach); default: anything but a success
+   */
+  inheritedAsOwn?: boolean;
   sink?: (e: SupervisorEvent) => void;
   clock?: Clock;
   tickMs?: number;

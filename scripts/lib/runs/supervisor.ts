@@ -15,6 +15,7 @@ import { queuedAttempt, takeEvents, unitView, type EventContext, type Live, type
 import { systemClock, type Clock, type SupervisorEvent, type SupervisorOptions, type UnitView } from './supervision.js';
 import { faultPoint, isDiskProblem, UserError } from '../ui/errors.js';
 import { EarlierAttemptRunning, unanswered, type Backend, type Handle, type PollResult } from '../backends/backend.js';
+import { endsInARow, fitsResources, resumes, retryDelayMs } from './failover.js';
 import { TERMINAL, type AttemptRecord, type AttemptState, type RunRecord, unitKey } from './run-record.js';
 
 type Message =
@@ -38,6 +39,8 @@ export class Supervisor {
   private stopReason: string | null = null;
   /** the loop while it runs (one at a time) */
   private looping: Promise<void> | null = null;
+  /** when lost slots were last looked for: a long gap means this process slept */
+  private checkedAt: number | null = null;
 
   constructor(private readonly opts: SupervisorOptions) {
     this.clock = opts.clock ?? systemClock;
@@ -187,7 +190,7 @@ export class Supervisor {
     const reattached: { unit: number; slot: string; attempt: number }[] = [];
     for (const rec of run.units) {
       const last = rec.attempts.at(-1);
-      const u: Unit = { rec, backend, slot: '', phase: 'idle', live: null, limit: rec.attempts.length + this.opts.maxAttempts, pushFrom: null, lastLine: null, silent: false, metrics: null };
+      const u: Unit = { rec, backend, slot: '', phase: 'idle', live: null, limit: rec.attempts.length + this.opts.maxAttempts, pushFrom: null, lastLine: null, silent: false, metrics: null, notBefore: 0 };
       this.units.push(u);
       if (isLive(last) && last.handle) {
         // Running already (started by an orchestrator that died or detached): follow it where it is.
@@ -235,7 +238,7 @@ export class Supervisor {
     if (this.stopping || this.detached) return;
     const bySlot = new Map<SlotState, Unit[]>();
     for (const u of this.units) {
-      if (u.phase !== 'queued') continue;
+      if (u.phase !== 'queued' || this.clock.now() < u.notBefore) continue;
       const s = this.slots.get(u.backend, u.slot);
       if (!Slots.open(s) || s.submitting) continue;
       const units = bySlot.get(s);
@@ -488,14 +491,18 @@ export class Supervisor {
   private async next(u: Unit, state: AttemptState, inherited: boolean): Promise<void> {
     u.phase = 'done';
     const ended = u.rec.attempts.at(-1)!;
-    const resumable = inherited ? state !== 'succeeded' : state === 'preempted' || state === 'lost' || (state === 'timeout' && ended.last_step !== null);
+    const resumable = inherited && !this.opts.inheritedAsOwn ? state !== 'succeeded' : resumes(ended, u.rec.attempts, this.run.spec);
     if (!resumable || this.stopping || this.detached) return;
     if (ended.n + 1 > u.limit) {
       this.emit({ type: 'gave-up', unit: u.rec.index, attempts: this.opts.maxAttempts });
       return;
     }
     u.phase = 'queued';
+    // Bounded and backed off: the first retry at once, then 2 s, 4 s, ... (failover.ts).
+    u.notBefore = this.clock.now() + retryDelayMs(endsInARow(u.rec.attempts));
     const s = this.slots.get(u.backend, u.slot);
+    // The slot must be able to take it now: a cluster that stopped answering sends it down the run's backends.
+    if (Slots.open(s) && state !== 'failed' && !(await u.backend.reachable(u.slot).catch(() => false))) await this.refuse(s, 'not answering');
     if (!Slots.open(s)) await this.moveAway([u], s);
     if (!Slots.open(this.slots.get(u.backend, u.slot))) return; // waits: nowhere to go
     this.emit({ type: 'retrying', unit: u.rec.index, after: { attempt: ended.n, state, reason: ended.reason }, next: { attempt: ended.n + 1, backend: u.backend.name, slot: u.slot } });
@@ -505,6 +512,14 @@ export class Supervisor {
 
   private async checkLost(): Promise<void> {
     const now = this.clock.now();
+    // A process that slept (stopped, a laptop's closed lid) heard nothing meanwhile: the silence counts from when it woke.
+    if (this.checkedAt !== null && now - this.checkedAt > 5 * this.tickMs) {
+      for (const s of this.slots.all()) {
+        if (s.failingSince !== null) s.failingSince = now;
+        if (s.polling !== null) s.polling = now;
+      }
+    }
+    this.checkedAt = now;
     for (const s of this.slots.all()) {
       if (s.down) continue;
       const since = Slots.silentSince(s, now, this.tickMs);
@@ -563,13 +578,17 @@ export class Supervisor {
     return open.reduce((best, s) => (this.load(s) + queued(s) < this.load(best) + queued(best) ? s : best));
   }
 
-  /** The next backend of the run's order after `from`, with an open slot. */
+  /**
+   * The next viable backend of the run's order after `from`: one whose capabilities fit the
+   * spec's resources, with an open slot that answers now.
+   */
   private async failover(from: Backend): Promise<SlotState | null> {
     const order = this.run.backends;
     for (const name of order.slice(order.indexOf(from.name) + 1)) {
       const backend = await this.opts.openBackend(name).catch(() => null);
-      const slot = backend && (await this.openSlotFor(backend));
-      if (slot) return slot;
+      if (!backend || !fitsResources(this.run.spec, backend.capabilities)) continue;
+      const slot = await this.openSlotFor(backend);
+      if (slot && (await backend.reachable(slot.name).catch(() => false))) return slot;
     }
     return null;
   }

@@ -35,6 +35,8 @@ export interface Unit {
   /** its slot did not answer the last poll */
   silent: boolean;
   metrics: Record<string, unknown> | null;
+  /** its next attempt starts no earlier than this (clock ms): the backoff after an end */
+  notBefore: number;
 }
 
 export function unitView(u: Unit): UnitView {

@@ -49,7 +49,7 @@ export function submissionName(units: readonly Pick<AttemptSpec, 'run_id' | 'uni
 }
 
 /** The job's name: the run, and for one unit its shard and attempt (`sy-<run>-s2-1`). */
-function jobName(units: readonly AttemptSpec[]): string {
+export function jobName(units: readonly AttemptSpec[]): string {
   if (units.length > 1) return submissionName(units);
   const u = units[0]!;
   return `sy-${u.run_id}${u.shard_count > 1 ? `-s${u.shard_index}` : ''}-${u.attempt}`;

@@ -32,15 +32,18 @@ done`;
 
 /**
  * Submits once: $1 the sbatch script's path (its text on stdin), $2 the file that keeps the job
- * id, $3 the folder SLURM's own output goes to. When $2 holds an id the same submission was made
- * before: that id is printed and nothing is submitted again. Exit 11: a file could not be
- * written; 12: sbatch refused (its error on stderr); 127: no sbatch on the PATH.
+ * id, $3 the folder SLURM's own output goes to, $4 the job's name. When $2 holds an id the same
+ * submission was made before: that id is printed and nothing is submitted again. So is the id
+ * of a job SLURM knows by that name (sbatch answered, and the submitter died before it kept the
+ * id). Exit 11: a file could not be written; 12: sbatch refused (its error on stderr); 127: no
+ * sbatch on the PATH.
  */
 export const SLURM_SUBMIT_SCRIPT = `[ -s "$2" ] && { cat "$2"; exit 0; }
 mkdir -p "$3" "$(dirname "$1")" || exit 11
 cat > "$1.tmp" && mv -f "$1.tmp" "$1" || exit 11
 command -v sbatch >/dev/null 2>&1 || { echo "sbatch is not on the PATH" >&2; exit 127; }
-id=$(sbatch --parsable "$1") || exit 12
+id=$(squeue -h --states=all --name="$4" -o %A 2>/dev/null | head -n 1)
+[ -n "$id" ] || id=$(sbatch --parsable "$1") || exit 12
 id=\${id%%;*}
 printf '%s\\n' "$id" > "$2.tmp" && mv -f "$2.tmp" "$2" || exit 11
 printf '%s\\n' "$id"`;

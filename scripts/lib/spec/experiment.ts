@@ -134,7 +134,17 @@ export const ExperimentSchema = z
       .array(z.enum(BACKENDS))
       .min(1)
       .optional()
-      .meta({ description: 'Where attempts run, in order: the first by default, the next when a worker is lost.', example: '[ssh, local]' }),
+      .meta({
+        description: 'Where attempts run, in order: the first by default; after a preemption, a lost worker or a timeout, the next attempt goes to the first entry from the current one on that can take it (its resources fit, it answers now).',
+        example: '[slurm, ssh, local]',
+      }),
+    retry_on_error: z
+      .number()
+      .int()
+      .min(0)
+      .max(100)
+      .optional()
+      .meta({ description: "How many times an attempt that failed (the program's own error, not a preemption) starts again by itself; none by default.", example: '2' }),
     resources: z
       .strictObject({
         cpus: z.number().int().min(1).default(1).meta({ description: 'CPU cores an attempt needs.', example: '4' }),

@@ -1,0 +1,228 @@
+// The agent: a long-lived owner of the supervisor over every run asked for (desired.ts). Once a
+// tick it answers requests (stop, retry), and for each open run that no process follows (the
+// run's launcher lock is free: its shell died, it was detached, or it was never followed) it
+// drives the run through the same launch as make train: live attempts re-attached, ended ones
+// pulled and recorded, the next attempt submitted where the run's backends say, a sharded run
+// merged. A run that finishes, is stopped, or is given up on is closed with its outcome. A run
+// whose drive fails (its backend does not answer) is tried again after a backoff.
+import { setTimeout as sleep } from 'node:timers/promises';
+import { openBackend, checkResources } from '../backends/index.js';
+import type { Backend } from '../backends/backend.js';
+import type { Project } from '../project.js';
+import { launcherOf } from '../runs/launcher-lock.js';
+import { retryDelayMs } from '../runs/failover.js';
+import type { RunRecord } from '../runs/run-record.js';
+import type { Supervisor } from '../runs/supervisor.js';
+import { drive, type LaunchEvent } from '../actions/launch.js';
+import { AgentLock } from './agent-lock.js';
+import { closeRun, desiredRuns, desiredRun, settledState, wantRun, type DesiredRun } from './desired.js';
+import { answerRequest, pendingRequests, type AgentAnswer, type AgentRequest } from './requests.js';
+
+export interface AgentOptions {
+  /** one line per thing worth telling (the agent's log) */
+  say: (line: string) => void;
+  tickMs?: number;
+}
+
+interface Driven {
+  supervisor: Supervisor | null;
+  done: Promise<void>;
+  /** a stop was asked: the run closes as stopped whatever its attempts end as */
+  stopped: boolean;
+  /** a unit used its attempt budget up */
+  gaveUp: string | null;
+}
+
+const firstLine = (err: unknown) => (err instanceof Error ? err.message : String(err)).split('\n')[0]!;
+
+export class Agent {
+  private readonly driving = new Map<string, Driven>();
+  /** runs whose last drive failed: how many times in a row, and not before when again */
+  private readonly waits = new Map<string, { failures: number; notBefore: number }>();
+  private stopping = false;
+  private wake = new AbortController();
+
+  constructor(
+    private readonly project: Project,
+    private readonly opts: AgentOptions,
+  ) {}
+
+  private say(line: string): void {
+    this.opts.say(line);
+  }
+
+  /** Ends the loop: runs are left where they run (attempts go on), the next agent re-attaches. */
+  stop(): void {
+    this.stopping = true;
+    this.wake.abort();
+  }
+
+  async run(): Promise<void> {
+    const { stateDir } = this.project;
+    const lock = await AgentLock.take(stateDir, (l) => this.say(l));
+    this.say(`agent: pid ${process.pid}, state ${stateDir}`);
+    try {
+      while (!this.stopping) {
+        if (!lock.mine()) {
+          this.say('agent: another agent took over this state folder; leaving the runs to it');
+          break;
+        }
+        await this.serveRequests();
+        await this.adopt();
+        await lock.beat([...this.driving.keys()]);
+        this.wake = new AbortController();
+        await sleep(this.opts.tickMs ?? 1000, undefined, { signal: this.wake.signal }).catch(() => {});
+      }
+    } finally {
+      for (const d of this.driving.values()) d.supervisor?.detach();
+      await Promise.allSettled([...this.driving.values()].map((d) => d.done));
+      lock.release();
+    }
+  }
+
+  // ---- requests ---------------------------------------------------------------------------
+
+  private async serveRequests(): Promise<void> {
+    for (const { id, req } of pendingRequests(this.project.stateDir)) {
+      const answer = await this.serve(req).catch((err: unknown): AgentAnswer => ({ ok: false, message: firstLine(err) }));
+      this.say(`agent: ${req.verb} ${req.run_id}: ${answer.message}`);
+      await answerRequest(this.project.stateDir, id, answer);
+    }
+  }
+
+  private async serve(req: AgentRequest): Promise<AgentAnswer> {
+    const { stateDir } = this.project;
+    const wanted = desiredRun(stateDir, req.run_id);
+    if (req.verb === 'stop') {
+      const driven = this.driving.get(req.run_id);
+      await closeRun(stateDir, req.run_id, 'cancelled', 'make stop');
+      if (!driven?.supervisor) return { ok: true, message: 'no attempt running; it will not be started again' };
+      driven.stopped = true;
+      driven.supervisor.stop({ force: req.force });
+      return { ok: true, message: `asked its live attempts to ${req.force ? 'stop now' : 'checkpoint and stop'}` };
+    }
+    if (this.driving.has(req.run_id)) return { ok: false, message: 'it is running; make stop it first' };
+    const run = this.project.db.get(req.run_id);
+    if (!run) return { ok: false, message: 'no such run' };
+    const first = run.units[0]?.attempts.at(-1);
+    const { run_id, backend = first?.backend ?? run.backends[0]!, host, fleet = run.fleet, batch, cluster } = wanted ?? { run_id: run.run_id };
+    await wantRun(stateDir, { run_id, backend, host, fleet, batch, cluster, only: req.units, slot: req.host });
+    this.waits.delete(run.run_id);
+    this.wake.abort();
+    return { ok: true, message: `the agent starts ${req.units ? `unit${req.units.length > 1 ? 's' : ''} ${req.units.join(', ')}` : 'its unfinished units'}` };
+  }
+
+  // ---- runs -------------------------------------------------------------------------------
+
+  /** Starts driving every open run that nobody follows. */
+  private async adopt(): Promise<void> {
+    const { project } = this;
+    for (const d of desiredRuns(project.stateDir)) {
+      if (d.closed || this.driving.has(d.run_id) || this.stopping) continue;
+      const wait = this.waits.get(d.run_id);
+      if (wait && Date.now() < wait.notBefore) continue;
+      const run = project.db.get(d.run_id);
+      if (!run) continue;
+      const settled = d.only ? { done: false, state: '', reason: null } : settledState(run);
+      if (settled.done) {
+        await closeRun(project.stateDir, d.run_id, settled.state, settled.reason);
+        continue;
+      }
+      if (launcherOf(project, d.run_id) !== null) continue; // followed by a shell: it drives
+      this.start(d, run);
+    }
+  }
+
+  private start(d: DesiredRun, run: RunRecord): void {
+    const driven: Driven = { supervisor: null, done: Promise.resolve(), stopped: false, gaveUp: null };
+    this.driving.set(d.run_id, driven);
+    driven.done = this.drive(d, run, driven)
+      .then(async (outcome) => {
+        this.waits.delete(d.run_id);
+        if (outcome) await closeRun(this.project.stateDir, d.run_id, outcome.state, outcome.reason);
+      })
+      .catch((err: unknown) => {
+        const failures = (this.waits.get(d.run_id)?.failures ?? 0) + 1;
+        const delay = Math.max(1000, retryDelayMs(failures + 1));
+        this.waits.set(d.run_id, { failures, notBefore: Date.now() + delay });
+        this.say(`agent: ${d.run_id}: ${firstLine(err)}; trying again in ${Math.round(delay / 1000)}s`);
+      })
+      .finally(() => {
+        this.driving.delete(d.run_id);
+        this.wake.abort();
+      });
+  }
+
+  /** Drives the run to its end; returns how it closed, or null when it stays open (detached, stranded). */
+  private async drive(d: DesiredRun, run: RunRecord, driven: Driven): Promise<{ state: string; reason: string | null } | null> {
+    const { project } = this;
+    const ctx = { project, host: d.host, fleet: d.fleet, batch: d.batch, cluster: d.cluster, detached: true, sink: (e: LaunchEvent) => this.onEvent(d.run_id, e, driven) };
+    const backend = await this.placeFor(run, d, ctx);
+    if (d.only) await wantRun(project.stateDir, { ...d, only: undefined, slot: undefined }); // a retry's units are asked once
+    this.say(`agent: driving ${run.run_id} on ${backend.title}`);
+    const result = await drive(ctx, run, backend, { how: d.only ? 'retry' : 'resume', only: d.only, slot: d.slot, inheritedAsOwn: true });
+    if (result.kind !== 'driven' || result.detached) return null;
+    if (driven.stopped) return { state: 'cancelled', reason: 'make stop' };
+    if (driven.gaveUp) return { state: result.state, reason: driven.gaveUp };
+    if (result.stranded.length) throw new Error(`unit${result.stranded.length > 1 ? 's' : ''} ${result.stranded.join(', ')} found nowhere to run`);
+    const settled = settledState(result.run);
+    if (!settled.done) throw new Error(`stopped at ${result.state} within its attempt budget`);
+    this.say(`agent: ${run.run_id} ${settled.state}${settled.reason ? `: ${settled.reason}` : ''}`);
+    return { state: settled.state, reason: settled.reason };
+  }
+
+  /**
+   * The backend a run's unplaced units go to: where its last attempt ran, else its first, or
+   * the next of its order that fits its resources and answers now.
+   */
+  private async placeFor(run: RunRecord, d: DesiredRun, ctx: Parameters<typeof openBackend>[2]): Promise<Backend> {
+    const last = run.units.flatMap((u) => u.attempts).at(-1)?.backend ?? d.backend;
+    const order = [...new Set([last, ...run.backends.slice(Math.max(0, run.backends.indexOf(last)))])];
+    let first: Backend | null = null;
+    for (const name of order) {
+      const backend = await openBackend(name, this.project, ctx).catch(() => null);
+      if (!backend) continue;
+      first ??= backend;
+      try {
+        checkResources(`run ${run.run_id}`, run.spec, backend, this.project.config);
+      } catch {
+        continue;
+      }
+      if (await backend.reachable(backend.slots()[0]!.name).catch(() => false)) return backend;
+    }
+    if (!first) throw new Error(`none of its backends (${order.join(', ')}) could be opened`);
+    return first;
+  }
+
+  private onEvent(runId: string, e: LaunchEvent, driven: Driven): void {
+    const unit = (u: number) => `${runId}${driven.supervisor && 'unit' in e ? ` unit ${u}` : ''}`;
+    switch (e.type) {
+      case 'opened':
+        driven.supervisor = e.supervisor;
+        if (driven.stopped) e.supervisor.stop();
+        break;
+      case 'started':
+        this.say(`agent: ${unit(e.unit)} attempt ${e.attempt} started on ${e.backend}${e.slot === e.backend ? '' : ` ${e.slot}`}`);
+        break;
+      case 'ended':
+        this.say(`agent: ${unit(e.unit)} attempt ${e.attempt} ${e.state}${e.reason ? `: ${e.reason}` : ''}`);
+        break;
+      case 'moved':
+        this.say(`agent: ${unit(e.unit)} moved from ${e.from} to ${e.to} (resumes from step ${e.resumeStep ?? 'none'})`);
+        break;
+      case 'slot-down':
+      case 'slot-refused':
+        this.say(`agent: ${runId}: ${e.backend} ${e.slot}: ${e.reason}`);
+        break;
+      case 'gave-up':
+        driven.gaveUp = `gave up after ${e.attempts} attempts (defaults.max_attempts)`;
+        this.say(`agent: ${unit(e.unit)} gave up after ${e.attempts} attempts`);
+        break;
+      case 'notice':
+        this.say(`agent: ${unit(e.unit)}: ${e.line}`);
+        break;
+      default:
+        break;
+    }
+  }
+}

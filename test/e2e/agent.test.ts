@@ -1,0 +1,127 @@
+// The agent carries runs no shell follows: detach=1 submits and returns, the agent finishes the
+// run; an agent stopped (SIGSTOP, a laptop's lid) for longer than a whole attempt finds it ended
+// on waking, pulls it and closes the run without running it again; make stop asks the agent.
+import { spawnSync } from 'node:child_process';
+import { existsSync, readFileSync, rmSync } from 'node:fs';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createSandbox, waitFor, type Sandbox } from '../helpers/sandbox.js';
+import { agentPid, runIdIn, startAgent, stopAgent, storedRun, type AgentProcess } from '../helpers/agent.js';
+
+describe('the agent', () => {
+  let sb: Sandbox;
+  let agent: AgentProcess | null = null;
+
+  beforeAll(() => {
+    sb = createSandbox();
+    expect(sb.make(['build']).code).toBe(0);
+  });
+  afterAll(async () => {
+    if (agent) await stopAgent(agent);
+    sb?.cleanup();
+  });
+
+  const attemptDir = (id: string, n: number) => path.join(sb.dir, '.switchyard/work', id, 'attempts', String(n));
+
+  it('make agent-status says when no agent runs', () => {
+    const status = sb.make(['agent-status']);
+    expect(status.code).not.toBe(0); // agent-status exits 3, which make reports as its own failure
+    expect(status.stdout).toContain('agent: not running');
+  });
+
+  it('a make train whose shell died (kill -9) is carried on by an agent started later, from its checkpoint', async () => {
+    const p = sb.spawnMake(['train', 'experiment=penguins/fast', 'seed=10']);
+    await waitFor(() => !!runIdIn(p.output()) && (storedRun(sb, runIdIn(p.output())!)?.units[0]?.attempts[0]?.last_step ?? 0) > 0, 60_000, 'a committed checkpoint');
+    const id = runIdIn(p.output())!;
+    process.kill(-p.pid!, 'SIGKILL');
+    await new Promise((r) => p.on('close', r));
+    agent = await startAgent(sb);
+    await waitFor(() => storedRun(sb, id)?.units[0]?.attempts.at(-1)?.state === 'succeeded', 90_000, 'the agent to finish the run');
+    const attempts = storedRun(sb, id)!.units[0]!.attempts;
+    expect(attempts.map((a) => a.state)).toEqual(['lost', 'succeeded']);
+    expect(attempts[1]!.restored_step).toBeGreaterThan(0);
+  });
+
+  it('detach=1 returns at once; the agent finishes the run, and make status shows it', async () => {
+    agent ??= await startAgent(sb);
+    const r = sb.make(['train', 'experiment=penguins/fast', 'seed=11', 'detach=1']);
+    expect(r.code, r.stdout + r.stderr).toBe(0);
+    const id = runIdIn(r.stdout + r.stderr)!;
+    expect(r.stdout + r.stderr).toMatch(/submitted; the agent \(pid \d+\) carries it/);
+    // returned before the experiment (~3 s of training) could have finished
+    expect(storedRun(sb, id)!.units[0]!.attempts[0]!.state).not.toBe('succeeded');
+    await waitFor(() => storedRun(sb, id)?.units[0]?.attempts.at(-1)?.state === 'succeeded', 90_000, 'the agent to finish the run');
+        const run = storedRun(sb, id)!;
+    expect(run.units[0]!.attempts.map((a) => a.state)).toEqual(['succeeded']);
+    expect(existsSync(path.join(sb.dir, '.switchyard/store/runs', id, 'outputs/model.json'))).toBe(true);
+    const status = sb.make(['status', `run=${id}`]);
+    expect(status.stdout).toMatch(/agent: running since .* last tick/);
+    const agentStatus = sb.make(['agent-status']);
+    expect(agentStatus.code).toBe(0);
+    await waitFor(() => sb.make(['agent-status']).stdout.includes('closed: succeeded'), 30_000, 'the run closed');
+  });
+
+  it('a stopped agent (SIGSTOP) wakes after the attempt ended, pulls it and closes the run without running it again', async () => {
+    const r = sb.make(['train', 'experiment=penguins/fast', 'seed=12', 'detach=1']);
+    expect(r.code, r.stdout + r.stderr).toBe(0);
+    const id = runIdIn(r.stdout + r.stderr)!;
+    await waitFor(() => storedRun(sb, id)?.units[0]?.attempts[0]?.state === 'running', 30_000, 'attempt 1 running');
+    const pid = agentPid(sb);
+    process.kill(pid, 'SIGSTOP');
+    try {
+      // the whole attempt ends while the agent sleeps: its runner writes the final status and exits
+      const status = path.join(attemptDir(id, 1), 'status.json');
+      await waitFor(() => existsSync(status) && JSON.parse(readFileSync(status, 'utf8')).state === 'succeeded', 90_000, 'the attempt to end');
+      const runnerPid = Number(readFileSync(path.join(attemptDir(id, 1), 'runner.pid'), 'utf8').split(' ')[0]);
+      await waitFor(() => !existsSync(`/proc/${runnerPid}`), 30_000, 'the runner to exit');
+      expect(storedRun(sb, id)!.units[0]!.attempts[0]!.state).toBe('running'); // nobody recorded it yet
+    } finally {
+      process.kill(pid, 'SIGCONT');
+    }
+    await waitFor(() => storedRun(sb, id)?.units[0]?.attempts.at(-1)?.state === 'succeeded', 60_000, 'the agent to record the end');
+    const run = storedRun(sb, id)!;
+    expect(run.units[0]!.attempts).toHaveLength(1);
+    expect(existsSync(path.join(sb.dir, '.switchyard/store/runs', id, 'outputs/model.json'))).toBe(true);
+    const ledger = readFileSync(path.join(sb.dir, '.switchyard/ledger.jsonl'), 'utf8');
+    expect(ledger.split('\n').filter((l) => l.includes('"attempt.started"') && l.includes(id))).toHaveLength(1);
+    expect(ledger.split('\n').filter((l) => l.includes('"attempt.ended"') && l.includes(id))).toHaveLength(1);
+  });
+
+  it('make stop asks the agent, which stops the run and leaves it stopped', async () => {
+    const r = sb.make(['train', 'experiment=penguins', 'seed=13', 'detach=1']);
+    expect(r.code, r.stdout + r.stderr).toBe(0);
+    const id = runIdIn(r.stdout + r.stderr)!;
+    await waitFor(() => storedRun(sb, id)?.units[0]?.attempts[0]?.state === 'running', 30_000, 'attempt 1 running');
+    const stop = sb.make(['stop', `run=${id}`]);
+    expect(stop.code, stop.stdout + stop.stderr).toBe(0);
+    expect(stop.stdout + stop.stderr).toMatch(/the agent \(pid \d+\): asked its live attempts to checkpoint and stop/);
+    expect(storedRun(sb, id)!.units[0]!.attempts.map((a) => a.state)).toEqual(['cancelled']);
+    // a few ticks later it is still stopped: the agent does not start it again
+    await waitFor(() => sb.make(['agent-status']).stdout.includes('closed: cancelled'), 30_000, 'the run closed as stopped');
+    expect(storedRun(sb, id)!.units[0]!.attempts).toHaveLength(1);
+  });
+
+  it('make agent-install keeps an agent running (a tmux session where systemd does not run for the user)', async () => {
+    if (agent) await stopAgent(agent);
+    agent = null;
+    const r = sb.make(['agent-install']);
+    expect(r.code, r.stdout + r.stderr).toBe(0);
+    const tmux = /tmux session (switchyard-agent-[0-9a-f]{8})/.exec(r.stdout)?.[1];
+    const unit = /systemd user unit (\S+) enabled/.exec(r.stdout)?.[1];
+    try {
+      expect(tmux ?? unit).toBeTruthy();
+      await waitFor(() => sb.make(['agent-status']).code === 0, 60_000, 'the installed agent to beat');
+      // one agent per state folder: a second one is refused, naming the first
+      const second = sb.make(['agent']);
+      expect(second.code).not.toBe(0);
+      expect(second.stderr).toMatch(/agent: running since .*; one agent per state folder/);
+    } finally {
+      if (tmux) spawnSync('tmux', ['kill-session', '-t', `=${tmux}`]);
+      if (unit) {
+        spawnSync('systemctl', ['--user', 'disable', '--now', path.basename(unit)]);
+        rmSync(unit, { force: true });
+      }
+    }
+    await waitFor(() => sb.make(['agent-status']).code !== 0, 30_000, 'the installed agent to stop');
+  });
+});
