@@ -6,14 +6,12 @@ import { z } from 'zod';
 import { drive } from './lib/actions/launch.js';
 import { RunDisplay } from './lib/cli/run-display.js';
 import { ForegroundSignals } from './lib/cli/signals.js';
-import { planRetry } from './lib/actions/retry.js';
+import { askAgentToRetry, planRetry } from './lib/actions/retry.js';
 import { openProject } from './lib/project.js';
 import { exitCodeFor } from './lib/cli/describe.js';
 import { findRun } from './lib/runs/find-run.js';
 import { readVars } from './lib/spec/make-vars.js';
 import { runMain } from './lib/ui/errors.js';
-import { lookAtAgent } from './lib/agent/agent-lock.js';
-import { askAgent } from './lib/agent/requests.js';
 
 await runMain(async () => {
   const vars = readVars('retry', {
@@ -25,10 +23,10 @@ await runMain(async () => {
   const project = await openProject();
   const run = await findRun(project, vars, 'retry', (r) => r.sharded, 'sharded search');
   const { backend, only, slot } = await planRetry(project, run, vars.shard.split(',').map(Number), vars.host);
-  const agent = lookAtAgent(project.stateDir);
-  if (agent.state === 'running') {
-    // The agent drives the run: it is asked to start the units, and this shell returns.
-    console.log(`the agent (pid ${agent.info.pid}): ${await askAgent(project.stateDir, { verb: 'retry', run_id: run.run_id, units: only, host: slot }, agent.info.pid)}`);
+  const asked = await askAgentToRetry(project, run, { backend, only, slot });
+  if (asked) {
+    // The agent drives the run: it starts the units, and this shell returns.
+    console.log(`the agent (pid ${asked.pid}): ${asked.answer}`);
     console.log(`make status run=${run.run_id} follows them`);
     return 0;
   }

@@ -3,17 +3,13 @@
 // for them to end and records it. make train resumes them later. A run the agent carries is
 // stopped by the agent, asked through its request inbox.
 import { z } from 'zod';
-import { stopRun } from './lib/actions/stop.js';
+import { stopWanted } from './lib/actions/stop.js';
 import { unitTable } from './lib/cli/run-display.js';
 import { lookAtUnits } from './lib/actions/look.js';
 import { openProject } from './lib/project.js';
 import { findRun } from './lib/runs/find-run.js';
 import { Flag, readVars } from './lib/spec/make-vars.js';
 import { runMain } from './lib/ui/errors.js';
-import { lookAtAgent } from './lib/agent/agent-lock.js';
-import { launcherOf } from './lib/runs/launcher-lock.js';
-import { closeRun, desiredRun } from './lib/agent/desired.js';
-import { askAgent, untilSettled } from './lib/agent/requests.js';
 
 await runMain(async () => {
   const vars = readVars('stop', {
@@ -30,19 +26,14 @@ await runMain(async () => {
     const last = run.units[0]?.attempts.at(-1);
     if (last) console.log(`stopping ${run.run_id} attempt ${last.n}: waiting for its checkpoint (grace ${run.spec.train.grace_sec}s)`);
   }
-  const wanted = desiredRun(project.stateDir, run.run_id);
-  const agent = lookAtAgent(project.stateDir);
-  if (!units && wanted && !wanted.closed && agent.state === 'running' && launcherOf(project, run.run_id) === agent.info.pid) {
-    // The agent carries the run: it is asked, stops it and records the ends.
-    const answer = await askAgent(project.stateDir, { verb: 'stop', run_id: run.run_id, force: vars.force }, agent.info.pid);
-    console.log(`the agent (pid ${agent.info.pid}): ${answer}`);
-    const now = await untilSettled(project, run.run_id, (run.spec.train.grace_sec + 30) * 1000);
-    const last = now.units[0]?.attempts.at(-1);
-    if (!now.sharded && last) console.log(`attempt ${last.n} ${last.state} at checkpoint step ${last.last_step ?? '-'}; make train experiment=${run.experiment} resumes it`);
-    return now.units.some((u) => ['running', 'pending', 'queued'].includes(u.attempts.at(-1)?.state ?? '')) ? 1 : 0;
+  const outcome = await stopWanted(project, run, { force: vars.force, units });
+  if (outcome.by === 'agent') {
+    console.log(`the agent (pid ${outcome.pid}): ${outcome.answer}`);
+    const last = outcome.run.units[0]?.attempts.at(-1);
+    if (!outcome.run.sharded && last) console.log(`attempt ${last.n} ${last.state} at checkpoint step ${last.last_step ?? '-'}; make train experiment=${run.experiment} resumes it`);
+    return outcome.settled ? 0 : 1;
   }
-  if (!units) await closeRun(project.stateDir, run.run_id, 'cancelled', 'make stop'); // first: an agent leaves it stopped
-  const result = await stopRun(project, run, { force: vars.force, units });
+  const { result } = outcome;
   for (const u of result.unreachable) console.error(`${unit(u.unit)}: ${u.why}`);
   if (run.sharded && result.asked.length) console.log(`asked shard${result.asked.length > 1 ? 's' : ''} ${result.asked.join(', ')} to checkpoint and stop`);
   if (result.follower !== null) console.log(`the launcher in another shell (pid ${result.follower}) follows them to their end and records it`);

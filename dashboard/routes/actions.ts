@@ -6,8 +6,8 @@ import path from 'node:path';
 import { Router, type Request, type Response } from 'express';
 import { drive } from '../../scripts/lib/actions/launch.js';
 import { pullRun } from '../../scripts/lib/actions/pull.js';
-import { planRetry } from '../../scripts/lib/actions/retry.js';
-import { stopRun } from '../../scripts/lib/actions/stop.js';
+import { askAgentToRetry, planRetry } from '../../scripts/lib/actions/retry.js';
+import { stopWanted } from '../../scripts/lib/actions/stop.js';
 import { submitRun } from '../../scripts/lib/actions/submit.js';
 import { syncHost } from '../../scripts/lib/actions/sync.js';
 import type { Project } from '../../scripts/lib/project.js';
@@ -68,8 +68,8 @@ export function actionsRoutes({ project, runs, secrets }: ActionsDeps): Router {
       needsConfirm(req);
       const run = runOf(req);
       const units = Array.isArray(req.body?.shards) ? (req.body.shards as unknown[]).map(Number).filter(Number.isSafeInteger) : undefined;
-      const result = await stopRun(project, run, { force: req.body?.force === true, units });
-      return { body: { ...result } };
+      const outcome = await stopWanted(project, run, { force: req.body?.force === true, units });
+      return { body: outcome.by === 'agent' ? { agent: outcome.pid, answer: outcome.answer, settled: outcome.settled } : { ...outcome.result } };
     }),
   );
 
@@ -95,6 +95,8 @@ export function actionsRoutes({ project, runs, secrets }: ActionsDeps): Router {
       const host = typeof req.body?.host === 'string' && req.body.host ? req.body.host : undefined;
       if (host !== undefined && !HOST.test(host)) throw new BadRequest('host: not a host name');
       const plan = await planRetry(project, run, shards, host);
+      const asked = await askAgentToRetry(project, run, plan);
+      if (asked) return { status: 202, body: { shards: plan.only, host: plan.slot ?? null, agent: asked.pid, answer: asked.answer } };
       const opened = new Promise<void>((resolve, reject) => {
         drive({ project, sink: (e) => e.type === 'opened' && resolve() }, run, plan.backend, { how: 'retry', only: plan.only, slot: plan.slot })
           .then(() => resolve(), reject)

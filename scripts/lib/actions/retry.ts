@@ -1,5 +1,7 @@
 // make retry: which shards of a sharded search run again, and where. Checked here so the verb and
 // the dashboard refuse the same things; `drive` (launch.ts) then runs them.
+import { lookAtAgent } from '../agent/agent-lock.js';
+import { askAgent } from '../agent/requests.js';
 import type { Backend } from '../backends/backend.js';
 import { backendForHandle } from '../backends/index.js';
 import type { Project } from '../project.js';
@@ -28,4 +30,15 @@ export async function planRetry(project: Project, run: RunRecord, shards: number
   if (host && !hosts.includes(host)) throw new UserError(`host: ${host} is not in fleet ${run.fleet} (its hosts: ${hosts.join(', ')})`);
   const before = only.map((i) => run.units[i]!.attempts.at(-1)?.handle?.host);
   return { backend, only, slot: host ?? hosts.find((h) => !before.includes(h)) ?? hosts[0] };
+}
+
+/**
+ * While an agent runs it drives every run, so it is asked to start the units (make retry and
+ * the dashboard then return); null when no agent runs and the caller drives them itself.
+ */
+export async function askAgentToRetry(project: Project, run: RunRecord, plan: RetryPlan): Promise<{ pid: number; answer: string } | null> {
+  const agent = lookAtAgent(project.stateDir);
+  if (agent.state !== 'running') return null;
+  const answer = await askAgent(project.stateDir, { verb: 'retry', run_id: run.run_id, units: plan.only, host: plan.slot }, agent.info.pid);
+  return { pid: agent.info.pid, answer };
 }

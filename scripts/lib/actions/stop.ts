@@ -1,6 +1,9 @@
 // make stop: asks a run's live units to checkpoint and stop, and, unless another process follows
 // the run (it records the ends), waits for them to end and records it.
 import { setTimeout as sleep } from 'node:timers/promises';
+import { lookAtAgent } from '../agent/agent-lock.js';
+import { closeRun, desiredRun } from '../agent/desired.js';
+import { askAgent, untilSettled } from '../agent/requests.js';
 import type { Backend } from '../backends/backend.js';
 import { backendForHandle } from '../backends/index.js';
 import type { Project } from '../project.js';
@@ -25,6 +28,29 @@ export interface StopResult {
 
 const live = (run: RunRecord, only?: number[]) =>
   run.units.filter((u) => (!only || only.includes(u.index)) && ['running', 'pending'].includes(u.attempts.at(-1)?.state ?? '')).map((u) => u.index);
+
+/** What a stop did: asked the agent that carries the run, or stopped the units from here. */
+export type StopOutcome =
+  | { by: 'agent'; pid: number; answer: string; run: RunRecord; settled: boolean }
+  | { by: 'here'; result: StopResult };
+
+/**
+ * make stop and the dashboard's Stop. A whole run the agent drives is stopped by the agent,
+ * asked through its inbox (it records the ends); otherwise the run is first closed for the
+ * agent, so none resumes it, then its units are stopped from here.
+ */
+export async function stopWanted(project: Project, run: RunRecord, opts: { force?: boolean; units?: number[] } = {}): Promise<StopOutcome> {
+  const wanted = desiredRun(project.stateDir, run.run_id);
+  const agent = lookAtAgent(project.stateDir);
+  if (!opts.units && wanted && !wanted.closed && agent.state === 'running' && launcherOf(project, run.run_id) === agent.info.pid) {
+    const answer = await askAgent(project.stateDir, { verb: 'stop', run_id: run.run_id, force: opts.force }, agent.info.pid);
+    const now = await untilSettled(project, run.run_id, (run.spec.train.grace_sec + 30) * 1000);
+    const settled = !now.units.some((u) => ['running', 'pending', 'queued'].includes(u.attempts.at(-1)?.state ?? ''));
+    return { by: 'agent', pid: agent.info.pid, answer, run: now, settled };
+  }
+  if (!opts.units) await closeRun(project.stateDir, run.run_id, 'cancelled', 'make stop');
+  return { by: 'here', result: await stopRun(project, run, opts) };
+}
 
 export async function stopRun(project: Project, run: RunRecord, opts: { force?: boolean; units?: number[]; sink?: (e: SupervisorEvent) => void } = {}): Promise<StopResult> {
   const asked = live(run, opts.units);
