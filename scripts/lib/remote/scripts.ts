@@ -51,8 +51,9 @@ exit 0`;
  * still runs (its session lives and it has no final status yet; one that is only exiting after
  * writing it does not count), the detail naming its session, since two runners of one unit would
  * share its scratch and checkpoints; 11 its spec could not be written (temp + rename); else
- * tmux's exit status, the detail its last line. Sessions are listed once, and each one this call
- * starts joins the list, so a later attempt of the same unit in the same call is refused too.
+ * tmux's exit status after one retry, the detail its last line. Sessions are listed once, and
+ * each one this call starts joins the list, so a later attempt of the same unit in the same call
+ * is refused too.
  */
 export const SUBMIT_SCRIPT = `sock=$1; shift
 live=" $(tmux -L "$sock" list-sessions -F '#{session_name}' 2>/dev/null | tr '\\n' ' ')"
@@ -76,7 +77,14 @@ if [ $code = 0 ]; then
   { mkdir -p "\${spec%/*}" && printf '%s\\n' "$body" > "$spec.tmp" && mv -f "$spec.tmp" "$spec"; } || code=11
 fi
 if [ $code = 0 ]; then
-  why=$(tmux -L "$sock" new-session -d -s "$session" "$cmd" 2>&1) && live="$live$session " || code=$?
+  why=$(tmux -L "$sock" new-session -d -s "$session" "$cmd" 2>&1) || code=$?
+  # tmux's server exits as its last session ends, and can do so under a new client: once more,
+  # unless the attempt's runner got to start (it writes its status first)
+  if [ $code != 0 ]; then
+    if [ -f "$d/status.json" ]; then code=10
+    else code=0; why=$(tmux -L "$sock" new-session -d -s "$session" "$cmd" 2>&1) || code=$?; fi
+  fi
+  [ $code = 0 ] && live="$live$session "
 fi
 case $why in *'
 '*) why=$(printf '%s' "$why" | tail -n 1);; esac

@@ -20,7 +20,14 @@ if [ $code = 0 ]; then
   { mkdir -p "${spec%/*}" && printf '%s\n' "$body" > "$spec.tmp" && mv -f "$spec.tmp" "$spec"; } || code=11
 fi
 if [ $code = 0 ]; then
-  why=$(tmux -L "$sock" new-session -d -s "$session" "$cmd" 2>&1) && live="$live$session " || code=$?
+  why=$(tmux -L "$sock" new-session -d -s "$session" "$cmd" 2>&1) || code=$?
+  # tmux's server exits as its last session ends, and can do so under a new client: once more,
+  # unless the attempt's runner got to start (it writes its status first)
+  if [ $code != 0 ]; then
+    if [ -f "$d/status.json" ]; then code=10
+    else code=0; why=$(tmux -L "$sock" new-session -d -s "$session" "$cmd" 2>&1) || code=$?; fi
+  fi
+  [ $code = 0 ] && live="$live$session "
 fi
 case $why in *'
 '*) why=$(printf '%s' "$why" | tail -n 1);; esac
