@@ -116,7 +116,8 @@ try {
       if (hosts === most) atTarget = r.s;
       process.stdout.write(`${hosts} hosts x ${shards} shards: fanned out and started in ${line(r, shards)}\n`);
     } catch (err) {
-      why = `${hosts} hosts x ${shards} shards did not complete: ${(err as Error).message.split('\n')[0]}`;
+      const msg = (err as Error).message.replace(/\s+/g, ' '); // an ssh error quotes the submit script
+      why = `${hosts} hosts x ${shards} shards did not complete: ${msg.length > 240 ? `${msg.slice(0, 60)} ... ${msg.slice(-150)}` : msg}`;
       process.stdout.write(`${why}\n`);
       break;
     }
