@@ -1,8 +1,8 @@
 // What runs on a host, pinned down by golden files: the fixed remote scripts, the launch of an
-// attempt (its tmux argv and the spec the runner reads), and the parsing of a poll's answer.
+// attempt (its tmux argv and the spec the runner reads), and the parsing of a poll's and a submit's answer.
 import { describe, expect, it } from 'vitest';
 import { hostLayout } from '../../scripts/lib/remote/host-layout.js';
-import { parsePoll, pollArgs, renderLaunch } from '../../scripts/lib/remote/launch.js';
+import { parsePoll, parseSubmit, pollArgs, renderLaunch, submitCall } from '../../scripts/lib/remote/launch.js';
 import { CANCEL_SCRIPT, POLL_SCRIPT, PREPARE_SCRIPT, SUBMIT_SCRIPT } from '../../scripts/lib/remote/scripts.js';
 import { testAttemptSpec } from '../helpers/runner-process.js';
 import { expectGolden } from '../helpers/golden.js';
@@ -43,5 +43,16 @@ describe('remote rendering', () => {
     expect(a).toMatchObject({ alive: true, status: null, events: [{ type: 'restored', step: 3 }, null], metrics: { step: 5 }, lastLine: 'epoch 5' });
     expect(b).toMatchObject({ alive: false, status: { state: 'succeeded' }, events: [], metrics: null, lastLine: null });
     expect(pollArgs(m, [{ dir: 'd1', session: 's1', eventsFrom: 2 }])).toEqual([m, 'switchyard', 'd1', 's1', '2']);
+  });
+
+  it('starts the attempts of a host in one call: their words in order, one spec line each, one answer line each', () => {
+    const layout = hostLayout('switchyard');
+    const opts = { layout, runner: 'switchyard/runtime/run-attempt-0123456789abcdef.mjs', store: 'file://../store' };
+    const launches = [renderLaunch(spec, opts), renderLaunch({ ...spec, attempt: 3 }, opts)];
+    const call = submitCall(launches);
+    expect(call.args).toEqual(['switchyard', ...launches[0]!.args, ...launches[1]!.args]);
+    expect(call.stdin.split('\n').map((l) => (l ? JSON.parse(l).attempt : l))).toEqual([2, 3, '']);
+    expect(parseSubmit('0 \n12 sy-knn-s3-2\n', 3)).toEqual([{ code: 0, detail: '' }, { code: 12, detail: 'sy-knn-s3-2' }, null]);
+    expect(parseSubmit('127 tmux: command not found\n', 1)).toEqual([{ code: 127, detail: 'tmux: command not found' }]);
   });
 });

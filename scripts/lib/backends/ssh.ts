@@ -7,7 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { z } from 'zod';
 import { RepoPacks } from '../pack/repo-tar.js';
 import { hostStoreUrl, pullUnit, pushCheckpoints } from '../remote/host-store.js';
-import { parsePoll, pollArgs, renderLaunch } from '../remote/launch.js';
+import { parsePoll, parseSubmit, pollArgs, renderLaunch, submitCall, type Launch } from '../remote/launch.js';
 import { prepareHost, type Prepared } from '../remote/prepare-host.js';
 import type { RemoteHost } from '../remote/remote-host.js';
 import { CANCEL_SCRIPT, POLL_SCRIPT, SUBMIT_SCRIPT } from '../remote/scripts.js';
@@ -31,6 +31,9 @@ const SshHandle = z.object({
 type SshHandle = z.infer<typeof SshHandle>;
 
 const unitOf = (h: SshHandle) => h.unit ?? h.run_id;
+
+/** Attempts started per round trip: their arguments stay far below a command line's 128 KiB. */
+const SUBMIT_BATCH = 100;
 
 export interface SshBackendOptions {
   name: 'ssh' | 'fleet';
@@ -141,25 +144,47 @@ export class SshBackend implements Backend {
     return p;
   }
 
+  /** Starts a host's attempts with one round trip per SUBMIT_BATCH of them (a fan-out of thousands would otherwise open a channel each). */
   async submitMany(subs: readonly Submission[]): Promise<(Handle | Error)[]> {
     const name = subs[0]!.slot;
     const host = await this.host(name);
     const { runner } = await this.prepareOne(name);
-    return Promise.all(subs.map((s) => this.submitOne(host, runner, s).catch((err: Error) => err)));
+    const out: (Handle | Error)[] = [];
+    for (let i = 0; i < subs.length; i += SUBMIT_BATCH) out.push(...(await this.submitBatch(host, runner, subs.slice(i, i + SUBMIT_BATCH))));
+    return out;
   }
 
-  private async submitOne(host: RemoteHost, runner: string, { spec }: Submission): Promise<Handle> {
-    if (spec.data_dir?.startsWith('/')) throw new UserError(`ssh ${host.name}: data.dir outside the repository cannot be shipped; move it under the competition folder`);
-    const launch = renderLaunch(spec, { layout: host.layout, runner, store: hostStoreUrl(this.opts.store), sessionPrefix: this.opts.sessionPrefix, outputDir: this.opts.outputDir });
-    const started = await host.sh(SUBMIT_SCRIPT, launch.args, { stdin: launch.spec, allowFail: true });
-    // 10: started already (submit is idempotent per unit and attempt)
-    if (started.code !== 0 && started.code !== 10) {
-      const why = (started.stderr.trim() || started.stdout.trim()).split('\n').at(-1) ?? '';
-      if (started.code === 12) throw new EarlierAttemptRunning(`ssh ${host.name}: an earlier attempt of ${spec.unit_id} still runs in tmux session ${why}; stop it before starting attempt ${spec.attempt}`);
-      throw new UserError(`ssh ${host.name}: ${started.code === 11 ? `cannot write ${launch.attemptDir}/attempt.json` : `tmux exited ${started.code}`}${why ? `: ${why}` : ''}`);
+  private async submitBatch(host: RemoteHost, runner: string, subs: readonly Submission[]): Promise<(Handle | Error)[]> {
+    const launches = subs.map(({ spec }) => {
+      if (spec.data_dir?.startsWith('/')) return new UserError(`ssh ${host.name}: data.dir outside the repository cannot be shipped; move it under the competition folder`);
+      return renderLaunch(spec, { layout: host.layout, runner, store: hostStoreUrl(this.opts.store), sessionPrefix: this.opts.sessionPrefix, outputDir: this.opts.outputDir });
+    });
+    const sent = launches.filter((l): l is Launch => !(l instanceof Error));
+    let answers: ReturnType<typeof parseSubmit> = [];
+    let failed: Error | null = null;
+    if (sent.length) {
+      const call = submitCall(sent);
+      const r = await host.sh(SUBMIT_SCRIPT, call.args, { stdin: call.stdin, allowFail: true }).catch((err: Error) => ((failed = err), null));
+      if (r) {
+        answers = parseSubmit(r.stdout, sent.length);
+        const why = (r.stderr.trim() || `sh exited ${r.code}`).split('\n').at(-1)!;
+        if (answers.some((a) => !a)) failed = new UserError(`ssh ${host.name}: the submit was cut off: ${why}`);
+      }
     }
-    const handle: SshHandle = { backend: this.name, host: host.name, run_id: spec.run_id, unit: spec.unit_id, attempt: spec.attempt, root: host.layout.root, session: launch.session };
-    return this.opts.fleet ? { ...handle, fleet: this.opts.fleet } : handle;
+    let k = 0;
+    return subs.map(({ spec }, i) => {
+      const launch = launches[i]!;
+      if (launch instanceof Error) return launch;
+      const answer = answers[k++];
+      if (!answer) return failed ?? new UserError(`ssh ${host.name}: no answer to the submit of ${spec.unit_id}`);
+      // 10: started already (submit is idempotent per unit and attempt)
+      if (answer.code !== 0 && answer.code !== 10) {
+        if (answer.code === 12) return new EarlierAttemptRunning(`ssh ${host.name}: an earlier attempt of ${spec.unit_id} still runs in tmux session ${answer.detail}; stop it before starting attempt ${spec.attempt}`);
+        return new UserError(`ssh ${host.name}: ${answer.code === 11 ? `cannot write ${launch.attemptDir}/attempt.json` : `tmux exited ${answer.code}`}${answer.detail ? `: ${answer.detail}` : ''}`);
+      }
+      const handle: SshHandle = { backend: this.name, host: host.name, run_id: spec.run_id, unit: spec.unit_id, attempt: spec.attempt, root: host.layout.root, session: launch.session };
+      return this.opts.fleet ? { ...handle, fleet: this.opts.fleet } : handle;
+    });
   }
 
   async pollMany(reqs: readonly PollRequest[]): Promise<PollResult[]> {

@@ -2,7 +2,7 @@
 // golden files pin them down (test/golden/remote/). The I/O around them is in backends/ssh.ts.
 import type { AttemptSpec, AttemptStatus, RunnerEvent } from '../runner/attempt-spec.js';
 import { parseEventLines, parseJsonLines } from '../runner/jsonl.js';
-import { tmuxNewSession } from '../ssh/tmux.js';
+import { tmuxSessionCommand } from '../ssh/tmux.js';
 import { attemptSession, TMUX_SOCKET, type HostLayout } from './host-layout.js';
 
 export interface LaunchOptions {
@@ -21,9 +21,9 @@ export interface Launch {
   session: string;
   /** the attempt's folder on the host */
   attemptDir: string;
-  /** the spec as the runner on the host reads it (stdin of the submit script) */
+  /** the spec as the runner on the host reads it: one line (SUBMIT_SCRIPT reads one per attempt) */
   spec: string;
-  /** SUBMIT_SCRIPT's arguments */
+  /** the attempt's five words of SUBMIT_SCRIPT's arguments */
   args: string[];
 }
 
@@ -39,9 +39,23 @@ export function renderLaunch(spec: AttemptSpec, opts: LaunchOptions): Launch {
   return {
     session,
     attemptDir,
-    spec: JSON.stringify(remoteSpec, null, 2),
-    args: [attemptDir, TMUX_SOCKET, session, specPath, session.replace(/\d+$/, ''), ...tmuxNewSession(TMUX_SOCKET, session, layout.root, argv)],
+    spec: JSON.stringify(remoteSpec),
+    args: [attemptDir, session, specPath, session.replace(/\d+$/, ''), tmuxSessionCommand(session, layout.root, argv)],
   };
+}
+
+/** One SUBMIT_SCRIPT call: its arguments and stdin, for attempts of one host. */
+export function submitCall(launches: readonly Launch[]): { args: string[]; stdin: string } {
+  return { args: [TMUX_SOCKET, ...launches.flatMap((l) => l.args)], stdin: launches.map((l) => `${l.spec}\n`).join('') };
+}
+
+/** SUBMIT_SCRIPT's answer: per attempt, its code and detail, in order; null where a line is missing (the call was cut off). */
+export function parseSubmit(out: string, count: number): ({ code: number; detail: string } | null)[] {
+  const lines = out.split('\n');
+  return Array.from({ length: count }, (_, i) => {
+    const m = /^(\d+) ?(.*)$/.exec(lines[i] ?? '');
+    return m ? { code: Number(m[1]), detail: m[2]! } : null;
+  });
 }
 
 /** POLL_SCRIPT's arguments for attempts of one host: (folder, session, event lines read) each. */

@@ -43,26 +43,53 @@ if [ -n "$4" ] && [ -z "$(ls -A "$2")" ]; then echo empty; fi
 exit 0`;
 
 /**
- * submit's remote side in one call: exit 10 when the attempt has started already (a final
- * status or its tmux session); exit 12, printing its name, when an earlier attempt of the same
- * unit still runs (its session lives, $5 being the session name without the attempt number, and
- * it has no final status yet; one that is only exiting after writing it does not count), since
- * two runners of one unit would share its scratch and checkpoints; else the spec from stdin is
- * written to $4 (temp + rename) and the rest of the arguments, a tmux new-session argv, is run.
+ * submit's remote side: any number of attempts of one host in one call. $1 the tmux socket, then
+ * per attempt five words: its folder, its tmux session, its spec file, the session name without
+ * the attempt number, the command the session runs; stdin holds each attempt's spec, one line
+ * each, in the same order. Per attempt it prints one line, `<code> <detail>`: 0 started; 10
+ * started already (a final status, or its session lives); 12 an earlier attempt of the same unit
+ * still runs (its session lives and it has no final status yet; one that is only exiting after
+ * writing it does not count), the detail naming its session, since two runners of one unit would
+ * share its scratch and checkpoints; 11 its spec could not be written (temp + rename); else
+ * tmux's exit status after one retry, the detail its last line. Sessions are listed once, and
+ * each one this call starts joins the list, so a later attempt of the same unit in the same call
+ * is refused too.
  */
-export const SUBMIT_SCRIPT = `d=$1 sock=$2 session=$3 spec=$4 stem=$5; shift 5
-[ -f "$d/status.json" ] && exit 10
-tmux -L "$sock" has-session -t "=$session" 2>/dev/null && exit 10
-for s in $(tmux -L "$sock" list-sessions -F '#{session_name}' 2>/dev/null); do
-  n=\${s#"$stem"}
-  [ "$n" != "$s" ] || continue
-  case $n in ''|*[!0-9]*) continue;; esac
-  st=\${d%/*}/$n/status.json
-  [ -f "$st" ] && ! grep -q '"state": "running"' "$st" && continue
-  echo "$s"; exit 12
-done
-mkdir -p "$(dirname "$spec")" && cat > "$spec.tmp" && mv -f "$spec.tmp" "$spec" || exit 11
-exec "$@"`;
+export const SUBMIT_SCRIPT = `sock=$1; shift
+live=" $(tmux -L "$sock" list-sessions -F '#{session_name}' 2>/dev/null | tr '\\n' ' ')"
+while [ $# -ge 5 ]; do
+d=$1 session=$2 spec=$3 stem=$4 cmd=$5; shift 5
+IFS= read -r body || body=
+code=0 why=
+[ -f "$d/status.json" ] && code=10
+case $live in *" $session "*) code=10;; esac
+if [ $code = 0 ]; then
+  for s in $live; do
+    n=\${s#"$stem"}
+    [ "$n" != "$s" ] || continue
+    case $n in ''|*[!0-9]*) continue;; esac
+    st=\${d%/*}/$n/status.json
+    [ -f "$st" ] && ! grep -q '"state": "running"' "$st" && continue
+    code=12 why=$s; break
+  done
+fi
+if [ $code = 0 ]; then
+  { mkdir -p "\${spec%/*}" && printf '%s\\n' "$body" > "$spec.tmp" && mv -f "$spec.tmp" "$spec"; } || code=11
+fi
+if [ $code = 0 ]; then
+  why=$(tmux -L "$sock" new-session -d -s "$session" "$cmd" 2>&1) || code=$?
+  # tmux's server exits as its last session ends, and can do so under a new client: once more,
+  # unless the attempt's runner got to start (it writes its status first)
+  if [ $code != 0 ]; then
+    if [ -f "$d/status.json" ]; then code=10
+    else code=0; why=$(tmux -L "$sock" new-session -d -s "$session" "$cmd" 2>&1) || code=$?; fi
+  fi
+  [ $code = 0 ] && live="$live$session "
+fi
+case $why in *'
+'*) why=$(printf '%s' "$why" | tail -n 1);; esac
+printf '%s %s\\n' "$code" "$why"
+done`;
 
 /** Asks an attempt's runner to stop: the stop request marks a user's stop, then the signal ($2). */
 export const CANCEL_SCRIPT = `d=$1

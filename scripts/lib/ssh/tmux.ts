@@ -35,15 +35,14 @@ export function tmuxNewSession(
   argv: readonly string[],
   env: Readonly<Record<string, string>> = {},
 ): string[] {
-  if (argv.length === 0) throw new UserError(`tmux session ${session}: no command to run`);
   checkSimpleName('tmux session name', session);
-  return [
-    ...base(socketName),
-    'new-session', '-d',
-    '-s', session,
-    ...envFlags(env),
-    `cd ${shellQuote([checkRemotePath(cwd)])} && exec ${shellQuote(argv)}`,
-  ];
+  return [...base(socketName), 'new-session', '-d', '-s', session, ...envFlags(env), tmuxSessionCommand(session, cwd, argv)];
+}
+
+/** The command line a session of tmuxNewSession runs: `cd <cwd> && exec <quoted argv>`. */
+export function tmuxSessionCommand(session: string, cwd: string, argv: readonly string[]): string {
+  if (argv.length === 0) throw new UserError(`tmux session ${session}: no command to run`);
+  return `cd ${shellQuote([checkRemotePath(cwd)])} && exec ${shellQuote(argv)}`;
 }
 
 /** Exits 0 when the session exists, 1 when it does not (or no server runs on the socket). */
