@@ -5,10 +5,14 @@ SHELL := /bin/bash
 NODE  := node
 VERB  := $(NODE) dist/scripts
 
+# Runs each bench file given, then names those that missed a target or failed.
+run-benches = missed=(); for b in $(1); do npx tsx "$$b" || missed+=("$$b"); done; \
+  if (( $${\#missed[@]} )); then echo "bench: missed its target or failed: $${missed[*]}"; exit 1; fi
+
 SOURCES := $(shell find scripts dashboard cluster_fleet_config.ts -name '*.ts' -newer dist/.built 2>/dev/null | head -1)
 
 .PHONY: help setup build dashboard train predict submit status logs stop pull verify reindex replay competition-new hosts bootstrap sync ssh \
-        retry fleet-search fleet-status fleet-pull fleet-stop fleet-retry gcp-setup gcp-submit gcp-status gcp-pull gcp-stop merge spec-doc test e2e-smoke bench typecheck clean
+        retry fleet-search fleet-status fleet-pull fleet-stop fleet-retry gcp-setup gcp-submit gcp-status gcp-pull gcp-stop merge spec-doc test e2e-smoke bench bench-scale typecheck clean
 
 help:                ## list the verbs
 	@grep -E '^[a-z0-9-]+:.*## ' Makefile | sed -E 's/:.*## /\t/' | expand -t 20
@@ -119,11 +123,11 @@ e2e-smoke: dist/.built ## scaffold, train, kill -9, resume, predict, submit, ver
 dashboard: dist/.built ## the operator's web console: [port=8787] [host=127.0.0.1] (another host= needs SWITCHYARD_DASHBOARD_TOKEN in .env)
 	@$(NODE) dist/dashboard/server.js
 
-bench: dist/.built   ## benchmarks against baselines measured side by side
-	@for t in rclone jq; do command -v $$t >/dev/null || { echo "bench: installing $$t (a baseline)"; \
-	  apt-get install -y -qq $$t >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq $$t >/dev/null; }; }; done
-	@missed=(); for b in bench/*.ts; do npx tsx "$$b" || missed+=("$$b"); done; \
-	  if (( $${#missed[@]} )); then echo "bench: missed its target or failed: $${missed[*]}"; exit 1; fi
+bench: dist/.built   ## benchmarks against baselines measured side by side (a missing baseline tool is installed with apt-get)
+	@$(call run-benches,$(filter-out bench/scale-%,$(wildcard bench/*.ts)))
+
+bench-scale: dist/.built ## the scale benchmarks: 5,000 runs, a 1,000,000-entry ledger, a 10 GiB merge, 100 hosts x 1,000 shards
+	@$(call run-benches,$(wildcard bench/scale-*.ts))
 
 typecheck: node_modules/.package-lock.json ## tsc in strict mode, no output files
 	@npx tsc --noEmit -p .

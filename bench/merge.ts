@@ -3,11 +3,12 @@
 // the same records as JSON arrays. Times both as whole processes (best of BENCH_ROUNDS, default 1)
 // and reads our peak RSS (maxRSS of the child). Targets: >= 3x faster than jq, <= 256 MiB RSS.
 // Inputs are generated once into bench/.tmp/merge/ (git-ignored). Prints MISSED and exits 1 when a target is missed.
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { mergeShards } from '../scripts/lib/merge/index.js';
+import { requireTool } from './lib/baseline-tool.js';
 
 const SELF = fileURLToPath(import.meta.url);
 const DIR = fileURLToPath(new URL('./.tmp/merge/', import.meta.url));
@@ -76,14 +77,6 @@ function timed(cmd: string, args: string[], stdoutFile?: string): Promise<{ ms: 
   });
 }
 
-function ensureJq(): boolean {
-  if (spawnSync('jq', ['--version']).status === 0) return true;
-  process.stdout.write('jq not found: apt-get update && apt-get install -y jq ...\n');
-  spawnSync('apt-get', ['update'], { stdio: 'inherit' });
-  spawnSync('apt-get', ['install', '-y', 'jq'], { stdio: 'inherit' });
-  return spawnSync('jq', ['--version']).status === 0;
-}
-
 generate();
 const shards = Array.from({ length: SHARDS }, (_, i) => shardFile(i));
 const jqInputs = Array.from({ length: SHARDS }, (_, i) => jqFile(i));
@@ -102,22 +95,19 @@ const rssMiB = ours.rss / 2 ** 20;
 process.stdout.write(`mergeShards (concat): ${(ours.ms / 1000).toFixed(2)} s process wall (${(ours.inner / 1000).toFixed(2)} s in merge), peak RSS ${rssMiB.toFixed(0)} MiB\n`);
 
 let jqMs = Infinity;
-if (ensureJq()) {
-  for (let r = 0; r < ROUNDS; r++) {
-    const res = await timed('jq', ['-c', '-s', 'add', ...jqInputs], join(DIR, 'jq-out.json'));
-    if (res.code !== 0) throw new Error(`jq exited ${res.code}`);
-    jqMs = Math.min(jqMs, res.ms);
-  }
-  process.stdout.write(`jq -c -s add:         ${(jqMs / 1000).toFixed(2)} s process wall\n`);
-} else {
-  process.stdout.write('jq: could not be installed, no comparison\n');
+requireTool('jq'); // fails the bench, saying why, when it cannot be had
+for (let r = 0; r < ROUNDS; r++) {
+  const res = await timed('jq', ['-c', '-s', 'add', ...jqInputs], join(DIR, 'jq-out.json'));
+  if (res.code !== 0) throw new Error(`jq exited ${res.code}`);
+  jqMs = Math.min(jqMs, res.ms);
 }
+process.stdout.write(`jq -c -s add:         ${(jqMs / 1000).toFixed(2)} s process wall\n`);
 rmSync(join(DIR, 'jq-out.json'), { force: true });
 rmSync(join(DIR, 'merged.jsonl'), { force: true });
 
 const ratio = jqMs / ours.ms;
-const speedOk = Number.isFinite(ratio) && ratio >= 3;
+const speedOk = ratio >= 3;
 const rssOk = rssMiB <= 256;
-process.stdout.write(`speed: ${Number.isFinite(ratio) ? ratio.toFixed(1) : '?'}x jq (target >= 3x): ${speedOk ? 'MET' : 'MISSED'}\n`);
+process.stdout.write(`speed: ${ratio.toFixed(1)}x jq (target >= 3x): ${speedOk ? 'MET' : 'MISSED'}\n`);
 process.stdout.write(`peak RSS: ${rssMiB.toFixed(0)} MiB (target <= 256 MiB): ${rssOk ? 'MET' : 'MISSED'}\n`);
 process.exitCode = speedOk && rssOk ? 0 : 1;

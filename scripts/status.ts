@@ -5,6 +5,7 @@
 import { z } from 'zod';
 import { listRuns, lookAtUnits } from './lib/actions/look.js';
 import { unitTable } from './lib/cli/run-display.js';
+import { runsTable, when } from './lib/cli/runs-table.js';
 import { openProject, type Project } from './lib/project.js';
 import { findRun } from './lib/runs/find-run.js';
 import type { RunRecord } from './lib/runs/run-record.js';
@@ -12,17 +13,6 @@ import { parseExperimentRef } from './lib/spec/experiment.js';
 import { Flag, readVars } from './lib/spec/make-vars.js';
 import { runMain } from './lib/ui/errors.js';
 import { renderTable } from './lib/ui/table.js';
-
-const when = (iso: string | null) => (iso ? iso.slice(0, 19).replace('T', ' ') : null);
-
-/** The newest committed step of each unit, as one value or a range. */
-function ckptOf(run: RunRecord): string | null {
-  const steps = run.units.map((u) => [...u.attempts].reverse().find((a) => a.last_step !== null)?.last_step ?? null);
-  const known = steps.filter((s): s is number => s !== null);
-  if (!known.length) return null;
-  const [lo, hi] = [Math.min(...known), Math.max(...known)];
-  return lo === hi && known.length === steps.length ? String(lo) : `${known.length < steps.length ? '-' : lo}..${hi}`;
-}
 
 async function oneRun(project: Project, run: RunRecord): Promise<void> {
   const units = await lookAtUnits(project, run);
@@ -58,13 +48,6 @@ await runMain(async () => {
     console.log(`no runs yet${ref ? ` for ${ref}` : ''}; start one with make train experiment=penguins`);
     return 0;
   }
-  const table = rows.map(({ run, state, units, metrics }) => {
-    const attempts = run.units.reduce((n, u) => n + u.attempts.length, 0);
-    const backend = run.fleet ? `fleet ${run.fleet}` : (run.units[0]?.attempts.at(-1)?.backend ?? '-');
-    const step = typeof metrics?.step === 'number' || typeof metrics?.step === 'string' ? metrics.step : null;
-    const loss = typeof metrics?.loss === 'number' ? metrics.loss.toPrecision(4) : null;
-    return [run.run_id, run.experiment, run.sharded ? `${state} (${units.done}/${units.total} shards)` : state, attempts, backend, step, loss, ckptOf(run), when(run.created_at)!.slice(0, 16)];
-  });
-  console.log(renderTable(['RUN', 'EXPERIMENT', 'STATE', 'ATTEMPTS', 'BACKEND', 'STEP', 'LOSS', 'CKPT STEP', 'CREATED (UTC)'], table));
+  console.log(runsTable(rows));
   return 0;
 });

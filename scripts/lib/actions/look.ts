@@ -4,13 +4,13 @@
 import { backendForHandle } from '../backends/index.js';
 import type { Backend, Handle, PollResult } from '../backends/backend.js';
 import type { Project } from '../project.js';
-import { runState, type AttemptRecord, type RunRecord } from '../runs/run-record.js';
+import { summaryState, type AttemptRecord, type RunRecord, type RunState, type RunSummary } from '../runs/run-record.js';
 import type { UnitView } from '../runs/supervision.js';
 
 const isLive = (a: AttemptRecord | undefined) => !!a?.handle && (a.state === 'running' || a.state === 'pending');
 
 /** Polls the given handles, grouped so each backend slot gets one call; null where none could be asked. */
-async function pollAll(project: Project, attempts: AttemptRecord[]): Promise<(PollResult | null)[]> {
+async function pollAll(project: Project, attempts: Pick<AttemptRecord, 'handle' | 'events_seen'>[]): Promise<(PollResult | null)[]> {
   const handles: Handle[] = attempts.map((a) => a.handle!);
   const backends = new Map<string, Promise<Backend | null>>();
   const groups = new Map<string, { backend: Backend; at: number[] }>();
@@ -35,7 +35,9 @@ async function pollAll(project: Project, attempts: AttemptRecord[]): Promise<(Po
 }
 
 export interface RunRow {
+  /** the full record, read from the index when first asked for: a listing needs only `summary` */
   run: RunRecord;
+  summary: RunSummary;
   /** the newest metrics line of a run of one unit: live, or as recorded */
   metrics: Record<string, unknown> | null;
   /** the run's state, with its live units asked (a run whose orchestrator died shows lost) */
@@ -45,20 +47,26 @@ export interface RunRow {
 
 /** Every run (or one experiment's), newest first, live ones asked for their state. */
 export async function listRuns(project: Project, experiment?: string): Promise<RunRow[]> {
-  const runs = project.db.list(experiment);
-  const live = runs.flatMap((run) => run.units.map((u) => ({ run, last: u.attempts.at(-1) })).filter((x) => isLive(x.last)));
-  const polled = await pollAll(project, live.map((x) => x.last!));
-  const liveState = new Map(live.map((x, i) => [x.last!, polled[i] ? (polled[i]!.unanswered ? 'unreachable' : polled[i]!.state) : 'unknown']));
-  return runs.map((run) => {
-    const states = run.units.map((u) => liveState.get(u.attempts.at(-1)!) ?? u.attempts.at(-1)?.state ?? 'created');
-    const anyLive = states.find((s) => s === 'running' || s === 'pending' || s === 'unreachable');
-    const last = run.units.length === 1 ? run.units[0]!.attempts.at(-1) : undefined;
-    const livePoll = last ? live.findIndex((x) => x.last === last) : -1;
+  const summaries = project.db.summaries(experiment);
+  const live = summaries.flatMap((s) => s.live);
+  const polled = await pollAll(project, live);
+  const at = new Map(live.map((l, i) => [l, i]));
+  const stateNow = (i: number) => (polled[i] ? (polled[i]!.unanswered ? 'unreachable' : polled[i]!.state) : 'unknown');
+  return summaries.map((summary) => {
+    const liveNow = summary.live.map((l) => stateNow(at.get(l)!));
+    const anyLive = liveNow.find((s) => s === 'running' || s === 'pending' || s === 'unreachable');
+    const only = summary.units === 1;
+    const onlyState = only ? (liveNow[0] ?? (Object.keys(summary.states)[0] as RunState)) : null;
+    const livePoll = only && summary.live[0] ? polled[at.get(summary.live[0])!] : null;
+    let run: RunRecord | undefined;
     return {
-      run,
-      metrics: (livePoll >= 0 ? polled[livePoll]?.metrics : null) ?? last?.metrics ?? null,
-      state: anyLive ?? (run.units.length === 1 ? states[0]! : runState(run)),
-      units: { done: run.units.filter((u) => u.attempts.at(-1)?.state === 'succeeded').length, total: run.units.length },
+      get run() {
+        return (run ??= project.db.get(summary.run_id)!);
+      },
+      summary,
+      metrics: livePoll?.metrics ?? summary.metrics,
+      state: anyLive ?? onlyState ?? summaryState(summary),
+      units: { done: summary.states.succeeded ?? 0, total: summary.units },
     };
   });
 }

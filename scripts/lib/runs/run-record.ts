@@ -101,16 +101,75 @@ export function allAttempts(run: RunRecord): AttemptRecord[] {
 // A run is as far as its least finished unit: running while any runs, succeeded when all did.
 const STATE_ORDER: RunState[] = ['running', 'pending', 'queued', 'created', 'failed', 'timeout', 'cancelled', 'lost', 'preempted', 'succeeded'];
 
+const furthestBack = (states: RunState[]): RunState => STATE_ORDER.find((s) => states.includes(s)) ?? 'created';
+
 export function runState(run: RunRecord): RunState {
-  if (!run.units.length) return 'created';
-  const states = run.units.map((u): RunState => u.attempts.at(-1)?.state ?? 'created');
-  return STATE_ORDER.find((s) => states.includes(s)) ?? 'created';
+  return furthestBack(run.units.map((u): RunState => u.attempts.at(-1)?.state ?? 'created'));
+}
+
+/** runState, from a run's summary. */
+export function summaryState(summary: RunSummary): RunState {
+  return furthestBack(Object.keys(summary.states) as RunState[]);
 }
 
 /** The newest committed checkpoint step any attempt recorded (per unit: its own steps). */
 export function lastStep(run: RunRecord): number | null {
   const steps = run.units.map((u) => [...u.attempts].reverse().find((a) => a.last_step !== null)?.last_step ?? null);
   return run.units.length === 1 ? steps[0]! : steps.every((s) => s !== null) && steps.length ? Math.min(...(steps as number[])) : null;
+}
+
+/**
+ * What a list of runs shows of one run, kept beside its record in the index so that listing
+ * thousands of runs parses a few hundred bytes each: no spec, no pins, no attempts, and no
+ * per-shard rows (a 1,000-shard search summarises in the same few fields as a run of one unit).
+ */
+export interface RunSummary {
+  run_id: string;
+  experiment: string;
+  created_at: string;
+  sharded: boolean;
+  fleet: string | null;
+  units: number;
+  /** attempts of all units together */
+  attempts: number;
+  /** the backend of the first unit's newest attempt */
+  backend: BackendName | null;
+  /** the newest metrics line of a run of one unit, as recorded */
+  metrics: Record<string, unknown> | null;
+  /** how many units stand in each state (their newest attempt's; `created` before the first) */
+  states: Partial<Record<RunState, number>>;
+  /** the units' newest committed steps: lowest, highest, and how many units have one */
+  steps: { lo: number; hi: number; known: number } | null;
+  /** units whose newest attempt may still run, in unit order, with what polls them */
+  live: { unit: number; state: RunState; handle: Handle; events_seen: number }[];
+}
+
+export function summarize(run: RunRecord): RunSummary {
+  const states: RunSummary['states'] = {};
+  const live: RunSummary['live'] = [];
+  let steps: RunSummary['steps'] = null;
+  for (const u of run.units) {
+    const last = u.attempts.at(-1);
+    const state = last?.state ?? 'created';
+    states[state] = (states[state] ?? 0) + 1;
+    if (last?.handle && (state === 'running' || state === 'pending')) live.push({ unit: u.index, state, handle: last.handle, events_seen: last.events_seen });
+    const step = [...u.attempts].reverse().find((a) => a.last_step !== null)?.last_step ?? null;
+    if (step !== null) steps = steps ? { lo: Math.min(steps.lo, step), hi: Math.max(steps.hi, step), known: steps.known + 1 } : { lo: step, hi: step, known: 1 };
+  }
+  return {
+    run_id: run.run_id,
+    experiment: run.experiment,
+    created_at: run.created_at,
+    sharded: run.sharded,
+    fleet: run.fleet ?? null,
+    units: run.units.length,
+    attempts: run.units.reduce((n, u) => n + u.attempts.length, 0),
+    backend: run.units[0]?.attempts.at(-1)?.backend ?? null,
+    metrics: run.units.length === 1 ? (run.units[0]!.attempts.at(-1)?.metrics ?? null) : null,
+    states,
+    steps,
+    live,
+  };
 }
 
 export function isTerminal(state: AttemptState): boolean {

@@ -4,7 +4,7 @@ import Database from 'better-sqlite3';
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { diskError } from '../ui/errors.js';
-import { lastStep, parseRunJson, runJson, runState, type RunRecord } from './run-record.js';
+import { lastStep, parseRunJson, runJson, runState, summarize, type RunRecord, type RunSummary } from './run-record.js';
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS runs (
@@ -18,6 +18,16 @@ CREATE TABLE IF NOT EXISTS runs (
   record TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS runs_by_digest ON runs(digest);
+-- Apart from runs: a row there holds its whole record, which SQLite reads through to reach a
+-- column after it, so a listing from runs would read every record even to skip it.
+CREATE TABLE IF NOT EXISTS summaries (
+  run_id TEXT PRIMARY KEY REFERENCES runs(run_id) ON DELETE CASCADE,
+  experiment TEXT NOT NULL,
+  created_at TEXT NOT NULL,
+  summary TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS summaries_by_time ON summaries(created_at, run_id);
+CREATE INDEX IF NOT EXISTS summaries_by_experiment ON summaries(experiment, created_at, run_id);
 CREATE TABLE IF NOT EXISTS attempts (
   run_id TEXT NOT NULL REFERENCES runs(run_id) ON DELETE CASCADE,
   unit INTEGER NOT NULL,
@@ -34,8 +44,11 @@ CREATE TABLE IF NOT EXISTS attempts (
 );
 `;
 
-/** 1: attempts per unit, with their handles (before: one table of a run's attempts, one of handles). */
-const VERSION = 1;
+/**
+ * 1: attempts per unit, with their handles (before: one table of a run's attempts, one of handles).
+ * 2: each run's summary in a table of its own, for listing without reading records.
+ */
+const VERSION = 2;
 
 export class StateDb {
   private db!: Database.Database;
@@ -67,15 +80,17 @@ export class StateDb {
     // transaction that reads then writes fails at once with "database is locked".
     this.db.transaction(() => {
       if (version() >= VERSION) return; // another process migrated it while this one waited
-      this.db.exec('DROP TABLE IF EXISTS handles; DROP TABLE IF EXISTS attempts;');
+      this.db.exec('DROP TABLE IF EXISTS handles; DROP TABLE IF EXISTS attempts; DROP TABLE IF EXISTS summaries;');
       this.db.exec(SCHEMA);
-      // The attempts derive from the records: fill them again.
-      for (const { record } of this.db.prepare('SELECT record FROM runs').all() as { record: string }[]) this.writeAttempts(parseRunJson(record));
+      // The attempts and summaries derive from the records: fill them again.
+      for (const { record } of this.db.prepare('SELECT record FROM runs').all() as { record: string }[]) this.writeDerived(parseRunJson(record));
       this.db.pragma(`user_version = ${VERSION}`);
     }).immediate();
   }
 
-  private writeAttempts(r: RunRecord): void {
+  /** The rows that follow from a record: its attempts and its summary. */
+  private writeDerived(r: RunRecord): void {
+    this.db.prepare('INSERT INTO summaries (run_id, experiment, created_at, summary) VALUES (?, ?, ?, ?)').run(r.run_id, r.experiment, r.created_at, JSON.stringify(summarize(r)));
     const insert = this.db.prepare(
       `INSERT INTO attempts (run_id, unit, n, backend, state, reason, exit_code, started_at, ended_at, last_step, handle)
        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
@@ -97,12 +112,12 @@ export class StateDb {
            VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
         )
         .run(r.run_id, r.experiment, r.pins.digest, runState(r), r.created_at, new Date().toISOString(), lastStep(r), runJson(r));
-      this.writeAttempts(r);
+      this.writeDerived(r);
     });
     this.writing(() => write(run));
   }
 
-  /** Drops a run's rows (its attempts and handles go with it). */
+  /** Drops a run's rows (its attempts and summary go with it). */
   remove(runId: string): void {
     this.db.prepare('DELETE FROM runs WHERE run_id = ?').run(runId);
   }
@@ -127,10 +142,20 @@ export class StateDb {
     return rows.map((r) => parseRunJson(r.record));
   }
 
+  /** Every run's summary (or one experiment's), newest first, as `list` orders the records. */
+  summaries(experiment?: string): RunSummary[] {
+    const rows = (
+      experiment
+        ? this.db.prepare('SELECT summary FROM summaries WHERE experiment = ? ORDER BY created_at DESC, run_id DESC').pluck().all(experiment)
+        : this.db.prepare('SELECT summary FROM summaries ORDER BY created_at DESC, run_id DESC').pluck().all()
+    ) as string[];
+    return rows.map((s) => JSON.parse(s) as RunSummary);
+  }
+
   /** Replaces every row with the given runs, in one transaction. */
   replaceAll(runs: RunRecord[]): void {
     this.db.transaction(() => {
-      this.db.exec('DELETE FROM attempts; DELETE FROM runs;');
+      this.db.exec('DELETE FROM attempts; DELETE FROM summaries; DELETE FROM runs;');
       for (const r of runs) this.upsert(r);
     })();
   }
