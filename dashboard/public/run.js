@@ -69,7 +69,8 @@ async function drawChart() {
   }
   const points = chart.draw({ runs: shown, metric: select.value, xKind: $('xaxis').value, weight: Number($('smooth').value), log: $('logscale').checked });
   $('chart').dataset.points = String(points);
-  $('chart-note').textContent = `${points} points${hasTime ? '' : ' · wall clock needs a time field in the metrics lines'}`;
+  const live = metrics.get(id)?.live ? ' · live from where it runs' : '';
+  $('chart-note').textContent = `${points} points${live}${hasTime ? '' : ' · wall clock needs a time field in the metrics lines'}`;
 }
 
 // ---- details

@@ -6,6 +6,7 @@
 import { randomBytes } from 'node:crypto';
 import { z } from 'zod';
 import { RepoPacks } from '../pack/repo-tar.js';
+import { readFileOnHost } from '../probe/remote-file.js';
 import { hostStoreUrl, pullUnit, pushCheckpoints } from '../remote/host-store.js';
 import { parsePoll, pollArgs, renderLaunch } from '../remote/launch.js';
 import { prepareHost, type Prepared } from '../remote/prepare-host.js';
@@ -184,6 +185,13 @@ export class SshBackend implements Backend {
     const h = SshHandle.parse(handle);
     const host = await this.host(h.host);
     await host.sh(CANCEL_SCRIPT, [host.layout.attemptDir(unitOf(h), h.attempt), opts.force ? 'KILL' : 'TERM'], { allowFail: true });
+  }
+
+  /** Over SFTP on the host's pooled connection: no handshake, no remote process. */
+  async readAttemptFile(handle: Handle, name: 'metrics.jsonl'): Promise<Buffer | null> {
+    const h = SshHandle.parse(handle);
+    const host = await this.host(h.host);
+    return readFileOnHost(host, `${host.layout.attemptDir(unitOf(h), h.attempt)}/${name}`).catch(() => null);
   }
 
   async *logs(handle: Handle, opts: { follow: boolean; stream?: 'stdout' | 'stderr' }): AsyncIterable<string> {
