@@ -187,11 +187,15 @@ export class SshBackend implements Backend {
     await host.sh(CANCEL_SCRIPT, [host.layout.attemptDir(unitOf(h), h.attempt), opts.force ? 'KILL' : 'TERM'], { allowFail: true });
   }
 
-  /** Over SFTP on the host's pooled connection: no handshake, no remote process. */
+  /**
+   * Over SFTP on the host's pooled connection: no handshake, no remote process. A host that does
+   * not answer within its connect timeout gives null (the caller has the store's copy).
+   */
   async readAttemptFile(handle: Handle, name: 'metrics.jsonl'): Promise<Buffer | null> {
     const h = SshHandle.parse(handle);
     const host = await this.host(h.host);
-    return readFileOnHost(host, `${host.layout.attemptDir(unitOf(h), h.attempt)}/${name}`).catch(() => null);
+    const file = `${host.layout.attemptDir(unitOf(h), h.attempt)}/${name}`;
+    return readFileOnHost(host, file, { timeoutMs: host.target.connectTimeoutSec * 1000 }).catch(() => null);
   }
 
   async *logs(handle: Handle, opts: { follow: boolean; stream?: 'stdout' | 'stderr' }): AsyncIterable<string> {

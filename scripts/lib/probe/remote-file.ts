@@ -36,8 +36,8 @@ export async function readRemoteFile(project: Pick<Workspace, 'config'>, host: s
   return readFileOnHost(await openRemoteHost(project, host), remotePath, opts);
 }
 
-/** readRemoteFile on a host already open (a backend's). */
-export async function readFileOnHost(remote: RemoteHost, remotePath: string, opts: { tailBytes?: number } = {}): Promise<Buffer> {
+/** readRemoteFile on a host already open (a backend's); `timeoutMs` bounds the read (default CALL_TIMEOUT_MS). */
+export async function readFileOnHost(remote: RemoteHost, remotePath: string, opts: { tailBytes?: number; timeoutMs?: number } = {}): Promise<Buffer> {
   const host = remote.name;
   return remote.pool.sftp(
     remote.target,
@@ -57,6 +57,6 @@ export async function readFileOnHost(remote: RemoteHost, remotePath: string, opt
         throw new UserError(`ssh ${host}: cannot read ${remotePath} over SFTP: ${(err as Error).message.replace(/^[\w>-]+: /, '')}`);
       }
     },
-    { timeoutMs: CALL_TIMEOUT_MS },
+    { timeoutMs: opts.timeoutMs ?? CALL_TIMEOUT_MS },
   );
 }
