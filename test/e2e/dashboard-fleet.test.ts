@@ -96,6 +96,10 @@ describe('dashboard over a fleet', () => {
     const shown = await cells.evaluateAll((rows) => rows.map((tr) => [tr.children[0]!.textContent, tr.querySelector('td.host')!.textContent]));
     expect(shown).toEqual(runJson().shards.map((s, i) => [`shard ${i}`, s.attempts.at(-1)!.handle.host]));
     expect(new Set(shown.map(([, host]) => host))).toEqual(new Set(['h1', 'h2', 'h3']));
+    // A finished shard's log ends (knn writes to stderr: its stdout is empty, and says so).
+    await page.waitForSelector('#log-state >> text=ended', { timeout: 60_000 });
+    expect(await page.locator('#log[data-empty]').count()).toBe(1);
+    await expect(page.locator('#chart-note').innerText()).resolves.toContain('no metrics: the experiment wrote none');
     await page.screenshot({ path: path.join(ARTIFACTS, 'fleet-run.png'), fullPage: true });
     await page.close();
   }, 400_000);
