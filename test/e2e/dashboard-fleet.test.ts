@@ -1,8 +1,9 @@
 // The dashboard over a fleet of three real sshd hosts (test/helpers/ssh-hosts.ts), in headless
-// Chromium and through its API with a session and CSRF token: a fleet search's page shows every
-// shard's host; a shard retried from the API runs again elsewhere, is stopped from the API while
-// its live metrics grow, runs again to the end, and make status agrees; sync pushes the project
-// to a host; pull brings the search home; a host whose sshd is stopped shows down within its
+// Chromium and through its API with a session and CSRF token: a fleet search's page and the runs
+// table show every shard's host; a shard retried from the API runs again elsewhere, is stopped
+// from the API, retried from the page, runs to the end, and make status agrees; sync pushes the project
+// to a host; pull brings the search home; a run on an ssh host charts metrics from the host's
+// file before any checkpoint; a host whose sshd is stopped shows down within its
 // connect timeout while the others stay live. Screenshots of the fleet run's page and the hosts
 // page land in test-artifacts/. One set of hosts, one sandbox, one dashboard, one browser for the file.
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -101,10 +102,15 @@ describe('dashboard over a fleet', () => {
     expect(await page.locator('#log[data-empty]').count()).toBe(1);
     await expect(page.locator('#chart-note').innerText()).resolves.toContain('no metrics: the experiment wrote none');
     await page.screenshot({ path: path.join(ARTIFACTS, 'fleet-run.png'), fullPage: true });
+    // The runs table lists it with its hosts (from the run's summary in the index).
+    await page.goto(`${dash.url}/?q=knn-paced`);
+    const row = page.locator(`#runs tbody tr[data-run="${runId}"]`);
+    await row.waitFor({ timeout: 30_000 });
+    expect(await row.locator('td').evaluateAll((tds) => tds.map((td) => td.textContent))).toEqual(expect.arrayContaining(['knn/paced', 'fleet', 'h1, h2, h3', 'succeeded', '6/6 shards']));
     await page.close();
   }, 400_000);
 
-  it('retry of a shard from the API runs it elsewhere; stopped from the API, retried again, it finishes and make status agrees', async () => {
+  it('retry of a shard from the API runs it elsewhere; stopped from the API, retried again from the page, it finishes and make status agrees', async () => {
     const before = runJson().shards[4]!.attempts.at(-1)!.handle.host;
     const first = await act(`/api/runs/${runId}/retry`, { shards: [4], confirm: true });
     expect(first.status, JSON.stringify(first.body)).toBe(202);
@@ -119,8 +125,16 @@ describe('dashboard over a fleet', () => {
     const stopped = sb.make(['status', `run=${runId}`]);
     expect(stopped.stdout).toMatch(/cancelled/);
 
-    const again = await act(`/api/runs/${runId}/retry`, { shards: [4], confirm: true });
-    expect(again.status, JSON.stringify(again.body)).toBe(202);
+    // Again from the run page's button, confirmed in its dialog.
+    const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+    await page.goto(`${dash.url}/login`);
+    await page.fill('input[name=token]', TOKEN);
+    await Promise.all([page.waitForURL(`${dash.url}/`), page.click('button[type=submit]')]);
+    await page.goto(`${dash.url}/runs/${runId}`);
+    await page.click('#actions button:has-text("Retry shards 4")', { timeout: 60_000 });
+    await page.click('dialog.confirm button.danger');
+    await page.waitForSelector('.toast >> text=/Retry shards 4: shards 4 on h\\d/', { timeout: 120_000 });
+    await page.close();
     await expect.poll(async () => (await units())[4]!.state, { timeout: 180_000, interval: 500 }).toBe('succeeded');
     // The dashboard, which follows the retried shard, records its end (the page asked the host first).
     await expect.poll(() => runJson().shards[4]!.attempts.map((a) => [a.n, a.state]), { timeout: 120_000, interval: 500 }).toEqual([[1, 'succeeded'], [2, 'cancelled'], [3, 'succeeded']]);
