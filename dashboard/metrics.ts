@@ -1,8 +1,10 @@
 // A unit's metrics.jsonl, every attempt in order, as columns for the chart. A resumed attempt
 // starts again from its restored step: its lines replace the earlier attempt's from there on,
-// so the x axis stays sorted. The wall-clock axis needs the experiment to write a time field.
+// so the x axis stays sorted. The wall-clock axis needs the experiment to write a time field:
+// the experiment appends to its metrics file itself, so nothing stands between to stamp lines.
+import { unitMetrics } from '../scripts/lib/actions/metrics.js';
 import type { Project } from '../scripts/lib/project.js';
-import { runKeys, unitKey, type RunRecord } from '../scripts/lib/runs/run-record.js';
+import type { RunRecord } from '../scripts/lib/runs/run-record.js';
 
 const TIME_KEYS = ['time', 'wall_time', 'timestamp', 'ts'];
 
@@ -59,10 +61,9 @@ export function metricsColumns(files: Buffer[], version: string): MetricsColumns
   return { version, steps, time, series };
 }
 
-export async function readMetrics(project: Project, run: RunRecord, unit: number): Promise<MetricsColumns> {
-  const attempts = run.units[unit]?.attempts ?? [];
-  const files = await Promise.all(attempts.map((a) => project.store.getBytes(runKeys.attemptFile(unitKey(run, unit), a.n, 'metrics.jsonl')).catch(() => null)));
-  const present = files.filter((b): b is Buffer => !!b);
-  const version = `${attempts.length}-${files.map((b) => b?.length ?? 0).join('.')}`;
-  return metricsColumns(present, version);
+/** A unit's metrics as columns, a running attempt's read live where it runs (unitMetrics). */
+export async function readMetrics(project: Project, run: RunRecord, unit: number): Promise<MetricsColumns & { live: boolean }> {
+  const files = await unitMetrics(project, run, unit);
+  const version = `${files.length}-${files.map((f) => `${f.live ? 'l' : ''}${f.bytes?.length ?? 0}`).join('.')}`;
+  return { ...metricsColumns(files.flatMap((f) => (f.bytes ? [f.bytes] : [])), version), live: files.some((f) => f.live) };
 }

@@ -4,9 +4,8 @@
 // polling do not each ask every live host.
 import { runCost } from '../scripts/lib/actions/cost.js';
 import { listRuns, type RunRow } from '../scripts/lib/actions/look.js';
-import type { Config } from '../scripts/lib/config/load-config.js';
 import type { Project } from '../scripts/lib/project.js';
-import { lastStep, type RunRecord } from '../scripts/lib/runs/run-record.js';
+import type { RunSummary } from '../scripts/lib/runs/run-record.js';
 
 export interface RunsRow {
   run_id: string;
@@ -37,24 +36,33 @@ export function headline(metrics: Record<string, unknown> | null): RunsRow['metr
   return pick ? { name: pick[0], value: pick[1] } : null;
 }
 
-export function toRow(r: RunRow, config: Pick<Config, 'hosts'>): RunsRow {
-  const run: RunRecord = r.run;
-  const lasts = run.units.map((u) => u.attempts.at(-1)).filter((a) => !!a);
+/** A step as lastStep reads it from the record: a run of one unit its own, a search the lowest once every shard has one. */
+function summaryStep(s: RunSummary): number | null {
+  if (!s.steps) return null;
+  return s.units === 1 ? s.steps.hi : s.steps.known === s.units ? s.steps.lo : null;
+}
+
+/**
+ * A table row from the run's summary: listing thousands of runs reads no record. Only the cost
+ * needs the attempts: RunsCache.costed fills it in for the rows sent.
+ */
+export function toRow(r: RunRow): RunsRow {
+  const s = r.summary;
   return {
-    run_id: run.run_id,
-    competition: run.experiment.split('/')[0]!,
-    experiment: run.experiment,
-    backend: [...new Set(lasts.map((a) => a.backend))].join(',') || run.backends[0] || '-',
-    hosts: [...new Set(lasts.map((a) => hostOf(a.handle)).filter((h): h is string => !!h))],
+    run_id: s.run_id,
+    competition: s.experiment.split('/')[0]!,
+    experiment: s.experiment,
+    backend: s.backend ?? '-',
+    hosts: s.hosts,
     state: r.state,
-    attempt: run.units.length === 1 ? (lasts[0]?.n ?? null) : null,
+    attempt: s.units === 1 ? s.attempts || null : null,
     units: r.units,
-    sharded: run.sharded,
-    ckpt_step: lastStep(run),
+    sharded: s.sharded,
+    ckpt_step: summaryStep(s),
     metric: headline(r.metrics),
     metrics: r.metrics,
-    cost: runCost(run, config),
-    created_at: run.created_at,
+    cost: null,
+    created_at: s.created_at,
   };
 }
 
@@ -114,6 +122,7 @@ export class RunsCache {
   private pending: Promise<RunsRow[]> | null = null;
   private at = 0;
   private value: RunsRow[] = [];
+  private sources = new Map<string, RunRow>();
 
   constructor(
     private readonly project: Project,
@@ -124,12 +133,22 @@ export class RunsCache {
     if (Date.now() - this.at < this.ttlMs) return this.value;
     this.pending ??= listRuns(this.project)
       .then((rows) => {
-        this.value = rows.map((r) => toRow(r, this.project.config));
+        this.value = rows.map(toRow);
+        this.sources = new Map(rows.map((r) => [r.summary.run_id, r]));
         this.at = Date.now();
         return this.value;
       })
       .finally(() => (this.pending = null));
     return this.pending;
+  }
+
+  /** The rows with their cost: a run's attempts are read only for the rows sent, and only where the inventory prices one of its hosts. */
+  costed(rows: RunsRow[]): RunsRow[] {
+    const { hosts } = this.project.config;
+    return rows.map((row) => {
+      const source = this.sources.get(row.run_id);
+      return source && row.hosts.some((h) => hosts[h]?.price_per_hour !== undefined) ? { ...row, cost: runCost(source.run, this.project.config) } : row;
+    });
   }
 
   /** Forget the cached rows (after an action changed a run). */

@@ -5,7 +5,7 @@ import { age, bytes, canAct, getJSON, h, header, notify, postJSON, stateClass } 
 
 const pct = (v) => (v === null || v === undefined ? '-' : `${Math.round(v)}%`);
 
-/** A small SVG timeline of GPU utilisation (or load per CPU where there is no GPU). */
+/** A small SVG timeline of GPU utilisation (or load per CPU where there is no GPU), stretched to its box. */
 function timeline(history, cpus) {
   const W = 240;
   const H = 40;
@@ -15,20 +15,27 @@ function timeline(history, cpus) {
   const ys = pts.map((p) => (gpu ? p.utilPct : p.load1 !== null && cpus ? (100 * p.load1) / cpus : null));
   const t0 = pts[0].t;
   const span = Math.max(1, pts.at(-1).t - t0);
+  const minutes = `last ${Math.round(span / 60000) || '<1'} min`;
+  const known = ys.filter((y) => y !== null);
+  if (!known.length) return h('small', { class: 'muted' }, `no readings, ${minutes}`);
+  // An overloaded host (load above its CPU count) widens the scale instead of flattening on the top edge.
+  const top = Math.max(100, ...known);
   const d = ys
-    .map((y, i) => (y === null ? null : `${((pts[i].t - t0) / span) * W},${H - (Math.min(100, y) / 100) * H}`))
+    .map((y, i) => (y === null ? null : `${(((pts[i].t - t0) / span) * W).toFixed(1)},${(H - 1 - (y / top) * (H - 2)).toFixed(1)}`))
     .filter(Boolean)
     .map((p, i) => `${i ? 'L' : 'M'}${p}`)
     .join(' ');
   const svg = document.createElementNS('http://www.w3.org/2000/svg', 'svg');
   svg.setAttribute('viewBox', `0 0 ${W} ${H}`);
+  svg.setAttribute('preserveAspectRatio', 'none');
   svg.setAttribute('class', 'spark');
   svg.setAttribute('role', 'img');
   svg.setAttribute('aria-label', gpu ? 'GPU utilisation' : 'load per CPU');
   const path = document.createElementNS('http://www.w3.org/2000/svg', 'path');
   path.setAttribute('d', d);
   svg.append(path);
-  return h('div', { class: 'timeline' }, svg, h('small', { class: 'muted' }, `${gpu ? 'GPU util' : 'load/CPU'}, last ${Math.round(span / 60000) || '<1'} min`));
+  const now = known.at(-1);
+  return h('div', { class: 'timeline' }, svg, h('small', { class: 'muted' }, `${gpu ? 'GPU util' : 'load/CPU'} ${Math.round(now)}%${top > 100 ? `, peak ${Math.round(top)}%` : ''}, ${minutes}`));
 }
 
 function gpuRows(health) {
@@ -75,7 +82,7 @@ function card(host) {
   return h(
     'article',
     { class: `host host-${state}`, 'data-host': host.name, 'data-state': state },
-    h('header', {}, h('h2', {}, host.name), h('span', { class: stateClass(state === 'up' ? 'running' : state === 'down' ? 'lost' : 'pending') }, state), sync),
+    h('header', {}, h('h2', {}, host.name), h('span', { class: stateClass(state === 'up' ? 'succeeded' : state === 'down' ? 'lost' : 'pending') }, state), sync),
     h('p', { class: 'muted' }, `${host.address}${host.fleets.length ? ` · fleet ${host.fleets.join(', ')}` : ''}${host.price_per_hour !== null ? ` · $${host.price_per_hour}/h` : ''}${hl ? ` · probed ${age(hl.probedAt)} ago${hl.latencyMs !== null ? ` in ${hl.latencyMs} ms` : ''}` : ''}`),
     hl?.state === 'down' ? h('p', { class: 'bad' }, hl.error ?? 'unreachable') : '',
     hl?.state === 'up'

@@ -22,12 +22,18 @@ export class LiveLog {
     this.source?.close();
     this.lines = [''];
     this.pre.textContent = '';
+    delete this.pre.dataset.empty;
     this.status = 'connecting';
     this.showState();
     const src = new EventSource(url);
     this.source = src;
     src.addEventListener('chunk', (e) => this.append(JSON.parse(e.data)));
-    src.addEventListener('end', () => ((this.status = 'ended'), this.showState(), src.close()));
+    src.addEventListener('end', () => {
+      this.status = 'ended';
+      if (this.lines.length === 1 && this.lines[0] === '') this.pre.dataset.empty = '';
+      this.showState();
+      src.close();
+    });
     src.addEventListener('failed', (e) => ((this.status = `failed: ${JSON.parse(e.data)}`), this.showState(), src.close()));
     src.addEventListener('open', () => ((this.status = 'live'), this.showState()));
     src.onerror = () => {

@@ -63,13 +63,16 @@ async function drawChart() {
   const hasTime = shown.some((r) => r.metrics.time);
   $('xaxis').options[1].disabled = !hasTime;
   if (!hasTime && $('xaxis').value === 'time') $('xaxis').value = 'step';
+  // No empty box where there is nothing to draw.
+  $('chart').hidden = !select.value;
   if (!select.value) {
-    $('chart-note').textContent = 'no metrics yet';
+    $('chart-note').textContent = detail && detail.units.every((u) => !LIVE.has(u.state)) ? 'no metrics: the experiment wrote none to $SWITCHYARD_METRICS' : 'no metrics yet';
     return;
   }
   const points = chart.draw({ runs: shown, metric: select.value, xKind: $('xaxis').value, weight: Number($('smooth').value), log: $('logscale').checked });
   $('chart').dataset.points = String(points);
-  $('chart-note').textContent = `${points} points${hasTime ? '' : ' · wall clock needs a time field in the metrics lines'}`;
+  const live = metrics.get(id)?.live ? ' · live from where it runs' : '';
+  $('chart-note').textContent = `${points} points${live}${hasTime ? '' : ' · wall clock needs a time field in the metrics lines'}`;
 }
 
 // ---- details
@@ -77,7 +80,7 @@ function attemptsTable(units) {
   return h(
     'table',
     { class: 'units' },
-    h('thead', {}, h('tr', {}, ['unit', 'attempt', 'backend', 'host', 'state', 'reason', 'restored', 'last step', 'started', 'ended'].map((t) => h('th', {}, t)))),
+    h('thead', {}, h('tr', {}, ['unit', 'attempt', 'backend', 'host', 'state', 'reason', 'restored', 'last step', 'started', 'ended'].map((t) => h('th', { class: t === 'restored' || t === 'last step' ? 'num' : '' }, t)))),
     h(
       'tbody',
       {},

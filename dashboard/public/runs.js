@@ -92,6 +92,8 @@ async function refresh() {
   }
 }
 
+// The rows and the session are asked for together: the table does not wait on the header.
+const first = refresh();
 await header('runs');
 for (const k of FILTERS) form[k].value = params().get(k) ?? '';
 form.addEventListener('submit', (e) => e.preventDefault());
@@ -107,5 +109,5 @@ for (const th of document.querySelectorAll('th[data-sort]')) {
     refresh();
   });
 }
-await refresh();
+await first;
 setInterval(() => document.visibilityState === 'visible' && refresh(), 5000);

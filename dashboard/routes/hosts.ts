@@ -19,7 +19,7 @@ const LIVE = new Set(['running', 'pending', 'unreachable']);
 export function hostsRoutes(project: Project, watch: HostWatch | null, runs: RunsCache): Router {
   const r = Router();
   r.get('/api/hosts', async (_req, res) => {
-    const rows = await runs.rows();
+    const rows = runs.costed((await runs.rows()).filter((row) => LIVE.has(row.state) && row.hosts.length));
     const names = Object.keys(project.config.hosts);
     const views = new Map((watch?.snapshot() ?? []).map((v) => [v.latest.host, v]));
     res.json({
@@ -36,7 +36,7 @@ export function hostsRoutes(project: Project, watch: HostWatch | null, runs: Run
           health: view?.latest ?? null,
           history: view?.history ?? [],
           runs: rows
-            .filter((row) => row.hosts.includes(name) && LIVE.has(row.state))
+            .filter((row) => row.hosts.includes(name))
             .map((row) => ({ run_id: row.run_id, experiment: row.experiment, state: row.state, cost: row.cost })),
         };
       }),

@@ -63,7 +63,8 @@ export function runsRoutes({ project, runs, secrets }: RunsDeps): Router {
       offset: queryInt(req, 'offset'),
       limit: queryInt(req, 'limit', 1000),
     };
-    res.json(queryRows(await runs.rows(), q));
+    const page = queryRows(await runs.rows(), q);
+    res.json({ ...page, rows: runs.costed(page.rows) });
   });
 
   r.get('/api/runs/:run', async (req, res) => {

@@ -18,9 +18,10 @@ let train: ReturnType<Sandbox['spawnMake']> | undefined;
 beforeAll(async () => {
   sb = createSandbox();
   writeFileSync(path.join(sb.dir, '.env'), `SWITCHYARD_DASHBOARD_TOKEN=${TOKEN}\n`);
-  // Long enough to watch and stop: a line a second, a checkpoint (and metrics mirror) a second.
+  // Long enough to watch and stop: a line a second; checkpoints (and the store's copy of the
+  // metrics) a minute apart, so a chart that grows sooner reads the attempt's own file.
   const base = readFileSync(path.join(sb.dir, 'competitions/penguins/experiment.yaml'), 'utf8');
-  writeFileSync(path.join(sb.dir, 'competitions/penguins/experiments/long.yaml'), base.replace('EPOCHS: "8000"', 'EPOCHS: "2000000"').replace('checkpoint_every_sec: 2', 'checkpoint_every_sec: 1'));
+  writeFileSync(path.join(sb.dir, 'competitions/penguins/experiments/long.yaml'), base.replace('EPOCHS: "8000"', 'EPOCHS: "2000000"').replace('checkpoint_every_sec: 2', 'checkpoint_every_sec: 60'));
   sb.git(['add', '-A']);
   sb.git(['commit', '-qm', 'long penguins']);
   dash = await startDashboard(sb);
@@ -69,6 +70,7 @@ describe('dashboard in a browser', () => {
     const firstPoints = await points();
     await expect.poll(points, { timeout: 60_000, interval: 500 }).toBeGreaterThan(firstPoints);
     expect(await page.locator('#chart canvas').count()).toBeGreaterThan(0);
+    await expect(page.locator('#chart-note').innerText()).resolves.toContain('live from where it runs');
     // Search covers the whole log.
     await page.fill('#log-search', 'epoch');
     await expect.poll(async () => page.locator('#log-results li').count(), { timeout: 10_000 }).toBeGreaterThan(0);

@@ -54,6 +54,8 @@ describe('run summaries', () => {
     const live = run('20261130T1500', '2026-11-30T15:00:00.000Z', [[attempt(1, 'succeeded', 5)], [attempt(1, 'running', 2)]]);
     expect(summarize(live).live).toEqual([{ unit: 1, state: 'running', handle: { backend: 'ssh', host: 'gpu-1', session: 's1' }, events_seen: 3 }]);
     expect(JSON.stringify(summarize(live))).not.toContain('pins');
+    expect(summarize(live).hosts).toEqual(['gpu-1']);
+    expect(summarize(single).hosts).toEqual([]);
   });
 });
 

@@ -99,6 +99,11 @@ export interface Backend {
   /** Asks an attempt to checkpoint and stop; `force` kills it now; `preempt` ends it preempted. */
   cancel(handle: Handle, opts?: { force?: boolean; preempt?: boolean }): Promise<void>;
   logs(handle: Handle, opts: { follow: boolean; stream?: 'stdout' | 'stderr' }): AsyncIterable<string>;
+  /**
+   * An attempt's file as it is now where the attempt runs (metrics.jsonl grows there between the
+   * checkpoints that copy it to the store); null when it is not there. Absent: only the store has it.
+   */
+  readAttemptFile?(handle: Handle, name: 'metrics.jsonl'): Promise<Buffer | null>;
   /** Brings an attempt's checkpoints, outputs and files home to the store (nothing when its worker wrote there). */
   pull(handle: Handle): Promise<void>;
   /** Gives a slot the committed checkpoints this machine holds for a unit moved there. */

@@ -215,6 +215,11 @@ export class LocalBackend implements Backend {
     if (isAlive(h.pid, h.pid_start)) process.kill(h.pid, 'SIGTERM');
   }
 
+  async readAttemptFile(handle: Handle, name: 'metrics.jsonl'): Promise<Buffer | null> {
+    const h = LocalHandle.parse(handle);
+    return readFile(path.join(workPaths(h.work_dir, h.attempt).attempt, name)).catch(() => null);
+  }
+
   async *logs(handle: Handle, opts: { follow: boolean; stream?: 'stdout' | 'stderr' }): AsyncIterable<string> {
     const h = LocalHandle.parse(handle);
     const name = `${opts.stream ?? 'stdout'}.log`;

@@ -6,6 +6,7 @@
 import { randomBytes } from 'node:crypto';
 import { z } from 'zod';
 import { RepoPacks } from '../pack/repo-tar.js';
+import { readFileOnHost } from '../probe/remote-file.js';
 import { hostStoreUrl, pullUnit, pushCheckpoints } from '../remote/host-store.js';
 import { parsePoll, parseSubmit, pollArgs, renderLaunch, submitCall, type Launch } from '../remote/launch.js';
 import { prepareHost, type Prepared } from '../remote/prepare-host.js';
@@ -209,6 +210,17 @@ export class SshBackend implements Backend {
     const h = SshHandle.parse(handle);
     const host = await this.host(h.host);
     await host.sh(CANCEL_SCRIPT, [host.layout.attemptDir(unitOf(h), h.attempt), opts.force ? 'KILL' : 'TERM'], { allowFail: true });
+  }
+
+  /**
+   * Over SFTP on the host's pooled connection: no handshake, no remote process. A host that does
+   * not answer within its connect timeout gives null (the caller has the store's copy).
+   */
+  async readAttemptFile(handle: Handle, name: 'metrics.jsonl'): Promise<Buffer | null> {
+    const h = SshHandle.parse(handle);
+    const host = await this.host(h.host);
+    const file = `${host.layout.attemptDir(unitOf(h), h.attempt)}/${name}`;
+    return readFileOnHost(host, file, { timeoutMs: host.target.connectTimeoutSec * 1000 }).catch(() => null);
   }
 
   async *logs(handle: Handle, opts: { follow: boolean; stream?: 'stdout' | 'stderr' }): AsyncIterable<string> {

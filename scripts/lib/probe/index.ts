@@ -4,5 +4,5 @@
 export { parseNvidiaSmi, parseProbe, type GpuHealth, type GpuReading, type ProbeReading } from './parse-probe.js';
 export { hostIdentity, probeHost, probeHosts, type HostHealth, type HostIdentity } from './probe-hosts.js';
 export { HostWatch, meanUtil, type HostPoint, type HostView, type HostWatchOptions } from './host-watch.js';
-export { readRemoteFile, WHOLE_FILE_LIMIT } from './remote-file.js';
+export { readFileOnHost, readRemoteFile, WHOLE_FILE_LIMIT } from './remote-file.js';
 export { closeSharedPool as closeProbeConnections } from '../remote/open-host.js';

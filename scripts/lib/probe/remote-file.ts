@@ -4,7 +4,7 @@
 import type { Client, SFTPWrapper } from 'ssh2';
 import type SftpClient from 'ssh2-sftp-client';
 import { openRemoteHost } from '../remote/open-host.js';
-import { CALL_TIMEOUT_MS } from '../remote/remote-host.js';
+import { CALL_TIMEOUT_MS, type RemoteHost } from '../remote/remote-host.js';
 import { UserError } from '../ui/errors.js';
 import { formatBytes } from '../ui/format.js';
 import type { Workspace } from '../workspace.js';
@@ -33,7 +33,12 @@ export async function readRemoteFile(project: Pick<Workspace, 'config'>, host: s
   if (opts.tailBytes !== undefined && !(Number.isInteger(opts.tailBytes) && opts.tailBytes >= 0)) {
     throw new UserError(`readRemoteFile: tailBytes must be a whole number of bytes, not ${opts.tailBytes}`);
   }
-  const remote = await openRemoteHost(project, host);
+  return readFileOnHost(await openRemoteHost(project, host), remotePath, opts);
+}
+
+/** readRemoteFile on a host already open (a backend's); `timeoutMs` bounds the read (default CALL_TIMEOUT_MS). */
+export async function readFileOnHost(remote: RemoteHost, remotePath: string, opts: { tailBytes?: number; timeoutMs?: number } = {}): Promise<Buffer> {
+  const host = remote.name;
   return remote.pool.sftp(
     remote.target,
     async (session, client) => {
@@ -52,6 +57,6 @@ export async function readRemoteFile(project: Pick<Workspace, 'config'>, host: s
         throw new UserError(`ssh ${host}: cannot read ${remotePath} over SFTP: ${(err as Error).message.replace(/^[\w>-]+: /, '')}`);
       }
     },
-    { timeoutMs: CALL_TIMEOUT_MS },
+    { timeoutMs: opts.timeoutMs ?? CALL_TIMEOUT_MS },
   );
 }

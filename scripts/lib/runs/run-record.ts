@@ -138,6 +138,8 @@ export interface RunSummary {
   attempts: number;
   /** the backend of the first unit's newest attempt */
   backend: BackendName | null;
+  /** the hosts the units' newest attempts were placed on (ssh and fleet), each once, in unit order */
+  hosts: string[];
   /** the newest metrics line of a run of one unit, as recorded */
   metrics: Record<string, unknown> | null;
   /** how many units stand in each state (their newest attempt's; `created` before the first) */
@@ -154,8 +156,10 @@ export function summarize(run: RunRecord): RunSummary {
   const states: RunSummary['states'] = {};
   const live: RunSummary['live'] = [];
   let steps: RunSummary['steps'] = null;
+  const hosts = new Set<string>();
   for (const u of run.units) {
     const last = u.attempts.at(-1);
+    if (typeof last?.handle?.host === 'string') hosts.add(last.handle.host);
     const state = last?.state ?? 'created';
     states[state] = (states[state] ?? 0) + 1;
     if (last?.handle && (state === 'running' || state === 'pending')) live.push({ unit: u.index, state, handle: last.handle, events_seen: last.events_seen });
@@ -171,6 +175,7 @@ export function summarize(run: RunRecord): RunSummary {
     units: run.units.length,
     attempts: run.units.reduce((n, u) => n + u.attempts.length, 0),
     backend: run.units[0]?.attempts.at(-1)?.backend ?? null,
+    hosts: [...hosts],
     metrics: run.units.length === 1 ? (run.units[0]!.attempts.at(-1)?.metrics ?? null) : null,
     states,
     steps,

@@ -47,8 +47,9 @@ CREATE TABLE IF NOT EXISTS attempts (
 /**
  * 1: attempts per unit, with their handles (before: one table of a run's attempts, one of handles).
  * 2: each run's summary in a table of its own, for listing without reading records.
+ * 3: summaries name the hosts a run's units are placed on.
  */
-const VERSION = 2;
+const VERSION = 3;
 
 export class StateDb {
   private db!: Database.Database;
