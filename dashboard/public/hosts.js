@@ -116,6 +116,9 @@ async function refresh() {
       ? `${data.hosts.length} host${data.hosts.length > 1 ? 's' : ''}: ${up} up, ${down} down${data.interval_ms ? `, probed every ${data.interval_ms / 1000}s` : ''}`
       : 'no hosts yet: add them under hosts in cluster_fleet_config.ts';
     document.getElementById('hosts').replaceChildren(...data.hosts.map(card));
+    const agent = document.getElementById('agent');
+    agent.textContent = data.agent.line;
+    agent.className = data.agent.state === 'running' ? 'ok' : data.agent.state === 'stale' ? 'bad' : 'muted';
   } catch (err) {
     document.getElementById('summary').textContent = `could not load hosts: ${err.message}`;
   }

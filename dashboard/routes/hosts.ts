@@ -1,8 +1,10 @@
 // The hosts page's data: every inventory host as the watcher last probed it (on a timer, through
 // the pooled ssh connections; a dead host is down within its connect timeout and holds up
-// nothing), its utilisation timeline, and the runs placed there with what they cost.
+// nothing), its utilisation timeline, and the runs placed there with what they cost; and the
+// agent's health (make agent), as make status says it.
 import { Router } from 'express';
 import type { Project } from '../../scripts/lib/project.js';
+import { describeAgent, lookAtAgent } from '../../scripts/lib/agent/agent-lock.js';
 import { HostWatch } from '../../scripts/lib/probe/index.js';
 import type { RunsCache } from '../runs-view.js';
 
@@ -22,7 +24,10 @@ export function hostsRoutes(project: Project, watch: HostWatch | null, runs: Run
     const rows = runs.costed((await runs.rows()).filter((row) => LIVE.has(row.state) && row.hosts.length));
     const names = Object.keys(project.config.hosts);
     const views = new Map((watch?.snapshot() ?? []).map((v) => [v.latest.host, v]));
+    const agent = lookAtAgent(project.stateDir);
     res.json({
+      // the agent that carries runs no shell follows: running, silent (stale) or stopped
+      agent: { state: agent.state, line: describeAgent(agent), heartbeat_at: agent.info?.heartbeat_at ?? null },
       interval_ms: watch ? Number(process.env.SWITCHYARD_PROBE_INTERVAL_MS) || 5000 : null,
       hosts: names.map((name) => {
         const entry = project.config.hosts[name]!;

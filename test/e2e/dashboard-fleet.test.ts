@@ -209,6 +209,7 @@ describe('dashboard over a fleet', () => {
       expect(await state('h1')).toBe('up');
       expect(await state('h2')).toBe('up');
       await expect(page.locator('#summary').innerText()).resolves.toMatch(/3 hosts: 2 up, 1 down/);
+      await expect(page.locator('#agent').innerText()).resolves.toMatch(/^agent: not running \(make agent starts it/); // no agent in this sandbox
       await page.screenshot({ path: path.join(ARTIFACTS, 'hosts.png'), fullPage: true });
       const phone = await browser.newPage({ viewport: { width: 390, height: 844 }, isMobile: true });
       await phone.goto(`${dash.url}/hosts`);
