@@ -26,9 +26,8 @@ const zodEnglishOnly = {
 };
 
 rmSync('dist', { recursive: true, force: true });
-await build({
-  entryPoints,
-  outdir: 'dist/scripts',
+// How this project's own code runs here: bundled ESM with shared chunks, beside node_modules.
+const local = {
   bundle: true,
   splitting: true,
   format: 'esm',
@@ -43,24 +42,12 @@ await build({
   chunkNames: 'chunks/[name]-[hash]',
   plugins: [zodEnglishOnly],
   logLevel: 'warning',
-});
+};
+// The verbs, one entry each.
+await build({ ...local, entryPoints, outdir: 'dist/scripts' });
 // The dashboard's server: the same libraries, its own entry (make dashboard); its pages are
 // plain files under dashboard/public, served as they are.
-await build({
-  entryPoints: ['dashboard/server.ts'],
-  outdir: 'dist/dashboard',
-  bundle: true,
-  splitting: true,
-  format: 'esm',
-  platform: 'node',
-  target: 'node20',
-  external: ['better-sqlite3', 'esbuild', 'ssh2', '@aws-sdk/*', '@google-cloud/batch', 'google-auth-library'],
-  banner: { js: "import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);" },
-  sourcemap: 'linked',
-  chunkNames: 'chunks/[name]-[hash]',
-  plugins: [zodEnglishOnly],
-  logLevel: 'warning',
-});
+await build({ ...local, entryPoints: ['dashboard/server.ts'], outdir: 'dist/dashboard' });
 // The worker-side runner, self-contained (every dependency inside): shipped to remote hosts,
 // which have Node but not this project's node_modules.
 await build({
@@ -70,7 +57,7 @@ await build({
   format: 'esm',
   platform: 'node',
   target: 'node20',
-  banner: { js: "import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);" },
+  banner: local.banner,
   logLevel: 'warning',
 });
 writeFileSync('dist/.built', new Date().toISOString() + '\n');
