@@ -51,13 +51,14 @@ function world(opts: {
   reachStore?: boolean;
   backends?: BackendName[];
   others?: Record<string, Record<string, Partial<FakeHost>>>;
+  lostAfter?: number;
 }): World {
   const clock = new FakeClock();
   const home = new Map<string, Set<number>>();
   const run = makeRun(opts.units, opts.backends);
   const hosts = (h: Record<string, Partial<FakeHost>>) => new Map(Object.entries(h).map(([n, o]) => [n, FakeBackend.host(o)]));
   const name = (opts.backends ?? ['fleet'])[0]!;
-  const backend = new FakeBackend(name, clock, hosts(opts.hosts), opts.plan, home, opts.reachStore ?? false, LOST_AFTER);
+  const backend = new FakeBackend(name, clock, hosts(opts.hosts), opts.plan, home, opts.reachStore ?? false, opts.lostAfter ?? LOST_AFTER);
   const others = new Map(Object.entries(opts.others ?? {}).map(([n, h]) => [n, new FakeBackend(n as BackendName, clock, hosts(h), opts.plan, home, true, LOST_AFTER)]));
   const journal = new MemoryJournal(home);
   const events: World['events'] = [];
@@ -110,6 +111,13 @@ describe('supervisor', () => {
     expect(finalStates(w)).toEqual(['succeeded', 'succeeded', 'succeeded']);
     expect(w.run.units.map((u) => u.attempts.length)).toEqual([1, 1, 1]);
     expect(w.events.filter((e) => e.type === 'slot-down' || e.type === 'moved')).toEqual([]);
+  });
+
+  it('never calls a slot lost for slow polls when its attempts can only be lost by their poll (in-process runners)', async () => {
+    const w = world({ units: 1, hosts: { local: { pollMs: 5 * TICK } }, plan: () => ok(20_000), lostAfter: Number.POSITIVE_INFINITY });
+    await onClock(w.clock, w.supervisor.drive());
+    expect(finalStates(w)).toEqual(['succeeded']);
+    expect(w.events.filter((e) => e.type === 'slot-down')).toEqual([]);
   });
 
   it('declares a vanished host lost within one tick of lost_after, moves its unit and records what never came home', async () => {

@@ -93,11 +93,12 @@ export class LocalBackend implements Backend {
   }
 
   /**
-   * An in-process attempt is lost when its orchestrator is gone, which a poll sees at once; a
-   * runner of its own is asked through its files, which answer unless the disk does not.
+   * An in-process attempt is lost only when its orchestrator is gone, which the poll itself
+   * reports: a poll that is merely slow (a loaded machine, a busy event loop) is never silence.
+   * A runner of its own is asked through its files, which answer unless the disk does not.
    */
   lostAfterMs(): number {
-    return this.opts.detached ? 30_000 : 0;
+    return this.opts.detached ? 30_000 : Number.POSITIVE_INFINITY;
   }
 
   slotOf(): string {
