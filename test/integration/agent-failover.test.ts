@@ -1,10 +1,10 @@
 // Failover with real parts: a run with `backends: [slurm, ssh, local]` starts on a real SLURM
 // cluster (test/helpers/slurm.ts, its login node h1 an ssh host in a network namespace) under
-// the agent. Its job is preempted (scancel --signal=USR1 --batch: the runner checkpoints and
-// stops) and the cluster's controller is stopped: the agent finds the cluster not answering and
+// the agent. The cluster's controller is stopped and its job preempted (USR1 to the batch shell:
+// the runner checkpoints and stops): the agent finds the cluster not answering and
 // resumes the run on the ssh host h2 from the newest checkpoint in the store. The result equals
 // an uninterrupted local run's.
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { waitFor, type Sandbox } from '../helpers/sandbox.js';
@@ -37,6 +37,20 @@ afterAll(async () => {
   sb?.cleanup();
 });
 
+/** The job's batch shell, which `exec`s the runner: the process SLURM signals with `B:`. */
+function batchShellPids(job: string): number[] {
+  return readdirSync('/proc')
+    .filter((p) => /^\d+$/.test(p))
+    .filter((p) => {
+      try {
+        return readFileSync(`/proc/${p}/environ`, 'utf8').split('\0').includes(`SLURM_JOB_ID=${job}`) && readFileSync(`/proc/${p}/cmdline`, 'utf8').split('\0').includes('--spec');
+      } catch {
+        return false;
+      }
+    })
+    .map(Number);
+}
+
 const commits = (id: string) => readFileSync(path.join(sb.dir, '.switchyard/ledger.jsonl'), 'utf8').split('\n').filter((l) => l.includes('"ckpt.committed"') && l.includes(`"run_id":"${id}"`)).length;
 
 describe('the agent fails a run over along its backends', () => {
@@ -48,8 +62,13 @@ describe('the agent fails a run over along its backends', () => {
     await waitFor(() => commits(id) >= 2, 120_000, 'checkpoints from the cluster');
     const first = storedRun(sb, id)!.units[0]!.attempts[0]!;
     expect(first).toMatchObject({ backend: 'slurm', state: 'running' });
-    await slurm.client(['scancel', '--signal=USR1', '--batch', String(first.handle!.job)]);
+    // The controller goes first, then the node preempts the job: USR1 to its batch shell (the
+    // runner, exec'd), as `--signal=B:USR1` does. The other order races: a scancel the controller
+    // accepted but had not yet forwarded is lost with it, and the job runs to its end.
     await slurm.stopController();
+    const shells = batchShellPids(String(first.handle!.job));
+    expect(shells.length).toBe(1);
+    process.kill(shells[0]!, 'SIGUSR1');
     await waitFor(() => storedRun(sb, id)?.units[0]?.attempts.at(-1)?.state === 'succeeded', 180_000, `the run to finish elsewhere (agent log: ${agent!.output()})`);
     const attempts = storedRun(sb, id)!.units[0]!.attempts;
     expect(attempts.map((a) => a.backend)).toEqual(['slurm', 'ssh']);
