@@ -238,6 +238,9 @@ export class FakeBackend implements Backend {
 }
 
 /** A journal in memory: the run as last saved, the ledger entries, the home store's steps. */
+/** The unit an entry is about, as unitKey names it. */
+const unitOf = (e: Record<string, unknown>) => (e.shard === undefined ? String(e.run_id) : `${String(e.run_id)}/shards/${String(e.shard)}`);
+
 export class MemoryJournal implements Journal {
   readonly entries: ({ type: string } & Record<string, unknown>)[] = [];
   saved = 0;
@@ -250,6 +253,10 @@ export class MemoryJournal implements Journal {
 
   async record<T extends string>(type: T, fields: LedgerFields<T>): Promise<void> {
     this.entries.push({ type, ...fields });
+  }
+
+  async startRecorded(runId: string, unit: string, attempt: number): Promise<boolean> {
+    return this.entries.some((e) => e.type === 'attempt.started' && e.run_id === runId && unitOf(e) === unit && (e.attempt as number) >= attempt);
   }
 
   readonly claims = new Map<string, number>();
@@ -273,7 +280,6 @@ export class MemoryJournal implements Journal {
 
   /** The ledger folded as audit/ledger-state.ts folds it: live steps with the attempt that committed them. */
   async lostSteps(runId: string, unit: string, attempts: readonly number[]): Promise<{ step: number; attempt: number }[]> {
-    const unitOf = (e: Record<string, unknown>) => (e.shard === undefined ? String(e.run_id) : `${String(e.run_id)}/shards/${String(e.shard)}`);
     let current = 0;
     const live = new Map<number, number>();
     for (const e of this.entries) {

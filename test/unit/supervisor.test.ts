@@ -8,6 +8,7 @@ import type { BackendName } from '../../scripts/lib/config/define-config.js';
 import type { AttemptSpec } from '../../scripts/lib/runner/attempt-spec.js';
 import { TERMINAL, unitKey, type RunRecord } from '../../scripts/lib/runs/run-record.js';
 import { Supervisor } from '../../scripts/lib/runs/supervisor.js';
+import { queuedAttempt } from '../../scripts/lib/runs/units.js';
 import type { SupervisorEvent } from '../../scripts/lib/runs/supervision.js';
 import { FakeBackend, FakeClock, MemoryJournal, onClock, type AttemptPlan, type FakeHost } from '../helpers/fake-backend.js';
 
@@ -52,6 +53,8 @@ function world(opts: {
   backends?: BackendName[];
   others?: Record<string, Record<string, Partial<FakeHost>>>;
   lostAfter?: number;
+  /** what an earlier orchestrator left: the run record and the ledger as it found them */
+  before?: (run: RunRecord, journal: MemoryJournal) => void;
 }): World {
   const clock = new FakeClock();
   const home = new Map<string, Set<number>>();
@@ -61,6 +64,7 @@ function world(opts: {
   const backend = new FakeBackend(name, clock, hosts(opts.hosts), opts.plan, home, opts.reachStore ?? false, opts.lostAfter ?? LOST_AFTER);
   const others = new Map(Object.entries(opts.others ?? {}).map(([n, h]) => [n, new FakeBackend(n as BackendName, clock, hosts(h), opts.plan, home, true, LOST_AFTER)]));
   const journal = new MemoryJournal(home);
+  opts.before?.(run, journal);
   const events: World['events'] = [];
   const supervisor = new Supervisor({
     run,
@@ -111,6 +115,40 @@ describe('supervisor', () => {
     expect(finalStates(w)).toEqual(['succeeded', 'succeeded', 'succeeded']);
     expect(w.run.units.map((u) => u.attempts.length)).toEqual([1, 1, 1]);
     expect(w.events.filter((e) => e.type === 'slot-down' || e.type === 'moved')).toEqual([]);
+  });
+
+  it('puts every start in the ledger before its handle in the record', async () => {
+    const w = world({ units: 3, hosts: { h1: {}, h2: {} }, plan: (_u, n) => (n === 1 ? { ms: 2500, end: 'preempted', commitEveryMs: 1000 } : ok()) });
+    const missing: string[] = [];
+    const save = w.journal.save.bind(w.journal);
+    w.journal.save = async (run) => {
+      for (const u of run.units) {
+        for (const a of u.attempts) {
+          if (a.handle && !(await w.journal.startRecorded(run.run_id, unitKey(run, u.index), a.n))) missing.push(`unit ${u.index} attempt ${a.n}`);
+        }
+      }
+      return save(run);
+    };
+    await onClock(w.clock, w.supervisor.drive());
+    expect(finalStates(w)).toEqual(['succeeded', 'succeeded', 'succeeded']);
+    expect(missing).toEqual([]);
+  });
+
+  it('records the start of an attempt an orchestrator that died had queued once, whether or not it got to the ledger', async () => {
+    for (const recorded of [true, false]) {
+      const w = world({
+        units: 1,
+        hosts: { h1: {} },
+        plan: () => ok(),
+        before: (run, journal) => {
+          run.units[0]!.attempts.push(queuedAttempt(1, 'fleet'));
+          if (recorded) void journal.record('attempt.started', { run_id: run.run_id, attempt: 1, backend: 'fleet' });
+        },
+      });
+      await onClock(w.clock, w.supervisor.drive());
+      expect(finalStates(w)).toEqual(['succeeded']);
+      expect(w.journal.entries.filter((e) => e.type === 'attempt.started').map((e) => e.attempt)).toEqual([1]);
+    }
   });
 
   it('never calls a slot lost for slow polls when its attempts can only be lost by their poll (in-process runners)', async () => {

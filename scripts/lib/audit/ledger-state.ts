@@ -109,6 +109,11 @@ export class LedgerState {
     }
   }
 
+  /** The newest attempt of the unit whose start the ledger has, or null. */
+  startedAttempt(unit: string): number | null {
+    return this.attempts.get(unit) ?? null;
+  }
+
   /** Every live step, in the order of its ledger line. */
   liveSteps(unit?: string): LiveStep[] {
     const units = unit === undefined ? [...this.live.values()] : [this.live.get(unit) ?? new Map<number, LiveStep>()];

@@ -190,7 +190,7 @@ export class Supervisor {
     const reattached: { unit: number; slot: string; attempt: number }[] = [];
     for (const rec of run.units) {
       const last = rec.attempts.at(-1);
-      const u: Unit = { rec, backend, slot: '', phase: 'idle', live: null, limit: rec.attempts.length + this.opts.maxAttempts, pushFrom: null, lastLine: null, silent: false, metrics: null, notBefore: 0 };
+      const u: Unit = { rec, backend, slot: '', phase: 'idle', live: null, limit: rec.attempts.length + this.opts.maxAttempts, pushFrom: null, lastLine: null, silent: false, metrics: null, notBefore: 0, queuedEarlier: last?.state === 'queued' };
       this.units.push(u);
       if (isLive(last) && last.handle) {
         // Running already (started by an orchestrator that died or detached): follow it where it is.
@@ -316,11 +316,22 @@ export class Supervisor {
       started.push(u);
     }
     if (started.length || !failure) s.failingSince = null;
-    if (started.length) await this.opts.journal.save(this.run);
+    // Each start goes into the ledger before its handle into the record. A crash between the two
+    // leaves the attempt queued: the next orchestrator submits it again under its number (the
+    // backend finds the job by its name) and finds its start recorded. The other order could
+    // leave a running attempt with no start in the ledger, and its checkpoints counted as an
+    // earlier attempt's.
     for (const u of started) {
       const n = u.live!.attempt.n;
       const where = s.backend.kind === 'placer' && !s.backend.attemptsInProcess ? { host: s.name } : {};
-      await this.record('attempt.started', { ...this.tag(u), attempt: n, backend: s.backend.name, ...where });
+      if (!(u.queuedEarlier && (await this.opts.journal.startRecorded(this.run.run_id, unitKey(this.run, u.rec.index), n)))) {
+        await this.record('attempt.started', { ...this.tag(u), attempt: n, backend: s.backend.name, ...where });
+      }
+      u.queuedEarlier = false;
+    }
+    if (started.length) await this.opts.journal.save(this.run);
+    for (const u of started) {
+      const n = u.live!.attempt.n;
       this.emit({ type: 'started', unit: u.rec.index, attempt: n, backend: s.backend.name, slot: s.name });
       if (this.stopping && u.live?.attempt.handle) void u.backend.cancel(u.live.attempt.handle).catch(() => {});
     }

@@ -37,6 +37,8 @@ export interface Unit {
   metrics: Record<string, unknown> | null;
   /** its next attempt starts no earlier than this (clock ms): the backoff after an end */
   notBefore: number;
+  /** its queued attempt was queued by an orchestrator that died: the ledger may have its start already */
+  queuedEarlier: boolean;
 }
 
 export function unitView(u: Unit): UnitView {
