@@ -82,4 +82,10 @@ export default defineConfig({
   //     lost_after_sec: 300,      // the login node unanswered this long: its jobs count as lost
   //   },
   clusters: {},
+  // make agent keeps its lock, the runs asked of it and the requests sent to it in
+  // .switchyard/agent/ (home: 'local'), carrying the runs launched from this checkout; with
+  // home: 'store', in the store, so an agent on any always-on machine with this repository and
+  // the store carries runs a laptop launched. stale_after_sec (default 30): how long a silent
+  // agent, or a shell following a run, is trusted before another takes over.
+  // agent: { home: 'store' },
 });

@@ -26,7 +26,7 @@ await runMain(async () => {
   const asked = await askAgentToRetry(project, run, { backend, only, slot });
   if (asked) {
     // The agent drives the run: it starts the units, and this shell returns.
-    console.log(`the agent (pid ${asked.pid}): ${asked.answer}`);
+    console.log(`the agent (${asked.who}): ${asked.answer}`);
     console.log(`make status run=${run.run_id} follows them`);
     return 0;
   }

@@ -13,6 +13,8 @@ import { findRun } from './lib/runs/find-run.js';
 import type { AttemptRecord, RunRecord } from './lib/runs/run-record.js';
 import { describeAgent, lookAtAgent } from './lib/agent/agent-lock.js';
 import { desiredRun, desiredRuns, type DesiredRun } from './lib/agent/desired.js';
+import { agentHome, type AgentHome } from './lib/agent/home.js';
+import { loadRun } from './lib/runs/run-store.js';
 import { formatDuration } from './lib/ui/format.js';
 import { parseExperimentRef } from './lib/spec/experiment.js';
 import { Flag, readVars } from './lib/spec/make-vars.js';
@@ -25,20 +27,25 @@ function wanted(d: DesiredRun | null | undefined): string {
   return d.closed ? `closed (${d.closed.state}${d.closed.reason ? `: ${d.closed.reason}` : ''})` : 'finished';
 }
 
+const stillLive = (run: RunRecord | null) => !run || run.units.some((u) => ['running', 'pending', 'queued'].includes(u.attempts.at(-1)?.state ?? 'queued'));
+
 /** From an attempt's end to the next attempt's start: how long the unit took to recover. */
 function recovery(prev: AttemptRecord | undefined, a: AttemptRecord): string | null {
   if (!prev?.ended_at || a.state === 'queued') return null;
   return formatDuration(Math.max(0, Date.parse(a.started_at) - Date.parse(prev.ended_at)));
 }
 
-async function oneRun(project: Project, run: RunRecord): Promise<void> {
-  console.log(describeAgent(lookAtAgent(project.stateDir)));
+async function oneRun(project: Project, home: AgentHome, found: RunRecord): Promise<void> {
+  const [agent, want] = await Promise.all([lookAtAgent(home), desiredRun(home, found.run_id)]);
+  console.log(describeAgent(agent));
+  // An agent in the store may have written the run from another machine: its record there is the newest.
+  const run = home.kind === 'store' && want ? await loadRun(project, found.run_id, { fresh: true }) : found;
   const units = await lookAtUnits(project, run);
   const done = units.filter((u) => u.state === 'succeeded').length;
   const live = units.some((u) => u.state === 'running' || u.state === 'pending' || u.state === 'unreachable');
   const overall = live ? 'running' : done === units.length && units.length ? 'succeeded' : 'stopped';
   const where = run.fleet ? `fleet ${run.fleet}` : (units[0]?.backend ?? '-');
-  console.log(`run ${run.run_id} on ${where}: ${overall}, ${done} of ${units.length} ${run.sharded ? 'shards' : 'units'} done; wanted: ${wanted(desiredRun(project.stateDir, run.run_id))}`);
+  console.log(`run ${run.run_id} on ${where}: ${overall}, ${done} of ${units.length} ${run.sharded ? 'shards' : 'units'} done; wanted: ${wanted(want)}`);
   if (run.sharded) console.log(unitTable(units));
   const rows = run.units.flatMap((u) =>
     u.attempts.map((a, i) => {
@@ -55,19 +62,23 @@ async function oneRun(project: Project, run: RunRecord): Promise<void> {
 await runMain(async () => {
   const vars = readVars('status', { experiment: z.string().optional(), run: z.string().optional(), detail: Flag.optional() });
   const project = await openProject();
-  if (vars.run || vars.detail) return void (await oneRun(project, await findRun(project, vars, 'status', () => true, 'run')));
+  const home = agentHome(project);
+  if (vars.run || vars.detail) return void (await oneRun(project, home, await findRun(project, vars, 'status', () => true, 'run')));
   let ref: string | undefined;
   if (vars.experiment) {
     const { slug, name } = parseExperimentRef(vars.experiment);
     ref = name === 'default' ? slug : `${slug}/${name}`;
   }
+  const [agent, wants] = await Promise.all([lookAtAgent(home), desiredRuns(home).then((ds) => new Map(ds.map((d) => [d.run_id, d])))]);
+  // Runs an agent in the store carries (another machine writes them): the newest records of
+  // those this index does not have ended.
+  if (home.kind === 'store') await Promise.all([...wants.keys()].filter((id) => stillLive(project.db.get(id))).map((id) => loadRun(project, id, { fresh: true }).catch(() => null)));
   const rows = await listRuns(project, ref);
-  console.log(describeAgent(lookAtAgent(project.stateDir)));
+  console.log(describeAgent(agent));
   if (!rows.length) {
     console.log(`no runs yet${ref ? ` for ${ref}` : ''}; start one with make train experiment=penguins`);
     return 0;
   }
-  const wants = new Map(desiredRuns(project.stateDir).map((d) => [d.run_id, d]));
   console.log(runsTable(rows, (id) => wanted(wants.get(id))));
   return 0;
 });

@@ -28,7 +28,7 @@ await runMain(async () => {
   }
   const outcome = await stopWanted(project, run, { force: vars.force, units });
   if (outcome.by === 'agent') {
-    console.log(`the agent (pid ${outcome.pid}): ${outcome.answer}`);
+    console.log(`the agent (${outcome.who}): ${outcome.answer}`);
     const last = outcome.run.units[0]?.attempts.at(-1);
     if (!outcome.run.sharded && last) console.log(`attempt ${last.n} ${last.state} at checkpoint step ${last.last_step ?? '-'}; make train experiment=${run.experiment} resumes it`);
     return outcome.settled ? 0 : 1;

@@ -1,7 +1,8 @@
 // make train experiment=<slug>[/<name>] [backend=local|ssh host=<name>|fleet fleet=<name>|gcp-batch batch=<entry>|slurm cluster=<name>] [again=1] [seed=N] [requeue=0] [detach=1]
 // make train-1 (smoke=1): the same with the spec's `smoke:` overrides, a short run of its own.
 // Pins the experiment, then starts, resumes or reports its run, and follows it in the foreground;
-// with detach=1, or while an agent runs (make agent), it submits and leaves the run to the agent.
+// with detach=1, or while an agent runs (make agent) that can carry it, it submits and leaves the
+// run to the agent; a shell the agent took the run over from (it slept) leaves it to the agent too.
 import { z } from 'zod';
 import { train, type LaunchResult } from './lib/actions/launch.js';
 import { RunDisplay } from './lib/cli/run-display.js';
@@ -9,7 +10,6 @@ import { resumeOutlook } from './lib/cli/run-lines.js';
 import { ForegroundSignals } from './lib/cli/signals.js';
 import { BACKENDS } from './lib/config/load-config.js';
 import { openProject } from './lib/project.js';
-import { lookAtAgent } from './lib/agent/agent-lock.js';
 import { describePins, exitCodeFor } from './lib/cli/describe.js';
 import { lastStep, runKeys } from './lib/runs/run-record.js';
 import { Flag, readVars } from './lib/spec/make-vars.js';
@@ -30,8 +30,6 @@ await runMain(async () => {
     detach: Flag.optional(),
   });
   const project = await openProject();
-  const agent = lookAtAgent(project.stateDir);
-  const detach = vars.detach || agent.state === 'running';
   const display = new RunDisplay(vars.fleet ? `fleet ${vars.fleet}` : (vars.backend ?? 'local'), (key) => project.store.locate(key));
   const signals = new ForegroundSignals(
     (line) => display.say(line),
@@ -50,12 +48,14 @@ await runMain(async () => {
         display.handle(e);
       },
     },
-    { experiment: vars.experiment, backend: vars.backend, again: vars.again, seed: vars.seed, requeue: vars.requeue, smoke: vars.smoke, detach },
+    { experiment: vars.experiment, backend: vars.backend, again: vars.again, seed: vars.seed, requeue: vars.requeue, smoke: vars.smoke, detach: vars.detach },
   ).finally(() => display.done());
-  if (result.kind === 'driven' && result.detached && detach) {
-    const { run } = result;
-    const carrier = agent.state === 'running' ? `the agent (pid ${agent.info.pid}) carries it` : 'no agent is running: make agent carries it, or make train of the same experiment follows it';
-    display.say(`run ${run.run_id} submitted; ${carrier}`);
+  if (result.kind === 'driven' && result.detached && (vars.detach || result.carrier)) {
+    const { run, carrier } = result;
+    const line = carrier?.tookOver
+      ? `run ${run.run_id}: while this shell was silent, ${carrier.who}`
+      : `run ${run.run_id} submitted; ${carrier ? `the agent (${carrier.who}) carries it` : 'no agent is running: make agent carries it, or make train of the same experiment follows it'}`;
+    display.say(line);
     display.say(`make status run=${run.run_id}   ·   make logs run=${run.run_id} follow=1   ·   make stop run=${run.run_id}`);
     return 0;
   }

@@ -18,7 +18,7 @@ async function check(project: Project): Promise<{ ledger: LedgerVerifyResult; au
   const ledger = await verifyLedger(project.ledgerPath, { anchor: { store: project.store, key: ledgerKey(project) }, onEntry: (e) => state.add(e) });
   // What a broken ledger says is not checked: its edited lines cannot be trusted.
   if (!ledger.ok) return { ledger };
-  return { ledger, audit: await auditStore(project.store, state, listed.keys) };
+  return { ledger, audit: await auditStore(project.store, state, listed.keys, ledger.tip?.id ?? null) };
 }
 
 /** Anchors a ledger whose chain verified but whose store anchor is missing (or unsigned under a key). */

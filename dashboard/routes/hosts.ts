@@ -5,6 +5,7 @@
 import { Router } from 'express';
 import type { Project } from '../../scripts/lib/project.js';
 import { describeAgent, lookAtAgent } from '../../scripts/lib/agent/agent-lock.js';
+import { agentHome } from '../../scripts/lib/agent/home.js';
 import { HostWatch } from '../../scripts/lib/probe/index.js';
 import type { RunsCache } from '../runs-view.js';
 
@@ -24,7 +25,7 @@ export function hostsRoutes(project: Project, watch: HostWatch | null, runs: Run
     const rows = runs.costed((await runs.rows()).filter((row) => LIVE.has(row.state) && row.hosts.length));
     const names = Object.keys(project.config.hosts);
     const views = new Map((watch?.snapshot() ?? []).map((v) => [v.latest.host, v]));
-    const agent = lookAtAgent(project.stateDir);
+    const agent = await lookAtAgent(agentHome(project));
     res.json({
       // the agent that carries runs no shell follows: running, silent (stale) or stopped
       agent: { state: agent.state, line: describeAgent(agent), heartbeat_at: agent.info?.heartbeat_at ?? null },

@@ -27,11 +27,11 @@ const runOf = (units: AttemptRecord[][], spec: Partial<RunRecord['spec']> = {}):
 describe('agent lock', () => {
   const now = Date.parse('2026-01-01T00:01:00.000Z');
   it('is free when nobody holds it or its holder is gone', () => {
-    expect(agentHealth(null, null, now).state).toBe('stopped');
-    expect(agentHealth(info('2026-01-01T00:00:59.000Z'), false, now).state).toBe('stopped');
+    expect(agentHealth(null, null, now, 30_000).state).toBe('stopped');
+    expect(agentHealth(info('2026-01-01T00:00:59.000Z'), false, now, 30_000).state).toBe('stopped');
   });
   it('is held while its holder beats, and stale once it has been silent past the stale time', () => {
-    expect(agentHealth(info('2026-01-01T00:00:59.000Z'), true, now).state).toBe('running');
+    expect(agentHealth(info('2026-01-01T00:00:59.000Z'), true, now, 30_000).state).toBe('running');
     expect(agentHealth(info('2026-01-01T00:00:20.000Z'), true, now, 30_000)).toMatchObject({ state: 'stale', silentMs: 40_000 });
     // a holder on another host cannot be asked: its heartbeat alone says
     expect(agentHealth(info('2026-01-01T00:00:20.000Z'), null, now, 30_000).state).toBe('stale');

@@ -18,7 +18,11 @@ import { requireSecrets } from '../secrets/dotenv.js';
 import { loadExperiment } from '../spec/experiment.js';
 import { onFailure, UserError } from '../ui/errors.js';
 import type { MergeSummary } from './merge.js';
-import { closeRun, settledState, wantRun } from '../agent/desired.js';
+import { agentDrives, agentWho, lookAtAgent } from '../agent/agent-lock.js';
+import { closeRun, desiredRun, followerLive, settledState, wantRun } from '../agent/desired.js';
+import { FollowerBeat } from '../agent/follower.js';
+import { agentHome } from '../agent/home.js';
+import { hostname } from 'node:os';
 
 export type LaunchEvent =
   | SupervisorEvent
@@ -28,7 +32,16 @@ export type LaunchEvent =
 
 export type LaunchResult =
   | { kind: 'finished'; run: RunRecord }
-  | { kind: 'driven'; run: RunRecord; state: RunState; detached: boolean; stranded: number[]; merge: MergeSummary | null };
+  | {
+      kind: 'driven';
+      run: RunRecord;
+      state: RunState;
+      detached: boolean;
+      stranded: number[];
+      merge: MergeSummary | null;
+      /** detached because the agent carries it: who (`pid 12 on nas`), or (tookOver) what became of the run another process took over from this silent shell */
+      carrier?: { who: string; tookOver: boolean };
+    };
 
 export interface LaunchContext extends BackendContext {
   project: Project;
@@ -43,7 +56,7 @@ export interface TrainOptions {
   requeue?: boolean;
   /** make train-1: the spec's `smoke:` overrides applied, a run of its own */
   smoke?: boolean;
-  /** submit, then return and leave the run to the agent (detach=1; always while an agent runs) */
+  /** submit, then return and leave the run to the agent (detach=1; always while an agent runs that can carry it) */
   detach?: boolean;
 }
 
@@ -57,7 +70,12 @@ export async function train(ctx: LaunchContext, opts: TrainOptions): Promise<Lau
   const exp = await loadExperiment(project.root, opts.experiment, { smoke: opts.smoke });
   requireSecrets(project.root, exp.file, exp.spec.secrets);
   const name = opts.backend ?? exp.spec.backends?.[0] ?? project.config.defaults.backend;
-  const detach = opts.detach ?? false;
+  const home = agentHome(project);
+  const agent = await lookAtAgent(home);
+  // A running agent carries the run, unless it is on another machine and the run's attempt would run on this one.
+  const agentCarries = agent.state === 'running' && (agent.info.host === hostname() || name !== 'local');
+  const detach = (opts.detach ?? false) || agentCarries;
+  const carrier = agent.state === 'running' ? agentWho(agent.info) : null;
   const backend = await openBackend(name, project, { ...ctx, detached: detach });
   checkResources(exp.file, exp.spec, backend, project.config);
   const pinned = await pinExperiment(project.root, project.stateDir, exp, opts.seed);
@@ -66,11 +84,21 @@ export async function train(ctx: LaunchContext, opts: TrainOptions): Promise<Lau
   try {
     if (opened.kind === 'finished') return { kind: 'finished', run: opened.run };
     const { run } = opened;
-    await wantRun(project.stateDir, { run_id: run.run_id, backend: name, host: ctx.host, fleet: ctx.fleet, batch: ctx.batch, cluster: ctx.cluster });
-    const result = await drive(ctx, run, backend, { how: opened.kind, requeue: opts.requeue, held: true, detachOnceStarted: detach });
+    // In a store home an agent elsewhere tells this shell follows the run by its heartbeat.
+    const beat = home.kind === 'store' && !detach ? new FollowerBeat(home, run.run_id) : null;
+    await wantRun(home, { run_id: run.run_id, backend: name, host: ctx.host, fleet: ctx.fleet, batch: ctx.batch, cluster: ctx.cluster, launched_on: hostname(), follower: beat?.follower });
+    beat?.start();
+    let result: LaunchResult;
+    try {
+      result = await drive(ctx, run, backend, { how: opened.kind, requeue: opts.requeue, held: true, detachOnceStarted: detach, stillOwner: beat ? () => beat.stillMine() : undefined });
+    } finally {
+      await beat?.stop();
+    }
+    if (result.kind !== 'driven') return result;
+    if (beat?.takenBy) return { ...result, carrier: { who: beat.takenBy, tookOver: true } };
     const settled = settledState(run);
-    if (result.kind === 'driven' && !result.detached && settled.done) await closeRun(project.stateDir, run.run_id, settled.state, settled.reason);
-    return result;
+    if (!result.detached && settled.done) await closeRun(home, run.run_id, settled.state, settled.reason);
+    return detach && carrier ? { ...result, carrier: { who: carrier, tookOver: false } } : result;
   } finally {
     opened.release();
   }
@@ -132,6 +160,8 @@ export interface DriveOptions {
   inheritedAsOwn?: boolean;
   /** returns once every unit has an attempt submitted, leaving them to run (detach=1) */
   detachOnceStarted?: boolean;
+  /** asked after this process slept: false when an agent took the run over meanwhile */
+  stillOwner?: () => Promise<boolean>;
 }
 
 /**
@@ -169,6 +199,7 @@ export async function drive(ctx: LaunchContext, run: RunRecord, backend: Backend
     slot: opts.slot,
     requeue: opts.requeue,
     inheritedAsOwn: opts.inheritedAsOwn,
+    stillOwner: opts.stillOwner,
     sink: opts.detachOnceStarted ? detachOnceStarted(ctx.sink, () => supervisor) : ctx.sink,
   });
   // Should this process fail while it follows the run, its attempts checkpoint and stop, and
@@ -199,13 +230,21 @@ function detachOnceStarted(sink: LaunchContext['sink'], supervisor: () => Superv
   };
 }
 
+/** Whether a shell or the agent on another machine follows the run (a store home only: a local one has the launcher lock). */
+async function followedFromElsewhere(project: Project, runId: string): Promise<boolean> {
+  const home = agentHome(project);
+  if (home.kind !== 'store') return false;
+  const d = await desiredRun(home, runId);
+  return !!d && !d.closed && (followerLive(d.follower, home.staleMs) || agentDrives(await lookAtAgent(home), runId, null));
+}
+
 /**
  * Records what ended among a run's live units since its record was written (one poll each),
  * starting nothing; only looks when another process follows the run (it records).
  */
 export async function followOnce(project: Project, run: RunRecord): Promise<void> {
   const live = run.units.map((u) => u.attempts.at(-1)).find((a) => a?.handle && (a.state === 'running' || a.state === 'pending'));
-  if (!live || launcherOf(project, run.run_id) !== null) return;
+  if (!live || launcherOf(project, run.run_id) !== null || (await followedFromElsewhere(project, run.run_id))) return;
   const release = await holdLauncher(project, run.run_id);
   if (!release) return;
   try {

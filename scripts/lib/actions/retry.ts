@@ -1,6 +1,7 @@
 // make retry: which shards of a sharded search run again, and where. Checked here so the verb and
 // the dashboard refuse the same things; `drive` (launch.ts) then runs them.
-import { lookAtAgent } from '../agent/agent-lock.js';
+import { agentWho, lookAtAgent } from '../agent/agent-lock.js';
+import { agentHome } from '../agent/home.js';
 import { askAgent } from '../agent/requests.js';
 import type { Backend } from '../backends/backend.js';
 import { backendForHandle } from '../backends/index.js';
@@ -36,9 +37,11 @@ export async function planRetry(project: Project, run: RunRecord, shards: number
  * While an agent runs it drives every run, so it is asked to start the units (make retry and
  * the dashboard then return); null when no agent runs and the caller drives them itself.
  */
-export async function askAgentToRetry(project: Project, run: RunRecord, plan: RetryPlan): Promise<{ pid: number; answer: string } | null> {
-  const agent = lookAtAgent(project.stateDir);
+export async function askAgentToRetry(project: Project, run: RunRecord, plan: RetryPlan): Promise<{ pid: number; who: string; answer: string } | null> {
+  const home = agentHome(project);
+  const agent = await lookAtAgent(home);
   if (agent.state !== 'running') return null;
-  const answer = await askAgent(project.stateDir, { verb: 'retry', run_id: run.run_id, units: plan.only, host: plan.slot }, agent.info.pid);
-  return { pid: agent.info.pid, answer };
+  const who = agentWho(agent.info);
+  const answer = await askAgent(home, { verb: 'retry', run_id: run.run_id, units: plan.only, host: plan.slot }, who);
+  return { pid: agent.info.pid, who, answer };
 }

@@ -1,8 +1,9 @@
 // make stop: asks a run's live units to checkpoint and stop, and, unless another process follows
 // the run (it records the ends), waits for them to end and records it.
 import { setTimeout as sleep } from 'node:timers/promises';
-import { lookAtAgent } from '../agent/agent-lock.js';
+import { agentDrives, agentWho, lookAtAgent } from '../agent/agent-lock.js';
 import { closeRun, desiredRun } from '../agent/desired.js';
+import { agentHome } from '../agent/home.js';
 import { askAgent, untilSettled } from '../agent/requests.js';
 import type { Backend } from '../backends/backend.js';
 import { backendForHandle } from '../backends/index.js';
@@ -31,7 +32,7 @@ const live = (run: RunRecord, only?: number[]) =>
 
 /** What a stop did: asked the agent that carries the run, or stopped the units from here. */
 export type StopOutcome =
-  | { by: 'agent'; pid: number; answer: string; run: RunRecord; settled: boolean }
+  | { by: 'agent'; pid: number; who: string; answer: string; run: RunRecord; settled: boolean }
   | { by: 'here'; result: StopResult };
 
 /**
@@ -40,15 +41,16 @@ export type StopOutcome =
  * agent, so none resumes it, then its units are stopped from here.
  */
 export async function stopWanted(project: Project, run: RunRecord, opts: { force?: boolean; units?: number[] } = {}): Promise<StopOutcome> {
-  const wanted = desiredRun(project.stateDir, run.run_id);
-  const agent = lookAtAgent(project.stateDir);
-  if (!opts.units && wanted && !wanted.closed && agent.state === 'running' && launcherOf(project, run.run_id) === agent.info.pid) {
-    const answer = await askAgent(project.stateDir, { verb: 'stop', run_id: run.run_id, force: opts.force }, agent.info.pid);
-    const now = await untilSettled(project, run.run_id, (run.spec.train.grace_sec + 30) * 1000);
+  const home = agentHome(project);
+  const [wanted, agent] = await Promise.all([desiredRun(home, run.run_id), lookAtAgent(home)]);
+  if (!opts.units && wanted && !wanted.closed && agentDrives(agent, run.run_id, launcherOf(project, run.run_id))) {
+    const who = agentWho(agent.info);
+    const answer = await askAgent(home, { verb: 'stop', run_id: run.run_id, force: opts.force }, who);
+    const now = await untilSettled(project, home, run.run_id, (run.spec.train.grace_sec + 30) * 1000);
     const settled = !now.units.some((u) => ['running', 'pending', 'queued'].includes(u.attempts.at(-1)?.state ?? ''));
-    return { by: 'agent', pid: agent.info.pid, answer, run: now, settled };
+    return { by: 'agent', pid: agent.info.pid, who, answer, run: now, settled };
   }
-  if (!opts.units) await closeRun(project.stateDir, run.run_id, 'cancelled', 'make stop');
+  if (!opts.units) await closeRun(home, run.run_id, 'cancelled', 'make stop');
   return { by: 'here', result: await stopRun(project, run, opts) };
 }
 

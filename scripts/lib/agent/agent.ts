@@ -5,17 +5,28 @@
 // pulled and recorded, the next attempt submitted where the run's backends say, a sharded run
 // merged. A run that finishes, is stopped, or is given up on is closed with its outcome. A run
 // whose drive fails (its backend does not answer) is tried again after a backoff.
+//
+// With its home in the store (home.ts) the agent may run on another machine than the one a run
+// was launched from. It then carries a run only once its foreground shell has gone silent past
+// the stale time, never an attempt running on that machine itself (backend local), and only
+// when this checkout pins the run's code, data and environment exactly as recorded.
+import { hostname } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { openBackend, checkResources } from '../backends/index.js';
 import type { Backend } from '../backends/backend.js';
 import type { Project } from '../project.js';
 import { launcherOf } from '../runs/launcher-lock.js';
+import { loadRun } from '../runs/run-store.js';
+import { comparePins } from '../pins/digest.js';
+import { pinExperiment } from '../pins/pin-experiment.js';
+import { loadExperiment } from '../spec/experiment.js';
 import { retryDelayMs } from '../runs/failover.js';
 import type { RunRecord } from '../runs/run-record.js';
 import type { Supervisor } from '../runs/supervisor.js';
 import { drive, type LaunchEvent } from '../actions/launch.js';
 import { AgentLock } from './agent-lock.js';
-import { closeRun, desiredRuns, desiredRun, settledState, wantRun, type DesiredRun } from './desired.js';
+import { closeRun, desiredRuns, desiredRun, followerLive, setFollower, settledState, wantRun, type DesiredRun } from './desired.js';
+import { agentHome, type AgentHome } from './home.js';
 import { answerRequest, pendingRequests, type AgentAnswer, type AgentRequest } from './requests.js';
 
 export interface AgentOptions {
@@ -27,8 +38,8 @@ export interface AgentOptions {
 interface Driven {
   supervisor: Supervisor | null;
   done: Promise<void>;
-  /** a stop was asked: the run closes as stopped whatever its attempts end as */
-  stopped: boolean;
+  /** a stop was asked (force: at once): the run closes as stopped whatever its attempts end as */
+  stopped: false | { force?: boolean };
   /** a unit used its attempt budget up */
   gaveUp: string | null;
 }
@@ -41,11 +52,16 @@ export class Agent {
   private readonly waits = new Map<string, { failures: number; notBefore: number }>();
   private stopping = false;
   private wake = new AbortController();
+  private readonly home: AgentHome;
+  /** runs launched elsewhere that this machine cannot carry, with why (said once) */
+  private readonly refusedHere = new Map<string, string>();
 
   constructor(
     private readonly project: Project,
     private readonly opts: AgentOptions,
-  ) {}
+  ) {
+    this.home = agentHome(project);
+  }
 
   private say(line: string): void {
     this.opts.say(line);
@@ -58,55 +74,56 @@ export class Agent {
   }
 
   async run(): Promise<void> {
-    const { stateDir } = this.project;
-    const lock = await AgentLock.take(stateDir, (l) => this.say(l));
-    this.say(`agent: pid ${process.pid}, state ${stateDir}`);
+    const { home } = this;
+    const lock = await AgentLock.take(home, (l) => this.say(l));
+    this.say(`agent: pid ${process.pid} on ${hostname()}, home ${home.location}`);
     try {
       while (!this.stopping) {
-        if (!lock.mine()) {
-          this.say('agent: another agent took over this state folder; leaving the runs to it');
+        if (!(await lock.mine())) {
+          this.say(`agent: another agent took over ${home.location}; leaving the runs to it`);
           break;
         }
         await this.serveRequests();
         await this.adopt();
         await lock.beat([...this.driving.keys()]);
         this.wake = new AbortController();
-        await sleep(this.opts.tickMs ?? 1000, undefined, { signal: this.wake.signal }).catch(() => {});
+        // A store is asked over the network: a slower tick by default (requests wait for it).
+        await sleep(this.opts.tickMs ?? (home.kind === 'store' ? 5000 : 1000), undefined, { signal: this.wake.signal }).catch(() => {});
       }
     } finally {
       for (const d of this.driving.values()) d.supervisor?.detach();
       await Promise.allSettled([...this.driving.values()].map((d) => d.done));
-      lock.release();
+      await lock.release();
     }
   }
 
   // ---- requests ---------------------------------------------------------------------------
 
   private async serveRequests(): Promise<void> {
-    for (const { id, req } of pendingRequests(this.project.stateDir)) {
+    for (const { id, req } of await pendingRequests(this.home)) {
       const answer = await this.serve(req).catch((err: unknown): AgentAnswer => ({ ok: false, message: firstLine(err) }));
       this.say(`agent: ${req.verb} ${req.run_id}: ${answer.message}`);
-      await answerRequest(this.project.stateDir, id, answer);
+      await answerRequest(this.home, id, answer);
     }
   }
 
   private async serve(req: AgentRequest): Promise<AgentAnswer> {
-    const { stateDir } = this.project;
-    const wanted = desiredRun(stateDir, req.run_id);
+    const { home } = this;
+    const wanted = await desiredRun(home, req.run_id);
     if (req.verb === 'stop') {
       const driven = this.driving.get(req.run_id);
-      await closeRun(stateDir, req.run_id, 'cancelled', 'make stop');
-      if (!driven?.supervisor) return { ok: true, message: 'no attempt running; it will not be started again' };
-      driven.stopped = true;
-      driven.supervisor.stop({ force: req.force });
+      await closeRun(home, req.run_id, 'cancelled', 'make stop');
+      if (!driven) return { ok: true, message: 'no attempt running; it will not be started again' };
+      driven.stopped = { force: req.force };
+      driven.supervisor?.stop({ force: req.force }); // not opened yet: stopped as it opens (onEvent)
       return { ok: true, message: `asked its live attempts to ${req.force ? 'stop now' : 'checkpoint and stop'}` };
     }
     if (this.driving.has(req.run_id)) return { ok: false, message: 'it is running; make stop it first' };
-    const run = this.project.db.get(req.run_id);
+    const run = await this.record(req.run_id);
     if (!run) return { ok: false, message: 'no such run' };
     const first = run.units[0]?.attempts.at(-1);
-    const { run_id, backend = first?.backend ?? run.backends[0]!, host, fleet = run.fleet, batch, cluster } = wanted ?? { run_id: run.run_id };
-    await wantRun(stateDir, { run_id, backend, host, fleet, batch, cluster, only: req.units, slot: req.host });
+    const { run_id, backend = first?.backend ?? run.backends[0]!, host, fleet = run.fleet, batch, cluster, launched_on } = wanted ?? { run_id: run.run_id };
+    await wantRun(home, { run_id, backend, host, fleet, batch, cluster, launched_on, only: req.units, slot: req.host });
     this.waits.delete(run.run_id);
     this.wake.abort();
     return { ok: true, message: `the agent starts ${req.units ? `unit${req.units.length > 1 ? 's' : ''} ${req.units.join(', ')}` : 'its unfinished units'}` };
@@ -114,23 +131,58 @@ export class Agent {
 
   // ---- runs -------------------------------------------------------------------------------
 
+  /** The run's record: from the store in a store home (another machine may have written it last). */
+  private record(runId: string): Promise<RunRecord | null> {
+    return loadRun(this.project, runId, { fresh: this.home.kind === 'store' }).catch(() => null);
+  }
+
   /** Starts driving every open run that nobody follows. */
   private async adopt(): Promise<void> {
-    const { project } = this;
-    for (const d of desiredRuns(project.stateDir)) {
+    const { project, home } = this;
+    for (const d of await desiredRuns(home)) {
       if (d.closed || this.driving.has(d.run_id) || this.stopping) continue;
       const wait = this.waits.get(d.run_id);
       if (wait && Date.now() < wait.notBefore) continue;
-      const run = project.db.get(d.run_id);
+      if (launcherOf(project, d.run_id) !== null || followerLive(d.follower, home.staleMs)) continue; // followed by a shell: it drives
+      const run = await this.record(d.run_id);
       if (!run) continue;
       const settled = d.only ? { done: false, state: '', reason: null } : settledState(run);
       if (settled.done) {
-        await closeRun(project.stateDir, d.run_id, settled.state, settled.reason);
+        await closeRun(home, d.run_id, settled.state, settled.reason);
         continue;
       }
-      if (launcherOf(project, d.run_id) !== null) continue; // followed by a shell: it drives
+      const elsewhere = this.notCarriedHere(d, run);
+      if (elsewhere) {
+        if (this.refusedHere.get(d.run_id) !== elsewhere) this.say(`agent: ${d.run_id}: ${elsewhere}`);
+        this.refusedHere.set(d.run_id, elsewhere);
+        continue;
+      }
+      this.refusedHere.delete(d.run_id);
+      if (d.follower) {
+        const silent = Math.round((Date.now() - Date.parse(d.follower.beat_at)) / 1000);
+        this.say(`agent: ${d.run_id}: its shell (pid ${d.follower.pid} on ${d.follower.host}) silent for ${silent}s; carrying it from here`);
+        await setFollower(home, d, undefined); // that shell, should it wake, leaves the run to this agent
+      }
       this.start(d, run);
     }
+  }
+
+  /** Why a run launched from another machine cannot be carried from this one; null when it can. */
+  private notCarriedHere(d: DesiredRun, run: RunRecord): string | null {
+    if (!d.launched_on || d.launched_on === hostname()) return null;
+    const local = run.units.some((u) => {
+      const last = u.attempts.at(-1);
+      return last?.backend === 'local' && ['running', 'pending', 'queued'].includes(last.state);
+    });
+    return local ? `its attempt runs on ${d.launched_on} itself (backend local): only an agent there can follow it` : null;
+  }
+
+  /** A run launched from another machine is carried only by a checkout that pins it the same. */
+  private async checkPins(run: RunRecord): Promise<void> {
+    const exp = await loadExperiment(this.project.root, run.experiment, { smoke: run.smoke === true });
+    const pinned = await pinExperiment(this.project.root, this.project.stateDir, exp, run.pins.seed);
+    const diffs = comparePins(run.pins, pinned.pins);
+    if (diffs.length) throw new Error(`this checkout does not pin it as recorded (${diffs.join('; ')}); bring it to the run's commit`);
   }
 
   private start(d: DesiredRun, run: RunRecord): void {
@@ -139,7 +191,7 @@ export class Agent {
     driven.done = this.drive(d, run, driven)
       .then(async (outcome) => {
         this.waits.delete(d.run_id);
-        if (outcome) await closeRun(this.project.stateDir, d.run_id, outcome.state, outcome.reason);
+        if (outcome) await closeRun(this.home, d.run_id, outcome.state, outcome.reason);
       })
       .catch((err: unknown) => {
         const failures = (this.waits.get(d.run_id)?.failures ?? 0) + 1;
@@ -157,8 +209,9 @@ export class Agent {
   private async drive(d: DesiredRun, run: RunRecord, driven: Driven): Promise<{ state: string; reason: string | null } | null> {
     const { project } = this;
     const ctx = { project, host: d.host, fleet: d.fleet, batch: d.batch, cluster: d.cluster, detached: true, sink: (e: LaunchEvent) => this.onEvent(d.run_id, e, driven) };
+    if (d.launched_on && d.launched_on !== hostname()) await this.checkPins(run);
     const backend = await this.placeFor(run, d, ctx);
-    if (d.only) await wantRun(project.stateDir, { ...d, only: undefined, slot: undefined }); // a retry's units are asked once
+    if (d.only) await wantRun(this.home, { ...d, only: undefined, slot: undefined, follower: undefined }); // a retry's units are asked once
     this.say(`agent: driving ${run.run_id} on ${backend.title}`);
     const result = await drive(ctx, run, backend, { how: d.only ? 'retry' : 'resume', only: d.only, slot: d.slot, inheritedAsOwn: true });
     if (result.kind !== 'driven' || result.detached) return null;
@@ -199,7 +252,7 @@ export class Agent {
     switch (e.type) {
       case 'opened':
         driven.supervisor = e.supervisor;
-        if (driven.stopped) e.supervisor.stop();
+        if (driven.stopped) e.supervisor.stop(driven.stopped);
         break;
       case 'started':
         this.say(`agent: ${unit(e.unit)} attempt ${e.attempt} started on ${e.backend}${e.slot === e.backend ? '' : ` ${e.slot}`}`);

@@ -8,7 +8,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { sha256Hex } from '../hash.js';
 import { run } from '../proc.js';
-import { agentDir } from './agent-lock.js';
+import { agentDir } from './home.js';
 
 export const agentName = (root: string) => `switchyard-agent-${sha256Hex(root).slice(0, 8)}`;
 const unitPath = (root: string) => path.join(os.homedir(), '.config', 'systemd', 'user', `${agentName(root)}.service`);

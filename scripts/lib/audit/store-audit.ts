@@ -74,8 +74,11 @@ const unitParts = (unit: string) => {
   return { run_id: runId!, ...(shard === undefined ? {} : { shard: Number(shard) }) };
 };
 
-/** `keys`: the store's keys below `runs/` (listRuns). */
-export async function auditStore(store: Store, state: LedgerState, keys: string[]): Promise<AuditResult> {
+/**
+ * `keys`: the store's keys below `runs/` (listRuns); `ledger`: the id of the ledger `state` was
+ * read from (a run another machine's ledger also recorded has the rest of its story there).
+ */
+export async function auditStore(store: Store, state: LedgerState, keys: string[], ledger: string | null): Promise<AuditResult> {
   const present = new Set(keys);
   const folders = stepFolders(keys);
   const problems: Finding[] = [];
@@ -99,6 +102,10 @@ export async function auditStore(store: Store, state: LedgerState, keys: string[
     if (problem !== ABANDONED) return void problems.push({ line: s.line, reason: `${where}: ${problem}` });
     const remains = folders.get(stepPrefix(s))?.keys ?? [];
     if (await running(s.run_id)) return void notes.push(`${where}: not in this store yet (the run is still running)`);
+    const others = (await record(s.run_id).catch(() => null))?.ledgers?.filter((id) => id !== ledger) ?? [];
+    if (others.length) {
+      return void notes.push(`${where}: not in the store; the run was also driven from another machine (ledger ${others.join(', ')}), whose ledger records what became of it (make verify there)`);
+    }
     const left = remains.length ? `${remains.length} file${remains.length === 1 ? '' : 's'} left` : 'nothing left';
     problems.push({ line: s.line, reason: `${where}: abandoned, not corrupt: ${store.locate(s.manifest)} is gone (${left}); make verify repair=1 records it and removes what is left` });
     abandoned.push({ run_id: s.run_id, ...(s.shard === undefined ? {} : { shard: s.shard }), step: s.step, keys: remains, why: 'its manifest is gone from the store' });

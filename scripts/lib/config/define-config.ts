@@ -153,6 +153,19 @@ export interface SwitchyardConfig {
   batch?: Record<string, BatchConfig>;
   /** SLURM clusters, by name */
   clusters?: Record<string, ClusterConfig>;
+  /** where make agent keeps its lock, the runs asked of it and the requests sent to it */
+  agent?: AgentConfig;
+}
+
+export interface AgentConfig {
+  /**
+   * `local` (default): `.switchyard/agent/`, one agent per state folder, carrying the runs
+   * launched from this checkout. `store`: `agent/` in the store, one agent per store on any
+   * machine with the repository and the store (an always-on host carries what a laptop launched).
+   */
+  home?: 'local' | 'store';
+  /** seconds a silent agent, or a shell following a run, is trusted before another takes over (default 30) */
+  stale_after_sec?: number;
 }
 
 export function defineConfig(config: SwitchyardConfig): SwitchyardConfig {

@@ -69,6 +69,11 @@ export const FleetSchema = z.strictObject({
 
 export type FleetEntry = z.infer<typeof FleetSchema>;
 
+export const AgentSchema = z.strictObject({
+  home: z.enum(['local', 'store']).default('local'),
+  stale_after_sec: z.number().int().min(5).max(3600).default(30),
+});
+
 export const ConfigSchema = z.strictObject({
   defaults: z
     .strictObject({
@@ -86,6 +91,7 @@ export const ConfigSchema = z.strictObject({
   fleets: z.record(Name, z.union([z.array(Name).min(1).transform((hosts) => FleetSchema.parse({ hosts })), FleetSchema])).default({}),
   batch: z.record(Name, BatchSchema).default({}),
   clusters: z.record(Name, ClusterSchema).default({}),
+  agent: AgentSchema.prefault({}),
 }).superRefine((c, ctx) => {
   for (const [name, entry] of Object.entries(c.batch)) {
     const problem = batchStoreProblem(entry, c.defaults.store);

@@ -6,7 +6,7 @@ import type { z } from 'zod';
 import { BatchSchema } from '../config/batch-config.js';
 import { ClusterSchema } from '../config/cluster-config.js';
 import type { SwitchyardConfig } from '../config/define-config.js';
-import { ConfigSchema, FleetSchema, HostSchema, S3Schema, type Config } from '../config/load-config.js';
+import { AgentSchema, ConfigSchema, FleetSchema, HostSchema, S3Schema, type Config } from '../config/load-config.js';
 
 /** A string as a single-quoted TypeScript literal. */
 function quote(s: string): string {
@@ -54,6 +54,7 @@ export function explicitConfig(config: Config): SwitchyardConfig {
     }),
     batch: mapValues(config.batch, (b) => explicit(BatchSchema, b) as SwitchyardConfig['batch'] extends Record<string, infer E> | undefined ? E : never),
     clusters: mapValues(config.clusters, (c) => explicit(ClusterSchema, c)),
+    agent: explicit(AgentSchema, config.agent),
   };
 }
 
@@ -94,9 +95,17 @@ ${BATCH_COMMENT}
   batch: ${section(c.batch)},
 ${CLUSTERS_COMMENT}
   clusters: ${section(c.clusters)},
+${AGENT_COMMENT}
+${c.agent && Object.keys(c.agent).length ? `  agent: ${literal(c.agent)},` : '  // agent: { home: \'store\' },'}
 });
 `;
 }
+
+const AGENT_COMMENT = `  // make agent keeps its lock, the runs asked of it and the requests sent to it in
+  // .switchyard/agent/ (home: 'local'), carrying the runs launched from this checkout; with
+  // home: 'store', in the store, so an agent on any always-on machine with this repository and
+  // the store carries runs a laptop launched. stale_after_sec (default 30): how long a silent
+  // agent, or a shell following a run, is trusted before another takes over.`;
 
 const FLEETS_COMMENT = `  // A fleet: inventory hosts that one sharded search spreads over, shard i starting on
   // hosts[i % hosts.length]; make fleet-search experiment=knn/fleet fleet=lab. For example:

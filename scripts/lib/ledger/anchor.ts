@@ -122,6 +122,12 @@ export function anchorProblem(anchor: LedgerAnchor | null | string, tip: LedgerT
 }
 
 /** The bytes of a file's first line (without its newline). */
+/** The id of the ledger at `ledgerPath`, or null while it has no line. */
+export async function ledgerIdOf(ledgerPath: string): Promise<string | null> {
+  const first = await readFirstLine(ledgerPath).catch(() => null);
+  return first?.length ? ledgerId(first) : null;
+}
+
 async function readFirstLine(file: string): Promise<Buffer> {
   const fh = await open(file, 'r');
   try {

@@ -58,6 +58,11 @@ export interface RunRecord {
   smoke?: true;
   /** the best public score Kaggle gave the run's submissions (make submissions), by the competition's metric */
   public_score?: number;
+  /**
+   * The ledgers (by id: `ledgers/<id>/` in the store) holding entries of this run: more than one
+   * when machines sharing the store took turns driving it (an agent in the store).
+   */
+  ledgers?: string[];
 }
 
 /** run.json as stored. */

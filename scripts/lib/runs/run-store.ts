@@ -6,22 +6,40 @@ import type { Project } from '../project.js';
 import { claimUnit } from '../runner/attempt-fence.js';
 import { sealAttemptFiles } from '../runner/attempt-files.js';
 import { deleteStoredStep, storedSteps } from '../runner/store-checkpoints.js';
-import { anchorBeforeAppend, LEDGER_KEY_VAR } from '../ledger/anchor.js';
+import { anchorBeforeAppend, LEDGER_KEY_VAR, ledgerIdOf } from '../ledger/anchor.js';
 import { readDotEnv } from '../secrets/dotenv.js';
 import { UserError } from '../ui/errors.js';
 import { parseRunJson, runJson, runKeys, type RunRecord } from './run-record.js';
 import type { Journal } from './supervision.js';
 
+// This machine's ledger id, once it has a line: named in every run record it saves.
+const ledgerIds = new WeakMap<Project, string>();
+
+async function noteLedger(project: Project, run: RunRecord): Promise<void> {
+  let id = ledgerIds.get(project);
+  if (!id) {
+    const read = await ledgerIdOf(project.ledgerPath);
+    if (!read) return; // no line yet: the next save names it
+    ledgerIds.set(project, (id = read));
+  }
+  if (!run.ledgers?.includes(id)) run.ledgers = [...(run.ledgers ?? []), id];
+}
+
 export async function saveRun(project: Project, run: RunRecord): Promise<void> {
+  await noteLedger(project, run);
   await project.store.putBytes(runKeys.record(run.run_id), runJson(run));
   project.db.upsert(run);
 }
 
-export async function loadRun(project: Project, runId: string): Promise<RunRecord> {
+/**
+ * The run's record: from this machine's index, else from the store (and indexed). `fresh`
+ * reads the store first, for a run another machine may be writing (an agent in the store).
+ */
+export async function loadRun(project: Project, runId: string, opts: { fresh?: boolean } = {}): Promise<RunRecord> {
   if (!/^[a-z0-9][a-z0-9_-]*-\d{8}T\d{4}-[0-9a-f]{8}(-\d+)?$/.test(runId)) {
     throw new UserError(`run: ${JSON.stringify(runId)} is not a run id; list runs with make status`);
   }
-  const fromDb = project.db.get(runId);
+  const fromDb = opts.fresh ? null : project.db.get(runId);
   if (fromDb) return fromDb;
   const bytes = await project.store.getBytes(runKeys.record(runId));
   if (!bytes) throw new UserError(`run: no run ${runId} in ${project.store.url}; list runs with make status`);

@@ -76,6 +76,11 @@ export interface SupervisorOptions {
    * (the agent: a failure or a cancel is not resumed by a re-attach); default: anything but a success
    */
   inheritedAsOwn?: boolean;
+  /**
+   * Asked after this process was silent for several ticks (stopped, a laptop asleep), before
+   * it acts again: false when another process took the run over meanwhile, and this one detaches.
+   */
+  stillOwner?: () => Promise<boolean>;
   sink?: (e: SupervisorEvent) => void;
   clock?: Clock;
   tickMs?: number;

@@ -41,6 +41,8 @@ export class Supervisor {
   private looping: Promise<void> | null = null;
   /** when lost slots were last looked for: a long gap means this process slept */
   private checkedAt: number | null = null;
+  /** when the loop last went on: a long gap means this process slept, and may have been replaced */
+  private awakeAt: number | null = null;
 
   constructor(private readonly opts: SupervisorOptions) {
     this.clock = opts.clock ?? systemClock;
@@ -141,6 +143,7 @@ export class Supervisor {
 
   private async runLoop(): Promise<void> {
     while (!this.detached) {
+      if (!(await this.stillOwner())) break;
       await this.startQueued();
       this.pollLive();
       await this.drain();
@@ -148,8 +151,19 @@ export class Supervisor {
       if (this.opts.sink) this.emit({ type: 'tick', units: this.view() }); // a view of every unit: built only for a listener
       if (this.finished()) break;
       await this.nap();
+      if (!(await this.stillOwner())) break;
       await this.drain();
     }
+  }
+
+  /** After a gap of several ticks: whether the run is still this process's to drive; detaches when not. */
+  private async stillOwner(): Promise<boolean> {
+    const now = this.clock.now();
+    const slept = this.awakeAt !== null && now - this.awakeAt > 5 * this.tickMs;
+    this.awakeAt = now;
+    if (!slept || !this.opts.stillOwner || (await this.opts.stillOwner().catch(() => true))) return true;
+    this.detached = true;
+    return false;
   }
 
   /** Sleeps until the next tick, a message, or a backend's own change signal. */
