@@ -75,7 +75,7 @@ export async function train(ctx: LaunchContext, opts: TrainOptions): Promise<Lau
   // A running agent carries the run, unless it is on another machine and the run's attempt would run on this one.
   const agentCarries = agent.state === 'running' && (agent.info.host === hostname() || name !== 'local');
   const detach = (opts.detach ?? false) || agentCarries;
-  const carrier = agent.state === 'running' ? agentWho(agent.info) : null;
+  const carrier = agentCarries ? agentWho(agent.info) : null;
   const backend = await openBackend(name, project, { ...ctx, detached: detach });
   checkResources(exp.file, exp.spec, backend, project.config);
   const pinned = await pinExperiment(project.root, project.stateDir, exp, opts.seed);
