@@ -1,8 +1,11 @@
 // The agent's pure rules: when its lock is stale, how long a retry waits, which ends resume,
-// which backends can take a unit, when a run has nothing left to do, and the unit it installs.
+// which backends can take a unit, when a run has nothing left to do, the unit it installs, and
+// how a foreground shell tells an agent elsewhere that it follows a run.
 import { describe, expect, it } from 'vitest';
 import { agentHealth, type AgentInfo } from '../../scripts/lib/agent/agent-lock.js';
-import { settledState } from '../../scripts/lib/agent/desired.js';
+import { closeRun, desiredRun, followerLive, setFollower, settledState, wantRun } from '../../scripts/lib/agent/desired.js';
+import { FollowerBeat, thisShell } from '../../scripts/lib/agent/follower.js';
+import type { AgentHome } from '../../scripts/lib/agent/home.js';
 import { systemdUnit } from '../../scripts/lib/agent/install.js';
 import { endsInARow, fitsResources, resumes, retryDelayMs } from '../../scripts/lib/runs/failover.js';
 import type { AttemptRecord, RunRecord } from '../../scripts/lib/runs/run-record.js';
@@ -93,5 +96,66 @@ describe('agent-install', () => {
     expect(unit).toContain('ExecStart=/usr/bin/node /home/me/proj/dist/scripts/agent.js');
     expect(unit).toContain('Restart=always');
     expect(unit).toContain('KillMode=process');
+  });
+});
+
+/** An agent home in memory: what a store or a folder holds, without either. */
+function memoryHome(staleMs = 5000): AgentHome & { files: Map<string, string> } {
+  const files = new Map<string, string>();
+  return {
+    kind: 'store',
+    location: 'memory://agent/',
+    staleMs,
+    files,
+    read: async (name) => files.get(name) ?? null,
+    write: async (name, text) => void files.set(name, text),
+    remove: async (name) => void files.delete(name),
+    list: async (dir) => [...files.keys()].filter((k) => k.startsWith(`${dir}/`)).map((k) => k.slice(dir.length + 1)).sort(),
+  };
+}
+
+describe('a foreground shell followed from another machine', () => {
+  const shell = (host: string, beat: string) => ({ host, pid: 1, pid_start: null, beat_at: beat });
+  const now = Date.parse('2026-01-01T00:01:00.000Z');
+
+  it('counts as following while its heartbeat is fresh (another host) or its pid lives (this host)', () => {
+    expect(followerLive(undefined, 5000, now)).toBe(false);
+    expect(followerLive(shell('laptop-elsewhere', '2026-01-01T00:00:57.000Z'), 5000, now)).toBe(true);
+    expect(followerLive(shell('laptop-elsewhere', '2026-01-01T00:00:54.000Z'), 5000, now)).toBe(false);
+    expect(followerLive({ ...thisShell(), beat_at: '2000-01-01T00:00:00.000Z' }, 5000, now)).toBe(true); // alive here, however old its beat
+    expect(followerLive({ ...thisShell(), pid: 2 ** 22 + 7 }, 5000, now)).toBe(false);
+  });
+
+  it('renews its heartbeat while the record names it, and leaves once the agent has cleared its name', async () => {
+    const home = memoryHome();
+    let takenOver = 0;
+    const beat = new FollowerBeat(home, 'r1', () => takenOver++);
+    await wantRun(home, { run_id: 'r1', backend: 'ssh', follower: beat.follower });
+    const first = (await desiredRun(home, 'r1'))!.follower!.beat_at;
+    await new Promise((r) => setTimeout(r, 5));
+    expect(await beat.stillMine()).toBe(true);
+    expect(Date.parse((await desiredRun(home, 'r1'))!.follower!.beat_at)).toBeGreaterThan(Date.parse(first));
+
+    await setFollower(home, (await desiredRun(home, 'r1'))!, undefined); // the agent takes it over
+    expect(await beat.stillMine()).toBe(false);
+    expect(await beat.stillMine()).toBe(false);
+    expect(takenOver).toBe(1);
+    expect(beat.takenBy).toBe('the agent took it over; it carries it now');
+    await beat.stop();
+    expect((await desiredRun(home, 'r1'))!.follower).toBeUndefined(); // its stop writes nothing back
+  });
+
+  it('takes its name off an open run when it stops, and says how a run closed meanwhile ended', async () => {
+    const home = memoryHome();
+    const beat = new FollowerBeat(home, 'r2', () => {});
+    await wantRun(home, { run_id: 'r2', backend: 'ssh', follower: beat.follower });
+    await beat.stop();
+    expect((await desiredRun(home, 'r2'))!.follower).toBeUndefined();
+
+    const other = new FollowerBeat(home, 'r2', () => {});
+    await setFollower(home, (await desiredRun(home, 'r2'))!, other.follower);
+    await closeRun(home, 'r2', 'succeeded', null);
+    expect(await other.stillMine()).toBe(false);
+    expect(other.takenBy).toBe('another process took it over, and it has ended: succeeded');
   });
 });

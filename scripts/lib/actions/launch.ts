@@ -84,13 +84,19 @@ export async function train(ctx: LaunchContext, opts: TrainOptions): Promise<Lau
   try {
     if (opened.kind === 'finished') return { kind: 'finished', run: opened.run };
     const { run } = opened;
-    // In a store home an agent elsewhere tells this shell follows the run by its heartbeat.
-    const beat = home.kind === 'store' && !detach ? new FollowerBeat(home, run.run_id) : null;
+    // In a store home an agent elsewhere tells this shell follows the run by its heartbeat; one
+    // that finds the run taken over (it was silent past the stale time) leaves it at once.
+    let supervisor: Supervisor | null = null;
+    const beat = home.kind === 'store' && !detach ? new FollowerBeat(home, run.run_id, () => supervisor?.detach()) : null;
+    const sink: LaunchContext['sink'] = (e) => {
+      if (e.type === 'opened') supervisor = e.supervisor;
+      ctx.sink(e);
+    };
     await wantRun(home, { run_id: run.run_id, backend: name, host: ctx.host, fleet: ctx.fleet, batch: ctx.batch, cluster: ctx.cluster, launched_on: hostname(), follower: beat?.follower });
     beat?.start();
     let result: LaunchResult;
     try {
-      result = await drive(ctx, run, backend, { how: opened.kind, requeue: opts.requeue, held: true, detachOnceStarted: detach, stillOwner: beat ? () => beat.stillMine() : undefined });
+      result = await drive({ ...ctx, sink }, run, backend, { how: opened.kind, requeue: opts.requeue, held: true, detachOnceStarted: detach, stillOwner: beat ? () => beat.stillMine() : undefined });
     } finally {
       await beat?.stop();
     }

@@ -23,6 +23,8 @@ export class FollowerBeat {
   constructor(
     private readonly home: AgentHome,
     private readonly runId: string,
+    /** called once, when a renewal finds the run taken over (a shell slowed down past the stale time, not asleep) */
+    private readonly onTakenOver: () => void,
   ) {}
 
   /** Renews the heartbeat every third of the stale time until stopped. */
@@ -38,6 +40,7 @@ export class FollowerBeat {
     const d = await desiredRun(this.home, this.runId);
     if (!d || d.closed || !same(d.follower, this.me)) {
       this.takenBy = d?.closed ? `another process took it over, and it has ended: ${d.closed.state}${d.closed.reason ? ` (${d.closed.reason})` : ''}` : 'the agent took it over; it carries it now';
+      this.onTakenOver();
       return false;
     }
     await setFollower(this.home, d, { ...this.me, beat_at: new Date().toISOString() });
