@@ -3,16 +3,19 @@
 // host (a real sshd in a network namespace). Baseline in the same run: starting the same
 // experiment by hand. Target: at most 10 s (SkyPilot's managed jobs poll every 15 s and wait
 // 60 s between relaunches; dstack calls an instance lost after 2 min). Runs as root.
+// BENCH_MB (default none) puts that many MB of files in the experiment's folder, to see what a
+// heavier experiment adds to a recovery.
 import { spawn } from 'node:child_process';
 import { rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { createSandbox } from '../test/helpers/sandbox.js';
 import { startTestHosts } from '../test/helpers/ssh-hosts.js';
-import { median } from './lib/measure.js';
+import { median, sizeFromEnv } from './lib/measure.js';
 import { bareStart, marksOf, setUpPreempt, until } from './lib/preempt.js';
 
 const ROUNDS = 3;
+const PAYLOAD_MB = sizeFromEnv('BENCH_MB', 0);
 const TARGET_S = 10;
 /** Where the experiment notes its starts, below its HOME: this machine's, or the host's own. */
 const MARKS = 'sy-bench-preempt';
@@ -38,7 +41,7 @@ async function preemptOnce(dir: string, home: string, args: string[], kill: (pid
 const sb = createSandbox();
 const hosts = await startTestHosts(1, { prefix: 'sypre' });
 try {
-  setUpPreempt(sb, hosts, MARKS);
+  setUpPreempt(sb, hosts, MARKS, undefined, PAYLOAD_MB);
 
   const local: number[] = [];
   const ssh: number[] = [];
@@ -49,7 +52,8 @@ try {
     bare.push(bareStart(sb.dir));
   }
   const b = median(bare);
-  console.log(`preemption → next attempt running (median of ${ROUNDS}; the experiment SIGKILLed)`);
+  const payload = PAYLOAD_MB ? `, ${PAYLOAD_MB} MB of files in the experiment` : '';
+  console.log(`preemption → next attempt running (median of ${ROUNDS}; the experiment SIGKILLed${payload})`);
   console.log(`  starting it by hand (baseline)   ${b.toFixed(3)} s`);
   for (const [name, xs] of [['local', local], ['ssh', ssh]] as const) {
     const m = median(xs);

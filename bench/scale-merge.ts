@@ -10,6 +10,7 @@ import { spawnSync } from 'node:child_process';
 import { closeSync, mkdirSync, openSync, rmSync, statSync, writeSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { bundleMergeChild } from './lib/merge-child-bundle.js';
 
 const DIR = fileURLToPath(new URL('./.tmp/scale-merge/', import.meta.url));
 const SIZES = (process.env.SCALE_MERGE_GIB ?? '1,3,10').split(',').map(Number);
@@ -20,12 +21,6 @@ const TEXT = 'x'.repeat(174); // a record of 256 bytes with its newline
 const shardFile = (i: number) => path.join(DIR, `shard-${i}-of-${SHARDS}.jsonl`);
 
 const CHILD = path.join(DIR, '..', 'merge-child.mjs');
-
-/** The merging process, bundled as build.mjs bundles the verbs. */
-async function bundleChild(): Promise<void> {
-  const { build } = await import('esbuild');
-  await build({ entryPoints: [fileURLToPath(new URL('./lib/merge-child.ts', import.meta.url))], outfile: CHILD, bundle: true, format: 'esm', platform: 'node', target: 'node20', logLevel: 'error' });
-}
 
 /**
  * `gib` GiB of 256-byte records over the shards; shard i holds keys K + i, K + i + SHARDS, ...
@@ -71,7 +66,7 @@ const wall = (cmd: string, args: string[], stdout: 'pipe' | number = 'pipe') => 
   return { s: (performance.now() - t) / 1000, stdout: r.stdout?.toString() ?? '' };
 };
 
-await bundleChild();
+await bundleMergeChild(CHILD);
 process.stdout.write('(figures from a shared, loaded machine are noisy; compare a row with its baseline)\n');
 const rss: number[] = [];
 try {

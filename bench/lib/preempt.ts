@@ -7,7 +7,7 @@ import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Sandbox } from '../../test/helpers/sandbox.js';
 import { inventoryEntries, type TestHosts } from '../../test/helpers/ssh-hosts.js';
-import { now } from './measure.js';
+import { makeRandomRepo, now } from './measure.js';
 
 // Attempt 1 notes its start and pid, then waits to be killed; attempt 2 notes its start and ends.
 const experiment = (marks: string) => `#!/bin/sh
@@ -35,11 +35,13 @@ export function marksOf(home: string, marks: string, run: string): string[][] {
 
 /**
  * `competitions/preempt` in the sandbox, the hosts (and `clusters`, an entry text) in its
- * inventory, committed, and host h1 bootstrapped.
+ * inventory, committed, and host h1 bootstrapped. `payloadMb` MB of random files in 500 under
+ * the experiment's folder make it as heavy as a real one's code (pinned and synced each attempt).
  */
-export function setUpPreempt(sb: Sandbox, hosts: TestHosts, marks: string, clusters?: string): void {
+export function setUpPreempt(sb: Sandbox, hosts: TestHosts, marks: string, clusters?: string, payloadMb = 0): void {
   const comp = path.join(sb.dir, 'competitions/preempt');
   mkdirSync(comp);
+  if (payloadMb > 0) makeRandomRepo(path.join(comp, 'payload'), payloadMb, 500);
   writeFileSync(path.join(comp, 'challenge.json'), '{"title": "preemption"}\n');
   writeFileSync(path.join(comp, 'run.sh'), experiment(marks), { mode: 0o755 });
   writeFileSync(path.join(comp, 'experiment.yaml'), 'train:\n  command: sh run.sh\n');

@@ -207,6 +207,33 @@ describe('mergeShards', () => {
     expect(readdirSync(path.dirname(out)).filter((f) => f.endsWith('.tmp'))).toEqual([]);
   });
 
+  it('concat: byte for byte across read and write buffer edges, and lines longer than either', async () => {
+    // Interleaved keys over 3 shards, lines of many lengths (the buffers' edges fall mid-line at
+    // every offset), and two lines larger than the read chunk (1 MiB) and the write buffer.
+    const count = 3;
+    const total = 30_000;
+    const line = (key: number) => {
+      const len = key === 7_777 || key === 20_001 ? 5 << 20 : (key * 37) % 700;
+      return JSON.stringify({ key, pad: 'p'.repeat(len) });
+    };
+    const dir = freshDir();
+    mkdirSync(dir, { recursive: true });
+    const files = Array.from({ length: count }, (_, i) => {
+      const keys = Array.from({ length: total / count }, (_, j) => j * count + i);
+      const header = { format: 'switchyard-shard/1', shard_index: i, shard_count: count, pins_digest: PINS, key_range: [0, total], records: keys.length };
+      const file = path.join(dir, shardFileName(i, count));
+      writeFileSync(file, [JSON.stringify(header), ...keys.map(line)].join('\n') + '\n');
+      return file;
+    });
+    const out = path.join(dir, 'merged.jsonl');
+    const report = await mergeShards(files, 'concat', out);
+    const expected = Array.from({ length: total }, (_, k) => line(k) + '\n').join('');
+    const text = readFileSync(out, 'utf8');
+    expect(text.length).toBe(expected.length);
+    expect(text === expected).toBe(true);
+    expect(report.merged).toEqual({ records: total, bytes: Buffer.byteLength(expected), sha256: createHash('sha256').update(expected).digest('hex') });
+  });
+
   it('streams a large input (32 shards x 20k records) with bounded memory', async () => {
     const dir = freshDir();
     mkdirSync(dir, { recursive: true });

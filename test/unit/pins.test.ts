@@ -207,8 +207,8 @@ describe('stat cache', () => {
 
     unlinkSync(join(dir, 'b.txt'));
     await pinData({ dir, cacheFile });
-    const entries = JSON.parse(readFileSync(cacheFile, 'utf8')).entries;
-    expect(Object.keys(entries)).toEqual(['a.txt']);
+    const { paths } = JSON.parse(readFileSync(cacheFile, 'utf8'));
+    expect(paths).toEqual(['a.txt']);
   });
 
   it('does not trust files modified just now, and never pins itself', async () => {
@@ -218,9 +218,27 @@ describe('stat cache', () => {
     const cacheFile = join(dir, '.switchyard-cache.json');
     const pin = await pinData({ dir, cacheFile });
     expect(pin.manifest.files.map((f) => f.path)).toEqual(['fresh.txt', 'old.txt']);
-    const entries = JSON.parse(readFileSync(cacheFile, 'utf8')).entries;
-    expect(Object.keys(entries)).toEqual(['old.txt']);
+    const { paths } = JSON.parse(readFileSync(cacheFile, 'utf8'));
+    expect(paths).toEqual(['old.txt']);
     expect((await pinData({ dir, cacheFile })).root).toBe(pin.root);
+  });
+
+  it('lists files in path order where a directory sorts against names beside it', async () => {
+    // '.' (0x2e) < '/' (0x2f) < '0' (0x30): the directory a/ falls between a.b and a0.
+    const tree = { 'a0': '1', 'a/x': '2', 'a.b': '3', 'a/y/z': '4', 'a-': '5', 'b': '6' };
+    const dir = writeTree(tempDir(), tree);
+    const cacheFile = join(tempDir(), 'cache.json');
+    age(dir);
+    const cold = await pinData({ dir, cacheFile });
+    const paths = cold.manifest.files.map((f) => f.path);
+    expect(paths).toEqual(Object.keys(tree).sort());
+    expect(paths).toEqual(['a-', 'a.b', 'a/x', 'a/y/z', 'a0', 'b']);
+
+    // Every file is answered by the cache walking forward through it.
+    let hashed = 0;
+    const warm = await pinData({ dir, cacheFile, onProgress: (d) => (hashed = d) });
+    expect(hashed).toBe(0);
+    expect(warm.manifest).toEqual(cold.manifest);
   });
 
   it('ignores a corrupt cache', async () => {

@@ -39,28 +39,33 @@ export class LineReader {
   /** Advances to the next line; false at the end of the file. */
   async next(): Promise<boolean> {
     for (;;) {
-      if (this.head < this.tail) {
-        const nl = this.buf.indexOf(NL, this.head);
-        if (nl !== -1 && nl < this.tail) {
-          this.start = this.head;
-          this.end = nl;
-          this.head = nl + 1;
-          this.lineNo++;
-          return true;
-        }
-        if (this.eof) {
-          this.start = this.head;
-          this.end = this.tail;
-          this.head = this.tail;
-          this.lineNo++;
-          this.unterminated = true;
-          return true;
-        }
-      } else if (this.eof) {
-        return false;
+      if (this.nextBuffered()) return true;
+      if (this.eof) {
+        if (this.head === this.tail) return false;
+        this.start = this.head;
+        this.end = this.tail;
+        this.head = this.tail;
+        this.lineNo++;
+        this.unterminated = true;
+        return true;
       }
       await this.fill();
     }
+  }
+
+  /**
+   * Advances to the next line if a whole one ('\n' included) is already buffered; false, with
+   * nothing consumed, when `next()` has to read. Lets a hot loop skip a promise per line.
+   */
+  nextBuffered(): boolean {
+    if (this.head >= this.tail) return false;
+    const nl = this.buf.indexOf(NL, this.head);
+    if (nl === -1 || nl >= this.tail) return false;
+    this.start = this.head;
+    this.end = nl;
+    this.head = nl + 1;
+    this.lineNo++;
+    return true;
   }
 
   /** The current line as a string. */
@@ -103,38 +108,64 @@ export class LineReader {
   }
 }
 
-/** Appends bytes to an open file through one buffer; hashes and counts what it writes. */
+/**
+ * Appends bytes to an open file through two buffers: one fills while the other is written, so
+ * the caller's work overlaps the write. Hashes and counts what it writes.
+ */
 export class BufferedWriter {
   bytes = 0;
-  private readonly buf: Buffer;
+  private buf: Buffer;
+  private spare: Buffer;
   private used = 0;
+  /** The write of `spare`'s bytes, in flight. */
+  private writing: Promise<void> = Promise.resolve();
   private readonly hash: Hash = createHash('sha256');
 
   constructor(
     private readonly fh: FileHandle,
-    size = 4 * CHUNK,
+    size = 2 * CHUNK,
   ) {
     this.buf = Buffer.allocUnsafe(size);
+    this.spare = Buffer.allocUnsafe(size);
   }
 
   /** Writes `src[start, end)` followed by '\n'. */
   async line(src: Buffer, start: number, end: number): Promise<void> {
+    if (this.lineBuffered(src, start, end)) return;
+    await this.flush();
+    if (this.lineBuffered(src, start, end)) return;
+    // One line longer than the buffer: straight to the file.
+    await this.writing;
+    await this.raw(Buffer.concat([src.subarray(start, end), Buffer.from('\n')]));
+  }
+
+  /** Buffers `src[start, end)` + '\n' if it fits; false, with nothing written, when `line()` must flush. */
+  lineBuffered(src: Buffer, start: number, end: number): boolean {
     const len = end - start + 1;
-    if (this.used + len > this.buf.length) await this.flush();
-    if (len > this.buf.length) {
-      await this.raw(Buffer.concat([src.subarray(start, end), Buffer.from('\n')]));
-      return;
-    }
+    if (this.used + len > this.buf.length) return false;
     src.copy(this.buf, this.used, start, end);
     this.buf[this.used + len - 1] = NL;
     this.used += len;
+    return true;
   }
 
+  /** Waits for the previous write, then starts writing the buffered bytes and returns. */
   async flush(): Promise<void> {
+    await this.writing;
     if (this.used === 0) return;
     const data = this.buf.subarray(0, this.used);
+    [this.buf, this.spare] = [this.spare, this.buf];
     this.used = 0;
-    await this.raw(data);
+    this.writing = this.raw(data);
+    // Resolve as soon as the buffer is free to fill again; the write is awaited by the next
+    // flush, or by `done()`. A failure surfaces there.
+    this.writing.catch(() => undefined);
+  }
+
+  /** Flushes everything and waits for the last write. */
+  async done(): Promise<void> {
+    await this.flush();
+    await this.writing;
   }
 
   digest(): string {

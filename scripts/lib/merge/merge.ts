@@ -50,9 +50,9 @@ export async function mergeShards(files: string[], strategy: MergeStrategy, out:
     if (!best) {
       for (let top = heap.peek(); top; top = heap.peek()) {
         const r = top.s.reader;
-        await writer.line(r.buf, r.start, r.end);
+        if (!writer.lineBuffered(r.buf, r.start, r.end)) await writer.line(r.buf, r.start, r.end);
         records++;
-        await top.s.advance();
+        if (!top.s.advanceBuffered()) await top.s.advance();
         heap.fixTop();
       }
     } else {
@@ -79,7 +79,7 @@ export async function mergeShards(files: string[], strategy: MergeStrategy, out:
           }
           held = { key: s.key, score, line: Buffer.from(s.reader.buf.subarray(s.reader.start, s.reader.end)) };
         }
-        await s.advance();
+        if (!s.advanceBuffered()) await s.advance();
         heap.fixTop();
       }
       if (held) {
@@ -87,7 +87,7 @@ export async function mergeShards(files: string[], strategy: MergeStrategy, out:
         records++;
       }
     }
-    await writer.flush();
+    await writer.done();
     await fh.sync();
     await fh.close();
     await rename(tmp, out);

@@ -139,7 +139,7 @@ export async function verifyCoverage(files: string[], expect: CoverageExpectatio
         );
       }
       last = { key: s.key, index: s.index };
-      await s.advance();
+      if (!s.advanceBuffered()) await s.advance();
       heap.fixTop();
     }
     return streams.map((s) => ({

@@ -7,7 +7,7 @@
 // directory are skipped, as are sockets, FIFOs and devices. An excluded directory is not
 // entered, so `exclude: ['cache']` drops everything under cache/. A cache file kept inside
 // the directory is never pinned.
-import { lstatSync, readdirSync, realpathSync, statSync, type BigIntStats } from 'node:fs';
+import { lstatSync, readdirSync, realpathSync, statSync, type BigIntStats, type Dirent } from 'node:fs';
 import { dirname, join, relative, resolve, sep } from 'node:path';
 import picomatch from 'picomatch';
 import { UserError } from '../ui/errors.js';
@@ -70,8 +70,9 @@ export async function pinData(opts: PinDataOptions): Promise<DataPin> {
   const skip = opts.cacheFile ? cacheRelPath(root, opts.cacheFile) : undefined;
   const cache = StatCache.load(opts.cacheFile, root);
 
-  // Only cache misses keep more than their manifest line: the warm path over many files is
-  // bounded by allocation (GC) as much as by lstat. The worker threads are started as soon as
+  // Files come in path order, which the manifest needs and the cache's forward cursor relies
+  // on. Only cache misses keep more than their manifest line: the warm path over many files
+  // is bounded by allocation (GC) as much as by lstat. The worker threads are started as soon as
   // the uncached work is known to be large, so they boot (~30 ms) while the walk goes on.
   const files: DataManifestFile[] = [];
   const pending: Pending[] = [];
@@ -92,7 +93,6 @@ export async function pinData(opts: PinDataOptions): Promise<DataPin> {
     pool?.close();
     throw err;
   }
-  files.sort((a, b) => (a.path < b.path ? -1 : 1));
 
   const hashed = await hashFiles(
     pending.map((p) => ({ path: p.abs, size: p.file.size })),
@@ -118,7 +118,7 @@ export async function pinData(opts: PinDataOptions): Promise<DataPin> {
     await cache.save(
       files.map((f) => {
         const p = fresh.get(f.path);
-        if (!p) return { rel: f.path, entry: cache.entry(f.path) };
+        if (!p) return { rel: f.path, hit: true };
         return { rel: f.path, key: p.key, mtimeNs: p.mtimeNs, sha256: unstable.has(f) ? undefined : f.sha256 };
       }),
       rootHash,
@@ -223,7 +223,11 @@ function globTest(globs: string[] | undefined): ((rel: string) => boolean) | und
   return res.length === 1 ? (rel) => res[0]!.test(rel) : (rel) => res.some((re) => re.test(rel));
 }
 
-/** Calls `visit` for every regular file to pin (in no particular order). */
+/**
+ * Calls `visit` for every regular file to pin, in manifest order (ascending path by `<`): each
+ * directory's entries are sorted by name, a subdirectory as `name/`, and a subdirectory is
+ * walked where it sorts, so the whole list comes out sorted without sorting it.
+ */
 function walk(
   root: string,
   filter: DataFilter,
@@ -233,15 +237,17 @@ function walk(
   const include = globTest(filter.include);
   const exclude = globTest(filter.exclude);
   const inside = root.endsWith(sep) ? root : root + sep;
-  const stack: string[] = [''];
-  while (stack.length) {
-    const dirRel = stack.pop()!;
-    const dirAbs = dirRel ? `${inside}${dirRel}` : root;
-    for (const d of readdirSync(dirAbs, { withFileTypes: true })) {
+  const walkDir = (dirRel: string) => {
+    const entries: { key: string; d: Dirent }[] = [];
+    for (const d of readdirSync(dirRel ? `${inside}${dirRel}` : root, { withFileTypes: true })) {
+      entries.push({ key: d.isDirectory() ? `${d.name}/` : d.name, d });
+    }
+    entries.sort((a, b) => (a.key < b.key ? -1 : 1));
+    for (const { d } of entries) {
       const rel = dirRel ? `${dirRel}/${d.name}` : d.name;
       if (exclude?.(rel)) continue;
       if (d.isDirectory()) {
-        stack.push(rel);
+        walkDir(rel);
         continue;
       }
       if (include && !include(rel)) continue;
@@ -261,7 +267,8 @@ function walk(
         if (st.isFile()) visit(rel, target, st);
       }
     }
-  }
+  };
+  walkDir('');
 }
 
 function checkManifest(m: DataManifest): void {

@@ -1,10 +1,12 @@
-// Stat cache: relative path -> "<size>:<mtimeNs>:<ino> <sha256>". A file whose size, mtime (ns)
-// and inode all match its entry is not read again. One string per entry keeps the JSON small
-// and quick to parse (10,000 entries in a few ms).
+// Stat cache: for each file, by path, "<size>:<mtimeNs>:<ino> <sha256>". A file whose size,
+// mtime (ns) and inode all match its entry is not read again. Paths and entries are two arrays
+// sorted by path: JSON.parse reads two string arrays of 10,000 in well under a millisecond,
+// a 10,000-key object in ~3 ms, and a walk in path order looks its files up by one forward
+// cursor instead of a hash table.
 import { readFileSync } from 'node:fs';
 import { writeFileAtomically } from '../store/atomic-file.js';
 
-const FORMAT = 'switchyard-statcache/1';
+const FORMAT = 'switchyard-statcache/2';
 // Timestamps tick coarser than a rewrite can take (the kernel's clock is jiffy-grained, some
 // filesystems keep whole seconds), so a file changed within this window of the pin could be
 // rewritten later with an identical stat. Such entries are not stored (git's "racy" rule).
@@ -16,22 +18,27 @@ interface CacheFile {
   root: string;
   /** Merkle root of exactly these entries (absent when the last pin had unstored files). */
   merkle?: string;
-  entries: Record<string, string>;
+  /** Sorted by path (`<` order, as the manifest). */
+  paths: string[];
+  /** entries[i] belongs to paths[i]. */
+  entries: string[];
 }
 
-/** A file to keep: either its current entry (a hit) or what a fresh hash found. */
+/** A file to keep: a hit (its stored entry is carried over) or what a fresh hash found. */
 export type StatEntry =
-  | { rel: string; entry: string }
+  | { rel: string; hit: true }
   /** sha256 undefined: the file changed while being read; leave it out. */
-  | { rel: string; key: string; mtimeNs: bigint; sha256: string | undefined };
+  | { rel: string; hit?: false; key: string; mtimeNs: bigint; sha256: string | undefined };
 
 export class StatCache {
+  /** Where get() resumes: lookups come in path order, so the cursor only moves forward. */
+  private cursor = 0;
+
   private constructor(
     private readonly file: string | undefined,
     private readonly root: string,
-    private readonly entries: Record<string, string>,
-    /** Entry count of the loaded cache. */
-    readonly size: number,
+    private readonly paths: readonly string[],
+    private readonly entries: readonly string[],
     /** Merkle root over exactly the loaded entries, if known. */
     readonly merkle: string | undefined,
   ) {}
@@ -41,53 +48,74 @@ export class StatCache {
     if (file) {
       try {
         const data = JSON.parse(readFileSync(file, 'utf8')) as Partial<CacheFile>;
-        if (data.format === FORMAT && data.root === root && data.entries && typeof data.entries === 'object') {
+        const { paths, entries } = data;
+        if (
+          data.format === FORMAT &&
+          data.root === root &&
+          Array.isArray(paths) &&
+          Array.isArray(entries) &&
+          paths.length === entries.length
+        ) {
           const merkle = typeof data.merkle === 'string' ? data.merkle : undefined;
-          return new StatCache(file, root, data.entries, Object.keys(data.entries).length, merkle);
+          return new StatCache(file, root, paths, entries, merkle);
         }
       } catch {
         // missing or corrupt: start empty, it will be rewritten
       }
     }
-    return new StatCache(file, root, Object.create(null), 0, undefined);
+    return new StatCache(file, root, [], [], undefined);
   }
 
   static keyOf(st: { size: bigint; mtimeNs: bigint; ino: bigint }): string {
     return `${st.size}:${st.mtimeNs}:${st.ino}`;
   }
 
-  /** The cached sha256 for `rel` if its entry matches `key` exactly. */
+  /** Entry count of the loaded cache. */
+  get size(): number {
+    return this.paths.length;
+  }
+
+  /**
+   * The cached sha256 for `rel` if its entry matches `key` exactly. Ask in ascending path
+   * order: a path before the last one asked is not found (a miss, so only a re-read).
+   */
   get(rel: string, key: string): string | undefined {
-    if (!Object.hasOwn(this.entries, rel)) return undefined;
-    const e = this.entries[rel];
+    const i = this.seek(rel);
+    if (i < 0) return undefined;
+    const e = this.entries[i];
     if (typeof e !== 'string' || e.length !== key.length + 65 || !e.startsWith(key) || e[key.length] !== ' ') {
       return undefined;
     }
     return e.slice(key.length + 1);
   }
 
-  /** The stored entry for `rel`, to carry a hit over into save(). */
-  entry(rel: string): string {
-    return this.entries[rel]!;
-  }
-
   /**
-   * Replaces the cache with `seen` (atomically), leaving out files modified too
-   * recently to trust their stat. `merkle` is kept only if no file was left out.
+   * Replaces the cache with `seen` (sorted by path, atomically), leaving out files modified
+   * too recently to trust their stat. `merkle` is kept only if no file was left out.
    */
   async save(seen: readonly StatEntry[], merkle: string): Promise<void> {
     if (!this.file) return;
     const racyAfter = BigInt(Date.now()) * 1_000_000n - RACY_WINDOW_NS;
-    const entries: Record<string, string> = Object.create(null);
-    let stored = 0;
+    const data: CacheFile = { format: FORMAT, root: this.root, paths: [], entries: [] };
+    this.cursor = 0;
     for (const e of seen) {
-      if ('entry' in e) entries[e.rel] = e.entry;
-      else if (e.sha256 !== undefined && e.mtimeNs < racyAfter) entries[e.rel] = `${e.key} ${e.sha256}`;
-      else continue;
-      stored++;
+      let entry: string | undefined;
+      if (e.hit) entry = this.entries[this.seek(e.rel)];
+      else if (e.sha256 !== undefined && e.mtimeNs < racyAfter) entry = `${e.key} ${e.sha256}`;
+      if (entry === undefined) continue;
+      data.paths.push(e.rel);
+      data.entries.push(entry);
     }
-    const data: CacheFile = { format: FORMAT, root: this.root, entries };
-    if (stored === seen.length) data.merkle = merkle;
+    if (data.paths.length === seen.length) data.merkle = merkle;
     await writeFileAtomically(this.file, JSON.stringify(data));
+  }
+
+  /** Index of `rel` at or after the cursor, or -1; leaves the cursor at the first path not before it. */
+  private seek(rel: string): number {
+    const paths = this.paths;
+    let i = this.cursor;
+    while (i < paths.length && paths[i]! < rel) i++;
+    this.cursor = i;
+    return paths[i] === rel ? i : -1;
   }
 }
