@@ -4,6 +4,8 @@
 SHELL := /bin/bash
 NODE  := node
 VERB  := $(NODE) dist/scripts
+# Verbs run from a V8 code cache (build.mjs, scripts/boot/run-cached.ts): make train's start.
+CACHED_VERB := $(NODE) dist/cached/run.cjs
 
 # Runs each bench file given, then names those that missed a target or failed.
 run-benches = missed=(); for b in $(1); do npx tsx "$$b" || missed+=("$$b"); done; \
@@ -38,10 +40,10 @@ doctor: dist/.built  ## every dependency and remote, ✓ or ✗ with its fix: [h
 build: dist/.built   ## compile scripts/ to dist/
 
 train: dist/.built   ## train an experiment: experiment=<slug>[/<name>] [backend=local|ssh host=|fleet fleet=|gcp-batch batch=|slurm cluster=] [again=1] [detach=1]
-	@$(VERB)/train.js
+	@$(CACHED_VERB) train
 
 train-1: dist/.built ## a short run of an experiment (its spec's smoke: overrides), on any backend: experiment= [backend= ...]
-	@smoke=1 $(VERB)/train.js
+	@smoke=1 $(CACHED_VERB) train
 
 predict-smoke: dist/.built ## predictions from the smoke run of make train-1: experiment=
 	@smoke=1 $(VERB)/predict.js

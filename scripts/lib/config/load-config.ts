@@ -5,6 +5,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { z } from 'zod';
+import { importFile } from '../import-file.js';
 import { checkRemotePath } from '../quote.js';
 import { writeFileAtomically } from '../store/atomic-file.js';
 import { UserError } from '../ui/errors.js';
@@ -134,7 +135,8 @@ async function compiledConfigPath(root: string): Promise<string> {
 }
 
 export async function loadConfig(root: string): Promise<Config> {
-  const mod = (await import(pathToFileURL(await compiledConfigPath(root)).href)) as { default?: unknown };
+  const compiled = await compiledConfigPath(root);
+  const mod = (await importFile(pathToFileURL(compiled).href)) as { default?: unknown };
   const parsed = ConfigSchema.safeParse(mod.default ?? {});
   if (!parsed.success) throw new UserError(formatZodIssue(CONFIG_FILE, parsed.error, ConfigSchema, mod.default ?? {}));
   for (const [fleet, { hosts }] of Object.entries(parsed.data.fleets)) {
