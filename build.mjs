@@ -56,6 +56,9 @@ await build({
   splitting: false,
   format: 'cjs',
   entryPoints: cachedVerbs.map((v) => `scripts/${v}.ts`),
+  // better-sqlite3's JavaScript comes into the cache too (its binding is named by path, state-db.ts):
+  // required from node_modules, its dozen files were resolved and compiled on every start.
+  external: local.external.filter((e) => e !== 'better-sqlite3'),
   outdir: 'dist/cached',
   outExtension: { '.js': '.cjs' },
   // A vm.Script has no loader behind import(): packages left external are required (they are all
