@@ -15,7 +15,7 @@ import { lastStep, runKeys } from './lib/runs/run-record.js';
 import { Flag, readVars } from './lib/spec/make-vars.js';
 import { runMain } from './lib/ui/errors.js';
 
-await runMain(async () => {
+void runMain(async () => {
   const vars = readVars('train', {
     experiment: z.string().optional(),
     backend: z.enum(BACKENDS).optional(),

@@ -1,10 +1,13 @@
 // Loads cluster_fleet_config.ts without tsx on the hot path: the file is bundled once by
-// esbuild into .switchyard/cache/config-<sha>.mjs and imported from there while unchanged.
+// esbuild into .switchyard/cache/config-<sha>.cjs (.mjs when it imports a package) and loaded
+// from there while unchanged.
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { z } from 'zod';
+import { importFile } from '../import-file.js';
 import { checkRemotePath } from '../quote.js';
 import { writeFileAtomically } from '../store/atomic-file.js';
 import { UserError } from '../ui/errors.js';
@@ -112,35 +115,37 @@ export function findRoot(from = process.cwd()): string {
   }
 }
 
+/**
+ * The inventory compiled by esbuild into .switchyard/cache, reused while it and defineConfig are
+ * unchanged. CommonJS, read with require, unless it imports a package (which may be an ES
+ * module): starting node's ES module loader for it cost each verb ~4 ms.
+ */
 async function compiledConfigPath(root: string): Promise<string> {
   const source = path.join(root, CONFIG_FILE);
   const helper = path.join(root, 'scripts/lib/config/define-config.ts');
-  const hash = createHash('sha256').update(readFileSync(source));
+  const hash = createHash('sha256').update('cjs-or-esm\0').update(readFileSync(source)); // the salt: earlier versions' .mjs files are not reused
   if (existsSync(helper)) hash.update(readFileSync(helper));
-  const cacheDir = path.join(root, '.switchyard', 'cache');
-  const out = path.join(cacheDir, `config-${hash.digest('hex').slice(0, 16)}.mjs`);
-  if (existsSync(out)) return out;
+  const base = path.join(root, '.switchyard', 'cache', `config-${hash.digest('hex').slice(0, 16)}`);
+  for (const ext of ['.cjs', '.mjs']) if (existsSync(base + ext)) return base + ext;
   const { build } = await import('esbuild');
-  const result = await build({
-    entryPoints: [source],
-    bundle: true,
-    write: false,
-    format: 'esm',
-    platform: 'node',
-    packages: 'external',
-    logLevel: 'silent',
-  }).catch((err: { errors?: { text: string; location?: { line: number } }[] }) => {
-    const first = err.errors?.[0];
-    throw new UserError(
-      `${CONFIG_FILE}${first?.location ? `:${first.location.line}` : ''}: ${first?.text ?? String(err)}`,
+  const compile = (format: 'cjs' | 'esm') =>
+    build({ entryPoints: [source], bundle: true, write: false, metafile: true, format, platform: 'node', packages: 'external', logLevel: 'silent' }).catch(
+      (err: { errors?: { text: string; location?: { line: number } }[] }) => {
+        const first = err.errors?.[0];
+        throw new UserError(`${CONFIG_FILE}${first?.location ? `:${first.location.line}` : ''}: ${first?.text ?? String(err)}`);
+      },
     );
-  });
+  let result = await compile('cjs');
+  const importsPackage = Object.values(result.metafile.outputs).some((o) => o.imports.some((i) => i.external));
+  if (importsPackage) result = await compile('esm');
+  const out = base + (importsPackage ? '.mjs' : '.cjs');
   await writeFileAtomically(out, result.outputFiles[0]!.contents);
   return out;
 }
 
 export async function loadConfig(root: string): Promise<Config> {
-  const mod = (await import(pathToFileURL(await compiledConfigPath(root)).href)) as { default?: unknown };
+  const compiled = await compiledConfigPath(root);
+  const mod = (compiled.endsWith('.cjs') ? createRequire(import.meta.url)(compiled) : await importFile(pathToFileURL(compiled).href)) as { default?: unknown };
   const parsed = ConfigSchema.safeParse(mod.default ?? {});
   if (!parsed.success) throw new UserError(formatZodIssue(CONFIG_FILE, parsed.error, ConfigSchema, mod.default ?? {}));
   for (const [fleet, { hosts }] of Object.entries(parsed.data.fleets)) {

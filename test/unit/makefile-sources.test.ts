@@ -1,0 +1,21 @@
+// The Makefile lists the sources dist/.built depends on with $(wildcard) to a fixed depth (cheaper
+// than a recursive search on every verb's start): a source deeper than that would not rebuild dist/.
+import { readdirSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { REPO } from '../helpers/sandbox.js';
+
+function tsFiles(dir: string): string[] {
+  return readdirSync(path.join(REPO, dir), { recursive: true, encoding: 'utf8' })
+    .filter((f) => f.endsWith('.ts'))
+    .map((f) => path.posix.join(dir, f.split(path.sep).join('/')));
+}
+
+describe('Makefile SOURCES', () => {
+  it('reaches every TypeScript source under scripts/ and dashboard/', () => {
+    const line = readFileSync(path.join(REPO, 'Makefile'), 'utf8').split('\n').find((l) => l.startsWith('SOURCES := '))!;
+    const globs = /addsuffix \*\.ts,([^)]*)\)/.exec(line)![1]!.trim().split(/\s+/).map((g) => new RegExp(`^${g.replaceAll('*', '[^/]+')}[^/]+\\.ts$`));
+    const missed = [...tsFiles('scripts'), ...tsFiles('dashboard')].filter((f) => !globs.some((g) => g.test(f)));
+    expect(missed).toEqual([]);
+  });
+});
