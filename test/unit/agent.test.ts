@@ -2,10 +2,13 @@
 // which backends can take a unit, when a run has nothing left to do, the unit it installs, and
 // how a foreground shell tells an agent elsewhere that it follows a run.
 import { describe, expect, it } from 'vitest';
-import { agentHealth, type AgentInfo } from '../../scripts/lib/agent/agent-lock.js';
+import { mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { AgentLock, agentHealth, readAgent, type AgentInfo } from '../../scripts/lib/agent/agent-lock.js';
 import { closeRun, desiredRun, followerLive, setFollower, settledState, wantRun } from '../../scripts/lib/agent/desired.js';
 import { FollowerBeat, thisShell } from '../../scripts/lib/agent/follower.js';
-import type { AgentHome } from '../../scripts/lib/agent/home.js';
+import { agentHome, type AgentHome } from '../../scripts/lib/agent/home.js';
 import { systemdUnit } from '../../scripts/lib/agent/install.js';
 import { endsInARow, fitsResources, resumes, retryDelayMs } from '../../scripts/lib/runs/failover.js';
 import type { AttemptRecord, RunRecord } from '../../scripts/lib/runs/run-record.js';
@@ -39,6 +42,18 @@ describe('agent lock', () => {
     // a holder on another host cannot be asked: its heartbeat alone says
     expect(agentHealth(info('2026-01-01T00:00:20.000Z'), null, now, 30_000).state).toBe('stale');
     expect(agentHealth(info('2026-01-01T00:00:50.000Z'), null, now, 30_000).state).toBe('running');
+  });
+  it('is taken in a state folder no run has written to yet, and given back', async () => {
+    const stateDir = path.join(mkdtempSync(path.join(os.tmpdir(), 'agent-lock-')), '.switchyard');
+    try {
+      const home = agentHome({ stateDir, config: { agent: { home: 'local', stale_after_sec: 30 } } } as Parameters<typeof agentHome>[0]);
+      const lock = await AgentLock.take(home, () => {});
+      expect(await readAgent(home)).toMatchObject({ pid: process.pid, host: os.hostname() });
+      await lock.release();
+      expect(await readAgent(home)).toBeNull();
+    } finally {
+      rmSync(path.dirname(stateDir), { recursive: true, force: true });
+    }
   });
 });
 

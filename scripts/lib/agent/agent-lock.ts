@@ -9,6 +9,7 @@
 // it back, and of two that wrote at once only the one the file names goes on. Should both ever
 // drive a run, the backends still start each (unit, attempt) once (found by its name) and a
 // runner superseded by a newer attempt stops writing (runner/attempt-fence.ts).
+import { mkdir } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -122,8 +123,10 @@ export class AgentLock {
   }
 
   /** Runs `fn` under a cross-process file lock in a local home; a store has none (see the top). */
-  private static exclusively<T>(home: AgentHome, fn: () => Promise<T>): Promise<T> {
-    return home.kind === 'local' ? withFileLock(path.join(home.location, `${AGENT_FILE}.lock`), fn) : fn();
+  private static async exclusively<T>(home: AgentHome, fn: () => Promise<T>): Promise<T> {
+    if (home.kind === 'store') return fn();
+    await mkdir(home.location, { recursive: true }); // a state folder no run has written to yet
+    return withFileLock(path.join(home.location, `${AGENT_FILE}.lock`), fn);
   }
 
   /** Whether the file still names this process (a stopped agent that woke may have been replaced). */
