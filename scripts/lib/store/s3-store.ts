@@ -43,6 +43,8 @@ export interface S3StoreOptions extends S3ClientSettings {
 }
 
 const SHA256_RE = /^[0-9a-f]{64}$/;
+/** Reads of an object that did not match its metadata, before getBytes calls it corrupt. */
+const TORN_READ_TRIES = 3;
 const isMissing = (err: unknown) => {
   const e = err as { name?: string; $metadata?: { httpStatusCode?: number } };
   return e?.name === 'NoSuchKey' || e?.name === 'NotFound' || e?.$metadata?.httpStatusCode === 404;
@@ -127,13 +129,26 @@ export class S3Store implements Store {
     });
   }
 
+  /**
+   * The object's bytes, checked against its size and sha256. A mismatch is read again before it
+   * counts as corruption: a server that replaces an object's body and metadata one after the
+   * other (s3rver does) can answer a read that races an overwrite with one version's bytes and
+   * the other's metadata, and the small records read here (run.json, the agent's files) are
+   * overwritten often.
+   */
   async getBytes(key: string): Promise<Buffer | null> {
-    const res = await this.getObject(key);
-    if (!res) return null;
-    const bytes = await res.Body!.transformToByteArray();
-    const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-    this.checkReceived(key, res, { size: buf.length, sha256: createHash('sha256').update(buf).digest('hex') });
-    return buf;
+    for (let tries = 1; ; tries++) {
+      const res = await this.getObject(key);
+      if (!res) return null;
+      const bytes = await res.Body!.transformToByteArray();
+      const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+      try {
+        this.checkReceived(key, res, { size: buf.length, sha256: createHash('sha256').update(buf).digest('hex') });
+        return buf;
+      } catch (err) {
+        if (tries >= TORN_READ_TRIES) throw err;
+      }
+    }
   }
 
   async stat(key: string): Promise<StoredObject | null> {
