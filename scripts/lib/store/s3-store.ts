@@ -14,6 +14,7 @@ import { createReadStream, createWriteStream } from 'node:fs';
 import { readFile, stat } from 'node:fs/promises';
 import { pipeline as pipe, Transform, Writable, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import { setTimeout as sleep } from 'node:timers/promises';
 import {
   DeleteObjectCommand,
   GetObjectCommand,
@@ -44,7 +45,7 @@ export interface S3StoreOptions extends S3ClientSettings {
 
 const SHA256_RE = /^[0-9a-f]{64}$/;
 /** Reads of an object that did not match its metadata, before getBytes calls it corrupt. */
-const TORN_READ_TRIES = 3;
+const TORN_READ_TRIES = 4;
 const isMissing = (err: unknown) => {
   const e = err as { name?: string; $metadata?: { httpStatusCode?: number } };
   return e?.name === 'NoSuchKey' || e?.name === 'NotFound' || e?.$metadata?.httpStatusCode === 404;
@@ -134,7 +135,7 @@ export class S3Store implements Store {
    * counts as corruption: a server that replaces an object's body and metadata one after the
    * other (s3rver does) can answer a read that races an overwrite with one version's bytes and
    * the other's metadata, and the small records read here (run.json, the agent's files) are
-   * overwritten often.
+   * overwritten often. Reads of an object that never disagrees cost nothing more.
    */
   async getBytes(key: string): Promise<Buffer | null> {
     for (let tries = 1; ; tries++) {
@@ -147,6 +148,7 @@ export class S3Store implements Store {
         return buf;
       } catch (err) {
         if (tries >= TORN_READ_TRIES) throw err;
+        await sleep(25 * 2 ** (tries - 1)); // the overwrite's other half lands in a few ms
       }
     }
   }
