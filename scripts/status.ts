@@ -39,7 +39,7 @@ async function oneRun(project: Project, home: AgentHome, found: RunRecord): Prom
   const [agent, want] = await Promise.all([lookAtAgent(home), desiredRun(home, found.run_id)]);
   console.log(describeAgent(agent));
   // An agent in the store may have written the run from another machine: its record there is the newest.
-  const run = home.kind === 'store' && want ? await loadRun(project, found.run_id, { fresh: true }) : found;
+  const run = home.kind === 'store' && (want || stillLive(found)) ? await loadRun(project, found.run_id, { fresh: true }) : found;
   const units = await lookAtUnits(project, run);
   const done = units.filter((u) => u.state === 'succeeded').length;
   const live = units.some((u) => u.state === 'running' || u.state === 'pending' || u.state === 'unreachable');

@@ -143,8 +143,8 @@ describe('an agent whose home is the store, on another machine', () => {
     // The attempt the laptop started was followed to its end, never run a second time.
     const attempts = storedRun(id)!.units[0]!.attempts;
     expect(attempts.map((a) => [a.n, a.state])).toEqual([[1, 'succeeded']]);
-    const shown = laptop.make(['status', `run=${id}`]);
-    expect(shown.stdout).toMatch(/wanted: closed \(succeeded\)/);
+    let shown = '';
+    await waitFor(() => /wanted: closed \(succeeded\)/.test((shown = laptop.make(['status', `run=${id}`]).stdout)), 30_000, () => `make status to show the run closed (it printed: ${shown}; the agent's log: ${agent!.output()})`);
   }, 300_000);
 
   it('carries a run only from a checkout that pins it as recorded, and never an attempt on the laptop itself', async () => {

@@ -76,11 +76,14 @@ export function createSandbox(): Sandbox {
   };
 }
 
-/** Resolves once `predicate(output)` holds, or rejects after `ms`. */
-export async function waitFor(predicate: () => boolean, ms: number, what: string): Promise<void> {
+/**
+ * Resolves once `predicate()` holds, or rejects after `ms`. `what` names the event for the
+ * timeout's message; a function is asked then, to say what it found.
+ */
+export async function waitFor(predicate: () => boolean, ms: number, what: string | (() => string)): Promise<void> {
   const deadline = Date.now() + ms;
   while (!predicate()) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
+    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${typeof what === 'string' ? what : what()}`);
     await new Promise((r) => setTimeout(r, 50));
   }
 }
