@@ -78,13 +78,15 @@ describe('the agent', () => {
     } finally {
       process.kill(pid, 'SIGCONT');
     }
-    await waitFor(() => storedRun(sb, id)?.units[0]?.attempts.at(-1)?.state === 'succeeded', 60_000, 'the agent to record the end');
+    // The record is saved, then the ledger entry appended: wait for both.
+    const ledgerLines = (kind: string) =>
+      readFileSync(path.join(sb.dir, '.switchyard/ledger.jsonl'), 'utf8').split('\n').filter((l) => l.includes(`"${kind}"`) && l.includes(id));
+    await waitFor(() => storedRun(sb, id)?.units[0]?.attempts.at(-1)?.state === 'succeeded' && ledgerLines('attempt.ended').length > 0, 60_000, 'the agent to record the end');
     const run = storedRun(sb, id)!;
     expect(run.units[0]!.attempts).toHaveLength(1);
     expect(existsSync(path.join(sb.dir, '.switchyard/store/runs', id, 'outputs/model.json'))).toBe(true);
-    const ledger = readFileSync(path.join(sb.dir, '.switchyard/ledger.jsonl'), 'utf8');
-    expect(ledger.split('\n').filter((l) => l.includes('"attempt.started"') && l.includes(id))).toHaveLength(1);
-    expect(ledger.split('\n').filter((l) => l.includes('"attempt.ended"') && l.includes(id))).toHaveLength(1);
+    expect(ledgerLines('attempt.started')).toHaveLength(1);
+    expect(ledgerLines('attempt.ended')).toHaveLength(1);
   });
 
   it('make stop asks the agent, which stops the run and leaves it stopped', async () => {
