@@ -58,6 +58,16 @@ function storedRun(id: string): RunRecord | null {
   }
 }
 
+/** What is wanted of the run, as the agent's home in the store says. */
+function desiredInStore(id: string): { closed?: { state: string } } | null {
+  const file = s3rverObjectPath(s3, `${PREFIX}/agent/runs/${id}.json`);
+  try {
+    return JSON.parse(readFileSync(file, 'utf8'));
+  } catch {
+    return null;
+  }
+}
+
 const commits = (id: string) => {
   const ledger = path.join(laptop.dir, '.switchyard/ledger.jsonl');
   return existsSync(ledger) ? readFileSync(ledger, 'utf8').split('\n').filter((l) => l.includes('"ckpt.committed"') && l.includes(id)).length : 0;
@@ -134,7 +144,9 @@ describe('an agent whose home is the store, on another machine', () => {
     process.kill(-train.pid!, 'SIGSTOP'); // the lid closes: make train and its heartbeat stop
     await waitFor(() => agent!.output().includes(`agent: ${id}: its shell`), 60_000, `the agent to take the run over (its log: ${agent!.output()})`);
     expect(agent.output()).toMatch(new RegExp(`agent: ${id}: its shell \\(pid \\d+ on [^)]+\\) silent for \\d+s; carrying it from here`));
-    await waitFor(() => storedRun(id)?.units[0]?.attempts.at(-1)?.state === 'succeeded', 120_000, `the agent to finish it (its log: ${agent!.output()})`);
+    // The agent saves the run's record, then closes the desired run: the laptop wakes after both.
+    await waitFor(() => desiredInStore(id)?.closed?.state === 'succeeded', 120_000, () => `the agent to finish it (its log: ${agent!.output()})`);
+    expect(storedRun(id)?.units[0]?.attempts.at(-1)?.state).toBe('succeeded');
 
     const closed = new Promise<number | null>((r) => train.on('close', r));
     process.kill(-train.pid!, 'SIGCONT');
