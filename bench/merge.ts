@@ -1,7 +1,7 @@
 // Shard-merge benchmark (not a test): npx tsx bench/merge.ts
 // 32 sorted shards totalling >= 256 MiB: our streaming mergeShards (concat) vs `jq -c -s add` over
 // the same records as JSON arrays. Times both as whole processes (best of BENCH_ROUNDS, default 1)
-// and reads our peak RSS (maxRSS of the child, bundled as the verbs are: lib/merge-child-bundle.ts).
+// and reads our peak RSS (maxRSS of the child, bundled as the verbs are: lib/bundle-child.ts).
 // Targets: >= 150 MB/s over the whole process, >= 3x faster than jq, <= 128 MiB RSS.
 // Inputs are generated once into bench/.tmp/merge/ (git-ignored). Prints MISSED and exits 1 when a target is missed.
 import { spawn } from 'node:child_process';
@@ -9,7 +9,7 @@ import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, statS
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { requireTool } from './lib/baseline-tool.js';
-import { bundleMergeChild } from './lib/merge-child-bundle.js';
+import { bundleChild } from './lib/bundle-child.js';
 import { sizeFromEnv } from './lib/measure.js';
 
 const DIR = fileURLToPath(new URL('./.tmp/merge/', import.meta.url));
@@ -75,7 +75,7 @@ const jqInputs = Array.from({ length: SHARDS }, (_, i) => jqFile(i));
 const totalBytes = shards.reduce((a, f) => a + statSync(f).size, 0);
 process.stdout.write(`inputs: ${SHARDS} shards, ${(totalBytes / 2 ** 20).toFixed(0)} MiB, ${SHARDS * PER_SHARD} records\n`);
 
-const childScript = await bundleMergeChild(join(DIR, '..', 'merge-child.mjs'));
+const childScript = await bundleChild('merge-child', join(DIR, '..', 'merge-child.mjs'));
 let ours = { ms: Infinity, inner: Infinity, rss: 0 };
 for (let r = 0; r < ROUNDS; r++) {
   const res = await timed(process.execPath, [childScript, join(DIR, 'merged.jsonl'), ...shards]);

@@ -1,6 +1,6 @@
 // S3 checkpoint-commit benchmark (not a test): npx tsx bench/s3-commit.ts
 // Commits a 1 GiB step of 64 random files to s3rver on loopback with uploadStep + S3Store (in a
-// child process, for its peak RSS) and with `rclone copy`, side by side. The tree is generated
+// child process bundled as the runner ships, lib/s3-commit-child.ts, for its peak RSS) and with `rclone copy`, side by side. The tree is generated
 // once into bench/.tmp/ (git-ignored). Prints MET / MISSED beside each target; exits 1 when one is missed.
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import { randomFillSync } from 'node:crypto';
@@ -9,10 +9,9 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { CKPT_FORMAT, hashFile, serializeManifest, verifyStep, type CkptManifest } from '../scripts/lib/ckpt/checkpoint.js';
 import { run } from '../scripts/lib/proc.js';
-import { uploadStep } from '../scripts/lib/runner/store-checkpoints.js';
-import { S3Store } from '../scripts/lib/store/s3-store.js';
 import { S3RVER_KEYS, startS3rver } from '../test/helpers/s3rver.js';
 import { requireTool } from './lib/baseline-tool.js';
+import { bundleChild } from './lib/bundle-child.js';
 import { sizeFromEnv } from './lib/measure.js';
 
 const MIB = sizeFromEnv('BENCH_MIB', 1024);
@@ -61,19 +60,6 @@ async function ensureStep(): Promise<CkptManifest> {
   return manifest;
 }
 
-/** Child mode: one commit with uploadStep, printing seconds and peak RSS as JSON. */
-async function commitChild(endpoint: string, bucket: string, prefix: string) {
-  const manifest = JSON.parse(readFileSync(join(STEP_DIR, 'manifest.json'), 'utf8')) as CkptManifest;
-  const store = new S3Store(`s3://${bucket}/${prefix}`, { endpoint, region: 'us-east-1', forcePathStyle: true, credentials: S3RVER_KEYS });
-  const t = performance.now();
-  await uploadStep(store, RUN_ID, STEP_DIR, manifest);
-  const seconds = (performance.now() - t) / 1000;
-  store.close();
-  const u = process.resourceUsage();
-  const result: Result = { seconds, cpu: (u.userCPUTime + u.systemCPUTime) / 1e6, maxRssKiB: u.maxRSS };
-  process.stdout.write(JSON.stringify(result));
-}
-
 async function main() {
   const rclone = requireTool('rclone'); // first: the bench fails, saying why, when it cannot be had
   process.stdout.write(`preparing ${STEP_DIR} ... `);
@@ -95,9 +81,9 @@ async function main() {
     RCLONE_CONFIG_BENCH_FORCE_PATH_STYLE: 'true',
     AWS_CA_BUNDLE: undefined, // plain http here; rclone 1.60 fails on any custom bundle ("unsupported transport")
   };
-  const self = fileURLToPath(import.meta.url);
+  const childScript = await bundleChild('s3-commit-child', fileURLToPath(new URL('./.tmp/s3-commit-child.mjs', import.meta.url)));
   const commitOurs = async (prefix: string): Promise<Result> => {
-    const child = await run([process.execPath, '--import', 'tsx', self, '--commit-child', server.endpoint, server.bucket, prefix]);
+    const child = await run([process.execPath, childScript, STEP_DIR, RUN_ID, server.endpoint, server.bucket, prefix]);
     return JSON.parse(child.stdout.toString()) as Result;
   };
   const commitRclone = async (prefix: string): Promise<Result> => {
@@ -140,10 +126,8 @@ async function main() {
   const w0 = Math.max(...rows.map((r) => r[0].length));
   const w1 = Math.max(...rows.map((r) => r[1].length));
   console.log(`\n${availableParallelism()} cores, node ${process.version}, s3rver on loopback, best of ${ROUNDS} interleaved; MB = 10^6 bytes`);
-  console.log('ours: the uploadStep call in a child process (its start excluded); rclone: the whole process\n');
+  console.log('ours: the uploadStep call in a bundled child process (its start excluded); rclone: the whole process\n');
   for (const [a, b, c] of rows) console.log(`${a.padEnd(w0)}  ${b.padEnd(w1)}  ${c}`);
 }
 
-const at = process.argv.indexOf('--commit-child');
-if (at >= 0) await commitChild(process.argv[at + 1]!, process.argv[at + 2]!, process.argv[at + 3]!);
-else await main();
+await main();

@@ -10,7 +10,7 @@ import { spawnSync } from 'node:child_process';
 import { closeSync, mkdirSync, openSync, rmSync, statSync, writeSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { bundleMergeChild } from './lib/merge-child-bundle.js';
+import { bundleChild } from './lib/bundle-child.js';
 
 const DIR = fileURLToPath(new URL('./.tmp/scale-merge/', import.meta.url));
 const SIZES = (process.env.SCALE_MERGE_GIB ?? '1,3,10').split(',').map(Number);
@@ -66,7 +66,7 @@ const wall = (cmd: string, args: string[], stdout: 'pipe' | number = 'pipe') => 
   return { s: (performance.now() - t) / 1000, stdout: r.stdout?.toString() ?? '' };
 };
 
-await bundleMergeChild(CHILD);
+await bundleChild('merge-child', CHILD);
 process.stdout.write('(figures from a shared, loaded machine are noisy; compare a row with its baseline)\n');
 const rss: number[] = [];
 try {

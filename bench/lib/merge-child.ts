@@ -1,4 +1,4 @@
-// The merging process of bench/scale-merge.ts: one mergeShards, then its time and peak RSS as
+// The merging process of bench/merge.ts and bench/scale-merge.ts: one mergeShards, then its time and peak RSS as
 // JSON. Bundled with esbuild like the verbs are, and run in plain node, so its RSS is the
 // product's and not a TypeScript loader's. Arguments: <out> <shard>...
 import { mergeShards } from '../../scripts/lib/merge/index.js';
