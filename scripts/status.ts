@@ -10,7 +10,7 @@ import { unitTable } from './lib/cli/run-display.js';
 import { runsTable, when } from './lib/cli/runs-table.js';
 import { openProject, type Project } from './lib/project.js';
 import { findRun } from './lib/runs/find-run.js';
-import type { AttemptRecord, RunRecord } from './lib/runs/run-record.js';
+import { isLiveAttempt, type AttemptRecord, type RunRecord } from './lib/runs/run-record.js';
 import { describeAgent, lookAtAgent } from './lib/agent/agent-lock.js';
 import { desiredRun, desiredRuns, type DesiredRun } from './lib/agent/desired.js';
 import { agentHome, type AgentHome } from './lib/agent/home.js';
@@ -27,7 +27,8 @@ function wanted(d: DesiredRun | null | undefined): string {
   return d.closed ? `closed (${d.closed.state}${d.closed.reason ? `: ${d.closed.reason}` : ''})` : 'finished';
 }
 
-const stillLive = (run: RunRecord | null) => !run || run.units.some((u) => ['running', 'pending', 'queued'].includes(u.attempts.at(-1)?.state ?? 'queued'));
+// A unit not yet given an attempt counts as live too.
+const stillLive = (run: RunRecord | null) => !run || run.units.some((u) => !u.attempts.length || isLiveAttempt(u.attempts.at(-1)));
 
 /** From an attempt's end to the next attempt's start: how long the unit took to recover. */
 function recovery(prev: AttemptRecord | undefined, a: AttemptRecord): string | null {

@@ -9,7 +9,7 @@ import type { Backend } from '../backends/backend.js';
 import { backendForHandle } from '../backends/index.js';
 import type { Project } from '../project.js';
 import { launcherOf } from '../runs/launcher-lock.js';
-import type { RunRecord } from '../runs/run-record.js';
+import { hasLiveUnit, type RunRecord } from '../runs/run-record.js';
 import { runJournal } from '../runs/run-store.js';
 import { Supervisor } from '../runs/supervisor.js';
 import type { SupervisorEvent } from '../runs/supervision.js';
@@ -47,8 +47,7 @@ export async function stopWanted(project: Project, run: RunRecord, opts: { force
     const who = agentWho(agent.info);
     const answer = await askAgent(home, { verb: 'stop', run_id: run.run_id, force: opts.force }, who);
     const now = await untilSettled(project, home, run.run_id, (run.spec.train.grace_sec + 30) * 1000);
-    const settled = !now.units.some((u) => ['running', 'pending', 'queued'].includes(u.attempts.at(-1)?.state ?? ''));
-    return { by: 'agent', pid: agent.info.pid, who, answer, run: now, settled };
+    return { by: 'agent', pid: agent.info.pid, who, answer, run: now, settled: !hasLiveUnit(now) };
   }
   if (!opts.units) await closeRun(home, run.run_id, 'cancelled', 'make stop');
   return { by: 'here', result: await stopRun(project, run, opts) };

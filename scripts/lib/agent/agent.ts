@@ -21,7 +21,7 @@ import { comparePins } from '../pins/digest.js';
 import { pinExperiment } from '../pins/pin-experiment.js';
 import { loadExperiment } from '../spec/experiment.js';
 import { retryDelayMs } from '../runs/failover.js';
-import type { RunRecord } from '../runs/run-record.js';
+import { isLiveAttempt, type RunRecord } from '../runs/run-record.js';
 import type { Supervisor } from '../runs/supervisor.js';
 import { drive, type LaunchEvent } from '../actions/launch.js';
 import { AgentLock } from './agent-lock.js';
@@ -172,7 +172,7 @@ export class Agent {
     if (!d.launched_on || d.launched_on === hostname()) return null;
     const local = run.units.some((u) => {
       const last = u.attempts.at(-1);
-      return last?.backend === 'local' && ['running', 'pending', 'queued'].includes(last.state);
+      return last?.backend === 'local' && isLiveAttempt(last);
     });
     return local ? `its attempt runs on ${d.launched_on} itself (backend local): only an agent there can follow it` : null;
   }

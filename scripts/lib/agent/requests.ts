@@ -5,7 +5,7 @@ import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Project } from '../project.js';
 import { loadRun } from '../runs/run-store.js';
-import type { RunRecord } from '../runs/run-record.js';
+import { hasLiveUnit, type RunRecord } from '../runs/run-record.js';
 import { UserError } from '../ui/errors.js';
 import type { AgentHome } from './home.js';
 
@@ -77,8 +77,6 @@ export async function askAgent(home: AgentHome, req: AgentRequest, who: string, 
   return answer.message;
 }
 
-const live = (run: RunRecord) => run.units.some((u) => ['running', 'pending', 'queued'].includes(u.attempts.at(-1)?.state ?? ''));
-
 /**
  * The run as recorded once none of its units is live any more, or as it is after `ms`. An agent
  * in a store may write it from another machine: then it is read from the store.
@@ -86,6 +84,6 @@ const live = (run: RunRecord) => run.units.some((u) => ['running', 'pending', 'q
 export async function untilSettled(project: Project, home: AgentHome, runId: string, ms: number): Promise<RunRecord> {
   const read = async () => (home.kind === 'store' ? loadRun(project, runId, { fresh: true }) : project.db.get(runId)!);
   let run = await read();
-  for (const until = Date.now() + ms; live(run) && Date.now() < until; await sleep(home.kind === 'store' ? 1000 : 250)) run = await read();
+  for (const until = Date.now() + ms; hasLiveUnit(run) && Date.now() < until; await sleep(home.kind === 'store' ? 1000 : 250)) run = await read();
   return run;
 }

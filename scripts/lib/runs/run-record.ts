@@ -193,6 +193,16 @@ export function isTerminal(state: AttemptState): boolean {
   return TERMINAL.has(state);
 }
 
+/** Whether an attempt may still run: queued, pending or running. */
+export function isLiveAttempt(a: AttemptRecord | undefined): a is AttemptRecord {
+  return !!a && !TERMINAL.has(a.state);
+}
+
+/** Whether some unit's last attempt may still run. */
+export function hasLiveUnit(run: RunRecord): boolean {
+  return run.units.some((u) => isLiveAttempt(u.attempts.at(-1)));
+}
+
 /** Where a sharded run's merge writes: the merged records and the merge report. */
 export const mergeKeys = {
   merged: (id: string) => `runs/${id}/outputs/merged.jsonl`,

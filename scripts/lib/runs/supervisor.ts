@@ -16,7 +16,7 @@ import { systemClock, type Clock, type SupervisorEvent, type SupervisorOptions, 
 import { faultPoint, isDiskProblem, UserError } from '../ui/errors.js';
 import { EarlierAttemptRunning, unanswered, type Backend, type Handle, type PollResult } from '../backends/backend.js';
 import { endsInARow, fitsResources, resumes, retryDelayMs } from './failover.js';
-import { TERMINAL, type AttemptRecord, type AttemptState, type RunRecord, unitKey } from './run-record.js';
+import { isLiveAttempt, TERMINAL, type AttemptRecord, type AttemptState, type RunRecord, unitKey } from './run-record.js';
 
 type Message =
   | { kind: 'polled'; slot: SlotState; units: Unit[]; attempts: AttemptRecord[]; startedAt: number; results: PollResult[] }
@@ -24,7 +24,6 @@ type Message =
 
 const firstLine = (err: unknown) => (err instanceof Error ? err.message : String(err)).split('\n')[0]!;
 const NOTHING_TAKEN = { save: false, committed: false, pruned: [] as number[] } as const;
-const isLive = (a: AttemptRecord | undefined): a is AttemptRecord => !!a && (a.state === 'running' || a.state === 'pending' || a.state === 'queued');
 
 export class Supervisor {
   private readonly units: Unit[] = [];
@@ -206,7 +205,7 @@ export class Supervisor {
       const last = rec.attempts.at(-1);
       const u: Unit = { rec, backend, slot: '', phase: 'idle', live: null, limit: rec.attempts.length + this.opts.maxAttempts, pushFrom: null, lastLine: null, silent: false, metrics: null, notBefore: 0, queuedEarlier: last?.state === 'queued' };
       this.units.push(u);
-      if (isLive(last) && last.handle) {
+      if (isLiveAttempt(last) && last.handle) {
         // Running already (started by an orchestrator that died or detached): follow it where it is.
         u.backend = last.backend === backend.name ? backend : await this.opts.openBackend(last.backend);
         u.slot = u.backend.slotOf(last.handle);
