@@ -121,13 +121,13 @@ export function anchorProblem(anchor: LedgerAnchor | null | string, tip: LedgerT
   return { line: end, reason: `line ${end}: the ledger ends at line ${tip.count} but the store anchor ${where} records ${anchor.seq} entries (lines were removed from the end)` };
 }
 
-/** The bytes of a file's first line (without its newline). */
 /** The id of the ledger at `ledgerPath`, or null while it has no line. */
 export async function ledgerIdOf(ledgerPath: string): Promise<string | null> {
   const first = await readFirstLine(ledgerPath).catch(() => null);
   return first?.length ? ledgerId(first) : null;
 }
 
+/** The bytes of a file's first line (without its newline). */
 async function readFirstLine(file: string): Promise<Buffer> {
   const fh = await open(file, 'r');
   try {
