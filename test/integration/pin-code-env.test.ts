@@ -1,7 +1,7 @@
 // Code and environment pins against the real tools: pinCode's commit and dirty patch from git
 // (replayed with git apply), its path scope, and pinEnv's lockfile hash and cached python3 version.
 import { createHash } from 'node:crypto';
-import { cpSync, mkdirSync, readFileSync, renameSync, unlinkSync, utimesSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdirSync, readFileSync, renameSync, symlinkSync, unlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { delimiter, join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { pinCode } from '../../scripts/lib/pins/code-pin.js';
@@ -102,6 +102,19 @@ describe('pinCode', () => {
     await git(empty, 'init', '-q');
     await expect(pinCode(empty)).rejects.toThrow(/no commits yet.*git commit -m init/);
   });
+
+  it('says when git is not installed', async () => {
+    const dir = await repo();
+    const bin = tempDir();
+    symlinkSync('/bin/sh', join(bin, 'sh'));
+    const path = process.env.PATH;
+    process.env.PATH = bin; // sh, and no git
+    try {
+      await expect(pinCode(dir)).rejects.toThrow(/git is not installed/);
+    } finally {
+      process.env.PATH = path;
+    }
+  });
 });
 
 describe('code pin scope', () => {
@@ -131,6 +144,8 @@ describe('code pin scope', () => {
     expect(await pinCode(dir, scope)).toMatchObject({ dirty_sha256: null });
     // An excluded path stays out even below a path that counts (code: ['.']).
     expect(await pinCode(dir, { paths: ['.'], exclude: ['cluster_fleet_config.ts', 'competitions'] })).toMatchObject({ dirty_sha256: null });
+    // A scope none of whose paths exists pins the commit alone.
+    expect(await pinCode(dir, { paths: ['not-there'], exclude: [] })).toMatchObject({ commit: expect.stringMatching(/^[0-9a-f]{40}$/), dirty_sha256: null });
     // Without a scope the whole tree counts.
     const whole = (await pinCode(dir)).diff.toString();
     for (const f of ['competitions/b/new.md', 'cluster_fleet_config.ts', 'competitions/a/data/x.csv']) expect(whole).toContain(f);

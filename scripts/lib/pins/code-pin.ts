@@ -5,11 +5,11 @@
 // so an edit elsewhere (another competition, the inventory) leaves the pin alone.
 // The patch comes from a throwaway copy of the index, leaving the user's staging untouched.
 // Side effect worth knowing: `git add` writes blobs for new files into .git/objects.
-import { copyFileSync, existsSync, mkdtempSync, rmSync, statSync, utimesSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { run } from '../proc.js';
-import { UserError } from '../ui/errors.js';
+import { CommandError, UserError } from '../ui/errors.js';
 import { sha256Hex } from './canonical-json.js';
 
 export interface CodePin {
@@ -20,17 +20,34 @@ export interface CodePin {
 }
 
 const FIX = 'git init && git add -A && git commit -m init';
+/** PIN_SCRIPT's exit when the directory is no work tree with a commit: the slower questions then say which. */
+const NOT_A_COMMIT = 97;
 
 /**
- * `git add -A` of the scope into the temp index, then the patch from the commit to it, in one
- * process started from here (each start costs this process milliseconds). The commit and the
- * pathspecs arrive as arguments, never inside the script. Explicit options override user
- * config (noprefix, renames, external diff, submodule logs, relative) that would make the
- * patch unfit for `git apply`.
+ * The whole pin in one process started from here (each start costs this process milliseconds
+ * of a verb's start-up budget): HEAD and the index's path, a copy of the index in `$1`, then
+ * `git add -A` of the scope into that copy and the patch from the commit to it. Prints the
+ * commit on a line of its own, then the patch. The copy keeps the index's stat data (cp -p), so
+ * `git add -A` rehashes only changed files; and its mtime, since git trusts an entry's stat only
+ * when the file is older than the index, and a file rewritten (same size) in the second of the
+ * last commit must still look racy, as it does to git itself. The temp index and pathspecs
+ * arrive as arguments, never inside the script. Explicit options override user config
+ * (noprefix, renames, external diff, submodule logs, relative) that would make the patch unfit
+ * for `git apply`. With no pathspecs, only the commit is printed.
  */
-const ADD_THEN_DIFF =
-  'commit=$1; shift; git add -A "$@" && exec git diff --cached --binary --no-color --no-ext-diff --no-textconv --no-renames ' +
-  '--no-relative --submodule=short --src-prefix=a/ --dst-prefix=b/ "$commit" "$@"';
+const PIN_SCRIPT = `tmp=$1; shift
+probe=$(git rev-parse --is-inside-work-tree --git-path index HEAD) || exit ${NOT_A_COMMIT}
+{ IFS= read -r inside; IFS= read -r index; IFS= read -r commit; } <<EOF
+$probe
+EOF
+[ "$inside" = true ] || exit ${NOT_A_COMMIT}
+case $commit in *[!0-9a-f]* | "") exit ${NOT_A_COMMIT} ;; esac
+printf '%s\\n' "$commit"
+[ $# -gt 0 ] || exit 0
+if [ -f "$index" ]; then cp -p "$index" "$tmp" || exit; fi
+GIT_INDEX_FILE=$tmp git add -A "$@" || exit
+GIT_INDEX_FILE=$tmp exec git diff --cached --binary --no-color --no-ext-diff --no-textconv --no-renames \\
+  --no-relative --submodule=short --src-prefix=a/ --dst-prefix=b/ "$commit" "$@"`;
 
 /** The project's own code every run executes: the runner, and the helpers experiments import. */
 export const PROJECT_CODE = ['scripts'];
@@ -52,41 +69,30 @@ function pathspecs(repoRoot: string, scope: CodeScope | undefined): string[] | n
 }
 
 export async function pinCode(repoRoot: string, scope?: CodeScope): Promise<CodePin> {
-  const git = (args: string[], env?: NodeJS.ProcessEnv) =>
-    run(['git', ...args], { cwd: repoRoot, allowFail: true, env: env ?? process.env });
-
   if (!existsSync(repoRoot)) throw new UserError(`repository directory not found: ${repoRoot}`);
-  // One git start for the common case (each costs milliseconds of a verb's start-up budget);
-  // the slower step-by-step questions only run to explain a failure.
-  const probe = await git(['rev-parse', '--is-inside-work-tree', '--git-path', 'index', 'HEAD']).catch((err: NodeJS.ErrnoException) => {
-    if (err.code === 'ENOENT') throw new UserError('git is not installed; Switchyard pins code by git commit');
-    throw err;
-  });
-  const [inside, indexRel, commit = ''] = probe.stdout.toString().trim().split('\n');
-  if (probe.code !== 0 || inside !== 'true' || !/^[0-9a-f]{40,64}$/.test(commit)) {
-    const isRepo = (await git(['rev-parse', '--is-inside-work-tree'])).stdout.toString().trim() === 'true';
-    if (!isRepo) throw new UserError(`${repoRoot} is not a git repository; Switchyard pins code by commit. Fix: ${FIX}`);
-    throw new UserError(`${repoRoot}: the git repository has no commits yet. Fix: ${FIX}`);
-  }
   const specs = pathspecs(repoRoot, scope);
-  if (!specs) return { commit, dirty_sha256: null, diff: Buffer.alloc(0) };
-  const indexPath = resolve(repoRoot, indexRel!);
   const tmp = mkdtempSync(join(tmpdir(), 'switchyard-index-'));
   try {
-    const tmpIndex = join(tmp, 'index');
-    // Copying keeps the index's stat data, so `git add -A` rehashes only changed files. The
-    // copy keeps the index's mtime too: git trusts an entry's stat only when the file is older
-    // than the index, and a file rewritten (same size) in the second of the last commit must
-    // still look racy, as it does to git itself.
-    const indexStat = statSync(indexPath, { throwIfNoEntry: false });
-    if (indexStat) {
-      copyFileSync(indexPath, tmpIndex);
-      utimesSync(tmpIndex, indexStat.atime, indexStat.mtime);
-    }
-    const env = { ...process.env, GIT_INDEX_FILE: tmpIndex };
-    const { stdout: diff } = await run(['sh', '-c', ADD_THEN_DIFF, 'switchyard-pin', commit, ...specs], { cwd: repoRoot, env });
+    const argv = ['sh', '-c', PIN_SCRIPT, 'switchyard-pin', join(tmp, 'index'), ...(specs ?? [])];
+    const { code, stdout, stderr } = await run(argv, { cwd: repoRoot, allowFail: true });
+    if (code === NOT_A_COMMIT) throw await notACommit(repoRoot);
+    if (code !== 0) throw new CommandError(['git', 'add', '-A', ...(specs ?? [])], code, stderr);
+    const eol = stdout.indexOf(0x0a);
+    const commit = stdout.subarray(0, eol).toString();
+    const diff = stdout.subarray(eol + 1);
     return { commit, dirty_sha256: diff.length ? sha256Hex(diff) : null, diff };
   } finally {
     rmSync(tmp, { recursive: true, force: true });
   }
+}
+
+/** Why `repoRoot` has no commit to pin: no git, no repository, or one without commits. */
+async function notACommit(repoRoot: string): Promise<UserError> {
+  const probe = await run(['git', 'rev-parse', '--is-inside-work-tree'], { cwd: repoRoot, allowFail: true }).catch((err: NodeJS.ErrnoException) => {
+    if (err.code === 'ENOENT') return null;
+    throw err;
+  });
+  if (!probe) return new UserError('git is not installed; Switchyard pins code by git commit');
+  if (probe.stdout.toString().trim() !== 'true') return new UserError(`${repoRoot} is not a git repository; Switchyard pins code by commit. Fix: ${FIX}`);
+  return new UserError(`${repoRoot}: the git repository has no commits yet. Fix: ${FIX}`);
 }
