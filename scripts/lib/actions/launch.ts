@@ -69,6 +69,9 @@ export async function train(ctx: LaunchContext, opts: TrainOptions): Promise<Lau
   const { project } = ctx;
   const exp = await loadExperiment(project.root, opts.experiment, { smoke: opts.smoke });
   requireSecrets(project.root, exp.file, exp.spec.secrets);
+  // Pinning waits mostly on git and the disk: it goes on while the agent and backend are looked at.
+  const pinning = pinExperiment(project.root, project.stateDir, exp, opts.seed);
+  pinning.catch(() => {}); // a refusal below is the error to report; the pin's own is awaited after
   const name = opts.backend ?? exp.spec.backends?.[0] ?? project.config.defaults.backend;
   const home = agentHome(project);
   const agent = await lookAtAgent(home);
@@ -78,7 +81,7 @@ export async function train(ctx: LaunchContext, opts: TrainOptions): Promise<Lau
   const carrier = agentCarries ? agentWho(agent.info) : null;
   const backend = await openBackend(name, project, { ...ctx, detached: detach });
   checkResources(exp.file, exp.spec, backend, project.config);
-  const pinned = await pinExperiment(project.root, project.stateDir, exp, opts.seed);
+  const pinned = await pinning;
   const backends = [name, ...(exp.spec.backends ?? []).filter((b) => b !== name)];
   const opened = await openRun(project, exp, pinned, { backends, again: opts.again ?? false, ready: () => ready(backend, ctx.sink) });
   try {
