@@ -234,6 +234,37 @@ describe('mergeShards', () => {
     expect(report.merged).toEqual({ records: total, bytes: Buffer.byteLength(expected), sha256: createHash('sha256').update(expected).digest('hex') });
   });
 
+  it('concat: runs of one shard between others, cut at buffer edges, byte for byte', async () => {
+    // Keys dealt to 4 shards in blocks of 1 to 3,000 (a block goes out as one run), lines of many
+    // lengths, one longer than the read chunk, and a last line without its '\n'.
+    const count = 4;
+    const total = 40_000;
+    const line = (key: number) => JSON.stringify({ key, pad: 'q'.repeat(key === 12_345 ? 3 << 20 : (key * 53) % 900) });
+    const owner: number[] = [];
+    for (let key = 0, block = 0; key < total; block++) {
+      const len = 1 + ((block * 7_919) % 3_000);
+      for (let j = 0; j < len && key < total; j++, key++) owner.push(block % count);
+    }
+    const dir = freshDir();
+    mkdirSync(dir, { recursive: true });
+    const files = Array.from({ length: count }, (_, i) => {
+      const keys = owner.flatMap((o, key) => (o === i ? [key] : []));
+      const header = { format: 'switchyard-shard/1', shard_index: i, shard_count: count, pins_digest: PINS, key_range: [0, total], records: keys.length };
+      const file = path.join(dir, shardFileName(i, count));
+      const last = i === owner[total - 1] ? '' : '\n';
+      writeFileSync(file, [JSON.stringify(header), ...keys.map(line)].join('\n') + last);
+      return file;
+    });
+    const out = path.join(dir, 'merged.jsonl');
+    const report = await mergeShards(files, 'concat', out);
+    const expected = Array.from({ length: total }, (_, k) => line(k) + '\n').join('');
+    const text = readFileSync(out, 'utf8');
+    expect(text.length).toBe(expected.length);
+    expect(text === expected).toBe(true);
+    expect(report.merged.records).toBe(total);
+    expect(report.shards.map((s) => s.records).reduce((a, b) => a + b)).toBe(total);
+  });
+
   it('streams a large input (32 shards x 20k records) with bounded memory', async () => {
     const dir = freshDir();
     mkdirSync(dir, { recursive: true });

@@ -49,10 +49,29 @@ export async function mergeShards(files: string[], strategy: MergeStrategy, out:
     let records = 0;
     if (!best) {
       for (let top = heap.peek(); top; top = heap.peek()) {
-        const r = top.s.reader;
-        if (!writer.lineBuffered(r.buf, r.start, r.end)) await writer.line(r.buf, r.start, r.end);
+        const s = top.s;
+        const r = s.reader;
         records++;
-        if (!top.s.advanceBuffered()) await top.s.advance();
+        if (r.unterminated) {
+          await writer.line(r.buf, r.start, r.end); // the file's last line, without its '\n'
+          await s.advance();
+          heap.fixTop();
+          continue;
+        }
+        // While the top stream stays first (shards cut by key range follow one another), its next
+        // buffered lines join a run that goes out as one copy of their bytes, '\n's and all.
+        const from = r.start;
+        let next = false; // whether the stream moved to a line the run leaves out
+        while (s.advanceBuffered()) {
+          if (!heap.topStaysFirst()) {
+            next = true;
+            break;
+          }
+          records++;
+        }
+        const to = next ? r.start : r.taken;
+        if (!writer.linesBuffered(r.buf, from, to)) await writer.lines(r.buf, from, to);
+        if (!next) await s.advance(); // the run used up what was buffered: read on
         heap.fixTop();
       }
     } else {

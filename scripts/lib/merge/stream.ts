@@ -176,6 +176,13 @@ export class StreamHeap {
     return this.items[0];
   }
 
+  /** Whether the top stream, after it advanced, still comes before every other (a done one does not). */
+  topStaysFirst(): boolean {
+    const n = this.items.length;
+    if (n === 0 || this.items[0]!.s.done) return false;
+    return (n < 2 || this.less(0, 1)) && (n < 3 || this.less(0, 2));
+  }
+
   /** After the top stream advanced: restore order, or drop it when it is done. */
   fixTop(): void {
     const top = this.items[0];
