@@ -1,6 +1,6 @@
 // S3Store against a real S3-compatible server (s3rver on loopback, a child process).
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, truncateSync, writeFileSync, writeSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
@@ -10,6 +10,7 @@ import { hashFile, sha256Hex } from '../../scripts/lib/hash.js';
 import { pruneStoredSteps, restoreLatest, storedSteps, uploadStep } from '../../scripts/lib/runner/store-checkpoints.js';
 import { openStore } from '../../scripts/lib/store/open-store.js';
 import { configProblem } from '../../scripts/lib/store/s3-client.js';
+import type { BufferPool } from '../../scripts/lib/store/s3-multipart.js';
 import { S3Store, type S3StoreOptions } from '../../scripts/lib/store/s3-store.js';
 import { UserError } from '../../scripts/lib/ui/errors.js';
 import { S3RVER_KEYS, s3rverObjectPath, startS3rver, type S3rver } from '../helpers/s3rver.js';
@@ -144,6 +145,75 @@ describe('S3Store on s3rver', () => {
     await expect(store.put('ckpt/damaged.bin', src)).rejects.toThrow(new RegExp(`^${store.locate('ckpt/damaged.bin')}: part \\d reached the server damaged`));
     await expect(store.putBytes('small.bin', randomBytes(1000))).rejects.toThrow(`${store.locate('small.bin')}: stored bytes do not match the source`);
     expect(await store.list('')).toEqual([]);
+  });
+
+  it('uploads files of more parts than the store has buffers, several at once, byte for byte', async () => {
+    const MIB = 1024 * 1024;
+    const store = s3Store({ partSize: 5 * MIB, partBuffers: 2, queueSize: 4 });
+    const pool = (store as unknown as { pool: BufferPool }).pool;
+    let held = 0;
+    let mostHeld = 0;
+    const take = pool.take.bind(pool);
+    const give = pool.give.bind(pool);
+    pool.take = async () => {
+      const buf = await take();
+      mostHeld = Math.max(mostHeld, ++held);
+      return buf;
+    };
+    pool.give = (buf) => {
+      held--;
+      give(buf);
+    };
+    const files = [31 * MIB + 7, 26 * MIB].map((size, i) => {
+      const src = path.join(tmp, `pooled-${i}.bin`);
+      writeFileSync(src, randomBytes(size)); // 7 and 6 parts through 2 buffers
+      return src;
+    });
+    const put = await Promise.all(files.map((src, i) => store.put(`pooled/${i}.bin`, src)));
+    expect(put).toEqual(await Promise.all(files.map((src) => hashFile(src))));
+    expect(mostHeld).toBe(2);
+    expect(held).toBe(0);
+    for (const [i, src] of files.entries()) {
+      const dest = path.join(tmp, `pooled-back-${i}.bin`);
+      await store.get(`pooled/${i}.bin`, dest);
+      expect(readFileSync(dest).equals(readFileSync(src))).toBe(true);
+    }
+  });
+
+  it('refuses a file that changes while its parts go up, deleting the object', async () => {
+    const MIB = 1024 * 1024;
+    let onPart = (): void => {};
+    // One buffer, one part in flight: part 2 is read only after part 1 is sent and reported.
+    const store = s3Store({
+      partSize: 5 * MIB,
+      partBuffers: 1,
+      queueSize: 1,
+      progress: () => ({ update: () => onPart(), stop: () => {} }),
+    });
+    const src = path.join(tmp, 'changing.bin');
+    writeFileSync(src, randomBytes(12 * MIB));
+    onPart = () => {
+      onPart = () => {};
+      const fd = openSync(src, 'r+');
+      writeSync(fd, Buffer.from('changed'), 0, 7, 11 * MIB); // in part 3, not read yet
+      closeSync(fd);
+    };
+    await expect(store.put('ckpt/changing.bin', src)).rejects.toThrow(new Error(`${src} changed while it was uploaded to ${store.locate('ckpt/changing.bin')}`));
+    expect(await store.list('')).toEqual([]);
+
+    writeFileSync(src, randomBytes(12 * MIB));
+    onPart = () => {
+      onPart = () => {};
+      truncateSync(src, 7 * MIB); // ends inside part 2, before it is read
+    };
+    await expect(store.put('ckpt/changing.bin', src)).rejects.toThrow(
+      new Error(`${src} changed while it was uploaded to ${store.locate('ckpt/changing.bin')} (it ended at ${7 * MIB} bytes)`),
+    );
+    expect(await store.list('')).toEqual([]);
+
+    // Both failures handed the one buffer back: the next upload goes through.
+    writeFileSync(src, randomBytes(12 * MIB));
+    expect(await store.put('ckpt/changing.bin', src)).toEqual(await hashFile(src));
   });
 
   it('refuses tampered objects, naming the key', async () => {

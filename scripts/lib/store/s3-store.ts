@@ -3,16 +3,17 @@
 //
 // Integrity: every object carries the SHA-256 of its bytes as metadata (x-amz-meta-sha256).
 // Metadata is fixed when an upload is created, so put hashes the file first, then hashes it
-// again as it streams up (a file that changed in between is caught and its object deleted).
+// again as its parts are read (a file that changed in between is caught and its object deleted).
+// Larger files go up in parts read into a buffer pool the store shares (s3-multipart.ts).
 // After an upload the HEAD must show the size and that metadata, and the server's own MD5 must
-// match what was sent: the ETag of a single-part object, or each part's ETag (s3-integrity.ts).
+// match what was sent: the ETag of a single-part object, or each part's ETag.
 // Where the server's ETags are not MD5s (SSE-KMS, some S3-compatible servers) the object is read
 // back and hashed instead. Every get hashes what it receives and refuses bytes that differ from
 // the metadata, naming the key, so an object damaged at rest is never passed on.
 import { createHash } from 'node:crypto';
-import { createReadStream, createWriteStream } from 'node:fs';
-import { readFile, stat } from 'node:fs/promises';
-import { pipeline as pipe, Transform, Writable, type Readable } from 'node:stream';
+import { createWriteStream } from 'node:fs';
+import { open, stat } from 'node:fs/promises';
+import { Transform, Writable, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import {
@@ -24,12 +25,11 @@ import {
   type GetObjectCommandOutput,
   type S3Client,
 } from '@aws-sdk/client-s3';
-import { Upload } from '@aws-sdk/lib-storage';
 import { hashFile, sha256Hex } from '../hash.js';
 import { writeAtomically } from './atomic-file.js';
 import type { ByteProgress } from '../ui/progress.js';
 import { configProblem, makeClient, parseS3Url, probeProblem, type S3ClientSettings } from './s3-client.js';
-import { bareETag, StreamHash, UploadPartChecks } from './s3-integrity.js';
+import { bareETag, BufferPool, bufferParts, fileParts, uploadMultipart, type PartReader } from './s3-multipart.js';
 import { checkKey, type Store, type StoredObject } from './store.js';
 
 export interface S3StoreOptions extends S3ClientSettings {
@@ -37,8 +37,10 @@ export interface S3StoreOptions extends S3ClientSettings {
   progress?: (label: string) => ByteProgress;
   /** multipart part size in bytes (default 8 MiB); files up to this size go up in one PUT */
   partSize?: number;
-  /** parts of one object in flight at once (default 4) */
+  /** parts of one object in flight at once, buffers permitting (default 4) */
   queueSize?: number;
+  /** buffers of partSize the whole store shares for what put reads from files (default 8) */
+  partBuffers?: number;
   /** attempts per request, with the SDK's standard backoff (default 5) */
   maxAttempts?: number;
 }
@@ -61,7 +63,7 @@ export class S3Store implements Store {
   private readonly probeClient: S3Client;
   private probing?: Promise<void>;
   private readonly partSize: number;
-  private readonly parts: UploadPartChecks;
+  private readonly pool: BufferPool;
 
   constructor(
     url: string,
@@ -70,10 +72,10 @@ export class S3Store implements Store {
     this.url = url.replace(/\/+$/, '');
     ({ bucket: this.bucket, base: this.base } = parseS3Url(this.url));
     this.client = makeClient(opts, opts.maxAttempts ?? 5);
-    this.parts = new UploadPartChecks(this.client);
     // Patient enough for a busy server; a refused connection still fails at once.
     this.probeClient = makeClient(opts, 3, 15_000);
     this.partSize = opts.partSize ?? 8 * 1024 * 1024;
+    this.pool = new BufferPool(this.partSize, opts.partBuffers ?? 8);
   }
 
   locate(key: string): string {
@@ -84,21 +86,29 @@ export class S3Store implements Store {
   close(): void {
     this.client.destroy();
     this.probeClient.destroy();
+    this.pool.drop();
   }
 
   async put(key: string, srcPath: string, expected?: StoredObject): Promise<StoredObject> {
     const { size } = await stat(srcPath);
-    if (size <= this.partSize) return this.checked(key, await this.putSmall(key, await readFile(srcPath)), expected);
+    if (size <= this.partSize) return this.checked(key, await this.putSmallFile(key, srcPath, size), expected);
     // The hash goes into the object's metadata before the first byte: known, or read once first.
     const { sha256 } = expected?.size === size ? expected : await hashFile(srcPath);
-    const sent = new StreamHash();
-    await this.upload(key, pipe(createReadStream(srcPath, { highWaterMark: 1 << 20 }), sent.tap, () => {}), size, sha256);
-    const got = sent.result();
+    const changed = `${srcPath} changed while it was uploaded to ${this.locate(key)}`;
+    const hash = createHash('sha256');
+    const file = await open(srcPath, 'r');
+    let allChecked: boolean;
+    try {
+      allChecked = await this.upload(key, size, sha256, fileParts(file, changed, this.pool, (bytes) => hash.update(bytes)));
+    } finally {
+      await file.close();
+    }
+    const got = { size, sha256: hash.digest('hex') };
     if (got.sha256 !== sha256) {
       await this.delete(key);
-      throw new Error(`${srcPath} changed while it was uploaded to ${this.locate(key)}`);
+      throw new Error(changed);
     }
-    await this.verifyUpload(key, got, null);
+    await this.verifyUpload(key, got, () => allChecked);
     return got;
   }
 
@@ -115,8 +125,8 @@ export class S3Store implements Store {
     const buf = typeof data === 'string' ? Buffer.from(data, 'utf8') : data;
     if (buf.length <= this.partSize) return this.putSmall(key, buf);
     const sent = { size: buf.length, sha256: sha256Hex(buf) };
-    await this.upload(key, buf, sent.size, sent.sha256);
-    await this.verifyUpload(key, sent, null);
+    const allChecked = await this.upload(key, sent.size, sent.sha256, bufferParts(buf));
+    await this.verifyUpload(key, sent, () => allChecked);
     return sent;
   }
 
@@ -207,6 +217,22 @@ export class S3Store implements Store {
     return this.probing;
   }
 
+  /** A file of one part, read into a buffer of the pool (so every upload's memory is the pool's). */
+  private async putSmallFile(key: string, srcPath: string, size: number): Promise<StoredObject> {
+    if (size === 0) return this.putSmall(key, Buffer.alloc(0));
+    const file = await open(srcPath, 'r');
+    try {
+      const part = await fileParts(file, `${srcPath} changed while it was read for ${this.locate(key)}`, this.pool, () => {})(0, size);
+      try {
+        return await this.putSmall(key, part.bytes);
+      } finally {
+        part.done();
+      }
+    } finally {
+      await file.close();
+    }
+  }
+
   private async putSmall(key: string, data: Buffer): Promise<StoredObject> {
     const sent = { size: data.length, sha256: sha256Hex(data) };
     const md5 = createHash('md5').update(data).digest();
@@ -222,43 +248,51 @@ export class S3Store implements Store {
         }),
       ),
     );
-    await this.verifyUpload(key, sent, md5.toString('hex'));
+    await this.verifyUpload(key, sent, (etag) => etag === md5.toString('hex'));
     return sent;
   }
 
-  private async upload(key: string, body: Readable | Buffer, size: number, sha256: string): Promise<void> {
-    const objectKey = this.objectKey(key);
-    this.parts.begin(objectKey);
-    const upload = new Upload({
-      client: this.client,
-      params: { Bucket: this.bucket, Key: objectKey, Body: body, ContentLength: size, Metadata: { sha256 } },
-      partSize: this.partSize,
-      queueSize: this.opts.queueSize ?? 4,
-    });
+  /** A multipart upload of `size` bytes from `read`; true when every part's ETag was its MD5. */
+  private async upload(key: string, size: number, sha256: string, read: PartReader): Promise<boolean> {
     const bar = this.opts.progress?.(`upload ${this.locate(key)}`);
-    upload.on('httpUploadProgress', (p) => bar?.update(p.loaded ?? 0, size));
     try {
-      await this.s3(() => upload.done().catch((err: unknown) => Promise.reject(this.parts.failure(objectKey) ?? err)));
+      const { allChecked } = await this.s3((client) =>
+        uploadMultipart({
+          client,
+          bucket: this.bucket,
+          key: this.objectKey(key),
+          size,
+          partSize: this.partSize,
+          queueSize: this.opts.queueSize ?? 4,
+          metadata: { sha256 },
+          read,
+          onProgress: (sent) => bar?.update(sent, size),
+        }),
+      );
+      return allChecked;
     } finally {
       bar?.stop();
     }
   }
 
-  /** The stored object is what we sent (`md5`: of a single-part upload), else it is deleted and this throws. */
-  private async verifyUpload(key: string, sent: StoredObject, md5: string | null): Promise<void> {
-    const problem = await this.uploadProblem(key, sent, md5);
+  /**
+   * The stored object is what we sent, else it is deleted and this throws. `etagChecked`: whether
+   * the server's ETag proves the bytes (the MD5 of a single-part upload; every part's, for multipart).
+   */
+  private async verifyUpload(key: string, sent: StoredObject, etagChecked: (etag: string) => boolean): Promise<void> {
+    const problem = await this.uploadProblem(key, sent, etagChecked);
     if (!problem) return;
     await this.delete(key).catch(() => undefined);
     throw new Error(`${this.locate(key)}: ${problem}; the object was deleted`);
   }
 
-  private async uploadProblem(key: string, sent: StoredObject, md5: string | null): Promise<string | null> {
+  private async uploadProblem(key: string, sent: StoredObject, etagChecked: (etag: string) => boolean): Promise<string | null> {
     const head = await this.head(key);
     if (!head) return 'missing right after upload';
     if (head.size !== sent.size || head.sha256 !== sent.sha256) {
       return `stored object is not what was sent (${head.size} of ${sent.size} bytes, sha256 metadata ${head.sha256 ?? 'missing'})`;
     }
-    if (md5 === null ? this.parts.allChecked(this.objectKey(key)) : head.etag === md5) return null;
+    if (etagChecked(head.etag)) return null;
     const res = await this.getObject(key); // the server's ETag is no MD5 of the body: read it back
     const back = res && (await this.receive(key, res, null));
     return back?.sha256 === sent.sha256 ? null : `stored bytes do not match the source (read back: sha256 ${back?.sha256 ?? 'none'})`;
