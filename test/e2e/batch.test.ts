@@ -35,11 +35,13 @@ beforeAll(async () => {
       ),
   );
   const base = readFileSync(path.join(sb.dir, 'competitions/knn/experiment.yaml'), 'utf8');
-  // 8 shards, slow enough to preempt one twice: a pause after each unit.
-  writeFileSync(
-    path.join(sb.dir, 'competitions/knn/experiments/batch.yaml'),
-    base.replace('count: 1', 'count: 8').replace('  checkpoint_every_sec: 1', '  checkpoint_every_sec: 0.5\n  grace_sec: 20\n  env: { KNN_UNIT_PAUSE_SEC: "3" }'),
-  );
+  // 8 shards, slow enough to preempt one twice: a pause after each unit. The stop test's shards
+  // pause longer: a shard of 3 or 4 units must still be short of its last when make status and
+  // make stop, two processes on a loaded machine, have come and gone after its first checkpoint.
+  const shardedBy = (pauseSec: number) =>
+    base.replace('count: 1', 'count: 8').replace('  checkpoint_every_sec: 1', `  checkpoint_every_sec: 0.5\n  grace_sec: 20\n  env: { KNN_UNIT_PAUSE_SEC: "${pauseSec}" }`);
+  writeFileSync(path.join(sb.dir, 'competitions/knn/experiments/batch.yaml'), shardedBy(3));
+  writeFileSync(path.join(sb.dir, 'competitions/knn/experiments/batch-stop.yaml'), shardedBy(8));
   sb.git(['add', '-A']);
   sb.git(['commit', '-qm', 'test batch on s3']);
   // npm's Node runtime package, as this machine's cache holds it: here, one pointing at this Node.
@@ -148,7 +150,7 @@ describe('gcp-batch backend', () => {
 
   it('make status shows each unit; make stop has each task checkpoint and stop, then deletes the job', async () => {
     const before = jobsCreated().length;
-    const p = sb.spawnMake(['train', 'experiment=knn/batch', 'backend=gcp-batch', 'again=1'], env);
+    const p = sb.spawnMake(['train', 'experiment=knn/batch-stop', 'backend=gcp-batch'], env);
     try {
       await waitFor(() => jobsCreated().length > before && shardCommits(sb, runIdIn(p.output()), 0).length > 0, 180_000, 'the job running');
       const id = runIdIn(p.output())!;
