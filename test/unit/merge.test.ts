@@ -161,6 +161,24 @@ describe('verifyCoverage', () => {
 });
 
 describe('mergeShards', () => {
+  /**
+   * Shard files of keys 0..total-1 over the whole key range, key k in shard ownerOf(k), each line
+   * line(k); with lastUnterminated, the file holding the last key ends without its '\n'.
+   */
+  function dealtShards(count: number, total: number, ownerOf: (key: number) => number, line: (key: number) => string, opts: { lastUnterminated?: boolean } = {}) {
+    const dir = freshDir();
+    mkdirSync(dir, { recursive: true });
+    const files = Array.from({ length: count }, (_, i) => {
+      const keys = Array.from({ length: total }, (_, k) => k).filter((k) => ownerOf(k) === i);
+      const header = { format: 'switchyard-shard/1', shard_index: i, shard_count: count, pins_digest: PINS, key_range: [0, total], records: keys.length };
+      const file = path.join(dir, shardFileName(i, count));
+      const end = opts.lastUnterminated && i === ownerOf(total - 1) ? '' : '\n';
+      writeFileSync(file, [JSON.stringify(header), ...keys.map(line)].join('\n') + end);
+      return file;
+    });
+    return { dir, files };
+  }
+
   it('concat: all records sorted by key, lines byte for byte, atomic output', async () => {
     const files = run(3, 6, {
       0: { records: [{ key: 0, a: 1 }, { key: 1 }, { key: 'b', z: [1, 2] }] },
@@ -216,15 +234,7 @@ describe('mergeShards', () => {
       const len = key === 7_777 || key === 20_001 ? 5 << 20 : (key * 37) % 700;
       return JSON.stringify({ key, pad: 'p'.repeat(len) });
     };
-    const dir = freshDir();
-    mkdirSync(dir, { recursive: true });
-    const files = Array.from({ length: count }, (_, i) => {
-      const keys = Array.from({ length: total / count }, (_, j) => j * count + i);
-      const header = { format: 'switchyard-shard/1', shard_index: i, shard_count: count, pins_digest: PINS, key_range: [0, total], records: keys.length };
-      const file = path.join(dir, shardFileName(i, count));
-      writeFileSync(file, [JSON.stringify(header), ...keys.map(line)].join('\n') + '\n');
-      return file;
-    });
+    const { dir, files } = dealtShards(count, total, (key) => key % count, line);
     const out = path.join(dir, 'merged.jsonl');
     const report = await mergeShards(files, 'concat', out);
     const expected = Array.from({ length: total }, (_, k) => line(k) + '\n').join('');
@@ -245,16 +255,7 @@ describe('mergeShards', () => {
       const len = 1 + ((block * 7_919) % 3_000);
       for (let j = 0; j < len && key < total; j++, key++) owner.push(block % count);
     }
-    const dir = freshDir();
-    mkdirSync(dir, { recursive: true });
-    const files = Array.from({ length: count }, (_, i) => {
-      const keys = owner.flatMap((o, key) => (o === i ? [key] : []));
-      const header = { format: 'switchyard-shard/1', shard_index: i, shard_count: count, pins_digest: PINS, key_range: [0, total], records: keys.length };
-      const file = path.join(dir, shardFileName(i, count));
-      const last = i === owner[total - 1] ? '' : '\n';
-      writeFileSync(file, [JSON.stringify(header), ...keys.map(line)].join('\n') + last);
-      return file;
-    });
+    const { dir, files } = dealtShards(count, total, (key) => owner[key]!, line, { lastUnterminated: true });
     const out = path.join(dir, 'merged.jsonl');
     const report = await mergeShards(files, 'concat', out);
     const expected = Array.from({ length: total }, (_, k) => line(k) + '\n').join('');
