@@ -31,6 +31,11 @@ export class FakeClock implements Clock {
     });
   }
 
+  /** Time passes with this process stopped (SIGSTOP, a laptop asleep): no timer fires meanwhile. */
+  pass(ms: number): void {
+    this.t += ms;
+  }
+
   /** Moves time to the next timer and fires it; false when none is pending. */
   advance(): boolean {
     if (!this.timers.length) return false;

@@ -53,6 +53,8 @@ function world(opts: {
   backends?: BackendName[];
   others?: Record<string, Record<string, Partial<FakeHost>>>;
   lostAfter?: number;
+  /** asked after a long gap: whether the run is still this process's */
+  stillOwner?: () => Promise<boolean>;
   /** what an earlier orchestrator left: the run record and the ledger as it found them */
   before?: (run: RunRecord, journal: MemoryJournal) => void;
 }): World {
@@ -77,6 +79,7 @@ function world(opts: {
     journal,
     specFor: specFor(run),
     maxAttempts: opts.maxAttempts ?? 5,
+    stillOwner: opts.stillOwner,
     sink: (e) => events.push({ ...e, at: clock.now() }),
     clock,
     tickMs: TICK,
@@ -280,6 +283,30 @@ describe('supervisor', () => {
     await onClock(w.clock, w.supervisor.drive());
     const fastEnd = w.events.find((e) => e.type === 'ended' && e.unit === 1)!;
     expect(fastEnd.at).toBeLessThanOrEqual(3000 + 2 * TICK);
+  });
+
+  it('stopped in the middle of a poll and taken over meanwhile, it writes nothing of its stale view when it wakes', async () => {
+    let takenOver = false;
+    const w = world({ units: 1, hosts: { h1: {} }, plan: () => ok(20_000), stillOwner: async () => !takenOver });
+    const record = w.journal.record.bind(w.journal);
+    w.journal.record = async (type, fields) => {
+      await record(type, fields);
+      if (type !== 'ckpt.committed' || w.journal.entries.filter((e) => e.type === type).length !== 3) return;
+      // Stopped between taking a checkpoint's event and saving the record: another process
+      // took the run over, ran it to its end and saved its record before this one woke.
+      w.clock.pass(60_000);
+      takenOver = true;
+    };
+    let savedAfter = 0;
+    const save = w.journal.save.bind(w.journal);
+    w.journal.save = async (run) => {
+      if (takenOver) savedAfter++;
+      return save(run);
+    };
+    await onClock(w.clock, w.supervisor.drive());
+    expect(w.supervisor.isDetached).toBe(true);
+    expect(savedAfter).toBe(0);
+    expect(w.journal.entries.filter((e) => e.type === 'attempt.ended')).toEqual([]);
   });
 
   it('stops: live attempts are cancelled and nothing new starts', async () => {

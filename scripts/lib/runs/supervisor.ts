@@ -56,6 +56,14 @@ export class Supervisor {
     this.opts.sink?.(e);
   }
 
+  /**
+   * Saves the run's record. A process stopped mid-step (SIGSTOP, a laptop asleep) wakes with a
+   * view of the run as it was: the record is saved only once the run is known to be its still.
+   */
+  private async save(): Promise<void> {
+    if (await this.stillOwner()) await this.opts.journal.save(this.run);
+  }
+
   private record<T extends string>(type: T, fields: LedgerFields<T>): Promise<void> {
     return this.opts.journal.record(type, fields);
   }
@@ -276,7 +284,7 @@ export class Supervisor {
         else pending.backend = s.backend.name;
       }
       if (!batch.length) continue;
-      await this.opts.journal.save(this.run);
+      await this.save();
       for (const u of batch) u.phase = 'submitting';
       this.submit(s, batch);
     }
@@ -342,7 +350,7 @@ export class Supervisor {
       }
       u.queuedEarlier = false;
     }
-    if (started.length) await this.opts.journal.save(this.run);
+    if (started.length) await this.save();
     for (const u of started) {
       const n = u.live!.attempt.n;
       this.emit({ type: 'started', unit: u.rec.index, attempt: n, backend: s.backend.name, slot: s.name });
@@ -418,7 +426,7 @@ export class Supervisor {
         Object.assign(attempt, { state: poll.state, reason });
         changed = true;
       }
-      if (changed) await this.opts.journal.save(this.run);
+      if (changed) await this.save();
       return;
     }
     await this.end(u, poll, { pull: true, inherited });
@@ -465,7 +473,7 @@ export class Supervisor {
     if (poll.state === 'lost') await this.settleEvents(u, live);
     const reason = poll.state === 'cancelled' && this.stopReason ? this.stopReason : poll.reason;
     Object.assign(attempt, { state: poll.state, reason, exit_code: poll.exit_code, ended_at: new Date(this.clock.now()).toISOString() });
-    await this.opts.journal.save(this.run);
+    await this.save();
     await this.record('attempt.ended', { ...this.tag(u), attempt: attempt.n, state: attempt.state, exit_code: attempt.exit_code, last_step: attempt.last_step });
     this.emit({ type: 'ended', unit: u.rec.index, attempt: attempt.n, slot: u.slot, state: poll.state, reason, ms: this.clock.now() - Date.parse(attempt.started_at) });
     await this.settleLost(u);
@@ -592,7 +600,7 @@ export class Supervisor {
       await this.record('unit.moved', { ...this.tag(u), from: from.name, to, resume_step: resumeStep });
       this.emit({ type: 'moved', unit: u.rec.index, from: from.name, to, resumeStep });
     }
-    await this.opts.journal.save(this.run);
+    await this.save();
   }
 
   private async openSlotFor(backend: Backend): Promise<SlotState | null> {
