@@ -1,7 +1,7 @@
 // The agent's pure rules: when its lock is stale, how long a retry waits, which ends resume,
 // which backends can take a unit, when a run has nothing left to do, the unit it installs, and
 // how a foreground shell tells an agent elsewhere that it follows a run.
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -158,6 +158,29 @@ describe('a foreground shell followed from another machine', () => {
     expect(beat.takenBy).toBe('the agent took it over; it carries it now');
     await beat.stop();
     expect((await desiredRun(home, 'r1'))!.follower).toBeUndefined(); // its stop writes nothing back
+  });
+
+  it('reads the record again before renewing when it was stopped while reading it, and leaves a run taken over meanwhile', async () => {
+    const home = memoryHome();
+    const beat = new FollowerBeat(home, 'r3', () => {});
+    await wantRun(home, { run_id: 'r3', backend: 'ssh', follower: beat.follower });
+    const read = home.read;
+    vi.useFakeTimers({ toFake: ['Date'] });
+    try {
+      home.read = async (name) => {
+        const text = await read(name);
+        home.read = read;
+        // The shell stops with the read in flight; the agent takes the run over meanwhile.
+        await setFollower(home, (await desiredRun(home, 'r3'))!, undefined);
+        vi.setSystemTime(Date.now() + 60_000);
+        return text;
+      };
+      expect(await beat.stillMine()).toBe(false);
+    } finally {
+      vi.useRealTimers();
+    }
+    expect(beat.takenBy).toBe('the agent took it over; it carries it now');
+    expect((await desiredRun(home, 'r3'))!.follower).toBeUndefined();
   });
 
   it('takes its name off an open run when it stops, and says how a run closed meanwhile ended', async () => {

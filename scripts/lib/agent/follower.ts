@@ -36,15 +36,21 @@ export class FollowerBeat {
 
   /** Whether the record still names this shell (renewing its heartbeat if so). */
   async stillMine(): Promise<boolean> {
-    if (this.takenBy) return false;
-    const d = await desiredRun(this.home, this.runId);
-    if (!d || d.closed || !same(d.follower, this.me)) {
-      this.takenBy = d?.closed ? `another process took it over, and it has ended: ${d.closed.state}${d.closed.reason ? ` (${d.closed.reason})` : ''}` : 'the agent took it over; it carries it now';
-      this.onTakenOver();
-      return false;
+    for (;;) {
+      if (this.takenBy) return false;
+      const asked = Date.now();
+      const d = await desiredRun(this.home, this.runId);
+      if (!d || d.closed || !same(d.follower, this.me)) {
+        this.takenBy = d?.closed ? `another process took it over, and it has ended: ${d.closed.state}${d.closed.reason ? ` (${d.closed.reason})` : ''}` : 'the agent took it over; it carries it now';
+        this.onTakenOver();
+        return false;
+      }
+      // A read this slow (the shell was stopped while it waited) may predate a takeover: the
+      // renewal would write the record back over the agent's. Read it again instead.
+      if (Date.now() - asked > this.home.staleMs / 2) continue;
+      await setFollower(this.home, d, { ...this.me, beat_at: new Date().toISOString() });
+      return true;
     }
-    await setFollower(this.home, d, { ...this.me, beat_at: new Date().toISOString() });
-    return true;
   }
 
   /** Stops the heartbeat and takes this shell's name off the record (a run left open waits for the agent). */
