@@ -149,7 +149,8 @@ describe('an experiment that never checkpoints', () => {
   it('says so at start, words Ctrl-C by what is true, and says a resume after kill -9 starts over', async () => {
     const started = sb.spawnMake(['train', 'experiment=microgpt/slow']);
     await waitFor(() => /^step 3 \//m.test(started.output()), 30_000, 'three steps');
-    expect(started.output()).toContain('starting from scratch (no checkpoint yet: until the experiment commits one, a resume starts over from the beginning)');
+    // The runner's restored event reaches the verb with a poll, which may come after the output.
+    await waitFor(() => started.output().includes('starting from scratch (no checkpoint yet: until the experiment commits one, a resume starts over from the beginning)'), 30_000, 'the restored line');
     process.kill(-started.pid!, 'SIGKILL');
     await new Promise((r) => started.on('close', r));
 

@@ -51,6 +51,7 @@ export function createSandbox(): Sandbox {
     delete e.MAKELEVEL;
     return e;
   };
+  const spawned: ChildProcess[] = [];
   return {
     dir,
     git,
@@ -65,13 +66,24 @@ export function createSandbox(): Sandbox {
     },
     spawnMake(args, env) {
       const child = spawn('make', ['-s', ...args], { cwd: dir, env: makeEnv(env), detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+      spawned.push(child);
       let out = '';
       child.stdout!.on('data', (b: Buffer) => (out += b.toString()));
       child.stderr!.on('data', (b: Buffer) => (out += b.toString()));
       return Object.assign(child, { output: () => out });
     },
     cleanup() {
-      rmSync(dir, { recursive: true, force: true, maxRetries: 3 });
+      // A test that failed midway leaves its make running, still writing into the folder.
+      for (const child of spawned) {
+        if (child.exitCode === null && child.signalCode === null) {
+          try {
+            process.kill(-child.pid!, 'SIGKILL');
+          } catch {
+            // its group has gone meanwhile
+          }
+        }
+      }
+      rmSync(dir, { recursive: true, force: true, maxRetries: 10 });
     },
   };
 }
