@@ -179,6 +179,17 @@ describe('mergeShards', () => {
     return { dir, files };
   }
 
+  /** Merges dealt shards with concat; the output must be every key's line in key order, byte for byte. */
+  async function concatInKeyOrder(dir: string, files: string[], total: number, line: (key: number) => string) {
+    const out = path.join(dir, 'merged.jsonl');
+    const report = await mergeShards(files, 'concat', out);
+    const expected = Array.from({ length: total }, (_, k) => line(k) + '\n').join('');
+    const text = readFileSync(out, 'utf8');
+    expect(text.length).toBe(expected.length);
+    expect(text === expected).toBe(true);
+    return { report, expected };
+  }
+
   it('concat: all records sorted by key, lines byte for byte, atomic output', async () => {
     const files = run(3, 6, {
       0: { records: [{ key: 0, a: 1 }, { key: 1 }, { key: 'b', z: [1, 2] }] },
@@ -235,12 +246,7 @@ describe('mergeShards', () => {
       return JSON.stringify({ key, pad: 'p'.repeat(len) });
     };
     const { dir, files } = dealtShards(count, total, (key) => key % count, line);
-    const out = path.join(dir, 'merged.jsonl');
-    const report = await mergeShards(files, 'concat', out);
-    const expected = Array.from({ length: total }, (_, k) => line(k) + '\n').join('');
-    const text = readFileSync(out, 'utf8');
-    expect(text.length).toBe(expected.length);
-    expect(text === expected).toBe(true);
+    const { report, expected } = await concatInKeyOrder(dir, files, total, line);
     expect(report.merged).toEqual({ records: total, bytes: Buffer.byteLength(expected), sha256: createHash('sha256').update(expected).digest('hex') });
   });
 
@@ -256,12 +262,7 @@ describe('mergeShards', () => {
       for (let j = 0; j < len && key < total; j++, key++) owner.push(block % count);
     }
     const { dir, files } = dealtShards(count, total, (key) => owner[key]!, line, { lastUnterminated: true });
-    const out = path.join(dir, 'merged.jsonl');
-    const report = await mergeShards(files, 'concat', out);
-    const expected = Array.from({ length: total }, (_, k) => line(k) + '\n').join('');
-    const text = readFileSync(out, 'utf8');
-    expect(text.length).toBe(expected.length);
-    expect(text === expected).toBe(true);
+    const { report, expected } = await concatInKeyOrder(dir, files, total, line);
     expect(report.merged.records).toBe(total);
     expect(report.shards.map((s) => s.records).reduce((a, b) => a + b)).toBe(total);
   });
