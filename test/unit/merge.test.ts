@@ -262,7 +262,7 @@ describe('mergeShards', () => {
       for (let j = 0; j < len && key < total; j++, key++) owner.push(block % count);
     }
     const { dir, files } = dealtShards(count, total, (key) => owner[key]!, line, { lastUnterminated: true });
-    const { report, expected } = await concatInKeyOrder(dir, files, total, line);
+    const { report } = await concatInKeyOrder(dir, files, total, line);
     expect(report.merged.records).toBe(total);
     expect(report.shards.map((s) => s.records).reduce((a, b) => a + b)).toBe(total);
   });
