@@ -88,23 +88,38 @@ const SORT_KEYS: Record<NonNullable<RunsQuery['sort']>, (r: RunsRow) => string |
   metric: (r) => r.metric?.value ?? Number.POSITIVE_INFINITY,
 };
 
+/** The values each filter can take, over every row: one pass, as the page asks on every refresh. */
+function facetsOf(rows: RunsRow[]) {
+  const competitions = new Set<string>();
+  const backends = new Set<string>();
+  const states = new Set<string>();
+  const hosts = new Set<string>();
+  for (const r of rows) {
+    competitions.add(r.competition);
+    if (r.backend.includes(',')) for (const b of r.backend.split(',')) backends.add(b);
+    else backends.add(r.backend);
+    states.add(r.state);
+    for (const h of r.hosts) hosts.add(h);
+  }
+  const sorted = (set: Set<string>) => [...set].sort();
+  return { competitions: sorted(competitions), backends: sorted(backends), states: sorted(states), hosts: sorted(hosts) };
+}
+
 export function queryRows(rows: RunsRow[], q: RunsQuery) {
-  const facets = {
-    competitions: [...new Set(rows.map((r) => r.competition))].sort(),
-    backends: [...new Set(rows.flatMap((r) => r.backend.split(',')))].sort(),
-    states: [...new Set(rows.map((r) => r.state))].sort(),
-    hosts: [...new Set(rows.flatMap((r) => r.hosts))].sort(),
-  };
+  const facets = facetsOf(rows);
   const needle = q.q?.toLowerCase();
-  const kept = rows.filter(
-    (r) =>
-      (!q.competition || r.competition === q.competition) &&
-      (!q.experiment || r.experiment === q.experiment) &&
-      (!q.backend || r.backend.split(',').includes(q.backend)) &&
-      (!q.state || r.state === q.state) &&
-      (!q.host || r.hosts.includes(q.host)) &&
-      (!needle || r.run_id.toLowerCase().includes(needle) || r.experiment.includes(needle)),
-  );
+  const filtered = q.competition || q.experiment || q.backend || q.state || q.host || needle;
+  const kept = !filtered
+    ? [...rows]
+    : rows.filter(
+        (r) =>
+          (!q.competition || r.competition === q.competition) &&
+          (!q.experiment || r.experiment === q.experiment) &&
+          (!q.backend || r.backend.split(',').includes(q.backend)) &&
+          (!q.state || r.state === q.state) &&
+          (!q.host || r.hosts.includes(q.host)) &&
+          (!needle || r.run_id.toLowerCase().includes(needle) || r.experiment.includes(needle)),
+      );
   const key = SORT_KEYS[q.sort ?? 'created'];
   const sign = (q.dir ?? (q.sort && q.sort !== 'created' ? 'asc' : 'desc')) === 'asc' ? 1 : -1;
   kept.sort((a, b) => {
@@ -123,6 +138,8 @@ export class RunsCache {
   private at = 0;
   private value: RunsRow[] = [];
   private sources = new Map<string, RunRow>();
+  /** rows of runs with nothing live, by their summary */
+  private settledRows = new WeakMap<RunSummary, RunsRow>();
 
   constructor(
     private readonly project: Project,
@@ -133,7 +150,13 @@ export class RunsCache {
     if (Date.now() - this.at < this.ttlMs) return this.value;
     this.pending ??= listRuns(this.project)
       .then((rows) => {
-        this.value = rows.map(toRow);
+        this.value = rows.map((r) => {
+          if (r.summary.live.length) return toRow(r); // its state and metrics come from a poll
+          // The index hands back the same summary while a run's record is unchanged: so is its row.
+          let row = this.settledRows.get(r.summary);
+          if (!row) this.settledRows.set(r.summary, (row = toRow(r)));
+          return row;
+        });
         this.sources = new Map(rows.map((r) => [r.summary.run_id, r]));
         this.at = Date.now();
         return this.value;

@@ -54,4 +54,23 @@ describe('runs table rows', () => {
     const costed = cache.costed(rows);
     expect(costed.map((r) => r.cost)).toEqual([null, 3]); // 2 hours on h1 at $1.5; h2 has no price
   });
+
+  it('change when a record changes; a listing of unchanged runs parses and builds nothing again', async () => {
+    const a = run('1200', [[attempt(1, 'h1', 10, 2)]]);
+    const b = run('1300', [[attempt(1, 'h2', 40, 1)]]);
+    for (const r of [a, b]) db.upsert(r);
+    const cache = new RunsCache({ db, config: { hosts: {} } } as unknown as Project, 0);
+    const before = await cache.rows();
+    const again = await cache.rows();
+    expect(again).not.toBe(before); // listed afresh (no time to live)
+    expect(again[0]).toBe(before[0]);
+    expect(again[1]).toBe(before[1]);
+    expect(db.summaries()[1]).toBe(db.summaries()[1]);
+
+    b.units[0]!.attempts.push({ ...attempt(2, 'h3', 55, 1), state: 'failed' });
+    db.upsert(b);
+    const after = await cache.rows();
+    expect(after[1]).toBe(before[1]);
+    expect(after[0]).toMatchObject({ run_id: b.run_id, hosts: ['h3'], ckpt_step: 55, attempt: 2, state: 'failed' });
+  });
 });

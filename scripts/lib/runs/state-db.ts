@@ -67,6 +67,8 @@ function sqliteBinding(): string | undefined {
 
 export class StateDb {
   private db!: Database.Database;
+  /** summaries by their JSON text, as the last listing parsed them: shared, never changed */
+  private parsedSummaries = new Map<string, RunSummary>();
 
   constructor(private readonly file: string) {
     this.writing(() => {
@@ -159,12 +161,22 @@ export class StateDb {
 
   /** Every run's summary (or one experiment's), newest first, as `list` orders the records. */
   summaries(experiment?: string): RunSummary[] {
-    const rows = (
+    const texts = (
       experiment
         ? this.db.prepare('SELECT summary FROM summaries WHERE experiment = ? ORDER BY created_at DESC, run_id DESC').pluck().all(experiment)
         : this.db.prepare('SELECT summary FROM summaries ORDER BY created_at DESC, run_id DESC').pluck().all()
     ) as string[];
-    return rows.map((s) => JSON.parse(s) as RunSummary);
+    // Reading the rows is cheap; parsing thousands of them is most of a listing's time. A text
+    // parsed before (a process that lists again: the dashboard) is not parsed twice.
+    const known = this.parsedSummaries;
+    const list = texts.map((text) => {
+      let summary = known.get(text);
+      if (!summary) known.set(text, (summary = JSON.parse(text) as RunSummary));
+      return summary;
+    });
+    // Texts of records since rewritten or removed go once they outnumber the current ones.
+    if (known.size > 2 * texts.length + 1000) this.parsedSummaries = new Map(texts.map((t, i) => [t, list[i]!]));
+    return list;
   }
 
   /** Replaces every row with the given runs, in one transaction. */
