@@ -144,7 +144,9 @@ export class RunsCache {
   constructor(
     private readonly project: Project,
     private readonly ttlMs = 1000,
-  ) {}
+  ) {
+    project.db.keepSummariesParsed(); // this lists again every second: unchanged runs are parsed once
+  }
 
   async rows(): Promise<RunsRow[]> {
     if (Date.now() - this.at < this.ttlMs) return this.value;

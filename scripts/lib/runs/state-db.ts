@@ -67,8 +67,8 @@ function sqliteBinding(): string | undefined {
 
 export class StateDb {
   private db!: Database.Database;
-  /** summaries by their JSON text, as the last listing parsed them: shared, never changed */
-  private parsedSummaries = new Map<string, RunSummary>();
+  /** summaries by their JSON text, once keepSummariesParsed asked for it: shared, never changed */
+  private parsedSummaries: Map<string, RunSummary> | null = null;
 
   constructor(private readonly file: string) {
     this.writing(() => {
@@ -159,6 +159,16 @@ export class StateDb {
     return rows.map((r) => parseRunJson(r.record));
   }
 
+  /**
+   * For a process that lists runs again and again (the dashboard): reading the rows is cheap,
+   * parsing thousands of them is most of a listing, so summaries are kept parsed by their text
+   * and a listing parses only the records that changed. A verb that lists once gains nothing:
+   * the kept texts cost it more in garbage collection than the parsing they would save.
+   */
+  keepSummariesParsed(): void {
+    this.parsedSummaries ??= new Map();
+  }
+
   /** Every run's summary (or one experiment's), newest first, as `list` orders the records. */
   summaries(experiment?: string): RunSummary[] {
     const texts = (
@@ -166,9 +176,8 @@ export class StateDb {
         ? this.db.prepare('SELECT summary FROM summaries WHERE experiment = ? ORDER BY created_at DESC, run_id DESC').pluck().all(experiment)
         : this.db.prepare('SELECT summary FROM summaries ORDER BY created_at DESC, run_id DESC').pluck().all()
     ) as string[];
-    // Reading the rows is cheap; parsing thousands of them is most of a listing's time. A text
-    // parsed before (a process that lists again: the dashboard) is not parsed twice.
     const known = this.parsedSummaries;
+    if (!known) return texts.map((text) => JSON.parse(text) as RunSummary);
     const list = texts.map((text) => {
       let summary = known.get(text);
       if (!summary) known.set(text, (summary = JSON.parse(text) as RunSummary));
