@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseManifest } from '../../scripts/lib/ckpt/checkpoint.js';
 import { restoreLatest, storedSteps } from '../../scripts/lib/runner/store-checkpoints.js';
 import type { Store } from '../../scripts/lib/store/store.js';
-import { spawnRunner, testAttemptSpec } from '../helpers/runner-process.js';
+import { removeRunnerBundles, spawnRunner, testAttemptSpec } from '../helpers/runner-process.js';
 import { waitFor } from '../helpers/sandbox.js';
 import { S3RVER_KEYS, startS3rver, type S3rver } from '../helpers/s3rver.js';
 
@@ -67,6 +67,7 @@ describe.each([
     store = await (await import(storeModule)).openTestStore();
   });
   afterAll(async () => {
+    removeRunnerBundles();
     rmSync(dir, { recursive: true, force: true });
     await s3?.stop();
   });
@@ -75,7 +76,7 @@ describe.each([
     let restoredBefore = 0;
     for (let trial = 1; trial <= trials; trial++) {
       const spec = testAttemptSpec({ run_id: RUN, attempt: trial, command: ['python3', 'saver.py'], store: store.url, seed: 0, ckpt_every_sec: 0, grace_sec: 5 });
-      const r = spawnRunner({ dir, spec, storeModule });
+      const r = await spawnRunner({ dir, spec, storeModule });
       await waitFor(() => r.output().includes('saved'), 30_000, `trial ${trial} to save`);
       await new Promise((res) => setTimeout(res, 50 + Math.random() * 600));
       r.child.kill('SIGKILL');
