@@ -65,6 +65,24 @@ function sqliteBinding(): string | undefined {
   }
 }
 
+/**
+ * Turns a db to WAL (kept in the file: a no-op once done). Two verbs opening a new db at the same
+ * moment race for it, and SQLite answers the loser SQLITE_BUSY at once, without waiting out
+ * busy_timeout: it tries again for up to 5 s.
+ */
+function setWal(db: Database.Database): void {
+  const pause = new Int32Array(new SharedArrayBuffer(4));
+  for (let tries = 0; ; tries++) {
+    try {
+      db.pragma('journal_mode = WAL');
+      return;
+    } catch (err) {
+      if ((err as { code?: string }).code !== 'SQLITE_BUSY' || tries >= 100) throw err;
+      Atomics.wait(pause, 0, 0, 50); // a synchronous 50 ms pause: the constructor is synchronous
+    }
+  }
+}
+
 export class StateDb {
   private db!: Database.Database;
   /** summaries by their JSON text, once keepSummariesParsed asked for it: shared, never changed */
@@ -75,7 +93,7 @@ export class StateDb {
       mkdirSync(path.dirname(file), { recursive: true });
       this.db = new Database(file, { nativeBinding: sqliteBinding() });
       this.db.pragma('busy_timeout = 5000'); // first: two verbs may open a new db at the same moment
-      this.db.pragma('journal_mode = WAL');
+      setWal(this.db);
       this.db.pragma('foreign_keys = ON');
       this.migrate();
     });
