@@ -57,11 +57,13 @@ export class Supervisor {
   }
 
   /**
-   * Saves the run's record. A process stopped mid-step (SIGSTOP, a laptop asleep) wakes with a
-   * view of the run as it was: the record is saved only once the run is known to be its still.
+   * Saves the run's record; false, saving nothing, when it is no longer this process's. A process
+   * stopped mid-step (SIGSTOP, a laptop asleep) wakes with a view of the run as it was.
    */
-  private async save(): Promise<void> {
-    if (await this.stillOwner()) await this.opts.journal.save(this.run);
+  private async save(): Promise<boolean> {
+    if (!(await this.stillOwner())) return false;
+    await this.opts.journal.save(this.run);
+    return true;
   }
 
   private record<T extends string>(type: T, fields: LedgerFields<T>): Promise<void> {
@@ -284,7 +286,7 @@ export class Supervisor {
         else pending.backend = s.backend.name;
       }
       if (!batch.length) continue;
-      await this.save();
+      if (!(await this.save())) return; // taken over while this process slept: it submits nothing
       for (const u of batch) u.phase = 'submitting';
       this.submit(s, batch);
     }
