@@ -12,12 +12,40 @@ import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import type { AttemptSpec } from './lib/runner/attempt-spec.js';
-import { AttemptRunner } from './lib/runner/attempt-runner.js';
-import { openStore } from './lib/store/open-store.js';
-import { pinData } from './lib/pins/data-manifest.js';
-import { readSecretsFile } from './lib/secrets/secrets-file.js';
+import type { AttemptRunner } from './lib/runner/attempt-runner.js';
 import { runMain } from './lib/ui/errors.js';
 import { exitCodeFor } from './lib/cli/describe.js';
+
+type StopRequest = (runner: AttemptRunner) => void;
+
+/**
+ * Answers the stop signals from the runner's first moment, and returns what hands them to it. A signal that comes while the
+ * runner is still loading (its store library, its checkpoint code) is kept and applied once the
+ * runner exists: by node's default it would end the process without a status, which a poll
+ * reports as lost, and a lost attempt is resumed where a stopped one must not be.
+ */
+function holdStopSignals(grace_sec: number): (runner: AttemptRunner) => void {
+  let runner: AttemptRunner | null = null;
+  const pending: StopRequest[] = [];
+  const on = (signal: NodeJS.Signals, request: StopRequest) => process.on(signal, () => (runner ? request(runner) : pending.push(request)));
+  on('SIGTERM', (r) => r.requestStop('preempt'));
+  on('SIGINT', (r) => r.requestStop('cancel'));
+  on('SIGHUP', (r) => r.requestStop('preempt'));
+  // Under SLURM, USR1 comes `grace` seconds before the job's time limit (--signal=B:USR1@<grace>;
+  // SLURM may send it up to a minute early), or from `scancel --signal=USR1` (a stop, a notice of
+  // preemption). Either way the attempt checkpoints and stops: near the deadline the sbatch
+  // script exported, as a timeout, else as preempted.
+  on('SIGUSR1', (r) => {
+    const deadline = Number(process.env.SWITCHYARD_SLURM_DEADLINE);
+    const late = deadline > 0 && Date.now() / 1000 >= deadline - grace_sec - 90;
+    if (late) r.requestStop('timeout', "reached the SLURM job's time limit (SIGUSR1 before it)");
+    else r.requestStop('preempt', 'the runner was sent SIGUSR1');
+  });
+  return (r) => {
+    runner = r;
+    for (const request of pending.splice(0)) request(r);
+  };
+}
 
 await runMain(async () => {
   const { values } = parseArgs({
@@ -35,12 +63,20 @@ await runMain(async () => {
   });
   if (values['pin-data']) {
     // Bootstrap checks a host's copy of the data against the data pin with the same code.
+    const { pinData } = await import('./lib/pins/data-manifest.js');
     const { root, files, bytes } = await pinData({ dir: values['pin-data'], cacheFile: values.cache, include: values.include, exclude: values.exclude });
     process.stdout.write(JSON.stringify({ root, files, bytes }) + '\n');
     return 0;
   }
   if (!values.spec || !values.root || !values.work) throw new Error('usage: run-attempt --spec <file> --root <dir> --work <dir>');
   const spec = JSON.parse(readFileSync(values.spec, 'utf8')) as AttemptSpec;
+  const releaseStops = holdStopSignals(spec.grace_sec);
+  // Loaded only now, with the signals answered: these are most of the runner's start-up.
+  const [{ AttemptRunner }, { openStore }, { readSecretsFile }] = await Promise.all([
+    import('./lib/runner/attempt-runner.js'),
+    import('./lib/store/open-store.js'),
+    import('./lib/secrets/secrets-file.js'),
+  ]);
   const root = path.resolve(values.root);
   const runner = new AttemptRunner(spec, {
     root,
@@ -50,19 +86,7 @@ await runMain(async () => {
     store: await openStore(spec.store, root, spec.store_s3 ?? undefined, spec.secrets_file ? readSecretsFile(path.resolve(root, spec.secrets_file)) : {}),
     echo: (stream, data) => (stream === 'stdout' ? process.stdout : process.stderr).write(data),
   });
-  process.on('SIGTERM', () => runner.requestStop('preempt'));
-  process.on('SIGINT', () => runner.requestStop('cancel'));
-  process.on('SIGHUP', () => runner.requestStop('preempt'));
-  // Under SLURM, USR1 comes `grace` seconds before the job's time limit (--signal=B:USR1@<grace>;
-  // SLURM may send it up to a minute early), or from `scancel --signal=USR1` (a stop, a notice of
-  // preemption). Either way the attempt checkpoints and stops: near the deadline the sbatch
-  // script exported, as a timeout, else as preempted.
-  process.on('SIGUSR1', () => {
-    const deadline = Number(process.env.SWITCHYARD_SLURM_DEADLINE);
-    const late = deadline > 0 && Date.now() / 1000 >= deadline - spec.grace_sec - 90;
-    if (late) runner.requestStop('timeout', "reached the SLURM job's time limit (SIGUSR1 before it)");
-    else runner.requestStop('preempt', 'the runner was sent SIGUSR1');
-  });
+  releaseStops(runner);
   const status = await runner.run();
   return exitCodeFor(status.state, status.exit_code);
 });

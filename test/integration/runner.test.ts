@@ -209,6 +209,19 @@ time.sleep(0.7)  # a copy of the metrics while it runs, too
     expect(events.map((e) => e?.type)).toContain('outputs.saved');
   });
 
+  it('a runner of its own stopped the moment it is spawned ends cancelled, not lost, and never starts the experiment', async () => {
+    const bundle = path.join(REPO, 'dist/runner/run-attempt.mjs');
+    if (!existsSync(bundle)) execFileSync(process.execPath, ['build.mjs'], { cwd: REPO });
+    const backend = new LocalBackend({ root: tmp, store, workDir: () => path.join(tmp, 'work'), detached: { runnerBundle: bundle } });
+    const [handle] = await backend.submitMany([{ spec: spec(), slot: 'local' }]);
+    // At once: node is still loading the runner, which has no signal handlers yet.
+    await backend.cancel(handle!);
+    let last = (await backend.pollMany([{ handle: handle!, eventsFrom: 0 }]))[0]!;
+    while (last.state === 'running') last = (await backend.waitForChange(50), (await backend.pollMany([{ handle: handle!, eventsFrom: 0 }]))[0]!);
+    expect(last.state).toBe('cancelled');
+    expect(readFileSync(path.join(tmp, 'work/attempts/1/stdout.log'), 'utf8')).not.toContain('start');
+  });
+
   it('the experiment dies with the runner, even when the runner is SIGKILLed, and its private metrics folder goes too', async () => {
     writeFileSync(path.join(tmp, 'secrets.json'), JSON.stringify({ SY_CANARY: 'sy-canary-for-the-reaper' }));
     const script = path.join(tmp, 'run.mts');

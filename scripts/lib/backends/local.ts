@@ -211,9 +211,17 @@ export class LocalBackend implements Backend {
     const h = LocalHandle.parse(handle);
     const own = this.runners.get(this.key(h))?.runner;
     if (own) return opts.force ? own.kill() : own.requestStop(opts.preempt ? 'preempt' : 'cancel');
+    const dir = workPaths(h.work_dir, h.attempt).attempt;
     // A preemption is the machine going away, not a user's stop: no request, the signal alone.
-    if (!opts.preempt) writeFileSync(path.join(workPaths(h.work_dir, h.attempt).attempt, STOP_REQUEST), `${new Date().toISOString()}\n`);
-    if (isAlive(h.pid, h.pid_start)) process.kill(h.pid, 'SIGTERM');
+    if (opts.preempt) {
+      if (isAlive(h.pid, h.pid_start)) process.kill(h.pid, 'SIGTERM');
+      return;
+    }
+    writeFileSync(path.join(dir, STOP_REQUEST), `${new Date().toISOString()}\n`);
+    // The signal only hurries the request along, and only once the runner has written its first
+    // status: before it, node may still be loading the runner, and a signal then ends it without
+    // one. The runner reads the request on its first tick.
+    if (existsSync(path.join(dir, 'status.json')) && isAlive(h.pid, h.pid_start)) process.kill(h.pid, 'SIGTERM');
   }
 
   async readAttemptFile(handle: Handle, name: 'metrics.jsonl'): Promise<Buffer | null> {

@@ -218,6 +218,8 @@ export class AttemptRunner {
       this.emit({ type: 'restored', step: this.status.restored_step, attempt: this.spec.attempt });
       await this.sync.init();
       this.dataDir = await stageAttemptData(this.opts.root, this.spec, note);
+      // A stop asked for while the runner was starting (`make stop` leaves only its request then).
+      this.checkStopRequest();
       if (this.stopKind) return await this.finish({ code: null, signal: 'SIGTERM' }, stdout, stderr);
       if (this.spec.setup) {
         const setup = await this.supervise(this.spec.setup, this.spec.setup_cwd, stdout, stderr);
