@@ -79,7 +79,7 @@ kaggle-install:      ## the kaggle CLI from PyPI into .venv/ (.venv/bin/kaggle)
 	@echo "installed $$(.venv/bin/kaggle --version 2>/dev/null || echo kaggle) in .venv/bin/kaggle"
 
 status: dist/.built  ## table of runs: [experiment=]; one run's units and attempts: run=<id> (or experiment= detail=1)
-	@$(VERB)/status.js
+	@$(CACHED_VERB) status
 
 logs: dist/.built    ## a run's output: run=<id> [shard=i] [attempt=n] [stream=stderr] [follow=1]
 	@$(VERB)/logs.js
@@ -127,7 +127,7 @@ fleet-search: dist/.built ## shard a search over a fleet of hosts: experiment= f
 	@backend=fleet $(VERB)/train.js
 
 fleet-status: dist/.built ## alias of make status detail=1 run=<id> (or experiment=)
-	@$(VERB)/status.js detail=1
+	@$(CACHED_VERB) status detail=1
 
 fleet-pull: dist/.built ## bring every shard's results home from its host: run=<id>
 	@$(VERB)/fleet-pull.js
@@ -145,7 +145,7 @@ gcp-submit: dist/.built ## run an experiment on Google Cloud Batch: experiment= 
 	@backend=gcp-batch $(VERB)/train.js
 
 gcp-status: dist/.built ## alias of make status detail=1 run=<id> (or experiment=)
-	@$(VERB)/status.js detail=1
+	@$(CACHED_VERB) status detail=1
 
 gcp-pull: dist/.built ## alias of make pull run=<id> [dest=dir]
 	@$(VERB)/pull.js

@@ -50,7 +50,7 @@ await build({ ...local, entryPoints, outdir: 'dist/scripts' });
 // Node 20 keeps compiled code only for a vm.Script, which runs scripts, not modules. About 50 ms
 // of every launch was the compiling of the same 1.8 MB. A verb joins this list once it has no
 // top-level await (runMain settles the process on its own).
-const cachedVerbs = ['train'];
+const cachedVerbs = ['train', 'status'];
 await build({
   ...local,
   splitting: false,

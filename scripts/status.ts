@@ -60,7 +60,7 @@ async function oneRun(project: Project, home: AgentHome, found: RunRecord): Prom
   if (rows.length) console.log(renderTable(run.sharded ? ['SHARD', ...headers] : headers, rows));
 }
 
-await runMain(async () => {
+void runMain(async () => {
   const vars = readVars('status', { experiment: z.string().optional(), run: z.string().optional(), detail: Flag.optional() });
   const project = await openProject();
   const home = agentHome(project);
