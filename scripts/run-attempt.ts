@@ -19,10 +19,11 @@ import { exitCodeFor } from './lib/cli/describe.js';
 type StopRequest = (runner: AttemptRunner) => void;
 
 /**
- * Answers the stop signals from the runner's first moment, and returns what hands them to it. A signal that comes while the
- * runner is still loading (its store library, its checkpoint code) is kept and applied once the
- * runner exists: by node's default it would end the process without a status, which a poll
- * reports as lost, and a lost attempt is resumed where a stopped one must not be.
+ * Answers the stop signals from the runner's first moment, and returns what hands them to it.
+ * A signal that comes while the runner is still loading (its store library, its checkpoint
+ * code) is kept and applied once the runner exists: by node's default it would end the process
+ * without a status, which a poll reports as lost, and a lost attempt is resumed where a stopped
+ * one must not be.
  */
 function holdStopSignals(grace_sec: number): (runner: AttemptRunner) => void {
   let runner: AttemptRunner | null = null;
