@@ -54,10 +54,10 @@ train-1: dist/.built ## a short run of an experiment (its spec's smoke: override
 	@smoke=1 $(CACHED_VERB) train
 
 predict-smoke: dist/.built ## predictions from the smoke run of make train-1: experiment=
-	@smoke=1 $(VERB)/predict.js
+	@smoke=1 $(CACHED_VERB) predict
 
 predict: dist/.built ## write predictions from a run's latest checkpoint: experiment= [run=]
-	@$(VERB)/predict.js
+	@$(CACHED_VERB) predict
 
 submit: dist/.built  ## check a run's prediction file against the sample submission and upload it to Kaggle: experiment= [run=] [dry=1] [message=]
 	@$(VERB)/submit.js
@@ -82,10 +82,10 @@ status: dist/.built  ## table of runs: [experiment=]; one run's units and attemp
 	@$(CACHED_VERB) status
 
 logs: dist/.built    ## a run's output: run=<id> [shard=i] [attempt=n] [stream=stderr] [follow=1]
-	@$(VERB)/logs.js
+	@$(CACHED_VERB) logs
 
 stop: dist/.built    ## checkpoint and stop a running run: run=<id> [shard=i,j] [force=1]
-	@$(VERB)/stop.js
+	@$(CACHED_VERB) stop
 
 agent: dist/.built   ## the supervisor as a long-lived process: carries every run make train opened to its end
 	@$(VERB)/agent.js
@@ -94,16 +94,16 @@ agent-install: dist/.built ## keep the agent running: a systemd user unit, or a 
 	@$(VERB)/agent-install.js
 
 agent-status: dist/.built ## whether the agent runs, since when, its last tick, and the runs it carries
-	@$(VERB)/agent-status.js
+	@$(CACHED_VERB) agent-status
 
 retry: dist/.built   ## re-run shards of a sharded run from their checkpoints: run=<id> shard=<i>[,<j>] [host=<name>]
 	@$(VERB)/retry.js
 
 pull: dist/.built    ## copy runs home: run=<id> or host=<name> [dest=dir]
-	@$(VERB)/pull.js
+	@$(CACHED_VERB) pull
 
 verify: dist/.built  ## check the ledger and everything it names in the store: [repair=1]
-	@$(VERB)/verify.js
+	@$(CACHED_VERB) verify
 
 reindex: dist/.built ## rebuild .switchyard/state.db from the store
 	@$(VERB)/reindex.js
@@ -133,7 +133,7 @@ fleet-pull: dist/.built ## bring every shard's results home from its host: run=<
 	@$(VERB)/fleet-pull.js
 
 fleet-stop: dist/.built ## alias of make stop run=<id> [force=1]
-	@$(VERB)/stop.js
+	@$(CACHED_VERB) stop
 
 fleet-retry: dist/.built ## alias of make retry run=<id> shard=<i>[,<j>] [host=<name>]
 	@$(VERB)/retry.js
@@ -148,10 +148,10 @@ gcp-status: dist/.built ## alias of make status detail=1 run=<id> (or experiment
 	@$(CACHED_VERB) status detail=1
 
 gcp-pull: dist/.built ## alias of make pull run=<id> [dest=dir]
-	@$(VERB)/pull.js
+	@$(CACHED_VERB) pull
 
 gcp-stop: dist/.built ## alias of make stop run=<id> [force=1] (deletes the run's Batch jobs)
-	@$(VERB)/stop.js
+	@$(CACHED_VERB) stop
 
 merge: dist/.built    ## verify a fleet search's shards and merge them: run=<id>
 	@$(VERB)/merge.js

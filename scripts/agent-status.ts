@@ -8,7 +8,7 @@ import { openProject } from './lib/project.js';
 import { runMain } from './lib/ui/errors.js';
 import { renderTable } from './lib/ui/table.js';
 
-await runMain(async () => {
+void runMain(async () => {
   const project = await openProject();
   const home = agentHome(project);
   const health = await lookAtAgent(home);

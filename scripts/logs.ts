@@ -10,7 +10,7 @@ import { Redactor, secretsToMask } from './lib/secrets/redact.js';
 import { Flag, readVars } from './lib/spec/make-vars.js';
 import { runMain } from './lib/ui/errors.js';
 
-await runMain(async () => {
+void runMain(async () => {
   const vars = readVars('logs', {
     run: z.string(),
     attempt: z.union([z.literal('predict'), z.coerce.number().int().min(1)]).optional(),

@@ -14,7 +14,7 @@ import { Flag, readVars } from './lib/spec/make-vars.js';
 import { runMain, UserError } from './lib/ui/errors.js';
 import { StatusLine } from './lib/ui/status-line.js';
 
-await runMain(async () => {
+void runMain(async () => {
   const vars = readVars('predict', { experiment: z.string().optional(), run: z.string().optional(), smoke: Flag.optional() });
   const project = await openProject();
   const smoke = vars.smoke ?? false;

@@ -18,7 +18,7 @@ async function pullLine(project: Project, run: RunRecord, dest: string): Promise
   return `pulled ${plural(r.files, 'file')} of ${run.run_id} to ${where}/${notes.length ? ` (${notes.join('; ')})` : ''}`;
 }
 
-await runMain(async () => {
+void runMain(async () => {
   const vars = readVars('pull', { run: z.string().optional(), host: z.string().optional(), dest: z.string().optional() });
   const project = await openProject();
   if (vars.run) {

@@ -11,7 +11,7 @@ import { findRun } from './lib/runs/find-run.js';
 import { Flag, readVars } from './lib/spec/make-vars.js';
 import { runMain } from './lib/ui/errors.js';
 
-await runMain(async () => {
+void runMain(async () => {
   const vars = readVars('stop', {
     run: z.string().optional(),
     experiment: z.string().optional(),

@@ -30,7 +30,7 @@ async function anchorLedger(project: Project, ledger: LedgerVerifyResult): Promi
   return `anchored the ledger at line ${tip.seq} (${reason})`;
 }
 
-await runMain(async () => {
+void runMain(async () => {
   const vars = readVars('verify', { repair: Flag.optional() });
   const project = await openProject();
   let { ledger, audit } = await check(project);
