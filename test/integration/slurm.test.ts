@@ -153,7 +153,7 @@ describe('slurm backend', () => {
     expect(restored[0]).toBeNull();
     expect(restored[1]).toBeGreaterThan(0);
     expect(submission(run.id()).equals(localSubmission('penguins/slow'))).toBe(true);
-  }, 150_000);
+  }, 300_000);
 
   it('scancel --signal=USR1 --batch mid-run: checkpoint, a new job resumes from it; output as uninterrupted', async () => {
     const run = await startInterruptible();
@@ -165,7 +165,7 @@ describe('slurm backend', () => {
     expect(attempts[1].handle.job).not.toBe(run.job);
     expect(run.output()).toMatch(/resuming from committed checkpoint step \d+/);
     expect(submission(run.id()).equals(localSubmission('penguins/slow'))).toBe(true);
-  }, 150_000);
+  }, 300_000);
 
   it('make stop: the runner checkpoints and stops at USR1, the attempt ends cancelled, the job is gone', async () => {
     const run = await startInterruptible();
@@ -177,7 +177,7 @@ describe('slurm backend', () => {
     expect(attempt).toMatchObject({ state: 'cancelled', reason: 'stopped by the user' });
     expect(attempt.last_step).toBeGreaterThan(0);
     expect((await slurm.client(['squeue', '-h', '-j', run.job, '-o', '%T'])).trim()).not.toMatch(/RUNNING|PENDING/);
-  }, 120_000);
+  }, 300_000);
 
   it('a short --time: with a checkpoint the unit resumes in a new attempt; without, it ends timeout, not retried', async () => {
     const { withCkpt, without } = timeLimited;
@@ -189,5 +189,5 @@ describe('slurm backend', () => {
     expect(b, without.output()).not.toBe(0);
     const gaveUp = runJson(runIdIn(without.output())!).attempts;
     expect(gaveUp.map((x: { state: string }) => x.state)).toEqual(['timeout']);
-  }, 150_000);
+  }, 300_000);
 });
