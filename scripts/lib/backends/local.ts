@@ -213,15 +213,12 @@ export class LocalBackend implements Backend {
     if (own) return opts.force ? own.kill() : own.requestStop(opts.preempt ? 'preempt' : 'cancel');
     const dir = workPaths(h.work_dir, h.attempt).attempt;
     // A preemption is the machine going away, not a user's stop: no request, the signal alone.
-    if (opts.preempt) {
-      if (isAlive(h.pid, h.pid_start)) process.kill(h.pid, 'SIGTERM');
-      return;
-    }
-    writeFileSync(path.join(dir, STOP_REQUEST), `${new Date().toISOString()}\n`);
-    // The signal only hurries the request along, and only once the runner has written its first
+    if (!opts.preempt) writeFileSync(path.join(dir, STOP_REQUEST), `${new Date().toISOString()}\n`);
+    // A request's signal only hurries it along, and only once the runner has written its first
     // status: before it, node may still be loading the runner, and a signal then ends it without
-    // one. The runner reads the request on its first tick.
-    if (existsSync(path.join(dir, 'status.json')) && isAlive(h.pid, h.pid_start)) process.kill(h.pid, 'SIGTERM');
+    // one. The runner reads the request before it starts the experiment, and on every tick.
+    const signalNow = opts.preempt || existsSync(path.join(dir, 'status.json'));
+    if (signalNow && isAlive(h.pid, h.pid_start)) process.kill(h.pid, 'SIGTERM');
   }
 
   async readAttemptFile(handle: Handle, name: 'metrics.jsonl'): Promise<Buffer | null> {
