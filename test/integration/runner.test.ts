@@ -52,6 +52,24 @@ beforeEach(() => {
 });
 afterEach(() => rmSync(tmp, { recursive: true, force: true }));
 
+/** The self-contained runner, built first if dist/ has none. */
+function builtRunner(): string {
+  const bundle = path.join(REPO, 'dist/runner/run-attempt.mjs');
+  if (!existsSync(bundle)) execFileSync(process.execPath, ['build.mjs'], { cwd: REPO });
+  return bundle;
+}
+
+/** Polls an attempt until it is no longer running: its last poll, and every event it gave. */
+async function settled(backend: LocalBackend, handle: Handle): Promise<{ last: PollResult; events: PollResult['events'] }> {
+  const events: PollResult['events'] = [];
+  for (;;) {
+    const [last] = await backend.pollMany([{ handle, eventsFrom: events.length }]);
+    events.push(...last!.events);
+    if (last!.state !== 'running') return { last: last!, events };
+    await backend.waitForChange(50);
+  }
+}
+
 function spec(over: Partial<AttemptSpec> = {}): AttemptSpec {
   return testAttemptSpec({ run_id: 'toy-default-20260101T0000-00000000', command: 'python3 counter.py', store: store.url, ...over });
 }
@@ -196,28 +214,18 @@ time.sleep(0.7)  # a copy of the metrics while it runs, too
     slow.put = async (...args) => (await sleep(300), store.put(...args));
     const backend = new LocalBackend({ root: tmp, store: slow, workDir: () => path.join(tmp, 'work') });
     const [handle] = (await backend.submitMany([{ spec: spec({ env: { STEPS: '5' } }), slot: 'local' }])) as Handle[];
-    const events: PollResult['events'] = [];
-    const poll = async () => {
-      const [p] = await backend.pollMany([{ handle: handle!, eventsFrom: events.length }]);
-      events.push(...p!.events);
-      return p!;
-    };
-    let last = await poll();
-    while (last.state === 'running') last = (await backend.waitForChange(50), await poll());
+    const { last, events } = await settled(backend, handle!);
     expect(last.state).toBe('succeeded');
     expect(await store.stat('runs/toy-default-20260101T0000-00000000/outputs/result.txt')).toMatchObject({ size: 1 });
     expect(events.map((e) => e?.type)).toContain('outputs.saved');
   });
 
   it('a runner of its own stopped the moment it is spawned ends cancelled, not lost, and never starts the experiment', async () => {
-    const bundle = path.join(REPO, 'dist/runner/run-attempt.mjs');
-    if (!existsSync(bundle)) execFileSync(process.execPath, ['build.mjs'], { cwd: REPO });
-    const backend = new LocalBackend({ root: tmp, store, workDir: () => path.join(tmp, 'work'), detached: { runnerBundle: bundle } });
+    const backend = new LocalBackend({ root: tmp, store, workDir: () => path.join(tmp, 'work'), detached: { runnerBundle: builtRunner() } });
     const [handle] = await backend.submitMany([{ spec: spec(), slot: 'local' }]);
     // At once: node is still loading the runner, which has no signal handlers yet.
     await backend.cancel(handle!);
-    let last = (await backend.pollMany([{ handle: handle!, eventsFrom: 0 }]))[0]!;
-    while (last.state === 'running') last = (await backend.waitForChange(50), (await backend.pollMany([{ handle: handle!, eventsFrom: 0 }]))[0]!);
+    const { last } = await settled(backend, handle!);
     expect(last.state).toBe('cancelled');
     expect(readFileSync(path.join(tmp, 'work/attempts/1/stdout.log'), 'utf8')).not.toContain('start');
   });
@@ -260,8 +268,7 @@ time.sleep(0.7)  # a copy of the metrics while it runs, too
   });
 
   it('ships as one self-contained file: the bundled run-attempt.mjs runs an attempt and honours SIGTERM', async () => {
-    const bundle = path.join(REPO, 'dist/runner/run-attempt.mjs');
-    if (!existsSync(bundle)) execFileSync(process.execPath, ['build.mjs'], { cwd: REPO });
+    const bundle = builtRunner();
     const specFile = path.join(tmp, 'attempt.json');
     writeFileSync(specFile, JSON.stringify(spec({ store: `file://${store.dir}` })));
     // Run from a folder without node_modules, as on a worker.
