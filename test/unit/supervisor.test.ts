@@ -317,6 +317,17 @@ describe('supervisor', () => {
     expect(w.run.units.map((u) => u.attempts.at(-1)?.state ?? null)).toEqual(['cancelled', 'cancelled', null, null]);
   });
 
+  it('stopped before it has placed its units, it stops the attempt it then finds running', async () => {
+    const w = world({ units: 1, hosts: { h1: {} }, plan: () => ok(60_000) });
+    // Attempt 1 was started by a shell that detached; the process taking it over is asked to stop as it opens the run.
+    const [handle] = await onClock(w.clock, w.backend.submitMany([{ spec: specFor(w.run)(0, 1), slot: 'h1' }]));
+    w.run.units[0]!.attempts.push({ n: 1, backend: 'fleet', handle: handle as Handle, state: 'running', reason: null, exit_code: null, started_at: new Date(0).toISOString(), ended_at: null, restored_step: null, last_step: null, events_seen: 0 });
+    w.supervisor.stop();
+    await onClock(w.clock, w.supervisor.drive());
+    expect(w.run.units[0]!.attempts.map((a) => a.state)).toEqual(['cancelled']);
+    expect(w.clock.now()).toBeLessThan(60_000);
+  });
+
   it('keeps its invariants over 200 random schedules', async () => {
     let seed = 42;
     const rand = () => ((seed = (Math.imul(seed, 1664525) + 1013904223) >>> 0) / 2 ** 32);

@@ -33,6 +33,8 @@ export class Supervisor {
   private readonly tickMs: number;
   private wake = new AbortController();
   private stopping = false;
+  /** what stop() was asked, kept for units placed after it (a stop that came before drive()) */
+  private stopAsked: { force?: boolean; preempt?: boolean } | null = null;
   private detached = false;
   /** why attempts stopped by shutdown() ended, for their records */
   private stopReason: string | null = null;
@@ -82,6 +84,7 @@ export class Supervisor {
   /** Stops every live attempt (checkpoint, then stop; `force`: kill now) and starts nothing more. */
   stop(opts: { force?: boolean; preempt?: boolean } = {}): void {
     this.stopping = true;
+    this.stopAsked = opts;
     for (const u of this.units) {
       if (u.phase === 'queued') u.phase = 'done';
       if (u.live?.attempt.handle) {
@@ -233,6 +236,9 @@ export class Supervisor {
       placed.push({ unit: rec.index, slot: u.slot });
     }
     this.emit({ type: 'placed', backend: backend.name, capacity: backend.slots()[0]!.capacity, units: placed, reattached });
+    // Asked to stop before its units were known (the agent is asked as it opens a run): the
+    // attempts found running are asked now, or they would run on unstopped.
+    if (this.stopAsked) this.stop(this.stopAsked);
   }
 
   /** Readies the first placed slots together, reporting each; a slot that fails takes no units. */
