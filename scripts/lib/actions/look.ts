@@ -47,30 +47,51 @@ export interface RunRow {
   publicScore: number | null;
 }
 
+/**
+ * A listed run. A class, not an object literal with a getter: a listing makes thousands, and a
+ * literal's getter is a closure of its own each.
+ */
+class ListedRun implements RunRow {
+  private record: RunRecord | undefined;
+
+  constructor(
+    private readonly project: Project,
+    readonly summary: RunSummary,
+    readonly metrics: Record<string, unknown> | null,
+    readonly state: string,
+    readonly units: { done: number; total: number },
+    readonly publicScore: number | null,
+  ) {}
+
+  get run(): RunRecord {
+    return (this.record ??= this.project.db.get(this.summary.run_id)!);
+  }
+}
+
 /** Every run (or one experiment's), newest first, live ones asked for their state. */
 export async function listRuns(project: Project, experiment?: string): Promise<RunRow[]> {
   const summaries = project.db.summaries(experiment);
   const live = summaries.flatMap((s) => s.live);
-  const polled = await pollAll(project, live);
+  const polled = live.length ? await pollAll(project, live) : [];
   const at = new Map(live.map((l, i) => [l, i]));
-  const stateNow = (i: number) => (polled[i] ? (polled[i]!.unanswered ? 'unreachable' : polled[i]!.state) : 'unknown');
+  const stateNow = (l: RunSummary['live'][number]) => {
+    const p = polled[at.get(l)!];
+    return p ? (p.unanswered ? 'unreachable' : p.state) : 'unknown';
+  };
   return summaries.map((summary) => {
-    const liveNow = summary.live.map((l) => stateNow(at.get(l)!));
+    const units = { done: summary.states.succeeded ?? 0, total: summary.units };
+    const publicScore = summary.public_score ?? null;
+    if (!summary.live.length) {
+      // Nothing to ask: the state is the one recorded (most runs of a long listing).
+      const state = summary.units === 1 ? (Object.keys(summary.states)[0] as RunState) : summaryState(summary);
+      return new ListedRun(project, summary, summary.metrics, state, units, publicScore);
+    }
+    const liveNow = summary.live.map(stateNow);
     const anyLive = liveNow.find((s) => s === 'running' || s === 'pending' || s === 'unreachable');
     const only = summary.units === 1;
-    const onlyState = only ? (liveNow[0] ?? (Object.keys(summary.states)[0] as RunState)) : null;
-    const livePoll = only && summary.live[0] ? polled[at.get(summary.live[0])!] : null;
-    let run: RunRecord | undefined;
-    return {
-      get run() {
-        return (run ??= project.db.get(summary.run_id)!);
-      },
-      summary,
-      metrics: livePoll?.metrics ?? summary.metrics,
-      state: anyLive ?? onlyState ?? summaryState(summary),
-      units: { done: summary.states.succeeded ?? 0, total: summary.units },
-      publicScore: summary.public_score ?? null,
-    };
+    const livePoll = only ? polled[at.get(summary.live[0]!)!] : null;
+    const state = anyLive ?? (only ? liveNow[0]! : summaryState(summary));
+    return new ListedRun(project, summary, livePoll?.metrics ?? summary.metrics, state, units, publicScore);
   });
 }
 

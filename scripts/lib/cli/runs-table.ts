@@ -19,7 +19,10 @@ export function runsTable(rows: readonly RunRow[], wanted?: (runId: string) => s
     const backend = s.fleet ? `fleet ${s.fleet}` : (s.backend ?? '-');
     const step = typeof metrics?.step === 'number' || typeof metrics?.step === 'string' ? metrics.step : null;
     const loss = typeof metrics?.loss === 'number' ? metrics.loss.toPrecision(4) : null;
-    return [s.run_id, s.experiment, s.sharded ? `${state} (${units.done}/${units.total} shards)` : state, s.attempts, backend, step, loss, ckptOf(s), s.public_score ?? null, when(s.created_at)!.slice(0, 16), ...(wanted ? [wanted(s.run_id)] : [])];
+    const created = `${s.created_at.slice(0, 10)} ${s.created_at.slice(11, 16)}`;
+    const row = [s.run_id, s.experiment, s.sharded ? `${state} (${units.done}/${units.total} shards)` : state, s.attempts, backend, step, loss, ckptOf(s), s.public_score ?? null, created];
+    if (wanted) row.push(wanted(s.run_id));
+    return row;
   });
   return renderTable(['RUN', 'EXPERIMENT', 'STATE', 'ATTEMPTS', 'BACKEND', 'STEP', 'LOSS', 'CKPT STEP', 'PUBLIC', 'CREATED (UTC)', ...(wanted ? ['WANTED'] : [])], table);
 }
