@@ -105,6 +105,8 @@ export class FakeBackend implements Backend {
   readonly polls: { at: number; slot: string; n: number }[] = [];
   /** violations the backend saw itself (two live attempts of one unit, a submit to a dead host) */
   readonly violations: string[] = [];
+  /** every cancel asked, in order: the unit and whether it was to kill now */
+  readonly cancels: { unit: string; force: boolean }[] = [];
 
   constructor(
     readonly name: BackendName,
@@ -222,7 +224,8 @@ export class FakeBackend implements Backend {
     });
   }
 
-  async cancel(handle: Handle): Promise<void> {
+  async cancel(handle: Handle, opts: { force?: boolean } = {}): Promise<void> {
+    this.cancels.push({ unit: String(handle.unit), force: opts.force ?? false });
     const a = this.find(handle);
     a.plan = { ...a.plan, ms: Math.max(0, this.clock.now() - a.startedAt), end: 'cancelled' };
   }

@@ -328,6 +328,15 @@ describe('supervisor', () => {
     expect(w.clock.now()).toBeLessThan(60_000);
   });
 
+  it('a stop to kill now that comes while a submit is on its way kills what that submit started', async () => {
+    const w = world({ units: 1, hosts: { h1: { pollMs: 2000 } }, plan: () => ok(60_000) });
+    const driving = w.supervisor.drive();
+    void w.clock.sleep(500).then(() => w.supervisor.stop({ force: true })); // the submit takes 2 s
+    await onClock(w.clock, driving);
+    expect(w.backend.cancels).toEqual([{ unit: w.run.run_id, force: true }]);
+    expect(w.run.units[0]!.attempts.map((a) => a.state)).toEqual(['cancelled']);
+  });
+
   it('keeps its invariants over 200 random schedules', async () => {
     let seed = 42;
     const rand = () => ((seed = (Math.imul(seed, 1664525) + 1013904223) >>> 0) / 2 ** 32);

@@ -362,7 +362,8 @@ export class Supervisor {
     for (const u of started) {
       const n = u.live!.attempt.n;
       this.emit({ type: 'started', unit: u.rec.index, attempt: n, backend: s.backend.name, slot: s.name });
-      if (this.stopping && u.live?.attempt.handle) void u.backend.cancel(u.live.attempt.handle).catch(() => {});
+      // Asked to stop while its submit was on its way: asked now, as stop() asked the others.
+      if (this.stopAsked && u.live?.attempt.handle) void u.backend.cancel(u.live.attempt.handle, this.stopAsked).catch(() => {});
     }
     if (!failure) return;
     if (m.reachable) await this.refuse(s, firstLine(failure));
