@@ -81,14 +81,14 @@ export async function listRuns(project: Project, experiment?: string): Promise<R
   return summaries.map((summary) => {
     const units = { done: summary.states.succeeded ?? 0, total: summary.units };
     const publicScore = summary.public_score ?? null;
+    const only = summary.units === 1;
     if (!summary.live.length) {
       // Nothing to ask: the state is the one recorded (most runs of a long listing).
-      const state = summary.units === 1 ? (Object.keys(summary.states)[0] as RunState) : summaryState(summary);
+      const state = only ? (Object.keys(summary.states)[0] as RunState) : summaryState(summary);
       return new ListedRun(project, summary, summary.metrics, state, units, publicScore);
     }
     const liveNow = summary.live.map(stateNow);
     const anyLive = liveNow.find((s) => s === 'running' || s === 'pending' || s === 'unreachable');
-    const only = summary.units === 1;
     const livePoll = only ? polled[at.get(summary.live[0]!)!] : null;
     const state = anyLive ?? (only ? liveNow[0]! : summaryState(summary));
     return new ListedRun(project, summary, livePoll?.metrics ?? summary.metrics, state, units, publicScore);
