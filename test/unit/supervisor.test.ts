@@ -87,6 +87,12 @@ function world(opts: {
   return { clock, run, backend, others, journal, events, supervisor };
 }
 
+/** Attempt 1 of unit 0 started on h1 by an orchestrator that is gone: recorded running, nobody following it. */
+async function leftRunning(w: World): Promise<void> {
+  const [handle] = await onClock(w.clock, w.backend.submitMany([{ spec: specFor(w.run)(0, 1), slot: 'h1' }]));
+  w.run.units[0]!.attempts.push({ n: 1, backend: 'fleet', handle: handle as Handle, state: 'running', reason: null, exit_code: null, started_at: new Date(0).toISOString(), ended_at: null, restored_step: null, last_step: null, events_seen: 0 });
+}
+
 const ok = (ms = 5000): AttemptPlan => ({ ms, end: 'succeeded', commitEveryMs: 1000 });
 const finalStates = (w: World) => w.run.units.map((u) => u.attempts.at(-1)?.state);
 
@@ -217,8 +223,7 @@ describe('supervisor', () => {
   it('re-attaches to an attempt an earlier orchestrator left; one that had already failed is run again', async () => {
     const w = world({ units: 1, hosts: { h1: {} }, plan: (_u, n) => (n === 1 ? { ms: 1000, end: 'failed' } : ok()) });
     // Attempt 1 was started (and failed) while nobody followed the run.
-    const [handle] = await onClock(w.clock, w.backend.submitMany([{ spec: specFor(w.run)(0, 1), slot: 'h1' }]));
-    w.run.units[0]!.attempts.push({ n: 1, backend: 'fleet', handle: handle as Handle, state: 'running', reason: null, exit_code: null, started_at: new Date(0).toISOString(), ended_at: null, restored_step: null, last_step: null, events_seen: 0 });
+    await leftRunning(w);
     await onClock(w.clock, w.clock.sleep(2000)); // it has ended by the time anyone looks
     await onClock(w.clock, w.supervisor.drive());
     expect(w.run.units[0]!.attempts.map((a) => a.state)).toEqual(['failed', 'succeeded']);
@@ -320,8 +325,7 @@ describe('supervisor', () => {
   it('stopped before it has placed its units, it stops the attempt it then finds running', async () => {
     const w = world({ units: 1, hosts: { h1: {} }, plan: () => ok(60_000) });
     // Attempt 1 was started by a shell that detached; the process taking it over is asked to stop as it opens the run.
-    const [handle] = await onClock(w.clock, w.backend.submitMany([{ spec: specFor(w.run)(0, 1), slot: 'h1' }]));
-    w.run.units[0]!.attempts.push({ n: 1, backend: 'fleet', handle: handle as Handle, state: 'running', reason: null, exit_code: null, started_at: new Date(0).toISOString(), ended_at: null, restored_step: null, last_step: null, events_seen: 0 });
+    await leftRunning(w);
     w.supervisor.stop();
     await onClock(w.clock, w.supervisor.drive());
     expect(w.run.units[0]!.attempts.map((a) => a.state)).toEqual(['cancelled']);
