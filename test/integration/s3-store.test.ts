@@ -147,6 +147,29 @@ describe('S3Store on s3rver', () => {
     expect(await store.list('')).toEqual([]);
   });
 
+  it('leaves an object another writer put after its own: overwritten, not damaged', async () => {
+    const store = s3Store();
+    const other = s3Store({ url: store.locate('') });
+    const theirs = Buffer.from('{"closed": {"state": "succeeded", "at": "2026-12-01T17:37:02.000Z"}}\n');
+    // The other writer's put lands between this store's put and its check of what it put.
+    let raced = false;
+    const client = (store as unknown as { client: S3Client }).client;
+    client.middlewareStack.add(
+      (next) => async (args) => {
+        if ((args.request as { method?: string }).method === 'HEAD' && !raced) {
+          raced = true;
+          await other.putBytes('agent/runs/r.json', theirs);
+        }
+        return next(args);
+      },
+      { step: 'build', name: 'other-writer' },
+    );
+    const mine = Buffer.from('{"closed": {"state": "succeeded", "at": "2026-12-01T17:37:01.000Z"}}\n');
+    expect(await store.putBytes('agent/runs/r.json', mine)).toEqual({ size: mine.length, sha256: sha256Hex(mine) });
+    expect(raced).toBe(true);
+    expect((await store.getBytes('agent/runs/r.json'))!.equals(theirs)).toBe(true);
+  });
+
   it('uploads files of more parts than the store has buffers, several at once, byte for byte', async () => {
     const MIB = 1024 * 1024;
     const store = s3Store({ partSize: 5 * MIB, partBuffers: 2, queueSize: 4 });
