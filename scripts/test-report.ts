@@ -7,7 +7,8 @@ import path from 'node:path';
 const report = path.resolve('.switchyard', 'test-results.json');
 mkdirSync(path.dirname(report), { recursive: true });
 rmSync(report, { force: true }); // never report a previous run's numbers
-const args = ['vitest', 'run', '--reporter=default', '--reporter=json', `--outputFile.json=${report}`, ...process.argv.slice(2)];
+// The stuck reporter ends a suite whose file has hung, naming it, rather than letting it run on.
+const args = ['vitest', 'run', '--reporter=default', '--reporter=json', '--reporter=./test/helpers/stuck-reporter.ts', `--outputFile.json=${report}`, ...process.argv.slice(2)];
 const child = spawn('npx', args, { stdio: 'inherit' });
 const code: number = await new Promise((resolve) => child.on('close', (c) => resolve(c ?? 1)));
 

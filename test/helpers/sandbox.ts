@@ -56,13 +56,21 @@ export function createSandbox(): Sandbox {
     dir,
     git,
     make(args, opts = {}) {
-      const r = spawnSync('make', ['-s', ...args], {
+      // spawnSync blocks this worker, test timeouts included, until make exits; make on SIGTERM
+      // waits for its verb, and a verb that defers SIGTERM (make train before its run opens)
+      // could wait on a server this worker runs. So coreutils' timeout ends the whole process
+      // group: SIGTERM at the limit, SIGKILL 10 s later; spawnSync's own limit is the backstop.
+      const limitS = Math.ceil((opts.timeoutMs ?? 120_000) / 1000);
+      const r = spawnSync('timeout', ['--kill-after=10', String(limitS), 'make', '-s', ...args], {
         cwd: dir,
         env: makeEnv(opts.env),
-        timeout: opts.timeoutMs ?? 120_000,
+        timeout: (limitS + 30) * 1000,
+        killSignal: 'SIGKILL',
         stdio: ['ignore', 'pipe', 'pipe'],
       });
-      return { code: r.status ?? -1, stdout: r.stdout.toString(), stderr: r.stderr.toString() };
+      const stderr = r.stderr.toString();
+      const timedOut = r.status === 124 || r.status === 137 || r.error ? `\n(make ${args.join(' ')}: stopped after its ${limitS} s limit)` : '';
+      return { code: r.status ?? -1, stdout: r.stdout.toString(), stderr: stderr + timedOut };
     },
     spawnMake(args, env) {
       const child = spawn('make', ['-s', ...args], { cwd: dir, env: makeEnv(env), detached: true, stdio: ['ignore', 'pipe', 'pipe'] });

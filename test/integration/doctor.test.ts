@@ -100,7 +100,7 @@ describe.skipIf(noTmpfs)('make doctor', () => {
       expect(elapsed).toBeLessThan(longestTimeoutMs + 1000);
 
       // host=h2 narrows the table to that host's rows
-      const one = spawnSync(process.execPath, [VERB], { cwd: root, encoding: 'utf8', env: { ...process.env, host: 'h2' } });
+      const one = spawnSync(process.execPath, [VERB], { cwd: root, encoding: 'utf8', timeout: 60_000, env: { ...process.env, host: 'h2' } });
       const groups = new Set(one.stdout.split('\n').slice(1).filter((l) => /^[✓✗-] /.test(l)).map((l) => l.split(/\s{2,}/)[1]));
       expect([...groups]).toEqual(['host h2']);
       expect(one.status).toBe(1);
