@@ -28,7 +28,7 @@ await runMain(async () => {
     host,
     fleet,
     echo: display.echo,
-    sink: (e: Parameters<RunDisplay['handle']>[0]) => (e.type === 'opened' && signals.attach({ supervisor: e.supervisor, run: e.run, backend: e.backend }), display.handle(e)),
+    sink: (e: Parameters<RunDisplay['handle']>[0]) => (signals.follow(e), display.handle(e)),
   };
   const backend = await openBackend(name, project, ctx);
   const result = await replay(ctx, recorded, backend, (run) => display.say(`replaying ${recorded.run_id} as ${run.run_id} on ${where} (all five pins match)`)).finally(() => display.done());

@@ -33,7 +33,7 @@ await runMain(async () => {
   const display = new RunDisplay(`fleet ${run.fleet}`, (key) => project.store.locate(key));
   const signals = new ForegroundSignals((line) => display.say(line), (r) => `make status run=${r.run_id}   ·   make stop run=${r.run_id}`);
   const result = await drive(
-    { project, sink: (e) => (e.type === 'opened' && signals.attach({ supervisor: e.supervisor, run: e.run, backend: e.backend }), display.handle(e)) },
+    { project, sink: (e) => (signals.follow(e), display.handle(e)) },
     run,
     backend,
     { how: 'retry', only, slot },

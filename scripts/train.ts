@@ -44,7 +44,7 @@ void runMain(async () => {
       cluster: vars.cluster,
       echo: display.echo,
       sink: (e) => {
-        if (e.type === 'opened') signals.attach({ supervisor: e.supervisor, run: e.run, backend: e.backend });
+        signals.follow(e);
         display.handle(e);
       },
     },

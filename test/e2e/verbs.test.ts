@@ -1,13 +1,23 @@
 // The other verbs end to end: hostile and malformed input, Ctrl-C, make stop, replay,
 // reindex, verify against tampering, predict and submit.
-import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import { createSandbox, waitFor, type Sandbox } from '../helpers/sandbox.js';
 
 let sb: Sandbox;
-beforeAll(() => {
+/** A host that takes the connection and never speaks SSH: make train waits on it before any run exists. */
+let mute: { server: net.Server; port: number; accepted: number };
+beforeAll(async () => {
   sb = createSandbox();
+  const server = net.createServer(() => void mute.accepted++);
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  mute = { server, port: (server.address() as net.AddressInfo).port, accepted: 0 };
+  mkdirSync(path.join(sb.dir, '.switchyard'), { recursive: true });
+  execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', path.join(sb.dir, '.switchyard', 'mute_key')]);
+  writeFileSync(path.join(sb.dir, '.switchyard', 'mute_known_hosts'), '');
   const exps = path.join(sb.dir, 'competitions/penguins/experiments');
   writeFileSync(path.join(exps, 'bad-yaml.yaml'), 'train:\n  command: [python3\n');
   writeFileSync(path.join(exps, 'unknown-key.yaml'), 'train:\n  command: python3 train.py\nepochs: 3\n');
@@ -16,12 +26,16 @@ beforeAll(() => {
   writeFileSync(path.join(exps, 'bad-backend.yaml'), 'train:\n  command: python3 train.py\nbackends: [mainframe]\n');
   writeFileSync(path.join(exps, 'gpus.yaml'), 'train:\n  command: python3 train.py\nresources: { gpus: 48 }\n');
   const config = path.join(sb.dir, 'cluster_fleet_config.ts');
-  writeFileSync(config, readFileSync(config, 'utf8').replace('  hosts: {},', "  hosts: {\n    bigbox: { host: 'bigbox.example', gpus: 64 },\n  },"));
+  const mutedHost = `mute: { host: '127.0.0.1', port: ${mute.port}, identity_file: '${sb.dir}/.switchyard/mute_key', known_hosts: '${sb.dir}/.switchyard/mute_known_hosts', connect_timeout: 300 }`;
+  writeFileSync(config, readFileSync(config, 'utf8').replace('  hosts: {},', `  hosts: {\n    bigbox: { host: 'bigbox.example', gpus: 64 },\n    ${mutedHost},\n  },`));
   writeFileSync(path.join(exps, 'stubborn.yaml'), "train:\n  command: \"trap '' TERM; echo stubborn; while true; do sleep 0.1; done\"\n  grace_sec: 60\n");
   sb.git(['add', '-A']);
   sb.git(['commit', '-qm', 'test experiments']);
 });
-afterAll(() => sb?.cleanup());
+afterAll(() => {
+  mute?.server.close();
+  sb?.cleanup();
+});
 
 const runsDir = () => path.join(sb.dir, '.switchyard/store/runs');
 const runIds = () => (existsSync(runsDir()) ? readdirSync(runsDir()).sort() : []);
@@ -125,6 +139,17 @@ describe('stopping', () => {
     expect(p.output()).toContain('killing the experiment');
     const run = JSON.parse(readFileSync(path.join(runsDir(), runIdIn(p.output())!, 'run.json'), 'utf8'));
     expect(run.attempts[0]).toMatchObject({ state: 'cancelled' });
+  });
+
+  it('Ctrl-C before a run is opened (its host still being reached) ends make train at once, leaving no run', async () => {
+    const before = runIds();
+    const p = sb.spawnMake(['train', 'experiment=penguins/fast', 'backend=ssh', 'host=mute', 'seed=31']);
+    await waitFor(() => mute.accepted > 0 || p.exitCode !== null, 60_000, 'make train to reach the host');
+    process.kill(-p.pid!, 'SIGINT');
+    // The host would keep it waiting for its 300 s connect timeout.
+    await waitFor(() => p.exitCode !== null || p.signalCode !== null, 60_000, () => `make train to exit (it printed: ${p.output()})`);
+    expect(p.output()).toContain('SIGINT: stopped before any run was opened; nothing was started');
+    expect(runIds()).toEqual(before);
   });
 
   it('make stop from another shell checkpoints and stops a running run', async () => {

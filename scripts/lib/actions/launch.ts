@@ -26,6 +26,8 @@ import { hostname } from 'node:os';
 
 export type LaunchEvent =
   | SupervisorEvent
+  /** a run is chosen and about to be claimed, or written: until it opens, it must not be left half-done */
+  | { type: 'opening' }
   /** the run is open: new, or resumed (with the supervisor that drives it, for the caller's signals) */
   | { type: 'opened'; how: 'new' | 'resume' | 'retry'; run: RunRecord; backend: Backend; supervisor: Supervisor }
   | { type: 'merged'; summary: MergeSummary };
@@ -83,7 +85,7 @@ export async function train(ctx: LaunchContext, opts: TrainOptions): Promise<Lau
   checkResources(exp.file, exp.spec, backend, project.config);
   const pinned = await pinning;
   const backends = [name, ...(exp.spec.backends ?? []).filter((b) => b !== name)];
-  const opened = await openRun(project, exp, pinned, { backends, again: opts.again ?? false, ready: () => ready(backend, ctx.sink) });
+  const opened = await openRun(project, exp, pinned, { backends, again: opts.again ?? false, ready: () => ready(backend, ctx.sink), opening: () => ctx.sink({ type: 'opening' }) });
   try {
     if (opened.kind === 'finished') return { kind: 'finished', run: opened.run };
     const { run } = opened;
@@ -131,7 +133,13 @@ export async function replay(ctx: LaunchContext, recorded: RunRecord, backend: B
       : `git checkout ${recorded.pins.code.commit.slice(0, 12)}`;
     throw new UserError(`cannot replay ${recorded.run_id}: ${diffs.join('; ')} (for the code: ${fix})`);
   }
-  const { run, release } = await openRun(project, exp, pinned, { backends: [backend.name], again: true, replayOf: recorded.run_id, ready: () => ready(backend, ctx.sink) });
+  const { run, release } = await openRun(project, exp, pinned, {
+    backends: [backend.name],
+    again: true,
+    replayOf: recorded.run_id,
+    ready: () => ready(backend, ctx.sink),
+    opening: () => ctx.sink({ type: 'opening' }),
+  });
   try {
     onOpened(run);
     return await drive(ctx, run, backend, { how: 'retry', held: true });

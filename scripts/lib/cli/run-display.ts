@@ -107,6 +107,7 @@ export class RunDisplay {
         for (const l of describeMerge(e.summary, this.locate(e.summary.merged.key))) this.say(l);
         return;
       case 'started':
+      case 'opening':
         return;
     }
   };

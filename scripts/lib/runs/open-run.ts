@@ -37,6 +37,11 @@ export interface OpenRunOptions {
    * is bootstrapped). Called before a run is created, so a refusal leaves nothing behind.
    */
   ready?: () => Promise<void>;
+  /**
+   * Called once the run to open is chosen (one to resume, or a new one about to be written),
+   * before it is claimed: from then on the caller must let it open whole before it exits.
+   */
+  opening?: () => void;
 }
 
 /** One line that replays the run with the same pins, refusing if a pin no longer matches. */
@@ -145,10 +150,14 @@ export async function openRun(project: Project, exp: Experiment, pinned: PinnedE
       const same = await runsWithDigest(project, digest);
       const finished = same.filter((r) => runState(r) === 'succeeded').at(-1);
       const unfinished = same.filter((r) => runState(r) !== 'succeeded').at(-1);
-      if (!opts.again && unfinished) return { kind: 'resume', run: unfinished, release: await claim(project, unfinished) };
+      if (!opts.again && unfinished) {
+        opts.opening?.();
+        return { kind: 'resume', run: unfinished, release: await claim(project, unfinished) };
+      }
       if (!opts.again && finished) return { kind: 'finished', run: finished, release: () => {} };
       if (!ready) return null; // checked outside the lock, which a slow host would hold up
       const run = newRunRecord(project, exp, pinned, opts.backends, opts.replayOf ?? (opts.again ? (finished?.run_id ?? null) : null));
+      opts.opening?.();
       const release = await claim(project, run); // before the run is visible to anyone
       try {
         await createRun(project, pinned, run);
