@@ -1,13 +1,16 @@
-// A vitest reporter that ends a suite one of whose files has run past any sane length. A test's
-// own timeout cannot fire while its worker is blocked (a synchronous spawn that never returns),
-// and vitest then waits forever: CI would only see its own limit, with nothing said. Instead
-// this names each file still running, its current test, and the processes under the suite,
-// kills them, and exits 1, so the last lines of the log say what hung.
+// A vitest reporter that ends a suite one of whose files has run past any sane length, or that
+// has not ended long after every file did. A test's own timeout cannot fire while its worker is
+// blocked (a synchronous spawn that never returns), nor can vitest end a worker that never
+// exits, and vitest then waits forever: CI would only see its own limit, with nothing said.
+// Instead this names each file still running, its current test, and the processes under the
+// suite, kills them, and exits 1, so the last lines of the log say what hung.
 import { readdirSync, readFileSync } from 'node:fs';
 import type { Reporter, TestCase, TestModule } from 'vitest/node';
 
 /** No file of the suite takes more than a few minutes, even beside another one. */
 const FILE_LIMIT_MS = Number(process.env.SWITCHYARD_TEST_FILE_LIMIT_MIN ?? 25) * 60_000;
+/** The whole suite takes about 20 minutes on two cores. */
+const SUITE_LIMIT_MS = Number(process.env.SWITCHYARD_TEST_SUITE_LIMIT_MIN ?? 50) * 60_000;
 
 interface Running {
   since: number;
@@ -16,6 +19,7 @@ interface Running {
 
 export default class StuckReporter implements Reporter {
   private readonly running = new Map<string, Running>();
+  private readonly started = Date.now();
   private readonly timer = setInterval(() => this.check(), Math.min(30_000, FILE_LIMIT_MS / 4)).unref();
 
   onTestModuleStart(m: TestModule): void {
@@ -37,9 +41,12 @@ export default class StuckReporter implements Reporter {
 
   private check(): void {
     const now = Date.now();
-    if (![...this.running.values()].some((r) => now - r.since > FILE_LIMIT_MS)) return;
     const min = (ms: number) => (ms < 120_000 ? `${Math.round(ms / 1000)} s` : `${Math.round(ms / 60_000)} min`);
-    const lines = [`test: a file ran past ${min(FILE_LIMIT_MS)}; ending the suite. Still running:`];
+    const lines: string[] = [];
+    if ([...this.running.values()].some((r) => now - r.since > FILE_LIMIT_MS)) lines.push(`test: a file ran past ${min(FILE_LIMIT_MS)}; ending the suite.`);
+    else if (now - this.started > SUITE_LIMIT_MS) lines.push(`test: the suite ran past ${min(SUITE_LIMIT_MS)}; ending it.`);
+    else return;
+    lines.push(this.running.size ? 'Still running:' : 'Every file has ended.');
     for (const [file, r] of this.running) lines.push(`  ${file} for ${min(now - r.since)}${r.test ? `: "${r.test.name}" for ${min(now - r.test.since)}` : ''}`);
     const under = descendants(process.pid);
     lines.push(`processes under the suite (${under.length}):`);
