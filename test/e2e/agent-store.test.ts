@@ -59,7 +59,7 @@ function storedRun(id: string): RunRecord | null {
 }
 
 /** What is wanted of the run, as the agent's home in the store says. */
-function desiredInStore(id: string): { closed?: { state: string } } | null {
+function desiredInStore(id: string): { closed?: { state: string }; follower?: object } | null {
   const file = s3rverObjectPath(s3, `${PREFIX}/agent/runs/${id}.json`);
   try {
     return JSON.parse(readFileSync(file, 'utf8'));
@@ -118,16 +118,32 @@ describe('an agent whose home is the store, on another machine', () => {
     expect(second.code).not.toBe(0);
     expect(second.stderr).toMatch(/pid \d+ on always-on.*one agent per store/);
 
-    // An ssh run with a live agent elsewhere is handed over even without detach=1.
-    const train = laptop.make(['train', 'experiment=penguins/long', 'backend=ssh', 'host=h1', 'seed=1'], { timeoutMs: 120_000 });
-    const out = train.stdout + train.stderr;
-    expect(train.code, out).toBe(0);
+    // An ssh run with a live agent elsewhere is handed over even without detach=1. Until its
+    // attempt is submitted and recorded, the shell names itself the run's follower, so the agent
+    // does not take the run up without the attempt (it would then never stop it).
+    const train = laptop.spawnMake(['train', 'experiment=penguins/long', 'backend=ssh', 'host=h1', 'seed=1']);
+    const code = new Promise<number | null>((r) => train.on('close', r));
+    const followed: boolean[] = [];
+    await waitFor(
+      () => {
+        const seen = runIdIn(train.output());
+        const wanted = seen ? desiredInStore(seen) : null;
+        if (wanted) followed.push(!!wanted.follower);
+        return train.exitCode !== null || train.signalCode !== null;
+      },
+      120_000,
+      () => `make train to hand the run over (it printed: ${train.output()})`,
+    );
+    const exit = await code;
+    const out = train.output();
+    expect(exit, out).toBe(0);
     expect(out).toMatch(/submitted; the agent \(pid \d+ on always-on\) carries it/);
+    expect(followed, 'the run named no follower while make train submitted it').toContain(true);
     const id = runIdIn(out)!;
     await waitFor(() => agent!.output().includes(`agent: driving ${id}`), 60_000, `the agent to drive it (its log: ${agent!.output()})`);
 
     const stop = laptop.make(['stop', `run=${id}`], { timeoutMs: 120_000 });
-    expect(stop.code, stop.stdout + stop.stderr).toBe(0);
+    expect(stop.code, `${stop.stdout}${stop.stderr}\nthe agent's log:\n${agent.output()}`).toBe(0);
     expect(stop.stdout, agent.output()).toMatch(/the agent \(pid \d+ on always-on\): asked its live attempts to checkpoint and stop/);
     await waitFor(() => ['cancelled', 'preempted'].includes(storedRun(id)?.units[0]?.attempts.at(-1)?.state ?? ''), 60_000, 'the run to stop');
     expect(storedRun(id)!.units[0]!.attempts).toHaveLength(1);

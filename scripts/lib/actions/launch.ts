@@ -90,9 +90,12 @@ export async function train(ctx: LaunchContext, opts: TrainOptions): Promise<Lau
     if (opened.kind === 'finished') return { kind: 'finished', run: opened.run };
     const { run } = opened;
     // In a store home an agent elsewhere tells this shell follows the run by its heartbeat; one
-    // that finds the run taken over (it was silent past the stale time) leaves it at once.
+    // that finds the run taken over (it was silent past the stale time) leaves it at once. A
+    // shell that hands the run over (detach) beats too, until its attempts are submitted and
+    // recorded: an agent that took the run up sooner would read it without them, start its own
+    // and never stop the ones this shell started.
     let supervisor: Supervisor | null = null;
-    const beat = home.kind === 'store' && !detach ? new FollowerBeat(home, run.run_id, () => supervisor?.detach()) : null;
+    const beat = home.kind === 'store' ? new FollowerBeat(home, run.run_id, () => supervisor?.detach()) : null;
     const sink: LaunchContext['sink'] = (e) => {
       if (e.type === 'opened') supervisor = e.supervisor;
       ctx.sink(e);
