@@ -1,17 +1,21 @@
 // SshBackend's submitMany and pollMany against a real sshd host with the real runner: submitting is
 // idempotent per attempt, a new attempt of a unit is refused while an earlier one still runs
 // there (two runners would share its scratch and checkpoints), and a poll the host does not
-// answer says so instead of reporting the runner gone.
-import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+// answer says so instead of reporting the runner gone. And prepareHost fills an empty copy of
+// the project from one tar, the same tree rsync makes.
+import { execFileSync } from 'node:child_process';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Handle, PollResult } from '../../scripts/lib/backends/backend.js';
 import { SshBackend } from '../../scripts/lib/backends/ssh.js';
+import { RepoPacks } from '../../scripts/lib/pack/repo-tar.js';
+import { prepareHost } from '../../scripts/lib/remote/prepare-host.js';
 import { RemoteHost } from '../../scripts/lib/remote/remote-host.js';
 import { TERMINAL } from '../../scripts/lib/runs/run-record.js';
 import { SshPool } from '../../scripts/lib/ssh/pool.js';
-import { targetFromConfig } from '../../scripts/lib/ssh/target.js';
+import { targetFromConfig, type SshTarget } from '../../scripts/lib/ssh/target.js';
 import { FileStore } from '../../scripts/lib/store/file-store.js';
 import { testAttemptSpec } from '../helpers/runner-process.js';
 import { REPO } from '../helpers/sandbox.js';
@@ -22,6 +26,7 @@ let hosts: TestHosts;
 let tmp: string;
 let pool: SshPool;
 let backend: SshBackend;
+let target: SshTarget;
 
 beforeAll(async () => {
   if (!existsSync(RUNNER)) throw new Error(`${RUNNER} is missing: run make build`);
@@ -29,7 +34,8 @@ beforeAll(async () => {
   hosts = await startTestHosts(1, { prefix: 'sysub' });
   const h = hosts.hosts[0]!;
   pool = new SshPool();
-  const host = new RemoteHost(targetFromConfig(h.name, { host: h.host, port: h.port, user: h.user, identity_file: h.identityFile, known_hosts: h.knownHosts }, { connectTimeoutSec: 3 }), 'switchyard', pool);
+  target = targetFromConfig(h.name, { host: h.host, port: h.port, user: h.user, identity_file: h.identityFile, known_hosts: h.knownHosts }, { connectTimeoutSec: 3 });
+  const host = new RemoteHost(target, 'switchyard', pool);
   await host.run(['mkdir', '-p', host.layout.runtime]);
   await host.run(['ln', '-sf', process.execPath, host.layout.node]);
   const project = path.join(tmp, 'project');
@@ -128,4 +134,34 @@ describe('SshBackend.pollMany', () => {
     expect(again.unanswered).toBe(false);
     await backend.cancel(third, { force: true });
   }, 90_000);
+});
+
+describe('prepareHost', () => {
+  it('fills an empty copy of the project from one tar: the tree rsync would make', async () => {
+    const project = path.join(tmp, 'tarred');
+    mkdirSync(path.join(project, 'src', 'deep er'), { recursive: true });
+    writeFileSync(path.join(project, 'train.py'), 'print("hi")\n');
+    writeFileSync(path.join(project, 'src', 'deep er', "it's ünïcode.txt"), 'x'.repeat(100_000));
+    writeFileSync(path.join(project, 'run.sh'), '#!/bin/sh\n');
+    chmodSync(path.join(project, 'run.sh'), 0o755);
+    symlinkSync('train.py', path.join(project, 'link.py'));
+    mkdirSync(path.join(project, '.switchyard'));
+    writeFileSync(path.join(project, '.switchyard', 'left-out'), 'state\n');
+
+    const fresh = new RemoteHost(target, 'tarred-root', pool);
+    await fresh.run(['mkdir', '-p', fresh.layout.runtime]);
+    await fresh.run(['ln', '-sf', process.execPath, fresh.layout.node]);
+    const prepared = await prepareHost(fresh, { projectRoot: project, runnerBundle: RUNNER, packs: new RepoPacks() });
+    expect(prepared.repo.via).toBe('tar');
+
+    // Every entry's type, mode and link target, and every file's content.
+    const listing = `find . -printf '%p %y %m %l\\n' && find . -type f -exec sha256sum {} +`;
+    const there = (await fresh.sh(`cd "$1" && ${listing}`, [fresh.layout.repo])).stdout;
+    const viaRsync = path.join(tmp, 'via-rsync');
+    execFileSync('rsync', ['-a', '--exclude=.switchyard/', '--', `${project}/`, `${viaRsync}/`]);
+    const here = execFileSync('sh', ['-c', listing], { cwd: viaRsync }).toString();
+    const sorted = (text: string) => text.split('\n').filter(Boolean).sort();
+    expect(sorted(there)).toEqual(sorted(here));
+    expect(there).not.toContain('left-out');
+  });
 });
