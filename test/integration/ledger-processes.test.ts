@@ -56,6 +56,39 @@ describe('withFileLock', () => {
     await utimes(lock(), old, old);
     expect(await withFileLock(lock(), async () => 'again', { timeoutMs: 2000 })).toBe('again');
   });
+
+  it('lets one waiter at a time in when several find a dead holder, a dead breaker among them', async () => {
+    const dead = await deadPid();
+    const deadLock = JSON.stringify({ pid: dead, host: hostname(), time: 'then', token: 't' });
+    let inside = 0;
+    let most = 0;
+    for (let round = 0; round < 60; round++) {
+      await writeFile(lock(), deadLock);
+      // every third round, a breaker that died mid-break left its turn behind
+      if (round % 3 === 0) await writeFile(`${lock()}.break`, deadLock);
+      await Promise.all(
+        Array.from({ length: 6 }, () =>
+          withFileLock(
+            lock(),
+            async () => {
+              most = Math.max(most, ++inside);
+              await new Promise((r) => setTimeout(r, 1 + Math.random() * 3));
+              inside--;
+            },
+            { timeoutMs: 10_000 },
+          ),
+        ),
+      );
+    }
+    expect(most).toBe(1);
+  });
+
+  it('never breaks a live holder on this host, however old its lock', async () => {
+    await writeFile(lock(), JSON.stringify({ pid: process.pid, start: null, host: hostname(), time: 'then', token: 'live' }));
+    const old = new Date(Date.now() - 60_000);
+    await utimes(lock(), old, old);
+    await expect(withFileLock(lock(), async () => 'taken', { staleMs: 100, timeoutMs: 500 })).rejects.toThrow(`held by pid ${process.pid}`);
+  });
 });
 
 function runNode(args: string[]): Promise<void> {

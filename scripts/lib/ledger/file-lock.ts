@@ -1,10 +1,13 @@
-// A cross-process lock: a file created with O_EXCL holding {pid, host, time, token}. Waiters
-// retry with jittered backoff and break a lock whose pid is dead (same host) or that is older
-// than `staleMs`. Breaking renames the lock aside first and checks it took the stale one, so two
-// waiters breaking at once cannot both win.
+// A cross-process lock: a file created with O_EXCL holding {pid, start, host, time, token}.
+// Waiters retry with jittered backoff and break a lock whose holder is gone: on this host, its
+// pid is dead or now another process's (start time); from another host, it is older than
+// `staleMs`. A live holder on this host is never broken, however long it holds: the ledger it
+// guards would get two appends with one seq. Breakers take turns (`<lock>.break`, O_EXCL) and
+// look again under it, so one cannot remove a lock another waiter has just taken.
 import { randomBytes } from 'node:crypto';
-import { link, open, readFile, rename, stat, unlink } from 'node:fs/promises';
+import { open, readFile, stat, unlink } from 'node:fs/promises';
 import { hostname } from 'node:os';
+import { isAlive, processStartTime } from '../process-alive.js';
 
 export interface FileLockOptions {
   /** A lock older than this is broken even if its holder looks alive. Default 30 000 ms. */
@@ -15,10 +18,15 @@ export interface FileLockOptions {
 
 interface LockInfo {
   pid: number;
+  /** the holder's start time (/proc), so a reused pid is not taken for it */
+  start?: string | null;
   host: string;
   time: string;
   token: string;
 }
+
+/** A breaker that has not finished in this long died at it: its turn is cleared. */
+const BREAKER_STALE_MS = 10_000;
 
 /** Runs `fn` while holding the lock file `lockPath` (created next to what it protects). */
 export async function withFileLock<T>(lockPath: string, fn: () => Promise<T>, opts: FileLockOptions = {}): Promise<T> {
@@ -31,7 +39,7 @@ export async function withFileLock<T>(lockPath: string, fn: () => Promise<T>, op
 }
 
 async function acquire(lockPath: string, staleMs: number, timeoutMs: number): Promise<string> {
-  const info: LockInfo = { pid: process.pid, host: hostname(), time: new Date().toISOString(), token: randomBytes(8).toString('hex') };
+  const info: LockInfo = { pid: process.pid, start: processStartTime(process.pid), host: hostname(), time: new Date().toISOString(), token: randomBytes(8).toString('hex') };
   const started = Date.now();
   let delay = 2;
   for (;;) {
@@ -81,33 +89,44 @@ async function readLock(lockPath: string): Promise<{ raw: string; info: LockInfo
   }
 }
 
+/** Whether the holder is gone: by its pid on this host, by the lock's age from elsewhere (or while it is still being written). */
 function isStale(holder: { info: LockInfo | null; ageMs: number }, staleMs: number): boolean {
-  if (holder.ageMs > staleMs) return true;
   const info = holder.info;
-  if (!info || info.host !== hostname() || !Number.isInteger(info.pid)) return false;
+  if (!info || info.host !== hostname() || !Number.isInteger(info.pid)) return holder.ageMs > staleMs;
+  return !isAlive(info.pid, info.start ?? null);
+}
+
+/**
+ * Removes the lock judged stale, if it is still that lock. Breakers take turns: without that,
+ * a second breaker that judged the same lock stale would remove the one the first has just
+ * taken in its place, and two waiters would hold the lock at once.
+ */
+async function breakLock(lockPath: string, staleRaw: string): Promise<void> {
+  const turn = `${lockPath}.break`;
+  let fh;
   try {
-    process.kill(info.pid, 0);
-    return false;
+    fh = await open(turn, 'wx');
   } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'ESRCH';
+    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+    await clearDeadBreaker(turn);
+    return; // the caller looks again
+  }
+  try {
+    await fh.writeFile(JSON.stringify({ pid: process.pid, start: processStartTime(process.pid), host: hostname(), time: new Date().toISOString(), token: '' }));
+    await fh.close();
+    fh = null;
+    const now = await readFile(lockPath, 'utf8').catch(() => null);
+    if (now === staleRaw) await unlink(lockPath).catch(() => {});
+  } finally {
+    await fh?.close();
+    await unlink(turn).catch(() => {});
   }
 }
 
-/** Moves the stale lock aside; if what moved was not the lock judged stale, puts it back. */
-async function breakLock(lockPath: string, staleRaw: string): Promise<void> {
-  const aside = `${lockPath}.stale.${process.pid}.${randomBytes(4).toString('hex')}`;
-  try {
-    await rename(lockPath, aside);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return; // someone else broke or released it
-    throw err;
-  }
-  const moved = await readFile(aside, 'utf8').catch(() => staleRaw);
-  if (moved !== staleRaw) {
-    // A live holder re-took the lock between our read and the rename: restore it.
-    await link(aside, lockPath).catch(() => {});
-  }
-  await unlink(aside).catch(() => {});
+/** Clears the turn of a breaker that died while breaking. */
+async function clearDeadBreaker(turn: string): Promise<void> {
+  const breaker = await readLock(turn);
+  if (breaker && isStale(breaker, BREAKER_STALE_MS) && (await readFile(turn, 'utf8').catch(() => null)) === breaker.raw) await unlink(turn).catch(() => {});
 }
 
 async function release(lockPath: string, token: string): Promise<void> {
