@@ -5,12 +5,12 @@
 // guards would get two appends with one seq. Breakers take turns (`<lock>.break`, O_EXCL) and
 // look again under it, so one cannot remove a lock another waiter has just taken.
 import { randomBytes } from 'node:crypto';
-import { open, readFile, stat, unlink } from 'node:fs/promises';
+import { open, readFile, stat, unlink, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { isAlive, processStartTime } from '../process-alive.js';
 
 export interface FileLockOptions {
-  /** A lock older than this is broken even if its holder looks alive. Default 30 000 ms. */
+  /** A lock written on another host (whose holder cannot be asked) is broken once older than this. Default 30 000 ms. */
   staleMs?: number;
   /** Give up waiting after this long. Default 60 000 ms. */
   timeoutMs?: number;
@@ -28,6 +28,12 @@ interface LockInfo {
 /** A breaker that has not finished in this long died at it: its turn is cleared. */
 const BREAKER_STALE_MS = 10_000;
 
+let self: Pick<LockInfo, 'pid' | 'start' | 'host'> | null = null;
+/** This process as a lock names it: read once, not on every append. */
+function thisProcess(): Pick<LockInfo, 'pid' | 'start' | 'host'> {
+  return (self ??= { pid: process.pid, start: processStartTime(process.pid), host: hostname() });
+}
+
 /** Runs `fn` while holding the lock file `lockPath` (created next to what it protects). */
 export async function withFileLock<T>(lockPath: string, fn: () => Promise<T>, opts: FileLockOptions = {}): Promise<T> {
   const token = await acquire(lockPath, opts.staleMs ?? 30_000, opts.timeoutMs ?? 60_000);
@@ -39,7 +45,7 @@ export async function withFileLock<T>(lockPath: string, fn: () => Promise<T>, op
 }
 
 async function acquire(lockPath: string, staleMs: number, timeoutMs: number): Promise<string> {
-  const info: LockInfo = { pid: process.pid, start: processStartTime(process.pid), host: hostname(), time: new Date().toISOString(), token: randomBytes(8).toString('hex') };
+  const info: LockInfo = { ...thisProcess(), time: new Date().toISOString(), token: randomBytes(8).toString('hex') };
   const started = Date.now();
   let delay = 2;
   for (;;) {
@@ -92,7 +98,7 @@ async function readLock(lockPath: string): Promise<{ raw: string; info: LockInfo
 /** Whether the holder is gone: by its pid on this host, by the lock's age from elsewhere (or while it is still being written). */
 function isStale(holder: { info: LockInfo | null; ageMs: number }, staleMs: number): boolean {
   const info = holder.info;
-  if (!info || info.host !== hostname() || !Number.isInteger(info.pid)) return holder.ageMs > staleMs;
+  if (!info || info.host !== thisProcess().host || !Number.isInteger(info.pid)) return holder.ageMs > staleMs;
   return !isAlive(info.pid, info.start ?? null);
 }
 
@@ -103,22 +109,17 @@ function isStale(holder: { info: LockInfo | null; ageMs: number }, staleMs: numb
  */
 async function breakLock(lockPath: string, staleRaw: string): Promise<void> {
   const turn = `${lockPath}.break`;
-  let fh;
   try {
-    fh = await open(turn, 'wx');
+    await writeFile(turn, JSON.stringify({ ...thisProcess(), time: new Date().toISOString(), token: '' }), { flag: 'wx' });
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-    await clearDeadBreaker(turn);
-    return; // the caller looks again
+    if ((err as NodeJS.ErrnoException).code === 'EEXIST') return clearDeadBreaker(turn); // the caller looks again
+    await unlink(turn).catch(() => {}); // created, then the write failed (a full disk): not left to hold every breaker
+    throw err;
   }
   try {
-    await fh.writeFile(JSON.stringify({ pid: process.pid, start: processStartTime(process.pid), host: hostname(), time: new Date().toISOString(), token: '' }));
-    await fh.close();
-    fh = null;
     const now = await readFile(lockPath, 'utf8').catch(() => null);
     if (now === staleRaw) await unlink(lockPath).catch(() => {});
   } finally {
-    await fh?.close();
     await unlink(turn).catch(() => {});
   }
 }
