@@ -283,6 +283,29 @@ describe('supervisor', () => {
     }
   });
 
+  it('saves the record once per round of polls, not once per checkpoint, and never leaves a checkpoint unsaved past its round', async () => {
+    const w = world({ units: 60, hosts: { h1: { capacity: 20 }, h2: { capacity: 20 }, h3: { capacity: 20 } }, plan: () => ok(20_000) });
+    const saves: { at: number; steps: number }[] = [];
+    const commits: number[] = [];
+    const { save, record } = w.journal;
+    w.journal.save = async (run) => {
+      saves.push({ at: w.clock.now(), steps: run.units.reduce((n, u) => n + (u.attempts.at(-1)?.last_step ?? 0), 0) });
+      return save.call(w.journal, run);
+    };
+    w.journal.record = async (type, fields) => {
+      if (type === 'ckpt.committed') commits.push(w.clock.now());
+      return record.call(w.journal, type, fields);
+    };
+    await onClock(w.clock, w.supervisor.drive());
+    expect(finalStates(w).every((s) => s === 'succeeded')).toBe(true);
+    expect(commits.length).toBeGreaterThanOrEqual(60 * 15);
+    // 60 ends and a few submits save on their own; the polls' checkpoints add about one save a tick.
+    expect(saves.length).toBeLessThan(60 + 3 * 25);
+    // Every checkpoint is in a save made in the same tick.
+    for (const at of commits) expect(saves.some((s) => s.at >= at && s.at - at < TICK)).toBe(true);
+    expect(saves.at(-1)!.steps).toBe(w.run.units.reduce((n, u) => n + (u.attempts.at(-1)?.last_step ?? 0), 0));
+  });
+
   it('never lets a slow host hold up the others', async () => {
     const w = world({ units: 2, hosts: { slow: { pollMs: 8000 }, fast: {} }, plan: (u) => (u.endsWith('/1') ? ok(3000) : ok(40_000)) });
     await onClock(w.clock, w.supervisor.drive());

@@ -44,6 +44,8 @@ export class Supervisor {
   private checkedAt: number | null = null;
   /** when the loop last went on: a long gap means this process slept, and may have been replaced */
   private awakeAt: number | null = null;
+  /** a poll changed the record (a checkpoint, a state): saved once the inbox is drained */
+  private unsaved = false;
 
   constructor(private readonly opts: SupervisorOptions) {
     this.clock = opts.clock ?? systemClock;
@@ -64,6 +66,7 @@ export class Supervisor {
    */
   private async save(): Promise<boolean> {
     if (!(await this.stillOwner())) return false;
+    this.unsaved = false;
     await this.opts.journal.save(this.run);
     return true;
   }
@@ -105,7 +108,8 @@ export class Supervisor {
   }
 
   private poke(): void {
-    this.wake.abort();
+    // Once is enough; and abort() builds its DOMException reason (a stack trace) on every call.
+    if (!this.wake.signal.aborted) this.wake.abort();
   }
 
   /** Drives the run's units to their end (or until detached). */
@@ -197,11 +201,17 @@ export class Supervisor {
     this.poke();
   }
 
+  /**
+   * Takes every message that came in. What polls changed is saved once at the end: a save writes
+   * the whole record (~60 ms at 1,000 units), and with a save per checkpoint a big fleet's
+   * commits would outrun the orchestrator. The ledger has each checkpoint as it is taken.
+   */
   private async drain(): Promise<void> {
     for (let m = this.inbox.shift(); m; m = this.inbox.shift()) {
       if (m.kind === 'polled') await this.onPolled(m);
       else await this.onSubmitted(m);
     }
+    if (this.unsaved) await this.save();
   }
 
   // ---- placement ------------------------------------------------------------------------
@@ -435,7 +445,7 @@ export class Supervisor {
         Object.assign(attempt, { state: poll.state, reason });
         changed = true;
       }
-      if (changed) await this.save();
+      if (changed) this.unsaved = true;
       return;
     }
     await this.end(u, poll, { pull: true, inherited });
