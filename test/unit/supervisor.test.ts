@@ -95,6 +95,8 @@ async function leftRunning(w: World): Promise<void> {
 
 const ok = (ms = 5000): AttemptPlan => ({ ms, end: 'succeeded', commitEveryMs: 1000 });
 const finalStates = (w: World) => w.run.units.map((u) => u.attempts.at(-1)?.state);
+/** The last checkpoint steps of every unit's latest attempt, added up: what a saved record knows. */
+const stepsOf = (run: RunRecord) => run.units.reduce((n, u) => n + (u.attempts.at(-1)?.last_step ?? 0), 0);
 
 describe('supervisor', () => {
   it('runs every unit once on its planned host, one at a time per host', async () => {
@@ -289,7 +291,7 @@ describe('supervisor', () => {
     const commits: number[] = [];
     const { save, record } = w.journal;
     w.journal.save = async (run) => {
-      saves.push({ at: w.clock.now(), steps: run.units.reduce((n, u) => n + (u.attempts.at(-1)?.last_step ?? 0), 0) });
+      saves.push({ at: w.clock.now(), steps: stepsOf(run) });
       return save.call(w.journal, run);
     };
     w.journal.record = async (type, fields) => {
@@ -303,7 +305,7 @@ describe('supervisor', () => {
     expect(saves.length).toBeLessThan(60 + 3 * 25);
     // Every checkpoint is in a save made in the same tick.
     for (const at of commits) expect(saves.some((s) => s.at >= at && s.at - at < TICK)).toBe(true);
-    expect(saves.at(-1)!.steps).toBe(w.run.units.reduce((n, u) => n + (u.attempts.at(-1)?.last_step ?? 0), 0));
+    expect(saves.at(-1)!.steps).toBe(stepsOf(w.run));
   });
 
   it('never lets a slow host hold up the others', async () => {
