@@ -301,11 +301,60 @@ describe('supervisor', () => {
     await onClock(w.clock, w.supervisor.drive());
     expect(finalStates(w).every((s) => s === 'succeeded')).toBe(true);
     expect(commits.length).toBeGreaterThanOrEqual(60 * 15);
-    // 60 ends and a few submits save on their own; the polls' checkpoints add about one save a tick.
-    expect(saves.length).toBeLessThan(60 + 3 * 25);
+    // About one save a tick per host (each host's round of polls is taken as it comes; the ends
+    // come in those rounds), and a few for the starts: 126 before starts and ends saved once a round.
+    expect(saves.length).toBeLessThan(3 * 25);
     // Every checkpoint is in a save made in the same tick.
     for (const at of commits) expect(saves.some((s) => s.at >= at && s.at - at < TICK)).toBe(true);
     expect(saves.at(-1)!.steps).toBe(stepsOf(w.run));
+  });
+
+  it('saves once for a round of starts and once for a round of ends, and records each end only after a save that holds it', async () => {
+    // No checkpoints: only the starts and the ends change the record.
+    const w = world({ units: 60, hosts: { h1: { capacity: 20 }, h2: { capacity: 20 }, h3: { capacity: 20 } }, plan: () => ({ ms: 5000, end: 'succeeded' }) });
+    // What the last save held: each attempt's state and whether it had a handle.
+    let saved = new Map<string, { state: string; handle: boolean }>();
+    let saves = 0;
+    const { save, record } = w.journal;
+    w.journal.save = async (run) => {
+      saves++;
+      saved = new Map(run.units.flatMap((u) => u.attempts.map((a) => [`${u.index}#${a.n}`, { state: a.state, handle: a.handle !== null }] as const)));
+      return save.call(w.journal, run);
+    };
+    const unsaved: string[] = [];
+    w.journal.record = async (type, fields) => {
+      const key = `${fields.shard}#${fields.attempt}`;
+      if (type === 'attempt.ended' && !TERMINAL.has(saved.get(key)?.state as never)) unsaved.push(`ended ${key}`);
+      return record.call(w.journal, type, fields);
+    };
+    const sink = w.events.push.bind(w.events);
+    w.events.push = (...es) => {
+      for (const e of es) if (e.type === 'started' && !saved.get(`${e.unit}#${e.attempt}`)?.handle) unsaved.push(`started ${e.unit}#${e.attempt}`);
+      return sink(...es);
+    };
+    // Each pull takes a while: the hosts' pulls go at once, a host's one after another.
+    const pulling = new Map<string, number>();
+    let mostAtOnce = 0;
+    let mostOnAHost = 0;
+    const pull = w.backend.pull.bind(w.backend);
+    w.backend.pull = async (handle) => {
+      const host = String(handle.host);
+      pulling.set(host, (pulling.get(host) ?? 0) + 1);
+      mostOnAHost = Math.max(mostOnAHost, pulling.get(host)!);
+      mostAtOnce = Math.max(mostAtOnce, [...pulling.values()].reduce((a, b) => a + b, 0));
+      await w.clock.sleep(500);
+      pulling.set(host, pulling.get(host)! - 1);
+      return pull(handle);
+    };
+    await onClock(w.clock, w.supervisor.drive());
+    expect(finalStates(w).every((s) => s === 'succeeded')).toBe(true);
+    expect(unsaved).toEqual([]);
+    // One save for the queued attempts, at most one per host's submit and one per host's round of ends (66 before).
+    expect(saves).toBeLessThanOrEqual(1 + 3 + 3);
+    expect(mostAtOnce).toBeGreaterThan(1);
+    expect(mostOnAHost).toBe(1);
+    const lastEnd = Math.max(...w.events.filter((e) => e.type === 'ended').map((e) => e.at));
+    expect(lastEnd).toBeLessThan(5000 + 60 * 500); // the 60 pulls of 0.5 s one after another
   });
 
   it('never lets a slow host hold up the others', async () => {

@@ -17,13 +17,33 @@ import { faultPoint, isDiskProblem, UserError } from '../ui/errors.js';
 import { EarlierAttemptRunning, unanswered, type Backend, type Handle, type PollResult } from '../backends/backend.js';
 import { endsInARow, fitsResources, resumes, retryDelayMs } from './failover.js';
 import { isLiveAttempt, TERMINAL, type AttemptRecord, type AttemptState, type RunRecord, unitKey } from './run-record.js';
+import { mapLimit } from '../map-limit.js';
 
 type Message =
   | { kind: 'polled'; slot: SlotState; units: Unit[]; attempts: AttemptRecord[]; startedAt: number; results: PollResult[] }
   | { kind: 'submitted'; slot: SlotState; units: Unit[]; startedAt: number; outcomes: (Handle | Error)[]; reachable: boolean };
 
+/** An attempt seen ending, from its end being taken to its record being saved and its end recorded. */
+interface Ending {
+  u: Unit;
+  live: Live;
+  poll: PollResult;
+  /** copy its files home first */
+  pull: boolean;
+  /** it ended before this launch saw it */
+  inherited: boolean;
+}
+
+/** What must wait for the record's save: a start's event, an end's ledger entry. */
+type AfterSave = () => Promise<void>;
+
 const firstLine = (err: unknown) => (err instanceof Error ? err.message : String(err)).split('\n')[0]!;
 const NOTHING_TAKEN = { save: false, committed: false, pruned: [] as number[] } as const;
+/**
+ * Slots whose ended attempts are copied home at once. A slot's go one after another: each is
+ * an rsync with an ssh login of its own, and sshd refuses logins past ten at a time (MaxStartups).
+ */
+const SLOTS_PULLED_AT_ONCE = 8;
 
 export class Supervisor {
   private readonly units: Unit[] = [];
@@ -44,7 +64,7 @@ export class Supervisor {
   private checkedAt: number | null = null;
   /** when the loop last went on: a long gap means this process slept, and may have been replaced */
   private awakeAt: number | null = null;
-  /** a poll changed the record (a checkpoint, a state): saved once the inbox is drained */
+  /** the record changed (a checkpoint, a state, a start, an end): saved once the inbox is drained */
   private unsaved = false;
 
   constructor(private readonly opts: SupervisorOptions) {
@@ -202,16 +222,20 @@ export class Supervisor {
   }
 
   /**
-   * Takes every message that came in. What polls changed is saved once at the end: a save writes
-   * the whole record (~60 ms at 1,000 units), and with a save per checkpoint a big fleet's
-   * commits would outrun the orchestrator. The ledger has each checkpoint as it is taken.
+   * Takes every message that came in, then saves the record once. A save writes the whole record
+   * (~60 ms at 1,000 units): with a save per checkpoint, start or end, a big fleet's commits
+   * would outrun the orchestrator, and 1,000 shards ending together would take a minute of
+   * saves. The ledger has each checkpoint and start as it is taken; what must follow the save
+   * (a start's event, an end's ledger entry and what comes next for its unit) follows it.
    */
   private async drain(): Promise<void> {
+    const endings: Ending[] = [];
+    const started: AfterSave[] = [];
     for (let m = this.inbox.shift(); m; m = this.inbox.shift()) {
-      if (m.kind === 'polled') await this.onPolled(m);
-      else await this.onSubmitted(m);
+      if (m.kind === 'polled') endings.push(...(await this.onPolled(m)));
+      else started.push(await this.onSubmitted(m));
     }
-    if (this.unsaved) await this.save();
+    await this.endAll(endings, started);
   }
 
   // ---- placement ------------------------------------------------------------------------
@@ -284,6 +308,7 @@ export class Supervisor {
       if (units) units.push(u);
       else bySlot.set(s, [u]);
     }
+    const batches: [SlotState, Unit[]][] = [];
     for (const [s, queued] of bySlot) {
       const capacity = s.backend.slots().find((x) => x.name === s.name)?.capacity ?? 1;
       const batch: Unit[] = [];
@@ -301,8 +326,11 @@ export class Supervisor {
         if (pending?.state !== 'queued') u.rec.attempts.push(queuedAttempt(n, s.backend.name));
         else pending.backend = s.backend.name;
       }
-      if (!batch.length) continue;
-      if (!(await this.save())) return; // taken over while this process slept: it submits nothing
+      if (batch.length) batches.push([s, batch]);
+    }
+    if (!batches.length) return;
+    if (!(await this.save())) return; // taken over while this process slept: it submits nothing
+    for (const [s, batch] of batches) {
       for (const u of batch) u.phase = 'submitting';
       this.submit(s, batch);
     }
@@ -332,7 +360,8 @@ export class Supervisor {
     })().then((m) => this.post(m));
   }
 
-  private async onSubmitted(m: Message & { kind: 'submitted' }): Promise<void> {
+  /** Takes a submit's outcomes; what it returns goes once they are saved. */
+  private async onSubmitted(m: Message & { kind: 'submitted' }): Promise<AfterSave> {
     const s = m.slot;
     s.submitting = false;
     const now = new Date(this.clock.now()).toISOString();
@@ -368,16 +397,18 @@ export class Supervisor {
       }
       u.queuedEarlier = false;
     }
-    if (started.length) await this.save();
-    for (const u of started) {
-      const n = u.live!.attempt.n;
-      this.emit({ type: 'started', unit: u.rec.index, attempt: n, backend: s.backend.name, slot: s.name });
-      // Asked to stop while its submit was on its way: asked now, as stop() asked the others.
-      if (this.stopAsked && u.live?.attempt.handle) void u.backend.cancel(u.live.attempt.handle, this.stopAsked).catch(() => {});
-    }
-    if (!failure) return;
-    if (m.reachable) await this.refuse(s, firstLine(failure));
-    else s.failingSince ??= m.startedAt; // tried again each tick until the slot is lost
+    if (started.length) this.unsaved = true;
+    const begun = started.map((u) => ({ u, n: u.live!.attempt.n }));
+    return async () => {
+      for (const { u, n } of begun) {
+        this.emit({ type: 'started', unit: u.rec.index, attempt: n, backend: s.backend.name, slot: s.name });
+        // Asked to stop while its submit was on its way: asked now, as stop() asked the others.
+        if (this.stopAsked && u.live?.attempt.handle) void u.backend.cancel(u.live.attempt.handle, this.stopAsked).catch(() => {});
+      }
+      if (!failure) return;
+      if (m.reachable) await this.refuse(s, firstLine(failure));
+      else s.failingSince ??= m.startedAt; // tried again each tick until the slot is lost
+    };
   }
 
   // ---- following ------------------------------------------------------------------------
@@ -405,16 +436,20 @@ export class Supervisor {
     }
   }
 
-  private async onPolled(m: Message & { kind: 'polled' }): Promise<void> {
+  /** Takes a round of polls; returns the attempts that ended, to be recorded once the record is saved. */
+  private async onPolled(m: Message & { kind: 'polled' }): Promise<Ending[]> {
     m.slot.polling = null;
+    const endings: Ending[] = [];
     for (const [i, u] of m.units.entries()) {
       // Ended meanwhile (its slot went down): that already recorded it.
       if (u.phase !== 'live' || u.live?.attempt !== m.attempts[i]) continue;
-      await this.observe(u, m.results[i]!, m.slot, m.startedAt);
+      const ending = await this.observe(u, m.results[i]!, m.slot, m.startedAt);
+      if (ending) endings.push(ending);
     }
+    return endings;
   }
 
-  private async observe(u: Unit, poll: PollResult, s: SlotState, startedAt: number): Promise<void> {
+  private async observe(u: Unit, poll: PollResult, s: SlotState, startedAt: number): Promise<Ending | null> {
     const live = u.live!;
     const { attempt } = live;
     if (poll.unanswered) {
@@ -422,7 +457,7 @@ export class Supervisor {
       s.failingSince ??= startedAt;
       u.silent = true;
       u.lastLine = `(${s.name} not answering: ${poll.reason ?? 'unreachable'})`;
-      return;
+      return null;
     }
     s.failingSince = null;
     u.silent = false;
@@ -446,9 +481,9 @@ export class Supervisor {
         changed = true;
       }
       if (changed) this.unsaved = true;
-      return;
+      return null;
     }
-    await this.end(u, poll, { pull: true, inherited });
+    return this.ending(u, poll, { pull: true, inherited });
   }
 
   /** Copies a unit's newest checkpoints home in the background, so a move can resume from them. */
@@ -476,27 +511,58 @@ export class Supervisor {
     live.work = live.work.then(task).catch(() => {});
   }
 
-  /** Records an attempt's end and decides what comes next for its unit. */
-  private async end(u: Unit, poll: PollResult, opts: { pull: boolean; inherited?: boolean }): Promise<void> {
+  /** Takes a unit's attempt as ended: the unit is no longer live, whatever recording it brings. */
+  private ending(u: Unit, poll: PollResult, opts: { pull: boolean; inherited?: boolean }): Ending {
     const live = u.live!;
-    const { attempt } = live;
     u.live = null;
     u.phase = 'done'; // until next() says otherwise, even should recording it fail
-    await live.work;
-    if (opts.pull && attempt.handle) {
-      await u.backend.pull(attempt.handle).catch((err: unknown) => {
-        if (isDiskProblem(err)) throw err; // the record cannot be saved either: one line says why
-        this.emit({ type: 'notice', unit: u.rec.index, line: `could not pull attempt ${attempt.n}: ${firstLine(err)}` });
-      });
+    return { u, live, poll, pull: opts.pull, inherited: opts.inherited ?? false };
+  }
+
+  /**
+   * Records ended attempts: each one's files copied home (several slots at once), its fields set, the
+   * record saved once for all of them (and for whatever else changed), then `started` (the
+   * starts taken with them), and each end's ledger entry, after the save that holds it, and
+   * what comes next for its unit. A crash after the save may leave an end out of the ledger,
+   * never in the ledger with the record still saying the attempt runs.
+   */
+  private async endAll(endings: Ending[], started: AfterSave[] = []): Promise<void> {
+    const bySlot = new Map<string, Ending[]>();
+    for (const e of endings) {
+      const key = `${e.u.backend.name}:${e.u.slot}`;
+      bySlot.set(key, [...(bySlot.get(key) ?? []), e]);
     }
-    if (poll.state === 'lost') await this.settleEvents(u, live);
-    const reason = poll.state === 'cancelled' && this.stopReason ? this.stopReason : poll.reason;
-    Object.assign(attempt, { state: poll.state, reason, exit_code: poll.exit_code, ended_at: new Date(this.clock.now()).toISOString() });
-    await this.save();
+    await mapLimit([...bySlot.values()], SLOTS_PULLED_AT_ONCE, async (ofSlot) => {
+      for (const e of ofSlot) await this.pullEnded(e);
+    });
+    for (const { u, live, poll } of endings) {
+      if (poll.state === 'lost') await this.settleEvents(u, live);
+      const reason = poll.state === 'cancelled' && this.stopReason ? this.stopReason : poll.reason;
+      Object.assign(live.attempt, { state: poll.state, reason, exit_code: poll.exit_code, ended_at: new Date(this.clock.now()).toISOString() });
+      this.unsaved = true;
+    }
+    if (this.unsaved && !(await this.save())) return; // taken over while this process slept: its view is stale
+    for (const then of started) await then();
+    for (const e of endings) await this.recordEnd(e);
+  }
+
+  /** An ended attempt's background work finished and its files copied home. */
+  private async pullEnded({ u, live, pull }: Ending): Promise<void> {
+    await live.work;
+    const { attempt } = live;
+    if (!pull || !attempt.handle) return;
+    await u.backend.pull(attempt.handle).catch((err: unknown) => {
+      if (isDiskProblem(err)) throw err; // the record cannot be saved either: one line says why
+      this.emit({ type: 'notice', unit: u.rec.index, line: `could not pull attempt ${attempt.n}: ${firstLine(err)}` });
+    });
+  }
+
+  /** A saved end into the ledger, and what comes next for its unit. */
+  private async recordEnd({ u, live: { attempt }, poll, inherited }: Ending): Promise<void> {
     await this.record('attempt.ended', { ...this.tag(u), attempt: attempt.n, state: attempt.state, exit_code: attempt.exit_code, last_step: attempt.last_step });
-    this.emit({ type: 'ended', unit: u.rec.index, attempt: attempt.n, slot: u.slot, state: poll.state, reason, ms: this.clock.now() - Date.parse(attempt.started_at) });
+    this.emit({ type: 'ended', unit: u.rec.index, attempt: attempt.n, slot: u.slot, state: poll.state, reason: attempt.reason, ms: this.clock.now() - Date.parse(attempt.started_at) });
     await this.settleLost(u);
-    await this.next(u, poll.state, opts.inherited ?? false);
+    await this.next(u, poll.state, inherited);
   }
 
   /**
@@ -584,7 +650,7 @@ export class Supervisor {
     this.emit({ type: 'slot-down', backend: s.backend.name, slot: s.name, reason });
     const here = () => this.units.filter((u) => u.backend === s.backend && u.slot === s.name);
     // Each ends lost (and moves on from there); then whatever was queued here moves too.
-    for (const u of here().filter((x) => x.phase === 'live')) await this.end(u, unanswered(`${s.name} stopped answering (${reason})`), { pull: false });
+    await this.endAll(here().filter((x) => x.phase === 'live').map((u) => this.ending(u, unanswered(`${s.name} stopped answering (${reason})`), { pull: false })));
     await this.moveAway(here().filter((u) => u.phase === 'queued'), s);
   }
 
