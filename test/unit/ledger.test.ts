@@ -1,10 +1,11 @@
-import { mkdir, mkdtemp, readdir, readFile, rm, stat, truncate, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, stat, truncate, unlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { withFileLock } from '../../scripts/lib/ledger/file-lock.js';
 import { type LedgerEntry, ZERO_HASH, appendLedger, hashLine, readLedger } from '../../scripts/lib/ledger/ledger.js';
 import { verifyLedger } from '../../scripts/lib/ledger/verify.js';
+import { processStartTime } from '../../scripts/lib/process-alive.js';
 
 let root: string;
 let ledger: string;
@@ -201,6 +202,21 @@ describe('withFileLock', () => {
       ),
     );
     expect(max).toBe(1);
+  });
+
+  it('waits behind another breaker of a stale lock without spinning, and takes the lock once its turn ends', async () => {
+    const here = (await import('node:os')).hostname();
+    // The holder's pid is this process's, but its start time is not: a pid reused since, so the lock is stale.
+    await writeFile(lock(), JSON.stringify({ pid: process.pid, start: 'long ago', host: here, time: 'then', token: 'old' }));
+    // A live breaker (this process, rightly started) has the turn for the next half second.
+    const turn = `${lock()}.break`;
+    await writeFile(turn, JSON.stringify({ pid: process.pid, start: processStartTime(process.pid), host: here, time: 'now', token: '' }));
+    setTimeout(() => void unlink(turn), 500);
+    const cpu = process.cpuUsage();
+    await expect(withFileLock(lock(), async () => 1)).resolves.toBe(1);
+    const { user, system } = process.cpuUsage(cpu);
+    // Backing off as behind a holder costs a few ms; looking again at once burned the whole wait.
+    expect((user + system) / 1000).toBeLessThan(150);
   });
 
   it('waits for a live holder and times out naming it', async () => {

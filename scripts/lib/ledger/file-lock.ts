@@ -65,10 +65,8 @@ async function acquire(lockPath: string, staleMs: number, timeoutMs: number): Pr
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
     }
     const holder = await readLock(lockPath);
-    if (holder && isStale(holder, staleMs)) {
-      await breakLock(lockPath, holder.raw);
-      continue;
-    }
+    // Broken, or taken meanwhile: look again at once. Another breaker's turn: wait as for a holder.
+    if (holder && isStale(holder, staleMs) && (await breakLock(lockPath, holder.raw))) continue;
     if (Date.now() - started > timeoutMs) {
       const who = holder?.info ? `pid ${holder.info.pid} on ${holder.info.host} since ${holder.info.time}` : 'another process';
       throw new Error(`timed out after ${timeoutMs} ms waiting for lock ${lockPath} held by ${who}`);
@@ -103,16 +101,17 @@ function isStale(holder: { info: LockInfo | null; ageMs: number }, staleMs: numb
 }
 
 /**
- * Removes the lock judged stale, if it is still that lock. Breakers take turns: without that,
- * a second breaker that judged the same lock stale would remove the one the first has just
- * taken in its place, and two waiters would hold the lock at once.
+ * Removes the lock judged stale, if it is still that lock; false when another breaker has the
+ * turn. Breakers take turns: without that, a second breaker that judged the same lock stale
+ * would remove the one the first has just taken in its place, and two waiters would hold the
+ * lock at once.
  */
-async function breakLock(lockPath: string, staleRaw: string): Promise<void> {
+async function breakLock(lockPath: string, staleRaw: string): Promise<boolean> {
   const turn = `${lockPath}.break`;
   try {
     await writeFile(turn, JSON.stringify({ ...thisProcess(), time: new Date().toISOString(), token: '' }), { flag: 'wx' });
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'EEXIST') return clearDeadBreaker(turn); // the caller looks again
+    if ((err as NodeJS.ErrnoException).code === 'EEXIST') return clearDeadBreaker(turn);
     await unlink(turn).catch(() => {}); // created, then the write failed (a full disk): not left to hold every breaker
     throw err;
   }
@@ -122,12 +121,16 @@ async function breakLock(lockPath: string, staleRaw: string): Promise<void> {
   } finally {
     await unlink(turn).catch(() => {});
   }
+  return true;
 }
 
-/** Clears the turn of a breaker that died while breaking. */
-async function clearDeadBreaker(turn: string): Promise<void> {
+/** Clears the turn of a breaker that died while breaking; whether the turn is free now. */
+async function clearDeadBreaker(turn: string): Promise<boolean> {
   const breaker = await readLock(turn);
-  if (breaker && isStale(breaker, BREAKER_STALE_MS) && (await readFile(turn, 'utf8').catch(() => null)) === breaker.raw) await unlink(turn).catch(() => {});
+  if (!breaker) return true; // its breaker finished meanwhile
+  if (!isStale(breaker, BREAKER_STALE_MS) || (await readFile(turn, 'utf8').catch(() => null)) !== breaker.raw) return false;
+  await unlink(turn).catch(() => {});
+  return true;
 }
 
 async function release(lockPath: string, token: string): Promise<void> {
