@@ -1,5 +1,6 @@
 // The supervisor's own cost per tick with 1,000 live units on 10 hosts (one poll round trip per
-// host each tick, answered at once by a scripted backend, checkpoints committed as they go),
+// host each tick, answered by a scripted backend, host h in the h-th turn of the event loop as
+// real answers trickle in, checkpoints committed as they go),
 // against its baseline in the same run: the same polls issued and answered with no supervisor
 // around them. Target: at most 5 ms per tick. Also counted: the run record's saves per tick
 // (a save writes the whole record, ~60 ms at 1,000 units, so a tick's 100 checkpoints must not
@@ -19,16 +20,24 @@ const HOSTS = 10;
 const TICKS = 200;
 const ROUNDS = 5;
 const TARGET_MS = 5;
+const TURNS_PER_TICK = 2 * HOSTS;
 
-/** Virtual time that moves a tick per sleep, each sleep a turn of the event loop. */
+/**
+ * Virtual time: a sleep of the loop's tick passes after TURNS_PER_TICK turns of the event loop
+ * (an aborted one passes none), so the hosts' staggered answers all come within the tick; the
+ * backend's own sleeps (0 ms) take one turn.
+ */
 class RushClock extends FakeClock {
   override sleep(ms: number, signal?: AbortSignal): Promise<void> {
     return new Promise((resolve) => {
-      if (signal?.aborted) return resolve();
-      setImmediate(() => {
+      let turns = ms === 0 ? 1 : TURNS_PER_TICK;
+      const turn = () => {
+        if (signal?.aborted) return resolve();
+        if (--turns > 0) return void setImmediate(turn);
         this.t += ms;
         resolve();
-      });
+      };
+      setImmediate(turn);
     });
   }
 }
@@ -41,6 +50,13 @@ function world(plan: () => AttemptPlan = longRunning) {
   const home = new Map<string, Set<number>>();
   const hosts = new Map(Array.from({ length: HOSTS }, (_, i) => [`h${i}`, FakeBackend.host({ capacity: UNITS / HOSTS, pollMs: 0 })]));
   const backend = new FakeBackend('fleet' as BackendName, clock, hosts, plan, home, true);
+  // Host h answers h turns of the event loop later: each host's round is a drain of its own.
+  const pollMany = backend.pollMany.bind(backend);
+  backend.pollMany = async (reqs) => {
+    const results = await pollMany(reqs);
+    for (let turns = Number(String(reqs[0]!.handle.host).slice(1)); turns > 0; turns--) await new Promise(setImmediate);
+    return results;
+  };
   const run: RunRecord = {
     run_id: 'bench-default-20261130T1200-0badf00d', experiment: 'bench', created_at: '', pins: {} as RunRecord['pins'], spec: {} as RunRecord['spec'],
     command: { train: 'true', predict: null }, backends: ['fleet'], replay_of: null, sharded: true,
@@ -57,24 +73,23 @@ class SerializingJournal extends MemoryJournal {
   }
 }
 
-/** Seconds per tick of the supervisor once every unit runs, and the record's saves per tick. */
+/** Seconds per tick (of the clock: a tick's rounds of polls are several loops) once every unit runs, and the record's saves per tick. */
 async function supervised(): Promise<{ s: number; saves: number }> {
   const { clock, backend, run, journal } = world();
-  let ticks = 0;
-  let t0 = 0;
-  let saved0 = 0;
+  let from: { t: number; at: number; saved: number } | null = null;
   let supervisor: Supervisor;
   supervisor = new Supervisor({
     run, backend, openBackend: async () => backend, journal, clock, tickMs: 1000, maxAttempts: 3,
     specFor: (unit, attempt) => ({ run_id: run.run_id, unit_id: unitKey(run, unit), attempt }) as AttemptSpec,
     sink: (e) => {
       if (e.type !== 'tick' || !e.units.every((u) => u.state === 'running')) return;
-      if (ticks++ === 0) [t0, saved0] = [now(), journal.saved];
-      if (ticks > TICKS) supervisor.detach();
+      from ??= { t: now(), at: clock.now(), saved: journal.saved };
+      if (clock.now() - from.at >= TICKS * 1000) supervisor.detach();
     },
   });
   await supervisor.drive();
-  return { s: (now() - t0) / TICKS, saves: (journal.saved - saved0) / TICKS };
+  const ticks = (clock.now() - from!.at) / 1000;
+  return { s: (now() - from!.t) / ticks, saves: (journal.saved - from!.saved) / ticks };
 }
 
 /** Record saves and seconds from launch to end of every unit, all ending in the same tick. */

@@ -21,6 +21,7 @@ import { EVENTS_FILE, STOP_REQUEST, TERMINAL, type AttemptSpec, type AttemptStat
 import { AttemptRunner, workPaths } from '../runner/attempt-runner.js';
 import { lastJsonLine, parseEventLines } from '../runner/jsonl.js';
 import { settleAttempt } from '../runner/work-tidy.js';
+import { CUT_SHORT, sleepUnless } from '../sleep-unless.js';
 import type { Backend, Capabilities, Handle, PollRequest, PollResult, Submission } from './backend.js';
 
 const LocalHandle = z.object({
@@ -173,12 +174,12 @@ export class LocalBackend implements Backend {
     if (this.settledUnpolled || signal?.aborted) return;
     // The timer is cleared when a change or the caller comes first: a pending one would hold the process open.
     const timer = new AbortController();
-    const stop = () => timer.abort();
+    const stop = () => timer.abort(CUT_SHORT);
     signal?.addEventListener('abort', stop, { once: true });
     let wake = () => {};
     const changed = new Promise<void>((r) => this.waiters.push((wake = r)));
-    await Promise.race([sleep(ms, undefined, { signal: timer.signal }).catch(() => {}), changed]);
-    timer.abort();
+    await Promise.race([sleepUnless(ms, timer.signal), changed]);
+    timer.abort(CUT_SHORT);
     signal?.removeEventListener('abort', stop);
     this.waiters = this.waiters.filter((w) => w !== wake);
   }

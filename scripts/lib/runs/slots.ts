@@ -21,20 +21,22 @@ export interface SlotState {
 }
 
 export class Slots {
-  private readonly book = new Map<string, SlotState>();
+  /** by backend name, then slot name: asked for every unit several times a loop, so no key string is built */
+  private readonly book = new Map<string, Map<string, SlotState>>();
 
   get(backend: Backend, name: string): SlotState {
-    const key = `${backend.name}\0${name}`;
-    let s = this.book.get(key);
+    let ofBackend = this.book.get(backend.name);
+    if (!ofBackend) this.book.set(backend.name, (ofBackend = new Map()));
+    let s = ofBackend.get(name);
     if (!s) {
       s = { backend, name, failingSince: null, polling: null, polledAt: -Infinity, submitting: false, prepared: false, down: null, refused: null };
-      this.book.set(key, s);
+      ofBackend.set(name, s);
     }
     return s;
   }
 
-  all(): IterableIterator<SlotState> {
-    return this.book.values();
+  *all(): IterableIterator<SlotState> {
+    for (const ofBackend of this.book.values()) yield* ofBackend.values();
   }
 
   /** Takes units: neither lost nor refusing. */

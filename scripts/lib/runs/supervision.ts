@@ -1,8 +1,8 @@
 // What the supervisor is given and what it tells: the clock it runs on, the journal it records
 // into, its options and its events. Owners (a verb in the foreground, the agent, the dashboard)
 // and tests program against these.
-import { setTimeout as sleep } from 'node:timers/promises';
 import type { Backend } from '../backends/backend.js';
+import { sleepUnless } from '../sleep-unless.js';
 import type { BackendName } from '../config/define-config.js';
 import type { LedgerFields } from '../ledger/format.js';
 import type { AttemptSpec, AttemptState, RunnerEvent } from '../runner/attempt-spec.js';
@@ -16,7 +16,7 @@ export interface Clock {
 
 export const systemClock: Clock = {
   now: () => Date.now(),
-  sleep: (ms, signal) => sleep(ms, undefined, { signal }).catch(() => {}),
+  sleep: sleepUnless,
 };
 
 /** Where the supervisor keeps what happens: the run record, the ledger, the home store. */

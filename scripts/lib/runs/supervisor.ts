@@ -18,6 +18,7 @@ import { EarlierAttemptRunning, unanswered, type Backend, type Handle, type Poll
 import { endsInARow, fitsResources, resumes, retryDelayMs } from './failover.js';
 import { isLiveAttempt, TERMINAL, type AttemptRecord, type AttemptState, type RunRecord, unitKey } from './run-record.js';
 import { mapLimit } from '../map-limit.js';
+import { CUT_SHORT } from '../sleep-unless.js';
 
 type Message =
   | { kind: 'polled'; slot: SlotState; units: Unit[]; attempts: AttemptRecord[]; startedAt: number; results: PollResult[] }
@@ -64,8 +65,13 @@ export class Supervisor {
   private checkedAt: number | null = null;
   /** when the loop last went on: a long gap means this process slept, and may have been replaced */
   private awakeAt: number | null = null;
-  /** the record changed (a checkpoint, a state, a start, an end): saved once the inbox is drained */
+  /** the record changed: saved within a tick (a checkpoint, a state), or before what follows (a start, an end) */
   private unsaved = false;
+  /** when the record was last saved */
+  private savedAt = Number.NEGATIVE_INFINITY;
+  /** when the last view of every unit went to the listener, and how many units each phase had then */
+  private tickedAt = Number.NEGATIVE_INFINITY;
+  private tickedPhases = '';
 
   constructor(private readonly opts: SupervisorOptions) {
     this.clock = opts.clock ?? systemClock;
@@ -87,6 +93,7 @@ export class Supervisor {
   private async save(): Promise<boolean> {
     if (!(await this.stillOwner())) return false;
     this.unsaved = false;
+    this.savedAt = this.clock.now();
     await this.opts.journal.save(this.run);
     return true;
   }
@@ -128,8 +135,7 @@ export class Supervisor {
   }
 
   private poke(): void {
-    // Once is enough; and abort() builds its DOMException reason (a stack trace) on every call.
-    if (!this.wake.signal.aborted) this.wake.abort();
+    if (!this.wake.signal.aborted) this.wake.abort(CUT_SHORT);
   }
 
   /** Drives the run's units to their end (or until detached). */
@@ -155,6 +161,7 @@ export class Supervisor {
       await this.nap();
       await this.drain();
     }
+    await this.saveLeftovers();
   }
 
   /**
@@ -184,12 +191,46 @@ export class Supervisor {
       this.pollLive();
       await this.drain();
       await this.checkLost();
-      if (this.opts.sink) this.emit({ type: 'tick', units: this.view() }); // a view of every unit: built only for a listener
+      this.tick();
       if (this.finished()) break;
       await this.nap();
       if (!(await this.stillOwner())) break;
       await this.drain();
     }
+    await this.saveLeftovers();
+  }
+
+  /**
+   * A view of every unit for the listener: once a tick, and at once when units changed phase
+   * (queued, starting, running, ended, unreachable). The loop goes round once per message, so a
+   * view each round would be, with a hundred hosts answering through a tick, a hundred views of
+   * every unit a tick.
+   */
+  private tick(): void {
+    if (!this.opts.sink) return;
+    const now = this.clock.now();
+    const phases = this.phaseCounts();
+    if (now - this.tickedAt < this.tickMs && phases === this.tickedPhases) return;
+    [this.tickedAt, this.tickedPhases] = [now, phases];
+    this.emit({ type: 'tick', units: this.view() });
+  }
+
+  private phaseCounts(): string {
+    const counts = { queued: 0, submitting: 0, live: 0, silent: 0 };
+    for (const u of this.units) {
+      if (u.phase === 'live' && u.silent) counts.silent++;
+      else if (u.phase === 'queued' || u.phase === 'submitting' || u.phase === 'live') counts[u.phase]++;
+    }
+    return `${counts.queued} ${counts.submitting} ${counts.live} ${counts.silent}`;
+  }
+
+  /**
+   * What the polls changed since the last save, at the end of a loop that finished. A loop that
+   * detached leaves it: the run is another's now (an agent, or a process that took it over), and a
+   * restart reads the events on from the last save (see drain).
+   */
+  private async saveLeftovers(): Promise<void> {
+    if (this.unsaved && !this.detached) await this.save();
   }
 
   /** After a gap of several ticks: whether the run is still this process's to drive; detaches when not. */
@@ -209,7 +250,7 @@ export class Supervisor {
     const backends = [...new Set(this.units.filter((u) => u.phase === 'live' && u.backend.waitForChange).map((u) => u.backend))];
     const waits = [this.clock.sleep(this.tickMs, this.wake.signal), ...backends.map((b) => b.waitForChange!(this.tickMs, this.wake.signal))];
     const changed = await Promise.race(waits.map((w, i) => w.then(() => i)));
-    this.wake.abort(); // ends the waits that lost the race: a pending timer would hold the process open
+    this.wake.abort(CUT_SHORT); // ends the waits that lost the race: a pending timer would hold the process open
     if (changed > 0) {
       const backend = backends[changed - 1]!;
       for (const s of this.slots.all()) if (s.backend === backend) s.polledAt = -Infinity;
@@ -222,18 +263,24 @@ export class Supervisor {
   }
 
   /**
-   * Takes every message that came in, then saves the record once. A save writes the whole record
-   * (~60 ms at 1,000 units): with a save per checkpoint, start or end, a big fleet's commits
-   * would outrun the orchestrator, and 1,000 shards ending together would take a minute of
-   * saves. The ledger has each checkpoint and start as it is taken; what must follow the save
-   * (a start's event, an end's ledger entry and what comes next for its unit) follows it.
+   * Takes every message that came in, then saves the record: at once when attempts started or
+   * ended (what follows the save waits for it: a start's event, an end's ledger entry and what
+   * comes next for its unit), else at most once a tick. A save writes the whole record (~60 ms
+   * at 1,000 units): with a save per checkpoint, or per host's round of polls (each its own
+   * drain as the answers trickle in), a big fleet's commits would outrun the orchestrator, and
+   * 1,000 shards ending together would take a minute of saves. The ledger has each checkpoint
+   * and start as it is taken: a restart reads the events on from the last save, so it records
+   * again at most a tick's entries, which fold as the first did.
    */
   private async drain(): Promise<void> {
     const endings: Ending[] = [];
     const started: AfterSave[] = [];
     for (let m = this.inbox.shift(); m; m = this.inbox.shift()) {
       if (m.kind === 'polled') endings.push(...(await this.onPolled(m)));
-      else started.push(await this.onSubmitted(m));
+      else {
+        const then = await this.onSubmitted(m);
+        if (then) started.push(then);
+      }
     }
     await this.endAll(endings, started);
   }
@@ -360,8 +407,8 @@ export class Supervisor {
     })().then((m) => this.post(m));
   }
 
-  /** Takes a submit's outcomes; what it returns goes once they are saved. */
-  private async onSubmitted(m: Message & { kind: 'submitted' }): Promise<AfterSave> {
+  /** Takes a submit's outcomes; what it returns, when it started any, goes once they are saved. */
+  private async onSubmitted(m: Message & { kind: 'submitted' }): Promise<AfterSave | null> {
     const s = m.slot;
     s.submitting = false;
     const now = new Date(this.clock.now()).toISOString();
@@ -397,7 +444,16 @@ export class Supervisor {
       }
       u.queuedEarlier = false;
     }
-    if (started.length) this.unsaved = true;
+    const refused = async () => {
+      if (!failure) return;
+      if (m.reachable) await this.refuse(s, firstLine(failure));
+      else s.failingSince ??= m.startedAt; // tried again each tick until the slot is lost
+    };
+    if (!started.length) {
+      await refused();
+      return null;
+    }
+    this.unsaved = true;
     const begun = started.map((u) => ({ u, n: u.live!.attempt.n }));
     return async () => {
       for (const { u, n } of begun) {
@@ -405,9 +461,7 @@ export class Supervisor {
         // Asked to stop while its submit was on its way: asked now, as stop() asked the others.
         if (this.stopAsked && u.live?.attempt.handle) void u.backend.cancel(u.live.attempt.handle, this.stopAsked).catch(() => {});
       }
-      if (!failure) return;
-      if (m.reachable) await this.refuse(s, firstLine(failure));
-      else s.failingSince ??= m.startedAt; // tried again each tick until the slot is lost
+      await refused();
     };
   }
 
@@ -521,10 +575,11 @@ export class Supervisor {
 
   /**
    * Records ended attempts: each one's files copied home (several slots at once), its fields set, the
-   * record saved once for all of them (and for whatever else changed), then `started` (the
-   * starts taken with them), and each end's ledger entry, after the save that holds it, and
-   * what comes next for its unit. A crash after the save may leave an end out of the ledger,
-   * never in the ledger with the record still saying the attempt runs.
+   * record saved once for all of them and for the starts taken with them (with no start or end,
+   * only when it was last saved a tick ago or more), then `started`, and each end's ledger entry,
+   * after the save that holds it, and what comes next for its unit. A crash after the save may
+   * leave an end out of the ledger, never in the ledger with the record still saying the
+   * attempt runs.
    */
   private async endAll(endings: Ending[], started: AfterSave[] = []): Promise<void> {
     const bySlot = new Map<string, Ending[]>();
@@ -541,7 +596,8 @@ export class Supervisor {
       Object.assign(live.attempt, { state: poll.state, reason, exit_code: poll.exit_code, ended_at: new Date(this.clock.now()).toISOString() });
       this.unsaved = true;
     }
-    if (this.unsaved && !(await this.save())) return; // taken over while this process slept: its view is stale
+    const due = endings.length > 0 || started.length > 0 || this.clock.now() - this.savedAt >= this.tickMs;
+    if (this.unsaved && due && !(await this.save())) return; // taken over while this process slept: its view is stale
     for (const then of started) await then();
     for (const e of endings) await this.recordEnd(e);
   }
