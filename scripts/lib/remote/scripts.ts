@@ -6,28 +6,37 @@ import { STOP_REQUEST } from '../runner/attempt-spec.js';
 /**
  * An attempt's files as a poll reads them (attempt folder $d, event lines already read $from,
  * marker $m): status.json, the events after those read (raw: a cut-off last line shows as such),
- * the newest metrics line, and the last non-empty line of the newer of stdout.log and stderr.log,
- * each section ended by the marker. Shared by the ssh poll and the SLURM poll.
+ * the newest metrics line, and the last non-empty line of the newer of stdout.log and stderr.log
+ * (stderr.log when as new, as `ls -t` orders a tie), each section ended by the marker. Shared by
+ * the ssh poll and the SLURM poll, which run it for every attempt every tick: it starts four
+ * processes an attempt where it started nine (status.json is read by the shell itself, the
+ * newer log found by `test -nt`), each start a few ms of a busy host.
  */
-export const ATTEMPT_FILES_SH = `cat "$d/status.json" 2>/dev/null; printf %s "$m"
+export const ATTEMPT_FILES_SH = `if [ -r "$d/status.json" ]; then while IFS= read -r l || [ -n "$l" ]; do printf '%s\\n' "$l"; done < "$d/status.json"; fi; printf %s "$m"
 tail -n +"$((from + 1))" "$d/events.jsonl" 2>/dev/null; printf %s "$m"
 tail -n 1 "$d/metrics.jsonl" 2>/dev/null; printf %s "$m"
-f=$(ls -t "$d/stdout.log" "$d/stderr.log" 2>/dev/null | head -n 1)
-if [ -n "$f" ]; then tail -c 4096 "$f" | grep -v '^ *$' | tail -n 1; fi; printf %s "$m"`;
+f=$d/stdout.log
+if [ -f "$d/stderr.log" ] && ! [ "$f" -nt "$d/stderr.log" ]; then f=$d/stderr.log; fi
+if [ -f "$f" ]; then tail -c 4096 "$f" | awk '!/^ *$/ { l = $0; n = 1 } END { if (n) print l }'; fi; printf %s "$m"`;
 
 /**
  * Polls any number of attempts of one host in one call. $1 a marker, $2 the tmux socket, then
  * per attempt three words: its folder, its tmux session, the event lines already read. For each
- * attempt it prints five sections, each ended by the marker: the session (alive or gone, looked
- * at first, so a runner that writes its final status and exits between the two reads is seen
- * with its status, never as gone without one), status.json, the events after those already
- * read (raw: a cut-off last line shows as such), the newest metrics line, and the last non-empty
- * line of the newer of stdout.log and stderr.log.
+ * attempt it prints five sections, each ended by the marker: the session (alive or gone, from
+ * one listing of the sessions taken first, so a runner that writes its final status and exits
+ * between the two reads is seen with its status, never as gone without one), status.json, the
+ * events after those already read (raw: a cut-off last line shows as such), the newest metrics
+ * line, and the last non-empty line of the newer of stdout.log and stderr.log.
  */
 export const POLL_SCRIPT = `m=$1 sock=$2; shift 2
+live="
+$(tmux -L "$sock" list-sessions -F '#{session_name}' 2>/dev/null)
+"
 while [ $# -ge 3 ]; do
 d=$1 session=$2 from=$3; shift 3
-if tmux -L "$sock" has-session -t "=$session" 2>/dev/null; then printf alive; else printf gone; fi; printf %s "$m"
+case $live in *"
+$session
+"*) printf alive;; *) printf gone;; esac; printf %s "$m"
 ${ATTEMPT_FILES_SH}
 done`;
 

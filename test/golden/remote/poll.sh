@@ -1,10 +1,16 @@
 m=$1 sock=$2; shift 2
+live="
+$(tmux -L "$sock" list-sessions -F '#{session_name}' 2>/dev/null)
+"
 while [ $# -ge 3 ]; do
 d=$1 session=$2 from=$3; shift 3
-if tmux -L "$sock" has-session -t "=$session" 2>/dev/null; then printf alive; else printf gone; fi; printf %s "$m"
-cat "$d/status.json" 2>/dev/null; printf %s "$m"
+case $live in *"
+$session
+"*) printf alive;; *) printf gone;; esac; printf %s "$m"
+if [ -r "$d/status.json" ]; then while IFS= read -r l || [ -n "$l" ]; do printf '%s\n' "$l"; done < "$d/status.json"; fi; printf %s "$m"
 tail -n +"$((from + 1))" "$d/events.jsonl" 2>/dev/null; printf %s "$m"
 tail -n 1 "$d/metrics.jsonl" 2>/dev/null; printf %s "$m"
-f=$(ls -t "$d/stdout.log" "$d/stderr.log" 2>/dev/null | head -n 1)
-if [ -n "$f" ]; then tail -c 4096 "$f" | grep -v '^ *$' | tail -n 1; fi; printf %s "$m"
+f=$d/stdout.log
+if [ -f "$d/stderr.log" ] && ! [ "$f" -nt "$d/stderr.log" ]; then f=$d/stderr.log; fi
+if [ -f "$f" ]; then tail -c 4096 "$f" | awk '!/^ *$/ { l = $0; n = 1 } END { if (n) print l }'; fi; printf %s "$m"
 done
