@@ -20,12 +20,13 @@ export const NVIDIA_SMI_QUERY = `--query-gpu=${GPU_FIELDS.join(',')}`;
 /**
  * $1: the host's project folder (df reports the filesystem of its nearest existing folder);
  * $2: seconds nvidia-smi may take. The exit status of nvidia-smi (124: timed out) or `none`
- * closes the gpu section.
+ * closes the gpu section. /proc files are read by the shell itself: each process a probe
+ * starts costs the host a few ms, on every host, every few seconds the dashboard is open.
  */
 export const PROBE_SCRIPT = `export LC_ALL=C
-echo @@load; cat /proc/loadavg 2>/dev/null
+echo @@load; read -r l 2>/dev/null </proc/loadavg && printf '%s\\n' "$l"
 echo @@cpus; nproc 2>/dev/null || getconf _NPROCESSORS_ONLN 2>/dev/null
-echo @@mem; grep -E '^(MemTotal|MemAvailable):' /proc/meminfo 2>/dev/null
+echo @@mem; while read -r k v u; do case $k in MemTotal: | MemAvailable:) printf '%s %s %s\\n' "$k" "$v" "$u" ;; esac; done 2>/dev/null </proc/meminfo
 echo @@disk; d=$1; while [ ! -d "$d" ] && [ "$d" != . ] && [ "$d" != / ]; do d=$(dirname "$d"); done; df -Pk "$d" 2>/dev/null
 echo @@tmux; tmux list-sessions -F '#{session_name}' 2>/dev/null
 echo @@gpu

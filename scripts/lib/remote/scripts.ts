@@ -12,7 +12,7 @@ import { STOP_REQUEST } from '../runner/attempt-spec.js';
  * processes an attempt where it started nine (status.json is read by the shell itself, the
  * newer log found by `test -nt`), each start a few ms of a busy host.
  */
-export const ATTEMPT_FILES_SH = `if [ -r "$d/status.json" ]; then while IFS= read -r l || [ -n "$l" ]; do printf '%s\\n' "$l"; done < "$d/status.json"; fi; printf %s "$m"
+export const ATTEMPT_FILES_SH = `if [ -r "$d/status.json" ]; then while IFS= read -r l || [ -n "$l" ]; do printf '%s\\n' "$l"; done 2>/dev/null <"$d/status.json"; fi; printf %s "$m"
 tail -n +"$((from + 1))" "$d/events.jsonl" 2>/dev/null; printf %s "$m"
 tail -n 1 "$d/metrics.jsonl" 2>/dev/null; printf %s "$m"
 f=$d/stdout.log

@@ -7,7 +7,7 @@ d=$1 session=$2 from=$3; shift 3
 case $live in *"
 $session
 "*) printf alive;; *) printf gone;; esac; printf %s "$m"
-if [ -r "$d/status.json" ]; then while IFS= read -r l || [ -n "$l" ]; do printf '%s\n' "$l"; done < "$d/status.json"; fi; printf %s "$m"
+if [ -r "$d/status.json" ]; then while IFS= read -r l || [ -n "$l" ]; do printf '%s\n' "$l"; done 2>/dev/null <"$d/status.json"; fi; printf %s "$m"
 tail -n +"$((from + 1))" "$d/events.jsonl" 2>/dev/null; printf %s "$m"
 tail -n 1 "$d/metrics.jsonl" 2>/dev/null; printf %s "$m"
 f=$d/stdout.log
