@@ -259,11 +259,14 @@ export class StateDb {
 
   /** Replaces every row with the given runs, in one transaction. */
   replaceAll(runs: RunRecord[]): void {
-    this.written.clear();
-    this.db.transaction(() => {
-      this.db.exec('DELETE FROM attempts; DELETE FROM summaries; DELETE FROM runs;');
-      for (const r of runs) this.upsert(r);
-    })();
+    try {
+      this.db.transaction(() => {
+        this.db.exec('DELETE FROM attempts; DELETE FROM summaries; DELETE FROM runs;');
+        for (const r of runs) this.upsert(r);
+      })();
+    } finally {
+      this.written.clear(); // a reindex saves each run once: nothing to keep for a next save
+    }
   }
 
   close(): void {
