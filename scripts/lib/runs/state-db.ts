@@ -197,7 +197,10 @@ export class StateDb {
       return rows;
     });
     this.writing(() => {
-      const attempts = write(run);
+      // IMMEDIATE: the write lock first (waiting out another process's, up to busy_timeout). A
+      // deferred transaction that reads updated_at and then writes fails at once with "database
+      // is locked" when another process wrote between the two.
+      const attempts = write.immediate(run);
       this.written.set(run.run_id, { updatedAt, attempts }); // once committed
     });
   }
