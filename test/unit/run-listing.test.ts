@@ -83,51 +83,6 @@ describe('listing from the index', () => {
     db.close();
   });
 
-  it('rewrites only the attempt rows a save changed, and all of them after another process wrote the run', () => {
-    const file = path.join(dir, 'state.db');
-    const rows = (sql: string) => {
-      const read = new Database(file, { readonly: true });
-      try {
-        return read.prepare(sql).all() as Record<string, unknown>[];
-      } finally {
-        read.close();
-      }
-    };
-    const attemptsOf = (r: RunRecord) => {
-      const one = new StateDb(path.join(dir, `fresh-${Math.random()}.db`));
-      one.upsert(r);
-      one.close();
-      return r.units.flatMap((u) => u.attempts.map((a) => [u.index, a.n, a.state, a.last_step]));
-    };
-    const table = () => rows('SELECT unit, n, state, last_step FROM attempts ORDER BY unit, n').map((r) => [r.unit, r.n, r.state, r.last_step]);
-    const rowids = () => new Map(rows('SELECT rowid, unit, n FROM attempts').map((r) => [`${r.unit}:${r.n}`, r.rowid]));
-
-    const mine = structuredClone(sharded);
-    const db = new StateDb(file);
-    db.upsert(mine);
-    const before = rowids();
-    mine.units[1]!.attempts[0]!.state = 'preempted';
-    mine.units[1]!.attempts.push(attempt(2, 'running', null));
-    db.upsert(mine);
-    expect(table()).toEqual(attemptsOf(mine));
-    const after = rowids();
-    // Unchanged rows kept their place; the changed and the new one were written.
-    expect([...after].filter(([key, id]) => before.get(key) !== id).map(([key]) => key).sort()).toEqual(['1:1', '1:2']);
-    expect(db.get(mine.run_id)).toEqual(mine);
-
-    // Another process saves its own view of the run; this one's next save must not patch that.
-    const theirs = structuredClone(sharded);
-    theirs.units[0]!.attempts.push(attempt(2, 'running', null));
-    const other = new StateDb(file);
-    other.upsert(theirs);
-    other.close();
-    mine.units[2]!.attempts[1]!.last_step = 13;
-    db.upsert(mine);
-    expect(table()).toEqual(attemptsOf(mine));
-    expect(db.summaries().find((s) => s.run_id === mine.run_id)).toEqual(summarize(mine));
-    db.close();
-  });
-
   it('gives an index from before summaries its summaries when opened', () => {
     const file = path.join(dir, 'state.db');
     const old = new Database(file);

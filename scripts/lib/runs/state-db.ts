@@ -83,31 +83,10 @@ function setWal(db: Database.Database): void {
   }
 }
 
-/** An attempt's row in the attempts table (after run_id, unit, n), and its text to compare. */
-interface AttemptRow {
-  values: unknown[];
-  text: string;
-}
-
-/** A run's attempt rows by `unit:n`. */
-function attemptRows(r: RunRecord): Map<string, AttemptRow> {
-  const rows = new Map<string, AttemptRow>();
-  for (const u of r.units) {
-    for (const a of u.attempts) {
-      const values = [a.backend, a.state, a.reason, a.exit_code, a.started_at, a.ended_at, a.last_step, a.handle ? JSON.stringify(a.handle) : null];
-      rows.set(`${u.index}:${a.n}`, { values, text: JSON.stringify(values) });
-    }
-  }
-  return rows;
-}
-
 export class StateDb {
   private db!: Database.Database;
   /** summaries by their JSON text, once keepSummariesParsed asked for it: shared, never changed */
   private parsedSummaries: Map<string, RunSummary> | null = null;
-  private readonly statements = new Map<string, Database.Statement>();
-  /** what this process last wrote of a run: its row's updated_at, and its attempt rows by `unit:n` */
-  private readonly written = new Map<string, { updatedAt: string; attempts: Map<string, AttemptRow> }>();
 
   constructor(private readonly file: string) {
     this.writing(() => {
@@ -147,67 +126,34 @@ export class StateDb {
   /** The rows that follow from a record: its attempts and its summary. */
   private writeDerived(r: RunRecord): void {
     this.db.prepare('INSERT INTO summaries (run_id, experiment, created_at, summary) VALUES (?, ?, ?, ?)').run(r.run_id, r.experiment, r.created_at, JSON.stringify(summarize(r)));
-    for (const [key, row] of attemptRows(r)) this.putAttempt(r.run_id, key, row);
-  }
-
-  private putAttempt(runId: string, key: string, row: AttemptRow): void {
-    const [unit, n] = key.split(':').map(Number);
-    this.statement(
-      `INSERT OR REPLACE INTO attempts (run_id, unit, n, backend, state, reason, exit_code, started_at, ended_at, last_step, handle)
+    const insert = this.db.prepare(
+      `INSERT INTO attempts (run_id, unit, n, backend, state, reason, exit_code, started_at, ended_at, last_step, handle)
        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-    ).run(runId, unit, n, ...row.values);
+    );
+    for (const u of r.units) {
+      for (const a of u.attempts) {
+        insert.run(r.run_id, u.index, a.n, a.backend, a.state, a.reason, a.exit_code, a.started_at, a.ended_at, a.last_step, a.handle ? JSON.stringify(a.handle) : null);
+      }
+    }
   }
 
-  /** A statement prepared once per db (the ones a save runs, ~1,000 times for a big run). */
-  private statement(sql: string): Database.Statement {
-    let s = this.statements.get(sql);
-    if (!s) this.statements.set(sql, (s = this.db.prepare(sql)));
-    return s;
-  }
-
-  /**
-   * Mirrors one run.json into the tables; `json` is the record as runJson wrote it, when the
-   * caller has it. A run this process saved last (its row says so) has only the attempt rows
-   * that changed rewritten: a 1,000-unit run's save changes a few of them, and rewriting all
-   * took most of the save's time.
-   */
-  upsert(run: RunRecord, json = runJson(run)): void {
-    const updatedAt = new Date().toISOString();
+  /** Mirrors one run.json into the tables. */
+  upsert(run: RunRecord): void {
     const write = this.db.transaction((r: RunRecord) => {
-      const mine = this.written.get(r.run_id);
-      const row = this.statement('SELECT updated_at FROM runs WHERE run_id = ?').get(r.run_id) as { updated_at: string } | undefined;
-      const rows = attemptRows(r);
-      if (!mine || row?.updated_at !== mine.updatedAt) {
-        this.statement('DELETE FROM runs WHERE run_id = ?').run(r.run_id);
-        this.statement(
+      this.db.prepare('DELETE FROM runs WHERE run_id = ?').run(r.run_id);
+      this.db
+        .prepare(
           `INSERT INTO runs (run_id, experiment, digest, state, created_at, updated_at, last_step, record)
            VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
-        ).run(r.run_id, r.experiment, r.pins.digest, runState(r), r.created_at, updatedAt, lastStep(r), json);
-        this.writeDerived(r);
-        return rows;
-      }
-      this.statement('UPDATE runs SET experiment = ?, digest = ?, state = ?, created_at = ?, updated_at = ?, last_step = ?, record = ? WHERE run_id = ?').run(
-        r.experiment, r.pins.digest, runState(r), r.created_at, updatedAt, lastStep(r), json, r.run_id,
-      );
-      this.statement('UPDATE summaries SET experiment = ?, created_at = ?, summary = ? WHERE run_id = ?').run(r.experiment, r.created_at, JSON.stringify(summarize(r)), r.run_id);
-      for (const [key, attempt] of rows) if (mine.attempts.get(key)?.text !== attempt.text) this.putAttempt(r.run_id, key, attempt);
-      for (const key of mine.attempts.keys()) {
-        if (!rows.has(key)) this.statement('DELETE FROM attempts WHERE run_id = ? AND unit = ? AND n = ?').run(r.run_id, ...key.split(':').map(Number));
-      }
-      return rows;
+        )
+        .run(r.run_id, r.experiment, r.pins.digest, runState(r), r.created_at, new Date().toISOString(), lastStep(r), runJson(r));
+      this.writeDerived(r);
     });
-    this.writing(() => {
-      // IMMEDIATE: the write lock first (waiting out another process's, up to busy_timeout). A
-      // deferred transaction that reads updated_at and then writes fails at once with "database
-      // is locked" when another process wrote between the two.
-      const attempts = write.immediate(run);
-      this.written.set(run.run_id, { updatedAt, attempts }); // once committed
-    });
+    this.writing(() => write(run));
   }
 
   /** Drops a run's rows (its attempts and summary go with it). */
   remove(runId: string): void {
-    this.written.delete(runId);
     this.db.prepare('DELETE FROM runs WHERE run_id = ?').run(runId);
   }
 
@@ -262,14 +208,10 @@ export class StateDb {
 
   /** Replaces every row with the given runs, in one transaction. */
   replaceAll(runs: RunRecord[]): void {
-    try {
-      this.db.transaction(() => {
-        this.db.exec('DELETE FROM attempts; DELETE FROM summaries; DELETE FROM runs;');
-        for (const r of runs) this.upsert(r);
-      })();
-    } finally {
-      this.written.clear(); // a reindex saves each run once: nothing to keep for a next save
-    }
+    this.db.transaction(() => {
+      this.db.exec('DELETE FROM attempts; DELETE FROM summaries; DELETE FROM runs;');
+      for (const r of runs) this.upsert(r);
+    })();
   }
 
   close(): void {
