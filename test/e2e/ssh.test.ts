@@ -121,7 +121,7 @@ describe('ssh backend', () => {
       const id = runIdIn(p.output());
       return !!id && existsSync(path.join(home, `switchyard/store/runs/${id}/ckpt`)) && readdirSync(path.join(home, `switchyard/store/runs/${id}/ckpt`)).length >= 2;
     }, 60_000, 'remote checkpoints');
-    await hosts.execOn('h1', ['pkill', '-KILL', '-f', 'python3 train.py']);
+    expect(hosts.killOn('h1', 'python3 train.py', 'SIGKILL')).toBe(1);
     const code = await new Promise((r) => p.on('close', r));
     all.push(p.output());
     expect(code, p.output()).toBe(0);

@@ -50,6 +50,12 @@ export interface TestHosts {
   /** run argv inside a host's namespace/mounts as that host would (for assertions), returns stdout */
   execOn(name: string, argv: string[]): Promise<string>;
   /**
+   * Sends `signal` to the host's own processes whose command line contains `pattern`; returns how
+   * many. Hosts share this machine's process table: a `pkill` on one would reach every host's,
+   * and other tests' processes too.
+   */
+  killOn(name: string, pattern: string, signal: NodeJS.Signals): number;
+  /**
    * The argv prefix that starts a long-lived process inside a host (its network, mount and UTS
    * namespaces: a service the host's sessions reach on its loopback, with its files), and the
    * environment its sessions get; null in the loopback fallback, where a host has no namespaces.
@@ -157,6 +163,7 @@ function api(run: Run): TestHosts {
     stopSshd: async (name) => stopHostSshd(host(name)),
     startSshd: async (name) => startHostSshd(run, host(name)),
     execOn: async (name, argv) => execOnHost(run, host(name), argv),
+    killOn: (name, pattern, signal) => killOnHost(host(name), pattern, signal),
     enter: (name) => (run.mode === 'netns' ? { argv: ['nsenter', ...enterHolder(host(name)), '--'], env: hostEnv(run, host(name)) } : null),
     cleanup: async () => cleanupRun(run),
   };
@@ -427,6 +434,20 @@ async function execOnHost(run: Run, h: HostState, argv: string[]): Promise<strin
   // (`env -C`, not nsenter's --wd: that opens the directory before entering the mount namespace)
   if (run.mode === 'netns') return sh(['nsenter', ...enterHolder(h), '--', 'env', '-C', '/root', '--', ...argv], { env });
   return sh(argv, { env, cwd: h.home });
+}
+
+function killOnHost(h: HostState, pattern: string, signal: NodeJS.Signals): number {
+  let signalled = 0;
+  for (const p of listProcesses()) {
+    if (p.marker !== h.marker || !p.cmdline.includes(pattern)) continue;
+    try {
+      process.kill(p.pid, signal);
+      signalled++;
+    } catch {
+      // ended meanwhile
+    }
+  }
+  return signalled;
 }
 
 // ---------------------------------------------------------------------------------------------
