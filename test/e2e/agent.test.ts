@@ -2,7 +2,7 @@
 // run; an agent stopped (SIGSTOP, a laptop's lid) for longer than a whole attempt finds it ended
 // on waking, pulls it and closes the run without running it again; make stop asks the agent.
 import { spawnSync } from 'node:child_process';
-import { existsSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createSandbox, waitFor, type Sandbox } from '../helpers/sandbox.js';
@@ -22,6 +22,18 @@ describe('the agent', () => {
   });
 
   const attemptDir = (id: string, n: number) => path.join(sb.dir, '.switchyard/work', id, 'attempts', String(n));
+  /** What an attempt's folder and the agent say, for a failure's message. */
+  const attemptReport = (id: string, n: number) => {
+    const read = (name: string) => (existsSync(path.join(attemptDir(id, n), name)) ? readFileSync(path.join(attemptDir(id, n), name), 'utf8').trim() : '(none)');
+    const runner = Number(read('runner.pid').split(' ')[0]);
+    return [
+      `status.json: ${read('status.json')}`,
+      `runner (pid ${runner}): ${runner > 0 && existsSync(`/proc/${runner}`) ? 'alive' : 'gone'}`,
+      `runner.log: ${read('runner.log')}`,
+      `events.jsonl: ${read('events.jsonl')}`,
+      `the agent's log:\n${agent?.output()}`,
+    ].join('\n');
+  };
 
   it('make agent-status says when no agent runs', () => {
     const status = sb.make(['agent-status']);
@@ -95,12 +107,32 @@ describe('the agent', () => {
     const id = runIdIn(r.stdout + r.stderr)!;
     await waitFor(() => storedRun(sb, id)?.units[0]?.attempts[0]?.state === 'running', 30_000, 'attempt 1 running');
     const stop = sb.make(['stop', `run=${id}`]);
-    expect(stop.code, stop.stdout + stop.stderr).toBe(0);
+    if (stop.code !== 0) await new Promise((r) => setImmediate(r)); // the agent's lines meanwhile, read in
+    expect(stop.code, `${stop.stdout}${stop.stderr}\n${stop.code === 0 ? '' : attemptReport(id, 1)}`).toBe(0);
     expect(stop.stdout + stop.stderr).toMatch(/the agent \(pid \d+\): asked its live attempts to checkpoint and stop/);
     expect(storedRun(sb, id)!.units[0]!.attempts.map((a) => a.state)).toEqual(['cancelled']);
     // a few ticks later it is still stopped: the agent does not start it again
     await waitFor(() => sb.make(['agent-status']).stdout.includes('closed: cancelled'), 30_000, 'the run closed as stopped');
     expect(storedRun(sb, id)!.units[0]!.attempts).toHaveLength(1);
+  });
+
+  it('a stop the agent took is seen through by the next agent, should it die first (kill -9)', async () => {
+    const r = sb.make(['train', 'experiment=penguins', 'seed=14', 'detach=1']);
+    expect(r.code, r.stdout + r.stderr).toBe(0);
+    const id = runIdIn(r.stdout + r.stderr)!;
+    await waitFor(() => storedRun(sb, id)?.units[0]?.attempts[0]?.state === 'running' && sb.make(['agent-status']).stdout.includes('1 run driven'), 30_000, 'the agent driving attempt 1');
+    await stopAgent(agent!, 'SIGKILL');
+    // What the agent wrote as it took the stop, before it could ask the attempt.
+    const wantedFile = path.join(sb.dir, '.switchyard/agent/runs', `${id}.json`);
+    const wanted = JSON.parse(readFileSync(wantedFile, 'utf8'));
+    writeFileSync(wantedFile, JSON.stringify({ ...wanted, closed: { state: 'cancelled', at: new Date().toISOString(), reason: 'make stop' }, stop: { force: false } }));
+    const runner = Number(readFileSync(path.join(attemptDir(id, 1), 'runner.pid'), 'utf8').split(' ')[0]);
+    agent = await startAgent(sb);
+    await waitFor(() => storedRun(sb, id)?.units[0]?.attempts[0]?.state === 'cancelled', 90_000, `attempt 1 stopped (${agent?.output()})`);
+    expect(storedRun(sb, id)!.units[0]!.attempts).toHaveLength(1);
+    await waitFor(() => !existsSync(`/proc/${runner}`), 30_000, 'its runner to exit');
+    await waitFor(() => !('stop' in JSON.parse(readFileSync(wantedFile, 'utf8'))), 30_000, 'the stop seen through');
+    expect(JSON.parse(readFileSync(wantedFile, 'utf8')).closed.state).toBe('cancelled');
   });
 
   it('make agent-install keeps an agent running (a tmux session where systemd does not run for the user)', async () => {

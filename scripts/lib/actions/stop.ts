@@ -2,17 +2,16 @@
 // the run (it records the ends), waits for them to end and records it.
 import { setTimeout as sleep } from 'node:timers/promises';
 import { agentDrives, agentWho, lookAtAgent } from '../agent/agent-lock.js';
-import { closeRun, desiredRun } from '../agent/desired.js';
+import { closeForStop, closeRun, desiredRun, stopCarried } from '../agent/desired.js';
 import { agentHome } from '../agent/home.js';
 import { askAgent, untilSettled } from '../agent/requests.js';
 import type { Backend } from '../backends/backend.js';
 import { backendForHandle } from '../backends/index.js';
 import type { Project } from '../project.js';
-import { launcherOf } from '../runs/launcher-lock.js';
+import { holdLauncher, launcherOf } from '../runs/launcher-lock.js';
 import { hasLiveUnit, type RunRecord } from '../runs/run-record.js';
 import { runJournal } from '../runs/run-store.js';
 import { Supervisor } from '../runs/supervisor.js';
-import type { SupervisorEvent } from '../runs/supervision.js';
 import { attemptSpec } from '../runs/unit-spec.js';
 import { UserError } from '../ui/errors.js';
 
@@ -38,7 +37,8 @@ export type StopOutcome =
 /**
  * make stop and the dashboard's Stop. A whole run the agent drives is stopped by the agent,
  * asked through its inbox (it records the ends); otherwise the run is first closed for the
- * agent, so none resumes it, then its units are stopped from here.
+ * agent, so none resumes it, with the stop owed (an agent sees it through should this process
+ * die), then its units are stopped from here.
  */
 export async function stopWanted(project: Project, run: RunRecord, opts: { force?: boolean; units?: number[] } = {}): Promise<StopOutcome> {
   const home = agentHome(project);
@@ -49,18 +49,33 @@ export async function stopWanted(project: Project, run: RunRecord, opts: { force
     const now = await untilSettled(project, home, run.run_id, (run.spec.train.grace_sec + 30) * 1000);
     return { by: 'agent', pid: agent.info.pid, who, answer, run: now, settled: !hasLiveUnit(now) };
   }
-  if (!opts.units) await closeRun(home, run.run_id, 'cancelled', 'make stop');
-  return { by: 'here', result: await stopRun(project, run, opts) };
-}
-
-export async function stopRun(project: Project, run: RunRecord, opts: { force?: boolean; units?: number[]; sink?: (e: SupervisorEvent) => void } = {}): Promise<StopResult> {
   const asked = live(run, opts.units);
   if (!asked.length) {
     const last = run.units.length === 1 ? run.units[0]!.attempts.at(-1)?.state : null;
+    if (!opts.units) await closeRun(home, run.run_id, 'cancelled', 'make stop'); // none resumes it
     throw new UserError(`stop: run ${run.run_id} is not running${last ? ` (${last})` : run.units.length ? '' : ' (no attempts)'}`);
   }
+  // A whole run's stop is owed until its attempts have ended: should this process die first,
+  // the agent sees it through.
+  if (!opts.units) await closeForStop(home, run.run_id, opts.force === true);
+  const result = await stopRun(project, run, opts, asked);
+  if (!opts.units && !result.running.length && !result.unreachable.length) await stopCarried(home, run.run_id);
+  return { by: 'here', result };
+}
+
+async function stopRun(project: Project, run: RunRecord, opts: { force?: boolean; units?: number[] }, asked: number[]): Promise<StopResult> {
+  // With no other process following the run, this one follows it while its attempts end (it
+  // records them), as their launcher: no agent takes the run up meanwhile.
+  const release = await holdLauncher(project, run.run_id);
+  try {
+    return await askAndFollow(project, run, opts, asked, release ? null : launcherOf(project, run.run_id));
+  } finally {
+    release?.();
+  }
+}
+
+async function askAndFollow(project: Project, run: RunRecord, opts: { force?: boolean; units?: number[] }, asked: number[], follower: number | null): Promise<StopResult> {
   const unreachable: StopResult['unreachable'] = [];
-  const follower = launcherOf(project, run.run_id);
   // One backend per place, shared by its units: a scheduler stops a job once all of its units were asked.
   const opened = new Map<string, Promise<Backend>>();
   const backendOf = (unit: number) => {
@@ -99,7 +114,6 @@ export async function stopRun(project: Project, run: RunRecord, opts: { force?: 
     maxAttempts: 0,
     sink: (e) => {
       if (e.type === 'notice' && e.line.startsWith('could not ask it to stop')) unreachable.push({ unit: e.unit, why: e.line });
-      opts.sink?.(e);
     },
   });
   const deadline = setTimeout(() => supervisor.detach(), (run.spec.train.grace_sec + 30) * 1000);

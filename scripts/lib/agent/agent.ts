@@ -4,7 +4,8 @@
 // drives the run through the same launch as make train: live attempts re-attached, ended ones
 // pulled and recorded, the next attempt submitted where the run's backends say, a sharded run
 // merged. A run that finishes, is stopped, or is given up on is closed with its outcome. A run
-// whose drive fails (its backend does not answer) is tried again after a backoff.
+// whose drive fails (its backend does not answer) is tried again after a backoff; so is a stop
+// the agent took, until the run's attempts have ended (desired.ts, `stop`).
 //
 // With its home in the store (home.ts) the agent may run on another machine than the one a run
 // was launched from. It then carries a run only once its foreground shell has gone silent past
@@ -21,11 +22,11 @@ import { comparePins } from '../pins/digest.js';
 import { pinExperiment } from '../pins/pin-experiment.js';
 import { loadExperiment } from '../spec/experiment.js';
 import { retryDelayMs } from '../runs/failover.js';
-import { isLiveAttempt, type RunRecord } from '../runs/run-record.js';
+import { hasLiveUnit, isLiveAttempt, type RunRecord } from '../runs/run-record.js';
 import type { Supervisor } from '../runs/supervisor.js';
 import { drive, type LaunchEvent } from '../actions/launch.js';
 import { AgentLock } from './agent-lock.js';
-import { closeRun, desiredRuns, desiredRun, followerLive, setFollower, settledState, wantRun, type DesiredRun } from './desired.js';
+import { closeForStop, closeRun, desiredRuns, desiredRun, followerLive, setFollower, settledState, stopCarried, wantRun, type DesiredRun } from './desired.js';
 import { agentHome, type AgentHome } from './home.js';
 import { answerRequest, pendingRequests, type AgentAnswer, type AgentRequest } from './requests.js';
 
@@ -109,17 +110,28 @@ export class Agent {
 
   private async serve(req: AgentRequest): Promise<AgentAnswer> {
     const { home } = this;
-    const wanted = await desiredRun(home, req.run_id);
     if (req.verb === 'stop') {
+      const force = req.force === true;
+      await closeForStop(home, req.run_id, force);
+      const asked = { ok: true, message: `asked its live attempts to ${force ? 'stop now' : 'checkpoint and stop'}` };
       const driven = this.driving.get(req.run_id);
-      await closeRun(home, req.run_id, 'cancelled', 'make stop');
-      if (!driven) return { ok: true, message: 'no attempt running; it will not be started again' };
-      driven.stopped = { force: req.force };
-      driven.supervisor?.stop({ force: req.force }); // not opened yet: stopped as it opens (onEvent)
-      return { ok: true, message: `asked its live attempts to ${req.force ? 'stop now' : 'checkpoint and stop'}` };
+      if (driven) {
+        driven.stopped = { force };
+        driven.supervisor?.stop({ force }); // not opened yet: stopped as it opens (onEvent)
+        return asked;
+      }
+      // Not driven this moment (a drive that failed waits out its backoff): adopt stops it.
+      const run = await this.record(req.run_id);
+      if (run && hasLiveUnit(run)) {
+        this.waits.delete(req.run_id);
+        this.wake.abort();
+        return asked;
+      }
+      await stopCarried(home, req.run_id);
+      return { ok: true, message: 'no attempt running; it will not be started again' };
     }
     if (this.driving.has(req.run_id)) return { ok: false, message: 'it is running; make stop it first' };
-    const run = await this.record(req.run_id);
+    const [wanted, run] = await Promise.all([desiredRun(home, req.run_id), this.record(req.run_id)]);
     if (!run) return { ok: false, message: 'no such run' };
     const first = run.units[0]?.attempts.at(-1);
     const { run_id, backend = first?.backend ?? run.backends[0]!, host, fleet = run.fleet, batch, cluster, launched_on } = wanted ?? { run_id: run.run_id };
@@ -136,16 +148,22 @@ export class Agent {
     return loadRun(this.project, runId, { fresh: this.home.kind === 'store' }).catch(() => null);
   }
 
-  /** Starts driving every open run that nobody follows. */
+  /** Starts driving every open run that nobody follows, and stops the live attempts of one whose stop is owed. */
   private async adopt(): Promise<void> {
     const { project, home } = this;
     for (const d of await desiredRuns(home)) {
-      if (d.closed || this.driving.has(d.run_id) || this.stopping) continue;
+      if ((d.closed && !d.stop) || this.driving.has(d.run_id) || this.stopping) continue;
       const wait = this.waits.get(d.run_id);
       if (wait && Date.now() < wait.notBefore) continue;
       if (launcherOf(project, d.run_id) !== null || followerLive(d.follower, home.staleMs)) continue; // followed by a shell: it drives
       const run = await this.record(d.run_id);
       if (!run) continue;
+      if (d.stop) {
+        // A stop owed: its live attempts are stopped and followed to their ends, nothing started.
+        if (!hasLiveUnit(run)) await stopCarried(home, d.run_id);
+        else if (!this.notCarriedHere(d, run)) this.start(d, run, d.stop);
+        continue;
+      }
       const settled = d.only ? { done: false, state: '', reason: null } : settledState(run);
       if (settled.done) {
         await closeRun(home, d.run_id, settled.state, settled.reason);
@@ -185,8 +203,8 @@ export class Agent {
     if (diffs.length) throw new Error(`this checkout does not pin it as recorded (${diffs.join('; ')}); bring it to the run's commit`);
   }
 
-  private start(d: DesiredRun, run: RunRecord): void {
-    const driven: Driven = { supervisor: null, done: Promise.resolve(), stopped: false, gaveUp: null };
+  private start(d: DesiredRun, run: RunRecord, stopped: Driven['stopped'] = false): void {
+    const driven: Driven = { supervisor: null, done: Promise.resolve(), stopped, gaveUp: null };
     this.driving.set(d.run_id, driven);
     driven.done = this.drive(d, run, driven)
       .then(async (outcome) => {
@@ -209,13 +227,17 @@ export class Agent {
   private async drive(d: DesiredRun, run: RunRecord, driven: Driven): Promise<{ state: string; reason: string | null } | null> {
     const { project } = this;
     const ctx = { project, host: d.host, fleet: d.fleet, batch: d.batch, cluster: d.cluster, detached: true, sink: (e: LaunchEvent) => this.onEvent(d.run_id, e, driven) };
-    if (d.launched_on && d.launched_on !== hostname()) await this.checkPins(run);
+    // A stop starts nothing: the pins need not match, a retry's units are not asked again.
+    if (d.launched_on && d.launched_on !== hostname() && !driven.stopped) await this.checkPins(run);
     const backend = await this.placeFor(run, d, ctx);
-    if (d.only) await wantRun(this.home, { ...d, only: undefined, slot: undefined, follower: undefined }); // a retry's units are asked once
+    if (d.only && !driven.stopped) await wantRun(this.home, { ...d, only: undefined, slot: undefined, follower: undefined }); // a retry's units are asked once
     this.say(`agent: driving ${run.run_id} on ${backend.title}`);
     const result = await drive(ctx, run, backend, { how: d.only ? 'retry' : 'resume', only: d.only, slot: d.slot, inheritedAsOwn: true });
     if (result.kind !== 'driven' || result.detached) return null;
-    if (driven.stopped) return { state: 'cancelled', reason: 'make stop' };
+    if (driven.stopped) {
+      await stopCarried(this.home, run.run_id);
+      return { state: 'cancelled', reason: 'make stop' };
+    }
     if (driven.gaveUp) return { state: result.state, reason: driven.gaveUp };
     if (result.stranded.length) throw new Error(`unit${result.stranded.length > 1 ? 's' : ''} ${result.stranded.join(', ')} found nowhere to run`);
     const settled = settledState(result.run);

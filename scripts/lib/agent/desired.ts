@@ -40,6 +40,11 @@ export interface DesiredRun {
   slot?: string;
   /** set once nothing more is wanted: how it ended, when, and why */
   closed?: { state: string; at: string; reason: string | null };
+  /**
+   * A stop the agent took and has not yet seen through: it follows the run's live attempts to
+   * their ends, again after a drive that failed or an agent that died meanwhile.
+   */
+  stop?: { force: boolean };
 }
 
 const file = (runId: string) => `runs/${runId}.json`;
@@ -77,6 +82,22 @@ export async function closeRun(home: AgentHome, runId: string, state: string, re
   if (!d || d.closed) return;
   const { follower: _gone, ...rest } = d;
   await write(home, { ...rest, closed: { state, at: new Date().toISOString(), reason } });
+}
+
+/** A stop asked of the agent: the run closes as stopped, and the stop is owed until its attempts have ended. */
+export async function closeForStop(home: AgentHome, runId: string, force: boolean): Promise<void> {
+  const d = await desiredRun(home, runId);
+  if (!d) return;
+  const { follower: _gone, ...rest } = d;
+  await write(home, { ...rest, closed: d.closed ?? { state: 'cancelled', at: new Date().toISOString(), reason: 'make stop' }, stop: { force } });
+}
+
+/** The stop is seen through: none of the run's attempts is live any more. */
+export async function stopCarried(home: AgentHome, runId: string): Promise<void> {
+  const d = await desiredRun(home, runId);
+  if (!d?.stop) return;
+  const { stop: _done, ...rest } = d;
+  await write(home, rest);
 }
 
 /** Names (or clears) the shell that follows the run. */
