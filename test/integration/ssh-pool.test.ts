@@ -144,6 +144,30 @@ describe('the resident shell', () => {
     expect(await pool.exec(t, ['sh', '-c', 'read -r line; echo "got[$line]"'])).toMatchObject({ stdout: 'got[]\n' }); // stdin is empty
   });
 
+  it('runs a `sh -c` script in its subshell with the outcome a shell of its own gives it', async () => {
+    const pool = newPool();
+    const t = target('h1');
+    const hostile = ['a b', "'", '$(touch pwned)', '', '-n', 'x\ny', '*'];
+    const scripts = [
+      ['printf \'[%s]\' "$@"; echo "$# $0"', ...hostile],
+      ['exit 7'],
+      ['set -e; false; echo not reached'],
+      ['f() { return 3; }; f; echo "status $?"; cd /tmp && pwd'],
+      ['printf out; printf err >&2; trap \'echo trapped\' EXIT'],
+    ];
+    for (const [script, ...args] of scripts) {
+      const argv = ['sh', '-c', script!, 'sh', ...args];
+      // stdin given: a channel of its own, where sh -c runs as itself
+      expect(await pool.exec(t, argv), script).toEqual(await pool.exec(t, argv, { stdin: '' }));
+    }
+    // A syntax error ends the call's subshell, not the resident shell.
+    expect((await pool.exec(t, ['sh', '-c', 'if then fi', 'sh'])).code).toBe(2);
+    const first = (await pool.exec(t, shellPid)).stdout;
+    expect((await pool.exec(t, ['sh', '-c', 'echo "$1"', 'sh', 'still here'])).stdout).toBe('still here\n');
+    expect((await pool.exec(t, shellPid)).stdout).toBe(first);
+    expect(await onHost('h1', 'ls pwned 2>/dev/null || true')).toBe('');
+  });
+
   it('fails a call whose shell dies under it, and the next call gets a working one', async () => {
     const pool = newPool();
     const t = target('h1');

@@ -14,7 +14,7 @@ import {
   type OnData,
 } from './channel.js';
 import { openConnection, type ConnectOptions } from './connect.js';
-import { ResidentShell } from './resident-shell.js';
+import { ResidentShell, residentCommand } from './resident-shell.js';
 import { shellQuote } from '../quote.js';
 import { SshError, connectError, describeTarget } from './ssh-errors.js';
 import { SERVER_ALIVE_COUNT_MAX, SERVER_ALIVE_INTERVAL_SEC, type SshTarget } from './target.js';
@@ -202,7 +202,7 @@ export class SshPool {
     call.conn = conn;
     call.shell = shell;
     try {
-      return await shell.run(command);
+      return await shell.run(residentCommand(argv));
     } catch (err) {
       throw err instanceof ChannelLostError ? this.lostError(target, conn, argv) : err;
     }

@@ -7,7 +7,21 @@
 // status on stdout and a marker line on stderr: 128 random bits, so no output can forge one.
 import { randomBytes } from 'node:crypto';
 import type { Client, ClientChannel } from 'ssh2';
+import { shellQuote } from '../quote.js';
 import { ChannelLostError, openExecChannel, stopChannel, type ExecResult } from './channel.js';
+
+/**
+ * The command line that runs argv in the resident shell. `sh -c <script> sh <args>` runs as
+ * the script itself in the command's subshell, its arguments set and the script eval'd (a
+ * syntax error ends the subshell, never the resident shell): one process start fewer, several
+ * ms on a busy host. What could tell the two apart stays with `sh -c`: a script that reads
+ * `$$` or `$PPID` (the subshell has the resident shell's), or is named other than `sh` ($0).
+ */
+export function residentCommand(argv: readonly string[]): string {
+  const [sh, flag, script, name, ...args] = argv;
+  const inline = sh === 'sh' && flag === '-c' && script !== undefined && (name === undefined || name === 'sh') && !/\$\$|\$\{?PPID/.test(script);
+  return inline ? `set -- ${shellQuote(args)}\neval ${shellQuote([script])}` : shellQuote(argv);
+}
 
 interface Pending {
   marker: string;
