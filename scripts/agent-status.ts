@@ -18,7 +18,7 @@ void runMain(async () => {
   if (home.kind === 'store') console.log(`home: ${home.location}`);
   const wanted = (await desiredRuns(home)).sort((a, b) => a.since.localeCompare(b.since));
   const driven = new Set(health.state === 'stopped' ? [] : health.info.runs);
-  const rows = wanted.map((d) => [d.run_id, d.backend, d.closed ? `closed: ${d.closed.state}` : driven.has(d.run_id) ? 'driving' : 'open', d.closed?.reason ?? null]);
+  const rows = wanted.map((d) => [d.run_id, d.backend, d.closed ? `closed: ${d.closed.state}${d.stop ? ', stopping' : ''}` : driven.has(d.run_id) ? 'driving' : 'open', d.closed?.reason ?? null]);
   if (rows.length) console.log(renderTable(['RUN', 'BACKEND', 'AGENT', 'WHY'], rows));
   return health.state === 'running' ? 0 : 3;
 });

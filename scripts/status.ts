@@ -24,7 +24,8 @@ import { renderTable } from './lib/ui/table.js';
 /** What is wanted of a run: finished (carried on by the agent), or nothing more and why. */
 function wanted(d: DesiredRun | null | undefined): string {
   if (!d) return '-';
-  return d.closed ? `closed (${d.closed.state}${d.closed.reason ? `: ${d.closed.reason}` : ''})` : 'finished';
+  if (!d.closed) return 'finished';
+  return `closed (${d.closed.state}${d.closed.reason ? `: ${d.closed.reason}` : ''})${d.stop ? ', its attempts stopping' : ''}`;
 }
 
 // A unit not yet given an attempt counts as live too.

@@ -135,6 +135,32 @@ describe('the agent', () => {
     expect(JSON.parse(readFileSync(wantedFile, 'utf8')).closed.state).toBe('cancelled');
   });
 
+  it('a make stop killed (kill -9) while it follows the attempt leaves the stop to the agent', async () => {
+    await stopAgent(agent!);
+    agent = null;
+    const r = sb.make(['train', 'experiment=penguins', 'seed=15', 'detach=1']);
+    expect(r.code, r.stdout + r.stderr).toBe(0);
+    const id = runIdIn(r.stdout + r.stderr)!;
+    await waitFor(() => existsSync(path.join(attemptDir(id, 1), 'status.json')), 30_000, 'the runner started');
+    const runner = Number(readFileSync(path.join(attemptDir(id, 1), 'runner.pid'), 'utf8').split(' ')[0]);
+    const wantedFile = path.join(sb.dir, '.switchyard/agent/runs', `${id}.json`);
+    process.kill(runner, 'SIGSTOP'); // the attempt cannot end while make stop follows it
+    try {
+      const stop = sb.spawnMake(['stop', `run=${id}`]);
+      await waitFor(() => existsSync(path.join(sb.dir, '.switchyard/launchers', `${id}.pid`)), 30_000, `make stop following the attempt (${stop.output()})`);
+      const closed = new Promise((resolve) => stop.on('close', resolve));
+      process.kill(-stop.pid!, 'SIGKILL');
+      await closed;
+      expect(JSON.parse(readFileSync(wantedFile, 'utf8'))).toMatchObject({ closed: { state: 'cancelled' }, stop: { force: false } });
+    } finally {
+      process.kill(runner, 'SIGCONT');
+    }
+    agent = await startAgent(sb);
+    await waitFor(() => storedRun(sb, id)?.units[0]?.attempts[0]?.state === 'cancelled', 90_000, `attempt 1 stopped (${agent?.output()})`);
+    await waitFor(() => !('stop' in JSON.parse(readFileSync(wantedFile, 'utf8'))), 30_000, 'the stop seen through');
+    expect(storedRun(sb, id)!.units[0]!.attempts).toHaveLength(1);
+  });
+
   it('make agent-install keeps an agent running (a tmux session where systemd does not run for the user)', async () => {
     if (agent) await stopAgent(agent);
     agent = null;
