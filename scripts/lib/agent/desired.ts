@@ -41,8 +41,9 @@ export interface DesiredRun {
   /** set once nothing more is wanted: how it ended, when, and why */
   closed?: { state: string; at: string; reason: string | null };
   /**
-   * A stop the agent took and has not yet seen through: it follows the run's live attempts to
-   * their ends, again after a drive that failed or an agent that died meanwhile.
+   * A stop taken (by the agent, or by make stop from a shell) and not yet seen through: the
+   * agent stops the run's live attempts and follows them to their ends, again after a drive
+   * that failed, or when whoever took the stop died first.
    */
   stop?: { force: boolean };
 }
@@ -84,7 +85,7 @@ export async function closeRun(home: AgentHome, runId: string, state: string, re
   await write(home, { ...rest, closed: { state, at: new Date().toISOString(), reason } });
 }
 
-/** A stop asked of the agent: the run closes as stopped, and the stop is owed until its attempts have ended. */
+/** A whole run's stop: the run closes as stopped, and the stop is owed until its attempts have ended. */
 export async function closeForStop(home: AgentHome, runId: string, force: boolean): Promise<void> {
   const d = await desiredRun(home, runId);
   if (!d) return;
