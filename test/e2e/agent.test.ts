@@ -117,7 +117,11 @@ describe('the agent', () => {
   });
 
   it('a stop the agent took is seen through by the next agent, should it die first (kill -9)', async () => {
-    const r = sb.make(['train', 'experiment=penguins', 'seed=14', 'detach=1']);
+    // Long enough that only the stop can end it while one agent dies and the next starts.
+    const penguins = path.join(sb.dir, 'competitions/penguins');
+    const full = readFileSync(path.join(penguins, 'experiment.yaml'), 'utf8');
+    writeFileSync(path.join(penguins, 'experiments/long.yaml'), full.replace('EPOCHS: "8000"', 'EPOCHS: "400000"'));
+    const r = sb.make(['train', 'experiment=penguins/long', 'seed=14', 'detach=1']);
     expect(r.code, r.stdout + r.stderr).toBe(0);
     const id = runIdIn(r.stdout + r.stderr)!;
     await waitFor(() => storedRun(sb, id)?.units[0]?.attempts[0]?.state === 'running' && sb.make(['agent-status']).stdout.includes('1 run driven'), 30_000, 'the agent driving attempt 1');
