@@ -27,8 +27,9 @@ async function noteLedger(project: Project, run: RunRecord): Promise<void> {
 
 export async function saveRun(project: Project, run: RunRecord): Promise<void> {
   await noteLedger(project, run);
-  await project.store.putBytes(runKeys.record(run.run_id), runJson(run));
-  project.db.upsert(run);
+  const json = runJson(run);
+  await project.store.putBytes(runKeys.record(run.run_id), json);
+  project.db.upsert(run, json);
 }
 
 /**

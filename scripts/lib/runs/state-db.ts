@@ -137,8 +137,8 @@ export class StateDb {
     }
   }
 
-  /** Mirrors one run.json into the tables. */
-  upsert(run: RunRecord): void {
+  /** Mirrors one run.json into the tables; `json` is the record as runJson wrote it, when the caller has it. */
+  upsert(run: RunRecord, json = runJson(run)): void {
     const write = this.db.transaction((r: RunRecord) => {
       this.db.prepare('DELETE FROM runs WHERE run_id = ?').run(r.run_id);
       this.db
@@ -146,7 +146,7 @@ export class StateDb {
           `INSERT INTO runs (run_id, experiment, digest, state, created_at, updated_at, last_step, record)
            VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
         )
-        .run(r.run_id, r.experiment, r.pins.digest, runState(r), r.created_at, new Date().toISOString(), lastStep(r), runJson(r));
+        .run(r.run_id, r.experiment, r.pins.digest, runState(r), r.created_at, new Date().toISOString(), lastStep(r), json);
       this.writeDerived(r);
     });
     this.writing(() => write(run));
