@@ -17,7 +17,7 @@ const cacheFile = `${bundle}.cache`;
 
 const fd = openSync(bundle, 'r');
 const identity = bundleIdentity(fstatSync(fd));
-const source = readFileSync(fd, 'utf8');
+const source = readFileSync(fd, 'latin1'); // the build leaves only ASCII in it: a one-byte string, undecoded
 let cached: Buffer | null = null;
 try {
   cached = openCache(identity, readFileSync(cacheFile));

@@ -2,7 +2,7 @@
 // runs the same with its code cache missing, valid, damaged, or left from another build, and a
 // cache that does not fit is written anew.
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { build } from 'esbuild';
@@ -82,5 +82,18 @@ describe('a verb run from its code cache', () => {
     utimesSync(bundle, later, later); // a rebuild: the same bytes, a new bundle
     expect(keptCache()).toBe(false);
     expect(keptCache()).toBe(true);
+  });
+});
+
+describe("the cached verbs make's build leaves", () => {
+  // run-cached.ts reads a bundle as latin1, which is only the same text for ASCII alone.
+  it('hold ASCII alone (what esbuild keeps of other characters, in comments, is written as \\u escapes)', () => {
+    const dist = path.join(REPO, 'dist/cached');
+    const verbs = readdirSync(dist).filter((f) => f.endsWith('.cjs') && f !== 'run.cjs');
+    expect(verbs).toContain('train.cjs');
+    for (const verb of verbs) {
+      const bytes = readFileSync(path.join(dist, verb));
+      expect(bytes.findIndex((b) => b > 0x7f), verb).toBe(-1);
+    }
   });
 });
