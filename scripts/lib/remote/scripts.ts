@@ -8,16 +8,26 @@ import { STOP_REQUEST } from '../runner/attempt-spec.js';
  * marker $m): status.json, the events after those read (raw: a cut-off last line shows as such),
  * the newest metrics line, and the last non-empty line of the newer of stdout.log and stderr.log
  * (stderr.log when as new, as `ls -t` orders a tie), each section ended by the marker. Shared by
- * the ssh poll and the SLURM poll, which run it for every attempt every tick: it starts four
+ * the ssh poll and the SLURM poll, which run it for every attempt every tick: it starts three
  * processes an attempt where it started nine (status.json is read by the shell itself, the
- * newer log found by `test -nt`), each start a few ms of a busy host.
+ * newer log found by `test -nt`, its last non-empty line, a line of spaces counting as empty,
+ * found by the shell in the log's last 4 KiB), each start a few ms of a busy host.
  */
 export const ATTEMPT_FILES_SH = `if [ -r "$d/status.json" ]; then while IFS= read -r l || [ -n "$l" ]; do printf '%s\\n' "$l"; done 2>/dev/null <"$d/status.json"; fi; printf %s "$m"
 tail -n +"$((from + 1))" "$d/events.jsonl" 2>/dev/null; printf %s "$m"
 tail -n 1 "$d/metrics.jsonl" 2>/dev/null; printf %s "$m"
 f=$d/stdout.log
 if [ -f "$d/stderr.log" ] && ! [ "$f" -nt "$d/stderr.log" ]; then f=$d/stderr.log; fi
-if [ -f "$f" ]; then tail -c 4096 "$f" | awk '!/^ *$/ { l = $0; n = 1 } END { if (n) print l }'; fi; printf %s "$m"`;
+if [ -f "$f" ]; then
+  t=$(tail -c 4096 "$f" 2>/dev/null)
+  nl='
+'
+  while :; do
+    l=\${t##*"$nl"}
+    case $l in *[!\\ ]*) printf '%s\\n' "$l"; break;; esac
+    case $t in *"$nl"*) t=\${t%"$nl"*};; *) break;; esac
+  done
+fi; printf %s "$m"`;
 
 /**
  * Polls any number of attempts of one host in one call. $1 a marker, $2 the tmux socket, then

@@ -12,5 +12,14 @@ tail -n +"$((from + 1))" "$d/events.jsonl" 2>/dev/null; printf %s "$m"
 tail -n 1 "$d/metrics.jsonl" 2>/dev/null; printf %s "$m"
 f=$d/stdout.log
 if [ -f "$d/stderr.log" ] && ! [ "$f" -nt "$d/stderr.log" ]; then f=$d/stderr.log; fi
-if [ -f "$f" ]; then tail -c 4096 "$f" | awk '!/^ *$/ { l = $0; n = 1 } END { if (n) print l }'; fi; printf %s "$m"
+if [ -f "$f" ]; then
+  t=$(tail -c 4096 "$f" 2>/dev/null)
+  nl='
+'
+  while :; do
+    l=${t##*"$nl"}
+    case $l in *[!\ ]*) printf '%s\n' "$l"; break;; esac
+    case $t in *"$nl"*) t=${t%"$nl"*};; *) break;; esac
+  done
+fi; printf %s "$m"
 done
