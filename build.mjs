@@ -70,9 +70,10 @@ await build({
 });
 await build({ ...local, splitting: false, format: 'cjs', banner: {}, sourcemap: false, entryPoints: ['scripts/boot/run-cached.ts'], outfile: 'dist/cached/run.cjs' });
 // A bundle of ASCII alone is read as latin1 (run-cached.ts) and becomes a one-byte string: a
-// single non-ASCII character made node decode the whole 1.5 MB as UTF-8 into a two-byte string,
-// ~10 ms of every start. esbuild escapes them in strings, regexes and names; what it leaves is in
-// comments it keeps (zod's em dash), where a \u escape means the same to a reader.
+// single non-ASCII character made node decode the whole 1.5 MB as UTF-8 into a two-byte string
+// and V8 compile from that, ~25 ms of every start of make train. esbuild escapes such characters
+// in strings, regexes and names; what it leaves is in comments it keeps (zod's em dash), where a
+// \u escape means the same to a reader.
 const escapeNonAscii = (text) => text.replace(/[^\x00-\x7f]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
 // esbuild can emit a script that does not parse where it rewrites an import() (one with an await
 // in its argument): refuse to finish the build rather than leave make train broken.
