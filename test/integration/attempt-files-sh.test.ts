@@ -1,7 +1,7 @@
 // ATTEMPT_FILES_SH, the part of the ssh and SLURM polls that reads an attempt's files, run by
 // this machine's sh on attempt folders written here: what each of its sections holds.
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -11,6 +11,12 @@ const root = mkdtempSync(path.join(os.tmpdir(), 'switchyard-attempt-files-'));
 afterAll(() => rmSync(root, { recursive: true, force: true }));
 const M = '|M|';
 let n = 0;
+// A tail of our own ahead on the PATH counts the processes a poll starts, then runs the real one.
+const bin = path.join(root, 'bin');
+const tails = path.join(root, 'tails');
+mkdirSync(bin);
+writeFileSync(path.join(bin, 'tail'), `#!/bin/sh\necho started >> '${tails}'\nexec /usr/bin/tail "$@"\n`);
+chmodSync(path.join(bin, 'tail'), 0o755);
 
 /** Writes an attempt folder of `files` (name to text, or [text, mtime in s]) and reads it as a poll does. */
 function poll(files: Record<string, string | [string, number]>, from = 0) {
@@ -21,20 +27,25 @@ function poll(files: Record<string, string | [string, number]>, from = 0) {
     writeFileSync(path.join(d, name), text);
     if (mtime !== undefined) utimesSync(path.join(d, name), mtime, mtime);
   }
-  const out = execFileSync('sh', ['-c', `d=$1 m=$2 from=$3\n${ATTEMPT_FILES_SH}`, 'sh', d, M, String(from)]).toString();
+  writeFileSync(tails, '');
+  const env = { ...process.env, PATH: `${bin}:${process.env.PATH}` };
+  const out = execFileSync('sh', ['-c', `d=$1 m=$2 from=$3\n${ATTEMPT_FILES_SH}`, 'sh', d, M, String(from)], { env }).toString();
   const [status, events, metrics, lastLine, rest] = out.split(M);
   expect(rest).toBe('');
-  return { status, events, metrics, lastLine };
+  return { status, events, metrics, lastLine, tails: readFileSync(tails, 'utf8').split('\n').length - 1 };
 }
 
 describe('an attempt folder read by the poll', () => {
   it('gives status.json, the events not yet read, the newest metrics line', () => {
     const r = poll({ 'status.json': '{"state":"running"}', 'events.jsonl': '{"e":1}\n{"e":2}\n{"e":3}\n', 'metrics.jsonl': '{"step":1}\n{"step":2}\n' }, 1);
-    expect(r).toEqual({ status: '{"state":"running"}\n', events: '{"e":2}\n{"e":3}\n', metrics: '{"step":2}\n', lastLine: '' });
+    expect(r).toEqual({ status: '{"state":"running"}\n', events: '{"e":2}\n{"e":3}\n', metrics: '{"step":2}\n', lastLine: '', tails: 2 });
+    expect(poll({ 'events.jsonl': '{"e":1}\n', 'metrics.jsonl': '{"step":1}\n', 'stdout.log': 'epoch 1\n' }).tails).toBe(3);
   });
 
-  it('gives nothing for files not there yet', () => {
-    expect(poll({})).toEqual({ status: '', events: '', metrics: '', lastLine: '' });
+  it('gives nothing for files not there yet or empty, and starts no process for them', () => {
+    expect(poll({})).toEqual({ status: '', events: '', metrics: '', lastLine: '', tails: 0 });
+    const empty = { 'status.json': '', 'events.jsonl': '', 'metrics.jsonl': '', 'stdout.log': '', 'stderr.log': '' };
+    expect(poll(empty)).toEqual({ status: '', events: '', metrics: '', lastLine: '', tails: 0 });
   });
 
   it('gives the last line of the log that is not empty or spaces alone', () => {

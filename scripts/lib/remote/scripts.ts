@@ -11,14 +11,15 @@ import { STOP_REQUEST } from '../runner/attempt-spec.js';
  * the ssh poll and the SLURM poll, which run it for every attempt every tick: it starts three
  * processes an attempt where it started nine (status.json is read by the shell itself, the
  * newer log found by `test -nt`, its last non-empty line, a line of spaces counting as empty,
- * found by the shell in the log's last 4 KiB), each start a few ms of a busy host.
+ * found by the shell in the log's last 4 KiB), each start a few ms of a busy host. A file that
+ * is empty or missing (an experiment that logs no metrics, a runner just started) costs none.
  */
 export const ATTEMPT_FILES_SH = `if [ -r "$d/status.json" ]; then while IFS= read -r l || [ -n "$l" ]; do printf '%s\\n' "$l"; done 2>/dev/null <"$d/status.json"; fi; printf %s "$m"
-tail -n +"$((from + 1))" "$d/events.jsonl" 2>/dev/null; printf %s "$m"
-tail -n 1 "$d/metrics.jsonl" 2>/dev/null; printf %s "$m"
+[ -s "$d/events.jsonl" ] && tail -n +"$((from + 1))" "$d/events.jsonl" 2>/dev/null; printf %s "$m"
+[ -s "$d/metrics.jsonl" ] && tail -n 1 "$d/metrics.jsonl" 2>/dev/null; printf %s "$m"
 f=$d/stdout.log
 if [ -f "$d/stderr.log" ] && ! [ "$f" -nt "$d/stderr.log" ]; then f=$d/stderr.log; fi
-if [ -f "$f" ]; then
+if [ -s "$f" ]; then
   t=$(tail -c 4096 "$f" 2>/dev/null)
   nl='
 '

@@ -8,11 +8,11 @@ case $live in *"
 $session
 "*) printf alive;; *) printf gone;; esac; printf %s "$m"
 if [ -r "$d/status.json" ]; then while IFS= read -r l || [ -n "$l" ]; do printf '%s\n' "$l"; done 2>/dev/null <"$d/status.json"; fi; printf %s "$m"
-tail -n +"$((from + 1))" "$d/events.jsonl" 2>/dev/null; printf %s "$m"
-tail -n 1 "$d/metrics.jsonl" 2>/dev/null; printf %s "$m"
+[ -s "$d/events.jsonl" ] && tail -n +"$((from + 1))" "$d/events.jsonl" 2>/dev/null; printf %s "$m"
+[ -s "$d/metrics.jsonl" ] && tail -n 1 "$d/metrics.jsonl" 2>/dev/null; printf %s "$m"
 f=$d/stdout.log
 if [ -f "$d/stderr.log" ] && ! [ "$f" -nt "$d/stderr.log" ]; then f=$d/stderr.log; fi
-if [ -f "$f" ]; then
+if [ -s "$f" ]; then
   t=$(tail -c 4096 "$f" 2>/dev/null)
   nl='
 '
