@@ -63,6 +63,14 @@ afterAll(async () => {
 });
 
 const stored = (key: string) => readFileSync(s3rverObjectPath(s3, `${PREFIX}/${key}`));
+/** The run's record as the store holds it; null before it is there, or while it is being replaced. */
+const storedRecord = (id: string | undefined) => {
+  try {
+    return id ? JSON.parse(stored(`runs/${id}/run.json`).toString()) : null;
+  } catch {
+    return null;
+  }
+};
 const runIdIn = (text: string) => /run (\S+-\d{8}T\d{4}-[0-9a-f]{8}(?:-\d+)?)/.exec(text)?.[1];
 /** `make` without blocking this process: the stand-in answers the verbs from here. */
 const make = async (args: string[]) => {
@@ -112,9 +120,18 @@ describe('gcp-batch backend', () => {
       expect(standin.job(job!)!.tasks).toHaveLength(8);
       firstStep = Math.max(...shardCommits(sb, runIdIn(p.output()), 3).map((c) => c.step));
       // Batch reruns it (retries: 1) as the same attempt, which resumes and commits a newer step.
+      // A newer step in the ledger alone may be the preempted run's last (its events are read
+      // after it ended): the rerun is known by the step it restored, in the record.
       await standin.preempt(job!, 3);
-      await waitFor(() => shardCommits(sb, runIdIn(p.output()), 3).some((c) => c.step > firstStep), 180_000, 'the rerun of shard 3 committing a newer step');
       await standin.waitFor((e) => e.job === job && e.task === 3 && e.state === 'RUNNING' && e.attempt === 1, { what: 'the rerun running' });
+      await waitFor(
+        () => {
+          const restored = storedRecord(runIdIn(p.output()))?.shards?.[3]?.attempts?.[0]?.restored_step;
+          return typeof restored === 'number' && shardCommits(sb, runIdIn(p.output()), 3).some((c) => c.step > restored);
+        },
+        180_000,
+        'the rerun of shard 3 restoring, then committing a newer step',
+      );
       // Its retries used up, the attempt ends preempted and the next one is a new job.
       await standin.preempt(job!, 3);
       const code = await new Promise((r) => p.on('close', r));
