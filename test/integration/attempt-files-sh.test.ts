@@ -14,8 +14,9 @@ let n = 0;
 // A tail of our own ahead on the PATH counts the processes a poll starts, then runs the real one.
 const bin = path.join(root, 'bin');
 const tails = path.join(root, 'tails');
+const realTail = execFileSync('sh', ['-c', 'command -v tail'], { encoding: 'utf8' }).trim();
 mkdirSync(bin);
-writeFileSync(path.join(bin, 'tail'), `#!/bin/sh\necho started >> '${tails}'\nexec /usr/bin/tail "$@"\n`);
+writeFileSync(path.join(bin, 'tail'), `#!/bin/sh\necho started >> '${tails}'\nexec '${realTail}' "$@"\n`);
 chmodSync(path.join(bin, 'tail'), 0o755);
 
 /** Writes an attempt folder of `files` (name to text, or [text, mtime in s]) and reads it as a poll does. */

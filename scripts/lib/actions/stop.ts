@@ -2,7 +2,7 @@
 // the run (it records the ends), waits for them to end and records it.
 import { setTimeout as sleep } from 'node:timers/promises';
 import { agentDrives, agentWho, lookAtAgent } from '../agent/agent-lock.js';
-import { closeForStop, closeRun, desiredRun, stopCarried } from '../agent/desired.js';
+import { closeForStop, closeRun, desiredRun, STOPPED, stopCarried } from '../agent/desired.js';
 import { agentHome } from '../agent/home.js';
 import { askAgent, untilSettled } from '../agent/requests.js';
 import type { Backend } from '../backends/backend.js';
@@ -52,7 +52,7 @@ export async function stopWanted(project: Project, run: RunRecord, opts: { force
   const asked = live(run, opts.units);
   if (!asked.length) {
     const last = run.units.length === 1 ? run.units[0]!.attempts.at(-1)?.state : null;
-    if (!opts.units) await closeRun(home, run.run_id, 'cancelled', 'make stop'); // none resumes it
+    if (!opts.units) await closeRun(home, run.run_id, STOPPED.state, STOPPED.reason); // none resumes it
     throw new UserError(`stop: run ${run.run_id} is not running${last ? ` (${last})` : run.units.length ? '' : ' (no attempts)'}`);
   }
   // A whole run's stop is owed until its attempts have ended: should this process die first,

@@ -26,7 +26,7 @@ import { hasLiveUnit, isLiveAttempt, type RunRecord } from '../runs/run-record.j
 import type { Supervisor } from '../runs/supervisor.js';
 import { drive, type LaunchEvent } from '../actions/launch.js';
 import { AgentLock } from './agent-lock.js';
-import { closeForStop, closeRun, desiredRuns, desiredRun, followerLive, setFollower, settledState, stopCarried, wantRun, type DesiredRun } from './desired.js';
+import { closeForStop, closeRun, desiredRuns, desiredRun, followerLive, setFollower, settledState, STOPPED, stopCarried, wantRun, type DesiredRun } from './desired.js';
 import { agentHome, type AgentHome } from './home.js';
 import { answerRequest, pendingRequests, type AgentAnswer, type AgentRequest } from './requests.js';
 
@@ -236,7 +236,7 @@ export class Agent {
     if (result.kind !== 'driven' || result.detached) return null;
     if (driven.stopped) {
       await stopCarried(this.home, run.run_id);
-      return { state: 'cancelled', reason: 'make stop' };
+      return STOPPED;
     }
     if (driven.gaveUp) return { state: result.state, reason: driven.gaveUp };
     if (result.stranded.length) throw new Error(`unit${result.stranded.length > 1 ? 's' : ''} ${result.stranded.join(', ')} found nowhere to run`);

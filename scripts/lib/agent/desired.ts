@@ -77,12 +77,17 @@ export async function wantRun(home: AgentHome, d: Omit<DesiredRun, 'since' | 'cl
   await write(home, { ...clean, since: new Date().toISOString() });
 }
 
+const closedNow = (state: string, reason: string | null) => ({ state, at: new Date().toISOString(), reason });
+
+/** How a run that `make stop` ended closes. */
+export const STOPPED = { state: 'cancelled', reason: 'make stop' } as const;
+
 /** Nothing more is wanted of a run: it finished, was stopped, or was given up on. */
 export async function closeRun(home: AgentHome, runId: string, state: string, reason: string | null): Promise<void> {
   const d = await desiredRun(home, runId);
   if (!d || d.closed) return;
   const { follower: _gone, ...rest } = d;
-  await write(home, { ...rest, closed: { state, at: new Date().toISOString(), reason } });
+  await write(home, { ...rest, closed: closedNow(state, reason) });
 }
 
 /** A whole run's stop: the run closes as stopped, and the stop is owed until its attempts have ended. */
@@ -90,7 +95,7 @@ export async function closeForStop(home: AgentHome, runId: string, force: boolea
   const d = await desiredRun(home, runId);
   if (!d) return;
   const { follower: _gone, ...rest } = d;
-  await write(home, { ...rest, closed: d.closed ?? { state: 'cancelled', at: new Date().toISOString(), reason: 'make stop' }, stop: { force } });
+  await write(home, { ...rest, closed: d.closed ?? closedNow(STOPPED.state, STOPPED.reason), stop: { force } });
 }
 
 /** The stop is seen through: none of the run's attempts is live any more. */
