@@ -2,11 +2,12 @@
 // rsync's own file set (its exclude rules), modes, mtimes, links; and a later rsync push must
 // find nothing to do. Unpacked here with the argv a host runs.
 import { execFileSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { linkSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, utimesSync, writeFileSync, chmodSync, readlinkSync, existsSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { decodeRsyncName, packRepo, unpackArgv } from '../../scripts/lib/pack/repo-tar.js';
+import { decodeRsyncName, forHosts, packRepo, unpackArgv, worthGzipping, type RepoPack } from '../../scripts/lib/pack/repo-tar.js';
 import { SYNC_EXCLUDES } from '../../scripts/lib/ssh/rsync.js';
 
 let tmp: string;
@@ -42,20 +43,24 @@ beforeAll(() => {
 
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 
-function unpack(archive: Buffer): string {
+function unpack(pack: RepoPack): string {
   const dest = mkdtempSync(path.join(tmp, 'dest-'));
-  const [cmd, ...args] = unpackArgv(dest);
-  execFileSync(cmd!, args, { input: archive });
+  const [cmd, ...args] = unpackArgv(dest, pack.gzipped);
+  execFileSync(cmd!, args, { input: pack.archive });
   return dest;
 }
+
+/** `rsync -a -i --dry-run` of src onto dest: empty when dest is what rsync -a would make. */
+const rsyncWouldChange = (dest: string) =>
+  execFileSync('rsync', ['-a', '-i', '--dry-run', '--delete', ...EXCLUDES.map((e) => `--exclude=${e}`), '--', `${src}/`, `${dest}/`]).toString();
 
 describe('packRepo', () => {
   it('unpacks to what rsync -a would make: a later push with the same excludes changes nothing', async () => {
     const pack = await packRepo(src, EXCLUDES);
     expect(pack).not.toBeNull();
-    const dest = unpack(pack!.archive);
-    const itemized = execFileSync('rsync', ['-a', '-i', '--dry-run', '--delete', ...EXCLUDES.map((e) => `--exclude=${e}`), '--', `${src}/`, `${dest}/`]);
-    expect(itemized.toString()).toBe('');
+    expect(pack!.gzipped).toBe(false);
+    const dest = unpack(pack!);
+    expect(rsyncWouldChange(dest)).toBe('');
     // and rsync's own copy has exactly the same names
     const viaRsync = mkdtempSync(path.join(tmp, 'rsync-'));
     execFileSync('rsync', ['-a', ...EXCLUDES.map((e) => `--exclude=${e}`), '--', `${src}/`, `${viaRsync}/`]);
@@ -65,7 +70,7 @@ describe('packRepo', () => {
 
   it('keeps rsync -a semantics: excludes, modes, mtimes, symlinks, odd names; hard links become files', async () => {
     const pack = (await packRepo(src, EXCLUDES))!;
-    const dest = unpack(pack.archive);
+    const dest = unpack(pack);
     for (const gone of ['node_modules', 'pkg/__pycache__', '.git', 'bench/.tmp', 'scratch-1', '.env']) expect(existsSync(path.join(dest, gone)), gone).toBe(false);
     expect(readFileSync(path.join(dest, 'sub/bench/.tmp/kept.txt'), 'utf8')).toBe('sub/bench/.tmp/kept.txt');
     for (const name of ODD) expect(readFileSync(path.join(dest, 'odd', name), 'utf8')).toBe(`odd/${name}`);
@@ -76,6 +81,33 @@ describe('packRepo', () => {
     expect(statSync(path.join(dest, 'pkg/deep/er/module.py'), { bigint: true }).mtimeNs).toBe(statSync(path.join(src, 'pkg/deep/er/module.py'), { bigint: true }).mtimeNs);
     // files: every non-folder entry rsync would send
     expect(pack.files).toBe(5 + ODD.length + 1); // train.py, module.py, run.sh, link, hard-link, kept.txt, the odd ones
+  });
+
+  it('goes to hosts gzipped when that shrinks it, unpacking to the same tree', async () => {
+    // Source-like text: compresses (tar's 512-byte padding alone would), and unpacks as before.
+    const pack = (await packRepo(src, EXCLUDES))!;
+    const sent = await forHosts(pack);
+    expect(sent.gzipped).toBe(true);
+    expect(sent.archive.length).toBeLessThan(pack.archive.length * 0.8);
+    expect(sent.files).toBe(pack.files);
+    expect(rsyncWouldChange(unpack(sent))).toBe('');
+    expect(await forHosts(sent)).toBe(sent); // compressed once
+  });
+
+  it('stays plain when its files do not compress (random bytes)', async () => {
+    const noise = path.join(tmp, 'noise');
+    mkdirSync(noise);
+    for (let i = 0; i < 8; i++) writeFileSync(path.join(noise, `blob-${i}.bin`), randomBytes(64 * 1024));
+    const pack = (await packRepo(noise, EXCLUDES))!;
+    expect(pack.archive.length).toBeGreaterThan(8 * 16 * 1024); // judged from slices of it
+    expect(worthGzipping(pack.archive)).toBe(false);
+    expect(await forHosts(pack)).toBe(pack);
+    // Judged over the whole archive, not by its first bytes alone.
+    const text = (n: number) => Buffer.alloc(n, 'import os\n');
+    expect(worthGzipping(Buffer.concat([text(128 * 1024), randomBytes(896 * 1024)]))).toBe(false);
+    expect(worthGzipping(Buffer.concat([randomBytes(128 * 1024), text(896 * 1024)]))).toBe(true);
+    expect(worthGzipping(text(4096))).toBe(true);
+    expect(worthGzipping(randomBytes(4096))).toBe(false);
   });
 
   it('gives up (null) past its size limit, so the caller pushes with rsync instead', async () => {

@@ -137,7 +137,7 @@ describe('SshBackend.pollMany', () => {
 });
 
 describe('prepareHost', () => {
-  it('fills an empty copy of the project from one tar: the tree rsync would make', async () => {
+  it('fills an empty copy of the project from one tar, gzipped: the tree rsync would make', async () => {
     const project = path.join(tmp, 'tarred');
     mkdirSync(path.join(project, 'src', 'deep er'), { recursive: true });
     writeFileSync(path.join(project, 'train.py'), 'print("hi")\n');
@@ -153,6 +153,7 @@ describe('prepareHost', () => {
     await fresh.run(['ln', '-sf', process.execPath, fresh.layout.node]);
     const prepared = await prepareHost(fresh, { projectRoot: project, runnerBundle: RUNNER, packs: new RepoPacks() });
     expect(prepared.repo.via).toBe('tar');
+    expect(prepared.repo.bytes).toBeLessThan(20_000); // gzipped: the 100 kB file is one letter repeated
 
     // Every entry's type, mode and link target, and every file's content.
     const listing = `find . -printf '%p %y %m %l\\n' && find . -type f -exec sha256sum {} +`;

@@ -51,7 +51,7 @@ export async function prepareHost(host: RemoteHost, opts: PrepareOptions): Promi
   const pushRepo = async (): Promise<Prepared['repo']> => {
     if (pack && found.has('empty')) {
       const packed = await pack;
-      if (packed && (await host.unpackRepo(packed.archive))) return { via: 'tar', files: packed.files, bytes: packed.archive.length };
+      if (packed && (await host.unpackRepo(packed))) return { via: 'tar', files: packed.files, bytes: packed.archive.length };
     }
     const r = await host.rsyncRepo(opts.projectRoot, { excludes: opts.excludes });
     return { via: 'rsync', files: r.filesTransferred, bytes: r.bytesTransferred };

@@ -1,7 +1,7 @@
 // One remote host as the backends and bootstrap see it: commands over the pooled connection,
 // whole files written and read in one round trip, and rsync for the bulk.
 import type { SshPool } from '../ssh/pool.js';
-import { unpackArgv } from '../pack/repo-tar.js';
+import { unpackArgv, type RepoPack } from '../pack/repo-tar.js';
 import { runRsync, SYNC_EXCLUDES } from '../ssh/rsync.js';
 import type { SshTarget } from '../ssh/target.js';
 import { UserError } from '../ui/errors.js';
@@ -77,12 +77,12 @@ export class RemoteHost {
 
   /**
    * Fills an empty <root>/repo from a tar of the project (packRepo, same excludes) over the
-   * pooled connection. False when it did not unpack (no tar there, a timeout): the caller pushes
+   * pooled connection, gzipped where packed so. False when it did not unpack (no tar or gzip there, a timeout): the caller pushes
    * with rsyncRepo instead, whose delta transfer finishes whatever this left.
    */
-  async unpackRepo(archive: Buffer): Promise<boolean> {
+  async unpackRepo(pack: RepoPack): Promise<boolean> {
     try {
-      return (await this.run(unpackArgv(this.layout.repo), { stdin: archive, timeoutMs: timeoutFor(archive.length), allowFail: true })).code === 0;
+      return (await this.run(unpackArgv(this.layout.repo, pack.gzipped), { stdin: pack.archive, timeoutMs: timeoutFor(pack.archive.length), allowFail: true })).code === 0;
     } catch {
       return false;
     }
