@@ -15,14 +15,15 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { SshBackend } from '../scripts/lib/backends/ssh.js';
-import { RemoteHost } from '../scripts/lib/remote/remote-host.js';
+import { forHosts, packRepo } from '../scripts/lib/pack/repo-tar.js';
+import { RemoteHost, repoExcludes } from '../scripts/lib/remote/remote-host.js';
 import { SshPool } from '../scripts/lib/ssh/pool.js';
 import { rsyncShellString, SYNC_EXCLUDES } from '../scripts/lib/ssh/rsync.js';
 import { sshArgv, sshDestination, sshOptions, targetFromConfig, type SshTarget } from '../scripts/lib/ssh/target.js';
 import { FileStore } from '../scripts/lib/store/file-store.js';
 import { testAttemptSpec } from '../test/helpers/runner-process.js';
 import { startTestHosts } from '../test/helpers/ssh-hosts.js';
-import { makeRandomRepo, median, now, sizeFromEnv } from './lib/measure.js';
+import { makeRandomRepo, makeSourceRepo, median, now, sizeFromEnv } from './lib/measure.js';
 
 const REPO_MB = 20;
 const FILES = 2000;
@@ -37,8 +38,13 @@ function check(argv: string[]): void {
 }
 
 if (!existsSync(RUNNER)) check(['node', 'build.mjs']);
-const repo = path.resolve('bench/.tmp/fleet-repo');
-makeRandomRepo(repo, REPO_MB, FILES);
+// BENCH_FLEET_REPO=source: a tree of real source code (npm packages' JavaScript), which goes to
+// hosts gzipped, in place of random files, which compress not at all.
+const KIND = process.env.BENCH_FLEET_REPO ?? 'random';
+if (KIND !== 'random' && KIND !== 'source') throw new Error(`BENCH_FLEET_REPO=${KIND}: give random or source`);
+const repo = path.resolve(`bench/.tmp/fleet-${KIND === 'random' ? '' : 'source-'}repo`);
+(KIND === 'random' ? makeRandomRepo : makeSourceRepo)(repo, REPO_MB, FILES);
+const wire = await forHosts((await packRepo(repo, repoExcludes()))!);
 const storeDir = mkdtempSync(path.join(os.tmpdir(), 'switchyard-fleetbench-store-'));
 const shm = existsSync('/dev/shm') ? mkdtempSync('/dev/shm/switchyard-fleetbench-') : null; // see freshRoots
 const hosts = await startTestHosts(HOSTS, { prefix: 'syfanout' });
@@ -136,6 +142,8 @@ try {
   const f = median(fleet);
   const n = median(naive);
   const ratio = n / f;
+  const mb = (n: number) => `${(n / 1e6).toFixed(1)} MB`;
+  console.log(`  ${KIND} files, ${wire.files} of them; sent to each host as ${wire.gzipped ? `${mb(wire.archive.length)} gzipped` : `${mb(wire.archive.length)}, plain (it does not compress)`}`);
   console.log(`fleet fan-out (median of ${ROUNDS}, interleaved; ${REPO_MB} MB in ${FILES} files + shard start, ${HOSTS} hosts, host folders ${shm ? 'on tmpfs' : 'in each home'}; rounds fleet ${fleet.map((x) => x.toFixed(2)).join('/')} s, sequential ${naive.map((x) => x.toFixed(2)).join('/')} s)`);
   console.log(`  fleet fan-out to ${HOSTS} hosts: ${f.toFixed(2)} s vs ${n.toFixed(2)} s sequential = ${ratio.toFixed(1)}x (target >= ${TARGET}x)   ${ratio >= TARGET ? 'MET' : 'MISSED'}`);
   if (ratio < TARGET) process.exitCode = 1;

@@ -1,6 +1,7 @@
-// What the benchmarks share: a clock, the median of rounds, and a repository of random files.
+// What the benchmarks share: a clock, the median of rounds, and repositories of random files or
+// of source code.
 import { randomFillSync } from 'node:crypto';
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 
 /** Seconds, for timing one step. */
@@ -17,6 +18,35 @@ export function makeRandomRepo(dir: string, mb: number, files: number): void {
     mkdirSync(sub, { recursive: true });
     writeFileSync(path.join(sub, `f${i}.bin`), randomFillSync(buf));
   }
+  writeFileSync(path.join(dir, '.done'), '');
+}
+
+/**
+ * Up to `files` files of real source code, `mb` MB at most: the JavaScript of the installed npm
+ * packages (files of 2-200 KiB, in path order, so the same lockfile gives the same tree). Made
+ * once and kept (`.done`).
+ */
+export function makeSourceRepo(dir: string, mb: number, files: number): void {
+  if (existsSync(path.join(dir, '.done'))) return;
+  const from = path.resolve('node_modules');
+  let bytes = 0;
+  let count = 0;
+  const walk = (rel: string): boolean => {
+    for (const d of readdirSync(path.join(from, rel), { withFileTypes: true }).sort((a, b) => (a.name < b.name ? -1 : 1))) {
+      const name = path.join(rel, d.name);
+      if (d.isDirectory() && walk(name)) return true;
+      if (!d.isFile() || !d.name.endsWith('.js')) continue;
+      const { size } = statSync(path.join(from, name));
+      if (size < 2048 || size > 200 * 1024) continue;
+      if (bytes + size > mb * 1024 * 1024 || count === files) return true;
+      mkdirSync(path.join(dir, rel), { recursive: true });
+      copyFileSync(path.join(from, name), path.join(dir, name));
+      bytes += size;
+      count++;
+    }
+    return false;
+  };
+  walk('.');
   writeFileSync(path.join(dir, '.done'), '');
 }
 
