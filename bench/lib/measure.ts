@@ -21,6 +21,9 @@ export function makeRandomRepo(dir: string, mb: number, files: number): void {
   writeFileSync(path.join(dir, '.done'), '');
 }
 
+/** Folders a push leaves out (the built-in sync excludes), so every file copied is sent. */
+const SKIPPED = new Set(['node_modules', 'dist', 'outputs']);
+
 /**
  * Up to `files` files of real source code, `mb` MB at most: the JavaScript of the installed npm
  * packages (files of 2-200 KiB, in path order, so the same lockfile gives the same tree). Made
@@ -34,6 +37,7 @@ export function makeSourceRepo(dir: string, mb: number, files: number): void {
   const walk = (rel: string): boolean => {
     for (const d of readdirSync(path.join(from, rel), { withFileTypes: true }).sort((a, b) => (a.name < b.name ? -1 : 1))) {
       const name = path.join(rel, d.name);
+      if (d.isDirectory() && SKIPPED.has(d.name)) continue;
       if (d.isDirectory() && walk(name)) return true;
       if (!d.isFile() || !d.name.endsWith('.js')) continue;
       const { size } = statSync(path.join(from, name));
