@@ -9,7 +9,7 @@
 // stored as plain files, as `rsync -a` leaves them. Unpacked with `tar -x -p`, the copy is what
 // `rsync -a` would have made, so every later push is rsync's delta and finds nothing to do.
 //
-// An archive that compresses (source code does, 2.5-4x) goes to hosts gzipped, compressed once
+// An archive that compresses (source code does, 2.5-5x) goes to hosts gzipped, compressed once
 // for all of them: fewer bytes through the uplink, and through each host's sshd, which costs
 // more CPU per byte received than `gunzip` does.
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -88,7 +88,7 @@ const SLICE_BYTES = 16 * 1024;
 
 /**
  * Whether gzip shrinks the archive enough to be worth it, judged from slices spread evenly over
- * it: a few ms, where compressing a tree of random or already compressed files whole would
+ * it: 4-30 ms, where compressing a tree of random or already compressed files whole would
  * cost a quarter of a second per 20 MB and save nothing.
  */
 export function worthGzipping(archive: Buffer): boolean {
