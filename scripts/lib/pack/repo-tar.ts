@@ -92,8 +92,8 @@ const SLICE_BYTES = 16 * 1024;
  * cost a quarter of a second per 20 MB and save nothing.
  */
 export function worthGzipping(archive: Buffer): boolean {
-  const sample = archive.length <= SLICES * SLICE_BYTES;
-  const slices = sample
+  const whole = archive.length <= SLICES * SLICE_BYTES;
+  const slices = whole
     ? [archive]
     : Array.from({ length: SLICES }, (_, i) => {
         const at = Math.floor((i * (archive.length - SLICE_BYTES)) / (SLICES - 1));
