@@ -10,8 +10,7 @@
 // `rsync -a` would have made, so every later push is rsync's delta and finds nothing to do.
 //
 // An archive that compresses (source code does, 2.5-5x) goes to hosts gzipped, compressed once
-// for all of them: fewer bytes through the uplink, and through each host's sshd, which costs
-// more CPU per byte received than `gunzip` does.
+// for all of them: a fan-out's hosts share the uplink, which then carries a fraction of the bytes.
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
