@@ -142,8 +142,8 @@ try {
   const f = median(fleet);
   const n = median(naive);
   const ratio = n / f;
-  const mb = (n: number) => `${(n / 1e6).toFixed(1)} MB`;
-  console.log(`  ${KIND} files, ${wire.files} of them; sent to each host as ${wire.gzipped ? `${mb(wire.archive.length)} gzipped` : `${mb(wire.archive.length)}, plain (it does not compress)`}`);
+  const sent = `${(wire.archive.length / 1e6).toFixed(1)} MB`;
+  console.log(`  ${KIND} files, ${wire.files} of them; sent to each host as ${sent}, ${wire.gzipped ? 'gzipped' : 'plain (it does not compress)'}`);
   console.log(`fleet fan-out (median of ${ROUNDS}, interleaved; ${KIND === 'random' ? `${REPO_MB} MB in ${FILES} random files` : `${wire.files} source files, ${REPO_MB} MB at most`} + shard start, ${HOSTS} hosts, host folders ${shm ? 'on tmpfs' : 'in each home'}; rounds fleet ${fleet.map((x) => x.toFixed(2)).join('/')} s, sequential ${naive.map((x) => x.toFixed(2)).join('/')} s)`);
   console.log(`  fleet fan-out to ${HOSTS} hosts: ${f.toFixed(2)} s vs ${n.toFixed(2)} s sequential = ${ratio.toFixed(1)}x (target >= ${TARGET}x)   ${ratio >= TARGET ? 'MET' : 'MISSED'}`);
   if (ratio < TARGET) process.exitCode = 1;

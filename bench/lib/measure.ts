@@ -3,6 +3,7 @@
 import { randomFillSync } from 'node:crypto';
 import { copyFileSync, existsSync, mkdirSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
+import { SYNC_EXCLUDES } from '../../scripts/lib/ssh/rsync.js';
 
 /** Seconds, for timing one step. */
 export const now = () => performance.now() / 1000;
@@ -21,8 +22,9 @@ export function makeRandomRepo(dir: string, mb: number, files: number): void {
   writeFileSync(path.join(dir, '.done'), '');
 }
 
-/** Folders a push leaves out (the built-in sync excludes), so every file copied is sent. */
-const SKIPPED = new Set(['node_modules', 'dist', 'outputs']);
+// Names a push leaves out wherever they are (the built-in sync excludes without a wildcard or a
+// slash), so every file copied is sent.
+const SKIPPED = new Set(SYNC_EXCLUDES.filter((e) => !/[*/]/.test(e)));
 
 /**
  * Up to `files` files of real source code, `mb` MB at most: the JavaScript of the installed npm

@@ -76,9 +76,10 @@ export class RemoteHost {
   }
 
   /**
-   * Fills an empty <root>/repo from a tar of the project (packRepo, same excludes) over the
-   * pooled connection, gzipped where packed so. False when it did not unpack (no tar or gzip there, a timeout): the caller pushes
-   * with rsyncRepo instead, whose delta transfer finishes whatever this left.
+   * Fills an empty <root>/repo from a tar of the project (packRepo, same excludes; gzipped where
+   * forHosts compressed it) over the pooled connection. False when it did not unpack (no tar or
+   * gzip there, a timeout): the caller pushes with rsyncRepo instead, whose delta transfer
+   * finishes whatever this left.
    */
   async unpackRepo(pack: RepoPack): Promise<boolean> {
     try {
