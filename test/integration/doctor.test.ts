@@ -38,6 +38,9 @@ afterAll(async () => {
 const hostLine = (name: string, h: Pick<TestHost, 'host' | 'port' | 'user' | 'identityFile' | 'knownHosts'>, timeout = 3) =>
   `    ${name}: { host: '${h.host}', port: ${h.port}, user: '${h.user}', identity_file: '${h.identityFile}', known_hosts: '${h.knownHosts}', connect_timeout: ${timeout} },`;
 
+/** A connect timeout no loaded machine reaches, for hosts that answer. */
+const PATIENT_SEC = 20;
+
 /** A project folder holding only an inventory (the config loader needs nothing else). */
 function project(name: string, store: string, hostLines: string[], fleets: string, more = ''): string {
   const root = path.join(tmp, name);
@@ -150,7 +153,14 @@ describe.skipIf(noTmpfs)('make doctor', () => {
         'remotes',
         `s3://${s3.bucket}/doctor`,
         // h1 again, with a key it does not know, and with a key file that is not there
-        [hostLine('h1', hosts.hosts[0]!), hostLine('stranger', { ...hosts.hosts[0]!, identityFile: strangerKey }), hostLine('keyless', { ...hosts.hosts[0]!, identityFile: path.join(tmp, 'absent_key') }), hostLine('locked', { ...hosts.hosts[0]!, identityFile: lockedKey })],
+        // Patient: this test starts SLURM, s3rver and the Batch stand-in at once, and a probe past
+        // its limit would be a skipped row (each of these answers or refuses, never goes silent).
+        [
+          hostLine('h1', hosts.hosts[0]!, PATIENT_SEC),
+          hostLine('stranger', { ...hosts.hosts[0]!, identityFile: strangerKey }, PATIENT_SEC),
+          hostLine('keyless', { ...hosts.hosts[0]!, identityFile: path.join(tmp, 'absent_key') }, PATIENT_SEC),
+          hostLine('locked', { ...hosts.hosts[0]!, identityFile: lockedKey }, PATIENT_SEC),
+        ],
         '{}',
         `  clusters: { hpc: { login: 'local', partition: 'debug' }, far: { login: 'h1' } },\n` +
           `  batch: { cpu: { project: 'my-project', region: 'us-central1', machine_type: 'e2-standard-2', secrets: ${secrets} } },\n`,
@@ -167,7 +177,7 @@ describe.skipIf(noTmpfs)('make doctor', () => {
       expect(row('store', 'free space')).toMatchObject({ ok: 'skip' });
       expect(row('cluster hpc', 'sbatch')).toMatchObject({ ok: true, detail: expect.stringMatching(/sbatch; partitions debug$/) });
       // h1 shares this machine's programs but not SLURM_CONF: sbatch is there, no controller answers
-      expect(row('cluster far', 'login')).toMatchObject({ ok: true });
+      expect(row('cluster far', 'login'), JSON.stringify(row('host h1', 'reachable'))).toMatchObject({ ok: true });
       expect(row('cluster far', 'sbatch')).toMatchObject({ ok: false, detail: expect.stringMatching(/found, but the controller does not answer/), fix: 'check slurmctld and SLURM_CONF on h1 (sinfo there says why)' });
       expect(rows.filter((r) => r.group === 'batch').map((r) => [r.name, r.ok])).toEqual([
         ['credentials', true],
