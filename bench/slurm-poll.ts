@@ -3,12 +3,14 @@
 // takes, the backend's pollMany of all of them against its baseline in the same run, the same
 // poll asked job by job (one sacct call and one round trip per job, as a per-job poller does).
 // sacct here is a stand-in on the PATH that counts its calls and answers every job RUNNING at
-// once; each job's attempt folder holds a runner's files, so the reads are real.
+// once; each job's attempt folder holds a runner's files (its live view too, as AttemptLive
+// writes it), so the reads are real.
 import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { SlurmBackend } from '../scripts/lib/backends/slurm.js';
 import { ClusterSchema } from '../scripts/lib/config/cluster-config.js';
+import { AttemptLive } from '../scripts/lib/runner/attempt-live.js';
 import { LocalLogin } from '../scripts/lib/slurm/login-node.js';
 import { median, now, sizeFromEnv } from './lib/measure.js';
 
@@ -40,10 +42,11 @@ try {
 
   for (const r of reqs) {
     mkdirSync(r.handle.dir, { recursive: true });
-    writeFileSync(path.join(r.handle.dir, 'status.json'), JSON.stringify({ state: 'running' }));
+    writeFileSync(path.join(r.handle.dir, 'status.json'), JSON.stringify({ state: 'running', reason: null }, null, 2) + '\n');
     writeFileSync(path.join(r.handle.dir, 'events.jsonl'), '{"type":"restored","step":null}\n');
     writeFileSync(path.join(r.handle.dir, 'metrics.jsonl'), '{"step":10,"loss":0.5}\n');
     writeFileSync(path.join(r.handle.dir, 'stdout.log'), 'epoch 10\n');
+    new AttemptLive(r.handle.dir).begin();
   }
   const ticks: number[] = [];
   const perTick: number[] = [];
@@ -53,7 +56,7 @@ try {
     const results = await backend.pollMany(reqs);
     ticks.push(now() - t0);
     perTick.push(sacctCalls() - before);
-    if (!results.every((r) => r.state === 'running')) throw new Error(`bench: a poll did not see every job running: ${JSON.stringify(results.find((r) => r.state !== 'running'))}`);
+    if (!results.every((r) => r.state === 'running' && r.last_line === 'epoch 10' && r.metrics?.step === 10)) throw new Error(`bench: a poll did not see every job running: ${JSON.stringify(results.find((r) => r.state !== 'running'))}`);
   }
 
   // Baseline: the same poll, job by job.

@@ -1,11 +1,13 @@
-// ATTEMPT_FILES_SH, the part of the ssh and SLURM polls that reads an attempt's files, run by
-// this machine's sh on attempt folders written here: what each of its sections holds.
+// ATTEMPT_FILES_SH, the part of the ssh and SLURM polls that reads an attempt's files, and the
+// ssh poll around it, run by this machine's sh on attempt folders written here: what each of
+// their sections holds, and how many processes they start for it.
 import { execFileSync } from 'node:child_process';
-import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
+import { appendFileSync, chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { ATTEMPT_FILES_SH } from '../../scripts/lib/remote/scripts.js';
+import { ATTEMPT_FILES_SH, LIVE_READ_SH, POLL_SCRIPT } from '../../scripts/lib/remote/scripts.js';
+import { AttemptLive } from '../../scripts/lib/runner/attempt-live.js';
 
 const root = mkdtempSync(path.join(os.tmpdir(), 'switchyard-attempt-files-'));
 afterAll(() => rmSync(root, { recursive: true, force: true }));
@@ -19,8 +21,15 @@ mkdirSync(bin);
 writeFileSync(path.join(bin, 'tail'), `#!/bin/sh\necho started >> '${tails}'\nexec '${realTail}' "$@"\n`);
 chmodSync(path.join(bin, 'tail'), 0o755);
 
-/** Writes an attempt folder of `files` (name to text, or [text, mtime in s]) and reads it as a poll does. */
-function poll(files: Record<string, string | [string, number]>, from = 0) {
+// and a tmux that lists the sessions in $SESSIONS, counting its calls
+const tmuxCalls = path.join(root, 'tmux-calls');
+writeFileSync(path.join(bin, 'tmux'), `#!/bin/sh\necho called >> '${tmuxCalls}'\nprintf '%s\\n' $SESSIONS\n`);
+chmodSync(path.join(bin, 'tmux'), 0o755);
+const env = { ...process.env, PATH: `${bin}:${process.env.PATH}` };
+const count = (file: string) => readFileSync(file, 'utf8').split('\n').length - 1;
+
+/** An attempt folder of `files` (name to text, or [text, mtime in s]). */
+function folder(files: Record<string, string | [string, number]>): string {
   const d = path.join(root, String(n++));
   mkdirSync(d);
   for (const [name, f] of Object.entries(files)) {
@@ -28,12 +37,24 @@ function poll(files: Record<string, string | [string, number]>, from = 0) {
     writeFileSync(path.join(d, name), text);
     if (mtime !== undefined) utimesSync(path.join(d, name), mtime, mtime);
   }
+  return d;
+}
+
+/** Reads an attempt folder as a poll does; `fresh`: its runner was seen running. */
+function read(d: string, from = 0, fresh = false) {
   writeFileSync(tails, '');
-  const env = { ...process.env, PATH: `${bin}:${process.env.PATH}` };
-  const out = execFileSync('sh', ['-c', `d=$1 m=$2 from=$3\n${ATTEMPT_FILES_SH}`, 'sh', d, M, String(from)], { env }).toString();
-  const [status, events, metrics, lastLine, rest] = out.split(M);
+  const script = `nl='\n'\nd=$1 m=$2 from=$3 fresh=$4\n${LIVE_READ_SH}\n${ATTEMPT_FILES_SH}`;
+  const out = execFileSync('sh', ['-c', script, 'sh', d, M, String(from), fresh ? '1' : ''], { env }).toString();
+  const [status, live, events, metrics, lastLine, rest] = out.split(M);
   expect(rest).toBe('');
-  return { status, events, metrics, lastLine, tails: readFileSync(tails, 'utf8').split('\n').length - 1 };
+  return { status, live, events, metrics, lastLine, tails: count(tails) };
+}
+
+/** Writes an attempt folder of `files` and reads it as a poll does, without a live view. */
+function poll(files: Record<string, string | [string, number]>, from = 0) {
+  const { live, ...rest } = read(folder(files), from);
+  expect(live).toBe('');
+  return rest;
 }
 
 describe('an attempt folder read by the poll', () => {
@@ -67,5 +88,113 @@ describe('an attempt folder read by the poll', () => {
     expect(poll({ 'stdout.log': ['from stdout\n', 1000], 'stderr.log': ['from stderr\n', 2000] }).lastLine).toBe('from stderr\n');
     expect(poll({ 'stdout.log': ['from stdout\n', 1000], 'stderr.log': ['from stderr\n', 1000] }).lastLine).toBe('from stderr\n');
     expect(poll({ 'stderr.log': 'only stderr\n' }).lastLine).toBe('only stderr\n');
+  });
+});
+
+/** A running attempt's folder with the live view its runner keeps, as AttemptLive writes it. */
+function runningFolder(events: number, files: Record<string, string> = {}) {
+  const d = folder({ 'status.json': STATUS_RUNNING, 'events.jsonl': '{"type":"notice","line":"x"}\n'.repeat(events), 'metrics.jsonl': '{"step":1}\n{"step":2}\n', 'stdout.log': 'epoch 1\n', ...files });
+  const live = new AttemptLive(d);
+  live.begin();
+  return { d, live };
+}
+const STATUS_RUNNING = JSON.stringify({ run_id: 'r', state: 'running', pid: 1 }, null, 2) + '\n';
+const viewOf = (d: string) => JSON.parse(readFileSync(path.join(d, 'live.json'), 'utf8'));
+
+describe('a running attempt read through its live view', () => {
+  it('shows the view for the metrics and the log, and reads no events while it counts no more than were read: no process', () => {
+    const { d, live } = runningFolder(3);
+    live.output('stderr', Buffer.from('warming up\n  \n'));
+    live.refresh();
+    const r = read(d, 3, true);
+    expect(r).toMatchObject({ status: STATUS_RUNNING, events: '', metrics: '', lastLine: '', tails: 0 });
+    expect(JSON.parse(r.live!)).toMatchObject({ events: 3, pid: process.pid, metrics: '{"step":2}', last_line: 'warming up' });
+  });
+
+  it('reads the events past those read once the view counts more', () => {
+    const { d, live } = runningFolder(2);
+    appendFileSync(path.join(d, 'events.jsonl'), '{"type":"ckpt.pruned","step":1}\n');
+    live.event();
+    expect(read(d, 2, true)).toMatchObject({ events: '{"type":"ckpt.pruned","step":1}\n', tails: 1 });
+  });
+
+  it('reads the events whenever the file holds any where its runner is not seen (a SLURM node), the view still standing in for the rest', () => {
+    const { d } = runningFolder(2);
+    expect(read(d, 2, false)).toMatchObject({ events: '', metrics: '', lastLine: '', tails: 1 });
+  });
+
+  it('reads the files, not the view, once status.json says how the attempt ended', () => {
+    const { d } = runningFolder(1, { 'status.json': JSON.stringify({ state: 'succeeded' }, null, 2) + '\n' });
+    expect(read(d, 0, true)).toMatchObject({ live: '', events: '{"type":"notice","line":"x"}\n', metrics: '{"step":2}\n', lastLine: 'epoch 1\n', tails: 3 });
+  });
+
+  it('stays small for the shell that reads it a byte at a time: a long metrics line is read from its file, a long last line cut', () => {
+    const long = JSON.stringify({ step: 3, per_class: 'x'.repeat(3000) });
+    const { d, live } = runningFolder(0, { 'metrics.jsonl': `{"step":2}\n${long}\n` });
+    live.output('stdout', Buffer.from(`${'y'.repeat(600)}\n`));
+    live.refresh();
+    expect(viewOf(d).metrics).toBeUndefined();
+    expect(viewOf(d).last_line).toBe('y'.repeat(512));
+    expect(read(d, 0, true)).toMatchObject({ metrics: `${long}\n`, lastLine: '', tails: 1 });
+    appendFileSync(path.join(d, 'metrics.jsonl'), '{"step":4}\n{"step":5,"half');
+    live.refresh();
+    expect(viewOf(d).metrics).toBe('{"step":4}'); // the newest line written whole
+  });
+
+  it('is removed, not left stale, once its runner cannot write it (a full disk): the poll reads the files', () => {
+    const { d, live } = runningFolder(1);
+    mkdirSync(path.join(d, 'live.json.tmp')); // each write of it now fails
+    appendFileSync(path.join(d, 'events.jsonl'), '{"type":"ckpt.pruned","step":1}\n');
+    live.event();
+    expect(existsSync(path.join(d, 'live.json'))).toBe(false);
+    expect(read(d, 1, true)).toMatchObject({ live: '', events: '{"type":"ckpt.pruned","step":1}\n', tails: 3 });
+    live.refresh(); // and stays so
+    expect(existsSync(path.join(d, 'live.json'))).toBe(false);
+  });
+
+  it('takes a view without a count of events for none', () => {
+    const d = folder({ 'status.json': STATUS_RUNNING, 'live.json': '{\n  "events": "3",\n  "pid": 1\n}\n', 'stdout.log': 'epoch 1\n' });
+    expect(read(d, 0, true)).toMatchObject({ live: '', lastLine: 'epoch 1\n', tails: 1 });
+  });
+
+  it('counts the events a rerun continues, and the lines of its logs so far', () => {
+    const { d } = runningFolder(5, { 'stdout.log': ['older', 'newest line\n', ''].join('\n') });
+    expect(viewOf(d)).toMatchObject({ events: 5, last_line: 'newest line', metrics: '{"step":2}' });
+  });
+});
+
+describe('the ssh poll', () => {
+  /** POLL_SCRIPT over attempts (folder, session, events read) with the tmux sessions `sessions`. */
+  function sshPoll(attempts: [string, string, number][], sessions: string[] = []) {
+    writeFileSync(tails, '');
+    writeFileSync(tmuxCalls, '');
+    const out = execFileSync('sh', ['-c', POLL_SCRIPT, 'sh', M, 'sock', ...attempts.flat().map(String)], { env: { ...env, SESSIONS: sessions.join(' ') } }).toString();
+    const sections = out.split(M);
+    expect(sections.length).toBe(attempts.length * 6 + 1);
+    return { alive: attempts.map((_, i) => sections[i * 6]), live: attempts.map((_, i) => sections[i * 6 + 2]), tails: count(tails), tmux: count(tmuxCalls) };
+  }
+
+  it('sees a runner running from /proc and the process its view names: no tmux, no tail', () => {
+    const { d } = runningFolder(1);
+    expect(sshPoll([[d, 'sy-a', 1]])).toMatchObject({ alive: ['alive'], tails: 0, tmux: 0 });
+  });
+
+  it('takes a pid now another process\'s, or of another boot, for none: tmux says, and the files are read', () => {
+    const { d } = runningFolder(1);
+    const view = viewOf(d);
+    for (const other of [{ start_ticks: String(Number(view.start_ticks) + 1) }, { boot_id: 'another-boot' }]) {
+      writeFileSync(path.join(d, 'live.json'), JSON.stringify({ ...view, ...other }, null, 2) + '\n');
+      const alive = sshPoll([[d, 'sy-a', 1]], ['sy-a']);
+      expect(alive).toMatchObject({ alive: ['alive'], live: [''], tails: 3, tmux: 1 });
+      expect(sshPoll([[d, 'sy-a', 1]], ['sy-b'])).toMatchObject({ alive: ['gone'], live: [''], tmux: 1 });
+    }
+  });
+
+  it('lists the tmux sessions once, for the first attempt that needs it', () => {
+    const running = runningFolder(0).d;
+    const starting = folder({});
+    const dead = folder({ 'status.json': STATUS_RUNNING });
+    const r = sshPoll([[running, 'sy-a', 0], [starting, 'sy-b', 0], [dead, 'sy-c', 0], [running, 'sy-a', 0]], ['sy-b']);
+    expect(r).toMatchObject({ alive: ['alive', 'alive', 'gone', 'alive'], tmux: 1 });
   });
 });

@@ -4,7 +4,7 @@
 // answer says so instead of reporting the runner gone. And prepareHost fills an empty copy of
 // the project from one tar, the same tree rsync makes.
 import { execFileSync } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -133,6 +133,35 @@ describe('SshBackend.pollMany', () => {
     expect(again.state).toBe('running');
     expect(again.unanswered).toBe(false);
     await backend.cancel(third, { force: true });
+  }, 90_000);
+});
+
+describe('a running attempt polled', () => {
+  it('is seen through its runner\'s live view: its metrics, its last line, its events past those read; its runner killed -9, it is lost', async () => {
+    // epoch 2 comes after the runner has started: the view its ticks keep shows it
+    const experiment = 'echo "epoch 1"; echo \'{"step": 1}\' >> "$SWITCHYARD_METRICS"; sleep 1; echo "epoch 2"; echo \'{"step": 2}\' >> "$SWITCHYARD_METRICS"; exec sleep 300';
+    const live = testAttemptSpec({ ...spec(1), unit_id: 'guard-20261126T0000-0badc0de/shards/3', shard_index: 3, command: ['sh', '-c', experiment], store: 'file://../store' });
+    const [handle] = await backend.submitMany([{ spec: live, slot: 'h1' }]);
+    if (!handle || handle instanceof Error) throw handle ?? new Error('no answer');
+    const host = new RemoteHost(target, 'switchyard', pool);
+    const dir = host.layout.attemptDir(live.unit_id, 1);
+    let last: PollResult | undefined;
+    await until('epoch 2 in the live view', async () => {
+      last = (await backend.pollMany([{ handle, eventsFrom: 0 }]))[0]!;
+      return last.last_line === 'epoch 2' && last.metrics?.step === 2;
+    });
+    expect(last).toMatchObject({ state: 'running', unanswered: false });
+    expect(last!.events).toEqual([{ type: 'restored', step: null, attempt: 1 }]);
+    // the poll read the view, not the files: the view names the runner, which /proc shows running
+    const view = JSON.parse((await host.run(['cat', `${dir}/live.json`])).stdout);
+    expect(view).toMatchObject({ events: 1, metrics: '{"step": 2}', last_line: 'epoch 2' });
+    expect((await backend.pollMany([{ handle, eventsFrom: 1 }]))[0]!.events).toEqual([]);
+
+    // the hosts share this machine's process table: the pid the view names is the runner's here too
+    expect(readFileSync(`/proc/${view.pid}/cmdline`, 'utf8')).toContain(`${dir.slice(host.layout.root.length + 1)}/attempt.json`);
+    process.kill(view.pid, 'SIGKILL');
+    await until('the attempt lost', async () => (await poll(handle)).state === 'lost');
+    hosts.killOn('h1', 'sleep 300', 'SIGKILL'); // its experiment, should the pty's hangup have left it
   }, 90_000);
 });
 

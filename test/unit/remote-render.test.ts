@@ -38,10 +38,19 @@ describe('remote rendering', () => {
   it('reads a poll of several attempts of one host, a cut-off event line left for the next poll', () => {
     const m = '--m--';
     const status = JSON.stringify({ state: 'succeeded', reason: null, exit_code: 0 });
-    const out = ['alive', '', '{"type":"restored","step":3}\nnot json\n{"type":"ckpt.commi', '{"step":5}\n', 'epoch 5', 'gone', status, '', '', ''].map((s) => s + m).join('');
-    const [a, b] = parsePoll(out, m, 2);
+    const live = JSON.stringify({ events: 4, pid: 7, metrics: '{"step":9}', last_line: 'epoch 9  ' }, null, 2);
+    const out = [
+      ...['alive', '', '', '{"type":"restored","step":3}\nnot json\n{"type":"ckpt.commi', '{"step":5}\n', 'epoch 5'],
+      ...['gone', status, '', '', '', ''],
+      ...['alive', '{"state":"running"}', live, '{"type":"ckpt.pruned","step":1}\n', '', ''],
+      ...['alive', '{"state":"running"}', '{"events": 4, "met', '', '', ''],
+    ].map((s) => s + m).join('');
+    const [a, b, c, d] = parsePoll(out, m, 4);
     expect(a).toMatchObject({ alive: true, status: null, events: [{ type: 'restored', step: 3 }, null], metrics: { step: 5 }, lastLine: 'epoch 5' });
     expect(b).toMatchObject({ alive: false, status: { state: 'succeeded' }, events: [], metrics: null, lastLine: null });
+    // a live view stands in for the metrics and the log; one that does not parse shows neither
+    expect(c).toMatchObject({ alive: true, status: { state: 'running' }, events: [{ type: 'ckpt.pruned', step: 1 }], metrics: { step: 9 }, lastLine: 'epoch 9' });
+    expect(d).toMatchObject({ alive: true, events: [], metrics: null, lastLine: null });
     expect(pollArgs(m, [{ dir: 'd1', session: 's1', eventsFrom: 2 }])).toEqual([m, 'switchyard', 'd1', 's1', '2']);
   });
 

@@ -43,7 +43,7 @@ const handle = (job: string, dir = `sw/scratch/r/attempts/1`) => ({ backend: 'sl
 function pollOutput(args: readonly string[], head: string, attempts: string[][] = []): ShResult {
   const m = args[0]!;
   const count = (args.length - 3) / 2;
-  const body = Array.from({ length: count }, (_, i) => ['gone', ...(attempts[i] ?? ['', '', '', ''])].map((s) => s + m).join('')).join('');
+  const body = Array.from({ length: count }, (_, i) => ['gone', ...(attempts[i] ?? ['', '', '', '', ''])].map((s) => s + m).join('')).join('');
   return { code: 0, stdout: `${head}${m}${body}`, stderr: '' };
 }
 
@@ -52,7 +52,7 @@ describe('SlurmBackend', () => {
     const squeue = JSON.stringify({ jobs: [{ job_id: 7, array_job_id: 0, array_task_id: null, job_state: 'PENDING', state_reason: 'Priority', exit_code: 0, restart_cnt: 0 }, { job_id: 9, array_job_id: 8, array_task_id: 1, job_state: 'RUNNING', state_reason: 'None', exit_code: 0, restart_cnt: 0 }] });
     const login = new ScriptedLogin((script, args) => {
       expect(script).toBe(SLURM_POLL_SCRIPT);
-      return pollOutput(args, args[1] === 'auto' ? `sacct-error Slurm accounting storage is disabled\nsqueue\n${squeue}` : `squeue\n${squeue}`, [['', '', '', ''], [JSON.stringify({ state: 'running' }), '{"type":"restored","step":3}\n', '{"step":4}\n', 'epoch 4\n']]);
+      return pollOutput(args, args[1] === 'auto' ? `sacct-error Slurm accounting storage is disabled\nsqueue\n${squeue}` : `squeue\n${squeue}`, [['', '', '', '', ''], [JSON.stringify({ state: 'running' }), '', '{"type":"restored","step":3}\n', '{"step":4}\n', 'epoch 4\n']]);
     });
     const backend = new SlurmBackend({ cluster: 'hpc', entry: ClusterSchema.parse({}), login });
     const reqs = [{ handle: handle('7'), eventsFrom: 0 }, { handle: handle('8_1', 'sw/scratch/r/shards/1/attempts/1'), eventsFrom: 0 }];

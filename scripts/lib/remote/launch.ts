@@ -1,6 +1,7 @@
 // Pure rendering of how an attempt starts on a host and how a poll's answer reads: no I/O, so
 // golden files pin them down (test/golden/remote/). The I/O around them is in backends/ssh.ts.
 import type { AttemptSpec, AttemptStatus, RunnerEvent } from '../runner/attempt-spec.js';
+import type { LiveView } from '../runner/attempt-live.js';
 import { parseEventLines, parseJsonLines } from '../runner/jsonl.js';
 import { tmuxSessionCommand } from '../ssh/tmux.js';
 import { attemptSession, TMUX_SOCKET, type HostLayout } from './host-layout.js';
@@ -78,13 +79,25 @@ export interface RemoteAttempt {
 export function parsePoll(out: string, marker: string, count: number): RemoteAttempt[] {
   const sections = out.split(marker);
   return Array.from({ length: count }, (_, i) => {
-    const [alive = '', status = '', events = '', metrics = '', lastLine = ''] = sections.slice(i * 5, i * 5 + 5);
+    const [alive = '', status = '', live = '', events = '', metrics = '', lastLine = ''] = sections.slice(i * 6, i * 6 + 6);
+    const view = live.trim() ? liveView(live) : null;
     return {
       alive: alive === 'alive',
       status: status.trim() ? (JSON.parse(status) as AttemptStatus) : null,
       events: parseEventLines<RunnerEvent>(events),
-      metrics: parseJsonLines<Record<string, unknown>>(metrics).at(-1) ?? null,
-      lastLine: lastLine.trim() || null,
+      metrics: parseJsonLines<Record<string, unknown>>(view && view.metrics !== undefined ? (view.metrics ?? '') : metrics).at(-1) ?? null,
+      lastLine: (view ? (view.last_line ?? '') : lastLine).trim() || null,
     };
   });
+}
+
+/** A live.json as a poll printed it; one that does not parse shows nothing. */
+function liveView(text: string): Pick<LiveView, 'metrics' | 'last_line'> {
+  try {
+    const v = JSON.parse(text) as Partial<LiveView>;
+    const metrics = v.metrics === undefined ? undefined : typeof v.metrics === 'string' ? v.metrics : null;
+    return { metrics, last_line: typeof v.last_line === 'string' ? v.last_line : null };
+  } catch {
+    return { metrics: null, last_line: null };
+  }
 }

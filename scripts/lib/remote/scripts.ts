@@ -1,53 +1,89 @@
 // The fixed POSIX sh scripts a backend runs on a host (through `sh -c <script> sh <args...>`).
 // Values only ever arrive as positional parameters, never as script text; each script is one
 // round trip. They are checked against golden files (test/golden/remote/).
-import { STOP_REQUEST } from '../runner/attempt-spec.js';
+import { LIVE_FILE, STOP_REQUEST } from '../runner/attempt-spec.js';
+
+/**
+ * Reads an attempt's live.json (attempt folder $d), which its runner keeps while it runs
+ * (runner/attempt-live.ts): its text in $lv, its count of event lines in $n, whether it holds
+ * the newest metrics line in $mt, and the process it names ($pid, started at $st clock ticks
+ * into the boot $bt). Only the shell's own \`read\`: no process. Each top-level field is on a
+ * line of its own; a view without a count is none.
+ */
+export const LIVE_READ_SH = `lv= n= mt= pid= bt= st=
+if [ -r "$d/${LIVE_FILE}" ]; then while IFS= read -r l || [ -n "$l" ]; do lv=$lv$l$nl; case $l in
+  '  "events": '*) n=\${l#*: }; n=\${n%,};;
+  '  "metrics": '*) mt=1;;
+  '  "pid": '*) pid=\${l#*: }; pid=\${pid%,};;
+  '  "boot_id": "'*) bt=\${l#*: \\"}; bt=\${bt%\\",};;
+  '  "start_ticks": "'*) st=\${l#*: \\"}; st=\${st%\\",};;
+esac; done 2>/dev/null <"$d/${LIVE_FILE}"; fi
+case $n in ''|*[!0-9]*) lv=;; esac`;
 
 /**
  * An attempt's files as a poll reads them (attempt folder $d, event lines already read $from,
- * marker $m): status.json, the events after those read (raw: a cut-off last line shows as such),
- * the newest metrics line, and the last non-empty line of the newer of stdout.log and stderr.log
- * (stderr.log when as new, as `ls -t` orders a tie), each section ended by the marker. Shared by
- * the ssh poll and the SLURM poll, which run it for every attempt every tick: it starts three
- * processes an attempt where it started nine (status.json is read by the shell itself, the
- * newer log found by `test -nt`, its last non-empty line, a line of spaces counting as empty,
- * found by the shell in the log's last 4 KiB), each start a few ms of a busy host. A file that
- * is empty or missing (an experiment that logs no metrics, a runner just started) costs none.
+ * marker $m, its live.json read into $lv and $n; $fresh set when its runner was seen running
+ * after that read): status.json, the live view, the events after those read (raw: a cut-off
+ * last line shows as such), the newest metrics line, and the last non-empty line of the newer
+ * of stdout.log and stderr.log (stderr.log when as new, as \`ls -t\` orders a tie), each section
+ * ended by the marker. Shared by the ssh poll and the SLURM poll, which run it for every attempt
+ * every tick, on hosts where each process started costs a few ms: while status.json says the
+ * attempt runs, its live view stands in for the log and the metrics (where it holds their line: one
+ * too long for it is read from the file), and for the events too
+ * while it counts no more than were read and its runner is seen running; otherwise it reads the
+ * files, with a \`tail\` each (status.json by the shell itself, the newer log found by \`test
+ * -nt\`, its last non-empty line, a line of spaces counting as empty, found by the shell in the
+ * log's last 4 KiB). A file that is empty or missing (no metrics, a runner just started) costs none.
  */
-export const ATTEMPT_FILES_SH = `if [ -r "$d/status.json" ]; then while IFS= read -r l || [ -n "$l" ]; do printf '%s\\n' "$l"; done 2>/dev/null <"$d/status.json"; fi; printf %s "$m"
-[ -s "$d/events.jsonl" ] && tail -n +"$((from + 1))" "$d/events.jsonl" 2>/dev/null; printf %s "$m"
-[ -s "$d/metrics.jsonl" ] && tail -n 1 "$d/metrics.jsonl" 2>/dev/null; printf %s "$m"
+export const ATTEMPT_FILES_SH = `run=
+if [ -r "$d/status.json" ]; then while IFS= read -r l || [ -n "$l" ]; do printf '%s\\n' "$l"; case $l in '  "state": "running",') run=1;; esac; done 2>/dev/null <"$d/status.json"; fi; printf %s "$m"
+[ -n "$run" ] || lv=
+printf %s "$lv"; printf %s "$m"
+if [ -s "$d/events.jsonl" ] && { [ -z "$lv" ] || [ -z "$fresh" ] || [ "$n" -gt "$from" ]; }; then tail -n +"$((from + 1))" "$d/events.jsonl" 2>/dev/null; fi; printf %s "$m"
+if [ -z "$lv" ] || [ -z "$mt" ]; then [ -s "$d/metrics.jsonl" ] && tail -n 1 "$d/metrics.jsonl" 2>/dev/null; fi; printf %s "$m"
+if [ -z "$lv" ]; then
 f=$d/stdout.log
 if [ -f "$d/stderr.log" ] && ! [ "$f" -nt "$d/stderr.log" ]; then f=$d/stderr.log; fi
 if [ -s "$f" ]; then
   t=$(tail -c 4096 "$f" 2>/dev/null)
-  nl='
-'
   while :; do
     l=\${t##*"$nl"}
     case $l in *[!\\ ]*) printf '%s\\n' "$l"; break;; esac
     case $t in *"$nl"*) t=\${t%"$nl"*};; *) break;; esac
   done
-fi; printf %s "$m"`;
+fi; fi; printf %s "$m"`;
 
 /**
  * Polls any number of attempts of one host in one call. $1 a marker, $2 the tmux socket, then
  * per attempt three words: its folder, its tmux session, the event lines already read. For each
- * attempt it prints five sections, each ended by the marker: the session (alive or gone, from
- * one listing of the sessions taken first, so a runner that writes its final status and exits
- * between the two reads is seen with its status, never as gone without one), status.json, the
- * events after those already read (raw: a cut-off last line shows as such), the newest metrics
- * line, and the last non-empty line of the newer of stdout.log and stderr.log.
+ * attempt it prints six sections, each ended by the marker: whether it runs (alive or gone),
+ * then ATTEMPT_FILES_SH's. An attempt runs while the process its live.json names does (its pid,
+ * start time and boot all match /proc: a pid reused is not taken for it), or else while its tmux
+ * session lives. The sessions are listed once, for the first attempt that needs it (a runner
+ * just started, a host without /proc, a runner gone), and before its files are read, so a
+ * runner that writes its final status and exits between the two reads is seen with its status,
+ * never as gone without one.
  */
 export const POLL_SCRIPT = `m=$1 sock=$2; shift 2
-live="
-$(tmux -L "$sock" list-sessions -F '#{session_name}' 2>/dev/null)
-"
+nl='
+'
+boot= listed= sessions=
+{ IFS= read -r boot </proc/sys/kernel/random/boot_id; } 2>/dev/null
+nth20() { w=; [ $# -ge 20 ] || return 0; shift 19; w=$1; }
 while [ $# -ge 3 ]; do
 d=$1 session=$2 from=$3; shift 3
-case $live in *"
-$session
-"*) printf alive;; *) printf gone;; esac; printf %s "$m"
+${LIVE_READ_SH}
+fresh=
+case $pid in ''|*[!0-9]*) ;; *) if [ -n "$lv" ] && [ -n "$st" ] && [ "$bt" = "$boot" ]; then
+  s=; { IFS= read -r s </proc/"$pid"/stat; } 2>/dev/null
+  s=\${s##*") "}
+  case $s in [!ZX]*) nth20 $s; [ "$w" = "$st" ] && fresh=1;; esac
+fi;; esac
+if [ -n "$fresh" ]; then printf alive; else
+  lv=
+  if [ -z "$listed" ]; then listed=1; sessions=$nl$(tmux -L "$sock" list-sessions -F '#{session_name}' 2>/dev/null)$nl; fi
+  case $sessions in *"$nl$session$nl"*) printf alive;; *) printf gone;; esac
+fi; printf %s "$m"
 ${ATTEMPT_FILES_SH}
 done`;
 

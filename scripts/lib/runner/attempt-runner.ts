@@ -17,6 +17,7 @@ import { diskError, isDiskProblem } from '../ui/errors.js';
 import { stageAttemptData, workingFolder } from './attempt-folders.js';
 import { AttemptFence } from './attempt-fence.js';
 import { AttemptFilesMirror } from './attempt-files.js';
+import { AttemptLive } from './attempt-live.js';
 import { continueAttemptFiles, settleRerunSteps } from './attempt-rerun.js';
 import { ATTEMPT_FILES, EVENTS_FILE, STOP_REQUEST, type AttemptSpec, type AttemptState, type AttemptStatus, type RunnerEvent } from './attempt-spec.js';
 import { CheckpointSync } from './checkpoint-sync.js';
@@ -81,6 +82,7 @@ export class AttemptRunner {
   private dataDir: string | null = null;
   private files: AttemptFilesMirror;
   private fence: AttemptFence;
+  private live: AttemptLive;
 
   constructor(
     readonly spec: AttemptSpec,
@@ -89,6 +91,7 @@ export class AttemptRunner {
     this.paths = workPaths(opts.workDir, spec.attempt, opts.outputDir);
     this.files = new AttemptFilesMirror(opts.store, spec.unit_id, spec.attempt, this.paths.attempt);
     this.fence = new AttemptFence(opts.store, spec.unit_id, spec.attempt, spec.rerun);
+    this.live = new AttemptLive(this.paths.attempt);
     this.status = {
       run_id: spec.run_id,
       attempt: spec.attempt,
@@ -133,6 +136,7 @@ export class AttemptRunner {
     } catch (err) {
       throw this.failWrite(err);
     }
+    this.live.event();
     this.opts.onEvent?.(e);
   }
 
@@ -196,6 +200,7 @@ export class AttemptRunner {
         await continueAttemptFiles(this.opts.store, this.spec.unit_id, this.spec.attempt as number, this.paths.attempt);
       }
       writeFileSync(path.join(this.paths.attempt, 'metrics.jsonl'), '', { flag: 'a' });
+      this.live.begin();
       await this.writeStatus();
     } catch (err) {
       this.failWrite(err);
@@ -204,7 +209,9 @@ export class AttemptRunner {
     const stderr = this.openLog('stderr.log');
     const note = (line: string) => {
       line = this.redactor.text(line);
-      stderr.write(`switchyard: ${line}\n`);
+      const b = Buffer.from(`switchyard: ${line}\n`);
+      stderr.write(b);
+      this.live.output('stderr', b);
       this.emitNotice(line);
     };
     try {
@@ -310,8 +317,8 @@ export class AttemptRunner {
   private async supervise(command: CommandSpec, cwd: string | null, stdout: WriteStream, stderr: WriteStream, metrics?: OutputMetrics): Promise<ExitInfo> {
     const echo = this.opts.echo;
     // Secrets are masked before anything is written or echoed.
-    const out = this.redactor.pipe((b) => (stdout.write(b), metrics?.stdout.feed(b), echo?.('stdout', b)));
-    const err = this.redactor.pipe((b) => (stderr.write(b), metrics?.stderr.feed(b), echo?.('stderr', b)));
+    const out = this.redactor.pipe((b) => (stdout.write(b), this.live.output('stdout', b), metrics?.stdout.feed(b), echo?.('stdout', b)));
+    const err = this.redactor.pipe((b) => (stderr.write(b), this.live.output('stderr', b), metrics?.stderr.feed(b), echo?.('stderr', b)));
     this.child = startExperiment(command, {
       cwd: workingFolder(this.opts.root, this.spec, cwd, this.dataDir),
       env: this.contractEnv(),
@@ -326,6 +333,7 @@ export class AttemptRunner {
     const ticker = setInterval(() => {
       this.checkStopRequest();
       this.metrics?.pump();
+      this.live.refresh();
       this.sync.tick().catch((err: Error) => {
         // A full store ends the attempt; another upload failure is tried again next tick.
         if (isDiskProblem(err) || this.writeFailure) this.failWrite(err);

@@ -90,3 +90,5 @@ export const ATTEMPT_FILES = ['stdout.log', 'stderr.log', 'metrics.jsonl', 'even
 /** One RunnerEvent per line, appended as they happen: how any orchestrator, local or remote, learns them. */
 export const EVENTS_FILE = 'events.jsonl';
 export const STOP_REQUEST = 'stop-request';
+/** What a poll shows of a running attempt, kept by its runner (attempt-live.ts); never mirrored. */
+export const LIVE_FILE = 'live.json';

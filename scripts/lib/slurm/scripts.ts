@@ -1,7 +1,7 @@
 // The fixed POSIX sh scripts the SLURM backend runs on a login node (`sh -c <script> sh <args>`,
 // over the pooled ssh connection or on this machine). Values arrive only as positional
 // parameters, never as script text; each script is one round trip.
-import { ATTEMPT_FILES_SH } from '../remote/scripts.js';
+import { ATTEMPT_FILES_SH, LIVE_READ_SH } from '../remote/scripts.js';
 import { STOP_REQUEST } from '../runner/attempt-spec.js';
 
 /** The sacct columns a poll reads (job-states.ts parses them in this order). */
@@ -12,8 +12,10 @@ export const SACCT_FIELDS = 'JobID,State,ExitCode,Restarts,Elapsed,NodeList,Reas
  * or `squeue` (accounting is off here), $3 the job ids, comma-separated; then per attempt its
  * folder and the event lines already read. Prints what SLURM says (`sacct` or `squeue` on the
  * first line; `sacct-error <its first line>` before a fallback), the marker, then per attempt
- * `gone` (SLURM, not a session, says whether it lives) and its files, as the ssh poll does (four
+ * `gone` (SLURM, not a session, says whether it lives) and its files, as the ssh poll does (five
  * empty sections, at no cost, for a job still queued: its runner has not made its folder yet).
+ * Its runner may run on another node, so the live view stands in for the metrics and the log
+ * alone: the events are read from their file whenever it holds any.
  */
 export const SLURM_POLL_SCRIPT = `m=$1 mode=$2 ids=$3; shift 3
 if [ "$mode" = auto ] && out=$(SLURM_BITSTR_LEN=0 sacct -X -D -P -n -o ${SACCT_FIELDS} -j "$ids" 2>&1); then
@@ -23,10 +25,14 @@ else
   printf 'squeue\\n'; squeue --json --states=all --me 2>&1
 fi
 printf %s "$m"
+nl='
+'
+fresh=
 while [ $# -ge 2 ]; do
 d=$1 from=$2; shift 2
 printf gone; printf %s "$m"
-if [ ! -d "$d" ]; then printf %s%s%s%s "$m" "$m" "$m" "$m"; continue; fi
+if [ ! -d "$d" ]; then printf %s%s%s%s%s "$m" "$m" "$m" "$m" "$m"; continue; fi
+${LIVE_READ_SH}
 ${ATTEMPT_FILES_SH}
 done`;
 

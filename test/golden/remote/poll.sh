@@ -1,25 +1,46 @@
 m=$1 sock=$2; shift 2
-live="
-$(tmux -L "$sock" list-sessions -F '#{session_name}' 2>/dev/null)
-"
+nl='
+'
+boot= listed= sessions=
+{ IFS= read -r boot </proc/sys/kernel/random/boot_id; } 2>/dev/null
+nth20() { w=; [ $# -ge 20 ] || return 0; shift 19; w=$1; }
 while [ $# -ge 3 ]; do
 d=$1 session=$2 from=$3; shift 3
-case $live in *"
-$session
-"*) printf alive;; *) printf gone;; esac; printf %s "$m"
-if [ -r "$d/status.json" ]; then while IFS= read -r l || [ -n "$l" ]; do printf '%s\n' "$l"; done 2>/dev/null <"$d/status.json"; fi; printf %s "$m"
-[ -s "$d/events.jsonl" ] && tail -n +"$((from + 1))" "$d/events.jsonl" 2>/dev/null; printf %s "$m"
-[ -s "$d/metrics.jsonl" ] && tail -n 1 "$d/metrics.jsonl" 2>/dev/null; printf %s "$m"
+lv= n= mt= pid= bt= st=
+if [ -r "$d/live.json" ]; then while IFS= read -r l || [ -n "$l" ]; do lv=$lv$l$nl; case $l in
+  '  "events": '*) n=${l#*: }; n=${n%,};;
+  '  "metrics": '*) mt=1;;
+  '  "pid": '*) pid=${l#*: }; pid=${pid%,};;
+  '  "boot_id": "'*) bt=${l#*: \"}; bt=${bt%\",};;
+  '  "start_ticks": "'*) st=${l#*: \"}; st=${st%\",};;
+esac; done 2>/dev/null <"$d/live.json"; fi
+case $n in ''|*[!0-9]*) lv=;; esac
+fresh=
+case $pid in ''|*[!0-9]*) ;; *) if [ -n "$lv" ] && [ -n "$st" ] && [ "$bt" = "$boot" ]; then
+  s=; { IFS= read -r s </proc/"$pid"/stat; } 2>/dev/null
+  s=${s##*") "}
+  case $s in [!ZX]*) nth20 $s; [ "$w" = "$st" ] && fresh=1;; esac
+fi;; esac
+if [ -n "$fresh" ]; then printf alive; else
+  lv=
+  if [ -z "$listed" ]; then listed=1; sessions=$nl$(tmux -L "$sock" list-sessions -F '#{session_name}' 2>/dev/null)$nl; fi
+  case $sessions in *"$nl$session$nl"*) printf alive;; *) printf gone;; esac
+fi; printf %s "$m"
+run=
+if [ -r "$d/status.json" ]; then while IFS= read -r l || [ -n "$l" ]; do printf '%s\n' "$l"; case $l in '  "state": "running",') run=1;; esac; done 2>/dev/null <"$d/status.json"; fi; printf %s "$m"
+[ -n "$run" ] || lv=
+printf %s "$lv"; printf %s "$m"
+if [ -s "$d/events.jsonl" ] && { [ -z "$lv" ] || [ -z "$fresh" ] || [ "$n" -gt "$from" ]; }; then tail -n +"$((from + 1))" "$d/events.jsonl" 2>/dev/null; fi; printf %s "$m"
+if [ -z "$lv" ] || [ -z "$mt" ]; then [ -s "$d/metrics.jsonl" ] && tail -n 1 "$d/metrics.jsonl" 2>/dev/null; fi; printf %s "$m"
+if [ -z "$lv" ]; then
 f=$d/stdout.log
 if [ -f "$d/stderr.log" ] && ! [ "$f" -nt "$d/stderr.log" ]; then f=$d/stderr.log; fi
 if [ -s "$f" ]; then
   t=$(tail -c 4096 "$f" 2>/dev/null)
-  nl='
-'
   while :; do
     l=${t##*"$nl"}
     case $l in *[!\ ]*) printf '%s\n' "$l"; break;; esac
     case $t in *"$nl"*) t=${t%"$nl"*};; *) break;; esac
   done
-fi; printf %s "$m"
+fi; fi; printf %s "$m"
 done
