@@ -86,6 +86,7 @@ await runMain(async () => {
     outputDir: values.output ? path.resolve(os.homedir(), values.output) : undefined,
     store: await openStore(spec.store, root, spec.store_s3 ?? undefined, spec.secrets_file ? readSecretsFile(path.resolve(root, spec.secrets_file)) : {}),
     echo: (stream, data) => (stream === 'stdout' ? process.stdout : process.stderr).write(data),
+    liveView: true,
   });
   releaseStops(runner);
   const status = await runner.run();

@@ -32,14 +32,10 @@ export interface LiveView {
   last_line: string | null;
 }
 
-/** The last `max` bytes of a file; empty when it cannot be read. */
+/** The last `max` bytes of a file; empty when there is none (without the cost of a thrown error). */
 function fileTail(file: string, max: number): Buffer {
-  let fd: number;
-  try {
-    fd = openSync(file, 'r');
-  } catch {
-    return Buffer.alloc(0);
-  }
+  if (!statSync(file, { throwIfNoEntry: false })) return Buffer.alloc(0);
+  const fd = openSync(file, 'r');
   try {
     const size = fstatSync(fd).size;
     const buf = Buffer.alloc(Math.min(size, max));
@@ -106,11 +102,15 @@ export class AttemptLive {
   /** Starts from the folder as it is (a rerun continues its files): counts its events, reads its logs' ends. */
   begin(): void {
     this.begun = true;
-    const events = fileTail(path.join(this.dir, EVENTS_FILE), Number.MAX_SAFE_INTEGER);
-    let lines = 0;
-    for (let i = events.indexOf(0x0a); i >= 0; i = events.indexOf(0x0a, i + 1)) lines++;
-    this.view.events = lines;
-    for (const stream of ['stdout', 'stderr'] as const) this.logs[stream] = fileTail(path.join(this.dir, `${stream}.log`), LOG_TAIL_BYTES);
+    try {
+      const events = fileTail(path.join(this.dir, EVENTS_FILE), Number.MAX_SAFE_INTEGER);
+      let lines = 0;
+      for (let i = events.indexOf(0x0a); i >= 0; i = events.indexOf(0x0a, i + 1)) lines++;
+      this.view.events = lines;
+      for (const stream of ['stdout', 'stderr'] as const) this.logs[stream] = fileTail(path.join(this.dir, `${stream}.log`), LOG_TAIL_BYTES);
+    } catch {
+      return this.stop();
+    }
     this.refresh();
   }
 

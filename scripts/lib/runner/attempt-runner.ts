@@ -40,6 +40,8 @@ export interface RunnerOptions {
   /** mirror of the experiment's output (the foreground status display) */
   echo?: (stream: 'stdout' | 'stderr', data: Buffer) => void;
   onEvent?: (e: RunnerEvent) => void;
+  /** keep live.json, which the ssh and SLURM polls read (runner/attempt-live.ts); a runner here is read directly */
+  liveView?: boolean;
 }
 
 export function workPaths(workDir: string, attempt: number | 'predict', outputDir?: string) {
@@ -82,7 +84,7 @@ export class AttemptRunner {
   private dataDir: string | null = null;
   private files: AttemptFilesMirror;
   private fence: AttemptFence;
-  private live: AttemptLive;
+  private live: AttemptLive | null;
 
   constructor(
     readonly spec: AttemptSpec,
@@ -91,7 +93,7 @@ export class AttemptRunner {
     this.paths = workPaths(opts.workDir, spec.attempt, opts.outputDir);
     this.files = new AttemptFilesMirror(opts.store, spec.unit_id, spec.attempt, this.paths.attempt);
     this.fence = new AttemptFence(opts.store, spec.unit_id, spec.attempt, spec.rerun);
-    this.live = new AttemptLive(this.paths.attempt);
+    this.live = opts.liveView ? new AttemptLive(this.paths.attempt) : null;
     this.status = {
       run_id: spec.run_id,
       attempt: spec.attempt,
@@ -136,7 +138,7 @@ export class AttemptRunner {
     } catch (err) {
       throw this.failWrite(err);
     }
-    this.live.event();
+    this.live?.event();
     this.opts.onEvent?.(e);
   }
 
@@ -200,7 +202,7 @@ export class AttemptRunner {
         await continueAttemptFiles(this.opts.store, this.spec.unit_id, this.spec.attempt as number, this.paths.attempt);
       }
       writeFileSync(path.join(this.paths.attempt, 'metrics.jsonl'), '', { flag: 'a' });
-      this.live.begin();
+      this.live?.begin();
       await this.writeStatus();
     } catch (err) {
       this.failWrite(err);
@@ -211,7 +213,7 @@ export class AttemptRunner {
       line = this.redactor.text(line);
       const b = Buffer.from(`switchyard: ${line}\n`);
       stderr.write(b);
-      this.live.output('stderr', b);
+      this.live?.output('stderr', b);
       this.emitNotice(line);
     };
     try {
@@ -317,8 +319,8 @@ export class AttemptRunner {
   private async supervise(command: CommandSpec, cwd: string | null, stdout: WriteStream, stderr: WriteStream, metrics?: OutputMetrics): Promise<ExitInfo> {
     const echo = this.opts.echo;
     // Secrets are masked before anything is written or echoed.
-    const out = this.redactor.pipe((b) => (stdout.write(b), this.live.output('stdout', b), metrics?.stdout.feed(b), echo?.('stdout', b)));
-    const err = this.redactor.pipe((b) => (stderr.write(b), this.live.output('stderr', b), metrics?.stderr.feed(b), echo?.('stderr', b)));
+    const out = this.redactor.pipe((b) => (stdout.write(b), this.live?.output('stdout', b), metrics?.stdout.feed(b), echo?.('stdout', b)));
+    const err = this.redactor.pipe((b) => (stderr.write(b), this.live?.output('stderr', b), metrics?.stderr.feed(b), echo?.('stderr', b)));
     this.child = startExperiment(command, {
       cwd: workingFolder(this.opts.root, this.spec, cwd, this.dataDir),
       env: this.contractEnv(),
@@ -333,7 +335,7 @@ export class AttemptRunner {
     const ticker = setInterval(() => {
       this.checkStopRequest();
       this.metrics?.pump();
-      this.live.refresh();
+      this.live?.refresh();
       this.sync.tick().catch((err: Error) => {
         // A full store ends the attempt; another upload failure is tried again next tick.
         if (isDiskProblem(err) || this.writeFailure) this.failWrite(err);
