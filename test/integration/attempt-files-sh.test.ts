@@ -7,6 +7,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { ATTEMPT_FILES_SH, LIVE_READ_SH, POLL_SCRIPT } from '../../scripts/lib/remote/scripts.js';
+import { SLURM_POLL_SCRIPT } from '../../scripts/lib/slurm/scripts.js';
 import { AttemptLive } from '../../scripts/lib/runner/attempt-live.js';
 
 const root = mkdtempSync(path.join(os.tmpdir(), 'switchyard-attempt-files-'));
@@ -21,7 +22,9 @@ mkdirSync(bin);
 writeFileSync(path.join(bin, 'tail'), `#!/bin/sh\necho started >> '${tails}'\nexec '${realTail}' "$@"\n`);
 chmodSync(path.join(bin, 'tail'), 0o755);
 
-// and a tmux that lists the sessions in $SESSIONS, counting its calls
+// a sacct that answers $SACCT, and a tmux that lists the sessions in $SESSIONS, counting its calls
+writeFileSync(path.join(bin, 'sacct'), `#!/bin/sh\nprintf '%s\\n' "$SACCT"\n`);
+chmodSync(path.join(bin, 'sacct'), 0o755);
 const tmuxCalls = path.join(root, 'tmux-calls');
 writeFileSync(path.join(bin, 'tmux'), `#!/bin/sh\necho called >> '${tmuxCalls}'\nprintf '%s\\n' $SESSIONS\n`);
 chmodSync(path.join(bin, 'tmux'), 0o755);
@@ -196,5 +199,30 @@ describe('the ssh poll', () => {
     const dead = folder({ 'status.json': STATUS_RUNNING });
     const r = sshPoll([[running, 'sy-a', 0], [starting, 'sy-b', 0], [dead, 'sy-c', 0], [running, 'sy-a', 0]], ['sy-b']);
     expect(r).toMatchObject({ alive: ['alive', 'alive', 'gone', 'alive'], tmux: 1 });
+  });
+});
+
+describe('the SLURM poll', () => {
+  /** SLURM_POLL_SCRIPT over attempts (folder, events read, job id), sacct answering `sacct` lines. */
+  function slurmPoll(attempts: [string, number, string][], sacct: string[], mode = 'auto') {
+    writeFileSync(tails, '');
+    const out = execFileSync('sh', ['-c', SLURM_POLL_SCRIPT, 'sh', M, mode, attempts.map((a) => a[2]).join(','), ...attempts.flat().map(String)], { env: { ...env, SACCT: sacct.join('\n') } }).toString();
+    const sections = out.split(M).slice(1);
+    expect(sections.length).toBe(attempts.length * 6 + 1);
+    return { events: attempts.map((_, i) => sections[i * 6 + 3]), tails: count(tails) };
+  }
+
+  it('trusts a live view\'s count of events while sacct says its job runs, and reads the file once it has ended', () => {
+    const a = runningFolder(2).d;
+    const b = runningFolder(2).d;
+    const running = slurmPoll([[a, 2, '17'], [b, 2, '7_1']], ['17|RUNNING|0:0|0|00:01:00|n1|None', '7_1|RUNNING|0:0|0|00:01:00|n2|None']);
+    expect(running).toEqual({ events: ['', ''], tails: 0 });
+    // job 7_1 failed (its node died): whatever its view says, its events come from the file
+    const failed = slurmPoll([[a, 2, '17'], [b, 1, '7_1']], ['17|RUNNING|0:0|0|00:01:00|n1|None', '7_1|NODE_FAIL|0:0|0|00:01:00|n2|None']);
+    expect(failed.events).toEqual(['', '{"type":"notice","line":"x"}\n']);
+    expect(failed.tails).toBe(1);
+    // a job whose id only ends like a running one's is not taken for it; nor is any under squeue
+    expect(slurmPoll([[b, 2, '7']], ['17|RUNNING|0:0|0|00:01:00|n1|None']).tails).toBe(1);
+    expect(slurmPoll([[a, 2, '17']], [], 'squeue').tails).toBe(1);
   });
 });

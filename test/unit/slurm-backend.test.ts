@@ -42,7 +42,7 @@ const handle = (job: string, dir = `sw/scratch/r/attempts/1`) => ({ backend: 'sl
 /** A poll's output: the scheduler's part, then each attempt's five sections. */
 function pollOutput(args: readonly string[], head: string, attempts: string[][] = []): ShResult {
   const m = args[0]!;
-  const count = (args.length - 3) / 2;
+  const count = (args.length - 3) / 3;
   const body = Array.from({ length: count }, (_, i) => ['gone', ...(attempts[i] ?? ['', '', '', '', ''])].map((s) => s + m).join('')).join('');
   return { code: 0, stdout: `${head}${m}${body}`, stderr: '' };
 }

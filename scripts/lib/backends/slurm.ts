@@ -117,7 +117,7 @@ export class SlurmBackend implements Backend {
     const handles = reqs.map((r) => SlurmHandle.parse(r.handle));
     const marker = `--switchyard-${randomBytes(8).toString('hex')}--`;
     const ids = [...new Set(handles.map((h) => h.job))].join(',');
-    const args = [marker, this.mode, ids, ...handles.flatMap((h, i) => [h.dir, String(reqs[i]!.eventsFrom)])];
+    const args = [marker, this.mode, ids, ...handles.flatMap((h, i) => [h.dir, String(reqs[i]!.eventsFrom), h.job])];
     let jobs: Map<string, SlurmJob>;
     let rest: string;
     try {

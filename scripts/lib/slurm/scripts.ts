@@ -10,29 +10,33 @@ export const SACCT_FIELDS = 'JobID,State,ExitCode,Restarts,Elapsed,NodeList,Reas
 /**
  * One poll of a cluster: $1 a marker, $2 `auto` (sacct, falling back to squeue where it fails)
  * or `squeue` (accounting is off here), $3 the job ids, comma-separated; then per attempt its
- * folder and the event lines already read. Prints what SLURM says (`sacct` or `squeue` on the
- * first line; `sacct-error <its first line>` before a fallback), the marker, then per attempt
- * `gone` (SLURM, not a session, says whether it lives) and its files, as the ssh poll does (five
- * empty sections, at no cost, for a job still queued: its runner has not made its folder yet).
- * Its runner may run on another node, so the live view stands in for the metrics and the log
- * alone: the events are read from their file whenever it holds any.
+ * folder, the event lines already read and its job's id. Prints what SLURM says (`sacct` or
+ * `squeue` on the first line; `sacct-error <its first line>` before a fallback), the marker,
+ * then per attempt `gone` (SLURM, not a session, says whether it lives) and its files, as the
+ * ssh poll does (five empty sections, at no cost, for a job still queued: its runner has not
+ * made its folder yet). A runner runs on a node whose /proc the login node cannot see: its live
+ * view's count of events is trusted while sacct, asked first, says its job is RUNNING (a job
+ * that has ended has its events read from their file, whatever the view says).
  */
 export const SLURM_POLL_SCRIPT = `m=$1 mode=$2 ids=$3; shift 3
+nl='
+'
+running=
 if [ "$mode" = auto ] && out=$(SLURM_BITSTR_LEN=0 sacct -X -D -P -n -o ${SACCT_FIELDS} -j "$ids" 2>&1); then
   printf 'sacct\\n%s\\n' "$out"
+  running=$nl$out
 else
   if [ "$mode" = auto ]; then printf 'sacct-error %s\\n' "$(printf '%s\\n' "$out" | head -n 1)"; fi
   printf 'squeue\\n'; squeue --json --states=all --me 2>&1
 fi
 printf %s "$m"
-nl='
-'
-fresh=
-while [ $# -ge 2 ]; do
-d=$1 from=$2; shift 2
+while [ $# -ge 3 ]; do
+d=$1 from=$2 job=$3; shift 3
 printf gone; printf %s "$m"
 if [ ! -d "$d" ]; then printf %s%s%s%s%s "$m" "$m" "$m" "$m" "$m"; continue; fi
 ${LIVE_READ_SH}
+fresh=
+case $running in *"$nl$job|RUNNING|"*) fresh=1;; esac
 ${ATTEMPT_FILES_SH}
 done`;
 
