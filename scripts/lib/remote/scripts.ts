@@ -7,7 +7,7 @@ import { LIVE_FILE, STOP_REQUEST } from '../runner/attempt-spec.js';
  * Reads an attempt's live.json (attempt folder $d), which its runner keeps while it runs
  * (runner/attempt-live.ts): its text in $lv, its count of event lines in $n, whether it holds
  * the newest metrics line in $mt, and the process it names ($pid, started at $st clock ticks
- * into the boot $bt). Only the shell's own \`read\`: no process. Each top-level field is on a
+ * into the boot $bt). Only the shell's own `read`: no process. Each top-level field is on a
  * line of its own; a view without a count is none.
  */
 export const LIVE_READ_SH = `lv= n= mt= pid= bt= st=
@@ -22,18 +22,19 @@ case $n in ''|*[!0-9]*) lv=;; esac`;
 
 /**
  * An attempt's files as a poll reads them (attempt folder $d, event lines already read $from,
- * marker $m, its live.json read into $lv and $n; $fresh set when its runner was seen running
- * after that read): status.json, the live view, the events after those read (raw: a cut-off
- * last line shows as such), the newest metrics line, and the last non-empty line of the newer
- * of stdout.log and stderr.log (stderr.log when as new, as \`ls -t\` orders a tie), each section
- * ended by the marker. Shared by the ssh poll and the SLURM poll, which run it for every attempt
- * every tick, on hosts where each process started costs a few ms: while status.json says the
- * attempt runs, its live view stands in for the log and the metrics (where it holds their line: one
- * too long for it is read from the file), and for the events too
- * while it counts no more than were read and its runner is seen running; otherwise it reads the
- * files, with a \`tail\` each (status.json by the shell itself, the newer log found by \`test
- * -nt\`, its last non-empty line, a line of spaces counting as empty, found by the shell in the
- * log's last 4 KiB). A file that is empty or missing (no metrics, a runner just started) costs none.
+ * marker $m, its live.json read into $lv, $n and $mt; $fresh set where its runner is known to
+ * run: an ssh poll saw it in /proc after that read, a SLURM poll's sacct says its job runs):
+ * status.json, the live view, the events after those read (raw: a cut-off last line shows as
+ * such), the newest metrics line, and the last non-empty line of the newer of stdout.log and
+ * stderr.log (stderr.log when as new, as `ls -t` orders a tie), each section ended by the
+ * marker. The ssh and SLURM polls run it for every attempt every tick, on hosts where each
+ * process started costs a few ms. While status.json says the attempt runs, the live view
+ * stands in for the log and the metrics (a metrics line too long for the view is read from its
+ * file), and for the events while its runner is known to run and it counts no more than were
+ * read. Otherwise the files are read with a `tail` each (status.json by the shell itself, the
+ * newer log found by `test -nt`, its last non-empty line, a line of spaces counting as empty,
+ * found by the shell in the log's last 4 KiB). A file that is empty or missing (no metrics, a
+ * runner just started) costs none.
  */
 export const ATTEMPT_FILES_SH = `run=
 if [ -r "$d/status.json" ]; then while IFS= read -r l || [ -n "$l" ]; do printf '%s\\n' "$l"; case $l in '  "state": "running",') run=1;; esac; done 2>/dev/null <"$d/status.json"; fi; printf %s "$m"
