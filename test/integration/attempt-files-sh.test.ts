@@ -155,6 +155,19 @@ describe('a running attempt read through its live view', () => {
     expect(existsSync(path.join(d, 'live.json'))).toBe(false);
   });
 
+  it('finds the last line across chunks as they come, and within a chunk larger than the log window', () => {
+    const { d, live } = runningFolder(0);
+    for (const chunk of ['epoch 7 ', 'step 10', '0\n  \n', '']) live.output('stdout', Buffer.from(chunk));
+    live.refresh();
+    expect(viewOf(d).last_line).toBe('epoch 7 step 100');
+    live.output('stderr', Buffer.from(`warning: slow\n${'z'.repeat(5000)}\nlast\n`));
+    live.refresh();
+    expect(viewOf(d).last_line).toBe('last');
+    live.output('stderr', Buffer.from(' \n'.repeat(3000))); // spaces alone, past the window
+    live.refresh();
+    expect(viewOf(d).last_line).toBeNull();
+  });
+
   it('takes a view without a count of events for none', () => {
     const d = folder({ 'status.json': STATUS_RUNNING, 'live.json': '{\n  "events": "3",\n  "pid": 1\n}\n', 'stdout.log': 'epoch 1\n' });
     expect(read(d, 0, true)).toMatchObject({ live: '', lastLine: 'epoch 1\n', tails: 1 });

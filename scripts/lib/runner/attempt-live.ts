@@ -124,8 +124,10 @@ export class AttemptLive {
 
   /** Bytes written to a log. */
   output(stream: 'stdout' | 'stderr', b: Buffer): void {
-    const both = Buffer.concat([this.logs[stream], b]);
-    this.logs[stream] = both.length > LOG_TAIL_BYTES ? both.subarray(both.length - LOG_TAIL_BYTES) : both;
+    // a copy of the end alone: a chattering experiment's chunks are not joined, nor kept
+    const kept = this.logs[stream];
+    const keep = Math.max(0, Math.min(kept.length, LOG_TAIL_BYTES - b.length));
+    this.logs[stream] = Buffer.concat([kept.subarray(kept.length - keep), b.subarray(Math.max(0, b.length - LOG_TAIL_BYTES))]);
     this.newer = stream;
     this.dirty = true;
   }
