@@ -83,6 +83,22 @@ describe('listing from the index', () => {
     db.close();
   });
 
+  it('finds the newest finished and the newest unfinished run with some pins by their state, parsing no other', () => {
+    const db = new StateDb(path.join(dir, 'state.db'));
+    const pinned = (r: RunRecord, digest: string): RunRecord => ({ ...r, pins: { ...r.pins, digest } });
+    const older = pinned(run('20261130T1000', '2026-11-30T10:00:00.000Z', [[attempt(1, 'succeeded', 1)]]), 'same');
+    const newer = pinned(run('20261130T1100', '2026-11-30T11:00:00.000Z', [[attempt(1, 'succeeded', 2)]]), 'same');
+    const stopped = pinned(run('20261130T0900', '2026-11-30T09:00:00.000Z', [[attempt(1, 'cancelled', 1)]]), 'same');
+    db.replaceAll([older, newer, stopped, single]);
+    expect(db.hasDigest('same')).toBe(true);
+    expect(db.hasDigest('other')).toBe(false);
+    expect(db.newestByDigest('same')).toEqual({ finished: newer, unfinished: stopped });
+    expect(db.newestByDigest('other')).toEqual({ finished: null, unfinished: null });
+    db.upsert({ ...stopped, units: [{ index: 0, attempts: [attempt(1, 'cancelled', 1), attempt(2, 'succeeded', 3)], moved_from: [] }] });
+    expect(db.newestByDigest('same').unfinished).toBeNull(); // its state column follows the record
+    db.close();
+  });
+
   it('gives an index from before summaries its summaries when opened', () => {
     const file = path.join(dir, 'state.db');
     const old = new Database(file);

@@ -12,7 +12,7 @@ import type { Experiment } from '../spec/experiment.js';
 import type { BackendName } from '../config/define-config.js';
 import { followedElsewhere, holdLauncher } from './launcher-lock.js';
 import type { PinnedExperiment } from '../pins/pin-experiment.js';
-import { runKeys, runState, type RunRecord } from './run-record.js';
+import { runKeys, type RunRecord } from './run-record.js';
 import { discardRun, loadRun, recordInLedger, saveRun } from './run-store.js';
 import { settleAll } from '../settle-all.js';
 
@@ -114,12 +114,12 @@ function newRunRecord(project: Project, exp: Experiment, pinned: PinnedExperimen
  * Runs with these pins: from the local index, or, on a machine that has never seen them
  * (a fresh clone sharing the store), from the store's digest index.
  */
-async function runsWithDigest(project: Project, digest: string): Promise<RunRecord[]> {
-  const local = project.db.byDigest(digest);
-  if (local.length) return local;
-  const prefix = runKeys.digestIndex(digest);
-  for (const key of await project.store.list(prefix)) await loadRun(project, key.slice(prefix.length));
-  return project.db.byDigest(digest);
+async function runsWithDigest(project: Project, digest: string): Promise<{ finished: RunRecord | null; unfinished: RunRecord | null }> {
+  if (!project.db.hasDigest(digest)) {
+    const prefix = runKeys.digestIndex(digest);
+    for (const key of await project.store.list(prefix)) await loadRun(project, key.slice(prefix.length));
+  }
+  return project.db.newestByDigest(digest);
 }
 
 /** Makes this process the run's only orchestrator, or refuses, naming the one that is. */
@@ -140,16 +140,14 @@ function withDigestLock<T>(project: Project, digest: string, fn: () => Promise<T
 export async function openRun(project: Project, exp: Experiment, pinned: PinnedExperiment, opts: OpenRunOptions): Promise<OpenedRun> {
   const { digest } = pinned.pins;
   let ready = !opts.ready;
-  if (!ready && (opts.again || !project.db.byDigest(digest).length)) {
+  if (!ready && (opts.again || !project.db.hasDigest(digest))) {
     // A new run is the likely outcome: readied first, it takes one pass under the lock.
     await opts.ready!();
     ready = true;
   }
   for (;;) {
     const opened = await withDigestLock(project, digest, async (): Promise<OpenedRun | null> => {
-      const same = await runsWithDigest(project, digest);
-      const finished = same.filter((r) => runState(r) === 'succeeded').at(-1);
-      const unfinished = same.filter((r) => runState(r) !== 'succeeded').at(-1);
+      const { finished, unfinished } = await runsWithDigest(project, digest);
       if (!opts.again && unfinished) {
         opts.opening?.();
         return { kind: 'resume', run: unfinished, release: await claim(project, unfinished) };

@@ -162,9 +162,21 @@ export class StateDb {
     return row ? parseRunJson(row.record) : null;
   }
 
-  byDigest(digest: string): RunRecord[] {
-    const rows = this.db.prepare('SELECT record FROM runs WHERE digest = ? ORDER BY created_at').all(digest) as { record: string }[];
-    return rows.map((r) => parseRunJson(r.record));
+  /**
+   * The newest run with these pins that has succeeded, and the newest that has not: two rows
+   * found by the state column, two records parsed, however many runs share the pins (each
+   * `again=1` adds one).
+   */
+  newestByDigest(digest: string): { finished: RunRecord | null; unfinished: RunRecord | null } {
+    const newest = (sql: string) => {
+      const row = this.db.prepare(`SELECT record FROM runs WHERE digest = ? AND ${sql} ORDER BY created_at DESC, run_id DESC LIMIT 1`).get(digest) as { record: string } | undefined;
+      return row ? parseRunJson(row.record) : null;
+    };
+    return { finished: newest("state = 'succeeded'"), unfinished: newest("state <> 'succeeded'") };
+  }
+
+  hasDigest(digest: string): boolean {
+    return this.db.prepare('SELECT 1 FROM runs WHERE digest = ? LIMIT 1').get(digest) !== undefined;
   }
 
   /** Newest first; optionally only one experiment's runs. */
