@@ -46,7 +46,7 @@ try {
     writeFileSync(path.join(r.handle.dir, 'events.jsonl'), '{"type":"restored","step":null}\n');
     writeFileSync(path.join(r.handle.dir, 'metrics.jsonl'), '{"step":10,"loss":0.5}\n');
     writeFileSync(path.join(r.handle.dir, 'stdout.log'), 'epoch 10\n');
-    new AttemptLive(r.handle.dir).begin();
+    AttemptLive.begin(r.handle.dir);
   }
   const ticks: number[] = [];
   const perTick: number[] = [];
@@ -56,7 +56,8 @@ try {
     const results = await backend.pollMany(reqs);
     ticks.push(now() - t0);
     perTick.push(sacctCalls() - before);
-    if (!results.every((r) => r.state === 'running' && r.last_line === 'epoch 10' && r.metrics?.step === 10)) throw new Error(`bench: a poll did not see every job running: ${JSON.stringify(results.find((r) => r.state !== 'running'))}`);
+    const off = results.find((r) => r.state !== 'running' || r.last_line !== 'epoch 10' || r.metrics?.step !== 10);
+    if (off) throw new Error(`bench: a poll did not see every job running, with its last line and metrics: ${JSON.stringify(off)}`);
   }
 
   // Baseline: the same poll, job by job.

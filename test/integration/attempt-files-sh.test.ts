@@ -97,9 +97,7 @@ describe('an attempt folder read by the poll', () => {
 /** A running attempt's folder with the live view its runner keeps, as AttemptLive writes it. */
 function runningFolder(events: number, files: Record<string, string> = {}) {
   const d = folder({ 'status.json': STATUS_RUNNING, 'events.jsonl': '{"type":"notice","line":"x"}\n'.repeat(events), 'metrics.jsonl': '{"step":1}\n{"step":2}\n', 'stdout.log': 'epoch 1\n', ...files });
-  const live = new AttemptLive(d);
-  live.begin();
-  return { d, live };
+  return { d, live: AttemptLive.begin(d) };
 }
 const STATUS_RUNNING = JSON.stringify({ run_id: 'r', state: 'running', pid: 1 }, null, 2) + '\n';
 const viewOf = (d: string) => JSON.parse(readFileSync(path.join(d, 'live.json'), 'utf8'));

@@ -5,9 +5,10 @@
 // A view, not a record: written whole (temp + rename) but not fsynced, never mirrored to the
 // store, and read only while status.json says the attempt runs. A poll that finds it missing,
 // or a runner gone, reads the files themselves.
-import { closeSync, fstatSync, openSync, readFileSync, readSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { EVENTS_FILE, LIVE_FILE } from './attempt-spec.js';
+import { fileTail } from './jsonl.js';
 
 /** As the poll's own reading of a log: its last non-empty line within its last 4 KiB. */
 const LOG_TAIL_BYTES = 4096;
@@ -30,20 +31,6 @@ export interface LiveView {
   metrics?: string | null;
   /** the last non-empty line of the log written last (a line of spaces counts as empty) */
   last_line: string | null;
-}
-
-/** The last `max` bytes of a file; empty when there is none (without the cost of a thrown error). */
-function fileTail(file: string, max: number): Buffer {
-  if (!statSync(file, { throwIfNoEntry: false })) return Buffer.alloc(0);
-  const fd = openSync(file, 'r');
-  try {
-    const size = fstatSync(fd).size;
-    const buf = Buffer.alloc(Math.min(size, max));
-    const n = readSync(fd, buf, 0, buf.length, size - buf.length);
-    return buf.subarray(0, n);
-  } finally {
-    closeSync(fd);
-  }
 }
 
 /** The last line of `text` holding more than spaces, as the poll's shell finds it. */
@@ -89,34 +76,33 @@ export class AttemptLive {
   private newer: 'stdout' | 'stderr' = 'stdout';
   private metricsSize = -1;
   private dirty = true;
-  /** events are counted from the file at `begin`: none before it */
-  private begun = false;
   /** a write failed: the file is removed and left so, and polls read the files themselves */
   private off = false;
 
-  constructor(private readonly dir: string) {
+  /**
+   * Starts the view from the attempt folder as it is (a rerun continues its files): counts its
+   * events and reads its logs' ends, then writes it. Events appended after this are counted.
+   */
+  static begin(dir: string): AttemptLive {
+    const live = new AttemptLive(dir);
+    try {
+      const events = fileTail(path.join(dir, EVENTS_FILE), Number.MAX_SAFE_INTEGER);
+      for (let i = events.indexOf(0x0a); i >= 0; i = events.indexOf(0x0a, i + 1)) live.view.events++;
+      for (const stream of ['stdout', 'stderr'] as const) live.logs[stream] = fileTail(path.join(dir, `${stream}.log`), LOG_TAIL_BYTES);
+    } catch {
+      live.stop();
+    }
+    live.refresh();
+    return live;
+  }
+
+  private constructor(private readonly dir: string) {
     this.file = path.join(dir, LIVE_FILE);
     this.view = { events: 0, pid: process.pid, ...processIdentity(), metrics: null, last_line: null };
   }
 
-  /** Starts from the folder as it is (a rerun continues its files): counts its events, reads its logs' ends. */
-  begin(): void {
-    this.begun = true;
-    try {
-      const events = fileTail(path.join(this.dir, EVENTS_FILE), Number.MAX_SAFE_INTEGER);
-      let lines = 0;
-      for (let i = events.indexOf(0x0a); i >= 0; i = events.indexOf(0x0a, i + 1)) lines++;
-      this.view.events = lines;
-      for (const stream of ['stdout', 'stderr'] as const) this.logs[stream] = fileTail(path.join(this.dir, `${stream}.log`), LOG_TAIL_BYTES);
-    } catch {
-      return this.stop();
-    }
-    this.refresh();
-  }
-
   /** An event line was appended: written at once, so a poll never skips an event the file holds for long. */
   event(): void {
-    if (!this.begun) return;
     this.view.events++;
     this.dirty = true;
     this.write();
@@ -134,7 +120,7 @@ export class AttemptLive {
 
   /** Every sync tick: picks up the newest metrics line, and writes the view when anything changed. */
   refresh(): void {
-    if (!this.begun || this.off) return;
+    if (this.off) return;
     const metrics = path.join(this.dir, 'metrics.jsonl');
     try {
       const size = statSync(metrics, { throwIfNoEntry: false })?.size ?? 0;

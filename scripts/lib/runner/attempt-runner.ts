@@ -84,7 +84,8 @@ export class AttemptRunner {
   private dataDir: string | null = null;
   private files: AttemptFilesMirror;
   private fence: AttemptFence;
-  private live: AttemptLive | null;
+  /** the view a host's poll reads (RunnerOptions.liveView), from the attempt folder's start on */
+  private live: AttemptLive | null = null;
 
   constructor(
     readonly spec: AttemptSpec,
@@ -93,7 +94,6 @@ export class AttemptRunner {
     this.paths = workPaths(opts.workDir, spec.attempt, opts.outputDir);
     this.files = new AttemptFilesMirror(opts.store, spec.unit_id, spec.attempt, this.paths.attempt);
     this.fence = new AttemptFence(opts.store, spec.unit_id, spec.attempt, spec.rerun);
-    this.live = opts.liveView ? new AttemptLive(this.paths.attempt) : null;
     this.status = {
       run_id: spec.run_id,
       attempt: spec.attempt,
@@ -202,7 +202,7 @@ export class AttemptRunner {
         await continueAttemptFiles(this.opts.store, this.spec.unit_id, this.spec.attempt as number, this.paths.attempt);
       }
       writeFileSync(path.join(this.paths.attempt, 'metrics.jsonl'), '', { flag: 'a' });
-      this.live?.begin();
+      if (this.opts.liveView) this.live = AttemptLive.begin(this.paths.attempt);
       await this.writeStatus();
     } catch (err) {
       this.failWrite(err);

@@ -31,21 +31,24 @@ export function parseEventLines<T>(text: string): (T | null)[] {
   });
 }
 
-/** The newest parsable line, reading only the file's tail (metrics files grow all run long). */
-export function lastJsonLine(file: string, tailBytes = 64 * 1024): Record<string, unknown> | null {
+/** The last `max` bytes of a file (metrics files and logs grow all run long); empty when it cannot be opened. */
+export function fileTail(file: string, max: number): Buffer {
   let fd: number;
   try {
     fd = openSync(file, 'r');
   } catch {
-    return null;
+    return Buffer.alloc(0);
   }
   try {
     const size = fstatSync(fd).size;
-    const len = Math.min(size, tailBytes);
-    const buf = Buffer.alloc(len);
-    readSync(fd, buf, 0, len, size - len);
-    return parseJsonLines<Record<string, unknown>>(buf.toString('utf8')).at(-1) ?? null;
+    const buf = Buffer.alloc(Math.min(size, max));
+    return buf.subarray(0, readSync(fd, buf, 0, buf.length, size - buf.length));
   } finally {
     closeSync(fd);
   }
+}
+
+/** The newest parsable line, reading only the file's tail. */
+export function lastJsonLine(file: string, tailBytes = 64 * 1024): Record<string, unknown> | null {
+  return parseJsonLines<Record<string, unknown>>(fileTail(file, tailBytes).toString('utf8')).at(-1) ?? null;
 }
