@@ -97,17 +97,27 @@ describe('listing from the index', () => {
     db.upsert({ ...stopped, units: [{ index: 0, attempts: [attempt(1, 'cancelled', 1), attempt(2, 'succeeded', 3)], moved_from: [] }] });
     expect(db.newestByDigest('same').unfinished).toBeNull(); // its state column follows the record
     db.close();
+    // Found in the index, newest first: no sort, which would read every record with the pins.
+    const raw = new Database(path.join(dir, 'state.db'), { readonly: true });
+    for (const state of ["state = 'succeeded'", "state <> 'succeeded'"]) {
+      const plan = raw.prepare(`EXPLAIN QUERY PLAN SELECT record FROM runs WHERE digest = ? AND ${state} ORDER BY created_at DESC, run_id DESC LIMIT 1`).all('same') as { detail: string }[];
+      expect(plan.map((p) => p.detail).join('; ')).toBe('SEARCH runs USING INDEX runs_by_digest_time (digest=?)');
+    }
+    raw.close();
   });
 
-  it('gives an index from before summaries its summaries when opened', () => {
+  it('gives an index from before summaries its summaries, and its runs their newest-first index, when opened', () => {
     const file = path.join(dir, 'state.db');
     const old = new Database(file);
     old.exec(`CREATE TABLE runs (run_id TEXT PRIMARY KEY, experiment TEXT NOT NULL, digest TEXT NOT NULL, state TEXT NOT NULL,
-      created_at TEXT NOT NULL, updated_at TEXT NOT NULL, last_step INTEGER, record TEXT NOT NULL); PRAGMA user_version = 1;`);
+      created_at TEXT NOT NULL, updated_at TEXT NOT NULL, last_step INTEGER, record TEXT NOT NULL);
+      CREATE INDEX runs_by_digest ON runs(digest); PRAGMA user_version = 1;`);
     old.prepare('INSERT INTO runs VALUES (?, ?, ?, ?, ?, ?, ?, ?)').run(sharded.run_id, sharded.experiment, 'd', 'failed', sharded.created_at, sharded.created_at, null, runJson(sharded));
     old.close();
     const db = new StateDb(file);
     expect(db.summaries()).toEqual([summarize(sharded)]);
     db.close();
+    const indexes = new Database(file, { readonly: true }).prepare("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'runs' AND sql IS NOT NULL").all() as { name: string }[];
+    expect(indexes.map((i) => i.name)).toEqual(['runs_by_digest_time']);
   });
 });

@@ -18,7 +18,9 @@ CREATE TABLE IF NOT EXISTS runs (
   last_step INTEGER,
   record TEXT NOT NULL
 );
-CREATE INDEX IF NOT EXISTS runs_by_digest ON runs(digest);
+-- Newest first within a digest, the state beside: the newest run with some pins in a state is
+-- found in the index alone, and only its record is read (a sort would read every such record).
+CREATE INDEX IF NOT EXISTS runs_by_digest_time ON runs(digest, created_at, run_id, state);
 -- Apart from runs: a row there holds its whole record, which SQLite reads through to reach a
 -- column after it, so a listing from runs would read every record even to skip it.
 CREATE TABLE IF NOT EXISTS summaries (
@@ -49,8 +51,9 @@ CREATE TABLE IF NOT EXISTS attempts (
  * 1: attempts per unit, with their handles (before: one table of a run's attempts, one of handles).
  * 2: each run's summary in a table of its own, for listing without reading records.
  * 3: summaries name the hosts a run's units are placed on.
+ * 4: runs by digest in time order, with their state (before: by digest alone).
  */
-const VERSION = 3;
+const VERSION = 4;
 
 /**
  * The compiled SQLite binding where npm builds it, named outright: left to find it, better-sqlite3
@@ -115,7 +118,7 @@ export class StateDb {
     // transaction that reads then writes fails at once with "database is locked".
     this.db.transaction(() => {
       if (version() >= VERSION) return; // another process migrated it while this one waited
-      this.db.exec('DROP TABLE IF EXISTS handles; DROP TABLE IF EXISTS attempts; DROP TABLE IF EXISTS summaries;');
+      this.db.exec('DROP TABLE IF EXISTS handles; DROP TABLE IF EXISTS attempts; DROP TABLE IF EXISTS summaries; DROP INDEX IF EXISTS runs_by_digest;');
       this.db.exec(SCHEMA);
       // The attempts and summaries derive from the records: fill them again.
       for (const { record } of this.db.prepare('SELECT record FROM runs').all() as { record: string }[]) this.writeDerived(parseRunJson(record));
@@ -163,9 +166,9 @@ export class StateDb {
   }
 
   /**
-   * The newest run with these pins that has succeeded, and the newest that has not: two rows
-   * found by the state column, two records parsed, however many runs share the pins (each
-   * `again=1` adds one).
+   * The newest run with these pins that has succeeded, and the newest that has not: found in
+   * the index (runs_by_digest_time), two records read and parsed, however many runs share the
+   * pins (each `again=1` adds one).
    */
   newestByDigest(digest: string): { finished: RunRecord | null; unfinished: RunRecord | null } {
     const newest = (sql: string) => {
