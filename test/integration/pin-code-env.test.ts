@@ -1,7 +1,7 @@
 // Code and environment pins against the real tools: pinCode's commit and dirty patch from git
 // (replayed with git apply), its path scope, and pinEnv's lockfile hash and cached python3 version.
 import { createHash } from 'node:crypto';
-import { cpSync, mkdirSync, readFileSync, renameSync, symlinkSync, unlinkSync, utimesSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdirSync, readFileSync, renameSync, statSync, symlinkSync, unlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { delimiter, join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { pinCode } from '../../scripts/lib/pins/code-pin.js';
@@ -92,6 +92,20 @@ describe('pinCode', () => {
     const pin = await pinCode(dir);
     expect(pin.dirty_sha256).toMatch(/^[0-9a-f]{64}$/);
     expect(pin.diff.toString()).toContain('notes.md');
+  });
+
+  it('sees an edit of the same size whose mtime was put back, and leaves the index as it was', async () => {
+    const dir = await repo();
+    const file = join(dir, 'train.py');
+    const { mtime } = statSync(file);
+    writeFileSync(file, 'print(9)\n'); // same size: only ctime (and git's racy check) tell
+    utimesSync(file, mtime, mtime);
+    const index = readFileSync(join(dir, '.git', 'index'));
+    const pin = await pinCode(dir);
+    expect(pin.diff.toString()).toContain('+print(9)');
+    writeFileSync(join(dir, 'train.py'), 'print(1)\n'); // back as committed: clean, the stat data now stale
+    expect((await pinCode(dir)).dirty_sha256).toBeNull();
+    expect(readFileSync(join(dir, '.git', 'index'))).toEqual(index); // the user's staging untouched
   });
 
   it('explains how to fix a directory that is not a repo, or has no commit', async () => {

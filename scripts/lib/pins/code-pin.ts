@@ -25,29 +25,49 @@ const NOT_A_COMMIT = 97;
 
 /**
  * The whole pin in one process started from here (each start costs this process milliseconds
- * of a verb's start-up budget): HEAD and the index's path, a copy of the index in `$1`, then
- * `git add -A` of the scope into that copy and the patch from the commit to it. Prints the
- * commit on a line of its own, then the patch. The copy keeps the index's stat data (cp -p), so
- * `git add -A` rehashes only changed files; and its mtime, since git trusts an entry's stat only
- * when the file is older than the index, and a file rewritten (same size) in the second of the
- * last commit must still look racy, as it does to git itself. The temp index and pathspecs
+ * of a verb's start-up budget). First HEAD, and whether anything in the scope differs from it
+ * (staged, unstaged or untracked), from one `git status`: porcelain v2 heads its answer with
+ * `# branch.oid <commit>` ("(initial)" before a first commit), then gives a line per change.
+ * A clean scope ends there, the commit printed alone: one git process instead of four. Else
+ * a copy of the index in `$1`, `git add -A` of the scope into that copy, and the patch from
+ * the commit to it, after the commit's line. The copy keeps the index's stat data (cp -p), so
+ * `git add -A` rehashes only changed files; and its mtime, since git trusts an entry's stat
+ * only when the file is older than the index, and a file rewritten (same size) in the second
+ * of the last commit must still look racy, as it does to git itself. Neither status (with
+ * --no-optional-locks) nor the rest writes the user's index. The temp index and pathspecs
  * arrive as arguments, never inside the script. Explicit options override user config
  * (noprefix, renames, external diff, submodule logs, relative) that would make the patch unfit
- * for `git apply`. With no pathspecs, only the commit is printed.
+ * for `git apply`.
  */
 const PIN_SCRIPT = `tmp=$1; shift
-probe=$(git rev-parse --is-inside-work-tree --git-path index HEAD) || exit ${NOT_A_COMMIT}
-{ IFS= read -r inside; IFS= read -r index; IFS= read -r commit; } <<EOF
-$probe
+answer=$(git --no-optional-locks status --porcelain=v2 --branch --no-ahead-behind --untracked-files=all "$@") || exit ${NOT_A_COMMIT}
+commit= changed=
+while IFS= read -r line; do
+  case $line in
+    "# branch.oid "*) commit=\${line#"# branch.oid "} ;;
+    "#"*) ;;
+    ?*) changed=1; break ;;
+  esac
+done <<EOF
+$answer
 EOF
-[ "$inside" = true ] || exit ${NOT_A_COMMIT}
 case $commit in *[!0-9a-f]* | "") exit ${NOT_A_COMMIT} ;; esac
 printf '%s\\n' "$commit"
-[ $# -gt 0 ] || exit 0
+[ -n "$changed" ] || exit 0
+index=$(git rev-parse --git-path index) || exit
 if [ -f "$index" ]; then cp -p "$index" "$tmp" || exit; fi
 GIT_INDEX_FILE=$tmp git add -A "$@" || exit
 GIT_INDEX_FILE=$tmp exec git diff --cached --binary --no-color --no-ext-diff --no-textconv --no-renames \\
   --no-relative --submodule=short --src-prefix=a/ --dst-prefix=b/ "$commit" "$@"`;
+
+/** HEAD's commit alone, for a scope none of whose paths exists. */
+const COMMIT_SCRIPT = `probe=$(git rev-parse --is-inside-work-tree HEAD) || exit ${NOT_A_COMMIT}
+{ IFS= read -r inside; IFS= read -r commit; } <<EOF
+$probe
+EOF
+[ "$inside" = true ] || exit ${NOT_A_COMMIT}
+case $commit in *[!0-9a-f]* | "") exit ${NOT_A_COMMIT} ;; esac
+printf '%s\\n' "$commit"`;
 
 /** The project's own code every run executes: the runner, and the helpers experiments import. */
 export const PROJECT_CODE = ['scripts'];
@@ -73,7 +93,7 @@ export async function pinCode(repoRoot: string, scope?: CodeScope): Promise<Code
   const specs = pathspecs(repoRoot, scope);
   const tmp = mkdtempSync(join(tmpdir(), 'switchyard-index-'));
   try {
-    const argv = ['sh', '-c', PIN_SCRIPT, 'switchyard-pin', join(tmp, 'index'), ...(specs ?? [])];
+    const argv = specs ? ['sh', '-c', PIN_SCRIPT, 'switchyard-pin', join(tmp, 'index'), ...specs] : ['sh', '-c', COMMIT_SCRIPT, 'switchyard-pin'];
     const { code, stdout, stderr } = await run(argv, { cwd: repoRoot, allowFail: true });
     if (code === NOT_A_COMMIT) throw await notACommit(repoRoot);
     if (code !== 0) throw new CommandError(['git', 'add', '-A', ...(specs ?? [])], code, stderr);
