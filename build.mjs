@@ -128,6 +128,6 @@ await build({
   logLevel: 'warning',
 });
 // Node's module loader decodes a file with any non-ASCII byte as UTF-8 (~25 ms of each runner's
-// start for the 2.4 MB) and V8 then compiles a two-byte string; ASCII alone skips both.
+// start when it was 2.4 MB) and V8 then compiles a two-byte string; ASCII alone skips both.
 writeFileSync('dist/runner/run-attempt.mjs', escapeNonAscii(readFileSync('dist/runner/run-attempt.mjs', 'utf8')));
 writeFileSync('dist/.built', new Date().toISOString() + '\n');

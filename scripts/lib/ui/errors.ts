@@ -147,7 +147,7 @@ function outliveClosedOutput(): void {
 export async function runMain(main: () => Promise<number | void>): Promise<void> {
   outliveClosedOutput();
   // Once nothing is left to wait for, end at once: node's own teardown (destroying the heap and
-  // the native modules' state) took ~30 ms of each verb's end, the runner's on every host too.
+  // the native modules' state) took 15-30 ms of each verb's end, the runner's on every host too.
   // 'beforeExit' comes only when the event loop is empty, so no write or request is cut short.
   process.once('beforeExit', () => process.exit());
   // An error thrown outside main's own chain (an event handler, a promise nobody awaits) fails
