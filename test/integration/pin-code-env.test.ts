@@ -7,7 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { pinCode } from '../../scripts/lib/pins/code-pin.js';
 import { pinEnv } from '../../scripts/lib/pins/env-pin.js';
 import { run } from '../../scripts/lib/proc.js';
-import { UserError } from '../../scripts/lib/ui/errors.js';
+import { CommandError, UserError } from '../../scripts/lib/ui/errors.js';
 import { scratchFolders, writeTree } from '../helpers/file-tree.js';
 
 const tempDir = scratchFolders('switchyard-pins-');
@@ -115,6 +115,15 @@ describe('pinCode', () => {
     const empty = tempDir();
     await git(empty, 'init', '-q');
     await expect(pinCode(empty)).rejects.toThrow(/no commits yet.*git commit -m init/);
+  });
+
+  it("passes on git's own complaint about a damaged index, not a missing commit", async () => {
+    const dir = await repo();
+    writeFileSync(join(dir, '.git', 'index'), 'not an index');
+    const err = await pinCode(dir).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(CommandError);
+    expect((err as Error).message).toMatch(/index/);
+    expect((err as Error).message).not.toMatch(/no commits/);
   });
 
   it('says when git is not installed', async () => {

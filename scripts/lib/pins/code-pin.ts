@@ -20,7 +20,7 @@ export interface CodePin {
 }
 
 const FIX = 'git init && git add -A && git commit -m init';
-/** PIN_SCRIPT's exit when the directory is no work tree with a commit: the slower questions then say which. */
+/** The pin scripts' exit when HEAD names no commit; whyNoCommit then says why. */
 const NOT_A_COMMIT = 97;
 
 /**
@@ -40,7 +40,7 @@ const NOT_A_COMMIT = 97;
  * for `git apply`.
  */
 const PIN_SCRIPT = `tmp=$1; shift
-answer=$(git --no-optional-locks status --porcelain=v2 --branch --no-ahead-behind --untracked-files=all "$@") || exit ${NOT_A_COMMIT}
+answer=$(git --no-optional-locks status --porcelain=v2 --branch --no-ahead-behind --untracked-files=all "$@") || exit
 commit= changed=
 while IFS= read -r line; do
   case $line in
@@ -95,8 +95,8 @@ export async function pinCode(repoRoot: string, scope?: CodeScope): Promise<Code
   try {
     const argv = specs ? ['sh', '-c', PIN_SCRIPT, 'switchyard-pin', join(tmp, 'index'), ...specs] : ['sh', '-c', COMMIT_SCRIPT, 'switchyard-pin'];
     const { code, stdout, stderr } = await run(argv, { cwd: repoRoot, allowFail: true });
-    if (code === NOT_A_COMMIT) throw await notACommit(repoRoot);
-    if (code !== 0) throw new CommandError(['git', 'add', '-A', ...(specs ?? [])], code, stderr);
+    // No git, no repository, no commit; else git's own complaint (a damaged index, say).
+    if (code !== 0) throw (await whyNoCommit(repoRoot)) ?? new CommandError(["the code pin's git", ...(specs ?? [])], code, stderr);
     const eol = stdout.indexOf(0x0a);
     const commit = stdout.subarray(0, eol).toString();
     const diff = stdout.subarray(eol + 1);
@@ -106,13 +106,14 @@ export async function pinCode(repoRoot: string, scope?: CodeScope): Promise<Code
   }
 }
 
-/** Why `repoRoot` has no commit to pin: no git, no repository, or one without commits. */
-async function notACommit(repoRoot: string): Promise<UserError> {
+/** Why `repoRoot` has no commit to pin: no git, no repository, or one without commits; null when it has one. */
+async function whyNoCommit(repoRoot: string): Promise<UserError | null> {
   const probe = await run(['git', 'rev-parse', '--is-inside-work-tree'], { cwd: repoRoot, allowFail: true }).catch((err: NodeJS.ErrnoException) => {
     if (err.code === 'ENOENT') return null;
     throw err;
   });
   if (!probe) return new UserError('git is not installed; Switchyard pins code by git commit');
   if (probe.stdout.toString().trim() !== 'true') return new UserError(`${repoRoot} is not a git repository; Switchyard pins code by commit. Fix: ${FIX}`);
-  return new UserError(`${repoRoot}: the git repository has no commits yet. Fix: ${FIX}`);
+  const head = await run(['git', 'rev-parse', '-q', '--verify', 'HEAD^{commit}'], { cwd: repoRoot, allowFail: true });
+  return head.code === 0 ? null : new UserError(`${repoRoot}: the git repository has no commits yet. Fix: ${FIX}`);
 }
