@@ -22,6 +22,9 @@ export interface CodePin {
 const FIX = 'git init && git add -A && git commit -m init';
 /** The pin scripts' exit when HEAD names no commit; whyNoCommit then says why. */
 const NOT_A_COMMIT = 97;
+/** Both pin scripts end their first part so: `$commit` a commit's hex name, printed on a line of its own. */
+const PRINT_COMMIT = `case $commit in *[!0-9a-f]* | "") exit ${NOT_A_COMMIT} ;; esac
+printf '%s\\n' "$commit"`;
 
 /**
  * The whole pin in one process started from here (each start costs this process milliseconds
@@ -51,8 +54,7 @@ while IFS= read -r line; do
 done <<EOF
 $answer
 EOF
-case $commit in *[!0-9a-f]* | "") exit ${NOT_A_COMMIT} ;; esac
-printf '%s\\n' "$commit"
+${PRINT_COMMIT}
 [ -n "$changed" ] || exit 0
 index=$(git rev-parse --git-path index) || exit
 if [ -f "$index" ]; then cp -p "$index" "$tmp" || exit; fi
@@ -66,8 +68,7 @@ const COMMIT_SCRIPT = `probe=$(git rev-parse --is-inside-work-tree HEAD) || exit
 $probe
 EOF
 [ "$inside" = true ] || exit ${NOT_A_COMMIT}
-case $commit in *[!0-9a-f]* | "") exit ${NOT_A_COMMIT} ;; esac
-printf '%s\\n' "$commit"`;
+${PRINT_COMMIT}`;
 
 /** The project's own code every run executes: the runner, and the helpers experiments import. */
 export const PROJECT_CODE = ['scripts'];
