@@ -5,7 +5,7 @@
 // The cache is made from the first run after a build (at its exit, so the functions that run
 // compiled too) and replaced whenever it does not match the bundle, node, or its own checksum.
 import { fstatSync, openSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
-import { createRequire, wrap } from 'node:module';
+import { createRequire } from 'node:module';
 import path from 'node:path';
 import vm from 'node:vm';
 import { bundleIdentity, openCache, sealCache } from './code-cache.js';
@@ -24,7 +24,8 @@ try {
 } catch {
   // no cache yet: this run makes it
 }
-const script = new vm.Script(wrap(source), { filename: bundle, cachedData: cached ?? undefined });
+// The build wrote the bundle inside node's CommonJS function wrapper (build.mjs): compiled as it is.
+const script = new vm.Script(source, { filename: bundle, cachedData: cached ?? undefined });
 if (!cached || script.cachedDataRejected) {
   process.once('exit', () => {
     const tmp = `${cacheFile}.${process.pid}.tmp`;

@@ -4,6 +4,7 @@
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
+import Module from 'node:module';
 import path from 'node:path';
 import { build } from 'esbuild';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -43,7 +44,7 @@ beforeAll(async () => {
   await build({ entryPoints: [path.join(REPO, 'scripts/boot/run-cached.ts')], bundle: true, format: 'cjs', platform: 'node', target: 'node20', outfile: path.join(dir, 'run.cjs'), logLevel: 'warning' });
   bundle = path.join(dir, 'hello.cjs');
   cache = `${bundle}.cache`;
-  writeFileSync(bundle, VERB);
+  writeFileSync(bundle, Module.wrap(VERB)); // inside node's CommonJS wrapper, as build.mjs writes a verb
   writeFileSync(path.join(dir, 'answer.mjs'), 'export default 42;\n');
 });
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
