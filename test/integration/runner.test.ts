@@ -230,7 +230,7 @@ time.sleep(0.7)  # a copy of the metrics while it runs, too
     expect(readFileSync(path.join(tmp, 'work/attempts/1/stdout.log'), 'utf8')).not.toContain('start');
   });
 
-  it('the experiment dies with the runner, even when the runner is SIGKILLed, and its private metrics folder goes too', async () => {
+  it('the experiment dies with the runner, even when the runner is SIGKILLed after a SIGTERM to its group, and its private metrics folder goes too', async () => {
     writeFileSync(path.join(tmp, 'secrets.json'), JSON.stringify({ SY_CANARY: 'sy-canary-for-the-reaper' }));
     const script = path.join(tmp, 'run.mts');
     writeFileSync(
@@ -243,7 +243,8 @@ time.sleep(0.7)  # a copy of the metrics while it runs, too
          echo: (_s, b) => process.stdout.write(b) });
        await r.run();`,
     );
-    const leaky = spec({ command: 'echo pid $$ metrics "$SWITCHYARD_METRICS"; exec sleep 60', secrets: ['SY_CANARY'], secrets_file: 'secrets.json' });
+    // Deaf to SIGTERM (sleep inherits the ignored signal), as an experiment saving through a stop may be.
+    const leaky = spec({ command: `trap '' TERM; echo pid $$ metrics "$SWITCHYARD_METRICS"; exec sleep 60`, secrets: ['SY_CANARY'], secrets_file: 'secrets.json' });
     const child = spawn(process.execPath, ['--import', 'tsx', script, JSON.stringify(leaky)], {
       cwd: REPO,
       stdio: ['ignore', 'pipe', 'inherit'],
@@ -255,6 +256,8 @@ time.sleep(0.7)  # a copy of the metrics while it runs, too
     const pid = Number(pidText);
     expect(() => process.kill(pid, 0)).not.toThrow();
     expect(existsSync(path.dirname(metrics!))).toBe(true);
+    // A stop signals the experiment's whole group: the reaper, in a session of its own, lives on.
+    process.kill(-pid, 'SIGTERM');
     child.kill('SIGKILL');
     await waitFor(() => {
       try {
