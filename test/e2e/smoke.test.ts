@@ -21,7 +21,7 @@ it('scaffold, train, SIGKILL, resume, predict, dry-run submit, verify', async ()
   const id = () => /run (smoke-default-\S+)/.exec(p.output())?.[1];
   const ckpt = () => path.join(sb.dir, '.switchyard/store/runs', id()!, 'ckpt');
   await waitFor(() => !!id() && experimentPids(id()!).length > 0, 60_000, 'the experiment to start');
-  await freezeAfterCheckpoints(id()!, ckpt(), 2);
+  await freezeAfterCheckpoints(id()!, ckpt(), 1);
   process.kill(-p.pid!, 'SIGKILL');
   await new Promise((r) => p.on('close', r));
   await waitFor(() => experimentPids(id()!).length === 0, 30_000, 'the experiment to be killed with its runner');
@@ -48,9 +48,11 @@ it('scaffold, train, SIGKILL, resume, predict, dry-run submit, verify', async ()
 });
 
 /**
- * Stops (SIGSTOP) the run's experiment once `count` checkpoints are committed. The template's
- * run lasts seconds: checked while stopped, the commit is seen before the experiment can end,
- * so the SIGKILL that follows always lands mid-run.
+ * Stops (SIGSTOP) the run's experiment once `count` checkpoints are committed (their manifest,
+ * written last, is in the store). The template's run lasts ~2 s and saves every second: its one
+ * commit before the last comes ~1 s before its end, so the check, made while it is stopped, sees
+ * it in time, and the SIGKILL that follows lands mid-run. (Waiting for two step folders raced the
+ * end: the second save came within ~0.1 s of it.)
  */
 async function freezeAfterCheckpoints(runId: string, ckptDir: string, count: number): Promise<void> {
   const signal = (pids: number[], sig: NodeJS.Signals) => pids.filter((pid) => {
@@ -65,7 +67,8 @@ async function freezeAfterCheckpoints(runId: string, ckptDir: string, count: num
   for (;;) {
     const stopped = signal(experimentPids(runId), 'SIGSTOP');
     if (!stopped.length) throw new Error(`the experiment of ${runId} ended before ${count} checkpoints were committed`);
-    if (existsSync(ckptDir) && readdirSync(ckptDir).length >= count) return;
+    const committed = existsSync(ckptDir) ? readdirSync(ckptDir).filter((step) => existsSync(path.join(ckptDir, step, 'manifest.json'))) : [];
+    if (committed.length >= count) return;
     signal(stopped, 'SIGCONT');
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${count} checkpoints of ${runId}`);
     await new Promise((r) => setTimeout(r, 50));
