@@ -1,12 +1,17 @@
 // The ssh room against real sshd hosts (test/helpers/ssh-hosts.ts): the ssh2 pool, the system
 // ssh argv, rsync and tmux renderers, with strict host-key checking on throughout.
 import { execFileSync } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { run } from '../../scripts/lib/proc.js';
+import { shellQuote } from '../../scripts/lib/quote.js';
+import { collectExec, openExecChannel } from '../../scripts/lib/ssh/channel.js';
+import { openConnection } from '../../scripts/lib/ssh/connect.js';
+import { inFlightCap } from '../../scripts/lib/ssh/in-flight.js';
 import { knownHostsName, parseKnownHosts } from '../../scripts/lib/ssh/known-hosts.js';
 import { SshPool } from '../../scripts/lib/ssh/pool.js';
 import { SYNC_EXCLUDES, runRsync } from '../../scripts/lib/ssh/rsync.js';
@@ -118,6 +123,41 @@ describe('SshPool.exec', () => {
     expect(elapsed).toBeLessThan(2500);
     expect((await pool.exec(t, ['echo', 'ok'])).stdout).toBe('ok\n');
     expect(pool.stats().connects).toBe(2);
+  });
+});
+
+describe('what a channel keeps in flight', () => {
+  /** Page faults so far of a process (here: the sshd that serves one connection). */
+  function faultsOf(pid: string): number {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[7]);
+  }
+  // Hashes stdin, then names its parent: the sshd process serving this connection.
+  const HASH_AND_SSHD = ['sh', '-c', 'sha256sum; echo $PPID'];
+
+  it('to a near OpenSSH host, at most 512 KiB: a large stdin arrives whole, and sshd never buffers its whole window', async () => {
+    const data = randomBytes(16 << 20);
+    const digest = createHash('sha256').update(data).digest('hex');
+    const t = target('h2');
+
+    // The server's whole window, as a plain ssh2 channel sends: the control.
+    const client = await openConnection(t, { keepaliveIntervalMs: 1000, keepaliveCountMax: 3 });
+    let whole: number;
+    try {
+      expect(inFlightCap(client)).toBe(512 * 1024); // ssh2 still tells the server's software and address
+      const res = await collectExec(await openExecChannel(client, shellQuote(HASH_AND_SSHD), 10_000), data);
+      const [hash, , sshd] = res.stdout.split(/\s+/); // "<sha256>  -\n<pid>\n"
+      expect(hash).toBe(digest);
+      whole = faultsOf(sshd!);
+    } finally {
+      client.destroy();
+    }
+
+    const res = await newPool().exec(t, HASH_AND_SSHD, { stdin: data });
+    const [hash, , sshd] = res.stdout.split(/\s+/);
+    expect(hash).toBe(digest);
+    // sshd's buffer grows 32 KiB a step, each a fresh copy: ~50,000 faults for the whole window, ~2,500 for 512 KiB.
+    expect(faultsOf(sshd!)).toBeLessThan(whole / 4);
   });
 });
 

@@ -14,6 +14,7 @@ import {
   type OnData,
 } from './channel.js';
 import { openConnection, type ConnectOptions } from './connect.js';
+import { capInFlight, inFlightCap } from './in-flight.js';
 import { ResidentShell, residentCommand } from './resident-shell.js';
 import { shellQuote } from '../quote.js';
 import { SshError, connectError, describeTarget } from './ssh-errors.js';
@@ -55,6 +56,8 @@ interface Conn {
   shell?: ResidentShell;
   /** set while the resident shell opens; a failed open leaves none and the next call tries again */
   shellOpening?: Promise<ResidentShell | null>;
+  /** what a channel sending stdin may keep unacknowledged (in-flight.ts); none: the server's window */
+  inFlightCap?: number;
 }
 
 interface Call {
@@ -186,6 +189,7 @@ export class SshPool {
     const { conn, open } = await this.openChannel(target, call, (client, ms) => openExecChannel(client, command, ms));
     try {
       if (call.stopped) stopChannel(open.channel, 'KILL');
+      if (stdin !== undefined && conn.inFlightCap) capInFlight(open.channel, conn.inFlightCap);
       return await collectExec(open, stdin);
     } catch (err) {
       throw err instanceof ChannelLostError ? this.lostError(target, conn, argv) : err;
@@ -291,7 +295,7 @@ export class SshPool {
   private async connect(target: SshTarget, key: string): Promise<Conn> {
     const client = await openConnection(target, this.connectOpts);
     this.connects++;
-    const conn: Conn = { key, client, active: 0, waiters: [], retired: false };
+    const conn: Conn = { key, client, active: 0, waiters: [], retired: false, inFlightCap: inFlightCap(client) };
     if (this.closed) client.destroy();
     else this.all.add(conn);
     const gone = () => this.retire(conn, true);
