@@ -110,6 +110,27 @@ describe('SshPool.exec', () => {
     expect(pool.stats()).toEqual({ connects: 1, open: 1 });
   });
 
+  it('connects to a dozen hosts at once without a listener-leak warning', async () => {
+    const warnings: string[] = [];
+    const onWarning = (w: Error) => warnings.push(`${w.name}: ${w.message}`);
+    process.on('warning', onWarning);
+    try {
+      // A known_hosts file of its own makes each target a connection of its own.
+      const targets = Array.from({ length: 12 }, (_, i) => {
+        const knownHosts = path.join(tmp, `known_hosts.${i}`);
+        writeFileSync(knownHosts, readFileSync(hostNamed('h1').knownHosts));
+        return target('h1', { knownHosts });
+      });
+      const pool = newPool();
+      await Promise.all(targets.map((t) => pool.exec(t, ['true'])));
+      expect(pool.stats().connects).toBe(12);
+      await new Promise((r) => setImmediate(r)); // node emits warnings on the next tick
+    } finally {
+      process.off('warning', onWarning);
+    }
+    expect(warnings).toEqual([]);
+  });
+
   it('gives up on a call past its timeout, and the next call gets a fresh connection', async () => {
     const pool = newPool();
     const t = target('h1');

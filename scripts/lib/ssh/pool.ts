@@ -1,6 +1,7 @@
 // A pool of ssh2 connections, one per (user, host, port, identity, known_hosts): many calls share
 // one connection, a dead one is replaced on the next call, a timed-out call never holds its caller
 // past its limit, and every failure is one SshError line that names the host.
+import { setMaxListeners } from 'node:events';
 import type { Client, ClientChannel, SFTPWrapper } from 'ssh2';
 import {
   ChannelLostError,
@@ -93,6 +94,9 @@ export class SshPool {
       signal: this.closing.signal,
     };
     this.maxChannels = opts.maxChannelsPerConnection ?? 8;
+    // Each connect in flight listens for the pool's close: a fleet connects to dozens of hosts at
+    // once, past the 10 listeners after which node warns of a leak.
+    setMaxListeners(0, this.closing.signal);
   }
 
   /** connects: SSH handshakes completed so far; open: connections now held. */
