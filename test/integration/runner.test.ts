@@ -243,8 +243,14 @@ time.sleep(0.7)  # a copy of the metrics while it runs, too
          echo: (_s, b) => process.stdout.write(b) });
        await r.run();`,
     );
-    // Deaf to SIGTERM (sleep inherits the ignored signal), as an experiment saving through a stop may be.
-    const leaky = spec({ command: `trap '' TERM; echo pid $$ metrics "$SWITCHYARD_METRICS"; exec sleep 60`, secrets: ['SY_CANARY'], secrets_file: 'secrets.json' });
+    // Deaf to SIGTERM (sleep inherits the ignored signal), as an experiment saving through a stop
+    // may be; given a PATH without the system's folders, where the reaper still finds its tools.
+    const leaky = spec({
+      command: `trap '' TERM; echo pid $$ metrics "$SWITCHYARD_METRICS"; exec /bin/sleep 60`,
+      env: { PATH: '/nonexistent' },
+      secrets: ['SY_CANARY'],
+      secrets_file: 'secrets.json',
+    });
     const child = spawn(process.execPath, ['--import', 'tsx', script, JSON.stringify(leaky)], {
       cwd: REPO,
       stdio: ['ignore', 'pipe', 'inherit'],

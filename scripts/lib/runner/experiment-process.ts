@@ -72,12 +72,15 @@ const REAPER = 'read -r msg; [ "$msg" = done ] || { env kill -s KILL -- "-$1" 2>
 // reaper, started in a session of its own so that signals to the experiment's group pass it by,
 // then execs the command: the experiment keeps the shell's pid, and so its group. The reaper is
 // started from a subshell that exits at once, so it is no child of the experiment's (one that
-// waits for any child would wait for it). One fork of this process where the reaper had one of
+// waits for any child would wait for it), and finds setsid and kill in the system's folders
+// whatever PATH the experiment was given. One fork of this process where the reaper had one of
 // its own: a fork copies the page tables of the whole node process, ~7-14 ms of blocking for
 // the 65 MB of make train.
 const LAUNCH = `exec 3<&0 </dev/null
-command -v setsid >/dev/null 2>&1 || { echo "switchyard: setsid not found on this machine (it comes with util-linux); install it" >&2; exit 127; }
-(setsid /bin/sh -c "$1" switchyard-reaper "$$" "$2" <&3 >/dev/null 2>&1 3<&- &)
+(PATH=/usr/bin:/bin:/usr/sbin:/sbin:$PATH
+ command -v setsid >/dev/null 2>&1 || exit 127
+ setsid /bin/sh -c "$1" switchyard-reaper "$$" "$2" <&3 >/dev/null 2>&1 3<&- &) ||
+  { echo "switchyard: setsid not found on this machine (it comes with util-linux); install it" >&2; exit 127; }
 exec 3<&-
 shift 2
 command -v "$1" >/dev/null 2>&1 || { echo "switchyard: cannot start $1: not found" >&2; exit 127; }
