@@ -201,6 +201,15 @@ time.sleep(0.7)  # a copy of the metrics while it runs, too
     for (const f of files) expect(readFileSync(f).includes('sy-canary-'), f).toBe(false);
   });
 
+  it("keeps the experiment's private metrics folder through a setup step and to the end of the attempt", async () => {
+    // The folder is the reaper's to remove should the runner die: a setup's end or the experiment's must not count.
+    writeFileSync(path.join(tmp, 'secrets.json'), JSON.stringify({ SY_CANARY: 'sy-canary-kept' }));
+    const write = `python3 -c 'import os; open(os.environ["SWITCHYARD_METRICS"], "a").write("{\\"step\\": 1}\\n")'`;
+    const s = spec({ setup: 'true', command: `sleep 0.3; ${write}; sleep 0.3; ${write}`, secrets: ['SY_CANARY'], secrets_file: 'secrets.json' });
+    expect(await runner(s).run()).toMatchObject({ state: 'succeeded' });
+    expect(readFileSync(path.join(tmp, 'work/attempts/1/metrics.jsonl'), 'utf8')).toBe('{"step": 1}\n{"step": 1}\n');
+  });
+
   it('fails the attempt, naming the key, when a declared secret is not in its secrets file', async () => {
     writeFileSync(path.join(tmp, 'secrets.json'), JSON.stringify({ OTHER: 'x' }));
     const status = await runner(spec({ command: 'echo ran', secrets: ['SY_ABSENT'], secrets_file: 'secrets.json' })).run();

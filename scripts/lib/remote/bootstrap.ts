@@ -23,13 +23,14 @@ export interface BootstrapStep {
   run: () => Promise<string | null>;
 }
 
-/** What a host needs and bootstrap installs when it is missing. */
-export const HOST_TOOLS = ['rsync', 'tmux', 'python3'];
+/** The commands a host needs, each with the package bootstrap installs when it is missing (the runner's reaper needs setsid). */
+const HOST_PACKAGES: Record<string, string> = { rsync: 'rsync', tmux: 'tmux', python3: 'python3', setsid: 'util-linux' };
+export const HOST_TOOLS = Object.keys(HOST_PACKAGES);
 
 async function installTools(host: RemoteHost): Promise<string> {
   const missing = (await host.sh('for t in "$@"; do command -v "$t" >/dev/null 2>&1 || echo "$t"; done', HOST_TOOLS)).stdout.split('\n').filter(Boolean);
   const venvOk = (await host.run(['python3', '-c', 'import venv, ensurepip'], { allowFail: true })).code === 0;
-  const packages = [...missing, ...(venvOk ? [] : ['python3-venv'])];
+  const packages = [...missing.map((tool) => HOST_PACKAGES[tool] ?? tool), ...(venvOk ? [] : ['python3-venv'])];
   if (!packages.length) return `${HOST_TOOLS.join(', ')} and python3-venv present`;
   // apt-get as root, or through passwordless sudo; anything else is the user's call.
   const r = await host.sh(

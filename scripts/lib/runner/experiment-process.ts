@@ -5,6 +5,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
+import type { Writable } from 'node:stream';
 import type { CommandSpec } from '../spec/experiment.js';
 
 export interface ExitInfo {
@@ -68,7 +69,7 @@ function killGroup(pgid: number, sig: NodeJS.Signals): void {
 // cannot signal a process group (a negative pid).
 const REAPER = 'read -r msg; [ "$msg" = done ] || { env kill -s KILL -- "-$1" 2>/dev/null; [ -z "$2" ] || rm -rf -- "$2"; }';
 
-// The experiment's first process is this shell. It hands the pipe from us (its stdin) to the
+// The experiment's first process is this shell. It hands the pipe from us (its fd 3) to the
 // reaper, started in a session of its own so that signals to the experiment's group pass it by,
 // then execs the command: the experiment keeps the shell's pid, and so its group. The reaper is
 // started from a subshell that exits at once, so it is no child of the experiment's (one that
@@ -76,8 +77,7 @@ const REAPER = 'read -r msg; [ "$msg" = done ] || { env kill -s KILL -- "-$1" 2>
 // whatever PATH the experiment was given. One fork of this process where the reaper had one of
 // its own: a fork copies the page tables of the whole node process, ~7-14 ms of blocking for
 // the 65 MB of make train.
-const LAUNCH = `exec 3<&0 </dev/null
-(PATH=/usr/bin:/bin:/usr/sbin:/sbin:$PATH
+const LAUNCH = `(PATH=/usr/bin:/bin:/usr/sbin:/sbin:$PATH
  command -v setsid >/dev/null 2>&1 || exit 127
  setsid /bin/sh -c "$1" switchyard-reaper "$$" "$2" <&3 >/dev/null 2>&1 3<&- &) ||
   { echo "switchyard: setsid not found on this machine (it comes with util-linux); install it" >&2; exit 127; }
@@ -97,13 +97,13 @@ export function startExperiment(
     cwd: opts.cwd,
     env: opts.env,
     detached: true,
-    stdio: ['pipe', 'pipe', 'pipe'],
+    // fd 3, not stdin: node destroys a child's stdin the moment the child exits, and the reaper
+    // would take that EOF for our death (and remove the scratch folder we still copy from).
+    // Node waits for this pipe to close before 'close': "done" goes first, at 'exit'.
+    stdio: ['ignore', 'pipe', 'pipe', 'pipe'],
   });
-  // The reaper's end of this pipe: "done" once the group is gone. Its stdin is not a stream
-  // node waits on before 'close', and it keeps nothing of ours alive.
-  const reaper = child.stdin!;
+  const reaper = child.stdio[3] as Writable;
   reaper.on('error', () => {}); // the reaper may be gone already; nothing to clean up then
-  (reaper as unknown as { unref?: () => void }).unref?.();
   const exited = new Promise<ExitInfo>((resolve) => {
     child.on('error', (err) => {
       opts.onStderr(Buffer.from(`switchyard: cannot start ${argv[0]}: ${err.message}\n`));
