@@ -76,8 +76,6 @@ await build({ ...local, splitting: false, format: 'cjs', banner: {}, sourcemap: 
 // in strings, regexes and names; what it leaves is in comments it keeps (zod's em dash), where a
 // \u escape means the same to a reader.
 const escapeNonAscii = (text) => text.replace(/[^\x00-\x7f]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
-// esbuild can emit a script that does not parse where it rewrites an import() (one with an await
-// in its argument): refuse to finish the build rather than leave make train broken.
 // Each bundle is written inside the function wrapper node gives a CommonJS module: wrapping it at
 // each start joined the wrapper and the 1.5 MB into a new string, which V8 then copied flat
 // before compiling it: ~800 page faults a launch, ~20 ms on a machine where one costs ~25 us. The
@@ -86,6 +84,8 @@ for (const v of cachedVerbs) {
   const file = `dist/cached/${v}.cjs`;
   const text = Module.wrap(escapeNonAscii(readFileSync(file, 'utf8')));
   writeFileSync(file, text);
+  // esbuild can emit a script that does not parse where it rewrites an import() (one with an
+  // await in its argument): refuse to finish the build rather than leave make train broken.
   new vm.Script(text, { filename: file });
 }
 // The dashboard's server: the same libraries, its own entry (make dashboard); its pages are

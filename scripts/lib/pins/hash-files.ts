@@ -72,9 +72,9 @@ parentPort.on('message', (paths) => {
 });
 `;
 
-// node:worker_threads (and the dozen internal modules it loads) is required when a pool starts,
-// not with this module: most pins hash a few files on the calling thread, and loading it cost
-// every make train ~170 page faults and ~4 ms.
+// node:worker_threads (and the internal modules it loads) is required when a pool starts, not
+// with this module: most pins hash a few files on the calling thread, and loading it took ~5 ms
+// of every make train.
 const requireBuiltin = createRequire(import.meta.url);
 
 /** Worker threads, one per core but the caller's; hashFiles closes them when done. */
