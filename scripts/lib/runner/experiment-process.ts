@@ -3,9 +3,11 @@
 // we tell it "done"; when we die (even by SIGKILL) the pipe closes and it kills the experiment's
 // group.
 import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { Writable } from 'node:stream';
+import type { Socket } from 'node:net';
+import type { Readable } from 'node:stream';
 import type { CommandSpec } from '../spec/experiment.js';
 
 export interface ExitInfo {
@@ -55,6 +57,11 @@ function groupAlive(pgid: number): boolean {
   return false;
 }
 
+/** Resolves once `stream` has closed (all its data delivered). */
+function closed(stream: Readable): Promise<unknown> {
+  return stream.closed ? Promise.resolve() : once(stream, 'close');
+}
+
 function killGroup(pgid: number, sig: NodeJS.Signals): void {
   if (pgid <= 0) return;
   try {
@@ -99,11 +106,13 @@ export function startExperiment(
     detached: true,
     // fd 3, not stdin: node destroys a child's stdin the moment the child exits, and the reaper
     // would take that EOF for our death (and remove the scratch folder we still copy from).
-    // Node waits for this pipe to close before 'close': "done" goes first, at 'exit'.
     stdio: ['ignore', 'pipe', 'pipe', 'pipe'],
   });
-  const reaper = child.stdio[3] as Writable;
+  // Nothing of ours waits on the reaper: not the event loop, and not the end of the experiment,
+  // which is its exit and the close of its output (ChildProcess 'close' would wait for fd 3 too).
+  const reaper = child.stdio[3] as Socket;
   reaper.on('error', () => {}); // the reaper may be gone already; nothing to clean up then
+  reaper.unref();
   const exited = new Promise<ExitInfo>((resolve) => {
     child.on('error', (err) => {
       opts.onStderr(Buffer.from(`switchyard: cannot start ${argv[0]}: ${err.message}\n`));
@@ -117,7 +126,8 @@ export function startExperiment(
       while (stopDeadline !== null && Date.now() < stopDeadline && groupAlive(pgid)) await sleep(50);
       killGroup(pgid, 'SIGKILL');
       reaper.end('done\n');
-      child.on('close', () => resolve({ code, signal }));
+      await Promise.all([closed(child.stdout!), closed(child.stderr!)]);
+      resolve({ code, signal });
     });
   });
   const pid = child.pid ?? -1;
