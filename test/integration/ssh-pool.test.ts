@@ -7,6 +7,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { procStatFields } from '../../scripts/lib/process-alive.js';
 import { run } from '../../scripts/lib/proc.js';
 import { shellQuote } from '../../scripts/lib/quote.js';
 import { collectExec, openExecChannel } from '../../scripts/lib/ssh/channel.js';
@@ -148,11 +149,8 @@ describe('SshPool.exec', () => {
 });
 
 describe('what a channel keeps in flight', () => {
-  /** Page faults so far of a process (here: the sshd that serves one connection). */
-  function faultsOf(pid: string): number {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[7]);
-  }
+  /** Page faults so far of a process (here: the sshd that serves one connection): minflt, proc(5)'s field 10. */
+  const faultsOf = (pid: string) => Number(procStatFields(pid)![7]);
   // Hashes stdin, then names its parent: the sshd process serving this connection.
   const HASH_AND_SSHD = ['sh', '-c', 'sha256sum; echo $PPID'];
 

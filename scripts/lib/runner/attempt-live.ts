@@ -7,6 +7,7 @@
 // or a runner gone, reads the files themselves.
 import { readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
+import { procStatFields } from '../process-alive.js';
 import { EVENTS_FILE, LIVE_FILE } from './attempt-spec.js';
 import { fileTail } from './jsonl.js';
 
@@ -57,9 +58,7 @@ function newestCompleteLine(file: string, size: number, max: number): string | n
 /** This process as /proc tells it apart from any other, ever: a pid is reused, its start time and boot are not. */
 function processIdentity(): Pick<LiveView, 'boot_id' | 'start_ticks'> {
   try {
-    const stat = readFileSync('/proc/self/stat', 'utf8');
-    // the command name, in parentheses, may hold spaces: fields count from its closing one
-    const ticks = stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19];
+    const ticks = procStatFields('self')?.[19];
     const boot = readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim();
     return ticks && /^\d+$/.test(ticks) && boot ? { boot_id: boot, start_ticks: ticks } : {};
   } catch {

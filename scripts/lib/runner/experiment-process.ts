@@ -4,10 +4,11 @@
 // group.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Socket } from 'node:net';
 import type { Readable } from 'node:stream';
+import { procStatFields } from '../process-alive.js';
 import type { CommandSpec } from '../spec/experiment.js';
 
 export interface ExitInfo {
@@ -46,13 +47,8 @@ function groupAlive(pgid: number): boolean {
   if (!existsSync('/proc/self/stat')) return true;
   for (const entry of readdirSync('/proc')) {
     if (!/^\d+$/.test(entry)) continue;
-    try {
-      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
-      const [state, , pgrp] = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      if (Number(pgrp) === pgid && state !== 'Z' && state !== 'X') return true;
-    } catch {
-      // the process ended while we looked
-    }
+    const [state, , pgrp] = procStatFields(entry) ?? []; // none: the process ended while we looked
+    if (Number(pgrp) === pgid && state !== 'Z' && state !== 'X') return true;
   }
   return false;
 }
