@@ -18,14 +18,13 @@ const NEAR_IN_FLIGHT = 512 * 1024;
 
 /** Whether `address` is this machine or on a private network: loopback, RFC 1918, link-local, unique local. */
 export function isNearAddress(address: string): boolean {
-  const v4 = address.toLowerCase().startsWith('::ffff:') ? address.slice(7) : address;
+  const lower = address.toLowerCase();
+  const v4 = lower.startsWith('::ffff:') ? lower.slice(7) : lower;
   if (isIP(v4) === 4) {
     const [a, b] = v4.split('.').map(Number) as [number, number];
     return a === 127 || a === 10 || (a === 172 && b >= 16 && b <= 31) || (a === 192 && b === 168) || (a === 169 && b === 254);
   }
-  if (isIP(address) !== 6) return false;
-  const v6 = address.toLowerCase();
-  return v6 === '::1' || /^f[cd]/.test(v6) || /^fe[89ab]/.test(v6);
+  return isIP(lower) === 6 && (lower === '::1' || /^f[cd]/.test(lower) || /^fe[89ab]/.test(lower));
 }
 
 /** The cap for the channels of a connected `client`: 512 KiB for an OpenSSH server at a near address, else none. */
