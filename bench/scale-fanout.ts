@@ -4,17 +4,20 @@
 // the runner to every host, sync_parallel at a time, one tar into each empty copy), then
 // submitMany per host, each shard's runner started in its own tmux session, over a fresh
 // connection pool as a fresh process would have. The experiment is `true`: its shards end at
-// once. Timed from the first connection to the last tmux session started. Baseline beside it:
-// the same fan-out to one host with one shard (what every host costs at the least). Target:
-// <= 30 s at 100 hosts x 1,000 shards. The hosts are real sshd in network namespaces
+// once. Timed from the first connection to the last tmux session started; then every shard is
+// waited for and must have succeeded, so each runner ran for real (on CPU the fan-out left, see
+// below). Baseline beside it: the same fan-out to one host with one shard (what every host costs
+// at the least). Target: <= 30 s at 100 hosts x 1,000 shards. The hosts are real sshd in network namespaces
 // (test/helpers/ssh-hosts.ts, two sets of 50), as root; the repository pushed is 2 MB in 200
 // files. SCALE_FANOUT=10x100,30x300,100x1000 (the default) measures each size, first with the
 // runners left out (see below), then on the real path.
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
 import os, { availableParallelism } from 'node:os';
 import path from 'node:path';
 import { spawnSync } from 'node:child_process';
+import type { Handle } from '../scripts/lib/backends/backend.js';
 import { SshBackend } from '../scripts/lib/backends/ssh.js';
+import { TERMINAL } from '../scripts/lib/runner/attempt-spec.js';
 import { RemoteHost } from '../scripts/lib/remote/remote-host.js';
 import { SshPool } from '../scripts/lib/ssh/pool.js';
 import { targetFromConfig, type SshTarget } from '../scripts/lib/ssh/target.js';
@@ -35,6 +38,53 @@ function machineBusy(): number {
 const PER_SET = 50; // the test bed's most hosts in one set
 const RUNNER = path.resolve('dist/runner/run-attempt.mjs');
 
+/**
+ * A CPU cgroup whose tasks run only when the machine has nothing else to run (cgroup v1's cpu
+ * hierarchy, or v2 with cpu enabled), and the mount that shows the same hierarchy on a host: the
+ * hosts see a sysfs of their own (`ip netns exec` mounts one).
+ */
+function idleCgroup(name: string): { mount: string[]; remove(): void } {
+  const v1 = '/sys/fs/cgroup/cpu';
+  const withCpu = (d: string) => existsSync(`${d}/cgroup.controllers`) && readFileSync(`${d}/cgroup.subtree_control`, 'utf8').includes('cpu');
+  const v2 = ['/sys/fs/cgroup', '/sys/fs/cgroup/unified'].find(withCpu);
+  const parent = existsSync(`${v1}/cpu.shares`) ? v1 : v2;
+  if (!parent) throw new Error('scale-fanout needs a cgroup CPU controller (cgroup v1 cpu, or v2 with cpu enabled) to run the runners apart');
+  const dir = `${parent}/${name}`;
+  mkdirSync(dir, { recursive: true });
+  if (existsSync(`${dir}/cpu.idle`)) writeFileSync(`${dir}/cpu.idle`, '1');
+  else writeFileSync(parent === v1 ? `${dir}/cpu.shares` : `${dir}/cpu.weight`, parent === v1 ? '2' : '1');
+  const remove = () => {
+    try {
+      rmdirSync(dir);
+    } catch (err) {
+      process.stdout.write(`left the cgroup ${dir} in place: ${(err as Error).message}\n`);
+    }
+  };
+  return { mount: parent === v1 ? ['-t', 'cgroup', '-o', 'cpu', 'cgroup'] : ['-t', 'cgroup2', 'cgroup2'], remove };
+}
+
+const SHARDS_END_WITHIN_MS = 15 * 60_000;
+
+/** Polls every shard (one call a host) until all have ended; throws unless every one succeeded. */
+async function everyShardSucceeded(fleet: SshBackend, handles: readonly Handle[]): Promise<void> {
+  const byHost = new Map<string, Handle[]>();
+  for (const h of handles) byHost.set(h.host as string, [...(byHost.get(h.host as string) ?? []), h]);
+  const deadline = Date.now() + SHARDS_END_WITHIN_MS;
+  for (const [host, mine] of byHost) {
+    for (;;) {
+      const polls = await fleet.pollMany(mine.map((handle) => ({ handle, eventsFrom: 0 })));
+      const open = polls.filter((p) => p.unanswered || !TERMINAL.has(p.state));
+      if (!open.length) {
+        const bad = polls.find((p) => p.state !== 'succeeded');
+        if (bad) throw new Error(`a shard on ${host} ended ${bad.state}: ${bad.reason ?? ''}`);
+        break;
+      }
+      if (Date.now() > deadline) throw new Error(`${open.length} shards on ${host} still open after ${SHARDS_END_WITHIN_MS / 60_000} minutes`);
+      await new Promise((r) => setTimeout(r, 1000));
+    }
+  }
+}
+
 if (!existsSync(RUNNER)) spawnSync('node', ['build.mjs'], { stdio: 'inherit' });
 const repo = path.resolve('bench/.tmp/scale-fanout-repo');
 makeRandomRepo(repo, 2, 200);
@@ -42,17 +92,32 @@ const storeDir = mkdtempSync(path.join(os.tmpdir(), 'switchyard-scalefanout-stor
 const most = Math.max(...SIZES.map(([h]) => h));
 const sets: TestHosts[] = [];
 const setupPool = new SshPool();
+const RUNNERS_CGROUP = 'switchyard-scale-runners';
+const runners = idleCgroup(RUNNERS_CGROUP);
 try {
   process.stdout.write(`starting ${most} sshd hosts in network namespaces ...\n`);
   for (let i = 0; i * PER_SET < most; i++) sets.push(await startTestHosts(Math.min(PER_SET, most - i * PER_SET), { prefix: `syscale${i}` }));
   const targets: SshTarget[] = sets.flatMap((set, s) =>
     set.hosts.map((h) => targetFromConfig(`s${s}${h.name}`, { host: h.host, port: h.port, user: h.user, identity_file: h.identityFile, known_hosts: h.knownHosts })),
   );
-  const node = process.execPath;
+  // On real hosts each shard's runner (a node process, ~0.2 s of CPU for an experiment that ends
+  // at once) runs on that host's own cores; here all 1,000 would share this machine's 2 with the
+  // fan-out they stand apart from. They run in a cgroup that gets only the CPU nothing else wants:
+  // the real runner, started the real way, then every shard is waited for (everyShardSucceeded).
+  // (Not SCHED_IDLE or nice: tmux starts each runner in a session of its own, and the kernel's
+  // autogroup scheduling gives every session a fair share of the CPU, whatever ranks within it.)
+  const idleNode = path.resolve('bench/.tmp/scale-fanout-idle-node');
+  const cpuMount = '/tmp/switchyard-scale-cpu'; // on each host, in its own mount namespace
+  writeFileSync(idleNode, `#!/bin/sh\necho $$ > ${cpuMount}/${RUNNERS_CGROUP}/cgroup.procs || exit 1\nexec ${process.execPath} "$@"\n`, { mode: 0o755 });
+  const mountScript = 'mkdir -p "$0" && { mountpoint -q "$0" || mount "$@" "$0"; }';
+  await Promise.all(targets.map(async (t) => {
+    const r = await setupPool.exec(t, ['sh', '-c', mountScript, cpuMount, ...runners.mount]);
+    if (r.code !== 0) throw new Error(`mounting the cgroup hierarchy on ${t.name}: ${r.stderr.trim()}`);
+  }));
 
   /** A fan-out to the first `hosts` hosts, `shards` shards spread evenly, into new empty host folders. */
-  /** `runtime`: what the hosts' runtime/node is: node, or a stand-in that only sleeps, to leave the runners' own CPU out. */
-  const fanOut = async (hosts: number, shards: number, round: string, runtime = node): Promise<{ s: number; prepare: number; cpu: number; busy: number }> => {
+  /** `runtime`: what the hosts' runtime/node is: node at idle priority, or a stand-in that only sleeps, to leave the runners out. */
+  const fanOut = async (hosts: number, shards: number, round: string, runtime = idleNode): Promise<{ s: number; prepare: number; cpu: number; busy: number; ended?: number }> => {
     const used = targets.slice(0, hosts);
     const names = used.map((t) => t.name);
     const root = `scale-${round}`;
@@ -84,7 +149,10 @@ try {
       if (refused) throw refused;
       if (started.length !== shards) throw new Error(`${started.length} of ${shards} shards started`);
       const cpu = process.cpuUsage(cpu0);
-      return { s: now() - t0, prepare, cpu: (cpu.user + cpu.system) / 1e6, busy: machineBusy() - busy0 };
+      const fanned = { s: now() - t0, prepare, cpu: (cpu.user + cpu.system) / 1e6, busy: machineBusy() - busy0 };
+      if (runtime !== idleNode) return fanned;
+      await everyShardSucceeded(fleet, started as Handle[]);
+      return { ...fanned, ended: now() - t0 };
     } finally {
       await pool.close();
       await Promise.all(used.map((t) => setupPool.exec(t, ['sh', '-c', `tmux -L switchyard kill-server; rm -rf ${root}`]).catch(() => undefined)));
@@ -97,16 +165,24 @@ try {
   const line = (r: Awaited<ReturnType<typeof fanOut>>, shards: number) =>
     `${r.s.toFixed(2)} s (${r.prepare.toFixed(2)} s preparing the hosts, ${(r.s - r.prepare).toFixed(2)} s starting the shards; this process ${r.cpu.toFixed(1)} s CPU, ` +
     `the machine ${r.busy.toFixed(1)} s of ${(r.s * availableParallelism()).toFixed(1)} s; ${(r.s / floor).toFixed(1)}x the floor, ${(shards / r.s).toFixed(0)} shards/s)`;
-  // Every shard's runner is a node process (~0.2 s of CPU for an experiment that ends at once):
-  // on real hosts each host's own, here all on this machine's cores. Measured once more with the
-  // hosts' node replaced by a script that sleeps a second (a session whose command exits at once
-  // can take the tmux server down before its client hears back), the fan-out's own cost shows
-  // apart from the runners'.
+  // Measured first with the hosts' node replaced by a script that sleeps a second (a session whose
+  // command exits at once can take the tmux server down before its client hears back): the
+  // fan-out's own cost, with no runner at all.
   const sleeper = path.resolve('bench/.tmp/scale-fanout-sleeper');
   writeFileSync(sleeper, '#!/bin/sh\nexec sleep 1\n', { mode: 0o755 });
+  /** One line of an error (an ssh error quotes the whole submit script). */
+  const brief = (err: unknown) => {
+    const msg = (err as Error).message.replace(/\s+/g, ' ');
+    return msg.length > 240 ? `${msg.slice(0, 60)} ... ${msg.slice(-150)}` : msg;
+  };
   for (const [hosts, shards] of SIZES) {
-    const r = await fanOut(hosts, shards, `bare-${hosts}x${shards}`, sleeper);
-    process.stdout.write(`${hosts} hosts x ${shards} shards, runners left out: ${line(r, shards)}\n`);
+    try {
+      const r = await fanOut(hosts, shards, `bare-${hosts}x${shards}`, sleeper);
+      process.stdout.write(`${hosts} hosts x ${shards} shards, runners left out: ${line(r, shards)}\n`);
+    } catch (err) {
+      process.stdout.write(`${hosts} hosts x ${shards} shards, runners left out, did not complete: ${brief(err)}\n`);
+      break;
+    }
   }
   let atTarget = Infinity;
   let why = '';
@@ -114,10 +190,9 @@ try {
     try {
       const r = await fanOut(hosts, shards, `${hosts}x${shards}`);
       if (hosts === most) atTarget = r.s;
-      process.stdout.write(`${hosts} hosts x ${shards} shards: fanned out and started in ${line(r, shards)}\n`);
+      process.stdout.write(`${hosts} hosts x ${shards} shards: fanned out and started in ${line(r, shards)}; every shard ended, succeeded, ${r.ended!.toFixed(1)} s from the start\n`);
     } catch (err) {
-      const msg = (err as Error).message.replace(/\s+/g, ' '); // an ssh error quotes the submit script
-      why = `${hosts} hosts x ${shards} shards did not complete: ${msg.length > 240 ? `${msg.slice(0, 60)} ... ${msg.slice(-150)}` : msg}`;
+      why = `${hosts} hosts x ${shards} shards did not complete: ${brief(err)}`;
       process.stdout.write(`${why}\n`);
       break;
     }
@@ -129,4 +204,5 @@ try {
   await setupPool.close();
   for (const set of sets) await set.cleanup();
   rmSync(storeDir, { recursive: true, force: true });
+  runners.remove();
 }
