@@ -7,10 +7,10 @@
 // once. Timed from the first connection to the last tmux session started; then every shard is
 // waited for and must have succeeded, so each runner ran for real (on CPU the fan-out left, see
 // below). Baseline beside it: the same fan-out to one host with one shard (what every host costs
-// at the least). Target: <= 30 s at 100 hosts x 1,000 shards. The hosts are real sshd in network namespaces
-// (test/helpers/ssh-hosts.ts, two sets of 50), as root; the repository pushed is 2 MB in 200
-// files. SCALE_FANOUT=10x100,30x300,100x1000 (the default) measures each size, first with the
-// runners left out (see below), then on the real path.
+// at the least). Target: <= 30 s at 100 hosts x 1,000 shards. The hosts are real sshd in network
+// namespaces (test/helpers/ssh-hosts.ts, two sets of 50), as root; the repository pushed is 2 MB
+// in 200 files. SCALE_FANOUT=10x100,30x300,100x1000 (the default) measures each size, first
+// with the runners left out (see below), then on the real path.
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
 import os, { availableParallelism } from 'node:os';
 import path from 'node:path';
@@ -68,7 +68,11 @@ const SHARDS_END_WITHIN_MS = 15 * 60_000;
 /** Polls every shard (one call a host) until all have ended; throws unless every one succeeded. */
 async function everyShardSucceeded(fleet: SshBackend, handles: readonly Handle[]): Promise<void> {
   const byHost = new Map<string, Handle[]>();
-  for (const h of handles) byHost.set(h.host as string, [...(byHost.get(h.host as string) ?? []), h]);
+  for (const h of handles) {
+    const host = h.host as string;
+    if (!byHost.has(host)) byHost.set(host, []);
+    byHost.get(host)!.push(h);
+  }
   const deadline = Date.now() + SHARDS_END_WITHIN_MS;
   for (const [host, mine] of byHost) {
     for (;;) {
@@ -116,7 +120,7 @@ try {
   }));
 
   /** A fan-out to the first `hosts` hosts, `shards` shards spread evenly, into new empty host folders. */
-  /** `runtime`: what the hosts' runtime/node is: node at idle priority, or a stand-in that only sleeps, to leave the runners out. */
+  /** `runtime`: what the hosts' runtime/node is: node in the idle cgroup, or a stand-in that only sleeps, to leave the runners out. */
   const fanOut = async (hosts: number, shards: number, round: string, runtime = idleNode): Promise<{ s: number; prepare: number; cpu: number; busy: number; ended?: number }> => {
     const used = targets.slice(0, hosts);
     const names = used.map((t) => t.name);

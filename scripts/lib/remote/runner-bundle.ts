@@ -1,5 +1,5 @@
 // The self-contained runner (`make build` → dist/runner/run-attempt.mjs) on its way to a host.
-// It is ~2.4 MB of JavaScript that gzip shrinks ~5x, and every fresh host and every new runner
+// It is ~0.6 MB of JavaScript that gzip halves, and every fresh host and every new runner
 // version needs it, so it travels compressed (a host unpacks it with gzip, which every Linux
 // base image has) and is read, hashed and compressed once however many hosts get it (again
 // only when the file changes: a long-lived process may outlive a `make build`).
