@@ -76,7 +76,8 @@ async function everyShardSucceeded(fleet: SshBackend, handles: readonly Handle[]
   const deadline = Date.now() + SHARDS_END_WITHIN_MS;
   for (const [host, mine] of byHost) {
     for (;;) {
-      const polls = await fleet.pollMany(mine.map((handle) => ({ handle, eventsFrom: 0 })));
+      // Only each shard's state: its events are not read (as SshBackend.logs polls).
+      const polls = await fleet.pollMany(mine.map((handle) => ({ handle, eventsFrom: Number.MAX_SAFE_INTEGER })));
       const open = polls.filter((p) => p.unanswered || !TERMINAL.has(p.state));
       if (!open.length) {
         const bad = polls.find((p) => p.state !== 'succeeded');
