@@ -107,45 +107,80 @@ exit 0`;
  * started already (a final status, or its session lives); 12 an earlier attempt of the same unit
  * still runs (its session lives and it has no final status yet; one that is only exiting after
  * writing it does not count), the detail naming its session, since two runners of one unit would
- * share its scratch and checkpoints; 11 its spec could not be written (temp + rename); else
- * tmux's exit status after one retry, the detail its last line. Sessions are listed once, and
- * each one this call starts joins the list, so a later attempt of the same unit in the same call
- * is refused too.
+ * share its scratch and checkpoints; 11 its spec could not be written; else tmux's exit status
+ * after one retry, the detail its last line. Sessions are listed once, and each one this call
+ * starts joins the list, so a later attempt of the same unit in the same call is refused too.
+ *
+ * Starting a shard is most of a fan-out's cost on a host, so the processes it takes are few: one
+ * `mkdir -p` for every spec's folder, the specs written by the shell itself (nothing reads one
+ * before its session starts, so no temp file and rename), and the sessions started by one tmux
+ * client for as many as fit in one of tmux's messages (16 KiB: ~12,000 bytes of arguments here).
+ * `new-session -P` prints each session it made; tmux stops a command list at its first error, so
+ * the first attempt it did not print is the one that failed: it gets one more try (tmux's server
+ * exits as its last session ends, and can do so under a new client), unless its runner got to
+ * start (it writes its status first), and the attempts after it go in the next round. A command
+ * never ends in `;`, which tmux would take for a separator: tmuxSessionCommand quotes such a word.
+ * The attempts' fields are kept in numbered variables (`eval` assigns them by name: their values
+ * are never parsed as code).
  */
 export const SUBMIT_SCRIPT = `sock=$1; shift
+nl='
+'
 live=" $(tmux -L "$sock" list-sessions -F '#{session_name}' 2>/dev/null | tr '\\n' ' ')"
+n=0
 while [ $# -ge 5 ]; do
 d=$1 session=$2 spec=$3 stem=$4 cmd=$5; shift 5
 IFS= read -r body || body=
-code=0 why=
+n=$((n + 1)) code=0 why=
 [ -f "$d/status.json" ] && code=10
 case $live in *" $session "*) code=10;; esac
 if [ $code = 0 ]; then
   for s in $live; do
-    n=\${s#"$stem"}
-    [ "$n" != "$s" ] || continue
-    case $n in ''|*[!0-9]*) continue;; esac
-    st=\${d%/*}/$n/status.json
+    k=\${s#"$stem"}
+    [ "$k" != "$s" ] || continue
+    case $k in ''|*[!0-9]*) continue;; esac
+    st=\${d%/*}/$k/status.json
     [ -f "$st" ] && ! grep -q '"state": "running"' "$st" && continue
     code=12 why=$s; break
   done
 fi
-if [ $code = 0 ]; then
-  { mkdir -p "\${spec%/*}" && printf '%s\\n' "$body" > "$spec.tmp" && mv -f "$spec.tmp" "$spec"; } || code=11
-fi
-if [ $code = 0 ]; then
-  why=$(tmux -L "$sock" new-session -d -s "$session" "$cmd" 2>&1) || code=$?
-  # tmux's server exits as its last session ends, and can do so under a new client: once more,
-  # unless the attempt's runner got to start (it writes its status first)
-  if [ $code != 0 ]; then
-    if [ -f "$d/status.json" ]; then code=10
-    else code=0; why=$(tmux -L "$sock" new-session -d -s "$session" "$cmd" 2>&1) || code=$?; fi
-  fi
-  [ $code = 0 ] && live="$live$session "
-fi
-case $why in *'
-'*) why=$(printf '%s' "$why" | tail -n 1);; esac
-printf '%s %s\\n' "$code" "$why"
+[ $code = 0 ] && code=start live="$live$session "
+eval "code_$n=\\$code why_$n=\\$why d_$n=\\$d s_$n=\\$session c_$n=\\$cmd spec_$n=\\$spec body_$n=\\$body tries_$n="
+done
+set --
+i=0; while [ $i -lt $n ]; do i=$((i + 1))
+  eval "code=\\$code_$i spec=\\$spec_$i"
+  [ "$code" = start ] && set -- "$@" "\${spec%/*}"
+done
+[ $# = 0 ] || mkdir -p -- "$@" 2>/dev/null
+i=0; while [ $i -lt $n ]; do i=$((i + 1))
+  eval "code=\\$code_$i spec=\\$spec_$i body=\\$body_$i"
+  [ "$code" = start ] || continue
+  { printf '%s\\n' "$body" > "$spec"; } 2>/dev/null || eval "code_$i=11"
+done
+while :; do
+  set --; size=0 last=0
+  i=0; while [ $i -lt $n ]; do i=$((i + 1))
+    eval "code=\\$code_$i session=\\$s_$i cmd=\\$c_$i"
+    [ "$code" = start ] || continue
+    size=$((size + \${#session} + \${#cmd} + 48))
+    [ $# -gt 0 ] && [ $size -gt 12000 ] && break
+    set -- "$@" new-session -d -P -F '#{session_name}' -s "$session" "$cmd" ';'; last=$i
+  done
+  [ $# -gt 0 ] || break
+  out=$(tmux -L "$sock" "$@" 2>&1) && rc=0 || rc=$?
+  i=0; while [ $i -lt $last ]; do i=$((i + 1))
+    eval "code=\\$code_$i session=\\$s_$i d=\\$d_$i tries=\\$tries_$i"
+    [ "$code" = start ] || continue
+    case $nl$out$nl in *"$nl$session$nl"*) eval "code_$i=0"; continue;; esac
+    if [ -f "$d/status.json" ]; then eval "code_$i=10"
+    elif [ -n "$tries" ]; then [ $rc = 0 ] && rc=1; why=\${out##*"$nl"}; eval "code_$i=\\$rc why_$i=\\$why"
+    else eval "tries_$i=1"; fi
+    break
+  done
+done
+i=0; while [ $i -lt $n ]; do i=$((i + 1))
+  eval "printf '%s %s\\n' \\"\\$code_$i\\" \\"\\$why_$i\\""
 done`;
 
 /** Asks an attempt's runner to stop: the stop request marks a user's stop, then the signal ($2). */
