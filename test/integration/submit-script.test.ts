@@ -59,6 +59,8 @@ describe('SUBMIT_SCRIPT', () => {
     // ~290 bytes of arguments an attempt, ~12,000 a client: a handful of clients, not 120
     expect(clientsStarting()).toBeGreaterThan(1);
     expect(clientsStarting()).toBeLessThanOrEqual(4);
+    // the sessions' `cd … && exec …` runs in /bin/sh, whatever the login shell
+    expect(spawnSync('tmux', ['-L', SOCKET, 'show-options', '-g', 'default-shell'], { env }).stdout.toString().trim()).toBe('default-shell /bin/sh');
 
     expect(submit(all)).toEqual(all.map(() => '10 '));
     expect(clientsStarting()).toBeLessThanOrEqual(4);

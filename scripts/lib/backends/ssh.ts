@@ -10,7 +10,7 @@ import { readFileOnHost } from '../probe/remote-file.js';
 import { hostStoreUrl, pullUnit, pushCheckpoints } from '../remote/host-store.js';
 import { parsePoll, parseSubmit, pollArgs, renderLaunch, submitCall, type Launch } from '../remote/launch.js';
 import { prepareHost, type Prepared } from '../remote/prepare-host.js';
-import type { RemoteHost } from '../remote/remote-host.js';
+import { CALL_TIMEOUT_MS, type RemoteHost } from '../remote/remote-host.js';
 import { CANCEL_SCRIPT, POLL_SCRIPT, SUBMIT_SCRIPT } from '../remote/scripts.js';
 import { TERMINAL } from '../runner/attempt-spec.js';
 import type { Store } from '../store/store.js';
@@ -35,6 +35,9 @@ const unitOf = (h: SshHandle) => h.unit ?? h.run_id;
 
 /** Attempts started per round trip: their arguments stay far below a command line's 128 KiB. */
 const SUBMIT_BATCH = 100;
+
+/** A submit call's limit: the usual one, plus a second an attempt, since a loaded host can take that long to start each. */
+const submitTimeoutMs = (attempts: number) => CALL_TIMEOUT_MS + attempts * 1000;
 
 export interface SshBackendOptions {
   name: 'ssh' | 'fleet';
@@ -165,7 +168,7 @@ export class SshBackend implements Backend {
     let failed: Error | null = null;
     if (sent.length) {
       const call = submitCall(sent);
-      const r = await host.sh(SUBMIT_SCRIPT, call.args, { stdin: call.stdin, allowFail: true }).catch((err: Error) => ((failed = err), null));
+      const r = await host.sh(SUBMIT_SCRIPT, call.args, { stdin: call.stdin, timeoutMs: submitTimeoutMs(sent.length), allowFail: true }).catch((err: Error) => ((failed = err), null));
       if (r) {
         answers = parseSubmit(r.stdout, sent.length);
         const why = (r.stderr.trim() || `sh exited ${r.code}`).split('\n').at(-1)!;

@@ -120,6 +120,8 @@ exit 0`;
  * exits as its last session ends, and can do so under a new client), unless its runner got to
  * start (it writes its status first), and the attempts after it go in the next round. A command
  * never ends in `;`, which tmux would take for a separator: tmuxSessionCommand quotes such a word.
+ * The server of this socket runs the sessions' `cd … && exec …` with /bin/sh, not the login
+ * shell: where that is dash (Debian, Ubuntu), a shard's start costs ~4 ms less than with bash.
  * The attempts' fields are kept in numbered variables (`eval` assigns them by name: their values
  * are never parsed as code).
  */
@@ -168,7 +170,7 @@ while :; do
     set -- "$@" new-session -d -P -F '#{session_name}' -s "$session" "$cmd" ';'; last=$i
   done
   [ $# -gt 0 ] || break
-  out=$(tmux -L "$sock" "$@" 2>&1) && rc=0 || rc=$?
+  out=$(tmux -L "$sock" set-option -g default-shell /bin/sh ';' "$@" 2>&1) && rc=0 || rc=$?
   i=0; while [ $i -lt $last ]; do i=$((i + 1))
     eval "code=\\$code_$i session=\\$s_$i d=\\$d_$i tries=\\$tries_$i"
     [ "$code" = start ] || continue

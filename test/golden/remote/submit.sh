@@ -43,7 +43,7 @@ while :; do
     set -- "$@" new-session -d -P -F '#{session_name}' -s "$session" "$cmd" ';'; last=$i
   done
   [ $# -gt 0 ] || break
-  out=$(tmux -L "$sock" "$@" 2>&1) && rc=0 || rc=$?
+  out=$(tmux -L "$sock" set-option -g default-shell /bin/sh ';' "$@" 2>&1) && rc=0 || rc=$?
   i=0; while [ $i -lt $last ]; do i=$((i + 1))
     eval "code=\$code_$i session=\$s_$i d=\$d_$i tries=\$tries_$i"
     [ "$code" = start ] || continue
