@@ -5,7 +5,7 @@ import { spawnSync } from 'node:child_process';
 import { appendFileSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createSandbox, waitFor, type Sandbox } from '../helpers/sandbox.js';
+import { createSandbox, experimentPids, holdExperiment, holdMidRun, waitFor, type Sandbox } from '../helpers/sandbox.js';
 import type { RunRecord } from '../../scripts/lib/runs/run-record.js';
 
 // A character bigram model in pure Python; it has never heard of Switchyard.
@@ -171,12 +171,12 @@ describe('an experiment that never checkpoints', () => {
 
 describe('runs recorded before these fields existed', () => {
   it('resume, pull, predict and verify', async () => {
+    const hold = await holdExperiment(sb);
     const p = sb.spawnMake(['train', 'experiment=penguins/fast', 'seed=5']);
-    const ckpts = (id: string) => (existsSync(path.join(runsDir(), id, 'ckpt')) ? readdirSync(path.join(runsDir(), id, 'ckpt')).length : 0);
-    await waitFor(() => !!runIdIn(p.output()) && ckpts(runIdIn(p.output())!) >= 2, 30_000, 'two checkpoints');
-    const id = runIdIn(p.output())!;
+    const { runId: id } = await holdMidRun(sb, hold, 2);
     process.kill(-p.pid!, 'SIGKILL');
     await new Promise((r) => p.on('close', r));
+    await waitFor(() => experimentPids(id).length === 0, 30_000, 'the experiment to be killed with its runner');
 
     // What an older Switchyard wrote: no metrics in the attempts, no attempt in the restored event.
     const file = path.join(runsDir(), id, 'run.json');

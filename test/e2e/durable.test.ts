@@ -1,11 +1,11 @@
 // No lost progress, on both kinds of store: preemption of the experiment itself, and a
 // "fresh machine" that has only the store, both end in an automatic resume and the same
 // result as an uninterrupted run.
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createSandbox, experimentPids, waitFor, type Sandbox } from '../helpers/sandbox.js';
+import { createSandbox, experimentPids, holdExperiment, holdMidRun, waitFor, type Sandbox } from '../helpers/sandbox.js';
 import { startS3rver, useS3rverStore, type S3rver } from '../helpers/s3rver.js';
 
 const runIdIn = (text: string) => /run (\S+-\d{8}T\d{4}-[0-9a-f]{8}(?:-\d+)?)/.exec(text)?.[1];
@@ -35,9 +35,6 @@ describe.each(['file', 's3'] as const)('durable runs on a %s store', (kind) => {
     await s3?.stop();
   });
 
-  const ledger = () => path.join(sb.dir, '.switchyard/ledger.jsonl');
-  const commits = (id: string) =>
-    existsSync(ledger()) ? readFileSync(ledger(), 'utf8').split('\n').filter((l) => l.includes('"ckpt.committed"') && l.includes(id)).length : 0;
   /** The run as another machine would get it back: pulled from the store. */
   function pulled(id: string) {
     const r = sb.make(['pull', `run=${id}`]);
@@ -57,12 +54,11 @@ describe.each(['file', 's3'] as const)('durable runs on a %s store', (kind) => {
   }
 
   it('SIGTERM to the experiment: it checkpoints, attempt 2 starts by itself and ends as an uninterrupted run', async () => {
+    const hold = await holdExperiment(sb);
     const p = sb.spawnMake(['train', 'experiment=penguins/fast', 'seed=3']);
-    await waitFor(() => !!runIdIn(p.output()) && commits(runIdIn(p.output())!) >= 1, 30_000, 'a committed checkpoint');
-    const id = runIdIn(p.output())!;
-    const pids = experimentPids(id);
-    expect(pids.length).toBeGreaterThan(0);
-    for (const pid of pids) process.kill(pid, 'SIGTERM');
+    const { pid, runId: id } = await holdMidRun(sb, hold, 1);
+    process.kill(pid, 'SIGTERM');
+    process.kill(pid, 'SIGCONT');
     const code = await new Promise((r) => p.on('close', r));
     expect(code, p.output()).toBe(0);
     expect(p.output()).toMatch(/attempt 1 preempted: the experiment exited 75 \(checkpointed, resume me\); starting attempt 2/);
@@ -80,18 +76,19 @@ describe.each(['file', 's3'] as const)('durable runs on a %s store', (kind) => {
   });
 
   it('a fresh machine with only the store finds the run by its pins and resumes it from the store', async () => {
+    const hold = await holdExperiment(sb);
     const p = sb.spawnMake(['train', 'experiment=penguins/fast', 'seed=4']);
-    await waitFor(() => !!runIdIn(p.output()) && commits(runIdIn(p.output())!) >= 2, 30_000, 'two committed checkpoints');
-    const id = runIdIn(p.output())!;
+    const { runId: id } = await holdMidRun(sb, hold, 2);
     process.kill(-p.pid!, 'SIGKILL');
     await new Promise((r) => p.on('close', r));
+    await waitFor(() => experimentPids(id).length === 0, 30_000, 'the experiment to be killed with its runner');
 
     rmSync(path.join(sb.dir, '.switchyard'), { recursive: true, force: true }); // state db, work dir, caches, ledger
     const resumed = sb.make(['train', 'experiment=penguins/fast', 'seed=4']);
     const out = resumed.stdout + resumed.stderr;
     expect(resumed.code, out).toBe(0);
     expect(out).toContain(`resuming run ${id}`);
-    expect(out).toMatch(/resuming from committed checkpoint step [1-9]\d*/);
+    expect(out, out).toMatch(/resuming from committed checkpoint step [1-9]\d*/);
     const predicted = sb.make(['predict', `run=${id}`]);
     expect(predicted.code, predicted.stdout + predicted.stderr).toBe(0);
 

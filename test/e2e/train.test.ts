@@ -2,7 +2,7 @@
 import { appendFileSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createSandbox, waitFor, type Sandbox } from '../helpers/sandbox.js';
+import { createSandbox, experimentPids, holdExperiment, holdMidRun, waitFor, type Sandbox } from '../helpers/sandbox.js';
 import type { AttemptRecord, RunRecord } from '../../scripts/lib/runs/run-record.js';
 
 /** run.json as stored: a run of one unit keeps its attempts at the top. */
@@ -99,11 +99,12 @@ describe('make train on the laptop', () => {
   });
 
   it('after SIGKILL, make train resumes from the last committed step and ends as an uninterrupted run would', async () => {
+    const hold = await holdExperiment(sb);
     const p = sb.spawnMake(['train', FAST, 'seed=7']);
-    await waitFor(() => !!runIdIn(p.output()) && committedSteps(runIdIn(p.output())!).length >= 2, 30_000, 'two committed checkpoints');
-    const id = runIdIn(p.output())!;
+    const { runId: id } = await holdMidRun(sb, hold, 2);
     process.kill(-p.pid!, 'SIGKILL');
     await new Promise((r) => p.on('close', r));
+    await waitFor(() => experimentPids(id).length === 0, 30_000, 'the experiment to be killed with its runner');
     // A half-written step in the store must never be restored.
     mkdirSync(path.join(runsDir(), id, 'ckpt', '999999'));
     writeFileSync(path.join(runsDir(), id, 'ckpt', '999999', 'state.json'), '{"half":');

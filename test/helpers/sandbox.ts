@@ -4,6 +4,7 @@ import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_pr
 import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, utimesSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { createInterface } from 'node:readline';
 
 export const REPO = path.resolve(import.meta.dirname, '..', '..');
 
@@ -109,10 +110,11 @@ export async function waitFor(predicate: () => boolean, ms: number, what: string
 }
 
 /**
- * The `ckpt.committed` ledger entries of one shard of a run, read while its launcher runs (an
- * unknown run id yet, or no ledger: none). A line still being written is skipped.
+ * The `ckpt.committed` ledger entries of one shard of a run (no shard: a run of one unit), read
+ * while its launcher runs (an unknown run id yet, or no ledger: none). A line still being
+ * written is skipped.
  */
-export function shardCommits(sb: Sandbox, runId: string | undefined, shard: number): { step: number; manifest: string }[] {
+export function shardCommits(sb: Sandbox, runId: string | undefined, shard?: number): { step: number; manifest: string }[] {
   const ledger = path.join(sb.dir, '.switchyard/ledger.jsonl');
   if (!runId || !existsSync(ledger)) return [];
   return readFileSync(ledger, 'utf8')
@@ -139,4 +141,85 @@ export function experimentPids(runId: string): number[] {
       }
     })
     .map(Number);
+}
+
+/** A test's hold on the experiment of the next `make train` in a sandbox. */
+export interface ExperimentHold {
+  /**
+   * Lets the experiment, stopped from its start, run in slices of ~50 ms until `ready()` holds,
+   * asked while it is stopped (it may wait: the runner goes on). Resolves with the experiment,
+   * still stopped: the signal a test sends next lands exactly there.
+   */
+  until(ready: (runId: string) => boolean | Promise<boolean>, what: string): Promise<{ pid: number; runId: string }>;
+}
+
+/**
+ * Holds the experiment the next `make train` in `sb` starts: stopped from its first moment, on
+ * by a slice at a time (see hold_experiment.py for why a process of its own does it). Start it
+ * before the make.
+ */
+export async function holdExperiment(sb: Sandbox, ms = 120_000): Promise<ExperimentHold> {
+  const helper = spawn('python3', [path.join(REPO, 'test/helpers/hold_experiment.py'), sb.dir], { detached: true, stdio: ['pipe', 'pipe', 'inherit'] });
+  const lines = createInterface({ input: helper.stdout! })[Symbol.asyncIterator]();
+  const deadline = Date.now() + ms;
+  const next = async (what: string): Promise<string> => {
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms waiting for ${what}`)), Math.max(0, deadline - Date.now()));
+    });
+    try {
+      const line = await Promise.race([lines.next(), late]);
+      if (line.done) throw new Error(`hold_experiment.py exited while waiting for ${what}`);
+      return line.value;
+    } finally {
+      clearTimeout(timer);
+    }
+  };
+  if ((await next('hold_experiment.py to start')) !== 'ready') throw new Error('hold_experiment.py did not start');
+  return {
+    async until(ready, what) {
+      try {
+        const [, pid, runId] = (await next('the experiment to start')).split(' ');
+        for (;;) {
+          if (await ready(runId!)) {
+            helper.stdin!.end('release\n');
+            return { pid: Number(pid), runId: runId! };
+          }
+          helper.stdin!.write('slice\n');
+          if ((await next(what)) === 'gone') throw new Error(`the experiment of ${runId} ended before ${what}`);
+        }
+      } catch (err) {
+        helper.stdin!.end(); // the experiment goes on, and the helper exits
+        throw err;
+      }
+    },
+  };
+}
+
+/**
+ * Holds the first attempt of a run of one unit still once `commits` of its steps are in the
+ * ledger: a SIGKILL or SIGTERM sent then lands mid-run, with steps left for the resume to do.
+ * A step the experiment has committed in its work folder is waited for, the experiment held
+ * still, until the runner has uploaded it and the ledger names it: on a loaded machine the
+ * runner can lag the experiment by seconds.
+ */
+export function holdMidRun(sb: Sandbox, hold: ExperimentHold, commits: number): Promise<{ pid: number; runId: string }> {
+  const newestLocal = (id: string) => {
+    const ckpt = path.join(sb.dir, '.switchyard/work', id, 'ckpt');
+    const steps = existsSync(ckpt) ? readdirSync(ckpt).filter((s) => /^\d+$/.test(s) && existsSync(path.join(ckpt, s, 'manifest.json'))) : [];
+    return steps.length ? Math.max(...steps.map(Number)) : null;
+  };
+  const ledger = (id: string) => shardCommits(sb, id).map((c) => c.step);
+  return hold.until(async (id) => {
+    const local = newestLocal(id);
+    if (local !== null) await waitFor(() => ledger(id).some((s) => s >= local), 60_000, `step ${local} of ${id} in the ledger`);
+    return ledger(id).length >= commits;
+  }, `${commits} committed checkpoint${commits > 1 ? 's' : ''}`);
+}
+
+/** Whether `sig` waits, not yet delivered, for a process (one stopped, say). */
+export function signalPending(pid: number, sig: NodeJS.Signals): boolean {
+  const bit = 1n << BigInt(os.constants.signals[sig] - 1);
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  return [...status.matchAll(/^(?:SigPnd|ShdPnd):\s*([0-9a-f]+)$/gm)].some((m) => (BigInt(`0x${m[1]}`) & bit) !== 0n);
 }
