@@ -5,7 +5,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createSandbox, waitFor, type Sandbox } from '../helpers/sandbox.js';
+import { createSandbox, holdExperiment, holdMidRun, waitFor, type Sandbox } from '../helpers/sandbox.js';
 import { agentPid, runIdIn, startAgent, stopAgent, storedRun, type AgentProcess } from '../helpers/agent.js';
 
 describe('the agent', () => {
@@ -42,9 +42,10 @@ describe('the agent', () => {
   });
 
   it('a make train whose shell died (kill -9) is carried on by an agent started later, from its checkpoint', async () => {
+    const hold = await holdExperiment(sb);
     const p = sb.spawnMake(['train', 'experiment=penguins/fast', 'seed=10']);
-    await waitFor(() => !!runIdIn(p.output()) && (storedRun(sb, runIdIn(p.output())!)?.units[0]?.attempts[0]?.last_step ?? 0) > 0, 60_000, 'a committed checkpoint');
-    const id = runIdIn(p.output())!;
+    const { runId: id } = await holdMidRun(sb, hold, 1);
+    await waitFor(() => (storedRun(sb, id)?.units[0]?.attempts[0]?.last_step ?? 0) > 0, 60_000, 'the checkpoint in the stored run');
     process.kill(-p.pid!, 'SIGKILL');
     await new Promise((r) => p.on('close', r));
     agent = await startAgent(sb);
