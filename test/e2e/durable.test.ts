@@ -58,7 +58,7 @@ describe.each(['file', 's3'] as const)('durable runs on a %s store', (kind) => {
     const p = sb.spawnMake(['train', 'experiment=penguins/fast', 'seed=3']);
     const { pid, runId: id } = await holdMidRun(sb, hold, 1);
     process.kill(pid, 'SIGTERM');
-    process.kill(pid, 'SIGCONT');
+    process.kill(-pid, 'SIGCONT'); // the group the hold stopped
     const code = await new Promise((r) => p.on('close', r));
     expect(code, p.output()).toBe(0);
     expect(p.output()).toMatch(/attempt 1 preempted: the experiment exited 75 \(checkpointed, resume me\); starting attempt 2/);

@@ -1,8 +1,8 @@
 """Holds a test's experiment still and lets it run in short slices, on the test's word.
 
 Started in a session of its own before the test starts `make train`: it finds the experiment
-(`train.py` with a SWITCHYARD_RUN_ID, working inside the sandbox) the moment it starts, stops
-it (SIGSTOP) and says `stopped <pid> <run id>`. Then, a line at a time on stdin:
+(`train.py` with a SWITCHYARD_RUN_ID, working inside the sandbox, leading its process group)
+the moment it starts, stops its group (SIGSTOP) and says `stopped <pid> <run id>`. Then, a line at a time on stdin:
   slice    SIGCONT, ~50 ms of running, SIGSTOP; answers `stopped`, or `gone` if it ended
   release  exits, leaving the experiment stopped (the test signals it next)
 End of input lets the experiment go on (if it was found) and exits.
@@ -28,6 +28,12 @@ def find(sandbox):
         try:
             with open(f"/proc/{entry}/cmdline", "rb") as f:
                 if b"train.py" not in f.read():
+                    continue
+            # The experiment leads its process group: it is the shell Switchyard starts it with,
+            # which execs it. A subshell of that shell (the one that starts the reaper) carries
+            # the same command line and environment but not the group's pid.
+            with open(f"/proc/{entry}/stat", "rb") as f:
+                if f.read().rsplit(b")", 1)[1].split()[2] != entry.encode():
                     continue
             with open(f"/proc/{entry}/environ", "rb") as f:
                 env = [v for v in f.read().split(b"\0") if v.startswith(b"SWITCHYARD_RUN_ID=")]
@@ -59,22 +65,22 @@ def main():
         if select.select([sys.stdin], [], [], 0.005)[0] and not sys.stdin.readline():
             return
     pid, run_id = found
-    os.kill(pid, signal.SIGSTOP)
+    os.killpg(pid, signal.SIGSTOP)
     print(f"stopped {pid} {run_id}", flush=True)
     for line in sys.stdin:
         word = line.strip()
         if word == "release":
             return
         if word == "slice":
-            os.kill(pid, signal.SIGCONT)
+            os.killpg(pid, signal.SIGCONT)
             time.sleep(SLICE_SEC)
             try:
-                os.kill(pid, signal.SIGSTOP)
+                os.killpg(pid, signal.SIGSTOP)
             except ProcessLookupError:
                 pass
             print("stopped" if alive(pid) else "gone", flush=True)
     if alive(pid):
-        os.kill(pid, signal.SIGCONT)  # the test is gone: let the run go on
+        os.killpg(pid, signal.SIGCONT)  # the test is gone: let the run go on
 
 
 if __name__ == "__main__":

@@ -148,7 +148,8 @@ export interface ExperimentHold {
   /**
    * Lets the experiment, stopped from its start, run in slices of ~50 ms until `ready()` holds,
    * asked while it is stopped (it may wait: the runner goes on). Resolves with the experiment,
-   * still stopped: the signal a test sends next lands exactly there.
+   * its process group still stopped (SIGCONT `-pid` lets it go on): the signal a test sends next
+   * lands exactly there.
    */
   until(ready: (runId: string) => boolean | Promise<boolean>, what: string): Promise<{ pid: number; runId: string }>;
 }
@@ -215,11 +216,4 @@ export function holdMidRun(sb: Sandbox, hold: ExperimentHold, commits: number): 
     if (local !== null) await waitFor(() => ledger(id).some((s) => s >= local), 60_000, `step ${local} of ${id} in the ledger`);
     return ledger(id).length >= commits;
   }, `${commits} committed checkpoint${commits > 1 ? 's' : ''}`);
-}
-
-/** Whether `sig` waits, not yet delivered, for a process (one stopped, say). */
-export function signalPending(pid: number, sig: NodeJS.Signals): boolean {
-  const bit = 1n << BigInt(os.constants.signals[sig] - 1);
-  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
-  return [...status.matchAll(/^(?:SigPnd|ShdPnd):\s*([0-9a-f]+)$/gm)].some((m) => (BigInt(`0x${m[1]}`) & bit) !== 0n);
 }
