@@ -2,7 +2,8 @@
 
 Started in a session of its own before the test starts `make train`: it finds the experiment
 (`train.py` with a SWITCHYARD_RUN_ID, working inside the sandbox, leading its process group)
-the moment it starts, stops its group (SIGSTOP) and says `stopped <pid> <run id>`. Then, a line at a time on stdin:
+the moment it starts, stops its group (SIGSTOP) and says `stopped <pid> <run id>`. Then, a
+line at a time on stdin:
   slice    SIGCONT, ~50 ms of running, SIGSTOP; answers `stopped`, or `gone` if it ended
   release  exits, leaving the experiment stopped (the test signals it next)
 End of input lets the experiment go on (if it was found) and exits.
@@ -30,8 +31,8 @@ def find(sandbox):
                 if b"train.py" not in f.read():
                     continue
             # The experiment leads its process group: it is the shell Switchyard starts it with,
-            # which execs it. A subshell of that shell (the one that starts the reaper) carries
-            # the same command line and environment but not the group's pid.
+            # which execs it. Subshells (the one that starts the reaper, those of a pyenv shim)
+            # carry the same command line and environment, but not the group's pid.
             with open(f"/proc/{entry}/stat", "rb") as f:
                 if f.read().rsplit(b")", 1)[1].split()[2] != entry.encode():
                     continue
