@@ -14,7 +14,7 @@ import { sizeFromEnv } from './lib/measure.js';
 const TMP = fileURLToPath(new URL('./.tmp/', import.meta.url));
 const BIG = { dir: join(TMP, 'big'), files: 2000, bytes: sizeFromEnv('BENCH_MIB', 500) * 1024 * 1024 };
 const SMALL = { dir: join(TMP, 'small'), files: sizeFromEnv('BENCH_FILES', 10_000) };
-const CACHE = join(TMP, 'small-statcache.json');
+const CACHE = join(TMP, 'small.statcache');
 // Best of ROUNDS (default 2); raise it on a machine shared with other work.
 const ROUNDS = Math.max(1, Number(process.env.BENCH_ROUNDS) || 2);
 

@@ -32,6 +32,16 @@ function age(root: string) {
 
 const sha = (s: string | Buffer) => createHash('sha256').update(s).digest('hex');
 
+/** The paths a stat cache file holds: a header line, then `path NUL entry LF` records. */
+function cachedPaths(cacheFile: string): string[] {
+  const text = readFileSync(cacheFile, 'utf8');
+  return text
+    .slice(text.indexOf('\n') + 1)
+    .split(/(?<=\0[^\n]*)\n/)
+    .filter(Boolean)
+    .map((record) => record.slice(0, record.indexOf('\0')));
+}
+
 describe('canonicalJson', () => {
   it('sorts keys at every level, drops undefined, no whitespace', () => {
     expect(canonicalJson({ b: 1, a: { d: [3, { z: 1, y: 2 }], c: 'x' }, u: undefined })).toBe(
@@ -207,8 +217,7 @@ describe('stat cache', () => {
 
     unlinkSync(join(dir, 'b.txt'));
     await pinData({ dir, cacheFile });
-    const { paths } = JSON.parse(readFileSync(cacheFile, 'utf8'));
-    expect(paths).toEqual(['a.txt']);
+    expect(cachedPaths(cacheFile)).toEqual(['a.txt']);
   });
 
   it('does not trust files modified just now, and never pins itself', async () => {
@@ -218,8 +227,7 @@ describe('stat cache', () => {
     const cacheFile = join(dir, '.switchyard-cache.json');
     const pin = await pinData({ dir, cacheFile });
     expect(pin.manifest.files.map((f) => f.path)).toEqual(['fresh.txt', 'old.txt']);
-    const { paths } = JSON.parse(readFileSync(cacheFile, 'utf8'));
-    expect(paths).toEqual(['old.txt']);
+    expect(cachedPaths(cacheFile)).toEqual(['old.txt']);
     expect((await pinData({ dir, cacheFile })).root).toBe(pin.root);
   });
 
@@ -241,11 +249,42 @@ describe('stat cache', () => {
     expect(warm.manifest).toEqual(cold.manifest);
   });
 
+  it('answers names with newlines and non-ASCII letters, and notices a file gone mid-list', async () => {
+    const tree = { 'a\nb.txt': '1', 'é/ü.csv': '2', 'm.txt': '3', 'z\n': '4' };
+    const dir = writeTree(tempDir(), tree);
+    const cacheFile = join(tempDir(), 'cache.statcache');
+    age(dir);
+    const cold = await pinData({ dir, cacheFile });
+    expect(cachedPaths(cacheFile)).toEqual(Object.keys(tree).sort());
+
+    let hashed = -1;
+    const warm = await pinData({ dir, cacheFile, onProgress: (d) => (hashed = d) });
+    expect(hashed).toBe(-1); // nothing to hash: every file, odd names too, was a hit
+    expect(warm.manifest).toEqual(cold.manifest);
+
+    // Every file left is a hit, but the list is shorter: the root is computed afresh, not reused.
+    unlinkSync(join(dir, 'm.txt'));
+    const after = await pinData({ dir, cacheFile, onProgress: (d) => (hashed = d) });
+    expect(hashed).toBe(-1);
+    expect(after.root).toBe((await pinData({ dir })).root);
+    expect(after.root).not.toBe(cold.root);
+    expect(cachedPaths(cacheFile)).toEqual(['a\nb.txt', 'z\n', 'é/ü.csv']);
+  });
+
   it('ignores a corrupt cache', async () => {
     const dir = writeTree(tempDir(), { 'a.txt': 'a' });
     const cacheFile = join(tempDir(), 'cache.json');
     writeFileSync(cacheFile, '{not json');
     expect((await pinData({ dir, cacheFile })).root).toBe((await pinData({ dir })).root);
+
+    // A body cut off mid-record, its header intact, is not trusted either.
+    age(dir);
+    await pinData({ dir, cacheFile });
+    writeFileSync(cacheFile, readFileSync(cacheFile, 'utf8').slice(0, -10));
+    let hashed = 0;
+    await pinData({ dir, cacheFile, onProgress: (d) => (hashed = d) });
+    expect(hashed).toBe(1);
+    expect(cachedPaths(cacheFile)).toEqual(['a.txt']);
   });
 });
 

@@ -111,7 +111,7 @@ export async function pinData(opts: PinDataOptions): Promise<DataPin> {
   for (const f of files) bytes += f.size;
 
   // Every file a hit and none gone: the cache already holds exactly this list (and its root).
-  const unchanged = pending.length === 0 && files.length === cache.size;
+  const unchanged = pending.length === 0 && cache.allMatched;
   const rootHash = (unchanged ? cache.merkle : undefined) ?? merkleRoot(files);
   if (opts.cacheFile && (!unchanged || cache.merkle === undefined)) {
     const fresh = new Map(pending.map((p) => [p.file.path, p]));

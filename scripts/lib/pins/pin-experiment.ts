@@ -21,7 +21,7 @@ const EMPTY_DATA: DataManifest = { format: 'switchyard-data/1', root: merkleRoot
 
 /** The stat cache of an experiment's data pin, relative to the project root (the runner re-pins with it when it stages the data). */
 export function dataCacheFile(exp: Pick<Experiment, 'slug' | 'name'>): string {
-  return path.join('.switchyard', 'cache', `data-${exp.slug}-${exp.name}.json`);
+  return path.join('.switchyard', 'cache', `data-${exp.slug}-${exp.name}.statcache`);
 }
 
 /**

@@ -1,27 +1,34 @@
-// Stat cache: for each file, by path, "<size>:<mtimeNs>:<ino> <sha256>". A file whose size,
-// mtime (ns) and inode all match its entry is not read again. Paths and entries are two arrays
-// sorted by path: JSON.parse reads two string arrays of 10,000 in well under a millisecond,
-// a 10,000-key object in ~3 ms, and a walk in path order looks its files up by one forward
-// cursor instead of a hash table.
+// Stat cache: what the last pin of a data directory found, so that a file whose size, mtime (ns)
+// and inode all match its entry is not read again. The file is a JSON header line, then one
+// record a file, sorted by path (`<` order, as the manifest):
+//
+//   <path> NUL <size>:<mtimeNs>:<ino> SP <sha256> LF
+//
+// A path never holds NUL, and what follows it never holds LF, so records split unambiguously
+// even where a name holds a newline. The body is kept as the one string it was read as, and a
+// walk in path order looks its files up by a forward cursor, comparing path and key in place:
+// a warm pin makes no string a file but the digest it returns. (With the same entries as two
+// JSON arrays, a warm pin of 10,000 files spent ~25 ms more parsing them into 20,000 strings
+// and collecting those again.)
 import { readFileSync } from 'node:fs';
 import { writeFileAtomically } from '../store/atomic-file.js';
 
-const FORMAT = 'switchyard-statcache/2';
+const FORMAT = 'switchyard-statcache/3';
 // Timestamps tick coarser than a rewrite can take (the kernel's clock is jiffy-grained, some
 // filesystems keep whole seconds), so a file changed within this window of the pin could be
 // rewritten later with an identical stat. Such entries are not stored (git's "racy" rule).
 const RACY_WINDOW_NS = 2_000_000_000n;
+const NUL = 0;
+const SP = 32;
+const LF = 10;
+const SHA256_HEX = 64;
 
-interface CacheFile {
+interface Header {
   format: typeof FORMAT;
-  /** Real path of the data directory the entries belong to. */
+  /** Real path of the data directory the records belong to. */
   root: string;
-  /** Merkle root of exactly these entries (absent when the last pin had unstored files). */
+  /** Merkle root of exactly these records (absent when the last pin had unstored files). */
   merkle?: string;
-  /** Sorted by path (`<` order, as the manifest). */
-  paths: string[];
-  /** entries[i] belongs to paths[i]. */
-  entries: string[];
 }
 
 /** A file to keep: a hit (its stored entry is carried over) or what a fresh hash found. */
@@ -31,48 +38,45 @@ export type StatEntry =
   | { rel: string; hit?: false; key: string; mtimeNs: bigint; sha256: string | undefined };
 
 export class StatCache {
-  /** Where get() resumes: lookups come in path order, so the cursor only moves forward. */
-  private cursor = 0;
+  /** Offset of the next record to look at: lookups come in path order, so it only moves forward. */
+  private cursor: number;
+  /** Whether a record was passed over unasked (its file is gone or no longer pinned). */
+  private passedOver = false;
 
   private constructor(
     private readonly file: string | undefined,
     private readonly root: string,
-    private readonly paths: readonly string[],
-    private readonly entries: readonly string[],
-    /** Merkle root over exactly the loaded entries, if known. */
+    /** The whole file; records start at `start`, and the last one ends the text. */
+    private readonly text: string,
+    private readonly start: number,
+    /** Merkle root over exactly the loaded records, if known. */
     readonly merkle: string | undefined,
-  ) {}
+  ) {
+    this.cursor = start;
+  }
 
   /** Loads `file` if it exists and belongs to `root`; anything unreadable counts as empty. */
   static load(file: string | undefined, root: string): StatCache {
     if (file) {
       try {
-        const data = JSON.parse(readFileSync(file, 'utf8')) as Partial<CacheFile>;
-        const { paths, entries } = data;
-        if (
-          data.format === FORMAT &&
-          data.root === root &&
-          Array.isArray(paths) &&
-          Array.isArray(entries) &&
-          paths.length === entries.length
-        ) {
-          const merkle = typeof data.merkle === 'string' ? data.merkle : undefined;
-          return new StatCache(file, root, paths, entries, merkle);
+        const text = readFileSync(file, 'utf8');
+        const start = text.indexOf('\n') + 1;
+        const header = JSON.parse(text.slice(0, start)) as Partial<Header>;
+        // Written whole (atomically), so a body that does not end its last record is not ours.
+        const whole = start === text.length || text.charCodeAt(text.length - 1) === LF;
+        if (start > 0 && header.format === FORMAT && header.root === root && whole) {
+          const merkle = typeof header.merkle === 'string' ? header.merkle : undefined;
+          return new StatCache(file, root, text, start, merkle);
         }
       } catch {
-        // missing or corrupt: start empty, it will be rewritten
+        // missing, corrupt or of an older format: start empty, it will be rewritten
       }
     }
-    return new StatCache(file, root, [], [], undefined);
+    return new StatCache(file, root, '', 0, undefined);
   }
 
   static keyOf(st: { size: bigint; mtimeNs: bigint; ino: bigint }): string {
     return `${st.size}:${st.mtimeNs}:${st.ino}`;
-  }
-
-  /** Entry count of the loaded cache. */
-  get size(): number {
-    return this.paths.length;
   }
 
   /**
@@ -80,13 +84,25 @@ export class StatCache {
    * order: a path before the last one asked is not found (a miss, so only a re-read).
    */
   get(rel: string, key: string): string | undefined {
-    const i = this.seek(rel);
-    if (i < 0) return undefined;
-    const e = this.entries[i];
-    if (typeof e !== 'string' || e.length !== key.length + 65 || !e.startsWith(key) || e[key.length] !== ' ') {
-      return undefined;
+    const at = this.seek(rel);
+    if (at < 0) return undefined;
+    const t = this.text;
+    const digest = at + key.length + 1;
+    const end = digest + SHA256_HEX;
+    if (t.startsWith(key, at) && t.charCodeAt(digest - 1) === SP && t.charCodeAt(end) === LF) {
+      this.cursor = end + 1;
+      return t.slice(digest, end);
     }
-    return e.slice(key.length + 1);
+    this.cursor = t.indexOf('\n', at) + 1;
+    return undefined;
+  }
+
+  /**
+   * Whether the lookups so far found every record, in order, and nothing else: after a walk
+   * whose every file was a hit, the directory holds exactly the cached files.
+   */
+  get allMatched(): boolean {
+    return !this.passedOver && this.cursor === this.text.length;
   }
 
   /**
@@ -96,26 +112,39 @@ export class StatCache {
   async save(seen: readonly StatEntry[], merkle: string): Promise<void> {
     if (!this.file) return;
     const racyAfter = BigInt(Date.now()) * 1_000_000n - RACY_WINDOW_NS;
-    const data: CacheFile = { format: FORMAT, root: this.root, paths: [], entries: [] };
-    this.cursor = 0;
+    const t = this.text;
+    this.cursor = this.start;
+    const records: string[] = [];
     for (const e of seen) {
       let entry: string | undefined;
-      if (e.hit) entry = this.entries[this.seek(e.rel)];
-      else if (e.sha256 !== undefined && e.mtimeNs < racyAfter) entry = `${e.key} ${e.sha256}`;
-      if (entry === undefined) continue;
-      data.paths.push(e.rel);
-      data.entries.push(entry);
+      if (e.hit) {
+        const at = this.seek(e.rel);
+        if (at >= 0) entry = t.slice(at, t.indexOf('\n', at));
+      } else if (e.sha256 !== undefined && e.mtimeNs < racyAfter) {
+        entry = `${e.key} ${e.sha256}`;
+      }
+      if (entry !== undefined) records.push(`${e.rel}\0${entry}\n`);
     }
-    if (data.paths.length === seen.length) data.merkle = merkle;
-    await writeFileAtomically(this.file, JSON.stringify(data));
+    const header: Header = { format: FORMAT, root: this.root };
+    if (records.length === seen.length) header.merkle = merkle;
+    await writeFileAtomically(this.file, `${JSON.stringify(header)}\n${records.join('')}`);
   }
 
-  /** Index of `rel` at or after the cursor, or -1; leaves the cursor at the first path not before it. */
+  /**
+   * Offset of the entry (just past the NUL) of `rel`'s record at or after the cursor, with the
+   * cursor left on that record; -1 if there is none, the cursor left on the first record after
+   * `rel`. Records passed over on the way belong to files no longer there.
+   */
   private seek(rel: string): number {
-    const paths = this.paths;
-    let i = this.cursor;
-    while (i < paths.length && paths[i]! < rel) i++;
-    this.cursor = i;
-    return paths[i] === rel ? i : -1;
+    const t = this.text;
+    while (this.cursor < t.length) {
+      const at = this.cursor;
+      if (t.startsWith(rel, at) && t.charCodeAt(at + rel.length) === NUL) return at + rel.length + 1;
+      const nul = t.indexOf('\0', at);
+      if (nul < 0 || t.slice(at, nul) > rel) return -1;
+      this.passedOver = true;
+      this.cursor = t.indexOf('\n', nul) + 1;
+    }
+    return -1;
   }
 }

@@ -81,7 +81,7 @@ async function checkData(host: RemoteHost, project: Workspace, exp: Experiment, 
   const { pins } = await pinExperiment(project.root, project.stateDir, exp);
   const rel = path.relative(project.root, exp.dataDir); // inside the repository: loadExperiment checked
   const filters = [...exp.spec.data.include.flatMap((g) => ['--include', g]), ...exp.spec.data.exclude.flatMap((g) => ['--exclude', g])];
-  const r = await host.run([host.layout.node, runner, '--pin-data', `${host.layout.repo}/${rel}`, '--cache', `${host.layout.root}/cache/data-${exp.slug}.json`, ...filters]);
+  const r = await host.run([host.layout.node, runner, '--pin-data', `${host.layout.repo}/${rel}`, '--cache', `${host.layout.root}/cache/data-${exp.slug}.statcache`, ...filters]);
   const there = JSON.parse(r.stdout) as { root: string; files: number };
   if (there.root !== pins.data.root) {
     throw new UserError(`ssh ${host.name}: data pin differs on the host (${there.root.slice(0, 8)} there, ${pins.data.root.slice(0, 8)} here); run make sync host=${host.name}`);
