@@ -131,7 +131,8 @@ describe('stopping', () => {
     // Its own line, not the run id (penguins-stubborn-...), which is printed before the handlers are in place.
     await waitFor(() => /^stubborn$/m.test(p.output()), 30_000, 'the stubborn experiment');
     process.kill(-p.pid!, 'SIGINT');
-    await new Promise((r) => setTimeout(r, 500));
+    // The first Ctrl-C has been taken (and SIGTERM sent, which it ignores) once make train says so.
+    await waitFor(() => /stopping: the experiment/.test(p.output()), 30_000, 'the first Ctrl-C to be taken');
     const t0 = Date.now();
     process.kill(-p.pid!, 'SIGINT');
     await new Promise((r) => p.on('close', r));
