@@ -269,6 +269,12 @@ describe('stat cache', () => {
     expect(after.root).toBe((await pinData({ dir })).root);
     expect(after.root).not.toBe(cold.root);
     expect(cachedPaths(cacheFile)).toEqual(['a\nb.txt', 'z\n', 'é/ü.csv']);
+
+    // The same where the file gone is the last one.
+    unlinkSync(join(dir, 'é/ü.csv'));
+    const last = await pinData({ dir, cacheFile });
+    expect(last.root).toBe((await pinData({ dir })).root);
+    expect(last.root).not.toBe(after.root);
   });
 
   it('ignores a corrupt cache', async () => {
