@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { inFlightCap, isNearAddress } from '../../scripts/lib/ssh/in-flight.js';
-import type { Client } from 'ssh2';
+import type { Client, ClientChannel } from 'ssh2';
+import { capInFlight, capsInFlight, isNearAddress } from '../../scripts/lib/ssh/in-flight.js';
 
 describe('isNearAddress', () => {
   it('takes loopback, private, link-local and unique-local addresses for near', () => {
@@ -16,13 +16,27 @@ describe('isNearAddress', () => {
   });
 });
 
-describe('inFlightCap', () => {
+describe('capsInFlight', () => {
   const client = (version: unknown, address: unknown) => ({ _remoteVer: version, _sock: { remoteAddress: address } }) as unknown as Client;
 
   it('caps a near OpenSSH server only', () => {
-    expect(inFlightCap(client('OpenSSH_9.2p1 Debian-2', '10.0.0.5'))).toBe(512 * 1024);
-    expect(inFlightCap(client('OpenSSH_9.2p1', '203.0.113.7'))).toBeUndefined(); // far: the whole window
-    expect(inFlightCap(client('dropbear_2022.83', '10.0.0.5'))).toBeUndefined(); // its window adjusts are not OpenSSH's
-    expect(inFlightCap(client(undefined, undefined))).toBeUndefined(); // an ssh2 that no longer tells
+    expect(capsInFlight(client('OpenSSH_9.2p1 Debian-2', '10.0.0.5'))).toBe(true);
+    expect(capsInFlight(client('OpenSSH_9.2p1', '203.0.113.7'))).toBe(false); // far: the whole window
+    expect(capsInFlight(client('dropbear_2022.83', '10.0.0.5'))).toBe(false); // its window adjusts are not OpenSSH's
+    expect(capsInFlight(client(undefined, undefined))).toBe(false); // an ssh2 that no longer tells
+  });
+});
+
+describe('capInFlight', () => {
+  const windowAfterCap = (window: number, packetSize: number) => {
+    const channel = { outgoing: { window, packetSize } } as unknown as ClientChannel;
+    capInFlight(channel);
+    return (channel.outgoing as { window: number }).window;
+  };
+
+  it("lowers the window it sends into to four of the server's packets, one more than OpenSSH lets go unacknowledged", () => {
+    expect(windowAfterCap(2 << 20, 32 * 1024)).toBe(128 * 1024);
+    expect(windowAfterCap(2 << 20, 64 * 1024)).toBe(256 * 1024);
+    expect(windowAfterCap(100 * 1024, 32 * 1024)).toBe(100 * 1024); // never above the server's own window
   });
 });

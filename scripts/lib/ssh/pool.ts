@@ -15,7 +15,7 @@ import {
   type OnData,
 } from './channel.js';
 import { openConnection, type ConnectOptions } from './connect.js';
-import { capInFlight, inFlightCap } from './in-flight.js';
+import { capInFlight, capsInFlight } from './in-flight.js';
 import { ResidentShell, residentCommand } from './resident-shell.js';
 import { shellQuote } from '../quote.js';
 import { SshError, connectError, describeTarget } from './ssh-errors.js';
@@ -57,8 +57,8 @@ interface Conn {
   shell?: ResidentShell;
   /** set while the resident shell opens; a failed open leaves none and the next call tries again */
   shellOpening?: Promise<ResidentShell | null>;
-  /** what a channel sending stdin may keep unacknowledged (in-flight.ts); none: the server's window */
-  inFlightCap?: number;
+  /** a channel sending stdin keeps few bytes unacknowledged (in-flight.ts), not the server's whole window */
+  capsInFlight: boolean;
 }
 
 interface Call {
@@ -193,7 +193,7 @@ export class SshPool {
     const { conn, open } = await this.openChannel(target, call, (client, ms) => openExecChannel(client, command, ms));
     try {
       if (call.stopped) stopChannel(open.channel, 'KILL');
-      if (stdin !== undefined && conn.inFlightCap) capInFlight(open.channel, conn.inFlightCap);
+      if (stdin !== undefined && conn.capsInFlight) capInFlight(open.channel);
       return await collectExec(open, stdin);
     } catch (err) {
       throw err instanceof ChannelLostError ? this.lostError(target, conn, argv) : err;
@@ -299,7 +299,7 @@ export class SshPool {
   private async connect(target: SshTarget, key: string): Promise<Conn> {
     const client = await openConnection(target, this.connectOpts);
     this.connects++;
-    const conn: Conn = { key, client, active: 0, waiters: [], retired: false, inFlightCap: inFlightCap(client) };
+    const conn: Conn = { key, client, active: 0, waiters: [], retired: false, capsInFlight: capsInFlight(client) };
     if (this.closed) client.destroy();
     else this.all.add(conn);
     const gone = () => this.retire(conn, true);
