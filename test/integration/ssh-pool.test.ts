@@ -154,7 +154,7 @@ describe('what a channel keeps in flight', () => {
   // Hashes stdin, then names its parent: the sshd process serving this connection.
   const HASH_AND_SSHD = ['sh', '-c', 'sha256sum; echo $PPID'];
 
-  it("to a near OpenSSH host, four of its packets: a large stdin arrives whole, and sshd never buffers its whole window", async () => {
+  it('to a near OpenSSH host, four of its packets: a large stdin arrives whole, and sshd never buffers its whole window', async () => {
     const data = randomBytes(16 << 20);
     const digest = createHash('sha256').update(data).digest('hex');
     const t = target('h2');
