@@ -15,8 +15,9 @@
 //
 // Sound only where the server asks for more soon enough. OpenSSH sends its window adjust once more
 // than three of its packets are unacknowledged and some of them were consumed: with four in flight
-// it always does. A server that waited for half its window would wait forever for bytes we hold
-// back. Hence OpenSSH only.
+// it always does (channel_check_window in channels.c, the same rule in its old releases and 10.x
+// alike, and in HPN-SSH's). A server that waited for half its window would wait forever for bytes
+// we hold back. Hence OpenSSH only.
 import { isIP } from 'node:net';
 import type { Client, ClientChannel } from 'ssh2';
 
