@@ -30,10 +30,10 @@ afterEach(() => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-/** Attempt 1 of shard i: its five words (the session sleeps in `dir`, `pad` long) and its spec line. */
-function attempt(i: number, pad = 200): { args: string[]; spec: string; folder: string; session: string } {
-  const folder = path.join(dir, 'scratch/run/shards', String(i), 'attempts/1');
-  const session = `sy-run-s${i}-1`;
+/** Attempt n (default 1) of shard i: its five words (the session sleeps in `dir`, `pad` long) and its spec line. */
+function attempt(i: number, pad = 200, n = 1): { args: string[]; spec: string; folder: string; session: string } {
+  const folder = path.join(dir, 'scratch/run/shards', String(i), `attempts/${n}`);
+  const session = `sy-run-s${i}-${n}`;
   const cmd = `cd '${dir}' && exec sleep 60 # ${'x'.repeat(pad)}`;
   return { args: [folder, session, `${folder}/attempt.json`, `sy-run-s${i}-`, cmd], spec: JSON.stringify({ shard: i }), folder, session };
 }
@@ -72,6 +72,13 @@ describe('SUBMIT_SCRIPT', () => {
     expect(submit([first!, refused!, after!])).toEqual(['0 ', '1 command too long', '0 ']);
     expect(sessions()).toEqual([first!.session, after!.session]);
     expect(readFileSync(path.join(dir, 'tmux.calls'), 'utf8').split('\n').filter((l) => l.includes(refused!.session))).toHaveLength(2);
+  });
+
+  it('refuses a later attempt of a unit whose earlier one it started in the same call, or found running', () => {
+    const [first, second, other] = [attempt(1), attempt(1, 200, 2), attempt(2)];
+    expect(submit([first!, second!, other!])).toEqual(['0 ', `12 ${first!.session}`, '0 ']);
+    expect(submit([second!])).toEqual([`12 ${first!.session}`]);
+    expect(sessions()).toEqual([first!.session, other!.session]);
   });
 
   it('refuses an attempt whose spec cannot be written, starting the others', () => {

@@ -128,14 +128,14 @@ exit 0`;
 export const SUBMIT_SCRIPT = `sock=$1; shift
 nl='
 '
-live=" $(tmux -L "$sock" list-sessions -F '#{session_name}' 2>/dev/null | tr '\\n' ' ')"
+live=$nl$(tmux -L "$sock" list-sessions -F '#{session_name}' 2>/dev/null)$nl
 n=0
 while [ $# -ge 5 ]; do
 d=$1 session=$2 spec=$3 stem=$4 cmd=$5; shift 5
 IFS= read -r body || body=
 n=$((n + 1)) code=0 why=
 [ -f "$d/status.json" ] && code=10
-case $live in *" $session "*) code=10;; esac
+case $live in *"$nl$session$nl"*) code=10;; esac
 if [ $code = 0 ]; then
   for s in $live; do
     k=\${s#"$stem"}
@@ -146,7 +146,7 @@ if [ $code = 0 ]; then
     code=12 why=$s; break
   done
 fi
-[ $code = 0 ] && code=start live="$live$session "
+[ $code = 0 ] && code=start live=$live$session$nl
 eval "code_$n=\\$code why_$n=\\$why d_$n=\\$d s_$n=\\$session c_$n=\\$cmd spec_$n=\\$spec body_$n=\\$body tries_$n="
 done
 set --
