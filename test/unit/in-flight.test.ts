@@ -28,7 +28,7 @@ describe('capsInFlight', () => {
 });
 
 describe('capInFlight', () => {
-  const windowAfterCap = (window: number, packetSize: number) => {
+  const windowAfterCap = (window: number, packetSize: number | undefined) => {
     const channel = { outgoing: { window, packetSize } } as unknown as ClientChannel;
     capInFlight(channel);
     return (channel.outgoing as { window: number }).window;
@@ -38,5 +38,9 @@ describe('capInFlight', () => {
     expect(windowAfterCap(2 << 20, 32 * 1024)).toBe(128 * 1024);
     expect(windowAfterCap(2 << 20, 64 * 1024)).toBe(256 * 1024);
     expect(windowAfterCap(100 * 1024, 32 * 1024)).toBe(100 * 1024); // never above the server's own window
+  });
+
+  it('leaves the window whole where ssh2 no longer keeps the packet size, rather than stopping the channel', () => {
+    expect(windowAfterCap(2 << 20, undefined)).toBe(2 << 20);
   });
 });

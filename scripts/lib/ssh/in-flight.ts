@@ -48,7 +48,9 @@ export function capsInFlight(client: Client): boolean {
 export function capInFlight(channel: ClientChannel): void {
   // ssh2 sends while its count of the server's window is above 0 and adds each window adjust to
   // it: lowered once before the first byte, the count stays that far below the real window.
-  // packetSize is the most the server takes in one packet, as it said when the channel opened.
-  const outgoing = channel.outgoing as { window: number; packetSize: number };
-  outgoing.window = Math.min(outgoing.window, PACKETS_IN_FLIGHT * outgoing.packetSize);
+  // packetSize is the most the server takes in one packet, as it said when the channel opened;
+  // a window of NaN would send nothing ever, so an ssh2 that no longer keeps it gets no cap.
+  const outgoing = channel.outgoing as { window: number; packetSize?: unknown };
+  const { packetSize } = outgoing;
+  if (typeof packetSize === 'number' && packetSize > 0) outgoing.window = Math.min(outgoing.window, PACKETS_IN_FLIGHT * packetSize);
 }
