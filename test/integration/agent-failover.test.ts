@@ -37,13 +37,17 @@ afterAll(async () => {
   sb?.cleanup();
 });
 
-/** The job's batch shell, which `exec`s the runner: the process SLURM signals with `B:`. */
+/**
+ * The job's batch shell, which `exec`s the runner: the process SLURM signals with `B:`. Only
+ * this cluster's: another test file's cluster beside it numbers its jobs from 1 too.
+ */
 function batchShellPids(job: string): number[] {
   return readdirSync('/proc')
     .filter((p) => /^\d+$/.test(p))
     .filter((p) => {
       try {
-        return readFileSync(`/proc/${p}/environ`, 'utf8').split('\0').includes(`SLURM_JOB_ID=${job}`) && readFileSync(`/proc/${p}/cmdline`, 'utf8').split('\0').includes('--spec');
+        const env = readFileSync(`/proc/${p}/environ`, 'utf8').split('\0');
+        return env.includes(`SLURM_JOB_ID=${job}`) && env.includes(`SLURM_CONF=${slurm.conf}`) && readFileSync(`/proc/${p}/cmdline`, 'utf8').split('\0').includes('--spec');
       } catch {
         return false;
       }
