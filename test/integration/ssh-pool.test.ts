@@ -230,14 +230,46 @@ describe('the resident shell', () => {
     ];
     for (const [script, ...args] of scripts) {
       const argv = ['sh', '-c', script!, 'sh', ...args];
-      // stdin given: a channel of its own, where sh -c runs as itself
-      expect(await pool.exec(t, argv), script).toEqual(await pool.exec(t, argv, { stdin: '' }));
+      // stdin no here-document carries (no final newline): a channel of its own, where sh -c runs as itself
+      expect(await pool.exec(t, argv), script).toEqual(await pool.exec(t, argv, { stdin: 'x' }));
     }
     // A syntax error ends the call's subshell, not the resident shell.
     expect((await pool.exec(t, ['sh', '-c', 'if then fi', 'sh'])).code).toBe(2);
     const first = (await pool.exec(t, shellPid)).stdout;
     expect((await pool.exec(t, ['sh', '-c', 'echo "$1"', 'sh', 'still here'])).stdout).toBe('still here\n');
     expect((await pool.exec(t, shellPid)).stdout).toBe(first);
+    expect(await onHost('h1', 'ls pwned 2>/dev/null || true')).toBe('');
+  });
+
+  it('takes text stdin as a here-document, byte for byte, and other stdin on a channel of its own', async () => {
+    const pool = newPool();
+    const t = target('h1');
+    const resident = (await pool.exec(t, shellPid)).stdout;
+    /** Which shell ran the call (on stderr) and the digest of the stdin it read (on stdout). */
+    const readBy = ['sh', '-c', "awk '{print $4}' /proc/$PPID/stat >&2; sha256sum"];
+    const sha = (b: string | Buffer) => `${createHash('sha256').update(b).digest('hex')}  -\n`;
+    const text = [
+      'EOF\n',
+      "'\n$(touch pwned) `touch pwned` $HOME\n",
+      'ends in a backslash \\\n',
+      '   \n\n',
+      'crlf\r\n',
+      `${'x'.repeat(9000)}\n`, // past a pipe's atomic write, where dash forks a writer for the here-document
+      Buffer.from([0xff, 0xfe, 0x80, 0x0a]), // not UTF-8
+      '',
+      'y\n'.repeat(100_000), // 200 kB
+    ];
+    for (const stdin of text) {
+      expect(await pool.exec(t, readBy, { stdin }), JSON.stringify(stdin.slice(0, 40))).toEqual({ code: 0, stdout: sha(stdin), stderr: resident });
+    }
+    // A command that leaves its stdin unread costs the shell nothing.
+    expect((await pool.exec(t, ['true'], { stdin: 'z\n'.repeat(100_000) })).code).toBe(0);
+    for (const stdin of ['no final newline', 'a NUL\0\n', Buffer.alloc(300 * 1024, 0x0a)]) {
+      const r = await pool.exec(t, readBy, { stdin });
+      expect(r.stdout).toBe(sha(stdin));
+      expect(r.stderr).not.toBe(resident);
+    }
+    expect((await pool.exec(t, shellPid)).stdout).toBe(resident);
     expect(await onHost('h1', 'ls pwned 2>/dev/null || true')).toBe('');
   });
 

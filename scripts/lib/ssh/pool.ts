@@ -16,7 +16,7 @@ import {
 } from './channel.js';
 import { openConnection, type ConnectOptions } from './connect.js';
 import { capInFlight, capsInFlight } from './in-flight.js';
-import { ResidentShell, residentCommand } from './resident-shell.js';
+import { ResidentShell, hereDocumentFits, residentCommand } from './resident-shell.js';
 import { shellQuote } from '../quote.js';
 import { SshError, connectError, describeTarget } from './ssh-errors.js';
 import { SERVER_ALIVE_COUNT_MAX, SERVER_ALIVE_INTERVAL_SEC, type SshTarget } from './target.js';
@@ -105,14 +105,16 @@ export class SshPool {
   }
 
   /**
-   * Runs argv (shell-quoted for the remote shell) and buffers its output. A call without stdin
-   * runs in the connection's resident shell when that is idle (no sshd session to set up: a few
-   * ms instead of ~50), otherwise on a channel of its own.
+   * Runs argv (shell-quoted for the remote shell) and buffers its output. A call without stdin,
+   * or with text stdin a here-document carries, runs in the connection's resident shell when
+   * that is idle (no sshd session to set up: no fork, environment or login shell on the host),
+   * otherwise on a channel of its own.
    */
   async exec(target: SshTarget, argv: readonly string[], opts: ExecOptions = {}): Promise<ExecResult> {
     const command = shellQuote(argv);
     const call: Call = { stopped: false };
-    const work = opts.stdin === undefined ? this.runResident(target, argv, command, call) : this.runExec(target, argv, command, call, opts.stdin);
+    const { stdin } = opts;
+    const work = stdin === undefined || hereDocumentFits(stdin) ? this.runResident(target, argv, command, call, stdin) : this.runExec(target, argv, command, call, stdin);
     if (opts.timeoutMs === undefined) return work;
     return this.withTimeout(work, opts.timeoutMs, () => {
       call.stopped = true;
@@ -202,15 +204,15 @@ export class SshPool {
     }
   }
 
-  private async runResident(target: SshTarget, argv: readonly string[], command: string, call: Call): Promise<ExecResult> {
+  private async runResident(target: SshTarget, argv: readonly string[], command: string, call: Call, stdin?: string | Buffer): Promise<ExecResult> {
     if (this.closed) throw new Error('SshPool is closed');
     const conn = await this.connection(target);
     const shell = conn.retired || call.stopped ? null : (conn.shell ?? (await this.openShell(conn, target)));
-    if (!shell?.alive || shell.busy || call.stopped) return this.runExec(target, argv, command, call);
+    if (!shell?.alive || shell.busy || call.stopped) return this.runExec(target, argv, command, call, stdin);
     call.conn = conn;
     call.shell = shell;
     try {
-      return await shell.run(residentCommand(argv));
+      return await shell.run(residentCommand(argv), stdin);
     } catch (err) {
       throw err instanceof ChannelLostError ? this.lostError(target, conn, argv) : err;
     }

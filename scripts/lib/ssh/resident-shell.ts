@@ -5,6 +5,8 @@
 // its own processes. Each command runs in a subshell with stdin from /dev/null, so no state
 // (cwd, variables) leaks from one call to the next, and its end is a marker line with its exit
 // status on stdout and a marker line on stderr: 128 random bits, so no output can forge one.
+// A call's stdin, where it is text, goes with the command as a here-document (hereDocumentFits),
+// so a submit's specs or a file's text cost no session of their own either.
 import { randomBytes } from 'node:crypto';
 import type { Client, ClientChannel } from 'ssh2';
 import { shellQuote } from '../quote.js';
@@ -21,6 +23,19 @@ export function residentCommand(argv: readonly string[]): string {
   const [sh, flag, script, name, ...args] = argv;
   const inline = sh === 'sh' && flag === '-c' && script !== undefined && (name === undefined || name === 'sh') && !/\$\$|\$\{?PPID/.test(script);
   return inline ? `set -- ${shellQuote(args)}\neval ${shellQuote([script])}` : shellQuote(argv);
+}
+
+/** The most stdin a call hands the resident shell: the shell parses all of it before it runs the command. */
+export const HERE_DOCUMENT_MAX = 256 * 1024;
+
+/**
+ * Whether stdin can go to the resident shell as a here-document and arrive unchanged: no NUL
+ * (a shell drops it), ending in a newline (a here-document's last line always ends in one),
+ * at most HERE_DOCUMENT_MAX bytes. Other stdin (a tar, gzip) takes a channel of its own.
+ */
+export function hereDocumentFits(stdin: string | Buffer): boolean {
+  const bytes = typeof stdin === 'string' ? Buffer.from(stdin) : stdin;
+  return bytes.length <= HERE_DOCUMENT_MAX && (bytes.length === 0 || bytes.at(-1) === 0x0a) && !bytes.includes(0);
 }
 
 interface Pending {
@@ -86,15 +101,23 @@ export class ResidentShell {
     return !this.closed;
   }
 
-  /** Runs one shell command line (already quoted) and buffers its output. */
-  run(command: string): Promise<ExecResult> {
+  /**
+   * Runs one shell command line (already quoted) and buffers its output. Its stdin is empty, or
+   * `stdin` (one that hereDocumentFits) as a here-document, ended by the call's marker.
+   */
+  run(command: string, stdin?: string | Buffer): Promise<ExecResult> {
     if (this.closed) return Promise.reject(new ChannelLostError('the resident shell ended'));
     if (this.pending) return Promise.reject(new Error('the resident shell is busy'));
     const marker = randomBytes(16).toString('hex');
     return new Promise<ExecResult>((resolve, reject) => {
       this.pending = { marker, out: [], err: [], outCut: 0, resolve, reject };
       // The leading newline lets output that does not end in one still end before the marker.
-      this.channel.write(`(\n${command}\n) </dev/null; printf '\\n%s %d\\n' ${marker} $?; printf '\\n%s\\n' ${marker} >&2\n`);
+      const input = stdin === undefined ? '</dev/null' : `<<'${marker}'`;
+      this.channel.write(`(\n${command}\n) ${input}; printf '\\n%s %d\\n' ${marker} $?; printf '\\n%s\\n' ${marker} >&2\n`);
+      if (stdin !== undefined) {
+        this.channel.write(stdin);
+        this.channel.write(`${marker}\n`);
+      }
     });
   }
 
