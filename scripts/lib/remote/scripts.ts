@@ -91,12 +91,17 @@ done`;
 /**
  * prepare's checks in one call: $1 the node runtime (exit 3 without it); $2 the repo folder
  * (made; a failed mkdir prints "mkdir <status>" and exits 4); $3 the runtime folder (prints
- * "file <path>" for each file there: the runners); $4 non-empty: prints "empty" when $2 is.
+ * "file <path>" for each file there: the runners); $4 non-empty: prints "empty" when $2 is
+ * (by the shell's globs, dot files and dangling links too: no process).
  */
 export const PREPARE_SCRIPT = `test -x "$1" || exit 3
 mkdir -p "$2" || { c=$?; echo "mkdir $c"; exit 4; }
 for f in "$3"/*; do if [ -f "$f" ]; then printf 'file %s\\n' "$f"; fi; done
-if [ -n "$4" ] && [ -z "$(ls -A "$2")" ]; then echo empty; fi
+if [ -n "$4" ]; then
+  e=empty
+  for f in "$2"/* "$2"/.[!.]* "$2"/..?*; do if [ -e "$f" ] || [ -L "$f" ]; then e=; break; fi; done
+  [ -z "$e" ] || echo empty
+fi
 exit 0`;
 
 /**
