@@ -34,8 +34,8 @@ export const HERE_DOCUMENT_MAX = 256 * 1024;
  * at most HERE_DOCUMENT_MAX bytes. Other stdin (a tar, gzip) takes a channel of its own.
  */
 export function hereDocumentFits(stdin: string | Buffer): boolean {
-  const bytes = typeof stdin === 'string' ? Buffer.from(stdin) : stdin;
-  return bytes.length <= HERE_DOCUMENT_MAX && (bytes.length === 0 || bytes.at(-1) === 0x0a) && !bytes.includes(0);
+  if (typeof stdin === 'string') return Buffer.byteLength(stdin) <= HERE_DOCUMENT_MAX && (stdin === '' || stdin.endsWith('\n')) && !stdin.includes('\0');
+  return stdin.length <= HERE_DOCUMENT_MAX && (stdin.length === 0 || stdin.at(-1) === 0x0a) && !stdin.includes(0);
 }
 
 interface Pending {
