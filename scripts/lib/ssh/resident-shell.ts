@@ -2,11 +2,11 @@
 //
 // Opening an exec channel costs sshd a new session (fork, environment, login shell): ~50 ms of
 // the ~55 ms a pooled poll took. A command written to a shell that is already there costs only
-// its own processes. Each command runs in a subshell with stdin from /dev/null, so no state
-// (cwd, variables) leaks from one call to the next, and its end is a marker line with its exit
-// status on stdout and a marker line on stderr: 128 random bits, so no output can forge one.
-// A call's stdin, where it is text, goes with the command as a here-document (hereDocumentFits),
-// so a submit's specs or a file's text cost no session of their own either.
+// its own processes. Each command runs in a subshell, so no state (cwd, variables) leaks from
+// one call to the next, and its end is a marker line with its exit status on stdout and a
+// marker line on stderr: 128 random bits, so no output can forge one. The subshell's stdin is
+// /dev/null, or the call's stdin where that is text: it goes with the command as a
+// here-document (hereDocumentFits), so a submit's specs or a file's text cost no session either.
 import { randomBytes } from 'node:crypto';
 import type { Client, ClientChannel } from 'ssh2';
 import { shellQuote } from '../quote.js';
