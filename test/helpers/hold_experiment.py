@@ -8,6 +8,11 @@ line at a time on stdin:
   release  exits, leaving the experiment stopped (the test signals it next)
 End of input lets the experiment go on (if it was found) and exits.
 
+The reaper Switchyard starts beside the experiment is born in the experiment's group and
+leaves it for a session of its own a moment later. A stop in that moment would hold it too,
+and a runner killed then would leave nobody to kill the experiment: a hold no real run meets.
+So after every stop the launch's own helpers run on alone until they have left the group.
+
 A test could not do this from its own process: on a loaded machine the kernel shares the CPU
 between sessions, and the experiment (a session of its own) can run for seconds between two
 turns of a test that shares its session with the whole suite. This process sleeps between
@@ -55,6 +60,42 @@ def alive(pid):
         return False
 
 
+def launch_helpers(pgid):
+    """The processes of the group, its leader aside, that run Switchyard's launch script: the
+    subshell that starts the reaper, and the reaper before it leaves for a session of its own."""
+    helpers = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit() or int(entry) == pgid:
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", "rb") as f:
+                if int(f.read().rsplit(b")", 1)[1].split()[2]) != pgid:
+                    continue
+            with open(f"/proc/{entry}/cmdline", "rb") as f:
+                if b"switchyard-reaper" in f.read():
+                    helpers.append(int(entry))
+        except OSError:
+            continue  # ended meanwhile
+    return helpers
+
+
+def stop(pgid):
+    """Stops the group, then lets the launch's helpers (see above) go on until they are gone."""
+    os.killpg(pgid, signal.SIGSTOP)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        helpers = launch_helpers(pgid)
+        if not helpers:
+            return
+        for helper in helpers:
+            try:
+                os.kill(helper, signal.SIGCONT)
+            except ProcessLookupError:
+                pass
+        time.sleep(0.005)
+    raise SystemExit(f"hold_experiment.py: the reaper of group {pgid} did not leave it within 30 s")
+
+
 def main():
     sandbox = os.path.realpath(sys.argv[1])
     print("ready", flush=True)
@@ -66,7 +107,7 @@ def main():
         if select.select([sys.stdin], [], [], 0.005)[0] and not sys.stdin.readline():
             return
     pid, run_id = found
-    os.killpg(pid, signal.SIGSTOP)
+    stop(pid)
     print(f"stopped {pid} {run_id}", flush=True)
     for line in sys.stdin:
         word = line.strip()
@@ -76,7 +117,7 @@ def main():
             os.killpg(pid, signal.SIGCONT)
             time.sleep(SLICE_SEC)
             try:
-                os.killpg(pid, signal.SIGSTOP)
+                stop(pid)
             except ProcessLookupError:
                 pass
             print("stopped" if alive(pid) else "gone", flush=True)
