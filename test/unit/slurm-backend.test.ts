@@ -17,15 +17,11 @@ const paths: JobPaths = { node: 'sw/runtime/node', runner: 'sw/runtime/r.mjs', r
 class ScriptedLogin implements LoginNode {
   readonly name = 'login1';
   readonly workersReachStore = true;
-  calls: { script: string; args: readonly string[] }[] = [];
-  files = new Map<string, string>();
+  calls: { script: string; args: readonly string[]; stdin?: string }[] = [];
   constructor(private readonly answer: (script: string, args: readonly string[]) => ShResult) {}
-  async sh(script: string, args: readonly string[]): Promise<ShResult> {
-    this.calls.push({ script, args });
+  async sh(script: string, args: readonly string[], opts: { stdin?: string } = {}): Promise<ShResult> {
+    this.calls.push({ script, args, stdin: opts.stdin });
     return this.answer(script, args);
-  }
-  async writeFile(file: string, content: string) {
-    this.files.set(file, content);
   }
   async prepare() {
     return { detail: 'ready', paths };
@@ -86,7 +82,7 @@ describe('SlurmBackend', () => {
     expect(login.calls).toHaveLength(1);
   });
 
-  it('submits several units as one array, each spec written first; handles name their tasks', async () => {
+  it('submits several units as one array in one call, the specs on its stdin; handles name their tasks', async () => {
     const login = new ScriptedLogin((script) => {
       expect(script).toBe(SLURM_SUBMIT_SCRIPT);
       return { code: 0, stdout: '4711\n', stderr: '' };
@@ -95,8 +91,14 @@ describe('SlurmBackend', () => {
     const units = [0, 1].map((i) => testAttemptSpec({ run_id: 'r', unit_id: `r/shards/${i}`, shard_index: i, shard_count: 2, command: 'true', store: 'file://x' }));
     const handles = await backend.submitMany(units.map((spec) => ({ spec, slot: 'hpc' })));
     expect(handles.map((h) => [h.job, h.dir])).toEqual([['4711_0', 'sw/scratch/r/shards/0/attempts/1'], ['4711_1', 'sw/scratch/r/shards/1/attempts/1']]);
-    expect([...login.files.keys()]).toEqual(['sw/scratch/r/shards/0/attempts/1/attempt.json', 'sw/scratch/r/shards/1/attempts/1/attempt.json']);
-    expect(login.calls[0]!.args.slice(2)).toEqual(['sw/scratch/r/slurm', login.calls[0]!.args[0]!.split('/').at(-1)!.replace('.sbatch', '')]); // the array's job name: its submission's
+    expect(login.calls).toHaveLength(1);
+    const { args, stdin = '' } = login.calls[0]!;
+    const name = args[0]!.split('/').at(-1)!.replace('.sbatch', '');
+    // the logs folder, the array's job name (its submission's), the spec's name, then each unit's folder
+    expect(args.slice(2)).toEqual(['sw/scratch/r/slurm', name, 'attempt.json', 'sw/scratch/r/shards/0/attempts/1', 'sw/scratch/r/shards/1/attempts/1']);
+    const lines = stdin.split('\n');
+    expect(lines.slice(0, 2).map((l) => JSON.parse(l))).toEqual(units);
+    expect(lines.slice(2).join('\n')).toMatch(/^#!\/bin\/bash\n#SBATCH --job-name=sy-r-/);
   });
 
   it('sbatch refusing is one line', async () => {

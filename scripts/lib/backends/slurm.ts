@@ -13,8 +13,8 @@ import { parsePoll } from '../remote/launch.js';
 import { TERMINAL } from '../runner/attempt-spec.js';
 import { parseSacct, parseSqueueJson, unitState, type SlurmJob } from '../slurm/job-states.js';
 import type { LoginNode } from '../slurm/login-node.js';
-import { attemptSpecPath, jobName, renderSbatch, submissionName } from '../slurm/render-sbatch.js';
-import { SLURM_CANCEL_SCRIPT, SLURM_KILL_SCRIPT, SLURM_POLL_SCRIPT, SLURM_SUBMIT_SCRIPT } from '../slurm/scripts.js';
+import { ATTEMPT_SPEC_FILE, attemptDirPath, jobName, renderSbatch, submissionName } from '../slurm/render-sbatch.js';
+import { slurmSubmitCall, SLURM_CANCEL_SCRIPT, SLURM_KILL_SCRIPT, SLURM_POLL_SCRIPT, SLURM_SUBMIT_SCRIPT } from '../slurm/scripts.js';
 import { UserError } from '../ui/errors.js';
 import { unanswered, type Backend, type Capabilities, type Handle, type PollRequest, type PollResult, type Submission } from './backend.js';
 
@@ -88,11 +88,18 @@ export class SlurmBackend implements Backend {
     const units = subs.map((s) => s.spec);
     const { login, cluster, entry } = this.opts;
     const { paths } = await login.prepare();
-    const script = renderSbatch(units, { name: cluster, entry, paths });
-    await Promise.all(units.map((u) => login.writeFile(attemptSpecPath(paths, u.unit_id, u.attempt), JSON.stringify(login.workerSpec(u), null, 2))));
     const logs = paths.logs(units[0]!.run_id);
     const name = submissionName(units);
-    const r = await login.sh(SLURM_SUBMIT_SCRIPT, [`${logs}/${name}.sbatch`, `${logs}/${name}.jobid`, logs, jobName(units)], { stdin: script, allowFail: true });
+    const call = slurmSubmitCall({
+      sbatchFile: `${logs}/${name}.sbatch`,
+      jobIdFile: `${logs}/${name}.jobid`,
+      logs,
+      jobName: jobName(units),
+      script: renderSbatch(units, { name: cluster, entry, paths }),
+      specFile: ATTEMPT_SPEC_FILE,
+      attempts: units.map((u) => ({ dir: attemptDirPath(paths, u.unit_id, u.attempt), spec: JSON.stringify(login.workerSpec(u)) })),
+    });
+    const r = await login.sh(SLURM_SUBMIT_SCRIPT, call.args, { stdin: call.stdin, allowFail: true });
     const id = r.stdout.trim().split('\n').at(-1) ?? '';
     if (r.code !== 0 || !/^\d+$/.test(id)) {
       const why = (r.stderr.trim() || r.stdout.trim()).split('\n').at(-1) ?? '';
@@ -105,7 +112,7 @@ export class SlurmBackend implements Backend {
       job: units.length > 1 ? `${id}_${i}` : id,
       unit: u.unit_id,
       attempt: u.attempt,
-      dir: `${paths.work(u.unit_id)}/attempts/${u.attempt}`,
+      dir: attemptDirPath(paths, u.unit_id, u.attempt),
       submitted_at,
       grace_sec: u.grace_sec,
     }));

@@ -1,5 +1,6 @@
 // One remote host as the backends and bootstrap see it: commands over the pooled connection,
 // whole files written and read in one round trip, and rsync for the bulk.
+import { posix } from 'node:path';
 import type { SshPool } from '../ssh/pool.js';
 import { unpackArgv, type RepoPack } from '../pack/repo-tar.js';
 import { runRsync, SYNC_EXCLUDES } from '../ssh/rsync.js';
@@ -51,9 +52,9 @@ export class RemoteHost {
    * Writes a whole file atomically (temp + rename), creating its folder; `private` makes it
    * 0600; `gzipped` content is unpacked on the host.
    */
-  async writeFile(path: string, content: string | Buffer, opts: { private?: boolean; gzipped?: boolean } = {}): Promise<void> {
-    const script = `${opts.private ? 'umask 077; ' : ''}mkdir -p "$(dirname "$1")" && ${opts.gzipped ? 'gzip -dc' : 'cat'} > "$1.tmp" && mv -f "$1.tmp" "$1"`;
-    await this.sh(script, [path], { stdin: content, timeoutMs: timeoutFor(content.length) });
+  async writeFile(file: string, content: string | Buffer, opts: { private?: boolean; gzipped?: boolean } = {}): Promise<void> {
+    const script = `${opts.private ? 'umask 077; ' : ''}mkdir -p -- "$2" && ${opts.gzipped ? 'gzip -dc' : 'cat'} > "$1.tmp" && mv -f -- "$1.tmp" "$1"`;
+    await this.sh(script, [file, posix.dirname(file)], { stdin: content, timeoutMs: timeoutFor(content.length) });
   }
 
   /** Pushes the project (code and in-repo data) to <root>/repo: rsync's delta transfer, one exclude list. */

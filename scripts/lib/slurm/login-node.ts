@@ -1,5 +1,5 @@
 // The login node a cluster's jobs are submitted on, as the SLURM backend sees it: fixed sh
-// scripts run there, whole files written there, and what it takes to make it ready. Over ssh it
+// scripts run there (they write its files too), and what it takes to make it ready. Over ssh it
 // is an inventory host prepared as the ssh route prepares one (the project synced, the runner
 // pushed by content hash, the host's own store when the project's is a folder here); `local` is
 // this machine with the project in place, on a filesystem the cluster's nodes see.
@@ -9,7 +9,6 @@ import { hostStoreUrl, pullUnit, pushCheckpoints } from '../remote/host-store.js
 import { prepareHost } from '../remote/prepare-host.js';
 import type { RemoteHost } from '../remote/remote-host.js';
 import type { AttemptSpec } from '../runner/attempt-spec.js';
-import { writeFileAtomically } from '../store/atomic-file.js';
 import type { Store } from '../store/store.js';
 import { UserError } from '../ui/errors.js';
 import { hostJobPaths, localJobPaths } from './job-paths.js';
@@ -26,7 +25,6 @@ export interface LoginNode {
   readonly name: string;
   /** runs a fixed sh script with positional arguments there; a non-zero exit throws unless `allowFail` */
   sh(script: string, args: readonly string[], opts?: { stdin?: string; timeoutMs?: number; allowFail?: boolean }): Promise<ShResult>;
-  writeFile(file: string, content: string): Promise<void>;
   /** makes it ready for jobs (once per process), and says how for the ✓ line */
   prepare(): Promise<{ detail: string; paths: JobPaths }>;
   /** the attempt spec as the runner on the cluster reads it */
@@ -50,10 +48,6 @@ export class LocalLogin implements LoginNode {
     const out = { code: r.code, stdout: r.stdout.toString(), stderr: r.stderr };
     if (out.code !== 0 && !opts.allowFail) throw new UserError(`slurm login local: sh exited ${out.code}: ${(out.stderr.trim() || out.stdout.trim()).split('\n').at(-1) ?? ''}`);
     return out;
-  }
-
-  writeFile(file: string, content: string): Promise<void> {
-    return writeFileAtomically(file, content); // makes its folder too
   }
 
   async prepare(): Promise<{ detail: string; paths: JobPaths }> {
@@ -90,10 +84,6 @@ export class SshLogin implements LoginNode {
 
   sh(script: string, args: readonly string[], opts: { stdin?: string; timeoutMs?: number; allowFail?: boolean } = {}): Promise<ShResult> {
     return this.host.sh(script, args, opts);
-  }
-
-  writeFile(file: string, content: string): Promise<void> {
-    return this.host.writeFile(file, content);
   }
 
   prepare(): Promise<{ detail: string; paths: JobPaths }> {

@@ -34,9 +34,17 @@ export interface SbatchTarget {
   paths: JobPaths;
 }
 
-/** A unit's attempt spec, as the runner reads it (its folder is the runner's attempt folder). */
+/** The name of an attempt's spec in its folder. */
+export const ATTEMPT_SPEC_FILE = 'attempt.json';
+
+/** A unit's attempt folder: the runner's own, where its spec is written before the job runs. */
+export function attemptDirPath(paths: JobPaths, unit: string, attempt: number | 'predict'): string {
+  return `${paths.work(unit)}/attempts/${attempt}`;
+}
+
+/** A unit's attempt spec, as the runner reads it. */
 export function attemptSpecPath(paths: JobPaths, unit: string, attempt: number | 'predict'): string {
-  return `${paths.work(unit)}/attempts/${attempt}/attempt.json`;
+  return `${attemptDirPath(paths, unit, attempt)}/${ATTEMPT_SPEC_FILE}`;
 }
 
 /**

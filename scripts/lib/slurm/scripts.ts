@@ -41,22 +41,55 @@ ${ATTEMPT_FILES_SH}
 done`;
 
 /**
- * Submits once: $1 the sbatch script's path (its text on stdin), $2 the file that keeps the job
- * id, $3 the folder SLURM's own output goes to, $4 the job's name. When $2 holds an id the same
- * submission was made before: that id is printed and nothing is submitted again. So is the id
- * of a job SLURM knows by that name (sbatch answered, and the submitter died before it kept the
- * id). Exit 11: a file could not be written; 12: sbatch refused (its error on stderr); 127: no
- * sbatch on the PATH.
+ * Submits once: $1 the sbatch script's path, $2 the file that keeps the job id, $3 the folder
+ * SLURM's own output goes to, $4 the job's name, $5 the name of a spec file in its attempt's
+ * folder; then the units' attempt folders. Stdin: each unit's spec, one line each in the
+ * folders' order, then the sbatch script. When $2 holds an id the same submission was made
+ * before: that id is printed and nothing is submitted again. So is the id of a job SLURM knows
+ * by that name (sbatch answered, and the submitter died before it kept the id); its specs are
+ * left as that submitter wrote them. Otherwise the specs are written, then the script, then
+ * sbatch runs. One call for the whole job array: the specs ride in the same round trip, and no
+ * process starts per unit. Exit 11: a file could not be written; 12: sbatch refused (its error
+ * on stderr); 127: no sbatch on the PATH.
  */
 export const SLURM_SUBMIT_SCRIPT = `[ -s "$2" ] && { cat "$2"; exit 0; }
-mkdir -p "$3" "$(dirname "$1")" || exit 11
-cat > "$1.tmp" && mv -f "$1.tmp" "$1" || exit 11
 command -v sbatch >/dev/null 2>&1 || { echo "sbatch is not on the PATH" >&2; exit 127; }
-id=$(squeue -h --states=all --name="$4" -o %A 2>/dev/null | head -n 1)
-[ -n "$id" ] || id=$(sbatch --parsable "$1") || exit 12
+sbatch_file=$1 id_file=$2 logs=$3 name=$4 spec=$5; shift 5
+mkdir -p -- "$logs" "$@" || exit 11
+id=$(squeue -h --states=all --name="$name" -o %A 2>/dev/null | head -n 1)
+if [ -z "$id" ]; then
+  for d do
+    IFS= read -r line && printf '%s\\n' "$line" > "$d/$spec" || { echo "cannot write $d/$spec" >&2; exit 11; }
+  done
+  cat > "$sbatch_file.tmp" && mv -f "$sbatch_file.tmp" "$sbatch_file" || exit 11
+  id=$(sbatch --parsable "$sbatch_file") || exit 12
+fi
 id=\${id%%;*}
-printf '%s\\n' "$id" > "$2.tmp" && mv -f "$2.tmp" "$2" || exit 11
+printf '%s\\n' "$id" > "$id_file.tmp" && mv -f "$id_file.tmp" "$id_file" || exit 11
 printf '%s\\n' "$id"`;
+
+/** One submission as SLURM_SUBMIT_SCRIPT takes it. `spec` is one line (JSON.stringify's). */
+export interface SlurmSubmission {
+  sbatchFile: string;
+  jobIdFile: string;
+  logs: string;
+  jobName: string;
+  /** the sbatch script's text */
+  script: string;
+  /** the name of the spec file in each attempt's folder */
+  specFile: string;
+  attempts: readonly { dir: string; spec: string }[];
+}
+
+/** SLURM_SUBMIT_SCRIPT's arguments and stdin for one submission. */
+export function slurmSubmitCall(sub: SlurmSubmission): { args: string[]; stdin: string } {
+  const { sbatchFile, jobIdFile, logs, jobName, specFile, attempts } = sub;
+  for (const a of attempts) if (a.spec.includes('\n')) throw new Error(`slurmSubmitCall: the spec of ${a.dir} is more than one line`);
+  return {
+    args: [sbatchFile, jobIdFile, logs, jobName, specFile, ...attempts.map((a) => a.dir)],
+    stdin: attempts.map((a) => `${a.spec}\n`).join('') + sub.script,
+  };
+}
 
 /**
  * Asks a job to stop: $1 the attempt's folder, $2 the job id, $3 `stop` (a user's stop: the
