@@ -72,6 +72,8 @@ MailProg=/bin/true
 MpiDefault=none
 ReturnToService=2
 MinJobAge=600
+# Small, so that a run of four shards needs two submissions (SLURM's default is 1001).
+MaxArraySize=3
 SlurmdParameters=config_overrides
 KillWait=10
 SlurmctldTimeout=30

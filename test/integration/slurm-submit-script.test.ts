@@ -20,7 +20,7 @@ const SCRIPT = '#!/bin/bash\n#SBATCH --job-name=sy-run-3\nexec true\n';
 const SPECS = ['{"unit_id":"run/shards/0","cmd":"a\\\\b \\\\n %s %%"}', '  {"unit_id":"run/shards/1","x":"$(touch pwned) `id` \'q\'"}', '-n'];
 
 /** squeue answers `known` for the name asked (nothing when empty); sbatch answers 777. */
-function submit(known: string, specs = SPECS, folders = specs.map((_, i) => `${dir}/work/run/shards/${i}/attempts/1`)) {
+function submit(known: string, specs = SPECS, folders = specs.map((_, i) => `${dir}/work/run/shards/${i}/attempts/1`), logs = `${dir}/logs`) {
   const bin = path.join(dir, 'bin');
   const tool = (name: string, body: string) => {
     writeFileSync(path.join(bin, name), `#!/bin/sh\n${body}\n`);
@@ -28,11 +28,11 @@ function submit(known: string, specs = SPECS, folders = specs.map((_, i) => `${d
   };
   mkdirSync(bin, { recursive: true });
   tool('squeue', `printf '%s\\n' "$@" > "${dir}/squeue.args"; [ -n "${known}" ] && echo ${known}; exit 0`);
-  tool('sbatch', `cp "$2" "${dir}/sbatch.ran"; echo "777;cluster"`);
+  tool('sbatch', `cp "$2" "${dir}/sbatch.ran"; pwd > "${dir}/sbatch.pwd"; echo "777;cluster"`);
   const call = slurmSubmitCall({
-    sbatchFile: `${dir}/logs/s.sbatch`,
-    jobIdFile: `${dir}/logs/s.jobid`,
-    logs: `${dir}/logs`,
+    sbatchFile: `${logs}/s.sbatch`,
+    jobIdFile: `${logs}/s.jobid`,
+    logs,
     jobName: 'sy-run-3',
     script: SCRIPT,
     specFile: 'attempt.json',
@@ -40,7 +40,8 @@ function submit(known: string, specs = SPECS, folders = specs.map((_, i) => `${d
   });
   const r = spawnSync('sh', ['-c', SLURM_SUBMIT_SCRIPT, 'sh', ...call.args], { cwd: dir, input: call.stdin, env: { ...process.env, PATH: `${bin}:${process.env.PATH}` } });
   const ran = existsSync(path.join(dir, 'sbatch.ran'));
-  return { code: r.status, stderr: r.stderr.toString(), out: r.stdout.toString().trim(), sbatchRan: ran, submitted: ran ? readFileSync(path.join(dir, 'sbatch.ran'), 'utf8') : null, folders };
+  const submitted = ran ? readFileSync(path.join(dir, 'sbatch.ran'), 'utf8') : null;
+  return { code: r.status, stderr: r.stderr.toString(), out: r.stdout.toString().trim(), sbatchRan: ran, submitted, sbatchIn: ran ? readFileSync(path.join(dir, 'sbatch.pwd'), 'utf8').trim() : null, folders };
 }
 
 const specIn = (folder: string) => readFileSync(`${folder}/attempt.json`, 'utf8');
@@ -48,10 +49,17 @@ const specIn = (folder: string) => readFileSync(`${folder}/attempt.json`, 'utf8'
 describe('SLURM_SUBMIT_SCRIPT', () => {
   it('writes each spec into its folder, one line as sent, then the script, then submits', () => {
     const r = submit('');
-    expect(r, r.stderr).toMatchObject({ code: 0, out: '777', sbatchRan: true, submitted: SCRIPT });
+    expect(r, r.stderr).toMatchObject({ code: 0, out: '777', sbatchRan: true, submitted: SCRIPT, sbatchIn: dir });
     expect(r.folders.map(specIn)).toEqual(SPECS.map((s) => `${s}\n`));
     expect(existsSync(path.join(dir, 'pwned'))).toBe(false);
     expect(readFileSync(path.join(dir, 'logs/s.jobid'), 'utf8')).toBe('777\n');
+  });
+
+  it('takes paths relative to the folder it starts in, and runs sbatch there (where the job starts)', () => {
+    const r = submit('', SPECS.slice(0, 2), ['work/run/shards/0/attempts/1', 'work/run/shards/1/attempts/1'], 'work/run/slurm');
+    expect(r, r.stderr).toMatchObject({ code: 0, out: '777', submitted: SCRIPT, sbatchIn: dir });
+    expect(r.folders.map((f) => specIn(path.join(dir, f)))).toEqual(SPECS.slice(0, 2).map((s) => `${s}\n`));
+    expect(readFileSync(path.join(dir, 'work/run/slurm/s.jobid'), 'utf8')).toBe('777\n');
   });
 
   it('answers the kept id after, without sbatch', () => {

@@ -128,13 +128,15 @@ describe('slurm backend', () => {
     expect(make(['verify']).code).toBe(0);
   });
 
-  it('a 4-shard knn search runs as one job array and merges to the local result', () => {
+  it('a 4-shard knn search runs as job arrays no larger than MaxArraySize (3 here) and merges to the local result', () => {
     const r = make(['train', 'experiment=knn/four', 'backend=slurm', 'cluster=lab']);
     expect(r.code, r.out).toBe(0);
     const id = runIdIn(r.out)!;
     const jobs = runJson(id).shards.map((s: { attempts: { handle: { job: string } }[] }) => s.attempts[0]!.handle.job);
     const array = jobs[0].split('_')[0];
-    expect(jobs).toEqual([0, 1, 2, 3].map((i) => `${array}_${i}`));
+    expect(jobs.slice(0, 3)).toEqual([0, 1, 2].map((i) => `${array}_${i}`));
+    expect(jobs[3]).toMatch(/^\d+$/); // the fourth alone: a job, not an array
+    expect(jobs[3]).not.toBe(array);
     const local = make(['train', 'experiment=knn']);
     expect(local.code, local.out).toBe(0);
     const reference = readFileSync(store(`runs/${runIdIn(local.out)}/outputs/shard-0-of-1.jsonl`), 'utf8').split('\n').slice(1).join('\n');

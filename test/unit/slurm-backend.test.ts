@@ -3,6 +3,7 @@
 // and how it submits and stops. The scripts themselves run against a real cluster in
 // test/integration/slurm.test.ts.
 import { describe, expect, it } from 'vitest';
+import type { Handle } from '../../scripts/lib/backends/backend.js';
 import { SlurmBackend } from '../../scripts/lib/backends/slurm.js';
 import { ClusterSchema } from '../../scripts/lib/config/cluster-config.js';
 import type { AttemptSpec } from '../../scripts/lib/runner/attempt-spec.js';
@@ -18,8 +19,18 @@ class ScriptedLogin implements LoginNode {
   readonly name = 'login1';
   readonly workersReachStore = true;
   calls: { script: string; args: readonly string[]; stdin?: string }[] = [];
-  constructor(private readonly answer: (script: string, args: readonly string[]) => ShResult) {}
+  /** how often the cluster's config was asked for (not among `calls`) */
+  configAsked = 0;
+  /** `config`: what `scontrol show config` prints; null: it fails */
+  constructor(
+    private readonly answer: (script: string, args: readonly string[]) => ShResult,
+    private readonly config: string | null = 'MaxArraySize            = 1001\n',
+  ) {}
   async sh(script: string, args: readonly string[], opts: { stdin?: string } = {}): Promise<ShResult> {
+    if (script === 'exec scontrol show config') {
+      this.configAsked++;
+      return this.config === null ? { code: 1, stdout: '', stderr: 'scontrol: error: Unable to contact slurm controller' } : { code: 0, stdout: this.config, stderr: '' };
+    }
     this.calls.push({ script, args, stdin: opts.stdin });
     return this.answer(script, args);
   }
@@ -32,6 +43,8 @@ class ScriptedLogin implements LoginNode {
   async pull() {}
   async pushCheckpoints() {}
 }
+
+const shards = (n: number) => Array.from({ length: n }, (_, i) => testAttemptSpec({ run_id: 'r', unit_id: `r/shards/${i}`, shard_index: i, shard_count: n, command: 'true', store: 'file://x' }));
 
 const handle = (job: string, dir = `sw/scratch/r/attempts/1`) => ({ backend: 'slurm' as const, cluster: 'hpc', job, unit: 'r', attempt: 1, dir, submitted_at: new Date().toISOString(), grace_sec: 60 });
 
@@ -88,25 +101,61 @@ describe('SlurmBackend', () => {
       return { code: 0, stdout: '4711\n', stderr: '' };
     });
     const backend = new SlurmBackend({ cluster: 'hpc', entry: ClusterSchema.parse({}), login });
-    const units = [0, 1].map((i) => testAttemptSpec({ run_id: 'r', unit_id: `r/shards/${i}`, shard_index: i, shard_count: 2, command: 'true', store: 'file://x' }));
+    const units = shards(2);
     const handles = await backend.submitMany(units.map((spec) => ({ spec, slot: 'hpc' })));
-    expect(handles.map((h) => [h.job, h.dir])).toEqual([['4711_0', 'sw/scratch/r/shards/0/attempts/1'], ['4711_1', 'sw/scratch/r/shards/1/attempts/1']]);
+    expect(handles.map((h) => [(h as Handle).job, (h as Handle).dir])).toEqual([['4711_0', 'sw/scratch/r/shards/0/attempts/1'], ['4711_1', 'sw/scratch/r/shards/1/attempts/1']]);
     expect(login.calls).toHaveLength(1);
     const { args, stdin = '' } = login.calls[0]!;
     const name = args[0]!.split('/').at(-1)!.replace('.sbatch', '');
-    // the logs folder, the array's job name (its submission's), the spec's name, then each unit's folder
-    expect(args.slice(2)).toEqual(['sw/scratch/r/slurm', name, 'attempt.json', 'sw/scratch/r/shards/0/attempts/1', 'sw/scratch/r/shards/1/attempts/1']);
+    // the array's job name (its submission's), the spec's name, then the folders under one: SLURM's output's, each unit's
+    expect(args.slice(2)).toEqual([name, 'attempt.json', './sw/scratch/r', 'slurm', 'shards/0/attempts/1', 'shards/1/attempts/1']);
     const lines = stdin.split('\n');
     expect(lines.slice(0, 2).map((l) => JSON.parse(l))).toEqual(units);
     expect(lines.slice(2).join('\n')).toMatch(/^#!\/bin\/bash\n#SBATCH --job-name=sy-r-/);
   });
 
+  it('more units than MaxArraySize make several arrays; one refused fails its own units only; the config is asked once', async () => {
+    let submits = 0;
+    const login = new ScriptedLogin(() => {
+      submits++;
+      if (submits === 2) return { code: 12, stdout: '', stderr: 'sbatch: error: QOSMaxSubmitJobPerUserLimit\n' };
+      return { code: 0, stdout: `${100 + submits}\n`, stderr: '' };
+    }, 'SLURM_VERSION           = 23.11.4\nMaxArraySize            = 3\nMaxJobCount             = 10000\n');
+    const backend = new SlurmBackend({ cluster: 'hpc', entry: ClusterSchema.parse({}), login });
+    const outcomes = await backend.submitMany(shards(8).map((spec) => ({ spec, slot: 'hpc' })));
+    expect(outcomes.map((o) => (o instanceof Error ? o.message : o.job))).toEqual([
+      '101_0', '101_1', '101_2',
+      ...Array(3).fill('slurm hpc: sbatch refused the job: sbatch: error: QOSMaxSubmitJobPerUserLimit'),
+      '103_0', '103_1',
+    ]);
+    expect(login.calls.map((c) => c.args.slice(6))).toEqual([0, 3, 6].map((from) => Array.from({ length: Math.min(3, 8 - from) }, (_, i) => `shards/${from + i}/attempts/1`)));
+    await backend.submitMany(shards(1).map((spec) => ({ spec, slot: 'hpc' })));
+    expect(login.configAsked).toBe(1);
+  });
+
+  it('asks for the config again after a call that failed', async () => {
+    const login = new ScriptedLogin(() => ({ code: 0, stdout: '1\n', stderr: '' }), null);
+    const backend = new SlurmBackend({ cluster: 'hpc', entry: ClusterSchema.parse({}), login });
+    await backend.submitMany(shards(1).map((spec) => ({ spec, slot: 'hpc' })));
+    await backend.submitMany(shards(1).map((spec) => ({ spec, slot: 'hpc' })));
+    expect(login.configAsked).toBe(2);
+  });
+
+  it("a cluster whose config cannot be read takes arrays of SLURM's default size; MaxArraySize 0 means a job a unit", async () => {
+    const unread = new ScriptedLogin(() => ({ code: 0, stdout: '1\n', stderr: '' }), null);
+    await new SlurmBackend({ cluster: 'hpc', entry: ClusterSchema.parse({}), login: unread }).submitMany(shards(1002).map((spec) => ({ spec, slot: 'hpc' })));
+    expect(unread.calls.map((c) => c.args.length - 6)).toEqual([1001, 1]);
+    const off = new ScriptedLogin(() => ({ code: 0, stdout: '1\n', stderr: '' }), 'MaxArraySize = 0\n');
+    await new SlurmBackend({ cluster: 'hpc', entry: ClusterSchema.parse({}), login: off }).submitMany(shards(2).map((spec) => ({ spec, slot: 'hpc' })));
+    expect(off.calls.map((c) => c.stdin!.includes('--array'))).toEqual([false, false]);
+  });
+
   it('sbatch refusing is one line', async () => {
     const login = new ScriptedLogin(() => ({ code: 12, stdout: '', stderr: 'sbatch: error: Batch job submission failed: Invalid partition name specified\n' }));
     const backend = new SlurmBackend({ cluster: 'hpc', entry: ClusterSchema.parse({ partition: 'nosuch' }), login });
-    const submit = backend.submitMany([{ spec: testAttemptSpec({ run_id: 'r', command: 'true', store: 'file://x' }), slot: 'hpc' }]);
-    await expect(submit).rejects.toThrow(UserError);
-    await expect(submit).rejects.toThrow(/^slurm hpc: sbatch refused the job: sbatch: error: Batch job submission failed: Invalid partition name specified$/);
+    const [outcome] = await backend.submitMany([{ spec: testAttemptSpec({ run_id: 'r', command: 'true', store: 'file://x' }), slot: 'hpc' }]);
+    expect(outcome).toBeInstanceOf(UserError);
+    expect((outcome as Error).message).toBe('slurm hpc: sbatch refused the job: sbatch: error: Batch job submission failed: Invalid partition name specified');
   });
 
   it('a stop asks the runner (stop request, USR1); force scancels', async () => {

@@ -1,20 +1,21 @@
-// SLURM: a scheduler. One `clusters:` entry of cluster_fleet_config.ts is its one slot; each
-// submitMany is one sbatch job (an array for several units, slurm/render-sbatch.ts) submitted on
-// the cluster's login node (slurm/login-node.ts: an inventory host over the pooled ssh
-// connection, or this machine). A poll is one round trip for every live job of the cluster: one
-// sacct call (squeue --json where accounting is off, found out once), and each attempt's runner
-// files (status, events, metrics, last line) from the shared filesystem, mapped to unit states
-// by slurm/job-states.ts. A job SLURM requeues (a preemption, `scontrol requeue`) stays the same
-// attempt: its runner starts again from the newest checkpoint. See docs/architecture.md, "SLURM".
+// SLURM: a scheduler. One `clusters:` entry of cluster_fleet_config.ts is its one slot; a
+// submitMany is one sbatch job (an array for several units, slurm/render-sbatch.ts; several
+// past the cluster's MaxArraySize), each submitted in one call on the cluster's login node
+// (slurm/login-node.ts: an inventory host over the pooled ssh connection, or this machine). A
+// poll is one round trip for every live job of the cluster: one sacct call (squeue --json where
+// accounting is off, found out once), and each attempt's runner files (status, events, metrics,
+// last line) from the shared filesystem, mapped to unit states by slurm/job-states.ts. A job
+// SLURM requeues (a preemption, `scontrol requeue`) stays the same attempt: its runner starts
+// again from the newest checkpoint. See docs/architecture.md, "SLURM".
 import { randomBytes } from 'node:crypto';
 import { z } from 'zod';
 import type { ClusterEntry } from '../config/cluster-config.js';
 import { parsePoll } from '../remote/launch.js';
-import { TERMINAL } from '../runner/attempt-spec.js';
+import { TERMINAL, type AttemptSpec } from '../runner/attempt-spec.js';
 import { parseSacct, parseSqueueJson, unitState, type SlurmJob } from '../slurm/job-states.js';
 import type { LoginNode } from '../slurm/login-node.js';
-import { ATTEMPT_SPEC_FILE, attemptDirPath, jobName, renderSbatch, submissionName } from '../slurm/render-sbatch.js';
-import { slurmSubmitCall, SLURM_CANCEL_SCRIPT, SLURM_KILL_SCRIPT, SLURM_POLL_SCRIPT, SLURM_SUBMIT_SCRIPT } from '../slurm/scripts.js';
+import { ATTEMPT_SPEC_FILE, attemptDirPath, jobName, renderSbatch, submissionName, type JobPaths } from '../slurm/render-sbatch.js';
+import { DEFAULT_MAX_ARRAY_SIZE, maxArrayTasks, slurmSubmitCall, SLURM_CANCEL_SCRIPT, SLURM_KILL_SCRIPT, SLURM_POLL_SCRIPT, SLURM_SUBMIT_SCRIPT } from '../slurm/scripts.js';
 import { UserError } from '../ui/errors.js';
 import { unanswered, type Backend, type Capabilities, type Handle, type PollRequest, type PollResult, type Submission } from './backend.js';
 
@@ -51,6 +52,8 @@ export class SlurmBackend implements Backend {
   /** `auto` tries sacct first; `squeue` once sacct said accounting is off here */
   private mode: 'auto' | 'squeue' = 'auto';
   private backoff = { until: 0, ms: 0, why: '' };
+  /** the most units one job array takes here, asked once */
+  private arrayTasks: Promise<number> | null = null;
 
   constructor(private readonly opts: SlurmBackendOptions) {
     this.capabilities = { gpus: opts.entry.gpus, spot: opts.entry.preemptible, shards: true };
@@ -83,11 +86,36 @@ export class SlurmBackend implements Backend {
     return new Map(slots.map((s) => [s, outcome instanceof Error ? outcome : null]));
   }
 
-  /** One job (an array for several units); the same attempts again find the job id kept for them. */
-  async submitMany(subs: readonly Submission[]): Promise<Handle[]> {
+  /**
+   * One job array for up to the cluster's MaxArraySize units (one job for one unit), so more
+   * units make several arrays, each submitted in one call. The same attempts again find the job
+   * id kept for them. A submission that fails fails its own units only: those of the arrays
+   * before it run.
+   */
+  async submitMany(subs: readonly Submission[]): Promise<(Handle | Error)[]> {
     const units = subs.map((s) => s.spec);
+    const { paths } = await this.opts.login.prepare();
+    const most = await (this.arrayTasks ??= this.askArrayTasks());
+    const out: (Handle | Error)[] = [];
+    for (let i = 0; i < units.length; i += most) {
+      const array = units.slice(i, i + most);
+      out.push(...(await this.submitArray(array, paths).catch((err: Error) => array.map(() => err))));
+    }
+    return out;
+  }
+
+  /**
+   * MaxArraySize as the cluster's `scontrol show config` says; SLURM's default where it does not
+   * say. A call that fails is asked again at the next submit.
+   */
+  private async askArrayTasks(): Promise<number> {
+    const r = await this.opts.login.sh('exec scontrol show config', [], { allowFail: true }).catch(() => null);
+    if (r?.code !== 0) this.arrayTasks = null;
+    return (r?.code === 0 ? maxArrayTasks(r.stdout) : null) ?? DEFAULT_MAX_ARRAY_SIZE;
+  }
+
+  private async submitArray(units: readonly AttemptSpec[], paths: JobPaths): Promise<SlurmHandle[]> {
     const { login, cluster, entry } = this.opts;
-    const { paths } = await login.prepare();
     const logs = paths.logs(units[0]!.run_id);
     const name = submissionName(units);
     const call = slurmSubmitCall({

@@ -1,6 +1,7 @@
 // The fixed POSIX sh scripts the SLURM backend runs on a login node (`sh -c <script> sh <args>`,
 // over the pooled ssh connection or on this machine). Values arrive only as positional
 // parameters, never as script text; each script is one round trip.
+import { posix } from 'node:path';
 import { ATTEMPT_FILES_SH, LIVE_READ_SH } from '../remote/scripts.js';
 import { STOP_REQUEST } from '../runner/attempt-spec.js';
 
@@ -41,25 +42,28 @@ ${ATTEMPT_FILES_SH}
 done`;
 
 /**
- * Submits once: $1 the sbatch script's path, $2 the file that keeps the job id, $3 the folder
- * SLURM's own output goes to, $4 the job's name, $5 the name of a spec file in its attempt's
- * folder; then the units' attempt folders. Stdin: each unit's spec, one line each in the
- * folders' order, then the sbatch script. When $2 holds an id the same submission was made
- * before: that id is printed and nothing is submitted again. So is the id of a job SLURM knows
- * by that name (sbatch answered, and the submitter died before it kept the id); its specs are
- * left as that submitter wrote them. Otherwise the specs are written, then the script, then
- * sbatch runs. One call for the whole job array: the specs ride in the same round trip, and no
- * process starts per unit. Exit 11: a file could not be written; 12: sbatch refused (its error
- * on stderr); 127: no sbatch on the PATH.
+ * Submits once: $1 the sbatch script's path, $2 the file that keeps the job id, $3 the job's
+ * name, $4 the name of a spec file in its attempt's folder, $5 a folder; then, relative to $5,
+ * the folder SLURM's own output goes to and the units' attempt folders. Relative, so that the
+ * arguments of a thousand units stay well inside what one exec may carry (a channel's command
+ * is one argument of the host's shell: 128 KiB at most on Linux). Stdin: each unit's spec, one
+ * line each in the folders' order, then the sbatch script. When $2 holds an id the same
+ * submission was made before: that id is printed and nothing is submitted again. So is the id
+ * of a job SLURM knows by that name (sbatch answered, and the submitter died before it kept the
+ * id); its specs are left as that submitter wrote them. Otherwise the specs are written, then
+ * the script, then sbatch runs, from the folder the call started in (where the job starts).
+ * One call for the whole job array, and no process per unit. Exit 11: a file could not be
+ * written; 12: sbatch refused (its error on stderr); 127: no sbatch on the PATH.
  */
 export const SLURM_SUBMIT_SCRIPT = `[ -s "$2" ] && { cat "$2"; exit 0; }
 command -v sbatch >/dev/null 2>&1 || { echo "sbatch is not on the PATH" >&2; exit 127; }
-sbatch_file=$1 id_file=$2 logs=$3 name=$4 spec=$5; shift 5
-mkdir -p -- "$logs" "$@" || exit 11
+sbatch_file=$1 id_file=$2 name=$3 spec=$4 base=$5 here=$PWD; shift 5
+{ cd -- "$base" 2>/dev/null || { mkdir -p -- "$base" && cd -- "$base"; }; } && mkdir -p -- "$@" && cd -- "$here" || exit 11
+shift
 id=$(squeue -h --states=all --name="$name" -o %A 2>/dev/null | head -n 1)
 if [ -z "$id" ]; then
   for d do
-    IFS= read -r line && printf '%s\\n' "$line" > "$d/$spec" || { echo "cannot write $d/$spec" >&2; exit 11; }
+    IFS= read -r line && printf '%s\\n' "$line" > "$base/$d/$spec" || { echo "cannot write $base/$d/$spec" >&2; exit 11; }
   done
   cat > "$sbatch_file.tmp" && mv -f "$sbatch_file.tmp" "$sbatch_file" || exit 11
   id=$(sbatch --parsable "$sbatch_file") || exit 12
@@ -72,6 +76,7 @@ printf '%s\\n' "$id"`;
 export interface SlurmSubmission {
   sbatchFile: string;
   jobIdFile: string;
+  /** the folder SLURM's own output goes to */
   logs: string;
   jobName: string;
   /** the sbatch script's text */
@@ -83,12 +88,40 @@ export interface SlurmSubmission {
 
 /** SLURM_SUBMIT_SCRIPT's arguments and stdin for one submission. */
 export function slurmSubmitCall(sub: SlurmSubmission): { args: string[]; stdin: string } {
-  const { sbatchFile, jobIdFile, logs, jobName, specFile, attempts } = sub;
+  const { sbatchFile, jobIdFile, jobName, specFile, attempts } = sub;
   for (const a of attempts) if (a.spec.includes('\n')) throw new Error(`slurmSubmitCall: the spec of ${a.dir} is more than one line`);
+  const { base, rel } = underOneFolder([sub.logs, ...attempts.map((a) => a.dir)]);
   return {
-    args: [sbatchFile, jobIdFile, logs, jobName, specFile, ...attempts.map((a) => a.dir)],
+    args: [sbatchFile, jobIdFile, jobName, specFile, base, ...rel],
     stdin: attempts.map((a) => `${a.spec}\n`).join('') + sub.script,
   };
+}
+
+/**
+ * The deepest folder that holds every path, and each path relative to it (never empty). A
+ * relative folder starts with `./`, so that `cd` never looks it up in CDPATH.
+ */
+export function underOneFolder(paths: readonly string[]): { base: string; rel: string[] } {
+  if (new Set(paths.map((p) => p.startsWith('/'))).size > 1) throw new Error(`underOneFolder: absolute and relative paths mixed: ${paths.join(', ')}`);
+  const parts = paths.map((p) => posix.normalize(p).replace(/(.)\/+$/, '$1').split('/'));
+  let common = Math.min(...parts.map((p) => p.length - 1));
+  for (let i = 0; i < common; i++) {
+    if (parts.some((p) => p[i] !== parts[0]![i])) common = i;
+  }
+  const head = parts[0]!.slice(0, common);
+  const rel = parts.map((p) => p.slice(common).join('/'));
+  if (parts[0]![0] === '') return { base: head.join('/') || '/', rel };
+  // normalize leaves `..` first or no dot at all
+  return { base: head[0] === '..' ? head.join('/') : ['.', ...head].join('/'), rel };
+}
+
+/** The most tasks a job array may have where the cluster does not say: SLURM's own default. */
+export const DEFAULT_MAX_ARRAY_SIZE = 1001;
+
+/** The most tasks one job array may have, from `scontrol show config`; null when it does not say. MaxArraySize 0 turns arrays off: one task each. */
+export function maxArrayTasks(config: string): number | null {
+  const m = /^MaxArraySize\s*=\s*(\d+)\s*$/m.exec(config);
+  return m ? Math.max(1, Number(m[1])) : null;
 }
 
 /**
