@@ -2,7 +2,7 @@
 // scheduler query per poll, the fallback to squeue found once), what it makes of the answers,
 // and how it submits and stops. The scripts themselves run against a real cluster in
 // test/integration/slurm.test.ts.
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import type { Handle } from '../../scripts/lib/backends/backend.js';
 import { SlurmBackend } from '../../scripts/lib/backends/slurm.js';
 import { ClusterSchema } from '../../scripts/lib/config/cluster-config.js';
@@ -82,6 +82,7 @@ describe('SlurmBackend', () => {
     restarts = 3;
     const [past] = await backend.pollMany([{ handle: handle('7'), eventsFrom: 0 }]);
     expect(past).toMatchObject({ state: 'preempted', reason: 'requeued by SLURM 3 times, past clusters.hpc.max_requeues (2): job 7 cancelled' });
+    await new Promise((r) => setImmediate(r)); // the cancel goes with any others of this turn
     expect(login.calls.filter((c) => c.script === SLURM_KILL_SCRIPT).map((c) => c.args)).toEqual([['7']]);
   });
 
@@ -165,9 +166,28 @@ describe('SlurmBackend', () => {
     await backend.cancel(handle('7'), { preempt: true });
     await backend.cancel(handle('7'), { force: true });
     expect(login.calls.map((c) => [c.script === SLURM_CANCEL_SCRIPT, ...c.args])).toEqual([
-      [true, 'sw/scratch/r/attempts/1', '7', 'stop'],
-      [true, 'sw/scratch/r/attempts/1', '7', 'preempt'],
-      [true, 'sw/scratch/r/attempts/1', '7', 'kill'],
+      [true, 'stop', 'sw/scratch/r/attempts/1', '7'],
+      [true, 'preempt', 'sw/scratch/r/attempts/1', '7'],
+      [true, 'kill', 'sw/scratch/r/attempts/1', '7'],
     ]);
+  });
+
+  it('stops asked in one turn go as one call a kind, and the cancels after their grace as one', async () => {
+    vi.useFakeTimers({ toFake: ['setTimeout'] });
+    try {
+      const login = new ScriptedLogin(() => ({ code: 0, stdout: '', stderr: '' }));
+      const backend = new SlurmBackend({ cluster: 'hpc', entry: ClusterSchema.parse({}), login });
+      const jobs = ['7_0', '7_1', '7_2'];
+      await Promise.all([...jobs.map((j, i) => backend.cancel(handle(j, `sw/scratch/r/shards/${i}/attempts/1`))), backend.cancel(handle('9'), { force: true })]);
+      expect(login.calls.map((c) => [c.script === SLURM_CANCEL_SCRIPT, ...c.args])).toEqual([
+        [true, 'stop', ...jobs.flatMap((j, i) => [`sw/scratch/r/shards/${i}/attempts/1`, j])],
+        [true, 'kill', 'sw/scratch/r/attempts/1', '9'],
+      ]);
+      vi.advanceTimersByTime(70_000); // the grace (60 s) and ten more
+      await new Promise((r) => setImmediate(r)); // the turn the cancels were gathered in
+      expect(login.calls.slice(2).map((c) => [c.script === SLURM_KILL_SCRIPT, ...c.args])).toEqual([[true, ...jobs]]);
+    } finally {
+      vi.useRealTimers();
+    }
   });
 });

@@ -13,6 +13,7 @@ import type { ClusterEntry } from '../config/cluster-config.js';
 import { parsePoll } from '../remote/launch.js';
 import { TERMINAL, type AttemptSpec } from '../runner/attempt-spec.js';
 import { parseSacct, parseSqueueJson, unitState, type SlurmJob } from '../slurm/job-states.js';
+import { GatheredCalls } from '../slurm/gathered-calls.js';
 import type { LoginNode } from '../slurm/login-node.js';
 import { ATTEMPT_SPEC_FILE, attemptDirPath, jobName, renderSbatch, submissionName, type JobPaths } from '../slurm/render-sbatch.js';
 import { DEFAULT_MAX_ARRAY_SIZE, maxArrayTasks, slurmSubmitCall, SLURM_CANCEL_SCRIPT, SLURM_KILL_SCRIPT, SLURM_POLL_SCRIPT, SLURM_SUBMIT_SCRIPT } from '../slurm/scripts.js';
@@ -54,10 +55,13 @@ export class SlurmBackend implements Backend {
   private backoff = { until: 0, ms: 0, why: '' };
   /** the most units one job array takes here, asked once */
   private arrayTasks: Promise<number> | null = null;
+  /** stops and cancels asked in one turn: one call */
+  private readonly gathered: GatheredCalls;
 
   constructor(private readonly opts: SlurmBackendOptions) {
     this.capabilities = { gpus: opts.entry.gpus, spot: opts.entry.preemptible, shards: true };
     this.workersReachStore = opts.login.workersReachStore;
+    this.gathered = new GatheredCalls(opts.login);
   }
 
   get title(): string {
@@ -186,7 +190,7 @@ export class SlurmBackend implements Backend {
   private pastRequeueBudget(h: SlurmHandle, job: SlurmJob): Pick<PollResult, 'state' | 'reason' | 'exit_code'> | null {
     const max = this.opts.entry.max_requeues;
     if (job.restarts <= max) return null;
-    void this.opts.login.sh(SLURM_KILL_SCRIPT, [h.job], { allowFail: true }).catch(() => {});
+    void this.gathered.call(SLURM_KILL_SCRIPT, [], [h.job]).catch(() => {});
     return { state: 'preempted', reason: `requeued by SLURM ${job.restarts} times, past clusters.${this.opts.cluster}.max_requeues (${max}): job ${h.job} cancelled`, exit_code: null };
   }
 
@@ -212,9 +216,9 @@ export class SlurmBackend implements Backend {
   async cancel(handle: Handle, opts: { force?: boolean; preempt?: boolean } = {}): Promise<void> {
     const h = SlurmHandle.parse(handle);
     const how = opts.force ? 'kill' : opts.preempt ? 'preempt' : 'stop';
-    await this.opts.login.sh(SLURM_CANCEL_SCRIPT, [h.dir, h.job, how], { allowFail: true });
+    await this.gathered.call(SLURM_CANCEL_SCRIPT, [how], [h.dir, h.job]);
     if (how === 'kill') return;
-    setTimeout(() => void this.opts.login.sh(SLURM_KILL_SCRIPT, [h.job], { allowFail: true }).catch(() => {}), (h.grace_sec + 10) * 1000).unref();
+    setTimeout(() => void this.gathered.call(SLURM_KILL_SCRIPT, [], [h.job]).catch(() => {}), (h.grace_sec + 10) * 1000).unref();
   }
 
   /** The runner's copy of the experiment's output on the shared filesystem; following reads what was added each second. */

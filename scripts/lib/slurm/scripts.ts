@@ -125,13 +125,17 @@ export function maxArrayTasks(config: string): number | null {
 }
 
 /**
- * Asks a job to stop: $1 the attempt's folder, $2 the job id, $3 `stop` (a user's stop: the
- * stop request first, then USR1 to the runner, which checkpoints), `preempt` (USR1 alone) or
- * `kill` (scancel now). A job that cannot be signalled (still pending) is cancelled outright.
+ * Asks jobs to stop: $1 `stop` (a user's stop: the stop request first, then USR1 to the runner,
+ * which checkpoints), `preempt` (USR1 alone) or `kill` (scancel now); then per job its
+ * attempt's folder and its id. A job that cannot be signalled (still pending) is cancelled
+ * outright.
  */
-export const SLURM_CANCEL_SCRIPT = `if [ "$3" = stop ]; then mkdir -p "$1" && touch "$1/${STOP_REQUEST}"; fi
-if [ "$3" = kill ]; then exec scancel "$2"; fi
-scancel --signal=USR1 --batch "$2" 2>/dev/null || scancel "$2"`;
+export const SLURM_CANCEL_SCRIPT = `how=$1; shift
+while [ $# -ge 2 ]; do
+  d=$1 job=$2; shift 2
+  if [ "$how" = stop ]; then { [ -d "$d" ] || mkdir -p "$d"; } && : > "$d/${STOP_REQUEST}"; fi
+  if [ "$how" = kill ]; then scancel "$job"; else scancel --signal=USR1 --batch "$job" 2>/dev/null || scancel "$job"; fi
+done`;
 
-/** $1 a job id: cancels it unless it has ended (after a stop's grace). */
-export const SLURM_KILL_SCRIPT = `scancel "$1" 2>/dev/null; exit 0`;
+/** The job ids: cancels those that have not ended (after a stop's grace). */
+export const SLURM_KILL_SCRIPT = `scancel "$@" 2>/dev/null; exit 0`;
