@@ -51,7 +51,7 @@ const handle = (job: string, dir = `sw/scratch/r/attempts/1`) => ({ backend: 'sl
 /** A poll's output: the scheduler's part, then each attempt's five sections. */
 function pollOutput(args: readonly string[], head: string, attempts: string[][] = []): ShResult {
   const m = args[0]!;
-  const count = (args.length - 3) / 3;
+  const count = (args.length - 4) / 3;
   const body = Array.from({ length: count }, (_, i) => ['gone', ...(attempts[i] ?? ['', '', '', '', ''])].map((s) => s + m).join('')).join('');
   return { code: 0, stdout: `${head}${m}${body}`, stderr: '' };
 }
@@ -70,6 +70,8 @@ describe('SlurmBackend', () => {
     expect(first[1]).toMatchObject({ events: [{ type: 'restored', step: 3 }], metrics: { step: 4 }, last_line: 'epoch 4' });
     await backend.pollMany(reqs);
     expect(login.calls.map((c) => c.args.slice(1, 3))).toEqual([['auto', '7,8_1'], ['squeue', '7,8_1']]);
+    // each attempt's folder relative to one, so a thousand jobs fit in one exec
+    expect(login.calls[0]!.args.slice(3)).toEqual(['./sw/scratch/r', 'attempts/1', '0', '7', 'shards/1/attempts/1', '0', '8_1']);
   });
 
   it('a job SLURM requeued past max_requeues is cancelled and ends preempted, so the attempt budget bounds it', async () => {

@@ -16,7 +16,7 @@ import { parseSacct, parseSqueueJson, unitState, type SlurmJob } from '../slurm/
 import { GatheredCalls } from '../slurm/gathered-calls.js';
 import type { LoginNode } from '../slurm/login-node.js';
 import { ATTEMPT_SPEC_FILE, attemptDirPath, jobName, renderSbatch, submissionName, type JobPaths } from '../slurm/render-sbatch.js';
-import { DEFAULT_MAX_ARRAY_SIZE, maxArrayTasks, slurmSubmitCall, SLURM_CANCEL_SCRIPT, SLURM_KILL_SCRIPT, SLURM_POLL_SCRIPT, SLURM_SUBMIT_SCRIPT } from '../slurm/scripts.js';
+import { DEFAULT_MAX_ARRAY_SIZE, maxArrayTasks, slurmSubmitCall, SLURM_CANCEL_SCRIPT, SLURM_KILL_SCRIPT, SLURM_POLL_SCRIPT, SLURM_SUBMIT_SCRIPT, underOneFolder } from '../slurm/scripts.js';
 import { UserError } from '../ui/errors.js';
 import { unanswered, type Backend, type Capabilities, type Handle, type PollRequest, type PollResult, type Submission } from './backend.js';
 
@@ -156,7 +156,8 @@ export class SlurmBackend implements Backend {
     const handles = reqs.map((r) => SlurmHandle.parse(r.handle));
     const marker = `--switchyard-${randomBytes(8).toString('hex')}--`;
     const ids = [...new Set(handles.map((h) => h.job))].join(',');
-    const args = [marker, this.mode, ids, ...handles.flatMap((h, i) => [h.dir, String(reqs[i]!.eventsFrom), h.job])];
+    const { base, rel } = underOneFolder(handles.map((h) => h.dir));
+    const args = [marker, this.mode, ids, base, ...handles.flatMap((h, i) => [rel[i]!, String(reqs[i]!.eventsFrom), h.job])];
     let jobs: Map<string, SlurmJob>;
     let rest: string;
     try {

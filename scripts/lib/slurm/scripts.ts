@@ -10,8 +10,9 @@ export const SACCT_FIELDS = 'JobID,State,ExitCode,Restarts,Elapsed,NodeList,Reas
 
 /**
  * One poll of a cluster: $1 a marker, $2 `auto` (sacct, falling back to squeue where it fails)
- * or `squeue` (accounting is off here), $3 the job ids, comma-separated; then per attempt its
- * folder, the event lines already read and its job's id. Prints what SLURM says (`sacct` or
+ * or `squeue` (accounting is off here), $3 the job ids, comma-separated, $4 a folder; then per
+ * attempt its folder relative to $4 (see SLURM_SUBMIT_SCRIPT for why), the event lines already
+ * read and its job's id. Prints what SLURM says (`sacct` or
  * `squeue` on the first line; `sacct-error <its first line>` before a fallback), the marker,
  * then per attempt `gone` (SLURM, not a session, says whether it lives) and its files, as the
  * ssh poll does (five empty sections, at no cost, for a job still queued: its runner has not
@@ -19,7 +20,7 @@ export const SACCT_FIELDS = 'JobID,State,ExitCode,Restarts,Elapsed,NodeList,Reas
  * view's count of events is trusted while sacct, asked first, says its job is RUNNING (a job
  * that has ended has its events read from their file, whatever the view says).
  */
-export const SLURM_POLL_SCRIPT = `m=$1 mode=$2 ids=$3; shift 3
+export const SLURM_POLL_SCRIPT = `m=$1 mode=$2 ids=$3 base=$4; shift 4
 nl='
 '
 running=
@@ -32,7 +33,7 @@ else
 fi
 printf %s "$m"
 while [ $# -ge 3 ]; do
-d=$1 from=$2 job=$3; shift 3
+d=$base/$1 from=$2 job=$3; shift 3
 printf gone; printf %s "$m"
 if [ ! -d "$d" ]; then printf %s%s%s%s%s "$m" "$m" "$m" "$m" "$m"; continue; fi
 ${LIVE_READ_SH}
