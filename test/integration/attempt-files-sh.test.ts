@@ -7,7 +7,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { ATTEMPT_FILES_SH, LIVE_READ_SH, POLL_SCRIPT } from '../../scripts/lib/remote/scripts.js';
-import { SLURM_POLL_SCRIPT } from '../../scripts/lib/slurm/scripts.js';
+import { SLURM_POLL_SCRIPT, underOneFolder } from '../../scripts/lib/slurm/scripts.js';
 import { AttemptLive } from '../../scripts/lib/runner/attempt-live.js';
 
 const root = mkdtempSync(path.join(os.tmpdir(), 'switchyard-attempt-files-'));
@@ -217,7 +217,9 @@ describe('the SLURM poll', () => {
   /** SLURM_POLL_SCRIPT over attempts (folder, events read, job id), sacct answering `sacct` lines. */
   function slurmPoll(attempts: [string, number, string][], sacct: string[], mode = 'auto') {
     writeFileSync(tails, '');
-    const out = execFileSync('sh', ['-c', SLURM_POLL_SCRIPT, 'sh', M, mode, attempts.map((a) => a[2]).join(','), ...attempts.flat().map(String)], { env: { ...env, SACCT: sacct.join('\n') } }).toString();
+    const { base, rel } = underOneFolder(attempts.map((a) => a[0])); // as pollMany gives them
+    const args = [M, mode, attempts.map((a) => a[2]).join(','), base, ...attempts.flatMap((a, i) => [rel[i]!, String(a[1]), a[2]])];
+    const out = execFileSync('sh', ['-c', SLURM_POLL_SCRIPT, 'sh', ...args], { env: { ...env, SACCT: sacct.join('\n') } }).toString();
     const sections = out.split(M).slice(1);
     expect(sections.length).toBe(attempts.length * 6 + 1);
     return { events: attempts.map((_, i) => sections[i * 6 + 3]), tails: count(tails) };
