@@ -192,6 +192,9 @@ export class LocalBackend implements Backend {
   async poll(h: LocalHandle, eventsFrom = 0): Promise<PollResult> {
     const dir = workPaths(h.work_dir, h.attempt).attempt;
     const mine = this.runners.get(this.key(h));
+    // Asked before the status is read: a runner that writes its final status and exits between
+    // the two is then seen running (its end comes with the next poll), never gone without one.
+    const alive = !mine && h.pid > 0 && isAlive(h.pid, h.pid_start);
     // A finished attempt's folder may be tidied away (pull): its status is in the store then.
     // So are its events, which an orchestrator that died after the tidy and before recording the end has not all read.
     const stored = (name: string, none: string) => () => this.opts.store.getBytes(runKeys.attemptFile(h.unit ?? h.run_id, h.attempt, name)).then((b) => b?.toString('utf8') ?? none);
@@ -202,9 +205,9 @@ export class LocalBackend implements Backend {
     const base = { exit_code: status?.exit_code ?? null, events, metrics: lastJsonLine(path.join(dir, 'metrics.jsonl')), last_line: null, unanswered: false };
     // An in-process runner's state turns final before its outputs are stored: wait for both.
     // A runner of its own is done once it has exited (it copies its files to the store after its status).
-    const settled = mine ? mine.settled : !(h.detached && h.pid > 0 && isAlive(h.pid, h.pid_start));
+    const settled = mine ? mine.settled : !(h.detached && alive);
     if (status && settled && TERMINAL.has(status.state)) return { ...base, state: status.state, reason: status.reason };
-    if (mine || (h.pid > 0 && isAlive(h.pid, h.pid_start))) return { ...base, state: 'running', reason: null };
+    if (mine || alive) return { ...base, state: 'running', reason: null };
     return { ...base, state: 'lost', reason: `the runner (pid ${h.pid}) is gone without a final status` };
   }
 
