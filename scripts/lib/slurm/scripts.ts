@@ -12,11 +12,10 @@ export const SACCT_FIELDS = 'JobID,State,ExitCode,Restarts,Elapsed,NodeList,Reas
  * One poll of a cluster: $1 a marker, $2 `auto` (sacct, falling back to squeue where it fails)
  * or `squeue` (accounting is off here), $3 the job ids, comma-separated, $4 a folder; then per
  * attempt its folder relative to $4 (see SLURM_SUBMIT_SCRIPT for why), the event lines already
- * read and its job's id. Prints what SLURM says (`sacct` or
- * `squeue` on the first line; `sacct-error <its first line>` before a fallback), the marker,
- * then per attempt `gone` (SLURM, not a session, says whether it lives) and its files, as the
- * ssh poll does (five empty sections, at no cost, for a job still queued: its runner has not
- * made its folder yet). A runner runs on a node whose /proc the login node cannot see: its live
+ * read and its job's id. Prints what SLURM says (`sacct` or `squeue` on the first line;
+ * `sacct-error <its first line>` before a fallback), the marker, then per attempt `gone`
+ * (SLURM, not a session, says whether it lives) and its files, as the ssh poll does (five
+ * empty sections, at no cost, for a job still queued: its runner has not made its folder yet). A runner runs on a node whose /proc the login node cannot see: its live
  * view's count of events is trusted while sacct, asked first, says its job is RUNNING (a job
  * that has ended has its events read from their file, whatever the view says).
  */
