@@ -21,14 +21,15 @@ beforeEach(() => {
 afterEach(() => rmSync(dir, { recursive: true, force: true }));
 
 function run(script: string, args: string[]): string[] {
-  const r = spawnSync('sh', ['-c', script, 'sh', ...args], { env: { ...process.env, PATH: `${dir}/bin:${process.env.PATH}` } });
+  const r = spawnSync('sh', ['-c', script, 'sh', ...args], { env: { ...process.env, PATH: `${path.join(dir, 'bin')}:${process.env.PATH}` } });
   expect(r.status, r.stderr.toString()).toBe(0);
-  return existsSync(`${dir}/scancel.calls`) ? readFileSync(`${dir}/scancel.calls`, 'utf8').trim().split('\n') : [];
+  const calls = path.join(dir, 'scancel.calls');
+  return existsSync(calls) ? readFileSync(calls, 'utf8').trim().split('\n') : [];
 }
 
 describe('SLURM_CANCEL_SCRIPT', () => {
   it('stop: a stop request in each folder (made where missing), USR1 to each job, a pending one cancelled', () => {
-    const folders = [`${dir}/a/attempts/1`, `${dir}/b/attempts/1`, `${dir}/c d/attempts/1`];
+    const folders = ['a', 'b', 'c d'].map((unit) => path.join(dir, unit, 'attempts/1'));
     mkdirSync(folders[0]!, { recursive: true });
     const calls = run(SLURM_CANCEL_SCRIPT, ['stop', folders[0]!, '7_0', folders[1]!, '8', folders[2]!, '7_2']);
     for (const f of folders) expect(existsSync(path.join(f, STOP_REQUEST))).toBe(true);
@@ -36,10 +37,10 @@ describe('SLURM_CANCEL_SCRIPT', () => {
   });
 
   it('preempt: USR1 alone, no stop request; kill: scancel each now', () => {
-    const folder = `${dir}/a/attempts/1`;
+    const folder = path.join(dir, 'a/attempts/1');
     expect(run(SLURM_CANCEL_SCRIPT, ['preempt', folder, '7', folder, '9'])).toEqual(['--signal=USR1 --batch 7', '--signal=USR1 --batch 9']);
     expect(existsSync(folder)).toBe(false);
-    rmSync(`${dir}/scancel.calls`);
+    rmSync(path.join(dir, 'scancel.calls'));
     expect(run(SLURM_CANCEL_SCRIPT, ['kill', folder, '7', folder, '9'])).toEqual(['7', '9']);
   });
 });

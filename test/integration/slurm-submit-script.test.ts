@@ -20,7 +20,7 @@ const SCRIPT = '#!/bin/bash\n#SBATCH --job-name=sy-run-3\nexec true\n';
 const SPECS = ['{"unit_id":"run/shards/0","cmd":"a\\\\b \\\\n %s %%"}', '  {"unit_id":"run/shards/1","x":"$(touch pwned) `id` \'q\'"}', '-n'];
 
 /** squeue answers `known` for the name asked (nothing when empty); sbatch answers 777. */
-function submit(known: string, specs = SPECS, folders = specs.map((_, i) => `${dir}/work/run/shards/${i}/attempts/1`), logs = `${dir}/logs`) {
+function submit(known: string, specs = SPECS, folders = specs.map((_, i) => path.join(dir, `work/run/shards/${i}/attempts/1`)), logs = path.join(dir, 'logs')) {
   const bin = path.join(dir, 'bin');
   const tool = (name: string, body: string) => {
     writeFileSync(path.join(bin, name), `#!/bin/sh\n${body}\n`);
@@ -44,7 +44,7 @@ function submit(known: string, specs = SPECS, folders = specs.map((_, i) => `${d
   return { code: r.status, stderr: r.stderr.toString(), out: r.stdout.toString().trim(), sbatchRan: ran, submitted, sbatchIn: ran ? readFileSync(path.join(dir, 'sbatch.pwd'), 'utf8').trim() : null, folders };
 }
 
-const specIn = (folder: string) => readFileSync(`${folder}/attempt.json`, 'utf8');
+const specIn = (folder: string) => readFileSync(path.join(folder, 'attempt.json'), 'utf8');
 
 describe('SLURM_SUBMIT_SCRIPT', () => {
   it('writes each spec into its folder, one line as sent, then the script, then submits', () => {
@@ -69,9 +69,9 @@ describe('SLURM_SUBMIT_SCRIPT', () => {
   });
 
   it('finds a job SLURM knows by the name and keeps its id, leaving its specs as they are, without sbatch', () => {
-    const folder = `${dir}/work/run/attempts/1`;
+    const folder = path.join(dir, 'work/run/attempts/1');
     mkdirSync(folder, { recursive: true });
-    writeFileSync(`${folder}/attempt.json`, 'written by the submitter that died\n');
+    writeFileSync(path.join(folder, 'attempt.json'), 'written by the submitter that died\n');
     const r = submit('4242', ['{"new":1}'], [folder]);
     expect(r, r.stderr).toMatchObject({ code: 0, out: '4242', sbatchRan: false });
     expect(readFileSync(path.join(dir, 'squeue.args'), 'utf8')).toContain('--name=sy-run-3');
@@ -80,9 +80,9 @@ describe('SLURM_SUBMIT_SCRIPT', () => {
   });
 
   it('a spec it cannot write: exit 11 naming the file, and nothing submitted', () => {
-    const folder = `${dir}/work/run/attempts/1`;
+    const folder = path.join(dir, 'work/run/attempts/1');
     mkdirSync(folder, { recursive: true });
-    mkdirSync(`${folder}/attempt.json`); // a folder where the spec goes: not even root writes it as a file
+    mkdirSync(path.join(folder, 'attempt.json')); // a folder where the spec goes: not even root writes it as a file
     const r = submit('', ['{"a":1}'], [folder]);
     expect(r.code).toBe(11);
     expect(r.stderr.trim().split('\n').at(-1)).toBe(`cannot write ${folder}/attempt.json`);
