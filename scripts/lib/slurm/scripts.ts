@@ -15,9 +15,10 @@ export const SACCT_FIELDS = 'JobID,State,ExitCode,Restarts,Elapsed,NodeList,Reas
  * read and its job's id. Prints what SLURM says (`sacct` or `squeue` on the first line;
  * `sacct-error <its first line>` before a fallback), the marker, then per attempt `gone`
  * (SLURM, not a session, says whether it lives) and its files, as the ssh poll does (five
- * empty sections, at no cost, for a job still queued: its runner has not made its folder yet). A runner runs on a node whose /proc the login node cannot see: its live
- * view's count of events is trusted while sacct, asked first, says its job is RUNNING (a job
- * that has ended has its events read from their file, whatever the view says).
+ * empty sections, at no cost, for a job still queued: its runner has not made its folder yet).
+ * A runner runs on a node whose /proc the login node cannot see: its live view's count of
+ * events is trusted while sacct, asked first, says its job is RUNNING (a job that has ended has
+ * its events read from their file, whatever the view says).
  */
 export const SLURM_POLL_SCRIPT = `m=$1 mode=$2 ids=$3 base=$4; shift 4
 nl='
@@ -104,10 +105,9 @@ export function slurmSubmitCall(sub: SlurmSubmission): { args: string[]; stdin: 
 export function underOneFolder(paths: readonly string[]): { base: string; rel: string[] } {
   if (new Set(paths.map((p) => p.startsWith('/'))).size > 1) throw new Error(`underOneFolder: absolute and relative paths mixed: ${paths.join(', ')}`);
   const parts = paths.map((p) => posix.normalize(p).replace(/(.)\/+$/, '$1').split('/'));
-  let common = Math.min(...parts.map((p) => p.length - 1));
-  for (let i = 0; i < common; i++) {
-    if (parts.some((p) => p[i] !== parts[0]![i])) common = i;
-  }
+  const most = Math.min(...parts.map((p) => p.length - 1)); // each keeps a name of its own
+  let common = 0;
+  while (common < most && parts.every((p) => p[common] === parts[0]![common])) common++;
   const head = parts[0]!.slice(0, common);
   const rel = parts.map((p) => p.slice(common).join('/'));
   if (parts[0]![0] === '') return { base: head.join('/') || '/', rel };
