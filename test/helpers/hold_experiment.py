@@ -27,6 +27,13 @@ import time
 SLICE_SEC = 0.05
 
 
+def stat_fields(pid):
+    """/proc/<pid>/stat's fields after the command name: state first, then ppid, pgrp, ...
+    (the name, in parentheses, may hold spaces). OSError when the process is gone."""
+    with open(f"/proc/{pid}/stat", "rb") as f:
+        return f.read().rsplit(b")", 1)[1].split()
+
+
 def find(sandbox):
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
@@ -38,9 +45,8 @@ def find(sandbox):
             # The experiment leads its process group: it is the shell Switchyard starts it with,
             # which execs it. Subshells (the one that starts the reaper, those of a pyenv shim)
             # carry the same command line and environment, but not the group's pid.
-            with open(f"/proc/{entry}/stat", "rb") as f:
-                if f.read().rsplit(b")", 1)[1].split()[2] != entry.encode():
-                    continue
+            if stat_fields(entry)[2] != entry.encode():
+                continue
             with open(f"/proc/{entry}/environ", "rb") as f:
                 env = [v for v in f.read().split(b"\0") if v.startswith(b"SWITCHYARD_RUN_ID=")]
             cwd = os.readlink(f"/proc/{entry}/cwd")
@@ -53,9 +59,7 @@ def find(sandbox):
 
 def alive(pid):
     try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            state = f.read().rsplit(b")", 1)[1].split()[0]
-        return state not in (b"Z", b"X")
+        return stat_fields(pid)[0] not in (b"Z", b"X")
     except OSError:
         return False
 
@@ -68,9 +72,8 @@ def launch_helpers(pgid):
         if not entry.isdigit() or int(entry) == pgid:
             continue
         try:
-            with open(f"/proc/{entry}/stat", "rb") as f:
-                if int(f.read().rsplit(b")", 1)[1].split()[2]) != pgid:
-                    continue
+            if int(stat_fields(entry)[2]) != pgid:
+                continue
             with open(f"/proc/{entry}/cmdline", "rb") as f:
                 if b"switchyard-reaper" in f.read():
                     helpers.append(int(entry))
