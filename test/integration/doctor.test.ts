@@ -175,7 +175,7 @@ describe.skipIf(noTmpfs)('make doctor', () => {
       expect(row('store', 'reachable')).toMatchObject({ ok: true, detail: `s3://${s3.bucket}/doctor` });
       expect(row('store', 'writable')).toMatchObject({ ok: true });
       expect(row('store', 'free space')).toMatchObject({ ok: 'skip' });
-      expect(row('cluster hpc', 'sbatch')).toMatchObject({ ok: true, detail: expect.stringMatching(/sbatch; partitions debug$/) });
+      expect(row('cluster hpc', 'sbatch')).toMatchObject({ ok: true, detail: expect.stringMatching(/sbatch; partitions debug; job arrays of at most 3 units \(MaxArraySize\)$/) });
       // h1 shares this machine's programs but not SLURM_CONF: sbatch is there, no controller answers
       expect(row('cluster far', 'login'), JSON.stringify(row('host h1', 'reachable'))).toMatchObject({ ok: true });
       expect(row('cluster far', 'sbatch')).toMatchObject({ ok: false, detail: expect.stringMatching(/found, but the controller does not answer/), fix: 'check slurmctld and SLURM_CONF on h1 (sinfo there says why)' });

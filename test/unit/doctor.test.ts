@@ -59,6 +59,14 @@ describe('doctor findings', () => {
     expect(sbatchFinding('hpc', local, { code: 0, stdout: '/usr/bin/sbatch\ndebug\ngpu\n' })).toMatchObject({ ok: true, detail: '/usr/bin/sbatch; partitions debug, gpu' });
   });
 
+  it('sbatch: how many units a job array takes, as MaxArraySize says', () => {
+    const local = { login: 'local', partition: 'gpu' };
+    const said = (line: string) => sbatchFinding('hpc', local, { code: 0, stdout: `/usr/bin/sbatch\ngpu\n${line}\n` });
+    expect(said('MaxArraySize            = 1001')).toMatchObject({ ok: true, detail: '/usr/bin/sbatch; partitions gpu; job arrays of at most 1001 units (MaxArraySize)' });
+    expect(said('MaxArraySize = 0')).toMatchObject({ ok: true, detail: '/usr/bin/sbatch; partitions gpu; job arrays off (MaxArraySize): a job a unit' });
+    expect(sbatchFinding('hpc', { login: 'local', partition: 'debug' }, { code: 0, stdout: '/usr/bin/sbatch\ngpu\nMaxArraySize = 8\n' })).toMatchObject({ ok: false, detail: 'partition debug not found (the cluster has gpu)' });
+  });
+
   it('kaggle: where the credentials come from, or the fix, and whether a competition needs them', () => {
     expect(credentialsFinding(null, [])).toEqual({ name: 'credentials', ok: false, detail: 'none found; no competition names one', fix: expect.stringMatching(/^set KAGGLE_USERNAME and KAGGLE_KEY in \.env .*make kaggle-auth$/) });
     expect(credentialsFinding({ kind: 'basic', username: 'ada', key: 'k' }, ['titanic'])).toEqual({ name: 'credentials', ok: true, detail: 'user ada; competitions titanic submit there' });

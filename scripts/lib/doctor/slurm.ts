@@ -1,20 +1,23 @@
 // Each SLURM cluster: its login node (this machine, or an inventory host reached through its
 // probe) has sbatch, and the controller answers (sinfo lists the partitions, the configured one
-// among them).
+// among them); the row also says how many units one job array takes there (MaxArraySize).
 import type { ClusterEntry } from '../config/cluster-config.js';
 import { CONFIG_FILE, type Config } from '../config/load-config.js';
 import { run } from '../proc.js';
+import { maxArrayTasks } from '../slurm/scripts.js';
 import { probeTimeoutMs, type HostProbes } from './hosts.js';
 import { fail, pass, skip, type Check, type Finding } from './row.js';
 
 const SINFO_SEC = 8;
 const TIMEOUT_MS = (SINFO_SEC + 4) * 1000;
 
-// 127: no sbatch; 3: the controller did not answer (sinfo's own words on stdout).
+// 127: no sbatch; 3: the controller did not answer (sinfo's own words on stdout). Then the
+// MaxArraySize line of the cluster's config, when scontrol gives one.
 const SCRIPT = `p=$(command -v sbatch) || exit 127
 echo "$p"
 if command -v timeout >/dev/null 2>&1; then t="timeout $1"; else t=""; fi
-$t sinfo --noheader --format=%R 2>&1 || exit 3`;
+$t sinfo --noheader --format=%R 2>&1 || exit 3
+$t scontrol show config 2>/dev/null | grep '^MaxArraySize' || :`;
 
 type Sh = (script: string, args: readonly string[]) => Promise<{ code: number; stdout: string; stderr: string }>;
 
@@ -33,11 +36,14 @@ export function sbatchFinding(cluster: string, entry: Pick<ClusterEntry, 'login'
   if (r.code !== 0) {
     return fail('sbatch', `${lines[0] ?? 'sbatch'} found, but the controller does not answer: ${lines.at(-1) ?? `sinfo exited ${r.code}`}`, `check slurmctld and SLURM_CONF on ${where} (sinfo there says why)`);
   }
-  const [sbatch, ...partitions] = lines;
+  const [sbatch, ...rest] = lines;
+  const partitions = rest.filter((l) => !l.startsWith('MaxArraySize'));
   if (entry.partition && !partitions.includes(entry.partition)) {
     return fail('sbatch', `partition ${entry.partition} not found (the cluster has ${partitions.join(', ') || 'none'})`, `set clusters.${cluster}.partition in ${CONFIG_FILE} to one of them`);
   }
-  return pass('sbatch', `${sbatch}; partitions ${partitions.join(', ') || 'none'}`);
+  const tasks = maxArrayTasks(r.stdout);
+  const arrays = tasks === null ? '' : tasks === 1 ? '; job arrays off (MaxArraySize): a job a unit' : `; job arrays of at most ${tasks} units (MaxArraySize)`;
+  return pass('sbatch', `${sbatch}; partitions ${partitions.join(', ') || 'none'}${arrays}`);
 }
 
 export function clusterCheck(probes: HostProbes, config: Config, cluster: string): Check {
