@@ -14,7 +14,7 @@ import { collectExec, openExecChannel } from '../../scripts/lib/ssh/channel.js';
 import { openConnection } from '../../scripts/lib/ssh/connect.js';
 import { capInFlight, capsInFlight } from '../../scripts/lib/ssh/in-flight.js';
 import { knownHostsName, parseKnownHosts } from '../../scripts/lib/ssh/known-hosts.js';
-import { SshPool } from '../../scripts/lib/ssh/pool.js';
+import { CHANNEL_COMMAND_MAX, SshPool } from '../../scripts/lib/ssh/pool.js';
 import { SYNC_EXCLUDES, runRsync } from '../../scripts/lib/ssh/rsync.js';
 import { SshError } from '../../scripts/lib/ssh/ssh-errors.js';
 import { sshArgv, targetFromConfig, type SshTarget } from '../../scripts/lib/ssh/target.js';
@@ -271,6 +271,59 @@ describe('the resident shell', () => {
     }
     expect((await pool.exec(t, shellPid)).stdout).toBe(resident);
     expect(await onHost('h1', 'ls pwned 2>/dev/null || true')).toBe('');
+  });
+
+  describe('a command too long for a channel', () => {
+    // Past CHANNEL_COMMAND_MAX: one argument of 200 kB and 2,000 of 100 bytes, as a SLURM
+    // submit of thousands of units can give. Only the resident shell can run it.
+    const long = ['x'.repeat(200_000), ...Array.from({ length: 2000 }, (_, i) => `${i}`.padEnd(100, '.'))];
+    const digest = createHash('sha256').update(long.join('\n') + '\n').digest('hex');
+    const countAndDigest = ['sh', '-c', 'echo "$#"; printf "%s\\n" "$@" | sha256sum', 'sh', ...long];
+    const fifo = 'resident-hold';
+
+    /** Occupies the pool's resident shell on h1 until release(): a call that reads a FIFO. */
+    async function holdShell(pool: SshPool) {
+      const t = target('h1');
+      await onHost('h1', `rm -f ${fifo} ${fifo}.in && mkfifo ${fifo}`);
+      const resident = (await pool.exec(t, shellPid)).stdout; // the shell is open and idle
+      const held = pool.exec(t, ['sh', '-c', ': > "$1.in"; read -r line < "$1"; echo "held $line"', 'sh', fifo]);
+      await until('the held call to start', async () => (await onHost('h1', `ls ${fifo}.in 2>/dev/null || true`)) !== '');
+      // The shell is busy now: a short call goes on a channel of its own.
+      expect((await pool.exec(t, shellPid)).stdout).not.toBe(resident);
+      return { t, resident, held, release: () => onHost('h1', `echo go > ${fifo}`) };
+    }
+
+    it('runs in the resident shell, waiting its turn while the shell is busy', async () => {
+      expect(Buffer.byteLength(shellQuote(countAndDigest))).toBeGreaterThan(CHANNEL_COMMAND_MAX);
+      const pool = newPool();
+      const { t, resident, held, release } = await holdShell(pool);
+      const waiting = pool.exec(t, countAndDigest);
+      await release();
+      expect(await held).toMatchObject({ code: 0, stdout: 'held go\n' });
+      expect(await waiting).toEqual({ code: 0, stdout: `${long.length}\n${digest}  -\n`, stderr: '' });
+      expect((await pool.exec(t, shellPid)).stdout).toBe(resident);
+      // With the shell idle it runs at once; with text stdin too.
+      expect((await pool.exec(t, countAndDigest)).stdout).toBe(`${long.length}\n${digest}  -\n`);
+      expect((await pool.exec(t, [...countAndDigest.slice(0, 2), 'cat; echo "$#"', 'sh', ...long], { stdin: 'in\n' })).stdout).toBe(`in\n${long.length}\n`);
+      expect(pool.stats().connects).toBe(1);
+    });
+
+    it('past its timeout while waiting, leaves the line; the call ahead of it and the connection carry on', async () => {
+      const pool = newPool();
+      const { t, resident, held, release } = await holdShell(pool);
+      const err = await failure(pool.exec(t, countAndDigest, { timeoutMs: 300 }));
+      expect(err).toBeInstanceOf(SshError);
+      expect(err.message).toMatch(/^ssh h1 \(.*\): sh -c .* did not finish within 0\.3s: it was still waiting for the host's resident shell, busy with an earlier call$/);
+      await release();
+      expect(await held).toMatchObject({ code: 0, stdout: 'held go\n' });
+      expect((await pool.exec(t, shellPid)).stdout).toBe(resident);
+      expect(pool.stats()).toEqual({ connects: 1, open: 1 });
+    });
+
+    it('with stdin the shell cannot take, fails at once saying so', async () => {
+      const err = await failure(newPool().exec(target('h1'), countAndDigest, { stdin: Buffer.from([0, 1, 2]) }));
+      expect(err.message).toMatch(/^ssh h1 \(.*\): sh -c .* is a command of \d+ bytes, too long for a channel \(131071 at most\), and its stdin is not text the resident shell can take; pass the long part on stdin$/);
+    });
   });
 
   it('fails a call whose shell dies under it, and the next call gets a working one', async () => {

@@ -65,8 +65,17 @@ interface Call {
   conn?: Conn;
   channel?: ClientChannel;
   shell?: ResidentShell;
+  /** set while the call waits for a busy resident shell; aborting it leaves the line */
+  waiting?: AbortController;
   stopped: boolean;
 }
+
+/**
+ * The longest command an exec channel can run: sshd hands it to the login shell as one
+ * argument, which Linux caps at 32 pages (MAX_ARG_STRLEN) with its NUL. A longer one runs in
+ * the resident shell, which reads it from its stdin.
+ */
+export const CHANNEL_COMMAND_MAX = 32 * 4096 - 1;
 
 function poolKey(t: SshTarget): string {
   return JSON.stringify([t.user ?? '', t.host, t.port, t.identityFile ?? '', t.knownHosts]);
@@ -114,15 +123,25 @@ export class SshPool {
     const command = shellQuote(argv);
     const call: Call = { stopped: false };
     const { stdin } = opts;
-    const work = stdin === undefined || hereDocumentFits(stdin) ? this.runResident(target, argv, command, call, stdin) : this.runExec(target, argv, command, call, stdin);
+    const textStdin = stdin === undefined || hereDocumentFits(stdin);
+    const onlyResident = Buffer.byteLength(command) > CHANNEL_COMMAND_MAX;
+    if (onlyResident && !textStdin) {
+      throw new Error(`${describeTarget(target)}: ${briefCommand(argv)} is a command of ${Buffer.byteLength(command)} bytes, too long for a channel (${CHANNEL_COMMAND_MAX} at most), and its stdin is not text the resident shell can take; pass the long part on stdin`);
+    }
+    const work = textStdin ? this.runResident(target, argv, command, call, stdin, onlyResident) : this.runExec(target, argv, command, call, stdin);
     if (opts.timeoutMs === undefined) return work;
     return this.withTimeout(work, opts.timeoutMs, () => {
       call.stopped = true;
+      const late = `${describeTarget(target)}: ${briefCommand(argv)} did not finish within ${opts.timeoutMs! / 1000}s`;
+      if (call.waiting) {
+        // Still in line for the shell: the call it waits on and the connection are not at fault.
+        call.waiting.abort(new Error('timed out waiting for the resident shell'));
+        return new SshError(target.name, 'timeout', `${late}: it was still waiting for the host's resident shell, busy with an earlier call`);
+      }
       if (call.channel) stopChannel(call.channel, 'KILL');
       call.shell?.close();
       if (call.conn) this.retire(call.conn);
-      const secs = opts.timeoutMs! / 1000;
-      return new SshError(target.name, 'timeout', `${describeTarget(target)}: ${briefCommand(argv)} did not finish within ${secs}s; stopped waiting and took its connection out of the pool`);
+      return new SshError(target.name, 'timeout', `${late}; stopped waiting and took its connection out of the pool`);
     });
   }
 
@@ -204,15 +223,28 @@ export class SshPool {
     }
   }
 
-  private async runResident(target: SshTarget, argv: readonly string[], command: string, call: Call, stdin?: string | Buffer): Promise<ExecResult> {
+  /**
+   * Runs the call in the connection's resident shell; on a channel of its own when that is busy
+   * or cannot be had, unless `onlyResident` (a command too long for a channel): then it waits
+   * for the shell.
+   */
+  private async runResident(target: SshTarget, argv: readonly string[], command: string, call: Call, stdin: string | Buffer | undefined, onlyResident: boolean): Promise<ExecResult> {
     if (this.closed) throw new Error('SshPool is closed');
     const conn = await this.connection(target);
     const shell = conn.retired || call.stopped ? null : (conn.shell ?? (await this.openShell(conn, target)));
-    if (!shell?.alive || shell.busy || call.stopped) return this.runExec(target, argv, command, call, stdin);
+    if (call.stopped) throw new Error('the call was given up before it started');
+    if (!shell?.alive) {
+      if (onlyResident) throw new SshError(target.name, 'lost', `${describeTarget(target)}: ${briefCommand(argv)} is too long for a channel, and the host's resident shell could not be opened`);
+      return this.runExec(target, argv, command, call, stdin);
+    }
+    if (shell.busy && !onlyResident) return this.runExec(target, argv, command, call, stdin);
     call.conn = conn;
     call.shell = shell;
+    const waiting = shell.busy ? new AbortController() : undefined;
+    call.waiting = waiting;
+    const turn = waiting && { signal: waiting.signal, started: () => (call.waiting = undefined) };
     try {
-      return await shell.run(residentCommand(argv), stdin);
+      return await shell.run(residentCommand(argv), stdin, turn);
     } catch (err) {
       throw err instanceof ChannelLostError ? this.lostError(target, conn, argv) : err;
     }

@@ -7,6 +7,7 @@
 // marker line on stderr: 128 random bits, so no output can forge one. The subshell's stdin is
 // /dev/null, or the call's stdin where that is text: it goes with the command as a
 // here-document (hereDocumentFits), so a submit's specs or a file's text cost no session either.
+// A call that only the shell can take (a command too long for a channel) waits its turn.
 import { randomBytes } from 'node:crypto';
 import type { Client, ClientChannel } from 'ssh2';
 import { shellQuote } from '../quote.js';
@@ -38,6 +39,20 @@ export function hereDocumentFits(stdin: string | Buffer): boolean {
   return stdin.length <= HERE_DOCUMENT_MAX && (stdin.length === 0 || stdin.at(-1) === 0x0a) && !stdin.includes(0);
 }
 
+/** A call that waits for the shell: `signal` takes it out of the line; `started` is told when it runs. */
+export interface Turn {
+  signal: AbortSignal;
+  started(): void;
+}
+
+interface Waiting {
+  command: string;
+  stdin?: string | Buffer;
+  turn: Turn;
+  resolve(r: ExecResult): void;
+  reject(err: Error): void;
+}
+
 interface Pending {
   marker: string;
   out: Buffer[];
@@ -66,6 +81,8 @@ function withoutTail(chunks: readonly Buffer[], cut: number): string {
 
 export class ResidentShell {
   private pending: Pending | null = null;
+  /** calls that wait for the shell, in the order they came */
+  private readonly waiting: Waiting[] = [];
   private closed = false;
   /** the channel has closed */
   private gone = false;
@@ -103,22 +120,36 @@ export class ResidentShell {
 
   /**
    * Runs one shell command line (already quoted) and buffers its output. Its stdin is empty, or
-   * `stdin` (one that hereDocumentFits) as a here-document, ended by the call's marker.
+   * `stdin` (one that hereDocumentFits) as a here-document, ended by the call's marker. A busy
+   * shell refuses the call, unless it comes with a `turn`: then it runs once the calls before
+   * it have ended, or fails with the turn's signal's reason if that aborts first.
    */
-  run(command: string, stdin?: string | Buffer): Promise<ExecResult> {
+  run(command: string, stdin?: string | Buffer, turn?: Turn): Promise<ExecResult> {
     if (this.closed) return Promise.reject(new ChannelLostError('the resident shell ended'));
-    if (this.pending) return Promise.reject(new Error('the resident shell is busy'));
-    const marker = randomBytes(16).toString('hex');
+    if (this.pending && !turn) return Promise.reject(new Error('the resident shell is busy'));
     return new Promise<ExecResult>((resolve, reject) => {
-      this.pending = { marker, out: [], err: [], outCut: 0, resolve, reject };
-      // The leading newline lets output that does not end in one still end before the marker.
-      const input = stdin === undefined ? '</dev/null' : `<<'${marker}'`;
-      this.channel.write(`(\n${command}\n) ${input}; printf '\\n%s %d\\n' ${marker} $?; printf '\\n%s\\n' ${marker} >&2\n`);
-      if (stdin !== undefined) {
-        this.channel.write(stdin);
-        this.channel.write(`${marker}\n`);
-      }
+      if (!this.pending) return this.start(command, stdin, resolve, reject);
+      const waiting: Waiting = { command, stdin, turn: turn!, resolve, reject };
+      this.waiting.push(waiting);
+      turn!.signal.addEventListener('abort', () => {
+        const i = this.waiting.indexOf(waiting);
+        if (i < 0) return; // already running, or ended
+        this.waiting.splice(i, 1);
+        reject(turn!.signal.reason as Error);
+      }, { once: true });
     });
+  }
+
+  private start(command: string, stdin: string | Buffer | undefined, resolve: (r: ExecResult) => void, reject: (err: Error) => void): void {
+    const marker = randomBytes(16).toString('hex');
+    this.pending = { marker, out: [], err: [], outCut: 0, resolve, reject };
+    // The leading newline lets output that does not end in one still end before the marker.
+    const input = stdin === undefined ? '</dev/null' : `<<'${marker}'`;
+    this.channel.write(`(\n${command}\n) ${input}; printf '\\n%s %d\\n' ${marker} $?; printf '\\n%s\\n' ${marker} >&2\n`);
+    if (stdin !== undefined) {
+      this.channel.write(stdin);
+      this.channel.write(`${marker}\n`);
+    }
   }
 
   /** Ends the shell and whatever it runs; a pending call fails. */
@@ -153,6 +184,11 @@ export class ResidentShell {
     }
     this.pending = null;
     p.resolve({ code: p.code, stdout: withoutTail(p.out, p.outCut), stderr: withoutTail(p.err, p.errCut) });
+    const next = this.waiting.shift();
+    if (next) {
+      next.turn.started();
+      this.start(next.command, next.stdin, next.resolve, next.reject);
+    }
   }
 
   private fail(err: Error): void {
@@ -160,5 +196,6 @@ export class ResidentShell {
     const p = this.pending;
     this.pending = null;
     p?.reject(err);
+    for (const w of this.waiting.splice(0)) w.reject(err);
   }
 }
