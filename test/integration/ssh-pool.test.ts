@@ -320,6 +320,26 @@ describe('the resident shell', () => {
       expect(pool.stats()).toEqual({ connects: 1, open: 1 });
     });
 
+    it('a connection retired while its shell is busy closes once its calls have ended, in either order', async () => {
+      for (const shellFirst of [true, false]) {
+        const pool = newPool();
+        const { t, held, release } = await holdShell(pool);
+        // A call on a channel of its own (the shell is busy) times out: its connection leaves the
+        // pool, but the command goes on until the test writes its FIFO.
+        await onHost('h1', 'rm -f channel-hold && mkfifo channel-hold');
+        await failure(pool.exec(t, ['sh', '-c', 'read -r line < channel-hold'], { timeoutMs: 300 }));
+        const releaseChannel = () => onHost('h1', 'echo go > channel-hold');
+        await (shellFirst ? release() : releaseChannel());
+        if (shellFirst) expect((await held).stdout).toBe('held go\n');
+        expect(pool.stats()).toEqual({ connects: 1, open: 1 }); // the other call still runs
+        await (shellFirst ? releaseChannel() : release());
+        await until('the retired connection to close', () => pool.stats().open === 0);
+        expect((await held).code).toBe(0);
+        expect((await pool.exec(t, ['echo', 'ok'])).stdout).toBe('ok\n');
+        expect(pool.stats()).toEqual({ connects: 2, open: 1 });
+      }
+    });
+
     it('with stdin the shell cannot take, fails at once saying so', async () => {
       const err = await failure(newPool().exec(target('h1'), countAndDigest, { stdin: Buffer.from([0, 1, 2]) }));
       expect(err.message).toMatch(/^ssh h1 \(.*\): sh -c .* is a command of \d+ bytes, too long for a channel \(131071 at most\), and its stdin is not text the resident shell can take; pass the long part on stdin$/);

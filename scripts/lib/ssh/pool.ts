@@ -247,6 +247,9 @@ export class SshPool {
       return await shell.run(residentCommand(argv), stdin, turn);
     } catch (err) {
       throw err instanceof ChannelLostError ? this.lostError(target, conn, argv) : err;
+    } finally {
+      // Retired while this call ran: with the shell idle now, the connection may be done.
+      if (conn.retired) this.retire(conn);
     }
   }
 
@@ -367,7 +370,7 @@ export class SshPool {
 
   private release(conn: Conn): void {
     conn.active--;
-    if (conn.retired && conn.active === 0) this.retire(conn);
+    if (conn.retired) this.retire(conn); // ends it once nothing but an idle shell is left
     else conn.waiters.shift()?.();
   }
 }
