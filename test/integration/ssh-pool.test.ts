@@ -517,9 +517,31 @@ describe('SshPool.stream', () => {
     await pool.exec(t, ['sh', '-c', `echo four >> ${log}`]);
     await new Promise((r) => setTimeout(r, 300));
     expect(text).toBe('one\ntwo\nthree\n');
-    // the remote tail is gone too: signalled, or (where sshd refuses signal requests, as this
-    // testbed's root sessions do) killed by SIGPIPE at its first write after the close
     await until('tail to exit', async () => (await onHost('h1', `pgrep -f 'tail -n [+]1 -f ${log}' || true`)) === '');
+  });
+
+  it('close() ends a quiet `tail -F` (the log follower) though sshd refuses to signal it', async () => {
+    // OpenSSH signals a session's command only under privilege separation, which it skips for
+    // root, as this testbed logs in (and a rented GPU box most often does). tail sees its output
+    // pipe closed with the channel, without a line more to write.
+    const pool = newPool();
+    const t = target('h1');
+    const log = `quiet-${process.pid}.log`;
+    await pool.exec(t, ['sh', '-c', `echo last > ${log}`]);
+    let text = '';
+    const follow = pool.stream(t, ['tail', '-n', '+1', '-F', log], (chunk) => (text += chunk));
+    await until('the line', () => text === 'last\n');
+    follow.close();
+    await follow.done;
+    await until('tail to exit', async () => (await onHost('h1', `pgrep -f 'tail -n [+]1 -F ${log}' || true`)) === '');
+  });
+
+  it('a followed command that ends by itself ends the stream with its exit status', async () => {
+    const pool = newPool();
+    let text = '';
+    const done = pool.stream(target('h1'), ['sh', '-c', 'echo "$1"; exit 3', 'sh', 'a b'], (chunk) => (text += chunk)).done;
+    expect(await done).toBe(3);
+    expect(text).toBe('a b\n');
   });
 });
 
