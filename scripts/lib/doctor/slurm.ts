@@ -9,15 +9,17 @@ import { probeTimeoutMs, type HostProbes } from './hosts.js';
 import { fail, pass, skip, type Check, type Finding } from './row.js';
 
 const SINFO_SEC = 8;
-const TIMEOUT_MS = (SINFO_SEC + 4) * 1000;
+/** scontrol's answer is optional: a slow one is left out rather than failing the row */
+const SCONTROL_SEC = 3;
+const TIMEOUT_MS = (SINFO_SEC + SCONTROL_SEC + 4) * 1000;
 
 // 127: no sbatch; 3: the controller did not answer (sinfo's own words on stdout). Then the
-// MaxArraySize line of the cluster's config, when scontrol gives one.
+// MaxArraySize line of the cluster's config, when scontrol gives one in time.
 const SCRIPT = `p=$(command -v sbatch) || exit 127
 echo "$p"
-if command -v timeout >/dev/null 2>&1; then t="timeout $1"; else t=""; fi
+if command -v timeout >/dev/null 2>&1; then t="timeout $1" c="timeout $2"; else t="" c=""; fi
 $t sinfo --noheader --format=%R 2>&1 || exit 3
-$t scontrol show config 2>/dev/null | grep '^MaxArraySize' || :`;
+$c scontrol show config 2>/dev/null | grep '^MaxArraySize' || :`;
 
 type Sh = (script: string, args: readonly string[]) => Promise<{ code: number; stdout: string; stderr: string }>;
 
@@ -62,7 +64,7 @@ export function clusterCheck(probes: HostProbes, config: Config, cluster: string
         if (!probe.sh) return [skip('login', `${probe.problem} (see its rows)`), skip('sbatch', 'login node not reachable')];
         sh = probe.sh;
       }
-      return [...login, sbatchFinding(cluster, entry, await sh(SCRIPT, [String(SINFO_SEC)]))];
+      return [...login, sbatchFinding(cluster, entry, await sh(SCRIPT, [String(SINFO_SEC), String(SCONTROL_SEC)]))];
     },
   };
 }
