@@ -10,6 +10,8 @@ import type { AttemptSpec } from '../../scripts/lib/runner/attempt-spec.js';
 import type { LoginNode, ShResult } from '../../scripts/lib/slurm/login-node.js';
 import type { JobPaths } from '../../scripts/lib/slurm/render-sbatch.js';
 import { SLURM_CANCEL_SCRIPT, SLURM_KILL_SCRIPT, SLURM_POLL_SCRIPT, SLURM_SUBMIT_SCRIPT } from '../../scripts/lib/slurm/scripts.js';
+import { shellQuote } from '../../scripts/lib/quote.js';
+import { CHANNEL_COMMAND_MAX } from '../../scripts/lib/ssh/pool.js';
 import { UserError } from '../../scripts/lib/ui/errors.js';
 import { testAttemptSpec } from '../helpers/runner-process.js';
 
@@ -134,6 +136,17 @@ describe('SlurmBackend', () => {
     expect(login.calls.map((c) => c.args.slice(6))).toEqual([0, 3, 6].map((from) => Array.from({ length: Math.min(3, 8 - from) }, (_, i) => `shards/${from + i}/attempts/1`)));
     await backend.submitMany(shards(1).map((spec) => ({ spec, slot: 'hpc' })));
     expect(login.configAsked).toBe(1);
+  });
+
+  it('a cluster that allows huge arrays still gets submit calls an exec carries, every unit once and in order', async () => {
+    const login = new ScriptedLogin((_s, args) => ({ code: 0, stdout: `${args.length}\n`, stderr: '' }), 'MaxArraySize = 100001\n');
+    const backend = new SlurmBackend({ cluster: 'hpc', entry: ClusterSchema.parse({}), login });
+    const units = Array.from({ length: 5000 }, (_, i) => testAttemptSpec({ run_id: 'r', unit_id: `r/${'a-long-search-name-'.repeat(4)}${i}`, shard_index: i, shard_count: 5000, command: 'true', store: 'file://x' }));
+    const outcomes = await backend.submitMany(units.map((spec) => ({ spec, slot: 'hpc' })));
+    expect(login.calls.length).toBeGreaterThan(1);
+    for (const c of login.calls) expect(Buffer.byteLength(shellQuote(['sh', '-c', c.script, 'sh', ...c.args]))).toBeLessThan(CHANNEL_COMMAND_MAX);
+    expect(login.calls.flatMap((c) => c.args.slice(6))).toEqual(units.map((u) => `${u.unit_id.slice(2)}/attempts/1`));
+    expect(outcomes.every((o) => !(o instanceof Error))).toBe(true);
   });
 
   it('asks for the config again after a call that failed', async () => {

@@ -16,7 +16,7 @@ import { parseSacct, parseSqueueJson, unitState, type SlurmJob } from '../slurm/
 import { GatheredCalls } from '../slurm/gathered-calls.js';
 import type { LoginNode } from '../slurm/login-node.js';
 import { ATTEMPT_SPEC_FILE, attemptDirPath, jobName, renderSbatch, submissionName, type JobPaths } from '../slurm/render-sbatch.js';
-import { DEFAULT_MAX_ARRAY_SIZE, maxArrayTasks, slurmSubmitCall, SLURM_CANCEL_SCRIPT, SLURM_KILL_SCRIPT, SLURM_POLL_SCRIPT, SLURM_SUBMIT_SCRIPT, underOneFolder } from '../slurm/scripts.js';
+import { arraySizes, DEFAULT_MAX_ARRAY_SIZE, maxArrayTasks, slurmSubmitCall, SLURM_CANCEL_SCRIPT, SLURM_KILL_SCRIPT, SLURM_POLL_SCRIPT, SLURM_SUBMIT_SCRIPT, underOneFolder } from '../slurm/scripts.js';
 import { UserError } from '../ui/errors.js';
 import { unanswered, type Backend, type Capabilities, type Handle, type PollRequest, type PollResult, type Submission } from './backend.js';
 
@@ -91,8 +91,9 @@ export class SlurmBackend implements Backend {
   }
 
   /**
-   * One job array for up to the cluster's MaxArraySize units (one job for one unit), so more
-   * units make several arrays, each submitted in one call. The same attempts again find the job
+   * One job array for up to the cluster's MaxArraySize units (one job for one unit), and no more
+   * than one submit call can name (arraySizes), so more units make several arrays, each
+   * submitted in one call. The same attempts again find the job
    * id kept for them. A submission that fails fails its own units only: those of the arrays
    * before it run.
    */
@@ -100,9 +101,10 @@ export class SlurmBackend implements Backend {
     const units = subs.map((s) => s.spec);
     const { paths } = await this.opts.login.prepare();
     const most = await (this.arrayTasks ??= this.askArrayTasks());
+    const folders = units.map((u) => attemptDirPath(paths, u.unit_id, u.attempt));
     const out: (Handle | Error)[] = [];
-    for (let i = 0; i < units.length; i += most) {
-      const array = units.slice(i, i + most);
+    for (const size of arraySizes(units.length ? paths.logs(units[0]!.run_id) : '', folders, most)) {
+      const array = units.slice(out.length, out.length + size);
       out.push(...(await this.submitArray(array, paths).catch((err: Error) => array.map(() => err))));
     }
     return out;

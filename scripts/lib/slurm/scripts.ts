@@ -115,6 +115,36 @@ export function underOneFolder(paths: readonly string[]): { base: string; rel: s
   return { base: head[0] === '..' ? head.join('/') : ['.', ...head].join('/'), rel };
 }
 
+/**
+ * The most bytes of folders one submit call names. Its command is one argument of the login
+ * node's shell, which Linux caps at 128 KiB; the script and the other arguments take the rest.
+ */
+export const SUBMIT_FOLDERS_MAX = 96 * 1024;
+
+/**
+ * How many units each job array takes, in order: at most `most`, and no more than fit one
+ * submit call's command with SLURM's output folder (`logs`), so a cluster whose MaxArraySize
+ * allows tens of thousands of tasks still gets commands an exec can carry. A folder counts as it
+ * stands relative to the deepest folder holding them all, which it is at most within any one
+ * array (slurmSubmitCall takes the array's own), with its quotes and the space before it.
+ */
+export function arraySizes(logs: string, folders: readonly string[], most: number): number[] {
+  if (!folders.length) return [];
+  const { rel } = underOneFolder([logs, ...folders]);
+  const named = (folder: string) => Buffer.byteLength(folder) + 3;
+  const sizes: number[] = [];
+  let bytes = 0;
+  for (const folder of rel.slice(1)) {
+    if (!sizes.length || sizes.at(-1)! >= most || bytes + named(folder) > SUBMIT_FOLDERS_MAX) {
+      sizes.push(0);
+      bytes = named(rel[0]!);
+    }
+    sizes[sizes.length - 1]!++;
+    bytes += named(folder);
+  }
+  return sizes;
+}
+
 /** The most tasks a job array may have where the cluster does not say: SLURM's own default. */
 export const DEFAULT_MAX_ARRAY_SIZE = 1001;
 
