@@ -93,9 +93,8 @@ export class SlurmBackend implements Backend {
   /**
    * One job array for up to the cluster's MaxArraySize units (one job for one unit), and no more
    * than one submit call can name (arraySizes), so more units make several arrays, each
-   * submitted in one call. The same attempts again find the job
-   * id kept for them. A submission that fails fails its own units only: those of the arrays
-   * before it run.
+   * submitted in one call. The same attempts again find the job id kept for them. A submission
+   * that fails fails its own units only: those of the arrays before it run.
    */
   async submitMany(subs: readonly Submission[]): Promise<(Handle | Error)[]> {
     const units = subs.map((s) => s.spec);
