@@ -3,6 +3,7 @@
 // run asks every unit's job in one turn; gathered, a thousand units are a round trip or two and
 // no sshd session each on a login node that other users share.
 import type { LoginNode, ShResult } from './login-node.js';
+import { argBytes } from './scripts.js';
 
 /**
  * The most bytes of arguments one call gathers. A call may take a channel of its own, whose
@@ -25,7 +26,7 @@ export class GatheredCalls {
   /** Runs `script` with `lead` then the arguments of every call gathered with it; never throws for an exit code. */
   call(script: string, lead: readonly string[], args: readonly string[]): Promise<ShResult> {
     const key = JSON.stringify([script, lead]);
-    const bytes = args.reduce((n, a) => n + Buffer.byteLength(a) + 3, 0); // quoted, and a space
+    const bytes = argBytes(args);
     let g = this.open.get(key);
     if (!g || (g.args.length > lead.length && g.bytes + bytes > GATHERED_ARGS_MAX)) {
       const gathered: string[] = [...lead];

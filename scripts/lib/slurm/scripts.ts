@@ -131,18 +131,27 @@ export const SUBMIT_FOLDERS_MAX = 96 * 1024;
 export function arraySizes(logs: string, folders: readonly string[], most: number): number[] {
   if (!folders.length) return [];
   const { rel } = underOneFolder([logs, ...folders]);
-  const named = (folder: string) => Buffer.byteLength(folder) + 3;
   const sizes: number[] = [];
   let bytes = 0;
   for (const folder of rel.slice(1)) {
-    if (!sizes.length || sizes.at(-1)! >= most || bytes + named(folder) > SUBMIT_FOLDERS_MAX) {
+    const size = argBytes([folder]);
+    if (!sizes.length || sizes.at(-1)! >= most || bytes + size > SUBMIT_FOLDERS_MAX) {
       sizes.push(0);
-      bytes = named(rel[0]!);
+      bytes = argBytes([rel[0]!]);
     }
     sizes[sizes.length - 1]!++;
-    bytes += named(folder);
+    bytes += size;
   }
   return sizes;
+}
+
+/**
+ * What `args` add to a script's command line, each in quotes and after a space: how the
+ * callers that split their arguments over several calls count them (paths and job ids, which
+ * hold no quote of their own).
+ */
+export function argBytes(args: readonly string[]): number {
+  return args.reduce((n, a) => n + Buffer.byteLength(a) + 3, 0);
 }
 
 /** The most tasks a job array may have where the cluster does not say: SLURM's own default. */
