@@ -124,9 +124,10 @@ export class SshPool {
     const call: Call = { stopped: false };
     const { stdin } = opts;
     const textStdin = stdin === undefined || hereDocumentFits(stdin);
-    const onlyResident = Buffer.byteLength(command) > CHANNEL_COMMAND_MAX;
+    const commandBytes = Buffer.byteLength(command);
+    const onlyResident = commandBytes > CHANNEL_COMMAND_MAX;
     if (onlyResident && !textStdin) {
-      throw new Error(`${describeTarget(target)}: ${briefCommand(argv)} is a command of ${Buffer.byteLength(command)} bytes, too long for a channel (${CHANNEL_COMMAND_MAX} at most), and its stdin is not text the resident shell can take; pass the long part on stdin`);
+      throw new Error(`${describeTarget(target)}: ${briefCommand(argv)} is a command of ${commandBytes} bytes, too long for a channel (${CHANNEL_COMMAND_MAX} at most), and its stdin is not text the resident shell can take; pass the long part on stdin`);
     }
     const work = textStdin ? this.runResident(target, argv, command, call, stdin, onlyResident) : this.runExec(target, argv, command, call, stdin);
     if (opts.timeoutMs === undefined) return work;
