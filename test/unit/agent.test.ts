@@ -108,9 +108,20 @@ describe('agent-install', () => {
   it('writes a unit that runs the agent in the project and leaves runners alive on a restart', () => {
     const unit = systemdUnit('/home/me/proj', '/usr/bin/node');
     expect(unit).toContain('WorkingDirectory=/home/me/proj');
-    expect(unit).toContain('ExecStart=/usr/bin/node /home/me/proj/dist/scripts/agent.js');
+    expect(unit).toContain('ExecStart="/usr/bin/node" "/home/me/proj/dist/scripts/agent.js"');
     expect(unit).toContain('Restart=always');
     expect(unit).toContain('KillMode=process');
+  });
+
+  it('escapes what systemd would read in a project path: spaces, specifiers, variables, quotes', () => {
+    const unit = systemdUnit('/home/me/my proj %h $HOME "q"', '/usr/bin/node');
+    expect(unit).toContain('WorkingDirectory=/home/me/my proj %%h $HOME "q"');
+    expect(unit).toContain('ExecStart="/usr/bin/node" "/home/me/my proj %%h $$HOME \\"q\\"/dist/scripts/agent.js"');
+    expect(unit).toContain('Description=Switchyard agent for /home/me/my proj %%h');
+  });
+
+  it('refuses a project path with a line break in one line', () => {
+    expect(() => systemdUnit('/home/me/a\nb', '/usr/bin/node')).toThrow(/line break.*move the project/);
   });
 });
 

@@ -9,21 +9,28 @@ import path from 'node:path';
 import { sha256Hex } from '../hash.js';
 import { run } from '../proc.js';
 import { agentDir } from './home.js';
+import { UserError } from '../ui/errors.js';
 
 export const agentName = (root: string) => `switchyard-agent-${sha256Hex(root).slice(0, 8)}`;
 const unitPath = (root: string) => path.join(os.homedir(), '.config', 'systemd', 'user', `${agentName(root)}.service`);
 
+// systemd expands %-specifiers in every value below, and $VARIABLES in ExecStart, whose words it
+// splits on spaces unless quoted: a project path with a space, % or $ must be escaped to mean itself.
+const specifiersEscaped = (text: string) => text.replace(/%/g, '%%');
+const execWord = (word: string) => `"${specifiersEscaped(word.replace(/[\\"]/g, '\\$&')).replace(/\$/g, '$$$$')}"`;
+
 /** The systemd user unit that runs the agent of the project at `root`. */
 export function systemdUnit(root: string, node: string): string {
+  if (/[\n\r]/.test(root + node)) throw new UserError(`agent: the project path ${JSON.stringify(root)} holds a line break, which a systemd unit cannot name: move the project`);
   return [
     '[Unit]',
-    `Description=Switchyard agent for ${root}`,
+    `Description=Switchyard agent for ${specifiersEscaped(root)}`,
     'After=network-online.target',
     '',
     '[Service]',
     'Type=simple',
-    `WorkingDirectory=${root}`,
-    `ExecStart=${node} ${path.join(root, 'dist', 'scripts', 'agent.js')}`,
+    `WorkingDirectory=${specifiersEscaped(root)}`,
+    `ExecStart=${execWord(node)} ${execWord(path.join(root, 'dist', 'scripts', 'agent.js'))}`,
     'Restart=always',
     'RestartSec=2',
     // the attempts' runners are processes of their own: a restart of the agent leaves them running
