@@ -44,4 +44,17 @@ describe('loadConfig', () => {
     expect((await loadConfig(root)).hosts.a!.host).toBe('b.lan');
     expect(compiled()).toHaveLength(2);
   });
+
+  it('compiles again once a file the config imports changes, and reuses the copy while none does', async () => {
+    const inventory = (host: string) => writeFileSync(path.join(root, 'inventory.ts'), `export const host = ${host};\n`);
+    writeConfig(`import { host } from './inventory.js';`, 'host');
+    inventory(`'a.lan'`);
+    expect((await loadConfig(root)).hosts.a!.host).toBe('a.lan');
+    inventory(`'b.lan'`);
+    expect((await loadConfig(root)).hosts.a!.host).toBe('b.lan');
+    const copies = compiled().filter((f) => f.endsWith('.cjs'));
+    expect(copies).toHaveLength(2);
+    expect((await loadConfig(root)).hosts.a!.host).toBe('b.lan');
+    expect(compiled().filter((f) => f.endsWith('.cjs'))).toEqual(copies);
+  });
 });

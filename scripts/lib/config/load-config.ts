@@ -115,10 +115,23 @@ export function findRoot(from = process.cwd()): string {
   }
 }
 
+/** One digest of the files `paths` (relative to `root`) name, in order; a missing one counts as missing. */
+function digestFiles(root: string, paths: string[]): string {
+  const hash = createHash('sha256');
+  for (const p of paths) {
+    hash.update(p).update('\0');
+    const file = path.resolve(root, p);
+    hash.update(existsSync(file) ? readFileSync(file) : '\0missing\0');
+  }
+  return hash.digest('hex').slice(0, 16);
+}
+
 /**
  * The inventory compiled by esbuild into .switchyard/cache, reused while it and defineConfig are
  * unchanged. CommonJS, read with require, unless it imports a package (which may be an ES
- * module): starting node's ES module loader for it cost each verb ~4 ms.
+ * module): starting node's ES module loader for it cost each verb ~4 ms. A config that imports
+ * files of its own (a host list in ./inventory.ts) leaves their names in `<key>.imports`, and
+ * their contents key the compiled copy too: an edit there is read, not an old copy.
  */
 async function compiledConfigPath(root: string): Promise<string> {
   const source = path.join(root, CONFIG_FILE);
@@ -126,10 +139,18 @@ async function compiledConfigPath(root: string): Promise<string> {
   const hash = createHash('sha256').update('cjs-or-esm\0').update(readFileSync(source)); // the salt: earlier versions' .mjs files are not reused
   if (existsSync(helper)) hash.update(readFileSync(helper));
   const base = path.join(root, '.switchyard', 'cache', `config-${hash.digest('hex').slice(0, 16)}`);
-  for (const ext of ['.cjs', '.mjs']) if (existsSync(base + ext)) return base + ext;
+  const compiledAt = (key: string) => ['.cjs', '.mjs'].map((ext) => key + ext).find((file) => existsSync(file));
+  const found = compiledAt(base);
+  if (found) return found;
+  const importsFile = `${base}.imports`;
+  const importsKey = (imports: string[]) => `${base}-${digestFiles(root, imports)}`;
+  if (existsSync(importsFile)) {
+    const again = compiledAt(importsKey(JSON.parse(readFileSync(importsFile, 'utf8')) as string[]));
+    if (again) return again;
+  }
   const { build } = await import('esbuild');
   const compile = (format: 'cjs' | 'esm') =>
-    build({ entryPoints: [source], bundle: true, write: false, metafile: true, format, platform: 'node', packages: 'external', logLevel: 'silent' }).catch(
+    build({ entryPoints: [source], absWorkingDir: root, bundle: true, write: false, metafile: true, format, platform: 'node', packages: 'external', logLevel: 'silent' }).catch(
       (err: { errors?: { text: string; location?: { line: number } }[] }) => {
         const first = err.errors?.[0];
         throw new UserError(`${CONFIG_FILE}${first?.location ? `:${first.location.line}` : ''}: ${first?.text ?? String(err)}`);
@@ -138,7 +159,11 @@ async function compiledConfigPath(root: string): Promise<string> {
   let result = await compile('cjs');
   const importsPackage = Object.values(result.metafile.outputs).some((o) => o.imports.some((i) => i.external));
   if (importsPackage) result = await compile('esm');
-  const out = base + (importsPackage ? '.mjs' : '.cjs');
+  // esbuild names inputs relative to absWorkingDir: the two files the base key covers are left out
+  const covered = new Set([CONFIG_FILE, path.relative(root, helper)]);
+  const imports = Object.keys(result.metafile.inputs).filter((p) => !covered.has(p)).sort();
+  if (imports.length) await writeFileAtomically(importsFile, JSON.stringify(imports));
+  const out = (imports.length ? importsKey(imports) : base) + (importsPackage ? '.mjs' : '.cjs');
   await writeFileAtomically(out, result.outputFiles[0]!.contents);
   return out;
 }
