@@ -222,6 +222,46 @@ describe('supervisor', () => {
     expect(w.events.find((e) => e.type === 'moved')).toMatchObject({ from: 'vast', to: 'local' });
   });
 
+  it('a submit that returns after its slot went down ends what it started lost, and the unit moves on', async () => {
+    // h1 stops answering as the first submit leaves; each tick's retry fails until the slot is
+    // lost, and the retry in flight then returns, started, after the blip has ended.
+    const w = world({ units: 2, hosts: { h1: { blips: [[10, LOST_AFTER + 20]] }, h2: {} }, plan: () => ok() });
+    await onClock(w.clock, w.supervisor.drive(), 10 * 60_000);
+    const [a1, a2] = w.run.units[0]!.attempts;
+    expect([a1!.handle!.host, a1!.state, a2!.handle!.host, a2!.state]).toEqual(['h1', 'lost', 'h2', 'succeeded']);
+    expect(w.journal.claims.get(unitKey(w.run, 0))).toBe(2); // settled as slotDown settles: h1's runner stops writing
+    expect(w.events.find((e) => e.type === 'moved')).toMatchObject({ unit: 0, from: 'h1', to: 'h2' });
+    const ended = w.journal.entries.filter((e) => e.type === 'attempt.ended' && e.shard === 0).map((e) => [e.attempt, e.state]);
+    expect(ended).toEqual([[1, 'lost'], [2, 'succeeded']]);
+  });
+
+  it('a submit that fails after its slot went down moves its unit to the open slot', async () => {
+    const w = world({ units: 2, hosts: { h1: { vanishAt: 10 }, h2: {} }, plan: () => ok() });
+    await onClock(w.clock, w.supervisor.drive(), 10 * 60_000);
+    expect(w.supervisor.stranded()).toEqual([]);
+    const [a1] = w.run.units[0]!.attempts;
+    expect([w.run.units[0]!.attempts.length, a1!.handle!.host, a1!.state]).toEqual([1, 'h2', 'succeeded']);
+    expect(w.run.units[0]!.moved_from).toEqual(['h1']);
+    expect(w.backend.violations).toEqual([]);
+  });
+
+  it('a submit that fails after its slot stopped taking units moves its unit to the open slot', async () => {
+    const plan = (unit: string, n: number): AttemptPlan => (n > 1 ? ok() : unit.endsWith('/0') ? { ms: 1000, end: 'preempted' } : unit.endsWith('/2') ? { ms: 3000, end: 'preempted' } : ok());
+    const w = world({ units: 3, hosts: { h1: { capacity: 2 }, h2: {} }, plan });
+    // Unit 0's retry on h1 is on its way for 5 s; meanwhile unit 2 ends there and h1 is found not answering, and refused.
+    w.backend.reachable = async (slot) => slot !== 'h1' || w.clock.now() < 2500;
+    void w.clock.sleep(2500).then(() => (w.backend.hosts.get('h1')!.refuses = true));
+    const submitMany = w.backend.submitMany.bind(w.backend);
+    w.backend.submitMany = async (subs) => {
+      if (subs[0]!.slot === 'h1' && subs.some((x) => x.spec.attempt === 2)) await w.clock.sleep(5000);
+      return submitMany(subs);
+    };
+    await onClock(w.clock, w.supervisor.drive(), 10 * 60_000);
+    expect(w.events.find((e) => e.type === 'slot-refused')).toMatchObject({ slot: 'h1' });
+    expect(w.supervisor.stranded()).toEqual([]);
+    expect(w.run.units[0]!.attempts.map((a) => [a.handle?.host, a.state])).toEqual([['h1', 'preempted'], ['h2', 'succeeded']]);
+  });
+
   it('re-attaches to an attempt an earlier orchestrator left; one that had already failed is run again', async () => {
     const w = world({ units: 1, hosts: { h1: {} }, plan: (_u, n) => (n === 1 ? { ms: 1000, end: 'failed' } : ok()) });
     // Attempt 1 was started (and failed) while nobody followed the run.

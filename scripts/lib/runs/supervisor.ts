@@ -280,6 +280,7 @@ export class Supervisor {
       else {
         const then = await this.onSubmitted(m);
         if (then) started.push(then);
+        if (!Slots.open(m.slot)) endings.push(...(await this.cameBackClosed(m.slot, m.units)));
       }
     }
     await this.endAll(endings, started);
@@ -706,8 +707,24 @@ export class Supervisor {
     this.emit({ type: 'slot-down', backend: s.backend.name, slot: s.name, reason });
     const here = () => this.units.filter((u) => u.backend === s.backend && u.slot === s.name);
     // Each ends lost (and moves on from there); then whatever was queued here moves too.
-    await this.endAll(here().filter((x) => x.phase === 'live').map((u) => this.ending(u, unanswered(`${s.name} stopped answering (${reason})`), { pull: false })));
+    await this.endAll(this.lostOn(s, here()));
     await this.moveAway(here().filter((u) => u.phase === 'queued'), s);
+  }
+
+  /** The live ones of a down slot's units, taken as ended lost: nothing to pull from a host that does not answer. */
+  private lostOn(s: SlotState, units: Unit[]): Ending[] {
+    return units.filter((u) => u.phase === 'live').map((u) => this.ending(u, unanswered(`${s.name} stopped answering (${s.down})`), { pull: false }));
+  }
+
+  /**
+   * A submit that returned after its slot closed: slotDown and refuse saw its units submitting,
+   * neither live nor queued. What it did not start moves now (else it waits on the closed slot
+   * for good); on a down slot, which no poll reaches, what it started ends lost as slotDown ends
+   * the rest, returned to be recorded with the drain's other ends.
+   */
+  private async cameBackClosed(s: SlotState, units: Unit[]): Promise<Ending[]> {
+    await this.moveAway(units.filter((u) => u.phase === 'queued' && u.backend === s.backend && u.slot === s.name), s);
+    return s.down ? this.lostOn(s, units) : [];
   }
 
   /** A slot that answers but cannot take units: no more go there; what runs there goes on. */
