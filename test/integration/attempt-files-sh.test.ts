@@ -2,11 +2,13 @@
 // ssh poll around it, run by this machine's sh on attempt folders written here: what each of
 // their sections holds, and how many processes they start for it.
 import { execFileSync } from 'node:child_process';
-import { appendFileSync, chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
+import { appendFileSync, chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { ATTEMPT_FILES_SH, LIVE_READ_SH, POLL_SCRIPT } from '../../scripts/lib/remote/scripts.js';
+import { ATTEMPT_FILES_SH, LIVE_READ_SH, POLL_SCRIPT, STOP_KILLED_REASON } from '../../scripts/lib/remote/scripts.js';
+import { parsePoll } from '../../scripts/lib/remote/launch.js';
+import { STOP_REQUEST } from '../../scripts/lib/runner/attempt-spec.js';
 import { SLURM_POLL_SCRIPT, underOneFolder } from '../../scripts/lib/slurm/scripts.js';
 import { AttemptLive } from '../../scripts/lib/runner/attempt-live.js';
 
@@ -210,6 +212,35 @@ describe('the ssh poll', () => {
     const dead = folder({ 'status.json': STATUS_RUNNING });
     const r = sshPoll([[running, 'sy-a', 0], [starting, 'sy-b', 0], [dead, 'sy-c', 0], [running, 'sy-a', 0]], ['sy-b']);
     expect(r).toMatchObject({ alive: ['alive', 'alive', 'gone', 'alive'], tmux: 1 });
+  });
+});
+
+describe('the ssh poll of a stopped attempt', () => {
+  /** status.json as the runner writes it while the attempt runs */
+  const running = JSON.stringify({ run_id: 'r', attempt: 1, state: 'running', reason: null, exit_code: null, signal: null, pid: 1, started_at: '2026-11-30T12:00:00.000Z', ended_at: null, restored_step: 3, last_step: null }, null, 2) + '\n';
+  const pollOf = (d: string, sessions: string[] = []) => {
+    const out = execFileSync('sh', ['-c', POLL_SCRIPT, 'sh', M, 'sock', d, 'sy-a', '0'], { env: { ...env, SESSIONS: sessions.join(' ') } }).toString();
+    return parsePoll(out, M, 1)[0]!;
+  };
+
+  it('takes a runner gone without an end after a stop request (make stop force=1 killed it) as cancelled, not lost', () => {
+    const d = folder({ 'status.json': running, [STOP_REQUEST]: '' });
+    const polled = pollOf(d);
+    expect(polled).toMatchObject({ alive: false, status: { state: 'cancelled', reason: STOP_KILLED_REASON, pid: 1, restored_step: 3 } });
+    expect(Date.parse(polled.status!.ended_at!)).not.toBeNaN();
+    // written whole as the runner writes it: the folder holds the status and nothing left over
+    expect(JSON.parse(readFileSync(path.join(d, 'status.json'), 'utf8'))).toEqual(polled.status);
+    expect(readdirSync(d).sort()).toEqual(['status.json', STOP_REQUEST].sort());
+  });
+
+  it('leaves a status alone while the runner lives, once it has ended, and when no stop was asked', () => {
+    const alive = folder({ 'status.json': running, [STOP_REQUEST]: '' });
+    expect(pollOf(alive, ['sy-a'])).toMatchObject({ alive: true, status: { state: 'running' } });
+    const ended = JSON.stringify({ ...JSON.parse(running), state: 'preempted', reason: 'SIGTERM' }, null, 2) + '\n';
+    expect(pollOf(folder({ 'status.json': ended, [STOP_REQUEST]: '' })).status).toMatchObject({ state: 'preempted', reason: 'SIGTERM' });
+    const lost = folder({ 'status.json': running });
+    expect(pollOf(lost)).toMatchObject({ alive: false, status: { state: 'running' } });
+    expect(readFileSync(path.join(lost, 'status.json'), 'utf8')).toBe(running);
   });
 });
 

@@ -54,6 +54,26 @@ if [ -s "$f" ]; then
   done
 fi; fi; printf %s "$m"`;
 
+/** The reason of a stopped attempt whose runner was killed before it wrote its end. */
+export const STOP_KILLED_REASON = 'stopped by the user (its runner was killed before it wrote its end)';
+
+/**
+ * Defines `cancelled`: rewrites the status.json of attempt folder $d, when it says the attempt
+ * runs, as the end of a user's stop whose runner was killed before it could write one (`make stop
+ * force=1`), every other field kept. Written as the runner writes it, whole to a temp name beside
+ * it and renamed over it, so a poll reads the old status or the new, never a part. Only the
+ * shell's own `read` and one `mv`, and `date` for the end.
+ */
+export const CANCELLED_SH = `cancelled() {
+  sf=$d/.status.json.cancel.$$ sr=
+  { while IFS= read -r sl || [ -n "$sl" ]; do sc=; case $sl in *,) sc=,;; esac; case $sl in
+    '  "state": "running",') sr=1 sl="  \\"state\\": \\"cancelled\\"$sc";;
+    '  "reason": '*) sl="  \\"reason\\": \\"${STOP_KILLED_REASON}\\"$sc";;
+    '  "ended_at": '*) sl="  \\"ended_at\\": \\"$(date -u +%Y-%m-%dT%H:%M:%S.000Z)\\"$sc";;
+  esac; printf '%s\\n' "$sl"; done <"$d/status.json" >"$sf"; } 2>/dev/null
+  if [ -n "$sr" ]; then mv -f "$sf" "$d/status.json"; else rm -f "$sf"; fi
+}`;
+
 /**
  * Polls any number of attempts of one host in one call. $1 a marker, $2 the tmux socket, then
  * per attempt three words: its folder, its tmux session, the event lines already read. For each
@@ -63,11 +83,15 @@ fi; fi; printf %s "$m"`;
  * session lives. The sessions are listed once, for the first attempt that needs it (a runner
  * just started, a host without /proc, a runner gone), and before its files are read, so a
  * runner that writes its final status and exits between the two reads is seen with its status,
- * never as gone without one.
+ * never as gone without one. A runner gone while its status.json says it runs is lost, unless it
+ * was asked to stop (its stop request is there: `make stop force=1` kills it, and a poll may come
+ * between the kill and CANCEL_SCRIPT's rewrite): its status is then rewritten as cancelled first,
+ * so the stop is not taken for a lost worker and resumed.
  */
 export const POLL_SCRIPT = `m=$1 sock=$2; shift 2
 nl='
 '
+${CANCELLED_SH}
 boot= listed= sessions=
 { IFS= read -r boot </proc/sys/kernel/random/boot_id; } 2>/dev/null
 nth20() { w=; [ $# -ge 20 ] || return 0; shift 19; w=$1; }
@@ -83,7 +107,7 @@ fi;; esac
 if [ -n "$fresh" ]; then printf alive; else
   lv=
   if [ -z "$listed" ]; then listed=1; sessions=$nl$(tmux -L "$sock" list-sessions -F '#{session_name}' 2>/dev/null)$nl; fi
-  case $sessions in *"$nl$session$nl"*) printf alive;; *) printf gone;; esac
+  case $sessions in *"$nl$session$nl"*) printf alive;; *) printf gone; [ -f "$d/${STOP_REQUEST}" ] && cancelled;; esac
 fi; printf %s "$m"
 ${ATTEMPT_FILES_SH}
 done`;
@@ -190,8 +214,17 @@ i=0; while [ $i -lt $n ]; do i=$((i + 1))
   eval "printf '%s %s\\n' \\"\\$code_$i\\" \\"\\$why_$i\\""
 done`;
 
-/** Asks an attempt's runner to stop: the stop request marks a user's stop, then the signal ($2). */
+/**
+ * Asks an attempt's runner to stop: the stop request marks a user's stop, then the signal ($2),
+ * only while its status.json says it runs (a runner that wrote its end is done, and its pid may be
+ * another process's by now). A runner killed (KILL) writes no end: its status is rewritten as
+ * cancelled here, as the runner would have ended it, or the poll would find it gone without one
+ * and record it lost, which resumes it.
+ */
 export const CANCEL_SCRIPT = `d=$1
 touch "$d/${STOP_REQUEST}"
+grep -q '^  "state": "running",$' "$d/status.json" 2>/dev/null || exit 0
+${CANCELLED_SH}
 pid=$(sed -n 's/^ *"pid": *\\([0-9][0-9]*\\).*/\\1/p' "$d/status.json" | head -n 1)
-[ -n "$pid" ] && kill -"$2" "$pid"`;
+[ -n "$pid" ] && kill -"$2" "$pid"
+[ "$2" != KILL ] || cancelled`;

@@ -1,6 +1,15 @@
 m=$1 sock=$2; shift 2
 nl='
 '
+cancelled() {
+  sf=$d/.status.json.cancel.$$ sr=
+  { while IFS= read -r sl || [ -n "$sl" ]; do sc=; case $sl in *,) sc=,;; esac; case $sl in
+    '  "state": "running",') sr=1 sl="  \"state\": \"cancelled\"$sc";;
+    '  "reason": '*) sl="  \"reason\": \"stopped by the user (its runner was killed before it wrote its end)\"$sc";;
+    '  "ended_at": '*) sl="  \"ended_at\": \"$(date -u +%Y-%m-%dT%H:%M:%S.000Z)\"$sc";;
+  esac; printf '%s\n' "$sl"; done <"$d/status.json" >"$sf"; } 2>/dev/null
+  if [ -n "$sr" ]; then mv -f "$sf" "$d/status.json"; else rm -f "$sf"; fi
+}
 boot= listed= sessions=
 { IFS= read -r boot </proc/sys/kernel/random/boot_id; } 2>/dev/null
 nth20() { w=; [ $# -ge 20 ] || return 0; shift 19; w=$1; }
@@ -24,7 +33,7 @@ fi;; esac
 if [ -n "$fresh" ]; then printf alive; else
   lv=
   if [ -z "$listed" ]; then listed=1; sessions=$nl$(tmux -L "$sock" list-sessions -F '#{session_name}' 2>/dev/null)$nl; fi
-  case $sessions in *"$nl$session$nl"*) printf alive;; *) printf gone;; esac
+  case $sessions in *"$nl$session$nl"*) printf alive;; *) printf gone; [ -f "$d/stop-request" ] && cancelled;; esac
 fi; printf %s "$m"
 run=
 if [ -r "$d/status.json" ]; then while IFS= read -r l || [ -n "$l" ]; do printf '%s\n' "$l"; case $l in '  "state": "running",') run=1;; esac; done 2>/dev/null <"$d/status.json"; fi; printf %s "$m"
