@@ -6,6 +6,7 @@ import { lookAtUnits } from '../../scripts/lib/actions/look.js';
 import { runLogs, type LogsOptions } from '../../scripts/lib/actions/logs.js';
 import type { Project } from '../../scripts/lib/project.js';
 import { runKeys, unitKey, type RunRecord } from '../../scripts/lib/runs/run-record.js';
+import { CUT_SHORT } from '../../scripts/lib/sleep-unless.js';
 import { BadRequest, checkParam, EXPERIMENT, HOST, queryInt, queryValue, RUN_ID, SLUG } from '../params.js';
 import { hostOf, queryRows, type RunsCache, type RunsQuery } from '../runs-view.js';
 import type { EnvSecrets } from '../secrets.js';
@@ -116,11 +117,14 @@ export function runsRoutes({ project, runs, secrets }: RunsDeps): Router {
     const send = (event: string, text: string) => !closed && res.write(`event: ${event}\ndata: ${JSON.stringify(text)}\n\n`);
     const masked = secrets.current().pipe((b) => send('chunk', decoder.write(b)));
     const heartbeat = setInterval(() => !closed && res.write(': alive\n\n'), 15_000);
-    const iterator = runLogs(project, run, { ...opts, follow: true })[Symbol.asyncIterator]();
+    const follow = new AbortController();
+    const iterator = runLogs(project, run, { ...opts, follow: true, signal: follow.signal })[Symbol.asyncIterator]();
     req.on('close', () => {
       closed = true;
       clearInterval(heartbeat);
-      // Ends the follow at its next read (a log that never grows again ends with its attempt).
+      // The follow ends now, closing its file, timer or channel: return() alone waits for the
+      // generator's next yield, which a quiet log may never reach; the abort ends its wait.
+      follow.abort(CUT_SHORT);
       void iterator.return?.().catch(() => {});
     });
     try {

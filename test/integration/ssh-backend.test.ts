@@ -1,15 +1,17 @@
 // SshBackend's submitMany and pollMany against a real sshd host with the real runner: submitting is
 // idempotent per attempt, a new attempt of a unit is refused while an earlier one still runs
 // there (two runners would share its scratch and checkpoints), and a poll the host does not
-// answer says so instead of reporting the runner gone. And prepareHost fills an empty copy of
-// the project from one tar, the same tree rsync makes.
+// answer says so instead of reporting the runner gone. A followed log fails with why when the
+// host refuses it, and ends, its tail on the host with it, when its signal aborts. And
+// prepareHost fills an empty copy of the project from one tar, the same tree rsync makes.
 import { execFileSync } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Handle, PollResult } from '../../scripts/lib/backends/backend.js';
-import { SshBackend } from '../../scripts/lib/backends/ssh.js';
+import { SshBackend, type SshBackendOptions } from '../../scripts/lib/backends/ssh.js';
 import { RepoPacks } from '../../scripts/lib/pack/repo-tar.js';
 import { prepareHost } from '../../scripts/lib/remote/prepare-host.js';
 import { RemoteHost } from '../../scripts/lib/remote/remote-host.js';
@@ -41,19 +43,23 @@ beforeAll(async () => {
   const project = path.join(tmp, 'project');
   mkdirSync(project);
   writeFileSync(path.join(project, 'README'), 'a project\n');
-  backend = new SshBackend({
+  backend = new SshBackend({ ...backendOptions(), openHost: async () => host });
+}, 120_000);
+
+function backendOptions(): SshBackendOptions {
+  return {
     name: 'ssh',
     hosts: ['h1'],
-    openHost: async () => host,
+    openHost: async () => new RemoteHost(target, 'switchyard', pool),
     perHost: 1,
     lostAfterMs: 3000,
     gpus: 0,
     syncParallel: 1,
-    projectRoot: project,
+    projectRoot: path.join(tmp, 'project'),
     store: new FileStore('file://store', path.join(tmp, 'store')),
     runnerBundle: RUNNER,
-  });
-}, 120_000);
+  };
+}
 
 afterAll(async () => {
   await pool?.close();
@@ -163,6 +169,61 @@ describe('a running attempt polled', () => {
     await until('the attempt lost', async () => (await poll(handle)).state === 'lost');
     hosts.killOn('h1', 'sleep 300', 'SIGKILL'); // its experiment, should the pty's hangup have left it
   }, 90_000);
+});
+
+describe('SshBackend.logs followed', () => {
+  it('a host that refuses the connection fails the follow with why, and no rejection escapes', async () => {
+    const closed = await new Promise<number>((resolve) => {
+      const server = net.createServer().listen(0, '127.0.0.1', () => {
+        const { port } = server.address() as net.AddressInfo;
+        server.close(() => resolve(port));
+      });
+    });
+    const escaped: unknown[] = [];
+    const onUnhandled = (err: unknown) => escaped.push(err);
+    process.on('unhandledRejection', onUnhandled);
+    try {
+      const gone = new RemoteHost({ ...target, name: 'gone', host: '127.0.0.1', port: closed }, 'switchyard', pool);
+      const refused = new SshBackend({ ...backendOptions(), hosts: ['gone'], openHost: async () => gone });
+      const handle = { backend: 'ssh' as const, host: 'gone', run_id: 'r-1', attempt: 1, root: 'switchyard', session: 'sy-r-1-1' };
+      const drain = async () => {
+        for await (const chunk of refused.logs(handle, { follow: true })) void chunk;
+      };
+      await expect(drain()).rejects.toThrow(/^ssh gone \([^)]*127\.0\.0\.1:\d+\): connection refused/);
+      // A rejection left unhandled is reported after the microtasks of the turn it happened in.
+      await new Promise((r) => setImmediate(r));
+      expect(escaped).toEqual([]);
+    } finally {
+      process.off('unhandledRejection', onUnhandled);
+    }
+  }, 30_000);
+
+  it('an abort while the next chunk of a quiet log is awaited ends the follow at once and its tail on the host', async () => {
+    const quiet = testAttemptSpec({ ...spec(1), unit_id: 'guard-20261126T0000-0badc0de/shards/5', shard_index: 5 });
+    const [handle] = await backend.submitMany([{ spec: quiet, slot: 'h1' }]);
+    if (!handle || handle instanceof Error) throw handle ?? new Error('no answer');
+    try {
+      await until('the attempt running', async () => (await poll(handle)).state === 'running');
+      const file = `${new RemoteHost(target, 'switchyard', pool).layout.attemptDir(quiet.unit_id, 1)}/stderr.log`;
+      // The hosts share this machine's process table; -x: the whole command line, not a shell naming it.
+      const tails = () => {
+        try {
+          return Number(execFileSync('pgrep', ['-c', '-x', '-f', `tail -n [+]1 -F ${file}`]).toString());
+        } catch {
+          return 0; // pgrep exits 1 when none match
+        }
+      };
+      const controller = new AbortController();
+      const it = backend.logs(handle, { follow: true, stream: 'stderr', signal: controller.signal })[Symbol.asyncIterator]();
+      const next = it.next();
+      await until('tail -F on the host', async () => tails() === 1);
+      controller.abort();
+      await expect(next).resolves.toEqual({ done: true, value: undefined });
+      await until('tail -F on the host gone', async () => tails() === 0, 5000);
+    } finally {
+      await backend.cancel(handle, { force: true });
+    }
+  }, 60_000);
 });
 
 describe('prepareHost', () => {

@@ -9,6 +9,8 @@ export interface LogsOptions {
   attempt?: number | 'predict';
   stream: 'stdout' | 'stderr';
   follow: boolean;
+  /** aborted: a follow ends at once (a reader gone while the log is quiet) */
+  signal?: AbortSignal;
 }
 
 export async function* runLogs(project: Project, run: RunRecord, opts: LogsOptions): AsyncIterable<string> {
@@ -25,5 +27,5 @@ export async function* runLogs(project: Project, run: RunRecord, opts: LogsOptio
     yield bytes.toString('utf8');
     return;
   }
-  yield* (await backendForHandle(project, attempt.handle)).logs(attempt.handle, { follow: opts.follow, stream: opts.stream });
+  yield* (await backendForHandle(project, attempt.handle)).logs(attempt.handle, { follow: opts.follow, stream: opts.stream, signal: opts.signal });
 }

@@ -61,6 +61,14 @@ export interface Slot {
   capacity: number;
 }
 
+/** What Backend.logs reads: which stream, whether to follow it, and what ends a follow early. */
+export interface BackendLogsOptions {
+  follow: boolean;
+  stream?: 'stdout' | 'stderr';
+  /** aborted: the follow returns at once and closes what it holds */
+  signal?: AbortSignal;
+}
+
 export interface Submission {
   spec: AttemptSpec;
   /** the slot a placer runs it on; schedulers ignore it */
@@ -98,7 +106,12 @@ export interface Backend {
   waitForChange?(ms: number, signal?: AbortSignal): Promise<void>;
   /** Asks an attempt to checkpoint and stop; `force` kills it now; `preempt` ends it preempted. */
   cancel(handle: Handle, opts?: { force?: boolean; preempt?: boolean }): Promise<void>;
-  logs(handle: Handle, opts: { follow: boolean; stream?: 'stdout' | 'stderr' }): AsyncIterable<string>;
+  /**
+   * An attempt's output: whole, or followed as it grows until the attempt ends. A follow ends at
+   * once, its channel, timer or file closed, when `signal` aborts (a generator's return() waits
+   * for its next yield, which a quiet log may never reach).
+   */
+  logs(handle: Handle, opts: BackendLogsOptions): AsyncIterable<string>;
   /**
    * An attempt's file as it is now where the attempt runs (metrics.jsonl grows there between the
    * checkpoints that copy it to the store); null when it is not there. Absent: only the store has it.

@@ -28,12 +28,13 @@ import { repoExcludes } from '../remote/remote-host.js';
 import { loadRunnerBundle } from '../remote/runner-bundle.js';
 import { EVENTS_FILE, STOP_REQUEST, TERMINAL, type AttemptSpec, type AttemptStatus, type RunnerEvent } from '../runner/attempt-spec.js';
 import { parseEventLines, parseJsonLines } from '../runner/jsonl.js';
+import { sleepUnless } from '../sleep-unless.js';
 import { runKeys } from '../store/run-keys.js';
 import type { Store } from '../store/store.js';
 import type { ExperimentSpec } from '../spec/experiment.js';
 import { UserError } from '../ui/errors.js';
 import { formatBytes } from '../ui/format.js';
-import { unanswered, type Backend, type Capabilities, type Handle, type PollRequest, type PollResult, type Submission } from './backend.js';
+import { unanswered, type Backend, type BackendLogsOptions, type Capabilities, type Handle, type PollRequest, type PollResult, type Submission } from './backend.js';
 
 const BatchHandle = z.object({
   backend: z.literal('gcp-batch'),
@@ -310,11 +311,12 @@ export class GcpBatchBackend implements Backend {
   }
 
   /** The runner's copy of its output in the store (every 0.5 s while it runs); following polls the store. */
-  async *logs(handle: Handle, opts: { follow: boolean; stream?: 'stdout' | 'stderr' }): AsyncIterable<string> {
+  async *logs(handle: Handle, opts: BackendLogsOptions): AsyncIterable<string> {
     const h = BatchHandle.parse(handle);
     const key = runKeys.attemptFile(h.unit, h.attempt, `${opts.stream ?? 'stdout'}.log`);
     let offset = 0;
     for (;;) {
+      if (opts.signal?.aborted) return;
       const [poll] = opts.follow ? await this.pollMany([{ handle, eventsFrom: Number.MAX_SAFE_INTEGER }]) : [null];
       const text = (await this.opts.store.getBytes(key)) ?? Buffer.alloc(0);
       if (text.length > offset) {
@@ -322,7 +324,7 @@ export class GcpBatchBackend implements Backend {
         offset = text.length;
       }
       if (!poll || (TERMINAL.has(poll.state) && !poll.unanswered)) return;
-      await new Promise((r) => setTimeout(r, 1000));
+      await sleepUnless(1000, opts.signal);
     }
   }
 

@@ -12,7 +12,6 @@ import { spawn } from 'node:child_process';
 import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { open, readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { z } from 'zod';
 import { isAlive, processStartTime } from '../process-alive.js';
 import type { Store } from '../store/store.js';
@@ -22,7 +21,7 @@ import { AttemptRunner, workPaths } from '../runner/attempt-runner.js';
 import { lastJsonLine, parseEventLines } from '../runner/jsonl.js';
 import { settleAttempt } from '../runner/work-tidy.js';
 import { CUT_SHORT, sleepUnless } from '../sleep-unless.js';
-import type { Backend, Capabilities, Handle, PollRequest, PollResult, Submission } from './backend.js';
+import type { Backend, BackendLogsOptions, Capabilities, Handle, PollRequest, PollResult, Submission } from './backend.js';
 
 const LocalHandle = z.object({
   backend: z.literal('local'),
@@ -230,7 +229,8 @@ export class LocalBackend implements Backend {
     return readFile(path.join(workPaths(h.work_dir, h.attempt).attempt, name)).catch(() => null);
   }
 
-  async *logs(handle: Handle, opts: { follow: boolean; stream?: 'stdout' | 'stderr' }): AsyncIterable<string> {
+  /** Following reads what was added every 0.3 s until the attempt ends, or its signal aborts. */
+  async *logs(handle: Handle, opts: BackendLogsOptions): AsyncIterable<string> {
     const h = LocalHandle.parse(handle);
     const name = `${opts.stream ?? 'stdout'}.log`;
     const file = path.join(workPaths(h.work_dir, h.attempt).attempt, name);
@@ -244,6 +244,7 @@ export class LocalBackend implements Backend {
       let offset = 0;
       const buf = Buffer.alloc(1 << 16);
       for (;;) {
+        if (opts.signal?.aborted) return;
         const { bytesRead } = await fd.read(buf, 0, buf.length, offset);
         if (bytesRead > 0) {
           offset += bytesRead;
@@ -255,7 +256,7 @@ export class LocalBackend implements Backend {
           if (tail > 0) yield buf.subarray(0, tail).toString('utf8');
           return;
         }
-        await sleep(300);
+        await sleepUnless(300, opts.signal);
       }
     } finally {
       await fd.close();

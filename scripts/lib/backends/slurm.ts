@@ -12,13 +12,14 @@ import { z } from 'zod';
 import type { ClusterEntry } from '../config/cluster-config.js';
 import { parsePoll } from '../remote/launch.js';
 import { TERMINAL, type AttemptSpec } from '../runner/attempt-spec.js';
+import { sleepUnless } from '../sleep-unless.js';
 import { parseSacct, parseSqueueJson, unitState, type SlurmJob } from '../slurm/job-states.js';
 import { GatheredCalls } from '../slurm/gathered-calls.js';
 import type { LoginNode } from '../slurm/login-node.js';
 import { ATTEMPT_SPEC_FILE, attemptDirPath, jobName, renderSbatch, submissionName, type JobPaths } from '../slurm/render-sbatch.js';
 import { arraySizes, DEFAULT_MAX_ARRAY_SIZE, maxArrayTasks, slurmSubmitCall, SLURM_CANCEL_SCRIPT, SLURM_KILL_SCRIPT, SLURM_POLL_SCRIPT, SLURM_SUBMIT_SCRIPT, underOneFolder } from '../slurm/scripts.js';
 import { UserError } from '../ui/errors.js';
-import { unanswered, type Backend, type Capabilities, type Handle, type PollRequest, type PollResult, type Submission } from './backend.js';
+import { unanswered, type Backend, type BackendLogsOptions, type Capabilities, type Handle, type PollRequest, type PollResult, type Submission } from './backend.js';
 
 const SlurmHandle = z.object({
   backend: z.literal('slurm'),
@@ -224,11 +225,12 @@ export class SlurmBackend implements Backend {
   }
 
   /** The runner's copy of the experiment's output on the shared filesystem; following reads what was added each second. */
-  async *logs(handle: Handle, opts: { follow: boolean; stream?: 'stdout' | 'stderr' }): AsyncIterable<string> {
+  async *logs(handle: Handle, opts: BackendLogsOptions): AsyncIterable<string> {
     const h = SlurmHandle.parse(handle);
     const file = `${h.dir}/${opts.stream ?? 'stdout'}.log`;
     let offset = 0;
     for (;;) {
+      if (opts.signal?.aborted) return;
       const [poll] = opts.follow ? await this.pollMany([{ handle, eventsFrom: Number.MAX_SAFE_INTEGER }]) : [null];
       const r = await this.opts.login.sh('tail -c +"$1" "$2" 2>/dev/null; exit 0', [String(offset + 1), file]);
       if (r.stdout) {
@@ -236,7 +238,7 @@ export class SlurmBackend implements Backend {
         offset += Buffer.byteLength(r.stdout);
       }
       if (!poll || (TERMINAL.has(poll.state) && !poll.unanswered)) return;
-      await new Promise((resolve) => setTimeout(resolve, 1000));
+      await sleepUnless(1000, opts.signal);
     }
   }
 

@@ -16,7 +16,7 @@ import { TERMINAL } from '../runner/attempt-spec.js';
 import type { Store } from '../store/store.js';
 import { UserError } from '../ui/errors.js';
 import { formatBytes } from '../ui/format.js';
-import { EarlierAttemptRunning, unanswered, type Backend, type Capabilities, type Handle, type PollRequest, type PollResult, type Submission } from './backend.js';
+import { EarlierAttemptRunning, unanswered, type Backend, type BackendLogsOptions, type Capabilities, type Handle, type PollRequest, type PollResult, type Submission } from './backend.js';
 
 const SshHandle = z.object({
   backend: z.enum(['ssh', 'fleet']),
@@ -226,7 +226,11 @@ export class SshBackend implements Backend {
     return readFileOnHost(host, file, { timeoutMs: host.target.connectTimeoutSec * 1000 }).catch(() => null);
   }
 
-  async *logs(handle: Handle, opts: { follow: boolean; stream?: 'stdout' | 'stderr' }): AsyncIterable<string> {
+  /**
+   * Following: `tail -F` over a channel of the pooled connection, polled each second for the
+   * attempt's end. A channel that fails (refused, lost) fails the follow; an abort ends it at once.
+   */
+  async *logs(handle: Handle, opts: BackendLogsOptions): AsyncIterable<string> {
     const h = SshHandle.parse(handle);
     const host = await this.host(h.host);
     const file = `${host.layout.attemptDir(unitOf(h), h.attempt)}/${opts.stream ?? 'stdout'}.log`;
@@ -234,27 +238,45 @@ export class SshBackend implements Backend {
       yield (await host.run(['cat', file], { allowFail: true })).stdout;
       return;
     }
+    const { signal } = opts;
+    if (signal?.aborted) return;
     const chunks: string[] = [];
     let wake: () => void = () => {};
     const stream = host.pool.stream(host.target, ['tail', '-n', '+1', '-F', file], (text, from) => {
       if (from === 'stdout') chunks.push(text);
       wake();
     });
+    // A failed channel is caught here, to be thrown by this generator: never an unhandled rejection.
     let ended = false;
-    void stream.done.finally(() => ((ended = true), wake()));
+    let failure: unknown = null;
+    void stream.done
+      .catch((err: unknown) => void (failure = err))
+      .finally(() => ((ended = true), wake()));
+    let aborted: () => void = () => {};
+    const abort = new Promise<void>((r) => (aborted = r));
+    const onAbort = () => (aborted(), wake());
+    signal?.addEventListener('abort', onAbort, { once: true });
+    let timer: NodeJS.Timeout | undefined;
     try {
       for (;;) {
         while (chunks.length) yield chunks.shift()!;
+        if (failure) throw failure;
         if (ended) return;
-        const [poll] = await this.pollMany([{ handle, eventsFrom: Number.MAX_SAFE_INTEGER }]);
-        const done = TERMINAL.has(poll!.state) && !poll!.unanswered;
-        await new Promise<void>((r) => ((wake = r), setTimeout(r, done ? 500 : 1000)));
+        const polled = await Promise.race([this.pollMany([{ handle, eventsFrom: Number.MAX_SAFE_INTEGER }]), abort]);
+        if (!polled || signal?.aborted) return;
+        const done = TERMINAL.has(polled[0]!.state) && !polled[0]!.unanswered;
+        // Ended: no wait. Done: the last bytes tail has yet to send, half a second at most.
+        if (!ended && (done || !chunks.length)) await new Promise<void>((r) => ((wake = r), (timer = setTimeout(r, done ? 500 : 1000))));
+        clearTimeout(timer);
+        if (signal?.aborted) return;
         if (done) {
           while (chunks.length) yield chunks.shift()!;
           return;
         }
       }
     } finally {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', onAbort);
       stream.close();
     }
   }
