@@ -4,20 +4,26 @@
 // HttpOnly SameSite=Strict cookie) and that session's CSRF token in the X-CSRF-Token header
 // (a synchronizer token the page reads from /api/session, same-origin only: there is no CORS).
 // Without SWITCHYARD_DASHBOARD_TOKEN in .env no session can be made: the dashboard is read-only.
+// A session holds for the token it was made with (a token changed in .env ends every session)
+// and for 12 hours from its sign-in, however much it is used.
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { NextFunction, Request, Response } from 'express';
 
 export const TOKEN_KEY = 'SWITCHYARD_DASHBOARD_TOKEN';
 const COOKIE = 'sy_session';
-/** A session lasts a working day and a night after its last use. */
-const IDLE_MS = 24 * 3600_000;
+/** A session lasts a working day from its sign-in, used or not: a leaked cookie does not live on. */
+export const SESSION_MAX_AGE_MS = 12 * 3600_000;
+/** Where a sign-in may send the browser back to: a path of this server, never `//host` or `/\host`. */
+export const NEXT_PATH = /^\/(?![/\\])[a-z0-9/_-]*$/i;
 
 interface Session {
   id: string;
   csrf: string;
   /** a short, non-secret name for the ledger: who acted */
   who: string;
-  lastSeen: number;
+  /** the SHA-256 of the token it was made with: it holds only while .env has that token */
+  token: Buffer;
+  createdAt: number;
 }
 
 const digest = (s: string) => createHash('sha256').update(s, 'utf8').digest();
@@ -54,12 +60,16 @@ export class Auth {
     return !this.token();
   }
 
-  /** The session the request carries, if any is live. */
+  /** The session the request carries, if it is live: made with the token .env has now, and young enough. */
   session(req: Request): Session | null {
     const id = cookieOf(req, COOKIE);
     const s = id ? this.sessions.get(id) : undefined;
-    if (!s || Date.now() - s.lastSeen > IDLE_MS || this.readOnly) return null;
-    s.lastSeen = Date.now();
+    if (!s) return null;
+    const token = this.token();
+    if (!token || !timingSafeEqual(s.token, digest(token)) || Date.now() - s.createdAt > SESSION_MAX_AGE_MS) {
+      this.sessions.delete(s.id);
+      return null;
+    }
     return s;
   }
 
@@ -103,13 +113,14 @@ export class Auth {
     const given = typeof req.body?.token === 'string' ? req.body.token : '';
     if (!expected) return void res.status(403).type('text/plain').send(`read-only: ${TOKEN_KEY} is not set in .env\n`);
     if (!given || !sameSecret(given, expected)) return void res.redirect(303, '/login?failed=1');
+    for (const [old, s] of this.sessions) if (Date.now() - s.createdAt > SESSION_MAX_AGE_MS) this.sessions.delete(old);
     const id = randomBytes(32).toString('base64url');
-    const session: Session = { id, csrf: randomBytes(32).toString('base64url'), who: `session-${id.slice(0, 8)}`, lastSeen: Date.now() };
+    const session: Session = { id, csrf: randomBytes(32).toString('base64url'), who: `session-${id.slice(0, 8)}`, token: digest(expected), createdAt: Date.now() };
     this.sessions.set(id, session);
     // Secure is left off: behind plain http on loopback it would stop the cookie; a tunnel that
     // terminates TLS still carries it (docs/architecture.md, the dashboard).
-    res.setHeader('Set-Cookie', `${COOKIE}=${id}; HttpOnly; SameSite=Strict; Path=/; Max-Age=${IDLE_MS / 1000}`);
-    res.redirect(303, typeof req.body?.next === 'string' && /^\/[a-z0-9/_-]*$/i.test(req.body.next) ? req.body.next : '/');
+    res.setHeader('Set-Cookie', `${COOKIE}=${id}; HttpOnly; SameSite=Strict; Path=/; Max-Age=${SESSION_MAX_AGE_MS / 1000}`);
+    res.redirect(303, typeof req.body?.next === 'string' && NEXT_PATH.test(req.body.next) ? req.body.next : '/');
   }
 
   logout(req: Request, res: Response): void {

@@ -35,13 +35,32 @@ export class EnvSecrets {
     return readDotEnv(this.root)[key] || undefined;
   }
 
+  /**
+   * `body` as JSON with every string in it masked, keys included. The strings, not the text:
+   * a short value (PIN=1234) masked in the text would break a number (`"step":1234`) or a key.
+   */
+  json(body: unknown): string | undefined {
+    const redactor = this.current();
+    const plain = JSON.stringify(body);
+    // Nothing to mask in the text (the usual case), nothing in any string: the redactor also
+    // matches a value as JSON escapes it. Only a body holding a secret is serialised again.
+    if (plain === undefined || redactor.text(plain) === plain) return plain;
+    return JSON.stringify(body, (_key, value: unknown) => {
+      if (typeof value === 'string') return redactor.text(value);
+      if (value === null || typeof value !== 'object' || Array.isArray(value)) return value;
+      const keys = Object.keys(value);
+      if (keys.every((k) => redactor.text(k) === k)) return value;
+      return Object.fromEntries(keys.map((k) => [redactor.text(k), (value as Record<string, unknown>)[k]]));
+    });
+  }
+
   /** Middleware: res.json and res.send mask their bodies (streams mask through `current().pipe`). */
   middleware() {
     return (_req: Request, res: Response, next: NextFunction) => {
       const send = res.send.bind(res);
       res.json = (body: unknown) => {
         if (!res.get('Content-Type')) res.type('application/json');
-        return send(this.current().text(JSON.stringify(body)));
+        return send(this.json(body));
       };
       res.send = (body?: unknown) => send(typeof body === 'string' ? this.current().text(body) : Buffer.isBuffer(body) ? Buffer.from(this.current().text(body.toString('utf8'))) : body);
       next();

@@ -1,0 +1,123 @@
+// The dashboard's guards in this process over HTTP (the server as make dashboard builds it, with a
+// stand-in project): a session holds only for the token it was made with and for 12 hours from
+// its sign-in; a sign-in sends the browser back only to a path of this server; and JSON bodies
+// are masked string by string, so a short secret that a number spells leaves the number whole.
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import type http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { Router } from 'express';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { createDashboard } from '../../dashboard/app.js';
+import { NEXT_PATH, SESSION_MAX_AGE_MS } from '../../dashboard/auth.js';
+import type { Project } from '../../scripts/lib/project.js';
+import { REPO } from '../helpers/sandbox.js';
+
+const OLD = 'old-token-0123456789abcdef';
+const NEW = 'new-token-rotated-after-a-leak';
+let tmp: string;
+let server: http.Server;
+let base: string;
+let body: unknown = null;
+
+const writeEnv = (text: string) => writeFileSync(path.join(tmp, '.env'), text);
+
+beforeEach(async () => {
+  tmp = mkdtempSync(path.join(os.tmpdir(), 'switchyard-dashboard-guards-'));
+  writeEnv(`SWITCHYARD_DASHBOARD_TOKEN=${OLD}\n`);
+  const project = { root: tmp, config: {}, db: { keepSummariesParsed() {}, get: () => null } } as unknown as Project;
+  const echo = Router().get('/api/echo', (_req, res) => void res.json(body));
+  let port = 0;
+  const { app } = createDashboard({ project, bindHost: '127.0.0.1', port: () => port, extra: () => [echo] });
+  server = app.listen(0, '127.0.0.1');
+  await new Promise((r) => server.once('listening', r));
+  port = (server.address() as AddressInfo).port;
+  base = `http://127.0.0.1:${port}`;
+});
+
+afterEach(async () => {
+  vi.useRealTimers();
+  server.closeAllConnections();
+  await new Promise((r) => server.close(r));
+  rmSync(tmp, { recursive: true, force: true });
+});
+
+function login(token: string, next?: string): Promise<Response> {
+  const form = new URLSearchParams({ token, ...(next === undefined ? {} : { next }) });
+  return fetch(`${base}/login`, { method: 'POST', redirect: 'manual', headers: { Origin: base, 'Content-Type': 'application/x-www-form-urlencoded' }, body: form.toString() });
+}
+
+async function signIn(token: string): Promise<{ cookie: string; csrf: string }> {
+  const res = await login(token);
+  expect(res.status).toBe(303);
+  const cookie = res.headers.get('set-cookie')!.split(';')[0]!;
+  const session = (await (await fetch(`${base}/api/session`, { headers: { Cookie: cookie } })).json()) as { csrf: string; signedIn: boolean };
+  expect(session.signedIn).toBe(true);
+  return { cookie, csrf: session.csrf };
+}
+
+/** A POST that needs a session: signing out. */
+const act = ({ cookie, csrf }: { cookie: string; csrf: string }) =>
+  fetch(`${base}/api/logout`, { method: 'POST', headers: { Origin: base, 'Content-Type': 'application/json', Cookie: cookie, 'X-CSRF-Token': csrf }, body: '{}' });
+
+describe('dashboard sessions', () => {
+  it('end when the token in .env changes: the old cookie and its CSRF token are refused', async () => {
+    const old = await signIn(OLD);
+    writeEnv(`SWITCHYARD_DASHBOARD_TOKEN=${NEW}\n`); // the operator rotates the token after a leak
+    const refused = await act(old);
+    expect(refused.status).toBe(403);
+    expect(await refused.json()).toEqual({ error: 'not signed in' });
+    expect(await (await fetch(`${base}/api/session`, { headers: { Cookie: old.cookie } })).json()).toMatchObject({ signedIn: false, csrf: null });
+    // Ended for good, even should the old token come back.
+    writeEnv(`SWITCHYARD_DASHBOARD_TOKEN=${OLD}\n`);
+    expect((await act(old)).status).toBe(403);
+    writeEnv(`SWITCHYARD_DASHBOARD_TOKEN=${NEW}\n`);
+    expect((await login(OLD)).headers.get('location')).toBe('/login?failed=1');
+    expect((await act(await signIn(NEW))).status).toBe(200);
+  });
+
+  it('end 12 hours after their sign-in, however much they are used', async () => {
+    vi.useFakeTimers({ toFake: ['Date'], now: Date.parse('2026-11-30T08:00:00Z') });
+    const s = await signIn(OLD);
+    const cookie = (await login(OLD)).headers.get('set-cookie')!;
+    expect(cookie).toContain(`Max-Age=${SESSION_MAX_AGE_MS / 1000}`);
+    expect(SESSION_MAX_AGE_MS).toBe(12 * 3600_000);
+    for (const hour of [3, 6, 9, 11.9]) {
+      vi.setSystemTime(Date.parse('2026-11-30T08:00:00Z') + hour * 3600_000);
+      expect(await (await fetch(`${base}/api/session`, { headers: { Cookie: s.cookie } })).json(), `at ${hour} h`).toMatchObject({ signedIn: true });
+    }
+    vi.setSystemTime(Date.parse('2026-11-30T20:00:01Z'));
+    expect((await act(s)).status).toBe(403);
+  });
+});
+
+describe('the sign-in', () => {
+  it('sends the browser back to a path of this server only, never to //host or /\\host', async () => {
+    for (const next of ['//2130706433', '//evil.example/x', '/\\evil.example', '/%2F%2Fevil', 'https://evil.example']) {
+      expect((await login(OLD, next)).headers.get('location'), next).toBe('/');
+    }
+    expect((await login(OLD, '/runs/penguins-long-20261130T1200-0badf00d')).headers.get('location')).toBe('/runs/penguins-long-20261130T1200-0badf00d');
+    // The login page fills its form with the same rule.
+    expect(readFileSync(path.join(REPO, 'dashboard/public/login.js'), 'utf8')).toContain(`${NEXT_PATH}.test(next)`);
+  });
+});
+
+describe('JSON bodies', () => {
+  it('mask the secrets in their strings and keys, and leave a number that spells a short secret whole', async () => {
+    writeEnv(`SWITCHYARD_DASHBOARD_TOKEN=${OLD}\nPIN=1234\nAPI_KEY=sk-live-0a1b2c3d4e5f\n`);
+    body = { step: 1234, loss: 0.1234, steps: [1234, 41234], note: 'pin 1234, key sk-live-0a1b2c3d4e5f', 'sk-live-0a1b2c3d4e5f': true, nested: [{ s: '1234' }] };
+    const res = await fetch(`${base}/api/echo`);
+    expect(res.headers.get('content-type')).toMatch(/^application\/json/);
+    const text = await res.text();
+    expect(JSON.parse(text)).toEqual({
+      step: 1234,
+      loss: 0.1234,
+      steps: [1234, 41234],
+      note: 'pin [redacted PIN], key [redacted API_KEY]',
+      '[redacted API_KEY]': true,
+      nested: [{ s: '[redacted PIN]' }],
+    });
+    expect(text).not.toContain('sk-live');
+  });
+});
