@@ -83,7 +83,7 @@ async function generate(count: number): Promise<void> {
   closeSync(fd);
   const ledgerPath = path.join(dir, 'ledger.jsonl');
   await writeHead(ledgerPath, { seq: count, sha256: prev });
-  await writeAnchor(await openStore('file://store', dir), makeAnchor(ledgerId(first), count, prev, beforeLast, null));
+  await writeAnchor(await openStore('file://store', dir), makeAnchor(ledgerId(first), count, prev, beforeLast, null, ledgerPath));
   writeFileSync(marker, tag);
 }
 

@@ -24,7 +24,7 @@ async function check(project: Project): Promise<{ ledger: LedgerVerifyResult; au
 /** Anchors a ledger whose chain verified but whose store anchor is missing (or unsigned under a key). */
 async function anchorLedger(project: Project, ledger: LedgerVerifyResult): Promise<string> {
   const tip = ledger.tip!;
-  await writeAnchor(project.store, makeAnchor(tip.id, tip.seq, tip.sha256, tip.prev, ledgerKey(project)));
+  await writeAnchor(project.store, makeAnchor(tip.id, tip.seq, tip.sha256, tip.prev, ledgerKey(project), project.ledgerPath));
   const reason = ledger.firstBad!.reason.replace(/^line \d+: /, '').replace(/; once you trust.*$/, '');
   await recordInLedger(project, 'ledger.anchored', { line: tip.seq, sha256: tip.sha256, reason });
   return `anchored the ledger at line ${tip.seq} (${reason})`;

@@ -167,6 +167,20 @@ describe('tampering is detected and located', () => {
     await rm(ledger);
     expect((await verifyLedger(ledger)).ok).toBe(false);
   });
+
+  it('a head file that is not a seq and a hash is named in one line, not a crash', async () => {
+    await fill(3);
+    for (const head of ['{}', '{"seq":0}', '{"seq":0,"sha256":"x"}', 'null', '{"seq":2,"sha256":"' + 'a'.repeat(64) + '","hmac":7}']) {
+      await writeFile(`${ledger}.head`, `${head}\n`);
+      expect(await verifyLedger(ledger)).toEqual({
+        ok: false,
+        entries: 3,
+        firstBad: { line: 3, reason: `line 3: the head file ${ledger}.head was edited or damaged (not a seq and a hash)` },
+      });
+    }
+    await appendLedger(ledger, 'x', {}); // an append writes a good head over it
+    expect(await verifyLedger(ledger)).toEqual({ ok: true, entries: 4 });
+  });
 });
 
 describe('onEntry', () => {

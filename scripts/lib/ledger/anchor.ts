@@ -5,13 +5,16 @@
 // It is written under the ledger's lock just BEFORE each line is appended: the anchor is never
 // behind the ledger, so a line the anchor does not cover was not written by Switchyard. A crash
 // between the two leaves the anchor one entry ahead, its prev the hash of the ledger's last
-// line: that entry never happened, and the next append goes on from there. (The local head,
-// written after the line, tells that apart from a last line removed by hand.)
+// line: that entry never happened, and the next append goes on from there. Only the local head,
+// written after the line, tells that apart from a last line removed by hand, so that state is
+// accepted only while the head (signed under a key) names the line before the anchored one.
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import { open } from 'node:fs/promises';
+import { hostname } from 'node:os';
+import path from 'node:path';
 import { UserError } from '../ui/errors.js';
 import { ZERO_HASH, hashLine } from './format.js';
-import { readHead } from './head.js';
+import { readTrustedHead, type LedgerHead } from './head.js';
 
 export const LEDGER_KEY_VAR = 'SWITCHYARD_LEDGER_KEY';
 
@@ -22,12 +25,15 @@ export interface LedgerAnchor {
   /** the hash of line seq-1 (the new line's prev): lets a cut-off append be recognised */
   prev: string;
   hmac?: string;
+  /** the ledger file it anchors, `<machine>:<path>` (not signed: it only tells a deleted ledger from another clone's) */
+  file?: string;
 }
 
 /** The few objects of a store the anchor needs (a `Store` is one). */
 export interface AnchorStore {
   getBytes(key: string): Promise<Buffer | null>;
   putBytes(key: string, data: string): Promise<unknown>;
+  list(prefix: string): Promise<string[]>;
   locate(key: string): string;
 }
 
@@ -39,8 +45,8 @@ export interface LedgerTip {
   last: string;
   /** hash of line `seq`, for an anchor behind the ledger (verify knows them all) */
   hashAt?: (seq: number) => string | undefined;
-  /** seq in the local head file, when there is one */
-  headSeq: number | null;
+  /** the local head, when there is one that is well formed and (under a key) signed */
+  head: LedgerHead | null;
 }
 
 export interface AnchorProblem {
@@ -57,9 +63,12 @@ function mac(a: Omit<LedgerAnchor, 'hmac'>, key: string): string {
   return createHmac('sha256', key).update(`${a.ledger}\n${a.seq}\n${a.sha256}\n${a.prev}`).digest('hex');
 }
 
-export function makeAnchor(ledger: string, seq: number, sha256: string, prev: string, key: string | null): LedgerAnchor {
+/** Names a ledger file across the machines and clones that share one store. */
+export const ledgerFileName = (ledgerPath: string) => `${hostname()}:${path.resolve(ledgerPath)}`;
+
+export function makeAnchor(ledger: string, seq: number, sha256: string, prev: string, key: string | null, ledgerPath: string): LedgerAnchor {
   const a = { ledger, seq, sha256, prev };
-  return key ? { ...a, hmac: mac(a, key) } : a;
+  return { ...a, ...(key ? { hmac: mac(a, key) } : {}), file: ledgerFileName(ledgerPath) };
 }
 
 function hmacMatches(a: LedgerAnchor, key: string): boolean {
@@ -74,11 +83,32 @@ export async function readAnchor(store: AnchorStore, id: string): Promise<Ledger
   if (!bytes) return null;
   try {
     const a = JSON.parse(bytes.toString('utf8')) as LedgerAnchor;
-    if (a.ledger === id && Number.isSafeInteger(a.seq) && /^[0-9a-f]{64}$/.test(a.sha256) && /^[0-9a-f]{64}$/.test(a.prev)) return a;
+    if (a.ledger === id && Number.isSafeInteger(a.seq) && /^[0-9a-f]{64}$/.test(a.sha256) && /^[0-9a-f]{64}$/.test(a.prev) && (a.file === undefined || typeof a.file === 'string')) return a;
   } catch {
     // reported below
   }
   return `the store anchor ${store.locate(anchorKey(id))} is not a valid anchor (edited)`;
+}
+
+/**
+ * The store's anchors of ledgers kept in the file `ledgerPath` on this machine: what a ledger that
+ * is not there (nor its head) leaves behind when it was deleted. Another clone's or machine's
+ * anchor does not count, nor one that names no file (written before anchors did).
+ */
+export async function anchorsOfLedgerFile(store: AnchorStore, ledgerPath: string): Promise<string[]> {
+  const keys = (await store.list('ledgers/')).filter((k) => /^ledgers\/[^/]+\/head\.json$/.test(k));
+  const here = ledgerFileName(ledgerPath);
+  const found: string[] = [];
+  for (const key of keys) {
+    let file: unknown;
+    try {
+      file = (JSON.parse((await store.getBytes(key))?.toString('utf8') ?? 'null') as { file?: unknown } | null)?.file;
+    } catch {
+      file = undefined;
+    }
+    if (file === here) found.push(store.locate(key));
+  }
+  return found;
 }
 
 export async function writeAnchor(store: AnchorStore, anchor: LedgerAnchor): Promise<void> {
@@ -105,8 +135,15 @@ export function anchorProblem(anchor: LedgerAnchor | null | string, tip: LedgerT
     return { line: at, reason: `line ${at}: the store anchor ${where} has a wrong HMAC (forged, or SWITCHYARD_LEDGER_KEY changed)` };
   }
   if (anchor.seq === tip.count && anchor.sha256 === tip.last) return null;
-  // One ahead: an append cut off between its anchor and its line, unless the local head saw the line.
-  if (anchor.seq === tip.count + 1 && anchor.prev === tip.last && tip.headSeq !== anchor.seq) return null;
+  // One ahead: an append cut off between its anchor and its line leaves the head at the line before.
+  if (anchor.seq === tip.count + 1 && anchor.prev === tip.last && !(tip.head && tip.head.seq >= anchor.seq)) {
+    if (tip.head?.seq === tip.count && tip.head.sha256 === tip.last) return null;
+    return {
+      line: end,
+      reason: `line ${end}: the ledger ends at line ${tip.count} but the store anchor ${where} records ${anchor.seq} entries and no ${key ? 'signed ' : ''}local head shows that append was cut off (line ${anchor.seq} was removed, and the head with it); once you trust the ledger, make verify repair=1 anchors it at line ${tip.count}`,
+      repairable: true,
+    };
+  }
   if (anchor.seq < tip.count) {
     const hash = tip.hashAt?.(anchor.seq);
     if (hash !== undefined && hash !== anchor.sha256) {
@@ -145,6 +182,9 @@ async function readFirstLine(file: string): Promise<Buffer> {
   }
 }
 
+/** Runs under the ledger's lock before each line; names the key that signs the local head. */
+export type AppendHook = (next: PendingAppend) => Promise<{ headKey: string | null } | void>;
+
 /** What appendLedger calls under its lock with the line it is about to write. */
 export interface PendingAppend {
   ledgerPath: string;
@@ -159,7 +199,7 @@ export interface PendingAppend {
  * ledger as it is (refusing to chain onto lines Switchyard did not write), then anchors the new
  * line. The anchor this process wrote last is trusted without reading it back.
  */
-export function anchorBeforeAppend(store: AnchorStore, key: string | null): (next: PendingAppend) => Promise<void> {
+export function anchorBeforeAppend(store: AnchorStore, key: string | null): AppendHook {
   let mine: LedgerAnchor | null = null;
   return async ({ ledgerPath, seq, line, last }) => {
     const count = seq - 1;
@@ -167,11 +207,12 @@ export function anchorBeforeAppend(store: AnchorStore, key: string | null): (nex
     const id = count === 0 ? ledgerId(line) : (mine?.ledger ?? ledgerId(await readFirstLine(ledgerPath)));
     if (!(mine && mine.ledger === id && mine.seq === count && mine.sha256 === lastHash)) {
       const current = count === 0 ? null : await readAnchor(store, id);
-      const tip = { count, last: lastHash, headSeq: (await readHead(ledgerPath))?.seq ?? null };
+      const tip = { count, last: lastHash, head: await readTrustedHead(ledgerPath, key) };
       const problem = anchorProblem(current, tip, key, store.locate(anchorKey(id)));
       if (problem) throw new UserError(`ledger ${ledgerPath}: ${problem.reason}; not appending (make verify checks the whole ledger)`);
     }
-    mine = makeAnchor(id, seq, hashLine(line), lastHash, key);
+    mine = makeAnchor(id, seq, hashLine(line), lastHash, key, ledgerPath);
     await writeAnchor(store, mine);
+    return { headKey: key };
   };
 }

@@ -9,8 +9,8 @@ import { fsyncDir } from '../ckpt/io.js';
 import { appendWhole, ensureDirOnce, writeFileAtomically } from '../store/atomic-file.js';
 import { diskError, UserError } from '../ui/errors.js';
 import { withFileLock } from './file-lock.js';
-import type { PendingAppend } from './anchor.js';
-import { writeHead } from './head.js';
+import type { AppendHook, PendingAppend } from './anchor.js';
+import { makeHead, writeHead } from './head.js';
 import { type LedgerEntry, type LedgerFields, ZERO_HASH, formatLine, hashLine, parseLine, splitLines } from './format.js';
 
 export * from './format.js';
@@ -18,8 +18,11 @@ export { withFileLock } from './file-lock.js';
 export { readHead, type LedgerHead } from './head.js';
 
 export interface AppendOptions {
-  /** runs under the lock with the line about to be written, before it is (the store anchor) */
-  beforeAppend?: (next: PendingAppend) => Promise<void>;
+  /**
+   * Runs under the lock with the line about to be written, before it is (the store anchor);
+   * it names the key the local head is signed with.
+   */
+  beforeAppend?: AppendHook;
 }
 
 /**
@@ -40,17 +43,21 @@ export async function appendLedger<T extends string>(
       try {
         const created = (await fh.stat()).size === 0;
         let { last, tornAt } = await readTail(fh);
+        let headKey: string | null = null;
+        const before = async (next: Omit<PendingAppend, 'ledgerPath'>) => {
+          headKey = (await opts.beforeAppend?.({ ledgerPath, ...next }))?.headKey ?? null;
+        };
         if (tornAt !== null) {
           const repaired = await moveTornTail(fh, ledgerPath, tornAt);
-          last = Buffer.from(await appendLine(fh, where, last, 'ledger.repaired', repaired, (next) => opts.beforeAppend?.({ ledgerPath, ...next })));
+          last = Buffer.from(await appendLine(fh, where, last, 'ledger.repaired', repaired, before));
           process.stderr.write(
             `switchyard: ${where}: its last line was cut off (${repaired.bytes} bytes of an interrupted append); moved them to ${repaired.recovery} and recorded the repair\n`,
           );
         }
-        const line = await appendLine(fh, where, last, type, fields, (next) => opts.beforeAppend?.({ ledgerPath, ...next }));
+        const line = await appendLine(fh, where, last, type, fields, before);
         if (created) await fsyncDir(path.dirname(ledgerPath));
         const entry = JSON.parse(line) as LedgerEntry;
-        await writeHead(ledgerPath, { seq: entry.seq, sha256: hashLine(line) });
+        await writeHead(ledgerPath, makeHead(entry.seq, hashLine(line), headKey));
         return entry;
       } finally {
         await fh.close();
@@ -71,7 +78,7 @@ async function appendLine(
   last: Buffer | null,
   type: string,
   fields: object,
-  before: (next: Omit<PendingAppend, 'ledgerPath'>) => Promise<void> | undefined,
+  before: (next: Omit<PendingAppend, 'ledgerPath'>) => Promise<void>,
 ): Promise<string> {
   let seq = 1;
   let prev = ZERO_HASH;

@@ -5,9 +5,9 @@
 // an edit cannot be trusted (an edited `ckpt.pruned` would otherwise surface as a missing step).
 import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
-import { anchorKey, anchorProblem, ledgerId, readAnchor, type AnchorProblem, type AnchorStore, type LedgerAnchor } from './anchor.js';
+import { anchorKey, anchorProblem, anchorsOfLedgerFile, ledgerId, readAnchor, type AnchorProblem, type AnchorStore, type LedgerAnchor } from './anchor.js';
 import { withFileLock } from './file-lock.js';
-import { readHead, type LedgerHead } from './head.js';
+import { isHeadSigned, readHead, type LedgerHead } from './head.js';
 import { type LedgerEntry, ZERO_HASH, hashLine, parseLine, splitLines } from './format.js';
 
 export interface VerifyLedgerOptions {
@@ -40,7 +40,8 @@ type Bad = { line: number; reason: string };
 interface Snapshot {
   data: Buffer;
   exists: boolean;
-  head: LedgerHead | null;
+  /** a string when the head file is there but not a head */
+  head: LedgerHead | null | string;
   /** undefined when no anchor was asked for, or the ledger has no first line to name it by */
   anchor?: LedgerAnchor | null | string;
   id?: string;
@@ -65,13 +66,16 @@ async function snapshot(ledgerPath: string, anchor: VerifyLedgerOptions['anchor'
 
 export async function verifyLedger(ledgerPath: string, opts: VerifyLedgerOptions = {}): Promise<LedgerVerifyResult> {
   const snap = await snapshot(ledgerPath, opts.anchor);
-  if (!snap.exists && !snap.head) return { ok: true, entries: 0 };
+  if (!snap.exists && !snap.head) return opts.anchor ? deletedLedger(opts.anchor.store, ledgerPath) : { ok: true, entries: 0 };
   const { lines, complete } = splitLines(snap.data);
   const wanted = typeof snap.anchor === 'object' && snap.anchor ? snap.anchor.seq : 0;
   const chain = checkChain(lines, complete, wanted, opts.onEntry);
-  const problems: (Bad | AnchorProblem | undefined)[] = [chain.bad, snap.head ? checkHead(lines, snap.head) : undefined];
+  const head = typeof snap.head === 'object' ? snap.head : null;
+  const damagedHead = typeof snap.head === 'string' ? { line: Math.max(lines.length, 1), reason: `line ${Math.max(lines.length, 1)}: ${snap.head}` } : undefined;
+  const problems: (Bad | AnchorProblem | undefined)[] = [chain.bad, head ? checkHead(lines, head) : damagedHead];
   if (opts.anchor && snap.anchor !== undefined && snap.id) {
-    const tip = { count: lines.length, last: chain.last, hashAt: (seq: number) => (seq === wanted ? chain.atWanted : undefined), headSeq: snap.head?.seq ?? null };
+    const trusted = head && isHeadSigned(head, opts.anchor.key) ? head : null;
+    const tip = { count: lines.length, last: chain.last, hashAt: (seq: number) => (seq === wanted ? chain.atWanted : undefined), head: trusted };
     problems.push(anchorProblem(snap.anchor, tip, opts.anchor.key, opts.anchor.store.locate(anchorKey(snap.id))) ?? undefined);
   }
   const found = problems.filter((b): b is Bad | AnchorProblem => !!b).sort((a, b) => a.line - b.line);
@@ -79,6 +83,15 @@ export async function verifyLedger(ledgerPath: string, opts: VerifyLedgerOptions
   if (!found.length) return { ok: true, entries: lines.length, tip };
   const repairable = found.length === 1 && 'repairable' in found[0]! && !!found[0].repairable;
   return { ok: false, entries: lines.length, firstBad: { line: found[0]!.line, reason: found[0]!.reason }, ...(repairable ? { anchorRepairable: true } : {}), tip };
+}
+
+/** No ledger and no head: fine where none was ever written, not when the store anchors one kept in this file. */
+async function deletedLedger(store: AnchorStore, ledgerPath: string): Promise<LedgerVerifyResult> {
+  const left = await anchorsOfLedgerFile(store, ledgerPath);
+  if (!left.length) return { ok: true, entries: 0 };
+  const more = left.length > 1 ? ` (and ${left.length - 1} more)` : '';
+  const reason = `line 1: the ledger and its head are missing but the store anchors a ledger kept in this file (${left[0]}${more}): they were deleted; restore them, or remove that anchor if the ledger was discarded on purpose`;
+  return { ok: false, entries: 0, firstBad: { line: 1, reason } };
 }
 
 /**
