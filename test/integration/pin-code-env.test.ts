@@ -219,6 +219,20 @@ describe('pinEnv', () => {
     expect((await pinEnv({ repoRoot, experimentDir: exp })).lock_sha256).not.toBe(pin.lock_sha256);
   });
 
+  it('hashes a symlinked lockfile with its target content', async () => {
+    const repoRoot = writeTree(tempDir(), { 'shared/requirements.txt': 'numpy==1.26.4\n', 'competitions/a/train.py': '' });
+    const exp = join(repoRoot, 'competitions/a');
+    const bare = await pinEnv({ repoRoot, experimentDir: exp });
+    symlinkSync('../../shared/requirements.txt', join(exp, 'requirements.txt'));
+    const linked = await pinEnv({ repoRoot, experimentDir: exp });
+    expect(linked.lockfiles).toEqual(['competitions/a/requirements.txt']);
+    expect(linked.lock_sha256).not.toBe(bare.lock_sha256);
+    writeFileSync(join(repoRoot, 'shared/requirements.txt'), 'numpy==2.0.0\n');
+    expect((await pinEnv({ repoRoot, experimentDir: exp })).lock_sha256).not.toBe(linked.lock_sha256);
+    symlinkSync('missing.txt', join(exp, 'requirements-dev.txt')); // dangling: no lockfile
+    expect((await pinEnv({ repoRoot, experimentDir: exp })).lockfiles).toEqual(['competitions/a/requirements.txt']);
+  });
+
   it('caches the python version per interpreter and asks again when python3 changes', async () => {
     const root = tempDir();
     const bin = join(root, 'bin');

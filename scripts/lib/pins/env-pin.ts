@@ -25,8 +25,9 @@ export async function pinEnv(opts: { repoRoot: string; experimentDir: string; ca
   const found: { label: string; path: string }[] = [];
   const rootLock = join(opts.repoRoot, 'package-lock.json');
   if (isFile(rootLock)) found.push({ label: 'package-lock.json', path: rootLock });
+  // A symlinked lockfile (to one shared by several experiments, say) counts with its target's content.
   const names = readdirSync(opts.experimentDir, { withFileTypes: true })
-    .filter((d) => d.isFile() && isExperimentLock(d.name))
+    .filter((d) => isExperimentLock(d.name) && (d.isFile() || (d.isSymbolicLink() && isFile(join(opts.experimentDir, d.name)))))
     .map((d) => d.name)
     .sort();
   for (const name of names) found.push({ label: `experiment/${name}`, path: join(opts.experimentDir, name) });
