@@ -225,6 +225,21 @@ describe('experiment specs', () => {
     expect(await errorOf(() => loadExperiment(root, 'tot'))).toMatch(/^competitions\/tot\/experiment\.yaml: train\.command\.1: contains a NUL byte/);
   });
 
+  it('refuses a NUL byte in a code path or a cwd in one line, naming the field', async () => {
+    const cases: [string, string][] = [
+      ['train:\n  command: x\ncode: ["lib\\0x"]\n', 'code.0'],
+      ['train:\n  command: x\n  cwd: "a\\0b"\n', 'train.cwd'],
+      ['train:\n  command: x\npredict:\n  command: y\n  output: out.csv\n  cwd: "\\0"\n', 'predict.cwd'],
+      ['setup:\n  command: s\n  cwd: "a\\0"\ntrain:\n  command: x\n', 'setup.cwd'],
+    ];
+    for (const [i, [yaml, field]] of cases.entries()) {
+      competition(`nul${i}`, yaml);
+      expect(await errorOf(() => loadExperiment(root, `nul${i}`))).toBe(
+        `competitions/nul${i}/experiment.yaml: ${field}: contains a NUL byte, which no path can hold; remove it`,
+      );
+    }
+  });
+
   it('refuses a data.dir outside the repository, directly or through a symlink', async () => {
     const outside = mkdtempSync(path.join(os.tmpdir(), 'outside-'));
     try {

@@ -25,12 +25,12 @@ const ProcessText = z.string().refine((s) => !s.includes('\0'), 'contains a NUL 
 const Command = z.union([ProcessText.trim().min(1), z.array(ProcessText.min(1)).min(1)]);
 /** A command field: a string runs with `bash -c`, a list runs as argv (see the reference page). */
 const command = (description: string, example: string) => Command.meta({ expects: 'a string or a list of strings', description, example });
+/** A file name: paths end at a NUL byte too, so one in a spec is refused here, not met by the filesystem calls. */
+const PathText = z.string().refine((s) => !s.includes('\0'), 'contains a NUL byte, which no path can hold; remove it');
 const isInside = (p: string) => !path.isAbsolute(p) && !p.split(/[\\/]/).includes('..');
-const RelPath = z.string().min(1).refine(isInside, 'a path inside the run folder');
+const RelPath = PathText.min(1).refine(isInside, 'a path inside the run folder');
 /** `$data` is the staged data view; anything else is relative to the competition folder. */
-const Cwd = z
-  .string()
-  .min(1)
+const Cwd = PathText.min(1)
   .refine((p) => isInside(p.replace(/^\$data(?=\/|$)/, '.')), 'a folder inside the competition folder, or $data (the staged data) or $data/<sub-folder>')
   .meta({
     expects: 'a folder',
@@ -47,9 +47,7 @@ const MetricsFrom = z
       ctx.addIssue({ code: 'custom', message: (err as Error).message });
     }
   });
-const CodePath = z
-  .string()
-  .min(1)
+const CodePath = PathText.min(1)
   .refine(isInside, 'a path inside the repository, relative to its root')
   .refine((p) => p.replace(/^\.\/|\/+$/g, '') !== CONFIG_FILE, `${CONFIG_FILE} is the inventory: where a run executes is never part of its code pin`);
 
@@ -103,7 +101,7 @@ export const ExperimentSchema = z
       .meta({ description: '`make submit`: what to upload.', example: '{ file: submission.csv }' }),
     data: z
       .strictObject({
-        dir: z.string().min(1).meta({ description: 'The data folder, relative to the competition folder.', example: '"data"' }),
+        dir: PathText.min(1).meta({ description: 'The data folder, relative to the competition folder.', example: '"data"' }),
         include: z
           .array(z.string().min(1))
           .default(['**'])
