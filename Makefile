@@ -108,7 +108,7 @@ verify: dist/.built  ## check the ledger and everything it names in the store: [
 reindex: dist/.built ## rebuild .switchyard/state.db from the store
 	@$(VERB)/reindex.js
 
-replay: dist/.built  ## replay a run with the same pins: run=<id> [backend=] [fleet=]
+replay: dist/.built  ## replay a run with the same pins, where it last ran: run=<id> [backend=] [host=|fleet=|cluster=|batch=]
 	@$(VERB)/replay.js
 
 hosts: dist/.built    ## the host inventory, each probed over SSH

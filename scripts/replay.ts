@@ -1,5 +1,6 @@
-// make replay run=<id> [backend=<name>] [host=<name>] [fleet=<name>]: runs an experiment again with a
-// recorded run's pins. Refuses, naming each pin, when the code, data or env here no longer match.
+// make replay run=<id> [backend=<name>] [host=|fleet=|cluster=|batch=<name>]: runs an experiment
+// again with a recorded run's pins, where the run last ran unless told otherwise. Refuses, naming
+// each pin, when the code, data or env here no longer match.
 import { z } from 'zod';
 import { replay } from './lib/actions/launch.js';
 import { RunDisplay } from './lib/cli/run-display.js';
@@ -10,16 +11,15 @@ import { openProject } from './lib/project.js';
 import { exitCodeFor } from './lib/cli/describe.js';
 import { loadRun } from './lib/runs/run-store.js';
 import { readVars } from './lib/spec/make-vars.js';
+import { replayTarget } from './lib/cli/replay-target.js';
 import { runMain } from './lib/ui/errors.js';
 
 await runMain(async () => {
-  const vars = readVars('replay', { run: z.string(), backend: z.enum(BACKENDS).optional(), host: z.string().optional(), fleet: z.string().optional() });
+  const place = { host: z.string().optional(), fleet: z.string().optional(), cluster: z.string().optional(), batch: z.string().optional() };
+  const vars = readVars('replay', { run: z.string(), backend: z.enum(BACKENDS).optional(), ...place });
   const project = await openProject();
   const recorded = await loadRun(project, vars.run);
-  const name = vars.backend ?? recorded.backends[0] ?? 'local';
-  const last = recorded.units[0]?.attempts.at(-1)?.handle;
-  const fleet = name === 'fleet' ? (vars.fleet ?? recorded.fleet) : undefined;
-  const host = name === 'ssh' ? (vars.host ?? (typeof last?.host === 'string' ? last.host : undefined)) : undefined;
+  const { backend: name, host, fleet, cluster, batch } = replayTarget(vars, recorded);
   const where = fleet ? `fleet ${fleet}` : name;
   const display = new RunDisplay(where, (key) => project.store.locate(key));
   const signals = new ForegroundSignals((line) => display.say(line), (r) => `make status run=${r.run_id}   ·   make stop run=${r.run_id}`);
@@ -27,6 +27,8 @@ await runMain(async () => {
     project,
     host,
     fleet,
+    cluster,
+    batch,
     echo: display.echo,
     sink: (e: Parameters<RunDisplay['handle']>[0]) => (signals.follow(e), display.handle(e)),
   };
