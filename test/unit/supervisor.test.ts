@@ -93,6 +93,20 @@ async function leftRunning(w: World): Promise<void> {
   w.run.units[0]!.attempts.push({ n: 1, backend: 'fleet', handle: handle as Handle, state: 'running', reason: null, exit_code: null, started_at: new Date(0).toISOString(), ended_at: null, restored_step: null, last_step: null, events_seen: 0 });
 }
 
+/**
+ * The store fence (runner/attempt-fence.ts): once a unit is claimed for a newer attempt, a
+ * runner of an older one stops. The fake's runners end `cancelled` at the claim.
+ */
+function fenced(w: World): void {
+  const claim = w.journal.claim.bind(w.journal);
+  w.journal.claim = async (unit, n) => {
+    await claim(unit, n);
+    for (const a of w.backend.attempts) {
+      if (a.spec.unit_id === unit && Number(a.spec.attempt) < n && !a.ended) a.plan = { ...a.plan, ms: Math.min(a.plan.ms, w.clock.now() - a.startedAt), end: 'cancelled' };
+    }
+  };
+}
+
 const ok = (ms = 5000): AttemptPlan => ({ ms, end: 'succeeded', commitEveryMs: 1000 });
 const finalStates = (w: World) => w.run.units.map((u) => u.attempts.at(-1)?.state);
 /** The last checkpoint steps of every unit's latest attempt, added up: what a saved record knows. */
@@ -152,7 +166,7 @@ describe('supervisor', () => {
         hosts: { h1: {} },
         plan: () => ok(),
         before: (run, journal) => {
-          run.units[0]!.attempts.push(queuedAttempt(1, 'fleet'));
+          run.units[0]!.attempts.push(queuedAttempt(1, 'fleet', 'h1'));
           if (recorded) void journal.record('attempt.started', { run_id: run.run_id, attempt: 1, backend: 'fleet' });
         },
       });
@@ -235,12 +249,12 @@ describe('supervisor', () => {
     expect(ended).toEqual([[1, 'lost'], [2, 'succeeded']]);
   });
 
-  it('a submit that fails after its slot went down moves its unit to the open slot', async () => {
+  it('a submit that fails after its slot went down moves its unit to the open slot, under the next attempt number', async () => {
     const w = world({ units: 2, hosts: { h1: { vanishAt: 10 }, h2: {} }, plan: () => ok() });
     await onClock(w.clock, w.supervisor.drive(), 10 * 60_000);
     expect(w.supervisor.stranded()).toEqual([]);
-    const [a1] = w.run.units[0]!.attempts;
-    expect([w.run.units[0]!.attempts.length, a1!.handle!.host, a1!.state]).toEqual([1, 'h2', 'succeeded']);
+    // The failed submit may have started attempt 1 on h1 before the host went away: its number runs nowhere else.
+    expect(w.run.units[0]!.attempts.map((a) => [a.n, a.slot, a.handle?.host ?? null, a.state])).toEqual([[1, 'h1', null, 'lost'], [2, 'h2', 'h2', 'succeeded']]);
     expect(w.run.units[0]!.moved_from).toEqual(['h1']);
     expect(w.backend.violations).toEqual([]);
   });
@@ -259,7 +273,46 @@ describe('supervisor', () => {
     await onClock(w.clock, w.supervisor.drive(), 10 * 60_000);
     expect(w.events.find((e) => e.type === 'slot-refused')).toMatchObject({ slot: 'h1' });
     expect(w.supervisor.stranded()).toEqual([]);
-    expect(w.run.units[0]!.attempts.map((a) => [a.handle?.host, a.state])).toEqual([['h1', 'preempted'], ['h2', 'succeeded']]);
+    expect(w.run.units[0]!.attempts.map((a) => [a.slot, a.state])).toEqual([['h1', 'preempted'], ['h1', 'lost'], ['h2', 'succeeded']]);
+  });
+
+  it('gives up the number of an attempt whose submit may have started it when its unit moves: the next number runs elsewhere', async () => {
+    // h1 starts attempt 1 of unit 0 but the answer never comes back (a timeout); h1 still
+    // answers, so it is refused and unit 0 moves to h3.
+    const w = world({ units: 2, hosts: { h1: {}, h2: {}, h3: {} }, plan: () => ok(20_000) });
+    fenced(w);
+    const submitMany = w.backend.submitMany.bind(w.backend);
+    let timedOut = false;
+    w.backend.submitMany = async (subs) => {
+      const out = await submitMany(subs);
+      if (subs[0]!.slot !== 'h1' || timedOut) return out;
+      timedOut = true;
+      throw new Error('h1: timed out after 61000 ms');
+    };
+    await onClock(w.clock, w.supervisor.drive());
+    expect(w.backend.violations).toEqual([]);
+    const unit0 = w.run.units[0]!;
+    expect(unit0.attempts.map((a) => [a.n, a.slot, a.state])).toEqual([[1, 'h1', 'lost'], [2, 'h3', 'succeeded']]);
+    expect(w.journal.claims.get(unitKey(w.run, 0))).toBe(2); // attempt 1's runner on h1 stops writing
+    const ended = w.journal.entries.filter((e) => e.type === 'attempt.ended' && e.shard === 0).map((e) => [e.attempt, e.state]);
+    expect(ended).toEqual([[1, 'lost'], [2, 'succeeded']]);
+  });
+
+  it('submits an attempt an orchestrator that died had queued again on the slot its submit went to', async () => {
+    // Attempt 1 was lost on h1 and the unit moved to h2; attempt 2 went to h2, and the
+    // orchestrator was killed before it saved the handle.
+    const w = world({ units: 1, hosts: { h1: {}, h2: {} }, plan: (_u, n) => (n === 1 ? { ms: 0, end: 'lost' } : ok(20_000)) });
+    w.run.sharded = true;
+    const [h1] = await onClock(w.clock, w.backend.submitMany([{ spec: specFor(w.run)(0, 1), slot: 'h1' }]));
+    await onClock(w.clock, w.backend.submitMany([{ spec: specFor(w.run)(0, 2), slot: 'h2' }]));
+    const unit = w.run.units[0]!;
+    unit.attempts.push({ ...queuedAttempt(1, 'fleet', 'h1'), handle: h1 as Handle, state: 'lost', ended_at: new Date(0).toISOString() });
+    unit.attempts.push(queuedAttempt(2, 'fleet', 'h2'));
+    unit.moved_from.push('h1');
+    await onClock(w.clock, w.supervisor.drive());
+    expect(w.backend.violations).toEqual([]);
+    expect(w.backend.attempts.map((a) => `${a.spec.attempt}@${a.host}`)).toEqual(['1@h1', '2@h2']);
+    expect(unit.attempts.map((a) => [a.n, a.handle?.host, a.state])).toEqual([[1, 'h1', 'lost'], [2, 'h2', 'succeeded']]);
   });
 
   it('re-attaches to an attempt an earlier orchestrator left; one that had already failed is run again', async () => {

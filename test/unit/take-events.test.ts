@@ -3,7 +3,7 @@ import type { RunnerEvent } from '../../scripts/lib/runner/attempt-spec.js';
 import { queuedAttempt, takeEvents, type EventContext, type Live } from '../../scripts/lib/runs/units.js';
 
 function live(eventsSeen = 0): Live {
-  const attempt = { ...queuedAttempt(1, 'local'), state: 'running' as const, events_seen: eventsSeen };
+  const attempt = { ...queuedAttempt(1, 'local', 'local'), state: 'running' as const, events_seen: eventsSeen };
   return { attempt, eventsRead: eventsSeen, work: Promise.resolve(), pulling: false, inherited: false };
 }
 

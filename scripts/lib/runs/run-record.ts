@@ -18,6 +18,11 @@ export interface AttemptRecord {
   backend: BackendName;
   /** null while the submit is in flight: recorded before the backend is asked */
   handle: Handle | null;
+  /**
+   * the slot its submit was sent to, recorded with it before the backend is asked: an attempt
+   * left queued is submitted there again, where it may already run (absent in older records)
+   */
+  slot?: string;
   state: AttemptState;
   reason: string | null;
   exit_code: number | null;

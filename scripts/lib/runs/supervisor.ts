@@ -46,6 +46,9 @@ const NOTHING_TAKEN = { save: false, committed: false, pruned: [] as number[] } 
  */
 const SLOTS_PULLED_AT_ONCE = 8;
 
+/** A queued attempt whose submit went to another slot than `s` (its unit moved since): it may run there. */
+const sentElsewhere = (a: AttemptRecord | undefined, s: SlotState): a is AttemptRecord => a?.state === 'queued' && a.slot !== undefined && (a.slot !== s.name || a.backend !== s.backend.name);
+
 export class Supervisor {
   private readonly units: Unit[] = [];
   private readonly slots = new Slots();
@@ -312,8 +315,12 @@ export class Supervisor {
       }
       const wanted = only ? only.includes(rec.index) : last?.state !== 'succeeded';
       if (!wanted) continue;
-      const lastSlot = last?.handle && last.backend === backend.name ? backend.slotOf(last.handle) : null;
-      u.slot = this.opts.slot ?? (lastSlot && names.includes(lastSlot) ? lastSlot : names[rec.index % names.length]!);
+      const sentTo = this.opts.slot ? null : await this.queuedOn(last);
+      if (sentTo) [u.backend, u.slot] = [sentTo.backend, sentTo.slot];
+      else {
+        const lastSlot = last?.handle && last.backend === backend.name ? backend.slotOf(last.handle) : null;
+        u.slot = this.opts.slot ?? (lastSlot && names.includes(lastSlot) ? lastSlot : names[rec.index % names.length]!);
+      }
       u.phase = 'queued';
       placed.push({ unit: rec.index, slot: u.slot });
     }
@@ -323,10 +330,22 @@ export class Supervisor {
     if (this.stopAsked) this.stop(this.stopAsked);
   }
 
+  /**
+   * Where an attempt left queued was submitted (its orchestrator died before it saved the
+   * handle), while that slot is still offered: submitted there again, it is found, not started twice.
+   */
+  private async queuedOn(a: AttemptRecord | undefined): Promise<{ backend: Backend; slot: string } | null> {
+    const slot = a?.state === 'queued' ? a.slot : undefined;
+    if (!a || slot === undefined) return null;
+    const { backend } = this.opts;
+    const b = a.backend === backend.name ? backend : await this.opts.openBackend(a.backend).catch(() => null);
+    return b?.slots().some((x) => x.name === slot) ? { backend: b, slot } : null;
+  }
+
   /** Readies the first placed slots together, reporting each; a slot that fails takes no units. */
   private async prepareFirst(): Promise<void> {
     const { backend } = this.opts;
-    const names = [...new Set(this.units.filter((u) => u.phase === 'queued').map((u) => u.slot))];
+    const names = [...new Set(this.units.filter((u) => u.phase === 'queued' && u.backend === backend).map((u) => u.slot))];
     if (!names.length) return;
     const results = await backend.prepare(names, (slot, outcome, ms) => this.emit({ type: 'prepared', backend: backend.name, slot, outcome, ms }));
     const failed = names.filter((n) => results.get(n));
@@ -348,14 +367,22 @@ export class Supervisor {
   private async startQueued(): Promise<void> {
     if (this.stopping || this.detached) return;
     const bySlot = new Map<SlotState, Unit[]>();
+    const retired: Ending[] = [];
     for (const u of this.units) {
       if (u.phase !== 'queued' || this.clock.now() < u.notBefore) continue;
       const s = this.slots.get(u.backend, u.slot);
       if (!Slots.open(s) || s.submitting) continue;
+      const pending = u.rec.attempts.at(-1);
+      if (sentElsewhere(pending, s)) {
+        retired.push(this.retire(u, pending));
+        continue;
+      }
       const units = bySlot.get(s);
       if (units) units.push(u);
       else bySlot.set(s, [u]);
     }
+    // Their ends may close slots and move units (next): the next round starts what is queued then.
+    if (retired.length) return this.endAll(retired);
     const batches: [SlotState, Unit[]][] = [];
     for (const [s, queued] of bySlot) {
       const capacity = s.backend.slots().find((x) => x.name === s.name)?.capacity ?? 1;
@@ -370,9 +397,9 @@ export class Supervisor {
           continue;
         }
         batch.push(u);
-        // Recorded before the backend is asked, so a crash in between is found again (same attempt number).
-        if (pending?.state !== 'queued') u.rec.attempts.push(queuedAttempt(n, s.backend.name));
-        else pending.backend = s.backend.name;
+        // Recorded with its slot before the backend is asked, so a crash in between is found again there (same attempt number).
+        if (pending?.state !== 'queued') u.rec.attempts.push(queuedAttempt(n, s.backend.name, s.name));
+        else if (pending.slot === undefined) Object.assign(pending, { backend: s.backend.name, slot: s.name }); // queued by a version that did not record the slot
       }
       if (batch.length) batches.push([s, batch]);
     }
@@ -406,6 +433,17 @@ export class Supervisor {
         return { kind: 'submitted', slot: s, units, startedAt, outcomes: units.map(() => err), reachable: await s.backend.reachable(s.name).catch(() => false) };
       }
     })().then((m) => this.post(m));
+  }
+
+  /**
+   * A queued attempt whose submit went to another slot than its unit's now (the unit moved): that
+   * submit may have started it there, and a runner claims the store by attempt number, so the
+   * number is given up. It ends `lost` as a lost slot's attempts do (the unit is claimed for the
+   * next number, so a runner of it still alive stops writing) and the next number goes here.
+   */
+  private retire(u: Unit, attempt: AttemptRecord): Ending {
+    u.live = { attempt, eventsRead: 0, work: Promise.resolve(), pulling: false, inherited: false };
+    return this.ending(u, unanswered(`its submit to ${attempt.slot} may have started it there; the unit moved to ${u.slot}`), { pull: false });
   }
 
   /** Takes a submit's outcomes; what it returns, when it started any, goes once they are saved. */
@@ -617,7 +655,7 @@ export class Supervisor {
   /** A saved end into the ledger, and what comes next for its unit. */
   private async recordEnd({ u, live: { attempt }, poll, inherited }: Ending): Promise<void> {
     await this.record('attempt.ended', { ...this.tag(u), attempt: attempt.n, state: attempt.state, exit_code: attempt.exit_code, last_step: attempt.last_step });
-    this.emit({ type: 'ended', unit: u.rec.index, attempt: attempt.n, slot: u.slot, state: poll.state, reason: attempt.reason, ms: this.clock.now() - Date.parse(attempt.started_at) });
+    this.emit({ type: 'ended', unit: u.rec.index, attempt: attempt.n, slot: attempt.slot ?? u.slot, state: poll.state, reason: attempt.reason, ms: this.clock.now() - Date.parse(attempt.started_at) });
     await this.settleLost(u);
     await this.next(u, poll.state, inherited);
   }

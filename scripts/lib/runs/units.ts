@@ -59,9 +59,9 @@ export function unitView(u: Unit): UnitView {
   };
 }
 
-/** The record of an attempt about to be submitted: kept before the backend is asked. */
-export function queuedAttempt(n: number, backend: BackendName): AttemptRecord {
-  return { n, backend, handle: null, state: 'queued', reason: null, exit_code: null, started_at: new Date().toISOString(), ended_at: null, restored_step: null, last_step: null, events_seen: 0 };
+/** The record of an attempt about to be submitted to a slot: kept before the backend is asked. */
+export function queuedAttempt(n: number, backend: BackendName, slot: string): AttemptRecord {
+  return { n, backend, handle: null, slot, state: 'queued', reason: null, exit_code: null, started_at: new Date().toISOString(), ended_at: null, restored_step: null, last_step: null, events_seen: 0 };
 }
 
 export interface EventContext {
