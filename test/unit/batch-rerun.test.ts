@@ -79,4 +79,18 @@ describe('a rerun of an attempt', () => {
     expect(await rerun.stillCurrent()).toBe(false);
     expect([rerun.supersededBy, rerun.byRerun]).toEqual(['attempt 4', false]);
   });
+
+  it('an older attempt or rerun that starts late does not take the unit back', async () => {
+    await claimUnit(store, UNIT, 3);
+    const late = new AttemptFence(store, UNIT, 2); // a requeued job of attempt 2, started after 3 was
+    expect(await late.claim()).toBe(false);
+    expect(await late.stillCurrent()).toBe(false);
+    expect(late.supersededBy).toBe('attempt 3');
+    expect(await new AttemptFence(store, UNIT, 3).stillCurrent()).toBe(true);
+    await claimUnit(store, UNIT, 3, 2);
+    const earlierRerun = new AttemptFence(store, UNIT, 3, 1);
+    expect(await earlierRerun.claim()).toBe(false);
+    expect([earlierRerun.supersededBy, earlierRerun.byRerun]).toEqual(['rerun 2 of attempt 3', true]);
+    expect(JSON.parse((await store.getBytes(`runs/${UNIT}/attempts/current.json`))!.toString())).toEqual({ attempt: 3, rerun: 2 });
+  });
 });

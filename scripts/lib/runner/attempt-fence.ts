@@ -28,9 +28,16 @@ export class AttemptFence {
     private readonly rerun = 0,
   ) {}
 
-  /** Records this attempt as the unit's current one (predictions do not take a unit over). */
-  async claim(): Promise<void> {
-    if (this.attempt !== 'predict') await claimUnit(this.store, this.unit, this.attempt, this.rerun);
+  /**
+   * Records this attempt as the unit's current one (predictions do not take a unit over), unless
+   * a newer attempt or rerun holds it already: an older one that starts late (a SLURM job
+   * requeued after the orchestrator moved on, a task rerun) is superseded, and false says so.
+   */
+  async claim(): Promise<boolean> {
+    if (this.attempt === 'predict') return true;
+    if (!(await this.stillCurrent())) return false;
+    await claimUnit(this.store, this.unit, this.attempt, this.rerun);
+    return true;
   }
 
   /** False once a newer attempt, or a newer rerun of this one, has claimed the unit. */

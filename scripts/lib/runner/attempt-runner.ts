@@ -198,8 +198,7 @@ export class AttemptRunner {
       for (const dir of Object.values(this.paths)) await ensureDir(dir);
       if (this.isRerun) {
         // Claimed first: the run before it, on a VM given up, stops copying its files over these.
-        await this.fence.claim();
-        await continueAttemptFiles(this.opts.store, this.spec.unit_id, this.spec.attempt as number, this.paths.attempt);
+        if (await this.fence.claim()) await continueAttemptFiles(this.opts.store, this.spec.unit_id, this.spec.attempt as number, this.paths.attempt);
       }
       writeFileSync(path.join(this.paths.attempt, 'metrics.jsonl'), '', { flag: 'a' });
       if (this.opts.liveView) this.live = AttemptLive.begin(this.paths.attempt);
@@ -218,14 +217,19 @@ export class AttemptRunner {
     };
     try {
       if (this.writeFailure) return await this.finish({ code: null, signal: null }, stdout, stderr);
-      await this.fence.claim();
+      if (!(await this.fence.claim())) {
+        // A newer attempt holds the unit already (this one started late): it ends cancelled,
+        // saying so, before it restores, uploads or deletes a step.
+        await this.stillCurrent();
+        return await this.finish({ code: null, signal: null }, stdout, stderr);
+      }
       this.loadSecrets(note);
       if (this.isRerun) await settleRerunSteps(this.opts.store, this.spec.unit_id, this.spec.attempt as number, this.paths.attempt, (e) => this.emit(e));
       if (this.spec.attempt !== 'predict') await this.adoptLocalSteps(note);
       this.status.restored_step = await restoreLatest(this.opts.store, this.spec.unit_id, this.paths.ckpt, note);
       this.status.last_step = this.status.restored_step;
       this.emit({ type: 'restored', step: this.status.restored_step, attempt: this.spec.attempt });
-      await this.sync.init();
+      this.sync.init(this.status.restored_step);
       this.dataDir = await stageAttemptData(this.opts.root, this.spec, note);
       // A stop asked for while the runner was starting (`make stop` leaves only its request then).
       this.checkStopRequest();
