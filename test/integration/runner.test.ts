@@ -1,7 +1,7 @@
 // The runner against real processes: signals, grace, exit codes, checkpoint upload, and the
 // reaper that kills the experiment when the runner itself is SIGKILLed.
 import { execFileSync, spawn } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -9,9 +9,12 @@ import type { AttemptSpec, RunnerEvent } from '../../scripts/lib/runner/attempt-
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Handle, PollResult } from '../../scripts/lib/backends/backend.js';
 import { LocalBackend } from '../../scripts/lib/backends/local.js';
+import { saveCheckpoint, verifyStep } from '../../scripts/lib/ckpt/checkpoint.js';
 import { claimUnit } from '../../scripts/lib/runner/attempt-fence.js';
 import { AttemptRunner } from '../../scripts/lib/runner/attempt-runner.js';
+import { storedSteps } from '../../scripts/lib/runner/store-checkpoints.js';
 import { FileStore } from '../../scripts/lib/store/file-store.js';
+import { commitToStore } from '../helpers/checkpoints.js';
 import { testAttemptSpec } from '../helpers/runner-process.js';
 import { REPO, waitFor } from '../helpers/sandbox.js';
 
@@ -126,6 +129,44 @@ describe('runner', () => {
     // Nothing uploaded, pruned or saved after it: the newer attempt owns the unit's steps.
     expect(events.slice(notice).map((e) => e.type).filter((t) => t !== 'notice')).toEqual([]);
     expect(existsSync(path.join(tmp, 'store', 'runs', s.unit_id, 'outputs.manifest.json'))).toBe(false);
+  });
+
+  it('an older attempt that starts after a newer one claimed the unit ends cancelled and touches no checkpoint', async () => {
+    const s = spec({ attempt: 2, env: { STEPS: '3' } });
+    await commitToStore(store, s.unit_id, path.join(tmp, 'attempt-3-ckpt'), 5, 'attempt 3'); // the newer attempt's
+    await claimUnit(store, s.unit_id, 3);
+    const local = path.join(tmp, 'work', 'ckpt');
+    await saveCheckpoint(local, 7, { 'state.json': '{"step":7}' }, { keep: 3 }); // attempt 2's first run, never uploaded
+    const events: RunnerEvent[] = [];
+    const out: string[] = [];
+    const status = await runner(s, events, out).run();
+    expect(status).toMatchObject({ state: 'cancelled', reason: 'attempt 3 took the unit over (this one was given up as lost)', restored_step: null });
+    expect(out.join('')).not.toContain('start');
+    expect(events.map((e) => e.type).filter((t) => t !== 'notice')).toEqual([]);
+    expect((await storedSteps(store, s.unit_id)).map((x) => x.step)).toEqual([5]);
+    expect(readdirSync(local)).toEqual(['7']);
+    expect((await verifyStep(path.join(local, '7'))).ok).toBe(true);
+    expect(JSON.parse(readFileSync(store.pathOf(`runs/${s.unit_id}/attempts/current.json`), 'utf8'))).toEqual({ attempt: 3 });
+  });
+
+  it('a store whose checkpoints cannot be read ends the attempt preempted (it resumes), the local copies left alone', async () => {
+    const s = spec({ env: { STEPS: '3' } });
+    const local = path.join(tmp, 'work', 'ckpt');
+    await commitToStore(store, s.unit_id, local, 2, 'two'); // committed and uploaded by an earlier attempt here
+    const unreadable = Object.create(store) as FileStore;
+    const reset = (key: string) => {
+      if (key.includes('/ckpt/')) throw new Error('read ECONNRESET');
+    };
+    unreadable.getBytes = async (key) => (reset(key), store.getBytes(key));
+    unreadable.get = async (key, dest) => (reset(key), store.get(key, dest));
+    unreadable.stat = async (key) => (reset(key), store.stat(key));
+    const out: string[] = [];
+    const status = await new AttemptRunner(s, { root: tmp, workDir: path.join(tmp, 'work'), store: unreadable, echo: (_s, b) => out.push(b.toString()) }).run();
+    expect(status).toMatchObject({ state: 'preempted', reason: 'cannot read checkpoint step 2 from the store: read ECONNRESET (tried 3 times)' });
+    expect(out.join('')).not.toContain('start');
+    expect(readdirSync(local)).toEqual(['2']);
+    expect((await verifyStep(path.join(local, '2'))).ok).toBe(true);
+    expect((await storedSteps(store, s.unit_id)).map((x) => x.step)).toEqual([2]);
   });
 
   it('kills an experiment that ignores SIGTERM once the grace period is over', async () => {

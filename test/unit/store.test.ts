@@ -2,7 +2,7 @@ import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, utimesSync, 
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { restoreLatest, storedSteps, pruneStoredSteps } from '../../scripts/lib/runner/store-checkpoints.js';
+import { restoreLatest, StoreReadError, storedSteps, pruneStoredSteps } from '../../scripts/lib/runner/store-checkpoints.js';
 import { FileStore } from '../../scripts/lib/store/file-store.js';
 import { sha256Hex } from '../../scripts/lib/pins/canonical-json.js';
 import { commitToStore } from '../helpers/checkpoints.js';
@@ -98,6 +98,47 @@ describe('checkpoints in the store', () => {
     expect(await restoreLatest(store, RUN, dest, (l) => lines.push(l))).toBe(1);
     expect(lines).toEqual([`skipping stored step 2: runs/${RUN}/ckpt/2/opt/state.json is corrupt (sha256 does not match its manifest)`]);
     expect(readdirSync(dest)).toEqual(['1']);
+  });
+
+  it('skips a step whose manifest does not parse, naming why', async () => {
+    await commitLocal(1, 'one');
+    await commitLocal(2, 'two');
+    writeFileSync(store.pathOf(`runs/${RUN}/ckpt/2/manifest.json`), '{"format":');
+    const lines: string[] = [];
+    expect(await restoreLatest(store, RUN, path.join(tmp, 'r'), (l) => lines.push(l))).toBe(1);
+    expect(lines).toEqual([expect.stringMatching(/^skipping stored step 2: .*manifest\.json: not valid JSON/)]);
+  });
+
+  it('a read that fails on the way is tried again, not taken for a corrupt step', async () => {
+    await commitLocal(1, 'one');
+    await commitLocal(2, 'two');
+    let resets = 1;
+    const flaky = Object.create(store) as FileStore;
+    flaky.get = async (...args) => {
+      if (resets-- > 0) throw new Error('read ECONNRESET');
+      return store.get(...args);
+    };
+    const lines: string[] = [];
+    expect(await restoreLatest(flaky, RUN, path.join(tmp, 'r'), (l) => lines.push(l), { tries: 3, delayMs: 0 })).toBe(2);
+    expect(lines).toEqual(['reading checkpoint step 2 from the store failed (read ECONNRESET); trying again']);
+  });
+
+  it('a store that cannot be read fails the restore, skipping nothing and leaving the local copy alone', async () => {
+    await commitLocal(1, 'one');
+    await commitLocal(2, 'two');
+    const dest = path.join(tmp, 'restore');
+    expect(await restoreLatest(store, RUN, dest, () => {})).toBe(2);
+    const down = Object.create(store) as FileStore;
+    down.getBytes = down.get = down.stat = async () => {
+      throw new Error('read ECONNRESET');
+    };
+    const lines: string[] = [];
+    await expect(restoreLatest(down, RUN, dest, (l) => lines.push(l), { tries: 2, delayMs: 0 })).rejects.toThrow(
+      new StoreReadError('cannot read checkpoint step 2 from the store: read ECONNRESET (tried 2 times)'),
+    );
+    expect(lines.filter((l) => l.startsWith('skipping'))).toEqual([]);
+    expect(readdirSync(dest)).toEqual(['2']);
+    expect(readFileSync(path.join(dest, '2/model.bin'), 'utf8')).toBe('two');
   });
 
   it('prunes the oldest committed steps, manifest first', async () => {

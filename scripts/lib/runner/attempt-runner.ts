@@ -24,7 +24,7 @@ import { CheckpointSync } from './checkpoint-sync.js';
 import { startExperiment, type ExitInfo, type ExperimentProcess } from './experiment-process.js';
 import { OutputMetrics } from './output-metrics.js';
 import { mergedOutputs } from './outputs-manifest.js';
-import { restoreLatest, storedSteps, uploadStep } from './store-checkpoints.js';
+import { restoreLatest, StoreReadError, storedSteps, uploadStep } from './store-checkpoints.js';
 
 /** Exit code an experiment uses to say "I saved a checkpoint, run me again". */
 export const EXIT_RESUME = 75;
@@ -246,7 +246,12 @@ export class AttemptRunner {
       return await this.finish(exit, stdout, stderr);
     } catch (err) {
       if (isDiskProblem(err)) this.failWrite(err); // restoring into a full work folder, say
-      else if (!this.writeFailure) {
+      else if (err instanceof StoreReadError && !this.writeFailure) {
+        // Nothing was skipped or deleted for it: the next attempt restores from the store again.
+        note(`${err.message}; the next attempt tries again`);
+        this.status.reason = this.redactor.text(err.message);
+        return await this.finish({ code: null, signal: null }, stdout, stderr, 'preempted');
+      } else if (!this.writeFailure) {
         note(`runner error: ${(err as Error).message}`);
         this.status.reason = this.redactor.text(`runner error: ${(err as Error).message}`);
       }

@@ -3,16 +3,17 @@
 // are skipped and the newest committed one goes next, so the store is never more than one step
 // behind and training is never blocked.
 import { existsSync } from 'node:fs';
-import { readdir } from 'node:fs/promises';
+import { copyFile, link, mkdir, readdir, readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
-import { verifyStep } from '../ckpt/checkpoint.js';
+import { MANIFEST_NAME, ManifestError, parseManifest, verifyStep } from '../ckpt/checkpoint.js';
 import type { Store } from '../store/store.js';
 import type { RunnerEvent } from './attempt-spec.js';
-import { deleteStoredStep, pruneStoredSteps, storedSteps, uploadStep } from './store-checkpoints.js';
+import { deleteStoredStep, pruneStoredSteps, uploadStep } from './store-checkpoints.js';
 
 export class CheckpointSync {
   lastSynced: number | null = null;
   private running: Promise<void> | null = null;
+  private started = false;
   private readonly reported = new Set<number>();
 
   constructor(
@@ -27,22 +28,36 @@ export class CheckpointSync {
     private readonly mayWrite: () => Promise<boolean> = async () => true,
   ) {}
 
-  /** Starts from what the store already holds, so restored steps are not uploaded again. */
-  async init(): Promise<void> {
-    const committed = (await storedSteps(this.store, this.runId)).filter((s) => s.hasManifest);
-    this.lastSynced = committed.at(-1)?.step ?? null;
+  /**
+   * Starts after the step restored (null: none), so it is not uploaded again; a newer stored step
+   * the restore skipped as broken is overwritten if the experiment saves that step again. Until
+   * this runs, nothing is uploaded: the local steps may be older than the store's.
+   */
+  init(restored: number | null): void {
+    this.lastSynced = restored;
+    this.started = true;
   }
 
   /** Runs one sync pass unless one is in flight; resolves when that pass ends. */
   tick(): Promise<void> {
+    if (!this.started) return Promise.resolve();
     this.running ??= this.syncNewest().finally(() => (this.running = null));
     return this.running;
   }
 
-  /** Waits for the pass in flight, then runs a last one (after the experiment exited). */
+  /**
+   * Waits for the pass in flight, then runs a last one (after the experiment exited). The last
+   * pass runs even when the one in flight failed (a store's 503): it uploads the step saved at
+   * exit, and retries that pass's step when it was the newest. The earlier error counts only
+   * if the newest committed step is still not in the store after it.
+   */
   async flush(): Promise<void> {
-    await this.running;
+    const earlier = await (this.running ?? Promise.resolve()).then(
+      () => null,
+      (err: unknown) => err,
+    );
     await this.tick();
+    if (earlier !== null && (await this.newestCommittedLocal()) !== null) throw earlier;
   }
 
   private async newestCommittedLocal(): Promise<number | null> {
@@ -58,21 +73,7 @@ export class CheckpointSync {
   private async syncNewest(): Promise<void> {
     const step = await this.newestCommittedLocal();
     if (step === null || !(await this.mayWrite())) return;
-    const dir = path.join(this.ckptDir, String(step));
-    const checked = await verifyStep(dir);
-    if (!checked.ok) {
-      // Pruned by the trainer's own retention meanwhile, or genuinely broken: say so once.
-      if (existsSync(dir) && !this.reported.has(step)) {
-        this.reported.add(step);
-        this.emit({ type: 'notice', line: `checkpoint step ${step} not uploaded: ${checked.reason}` });
-      }
-      return;
-    }
-    const uploaded = await uploadStep(this.store, this.runId, dir, checked.manifest).catch(async (err: unknown) => {
-      await deleteStoredStep(this.store, this.runId, step);
-      if (!existsSync(dir)) return null; // pruned locally mid-upload; a newer step will follow
-      throw err;
-    });
+    const uploaded = await this.uploadSnapshot(step);
     if (!uploaded) return;
     this.lastSynced = step;
     // Committed in the store from here on, even if this event cannot be written.
@@ -88,5 +89,67 @@ export class CheckpointSync {
     };
     await pruneStoredSteps(this.store, this.runId, this.keep, (pruned) => this.emit({ type: 'ckpt.pruned', step: pruned }), copy);
     if (!copied) await this.afterCommit();
+  }
+
+  /**
+   * Uploads the step from a snapshot of its files (hard links, in a folder of the runner's own
+   * beside the checkpoint folder): the experiment's own prune (SWITCHYARD_CKPT_KEEP) or a re-save
+   * of the step mid-upload cannot take the files away or change them, however slow the store.
+   * Null when the step is gone or does not verify, said once per step.
+   */
+  private async uploadSnapshot(step: number): Promise<{ key: string; sha256: string } | null> {
+    const dir = path.join(this.ckptDir, String(step));
+    const snapshots = path.join(path.dirname(this.ckptDir), 'ckpt-upload');
+    const snap = path.join(snapshots, String(step));
+    try {
+      if (!(await snapshotStep(dir, snap))) {
+        this.noticeOnce(step, `checkpoint step ${step} not uploaded: removed or saved again before the runner could take a copy (the experiment keeps SWITCHYARD_CKPT_KEEP steps)`);
+        return null;
+      }
+      const checked = await verifyStep(snap);
+      if (!checked.ok) {
+        this.noticeOnce(step, `checkpoint step ${step} not uploaded: ${checked.reason}`);
+        return null;
+      }
+      return await uploadStep(this.store, this.runId, snap, checked.manifest).catch(async (err: unknown) => {
+        await deleteStoredStep(this.store, this.runId, step).catch(() => {});
+        throw err;
+      });
+    } finally {
+      await rm(snapshots, { recursive: true, force: true });
+    }
+  }
+
+  private noticeOnce(step: number, line: string): void {
+    if (this.reported.has(step)) return;
+    this.reported.add(step);
+    this.emit({ type: 'notice', line });
+  }
+}
+
+/**
+ * Hard-links a committed step's manifest and the files it lists into `snap` (a copy where links
+ * are refused). False when the step is gone (pruned, or being saved again: its manifest goes
+ * first); a step that only lacks a file is left to verifyStep to name.
+ */
+async function snapshotStep(dir: string, snap: string): Promise<boolean> {
+  await rm(snap, { recursive: true, force: true });
+  await mkdir(snap, { recursive: true });
+  const place = async (rel: string) => {
+    await mkdir(path.dirname(path.join(snap, rel)), { recursive: true });
+    await link(path.join(dir, rel), path.join(snap, rel)).catch((err: NodeJS.ErrnoException) => {
+      if (err.code === 'EXDEV' || err.code === 'EPERM' || err.code === 'ENOTSUP') return copyFile(path.join(dir, rel), path.join(snap, rel));
+      throw err;
+    });
+  };
+  try {
+    await place(MANIFEST_NAME);
+    const manifest = parseManifest(await readFile(path.join(snap, MANIFEST_NAME), 'utf8'), path.join(dir, MANIFEST_NAME));
+    for (const f of manifest.files) await place(f.path);
+    return true;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return existsSync(path.join(dir, MANIFEST_NAME));
+    if (err instanceof ManifestError) return true; // verifyStep says what is wrong with it
+    throw err;
   }
 }

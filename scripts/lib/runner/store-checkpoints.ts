@@ -2,7 +2,8 @@
 // last), find and download the newest step whose manifest verifies, prune old steps.
 import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { parseManifest, verifyStep, type CkptManifest } from '../ckpt/checkpoint.js';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { ManifestError, parseManifest, serializeManifest, verifyStep, type CkptManifest } from '../ckpt/checkpoint.js';
 import { mapLimit } from '../map-limit.js';
 import { runKeys } from '../store/run-keys.js';
 import type { Store } from '../store/store.js';
@@ -23,13 +24,21 @@ export async function storedSteps(store: Store, runId: string): Promise<{ step: 
   return [...steps].map(([step, hasManifest]) => ({ step, hasManifest })).sort((a, b) => a.step - b.step);
 }
 
-/** Uploads a locally committed step. Each blob is verified after upload; the manifest goes last. */
+/**
+ * Uploads a locally committed step. Each blob is verified after upload; the manifest goes last,
+ * as the bytes read before the blobs, which must say what `manifest` says: a re-save of the step
+ * meanwhile cannot pair its new manifest with the blobs uploaded here.
+ */
 export async function uploadStep(
   store: Store,
   runId: string,
   stepDir: string,
   manifest: CkptManifest,
 ): Promise<{ key: string; sha256: string }> {
+  const text = await readFile(path.join(stepDir, MANIFEST));
+  if (serializeManifest(parseManifest(text.toString('utf8'), path.join(stepDir, MANIFEST))) !== serializeManifest(manifest)) {
+    throw new Error(`step ${manifest.step}: manifest.json changed since the step was verified`);
+  }
   await mapLimit(manifest.files, 4, async (f) => {
     const stored = await store.put(runKeys.ckptFile(runId, manifest.step, f.path), path.join(stepDir, f.path), { size: f.size, sha256: f.sha256 });
     if (stored.sha256 !== f.sha256 || stored.size !== f.size) {
@@ -37,7 +46,7 @@ export async function uploadStep(
     }
   });
   const key = runKeys.ckptFile(runId, manifest.step, MANIFEST);
-  const stored = await store.put(key, path.join(stepDir, MANIFEST));
+  const stored = await store.putBytes(key, text);
   return { key, sha256: stored.sha256 };
 }
 
@@ -76,42 +85,112 @@ export async function pruneStoredSteps(
   return doomed;
 }
 
-async function downloadStep(store: Store, runId: string, step: number, destDir: string): Promise<CkptManifest> {
-  const text = await store.getBytes(runKeys.ckptFile(runId, step, MANIFEST));
-  if (!text) throw new Error('no manifest (partial upload)');
-  const manifest = parseManifest(text.toString('utf8'), `${store.url}/${runKeys.ckptFile(runId, step, MANIFEST)}`);
-  if (manifest.step !== step) throw new Error(`manifest says step ${manifest.step}`);
+/** Evidence that a stored step is not there to restore: no manifest, one that does not parse, or a file missing or unlike it. */
+class UnusableStep extends Error {}
+
+/**
+ * The store could not be read (a connection reset, a 503) after a few tries. Nothing was skipped
+ * or deleted on its account: the attempt ends, and the next one restores from the store again.
+ */
+export class StoreReadError extends Error {}
+
+export interface ReadRetry {
+  tries: number;
+  /** before the 2nd try; doubled before each later one */
+  delayMs: number;
+}
+const READ_RETRY: ReadRetry = { tries: 3, delayMs: 1000 };
+
+/** `fn`, tried again on an error that says nothing about the step (not evidence, not a full disk). */
+async function retried<T>(what: string, retry: ReadRetry, report: (line: string) => void, fn: () => Promise<T>): Promise<T> {
+  for (let tries = 1; ; tries++) {
+    try {
+      return await fn();
+    } catch (err) {
+      if (err instanceof UnusableStep || isDiskProblem(err)) throw err;
+      const message = (err as Error).message;
+      if (tries >= retry.tries) throw new StoreReadError(`cannot read ${what} from the store: ${message} (tried ${tries} times)`, { cause: err });
+      report(`reading ${what} from the store failed (${message}); trying again`);
+      await sleep(retry.delayMs * 2 ** (tries - 1));
+    }
+  }
+}
+
+/** The stored step's manifest: its bytes and what they say. */
+async function storedManifest(store: Store, runId: string, step: number): Promise<{ text: Buffer; manifest: CkptManifest }> {
+  const key = runKeys.ckptFile(runId, step, MANIFEST);
+  const text = await store.getBytes(key);
+  if (!text) throw new UnusableStep('no manifest (partial upload)');
+  let manifest: CkptManifest;
+  try {
+    manifest = parseManifest(text.toString('utf8'), `${store.url}/${key}`);
+  } catch (err) {
+    if (err instanceof ManifestError) throw new UnusableStep(err.message);
+    throw err;
+  }
+  if (manifest.step !== step) throw new UnusableStep(`manifest says step ${manifest.step}`);
+  return { text, manifest };
+}
+
+/** The store's own check of a read found the object's bytes unlike its recorded SHA-256 (S3Store). */
+const DAMAGED = /: corrupt: /;
+
+/** One blob of a step into `dest`; an error is evidence (UnusableStep) only when the object itself is wrong. */
+async function downloadBlob(store: Store, key: string, f: CkptManifest['files'][number], dest: string): Promise<void> {
+  const got = await store.get(key, dest).catch(async (err: Error) => {
+    if (isDiskProblem(err)) throw err;
+    if (DAMAGED.test(err.message)) throw new UnusableStep(`${key} is corrupt (${err.message})`);
+    // Whether the object is missing or unlike its manifest, or only this read of it failed.
+    const now = await store.stat(key).catch(() => {
+      throw err;
+    });
+    if (!now) throw new UnusableStep(`${key} is missing`);
+    if (now.size !== f.size || now.sha256 !== f.sha256) throw new UnusableStep(`${key} is corrupt (${err.message})`);
+    throw err;
+  });
+  if (got.sha256 !== f.sha256 || got.size !== f.size) throw new UnusableStep(`${key} is corrupt (sha256 does not match its manifest)`);
+}
+
+/** Downloads a step beside `destDir`, then puts it in its place; on an error, `destDir` is as it was. */
+async function downloadStep(store: Store, runId: string, stored: { text: Buffer; manifest: CkptManifest }, destDir: string): Promise<void> {
+  const { text, manifest } = stored;
   const tmpDir = `${destDir}.partial`;
   await rm(tmpDir, { recursive: true, force: true });
   await mkdir(tmpDir, { recursive: true });
+  // Every read ends before the folder goes; evidence against the step outweighs a failed read.
+  let failure: unknown = null;
   await mapLimit(manifest.files, 4, async (f) => {
-    const key = runKeys.ckptFile(runId, step, f.path);
-    const got = await store.get(key, path.join(tmpDir, f.path)).catch(async (err: Error) => {
-      if (isDiskProblem(err)) throw err;
-      if (await store.stat(key).catch(() => null)) throw new Error(`${key} is corrupt (${err.message})`);
-      return null;
+    if (failure !== null) return;
+    await downloadBlob(store, runKeys.ckptFile(runId, manifest.step, f.path), f, path.join(tmpDir, f.path)).catch((err: unknown) => {
+      if (err instanceof UnusableStep && !(failure instanceof UnusableStep)) failure = err;
+      failure ??= err;
     });
-    if (!got) throw new Error(`${key} is missing`);
-    if (got.sha256 !== f.sha256 || got.size !== f.size) throw new Error(`${key} is corrupt (sha256 does not match its manifest)`);
   });
-  await writeFile(path.join(tmpDir, MANIFEST), text);
+  if (failure === null) await writeFile(path.join(tmpDir, MANIFEST), text).catch((err: unknown) => (failure = err));
+  if (failure !== null) {
+    await rm(tmpDir, { recursive: true, force: true });
+    throw failure;
+  }
   await rm(destDir, { recursive: true, force: true });
   await rename(tmpDir, destDir);
-  return manifest;
 }
 
 /**
  * Makes `ckptDir` hold exactly the newest stored step that verifies, downloading it unless an
- * identical verified copy is already there. Steps that fail are reported and skipped.
+ * identical verified copy is already there. A step is skipped (and reported) only on evidence:
+ * no manifest, one that does not parse, a file missing or unlike its manifest. Any other error
+ * (the network, the store answering 503) is tried again a little, then thrown as a
+ * StoreReadError, with `ckptDir` as it was: a good step is never passed over for a worse one.
  */
 export async function restoreLatest(
   store: Store,
   runId: string,
   ckptDir: string,
   report: (line: string) => void,
+  retry: ReadRetry = READ_RETRY,
 ): Promise<number | null> {
   await mkdir(ckptDir, { recursive: true });
-  const steps = (await storedSteps(store, runId)).reverse();
+  const steps = (await retried('the list of checkpoints', retry, report, () => storedSteps(store, runId))).reverse();
   for (const { step, hasManifest } of steps) {
     if (!hasManifest) {
       report(`skipping stored step ${step}: no manifest (partial upload)`);
@@ -119,25 +198,26 @@ export async function restoreLatest(
     }
     const dest = path.join(ckptDir, String(step));
     try {
-      if (!(await hasIdenticalLocalCopy(store, runId, step, dest))) await downloadStep(store, runId, step, dest);
-      await removeOtherSteps(ckptDir, step);
-      return step;
+      await retried(`checkpoint step ${step}`, retry, report, async () => {
+        const stored = await storedManifest(store, runId, step);
+        if (!(await hasIdenticalLocalCopy(dest, stored.text))) await downloadStep(store, runId, stored, dest);
+      });
     } catch (err) {
-      if (isDiskProblem(err)) throw err; // the step is fine; there is no room for it here
-      report(`skipping stored step ${step}: ${(err as Error).message}`);
+      if (!(err instanceof UnusableStep)) throw err; // a full disk here, or a store that cannot be read
+      report(`skipping stored step ${step}: ${err.message}`);
+      continue;
     }
+    await removeOtherSteps(ckptDir, step);
+    return step;
   }
   await removeOtherSteps(ckptDir, null);
   return null;
 }
 
 /** True when `dest` already holds a verified copy of the stored step (same manifest bytes). */
-async function hasIdenticalLocalCopy(store: Store, runId: string, step: number, dest: string): Promise<boolean> {
-  const local = await verifyStep(dest);
-  if (!local.ok) return false;
-  const remote = await store.getBytes(runKeys.ckptFile(runId, step, MANIFEST));
+async function hasIdenticalLocalCopy(dest: string, storedManifest: Buffer): Promise<boolean> {
   const mine = await readFile(path.join(dest, MANIFEST)).catch(() => null);
-  return remote !== null && mine !== null && remote.equals(mine);
+  return mine !== null && mine.equals(storedManifest) && (await verifyStep(dest)).ok;
 }
 
 async function removeOtherSteps(ckptDir: string, keep: number | null): Promise<void> {
