@@ -126,6 +126,12 @@ describe('switchyard_ckpt.py', () => {
     expect(readdirSync(path.join(ckpt, '7')).sort()).toEqual(['a.txt', 'manifest.json', 'sub', 'z.txt']);
   });
 
+  it('saves in a predict run too, whose SWITCHYARD_ATTEMPT is "predict", as attempt 0 (as the TypeScript helper)', async () => {
+    const ckpt = tempCkptDir();
+    await pyOk(`import switchyard_ckpt as c\nc.save(1, {"a.txt": "p"})`, pyEnv(ckpt, { SWITCHYARD_ATTEMPT: 'predict' }));
+    expect(JSON.parse(readFileSync(path.join(ckpt, '1', 'manifest.json'), 'utf8'))).toMatchObject({ step: 1, attempt: 0 });
+  });
+
   it('returns None without any checkpoint and ignores names that are not steps', async () => {
     const ckpt = tempCkptDir();
     const env = pyEnv(ckpt);

@@ -40,6 +40,12 @@ def ckpt_dir() -> str:
     return value
 
 
+def _attempt() -> int:
+    """$SWITCHYARD_ATTEMPT as a number; 0 where it is none (unset, or "predict" in a predict run)."""
+    value = os.environ.get("SWITCHYARD_ATTEMPT", "")
+    return int(value) if value.isdigit() else 0
+
+
 def save(step: int, files: Mapping[str, Contents]) -> str:
     """Commits `files` as checkpoint `step`, prunes old steps and returns the step directory."""
     if isinstance(step, bool) or not isinstance(step, int) or step < 0:
@@ -60,7 +66,7 @@ def save(step: int, files: Mapping[str, Contents]) -> str:
         "format": FORMAT,
         "step": step,
         "run_id": os.environ.get("SWITCHYARD_RUN_ID", ""),
-        "attempt": int(os.environ.get("SWITCHYARD_ATTEMPT") or 0),
+        "attempt": _attempt(),
         "created_at": _utc_now(),
         "files": entries,
     }
