@@ -1,5 +1,6 @@
 // The dashboard's HTTP surface: pages (static HTML + ES modules from dashboard/public, uPlot from
-// node_modules), JSON APIs over the actions, and the auth that guards every POST.
+// node_modules), JSON APIs over the actions, and the auth that guards every POST (and every
+// read, when the server listens beyond this machine).
 import path from 'node:path';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import type { Project } from '../scripts/lib/project.js';
@@ -52,6 +53,7 @@ export function createDashboard(opts: DashboardOptions) {
   app.use(express.urlencoded({ extended: false, limit: '8kb' }));
   app.use(express.json({ limit: '64kb' }));
   app.use(auth.checkPost());
+  app.use(auth.checkRead());
 
   app.post('/login', (req, res) => auth.login(req, res));
   app.post('/api/logout', (req, res) => auth.logout(req, res));

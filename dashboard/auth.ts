@@ -42,6 +42,10 @@ function cookieOf(req: Request, name: string): string | undefined {
 }
 
 const LOOPBACK_NAMES = ['127.0.0.1', 'localhost', '[::1]'];
+/** Addresses that keep the server on this machine (`make dashboard host=`). */
+export const LOOPBACK_BINDS = new Set(['127.0.0.1', 'localhost', '::1']);
+/** What a browser needs to sign in: open to all, whatever the server binds to. */
+const SIGN_IN_PATHS = /^\/(login|api\/session|static\/.*)$/;
 
 export class Auth {
   private readonly sessions = new Map<string, Session>();
@@ -85,6 +89,20 @@ export class Auth {
     return (req: Request, res: Response, next: NextFunction) => {
       if (!this.hostAllowed(req)) return void res.status(403).type('text/plain').send('unknown Host header: open the dashboard as http://127.0.0.1:<port>/\n');
       next();
+    };
+  }
+
+  /**
+   * Every read, when the server listens beyond this machine: a session, as for acting (anyone who
+   * can reach it could otherwise read every run, log and host). A page sends the browser to sign
+   * in and back; an API answers 401. On loopback, reading needs nothing.
+   */
+  checkRead() {
+    const open = LOOPBACK_BINDS.has(this.bindHost);
+    return (req: Request, res: Response, next: NextFunction) => {
+      if (open || (req.method !== 'GET' && req.method !== 'HEAD') || SIGN_IN_PATHS.test(req.path) || this.session(req)) return next();
+      if (req.path.startsWith('/api/')) return void res.status(401).json({ error: 'not signed in: this dashboard listens beyond this machine, so reading needs a sign-in too' });
+      res.redirect(303, `/login?next=${encodeURIComponent(req.path)}`);
     };
   }
 

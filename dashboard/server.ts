@@ -1,16 +1,14 @@
 // make dashboard [port=8787] [host=127.0.0.1]: the operator's web console. Binds to loopback
-// unless host= names another address, and then refuses to start without a token in .env
-// (anyone who can reach it could otherwise read every run).
+// unless host= names another address, and then refuses to start without a token in .env, and
+// asks a sign-in for reading too (anyone who can reach it could otherwise read every run).
 import { z } from 'zod';
 import { openProject } from '../scripts/lib/project.js';
 import { readDotEnv } from '../scripts/lib/secrets/dotenv.js';
 import { readVars } from '../scripts/lib/spec/make-vars.js';
 import { runMain, UserError } from '../scripts/lib/ui/errors.js';
 import { createDashboard } from './app.js';
-import { TOKEN_KEY } from './auth.js';
+import { LOOPBACK_BINDS, TOKEN_KEY } from './auth.js';
 import { hostsRoutes, startHostWatch } from './routes/hosts.js';
-
-const LOOPBACK = new Set(['127.0.0.1', 'localhost', '::1']);
 
 await runMain(async () => {
   const vars = readVars('dashboard', {
@@ -19,7 +17,7 @@ await runMain(async () => {
   });
   const project = await openProject();
   const token = readDotEnv(project.root)[TOKEN_KEY];
-  if (!LOOPBACK.has(vars.host) && !token) {
+  if (!LOOPBACK_BINDS.has(vars.host) && !token) {
     throw new UserError(`dashboard: host=${vars.host} opens it beyond this machine; set ${TOKEN_KEY} in .env first (e.g. ${TOKEN_KEY}=$(openssl rand -hex 32)), or leave host= out`);
   }
   let port = vars.port;
@@ -34,7 +32,7 @@ await runMain(async () => {
   });
   port = (server.address() as { port: number }).port;
   const shown = vars.host.includes(':') ? `[${vars.host}]` : vars.host;
-  console.log(`dashboard on http://${shown}:${port}/ (${token ? 'sign in with the token in .env to act' : `read-only: set ${TOKEN_KEY} in .env to act`}); Ctrl-C stops it`);
+  console.log(`dashboard on http://${shown}:${port}/ (${token ? `sign in with the token in .env to ${LOOPBACK_BINDS.has(vars.host) ? 'act' : 'read or act'}` : `read-only: set ${TOKEN_KEY} in .env to act`}); Ctrl-C stops it`);
   await new Promise<void>((resolve) => {
     const stop = () => {
       server.close(() => resolve());

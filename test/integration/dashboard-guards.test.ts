@@ -2,7 +2,8 @@
 // stand-in project): a session holds only for the token it was made with and for 12 hours from
 // its sign-in; a sign-in sends the browser back only to a path of this server; and JSON bodies
 // are masked string by string, so a short secret that a number spells leaves the number whole.
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+// Bound beyond loopback, reading needs a sign-in too.
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import type http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import os from 'node:os';
@@ -23,17 +24,30 @@ let body: unknown = null;
 
 const writeEnv = (text: string) => writeFileSync(path.join(tmp, '.env'), text);
 
-beforeEach(async () => {
-  tmp = mkdtempSync(path.join(os.tmpdir(), 'switchyard-dashboard-guards-'));
-  writeEnv(`SWITCHYARD_DASHBOARD_TOKEN=${OLD}\n`);
+/** Serves the dashboard as `make dashboard host=<bindHost>` would, listening on loopback here. */
+async function serve(bindHost: string): Promise<void> {
   const project = { root: tmp, config: {}, db: { keepSummariesParsed() {}, get: () => null } } as unknown as Project;
   const echo = Router().get('/api/echo', (_req, res) => void res.json(body));
   let port = 0;
-  const { app } = createDashboard({ project, bindHost: '127.0.0.1', port: () => port, extra: () => [echo] });
+  const { app } = createDashboard({ project, bindHost, port: () => port, extra: () => [echo] });
   server = app.listen(0, '127.0.0.1');
   await new Promise((r) => server.once('listening', r));
   port = (server.address() as AddressInfo).port;
   base = `http://127.0.0.1:${port}`;
+}
+
+async function restart(bindHost: string): Promise<void> {
+  server.closeAllConnections();
+  await new Promise((r) => server.close(r));
+  await serve(bindHost);
+}
+
+beforeEach(async () => {
+  tmp = mkdtempSync(path.join(os.tmpdir(), 'switchyard-dashboard-guards-'));
+  writeEnv(`SWITCHYARD_DASHBOARD_TOKEN=${OLD}\n`);
+  mkdirSync(path.join(tmp, 'dashboard'));
+  symlinkSync(path.join(REPO, 'dashboard', 'public'), path.join(tmp, 'dashboard', 'public')); // the pages
+  await serve('127.0.0.1');
 });
 
 afterEach(async () => {
@@ -100,6 +114,25 @@ describe('the sign-in', () => {
     expect((await login(OLD, '/runs/penguins-long-20261130T1200-0badf00d')).headers.get('location')).toBe('/runs/penguins-long-20261130T1200-0badf00d');
     // The login page fills its form with the same rule.
     expect(readFileSync(path.join(REPO, 'dashboard/public/login.js'), 'utf8')).toContain(`${NEXT_PATH}.test(next)`);
+  });
+});
+
+describe('reading', () => {
+  it('needs nothing on loopback, and a sign-in once the server listens beyond this machine', async () => {
+    body = { runs: [] };
+    expect((await fetch(`${base}/api/echo`)).status).toBe(200);
+    await restart('0.0.0.0');
+    const refused = await fetch(`${base}/api/echo`);
+    expect(refused.status).toBe(401);
+    expect(await refused.json()).toEqual({ error: expect.stringMatching(/^not signed in: this dashboard listens beyond this machine/) });
+    const page = await fetch(`${base}/runs/penguins-long-20261130T1200-0badf00d`, { redirect: 'manual' });
+    expect(page.status).toBe(303);
+    expect(page.headers.get('location')).toBe('/login?next=%2Fruns%2Fpenguins-long-20261130T1200-0badf00d');
+    // What signing in takes stays open.
+    for (const open of ['/login', '/api/session', '/static/login.js']) expect((await fetch(`${base}${open}`)).status, open).toBe(200);
+    const { cookie } = await signIn(OLD);
+    expect(await (await fetch(`${base}/api/echo`, { headers: { Cookie: cookie } })).json()).toEqual({ runs: [] });
+    expect((await fetch(`${base}/`, { headers: { Cookie: cookie }, redirect: 'manual' })).status).toBe(200);
   });
 });
 
