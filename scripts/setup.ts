@@ -2,6 +2,7 @@
 // binding compiles for minutes) and builds dist/ before this runs; this says what is in place
 // and checks the tools the runs need, naming the command that installs what is missing.
 import { runMain, UserError } from './lib/ui/errors.js';
+import { NODE_MIN, nodeFits } from './lib/node-version.js';
 import { run } from './lib/proc.js';
 
 const TOOLS: [string, string[], string][] = [
@@ -23,9 +24,9 @@ await runMain(async () => {
     process.stdout.write(`${ok ? '✓' : '✗'} ${name}\n`);
     if (!ok) missing.push(fix);
   }
-  const major = Number(process.versions.node.split('.')[0]);
-  process.stdout.write(`${major >= 20 ? '✓' : '✗'} node ${process.version}\n`);
-  if (major < 20) missing.push('install Node.js 20 or newer');
+  const fits = nodeFits(process.version);
+  process.stdout.write(`${fits ? '✓' : '✗'} node ${process.version}\n`);
+  if (!fits) missing.push(`install Node.js ${NODE_MIN} or newer`);
   if (missing.length) throw new UserError(`setup: missing tools; run: ${missing.join(' && ')}`);
   process.stdout.write('ready: make train experiment=penguins\n');
 });

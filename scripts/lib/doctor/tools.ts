@@ -1,5 +1,6 @@
 // The programs this machine needs: Node (running this), git, python3, and rsync where runs go to
 // ssh hosts (the project is pushed with it). tmux is needed on the hosts, not here.
+import { NODE_MIN, nodeFits } from '../node-version.js';
 import { run } from '../proc.js';
 import { fail, pass, type Check, type Finding } from './row.js';
 
@@ -26,8 +27,7 @@ function nodeCheck(): Check {
     required: true,
     timeoutMs: TIMEOUT_MS,
     run: async () => {
-      const major = Number(process.versions.node.split('.')[0]);
-      return [major >= 20 ? pass('node', process.version) : fail('node', `${process.version}: older than 20`, 'install Node.js 20 or newer (https://nodejs.org)')];
+      return [nodeFits(process.version) ? pass('node', process.version) : fail('node', `${process.version}: older than ${NODE_MIN}`, `install Node.js ${NODE_MIN} or newer (https://nodejs.org)`)];
     },
   };
 }
