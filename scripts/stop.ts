@@ -1,7 +1,8 @@
 // make stop run=<id> [shard=<i>,...] [force=1] (make fleet-stop): asks the run's running units to
 // checkpoint and stop (SIGTERM, then SIGKILL after the grace period; force=1 kills now), waits
-// for them to end and records it. make train resumes them later. A run the agent carries is
-// stopped by the agent, asked through its request inbox.
+// for them to end and records it; a launcher in another shell is asked to stop the run, so its
+// queued units never start. make train resumes them later. A run the agent carries is stopped
+// by the agent, asked through its request inbox.
 import { z } from 'zod';
 import { stopWanted } from './lib/actions/stop.js';
 import { unitTable } from './lib/cli/run-display.js';
@@ -39,8 +40,9 @@ void runMain(async () => {
   if (result.follower !== null) console.log(`the launcher in another shell (pid ${result.follower}) follows them to their end and records it`);
   if (run.sharded) console.log(unitTable(await lookAtUnits(project, run)));
   else {
-    const last = run.units[0]!.attempts.at(-1)!;
-    console.log(`attempt ${last.n} ${last.state} at checkpoint step ${last.last_step ?? '-'}; make train experiment=${run.experiment} resumes it`);
+    const last = run.units[0]?.attempts.at(-1);
+    if (last) console.log(`attempt ${last.n} ${last.state} at checkpoint step ${last.last_step ?? '-'}; make train experiment=${run.experiment} resumes it`);
+    else console.log(`no attempt had started; make train experiment=${run.experiment} starts it`);
   }
   return result.running.length || result.unreachable.length ? 1 : 0;
 });

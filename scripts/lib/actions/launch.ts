@@ -5,7 +5,7 @@ import { backendForHandle, checkResources, openBackend, type BackendContext } fr
 import type { Backend } from '../backends/backend.js';
 import type { BackendName } from '../config/define-config.js';
 import type { Project } from '../project.js';
-import { followedElsewhere, holdLauncher, launcherOf } from '../runs/launcher-lock.js';
+import { followedElsewhere, holdLauncher, launcherOf, stopAskedOf } from '../runs/launcher-lock.js';
 import { openRun } from '../runs/open-run.js';
 import { comparePins } from '../pins/digest.js';
 import { pinExperiment } from '../pins/pin-experiment.js';
@@ -220,6 +220,8 @@ export async function drive(ctx: LaunchContext, run: RunRecord, backend: Backend
     requeue: opts.requeue,
     inheritedAsOwn: opts.inheritedAsOwn,
     stillOwner: opts.stillOwner,
+    // make stop from another shell: this process stops the run, so its queued units never start.
+    stopRequest: stopAskedOf(project, run.run_id),
     sink: opts.detachOnceStarted ? detachOnceStarted(ctx.sink, () => supervisor) : ctx.sink,
   });
   // Should this process fail while it follows the run, its attempts checkpoint and stop, and

@@ -1,5 +1,7 @@
 // make stop: asks a run's live units to checkpoint and stop, and, unless another process follows
-// the run (it records the ends), waits for them to end and records it.
+// the run (it records the ends), waits for them to end and records it. A whole run's stop also
+// asks that process to stop the run (launcher-lock.ts), so the units it still has queued never
+// start.
 import { setTimeout as sleep } from 'node:timers/promises';
 import { agentDrives, agentWho, lookAtAgent } from '../agent/agent-lock.js';
 import { closeForStop, closeRun, desiredRun, STOPPED, stopCarried } from '../agent/desired.js';
@@ -8,8 +10,8 @@ import { askAgent, untilSettled } from '../agent/requests.js';
 import type { Backend } from '../backends/backend.js';
 import { backendForHandle } from '../backends/index.js';
 import type { Project } from '../project.js';
-import { holdLauncher, launcherOf } from '../runs/launcher-lock.js';
-import { hasLiveUnit, type RunRecord } from '../runs/run-record.js';
+import { askLauncherToStop, holdLauncher, launcherOf } from '../runs/launcher-lock.js';
+import { hasLiveUnit, runState, type RunRecord } from '../runs/run-record.js';
 import { runJournal } from '../runs/run-store.js';
 import { Supervisor } from '../runs/supervisor.js';
 import { attemptSpec } from '../runs/unit-spec.js';
@@ -50,7 +52,9 @@ export async function stopWanted(project: Project, run: RunRecord, opts: { force
     return { by: 'agent', pid: agent.info.pid, who, answer, run: now, settled: !hasLiveUnit(now) };
   }
   const asked = live(run, opts.units);
-  if (!asked.length) {
+  // A launcher may follow a run with nothing live at this moment: its units queued, or between two.
+  const launcherWaits = !opts.units && runState(run) !== 'succeeded' && launcherOf(project, run.run_id) !== null;
+  if (!asked.length && !launcherWaits) {
     const last = run.units.length === 1 ? run.units[0]!.attempts.at(-1)?.state : null;
     if (!opts.units) await closeRun(home, run.run_id, STOPPED.state, STOPPED.reason); // none resumes it
     throw new UserError(`stop: run ${run.run_id} is not running${last ? ` (${last})` : run.units.length ? '' : ' (no attempts)'}`);
@@ -85,7 +89,9 @@ async function askAndFollow(project: Project, run: RunRecord, opts: { force?: bo
     return opened.get(key)!;
   };
   if (follower !== null) {
-    // The follower records what ends: only ask.
+    // The follower records what ends: only ask. A whole run's stop asks the follower first, so
+    // that it starts nothing more (its queued units), then the live units, should it not answer.
+    if (!opts.units) await askLauncherToStop(project, run.run_id, { force: opts.force === true });
     await Promise.all(
       asked.map(async (unit) => {
         const h = run.units[unit]!.attempts.at(-1)!.handle!;
@@ -104,6 +110,7 @@ async function askAndFollow(project: Project, run: RunRecord, opts: { force?: bo
     Object.assign(run, now);
     return { asked: asked.filter((u) => !unreachable.some((x) => x.unit === u)), unreachable, follower, running: live(now, opts.units) };
   }
+  if (!asked.length) return { asked, unreachable, follower: null, running: [] }; // the launcher that waited ended meanwhile
   const backend = await backendOf(asked[0]!);
   const supervisor = new Supervisor({
     run,

@@ -81,6 +81,8 @@ export interface SupervisorOptions {
    * it acts again: false when another process took the run over meanwhile, and this one detaches.
    */
   stillOwner?: () => Promise<boolean>;
+  /** A stop another process asked for (make stop), and how: looked for once a tick and before queued units start. */
+  stopRequest?: () => { force?: boolean } | null;
   sink?: (e: SupervisorEvent) => void;
   clock?: Clock;
   tickMs?: number;

@@ -75,6 +75,8 @@ export class Supervisor {
   /** when the last view of every unit went to the listener, and how many units each phase had then */
   private tickedAt = Number.NEGATIVE_INFINITY;
   private tickedPhases = '';
+  /** when a stop asked from another process was last looked for */
+  private stopLookedAt = Number.NEGATIVE_INFINITY;
 
   constructor(private readonly opts: SupervisorOptions) {
     this.clock = opts.clock ?? systemClock;
@@ -125,6 +127,15 @@ export class Supervisor {
       }
     }
     this.poke();
+  }
+
+  /** Whether another process asked this one to stop the run (make stop): if so, stops as asked. */
+  private stopRequested(): boolean {
+    if (this.stopping || !this.opts.stopRequest) return false;
+    this.stopLookedAt = this.clock.now();
+    const asked = this.opts.stopRequest();
+    if (asked) this.stop(asked);
+    return asked !== null;
   }
 
   get isDetached(): boolean {
@@ -190,6 +201,7 @@ export class Supervisor {
   private async runLoop(): Promise<void> {
     while (!this.detached) {
       if (!(await this.stillOwner())) break;
+      if (this.clock.now() - this.stopLookedAt >= this.tickMs) this.stopRequested();
       await this.startQueued();
       this.pollLive();
       await this.drain();
@@ -384,11 +396,16 @@ export class Supervisor {
     // Their ends may close slots and move units (next): the next round starts what is queued then.
     if (retired.length) return this.endAll(retired);
     const batches: [SlotState, Unit[]][] = [];
+    let lookedForStop = false; // a stop asked meanwhile (make stop) is looked for once more before any starts
     for (const [s, queued] of bySlot) {
       const capacity = s.backend.slots().find((x) => x.name === s.name)?.capacity ?? 1;
       const batch: Unit[] = [];
       for (const u of queued) {
         if (this.load(s) + batch.length >= capacity) break;
+        if (!lookedForStop) {
+          lookedForStop = true;
+          if (this.stopRequested()) return;
+        }
         const pending = u.rec.attempts.at(-1);
         const n = pending?.state === 'queued' ? pending.n : u.rec.attempts.length + 1;
         if (n > u.limit) {
