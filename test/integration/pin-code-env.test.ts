@@ -260,3 +260,98 @@ describe('pinEnv', () => {
     }
   });
 });
+
+describe('code pin and nested repositories', () => {
+  const scope = { paths: ['comp', 'scripts'], exclude: [] };
+
+  /** A project whose comp/vendor is a submodule (of a repository beside it). */
+  async function withSubmodule(): Promise<{ dir: string; sub: string }> {
+    const sub = writeTree(tempDir(), { 'lib.py': 'V = 1\n' });
+    await git(sub, 'init', '-q');
+    await git(sub, 'add', '-A');
+    await git(sub, 'commit', '-q', '-m', 'sub');
+    const dir = writeTree(tempDir(), { 'comp/train.py': 'print(1)\n', 'scripts/run.ts': 'export {};\n' });
+    await git(dir, 'init', '-q');
+    await git(dir, '-c', 'protocol.file.allow=always', 'submodule', 'add', '-q', sub, 'comp/vendor');
+    await git(dir, 'add', '-A');
+    await git(dir, 'commit', '-q', '-m', 'init');
+    return { dir, sub: join(dir, 'comp/vendor') };
+  }
+
+  const refusal = (p: Promise<unknown>) =>
+    p.then(
+      () => {
+        throw new Error('expected a refusal');
+      },
+      (err: Error) => {
+        expect(err).toBeInstanceOf(UserError);
+        expect(err.message.split('\n')).toHaveLength(1);
+        return err.message;
+      },
+    );
+
+  it('refuses a submodule with uncommitted edits or untracked files, in one line naming it', async () => {
+    const { dir, sub } = await withSubmodule();
+    expect((await pinCode(dir, scope)).dirty_sha256).toBeNull();
+    writeFileSync(join(sub, 'lib.py'), 'V = 2\n');
+    expect(await refusal(pinCode(dir, scope))).toMatch(/^code pin: comp\/vendor is a git submodule with uncommitted changes; commit them there .*or stash them/);
+    await git(sub, 'checkout', '-q', '--', 'lib.py');
+    writeFileSync(join(sub, 'new.py'), 'x\n');
+    expect(await refusal(pinCode(dir, scope))).toMatch(/comp\/vendor is a git submodule with uncommitted changes/);
+    // Outside the scope it is none of the pin's business.
+    expect((await pinCode(dir, { paths: ['scripts'], exclude: [] })).dirty_sha256).toBeNull();
+  });
+
+  it('pins a clean submodule at a new commit by its commit', async () => {
+    const { dir, sub } = await withSubmodule();
+    writeFileSync(join(sub, 'lib.py'), 'V = 3\n');
+    await git(sub, 'commit', '-q', '-am', 'v3');
+    const pin = await pinCode(dir, scope);
+    expect(pin.dirty_sha256).toMatch(/^[0-9a-f]{64}$/);
+    expect(pin.diff.toString()).toContain('Subproject commit');
+  });
+
+  it('refuses a git repository of its own inside the scope that is not a submodule, with or without commits', async () => {
+    const dir = writeTree(tempDir(), { 'comp/train.py': 'print(1)\n' });
+    await git(dir, 'init', '-q');
+    await git(dir, 'add', '-A');
+    await git(dir, 'commit', '-q', '-m', 'init');
+    mkdirSync(join(dir, 'comp/emb'));
+    await git(join(dir, 'comp/emb'), 'init', '-q');
+    writeFileSync(join(dir, 'comp/emb/a.py'), 'a\n');
+    expect(await refusal(pinCode(dir, scope))).toMatch(/^code pin: comp\/emb is a git repository of its own, not a submodule/);
+    await git(join(dir, 'comp/emb'), 'add', '-A');
+    await git(join(dir, 'comp/emb'), 'commit', '-q', '-m', 'e');
+    expect(await refusal(pinCode(dir, scope))).toMatch(/comp\/emb is a git repository of its own/);
+  });
+});
+
+describe('code pin and hidden index entries', () => {
+  async function repo(): Promise<string> {
+    const dir = writeTree(tempDir(), { 'a.py': 'A = 1\n', 'b.py': 'B = 1\n', 'c.py': 'C = 1\n' });
+    await git(dir, 'init', '-q');
+    await git(dir, 'add', '-A');
+    await git(dir, 'commit', '-q', '-m', 'init');
+    return dir;
+  }
+
+  it('sees edits to files marked assume-unchanged or skip-worktree, and leaves those marks alone', async () => {
+    const dir = await repo();
+    await git(dir, 'update-index', '--assume-unchanged', 'a.py');
+    await git(dir, 'update-index', '--skip-worktree', 'b.py');
+    writeFileSync(join(dir, 'a.py'), 'A = 2\n');
+    writeFileSync(join(dir, 'b.py'), 'B = 2\n');
+    const marks = async () => (await run(['git', 'ls-files', '-v'], { cwd: dir })).stdout.toString();
+    const before = await marks();
+    const pin = await pinCode(dir);
+    expect(pin.diff.toString()).toContain('+A = 2');
+    expect(pin.diff.toString()).toContain('+B = 2');
+    expect(await marks()).toBe(before); // the user's index keeps its marks
+    // A skip-worktree file absent from the work tree (a sparse checkout) is not a deletion.
+    writeFileSync(join(dir, 'a.py'), 'A = 1\n');
+    writeFileSync(join(dir, 'b.py'), 'B = 1\n');
+    await git(dir, 'update-index', '--skip-worktree', 'c.py');
+    unlinkSync(join(dir, 'c.py'));
+    expect((await pinCode(dir)).dirty_sha256).toBeNull();
+  });
+});

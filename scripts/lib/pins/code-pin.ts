@@ -3,9 +3,12 @@
 // With a scope, only changes under its paths count (runs/pin-experiment.ts: an experiment's
 // competition folder, the paths its spec declares and the project's own runner and helpers),
 // so an edit elsewhere (another competition, the inventory) leaves the pin alone.
-// The patch comes from a throwaway copy of the index, leaving the user's staging untouched.
+// The patch comes from a throwaway copy of the index, leaving the user's staging untouched;
+// marks that hide edits from git (assume-unchanged, skip-worktree) are cleared in that copy. A
+// submodule is pinned by its commit, so one with uncommitted changes is refused, as is a nested
+// repository that is no submodule: a patch of this repository cannot carry their files.
 // Side effect worth knowing: `git add` writes blobs for new files into .git/objects.
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, lstatSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { run } from '../proc.js';
@@ -26,24 +29,48 @@ const NOT_A_COMMIT = 97;
 const PRINT_COMMIT = `case $commit in *[!0-9a-f]* | "") exit ${NOT_A_COMMIT} ;; esac
 printf '%s\\n' "$commit"`;
 
+/** The pin script's exit when a repository nested in the scope holds what no patch can carry; its answer follows the commit. */
+const NESTED = 96;
+/** The pin script's exit when the index marks a file in the scope assume-unchanged or skip-worktree. */
+const HIDDEN = 95;
+
 /**
  * The whole pin in one process started from here (each start costs this process milliseconds
- * of a verb's start-up budget). First HEAD, and whether anything in the scope differs from it
- * (staged, unstaged or untracked), from one `git status`: porcelain v2 heads its answer with
- * `# branch.oid <commit>` ("(initial)" before a first commit), then gives a line per change.
- * A clean scope ends there, the commit printed alone: one git process instead of four. Else
- * a copy of the index in `$1`, `git add -A` of the scope into that copy, and the patch from
- * the commit to it, after the commit's line. The copy keeps the index's stat data (cp -p), so
- * `git add -A` rehashes only changed files; and its mtime, since git trusts an entry's stat
- * only when the file is older than the index, and a file rewritten (same size) in the second
- * of the last commit must still look racy, as it does to git itself. Neither status (with
- * --no-optional-locks) nor the rest writes the user's index. The temp index and pathspecs
+ * of a verb's start-up budget). `$2` is `-` the first time: a file the index marks
+ * assume-unchanged or skip-worktree (`git ls-files -v` tags it lowercase or `S`) hides its
+ * edits from git, so the script exits HIDDEN and pinCode runs it again with, in `$2`, a file
+ * listing the files to unmark; they are unmarked in a copy of the index (one mark per
+ * update-index: given both, it clears only the first), and all that follows reads that copy. Then HEAD, and whether anything in the scope differs from it (staged, unstaged or
+ * untracked), from one `git status`: porcelain v2 heads its answer with `# branch.oid <commit>`
+ * ("(initial)" before a first commit), then gives a line per change. A clean scope ends there,
+ * the commit printed alone. A submodule with edits or untracked files of its own (`S?M?`,
+ * `S??U`), or a repository of its own that is no submodule (an untracked folder, `? path/`),
+ * holds changes a patch of this repository cannot carry: the script exits NESTED, printing the
+ * answer. Else a copy of the index in `$1`, `git add -A` of the scope into that copy, and the
+ * patch from the commit to it, after the commit's line. The copy keeps the index's stat data
+ * (cp -p), so `git add -A` rehashes only changed files; and its mtime, since git trusts an
+ * entry's stat only when the file is older than the index, and a file rewritten (same size) in
+ * the second of the last commit must still look racy, as it does to git itself. Neither status
+ * (with --no-optional-locks) nor the rest writes the user's index. The temp index and pathspecs
  * arrive as arguments, never inside the script. Explicit options override user config
- * (noprefix, renames, external diff, submodule logs, relative) that would make the patch unfit
- * for `git apply`.
+ * (noprefix, renames, external diff, submodule logs and ignores, relative) that would make the
+ * patch unfit for `git apply` or hide a change.
  */
-const PIN_SCRIPT = `tmp=$1; shift
-answer=$(git --no-optional-locks status --porcelain=v2 --branch --no-ahead-behind --untracked-files=all "$@") || exit
+const PIN_SCRIPT = `tmp=$1 unhide=$2; shift 2
+nl='
+'
+index=
+if [ "$unhide" != - ]; then
+  index=$(git rev-parse --git-path index) || exit
+  if [ -f "$index" ]; then cp -p "$index" "$tmp" || exit; fi
+  GIT_INDEX_FILE=$tmp git update-index --no-assume-unchanged -z --stdin <"$unhide" || exit
+  GIT_INDEX_FILE=$tmp git update-index --no-skip-worktree -z --stdin <"$unhide" || exit
+  GIT_INDEX_FILE=$tmp; export GIT_INDEX_FILE
+else
+  marks=$(git ls-files -v "$@") || exit
+  case $nl$marks in *"$nl"[hsmrckS]" "*) exit ${HIDDEN} ;; esac
+fi
+answer=$(git --no-optional-locks status --porcelain=v2 --branch --no-ahead-behind --untracked-files=all --ignore-submodules=none "$@") || exit
 commit= changed=
 while IFS= read -r line; do
   case $line in
@@ -56,11 +83,16 @@ $answer
 EOF
 ${PRINT_COMMIT}
 [ -n "$changed" ] || exit 0
-index=$(git rev-parse --git-path index) || exit
-if [ -f "$index" ]; then cp -p "$index" "$tmp" || exit; fi
+case $nl$answer$nl in
+  *"$nl"[12]" "??" S"?M* | *"$nl"[12]" "??" S"??U* | *"/$nl"* | *'/"'"$nl"*) printf '%s\\n' "$answer"; exit ${NESTED} ;;
+esac
+if [ -z "$index" ]; then
+  index=$(git rev-parse --git-path index) || exit
+  if [ -f "$index" ]; then cp -p "$index" "$tmp" || exit; fi
+fi
 GIT_INDEX_FILE=$tmp git add -A "$@" || exit
 GIT_INDEX_FILE=$tmp exec git diff --cached --binary --no-color --no-ext-diff --no-textconv --no-renames \\
-  --no-relative --submodule=short --src-prefix=a/ --dst-prefix=b/ "$commit" "$@"`;
+  --no-relative --submodule=short --ignore-submodules=none --src-prefix=a/ --dst-prefix=b/ "$commit" "$@"`;
 
 /** HEAD's commit alone, for a scope none of whose paths exists. */
 const COMMIT_SCRIPT = `probe=$(git rev-parse --is-inside-work-tree HEAD) || exit ${NOT_A_COMMIT}
@@ -94,17 +126,81 @@ export async function pinCode(repoRoot: string, scope?: CodeScope): Promise<Code
   const specs = pathspecs(repoRoot, scope);
   const tmp = mkdtempSync(join(tmpdir(), 'switchyard-index-'));
   try {
-    const argv = specs ? ['sh', '-c', PIN_SCRIPT, 'switchyard-pin', join(tmp, 'index'), ...specs] : ['sh', '-c', COMMIT_SCRIPT, 'switchyard-pin'];
-    const { code, stdout, stderr } = await run(argv, { cwd: repoRoot, allowFail: true });
+    const script = (unhide: string) => ['sh', '-c', PIN_SCRIPT, 'switchyard-pin', join(tmp, 'index'), unhide, ...specs!];
+    const argv = specs ? script('-') : ['sh', '-c', COMMIT_SCRIPT, 'switchyard-pin'];
+    let { code, stdout, stderr } = await run(argv, { cwd: repoRoot, allowFail: true });
+    if (code === HIDDEN) {
+      writeFileSync(join(tmp, 'unhide'), await hiddenFiles(repoRoot, specs!));
+      ({ code, stdout, stderr } = await run(script(join(tmp, 'unhide')), { cwd: repoRoot, allowFail: true }));
+    }
+    const eol = stdout.indexOf(0x0a);
+    if (code === NESTED) throw nestedRepoError(stdout.subarray(eol + 1).toString());
     // No git, no repository, no commit; else git's own complaint (a damaged index, say).
     if (code !== 0) throw (await whyNoCommit(repoRoot)) ?? new CommandError(["the code pin's git", ...(specs ?? [])], code, stderr);
-    const eol = stdout.indexOf(0x0a);
     const commit = stdout.subarray(0, eol).toString();
     const diff = stdout.subarray(eol + 1);
     return { commit, dirty_sha256: diff.length ? sha256Hex(diff) : null, diff };
   } finally {
     rmSync(tmp, { recursive: true, force: true });
   }
+}
+
+/**
+ * The files in the scope the index marks assume-unchanged or skip-worktree, NUL-terminated, for
+ * the pin's copy of the index to unmark; not a skip-worktree file missing from the work tree,
+ * which a sparse checkout leaves out on purpose and which is no deletion.
+ */
+async function hiddenFiles(repoRoot: string, specs: string[]): Promise<string> {
+  const { stdout } = await run(['git', 'ls-files', '-v', '-z', ...specs], { cwd: repoRoot });
+  const out: string[] = [];
+  for (const entry of stdout.toString().split('\0')) {
+    const tag = entry[0] ?? '';
+    const file = entry.slice(2);
+    const assumed = tag !== tag.toUpperCase();
+    const skipped = tag === 'S' || tag === 's';
+    if (!file || !(assumed || skipped)) continue;
+    if (skipped && !lstatSync(resolve(repoRoot, file), { throwIfNoEntry: false })) continue;
+    out.push(file);
+  }
+  return out.map((f) => `${f}\0`).join('');
+}
+
+/** A path as porcelain v2 prints it: C-quoted when it holds unusual bytes. */
+function unquote(path: string): string {
+  if (!path.startsWith('"')) return path;
+  try {
+    return JSON.parse(path) as string;
+  } catch {
+    return path; // an octal escape: shown as git wrote it
+  }
+}
+
+/**
+ * One line for `git status` lines naming what the pin cannot carry: a submodule with edits or
+ * untracked files of its own (only its commit is in the patch), or a repository of its own that
+ * is no submodule (`git add` would record its commit, or fail without one).
+ */
+function nestedRepoError(answer: string): UserError {
+  const dirty: string[] = [];
+  const embedded: string[] = [];
+  for (const line of answer.split('\n')) {
+    const fields = line.split(' ');
+    const sub = fields[2] ?? '';
+    if ((fields[0] === '1' || fields[0] === '2') && sub[0] === 'S' && (sub[2] === 'M' || sub[3] === 'U')) {
+      const path = fields.slice(fields[0] === '1' ? 8 : 9).join(' ').split('\t')[0]!;
+      dirty.push(unquote(path));
+    } else if (fields[0] === '?' && /\/"?$/.test(line)) {
+      embedded.push(unquote(line.slice(2)).replace(/\/$/, ''));
+    }
+  }
+  const more = (list: string[]) => (list.length > 1 ? ` (so ${list.length === 2 ? 'is' : 'are'} ${list.slice(1).join(', ')})` : '');
+  if (dirty.length) {
+    return new UserError(`code pin: ${dirty[0]} is a git submodule with uncommitted changes${more(dirty)}; commit them there (and the new submodule commit here), or stash them`);
+  }
+  const p = embedded[0] ?? '(unknown)';
+  return new UserError(
+    `code pin: ${p} is a git repository of its own, not a submodule${more(embedded)}, so no pin can see its files; make it one (git submodule add <its url> ${p}) or remove its .git to keep its files in this repository`,
+  );
 }
 
 /** Why `repoRoot` has no commit to pin: no git, no repository, or one without commits; null when it has one. */
