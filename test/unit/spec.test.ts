@@ -6,6 +6,7 @@ import { checkName, loadExperiment, MAX_SPEC_BYTES, setupOf } from '../../script
 import { readVars } from '../../scripts/lib/spec/make-vars.js';
 import { parseYaml } from '../../scripts/lib/spec/yaml.js';
 import { UserError } from '../../scripts/lib/ui/errors.js';
+import { run } from '../../scripts/lib/proc.js';
 import { z } from 'zod';
 
 let root: string;
@@ -141,6 +142,25 @@ describe('experiment specs', () => {
       competition('toy', yaml);
       expect(await errorOf(() => loadExperiment(root, 'toy'))).toBe(message);
     }
+  });
+
+  it('refuses a code path git ignores, which no pin could see, naming the ignore rule', async () => {
+    await run(['git', 'init', '-q'], { cwd: root });
+    writeFileSync(path.join(root, '.gitignore'), 'configs/local.yaml\nbuild/\n');
+    mkdirSync(path.join(root, 'configs'));
+    mkdirSync(path.join(root, 'build'));
+    mkdirSync(path.join(root, 'lib'));
+    writeFileSync(path.join(root, 'configs/local.yaml'), 'a: 1\n');
+    writeFileSync(path.join(root, 'configs/shared.yaml'), 'a: 1\n');
+    const file = 'competitions/toy/experiment.yaml';
+    competition('toy', 'train:\n  command: x\ncode: [lib/, configs/shared.yaml]\n');
+    expect((await loadExperiment(root, 'toy')).spec.code).toEqual(['lib/', 'configs/shared.yaml']);
+    competition('toy', 'train:\n  command: x\ncode: [configs/local.yaml]\n');
+    expect(await errorOf(() => loadExperiment(root, 'toy'))).toBe(
+      `${file}: code.0: configs/local.yaml is ignored by git (.gitignore:1: configs/local.yaml), so no pin could see it; commit it (git add -f) or un-ignore it`,
+    );
+    competition('toy', 'train:\n  command: x\ncode: [lib/, build/]\n');
+    expect(await errorOf(() => loadExperiment(root, 'toy'))).toMatch(/^competitions\/toy\/experiment.yaml: code.1: build\/ is ignored by git \(.gitignore:2: build\/\)/);
   });
 
   it('leaves fields a spec does not use out of it, so its config pin stays what it was', async () => {

@@ -353,7 +353,7 @@ export async function loadExperiment(root: string, ref: string | undefined, opts
   }
   const spec = opts.smoke ? applySmoke(parsed.data) : parsed.data;
   const cwds = { 'train.cwd': spec.train.cwd, 'predict.cwd': spec.predict?.cwd, 'setup.cwd': setupOf(spec)?.cwd };
-  checkExperimentPaths(root, file, competitionDir, spec.code ?? [], cwds);
+  await checkExperimentPaths(root, file, competitionDir, spec.code ?? [], cwds);
 
   let dataDir: string | null = null;
   if (spec.data) {
