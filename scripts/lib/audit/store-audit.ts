@@ -1,7 +1,8 @@
 // The store checked against what the ledger says it holds: every live checkpoint against its
 // manifest, every saved output and merged file against its recorded SHA-256, every run.json
-// against its recorded pins, every data manifest. One listing of `runs/` answers "is it there"
-// for everything at once; only objects that exist are read, a few at a time.
+// against its recorded pins (and its source.diff and replicate.sh), every data manifest. One
+// listing of `runs/` answers "is it there" for everything at once; only objects that exist are
+// read, a few at a time.
 //
 // A live step whose manifest is gone is *abandoned*, not corrupt: by the checkpoint protocol a
 // step without a manifest does not exist (an upload or a deletion cut short, or a manifest
@@ -11,6 +12,7 @@
 import { parseManifest } from '../ckpt/checkpoint.js';
 import { sha256Hex } from '../hash.js';
 import { mapLimit } from '../map-limit.js';
+import { replicateScript } from '../runs/open-run.js';
 import { parseRunJson, runState, shardUnit, type RunRecord } from '../runs/run-record.js';
 import { runKeys } from '../store/run-keys.js';
 import type { Store } from '../store/store.js';
@@ -126,6 +128,7 @@ export async function auditStore(store: Store, state: LedgerState, keys: string[
     else {
       const diffs = recordProblems(run, c);
       if (diffs.length) problems.push({ line: c.line, reason: `${where}: run.json does not match its pins: ${diffs.join('; ')}` });
+      for (const problem of await runFileProblems(store, run, present)) problems.push({ line: c.line, reason: `${where}: ${problem}` });
     }
     if (c.data_manifest) {
       const got = present.has(c.data_manifest) ? await store.stat(c.data_manifest) : null;
@@ -155,6 +158,25 @@ async function checkStep(store: Store, s: LiveStep, present: Set<string>): Promi
     if (got.sha256 !== f.sha256 || got.size !== f.size) return `${store.locate(dir + f.path)} does not match its manifest`;
   }
   return null;
+}
+
+/**
+ * The run's files beside its record: `source.diff` must hash to the code pin's dirty_sha256 (and
+ * be absent for a clean tree), `replicate.sh` must be the one-line replay script.
+ */
+async function runFileProblems(store: Store, run: RunRecord, present: Set<string>): Promise<string[]> {
+  const out: string[] = [];
+  const diffKey = runKeys.sourceDiff(run.run_id);
+  const dirty = run.pins.code.dirty_sha256;
+  const diff = present.has(diffKey) ? await store.stat(diffKey) : null;
+  if (dirty && !diff) out.push(`${store.locate(diffKey)} is missing (the code pin has uncommitted changes ${dirty.slice(0, 8)})`);
+  else if (dirty && diff!.sha256 !== dirty) out.push(`${store.locate(diffKey)} hashes to ${diff!.sha256.slice(0, 8)}, not to the code pin's uncommitted changes ${dirty.slice(0, 8)}`);
+  else if (!dirty && diff) out.push(`${store.locate(diffKey)} is there, but the code pin says the tree was clean`);
+  const scriptKey = runKeys.replicate(run.run_id);
+  const script = present.has(scriptKey) ? await store.getBytes(scriptKey) : null;
+  if (!script) out.push(`${store.locate(scriptKey)} is missing`);
+  else if (script.toString('utf8') !== replicateScript(run.run_id)) out.push(`${store.locate(scriptKey)} is not the run's one-line replay script (make replay run=${run.run_id})`);
+  return out;
 }
 
 /** The run's record, null when it has none; throws on one that does not parse. */

@@ -32,6 +32,16 @@ export function configPin(resolvedSpec: unknown): string {
   return sha256Hex(canonicalJson(resolvedSpec));
 }
 
+/**
+ * The config pin of an experiment's resolved spec: without its seed (a pin of its own), and a
+ * smoke run's marked as one even where its overrides change nothing, so it never caches as the
+ * full run. make train pins with it, make verify checks a run's recorded spec against it.
+ */
+export function specConfigPin(spec: { seed?: unknown }, smoke: boolean): string {
+  const { seed: _seed, ...specWithoutSeed } = spec;
+  return configPin(smoke ? { ...specWithoutSeed, smoke_run: true } : specWithoutSeed);
+}
+
 /** `<slug>-<name>-<UTC yyyymmddThhmm>-<last 8 hex of digest>` */
 export function makeRunId(slug: string, name: string, date: Date, digest: string): string {
   if (!/^[0-9a-f]{8,}$/.test(digest)) throw new Error(`makeRunId: digest is not lowercase hex: ${digest}`);

@@ -4,7 +4,7 @@ import picomatch from 'picomatch';
 import { CONFIG_FILE } from '../config/load-config.js';
 import { PROJECT_CODE, pinCode, type CodeScope } from './code-pin.js';
 import { pinData, type DataManifest } from './data-manifest.js';
-import { configPin, pinDigest, type Pins } from './digest.js';
+import { pinDigest, specConfigPin, type Pins } from './digest.js';
 import { pinEnv } from './env-pin.js';
 import { merkleRoot } from './merkle.js';
 import type { Experiment } from '../spec/experiment.js';
@@ -52,7 +52,6 @@ function checkIncludes(exp: Experiment, manifest: DataManifest, root: string): v
 }
 
 export async function pinExperiment(root: string, stateDir: string, exp: Experiment, seed = exp.spec.seed): Promise<PinnedExperiment> {
-  const { seed: _seed, ...specWithoutSeed } = exp.spec;
   const data = exp.spec.data;
   const progress = byteProgress('hashing data');
   const [code, dataPin, env] = await Promise.all([
@@ -74,8 +73,7 @@ export async function pinExperiment(root: string, stateDir: string, exp: Experim
     code: { commit: code.commit, dirty_sha256: code.dirty_sha256 },
     data: { root: dataPin.root, files: dataPin.files, bytes: dataPin.bytes },
     env: { lock_sha256: env.lock_sha256, python: env.python, node: env.node },
-    // A smoke run's pin says so even where its overrides change nothing: it never caches as the full run.
-    config: configPin(exp.smoke ? { ...specWithoutSeed, smoke_run: true } : specWithoutSeed),
+    config: specConfigPin(exp.spec, exp.smoke),
     seed,
   };
   return { pins: { ...withoutDigest, digest: pinDigest(withoutDigest) }, diff: code.diff, dataManifest: dataPin.manifest };
