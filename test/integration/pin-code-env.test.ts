@@ -1,7 +1,7 @@
 // Code and environment pins against the real tools: pinCode's commit and dirty patch from git
 // (replayed with git apply), its path scope, and pinEnv's lockfile hash and cached python3 version.
 import { createHash } from 'node:crypto';
-import { cpSync, mkdirSync, readFileSync, renameSync, statSync, symlinkSync, unlinkSync, utimesSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, readFileSync, renameSync, statSync, symlinkSync, unlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { delimiter, join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { pinCode } from '../../scripts/lib/pins/code-pin.js';
@@ -353,5 +353,16 @@ describe('code pin and hidden index entries', () => {
     await git(dir, 'update-index', '--skip-worktree', 'c.py');
     unlinkSync(join(dir, 'c.py'));
     expect((await pinCode(dir)).dirty_sha256).toBeNull();
+  });
+
+  it('remembers an index without marks in the scope, and looks again once the index changes', async () => {
+    const dir = await repo();
+    const markCache = join(dir, '.switchyard', 'cache', 'index-unmarked');
+    const scope = { paths: ['a.py', 'b.py'], exclude: [] };
+    expect((await pinCode(dir, scope, { markCache })).dirty_sha256).toBeNull();
+    expect(existsSync(markCache)).toBe(true); // nothing marked: remembered
+    await git(dir, 'update-index', '--assume-unchanged', 'a.py');
+    writeFileSync(join(dir, 'a.py'), 'A = 3\n');
+    expect((await pinCode(dir, scope, { markCache })).diff.toString()).toContain('+A = 3');
   });
 });

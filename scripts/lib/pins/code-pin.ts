@@ -8,9 +8,9 @@
 // submodule is pinned by its commit, so one with uncommitted changes is refused, as is a nested
 // repository that is no submodule: a patch of this repository cannot carry their files.
 // Side effect worth knowing: `git add` writes blobs for new files into .git/objects.
-import { existsSync, lstatSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { run } from '../proc.js';
 import { CommandError, UserError } from '../ui/errors.js';
 import { sha256Hex } from './canonical-json.js';
@@ -35,42 +35,43 @@ const NESTED = 96;
 const HIDDEN = 95;
 
 /**
- * The whole pin in one process started from here (each start costs this process milliseconds
- * of a verb's start-up budget). `$2` is `-` the first time: a file the index marks
- * assume-unchanged or skip-worktree (`git ls-files -v` tags it lowercase or `S`) hides its
- * edits from git, so the script exits HIDDEN and pinCode runs it again with, in `$2`, a file
- * listing the files to unmark; they are unmarked in a copy of the index (one mark per
- * update-index: given both, it clears only the first), and all that follows reads that copy. Then HEAD, and whether anything in the scope differs from it (staged, unstaged or
- * untracked), from one `git status`: porcelain v2 heads its answer with `# branch.oid <commit>`
- * ("(initial)" before a first commit), then gives a line per change. A clean scope ends there,
- * the commit printed alone. A submodule with edits or untracked files of its own (`S?M?`,
- * `S??U`), or a repository of its own that is no submodule (an untracked folder, `? path/`),
- * holds changes a patch of this repository cannot carry: the script exits NESTED, printing the
- * answer. Else a copy of the index in `$1`, `git add -A` of the scope into that copy, and the
- * patch from the commit to it, after the commit's line. The copy keeps the index's stat data
- * (cp -p), so `git add -A` rehashes only changed files; and its mtime, since git trusts an
- * entry's stat only when the file is older than the index, and a file rewritten (same size) in
- * the second of the last commit must still look racy, as it does to git itself. Neither status
- * (with --no-optional-locks) nor the rest writes the user's index. The temp index and pathspecs
- * arrive as arguments, never inside the script. Explicit options override user config
- * (noprefix, renames, external diff, submodule logs and ignores, relative) that would make the
- * patch unfit for `git apply` or hide a change.
+ * The whole pin in one process started from here (each start costs this process milliseconds of
+ * a verb's start-up budget). `$2` is `-` the first time: a file the index marks assume-unchanged
+ * or skip-worktree (`git ls-files -v` tags it lowercase or `S`) hides its edits from git, so the
+ * script exits HIDDEN and pinCode runs it again with, in `$2`, a file listing the files to
+ * unmark (`+`: this index is known to have none in the scope, no look); they are unmarked in a
+ * copy of the index (one mark per update-index: given both, it clears only the first), and all
+ * that follows reads that copy. Then HEAD, and whether anything in the scope differs from it
+ * (staged, unstaged or untracked), from one `git status`: porcelain v2 heads its answer with
+ * `# branch.oid <commit>` ("(initial)" before a first commit), then gives a line per change. A
+ * clean scope ends there, the commit printed alone. A submodule with edits or untracked files of
+ * its own (`S?M?`, `S??U`), or a repository of its own that is no submodule (an untracked
+ * folder, `? path/`), holds changes a patch of this repository cannot carry: the script exits
+ * NESTED, printing the answer. Else a copy of the index in `$1`, `git add -A` of the scope into
+ * that copy, and the patch from the commit to it, after the commit's line. The copy keeps the
+ * index's stat data (cp -p), so `git add -A` rehashes only changed files; and its mtime, since
+ * git trusts an entry's stat only when the file is older than the index, and a file rewritten
+ * (same size) in the second of the last commit must still look racy, as it does to git itself.
+ * Neither status (with --no-optional-locks) nor the rest writes the user's index. The temp index
+ * and pathspecs arrive as arguments, never inside the script. Explicit options override user
+ * config (noprefix, renames, external diff, submodule logs and ignores, relative) that would
+ * make the patch unfit for `git apply` or hide a change.
  */
 const PIN_SCRIPT = `tmp=$1 unhide=$2; shift 2
 nl='
 '
-index=
-if [ "$unhide" != - ]; then
+index= marks=
+if [ "$unhide" != - ] && [ "$unhide" != + ]; then
   index=$(git rev-parse --git-path index) || exit
   if [ -f "$index" ]; then cp -p "$index" "$tmp" || exit; fi
   GIT_INDEX_FILE=$tmp git update-index --no-assume-unchanged -z --stdin <"$unhide" || exit
   GIT_INDEX_FILE=$tmp git update-index --no-skip-worktree -z --stdin <"$unhide" || exit
   GIT_INDEX_FILE=$tmp; export GIT_INDEX_FILE
-else
-  marks=$(git ls-files -v "$@") || exit
-  case $nl$marks in *"$nl"[hsmrckS]" "*) exit ${HIDDEN} ;; esac
+elif [ "$unhide" = - ]; then
+  { git ls-files -v "$@" | grep -q '^[hsmrckS] '; } & marks=$!
 fi
 answer=$(git --no-optional-locks status --porcelain=v2 --branch --no-ahead-behind --untracked-files=all --ignore-submodules=none "$@") || exit
+if [ -n "$marks" ] && wait "$marks"; then exit ${HIDDEN}; fi
 commit= changed=
 while IFS= read -r line; do
   case $line in
@@ -121,14 +122,60 @@ function pathspecs(repoRoot: string, scope: CodeScope | undefined): string[] | n
   return ['--', ...paths.map((p) => `:(top,literal)${p}`), ...scope.exclude.map((p) => `:(top,exclude,literal)${clean(p)}`)];
 }
 
-export async function pinCode(repoRoot: string, scope?: CodeScope): Promise<CodePin> {
+/**
+ * Remembers, in `file`, the index in which a scope had no file marked assume-unchanged or
+ * skip-worktree, so the next pin of that scope skips the look (a git process, ~2 ms of each
+ * make train) while the index is that same file: git writes a new index by renaming one over
+ * it, so any change to it, a mark included, comes with a new inode.
+ */
+class UnmarkedIndex {
+  private readonly seen: string | null;
+  constructor(
+    private readonly file: string | undefined,
+    repoRoot: string,
+    specs: string[],
+  ) {
+    const st = file ? lstatSync(join(repoRoot, '.git', 'index'), { bigint: true, throwIfNoEntry: false }) : undefined;
+    // No .git folder (a worktree, a submodule's checkout) or no index: looked for each time.
+    this.seen = st?.isFile() ? `${st.ino}:${st.size}:${st.mtimeNs}\n${specs.join('\0')}\n` : null;
+  }
+
+  /** Whether this index, as it was when the pin began, was seen without marks in the scope. */
+  known(): boolean {
+    if (this.seen === null) return false;
+    try {
+      return readFileSync(this.file!, 'utf8') === this.seen;
+    } catch {
+      return false; // nothing remembered yet
+    }
+  }
+
+  remember(): void {
+    if (this.seen === null) return;
+    try {
+      mkdirSync(dirname(this.file!), { recursive: true });
+      writeFileSync(this.file!, this.seen);
+    } catch {
+      // a read-only state folder: the next pin looks again
+    }
+  }
+}
+
+/**
+ * The code pin of the repository at `repoRoot`, limited to `scope`. `markCache`: a file where
+ * the pin remembers an index without hidden marks in the scope (the project's state folder).
+ */
+export async function pinCode(repoRoot: string, scope?: CodeScope, opts: { markCache?: string } = {}): Promise<CodePin> {
   if (!existsSync(repoRoot)) throw new UserError(`repository directory not found: ${repoRoot}`);
   const specs = pathspecs(repoRoot, scope);
   const tmp = mkdtempSync(join(tmpdir(), 'switchyard-index-'));
   try {
     const script = (unhide: string) => ['sh', '-c', PIN_SCRIPT, 'switchyard-pin', join(tmp, 'index'), unhide, ...specs!];
-    const argv = specs ? script('-') : ['sh', '-c', COMMIT_SCRIPT, 'switchyard-pin'];
+    const unmarked = specs ? new UnmarkedIndex(opts.markCache, repoRoot, specs) : null;
+    const knownUnmarked = unmarked?.known() === true;
+    const argv = specs ? script(knownUnmarked ? '+' : '-') : ['sh', '-c', COMMIT_SCRIPT, 'switchyard-pin'];
     let { code, stdout, stderr } = await run(argv, { cwd: repoRoot, allowFail: true });
+    if (code !== HIDDEN && !knownUnmarked && (code === 0 || code === NESTED)) unmarked?.remember();
     if (code === HIDDEN) {
       writeFileSync(join(tmp, 'unhide'), await hiddenFiles(repoRoot, specs!));
       ({ code, stdout, stderr } = await run(script(join(tmp, 'unhide')), { cwd: repoRoot, allowFail: true }));

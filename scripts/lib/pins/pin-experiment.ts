@@ -55,7 +55,7 @@ export async function pinExperiment(root: string, stateDir: string, exp: Experim
   const data = exp.spec.data;
   const progress = byteProgress('hashing data');
   const [code, dataPin, env] = await Promise.all([
-    pinCode(root, codeScope(root, exp)),
+    pinCode(root, codeScope(root, exp), { markCache: path.join(stateDir, 'cache', 'index-unmarked') }),
     exp.dataDir && data
       ? pinData({
           dir: exp.dataDir,
