@@ -4,6 +4,7 @@ import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { restoreLatest, StoreReadError, storedSteps, pruneStoredSteps } from '../../scripts/lib/runner/store-checkpoints.js';
 import { FileStore } from '../../scripts/lib/store/file-store.js';
+import { CorruptObject } from '../../scripts/lib/store/store.js';
 import { sha256Hex } from '../../scripts/lib/pins/canonical-json.js';
 import { commitToStore } from '../helpers/checkpoints.js';
 
@@ -121,6 +122,19 @@ describe('checkpoints in the store', () => {
     const lines: string[] = [];
     expect(await restoreLatest(flaky, RUN, path.join(tmp, 'r'), (l) => lines.push(l), { tries: 3, delayMs: 0 })).toBe(2);
     expect(lines).toEqual(['reading checkpoint step 2 from the store failed (read ECONNRESET); trying again']);
+  });
+
+  it('a blob the store itself finds damaged (CorruptObject) is evidence: the step is skipped at once', async () => {
+    await commitLocal(1, 'one');
+    await commitLocal(2, 'two');
+    const damaged = Object.create(store) as FileStore;
+    damaged.get = async (key, dest) => {
+      if (key.includes('/ckpt/2/')) throw new CorruptObject(`${key}: corrupt: received bytes unlike the object's metadata`);
+      return store.get(key, dest);
+    };
+    const lines: string[] = [];
+    expect(await restoreLatest(damaged, RUN, path.join(tmp, 'r'), (l) => lines.push(l), { tries: 3, delayMs: 0 })).toBe(1);
+    expect(lines).toEqual([expect.stringMatching(/^skipping stored step 2: runs\/.*\/ckpt\/2\/model\.bin is corrupt \(.*: corrupt: received bytes/)]);
   });
 
   it('a store that cannot be read fails the restore, skipping nothing and leaving the local copy alone', async () => {

@@ -6,7 +6,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { ManifestError, parseManifest, serializeManifest, verifyStep, type CkptManifest } from '../ckpt/checkpoint.js';
 import { mapLimit } from '../map-limit.js';
 import { runKeys } from '../store/run-keys.js';
-import type { Store } from '../store/store.js';
+import { CorruptObject, type Store } from '../store/store.js';
 import { isDiskProblem } from '../ui/errors.js';
 
 const MANIFEST = 'manifest.json';
@@ -132,14 +132,11 @@ async function storedManifest(store: Store, runId: string, step: number): Promis
   return { text, manifest };
 }
 
-/** The store's own check of a read found the object's bytes unlike its recorded SHA-256 (S3Store). */
-const DAMAGED = /: corrupt: /;
-
 /** One blob of a step into `dest`; an error is evidence (UnusableStep) only when the object itself is wrong. */
 async function downloadBlob(store: Store, key: string, f: CkptManifest['files'][number], dest: string): Promise<void> {
   const got = await store.get(key, dest).catch(async (err: Error) => {
     if (isDiskProblem(err)) throw err;
-    if (DAMAGED.test(err.message)) throw new UnusableStep(`${key} is corrupt (${err.message})`);
+    if (err instanceof CorruptObject) throw new UnusableStep(`${key} is corrupt (${err.message})`);
     // Whether the object is missing or unlike its manifest, or only this read of it failed.
     const now = await store.stat(key).catch(() => {
       throw err;

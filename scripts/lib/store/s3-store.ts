@@ -30,7 +30,7 @@ import { writeAtomically } from './atomic-file.js';
 import type { ByteProgress } from '../ui/progress.js';
 import { configProblem, makeClient, parseS3Url, probeProblem, type S3ClientSettings } from './s3-client.js';
 import { bareETag, BufferPool, bufferParts, fileParts, uploadMultipart, type PartReader } from './s3-multipart.js';
-import { checkKey, type Store, type StoredObject } from './store.js';
+import { checkKey, CorruptObject, type Store, type StoredObject } from './store.js';
 
 export interface S3StoreOptions extends S3ClientSettings {
   /** a progress bar per large transfer, e.g. byteProgress from ui/progress.ts */
@@ -367,7 +367,7 @@ export class S3Store implements Store {
     }
     const want = res.Metadata?.sha256;
     if (want && want !== got.sha256) {
-      throw new Error(`${where}: corrupt: received bytes have sha256 ${got.sha256.slice(0, 12)}…, the object's metadata says ${want.slice(0, 12)}…`);
+      throw new CorruptObject(`${where}: corrupt: received bytes have sha256 ${got.sha256.slice(0, 12)}…, the object's metadata says ${want.slice(0, 12)}…`);
     }
   }
 }

@@ -2,6 +2,9 @@
 // Every write is atomic per object (readers see the old object or the new one, never a
 // partial one) and reports the SHA-256 of what was stored, verified against the source.
 
+/** A read whose bytes are unlike what the store recorded for the object: the object is damaged, not the read. */
+export class CorruptObject extends Error {}
+
 export interface StoredObject {
   size: number;
   sha256: string;
