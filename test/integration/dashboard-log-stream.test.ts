@@ -1,7 +1,7 @@
 // The dashboard's log stream (server-sent events) of a running local attempt whose log is quiet:
 // when the browser goes away the follow ends at once and closes the log, instead of holding its
 // file (or an ssh channel, or a poll a second) until the log grows again.
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import os from 'node:os';
@@ -11,12 +11,11 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { runsRoutes } from '../../dashboard/routes/runs.js';
 import type { RunsCache } from '../../dashboard/runs-view.js';
 import { EnvSecrets } from '../../dashboard/secrets.js';
-import { processStartTime } from '../../scripts/lib/process-alive.js';
 import type { Project } from '../../scripts/lib/project.js';
-import { workPaths } from '../../scripts/lib/runner/attempt-runner.js';
 import type { RunRecord } from '../../scripts/lib/runs/run-record.js';
 import { FileStore } from '../../scripts/lib/store/file-store.js';
 import { openFds } from '../helpers/open-fds.js';
+import { quietLocalAttempt } from '../helpers/quiet-attempt.js';
 
 let tmp: string;
 let server: http.Server | undefined;
@@ -31,14 +30,7 @@ afterEach(async () => {
 
 describe('the dashboard log stream', () => {
   it('a reader gone while the log is quiet ends the follow and closes the log', async () => {
-    const workDir = path.join(tmp, 'work');
-    const dir = workPaths(workDir, 1).attempt;
-    mkdirSync(dir, { recursive: true });
-    const log = path.join(dir, 'stderr.log');
-    writeFileSync(log, '');
-    writeFileSync(path.join(dir, 'status.json'), JSON.stringify({ run_id: 'r', attempt: 1, state: 'running' }));
-    // This process stands in for the runner: alive throughout, so the attempt runs on.
-    const handle = { backend: 'local', pid: process.pid, pid_start: processStartTime(process.pid), run_id: 'r', unit: 'r', work_dir: workDir, attempt: 1, detached: true };
+    const { workDir, log, handle } = quietLocalAttempt(tmp);
     const run = { run_id: 'quiet-20261130T1200-0badf00d', sharded: false, units: [{ index: 0, attempts: [{ n: 1, backend: 'local', handle }], moved_from: [] }] } as unknown as RunRecord;
     const project = { root: tmp, config: {}, store: new FileStore('file://store', path.join(tmp, 'store')), workDir: () => workDir, db: { get: (id: string) => (id === run.run_id ? run : null) } } as unknown as Project;
     const app = express().use(runsRoutes({ project, runs: {} as RunsCache, secrets: new EnvSecrets(tmp) }));

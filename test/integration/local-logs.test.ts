@@ -1,15 +1,14 @@
 // A followed local log that its reader leaves while nothing is written: the dashboard's stream of
 // a quiet stderr. A generator's return() waits for its next yield, which a quiet log never
 // reaches; the follow's signal ends it at once, and the log's file descriptor with it.
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { LocalBackend } from '../../scripts/lib/backends/local.js';
-import { processStartTime } from '../../scripts/lib/process-alive.js';
-import { workPaths } from '../../scripts/lib/runner/attempt-runner.js';
 import { FileStore } from '../../scripts/lib/store/file-store.js';
 import { openFds } from '../helpers/open-fds.js';
+import { quietLocalAttempt } from '../helpers/quiet-attempt.js';
 
 let tmp: string;
 beforeEach(() => {
@@ -19,16 +18,8 @@ afterEach(() => rmSync(tmp, { recursive: true, force: true }));
 
 describe('LocalBackend.logs followed', () => {
   it('ends at once when its signal aborts while the next chunk of a quiet log is awaited, closing the log', async () => {
-    const workDir = path.join(tmp, 'work');
-    const dir = workPaths(workDir, 1).attempt;
-    mkdirSync(dir, { recursive: true });
-    const log = path.join(dir, 'stderr.log');
-    writeFileSync(log, '');
-    writeFileSync(path.join(dir, 'status.json'), JSON.stringify({ run_id: 'r', attempt: 1, state: 'running' }));
+    const { workDir, log, handle } = quietLocalAttempt(tmp);
     const backend = new LocalBackend({ root: tmp, store: new FileStore('file://store', path.join(tmp, 'store')), workDir: () => workDir });
-    // This process stands in for the runner: alive throughout, so the follow never ends on its own.
-    const handle = { backend: 'local' as const, pid: process.pid, pid_start: processStartTime(process.pid), run_id: 'r', unit: 'r', work_dir: workDir, attempt: 1, detached: true };
-
     const follow = new AbortController();
     const it = backend.logs(handle, { follow: true, stream: 'stderr', signal: follow.signal })[Symbol.asyncIterator]();
     const next = it.next();
