@@ -3,7 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { checkName, loadExperiment, MAX_SPEC_BYTES, setupOf } from '../../scripts/lib/spec/experiment.js';
-import { readVars } from '../../scripts/lib/spec/make-vars.js';
+import { makeCommandLineNames, readVars } from '../../scripts/lib/spec/make-vars.js';
 import { parseYaml } from '../../scripts/lib/spec/yaml.js';
 import { UserError } from '../../scripts/lib/ui/errors.js';
 import { run } from '../../scripts/lib/proc.js';
@@ -296,5 +296,17 @@ describe('make variables', () => {
       'make train: unknown variable "expriment"; valid: experiment, seed',
     );
     expect(await errorOf(() => readVars('train', shape, ['seed=abc'], {}))).toMatch(/^make train: seed: "abc" is not valid/);
+  });
+
+  it("refuses a variable given to make that the verb does not take, as make lists them in MAKEFLAGS", async () => {
+    // `make -s submit experiment=toy backnd=ssh 'message=a b backnd=x' NODE=node18`: backnd reaches the verb only as an environment variable.
+    const env = { MAKELEVEL: '1', MAKEFLAGS: 's -- NODE=node18 message=a\\ b\\ backnd=x backnd=ssh experiment=toy', experiment: 'toy', backnd: 'ssh' };
+    const submit = { ...shape, message: z.string().optional() };
+    expect(await errorOf(() => readVars('submit', submit, [], env))).toBe('make submit: unknown variable "backnd"; valid: experiment, seed, message');
+    expect(makeCommandLineNames(env)).toEqual(['message', 'backnd', 'experiment']);
+    expect(makeCommandLineNames({ MAKELEVEL: '1', MAKEFLAGS: ' -- experiment=toy' })).toEqual(['experiment']);
+    // Only make's command line counts: its own flags, an outer make's variables and the bare environment do not.
+    expect(readVars('train', shape, [], { ...env, MAKELEVEL: '2' })).toEqual({ experiment: 'toy' });
+    expect(readVars('train', shape, [], { MAKELEVEL: '1', MAKEFLAGS: 'rs -j2', experiment: 'toy', backnd: 'ssh' })).toEqual({ experiment: 'toy' });
   });
 });

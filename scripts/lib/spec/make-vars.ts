@@ -1,7 +1,8 @@
 // Make variables are how users talk to verbs: `make train experiment=penguins backend=local`.
 // GNU make exports command-line variables to the recipe's environment, so verbs read them
 // from there (never from a recipe line, where make would splice them into a shell command).
-// `key=value` arguments work too, for running a verb without make.
+// `key=value` arguments work too, for running a verb without make. A variable the verb does not
+// take is refused, whichever way it came: a mistyped `backnd=ssh` would otherwise run on the laptop.
 import { z } from 'zod';
 import { UserError } from '../ui/errors.js';
 
@@ -13,6 +14,10 @@ export function readVars<S extends z.ZodRawShape>(
   argv = process.argv.slice(2),
   env = process.env,
 ): z.infer<z.ZodObject<S>> {
+  const unknown = (key: string) =>
+    new UserError(`make ${verb}: unknown variable "${key}"; valid: ${Object.keys(shape).join(', ')}`);
+  const mistaken = makeCommandLineNames(env).find((key) => !(key in shape));
+  if (mistaken) throw unknown(mistaken);
   const raw: Record<string, string> = {};
   for (const key of Object.keys(shape)) {
     const value = env[key];
@@ -21,9 +26,7 @@ export function readVars<S extends z.ZodRawShape>(
   for (const arg of argv) {
     const eq = arg.indexOf('=');
     const key = eq > 0 ? arg.slice(0, eq) : arg;
-    if (!(key in shape)) {
-      throw new UserError(`make ${verb}: unknown variable "${key}"; valid: ${Object.keys(shape).join(', ')}`);
-    }
+    if (!(key in shape)) throw unknown(key);
     if (eq > 0 && arg.length > eq + 1) raw[key] = arg.slice(eq + 1);
   }
   const parsed = z.object(shape).safeParse(raw);
@@ -34,4 +37,22 @@ export function readVars<S extends z.ZodRawShape>(
     throw new UserError(`make ${verb}: ${key}: ${got === 'missing' ? 'required' : `${got} is not valid (${issue.message})`}`);
   }
   return parsed.data;
+}
+
+/**
+ * The lowercase variables given on make's command line. make hands them to the recipe only as
+ * environment variables, among all the others, and lists them in MAKEFLAGS after ` -- ` (a
+ * space in a value escaped with a backslash). Uppercase names (NODE=) are make's own business,
+ * and below the top level (MAKELEVEL > 1) the list is an outer make's, meant for its own verb.
+ */
+export function makeCommandLineNames(env: NodeJS.ProcessEnv): string[] {
+  const flags = ` ${env.MAKEFLAGS ?? ''}`;
+  const at = flags.indexOf(' -- ');
+  if (env.MAKELEVEL !== '1' || at < 0) return [];
+  const names: string[] = [];
+  for (const word of flags.slice(at + 4).split(/(?<!\\) /)) {
+    const name = /^([a-z][a-z0-9_]*)[:+?!]?=/.exec(word)?.[1];
+    if (name) names.push(name);
+  }
+  return names;
 }
