@@ -98,6 +98,8 @@ export interface Backend {
   /**
    * Starts attempts; idempotent per (run, unit, attempt). Placers take submissions of one slot
    * and answer each on its own (a handle, or why that one could not start); a throw means none did.
+   * A scheduler names a submission by all its attempts: the supervisor sends an attempt again
+   * only with the same attempts, in the same order (the group it recorded before the first send).
    */
   submitMany(subs: readonly Submission[]): Promise<(Handle | Error)[]>;
   /** One round trip per slot: every request must be of the same slot. */

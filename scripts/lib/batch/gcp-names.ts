@@ -20,6 +20,7 @@ export function labelValue(text: string): string {
  * letter, then at most 62 of lowercase letters, digits and `-`, not ending in `-`). The hash
  * covers the run and each unit with its attempt number, so submitting the same attempts again
  * names the same job (in any order), which Batch refuses as existing: a submit is idempotent.
+ * The supervisor sends a queued attempt again only with the attempts it went with (their group).
  */
 export function batchJobId(units: readonly Pick<AttemptSpec, 'run_id' | 'unit_id' | 'attempt'>[]): string {
   const what = units.map((u) => `${u.run_id} ${u.unit_id} ${u.attempt}`).sort().join('\n');

@@ -23,6 +23,13 @@ export interface AttemptRecord {
    * left queued is submitted there again, where it may already run (absent in older records)
    */
   slot?: string;
+  /**
+   * a scheduler's submission it went in, recorded with the slot: the attempts submitted together
+   * share it. A scheduler names a submission by its attempts (a Batch job ID, a SLURM job name),
+   * so one left queued is submitted again only with exactly its group (absent for placers, whose
+   * submits are found attempt by attempt, and in older records)
+   */
+  group?: string;
   state: AttemptState;
   reason: string | null;
   exit_code: number | null;

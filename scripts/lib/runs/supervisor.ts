@@ -11,12 +11,12 @@
 // ledger write happens in one place, one at a time.
 import type { LedgerFields } from '../ledger/format.js';
 import { Slots, type SlotState } from './slots.js';
-import { queuedAttempt, takeEvents, unitView, type EventContext, type Live, type Unit } from './units.js';
+import { groupKey, queuedAttempt, takeEvents, unitView, type EventContext, type Live, type Unit } from './units.js';
 import { systemClock, type Clock, type SupervisorEvent, type SupervisorOptions, type UnitView } from './supervision.js';
 import { faultPoint, isDiskProblem, UserError } from '../ui/errors.js';
 import { EarlierAttemptRunning, unanswered, type Backend, type Handle, type PollResult } from '../backends/backend.js';
 import { endsInARow, fitsResources, resumes, retryDelayMs } from './failover.js';
-import { isLiveAttempt, TERMINAL, type AttemptRecord, type AttemptState, type RunRecord, unitKey } from './run-record.js';
+import { allAttempts, isLiveAttempt, TERMINAL, type AttemptRecord, type AttemptState, type RunRecord, unitKey } from './run-record.js';
 import { mapLimit } from '../map-limit.js';
 import { CUT_SHORT } from '../sleep-unless.js';
 
@@ -48,6 +48,29 @@ const SLOTS_PULLED_AT_ONCE = 8;
 
 /** A queued attempt whose submit went to another slot than `s` (its unit moved since): it may run there. */
 const sentElsewhere = (a: AttemptRecord | undefined, s: SlotState): a is AttemptRecord => a?.state === 'queued' && a.slot !== undefined && (a.slot !== s.name || a.backend !== s.backend.name);
+
+/** The number a queued unit's attempt goes under: the one recorded queued, else the next. */
+function nextAttempt(u: Unit): number {
+  const pending = u.rec.attempts.at(-1);
+  return pending?.state === 'queued' ? pending.n : u.rec.attempts.length + 1;
+}
+
+/** The group a unit's queued attempt was recorded in (a scheduler's submission that may have reached it). */
+function groupOf(u: Unit): string | undefined {
+  const pending = u.rec.attempts.at(-1);
+  return pending?.state === 'queued' ? pending.group : undefined;
+}
+
+/**
+ * The first group of these queued units (brokenGroups gave up any not all here): sent again
+ * whole, alone and in the order it went in (the units' own), so the scheduler names it as before
+ * and finds what it made; ahead of new units and whatever the slot's capacity now, as it may run
+ * already.
+ */
+function queuedGroup(queued: Unit[]): Unit[] | null {
+  const group = queued.map(groupOf).find((g) => g !== undefined);
+  return group === undefined ? null : queued.filter((u) => groupOf(u) === group);
+}
 
 export class Supervisor {
   private readonly units: Unit[] = [];
@@ -386,46 +409,86 @@ export class Supervisor {
       if (!Slots.open(s) || s.submitting) continue;
       const pending = u.rec.attempts.at(-1);
       if (sentElsewhere(pending, s)) {
-        retired.push(this.retire(u, pending));
+        retired.push(this.retire(u, pending, `its submit to ${pending.slot} may have started it there; the unit moved to ${u.slot}`));
         continue;
       }
       const units = bySlot.get(s);
       if (units) units.push(u);
       else bySlot.set(s, [u]);
     }
+    for (const queued of bySlot.values()) retired.push(...this.brokenGroups(queued));
     // Their ends may close slots and move units (next): the next round starts what is queued then.
     if (retired.length) return this.endAll(retired);
     const batches: [SlotState, Unit[]][] = [];
-    let lookedForStop = false; // a stop asked meanwhile (make stop) is looked for once more before any starts
     for (const [s, queued] of bySlot) {
-      const capacity = s.backend.slots().find((x) => x.name === s.name)?.capacity ?? 1;
-      const batch: Unit[] = [];
-      for (const u of queued) {
-        if (this.load(s) + batch.length >= capacity) break;
-        if (!lookedForStop) {
-          lookedForStop = true;
-          if (this.stopRequested()) return;
-        }
-        const pending = u.rec.attempts.at(-1);
-        const n = pending?.state === 'queued' ? pending.n : u.rec.attempts.length + 1;
-        if (n > u.limit) {
-          u.phase = 'done';
-          this.emit({ type: 'gave-up', unit: u.rec.index, attempts: this.opts.maxAttempts });
-          continue;
-        }
-        batch.push(u);
-        // Recorded with its slot before the backend is asked, so a crash in between is found again there (same attempt number).
-        if (pending?.state !== 'queued') u.rec.attempts.push(queuedAttempt(n, s.backend.name, s.name));
-        else if (pending.slot === undefined) Object.assign(pending, { backend: s.backend.name, slot: s.name }); // queued by a version that did not record the slot
-      }
+      const batch = queuedGroup(queued) ?? this.newBatch(s, queued);
       if (batch.length) batches.push([s, batch]);
     }
-    if (!batches.length) return;
+    // A stop asked meanwhile (make stop) is looked for once more before any starts.
+    if (!batches.length || this.stopRequested()) return;
+    for (const [s, batch] of batches) this.recordQueued(s, batch);
     if (!(await this.save())) return; // taken over while this process slept: it submits nothing
     for (const [s, batch] of batches) {
       for (const u of batch) u.phase = 'submitting';
       this.submit(s, batch);
     }
+  }
+
+  /** Queued units sent nowhere yet, as many as their slot has room for; a unit past its budget gives up. */
+  private newBatch(s: SlotState, queued: Unit[]): Unit[] {
+    const capacity = s.backend.slots().find((x) => x.name === s.name)?.capacity ?? 1;
+    const batch: Unit[] = [];
+    for (const u of queued) {
+      if (this.load(s) + batch.length >= capacity) break;
+      if (nextAttempt(u) > u.limit) {
+        u.phase = 'done';
+        this.emit({ type: 'gave-up', unit: u.rec.index, attempts: this.opts.maxAttempts });
+        continue;
+      }
+      batch.push(u);
+    }
+    return batch;
+  }
+
+  /**
+   * Records a batch's attempts as queued on their slot before the backend is asked, so a crash in
+   * between submits the same attempt numbers to the same slot again; a scheduler's as one group,
+   * so they go again together, as the one submission the scheduler named by them.
+   */
+  private recordQueued(s: SlotState, batch: Unit[]): void {
+    const group = s.backend.kind === 'scheduler' ? groupKey(batch.map((u) => ({ unit: u.rec.index, n: nextAttempt(u) }))) : undefined;
+    for (const u of batch) {
+      const pending = u.rec.attempts.at(-1);
+      if (pending?.state !== 'queued') {
+        u.rec.attempts.push(queuedAttempt(nextAttempt(u), s.backend.name, s.name, group));
+        continue;
+      }
+      // Queued by a version that did not record the slot, or the group.
+      if (pending.slot === undefined) Object.assign(pending, { backend: s.backend.name, slot: s.name });
+      if (group !== undefined) pending.group ??= group;
+    }
+  }
+
+  /**
+   * The queued attempts of a slot whose group cannot go again whole: one of its attempts started,
+   * ended, or is not queued here (a unit moved, a retry of some units). The group's submit may
+   * have started them, and a submission of other attempts is another job to the scheduler, which
+   * would start them again: their numbers are given up.
+   */
+  private brokenGroups(queued: Unit[]): Ending[] {
+    const here = new Map<string, Unit[]>();
+    for (const u of queued) {
+      const group = groupOf(u);
+      if (group === undefined) continue;
+      const units = here.get(group);
+      if (units) units.push(u);
+      else here.set(group, [u]);
+    }
+    if (!here.size) return [];
+    const members = new Map<string, number>();
+    for (const a of allAttempts(this.run)) if (a.group !== undefined && here.has(a.group)) members.set(a.group, (members.get(a.group) ?? 0) + 1);
+    const broken = [...here].filter(([group, units]) => units.length < members.get(group)!).flatMap(([, units]) => units);
+    return broken.map((u) => this.retire(u, u.rec.attempts.at(-1)!, 'its submit may have started it with units no longer queued beside it, and cannot be sent again as it was'));
   }
 
   private submit(s: SlotState, units: Unit[]): void {
@@ -453,14 +516,15 @@ export class Supervisor {
   }
 
   /**
-   * A queued attempt whose submit went to another slot than its unit's now (the unit moved): that
-   * submit may have started it there, and a runner claims the store by attempt number, so the
-   * number is given up. It ends `lost` as a lost slot's attempts do (the unit is claimed for the
-   * next number, so a runner of it still alive stops writing) and the next number goes here.
+   * A queued attempt whose submit may have started it where a submit now cannot find it (it went
+   * to another slot than its unit's now, or with a group that cannot go again whole): a runner
+   * claims the store by attempt number, so the number is given up. It ends `lost` as a lost
+   * slot's attempts do (the unit is claimed for the next number, so a runner of it still alive
+   * stops writing) and the next number goes here.
    */
-  private retire(u: Unit, attempt: AttemptRecord): Ending {
+  private retire(u: Unit, attempt: AttemptRecord, why: string): Ending {
     u.live = { attempt, eventsRead: 0, work: Promise.resolve(), pulling: false, inherited: false };
-    return this.ending(u, unanswered(`its submit to ${attempt.slot} may have started it there; the unit moved to ${u.slot}`), { pull: false });
+    return this.ending(u, unanswered(why), { pull: false });
   }
 
   /** Takes a submit's outcomes; what it returns, when it started any, goes once they are saved. */

@@ -2,6 +2,7 @@
 // phase it is in, and its live attempt (events read, steps committed, the copy home in flight).
 import type { Backend } from '../backends/backend.js';
 import type { BackendName } from '../config/define-config.js';
+import { sha256Hex } from '../hash.js';
 import type { LedgerFields } from '../ledger/format.js';
 import type { RunnerEvent } from '../runner/attempt-spec.js';
 import type { AttemptRecord, UnitRecord } from './run-record.js';
@@ -59,9 +60,15 @@ export function unitView(u: Unit): UnitView {
   };
 }
 
-/** The record of an attempt about to be submitted to a slot: kept before the backend is asked. */
-export function queuedAttempt(n: number, backend: BackendName, slot: string): AttemptRecord {
-  return { n, backend, handle: null, slot, state: 'queued', reason: null, exit_code: null, started_at: new Date().toISOString(), ended_at: null, restored_step: null, last_step: null, events_seen: 0 };
+/** The record of an attempt about to be submitted to a slot (in a scheduler's `group`): kept before the backend is asked. */
+export function queuedAttempt(n: number, backend: BackendName, slot: string, group?: string): AttemptRecord {
+  const a: AttemptRecord = { n, backend, handle: null, slot, state: 'queued', reason: null, exit_code: null, started_at: new Date().toISOString(), ended_at: null, restored_step: null, last_step: null, events_seen: 0 };
+  return group === undefined ? a : { ...a, group };
+}
+
+/** The name of the group of attempts submitted together: their units and numbers, hashed (an attempt is in one group only). */
+export function groupKey(members: readonly { unit: number; n: number }[]): string {
+  return sha256Hex(members.map((m) => `${m.unit} ${m.n}`).join('\n')).slice(0, 12);
 }
 
 export interface EventContext {

@@ -50,6 +50,7 @@ export function attemptSpecPath(paths: JobPaths, unit: string, attempt: number |
 /**
  * The name of one submission: `sy-<run id>-<hash>` over the run and each unit with its attempt,
  * so submitting the same attempts again names the same submission (its job id is kept under it).
+ * The supervisor sends a queued attempt again only with the attempts it went with (their group).
  */
 export function submissionName(units: readonly Pick<AttemptSpec, 'run_id' | 'unit_id' | 'attempt'>[]): string {
   const what = units.map((u) => `${u.run_id} ${u.unit_id} ${u.attempt}`).sort().join('\n');
