@@ -3,6 +3,7 @@
 // so a key added while the dashboard runs is masked from the next response on.
 import { statSync } from 'node:fs';
 import path from 'node:path';
+import { Transform } from 'node:stream';
 import type { NextFunction, Request, Response } from 'express';
 import { readDotEnv } from '../scripts/lib/secrets/dotenv.js';
 import { Redactor } from '../scripts/lib/secrets/redact.js';
@@ -54,7 +55,27 @@ export class EnvSecrets {
     });
   }
 
-  /** Middleware: res.json and res.send mask their bodies (streams mask through `current().pipe`). */
+  /**
+   * A stream that masks the bytes written through it with .env as it is now. A secret cut
+   * between two chunks is masked whole: the redactor holds back what may begin one (at most one
+   * secret long) until the next chunk, or the end, decides.
+   */
+  maskingStream(): Transform {
+    const masked = new Transform({
+      transform(chunk: Buffer, _encoding, done) {
+        pipe.write(chunk);
+        done();
+      },
+      flush(done) {
+        pipe.end();
+        done();
+      },
+    });
+    const pipe = this.current().pipe((b) => masked.push(b));
+    return masked;
+  }
+
+  /** Middleware: res.json and res.send mask their bodies (streams mask through `current().pipe` or maskingStream). */
   middleware() {
     return (_req: Request, res: Response, next: NextFunction) => {
       const send = res.send.bind(res);

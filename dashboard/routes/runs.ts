@@ -1,5 +1,7 @@
-// GET routes of runs: the table, one run, its log (streamed as it grows, or whole as a file) and
+// GET routes of runs: the table, one run, its log (followed as it grows, or whole as a file) and
 // its metrics. Everything comes from the actions make status and make logs use.
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import { StringDecoder } from 'node:string_decoder';
 import { Router, type Request, type Response } from 'express';
 import { lookAtUnits } from '../../scripts/lib/actions/look.js';
@@ -32,6 +34,15 @@ function logOptions(req: Request, run: RunRecord): Omit<LogsOptions, 'follow'> {
   const attempt = queryValue(req, 'attempt', /^(\d{1,6}|predict)$/);
   const stream = queryValue(req, 'stream', /^(stdout|stderr)$/) as LogsOptions['stream'] | undefined;
   return { shard: run.sharded ? (shard ?? 0) : shard, attempt: attempt === undefined || attempt === 'predict' ? attempt : Number(attempt), stream: stream ?? 'stdout' };
+}
+
+/** An iterator's items from `first` on, one already taken; stopping early returns the iterator. */
+async function* resumed<T>(first: IteratorResult<T>, rest: AsyncIterator<T>): AsyncGenerator<T> {
+  try {
+    for (let next = first; !next.done; next = await rest.next()) yield next.value;
+  } finally {
+    await rest.return?.();
+  }
 }
 
 /** The checkpoint steps each unit has in the store. */
@@ -144,15 +155,22 @@ export function runsRoutes({ project, runs, secrets }: RunsDeps): Router {
     }
   });
 
-  // The whole log as a file.
+  // The whole log as a file, streamed from where it is (file, ssh channel, store) as the client
+  // takes it: memory stays a few chunks whatever the log's size. A client gone mid-download ends
+  // the read, closing its file or its channel (and `cat` with it).
   r.get('/api/runs/:run/log', async (req, res) => {
     const run = runOr404(project, req, res);
     if (!run) return;
     const opts = logOptions(req, run);
-    let text = '';
-    for await (const chunk of runLogs(project, run, { ...opts, follow: false })) text += chunk;
+    const reading = new AbortController();
+    res.once('close', () => reading.abort(CUT_SHORT));
+    const log = runLogs(project, run, { ...opts, follow: false, signal: reading.signal })[Symbol.asyncIterator]();
+    const first = await log.next(); // a log that cannot be read is still an error status, before any header
     const name = `${run.run_id}${run.sharded ? `-shard${opts.shard}` : ''}-${opts.stream}.log`;
-    res.type('text/plain; charset=utf-8').attachment(name).send(text);
+    res.type('text/plain; charset=utf-8').attachment(name);
+    await pipeline(Readable.from(resumed(first, log)), secrets.maskingStream(), res).catch((err: unknown) => {
+      if (!reading.signal.aborted) throw err;
+    });
   });
 
   // Metrics as columns, every attempt of one unit; `have` is the version the page already holds.

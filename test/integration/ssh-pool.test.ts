@@ -146,6 +146,34 @@ describe('SshPool.exec', () => {
     expect((await pool.exec(t, ['echo', 'ok'])).stdout).toBe('ok\n');
     expect(pool.stats().connects).toBe(2);
   });
+
+  describe('a timed-out command ends on the host, though sshd will not signal a root login', () => {
+    /** A `sleep` of a length no other test uses, and a pgrep pattern that does not match itself. */
+    function uniqueSleep(): { seconds: string; pattern: string } {
+      const seconds = String(100_000 + Math.floor(Math.random() * 800_000));
+      return { seconds, pattern: `sleep [${seconds[0]}]${seconds.slice(1)}` };
+    }
+    const running = async (pattern: string) => (await onHost('h1', `pgrep -f '${pattern}' || true`)) !== '';
+
+    it('with TERM', async () => {
+      const pool = newPool();
+      const t = target('h1');
+      await pool.exec(t, ['true']); // the resident shell is open and idle
+      const { seconds, pattern } = uniqueSleep();
+      const err = await failure(pool.exec(t, ['sh', '-c', `sleep ${seconds}; echo woke`], { timeoutMs: 500 }));
+      expect(err.message).toMatch(/did not finish within 0\.5s/);
+      await until('the timed-out sleep to end', async () => !(await running(pattern)), 8000);
+    });
+
+    it('with KILL after a grace, when it ignores TERM', async () => {
+      const pool = newPool();
+      const t = target('h1');
+      await pool.exec(t, ['true']);
+      const { seconds, pattern } = uniqueSleep();
+      await failure(pool.exec(t, ['sh', '-c', `trap '' TERM; sleep ${seconds}`], { timeoutMs: 500 }));
+      await until('the sleep that ignores TERM to be killed', async () => !(await running(pattern)), 10_000);
+    });
+  });
 });
 
 describe('what a channel keeps in flight', () => {

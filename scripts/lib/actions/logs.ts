@@ -1,5 +1,7 @@
-// make logs: an attempt's output, from where it runs (followed as it grows) or from the store.
+// make logs: an attempt's output, from where it runs (followed as it grows) or from the store,
+// a chunk at a time (a log may be larger than this machine's memory).
 import { backendForHandle } from '../backends/index.js';
+import { storedLogText } from '../backends/log-text.js';
 import type { Project } from '../project.js';
 import { runKeys, unitKey, type RunRecord } from '../runs/run-record.js';
 import { UserError } from '../ui/errors.js';
@@ -22,9 +24,9 @@ export async function* runLogs(project: Project, run: RunRecord, opts: LogsOptio
   const attempt = opts.attempt === undefined ? attempts.at(-1) : attempts.find((a) => a.n === opts.attempt);
   if (opts.attempt === 'predict' || !attempt?.handle) {
     const which = opts.attempt ?? 'predict';
-    const bytes = await project.store.getBytes(runKeys.attemptFile(unitKey(run, index), which, `${opts.stream}.log`));
-    if (!bytes) throw new UserError(`logs: run ${run.run_id} has no ${opts.stream} log for attempt ${which}`);
-    yield bytes.toString('utf8');
+    const key = runKeys.attemptFile(unitKey(run, index), which, `${opts.stream}.log`);
+    if (!(await project.store.stat(key))) throw new UserError(`logs: run ${run.run_id} has no ${opts.stream} log for attempt ${which}`);
+    yield* storedLogText(project.store, key);
     return;
   }
   yield* (await backendForHandle(project, attempt.handle)).logs(attempt.handle, { follow: opts.follow, stream: opts.stream, signal: opts.signal });

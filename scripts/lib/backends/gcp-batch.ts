@@ -35,6 +35,7 @@ import type { ExperimentSpec } from '../spec/experiment.js';
 import { UserError } from '../ui/errors.js';
 import { formatBytes } from '../ui/format.js';
 import { unanswered, type Backend, type BackendLogsOptions, type Capabilities, type Handle, type PollRequest, type PollResult, type Submission } from './backend.js';
+import { storedLogText } from './log-text.js';
 
 const BatchHandle = z.object({
   backend: z.literal('gcp-batch'),
@@ -310,10 +311,14 @@ export class GcpBatchBackend implements Backend {
     });
   }
 
-  /** The runner's copy of its output in the store (every 0.5 s while it runs); following polls the store. */
+  /** The runner's copy of its output in the store (every 0.5 s while it runs), streamed; following polls the store. */
   async *logs(handle: Handle, opts: BackendLogsOptions): AsyncIterable<string> {
     const h = BatchHandle.parse(handle);
     const key = runKeys.attemptFile(h.unit, h.attempt, `${opts.stream ?? 'stdout'}.log`);
+    if (!opts.follow) {
+      yield* storedLogText(this.opts.store, key); // a chunk at a time, never the whole object in memory
+      return;
+    }
     let offset = 0;
     for (;;) {
       if (opts.signal?.aborted) return;

@@ -22,6 +22,7 @@ import { lastJsonLine, parseEventLines } from '../runner/jsonl.js';
 import { settleAttempt } from '../runner/work-tidy.js';
 import { CUT_SHORT, sleepUnless } from '../sleep-unless.js';
 import type { Backend, BackendLogsOptions, Capabilities, Handle, PollRequest, PollResult, Submission } from './backend.js';
+import { storedLogText, utf8Text } from './log-text.js';
 
 const LocalHandle = z.object({
   backend: z.literal('local'),
@@ -235,28 +236,32 @@ export class LocalBackend implements Backend {
     const name = `${opts.stream ?? 'stdout'}.log`;
     const file = path.join(workPaths(h.work_dir, h.attempt).attempt, name);
     if (!existsSync(file)) {
-      const stored = await this.opts.store.getBytes(runKeys.attemptFile(h.unit ?? h.run_id, h.attempt, name));
-      if (stored) yield stored.toString('utf8');
+      yield* storedLogText(this.opts.store, runKeys.attemptFile(h.unit ?? h.run_id, h.attempt, name));
       return;
     }
+    yield* utf8Text(this.logChunks(h, file, opts));
+  }
+
+  /** The log file's bytes, 64 KiB at a time as the reader takes them, then what the attempt adds while followed. */
+  private async *logChunks(h: LocalHandle, file: string, opts: BackendLogsOptions): AsyncGenerator<Buffer> {
     const fd = await open(file, 'r');
     try {
       let offset = 0;
-      const buf = Buffer.alloc(1 << 16);
+      let last = !opts.follow; // read to the end of the file and stop
+      const buf = Buffer.alloc(1 << 16); // each chunk is decoded before the next read refills it
       for (;;) {
         if (opts.signal?.aborted) return;
         const { bytesRead } = await fd.read(buf, 0, buf.length, offset);
         if (bytesRead > 0) {
           offset += bytesRead;
-          yield buf.subarray(0, bytesRead).toString('utf8');
-          continue;
-        }
-        if (!opts.follow || TERMINAL.has((await this.poll(h)).state)) {
-          const { bytesRead: tail } = await fd.read(buf, 0, buf.length, offset);
-          if (tail > 0) yield buf.subarray(0, tail).toString('utf8');
+          yield buf.subarray(0, bytesRead);
+        } else if (last) {
           return;
+        } else if (TERMINAL.has((await this.poll(h)).state)) {
+          last = true; // what the attempt wrote before it ended is still to read
+        } else {
+          await sleepUnless(300, opts.signal);
         }
-        await sleepUnless(300, opts.signal);
       }
     } finally {
       await fd.close();

@@ -45,6 +45,20 @@ export interface SlurmBackendOptions {
   login: LoginNode;
 }
 
+/** The most of a log one call to the login node reads. */
+const LOG_SLICE_BYTES = 4 << 20;
+
+/**
+ * A slice of a log as the login node sent it, and whether it filled LOG_SLICE_BYTES (more may
+ * follow). A full slice may end inside a character, which decodes as something else: it is cut
+ * after its last newline, so the bytes counted are the bytes read (a slice with none is kept).
+ */
+function logSlice(stdout: string): { text: string; full: boolean } {
+  const full = Buffer.byteLength(stdout) >= LOG_SLICE_BYTES;
+  const end = full ? stdout.lastIndexOf('\n') + 1 : 0;
+  return { text: end > 0 ? stdout.slice(0, end) : stdout, full };
+}
+
 export class SlurmBackend implements Backend {
   readonly name = 'slurm' as const;
   readonly kind = 'scheduler' as const;
@@ -224,7 +238,11 @@ export class SlurmBackend implements Backend {
     setTimeout(() => void this.gathered.call(SLURM_KILL_SCRIPT, [], [h.job]).catch(() => {}), (h.grace_sec + 10) * 1000).unref();
   }
 
-  /** The runner's copy of the experiment's output on the shared filesystem; following reads what was added each second. */
+  /**
+   * The runner's copy of the experiment's output on the shared filesystem, read a slice at a
+   * time (a login node call answers whole, so a slice bounds what one holds); following reads
+   * what was added each second.
+   */
   async *logs(handle: Handle, opts: BackendLogsOptions): AsyncIterable<string> {
     const h = SlurmHandle.parse(handle);
     const file = `${h.dir}/${opts.stream ?? 'stdout'}.log`;
@@ -232,10 +250,14 @@ export class SlurmBackend implements Backend {
     for (;;) {
       if (opts.signal?.aborted) return;
       const [poll] = opts.follow ? await this.pollMany([{ handle, eventsFrom: Number.MAX_SAFE_INTEGER }]) : [null];
-      const r = await this.opts.login.sh('tail -c +"$1" "$2" 2>/dev/null; exit 0', [String(offset + 1), file]);
-      if (r.stdout) {
-        yield r.stdout;
-        offset += Buffer.byteLength(r.stdout);
+      for (let full = true; full && !opts.signal?.aborted; ) {
+        const r = await this.opts.login.sh('tail -c +"$1" "$2" 2>/dev/null | head -c "$3"; exit 0', [String(offset + 1), file, String(LOG_SLICE_BYTES)]);
+        const slice = logSlice(r.stdout);
+        full = slice.full;
+        if (slice.text) {
+          yield slice.text;
+          offset += Buffer.byteLength(slice.text);
+        }
       }
       if (!poll || (TERMINAL.has(poll.state) && !poll.unanswered)) return;
       await sleepUnless(1000, opts.signal);

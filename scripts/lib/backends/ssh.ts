@@ -17,6 +17,7 @@ import type { Store } from '../store/store.js';
 import { UserError } from '../ui/errors.js';
 import { formatBytes } from '../ui/format.js';
 import { EarlierAttemptRunning, unanswered, type Backend, type BackendLogsOptions, type Capabilities, type Handle, type PollRequest, type PollResult, type Submission } from './backend.js';
+import { utf8Text } from './log-text.js';
 
 const SshHandle = z.object({
   backend: z.enum(['ssh', 'fleet']),
@@ -227,15 +228,17 @@ export class SshBackend implements Backend {
   }
 
   /**
-   * Following: `tail -F` over a channel of the pooled connection, polled each second for the
-   * attempt's end. A channel that fails (refused, lost) fails the follow; an abort ends it at once.
+   * The whole log: `cat` on a channel of its own, read as the reader takes it. Following:
+   * `tail -F` over a channel of the pooled connection, polled each second for the attempt's end.
+   * A channel that fails (refused, lost) fails the follow; an abort ends it at once.
    */
   async *logs(handle: Handle, opts: BackendLogsOptions): AsyncIterable<string> {
     const h = SshHandle.parse(handle);
     const host = await this.host(h.host);
     const file = `${host.layout.attemptDir(unitOf(h), h.attempt)}/${opts.stream ?? 'stdout'}.log`;
     if (!opts.follow) {
-      yield (await host.run(['cat', file], { allowFail: true })).stdout;
+      // Read from the channel as the reader takes it; a missing file is an empty log.
+      yield* utf8Text(host.pool.read(host.target, ['cat', file], { signal: opts.signal }));
       return;
     }
     const { signal } = opts;

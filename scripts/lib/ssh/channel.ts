@@ -133,6 +133,30 @@ export function followChannel(open: ExecChannel, onData: OnData, stopped: () => 
   });
 }
 
+/**
+ * Yields stdout as the caller takes it and returns the exit code. Backpressure reaches the host:
+ * ssh2 stops opening the channel's window while its buffer is full, so sshd, and the command
+ * writing, wait for a slow reader; memory stays at a window or two whatever the output's size.
+ * stderr is dropped as it comes (left unread, it would shut the shared window). A caller that
+ * stops early (return, throw) closes the channel, which ends a command still writing (EPIPE).
+ */
+export async function* readChannel(open: ExecChannel): AsyncGenerator<Buffer, number> {
+  const { channel } = open;
+  const closed = new Promise<{ exit: Exit; lost: boolean }>((resolve) => watchExit(open, (exit, lost) => resolve({ exit, lost })));
+  channel.stderr.resume();
+  channel.end();
+  let ended = false;
+  try {
+    for await (const chunk of channel as AsyncIterable<Buffer>) yield chunk;
+    ended = true;
+  } finally {
+    if (!ended) stopChannel(channel, 'TERM');
+  }
+  const { exit, lost } = await closed;
+  if (lost) throw new ChannelLostError('the channel closed without an exit status');
+  return exitCode(exit);
+}
+
 interface ChannelInternals {
   outgoing?: { id: number; state: string };
   _client?: { _protocol?: { signal(id: number, name: string): void } };

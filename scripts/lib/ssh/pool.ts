@@ -9,6 +9,7 @@ import {
   followChannel,
   openExecChannel,
   openSftpChannel,
+  readChannel,
   stopChannel,
   type ExecChannel,
   type ExecResult,
@@ -77,6 +78,12 @@ interface Call {
  */
 export const CHANNEL_COMMAND_MAX = 32 * 4096 - 1;
 
+/** TERM to process group $1, then KILL if any of it is left after $2 seconds. */
+const END_GROUP_SCRIPT = 'kill -s TERM -- "-$1" 2>/dev/null || exit 0; n=0; while kill -s 0 -- "-$1" 2>/dev/null; do [ "$n" -ge "$2" ] && { kill -s KILL -- "-$1"; exit 0; }; sleep 1; n=$((n + 1)); done';
+const END_GROUP_GRACE_SEC = 3;
+/** How long the kill's channel may take to open before the kill is given up. */
+const END_GROUP_OPEN_MS = 10_000;
+
 function poolKey(t: SshTarget): string {
   return JSON.stringify([t.user ?? '', t.host, t.port, t.identityFile ?? '', t.knownHosts]);
 }
@@ -140,6 +147,8 @@ export class SshPool {
         return new SshError(target.name, 'timeout', `${late}: it was still waiting for the host's resident shell, busy with an earlier call`);
       }
       if (call.channel) stopChannel(call.channel, 'KILL');
+      const group = call.shell?.pgid;
+      if (call.conn && group !== undefined && group > 1) this.endGroup(call.conn, group);
       call.shell?.close();
       if (call.conn) this.retire(call.conn);
       return new SshError(target.name, 'timeout', `${late}; stopped waiting and took its connection out of the pool`);
@@ -167,6 +176,31 @@ export class SshPool {
       if (call.channel) stopChannel(call.channel, 'TERM');
     };
     return { done, close };
+  }
+
+  /**
+   * Runs argv on a channel of its own and yields its stdout as the caller takes it, no faster
+   * (readChannel: the host waits for a slow reader); returns the exit code, -1 when `signal`
+   * ended it first. Returning early, or `signal` aborting, closes the channel, which ends the
+   * command once it writes again.
+   */
+  async *read(target: SshTarget, argv: readonly string[], opts: { signal?: AbortSignal } = {}): AsyncGenerator<Buffer, number> {
+    const command = shellQuote(argv);
+    const call: Call = { stopped: false };
+    const { conn, open } = await this.openChannel(target, call, (client, ms) => openExecChannel(client, command, ms));
+    // An abort closes the channel now: a return() would wait for the next chunk of a host that is slow to send it.
+    const onAbort = () => stopChannel(open.channel, 'TERM');
+    opts.signal?.addEventListener('abort', onAbort, { once: true });
+    try {
+      if (opts.signal?.aborted) onAbort();
+      return yield* readChannel(open);
+    } catch (err) {
+      if (opts.signal?.aborted) return -1;
+      throw err instanceof ChannelLostError ? this.lostError(target, conn, argv) : err;
+    } finally {
+      opts.signal?.removeEventListener('abort', onAbort);
+      this.release(conn);
+    }
   }
 
   /**
@@ -274,6 +308,21 @@ export class SshPool {
       }
     })().finally(() => (conn.shellOpening = undefined));
     return conn.shellOpening;
+  }
+
+  /**
+   * Ends a remote process group (a timed-out call in the resident shell, and the shell) over a
+   * channel of its own: TERM, then KILL after a grace. sshd refuses to signal the command of a
+   * root login (no privilege separation for root), and closing the channel does not end a
+   * command that is not writing. The kill holds the connection open until it has run.
+   */
+  private endGroup(conn: Conn, pgid: number): void {
+    conn.active++;
+    const command = shellQuote(['sh', '-c', END_GROUP_SCRIPT, 'sh', String(pgid), String(END_GROUP_GRACE_SEC)]);
+    void openExecChannel(conn.client, command, END_GROUP_OPEN_MS)
+      .then((open) => collectExec(open))
+      .catch(() => {}) // best effort: a connection too far gone for this takes the shell with it
+      .finally(() => this.release(conn));
   }
 
   private lostError(target: SshTarget, conn: Conn, argv: readonly string[]): SshError {

@@ -8,6 +8,10 @@
 // /dev/null, or the call's stdin where that is text: it goes with the command as a
 // here-document (hereDocumentFits), so a submit's specs or a file's text cost no session either.
 // A call that only the shell can take (a command too long for a channel) waits its turn.
+//
+// The shell reports its process group once, as it starts (sshd makes each session's command a
+// group of its own, and every command's subshell stays in it): sshd refuses to signal a root
+// login's command, so the pool ends a timed-out call by killing that group over another channel.
 import { randomBytes } from 'node:crypto';
 import type { Client, ClientChannel } from 'ssh2';
 import { shellQuote } from '../quote.js';
@@ -79,7 +83,21 @@ function withoutTail(chunks: readonly Buffer[], cut: number): string {
   return all.subarray(0, all.length - cut).toString('utf8');
 }
 
+/** Where the login shell's report of its process group ends (a .bashrc may print before it). */
+function groupReport(token: string, chunks: readonly Buffer[]): { pgid: number; rest: Buffer } | null {
+  const text = Buffer.concat(chunks);
+  const m = new RegExp(`${token} (\\d+)\\n`).exec(text.toString('latin1'));
+  if (!m) return null;
+  // Never 0 or 1: `kill -- -1` would reach every process of the user, `-0` the killer's own group.
+  const pgid = Number(m[1]);
+  return { pgid: pgid > 1 ? pgid : Number.NaN, rest: text.subarray(m.index + m[0].length) };
+}
+
 export class ResidentShell {
+  /** the remote process group every command of this shell runs in, once reported (NaN: none to kill safely) */
+  pgid?: number;
+  /** stdout before the shell's group report */
+  private beforeReport: Buffer[] = [];
   private pending: Pending | null = null;
   /** calls that wait for the shell, in the order they came */
   private readonly waiting: Waiting[] = [];
@@ -88,8 +106,11 @@ export class ResidentShell {
   private gone = false;
   private readonly ended: (() => void)[] = [];
 
-  private constructor(private readonly channel: ClientChannel) {
-    channel.on('data', (b: Buffer) => this.onData(b, 'out'));
+  private constructor(
+    private readonly channel: ClientChannel,
+    private readonly reportToken: string,
+  ) {
+    channel.on('data', (b: Buffer) => this.onStdout(b));
     channel.stderr.on('data', (b: Buffer) => this.onData(b, 'err'));
     channel.on('close', () => {
       this.gone = true;
@@ -105,8 +126,11 @@ export class ResidentShell {
   }
 
   static async open(client: Client, timeoutMs: number): Promise<ResidentShell> {
-    const { channel } = await openExecChannel(client, 'exec sh', timeoutMs);
-    return new ResidentShell(channel);
+    // sh's $$ is the login shell's pid (exec keeps it), which sshd made a process group leader.
+    // The login shell itself only sees quoted words, which fish and csh read alike.
+    const token = randomBytes(8).toString('hex');
+    const { channel } = await openExecChannel(client, `exec sh -c 'echo ${token} $$; exec sh'`, timeoutMs);
+    return new ResidentShell(channel, token);
   }
 
   /** True while a command runs: the caller opens a channel of its own instead of waiting. */
@@ -157,6 +181,17 @@ export class ResidentShell {
     if (this.closed) return;
     stopChannel(this.channel, 'KILL');
     this.fail(new ChannelLostError('the resident shell was closed'));
+  }
+
+  /** stdout: the group report first (and whatever the login printed before it, dropped), then the commands'. */
+  private onStdout(b: Buffer): void {
+    if (this.pgid !== undefined) return this.onData(b, 'out');
+    this.beforeReport.push(b);
+    const report = groupReport(this.reportToken, this.beforeReport);
+    if (!report) return;
+    this.pgid = report.pgid;
+    this.beforeReport = [];
+    if (report.rest.length) this.onData(report.rest, 'out');
   }
 
   private onData(b: Buffer, from: 'out' | 'err'): void {
