@@ -2,9 +2,12 @@
 // run; an agent stopped (SIGSTOP, a laptop's lid) for longer than a whole attempt finds it ended
 // on waking, pulls it and closes the run without running it again; make stop asks the agent.
 import { spawnSync } from 'node:child_process';
-import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { desiredRun } from '../../scripts/lib/agent/desired.js';
+import { agentHome } from '../../scripts/lib/agent/home.js';
+import type { Project } from '../../scripts/lib/project.js';
 import { createSandbox, holdExperiment, holdMidRun, waitFor, type Sandbox } from '../helpers/sandbox.js';
 import { agentPid, runIdIn, startAgent, stopAgent, storedRun, type AgentProcess } from '../helpers/agent.js';
 
@@ -21,6 +24,9 @@ describe('the agent', () => {
     sb?.cleanup();
   });
 
+  /** What the agent's home says is wanted of the run (its entry and its stop, read as one), and where a stop is kept. */
+  const wanted = (id: string) => desiredRun(agentHome({ stateDir: path.join(sb.dir, '.switchyard'), config: { agent: { home: 'local', stale_after_sec: 30 } } } as Project), id);
+  const stopFile = (id: string) => path.join(sb.dir, '.switchyard/agent/stops', `${id}.json`);
   const attemptDir = (id: string, n: number) => path.join(sb.dir, '.switchyard/work', id, 'attempts', String(n));
   /** What an attempt's folder and the agent say, for a failure's message. */
   const attemptReport = (id: string, n: number) => {
@@ -128,16 +134,15 @@ describe('the agent', () => {
     await waitFor(() => storedRun(sb, id)?.units[0]?.attempts[0]?.state === 'running' && sb.make(['agent-status']).stdout.includes('1 run driven'), 30_000, 'the agent driving attempt 1');
     await stopAgent(agent!, 'SIGKILL');
     // What the agent wrote as it took the stop, before it could ask the attempt.
-    const wantedFile = path.join(sb.dir, '.switchyard/agent/runs', `${id}.json`);
-    const wanted = JSON.parse(readFileSync(wantedFile, 'utf8'));
-    writeFileSync(wantedFile, JSON.stringify({ ...wanted, closed: { state: 'cancelled', at: new Date().toISOString(), reason: 'make stop' }, stop: { force: false } }));
+    mkdirSync(path.dirname(stopFile(id)), { recursive: true });
+    writeFileSync(stopFile(id), JSON.stringify({ force: false, at: new Date().toISOString() }));
     const runner = Number(readFileSync(path.join(attemptDir(id, 1), 'runner.pid'), 'utf8').split(' ')[0]);
     agent = await startAgent(sb);
     await waitFor(() => storedRun(sb, id)?.units[0]?.attempts[0]?.state === 'cancelled', 90_000, `attempt 1 stopped (${agent?.output()})`);
     expect(storedRun(sb, id)!.units[0]!.attempts).toHaveLength(1);
     await waitFor(() => !existsSync(`/proc/${runner}`), 30_000, 'its runner to exit');
-    await waitFor(() => !('stop' in JSON.parse(readFileSync(wantedFile, 'utf8'))), 30_000, 'the stop seen through');
-    expect(JSON.parse(readFileSync(wantedFile, 'utf8')).closed.state).toBe('cancelled');
+    await waitFor(() => JSON.parse(readFileSync(stopFile(id), 'utf8')).carried === true, 30_000, 'the stop seen through');
+    expect((await wanted(id))?.closed?.state).toBe('cancelled');
   });
 
   it('a make stop killed (kill -9) while it follows the attempt leaves the stop to the agent', async () => {
@@ -148,7 +153,6 @@ describe('the agent', () => {
     const id = runIdIn(r.stdout + r.stderr)!;
     await waitFor(() => existsSync(path.join(attemptDir(id, 1), 'status.json')), 30_000, 'the runner started');
     const runner = Number(readFileSync(path.join(attemptDir(id, 1), 'runner.pid'), 'utf8').split(' ')[0]);
-    const wantedFile = path.join(sb.dir, '.switchyard/agent/runs', `${id}.json`);
     process.kill(runner, 'SIGSTOP'); // the attempt cannot end while make stop follows it
     try {
       const stop = sb.spawnMake(['stop', `run=${id}`]);
@@ -156,13 +160,13 @@ describe('the agent', () => {
       const closed = new Promise((resolve) => stop.on('close', resolve));
       process.kill(-stop.pid!, 'SIGKILL');
       await closed;
-      expect(JSON.parse(readFileSync(wantedFile, 'utf8'))).toMatchObject({ closed: { state: 'cancelled' }, stop: { force: false } });
+      expect(await wanted(id)).toMatchObject({ closed: { state: 'cancelled' }, stop: { force: false } });
     } finally {
       process.kill(runner, 'SIGCONT');
     }
     agent = await startAgent(sb);
     await waitFor(() => storedRun(sb, id)?.units[0]?.attempts[0]?.state === 'cancelled', 90_000, `attempt 1 stopped (${agent?.output()})`);
-    await waitFor(() => !('stop' in JSON.parse(readFileSync(wantedFile, 'utf8'))), 30_000, 'the stop seen through');
+    await waitFor(() => JSON.parse(readFileSync(stopFile(id), 'utf8')).carried === true, 30_000, 'the stop seen through');
     expect(storedRun(sb, id)!.units[0]!.attempts).toHaveLength(1);
   });
 

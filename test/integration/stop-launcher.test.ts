@@ -2,14 +2,18 @@
 // there: real processes, a launcher (test/helpers/shards-launcher.ts: three shards on this
 // machine's one slot) and the stop verb. The launcher is asked to stop the run, so once the
 // running shard has ended nothing more starts, and its drive ends with the run stopped. With
-// the launcher dead, make stop follows the run itself and closes it.
+// the launcher dead, make stop follows the run itself and closes it. Either way the shards the
+// stop cut off before they started read `cancelled`, as the run does.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { isAlive } from '../../scripts/lib/process-alive.js';
-import { parseRunJson } from '../../scripts/lib/runs/run-record.js';
+import { desiredRun } from '../../scripts/lib/agent/desired.js';
+import { agentHome } from '../../scripts/lib/agent/home.js';
+import type { Project } from '../../scripts/lib/project.js';
+import { parseRunJson, runState, unitState } from '../../scripts/lib/runs/run-record.js';
 import { createSandbox, REPO, waitFor, type Sandbox } from '../helpers/sandbox.js';
 
 let sb: Sandbox;
@@ -75,11 +79,12 @@ async function launch() {
   return { launcher, runId: runId()! };
 }
 
-/** The run's record, and what the agent's home says is wanted of it. */
-function recorded(runId: string) {
+/** The run's record (its units' attempts, and the state it reads), and what the agent's home says is wanted of it. */
+async function recorded(runId: string) {
   const record = parseRunJson(readFileSync(path.join(sb.dir, '.switchyard/store/runs', runId, 'run.json'), 'utf8'));
-  const wanted = JSON.parse(readFileSync(path.join(sb.dir, '.switchyard/agent/runs', `${runId}.json`), 'utf8'));
-  return { states: record.units.map((u) => u.attempts.map((a) => a.state)), wanted };
+  const home = agentHome({ stateDir: path.join(sb.dir, '.switchyard'), config: { agent: { home: 'local', stale_after_sec: 30 } } } as Project);
+  const wanted = (await desiredRun(home, runId))!;
+  return { states: record.units.map((u) => u.attempts.map((a) => a.state)), unitStates: record.units.map((u) => unitState(record, u)), state: runState(record), wanted };
 }
 
 it('make stop asks the launcher of a run with queued shards to stop it: nothing more starts, and the launcher ends', async () => {
@@ -95,8 +100,10 @@ it('make stop asks the launcher of a run with queued shards to stop it: nothing 
   expect(launcher.lines.filter((l) => l.startsWith('started'))).toEqual(['started unit 0']);
   expect(await stop.exited, stop.output()).toBe(0);
 
-  const { states, wanted } = recorded(runId);
+  const { states, unitStates, state, wanted } = await recorded(runId);
   expect(states).toEqual([['cancelled'], [], []]);
+  expect(unitStates).toEqual(['cancelled', 'cancelled', 'cancelled']);
+  expect(state).toBe('cancelled');
   expect(wanted.closed).toMatchObject({ state: 'cancelled', reason: 'make stop' });
   expect(wanted.stop).toBeUndefined();
   // Carried out: the request is gone with the launcher, and a later launch of the run is not stopped by it.
@@ -113,9 +120,10 @@ it('make stop of a run whose launcher died with shards queued follows the run it
 
   const stop = start([path.join(REPO, 'scripts/stop.ts'), `run=${runId}`]);
   expect(await stop.exited, stop.output()).toBe(0);
-  const { states, wanted } = recorded(runId);
+  const { states, unitStates, wanted } = await recorded(runId);
   expect(states[0]!.at(-1), stop.output()).not.toMatch(/^(queued|pending|running)$/);
   expect(states.slice(1)).toEqual([[], []]);
+  expect(unitStates.slice(1)).toEqual(['cancelled', 'cancelled']);
   expect(started(runId)).toEqual([0]);
   expect(wanted.closed).toMatchObject({ state: 'cancelled', reason: 'make stop' });
   expect(wanted.stop).toBeUndefined();

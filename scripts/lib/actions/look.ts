@@ -4,7 +4,7 @@
 import { backendForHandle } from '../backends/index.js';
 import type { Backend, Handle, PollResult } from '../backends/backend.js';
 import type { Project } from '../project.js';
-import { summaryState, type AttemptRecord, type RunRecord, type RunState, type RunSummary } from '../runs/run-record.js';
+import { summaryState, unitState, type AttemptRecord, type RunRecord, type RunState, type RunSummary } from '../runs/run-record.js';
 import type { UnitView } from '../runs/supervision.js';
 
 const isLive = (a: AttemptRecord | undefined) => !!a?.handle && (a.state === 'running' || a.state === 'pending');
@@ -104,7 +104,7 @@ export async function lookAtUnits(project: Project, run: RunRecord): Promise<Uni
   return run.units.map((u, i) => {
     const last = lasts[i];
     const poll = byUnit.get(i);
-    const state = byUnit.has(i) ? (poll ? (poll.unanswered ? 'unreachable' : poll.state) : 'unknown') : (last?.state ?? 'created');
+    const state = byUnit.has(i) ? (poll ? (poll.unanswered ? 'unreachable' : poll.state) : 'unknown') : unitState(run, u);
     return {
       unit: u.index,
       backend: last?.backend ?? '-',

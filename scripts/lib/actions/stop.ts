@@ -1,18 +1,19 @@
 // make stop: asks a run's live units to checkpoint and stop, and, unless another process follows
 // the run (it records the ends), waits for them to end and records it. A whole run's stop also
 // asks that process to stop the run (launcher-lock.ts), so the units it still has queued never
-// start.
+// start. Once the stop is carried out, the run's record says so, so that the units it cut off
+// before they started read `cancelled`, as the ones it stopped do.
 import { setTimeout as sleep } from 'node:timers/promises';
 import { agentDrives, agentWho, lookAtAgent } from '../agent/agent-lock.js';
-import { closeForStop, closeRun, desiredRun, STOPPED, stopCarried } from '../agent/desired.js';
-import { agentHome } from '../agent/home.js';
+import { closeForStop, desiredRun, followerLive, stopCarried } from '../agent/desired.js';
+import { agentHome, type AgentHome } from '../agent/home.js';
 import { askAgent, untilSettled } from '../agent/requests.js';
 import type { Backend } from '../backends/backend.js';
 import { backendForHandle } from '../backends/index.js';
 import type { Project } from '../project.js';
 import { askLauncherToStop, holdLauncher, launcherOf } from '../runs/launcher-lock.js';
 import { hasLiveUnit, runState, type RunRecord } from '../runs/run-record.js';
-import { runJournal } from '../runs/run-store.js';
+import { loadRun, runJournal, saveRun } from '../runs/run-store.js';
 import { Supervisor } from '../runs/supervisor.js';
 import { attemptSpec } from '../runs/unit-spec.js';
 import { UserError } from '../ui/errors.js';
@@ -54,17 +55,48 @@ export async function stopWanted(project: Project, run: RunRecord, opts: { force
   const asked = live(run, opts.units);
   // A launcher may follow a run with nothing live at this moment: its units queued, or between two.
   const launcherWaits = !opts.units && runState(run) !== 'succeeded' && launcherOf(project, run.run_id) !== null;
+  // A shell on another machine that follows the run (a store home) writes its record: it leaves
+  // once it sees the stop, and the record is left to it.
+  const seenThrough = () => (followerLive(wanted?.follower, home.staleMs) ? stopCarried(home, run.run_id) : stopSeenThrough(project, home, run.run_id));
   if (!asked.length && !launcherWaits) {
     const last = run.units.length === 1 ? run.units[0]!.attempts.at(-1)?.state : null;
-    if (!opts.units) await closeRun(home, run.run_id, STOPPED.state, STOPPED.reason); // none resumes it
+    if (!opts.units && !wanted?.closed) {
+      // Closed as stopped, so none resumes it, with nothing left to stop.
+      await closeForStop(home, run.run_id, opts.force === true);
+      await seenThrough();
+    }
     throw new UserError(`stop: run ${run.run_id} is not running${last ? ` (${last})` : run.units.length ? '' : ' (no attempts)'}`);
   }
   // A whole run's stop is owed until its attempts have ended: should this process die first,
   // the agent sees it through.
   if (!opts.units) await closeForStop(home, run.run_id, opts.force === true);
   const result = await stopRun(project, run, opts, asked);
-  if (!opts.units && !result.running.length && !result.unreachable.length) await stopCarried(home, run.run_id);
+  if (!opts.units && !result.running.length && !result.unreachable.length) await seenThrough();
   return { by: 'here', result };
+}
+
+/** A whole run's stop, seen through (none of its attempts is live): recorded in the run, and owed no more. */
+export async function stopSeenThrough(project: Project, home: AgentHome, runId: string): Promise<void> {
+  await recordStopped(project, runId);
+  await stopCarried(home, runId);
+}
+
+/**
+ * Records in the run's record that a stop ended it (`stopped_at`), when some unit had not
+ * started: such a unit then reads `cancelled` (run-record.ts). Only as the run's one writer,
+ * under its launcher lock: a process that follows the run again meanwhile (a new launch) owns it.
+ */
+async function recordStopped(project: Project, runId: string): Promise<void> {
+  const release = await holdLauncher(project, runId);
+  if (!release) return;
+  try {
+    const run = await loadRun(project, runId, { fresh: true });
+    if (run.units.length && run.units.every((u) => u.attempts.length)) return; // every unit started: its attempts say how it ended
+    run.stopped_at = new Date().toISOString();
+    await saveRun(project, run);
+  } finally {
+    release();
+  }
 }
 
 async function stopRun(project: Project, run: RunRecord, opts: { force?: boolean; units?: number[] }, asked: number[]): Promise<StopResult> {
@@ -98,10 +130,11 @@ async function askAndFollow(project: Project, run: RunRecord, opts: { force?: bo
         await (await backendOf(unit)).cancel(h, { force: opts.force }).catch((err: Error) => unreachable.push({ unit, why: err.message.split('\n')[0]! }));
       }),
     );
-    // Wait until the follower has recorded their ends.
+    // Wait until the follower has recorded their ends; for a whole run's stop, until it has let
+    // the run go (it was asked to stop it), so that what it never started can be recorded.
     const until = Date.now() + (run.spec.train.grace_sec + 30) * 1000;
     let now = run;
-    while (live(now, opts.units).length && Date.now() < until && launcherOf(project, run.run_id) !== null) {
+    while ((live(now, opts.units).length || !opts.units) && Date.now() < until && launcherOf(project, run.run_id) !== null) {
       await sleep(250);
       now = project.db.get(run.run_id) ?? now;
     }

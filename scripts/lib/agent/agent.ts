@@ -25,8 +25,9 @@ import { retryDelayMs } from '../runs/failover.js';
 import { hasLiveUnit, isLiveAttempt, type RunRecord } from '../runs/run-record.js';
 import type { Supervisor } from '../runs/supervisor.js';
 import { drive, type LaunchEvent } from '../actions/launch.js';
+import { stopSeenThrough } from '../actions/stop.js';
 import { AgentLock } from './agent-lock.js';
-import { closeForStop, closeRun, desiredRuns, desiredRun, followerLive, setFollower, settledState, STOPPED, stopCarried, wantRun, type DesiredRun } from './desired.js';
+import { closeForStop, closeRun, desiredRuns, desiredRun, followerLive, retryTaken, setFollower, settledState, STOPPED, wantRun, type DesiredRun } from './desired.js';
 import { agentHome, type AgentHome } from './home.js';
 import { answerRequest, pendingRequests, type AgentAnswer, type AgentRequest } from './requests.js';
 
@@ -127,7 +128,7 @@ export class Agent {
         this.wake.abort();
         return asked;
       }
-      await stopCarried(home, req.run_id);
+      await this.stopSeenThrough(req.run_id);
       return { ok: true, message: 'no attempt running; it will not be started again' };
     }
     if (this.driving.has(req.run_id)) return { ok: false, message: 'it is running; make stop it first' };
@@ -160,7 +161,7 @@ export class Agent {
       if (!run) continue;
       if (d.stop) {
         // A stop owed: its live attempts are stopped and followed to their ends, nothing started.
-        if (!hasLiveUnit(run)) await stopCarried(home, d.run_id);
+        if (!hasLiveUnit(run)) await this.stopSeenThrough(d.run_id);
         else if (!this.notCarriedHere(d, run)) this.start(d, run, d.stop);
         continue;
       }
@@ -183,6 +184,11 @@ export class Agent {
       }
       this.start(d, run);
     }
+  }
+
+  /** A stop of the run carried out: the units it cut off before they started read `cancelled`, and nothing more is owed. */
+  private stopSeenThrough(runId: string): Promise<void> {
+    return stopSeenThrough(this.project, this.home, runId);
   }
 
   /** Why a run launched from another machine cannot be carried from this one; null when it can. */
@@ -230,12 +236,12 @@ export class Agent {
     // A stop starts nothing: the pins need not match, a retry's units are not asked again.
     if (d.launched_on && d.launched_on !== hostname() && !driven.stopped) await this.checkPins(run);
     const backend = await this.placeFor(run, d, ctx);
-    if (d.only && !driven.stopped) await wantRun(this.home, { ...d, only: undefined, slot: undefined, follower: undefined }); // a retry's units are asked once
+    if (d.only && !driven.stopped) await retryTaken(this.home, d); // a retry's units are asked once
     this.say(`agent: driving ${run.run_id} on ${backend.title}`);
     const result = await drive(ctx, run, backend, { how: d.only ? 'retry' : 'resume', only: d.only, slot: d.slot, inheritedAsOwn: true });
     if (result.kind !== 'driven' || result.detached) return null;
     if (driven.stopped) {
-      await stopCarried(this.home, run.run_id);
+      await this.stopSeenThrough(run.run_id);
       return STOPPED;
     }
     if (driven.gaveUp) return { state: result.state, reason: driven.gaveUp };

@@ -4,6 +4,11 @@
 // keeping the outcome for `make status`. One small JSON file per run, `runs/<id>.json` in the
 // agent's home (home.ts), replaced whole.
 //
+// A whole run's stop is kept apart, in `stops/<id>.json`, which only a stop writes: the run's
+// entry is read, changed and written back by others (the heartbeat below, an agent taking a run
+// over), and a stop written into it between such a read and its write would be lost. Readers
+// see the two as one (`desiredRun`): a stopped run is closed, with its stop owed till carried out.
+//
 // A shell that follows a run in the foreground holds its launcher lock (runs/launcher-lock.ts),
 // which only its own machine can see. With the home in a store, an agent elsewhere tells a
 // followed run by the record's `follower`, whose heartbeat the shell renews (follower.ts).
@@ -48,65 +53,109 @@ export interface DesiredRun {
   stop?: { force: boolean };
 }
 
-const file = (runId: string) => `runs/${runId}.json`;
+/** How a run that `make stop` ended closes. */
+export const STOPPED = { state: 'cancelled', reason: 'make stop' } as const;
 
-function parse(text: string | null): DesiredRun | null {
+/** The run's entry as this version writes it: everything but a stop. */
+type Entry = Omit<DesiredRun, 'stop'>;
+
+/** A whole run's stop, as its own file keeps it. */
+interface StopMark {
+  force: boolean;
+  /** when it was taken: the run's closing time */
+  at: string;
+  /** none of the run's attempts is live any more: nothing is owed */
+  carried?: true;
+}
+
+const file = (runId: string) => `runs/${runId}.json`;
+const stopFile = (runId: string) => `stops/${runId}.json`;
+
+function parse<T>(text: string | null): T | null {
   try {
-    return text ? (JSON.parse(text) as DesiredRun) : null;
+    return text ? (JSON.parse(text) as T) : null;
   } catch {
     return null; // being replaced by hand: looked at again next tick
   }
 }
 
+const readEntry = async (home: AgentHome, runId: string) => parse<DesiredRun>(await home.read(file(runId)));
+const readStop = async (home: AgentHome, runId: string) => parse<StopMark>(await home.read(stopFile(runId)));
+
+/** The stop an entry written before stops were kept apart holds, as its mark. */
+const stopWrittenIn = (entry: DesiredRun | null): StopMark | null => (entry?.stop ? { force: entry.stop.force, at: entry.closed?.at ?? entry.since } : null);
+
+/** The entry as its readers see it: a stopped run is closed (unless it had closed before), nobody follows it, and its stop is owed till carried out. */
+function withStop(asWritten: DesiredRun, stopMark: StopMark | null): DesiredRun {
+  const { stop: _inEntry, ...entry } = asWritten;
+  const mark = stopMark ?? stopWrittenIn(asWritten);
+  if (!mark) return entry;
+  const { follower: _gone, ...rest } = entry;
+  const closed = entry.closed ?? { state: STOPPED.state, at: mark.at, reason: STOPPED.reason };
+  return mark.carried ? { ...rest, closed } : { ...rest, closed, stop: { force: mark.force } };
+}
+
 export async function desiredRun(home: AgentHome, runId: string): Promise<DesiredRun | null> {
-  return parse(await home.read(file(runId)));
+  const [entry, mark] = await Promise.all([readEntry(home, runId), readStop(home, runId)]);
+  return entry && withStop(entry, mark);
 }
 
 /** Every run asked for, open or closed. */
 export async function desiredRuns(home: AgentHome): Promise<DesiredRun[]> {
-  const names = (await home.list('runs')).filter((f) => f.endsWith('.json'));
-  const runs = await Promise.all(names.map((f) => desiredRun(home, f.slice(0, -'.json'.length))));
+  const ids = (names: string[]) => names.filter((f) => f.endsWith('.json')).map((f) => f.slice(0, -'.json'.length));
+  const [runIds, stopped] = await Promise.all([home.list('runs').then(ids), home.list('stops').then((n) => new Set(ids(n)))]);
+  const runs = await Promise.all(
+    runIds.map(async (id) => {
+      const [entry, mark] = await Promise.all([readEntry(home, id), stopped.has(id) ? readStop(home, id) : null]);
+      return entry && withStop(entry, mark);
+    }),
+  );
   return runs.filter((d): d is DesiredRun => !!d);
 }
 
-const write = (home: AgentHome, d: DesiredRun) => home.write(file(d.run_id), JSON.stringify(d, null, 2) + '\n');
+const write = (home: AgentHome, d: Entry) => home.write(file(d.run_id), JSON.stringify(d, null, 2) + '\n');
+const writeStop = (home: AgentHome, runId: string, mark: StopMark) => home.write(stopFile(runId), JSON.stringify(mark, null, 2) + '\n');
 
-/** Asks for a run to be finished (again: a closed entry opens). */
-export async function wantRun(home: AgentHome, d: Omit<DesiredRun, 'since' | 'closed'>): Promise<void> {
-  const clean = Object.fromEntries(Object.entries(d).filter(([, v]) => v !== undefined)) as unknown as Omit<DesiredRun, 'since'>;
+/** Asks for a run to be finished (again: a closed or stopped entry opens). */
+export async function wantRun(home: AgentHome, d: Omit<DesiredRun, 'since' | 'closed' | 'stop'>): Promise<void> {
+  const clean = Object.fromEntries(Object.entries(d).filter(([, v]) => v !== undefined)) as unknown as Omit<Entry, 'since'>;
+  // The old stop goes first, so that a stop taken after it (make stop, meanwhile) stands.
+  await home.remove(stopFile(d.run_id));
   await write(home, { ...clean, since: new Date().toISOString() });
+}
+
+/** A retry's units were asked once: the entry goes back to every unfinished unit, leaving a stop taken meanwhile standing. */
+export async function retryTaken(home: AgentHome, d: DesiredRun): Promise<void> {
+  const { only: _units, slot: _slot, follower: _follower, ...rest } = d;
+  await write(home, rest);
 }
 
 const closedNow = (state: string, reason: string | null) => ({ state, at: new Date().toISOString(), reason });
 
-/** How a run that `make stop` ended closes. */
-export const STOPPED = { state: 'cancelled', reason: 'make stop' } as const;
-
 /** Nothing more is wanted of a run: it finished, was stopped, or was given up on. */
 export async function closeRun(home: AgentHome, runId: string, state: string, reason: string | null): Promise<void> {
-  const d = await desiredRun(home, runId);
-  if (!d || d.closed) return;
-  const { follower: _gone, ...rest } = d;
+  const [entry, mark] = await Promise.all([readEntry(home, runId), readStop(home, runId)]);
+  if (!entry || entry.closed || mark) return;
+  const { follower: _gone, ...rest } = entry;
   await write(home, { ...rest, closed: closedNow(state, reason) });
 }
 
 /** A whole run's stop: the run closes as stopped, and the stop is owed until its attempts have ended. */
 export async function closeForStop(home: AgentHome, runId: string, force: boolean): Promise<void> {
-  const d = await desiredRun(home, runId);
-  if (!d) return;
-  const { follower: _gone, ...rest } = d;
-  await write(home, { ...rest, closed: d.closed ?? closedNow(STOPPED.state, STOPPED.reason), stop: { force } });
+  const [entry, mark] = await Promise.all([readEntry(home, runId), readStop(home, runId)]);
+  if (!entry) return;
+  await writeStop(home, runId, { force, at: mark?.at ?? new Date().toISOString() });
 }
 
 /** The stop is seen through: none of the run's attempts is live any more. */
 export async function stopCarried(home: AgentHome, runId: string): Promise<void> {
-  const d = await desiredRun(home, runId);
-  if (!d?.stop) return;
-  const { stop: _done, ...rest } = d;
-  await write(home, rest);
+  const [entry, stopMark] = await Promise.all([readEntry(home, runId), readStop(home, runId)]);
+  const mark = stopMark ?? stopWrittenIn(entry);
+  if (!mark || mark.carried) return;
+  await writeStop(home, runId, { ...mark, carried: true });
 }
 
-/** Names (or clears) the shell that follows the run. */
+/** Names (or clears) the shell that follows the run, in its entry as read (`d`); a stop, kept apart, stands. */
 export async function setFollower(home: AgentHome, d: DesiredRun, follower: Follower | undefined): Promise<void> {
   const { follower: _old, ...rest } = d;
   await write(home, follower ? { ...rest, follower } : rest);

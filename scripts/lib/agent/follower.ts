@@ -48,6 +48,7 @@ export class FollowerBeat {
       // A read this slow (the shell was stopped while it waited) may predate a takeover: the
       // renewal would write the record back over the agent's. Read it again instead.
       if (Date.now() - asked > this.home.staleMs / 2) continue;
+      // A stop taken since the read stands: it is kept apart from the entry this rewrites (desired.ts).
       await setFollower(this.home, d, { ...this.me, beat_at: new Date().toISOString() });
       return true;
     }

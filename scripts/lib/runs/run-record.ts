@@ -75,6 +75,11 @@ export interface RunRecord {
    * when machines sharing the store took turns driving it (an agent in the store).
    */
   ledgers?: string[];
+  /**
+   * When a stop of the whole run (make stop, the agent's) was carried out: a unit it had not
+   * started by then reads `cancelled`, as the units it stopped do, until it starts.
+   */
+  stopped_at?: string;
 }
 
 /** run.json as stored. */
@@ -122,15 +127,23 @@ export function allAttempts(run: RunRecord): AttemptRecord[] {
 // A run is as far as its least finished unit: running while any runs, succeeded when all did.
 const STATE_ORDER: RunState[] = ['running', 'pending', 'queued', 'created', 'failed', 'timeout', 'cancelled', 'lost', 'preempted', 'succeeded'];
 
-const furthestBack = (states: RunState[]): RunState => STATE_ORDER.find((s) => states.includes(s)) ?? 'created';
+const furthestBack = (states: RunState[], none: RunState): RunState => STATE_ORDER.find((s) => states.includes(s)) ?? none;
+
+/** The state of a unit not given an attempt yet, or of a run with no units yet: cut off by a stop, or not started. */
+const unstarted = (run: Pick<RunRecord, 'stopped_at'>): RunState => (run.stopped_at ? 'cancelled' : 'created');
+
+/** A unit's state: its newest attempt's, else what a unit not started is. */
+export function unitState(run: Pick<RunRecord, 'stopped_at'>, unit: UnitRecord): RunState {
+  return unit.attempts.at(-1)?.state ?? unstarted(run);
+}
 
 export function runState(run: RunRecord): RunState {
-  return furthestBack(run.units.map((u): RunState => u.attempts.at(-1)?.state ?? 'created'));
+  return furthestBack(run.units.map((u) => unitState(run, u)), unstarted(run));
 }
 
 /** runState, from a run's summary. */
 export function summaryState(summary: RunSummary): RunState {
-  return furthestBack(Object.keys(summary.states) as RunState[]);
+  return furthestBack(Object.keys(summary.states) as RunState[], unstarted(summary));
 }
 
 /** The newest committed checkpoint step any attempt recorded (per unit: its own steps). */
@@ -159,7 +172,7 @@ export interface RunSummary {
   hosts: string[];
   /** the newest metrics line of a run of one unit, as recorded */
   metrics: Record<string, unknown> | null;
-  /** how many units stand in each state (their newest attempt's; `created` before the first) */
+  /** how many units stand in each state (unitState: their newest attempt's, or before the first `created`, `cancelled` once the run was stopped) */
   states: Partial<Record<RunState, number>>;
   /** the units' newest committed steps: lowest, highest, and how many units have one */
   steps: { lo: number; hi: number; known: number } | null;
@@ -167,6 +180,8 @@ export interface RunSummary {
   live: { unit: number; state: RunState; handle: Handle; events_seen: number }[];
   /** the run's best public score on Kaggle (absent from summaries indexed before there was one) */
   public_score?: number;
+  /** as the record's: its units not started read `cancelled` */
+  stopped_at?: string;
 }
 
 export function summarize(run: RunRecord): RunSummary {
@@ -177,7 +192,7 @@ export function summarize(run: RunRecord): RunSummary {
   for (const u of run.units) {
     const last = u.attempts.at(-1);
     if (typeof last?.handle?.host === 'string') hosts.add(last.handle.host);
-    const state = last?.state ?? 'created';
+    const state = unitState(run, u);
     states[state] = (states[state] ?? 0) + 1;
     if (last?.handle && (state === 'running' || state === 'pending')) live.push({ unit: u.index, state, handle: last.handle, events_seen: last.events_seen });
     const step = [...u.attempts].reverse().find((a) => a.last_step !== null)?.last_step ?? null;
@@ -198,6 +213,7 @@ export function summarize(run: RunRecord): RunSummary {
     steps,
     live,
     ...(run.public_score !== undefined ? { public_score: run.public_score } : {}),
+    ...(run.stopped_at !== undefined ? { stopped_at: run.stopped_at } : {}),
   };
 }
 
