@@ -6,7 +6,7 @@ import { describe, expect, it } from 'vitest';
 import type { Backend, Handle } from '../../scripts/lib/backends/backend.js';
 import type { BackendName } from '../../scripts/lib/config/define-config.js';
 import type { AttemptSpec } from '../../scripts/lib/runner/attempt-spec.js';
-import { TERMINAL, unitKey, type RunRecord } from '../../scripts/lib/runs/run-record.js';
+import { summarize, TERMINAL, unitKey, type RunRecord, type RunState } from '../../scripts/lib/runs/run-record.js';
 import { Supervisor } from '../../scripts/lib/runs/supervisor.js';
 import { queuedAttempt } from '../../scripts/lib/runs/units.js';
 import type { SupervisorEvent } from '../../scripts/lib/runs/supervision.js';
@@ -123,6 +123,16 @@ describe('supervisor', () => {
     // The last step comes from the runner's events, on every backend alike.
     expect(w.run.units.every((u) => u.attempts[0]!.last_step === 5)).toBe(true);
     expect(w.journal.entries.filter((e) => e.type === 'ckpt.committed')).toHaveLength(30);
+  });
+
+  it('drives a run a stop cut off: its units not started yet read created while they wait, not cancelled', async () => {
+    const w = world({ units: 2, hosts: { h1: {} }, plan: () => ok(), before: (run) => (run.stopped_at = '2026-11-30T12:05:00.000Z') });
+    const seen: Partial<Record<RunState, number>>[] = [];
+    w.journal.save = async (run) => void seen.push(summarize(run).states);
+    await onClock(w.clock, w.supervisor.drive());
+    expect(seen[0]).toMatchObject({ created: 1 });
+    expect(seen.every((states) => !states.cancelled)).toBe(true);
+    expect(finalStates(w)).toEqual(['succeeded', 'succeeded']);
   });
 
   it('starts a preempted unit again on the same host, from where it was', async () => {

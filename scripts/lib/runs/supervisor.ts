@@ -177,6 +177,8 @@ export class Supervisor {
 
   /** Drives the run's units to their end (or until detached). */
   async drive(): Promise<void> {
+    // Driven again after a stop: the units it cut off before they started wait to start now.
+    delete this.run.stopped_at;
     await this.place();
     await this.prepareFirst();
     await this.loop();
