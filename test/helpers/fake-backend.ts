@@ -10,6 +10,22 @@ import type { LedgerFields } from '../../scripts/lib/ledger/format.js';
 import type { Clock, Journal } from '../../scripts/lib/runs/supervision.js';
 import type { RunRecord } from '../../scripts/lib/runs/run-record.js';
 
+/** A run of `units` units with no attempts yet, sharded when it has more than one. */
+export function demoRun(units: number, backends: BackendName[] = ['fleet']): RunRecord {
+  return {
+    run_id: 'demo-default-20261130T1200-0badf00d',
+    experiment: 'demo',
+    created_at: '2026-11-30T12:00:00.000Z',
+    pins: {} as RunRecord['pins'],
+    spec: { shards: { count: units } } as RunRecord['spec'],
+    command: { train: 'true', predict: null },
+    backends,
+    replay_of: null,
+    sharded: units > 1,
+    units: Array.from({ length: units }, (_, index) => ({ index, attempts: [], moved_from: [] })),
+  };
+}
+
 export class FakeClock implements Clock {
   protected t = 0;
   private timers: { at: number; seq: number; resolve: () => void }[] = [];

@@ -9,7 +9,7 @@ import type { Backend, Capabilities, Handle, PollRequest, PollResult, Slot, Subm
 import type { AttemptSpec } from '../../scripts/lib/runner/attempt-spec.js';
 import { parseRunJson, runJson, unitKey, type RunRecord } from '../../scripts/lib/runs/run-record.js';
 import { Supervisor } from '../../scripts/lib/runs/supervisor.js';
-import { FakeClock, MemoryJournal, onClock } from '../helpers/fake-backend.js';
+import { demoRun, FakeClock, MemoryJournal, onClock } from '../helpers/fake-backend.js';
 
 const RUN_MS = 5000;
 
@@ -115,21 +115,6 @@ class DiskJournal extends MemoryJournal {
   }
 }
 
-function makeRun(units: number): RunRecord {
-  return {
-    run_id: 'demo-default-20261130T1200-0badf00d',
-    experiment: 'demo',
-    created_at: '2026-11-30T12:00:00.000Z',
-    pins: {} as RunRecord['pins'],
-    spec: { shards: { count: units } } as RunRecord['spec'],
-    command: { train: 'true', predict: null },
-    backends: ['gcp-batch'],
-    replay_of: null,
-    sharded: true,
-    units: Array.from({ length: units }, (_, index) => ({ index, attempts: [], moved_from: [] })),
-  };
-}
-
 function launcher(run: RunRecord, backend: ScriptedScheduler, journal: DiskJournal, clock: FakeClock, only?: number[]): Supervisor {
   const specFor = (unit: number, attempt: number) => ({ run_id: run.run_id, unit_id: unitKey(run, unit), attempt, shard_index: unit, shard_count: run.units.length }) as AttemptSpec;
   return new Supervisor({ run, backend, openBackend: async () => backend, journal, specFor, maxAttempts: 3, clock, tickMs: 1000, ...(only ? { only } : {}) });
@@ -156,7 +141,7 @@ describe('supervisor: a submit to a scheduler sent again after a crash or a fail
     const clock = new FakeClock();
     const backend = new ScriptedScheduler(clock, 4);
     const journal = new DiskJournal(new Map());
-    const left = await killedAfterSubmit(makeRun(4), backend, journal, clock);
+    const left = await killedAfterSubmit(demoRun(4, ['gcp-batch']), backend, journal, clock);
     expect(attemptsOf(left)).toEqual([['1 queued'], ['1 queued'], ['1 queued'], ['1 queued']]);
     backend.capacity = 2; // the entry's parallelism lowered before the restart
     await onClock(clock, launcher(left, backend, journal, clock).drive());
@@ -173,7 +158,7 @@ describe('supervisor: a submit to a scheduler sent again after a crash or a fail
     const clock = new FakeClock();
     const backend = new ScriptedScheduler(clock, 2, (unit) => (unit.endsWith('/1') ? 1500 : RUN_MS));
     const journal = new DiskJournal(new Map());
-    const run = makeRun(4);
+    const run = demoRun(4, ['gcp-batch']);
     let jobs = 0;
     backend.onCreate = () => {
       if (++jobs === 2) backend.afterCreate = 'time out';
@@ -188,7 +173,7 @@ describe('supervisor: a submit to a scheduler sent again after a crash or a fail
     const clock = new FakeClock();
     const backend = new ScriptedScheduler(clock, 2);
     const journal = new DiskJournal(new Map());
-    const left = await killedAfterSubmit(makeRun(2), backend, journal, clock);
+    const left = await killedAfterSubmit(demoRun(2, ['gcp-batch']), backend, journal, clock);
     await onClock(clock, launcher(left, backend, journal, clock, [1]).drive());
     expect(backend.violations).toEqual([]);
     expect(attemptsOf(left)).toEqual([['1 queued'], ['1 lost', '2 succeeded']]);

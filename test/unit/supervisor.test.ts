@@ -10,25 +10,10 @@ import { summarize, TERMINAL, unitKey, type RunRecord, type RunState } from '../
 import { Supervisor } from '../../scripts/lib/runs/supervisor.js';
 import { queuedAttempt } from '../../scripts/lib/runs/units.js';
 import type { SupervisorEvent } from '../../scripts/lib/runs/supervision.js';
-import { FakeBackend, FakeClock, MemoryJournal, onClock, type AttemptPlan, type FakeHost } from '../helpers/fake-backend.js';
+import { demoRun, FakeBackend, FakeClock, MemoryJournal, onClock, type AttemptPlan, type FakeHost } from '../helpers/fake-backend.js';
 
 const TICK = 1000;
 const LOST_AFTER = 30_000;
-
-function makeRun(units: number, backends: BackendName[] = ['fleet']): RunRecord {
-  return {
-    run_id: 'demo-default-20261130T1200-0badf00d',
-    experiment: 'demo',
-    created_at: '2026-11-30T12:00:00.000Z',
-    pins: {} as RunRecord['pins'],
-    spec: { shards: { count: units } } as RunRecord['spec'],
-    command: { train: 'true', predict: null },
-    backends,
-    replay_of: null,
-    sharded: units > 1,
-    units: Array.from({ length: units }, (_, index) => ({ index, attempts: [], moved_from: [] })),
-  };
-}
 
 function specFor(run: RunRecord) {
   return (unit: number, attempt: number) => ({ run_id: run.run_id, unit_id: unitKey(run, unit), attempt, shard_index: unit, shard_count: run.units.length }) as AttemptSpec;
@@ -60,7 +45,7 @@ function world(opts: {
 }): World {
   const clock = new FakeClock();
   const home = new Map<string, Set<number>>();
-  const run = makeRun(opts.units, opts.backends);
+  const run = demoRun(opts.units, opts.backends);
   const hosts = (h: Record<string, Partial<FakeHost>>) => new Map(Object.entries(h).map(([n, o]) => [n, FakeBackend.host(o)]));
   const name = (opts.backends ?? ['fleet'])[0]!;
   const backend = new FakeBackend(name, clock, hosts(opts.hosts), opts.plan, home, opts.reachStore ?? false, opts.lostAfter ?? LOST_AFTER);
