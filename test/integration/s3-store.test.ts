@@ -13,6 +13,7 @@ import { configProblem } from '../../scripts/lib/store/s3-client.js';
 import type { BufferPool } from '../../scripts/lib/store/s3-multipart.js';
 import { S3Store, type S3StoreOptions } from '../../scripts/lib/store/s3-store.js';
 import { UserError } from '../../scripts/lib/ui/errors.js';
+import { startCountingProxy } from '../helpers/counting-proxy.js';
 import { S3RVER_KEYS, s3rverObjectPath, startS3rver, type S3rver } from '../helpers/s3rver.js';
 
 let server: S3rver;
@@ -44,6 +45,15 @@ function tamperOnDisk(store: S3Store, key: string, at = 0): void {
   const bytes = readFileSync(file);
   bytes[at] = bytes[at]! ^ 0xff;
   writeFileSync(file, bytes);
+}
+
+/** Every byte of a store read; null for a missing object. */
+async function readAll(read: Promise<AsyncIterable<Buffer> | null>): Promise<Buffer | null> {
+  const chunks = await read;
+  if (!chunks) return null;
+  const got: Buffer[] = [];
+  for await (const chunk of chunks) got.push(chunk);
+  return Buffer.concat(got);
 }
 
 async function userError(p: Promise<unknown>): Promise<string> {
@@ -89,6 +99,28 @@ describe('S3Store on s3rver', () => {
     raw.destroy();
     expect(await store.stat('plain.txt')).toEqual({ size: 15, sha256: sha256Hex('by another tool') });
     expect((await store.getBytes('plain.txt'))!.toString()).toBe('by another tool');
+  });
+
+  it('reads an object from a byte on, transferring only those bytes (a log read, unverified); a missing one is null', async () => {
+    const proxy = await startCountingProxy(server.endpoint);
+    try {
+      const store = s3Store({ endpoint: proxy.endpoint });
+      const bytes = randomBytes(300_000); // several HTTP chunks
+      await store.putBytes('logs/stdout.log', bytes);
+      const served = () => proxy.served(`/${server.bucket}/t${prefixes}/logs/stdout.log`);
+      const before = served();
+      expect(await readAll(store.read('logs/stdout.log', { start: 123_457 }))).toEqual(bytes.subarray(123_457));
+      expect(served() - before).toBe(bytes.length - 123_457);
+      expect(await readAll(store.read('logs/stdout.log'))).toEqual(bytes);
+      expect(await readAll(store.read('logs/stdout.log', { start: bytes.length }))).toEqual(Buffer.alloc(0));
+      expect(await readAll(store.read('logs/stdout.log', { start: bytes.length + 7 }))).toEqual(Buffer.alloc(0));
+      await store.putBytes('logs/stderr.log', '');
+      expect(await readAll(store.read('logs/stderr.log'))).toEqual(Buffer.alloc(0));
+      expect(await store.read('logs/missing.log')).toBeNull();
+      expect(await store.read('logs/missing.log', { start: 10 })).toBeNull();
+    } finally {
+      await proxy.close();
+    }
   });
 
   it('lists more than 1,000 keys across pages', async () => {

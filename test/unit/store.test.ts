@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -17,6 +18,15 @@ beforeEach(() => {
   store = new FileStore('file://store', path.join(tmp, 'store'));
 });
 afterEach(() => rmSync(tmp, { recursive: true, force: true }));
+
+/** Every byte of a store read; null for a missing object. */
+async function readAll(read: Promise<AsyncIterable<Buffer> | null>): Promise<Buffer | null> {
+  const chunks = await read;
+  if (!chunks) return null;
+  const got: Buffer[] = [];
+  for await (const chunk of chunks) got.push(chunk);
+  return Buffer.concat(got);
+}
 
 const commitLocal = (step: number, content: string) => commitToStore(store, RUN, path.join(tmp, 'local'), step, content);
 
@@ -61,6 +71,15 @@ describe('file store', () => {
     utimesSync(crashed, hourAgo, hourAgo);
     await store.putBytes('runs/x/attempts/1/status.json', '{}');
     expect(readdirSync(dir).sort()).toEqual(['status.json', 'stdout.log.tmp-89abcdef']);
+  });
+
+  it('reads an object from a byte on, streamed; a missing one is null', async () => {
+    const bytes = randomBytes(200_000); // several stream chunks
+    await store.putBytes('runs/x/stdout.log', bytes);
+    expect(await readAll(store.read('runs/x/stdout.log', { start: 70_001 }))).toEqual(bytes.subarray(70_001));
+    expect(await readAll(store.read('runs/x/stdout.log'))).toEqual(bytes);
+    expect(await readAll(store.read('runs/x/stdout.log', { start: bytes.length + 1 }))).toEqual(Buffer.alloc(0));
+    expect(await store.read('runs/x/missing.log')).toBeNull();
   });
 
   it('refuses keys that escape the store', async () => {

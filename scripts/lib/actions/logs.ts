@@ -1,7 +1,7 @@
 // make logs: an attempt's output, from where it runs (followed as it grows) or from the store,
 // a chunk at a time (a log may be larger than this machine's memory).
 import { backendForHandle } from '../backends/index.js';
-import { storedLogText } from '../backends/log-text.js';
+import { utf8Text } from '../backends/log-text.js';
 import type { Project } from '../project.js';
 import { runKeys, unitKey, type RunRecord } from '../runs/run-record.js';
 import { UserError } from '../ui/errors.js';
@@ -25,8 +25,9 @@ export async function* runLogs(project: Project, run: RunRecord, opts: LogsOptio
   if (opts.attempt === 'predict' || !attempt?.handle) {
     const which = opts.attempt ?? 'predict';
     const key = runKeys.attemptFile(unitKey(run, index), which, `${opts.stream}.log`);
-    if (!(await project.store.stat(key))) throw new UserError(`logs: run ${run.run_id} has no ${opts.stream} log for attempt ${which}`);
-    yield* storedLogText(project.store, key);
+    const bytes = await project.store.read(key); // streamed; no stat first, which would hash a file store's log whole
+    if (!bytes) throw new UserError(`logs: run ${run.run_id} has no ${opts.stream} log for attempt ${which}`);
+    yield* utf8Text(bytes);
     return;
   }
   yield* (await backendForHandle(project, attempt.handle)).logs(attempt.handle, { follow: opts.follow, stream: opts.stream, signal: opts.signal });

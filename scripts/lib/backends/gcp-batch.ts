@@ -35,7 +35,7 @@ import type { ExperimentSpec } from '../spec/experiment.js';
 import { UserError } from '../ui/errors.js';
 import { formatBytes } from '../ui/format.js';
 import { unanswered, type Backend, type BackendLogsOptions, type Capabilities, type Handle, type PollRequest, type PollResult, type Submission } from './backend.js';
-import { storedLogText } from './log-text.js';
+import { StoredLogTail, storedLogText } from './log-text.js';
 
 const BatchHandle = z.object({
   backend: z.literal('gcp-batch'),
@@ -319,16 +319,17 @@ export class GcpBatchBackend implements Backend {
       yield* storedLogText(this.opts.store, key); // a chunk at a time, never the whole object in memory
       return;
     }
-    let offset = 0;
+    // Each second only the bytes the runner added since the last read come from the store.
+    const tail = new StoredLogTail(this.opts.store, key);
     for (;;) {
       if (opts.signal?.aborted) return;
-      const [poll] = opts.follow ? await this.pollMany([{ handle, eventsFrom: Number.MAX_SAFE_INTEGER }]) : [null];
-      const text = (await this.opts.store.getBytes(key)) ?? Buffer.alloc(0);
-      if (text.length > offset) {
-        yield text.subarray(offset).toString('utf8');
-        offset = text.length;
+      const [poll] = await this.pollMany([{ handle, eventsFrom: Number.MAX_SAFE_INTEGER }]);
+      yield* tail.added();
+      if (TERMINAL.has(poll!.state) && !poll!.unanswered) {
+        const rest = tail.rest();
+        if (rest) yield rest;
+        return;
       }
-      if (!poll || (TERMINAL.has(poll.state) && !poll.unanswered)) return;
       await sleepUnless(1000, opts.signal);
     }
   }

@@ -2,7 +2,7 @@
 // target, checked for length, fsynced and renamed into place, so neither a crash nor a full
 // disk ever leaves a half-written (or empty) object; a full or read-only disk is one line.
 // Deleting an object removes the folders it leaves empty, as a bucket has no empty folders.
-import { copyFile, readdir, readFile, rm, rmdir, stat } from 'node:fs/promises';
+import { copyFile, open, readdir, readFile, rm, rmdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { hashFile, sha256Hex } from '../hash.js';
 import { diskError } from '../ui/errors.js';
@@ -105,6 +105,15 @@ export class FileStore implements Store {
       if (err.code === 'ENOENT') return null;
       throw err;
     });
+  }
+
+  /** Opened before it is returned: a missing object is null, and a rename over it later leaves this read on the version opened. */
+  async read(key: string, opts: { start?: number } = {}): Promise<AsyncIterable<Buffer> | null> {
+    const file = await open(this.pathOf(key), 'r').catch((err: NodeJS.ErrnoException) => {
+      if (err.code === 'ENOENT') return null;
+      throw err;
+    });
+    return file?.createReadStream({ start: opts.start ?? 0 }) ?? null;
   }
 
   async stat(key: string): Promise<StoredObject | null> {

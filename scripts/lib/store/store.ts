@@ -25,6 +25,12 @@ export interface Store {
   get(key: string, destPath: string): Promise<StoredObject>;
   /** The object's bytes, or null when it does not exist. */
   getBytes(key: string): Promise<Buffer | null>;
+  /**
+   * The object's bytes from `start` on (none when it holds no more), streamed; null when it does
+   * not exist. Unverified: a part of an object cannot be checked against the SHA-256 of the
+   * whole, so this is for logs that grow, never for checkpoints (those keep `get`).
+   */
+  read(key: string, opts?: { start?: number }): Promise<AsyncIterable<Buffer> | null>;
   /** SHA-256 and size of the stored object as it is now, or null when missing. */
   stat(key: string): Promise<StoredObject | null>;
   /** All keys below `prefix` (which ends with "/"), sorted. */
