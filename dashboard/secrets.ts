@@ -61,18 +61,7 @@ export class EnvSecrets {
    * secret long) until the next chunk, or the end, decides.
    */
   maskingStream(): Transform {
-    const masked = new Transform({
-      transform(chunk: Buffer, _encoding, done) {
-        pipe.write(chunk);
-        done();
-      },
-      flush(done) {
-        pipe.end();
-        done();
-      },
-    });
-    const pipe = this.current().pipe((b) => masked.push(b));
-    return masked;
+    return this.current().stream();
   }
 
   /** Middleware: res.json and res.send mask their bodies (streams mask through `current().pipe` or maskingStream). */

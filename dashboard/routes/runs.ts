@@ -1,6 +1,6 @@
 // GET routes of runs: the table, one run, its log (followed as it grows, or whole as a file) and
 // its metrics. Everything comes from the actions make status and make logs use.
-import { Readable } from 'node:stream';
+import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { StringDecoder } from 'node:string_decoder';
 import { Router, type Request, type Response } from 'express';
@@ -42,6 +42,34 @@ async function* resumed<T>(first: IteratorResult<T>, rest: AsyncIterator<T>): As
     for (let next = first; !next.done; next = await rest.next()) yield next.value;
   } finally {
     await rest.return?.();
+  }
+}
+
+/** One server-sent event: its name and its text as a JSON string (one `data:` line, whatever it holds). */
+function sseEvent(event: string, text: string): string {
+  return `event: ${event}\ndata: ${JSON.stringify(text)}\n\n`;
+}
+
+/** `chunk` events of the bytes written in, as text: a character cut between two writes is sent whole. */
+function chunkEvents(): Transform {
+  const decoder = new StringDecoder('utf8');
+  const event = (text: string) => (text ? sseEvent('chunk', text) : undefined);
+  return new Transform({
+    transform(bytes: Buffer, _encoding, done) {
+      done(null, event(decoder.write(bytes)));
+    },
+    flush(done) {
+      done(null, event(decoder.end()));
+    },
+  });
+}
+
+/** The items of `items` until it fails; its failure ends them quietly, kept in `outcome`. */
+async function* untilFailure<T>(items: AsyncIterable<T>, outcome: { failure?: Error }): AsyncGenerator<T> {
+  try {
+    yield* items;
+  } catch (err) {
+    outcome.failure = err as Error;
   }
 }
 
@@ -116,42 +144,32 @@ export function runsRoutes({ project, runs, secrets }: RunsDeps): Router {
     });
   });
 
-  // The log as it grows: server-sent events, each a chunk of text (masked), then `end`.
+  // The log as it grows: server-sent events, each a chunk of text (masked), then `end` (or
+  // `failed`, with why). Sent as the reader takes them: the pipeline writes on only once the
+  // response has drained, so a reader slower than the log holds the follow where it is (the file
+  // unread, `tail -F` waiting on its channel's shut window) and memory stays a few chunks.
   r.get('/api/runs/:run/log/stream', async (req, res) => {
     const run = runOr404(project, req, res);
     if (!run) return;
     const opts = logOptions(req, run);
     res.writeHead(200, { 'Content-Type': 'text/event-stream', 'Cache-Control': 'no-store', Connection: 'keep-alive', 'X-Accel-Buffering': 'no' });
     res.write(': log\n\n');
-    let closed = false;
-    const decoder = new StringDecoder('utf8');
-    const send = (event: string, text: string) => !closed && res.write(`event: ${event}\ndata: ${JSON.stringify(text)}\n\n`);
-    const masked = secrets.current().pipe((b) => send('chunk', decoder.write(b)));
-    const heartbeat = setInterval(() => !closed && res.write(': alive\n\n'), 15_000);
     const follow = new AbortController();
-    const iterator = runLogs(project, run, { ...opts, follow: true, signal: follow.signal })[Symbol.asyncIterator]();
-    req.on('close', () => {
-      closed = true;
-      clearInterval(heartbeat);
-      // The follow ends now, closing its file, timer or channel: return() alone waits for the
-      // generator's next yield, which a quiet log may never reach; the abort ends its wait.
-      follow.abort(CUT_SHORT);
-      void iterator.return?.().catch(() => {});
-    });
+    // A reader gone ends the follow now, closing its file, timer or channel: the pipeline's
+    // return() alone waits for the log's next chunk, which a quiet log may never reach.
+    res.once('close', () => follow.abort(CUT_SHORT));
+    // Only into an idle stream: one that is behind needs no keep-alive, nor more to hold.
+    const heartbeat = setInterval(() => res.writableLength === 0 && res.write(': alive\n\n'), 15_000);
+    const outcome: { failure?: Error } = {};
+    const log = untilFailure(runLogs(project, run, { ...opts, follow: true, signal: follow.signal }), outcome);
     try {
-      for (;;) {
-        const next = await iterator.next();
-        if (closed || next.done) break;
-        masked.write(Buffer.from(next.value, 'utf8'));
-      }
-      masked.end();
-      send('end', '');
+      // Bytes, not objects, between the stages: each holds a few KiB, not 16 chunks.
+      await pipeline(Readable.from(log, { objectMode: false }), secrets.maskingStream(), chunkEvents(), res, { end: false });
+      res.end(outcome.failure ? sseEvent('failed', secrets.current().text(outcome.failure.message.split('\n')[0]!)) : sseEvent('end', ''));
     } catch (err) {
-      masked.end();
-      send('failed', secrets.current().text((err as Error).message.split('\n')[0]!));
+      if (!follow.signal.aborted) throw err;
     } finally {
       clearInterval(heartbeat);
-      if (!closed) res.end();
     }
   });
 

@@ -444,10 +444,9 @@ describe('a host that goes away', () => {
     const pool = newPool();
     const t = target('h2');
     expect((await pool.exec(t, ['echo', 'up'])).stdout).toBe('up\n');
-    let said = '';
-    const follower = pool.stream(t, ['sh', '-c', 'echo started; exec sleep 30'], (text) => (said += text));
-    const followerEnd = follower.done.then((code) => `exit ${code}`, (err: Error) => err.message);
-    await until('the stream to start', () => said === 'started\n');
+    const follower = pool.read(t, ['sh', '-c', 'echo started; exec sleep 30']);
+    expect(String((await follower.next()).value)).toBe('started\n');
+    const followerEnd = follower.next().then((r) => `exit ${r.value}`, (err: Error) => err.message);
     await hosts.stopSshd('h2');
     try {
       const started = Date.now();
@@ -527,28 +526,38 @@ describe('rsync', () => {
   });
 });
 
-describe('SshPool.stream', () => {
-  it('follows a growing file and close() stops it', async () => {
+describe('SshPool.read, following', () => {
+  /** The text `reader` sends, gathered in the background; `done` settles with its exit code. */
+  function gather(reader: AsyncGenerator<Buffer, number>): { text: () => string; done: Promise<number> } {
+    let text = '';
+    const done = (async () => {
+      for (;;) {
+        const r = await reader.next();
+        if (r.done) return r.value;
+        text += r.value.toString('utf8');
+      }
+    })();
+    return { text: () => text, done };
+  }
+
+  it('follows a growing file and an abort stops it', async () => {
     const pool = newPool();
     const t = target('h1');
     const log = `follow-${process.pid}.log`;
     await pool.exec(t, ['sh', '-c', `echo one > ${log}`]);
-    let text = '';
-    const follow = pool.stream(t, ['tail', '-n', '+1', '-f', log], (chunk, from) => {
-      if (from === 'stdout') text += chunk;
-    });
-    await until('the first line', () => text === 'one\n');
+    const stop = new AbortController();
+    const follow = gather(pool.read(t, ['tail', '-n', '+1', '-f', log], { signal: stop.signal }));
+    await until('the first line', () => follow.text() === 'one\n');
     await pool.exec(t, ['sh', '-c', `echo two >> ${log}; echo three >> ${log}`]);
-    await until('the appended lines', () => text === 'one\ntwo\nthree\n');
-    follow.close();
+    await until('the appended lines', () => follow.text() === 'one\ntwo\nthree\n');
+    stop.abort();
     expect(typeof (await follow.done)).toBe('number'); // -1, or the status of the stopped tail
     await pool.exec(t, ['sh', '-c', `echo four >> ${log}`]);
-    await new Promise((r) => setTimeout(r, 300));
-    expect(text).toBe('one\ntwo\nthree\n');
+    expect(follow.text()).toBe('one\ntwo\nthree\n');
     await until('tail to exit', async () => (await onHost('h1', `pgrep -f 'tail -n [+]1 -f ${log}' || true`)) === '');
   });
 
-  it('close() ends a quiet `tail -F` (the log follower) though sshd refuses to signal it', async () => {
+  it('an abort ends a quiet `tail -F` (the log follower) though sshd refuses to signal it', async () => {
     // OpenSSH signals a session's command only under privilege separation, which it skips for
     // root, as this testbed logs in (and a rented GPU box most often does). tail sees its output
     // pipe closed with the channel, without a line more to write.
@@ -556,20 +565,19 @@ describe('SshPool.stream', () => {
     const t = target('h1');
     const log = `quiet-${process.pid}.log`;
     await pool.exec(t, ['sh', '-c', `echo last > ${log}`]);
-    let text = '';
-    const follow = pool.stream(t, ['tail', '-n', '+1', '-F', log], (chunk) => (text += chunk));
-    await until('the line', () => text === 'last\n');
-    follow.close();
+    const stop = new AbortController();
+    const follow = gather(pool.read(t, ['tail', '-n', '+1', '-F', log], { signal: stop.signal }));
+    await until('the line', () => follow.text() === 'last\n');
+    stop.abort();
     await follow.done;
     await until('tail to exit', async () => (await onHost('h1', `pgrep -f 'tail -n [+]1 -F ${log}' || true`)) === '');
   });
 
-  it('a followed command that ends by itself ends the stream with its exit status', async () => {
+  it('a followed command that ends by itself ends the read with its exit status', async () => {
     const pool = newPool();
-    let text = '';
-    const done = pool.stream(target('h1'), ['sh', '-c', 'echo "$1"; exit 3', 'sh', 'a b'], (chunk) => (text += chunk)).done;
-    expect(await done).toBe(3);
-    expect(text).toBe('a b\n');
+    const follow = gather(pool.read(target('h1'), ['sh', '-c', 'echo "$1"; exit 3', 'sh', 'a b']));
+    expect(await follow.done).toBe(3);
+    expect(follow.text()).toBe('a b\n');
   });
 });
 

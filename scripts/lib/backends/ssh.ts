@@ -13,6 +13,7 @@ import { prepareHost, type Prepared } from '../remote/prepare-host.js';
 import { CALL_TIMEOUT_MS, type RemoteHost } from '../remote/remote-host.js';
 import { CANCEL_SCRIPT, POLL_SCRIPT, SUBMIT_SCRIPT } from '../remote/scripts.js';
 import { TERMINAL } from '../runner/attempt-spec.js';
+import { CUT_SHORT, sleepUnless } from '../sleep-unless.js';
 import type { Store } from '../store/store.js';
 import { UserError } from '../ui/errors.js';
 import { formatBytes } from '../ui/format.js';
@@ -71,6 +72,50 @@ async function boundedAll<T>(items: readonly T[], limit: number, task: (item: T)
     for (let i = next++; i < items.length; i = next++) await task(items[i]!);
   };
   await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+}
+
+/** How long a follow waits, once the attempt has ended, for each chunk `tail` has yet to send. */
+const LAST_CHUNK_MS = 500;
+const ENDED = Symbol('the attempt ended');
+const STOPPED = Symbol('the follow was stopped');
+const QUIET = Symbol('nothing more came');
+
+/**
+ * The chunks `tail` sends, each read only when the caller asks for the next: a caller slower than
+ * the log leaves the channel's window shut and `tail` waiting on the host. Once `ended` resolves,
+ * the chunks that come within LAST_CHUNK_MS of being asked for (what `tail` had yet to send),
+ * then no more. `signal` ends it at once, whatever the host is doing.
+ */
+async function* followed(tail: AsyncGenerator<Buffer, number>, ended: Promise<void>, signal: AbortSignal): AsyncGenerator<Buffer> {
+  const stopped = new Promise<typeof STOPPED>((resolve) => {
+    if (signal.aborted) resolve(STOPPED);
+    signal.addEventListener('abort', () => resolve(STOPPED), { once: true });
+  });
+  const attemptEnded = ended.then((): typeof ENDED => ENDED);
+  // One read asked for at a time; it stays asked for across an `ended` that comes first.
+  let asked: Promise<IteratorResult<Buffer, number>> | undefined;
+  try {
+    for (;;) {
+      asked ??= tail.next();
+      const got = await Promise.race([asked, attemptEnded, stopped]);
+      if (got === STOPPED) return;
+      if (got === ENDED) break;
+      if (got.done) return;
+      asked = undefined;
+      yield got.value;
+    }
+    for (;;) {
+      asked ??= tail.next();
+      const got = await Promise.race([asked, sleepUnless(LAST_CHUNK_MS, signal).then((): typeof QUIET => QUIET)]);
+      if (got === QUIET || got.done) return;
+      asked = undefined;
+      yield got.value;
+    }
+  } finally {
+    // A read still asked for settles once `signal` closes the channel; return() then releases its connection.
+    asked?.catch(() => {});
+    void tail.return(-1).catch(() => {});
+  }
 }
 
 export class SshBackend implements Backend {
@@ -229,8 +274,10 @@ export class SshBackend implements Backend {
 
   /**
    * The whole log: `cat` on a channel of its own, read as the reader takes it. Following:
-   * `tail -F` over a channel of the pooled connection, polled each second for the attempt's end.
-   * A channel that fails (refused, lost) fails the follow; an abort ends it at once.
+   * `tail -F` over a channel of the pooled connection, read the same way (a reader slower than
+   * the log holds `tail` on the host, and memory here stays a window or two), while a poll each
+   * second watches for the attempt's end. A channel that fails (refused, lost) fails the follow; an abort ends
+   * it at once.
    */
   async *logs(handle: Handle, opts: BackendLogsOptions): AsyncIterable<string> {
     const h = SshHandle.parse(handle);
@@ -241,46 +288,26 @@ export class SshBackend implements Backend {
       yield* utf8Text(host.pool.read(host.target, ['cat', file], { signal: opts.signal }));
       return;
     }
-    const { signal } = opts;
-    if (signal?.aborted) return;
-    const chunks: string[] = [];
-    let wake: () => void = () => {};
-    const stream = host.pool.stream(host.target, ['tail', '-n', '+1', '-F', file], (text, from) => {
-      if (from === 'stdout') chunks.push(text);
-      wake();
-    });
-    // A failed channel is caught here, to be thrown by this generator: never an unhandled rejection.
-    let ended = false;
-    let failure: unknown = null;
-    void stream.done
-      .catch((err: unknown) => void (failure = err))
-      .finally(() => ((ended = true), wake()));
-    let aborted: () => void = () => {};
-    const abort = new Promise<void>((r) => (aborted = r));
-    const onAbort = () => (aborted(), wake());
-    signal?.addEventListener('abort', onAbort, { once: true });
-    let timer: NodeJS.Timeout | undefined;
+    if (opts.signal?.aborted) return;
+    // Ends the tail and the polls: the caller's abort, or the follow's own end.
+    const stop = new AbortController();
+    const onAbort = () => stop.abort(CUT_SHORT);
+    opts.signal?.addEventListener('abort', onAbort, { once: true });
     try {
-      for (;;) {
-        while (chunks.length) yield chunks.shift()!;
-        if (failure) throw failure;
-        if (ended) return;
-        const polled = await Promise.race([this.pollMany([{ handle, eventsFrom: Number.MAX_SAFE_INTEGER }]), abort]);
-        if (!polled || signal?.aborted) return;
-        const done = TERMINAL.has(polled[0]!.state) && !polled[0]!.unanswered;
-        // Ended: no wait. Done: the last bytes tail has yet to send, half a second at most.
-        if (!ended && (done || !chunks.length)) await new Promise<void>((r) => ((wake = r), (timer = setTimeout(r, done ? 500 : 1000))));
-        clearTimeout(timer);
-        if (signal?.aborted) return;
-        if (done) {
-          while (chunks.length) yield chunks.shift()!;
-          return;
-        }
-      }
+      const tail = host.pool.read(host.target, ['tail', '-n', '+1', '-F', file], { signal: stop.signal });
+      yield* utf8Text(followed(tail, this.attemptEnd(handle, stop.signal), stop.signal));
     } finally {
-      clearTimeout(timer);
-      signal?.removeEventListener('abort', onAbort);
-      stream.close();
+      opts.signal?.removeEventListener('abort', onAbort);
+      stop.abort(CUT_SHORT);
+    }
+  }
+
+  /** Resolves once a poll (one a second) says the attempt has ended, or once `signal` has aborted. */
+  private async attemptEnd(handle: Handle, signal: AbortSignal): Promise<void> {
+    while (!signal.aborted) {
+      const [polled] = await this.pollMany([{ handle, eventsFrom: Number.MAX_SAFE_INTEGER }]);
+      if (TERMINAL.has(polled!.state) && !polled!.unanswered) return;
+      await sleepUnless(1000, signal);
     }
   }
 

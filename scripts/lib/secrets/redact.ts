@@ -9,6 +9,7 @@
 // Values shorter than MIN_SECRET_LENGTH are masked too (never shown), but such a value also
 // turns up in ordinary text (a 4-digit PIN matches step counters), so masking it garbles the
 // logs: `short` names them so the runner can warn. Empty values have nothing to mask.
+import { Transform } from 'node:stream';
 
 export const MIN_SECRET_LENGTH = 8;
 
@@ -86,6 +87,22 @@ export class Redactor {
         held = '';
       },
     };
+  }
+
+  /** pipe() as a stream, for a pipeline that keeps the reader's pace: bytes in, masked bytes out. */
+  stream(): Transform {
+    const masked = new Transform({
+      transform(chunk: Buffer, _encoding, done) {
+        pipe.write(chunk);
+        done();
+      },
+      flush(done) {
+        pipe.end();
+        done();
+      },
+    });
+    const pipe = this.pipe((b) => masked.push(b));
+    return masked;
   }
 
   /** Masks `text` (bytes); unless `final`, holds back from the first place a secret may begin. */

@@ -1,6 +1,6 @@
-// One ssh2 exec channel: open it within a deadline, collect or follow its output, read its exit.
+// One ssh2 exec channel: open it within a deadline, collect its output or read it as the caller
+// takes it, read its exit.
 import { constants } from 'node:os';
-import { StringDecoder } from 'node:string_decoder';
 import type { Client, ClientChannel, SFTPWrapper } from 'ssh2';
 
 export interface ExecResult {
@@ -107,29 +107,6 @@ export function collectExec(open: ExecChannel, stdin?: string | Buffer): Promise
     });
     if (stdin !== undefined) channel.end(stdin);
     else channel.end();
-  });
-}
-
-export type OnData = (text: string, from: 'stdout' | 'stderr') => void;
-
-/** Feeds decoded output to `onData` as it arrives; resolves with the exit code (-1 when `stopped()` and none came). */
-export function followChannel(open: ExecChannel, onData: OnData, stopped: () => boolean): Promise<number> {
-  const { channel } = open;
-  const outText = new StringDecoder('utf8');
-  const errText = new StringDecoder('utf8');
-  return new Promise((resolve, reject) => {
-    channel.on('data', (b: Buffer) => emit(outText.write(b), 'stdout'));
-    channel.stderr.on('data', (b: Buffer) => emit(errText.write(b), 'stderr'));
-    function emit(text: string, from: 'stdout' | 'stderr') {
-      if (text && !stopped()) onData(text, from);
-    }
-    watchExit(open, (exit, lost) => {
-      emit(outText.end(), 'stdout');
-      emit(errText.end(), 'stderr');
-      if (lost && !stopped()) return reject(new ChannelLostError('the channel closed without an exit status'));
-      resolve(lost ? -1 : exitCode(exit));
-    });
-    channel.end();
   });
 }
 

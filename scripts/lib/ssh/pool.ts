@@ -6,14 +6,12 @@ import type { Client, ClientChannel, SFTPWrapper } from 'ssh2';
 import {
   ChannelLostError,
   collectExec,
-  followChannel,
   openExecChannel,
   openSftpChannel,
   readChannel,
   stopChannel,
   type ExecChannel,
   type ExecResult,
-  type OnData,
 } from './channel.js';
 import { openConnection, type ConnectOptions } from './connect.js';
 import { capInFlight, capsInFlight } from './in-flight.js';
@@ -22,7 +20,7 @@ import { shellQuote } from '../quote.js';
 import { SshError, connectError, describeTarget } from './ssh-errors.js';
 import { SERVER_ALIVE_COUNT_MAX, SERVER_ALIVE_INTERVAL_SEC, type SshTarget } from './target.js';
 
-export type { ExecResult, OnData } from './channel.js';
+export type { ExecResult } from './channel.js';
 
 export interface PoolOptions {
   /** keepalive every this many ms on idle connections (default 15 000) */
@@ -39,12 +37,6 @@ export interface ExecOptions {
   /** the whole call (connect included) fails after this many ms; the connection leaves the pool */
   timeoutMs?: number;
   stdin?: string | Buffer;
-}
-
-export interface SshStream {
-  /** the remote exit code; -1 when close() ended it before one came */
-  done: Promise<number>;
-  close(): void;
 }
 
 interface Conn {
@@ -153,29 +145,6 @@ export class SshPool {
       if (call.conn) this.retire(call.conn);
       return new SshError(target.name, 'timeout', `${late}; stopped waiting and took its connection out of the pool`);
     });
-  }
-
-  /** Runs argv and feeds its output to onData as it arrives (for `tail -f`); close() stops it. */
-  stream(target: SshTarget, argv: readonly string[], onData: OnData): SshStream {
-    const command = shellQuote(argv);
-    const call: Call = { stopped: false };
-    const done = (async () => {
-      const { conn, open } = await this.openChannel(target, call, (client, ms) => openExecChannel(client, command, ms));
-      try {
-        if (call.stopped) stopChannel(open.channel, 'TERM');
-        return await followChannel(open, onData, () => call.stopped);
-      } catch (err) {
-        throw err instanceof ChannelLostError ? this.lostError(target, conn, argv) : err;
-      } finally {
-        this.release(conn);
-      }
-    })();
-    const close = () => {
-      if (call.stopped) return;
-      call.stopped = true;
-      if (call.channel) stopChannel(call.channel, 'TERM');
-    };
-    return { done, close };
   }
 
   /**
