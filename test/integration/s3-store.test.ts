@@ -15,6 +15,7 @@ import { S3Store, type S3StoreOptions } from '../../scripts/lib/store/s3-store.j
 import { UserError } from '../../scripts/lib/ui/errors.js';
 import { startCountingProxy } from '../helpers/counting-proxy.js';
 import { S3RVER_KEYS, s3rverObjectPath, startS3rver, type S3rver } from '../helpers/s3rver.js';
+import { readAll } from '../helpers/read-all.js';
 
 let server: S3rver;
 let tmp: string;
@@ -45,15 +46,6 @@ function tamperOnDisk(store: S3Store, key: string, at = 0): void {
   const bytes = readFileSync(file);
   bytes[at] = bytes[at]! ^ 0xff;
   writeFileSync(file, bytes);
-}
-
-/** Every byte of a store read; null for a missing object. */
-async function readAll(read: Promise<AsyncIterable<Buffer> | null>): Promise<Buffer | null> {
-  const chunks = await read;
-  if (!chunks) return null;
-  const got: Buffer[] = [];
-  for await (const chunk of chunks) got.push(chunk);
-  return Buffer.concat(got);
 }
 
 async function userError(p: Promise<unknown>): Promise<string> {

@@ -8,6 +8,7 @@ import { FileStore } from '../../scripts/lib/store/file-store.js';
 import { CorruptObject } from '../../scripts/lib/store/store.js';
 import { sha256Hex } from '../../scripts/lib/pins/canonical-json.js';
 import { commitToStore } from '../helpers/checkpoints.js';
+import { readAll } from '../helpers/read-all.js';
 
 let tmp: string;
 let store: FileStore;
@@ -18,15 +19,6 @@ beforeEach(() => {
   store = new FileStore('file://store', path.join(tmp, 'store'));
 });
 afterEach(() => rmSync(tmp, { recursive: true, force: true }));
-
-/** Every byte of a store read; null for a missing object. */
-async function readAll(read: Promise<AsyncIterable<Buffer> | null>): Promise<Buffer | null> {
-  const chunks = await read;
-  if (!chunks) return null;
-  const got: Buffer[] = [];
-  for await (const chunk of chunks) got.push(chunk);
-  return Buffer.concat(got);
-}
 
 const commitLocal = (step: number, content: string) => commitToStore(store, RUN, path.join(tmp, 'local'), step, content);
 
