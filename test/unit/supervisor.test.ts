@@ -6,7 +6,7 @@ import { describe, expect, it } from 'vitest';
 import type { Backend, Handle } from '../../scripts/lib/backends/backend.js';
 import type { BackendName } from '../../scripts/lib/config/define-config.js';
 import type { AttemptSpec } from '../../scripts/lib/runner/attempt-spec.js';
-import { summarize, TERMINAL, unitKey, type RunRecord, type RunState } from '../../scripts/lib/runs/run-record.js';
+import { runState, summarize, TERMINAL, unitKey, unitState, type RunRecord, type RunState } from '../../scripts/lib/runs/run-record.js';
 import { Supervisor } from '../../scripts/lib/runs/supervisor.js';
 import { queuedAttempt } from '../../scripts/lib/runs/units.js';
 import type { SupervisorEvent } from '../../scripts/lib/runs/supervision.js';
@@ -40,6 +40,8 @@ function world(opts: {
   lostAfter?: number;
   /** asked after a long gap: whether the run is still this process's */
   stillOwner?: () => Promise<boolean>;
+  /** a stop another process asks for (make stop in another shell) */
+  stopRequest?: (clock: FakeClock) => { force?: boolean } | null;
   /** what an earlier orchestrator left: the run record and the ledger as it found them */
   before?: (run: RunRecord, journal: MemoryJournal) => void;
 }): World {
@@ -65,6 +67,7 @@ function world(opts: {
     specFor: specFor(run),
     maxAttempts: opts.maxAttempts ?? 5,
     stillOwner: opts.stillOwner,
+    stopRequest: opts.stopRequest && (() => opts.stopRequest!(clock)),
     sink: (e) => events.push({ ...e, at: clock.now() }),
     clock,
     tickMs: TICK,
@@ -118,6 +121,16 @@ describe('supervisor', () => {
     expect(seen[0]).toMatchObject({ created: 1 });
     expect(seen.every((states) => !states.cancelled)).toBe(true);
     expect(finalStates(w)).toEqual(['succeeded', 'succeeded']);
+  });
+
+  it('a stop asked by another process: the units it cut off before they started read cancelled in the saved record', async () => {
+    const w = world({ units: 3, hosts: { h1: { capacity: 1 } }, plan: () => ok(20_000), stopRequest: (clock) => (clock.now() >= 3 * TICK ? {} : null) });
+    let saved: RunRecord | undefined;
+    w.journal.save = async (run) => void (saved = structuredClone(run));
+    await onClock(w.clock, w.supervisor.drive());
+    expect(saved!.units.map((u) => u.attempts.map((a) => a.state))).toEqual([['cancelled'], [], []]);
+    expect(saved!.units.map((u) => unitState(saved!, u))).toEqual(['cancelled', 'cancelled', 'cancelled']);
+    expect(runState(saved!)).toBe('cancelled');
   });
 
   it('starts a preempted unit again on the same host, from where it was', async () => {

@@ -157,8 +157,15 @@ export class Supervisor {
     if (this.stopping || !this.opts.stopRequest) return false;
     this.stopLookedAt = this.clock.now();
     const asked = this.opts.stopRequest();
-    if (asked) this.stop(asked);
-    return asked !== null;
+    if (!asked) return false;
+    this.stop(asked);
+    // The units it cut off before they started read `cancelled` (run-record.ts), as they do
+    // when make stop records the stop itself; it cannot while this process holds the run.
+    if (this.run.units.some((u) => !u.attempts.length)) {
+      this.run.stopped_at = new Date(this.clock.now()).toISOString();
+      this.unsaved = true;
+    }
+    return true;
   }
 
   get isDetached(): boolean {
