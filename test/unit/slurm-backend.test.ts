@@ -26,7 +26,7 @@ class ScriptedLogin implements LoginNode {
   /** `config`: what `scontrol show config` prints; null: it fails */
   constructor(
     private readonly answer: (script: string, args: readonly string[]) => ShResult,
-    private readonly config: string | null = 'MaxArraySize            = 1001\n',
+    public config: string | null = 'MaxArraySize            = 1001\n',
   ) {}
   async sh(script: string, args: readonly string[], opts: { stdin?: string } = {}): Promise<ShResult> {
     if (script === 'exec scontrol show config') {
@@ -149,18 +149,29 @@ describe('SlurmBackend', () => {
     expect(outcomes.every((o) => !(o instanceof Error))).toBe(true);
   });
 
-  it('asks for the config again after a call that failed', async () => {
+  it('a config that cannot be read: several units wait for it (a guessed split could start them twice); one unit goes', async () => {
     const login = new ScriptedLogin(() => ({ code: 0, stdout: '1\n', stderr: '' }), null);
     const backend = new SlurmBackend({ cluster: 'hpc', entry: ClusterSchema.parse({}), login });
-    await backend.submitMany(shards(1).map((spec) => ({ spec, slot: 'hpc' })));
-    await backend.submitMany(shards(1).map((spec) => ({ spec, slot: 'hpc' })));
+    const group = shards(1002).map((spec) => ({ spec, slot: 'hpc' }));
+    await expect(backend.submitMany(group)).rejects.toThrow(
+      new UserError("slurm hpc: `scontrol show config` did not answer (exit 1: scontrol: error: Unable to contact slurm controller); several units need the cluster's MaxArraySize to be cut into job arrays, so they wait for it"),
+    );
+    expect(login.calls).toEqual([]);
+    // One unit is one job whatever the size: it is not asked.
+    expect((await backend.submitMany(shards(1).map((spec) => ({ spec, slot: 'hpc' })))).every((o) => !(o instanceof Error))).toBe(true);
+    expect(login.configAsked).toBe(1);
+    // Asked again at the next submit, the group is cut as the cluster says.
+    login.config = 'MaxArraySize = 600\n';
+    login.calls = [];
+    await backend.submitMany(group);
     expect(login.configAsked).toBe(2);
+    expect(login.calls.map((c) => c.args.length - 6)).toEqual([600, 402]);
   });
 
-  it("a cluster whose config cannot be read takes arrays of SLURM's default size; MaxArraySize 0 means a job a unit", async () => {
-    const unread = new ScriptedLogin(() => ({ code: 0, stdout: '1\n', stderr: '' }), null);
-    await new SlurmBackend({ cluster: 'hpc', entry: ClusterSchema.parse({}), login: unread }).submitMany(shards(1002).map((spec) => ({ spec, slot: 'hpc' })));
-    expect(unread.calls.map((c) => c.args.length - 6)).toEqual([1001, 1]);
+  it("a config without MaxArraySize means SLURM's default size; MaxArraySize 0 means a job a unit", async () => {
+    const unsaid = new ScriptedLogin(() => ({ code: 0, stdout: '1\n', stderr: '' }), 'MaxJobCount = 10000\n');
+    await new SlurmBackend({ cluster: 'hpc', entry: ClusterSchema.parse({}), login: unsaid }).submitMany(shards(1002).map((spec) => ({ spec, slot: 'hpc' })));
+    expect(unsaid.calls.map((c) => c.args.length - 6)).toEqual([1001, 1]);
     const off = new ScriptedLogin(() => ({ code: 0, stdout: '1\n', stderr: '' }), 'MaxArraySize = 0\n');
     await new SlurmBackend({ cluster: 'hpc', entry: ClusterSchema.parse({}), login: off }).submitMany(shards(2).map((spec) => ({ spec, slot: 'hpc' })));
     expect(off.calls.map((c) => c.stdin!.includes('--array'))).toEqual([false, false]);

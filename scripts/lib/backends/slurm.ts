@@ -114,7 +114,7 @@ export class SlurmBackend implements Backend {
   async submitMany(subs: readonly Submission[]): Promise<(Handle | Error)[]> {
     const units = subs.map((s) => s.spec);
     const { paths } = await this.opts.login.prepare();
-    const most = await (this.arrayTasks ??= this.askArrayTasks());
+    const most = units.length > 1 ? await (this.arrayTasks ??= this.askArrayTasks()) : 1;
     const folders = units.map((u) => attemptDirPath(paths, u.unit_id, u.attempt));
     const out: (Handle | Error)[] = [];
     for (const size of arraySizes(units.length ? paths.logs(units[0]!.run_id) : '', folders, most)) {
@@ -126,12 +126,18 @@ export class SlurmBackend implements Backend {
 
   /**
    * MaxArraySize as the cluster's `scontrol show config` says; SLURM's default where it does not
-   * say. A call that fails is asked again at the next submit.
+   * say. A call that fails fails the submit, and is asked again at the next: the split names
+   * the jobs, so a guess that differed from the answer a resubmit of the same attempts gets
+   * would cut them into other arrays, with other names, and start them twice.
    */
   private async askArrayTasks(): Promise<number> {
-    const r = await this.opts.login.sh('exec scontrol show config', [], { allowFail: true }).catch(() => null);
-    if (r?.code !== 0) this.arrayTasks = null;
-    return (r?.code === 0 ? maxArrayTasks(r.stdout) : null) ?? DEFAULT_MAX_ARRAY_SIZE;
+    const r = await this.opts.login.sh('exec scontrol show config', [], { allowFail: true }).catch((err: Error) => err);
+    if (r instanceof Error || r.code !== 0) {
+      this.arrayTasks = null;
+      const why = r instanceof Error ? r.message : `exit ${r.code}: ${r.stderr.trim() || r.stdout.trim()}`;
+      throw new UserError(`slurm ${this.opts.cluster}: \`scontrol show config\` did not answer (${why.split('\n')[0]}); several units need the cluster's MaxArraySize to be cut into job arrays, so they wait for it`);
+    }
+    return maxArrayTasks(r.stdout) ?? DEFAULT_MAX_ARRAY_SIZE;
   }
 
   private async submitArray(units: readonly AttemptSpec[], paths: JobPaths): Promise<SlurmHandle[]> {
