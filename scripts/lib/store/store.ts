@@ -28,7 +28,8 @@ export interface Store {
   /**
    * The object's bytes from `start` on (none when it holds no more), streamed; null when it does
    * not exist. Unverified: a part of an object cannot be checked against the SHA-256 of the
-   * whole, so this is for logs that grow, never for checkpoints (those keep `get`).
+   * whole, so this is for logs that grow, never for checkpoints (those keep `get`). It is open
+   * once returned (a file, an HTTP body): iterate it, to its end or until a `break`, which closes it.
    */
   read(key: string, opts?: { start?: number }): Promise<AsyncIterable<Buffer> | null>;
   /** SHA-256 and size of the stored object as it is now, or null when missing. */
