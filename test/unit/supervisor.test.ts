@@ -133,6 +133,18 @@ describe('supervisor', () => {
     expect(runState(saved!)).toBe('cancelled');
   });
 
+  it('a stop asked by another process before a submit: an attempt recorded but never sent reads cancelled too', async () => {
+    // An earlier launcher recorded unit 0's attempt and died before its submit.
+    const w = world({ units: 2, hosts: { h1: {} }, plan: () => ok(), before: (run) => run.units[0]!.attempts.push(queuedAttempt(1, 'fleet', 'h1')), stopRequest: () => ({}) });
+    let saved: RunRecord | undefined;
+    w.journal.save = async (run) => void (saved = structuredClone(run));
+    await onClock(w.clock, w.supervisor.drive());
+    expect(w.backend.attempts).toEqual([]);
+    expect(saved!.units.map((u) => u.attempts.map((a) => a.state))).toEqual([['queued'], []]);
+    expect(saved!.units.map((u) => unitState(saved!, u))).toEqual(['cancelled', 'cancelled']);
+    expect(runState(saved!)).toBe('cancelled');
+  });
+
   it('starts a preempted unit again on the same host, from where it was', async () => {
     const w = world({ units: 1, hosts: { h1: {} }, plan: (_u, n) => (n === 1 ? { ms: 3500, end: 'preempted', commitEveryMs: 1000 } : ok()) });
     await onClock(w.clock, w.supervisor.drive());

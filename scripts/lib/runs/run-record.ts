@@ -132,9 +132,13 @@ const furthestBack = (states: RunState[], none: RunState): RunState => STATE_ORD
 /** The state of a unit not given an attempt yet, or of a run with no units yet: cut off by a stop, or not started. */
 const unstarted = (run: Pick<RunRecord, 'stopped_at'>): RunState => (run.stopped_at ? 'cancelled' : 'created');
 
-/** A unit's state: its newest attempt's, else what a unit not started is. */
+/** Whether a unit never went anywhere: no attempt, or its newest recorded but not sent (a submit that failed, or never made). */
+export const unitUnsent = (unit: UnitRecord): boolean => (unit.attempts.at(-1)?.state ?? 'queued') === 'queued';
+
+/** A unit's state: its newest attempt's, else what a unit not started is (a stop cut it off, its queued attempt too). */
 export function unitState(run: Pick<RunRecord, 'stopped_at'>, unit: UnitRecord): RunState {
-  return unit.attempts.at(-1)?.state ?? unstarted(run);
+  const state = unit.attempts.at(-1)?.state;
+  return state === undefined || (state === 'queued' && run.stopped_at) ? unstarted(run) : state;
 }
 
 export function runState(run: RunRecord): RunState {
