@@ -129,6 +129,31 @@ describe('verifyCoverage', () => {
     expect(await rejection(verifyCoverage(files2, expectRun))).toMatch(/^shard 2 of 6 is not sorted by key: line 3 has key 20 after 21/);
   });
 
+  it('accepts a header-only shard written without a final newline, and counts its records all the same', async () => {
+    // 2 keys over 3 shards: shard 0's range is empty, and a writer that joins lines with '\n'
+    // leaves its one line unterminated, as it leaves any shard's last record.
+    const files = run(3, 2);
+    const header = readFileSync(files[0]!, 'utf8').trimEnd();
+    writeFileSync(files[0]!, header);
+    expect((await verifyCoverage(files, { count: 3, pinsDigest: PINS, total: 2 })).map((r) => r.records)).toEqual([0, 1, 1]);
+    const out = path.join(path.dirname(files[0]!), 'merged.jsonl');
+    expect((await mergeShards(files, 'concat', out)).merged.records).toBe(2);
+    expect(readFileSync(out, 'utf8')).toBe('{"key":0,"v":"r0"}\n{"key":1,"v":"r1"}\n');
+    writeFileSync(files[0]!, header.replace('"records":0', '"records":2'));
+    expect(await rejection(verifyCoverage(files, { count: 3, pinsDigest: PINS }))).toMatch(/^shard 0 of 3 is truncated: header says 2 records, file has 0; re-run it/);
+  });
+
+  it('reads a shard that starts with a UTF-8 byte-order mark, hashing the file as it is', async () => {
+    const files = run(2, 4);
+    const withBom = Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), readFileSync(files[1]!)]);
+    writeFileSync(files[1]!, withBom);
+    const reports = await verifyCoverage(files, { count: 2, pinsDigest: PINS, total: 4 });
+    expect(reports[1]!.sha256).toBe(createHash('sha256').update(withBom).digest('hex'));
+    const out = path.join(path.dirname(files[0]!), 'merged.jsonl');
+    await mergeShards(files, 'concat', out);
+    expect(readFileSync(out, 'utf8')).toBe([0, 1, 2, 3].map((k) => `{"key":${k},"v":"r${k}"}\n`).join(''));
+  });
+
   it('names overlapping ranges', async () => {
     const files = run(6, 60, { 3: { range: [25, 40] } });
     const msg = await rejection(verifyCoverage(files, expectRun));

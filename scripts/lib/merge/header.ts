@@ -88,12 +88,14 @@ export async function readShardHeader(file: string): Promise<ShardHeader> {
 /** Reads the first line of an open reader as a header; a problem description on failure. */
 export async function headerOf(reader: LineReader): Promise<ShardHeader | string> {
   if (!(await reader.next())) return 'the file is empty (no header line)';
-  if (reader.unterminated) return 'the header line is cut off (truncated file)';
   let value: unknown;
   try {
-    value = JSON.parse(reader.text());
+    // A byte-order mark (Python's utf-8-sig, PowerShell) is not part of the header's JSON.
+    value = JSON.parse(reader.text().replace(/^\uFEFF/, ''));
   } catch {
-    return `not a ${SHARD_FORMAT} file: the first line is not JSON`;
+    return reader.unterminated ? 'the header line is cut off (truncated file)' : `not a ${SHARD_FORMAT} file: the first line is not JSON`;
   }
+  // A whole header without its '\n' is a header-only file written without a final newline (no
+  // JSON object survives losing its end); its `records` is checked against the lines like any.
   return checkHeader(value);
 }
