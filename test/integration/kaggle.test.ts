@@ -10,7 +10,7 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } 
 import { pollSubmissions } from '../../scripts/lib/actions/submissions.js';
 import { submitRun } from '../../scripts/lib/actions/submit.js';
 import type { Config } from '../../scripts/lib/config/load-config.js';
-import { KaggleApi, KaggleError } from '../../scripts/lib/kaggle/api.js';
+import { KaggleApi, KaggleError, openKaggle } from '../../scripts/lib/kaggle/api.js';
 import { inspectCompetition } from '../../scripts/lib/kaggle/inspect.js';
 import { listSubmissions } from '../../scripts/lib/kaggle/submission-record.js';
 import type { Project } from '../../scripts/lib/project.js';
@@ -134,6 +134,16 @@ describe('inspect and download', () => {
     const gone = (await closed.competition('titanic').catch((e: unknown) => e)) as KaggleError;
     expect(gone.kind).toBe('unreachable');
     expect(gone.message).toBe(`Kaggle is unreachable at http://127.0.0.1:${port} (ECONNREFUSED)`);
+  });
+
+  it('a token with a line break in it (a quoted .env value over two lines) is refused in one line that never shows it, before any request', async () => {
+    const before = standin.requests.length;
+    const env = { KAGGLE_API_ENDPOINT: standin.url, KAGGLE_API_TOKEN: 'KGAT_first-half\nsecond-half' };
+    const err = (await (async () => openKaggle(env, 'competition-inspect').competition('titanic'))().catch((e: unknown) => e)) as KaggleError;
+    expect(err).toBeInstanceOf(KaggleError);
+    expect(err.kind).toBe('auth');
+    expect(err.message).toBe('KAGGLE_API_TOKEN has a line break, a space or a character outside ASCII, which no Kaggle token has; copy it again into .env, on one line');
+    expect(standin.requests.length).toBe(before);
   });
 });
 

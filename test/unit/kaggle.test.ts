@@ -1,11 +1,12 @@
 // The pure parts of the Kaggle room: the CSV shape check before upload, reading Kaggle's
 // answers, matching and updating submission records, credentials and the endpoint.
 import { describe, expect, it } from 'vitest';
-import { kaggleEndpoint } from '../../scripts/lib/kaggle/api.js';
+import { kaggleEndpoint, openKaggle } from '../../scripts/lib/kaggle/api.js';
 import { authorizationHeader, findKaggleAuth, kaggleJson } from '../../scripts/lib/kaggle/credentials.js';
 import { csvShape, shapeMismatch } from '../../scripts/lib/kaggle/csv-shape.js';
 import { parseCompetitions, parseCreated, parseDataFiles, parseScore, parseStatus, parseSubmissions } from '../../scripts/lib/kaggle/responses.js';
 import { sampleAmong } from '../../scripts/lib/kaggle/sample-submission.js';
+import { UserError } from '../../scripts/lib/ui/errors.js';
 import { applyKaggle, bestPublicScore, lowerIsBetter, matchSubmissions, parseSubmissionRecord, type SubmissionRecord } from '../../scripts/lib/kaggle/submission-record.js';
 
 describe('csvShape', () => {
@@ -121,5 +122,13 @@ describe('credentials and endpoint', () => {
     expect(kaggleEndpoint({})).toBe('https://www.kaggle.com');
     expect(kaggleEndpoint({ KAGGLE_API_ENDPOINT: 'http://127.0.0.1:7777/' })).toBe('http://127.0.0.1:7777');
     expect(kaggleEndpoint({ KAGGLE_API_ENDPOINT: 'http://localhost:7777/api/v1' })).toBe('http://localhost:7777');
+  });
+  it('a KAGGLE_API_ENDPOINT without its http:// is one line naming it and the fix, before any request', async () => {
+    for (const endpoint of ['127.0.0.1:7777', 'localhost:7777', 'kaggle.internal']) {
+      const env = { KAGGLE_API_ENDPOINT: endpoint, KAGGLE_USERNAME: 'u', KAGGLE_KEY: 'k' };
+      const err = await (async () => openKaggle(env, 'submit').competition('titanic'))().catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(UserError);
+      expect((err as Error).message).toBe(`KAGGLE_API_ENDPOINT: ${endpoint} is not an http:// or https:// URL; write it with its scheme (e.g. http://localhost:8080), or leave it unset for Kaggle itself`);
+    }
   });
 });

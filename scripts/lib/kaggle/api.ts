@@ -22,9 +22,15 @@ import {
 
 export const KAGGLE_ENDPOINT = 'https://www.kaggle.com';
 
+const isHttpUrl = (s: string) => URL.canParse(s) && /^https?:$/.test(new URL(s).protocol);
+
 /** The API's origin: KAGGLE_API_ENDPOINT (with or without its /api/v1), else Kaggle's. */
 export function kaggleEndpoint(env: NodeJS.ProcessEnv): string {
   const set = env.KAGGLE_API_ENDPOINT?.trim();
+  // Checked once, here: fetch would refuse `127.0.0.1:8080` only at the first request, as a
+  // TypeError rather than an answer.
+  if (set && !isHttpUrl(set))
+    throw new UserError(`KAGGLE_API_ENDPOINT: ${set} is not an http:// or https:// URL; write it with its scheme (e.g. http://localhost:8080), or leave it unset for Kaggle itself`);
   return (set || KAGGLE_ENDPOINT).replace(/\/+$/, '').replace(/\/api\/v1$/, '');
 }
 
@@ -50,14 +56,25 @@ export interface KaggleApiOptions {
 
 const enc = encodeURIComponent;
 
+/**
+ * The Authorization header for `auth`. fetch refuses a header value with a line break in it
+ * with an error that quotes the whole value, so a token a header cannot carry as it is (a quoted
+ * .env value over two lines, a pasted curly quote) is refused here, naming only its variable.
+ */
+function authorizationOf(auth: KaggleAuth): string {
+  if (auth.kind === 'token' && !/^[\x21-\x7e]+$/.test(auth.token))
+    throw new KaggleError('auth', 'KAGGLE_API_TOKEN has a line break, a space or a character outside ASCII, which no Kaggle token has; copy it again into .env, on one line');
+  return authorizationHeader(auth);
+}
+
 export class KaggleApi {
   readonly endpoint: string;
-  private readonly auth: KaggleAuth | null;
+  private readonly authorization: string | null;
   private readonly timeoutMs: number;
 
   constructor(opts: KaggleApiOptions) {
     this.endpoint = opts.endpoint;
-    this.auth = opts.auth;
+    this.authorization = opts.auth && authorizationOf(opts.auth);
     this.timeoutMs = opts.timeoutMs ?? 30_000;
   }
 
@@ -139,7 +156,7 @@ export class KaggleApi {
 
   private async send(method: string, path: string, opts: { form?: Record<string, string>; timeoutMs?: number } = {}): Promise<Response> {
     const headers: Record<string, string> = { accept: 'application/json', 'user-agent': 'switchyard' };
-    if (this.auth) headers.authorization = authorizationHeader(this.auth);
+    if (this.authorization) headers.authorization = this.authorization;
     let body: FormData | undefined;
     if (opts.form) {
       body = new FormData();
