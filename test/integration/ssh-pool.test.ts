@@ -70,6 +70,17 @@ async function until(what: string, check: () => boolean | Promise<boolean>, ms =
   }
 }
 
+/** A `sleep` of a length no other test uses, and a pgrep pattern that does not match itself. */
+function uniqueSleep(): { seconds: string; pattern: string } {
+  const seconds = String(100_000 + Math.floor(Math.random() * 800_000));
+  return { seconds, pattern: `sleep [${seconds[0]}]${seconds.slice(1)}` };
+}
+
+const runningOnH1 = async (pattern: string) => (await onHost('h1', `pgrep -f '${pattern}' || true`)) !== '';
+
+/** stdin no here-document carries (a NUL): the call takes a channel of its own. */
+const BINARY_STDIN = Buffer.from([0]);
+
 beforeAll(async () => {
   tmp = mkdtempSync(path.join(os.tmpdir(), 'ssh-pool-'));
   hosts = await startTestHosts(2);
@@ -97,6 +108,29 @@ describe('SshPool.exec', () => {
     const res = await newPool().exec(target('h1'), ['printf', '%s\\0', ...hostile]);
     expect(res.stdout.split('\0').slice(0, -1)).toEqual(hostile);
     expect(await onHost('h1', 'ls pwned 2>/dev/null || echo absent')).toBe('absent\n');
+  });
+
+  it('on a channel of its own, gives what a plain channel gives, byte for byte', async () => {
+    // The pool has such a call report its process group on stderr first; none of that may show.
+    const t = target('h1');
+    const client = await openConnection(t, { keepaliveIntervalMs: 1000, keepaliveCountMax: 3 });
+    try {
+      const plain = async (argv: string[], stdin: Buffer) => collectExec(await openExecChannel(client, shellQuote(argv), 10_000), stdin);
+      const binary = Buffer.concat([BINARY_STDIN, randomBytes(100_000)]);
+      const calls: [string[], Buffer][] = [
+        [['cat'], binary],
+        [['sh', '-c', 'cat >&2; exit 3'], binary],
+        [['sh', '-c', 'printf "%s 123\\n" 0123456789abcdef >&2; printf out; exit 42'], BINARY_STDIN], // a line shaped like a report
+        [['sh', '-c', 'head -c 300000 /dev/zero | tr "\\0" e >&2'], BINARY_STDIN], // stderr in many packets
+        [['true'], BINARY_STDIN],
+      ];
+      const pool = newPool();
+      for (const [argv, stdin] of calls) expect(await pool.exec(t, argv, { stdin }), argv.join(' ')).toEqual(await plain(argv, stdin));
+      expect(await pool.exec(t, ['true'], { stdin: BINARY_STDIN })).toEqual({ code: 0, stdout: '', stderr: '' });
+      expect((await pool.exec(t, ['sh', '-c', 'cat >&2'], { stdin: binary })).stderr).toBe(binary.toString('utf8'));
+    } finally {
+      client.destroy();
+    }
   });
 
   it('runs many calls, serial and parallel, over one connection', async () => {
@@ -148,13 +182,6 @@ describe('SshPool.exec', () => {
   });
 
   describe('a timed-out command ends on the host, though sshd will not signal a root login', () => {
-    /** A `sleep` of a length no other test uses, and a pgrep pattern that does not match itself. */
-    function uniqueSleep(): { seconds: string; pattern: string } {
-      const seconds = String(100_000 + Math.floor(Math.random() * 800_000));
-      return { seconds, pattern: `sleep [${seconds[0]}]${seconds.slice(1)}` };
-    }
-    const running = async (pattern: string) => (await onHost('h1', `pgrep -f '${pattern}' || true`)) !== '';
-
     it('with TERM', async () => {
       const pool = newPool();
       const t = target('h1');
@@ -162,7 +189,7 @@ describe('SshPool.exec', () => {
       const { seconds, pattern } = uniqueSleep();
       const err = await failure(pool.exec(t, ['sh', '-c', `sleep ${seconds}; echo woke`], { timeoutMs: 500 }));
       expect(err.message).toMatch(/did not finish within 0\.5s/);
-      await until('the timed-out sleep to end', async () => !(await running(pattern)), 8000);
+      await until('the timed-out sleep to end', async () => !(await runningOnH1(pattern)), 8000);
     });
 
     it('with KILL after a grace, when it ignores TERM', async () => {
@@ -171,7 +198,35 @@ describe('SshPool.exec', () => {
       await pool.exec(t, ['true']);
       const { seconds, pattern } = uniqueSleep();
       await failure(pool.exec(t, ['sh', '-c', `trap '' TERM; sleep ${seconds}`], { timeoutMs: 500 }));
-      await until('the sleep that ignores TERM to be killed', async () => !(await running(pattern)), 10_000);
+      await until('the sleep that ignores TERM to be killed', async () => !(await runningOnH1(pattern)), 10_000);
+    });
+
+    it('on a channel of its own, with TERM', async () => {
+      const pool = newPool();
+      const t = target('h1');
+      const { seconds, pattern } = uniqueSleep();
+      const err = await failure(pool.exec(t, ['sh', '-c', `sleep ${seconds}; echo woke`], { stdin: BINARY_STDIN, timeoutMs: 500 }));
+      expect(err.message).toMatch(/did not finish within 0\.5s/);
+      await until('the timed-out sleep to end', async () => !(await runningOnH1(pattern)), 8000);
+    });
+
+    it('on a channel of its own, with KILL after a grace, when it ignores TERM', async () => {
+      const pool = newPool();
+      const t = target('h1');
+      const { seconds, pattern } = uniqueSleep();
+      await failure(pool.exec(t, ['sh', '-c', `trap '' TERM; sleep ${seconds}`], { stdin: BINARY_STDIN, timeoutMs: 500 }));
+      await until('the sleep that ignores TERM to be killed', async () => !(await runningOnH1(pattern)), 10_000);
+    });
+
+    it('on a channel of its own that opens after the call was given up', async () => {
+      const pool = newPool();
+      const t = target('h1');
+      await pool.exec(t, ['true']); // connected: the 1 ms limit passes while the channel opens
+      const { seconds, pattern } = uniqueSleep();
+      const marker = `started-${seconds}`;
+      await failure(pool.exec(t, ['sh', '-c', `: > ${marker}; sleep ${seconds}`], { stdin: BINARY_STDIN, timeoutMs: 1 }));
+      await until('the command to start', async () => (await onHost('h1', `ls ${marker} 2>/dev/null || true`)) !== '');
+      await until('the sleep to end', async () => !(await runningOnH1(pattern)), 8000);
     });
   });
 });
@@ -353,10 +408,11 @@ describe('the resident shell', () => {
         const pool = newPool();
         const { t, held, release } = await holdShell(pool);
         // A call on a channel of its own (the shell is busy) times out: its connection leaves the
-        // pool, but the command goes on until the test writes its FIFO.
-        await onHost('h1', 'rm -f channel-hold && mkfifo channel-hold');
-        await failure(pool.exec(t, ['sh', '-c', 'read -r line < channel-hold'], { timeoutMs: 300 }));
-        const releaseChannel = () => onHost('h1', 'echo go > channel-hold');
+        // pool, and the pool ends the command's group, but this command ignores TERM and goes on
+        // until the test lets it end (or KILL comes, a grace later).
+        await onHost('h1', 'rm -f channel-go');
+        await failure(pool.exec(t, ['sh', '-c', "trap '' TERM; until [ -e channel-go ]; do sleep 0.1; done"], { timeoutMs: 300 }));
+        const releaseChannel = () => onHost('h1', 'touch channel-go');
         await (shellFirst ? release() : releaseChannel());
         if (shellFirst) expect((await held).stdout).toBe('held go\n');
         expect(pool.stats()).toEqual({ connects: 1, open: 1 }); // the other call still runs
@@ -571,6 +627,17 @@ describe('SshPool.read, following', () => {
     stop.abort();
     await follow.done;
     await until('tail to exit', async () => (await onHost('h1', `pgrep -f 'tail -n [+]1 -F ${log}' || true`)) === '');
+  });
+
+  it('an abort ends a command that writes nothing, though sshd refuses to signal it', async () => {
+    const pool = newPool();
+    const { seconds, pattern } = uniqueSleep();
+    const stop = new AbortController();
+    const follow = gather(pool.read(target('h1'), ['sh', '-c', `echo started; sleep ${seconds}`], { signal: stop.signal }));
+    await until('the first line', () => follow.text() === 'started\n');
+    stop.abort();
+    await until('the quiet sleep to end', async () => !(await runningOnH1(pattern)), 8000);
+    expect(typeof (await follow.done)).toBe('number');
   });
 
   it('a followed command that ends by itself ends the read with its exit status', async () => {

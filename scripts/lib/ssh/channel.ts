@@ -88,16 +88,23 @@ function watchExit({ channel, exit }: ExecChannel, onClose: (exit: Exit, lost: b
   channel.on('close', () => onClose(exit, exit.code === undefined && exit.signal === undefined));
 }
 
-/** Sends stdin (then EOF) and buffers stdout/stderr until the command exits. */
-export function collectExec(open: ExecChannel, stdin?: string | Buffer): Promise<ExecResult> {
+/** What is kept of a stream as it comes: `take` gives the bytes of a chunk to keep, `end` what it still held back when the stream ended. */
+export interface StreamFilter {
+  take(chunk: Buffer): Buffer;
+  end(): Buffer;
+}
+
+/** Sends stdin (then EOF) and buffers stdout/stderr (through `stderrFilter`, if given) until the command exits. */
+export function collectExec(open: ExecChannel, stdin?: string | Buffer, stderrFilter?: StreamFilter): Promise<ExecResult> {
   const { channel } = open;
   return new Promise((resolve, reject) => {
     const out: Buffer[] = [];
     const err: Buffer[] = [];
     channel.on('data', (b: Buffer) => out.push(b));
-    channel.stderr.on('data', (b: Buffer) => err.push(b));
+    channel.stderr.on('data', (b: Buffer) => err.push(stderrFilter ? stderrFilter.take(b) : b));
     watchExit(open, (exit, lost) => {
       if (lost) return reject(new ChannelLostError('the channel closed without an exit status'));
+      if (stderrFilter) err.push(stderrFilter.end());
       resolve({
         code: exitCode(exit),
         stdout: Buffer.concat(out).toString('utf8'),

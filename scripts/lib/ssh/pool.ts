@@ -2,7 +2,7 @@
 // one connection, a dead one is replaced on the next call, a timed-out call never holds its caller
 // past its limit, and every failure is one SshError line that names the host.
 import { setMaxListeners } from 'node:events';
-import type { Client, ClientChannel, SFTPWrapper } from 'ssh2';
+import type { Client, SFTPWrapper } from 'ssh2';
 import {
   ChannelLostError,
   collectExec,
@@ -14,6 +14,7 @@ import {
   type ExecResult,
 } from './channel.js';
 import { openConnection, type ConnectOptions } from './connect.js';
+import { GroupReportingCommand } from './group-report.js';
 import { capInFlight, capsInFlight } from './in-flight.js';
 import { ResidentShell, hereDocumentFits, residentCommand } from './resident-shell.js';
 import { shellQuote } from '../quote.js';
@@ -56,7 +57,8 @@ interface Conn {
 
 interface Call {
   conn?: Conn;
-  channel?: ClientChannel;
+  /** ends the command of a call on a channel of its own, once that channel is open */
+  stopCommand?: () => void;
   shell?: ResidentShell;
   /** set while the call waits for a busy resident shell; aborting it leaves the line */
   waiting?: AbortController;
@@ -64,9 +66,10 @@ interface Call {
 }
 
 /**
- * The longest command an exec channel can run: sshd hands it to the login shell as one
- * argument, which Linux caps at 32 pages (MAX_ARG_STRLEN) with its NUL. A longer one runs in
- * the resident shell, which reads it from its stdin.
+ * The longest command an exec channel can run (GroupReportingCommand's line, the report's
+ * wrapper included): sshd hands it to the login shell as one argument, which Linux caps at 32
+ * pages (MAX_ARG_STRLEN) with its NUL. A longer one runs in the resident shell, which reads it
+ * from its stdin.
  */
 export const CHANNEL_COMMAND_MAX = 32 * 4096 - 1;
 
@@ -119,16 +122,16 @@ export class SshPool {
    * otherwise on a channel of its own.
    */
   async exec(target: SshTarget, argv: readonly string[], opts: ExecOptions = {}): Promise<ExecResult> {
-    const command = shellQuote(argv);
+    const ownChannel = new GroupReportingCommand(argv);
     const call: Call = { stopped: false };
     const { stdin } = opts;
     const textStdin = stdin === undefined || hereDocumentFits(stdin);
-    const commandBytes = Buffer.byteLength(command);
+    const commandBytes = Buffer.byteLength(ownChannel.line);
     const onlyResident = commandBytes > CHANNEL_COMMAND_MAX;
     if (onlyResident && !textStdin) {
       throw new Error(`${describeTarget(target)}: ${briefCommand(argv)} is a command of ${commandBytes} bytes, too long for a channel (${CHANNEL_COMMAND_MAX} at most), and its stdin is not text the resident shell can take; pass the long part on stdin`);
     }
-    const work = textStdin ? this.runResident(target, argv, command, call, stdin, onlyResident) : this.runExec(target, argv, command, call, stdin);
+    const work = textStdin ? this.runResident(target, argv, ownChannel, call, stdin, onlyResident) : this.runExec(target, argv, ownChannel, call, stdin);
     if (opts.timeoutMs === undefined) return work;
     return this.withTimeout(work, opts.timeoutMs, () => {
       call.stopped = true;
@@ -138,7 +141,7 @@ export class SshPool {
         call.waiting.abort(new Error('timed out waiting for the resident shell'));
         return new SshError(target.name, 'timeout', `${late}: it was still waiting for the host's resident shell, busy with an earlier call`);
       }
-      if (call.channel) stopChannel(call.channel, 'KILL');
+      call.stopCommand?.();
       const group = call.shell?.pgid;
       if (call.conn && group !== undefined && group > 1) this.endGroup(call.conn, group);
       call.shell?.close();
@@ -150,15 +153,16 @@ export class SshPool {
   /**
    * Runs argv on a channel of its own and yields its stdout as the caller takes it, no faster
    * (readChannel: the host waits for a slow reader); returns the exit code, -1 when `signal`
-   * ended it first. Returning early, or `signal` aborting, closes the channel, which ends the
-   * command once it writes again.
+   * ended it first. `signal` aborting ends the command (stopCommand); returning early closes
+   * the channel, which ends the command once it writes again.
    */
   async *read(target: SshTarget, argv: readonly string[], opts: { signal?: AbortSignal } = {}): AsyncGenerator<Buffer, number> {
-    const command = shellQuote(argv);
+    const command = new GroupReportingCommand(argv);
     const call: Call = { stopped: false };
-    const { conn, open } = await this.openChannel(target, call, (client, ms) => openExecChannel(client, command, ms));
-    // An abort closes the channel now: a return() would wait for the next chunk of a host that is slow to send it.
-    const onAbort = () => stopChannel(open.channel, 'TERM');
+    const { conn, open } = await this.openChannel(target, call, (client, ms) => openExecChannel(client, command.line, ms));
+    open.channel.stderr.on('data', (b: Buffer) => command.take(b)); // for the group report; readChannel drops stderr
+    // An abort ends the command now: a return() would wait for the next chunk of a host that is slow to send it.
+    const onAbort = () => this.stopCommand(conn, open, command, 'TERM');
     opts.signal?.addEventListener('abort', onAbort, { once: true });
     try {
       if (opts.signal?.aborted) onAbort();
@@ -211,15 +215,16 @@ export class SshPool {
   private async runExec(
     target: SshTarget,
     argv: readonly string[],
-    command: string,
+    command: GroupReportingCommand,
     call: Call,
     stdin?: string | Buffer,
   ): Promise<ExecResult> {
-    const { conn, open } = await this.openChannel(target, call, (client, ms) => openExecChannel(client, command, ms));
+    const { conn, open } = await this.openChannel(target, call, (client, ms) => openExecChannel(client, command.line, ms));
+    call.stopCommand = () => this.stopCommand(conn, open, command, 'KILL');
     try {
-      if (call.stopped) stopChannel(open.channel, 'KILL');
+      if (call.stopped) call.stopCommand();
       if (stdin !== undefined && conn.capsInFlight) capInFlight(open.channel);
-      return await collectExec(open, stdin);
+      return await collectExec(open, stdin, command);
     } catch (err) {
       throw err instanceof ChannelLostError ? this.lostError(target, conn, argv) : err;
     } finally {
@@ -232,16 +237,16 @@ export class SshPool {
    * or cannot be had, unless `onlyResident` (a command too long for a channel): then it waits
    * for the shell.
    */
-  private async runResident(target: SshTarget, argv: readonly string[], command: string, call: Call, stdin: string | Buffer | undefined, onlyResident: boolean): Promise<ExecResult> {
+  private async runResident(target: SshTarget, argv: readonly string[], ownChannel: GroupReportingCommand, call: Call, stdin: string | Buffer | undefined, onlyResident: boolean): Promise<ExecResult> {
     if (this.closed) throw new Error('SshPool is closed');
     const conn = await this.connection(target);
     const shell = conn.retired || call.stopped ? null : (conn.shell ?? (await this.openShell(conn, target)));
     if (call.stopped) throw new Error('the call was given up before it started');
     if (!shell?.alive) {
       if (onlyResident) throw new SshError(target.name, 'lost', `${describeTarget(target)}: ${briefCommand(argv)} is too long for a channel, and the host's resident shell could not be opened`);
-      return this.runExec(target, argv, command, call, stdin);
+      return this.runExec(target, argv, ownChannel, call, stdin);
     }
-    if (shell.busy && !onlyResident) return this.runExec(target, argv, command, call, stdin);
+    if (shell.busy && !onlyResident) return this.runExec(target, argv, ownChannel, call, stdin);
     call.conn = conn;
     call.shell = shell;
     const waiting = shell.busy ? new AbortController() : undefined;
@@ -280,10 +285,23 @@ export class SshPool {
   }
 
   /**
-   * Ends a remote process group (a timed-out call in the resident shell, and the shell) over a
-   * channel of its own: TERM, then KILL after a grace. sshd refuses to signal the command of a
-   * root login (no privilege separation for root), and closing the channel does not end a
-   * command that is not writing. The kill holds the connection open until it has run.
+   * Ends the command on a channel of its own: its process group (endGroup) and the channel, once
+   * the command has reported its group; a report still to come does both as it comes (closing
+   * the channel first could lose it).
+   */
+  private stopCommand(conn: Conn, open: ExecChannel, command: GroupReportingCommand, signal: 'TERM' | 'KILL'): void {
+    command.whenReported((pgid) => {
+      if (pgid > 1) this.endGroup(conn, pgid);
+      stopChannel(open.channel, signal);
+    });
+  }
+
+  /**
+   * Ends a remote process group (a resident shell and the timed-out call it runs, or a command on
+   * a channel of its own) over another channel: TERM, then KILL after a grace. sshd refuses to
+   * signal the command of a root login (no privilege separation for root), and closing the
+   * channel does not end a command that is not writing. The kill holds the connection open until
+   * it has run.
    */
   private endGroup(conn: Conn, pgid: number): void {
     conn.active++;
@@ -328,9 +346,7 @@ export class SshPool {
       }
       call.conn = conn;
       try {
-        const opened = await open(conn.client, Math.max(deadline - Date.now(), 1000));
-        if ('channel' in opened) call.channel = opened.channel;
-        return { conn, open: opened };
+        return { conn, open: await open(conn.client, Math.max(deadline - Date.now(), 1000)) };
       } catch (err) {
         this.release(conn);
         this.retire(conn);

@@ -9,13 +9,15 @@
 // here-document (hereDocumentFits), so a submit's specs or a file's text cost no session either.
 // A call that only the shell can take (a command too long for a channel) waits its turn.
 //
-// The shell reports its process group once, as it starts (sshd makes each session's command a
-// group of its own, and every command's subshell stays in it): sshd refuses to signal a root
-// login's command, so the pool ends a timed-out call by killing that group over another channel.
+// The shell reports its process group once, as it starts (group-report.ts: sshd makes each
+// session's command a group of its own, and every command's subshell stays in it): sshd refuses to
+// signal a root login's command, so the pool ends a timed-out call by killing that group over
+// another channel.
 import { randomBytes } from 'node:crypto';
 import type { Client, ClientChannel } from 'ssh2';
 import { shellQuote } from '../quote.js';
 import { ChannelLostError, openExecChannel, stopChannel, type ExecResult } from './channel.js';
+import { findGroupReport } from './group-report.js';
 
 /**
  * The command line that runs argv in the resident shell. `sh -c <script> sh <args>` runs as
@@ -81,16 +83,6 @@ function tailOf(chunks: readonly Buffer[], n: number): Buffer {
 function withoutTail(chunks: readonly Buffer[], cut: number): string {
   const all = Buffer.concat(chunks);
   return all.subarray(0, all.length - cut).toString('utf8');
-}
-
-/** Where the login shell's report of its process group ends (a .bashrc may print before it). */
-function groupReport(token: string, chunks: readonly Buffer[]): { pgid: number; rest: Buffer } | null {
-  const text = Buffer.concat(chunks);
-  const m = new RegExp(`${token} (\\d+)\\n`).exec(text.toString('latin1'));
-  if (!m) return null;
-  // Never 0 or 1: `kill -- -1` would reach every process of the user, `-0` the killer's own group.
-  const pgid = Number(m[1]);
-  return { pgid: pgid > 1 ? pgid : Number.NaN, rest: text.subarray(m.index + m[0].length) };
 }
 
 export class ResidentShell {
@@ -187,11 +179,12 @@ export class ResidentShell {
   private onStdout(b: Buffer): void {
     if (this.pgid !== undefined) return this.onData(b, 'out');
     this.beforeReport.push(b);
-    const report = groupReport(this.reportToken, this.beforeReport);
+    const text = Buffer.concat(this.beforeReport);
+    const report = findGroupReport(this.reportToken, text);
     if (!report) return;
     this.pgid = report.pgid;
     this.beforeReport = [];
-    if (report.rest.length) this.onData(report.rest, 'out');
+    if (report.end < text.length) this.onData(text.subarray(report.end), 'out');
   }
 
   private onData(b: Buffer, from: 'out' | 'err'): void {
