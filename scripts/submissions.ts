@@ -29,5 +29,8 @@ await runMain(async () => {
   ]);
   console.log(renderTable(['RUN', 'SUBMITTED (UTC)', 'COMPETITION', 'STATUS', 'PUBLIC', 'PRIVATE', 'LOCAL', 'MESSAGE'], rows));
   if (polled.length) console.log(`asked Kaggle about ${polled.join(', ')}: ${newlyScored} newly scored`);
+  const unconfirmed = [...new Set(submissions.filter((s) => s.record.kaggle_status === 'unconfirmed').map((s) => s.record.run_id))];
+  if (unconfirmed.length)
+    console.log(`unconfirmed: an upload make submit began and did not see confirmed; make submit run=<id> again (same file) asks Kaggle and completes it, uploading only if Kaggle has none: ${unconfirmed.join(', ')}`);
   return 0;
 });

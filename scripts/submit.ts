@@ -18,12 +18,17 @@ await runMain(async () => {
   });
   const project = await openProject();
   const run = await findRun(project, vars, 'submit', (r) => runState(r) === 'succeeded');
-  const { record, where, checkedAgainst, kaggleMessage } = await submitRun(project, run, { dry: vars.dry, message: vars.message });
+  const { record, where, checkedAgainst, kaggleMessage, upload } = await submitRun(project, run, { dry: vars.dry, message: vars.message });
   if (checkedAgainst) console.log(`matches the sample submission ${checkedAgainst}`);
   if (record.score) console.log(`local score: ${JSON.stringify(record.score)}`);
   if (record.dry) console.log(`dry run: nothing was uploaded (${record.reason}); recorded in ${where}`);
   else {
-    console.log(`uploaded to Kaggle (${record.competition}${record.kaggle_ref ? `, submission ${record.kaggle_ref}` : ''})${kaggleMessage ? `: ${kaggleMessage}` : ''}; recorded in ${where}`);
+    const at = `${record.competition}${record.kaggle_ref ? `, submission ${record.kaggle_ref}` : ''}`;
+    if (upload === 'found') console.log(`not uploaded again: Kaggle already has this file from an earlier make submit that was cut off (${at}); recorded in ${where}`);
+    else {
+      if (upload === 'again') console.log('an earlier make submit of this file was cut off before Kaggle had it');
+      console.log(`uploaded to Kaggle (${at})${kaggleMessage ? `: ${kaggleMessage}` : ''}; recorded in ${where}`);
+    }
     console.log('next: make submissions (its public score, once Kaggle has scored it)');
   }
   return 0;

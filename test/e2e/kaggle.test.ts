@@ -142,4 +142,38 @@ describe('kaggle verbs', () => {
     expect(r.out).toMatch(/switchyard: submission\.csv of run \S+: 67 rows, but palmer-penguins\/sample_submission\.csv on Kaggle has 68; nothing was uploaded/);
     expect(uploads().length).toBe(before);
   });
+
+  it('an answer of another shape from Kaggle is one line: the request, what was expected and what came, no stack', async () => {
+    standin.replies.set('/api/v1/competitions/submissions/list/palmer-penguins', { submissions: { page: 1 } });
+    try {
+      const r = await make(['submissions']);
+      expect(r.code).toBe(2); // make's own code for a failed recipe
+      expect(r.out.trim().split('\n').filter((l) => !l.startsWith('make: ***'))).toEqual([
+        "switchyard: GET /api/v1/competitions/submissions/list/palmer-penguins: Kaggle's answer has no submissions list: expected { submissions: [...] }, got an object whose submissions is an object",
+      ]);
+    } finally {
+      standin.replies.clear();
+    }
+  });
+
+  it('a submit cut off before Kaggle had the file lists as unconfirmed; the next submit says so and uploads it once', async () => {
+    standin.competitions['palmer-penguins']!.files!['sample_submission.csv'] = sample;
+    standin.replies.set('/api/v1/competitions/submission-url', { upload: 'later' });
+    const cut = await make(['submit', 'experiment=penguins/fast', 'message=cut off']);
+    standin.replies.clear();
+    expect(cut.code).not.toBe(0);
+    expect(cut.out).toContain(
+      "switchyard: POST /api/v1/competitions/submission-url: Kaggle gave no upload URL for the submission: expected { token, createUrl }, got an object without either\n",
+    );
+    const listed = await make(['submissions']);
+    const runId = /unconfirmed: .*: (\S+)$/m.exec(listed.out)?.[1];
+    expect(listed.out).toMatch(new RegExp(`${runId} +\\S+ +palmer-penguins +unconfirmed +- +- +\\S+ +cut off`));
+
+    const before = standin.submissions.length;
+    const again = await make(['submit', `run=${runId}`, 'message=cut off']);
+    expect(again.code, again.out).toBe(0);
+    expect(again.out).toContain('an earlier make submit of this file was cut off before Kaggle had it\nuploaded to Kaggle (palmer-penguins, submission ');
+    expect(standin.submissions.length).toBe(before + 1);
+    expect((await make(['submissions'])).out).not.toContain('unconfirmed');
+  });
 });

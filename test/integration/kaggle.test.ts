@@ -7,7 +7,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
-import { pollSubmissions } from '../../scripts/lib/actions/submissions.js';
+import { listSubmissions as submissionRows, pollSubmissions } from '../../scripts/lib/actions/submissions.js';
 import { submitRun } from '../../scripts/lib/actions/submit.js';
 import type { Config } from '../../scripts/lib/config/load-config.js';
 import { KaggleApi, KaggleError, openKaggle } from '../../scripts/lib/kaggle/api.js';
@@ -17,6 +17,8 @@ import type { Project } from '../../scripts/lib/project.js';
 import { runKeys, type RunRecord } from '../../scripts/lib/runs/run-record.js';
 import { StateDb } from '../../scripts/lib/runs/state-db.js';
 import { openStore } from '../../scripts/lib/store/open-store.js';
+import type { Store } from '../../scripts/lib/store/store.js';
+import { UserError } from '../../scripts/lib/ui/errors.js';
 import { hashScore, startKaggleStandin, type KaggleStandin } from '../helpers/kaggle-standin/index.js';
 
 const SAMPLE = 'PassengerId,Survived\n' + Array.from({ length: 5 }, (_, i) => `${892 + i},0`).join('\n') + '\n';
@@ -96,6 +98,38 @@ const ledger = () =>
     .trim()
     .split('\n')
     .map((l) => JSON.parse(l) as Record<string, unknown>);
+/** A port nothing listens on. */
+async function closedPort(): Promise<number> {
+  const server = net.createServer().listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const port = (server.address() as net.AddressInfo).port;
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
+/** `store`, except that the first submission.json written after Kaggle has a new upload fails, as an S3 503 would. */
+function failingRecordAfterUpload(store: Store, uploadsBefore: number): Store {
+  let failed = false;
+  return new Proxy(store, {
+    get(target, prop) {
+      if (prop === 'putBytes')
+        return (key: string, data: Buffer | string) => {
+          if (failed || !key.endsWith('/submission.json') || standin.submissions.length === uploadsBefore) return target.putBytes(key, data);
+          failed = true;
+          return Promise.reject(new Error('store: HTTP 503 Service Unavailable'));
+        };
+      const value = Reflect.get(target, prop) as unknown;
+      return typeof value === 'function' ? value.bind(target) : value;
+    },
+  });
+}
+
+/** challenge.json naming a local sample submission, so a submit asks Kaggle nothing before its upload. */
+function localSample(): void {
+  writeFileSync(path.join(tmp, 'competitions/titanic/challenge.json'), JSON.stringify({ title: 'Titanic', kaggle: 'titanic', sample_submission: 'sample.csv' }));
+  writeFileSync(path.join(tmp, 'competitions/titanic/sample.csv'), SAMPLE);
+}
+
 const uploadRequests = () => standin.requests.filter((r) => r.includes('/submission-url') || r.startsWith('PUT ') || r.includes('/submissions/submit/'));
 
 describe('inspect and download', () => {
@@ -126,14 +160,22 @@ describe('inspect and download', () => {
     expect(err.kind).toBe('auth');
     expect(err.message).toMatch(/^GET \/api\/v1\/competitions\/list: Kaggle refused the credentials \(HTTP 401: Unauthenticated\)/);
     expect(err.message).not.toContain('wrong-key-zzz');
-    const server = net.createServer().listen(0, '127.0.0.1');
-    await once(server, 'listening');
-    const port = (server.address() as net.AddressInfo).port;
-    await new Promise((resolve) => server.close(resolve));
+    const port = await closedPort();
     const closed = new KaggleApi({ endpoint: `http://127.0.0.1:${port}`, auth: null });
     const gone = (await closed.competition('titanic').catch((e: unknown) => e)) as KaggleError;
     expect(gone.kind).toBe('unreachable');
     expect(gone.message).toBe(`Kaggle is unreachable at http://127.0.0.1:${port} (ECONNREFUSED)`);
+  });
+
+  it('an answer of another shape is one line naming the request, what was expected and what came', async () => {
+    standin.replies.set('/api/v1/competitions/submissions/list/titanic', { submissions: 'soon' });
+    try {
+      const err = await api.submissions('titanic').catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(UserError);
+      expect((err as Error).message).toBe("GET /api/v1/competitions/submissions/list/titanic: Kaggle's answer has no submissions list: expected { submissions: [...] }, got an object whose submissions is a string");
+    } finally {
+      standin.replies.clear();
+    }
   });
 
   it('a token with a line break in it (a quoted .env value over two lines) is refused in one line that never shows it, before any request', async () => {
@@ -216,5 +258,59 @@ describe('submit and scores', () => {
     const extra = await finishedRun('PassengerId,Survived,Extra\n892,0,1\n893,1,1\n894,0,1\n895,0,1\n896,1,1\n');
     await expect(submitRun(project, extra, { dry: true })).rejects.toThrow(/column "Extra" is not in the sample submission/);
     expect(standin.requests.length).toBe(count);
+  });
+
+  it('a record write that fails after Kaggle took the upload: make submit again finds it at Kaggle and completes the record without uploading', async () => {
+    const run = await finishedRun(GOOD);
+    const before = standin.submissions.length;
+    await expect(submitRun({ ...project, store: failingRecordAfterUpload(project.store, before) }, run, { message: 'cut off' })).rejects.toThrow('HTTP 503');
+    expect(standin.submissions.length - before).toBe(1);
+
+    const again = await submitRun(project, run, { message: 'cut off' });
+    const sent = standin.submissions.slice(before);
+    expect(sent).toHaveLength(1);
+    expect(again.upload).toBe('found');
+    const records = await listSubmissions(project.store, run.run_id);
+    expect(records.map((r) => r.stamp)).toEqual([again.stamp]);
+    expect(records[0]!.record).toMatchObject({ dry: false, competition: 'titanic', kaggle_ref: String(sent[0]!.ref), kaggle_status: 'pending', message: 'cut off' });
+    expect(ledger().filter((e) => e.type === 'submission.made')).toMatchObject([{ run_id: run.run_id, kaggle_ref: String(sent[0]!.ref) }]);
+  });
+
+  it('a submit cut off before its upload reached Kaggle leaves an unconfirmed record that lists sensibly; make submit again uploads once', async () => {
+    localSample();
+    const run = await finishedRun(GOOD);
+    const before = standin.submissions.length;
+    vi.stubEnv('KAGGLE_API_ENDPOINT', `http://127.0.0.1:${await closedPort()}`);
+    await expect(submitRun(project, run)).rejects.toThrow(/Kaggle is unreachable/);
+    const [cut, ...none] = await listSubmissions(project.store, run.run_id);
+    expect(none).toEqual([]);
+    expect(cut!.record).toMatchObject({ dry: false, competition: 'titanic', kaggle_ref: null, kaggle_status: 'unconfirmed', public_score: null });
+    expect(await submissionRows(project)).toMatchObject([{ run_id: run.run_id, kaggle_status: 'unconfirmed', public_score: null }]);
+
+    vi.stubEnv('KAGGLE_API_ENDPOINT', standin.url);
+    expect((await pollSubmissions(project)).submissions.map((s) => s.record.kaggle_status)).toEqual(['unconfirmed']);
+    const again = await submitRun(project, run);
+    const sent = standin.submissions.slice(before);
+    expect(sent).toHaveLength(1);
+    expect(again.upload).toBe('again');
+    expect(again.stamp).toBe(cut!.stamp);
+    const records = await listSubmissions(project.store, run.run_id);
+    expect(records).toHaveLength(1);
+    expect(records[0]!.record).toMatchObject({ kaggle_ref: String(sent[0]!.ref), kaggle_status: 'pending' });
+  });
+
+  it('two submits of one run at the same moment get two folders, in the order they were made', async () => {
+    localSample();
+    const run = await finishedRun(GOOD);
+    vi.useFakeTimers({ toFake: ['Date'] });
+    vi.setSystemTime(new Date('2025-06-01T12:00:00.250Z'));
+    try {
+      const first = await submitRun(project, run, { dry: true, message: 'first' });
+      const second = await submitRun(project, run, { dry: true, message: 'second' });
+      expect(first.stamp < second.stamp).toBe(true);
+    } finally {
+      vi.useRealTimers();
+    }
+    expect((await listSubmissions(project.store, run.run_id)).map((s) => s.record.message)).toEqual(['first', 'second']);
   });
 });

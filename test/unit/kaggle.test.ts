@@ -4,10 +4,10 @@ import { describe, expect, it } from 'vitest';
 import { kaggleEndpoint, openKaggle } from '../../scripts/lib/kaggle/api.js';
 import { authorizationHeader, findKaggleAuth, kaggleJson } from '../../scripts/lib/kaggle/credentials.js';
 import { csvShape, shapeMismatch } from '../../scripts/lib/kaggle/csv-shape.js';
-import { parseCompetitions, parseCreated, parseDataFiles, parseScore, parseStatus, parseSubmissions } from '../../scripts/lib/kaggle/responses.js';
+import { parseCompetitions, parseCreated, parseDataFiles, parseScore, parseStatus, parseSubmissions, parseUploadStart } from '../../scripts/lib/kaggle/responses.js';
 import { sampleAmong } from '../../scripts/lib/kaggle/sample-submission.js';
 import { UserError } from '../../scripts/lib/ui/errors.js';
-import { applyKaggle, bestPublicScore, lowerIsBetter, matchSubmissions, parseSubmissionRecord, type SubmissionRecord } from '../../scripts/lib/kaggle/submission-record.js';
+import { applyKaggle, bestPublicScore, lowerIsBetter, matchSubmissions, nextStamp, parseSubmissionRecord, type SubmissionRecord } from '../../scripts/lib/kaggle/submission-record.js';
 
 describe('csvShape', () => {
   it('counts data rows, not the header, blank lines or a trailing newline; reads quoted fields and CRLF', () => {
@@ -62,6 +62,21 @@ describe("Kaggle's answers", () => {
       { ref: '41', date: null, description: null, fileName: 's.csv', status: 'error', publicScore: null, privateScore: null, error: 'bad header' },
     ]);
   });
+  it('an answer of another shape is a one-line UserError naming what was expected and what came, never its values', () => {
+    const thrown = (f: () => unknown) => {
+      try {
+        f();
+      } catch (e) {
+        return e as Error;
+      }
+      throw new Error('nothing thrown');
+    };
+    const list = thrown(() => parseSubmissions('secret-looking text'));
+    expect(list).toBeInstanceOf(UserError);
+    expect(list.message).toBe("Kaggle's answer has no submissions list: expected { submissions: [...] }, got a string");
+    expect(thrown(() => parseUploadStart({ token: 'tok-123' })).message).toBe('Kaggle gave no upload URL for the submission: expected { token, createUrl }, got an object without createUrl');
+    expect(thrown(() => parseUploadStart([])).message).toBe('Kaggle gave no upload URL for the submission: expected { token, createUrl }, got a list');
+  });
   it('a created submission without a ref (or ref 0) has none', () => {
     expect(parseCreated({ message: 'Successfully submitted', ref: 0 })).toEqual({ ref: null, message: 'Successfully submitted' });
     expect(parseCreated({ ref: 7 })).toEqual({ ref: '7', message: '' });
@@ -98,6 +113,14 @@ describe('submission records', () => {
       { ref: '1', fileName: 'submission.csv', description: 'm', date: '2025-01-01T00:00:10Z' },
     ];
     expect(matchSubmissions([record({ kaggle_ref: '3' }), record(), record(), record({ message: 'other' })], kaggle)).toEqual([0, 2, -1, -1]);
+  });
+  it('stamps a new submission to the millisecond, after every folder taken, in an order that sorts by time', () => {
+    const now = new Date('2025-06-01T12:00:00.250Z');
+    expect(nextStamp([], now)).toBe('20250601T120000.250Z');
+    expect(nextStamp(['20250601T120000.250Z'], now)).toBe('20250601T120000.251Z');
+    expect(nextStamp(['20250601T120000.900Z', 'notes'], now)).toBe('20250601T120000.901Z');
+    expect(nextStamp(['20250601T115959Z'], now)).toBe('20250601T120000.250Z');
+    expect(nextStamp(['20250601T120001Z'], now)).toBe('20250601T120001.001Z');
   });
   it('picks the best public score by the metric’s direction', () => {
     const rs = [record({ public_score: 0.5 }), record({ public_score: 0.7 }), record()];

@@ -3,9 +3,12 @@
 // every recorded Kaggle submission asked for its score (one listing per competition), each
 // record under its run updated when Kaggle says something new, and a `submission.scored` ledger
 // entry the first time a submission reads complete or error. A second poll that learns nothing
-// writes nothing. No printing: the verbs and the dashboard show it.
-import { openKaggle } from '../kaggle/api.js';
+// writes nothing. An unconfirmed record (an upload make submit began and did not see through) is
+// listed as it is and left to the next make submit of its bytes. No printing: the verbs and the
+// dashboard show it.
 import path from 'node:path';
+import { openKaggle } from '../kaggle/api.js';
+import type { KaggleSubmission } from '../kaggle/responses.js';
 import {
   applyKaggle,
   bestPublicScore,
@@ -23,10 +26,11 @@ import { loadRun, recordInLedger, saveRun } from '../runs/run-store.js';
 import { loadChallenge } from '../spec/challenge.js';
 import { readDotEnv } from '../secrets/dotenv.js';
 
-/** The runs the ledger says have a submission. */
+/** The runs the ledger says have a submission, made or begun. */
 async function runsWithSubmissions(project: Project): Promise<string[]> {
   const ids = new Set<string>();
-  for (const e of await readLedger(project.ledgerPath).catch(() => [])) if (e.type === 'submission.made' && typeof e.run_id === 'string') ids.add(e.run_id);
+  for (const e of await readLedger(project.ledgerPath).catch(() => []))
+    if ((e.type === 'submission.made' || e.type === 'submission.started') && typeof e.run_id === 'string') ids.add(e.run_id);
   return [...ids];
 }
 
@@ -95,7 +99,7 @@ export async function recordedSubmissions(project: Project): Promise<StoredSubmi
 
 export async function pollSubmissions(project: Project, opts: { competition?: string } = {}): Promise<SubmissionsResult> {
   const all = (await recordedSubmissions(project)).filter((s) => !opts.competition || s.record.competition === opts.competition);
-  const uploaded = all.filter((s) => !s.record.dry && s.record.competition);
+  const uploaded = all.filter((s) => !s.record.dry && s.record.competition && s.record.kaggle_status !== 'unconfirmed');
   const competitions = [...new Set(uploaded.map((s) => s.record.competition!))].sort();
   let newlyScored = 0;
   const rescored = new Set<string>();
@@ -108,22 +112,9 @@ export async function pollSubmissions(project: Project, opts: { competition?: st
       const matched = matchSubmissions(mine.map((s) => s.record), kaggle);
       for (const [n, s] of mine.entries()) {
         const k = kaggle[matched[n]!];
-        if (!k) continue;
-        const { record, changed, finished } = applyKaggle(s.record, k, new Date().toISOString());
-        if (!changed) continue;
-        await project.store.putBytes(s.key, submissionJson(record));
-        s.record = record;
-        rescored.add(record.run_id);
-        if (!finished) continue;
-        newlyScored++;
-        await recordInLedger(project, 'submission.scored', {
-          run_id: record.run_id,
-          competition: slug,
-          kaggle_ref: record.kaggle_ref!,
-          status: record.kaggle_status as 'complete' | 'error',
-          public_score: record.public_score,
-          private_score: record.private_score,
-        });
+        const news = k ? await recordKaggleAnswer(project, s, k) : 'nothing';
+        if (news !== 'nothing') rescored.add(s.record.run_id);
+        if (news === 'finished') newlyScored++;
       }
     }
   }
@@ -132,10 +123,32 @@ export async function pollSubmissions(project: Project, opts: { competition?: st
 }
 
 /**
+ * What Kaggle says of one recorded submission, kept: its record rewritten (and `stored.record`
+ * updated) when anything changed, and `submission.scored` in the ledger the first time it reads
+ * complete or error. Says which of those happened.
+ */
+export async function recordKaggleAnswer(project: Project, stored: StoredSubmission, k: KaggleSubmission): Promise<'nothing' | 'changed' | 'finished'> {
+  const { record, changed, finished } = applyKaggle(stored.record, k, new Date().toISOString());
+  if (!changed) return 'nothing';
+  await project.store.putBytes(stored.key, submissionJson(record));
+  stored.record = record;
+  if (!finished) return 'changed';
+  await recordInLedger(project, 'submission.scored', {
+    run_id: record.run_id,
+    competition: record.competition!,
+    kaggle_ref: record.kaggle_ref!,
+    status: record.kaggle_status as 'complete' | 'error',
+    public_score: record.public_score,
+    private_score: record.private_score,
+  });
+  return 'finished';
+}
+
+/**
  * Keeps a run's best public score in its record, so listings show it from the run index
  * without reading any submission. Which score is best follows the competition's metric.
  */
-async function recordBestScore(project: Project, runId: string, records: SubmissionRecord[]): Promise<void> {
+export async function recordBestScore(project: Project, runId: string, records: SubmissionRecord[]): Promise<void> {
   const run = await loadRun(project, runId);
   const slug = run.experiment.split('/')[0]!;
   let metric: string | null = null;

@@ -9,6 +9,7 @@ import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { UserError } from '../ui/errors.js';
 import { authorizationHeader, findKaggleAuth, type KaggleAuth } from './credentials.js';
+import { KaggleError, KaggleResponseError } from './errors.js';
 import {
   parseCompetitions,
   parseCreated,
@@ -34,18 +35,7 @@ export function kaggleEndpoint(env: NodeJS.ProcessEnv): string {
   return (set || KAGGLE_ENDPOINT).replace(/\/+$/, '').replace(/\/api\/v1$/, '');
 }
 
-export type KaggleFailure = 'unreachable' | 'auth' | 'not-found' | 'refused';
-
-/** One line saying what Kaggle (or the way to it) answered; `kind` lets callers fall back. */
-export class KaggleError extends UserError {
-  constructor(
-    readonly kind: KaggleFailure,
-    message: string,
-  ) {
-    super(message);
-    this.name = 'KaggleError';
-  }
-}
+export { KaggleError, type KaggleFailure } from './errors.js';
 
 export interface KaggleApiOptions {
   endpoint: string;
@@ -80,8 +70,7 @@ export class KaggleApi {
 
   /** The competition whose slug is `slug`, from the competition search. */
   async competition(slug: string): Promise<KaggleCompetition> {
-    const body = await this.json('GET', `/api/v1/competitions/list?search=${enc(slug)}`);
-    const found = parseCompetitions(body).find((c) => c.slug === slug);
+    const found = (await this.json('GET', `/api/v1/competitions/list?search=${enc(slug)}`, parseCompetitions)).find((c) => c.slug === slug);
     if (!found) throw new KaggleError('not-found', `Kaggle has no competition ${slug} (or it is not visible to this account)`);
     return found;
   }
@@ -92,7 +81,7 @@ export class KaggleApi {
     let token: string | null = null;
     for (let page = 0; page < 100; page++) {
       const query: string = token ? `?pageToken=${enc(token)}` : '';
-      const parsed = parseDataFiles(await this.json('GET', `/api/v1/competitions/data/list/${enc(slug)}${query}`));
+      const parsed = await this.json('GET', `/api/v1/competitions/data/list/${enc(slug)}${query}`, parseDataFiles);
       files.push(...parsed.files);
       token = parsed.nextPageToken;
       if (!token) break;
@@ -126,31 +115,37 @@ export class KaggleApi {
    * URL is a storage bucket's), then create the submission from the upload's token.
    */
   async submit(slug: string, fileName: string, bytes: Buffer, message: string): Promise<{ ref: string | null; message: string }> {
-    const start = parseUploadStart(
-      await this.json('POST', '/api/v1/competitions/submission-url', {
-        form: { fileName, contentLength: String(bytes.length), lastModifiedEpochSeconds: String(Math.floor(Date.now() / 1000)), competitionName: slug },
-      }),
-    );
+    const start = await this.json('POST', '/api/v1/competitions/submission-url', parseUploadStart, {
+      form: { fileName, contentLength: String(bytes.length), lastModifiedEpochSeconds: String(Math.floor(Date.now() / 1000)), competitionName: slug },
+    });
     const uploadUrl = new URL(start.createUrl, this.endpoint).toString();
     const put = await this.fetchOrFail(uploadUrl, { method: 'PUT', body: new Uint8Array(bytes), headers: { 'content-type': 'application/octet-stream' }, signal: AbortSignal.timeout(600_000) });
     if (!put.ok) throw new KaggleError('refused', `Kaggle's upload URL refused the file: HTTP ${put.status}`);
     const form: Record<string, string> = { blobFileTokens: start.token };
     if (message) form.submissionDescription = message;
-    return parseCreated(await this.json('POST', `/api/v1/competitions/submissions/submit/${enc(slug)}`, { form }));
+    return this.json('POST', `/api/v1/competitions/submissions/submit/${enc(slug)}`, parseCreated, { form });
   }
 
   /** This account's submissions to the competition, newest first, with their scores. */
   async submissions(slug: string): Promise<KaggleSubmission[]> {
-    return parseSubmissions(await this.json('GET', `/api/v1/competitions/submissions/list/${enc(slug)}?page=1&pageSize=100`));
+    return this.json('GET', `/api/v1/competitions/submissions/list/${enc(slug)}?page=1&pageSize=100`, parseSubmissions);
   }
 
-  private async json(method: string, path: string, opts: { form?: Record<string, string> } = {}): Promise<unknown> {
+  /** The answer's JSON, read by `parse`; an answer that is not JSON, or not of its shape, names the request. */
+  private async json<T>(method: string, path: string, parse: (body: unknown) => T, opts: { form?: Record<string, string> } = {}): Promise<T> {
     const res = await this.send(method, path, opts);
     const text = await res.text();
+    const what = `${method} ${path.split('?')[0]}`;
+    let body: unknown;
     try {
-      return text ? JSON.parse(text) : {};
+      body = text ? JSON.parse(text) : {};
     } catch {
-      throw new KaggleError('refused', `${method} ${path.split('?')[0]}: Kaggle's answer is not JSON`);
+      throw new KaggleError('refused', `${what}: Kaggle's answer is not JSON`);
+    }
+    try {
+      return parse(body);
+    } catch (err) {
+      throw err instanceof KaggleResponseError ? new KaggleResponseError(`${what}: ${err.message}`) : err;
     }
   }
 

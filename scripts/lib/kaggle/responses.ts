@@ -3,6 +3,7 @@
 // `{ files }`, `{ submissions }`) or, from older servers, as the bare array: both are read.
 // Scores arrive as strings ("0.77511", or "" before scoring), the status as a name in any case
 // with or without its enum prefix, or as the enum's number.
+import { KaggleResponseError, shapeOf } from './errors.js';
 import type { KaggleStatus } from './submission-record.js';
 
 export interface KaggleCompetition {
@@ -35,12 +36,12 @@ export interface KaggleSubmission {
 
 type Json = Record<string, unknown>;
 
-export class KaggleResponseError extends Error {}
-
 function listIn(body: unknown, field: string): Json[] {
-  const list = Array.isArray(body) ? body : body && typeof body === 'object' ? (body as Json)[field] : undefined;
+  const noList = (got: string) => new KaggleResponseError(`Kaggle's answer has no ${field} list: expected { ${field}: [...] }, got ${got}`);
+  if (!Array.isArray(body) && (!body || typeof body !== 'object')) throw noList(shapeOf(body));
+  const list = Array.isArray(body) ? body : (body as Json)[field];
   if (list === undefined || list === null) return [];
-  if (!Array.isArray(list)) throw new KaggleResponseError(`Kaggle's answer has no ${field} list`);
+  if (!Array.isArray(list)) throw noList(`an object whose ${field} is ${shapeOf(list)}`);
   return list.filter((x): x is Json => !!x && typeof x === 'object');
 }
 
@@ -103,11 +104,12 @@ export function parseSubmissions(body: unknown): KaggleSubmission[] {
 
 /** The answer to a submission upload's start: where to PUT the bytes, and the token naming them. */
 export function parseUploadStart(body: unknown): { token: string; createUrl: string } {
-  const b = (body ?? {}) as Json;
+  const b = (body && typeof body === 'object' ? body : {}) as Json;
   const token = str(b.token);
   const createUrl = str(b.createUrl);
-  if (!token || !createUrl) throw new KaggleResponseError('Kaggle gave no upload URL for the submission');
-  return { token, createUrl };
+  if (token && createUrl) return { token, createUrl };
+  const got = shapeOf(body) === 'an object' ? `an object without ${token ? 'createUrl' : createUrl ? 'token' : 'either'}` : shapeOf(body);
+  throw new KaggleResponseError(`Kaggle gave no upload URL for the submission: expected { token, createUrl }, got ${got}`);
 }
 
 /** The created submission: its ref (0 or absent when Kaggle does not say) and Kaggle's message. */

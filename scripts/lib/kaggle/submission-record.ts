@@ -5,6 +5,12 @@ import type { Store } from '../store/store.js';
 import { runKeys } from '../store/run-keys.js';
 
 export type KaggleStatus = 'pending' | 'complete' | 'error';
+/**
+ * `unconfirmed`: make submit wrote the record and began the upload, and nothing has confirmed
+ * that Kaggle has it (the upload is under way, or was cut off); the next make submit of the same
+ * bytes asks Kaggle and settles it. The others are what Kaggle says.
+ */
+export type SubmissionStatus = 'unconfirmed' | KaggleStatus;
 
 export interface SubmissionRecord {
   run_id: string;
@@ -21,11 +27,12 @@ export interface SubmissionRecord {
   competition: string | null;
   /** Kaggle's id of the submission (its `ref`) */
   kaggle_ref: string | null;
-  kaggle_status: KaggleStatus | null;
+  kaggle_status: SubmissionStatus | null;
   public_score: number | null;
   private_score: number | null;
   /** Kaggle's error description for a submission it could not score */
   kaggle_error: string | null;
+  /** when make submit began it (before the upload) */
   at: string;
   /** when make submissions first saw it scored (or failed) */
   scored_at: string | null;
@@ -52,8 +59,28 @@ export function submissionJson(record: SubmissionRecord): string {
   return JSON.stringify(record, null, 2) + '\n';
 }
 
+/** Whether `record` is an upload of these bytes of `file` to `competition` that Kaggle has not confirmed. */
+export function isUnconfirmedUpload(record: SubmissionRecord, file: string, sha256: string, competition: string): boolean {
+  return record.kaggle_status === 'unconfirmed' && record.file === file && record.sha256 === sha256 && record.competition === competition;
+}
+
+/** A stamp's time in ms: 20250101T120000.123Z, or 20250101T120000Z as make submit wrote them before; NaN for another name. */
+function stampTime(stamp: string): number {
+  const m = /^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})(\.\d{3})?Z$/.exec(stamp);
+  return m ? Date.parse(`${m[1]}-${m[2]}-${m[3]}T${m[4]}:${m[5]}:${m[6]}${m[7] ?? ''}Z`) : NaN;
+}
+
+/**
+ * The folder of a new submission: its time to the millisecond, later than every folder `taken`,
+ * so two submits of a run in the same moment never share one and the folders sort by time.
+ */
+export function nextStamp(taken: string[], now = new Date()): string {
+  const latest = Math.max(-Infinity, ...taken.map(stampTime).filter((t) => !Number.isNaN(t)));
+  return new Date(Math.max(now.getTime(), latest + 1)).toISOString().replace(/[-:]/g, '');
+}
+
 export interface StoredSubmission {
-  /** the folder stamp, e.g. 20250101T120000Z */
+  /** the folder stamp, e.g. 20250101T120000.123Z */
   stamp: string;
   key: string;
   record: SubmissionRecord;

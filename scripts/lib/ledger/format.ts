@@ -20,8 +20,10 @@ export interface LedgerFieldsByType {
   'ckpt.removed': { run_id: string; shard?: number; step: number; reason: string; removed: number };
   /** make verify repair=1: the store anchor (re)written for a ledger whose chain verified */
   'ledger.anchored': { line: number; sha256: string; reason: string };
-  /** `score`: the local scorer's; `competition` and `kaggle_ref` when it was uploaded to Kaggle */
-  'submission.made': { run_id: string; file: string; sha256: string; dry: boolean; score?: number | null; competition?: string; kaggle_ref?: string | null };
+  /** make submit is about to upload: its record under runs/<id>/submissions/<stamp>/ reads `unconfirmed` until `submission.made` */
+  'submission.started': { run_id: string; stamp: string; file: string; sha256: string; competition: string };
+  /** `score`: the local scorer's; `competition` and `kaggle_ref` when it was uploaded to Kaggle; `stamp` its folder (absent in older entries) */
+  'submission.made': { run_id: string; stamp?: string; file: string; sha256: string; dry: boolean; score?: number | null; competition?: string; kaggle_ref?: string | null };
   /** make submissions: Kaggle scored (`complete`) or refused (`error`) an uploaded submission; once per submission */
   'submission.scored': { run_id: string; competition: string; kaggle_ref: string; status: 'complete' | 'error'; public_score: number | null; private_score: number | null };
   'outputs.saved': { run_id: string; files: { path: string; sha256: string }[] };

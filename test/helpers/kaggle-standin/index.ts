@@ -10,7 +10,8 @@
 // Every /api/v1 call needs basic auth with the stand-in's username and key (or its Bearer
 // token); errors answer { code, message } as Kaggle does. A submission is PENDING in the first
 // `listsUntilScored` listings after it is made, then COMPLETE with its public score (the
-// competition's `score` of the bytes; a throw makes it ERROR with that message).
+// competition's `score` of the bytes; a throw makes it ERROR with that message). A path set in
+// `replies` is answered with that JSON instead, for the client to meet an answer of another shape.
 import { createHash } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import express, { type Request, type Response } from 'express';
@@ -46,6 +47,8 @@ export interface KaggleStandin {
   requests: string[];
   submissions: StandinSubmission[];
   competitions: Record<string, StandinCompetition>;
+  /** answers given in place of the real ones, by path (no query), after the auth check */
+  replies: Map<string, unknown>;
   close(): Promise<void>;
 }
 
@@ -69,6 +72,7 @@ export async function startKaggleStandin(opts: {
   const pageSize = opts.pageSize ?? 20;
   const requests: string[] = [];
   const submissions: StandinSubmission[] = [];
+  const replies = new Map<string, unknown>();
   const uploads = new Map<string, { fileName: string; contentLength: number; slug: string | null; bytes: Buffer | null }>();
   let nextRef = 40_000_001;
   let origin = '';
@@ -86,6 +90,7 @@ export async function startKaggleStandin(opts: {
     return h === `Basic ${Buffer.from(`${username}:${key}`).toString('base64')}`;
   };
   app.use('/api/v1', (req, res, next) => (authorized(req) ? next() : fail(res, 401, 'Unauthenticated')));
+  app.use((req, res, next) => (replies.has(req.path) ? res.json(replies.get(req.path)) : next()));
   const competition = (req: Request, res: Response): [string, StandinCompetition] | null => {
     const slug = String(req.params.slug);
     const c = opts.competitions[slug];
@@ -206,6 +211,7 @@ export async function startKaggleStandin(opts: {
     requests,
     submissions,
     competitions: opts.competitions,
+    replies,
     close: () =>
       new Promise<void>((resolve) => {
         server.close(() => resolve());
