@@ -217,14 +217,30 @@ done`;
 /**
  * Asks an attempt's runner to stop: the stop request marks a user's stop, then the signal ($2),
  * only while its status.json says it runs (a runner that wrote its end is done, and its pid may be
- * another process's by now). A runner killed (KILL) writes no end: its status is rewritten as
- * cancelled here, as the runner would have ended it, or the poll would find it gone without one
- * and record it lost, which resumes it.
+ * another process's by now) and its live.json names that very process (pid, boot and start time
+ * as /proc has them): a runner gone without its end (the host rebooted, it was killed) left its
+ * pid to whatever came after, which is never signalled; its poll finds it gone and stopped. Where
+ * live.json names no process that way (no /proc there), the pid in status.json is signalled. A
+ * runner killed (KILL), or gone, writes no end: its status is rewritten as cancelled here, as the
+ * runner would have ended it, or the poll would find it gone without one and record it lost,
+ * which resumes it.
  */
-export const CANCEL_SCRIPT = `d=$1
+export const CANCEL_SCRIPT = `d=$1 sig=$2
 touch "$d/${STOP_REQUEST}"
 grep -q '^  "state": "running",$' "$d/status.json" 2>/dev/null || exit 0
 ${CANCELLED_SH}
-pid=$(sed -n 's/^ *"pid": *\\([0-9][0-9]*\\).*/\\1/p' "$d/status.json" | head -n 1)
-[ -n "$pid" ] && kill -"$2" "$pid"
-[ "$2" != KILL ] || cancelled`;
+nl='
+'
+${LIVE_READ_SH}
+if [ -n "$lv" ] && [ -n "$st" ]; then
+  boot= s= alive=
+  { IFS= read -r boot </proc/sys/kernel/random/boot_id; } 2>/dev/null
+  case $pid in ''|*[!0-9]*) ;; *) { IFS= read -r s </proc/"$pid"/stat; } 2>/dev/null;; esac
+  set -- \${s##*") "}
+  if [ -n "$s" ] && [ "$bt" = "$boot" ] && [ $# -ge 20 ]; then case $1 in [!ZX]*) shift 19; [ "$1" = "$st" ] && alive=1;; esac; fi
+  [ -n "$alive" ] || pid=
+else
+  pid=$(sed -n 's/^ *"pid": *\\([0-9][0-9]*\\).*/\\1/p' "$d/status.json" | head -n 1)
+fi
+[ -n "$pid" ] && kill -"$sig" "$pid"
+[ "$sig" != KILL ] || cancelled`;

@@ -1,4 +1,4 @@
-d=$1
+d=$1 sig=$2
 touch "$d/stop-request"
 grep -q '^  "state": "running",$' "$d/status.json" 2>/dev/null || exit 0
 cancelled() {
@@ -10,6 +10,26 @@ cancelled() {
   esac; printf '%s\n' "$sl"; done <"$d/status.json" >"$sf"; } 2>/dev/null
   if [ -n "$sr" ]; then mv -f "$sf" "$d/status.json"; else rm -f "$sf"; fi
 }
-pid=$(sed -n 's/^ *"pid": *\([0-9][0-9]*\).*/\1/p' "$d/status.json" | head -n 1)
-[ -n "$pid" ] && kill -"$2" "$pid"
-[ "$2" != KILL ] || cancelled
+nl='
+'
+lv= n= mt= pid= bt= st=
+if [ -r "$d/live.json" ]; then while IFS= read -r l || [ -n "$l" ]; do lv=$lv$l$nl; case $l in
+  '  "events": '*) n=${l#*: }; n=${n%,};;
+  '  "metrics": '*) mt=1;;
+  '  "pid": '*) pid=${l#*: }; pid=${pid%,};;
+  '  "boot_id": "'*) bt=${l#*: \"}; bt=${bt%\",};;
+  '  "start_ticks": "'*) st=${l#*: \"}; st=${st%\",};;
+esac; done 2>/dev/null <"$d/live.json"; fi
+case $n in ''|*[!0-9]*) lv=;; esac
+if [ -n "$lv" ] && [ -n "$st" ]; then
+  boot= s= alive=
+  { IFS= read -r boot </proc/sys/kernel/random/boot_id; } 2>/dev/null
+  case $pid in ''|*[!0-9]*) ;; *) { IFS= read -r s </proc/"$pid"/stat; } 2>/dev/null;; esac
+  set -- ${s##*") "}
+  if [ -n "$s" ] && [ "$bt" = "$boot" ] && [ $# -ge 20 ]; then case $1 in [!ZX]*) shift 19; [ "$1" = "$st" ] && alive=1;; esac; fi
+  [ -n "$alive" ] || pid=
+else
+  pid=$(sed -n 's/^ *"pid": *\([0-9][0-9]*\).*/\1/p' "$d/status.json" | head -n 1)
+fi
+[ -n "$pid" ] && kill -"$sig" "$pid"
+[ "$sig" != KILL ] || cancelled
