@@ -27,7 +27,7 @@ import type { Supervisor } from '../runs/supervisor.js';
 import { drive, type LaunchEvent } from '../actions/launch.js';
 import { stopSeenThrough } from '../actions/stop.js';
 import { AgentLock } from './agent-lock.js';
-import { closeForStop, closeRun, desiredRuns, desiredRun, followerLive, retryTaken, setFollower, settledState, STOPPED, wantRun, type DesiredRun } from './desired.js';
+import { closeForStop, closeRun, desiredRuns, desiredRun, followerLive, retryOwed, retryTaken, setFollower, settledState, STOPPED, wantRun, type DesiredRun } from './desired.js';
 import { agentHome, type AgentHome } from './home.js';
 import { answerRequest, pendingRequests, type AgentAnswer, type AgentRequest } from './requests.js';
 
@@ -57,6 +57,8 @@ export class Agent {
   private readonly home: AgentHome;
   /** runs launched elsewhere that this machine cannot carry, with why (said once) */
   private readonly refusedHere = new Map<string, string>();
+  /** this process as the home's agent, while it runs */
+  private lock: AgentLock | null = null;
 
   constructor(
     private readonly project: Project,
@@ -77,7 +79,7 @@ export class Agent {
 
   async run(): Promise<void> {
     const { home } = this;
-    const lock = await AgentLock.take(home, (l) => this.say(l));
+    const lock = (this.lock = await AgentLock.take(home, (l) => this.say(l)));
     this.say(`agent: pid ${process.pid} on ${hostname()}, home ${home.location}`);
     try {
       while (!this.stopping) {
@@ -152,7 +154,7 @@ export class Agent {
   /** Starts driving every open run that nobody follows, and stops the live attempts of one whose stop is owed. */
   private async adopt(): Promise<void> {
     const { project, home } = this;
-    for (const d of await desiredRuns(home)) {
+    for (let d of await desiredRuns(home)) {
       if ((d.closed && !d.stop) || this.driving.has(d.run_id) || this.stopping) continue;
       const wait = this.waits.get(d.run_id);
       if (wait && Date.now() < wait.notBefore) continue;
@@ -164,6 +166,11 @@ export class Agent {
         if (!hasLiveUnit(run)) await this.stopSeenThrough(d.run_id);
         else if (!this.notCarriedHere(d, run)) this.start(d, run, d.stop);
         continue;
+      }
+      if (d.only) {
+        // A retry's units are asked once: a unit with an attempt since the retry was asked has it.
+        const owed = retryOwed(d, run);
+        d = owed.length ? { ...d, only: owed } : await retryTaken(home, d);
       }
       const settled = d.only ? { done: false, state: '', reason: null } : settledState(run);
       if (settled.done) {
@@ -233,12 +240,15 @@ export class Agent {
   private async drive(d: DesiredRun, run: RunRecord, driven: Driven): Promise<{ state: string; reason: string | null } | null> {
     const { project } = this;
     const ctx = { project, host: d.host, fleet: d.fleet, batch: d.batch, cluster: d.cluster, detached: true, sink: (e: LaunchEvent) => this.onEvent(d.run_id, e, driven) };
-    // A stop starts nothing: the pins need not match, a retry's units are not asked again.
+    // A stop starts nothing: the pins need not match.
     if (d.launched_on && d.launched_on !== hostname() && !driven.stopped) await this.checkPins(run);
     const backend = await this.placeFor(run, d, ctx);
-    if (d.only && !driven.stopped) await retryTaken(this.home, d); // a retry's units are asked once
     this.say(`agent: driving ${run.run_id} on ${backend.title}`);
-    const result = await drive(ctx, run, backend, { how: d.only ? 'retry' : 'resume', only: d.only, slot: d.slot, inheritedAsOwn: true });
+    // An agent stopped past the stale time (a laptop asleep) may have been taken over meanwhile;
+    // its supervisor asks once it wakes, before it saves its old view over the new agent's.
+    const lock = this.lock!;
+    const stillOwner = () => lock.mine();
+    const result = await drive(ctx, run, backend, { how: d.only ? 'retry' : 'resume', only: d.only, slot: d.slot, inheritedAsOwn: true, stillOwner });
     if (result.kind !== 'driven' || result.detached) return null;
     if (driven.stopped) {
       await this.stopSeenThrough(run.run_id);

@@ -124,10 +124,22 @@ export async function wantRun(home: AgentHome, d: Omit<DesiredRun, 'since' | 'cl
   await write(home, { ...clean, since: new Date().toISOString() });
 }
 
+/**
+ * The units of a retry still owed: those with no attempt recorded since it was asked. A unit's
+ * attempt is recorded (queued) before its submit, so a drive that failed before (no host could be
+ * prepared, say) leaves the unit owed, and one cut off after leaves its attempt for the next
+ * drive to submit again, as any queued attempt is.
+ */
+export function retryOwed(d: DesiredRun, run: RunRecord): number[] {
+  const askedAt = Date.parse(d.since);
+  return (d.only ?? []).filter((i) => !(run.units[i]?.attempts ?? []).some((a) => Date.parse(a.started_at) >= askedAt));
+}
+
 /** A retry's units were asked once: the entry goes back to every unfinished unit, leaving a stop taken meanwhile standing. */
-export async function retryTaken(home: AgentHome, d: DesiredRun): Promise<void> {
+export async function retryTaken(home: AgentHome, d: DesiredRun): Promise<DesiredRun> {
   const { only: _units, slot: _slot, follower: _follower, ...rest } = d;
   await write(home, rest);
+  return rest;
 }
 
 const closedNow = (state: string, reason: string | null) => ({ state, at: new Date().toISOString(), reason });
