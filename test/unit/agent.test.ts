@@ -55,6 +55,23 @@ describe('agent lock', () => {
       rmSync(path.dirname(stateDir), { recursive: true, force: true });
     }
   });
+  it('beats only while the file names it: an agent taken over while it was stopped mid-tick leaves the home to the newer one', async () => {
+    const stateDir = path.join(mkdtempSync(path.join(os.tmpdir(), 'agent-lock-')), '.switchyard');
+    try {
+      const home = agentHome({ stateDir, config: { agent: { home: 'local', stale_after_sec: 30 } } } as Parameters<typeof agentHome>[0]);
+      const lock = await AgentLock.take(home, () => {});
+      expect(await lock.beat(['r1'])).toBe(true);
+      expect(await readAgent(home)).toMatchObject({ pid: process.pid, ticks: 1, runs: ['r1'] });
+      const newer = { ...info(new Date().toISOString()), host: 'elsewhere' };
+      await home.write('agent.json', JSON.stringify(newer) + '\n', { durable: false });
+      expect(await lock.beat(['r1'])).toBe(false);
+      expect(await readAgent(home)).toEqual(newer);
+      await lock.release();
+      expect(await readAgent(home)).toEqual(newer);
+    } finally {
+      rmSync(path.dirname(stateDir), { recursive: true, force: true });
+    }
+  });
 });
 
 describe('failover rules', () => {

@@ -135,10 +135,16 @@ export class AgentLock {
     return !!now && now.pid === this.info.pid && now.started_at === this.info.started_at && now.host === this.info.host;
   }
 
-  /** The heartbeat: this tick and the runs driven. */
-  async beat(runs: string[]): Promise<void> {
+  /**
+   * The heartbeat: this tick and the runs driven. False, writing nothing, once the file names
+   * another agent: one that took over while this one was stopped mid-tick keeps the home (a
+   * write here would take it back, and the newer one would leave its runs to an older view).
+   */
+  async beat(runs: string[]): Promise<boolean> {
+    if (!(await this.mine())) return false;
     this.info = { ...this.info, heartbeat_at: new Date().toISOString(), ticks: this.info.ticks + 1, runs };
     await this.home.write(AGENT_FILE, JSON.stringify(this.info) + '\n', { durable: false });
+    return true;
   }
 
   async release(): Promise<void> {

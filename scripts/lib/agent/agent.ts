@@ -82,14 +82,18 @@ export class Agent {
     const lock = (this.lock = await AgentLock.take(home, (l) => this.say(l)));
     this.say(`agent: pid ${process.pid} on ${hostname()}, home ${home.location}`);
     try {
+      const leave = () => this.say(`agent: another agent took over ${home.location}; leaving the runs to it`);
       while (!this.stopping) {
         if (!(await lock.mine())) {
-          this.say(`agent: another agent took over ${home.location}; leaving the runs to it`);
+          leave();
           break;
         }
         await this.serveRequests();
         await this.adopt();
-        await lock.beat([...this.driving.keys()]);
+        if (!(await lock.beat([...this.driving.keys()]))) {
+          leave();
+          break;
+        }
         this.wake = new AbortController();
         // A store is asked over the network: a slower tick by default (requests wait for it).
         await sleep(this.opts.tickMs ?? (home.kind === 'store' ? 5000 : 1000), undefined, { signal: this.wake.signal }).catch(() => {});
