@@ -82,17 +82,22 @@ export class Agent {
     const lock = (this.lock = await AgentLock.take(home, (l) => this.say(l)));
     this.say(`agent: pid ${process.pid} on ${hostname()}, home ${home.location}`);
     try {
-      const leave = () => this.say(`agent: another agent took over ${home.location}; leaving the runs to it`);
+      let failing: string | null = null;
       while (!this.stopping) {
-        if (!(await lock.mine())) {
-          leave();
+        const outcome = await this.tick(lock).catch((err: unknown) => {
+          // A store that does not answer for a while (a 503, a network blip) costs ticks, not the agent.
+          const why = firstLine(err);
+          if (why !== failing) this.say(`agent: a tick failed (${why}); trying again each tick`);
+          failing = why;
+          return 'failed' as const;
+        });
+        if (outcome === 'taken over') {
+          this.say(`agent: another agent took over ${home.location}; leaving the runs to it`);
           break;
         }
-        await this.serveRequests();
-        await this.adopt();
-        if (!(await lock.beat([...this.driving.keys()]))) {
-          leave();
-          break;
+        if (outcome === 'done' && failing !== null) {
+          this.say('agent: ticks go through again');
+          failing = null;
         }
         this.wake = new AbortController();
         // A store is asked over the network: a slower tick by default (requests wait for it).
@@ -103,6 +108,14 @@ export class Agent {
       await Promise.allSettled([...this.driving.values()].map((d) => d.done));
       await lock.release();
     }
+  }
+
+  /** One round: the inbox, the runs to carry, the heartbeat; none once another agent holds the home. */
+  private async tick(lock: AgentLock): Promise<'done' | 'taken over'> {
+    if (!(await lock.mine())) return 'taken over';
+    await this.serveRequests();
+    await this.adopt();
+    return (await lock.beat([...this.driving.keys()])) ? 'done' : 'taken over';
   }
 
   // ---- requests ---------------------------------------------------------------------------
