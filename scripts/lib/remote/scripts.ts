@@ -21,6 +21,25 @@ esac; done 2>/dev/null <"$d/${LIVE_FILE}"; fi
 case $n in ''|*[!0-9]*) lv=;; esac`;
 
 /**
+ * `runner_lives`: sets $fresh when live.json (LIVE_READ_SH's $lv, $pid, $bt, $st) names a process
+ * that is that very runner: the host's boot and the process's start time (field 22 of
+ * /proc/<pid>/stat, after the command's closing paren) match, and it is not a zombie. A pid alone
+ * is not enough: a runner gone without its end (a reboot, a kill) leaves it to whatever comes next.
+ */
+const RUNNER_LIVES_SH = `boot=
+{ IFS= read -r boot </proc/sys/kernel/random/boot_id; } 2>/dev/null
+nth20() { w=; [ $# -ge 20 ] || return 0; shift 19; w=$1; }
+runner_lives() {
+  fresh=
+  case $pid in ''|*[!0-9]*) return 0;; esac
+  [ -n "$lv" ] && [ -n "$st" ] && [ "$bt" = "$boot" ] || return 0
+  s=; { IFS= read -r s </proc/"$pid"/stat; } 2>/dev/null
+  s=\${s##*") "}
+  case $s in [!ZX]*) nth20 $s; [ "$w" = "$st" ] && fresh=1;; esac
+  return 0
+}`;
+
+/**
  * An attempt's files as a poll reads them (attempt folder $d, event lines already read $from,
  * marker $m, its live.json read into $lv, $n and $mt; $fresh set where its runner is known to
  * run: an ssh poll saw it in /proc after that read, a SLURM poll's sacct says its job runs):
@@ -92,18 +111,12 @@ export const POLL_SCRIPT = `m=$1 sock=$2; shift 2
 nl='
 '
 ${CANCELLED_SH}
-boot= listed= sessions=
-{ IFS= read -r boot </proc/sys/kernel/random/boot_id; } 2>/dev/null
-nth20() { w=; [ $# -ge 20 ] || return 0; shift 19; w=$1; }
+listed= sessions=
+${RUNNER_LIVES_SH}
 while [ $# -ge 3 ]; do
 d=$1 session=$2 from=$3; shift 3
 ${LIVE_READ_SH}
-fresh=
-case $pid in ''|*[!0-9]*) ;; *) if [ -n "$lv" ] && [ -n "$st" ] && [ "$bt" = "$boot" ]; then
-  s=; { IFS= read -r s </proc/"$pid"/stat; } 2>/dev/null
-  s=\${s##*") "}
-  case $s in [!ZX]*) nth20 $s; [ "$w" = "$st" ] && fresh=1;; esac
-fi;; esac
+runner_lives
 if [ -n "$fresh" ]; then printf alive; else
   lv=
   if [ -z "$listed" ]; then listed=1; sessions=$nl$(tmux -L "$sock" list-sessions -F '#{session_name}' 2>/dev/null)$nl; fi
@@ -232,13 +245,10 @@ ${CANCELLED_SH}
 nl='
 '
 ${LIVE_READ_SH}
+${RUNNER_LIVES_SH}
 if [ -n "$lv" ] && [ -n "$st" ]; then
-  boot= s= alive=
-  { IFS= read -r boot </proc/sys/kernel/random/boot_id; } 2>/dev/null
-  case $pid in ''|*[!0-9]*) ;; *) { IFS= read -r s </proc/"$pid"/stat; } 2>/dev/null;; esac
-  set -- \${s##*") "}
-  if [ -n "$s" ] && [ "$bt" = "$boot" ] && [ $# -ge 20 ]; then case $1 in [!ZX]*) shift 19; [ "$1" = "$st" ] && alive=1;; esac; fi
-  [ -n "$alive" ] || pid=
+  runner_lives
+  [ -n "$fresh" ] || pid=
 else
   pid=$(sed -n 's/^ *"pid": *\\([0-9][0-9]*\\).*/\\1/p' "$d/status.json" | head -n 1)
 fi

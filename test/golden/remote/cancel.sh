@@ -21,13 +21,21 @@ if [ -r "$d/live.json" ]; then while IFS= read -r l || [ -n "$l" ]; do lv=$lv$l$
   '  "start_ticks": "'*) st=${l#*: \"}; st=${st%\",};;
 esac; done 2>/dev/null <"$d/live.json"; fi
 case $n in ''|*[!0-9]*) lv=;; esac
+boot=
+{ IFS= read -r boot </proc/sys/kernel/random/boot_id; } 2>/dev/null
+nth20() { w=; [ $# -ge 20 ] || return 0; shift 19; w=$1; }
+runner_lives() {
+  fresh=
+  case $pid in ''|*[!0-9]*) return 0;; esac
+  [ -n "$lv" ] && [ -n "$st" ] && [ "$bt" = "$boot" ] || return 0
+  s=; { IFS= read -r s </proc/"$pid"/stat; } 2>/dev/null
+  s=${s##*") "}
+  case $s in [!ZX]*) nth20 $s; [ "$w" = "$st" ] && fresh=1;; esac
+  return 0
+}
 if [ -n "$lv" ] && [ -n "$st" ]; then
-  boot= s= alive=
-  { IFS= read -r boot </proc/sys/kernel/random/boot_id; } 2>/dev/null
-  case $pid in ''|*[!0-9]*) ;; *) { IFS= read -r s </proc/"$pid"/stat; } 2>/dev/null;; esac
-  set -- ${s##*") "}
-  if [ -n "$s" ] && [ "$bt" = "$boot" ] && [ $# -ge 20 ]; then case $1 in [!ZX]*) shift 19; [ "$1" = "$st" ] && alive=1;; esac; fi
-  [ -n "$alive" ] || pid=
+  runner_lives
+  [ -n "$fresh" ] || pid=
 else
   pid=$(sed -n 's/^ *"pid": *\([0-9][0-9]*\).*/\1/p' "$d/status.json" | head -n 1)
 fi

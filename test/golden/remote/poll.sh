@@ -10,9 +10,19 @@ cancelled() {
   esac; printf '%s\n' "$sl"; done <"$d/status.json" >"$sf"; } 2>/dev/null
   if [ -n "$sr" ]; then mv -f "$sf" "$d/status.json"; else rm -f "$sf"; fi
 }
-boot= listed= sessions=
+listed= sessions=
+boot=
 { IFS= read -r boot </proc/sys/kernel/random/boot_id; } 2>/dev/null
 nth20() { w=; [ $# -ge 20 ] || return 0; shift 19; w=$1; }
+runner_lives() {
+  fresh=
+  case $pid in ''|*[!0-9]*) return 0;; esac
+  [ -n "$lv" ] && [ -n "$st" ] && [ "$bt" = "$boot" ] || return 0
+  s=; { IFS= read -r s </proc/"$pid"/stat; } 2>/dev/null
+  s=${s##*") "}
+  case $s in [!ZX]*) nth20 $s; [ "$w" = "$st" ] && fresh=1;; esac
+  return 0
+}
 while [ $# -ge 3 ]; do
 d=$1 session=$2 from=$3; shift 3
 lv= n= mt= pid= bt= st=
@@ -24,12 +34,7 @@ if [ -r "$d/live.json" ]; then while IFS= read -r l || [ -n "$l" ]; do lv=$lv$l$
   '  "start_ticks": "'*) st=${l#*: \"}; st=${st%\",};;
 esac; done 2>/dev/null <"$d/live.json"; fi
 case $n in ''|*[!0-9]*) lv=;; esac
-fresh=
-case $pid in ''|*[!0-9]*) ;; *) if [ -n "$lv" ] && [ -n "$st" ] && [ "$bt" = "$boot" ]; then
-  s=; { IFS= read -r s </proc/"$pid"/stat; } 2>/dev/null
-  s=${s##*") "}
-  case $s in [!ZX]*) nth20 $s; [ "$w" = "$st" ] && fresh=1;; esac
-fi;; esac
+runner_lives
 if [ -n "$fresh" ]; then printf alive; else
   lv=
   if [ -z "$listed" ]; then listed=1; sessions=$nl$(tmux -L "$sock" list-sessions -F '#{session_name}' 2>/dev/null)$nl; fi
