@@ -73,10 +73,12 @@ describe('doctor findings', () => {
     expect(credentialsFinding({ kind: 'token', token: 't' }, [])).toMatchObject({ ok: true, detail: 'KAGGLE_API_TOKEN; no competition names one' });
   });
 
-  it('.env: absent, tracked, readable by others, private', () => {
+  it('.env: absent, tracked, readable by others, a line that does not parse, private', () => {
     expect(envFileFinding(null, false).ok).toBe('skip');
     expect(envFileFinding(0o100600, true)).toMatchObject({ ok: false, fix: expect.stringMatching(/^git rm --cached \.env/) });
     expect(envFileFinding(0o100644, false)).toMatchObject({ ok: false, detail: 'mode 0644: others can read the secrets', fix: 'chmod 600 .env' });
+    expect(envFileFinding(0o40755, false, '.env: a folder, not the secrets file; move it aside')).toEqual({ name: '.env', ok: false, detail: 'a folder, not the secrets file', fix: 'move it aside' });
+    expect(envFileFinding(0o100600, false, '.env:3: not a KEY=value line; write it as KEY=value')).toEqual({ name: '.env', ok: false, detail: 'line 3: not a KEY=value line', fix: 'write it as KEY=value' });
     expect(envFileFinding(0o100600, false)).toMatchObject({ ok: true, detail: 'mode 0600' });
   });
 

@@ -1,12 +1,15 @@
 // make init's pure parts: the rendered config (the committed one is the fresh render), answers
 // read from variables, and the diff shown before anything is replaced.
-import { readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ConfigSchema } from '../../scripts/lib/config/load-config.js';
 import { QUESTIONS, type RawConfig } from '../../scripts/lib/init/answers.js';
+import { init } from '../../scripts/lib/init/init.js';
 import { lineDiff } from '../../scripts/lib/init/line-diff.js';
 import { explicitConfig, FRESH_CONFIG, literal, renderConfig } from '../../scripts/lib/init/render-config.js';
+import { UserError } from '../../scripts/lib/ui/errors.js';
 import { REPO } from '../helpers/sandbox.js';
 
 const answer = (c: RawConfig, key: string, a: string) => QUESTIONS.find((q) => q.key === key)!.apply(c, a);
@@ -86,5 +89,26 @@ describe('make init: the diff shown before a replace', () => {
   it('shows removed then added lines with one line of context, and elides the rest', () => {
     expect(lineDiff('a\nb\nc\nd\ne\nf\ng', 'a\nb\nX\nd\ne\nf\ng\nh')).toEqual(['  b', '- c', '+ X', '  d', '  ...', '  g', '+ h']);
     expect(lineDiff('same\n', 'same\n')).toEqual([]);
+  });
+});
+
+describe('make init: .env', () => {
+  it('refuses a folder named .env (a virtualenv) before writing anything, leaving its mode alone', async () => {
+    const root = mkdtempSync(path.join(os.tmpdir(), 'init-'));
+    try {
+      mkdirSync(path.join(root, '.env', 'bin'), { recursive: true, mode: 0o755 });
+      writeFileSync(path.join(root, '.env.example'), '# KAGGLE_KEY=\n');
+      symlinkSync(path.join(REPO, 'scripts'), path.join(root, 'scripts')); // what the written config imports
+      const said: string[] = [];
+      const io = { ask: async () => '', confirm: async () => true, say: (l: string) => void said.push(l) };
+      const err = await init({ root, vars: { store: 'file://runs' }, yes: true, force: true, io }).catch((e: unknown) => e);
+      expect(statSync(path.join(root, '.env')).mode & 0o777).toBe(0o755);
+      expect(existsSync(path.join(root, 'cluster_fleet_config.ts'))).toBe(false);
+      expect(said).toEqual([]);
+      expect(err).toBeInstanceOf(UserError);
+      expect((err as Error).message).toBe('.env: a folder, not the secrets file (a virtualenv named .env?); move it aside (mv .env .venv) and put the KEY=value lines in a file .env');
+    } finally {
+      rmSync(root, { recursive: true, force: true });
+    }
   });
 });

@@ -6,6 +6,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync } 
 import { chmod } from 'node:fs/promises';
 import path from 'node:path';
 import { CONFIG_FILE, ConfigSchema, loadConfig } from '../config/load-config.js';
+import { dotEnvFile } from '../secrets/dotenv.js';
 import { formatZodIssue } from '../spec/zod-format.js';
 import { writeFileAtomically } from '../store/atomic-file.js';
 import { UserError } from '../ui/errors.js';
@@ -119,6 +120,7 @@ async function writeEnv(opts: InitOptions): Promise<void> {
 
 /** Runs the questions and writes what changed; false when yes=1 left a changed config as it was (answers given, not applied). */
 export async function init(opts: InitOptions): Promise<boolean> {
+  dotEnvFile(opts.root); // a folder named .env stops the wizard before anything is written
   const raw = await answer(opts, await currentConfig(opts.root, opts.io.say));
   const text = await renderChecked(opts.root, raw);
   const outcome = await writeConfig(opts, text);

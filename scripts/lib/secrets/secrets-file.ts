@@ -2,7 +2,7 @@
 // (0600), written by bootstrap: one JSON object of key → value, so every byte of a value
 // (quotes, `$`, backslashes, newlines) arrives as it is in .env. On this machine it is .env.
 import { existsSync, readFileSync } from 'node:fs';
-import { parseEnv } from 'node:util';
+import { parseDotEnv } from './dotenv.js';
 import { Redactor, secretsToMask } from './redact.js';
 
 export function encodeSecretsFile(values: Record<string, string>): string {
@@ -13,7 +13,7 @@ export function encodeSecretsFile(values: Record<string, string>): string {
 export function readSecretsFile(file: string): Record<string, string> {
   if (!existsSync(file)) return {};
   const text = readFileSync(file, 'utf8');
-  if (!file.endsWith('.json')) return parseEnv(text) as Record<string, string>;
+  if (!file.endsWith('.json')) return parseDotEnv(text, file);
   const value: unknown = JSON.parse(text);
   const ok = value !== null && typeof value === 'object' && !Array.isArray(value) && Object.values(value).every((v) => typeof v === 'string');
   if (!ok) throw new Error(`${file}: not a JSON object of strings; run make bootstrap again to rewrite it`);
