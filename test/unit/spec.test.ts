@@ -11,7 +11,7 @@ import { z } from 'zod';
 
 let root: string;
 
-function competition(slug: string, yaml: string, opts: { data?: boolean } = {}) {
+function competition(slug: string, yaml: string | Buffer, opts: { data?: boolean } = {}) {
   const dir = path.join(root, 'competitions', slug);
   mkdirSync(path.join(dir, 'experiments'), { recursive: true });
   if (opts.data !== false) mkdirSync(path.join(dir, 'data'), { recursive: true });
@@ -275,6 +275,21 @@ describe('experiment specs', () => {
     } finally {
       rmSync(outside, { recursive: true, force: true });
     }
+  });
+
+  it('refuses a spec that is not UTF-8, naming its line, instead of running a command it never wrote', async () => {
+    competition('toy', Buffer.concat([Buffer.from('train:\n  command: python3 "caf'), Buffer.from([0xe9]), Buffer.from('.py"\n')]));
+    expect(await errorOf(() => loadExperiment(root, 'toy'))).toBe('competitions/toy/experiment.yaml:2: not UTF-8 text; save the file as UTF-8');
+    competition('tot', '\uFEFFtrain:\r\n  command: python3 café.py\r\n');
+    expect((await loadExperiment(root, 'tot')).spec.train.command).toBe('python3 café.py');
+  });
+
+  it('refuses a spec path that is a folder in one line', async () => {
+    competition('toy', 'train:\n  command: x\n');
+    mkdirSync(path.join(root, 'competitions/toy/experiments/fast.yaml'));
+    expect(await errorOf(() => loadExperiment(root, 'toy/fast'))).toBe(
+      'competitions/toy/experiments/fast.yaml: a folder, not a file; the spec is a YAML file of that name: remove the folder or move it aside',
+    );
   });
 
   it('checkName accepts ordinary slugs', async () => {

@@ -10,7 +10,7 @@ import { UserError } from '../ui/errors.js';
 import { checkExperimentPaths } from './experiment-paths.js';
 import { DURATION, ENV_NAME } from './formats.js';
 import { compileMetricsPattern } from './metrics-pattern.js';
-import { parseYaml } from './yaml.js';
+import { parseYaml, utf8Text } from './yaml.js';
 import { formatZodIssue } from './zod-format.js';
 
 const NAME_RE = /^[a-z0-9][a-z0-9_-]{0,63}$/;
@@ -317,7 +317,9 @@ export const MAX_SPEC_BYTES = 64 * 1024;
  * start-up budget, so the parsed document is cached under .switchyard/cache by content hash.
  */
 async function readYaml(root: string, file: string): Promise<unknown> {
-  const size = statSync(path.join(root, file)).size;
+  const stat = statSync(path.join(root, file));
+  if (!stat.isFile()) throw new UserError(`${file}: a folder, not a file; the spec is a YAML file of that name: remove the folder or move it aside`);
+  const size = stat.size;
   if (size > MAX_SPEC_BYTES) {
     const human = size >= 1 << 20 ? `${(size / (1 << 20)).toFixed(1)} MiB` : `${Math.ceil(size / 1024)} KiB`;
     throw new UserError(`${file}: ${human}, over the ${MAX_SPEC_BYTES / 1024} KiB a spec may be; a spec is configuration: keep data in data.dir and variants in experiments/<name>.yaml`);
@@ -325,7 +327,7 @@ async function readYaml(root: string, file: string): Promise<unknown> {
   const text = readFileSync(path.join(root, file));
   const cached = path.join(root, '.switchyard', 'cache', `yaml-${createHash('sha256').update(text).digest('hex').slice(0, 32)}.json`);
   if (existsSync(cached)) return JSON.parse(readFileSync(cached, 'utf8'));
-  const value = await parseYaml(file, text.toString('utf8'));
+  const value = await parseYaml(file, utf8Text(file, text));
   await writeFileAtomically(cached, JSON.stringify(value));
   return value;
 }

@@ -1,6 +1,8 @@
-// YAML text to a plain value, every failure one line naming the file: a syntax error or a
-// duplicate key with its line and column, nesting too deep, aliases that expand too much.
+// YAML text to a plain value, every failure one line naming the file: bytes that are not UTF-8,
+// a syntax error or a duplicate key with its line and column, nesting too deep, aliases that
+// expand too much.
 // The yaml module is loaded on first use (it costs ~35 ms of a verb's start-up).
+import { isUtf8 } from 'node:buffer';
 import type { CST, Document, LineCounter } from 'yaml';
 import { UserError } from '../ui/errors.js';
 
@@ -51,6 +53,16 @@ function checkDuplicateKeys(yaml: Yaml, doc: Document, lines: LineCounter, file:
       }
     },
   });
+}
+
+/**
+ * A file's bytes as text, refusing what is not UTF-8: decoded leniently, a Latin-1 `é` in a
+ * command or a path would become U+FFFD and run, or be looked for, as something never written.
+ */
+export function utf8Text(file: string, bytes: Buffer): string {
+  if (isUtf8(bytes)) return bytes.toString('utf8');
+  const line = bytes.toString('latin1').split('\n').findIndex((l) => !isUtf8(Buffer.from(l, 'latin1'))) + 1;
+  throw new UserError(`${file}:${line}: not UTF-8 text; save the file as UTF-8`);
 }
 
 export async function parseYaml(file: string, text: string): Promise<unknown> {
