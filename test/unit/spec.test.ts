@@ -2,6 +2,7 @@ import { mkdirSync, mkdtempSync, readdirSync, realpathSync, rmSync, symlinkSync,
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { loadChallenge } from '../../scripts/lib/spec/challenge.js';
 import { checkName, loadExperiment, MAX_SPEC_BYTES, setupOf } from '../../scripts/lib/spec/experiment.js';
 import { makeCommandLineNames, readVars } from '../../scripts/lib/spec/make-vars.js';
 import { parseYaml } from '../../scripts/lib/spec/yaml.js';
@@ -295,6 +296,20 @@ describe('experiment specs', () => {
   it('checkName accepts ordinary slugs', async () => {
     expect(checkName('competition', 'titanic-2', 'x')).toBe('titanic-2');
     expect(() => checkName('competition', 'ti tanic', 'x')).toThrow(UserError);
+  });
+});
+
+describe('challenge.json', () => {
+  it('reads one saved with a byte-order mark; malformed JSON is one line naming the file', () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'challenge-'));
+    try {
+      writeFileSync(path.join(dir, 'challenge.json'), '\uFEFF{"title": "Penguins", "kaggle": "palmer-penguins"}\n');
+      expect(loadChallenge(dir, 'competitions/penguins')).toMatchObject({ title: 'Penguins', kaggle: 'palmer-penguins' });
+      writeFileSync(path.join(dir, 'challenge.json'), '{"title": "Penguins",}\n');
+      expect(() => loadChallenge(dir, 'competitions/penguins')).toThrow(/^competitions\/penguins\/challenge\.json: malformed JSON: /);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
 

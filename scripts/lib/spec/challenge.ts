@@ -28,7 +28,8 @@ export function loadChallenge(competitionDir: string, label: string): Challenge 
   if (!existsSync(file)) throw new UserError(`${shown}: missing; every competition has one (make competition-new scaffolds it)`);
   let raw: unknown;
   try {
-    raw = JSON.parse(readFileSync(file, 'utf8'));
+    // A byte-order mark (Notepad's UTF-8) is not JSON's, but not the author's mistake either.
+    raw = JSON.parse(readFileSync(file, 'utf8').replace(/^\uFEFF/, ''));
   } catch (err) {
     throw new UserError(`${shown}: malformed JSON: ${(err as Error).message}`);
   }
