@@ -100,6 +100,20 @@ describe('SlurmBackend', () => {
     expect(login.calls).toHaveLength(1);
   });
 
+  it("a controller that does not answer squeue --json's way (exit 0, no jobs, its errors): unanswered, never lost", async () => {
+    // What 22.05's `squeue --json --states=all --me` printed with slurmctld down (test bed, exit 0).
+    const down = JSON.stringify({
+      meta: { plugin: { type: 'openapi/v0.0.38', name: 'Slurm OpenAPI v0.0.38' }, Slurm: { version: { major: 22, micro: 8, minor: 5 }, release: '22.05.8' } },
+      errors: [{ description: 'Failed while looking for jobs', error_number: -1, error: 'Unspecified error', source: 'slurm_load_jobs' }],
+      jobs: [],
+    });
+    const login = new ScriptedLogin((_s, args) => pollOutput(args, `squeue\n${down}`, [[JSON.stringify({ state: 'running' }), '', '', '', '']]));
+    const backend = new SlurmBackend({ cluster: 'hpc', entry: ClusterSchema.parse({}), login });
+    const weekOld = { ...handle('7'), submitted_at: new Date(Date.now() - 7 * 86_400_000).toISOString() };
+    const [a] = await backend.pollMany([{ handle: weekOld, eventsFrom: 0 }]);
+    expect(a).toMatchObject({ unanswered: true, reason: 'slurm hpc: squeue: Unspecified error (Failed while looking for jobs)' });
+  });
+
   it('submits several units as one array in one call, the specs on its stdin; handles name their tasks', async () => {
     const login = new ScriptedLogin((script) => {
       expect(script).toBe(SLURM_SUBMIT_SCRIPT);

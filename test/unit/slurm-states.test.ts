@@ -110,7 +110,9 @@ describe('squeue --json', () => {
     expect(parseSqueueJson(text).get('7')).toMatchObject({ state: 'TIMEOUT', exit_code: 0, signal: 15 });
   });
 
-  it('a damaged answer is no jobs, never a throw', () => {
-    expect(parseSqueueJson('{"jobs": [').size).toBe(0);
+  it('an answer that lists no jobs says nothing of them: a throw, not every job gone', () => {
+    expect(() => parseSqueueJson('{"jobs": [')).toThrow('squeue: its answer is damaged (not JSON)');
+    expect(() => parseSqueueJson('{"meta": {}}')).toThrow('squeue: its answer has no list of jobs');
+    expect(parseSqueueJson('{"errors": [], "jobs": []}').size).toBe(0);
   });
 });

@@ -88,16 +88,23 @@ interface SqueueJob {
   nodes?: string;
 }
 
-/** `squeue --json --states=all`: every job SLURM still holds in memory. */
+/**
+ * `squeue --json --states=all`: every job SLURM still holds in memory. An answer that is not
+ * such a listing throws, as a cluster that did not answer: squeue exits 0 with an empty `jobs`
+ * and its `errors` when the controller is down, which must not read as every job gone.
+ */
 export function parseSqueueJson(text: string): Map<string, SlurmJob> {
   const jobs = new Map<string, SlurmJob>();
-  let parsed: { jobs?: SqueueJob[] };
+  let parsed: { jobs?: SqueueJob[]; errors?: { error?: string; description?: string }[] };
   try {
-    parsed = JSON.parse(text) as { jobs?: SqueueJob[] };
+    parsed = JSON.parse(text) as typeof parsed;
   } catch {
-    return jobs;
+    throw new Error('squeue: its answer is damaged (not JSON)');
   }
-  for (const j of parsed.jobs ?? []) {
+  const error = parsed.errors?.[0];
+  if (error) throw new Error(`squeue: ${error.error ?? 'error'}${error.description ? ` (${error.description})` : ''}`);
+  if (!Array.isArray(parsed.jobs)) throw new Error('squeue: its answer has no list of jobs');
+  for (const j of parsed.jobs) {
     const stateText = Array.isArray(j.job_state) ? j.job_state.join(' ') : (j.job_state ?? '');
     const exit = j.exit_code;
     // 22.05 gives the wait status as a number; newer versions { return_code, signal: { signal_id } }.
