@@ -95,6 +95,12 @@ describe('taskStates', () => {
     expect(taskStates(jobIn('FAILED'), [named])[0]!.state).toBe('timeout');
   });
 
+  it('says why a job that failed before it ran a task failed: its latest event (a quota, a region)', () => {
+    const quota = 'Job state is set from SCHEDULED to FAILED for job sy-knn. Quota NVIDIA_L4_GPUS exceeded. Limit: 0.0 in region us-central1.';
+    const failed = jobIn('FAILED', 2, ['Job state is set from QUEUED to SCHEDULED for job sy-knn.', quota]);
+    expect(taskStates(failed, [task(0, 'UNEXECUTED')]).map((s) => s.reason)).toEqual([`it never ran: the job ended FAILED: ${quota}`, `the job ended FAILED without this task: ${quota}`]);
+  });
+
   it('ends the tasks of a cancelled job cancelled, and those a finished job never ran lost', () => {
     expect(taskStates(jobIn('CANCELLED', 3), [task(0, 'SUCCEEDED', [0]), task(1, 'UNEXECUTED')]).map((s) => s.state)).toEqual(['succeeded', 'cancelled', 'cancelled']);
     expect(taskStates(jobIn('CANCELLATION_IN_PROGRESS', 2), [task(0, 'RUNNING'), task(1, 'PENDING')]).map((s) => [s.state, s.reason])).toEqual([

@@ -61,7 +61,7 @@ function taskState(task: Task | undefined, jobState: JobState, job: Job): TaskSt
   const cancelled = jobState === 'CANCELLED';
   if (!task) {
     if (cancelled) return { state: 'cancelled', reason: 'the job was cancelled before this task started', exit_code: null };
-    if (jobState === 'SUCCEEDED' || jobState === 'FAILED') return { state: 'lost', reason: `the job ended ${jobState} without this task`, exit_code: null };
+    if (jobState === 'SUCCEEDED' || jobState === 'FAILED') return { state: 'lost', reason: withLatestEvent(`the job ended ${jobState} without this task`, job), exit_code: null };
     return pending(waiting(jobState, job));
   }
   const exit = lastExitCode(task.status?.statusEvents ?? []);
@@ -76,7 +76,8 @@ function taskState(task: Task | undefined, jobState: JobState, job: Job): TaskSt
       return ended(exit);
     case 'UNEXECUTED':
       if (cancelled || jobState === 'CANCELLATION_IN_PROGRESS') return { state: 'cancelled', reason: 'the job was cancelled before this task started', exit_code: null };
-      return { state: 'lost', reason: `it never ran: the job ended ${jobState}`, exit_code: null };
+      // The job's latest event says why (a quota, a machine type the region lacks): a new attempt meets it again.
+      return { state: 'lost', reason: withLatestEvent(`it never ran: the job ended ${jobState}`, job), exit_code: null };
     default:
       if (cancelled) return { state: 'cancelled', reason: 'the job was cancelled before this task started', exit_code: null };
       // Pending again after a VM failure: Batch retries it.
@@ -104,9 +105,13 @@ function waiting(jobState: JobState, job: Job): string {
     CANCELLATION_IN_PROGRESS: 'the job is being cancelled',
     DELETION_IN_PROGRESS: 'the job is being deleted',
   };
+  return withLatestEvent(why[jobState] ?? `job ${jobState.toLowerCase()}`, job);
+}
+
+/** `text`, then the first line of the job's latest status event, where it has one. */
+function withLatestEvent(text: string, job: Job): string {
   const latest = inOrder(job.status?.statusEvents ?? []).at(-1)?.description?.split('\n')[0]?.slice(0, 160);
-  const base = why[jobState] ?? `job ${jobState.toLowerCase()}`;
-  return latest ? `${base}: ${latest}` : base;
+  return latest ? `${text}: ${latest}` : text;
 }
 
 /** Status events oldest first (by eventTime where they have one). */
