@@ -9,7 +9,7 @@ import { drive, type DriveOptions } from '../../scripts/lib/actions/launch.js';
 import { Agent } from '../../scripts/lib/agent/agent.js';
 import { desiredRun, wantRun } from '../../scripts/lib/agent/desired.js';
 import { agentHome } from '../../scripts/lib/agent/home.js';
-import { askAgent } from '../../scripts/lib/agent/requests.js';
+import { askAgent, pendingRequests } from '../../scripts/lib/agent/requests.js';
 import type { Backend } from '../../scripts/lib/backends/backend.js';
 import type { Project } from '../../scripts/lib/project.js';
 import type { AttemptRecord, RunRecord } from '../../scripts/lib/runs/run-record.js';
@@ -23,6 +23,11 @@ vi.mock('../../scripts/lib/backends/index.js', async (actual) => ({
   checkResources: () => {},
   openBackend: async () => ({ name: 'fleet', title: 'fleet f', slots: () => [{ name: 'h1', capacity: 1 }, { name: 'h2', capacity: 1 }], reachable: async () => true }) as unknown as Backend,
 }));
+// Passed through; a test holds one call to stand for an agent stopped mid-tick.
+vi.mock('../../scripts/lib/agent/requests.js', async (actual) => {
+  const real = await actual<typeof import('../../scripts/lib/agent/requests.js')>();
+  return { ...real, pendingRequests: vi.fn(real.pendingRequests) };
+});
 vi.mock('../../scripts/lib/runs/run-store.js', async (actual) => ({ ...(await actual<object>()), loadRun: async () => record }));
 
 const ended = (n: number, state: AttemptRecord['state'], host: string): AttemptRecord => ({
@@ -120,12 +125,26 @@ describe('an agent taken over while it was stopped', () => {
     expect(stillOwner, 'the drive is never asked whether it still owns the run').toBeTypeOf('function');
     expect(await stillOwner!()).toBe(true);
 
-    // Stopped past the stale time, it was taken over by another agent, which beats now.
+    // Stopped mid-tick (held in its inbox read) past the stale time, it was taken over by
+    // another agent, which beats now.
+    let stopped = false;
+    let wake = () => {};
+    const real = vi.mocked(pendingRequests).getMockImplementation()!;
+    vi.mocked(pendingRequests).mockImplementationOnce(async (h) => {
+      stopped = true;
+      await new Promise<void>((resolve) => (wake = resolve));
+      return real(h);
+    });
+    await waitFor(() => stopped, 30_000, 'the agent to stop mid-tick');
     const beat = new Date().toISOString();
-    await home.write('agent.json', JSON.stringify({ pid: 1, pid_start: null, host: 'always-on', started_at: beat, heartbeat_at: beat, ticks: 0, runs: [run.run_id] }) + '\n');
+    const newer = { pid: 1, pid_start: null, host: 'always-on', started_at: beat, heartbeat_at: beat, ticks: 0, runs: [run.run_id] };
+    await home.write('agent.json', JSON.stringify(newer) + '\n');
     expect(await stillOwner!()).toBe(false);
-    leaveDrive();
+    // It wakes: the rest of its tick, heartbeat included, leaves the home to the newer agent.
+    wake();
+    await waitFor(() => said.some((l) => l.includes('another agent took over')), 30_000, () => `the agent to leave (it said:\n${said.join('\n')})`);
+    leaveDrive(); // the supervisor it detached returns
     await running;
-    expect(said.join('\n')).toContain('another agent took over');
+    expect(JSON.parse(readFileSync(path.join(home.location, 'agent.json'), 'utf8'))).toEqual(newer);
   });
 });
