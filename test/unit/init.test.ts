@@ -72,6 +72,9 @@ describe('make init: answers', () => {
     expect(() => answer(FRESH_CONFIG, 'hosts', 'h1')).toThrow('hosts: "h1" is not name=value; e.g. hosts="h1=root@10.0.0.5:2222"');
     expect(() => answer(FRESH_CONFIG, 'hosts', 'h1=a@@b')).toThrow(/is not \[user@\]host\[:port\]/);
     expect(() => answer(FRESH_CONFIG, 'batch', 'gpu=p/r')).toThrow(/is not <project>\/<region>\/<machine type>/);
+    expect(() => answer(FRESH_CONFIG, 'clusters', 'hpc=local:gpu:x')).toThrow('clusters: hpc=local:gpu:x is not <login host or local>[:partition]; e.g. clusters="hpc=local:gpu"');
+    expect(() => answer(FRESH_CONFIG, 'clusters', 'hpc=:gpu')).toThrow(/is not <login host or local>\[:partition\]/);
+    expect(() => answer(FRESH_CONFIG, 'hosts', 'h1=10.0.0.5 h1=10.0.0.6')).toThrow('hosts: h1 is given twice; give each name once, e.g. hosts="h1=root@10.0.0.5:2222"');
   });
 
   it('asks for an S3 endpoint only with an s3:// store; - means AWS', () => {

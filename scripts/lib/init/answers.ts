@@ -20,10 +20,15 @@ export interface Question {
 const items = (answer: string) => (answer.trim() === '-' ? [] : answer.split(/\s+/).filter(Boolean));
 
 function pairs(key: string, answer: string, example: string): [string, string][] {
+  const named = new Set<string>();
   return items(answer).map((item) => {
     const at = item.indexOf('=');
     if (at < 1 || at === item.length - 1) throw new UserError(`${key}: ${JSON.stringify(item)} is not name=value; e.g. ${key}="${example}"`);
-    return [item.slice(0, at), item.slice(at + 1)];
+    const name = item.slice(0, at);
+    // Kept as an object, a name given twice would silently keep only its last value.
+    if (named.has(name)) throw new UserError(`${key}: ${name} is given twice; give each name once, e.g. ${key}="${example}"`);
+    named.add(name);
+    return [name, item.slice(at + 1)];
   });
 }
 
@@ -102,7 +107,8 @@ export const QUESTIONS: Question[] = [
       clusters: merged(
         c.clusters,
         pairs('clusters', a, 'hpc=local:gpu').map(([n, v]) => {
-          const [login, partition] = v.split(':');
+          const [login, partition, extra] = v.split(':');
+          if (!login || partition === '' || extra !== undefined) throw new UserError(`clusters: ${n}=${v} is not <login host or local>[:partition]; e.g. clusters="hpc=local:gpu"`);
           return [n, { ...(login && login !== 'local' ? { login } : {}), ...(partition ? { partition } : {}) }];
         }),
       ),
