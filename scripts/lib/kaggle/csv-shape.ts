@@ -2,6 +2,7 @@
 // the same columns and the same number of rows, which is what Kaggle's scorer refuses a file
 // for after a wasted daily submission. Fields may be quoted (RFC 4180: "" inside quotes, commas
 // and newlines within them); a trailing newline, CRLF line ends and a UTF-8 BOM are allowed.
+import { withoutBom } from '../bom.js';
 
 export interface CsvShape {
   columns: string[];
@@ -10,7 +11,7 @@ export interface CsvShape {
 }
 
 export function csvShape(text: string): CsvShape {
-  const s = text.charCodeAt(0) === 0xfeff ? text.slice(1) : text;
+  const s = withoutBom(text);
   const columns: string[] = [];
   let field = '';
   let quoted = false;

@@ -1,6 +1,7 @@
 // The shard file contract: `shard-<i>-of-<n>.jsonl`, a header line (ShardHeader below),
 // then one JSON record per line with a string or integer `key`, sorted by key.
 import { basename } from 'node:path';
+import { withoutBom } from '../bom.js';
 import { UserError } from '../ui/errors.js';
 import { LineReader } from './lines.js';
 
@@ -90,8 +91,7 @@ export async function headerOf(reader: LineReader): Promise<ShardHeader | string
   if (!(await reader.next())) return 'the file is empty (no header line)';
   let value: unknown;
   try {
-    // A byte-order mark (Python's utf-8-sig, PowerShell) is not part of the header's JSON.
-    value = JSON.parse(reader.text().replace(/^\uFEFF/, ''));
+    value = JSON.parse(withoutBom(reader.text()));
   } catch {
     return reader.unterminated ? 'the header line is cut off (truncated file)' : `not a ${SHARD_FORMAT} file: the first line is not JSON`;
   }

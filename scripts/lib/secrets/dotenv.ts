@@ -3,6 +3,7 @@
 import { readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { parseEnv } from 'node:util';
+import { withoutBom } from '../bom.js';
 import { UserError } from '../ui/errors.js';
 
 /** A `[export ]KEY=` line, trimmed; the capture is the quote that opens its value, if any. */
@@ -16,7 +17,7 @@ const ASSIGNMENT = /^(?:export )?[A-Za-z_][A-Za-z0-9_]*\s*=\s*(["'`]?)/;
  * text, which may be a secret). `shown` names the file in the message.
  */
 export function parseDotEnv(text: string, shown: string): Record<string, string> {
-  const lines = text.replace(/^\uFEFF/, '').split('\n');
+  const lines = withoutBom(text).split('\n');
   for (let i = 0; i < lines.length; i++) {
     const line = lines[i]!.trim();
     if (!line) lines[i] = '';

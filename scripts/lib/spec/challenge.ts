@@ -2,6 +2,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
+import { withoutBom } from '../bom.js';
 import { UserError } from '../ui/errors.js';
 import { formatZodIssue } from './zod-format.js';
 
@@ -28,8 +29,7 @@ export function loadChallenge(competitionDir: string, label: string): Challenge 
   if (!existsSync(file)) throw new UserError(`${shown}: missing; every competition has one (make competition-new scaffolds it)`);
   let raw: unknown;
   try {
-    // A byte-order mark (Notepad's UTF-8) is not JSON's, but not the author's mistake either.
-    raw = JSON.parse(readFileSync(file, 'utf8').replace(/^\uFEFF/, ''));
+    raw = JSON.parse(withoutBom(readFileSync(file, 'utf8')));
   } catch (err) {
     throw new UserError(`${shown}: malformed JSON: ${(err as Error).message}`);
   }
