@@ -12,7 +12,7 @@ import type { Backend } from '../backends/backend.js';
 import { backendForHandle } from '../backends/index.js';
 import type { Project } from '../project.js';
 import { askLauncherToStop, holdLauncher, launcherOf } from '../runs/launcher-lock.js';
-import { hasLiveUnit, runState, unitUnsent, type RunRecord } from '../runs/run-record.js';
+import { hasLiveUnit, markStopped, runState, type RunRecord } from '../runs/run-record.js';
 import { loadRun, runJournal, saveRun } from '../runs/run-store.js';
 import { Supervisor } from '../runs/supervisor.js';
 import { attemptSpec } from '../runs/unit-spec.js';
@@ -91,9 +91,7 @@ async function recordStopped(project: Project, runId: string): Promise<void> {
   if (!release) return;
   try {
     const run = await loadRun(project, runId, { fresh: true });
-    if (run.units.length && !run.units.some(unitUnsent)) return; // every unit started: its attempts say how it ended
-    run.stopped_at = new Date().toISOString();
-    await saveRun(project, run);
+    if (markStopped(run, new Date().toISOString())) await saveRun(project, run);
   } finally {
     release();
   }

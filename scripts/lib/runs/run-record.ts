@@ -133,7 +133,18 @@ const furthestBack = (states: RunState[], none: RunState): RunState => STATE_ORD
 const unstarted = (run: Pick<RunRecord, 'stopped_at'>): RunState => (run.stopped_at ? 'cancelled' : 'created');
 
 /** Whether a unit never went anywhere: no attempt, or its newest recorded but not sent (a submit that failed, or never made). */
-export const unitUnsent = (unit: UnitRecord): boolean => (unit.attempts.at(-1)?.state ?? 'queued') === 'queued';
+const unitUnsent = (unit: UnitRecord): boolean => (unit.attempts.at(-1)?.state ?? 'queued') === 'queued';
+
+/**
+ * A whole run's stop carried out at `at`: recorded (`stopped_at`) when it cut off a unit that
+ * never went anywhere, which then reads `cancelled` (unitState). False, changing nothing, when
+ * every unit started: their attempts say how each ended.
+ */
+export function markStopped(run: RunRecord, at: string): boolean {
+  if (run.units.length && !run.units.some(unitUnsent)) return false;
+  run.stopped_at = at;
+  return true;
+}
 
 /** A unit's state: its newest attempt's, else what a unit not started is (a stop cut it off, its queued attempt too). */
 export function unitState(run: Pick<RunRecord, 'stopped_at'>, unit: UnitRecord): RunState {

@@ -16,7 +16,7 @@ import { systemClock, type Clock, type SupervisorEvent, type SupervisorOptions, 
 import { faultPoint, isDiskProblem, UserError } from '../ui/errors.js';
 import { EarlierAttemptRunning, unanswered, type Backend, type Handle, type PollResult } from '../backends/backend.js';
 import { endsInARow, fitsResources, resumes, retryDelayMs } from './failover.js';
-import { allAttempts, isLiveAttempt, TERMINAL, type AttemptRecord, type AttemptState, type RunRecord, unitKey, unitUnsent } from './run-record.js';
+import { allAttempts, isLiveAttempt, TERMINAL, type AttemptRecord, type AttemptState, type RunRecord, markStopped, unitKey } from './run-record.js';
 import { mapLimit } from '../map-limit.js';
 import { CUT_SHORT } from '../sleep-unless.js';
 
@@ -159,12 +159,8 @@ export class Supervisor {
     const asked = this.opts.stopRequest();
     if (!asked) return false;
     this.stop(asked);
-    // The units it cut off before they started read `cancelled` (run-record.ts), as they do
-    // when make stop records the stop itself; it cannot while this process holds the run.
-    if (this.run.units.some(unitUnsent)) {
-      this.run.stopped_at = new Date(this.clock.now()).toISOString();
-      this.unsaved = true;
-    }
+    // Recorded here, as make stop records its own: it cannot while this process holds the run.
+    if (markStopped(this.run, new Date(this.clock.now()).toISOString())) this.unsaved = true;
     return true;
   }
 
