@@ -10,7 +10,7 @@ import { UserError } from '../ui/errors.js';
 import { checkExperimentPaths } from './experiment-paths.js';
 import { DURATION, ENV_NAME } from './formats.js';
 import { compileMetricsPattern } from './metrics-pattern.js';
-import { parseYaml, utf8Text } from './yaml.js';
+import { parseYaml, strictUtf8Text } from './yaml.js';
 import { formatZodIssue } from './zod-format.js';
 
 const NAME_RE = /^[a-z0-9][a-z0-9_-]{0,63}$/;
@@ -327,7 +327,7 @@ async function readYaml(root: string, file: string): Promise<unknown> {
   const text = readFileSync(path.join(root, file));
   const cached = path.join(root, '.switchyard', 'cache', `yaml-${createHash('sha256').update(text).digest('hex').slice(0, 32)}.json`);
   if (existsSync(cached)) return JSON.parse(readFileSync(cached, 'utf8'));
-  const value = await parseYaml(file, utf8Text(file, text));
+  const value = await parseYaml(file, strictUtf8Text(file, text));
   await writeFileAtomically(cached, JSON.stringify(value));
   return value;
 }

@@ -59,7 +59,7 @@ function checkDuplicateKeys(yaml: Yaml, doc: Document, lines: LineCounter, file:
  * A file's bytes as text, refusing what is not UTF-8: decoded leniently, a Latin-1 `é` in a
  * command or a path would become U+FFFD and run, or be looked for, as something never written.
  */
-export function utf8Text(file: string, bytes: Buffer): string {
+export function strictUtf8Text(file: string, bytes: Buffer): string {
   if (isUtf8(bytes)) return bytes.toString('utf8');
   const line = bytes.toString('latin1').split('\n').findIndex((l) => !isUtf8(Buffer.from(l, 'latin1'))) + 1;
   throw new UserError(`${file}:${line}: not UTF-8 text; save the file as UTF-8`);
