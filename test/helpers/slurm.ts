@@ -98,11 +98,15 @@ export async function startSlurm(opts: { enter?: { argv: string[]; env: Record<s
     const out: Buffer[] = [];
     child.stdout!.on('data', (b: Buffer) => out.push(b));
     child.stderr!.on('data', (b: Buffer) => out.push(b));
-    child.on('exit', () => writeFileSync(path.join(T, 'log', log), Buffer.concat(out)));
+    child.on('exit', () => {
+      if (!removed) writeFileSync(path.join(T, 'log', log), Buffer.concat(out));
+    });
     children.push(child);
     return child;
   };
   let stopped = false;
+  /** the cluster's folder is gone: a daemon that exits only now has nowhere to leave its log */
+  let removed = false;
   let ctld: ChildProcess | null = null;
   const stopController = async () => {
     if (!ctld || ctld.exitCode !== null || ctld.signalCode !== null) return;
@@ -119,6 +123,8 @@ export async function startSlurm(opts: { enter?: { argv: string[]; env: Record<s
     // slurmd may wait on jobs it is ending: a few seconds, then SIGKILL (its jobs go below).
     await Promise.race([Promise.all(children.map(exited)), new Promise((r) => setTimeout(r, 3_000).unref())]);
     for (const child of children) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    // Each writes its log as it exits: before the folder goes, not into a folder gone.
+    await Promise.race([Promise.all(children.map(exited)), new Promise((r) => setTimeout(r, 5_000).unref())]);
     // Every process of the cluster's jobs carries SLURM_CONF=<ours>: the runners and slurmstepd.
     for (const pid of processesOf(conf)) {
       try {
@@ -128,6 +134,7 @@ export async function startSlurm(opts: { enter?: { argv: string[]; env: Record<s
       }
     }
     if (opts.enter) for (const m of ['/etc/slurm', '/etc/hosts']) await there(['umount', m], 10_000).catch(() => {});
+    removed = true;
     rmSync(T, { recursive: true, force: true });
   };
   try {

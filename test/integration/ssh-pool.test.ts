@@ -225,8 +225,9 @@ describe('SshPool.exec', () => {
       const { seconds, pattern } = uniqueSleep();
       const marker = `started-${seconds}`;
       await failure(pool.exec(t, ['sh', '-c', `: > ${marker}; sleep ${seconds}`], { stdin: BINARY_STDIN, timeoutMs: 1 }));
-      await until('the command to start', async () => (await onHost('h1', `ls ${marker} 2>/dev/null || true`)) !== '');
-      await until('the sleep to end', async () => !(await runningOnH1(pattern)), 8000);
+      // The channel's open was asked before the give-up, so the command starts: on a loaded host, in seconds.
+      await until('the command to start', async () => (await onHost('h1', `ls ${marker} 2>/dev/null || true`)) !== '', 30_000);
+      await until('the sleep to end', async () => !(await runningOnH1(pattern)), 30_000);
     });
   });
 });
