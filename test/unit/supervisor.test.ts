@@ -543,6 +543,16 @@ describe('supervisor', () => {
     expect(w.run.units[0]!.attempts.map((a) => a.state)).toEqual(['cancelled']);
   });
 
+  it('a stop of some units, followed from here, stops those only: the others run on', async () => {
+    const w = world({ units: 3, hosts: { h1: { capacity: 3 } }, plan: () => ok(60_000) });
+    const handles = await onClock(w.clock, w.backend.submitMany(w.run.units.map((u) => ({ spec: specFor(w.run)(u.index, 1), slot: 'h1' }))));
+    for (const [i, u] of w.run.units.entries()) u.attempts.push({ ...queuedAttempt(1, 'fleet', 'h1'), handle: handles[i] as Handle, state: 'running' });
+    const stopper = new Supervisor({ run: w.run, backend: w.backend, openBackend: async () => w.backend, journal: w.journal, specFor: specFor(w.run), maxAttempts: 0, clock: w.clock, only: [1] });
+    await onClock(w.clock, stopper.follow({ stop: {} }));
+    expect(w.backend.cancels.map((c) => c.unit)).toEqual([unitKey(w.run, 1)]);
+    expect(w.run.units.map((u) => u.attempts.at(-1)!.state)).toEqual(['running', 'cancelled', 'running']);
+  });
+
   it('keeps its invariants over 200 random schedules', async () => {
     let seed = 42;
     const rand = () => ((seed = (Math.imul(seed, 1664525) + 1013904223) >>> 0) / 2 ** 32);

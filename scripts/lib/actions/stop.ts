@@ -150,6 +150,7 @@ async function askAndFollow(project: Project, run: RunRecord, opts: { force?: bo
     journal: runJournal(project),
     specFor: (unit, attempt) => attemptSpec(project, run, unit, attempt),
     maxAttempts: 0,
+    only: opts.units,
     sink: (e) => {
       if (e.type === 'notice' && e.line.startsWith('could not ask it to stop')) unreachable.push({ unit: e.unit, why: e.line });
     },

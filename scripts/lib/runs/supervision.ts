@@ -65,7 +65,10 @@ export interface SupervisorOptions {
   specFor: (unit: number, attempt: number) => AttemptSpec;
   /** attempts per unit in this launch */
   maxAttempts: number;
-  /** launch only these units, finished or not (a retry); default every unfinished unit */
+  /**
+   * launch only these units, finished or not (a retry); default every unfinished unit. Following
+   * (follow()), only these are followed and stopped.
+   */
   only?: number[];
   /** the slot the selected units start on (a retry's host=) */
   slot?: string;

@@ -343,6 +343,8 @@ export class Supervisor {
       const last = rec.attempts.at(-1);
       const u: Unit = { rec, backend, slot: '', phase: 'idle', live: null, limit: rec.attempts.length + this.opts.maxAttempts, pushFrom: null, lastLine: null, silent: false, metrics: null, notBefore: 0, queuedEarlier: last?.state === 'queued' };
       this.units.push(u);
+      // Following some units only (make stop shard=): the others are not this process's to touch.
+      if (opts.reattachOnly && this.opts.only && !this.opts.only.includes(rec.index)) continue;
       if (isLiveAttempt(last) && last.handle) {
         // Running already (started by an orchestrator that died or detached): follow it where it is.
         u.backend = last.backend === backend.name ? backend : await this.opts.openBackend(last.backend);
