@@ -19,7 +19,7 @@ const SCRIPT = '#!/bin/bash\n#SBATCH --job-name=sy-run-3\nexec true\n';
 // Lines `read` or `printf` could bend: backslashes, a format, leading blanks, an option, shell words.
 const SPECS = ['{"unit_id":"run/shards/0","cmd":"a\\\\b \\\\n %s %%"}', '  {"unit_id":"run/shards/1","x":"$(touch pwned) `id` \'q\'"}', '-n'];
 
-/** squeue answers `known` for the name asked (nothing when empty); sbatch answers 777. */
+/** squeue answers `known` for the name asked (nothing when empty; `fails`: it cannot reach the controller); sbatch answers 777. */
 function submit(known: string, specs = SPECS, folders = specs.map((_, i) => path.join(dir, `work/run/shards/${i}/attempts/1`)), logs = path.join(dir, 'logs')) {
   const bin = path.join(dir, 'bin');
   const tool = (name: string, body: string) => {
@@ -27,7 +27,8 @@ function submit(known: string, specs = SPECS, folders = specs.map((_, i) => path
     chmodSync(path.join(bin, name), 0o755);
   };
   mkdirSync(bin, { recursive: true });
-  tool('squeue', `printf '%s\\n' "$@" > "${dir}/squeue.args"; [ -n "${known}" ] && echo ${known}; exit 0`);
+  const answer = known === 'fails' ? `echo 'slurm_load_jobs error: Unable to contact slurm controller (connect failure)' >&2; exit 1` : `[ -n "${known}" ] && echo ${known}; exit 0`;
+  tool('squeue', `printf '%s\\n' "$@" > "${dir}/squeue.args"; ${answer}`);
   tool('sbatch', `cp "$2" "${dir}/sbatch.ran"; pwd > "${dir}/sbatch.pwd"; echo "777;cluster"`);
   const call = slurmSubmitCall({
     sbatchFile: `${logs}/s.sbatch`,
@@ -77,6 +78,14 @@ describe('SLURM_SUBMIT_SCRIPT', () => {
     expect(readFileSync(path.join(dir, 'squeue.args'), 'utf8')).toContain('--name=sy-run-3');
     expect(readFileSync(path.join(dir, 'logs/s.jobid'), 'utf8')).toBe('4242\n');
     expect(specIn(folder)).toBe('written by the submitter that died\n');
+  });
+
+  it('a squeue that does not answer: exit 13 with its error, and nothing submitted (a job of that name may exist)', () => {
+    const r = submit('fails');
+    expect(r.code).toBe(13);
+    expect(r.stderr.trim()).toBe('slurm_load_jobs error: Unable to contact slurm controller (connect failure)');
+    expect(r.sbatchRan).toBe(false);
+    expect(existsSync(path.join(dir, 'logs/s.jobid'))).toBe(false);
   });
 
   it('a spec it cannot write: exit 11 naming the file, and nothing submitted', () => {

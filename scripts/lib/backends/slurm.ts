@@ -157,7 +157,8 @@ export class SlurmBackend implements Backend {
     const id = r.stdout.trim().split('\n').at(-1) ?? '';
     if (r.code !== 0 || !/^\d+$/.test(id)) {
       const why = (r.stderr.trim() || r.stdout.trim()).split('\n').at(-1) ?? '';
-      throw new UserError(`slurm ${cluster}: ${r.code === 12 ? 'sbatch refused the job' : r.code === 127 ? `no sbatch on login ${login.name}` : `submit exited ${r.code}`}${why ? `: ${why}` : ''}`);
+      const what = { 12: 'sbatch refused the job', 13: 'squeue did not answer, so a job of these attempts could not be looked for before submitting', 127: `no sbatch on login ${login.name}` }[r.code] ?? `submit exited ${r.code}`;
+      throw new UserError(`slurm ${cluster}: ${what}${why ? `: ${why}` : ''}`);
     }
     const submitted_at = new Date().toISOString();
     return units.map((u, i): SlurmHandle => ({

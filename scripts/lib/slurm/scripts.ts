@@ -51,17 +51,23 @@ done`;
  * line each in the folders' order, then the sbatch script. When $2 holds an id the same
  * submission was made before: that id is printed and nothing is submitted again. So is the id
  * of a job SLURM knows by that name (sbatch answered, and the submitter died before it kept the
- * id); its specs are left as that submitter wrote them. Otherwise the specs are written, then
- * the script, then sbatch runs, from the folder the call started in (where the job starts).
- * One call for the whole job array, and no process per unit. Exit 11: a file could not be
- * written; 12: sbatch refused (its error on stderr); 127: no sbatch on the PATH.
+ * id); its specs are left as that submitter wrote them. That id is the array's (`%F`): each
+ * task of an array that has started has a job id of its own (`%A`). Otherwise the specs are
+ * written, then the script, then sbatch runs, from the folder the call started in (where the
+ * job starts). One call for the whole job array, and no process per unit. Exit 11: a file
+ * could not be written; 12: sbatch refused (its error on stderr); 13: squeue did not answer (its
+ * error on stderr: a job it could not tell of may exist, so nothing is submitted); 127: no
+ * sbatch on the PATH.
  */
 export const SLURM_SUBMIT_SCRIPT = `[ -s "$2" ] && { cat "$2"; exit 0; }
 command -v sbatch >/dev/null 2>&1 || { echo "sbatch is not on the PATH" >&2; exit 127; }
 sbatch_file=$1 id_file=$2 name=$3 spec=$4 base=$5 here=$PWD; shift 5
 { cd -- "$base" 2>/dev/null || { mkdir -p -- "$base" && cd -- "$base"; }; } && mkdir -p -- "$@" && cd -- "$here" || exit 11
 shift
-id=$(squeue -h --states=all --name="$name" -o %A 2>/dev/null | head -n 1)
+nl='
+'
+out=$(squeue -h --states=all --name="$name" -o %F) || exit 13
+id=\${out%%"$nl"*}
 if [ -z "$id" ]; then
   for d do
     IFS= read -r line && printf '%s\\n' "$line" > "$base/$d/$spec" || { echo "cannot write $base/$d/$spec" >&2; exit 11; }
