@@ -41,8 +41,9 @@ void runMain(async () => {
   if (run.sharded) console.log(unitTable(await lookAtUnits(project, run)));
   else {
     const last = run.units[0]?.attempts.at(-1);
-    if (last) console.log(`attempt ${last.n} ${last.state} at checkpoint step ${last.last_step ?? '-'}; make train experiment=${run.experiment} resumes it`);
-    else console.log(`no attempt had started; make train experiment=${run.experiment} starts it`);
+    // One recorded queued was never sent, or its submit was looked for and had started nothing.
+    if (last && last.state !== 'queued') console.log(`attempt ${last.n} ${last.state} at checkpoint step ${last.last_step ?? '-'}; make train experiment=${run.experiment} resumes it`);
+    else if (!result.unreachable.length) console.log(`no attempt had started; make train experiment=${run.experiment} starts it`);
   }
   return result.running.length || result.unreachable.length ? 1 : 0;
 });

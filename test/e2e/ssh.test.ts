@@ -38,6 +38,8 @@ beforeAll(async () => {
   writeFileSync(path.join(exps, 'kaggle.yaml'), `${fast}secrets: [KAGGLE_USERNAME, KAGGLE_KEY]\n`);
   // Long enough (~9 s) for its host to be cut off after a few checkpoints.
   writeFileSync(path.join(exps, 'fallback.yaml'), `${fast.replace('EPOCHS: "1600"', 'EPOCHS: "4800"')}backends: [ssh, local]\n`);
+  // Runs for an hour unless stopped.
+  writeFileSync(path.join(exps, 'long.yaml'), fast.replace('EPOCHS: "1600"', 'EPOCHS: "1000000"'));
   writeFileSync(path.join(sb.dir, '.env'), `${DOTENV}KAGGLE_USERNAME=e2e-user\nKAGGLE_KEY=${KAGGLE_KEY}\n`);
   sb.git(['add', '-A']);
   sb.git(['commit', '-qm', 'test hosts']);
@@ -156,6 +158,37 @@ describe('ssh backend', () => {
     expect(pulled.code, pulled.out).toBe(0);
     expect(pulled.stdout).toContain(`pulled`);
     expect(existsSync(path.join(sb.dir, 'outputs', id, 'outputs/model.json'))).toBe(true);
+  });
+
+  it('make stop reaches a remote attempt whose launcher died before it saved the handle, and records it stopped', async () => {
+    const p = sb.spawnMake(['train', 'experiment=penguins/long', 'backend=ssh', 'host=h1']);
+    const home = hosts.hosts[0]!.home;
+    await waitFor(() => {
+      const id = runIdIn(p.output());
+      return !!id && existsSync(path.join(home, `switchyard/scratch/${id}/attempts/1/events.jsonl`));
+    }, 60_000, 'the remote attempt to start');
+    const id = runIdIn(p.output())!;
+    process.kill(-p.pid!, 'SIGKILL');
+    await new Promise((r) => p.on('close', r));
+    // What a launcher killed between its submit and the save of the handle leaves: the attempt
+    // queued on the slot its submit went to, its start in the ledger.
+    const file = path.join(runDir(id), 'run.json');
+    const record = JSON.parse(readFileSync(file, 'utf8'));
+    const handle = record.attempts[0].handle;
+    expect(record.attempts[0]).toMatchObject({ n: 1, slot: 'h1', state: 'running' });
+    Object.assign(record.attempts[0], { handle: null, state: 'queued' });
+    writeFileSync(file, `${JSON.stringify(record, null, 2)}\n`);
+    expect(make(['reindex']).code).toBe(0);
+
+    const stop = make(['stop', `run=${id}`]);
+    expect(stop.code, stop.out).toBe(0);
+    expect(stop.stdout).toMatch(/attempt 1 cancelled at checkpoint step \d+/);
+    const after = JSON.parse(readFileSync(file, 'utf8'));
+    expect(after.attempts.map((a: { state: string }) => a.state)).toEqual(['cancelled']);
+    expect(after.attempts[0].handle).toEqual(handle);
+    expect(hosts.killOn('h1', 'python3 train.py', 'SIGKILL')).toBe(0); // nothing left running
+    const starts = readFileSync(path.join(sb.dir, '.switchyard/ledger.jsonl'), 'utf8').split('\n').filter((l) => l.includes('"type":"attempt.started"') && l.includes(`"run_id":"${id}"`));
+    expect(starts).toHaveLength(1);
   });
 
   it('a host whose sshd dies mid-run is lost within its connect timeout, the run resumes on the next backend from what came home, and make verify passes', async () => {

@@ -227,6 +227,17 @@ export class FakeBackend implements Backend {
     });
   }
 
+  /** every findSubmitted call: the slot and the units asked about */
+  readonly finds: { slot: string; units: string[] }[] = [];
+
+  async findSubmitted(subs: readonly Submission[]): Promise<(Handle | null)[]> {
+    const host = subs[0]!.slot;
+    this.finds.push({ slot: host, units: subs.map((s) => s.spec.unit_id) });
+    await this.clock.sleep(this.hosts.get(host)!.pollMs);
+    if (!this.answers(host)) throw new Error(`${host}: connect timeout`);
+    return subs.map(({ spec, slot }) => (this.byKey.has(`${spec.unit_id}#${spec.attempt}@${slot}`) ? { backend: this.name, host: slot, unit: spec.unit_id, attempt: spec.attempt } : null));
+  }
+
   async pollMany(reqs: readonly PollRequest[]): Promise<PollResult[]> {
     const host = String(reqs[0]!.handle.host);
     this.polls.push({ at: this.clock.now(), slot: host, n: reqs.length });

@@ -3,7 +3,7 @@
 import { describe, expect, it } from 'vitest';
 import { hostLayout } from '../../scripts/lib/remote/host-layout.js';
 import { parsePoll, parseSubmit, pollArgs, renderLaunch, submitCall } from '../../scripts/lib/remote/launch.js';
-import { CANCEL_SCRIPT, POLL_SCRIPT, PREPARE_SCRIPT, SUBMIT_SCRIPT } from '../../scripts/lib/remote/scripts.js';
+import { CANCEL_SCRIPT, FIND_SCRIPT, POLL_SCRIPT, PREPARE_SCRIPT, SUBMIT_SCRIPT } from '../../scripts/lib/remote/scripts.js';
 import { testAttemptSpec } from '../helpers/runner-process.js';
 import { expectGolden } from '../helpers/golden.js';
 
@@ -23,7 +23,7 @@ const spec = testAttemptSpec({
 
 describe('remote rendering', () => {
   it('keeps the remote scripts as reviewed', () => {
-    for (const [name, script] of Object.entries({ poll: POLL_SCRIPT, prepare: PREPARE_SCRIPT, submit: SUBMIT_SCRIPT, cancel: CANCEL_SCRIPT })) {
+    for (const [name, script] of Object.entries({ poll: POLL_SCRIPT, prepare: PREPARE_SCRIPT, submit: SUBMIT_SCRIPT, find: FIND_SCRIPT, cancel: CANCEL_SCRIPT })) {
       expectGolden(`remote/${name}.sh`, `${script}\n`);
     }
   });

@@ -9,7 +9,7 @@ import { ClusterSchema } from '../../scripts/lib/config/cluster-config.js';
 import type { AttemptSpec } from '../../scripts/lib/runner/attempt-spec.js';
 import type { LoginNode, ShResult } from '../../scripts/lib/slurm/login-node.js';
 import type { JobPaths } from '../../scripts/lib/slurm/render-sbatch.js';
-import { SLURM_CANCEL_SCRIPT, SLURM_KILL_SCRIPT, SLURM_POLL_SCRIPT, SLURM_SUBMIT_SCRIPT } from '../../scripts/lib/slurm/scripts.js';
+import { SLURM_CANCEL_SCRIPT, SLURM_FIND_SCRIPT, SLURM_KILL_SCRIPT, SLURM_POLL_SCRIPT, SLURM_SUBMIT_SCRIPT } from '../../scripts/lib/slurm/scripts.js';
 import { shellQuote } from '../../scripts/lib/quote.js';
 import { CHANNEL_COMMAND_MAX } from '../../scripts/lib/ssh/pool.js';
 import { UserError } from '../../scripts/lib/ui/errors.js';
@@ -189,6 +189,39 @@ describe('SlurmBackend', () => {
     const off = new ScriptedLogin(() => ({ code: 0, stdout: '1\n', stderr: '' }), 'MaxArraySize = 0\n');
     await new SlurmBackend({ cluster: 'hpc', entry: ClusterSchema.parse({}), login: off }).submitMany(shards(2).map((spec) => ({ spec, slot: 'hpc' })));
     expect(off.calls.map((c) => c.stdin!.includes('--array'))).toEqual([false, false]);
+  });
+
+  it('finds submitted jobs in one call for every array, cut and named as submitMany cut them; submits nothing', async () => {
+    const config = 'MaxArraySize = 3\n';
+    const submitter = new ScriptedLogin((_s, args) => ({ code: 0, stdout: `${args.length}\n`, stderr: '' }), config);
+    const group = shards(8).map((spec) => ({ spec, slot: 'hpc' }));
+    const submitted = await new SlurmBackend({ cluster: 'hpc', entry: ClusterSchema.parse({}), login: submitter }).submitMany(group);
+    const finder = new ScriptedLogin(() => ({ code: 0, stdout: '7\n-\n9\n', stderr: '' }), config);
+    const found = await new SlurmBackend({ cluster: 'hpc', entry: ClusterSchema.parse({}), login: finder }).findSubmitted(group);
+    expect(finder.calls.map((c) => c.script)).toEqual([SLURM_FIND_SCRIPT]);
+    // per array the file its submit keeps the id in, and its job's name
+    const kept = submitter.calls.map((c) => [c.args[1], c.args[2]]);
+    expect(finder.calls[0]!.args).toEqual(kept.flat());
+    expect(found.map((h) => h?.job ?? null)).toEqual(['7_0', '7_1', '7_2', null, null, null, '9_0', '9_1']);
+    expect(found.map((h) => h && { ...h, submitted_at: 0 })).toEqual(submitted.map((h, i) => (i >= 3 && i < 6 ? null : { ...(h as Handle), job: found[i]!.job, submitted_at: 0 })));
+  });
+
+  it('a search SLURM could not answer, or cut short, is a one-line error, never "not found"', async () => {
+    const answers: ShResult[] = [
+      { code: 1, stdout: '', stderr: 'slurm_load_jobs error: Unable to contact slurm controller (connect failure)\n' },
+      { code: 0, stdout: '7\n', stderr: '' },
+    ];
+    const login = new ScriptedLogin(() => answers.shift()!);
+    const backend = new SlurmBackend({ cluster: 'hpc', entry: ClusterSchema.parse({}), login });
+    const group = shards(2).map((spec) => ({ spec, slot: 'hpc' }));
+    await expect(backend.findSubmitted(group.slice(0, 1))).rejects.toThrow(
+      new UserError('slurm hpc: squeue did not answer (exit 1: slurm_load_jobs error: Unable to contact slurm controller (connect failure)); the jobs these attempts may have started cannot be looked for'),
+    );
+    // two units are one array of MaxArraySize 1001: one line answers it
+    expect((await backend.findSubmitted(group)).map((h) => h?.job)).toEqual(['7_0', '7_1']);
+    answers.push({ code: 0, stdout: '', stderr: '' }, { code: 0, stdout: 'Welcome to the cluster\n', stderr: '' });
+    await expect(backend.findSubmitted(group)).rejects.toThrow(/^slurm hpc: the search for submitted jobs answered "", not a job id or "-" for each job array$/);
+    await expect(backend.findSubmitted(group)).rejects.toThrow(/^slurm hpc: the search for submitted jobs answered "Welcome to the cluster\\n"/);
   });
 
   it('sbatch refusing is one line', async () => {

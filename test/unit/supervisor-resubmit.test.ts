@@ -87,16 +87,29 @@ class ScriptedScheduler implements Backend {
     this.onCreate();
   }
 
+  async findSubmitted(subs: readonly Submission[]): Promise<(Handle | null)[]> {
+    const specs = subs.map((s) => s.spec);
+    const id = batchJobId(specs);
+    await this.clock.sleep(50);
+    return specs.map((s, task) => (this.jobs.has(id) ? { backend: this.name, job: id, task, unit: s.unit_id, attempt: s.attempt } : null));
+  }
+
   async pollMany(reqs: readonly PollRequest[]): Promise<PollResult[]> {
     await this.clock.sleep(50);
     return reqs.map(({ handle }) => {
       const job = this.jobs.get(String(handle.job))!;
+      if (this.cancels.includes(`${String(handle.unit)}#${String(handle.attempt)}`)) return { state: 'cancelled', reason: 'make stop', exit_code: null, events: [], metrics: null, last_line: null, unanswered: false };
       const done = this.clock.now() >= job.createdAt + this.runMs(String(handle.unit));
       return { state: done ? 'succeeded' : 'running', reason: null, exit_code: done ? 0 : null, events: [], metrics: null, last_line: null, unanswered: false };
     });
   }
 
-  async cancel(): Promise<void> {}
+  /** each attempt asked to stop, as `unit#attempt`: it ends cancelled at its next poll */
+  readonly cancels: string[] = [];
+
+  async cancel(handle: Handle): Promise<void> {
+    this.cancels.push(`${String(handle.unit)}#${String(handle.attempt)}`);
+  }
   async *logs(): AsyncIterable<string> {}
   async pull(): Promise<void> {}
   async pushCheckpoints(): Promise<void> {}
@@ -178,5 +191,37 @@ describe('supervisor: a submit to a scheduler sent again after a crash or a fail
     expect(backend.violations).toEqual([]);
     expect(attemptsOf(left)).toEqual([['1 queued'], ['1 lost', '2 succeeded']]);
     expect(journal.claims.get(unitKey(left, 1))).toBe(2); // attempt 1's runner in the first job stops writing
+  });
+
+  it('a stop finds the job a launcher killed between submit and save had made, and stops its attempts, starting nothing', async () => {
+    const clock = new FakeClock();
+    const backend = new ScriptedScheduler(clock, 2);
+    const journal = new DiskJournal(new Map());
+    const left = await killedAfterSubmit(demoRun(2, ['gcp-batch']), backend, journal, clock);
+    await onClock(clock, launcher(left, backend, journal, clock).follow({ stop: {} }));
+    expect(backend.cancels.map((c) => c.split('/').at(-1))).toEqual(['0#1', '1#1']);
+    expect(backend.jobs.size).toBe(1);
+    expect(attemptsOf(left)).toEqual([['1 cancelled'], ['1 cancelled']]);
+    expect(journal.entries.filter((e) => e.type === 'attempt.started').map((e) => [e.shard, e.attempt])).toEqual([
+      [0, 1],
+      [1, 1],
+    ]);
+    expect(left.units[0]!.attempts[0]!.handle).toMatchObject({ job: [...backend.jobs.keys()][0], task: 0 });
+  });
+
+  it('a stop of attempts whose submit never reached the scheduler finds nothing, sends nothing, and leaves them unstarted', async () => {
+    const clock = new FakeClock();
+    const backend = new ScriptedScheduler(clock, 2);
+    const journal = new DiskJournal(new Map());
+    const left = await killedAfterSubmit(demoRun(2, ['gcp-batch']), backend, journal, clock);
+    backend.jobs.clear(); // killed before its submit reached Batch
+    const events: string[] = [];
+    const stopper = new Supervisor({ run: left, backend, openBackend: async () => backend, journal, specFor: (unit, attempt) => ({ run_id: left.run_id, unit_id: unitKey(left, unit), attempt }) as AttemptSpec, maxAttempts: 0, clock, sink: (e) => events.push(e.type) });
+    await onClock(clock, stopper.follow({ stop: {} }));
+    expect(backend.jobs.size).toBe(0);
+    expect(backend.cancels).toEqual([]);
+    expect(attemptsOf(left)).toEqual([['1 queued'], ['1 queued']]);
+    expect(journal.entries.filter((e) => e.type === 'attempt.started')).toEqual([]);
+    expect(events).not.toContain('started');
   });
 });

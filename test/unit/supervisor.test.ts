@@ -543,6 +543,30 @@ describe('supervisor', () => {
     expect(w.run.units[0]!.attempts.map((a) => a.state)).toEqual(['cancelled']);
   });
 
+  it('a stop finds the attempt a submit whose answer was lost had started, and stops it; one never sent stays unstarted', async () => {
+    const w = world({ units: 2, hosts: { h1: { capacity: 2 } }, plan: () => ok(60_000) });
+    // Both recorded queued on h1, then the launcher died: unit 0's submit had reached the host, unit 1's had not.
+    for (const u of w.run.units) u.attempts.push(queuedAttempt(1, 'fleet', 'h1'));
+    await onClock(w.clock, w.backend.submitMany([{ spec: specFor(w.run)(0, 1), slot: 'h1' }]));
+    const stopper = new Supervisor({ run: w.run, backend: w.backend, openBackend: async () => w.backend, journal: w.journal, specFor: specFor(w.run), maxAttempts: 0, clock: w.clock });
+    await onClock(w.clock, stopper.follow({ stop: {} }));
+    expect(w.backend.finds).toEqual([{ slot: 'h1', units: [unitKey(w.run, 0)] }, { slot: 'h1', units: [unitKey(w.run, 1)] }]);
+    expect(w.backend.cancels).toEqual([{ unit: unitKey(w.run, 0), force: false }]);
+    expect(w.backend.attempts).toHaveLength(1);
+    expect(w.run.units.map((u) => u.attempts.map((a) => a.state))).toEqual([['cancelled'], ['queued']]);
+    expect(w.journal.entries.filter((e) => e.type === 'attempt.started').map((e) => e.shard)).toEqual([0]);
+  });
+
+  it('a stop whose look for a sent attempt gets no answer says it could not ask, and leaves the attempt as recorded', async () => {
+    const w = world({ units: 1, hosts: { h1: { vanishAt: 0 } }, plan: () => ok(60_000) });
+    w.run.units[0]!.attempts.push(queuedAttempt(1, 'fleet', 'h1'));
+    const notices: string[] = [];
+    const stopper = new Supervisor({ run: w.run, backend: w.backend, openBackend: async () => w.backend, journal: w.journal, specFor: specFor(w.run), maxAttempts: 0, clock: w.clock, sink: (e) => e.type === 'notice' && notices.push(e.line) });
+    await onClock(w.clock, stopper.follow({ stop: {} }));
+    expect(notices).toEqual(['could not ask it to stop: its submit to h1 may have started it, and looking there failed: h1: connect timeout']);
+    expect(w.run.units[0]!.attempts.map((a) => a.state)).toEqual(['queued']);
+  });
+
   it('a stop of some units, followed from here, stops those only: the others run on', async () => {
     const w = world({ units: 3, hosts: { h1: { capacity: 3 } }, plan: () => ok(60_000) });
     const handles = await onClock(w.clock, w.backend.submitMany(w.run.units.map((u) => ({ spec: specFor(w.run)(u.index, 1), slot: 'h1' }))));

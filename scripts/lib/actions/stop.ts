@@ -9,7 +9,7 @@ import { closeForStop, desiredRun, followerLive, stopCarried } from '../agent/de
 import { agentHome, type AgentHome } from '../agent/home.js';
 import { askAgent, untilSettled } from '../agent/requests.js';
 import type { Backend } from '../backends/backend.js';
-import { backendForHandle } from '../backends/index.js';
+import { backendForHandle, backendForSlot } from '../backends/index.js';
 import type { Project } from '../project.js';
 import { askLauncherToStop, holdLauncher, launcherOf } from '../runs/launcher-lock.js';
 import { hasLiveUnit, markStopped, runState, type RunRecord } from '../runs/run-record.js';
@@ -32,6 +32,10 @@ export interface StopResult {
 const live = (run: RunRecord, only?: number[]) =>
   run.units.filter((u) => (!only || only.includes(u.index)) && ['running', 'pending'].includes(u.attempts.at(-1)?.state ?? '')).map((u) => u.index);
 
+/** Units whose attempt was sent to a slot without its handle saved: it may run there, and is looked for. */
+const sentUnsure = (run: RunRecord, only?: number[]) =>
+  run.units.filter((u) => (!only || only.includes(u.index)) && u.attempts.at(-1)?.state === 'queued' && u.attempts.at(-1)?.slot !== undefined).map((u) => u.index);
+
 /** What a stop did: asked the agent that carries the run, or stopped the units from here. */
 export type StopOutcome =
   | { by: 'agent'; pid: number; who: string; answer: string; run: RunRecord; settled: boolean }
@@ -52,7 +56,7 @@ export async function stopWanted(project: Project, run: RunRecord, opts: { force
     const now = await untilSettled(project, home, run.run_id, (run.spec.train.grace_sec + 30) * 1000);
     return { by: 'agent', pid: agent.info.pid, who, answer, run: now, settled: !hasLiveUnit(now) };
   }
-  const asked = live(run, opts.units);
+  const asked = [...live(run, opts.units), ...sentUnsure(run, opts.units)].sort((a, b) => a - b);
   // A launcher may follow a run with nothing live at this moment: its units queued, or between two.
   const launcherWaits = !opts.units && runState(run) !== 'succeeded' && launcherOf(project, run.run_id) !== null;
   // A shell on another machine that follows the run (a store home) writes its record: it leaves
@@ -113,19 +117,20 @@ async function askAndFollow(project: Project, run: RunRecord, opts: { force?: bo
   // One backend per place, shared by its units: a scheduler stops a job once all of its units were asked.
   const opened = new Map<string, Promise<Backend>>();
   const backendOf = (unit: number) => {
-    const h = run.units[unit]!.attempts.at(-1)!.handle!;
-    const key = JSON.stringify([h.backend, h.host ?? null, h.fleet ?? null, h.entry ?? null]);
-    if (!opened.has(key)) opened.set(key, backendForHandle(project, h));
+    const { handle: h, backend, slot } = run.units[unit]!.attempts.at(-1)!;
+    const key = JSON.stringify(h ? [h.backend, h.host ?? null, h.fleet ?? null, h.entry ?? null, h.cluster ?? null] : [backend, slot]);
+    if (!opened.has(key)) opened.set(key, h ? backendForHandle(project, h) : backendForSlot(project, backend, slot!, run.fleet));
     return opened.get(key)!;
   };
   if (follower !== null) {
     // The follower records what ends: only ask. A whole run's stop asks the follower first, so
     // that it starts nothing more (its queued units), then the live units, should it not answer.
     if (!opts.units) await askLauncherToStop(project, run.run_id, { force: opts.force === true });
+    // An attempt without a handle is the follower's to look for (its submit may be on its way).
     await Promise.all(
       asked.map(async (unit) => {
-        const h = run.units[unit]!.attempts.at(-1)!.handle!;
-        await (await backendOf(unit)).cancel(h, { force: opts.force }).catch((err: Error) => unreachable.push({ unit, why: err.message.split('\n')[0]! }));
+        const h = run.units[unit]!.attempts.at(-1)!.handle;
+        if (h) await (await backendOf(unit)).cancel(h, { force: opts.force }).catch((err: Error) => unreachable.push({ unit, why: err.message.split('\n')[0]! }));
       }),
     );
     // Wait until the follower has recorded their ends; for a whole run's stop, until it has let

@@ -102,6 +102,15 @@ export interface Backend {
    * only with the same attempts, in the same order (the group it recorded before the first send).
    */
   submitMany(subs: readonly Submission[]): Promise<(Handle | Error)[]>;
+  /**
+   * The attempts a submit may have started, looked for where they would run, starting nothing: a
+   * handle for each that was started (as its submit would have answered), null for each that was
+   * not. For submits whose answer was lost (the call failed or timed out, or its process died
+   * before it saved the handle), so that a stop reaches what they started. Submissions as
+   * submitMany took them: of one slot, and a scheduler's one recorded group, in its order.
+   * Throws when the slot cannot be asked.
+   */
+  findSubmitted(subs: readonly Submission[]): Promise<(Handle | null)[]>;
   /** One round trip per slot: every request must be of the same slot. */
   pollMany(reqs: readonly PollRequest[]): Promise<PollResult[]>;
   /** Resolves when an attempt may have changed state, after `ms` at the latest, or at once when `signal` aborts. */

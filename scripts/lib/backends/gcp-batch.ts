@@ -200,8 +200,32 @@ export class GcpBatchBackend implements Backend {
     await client.createJob({ parent: this.parent, jobId, job }).catch((err: { code?: number }) => {
       if (err.code !== ALREADY_EXISTS) throw err;
     });
-    const name = `${this.parent}/jobs/${jobId}`;
-    return units.map((u, task): BatchHandle => ({ backend: 'gcp-batch', entry: this.opts.entry, job: name, task, unit: u.unit_id, attempt: u.attempt }));
+    return this.handles(units);
+  }
+
+  /** The job these attempts make, if it was made: one getJob by the ID they name. */
+  async findSubmitted(subs: readonly Submission[]): Promise<(Handle | null)[]> {
+    const units = subs.map((s) => s.spec);
+    const name = this.jobName(units);
+    const client = await this.api();
+    const made = await client.getJob({ name }, TICK_CALL).then(
+      () => true,
+      (err: { code?: number; message?: string }) => {
+        if (err.code === NOT_FOUND) return false;
+        throw new UserError(`Batch: ${String(err.message).split('\n')[0]}`);
+      },
+    );
+    return made ? this.handles(units) : units.map(() => null);
+  }
+
+  private jobName(units: readonly AttemptSpec[]): string {
+    return `${this.parent}/jobs/${batchJobId(units)}`;
+  }
+
+  /** A job's attempts, one task each in the order submitted. */
+  private handles(units: readonly AttemptSpec[]): BatchHandle[] {
+    const job = this.jobName(units);
+    return units.map((u, task) => ({ backend: 'gcp-batch', entry: this.opts.entry, job, task, unit: u.unit_id, attempt: u.attempt }));
   }
 
   /** Per job one listing of its tasks (one call up to TASKS_PAGE tasks), and getJob only when a task waits; then each attempt's files in the store. */

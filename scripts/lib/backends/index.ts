@@ -104,6 +104,15 @@ export function backendForHandle(project: Workspace, handle: Handle, ctx: Backen
   return openBackend(handle.backend, project, { ...ctx, host: text(handle.host), fleet: text(handle.fleet), batch: text(handle.entry), cluster: text(handle.cluster) });
 }
 
+/**
+ * The backend a submit went to, from the slot recorded with it (an attempt whose handle was never
+ * saved): a slot names its host, `batch:` entry or cluster; a fleet's host is one of `fleet`'s.
+ */
+export function backendForSlot(project: Workspace, name: BackendName, slot: string, fleet?: string): Promise<Backend> {
+  const ctx: Record<BackendName, BackendContext> = { local: {}, ssh: { host: slot }, fleet: { fleet }, 'gcp-batch': { batch: slot }, slurm: { cluster: slot } };
+  return openBackend(name, project, ctx[name]);
+}
+
 /** Every configured place to run, with its GPUs: for naming the ones that fit a spec. */
 function configuredGpus(config: Config, local: number): { where: string; gpus: number }[] {
   return [

@@ -68,6 +68,14 @@ interface Entry {
   settled: boolean;
 }
 
+function inProcessHandle(spec: AttemptSpec, workDir: string): LocalHandle {
+  return { backend: 'local', pid: process.pid, pid_start: processStartTime(process.pid), run_id: spec.run_id, unit: spec.unit_id, work_dir: workDir, attempt: spec.attempt };
+}
+
+function detachedHandle(spec: AttemptSpec, workDir: string, pid: number, start: string | null): LocalHandle {
+  return { backend: 'local', pid, pid_start: start, run_id: spec.run_id, unit: spec.unit_id, work_dir: workDir, attempt: spec.attempt, detached: true };
+}
+
 export class LocalBackend implements Backend {
   readonly name = 'local' as const;
   readonly title = 'local';
@@ -122,12 +130,12 @@ export class LocalBackend implements Backend {
    */
   private async startDetached(spec: AttemptSpec, bundle: string): Promise<LocalHandle> {
     if (spec.attempt === 'predict') return this.start(spec);
+    const found = await this.startedDetached(spec);
+    if (found) return found;
     const workDir = this.opts.workDir(spec.unit_id);
     const dir = workPaths(workDir, spec.attempt).attempt;
     const specFile = path.join(dir, RUNNER_SPEC);
-    const handle = (pid: number, start: string | null): LocalHandle => ({ backend: 'local', pid, pid_start: start, run_id: spec.run_id, unit: spec.unit_id, work_dir: workDir, attempt: spec.attempt, detached: true });
-    const found = await this.findDetached(spec.unit_id, dir, specFile);
-    if (found) return handle(found.pid, found.start);
+    const handle = (pid: number, start: string | null) => detachedHandle(spec, workDir, pid, start);
     mkdirSync(dir, { recursive: true });
     writeFileSync(specFile, JSON.stringify(spec, null, 2) + '\n');
     const log = openSync(path.join(dir, 'runner.log'), 'a');
@@ -143,6 +151,27 @@ export class LocalBackend implements Backend {
     }
   }
 
+  /**
+   * An attempt started already: an in-process one while this process runs it (its start does not
+   * outlive the process), one of its own as startDetached finds it.
+   */
+  async findSubmitted(subs: readonly Submission[]): Promise<(Handle | null)[]> {
+    return Promise.all(
+      subs.map(async ({ spec }) => {
+        if (this.opts.detached && spec.attempt !== 'predict') return this.startedDetached(spec);
+        const handle = inProcessHandle(spec, this.opts.workDir(spec.unit_id));
+        return this.runners.has(this.key(handle)) ? handle : null;
+      }),
+    );
+  }
+
+  private async startedDetached(spec: AttemptSpec): Promise<LocalHandle | null> {
+    const workDir = this.opts.workDir(spec.unit_id);
+    const dir = workPaths(workDir, spec.attempt).attempt;
+    const found = await this.findDetached(spec.unit_id, dir, path.join(dir, RUNNER_SPEC));
+    return found && detachedHandle(spec, workDir, found.pid, found.start);
+  }
+
   /** A runner this attempt already has: by its marker, by its final status, or by its spec file on a command line. */
   private async findDetached(unit: string, dir: string, specFile: string): Promise<{ pid: number; start: string | null } | null> {
     const [pidText, start] = readText(path.join(dir, RUNNER_PID)).trim().split(' ');
@@ -156,7 +185,7 @@ export class LocalBackend implements Backend {
 
   private start(spec: AttemptSpec): LocalHandle {
     const workDir = this.opts.workDir(spec.unit_id);
-    const handle: LocalHandle = { backend: 'local', pid: process.pid, pid_start: processStartTime(process.pid), run_id: spec.run_id, unit: spec.unit_id, work_dir: workDir, attempt: spec.attempt };
+    const handle = inProcessHandle(spec, workDir);
     const key = this.key(handle);
     if (this.runners.has(key)) return handle;
     const entry: Entry = { runner: new AttemptRunner(spec, { root: this.opts.root, workDir, store: this.opts.store, echo: this.opts.echo }), settled: false };

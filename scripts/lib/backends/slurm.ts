@@ -17,7 +17,7 @@ import { parseSacct, parseSqueueJson, unitState, type SlurmJob } from '../slurm/
 import { GatheredCalls } from '../slurm/gathered-calls.js';
 import type { LoginNode } from '../slurm/login-node.js';
 import { ATTEMPT_SPEC_FILE, attemptDirPath, jobName, renderSbatch, submissionName, type JobPaths } from '../slurm/render-sbatch.js';
-import { arraySizes, DEFAULT_MAX_ARRAY_SIZE, maxArrayTasks, slurmSubmitCall, SLURM_CANCEL_SCRIPT, SLURM_KILL_SCRIPT, SLURM_POLL_SCRIPT, SLURM_SUBMIT_SCRIPT, underOneFolder } from '../slurm/scripts.js';
+import { arraySizes, DEFAULT_MAX_ARRAY_SIZE, maxArrayTasks, slurmSubmitCall, SLURM_CANCEL_SCRIPT, SLURM_FIND_SCRIPT, SLURM_KILL_SCRIPT, SLURM_POLL_SCRIPT, SLURM_SUBMIT_SCRIPT, underOneFolder } from '../slurm/scripts.js';
 import { UserError } from '../ui/errors.js';
 import { unanswered, type Backend, type BackendLogsOptions, type Capabilities, type Handle, type PollRequest, type PollResult, type Submission } from './backend.js';
 
@@ -114,14 +114,53 @@ export class SlurmBackend implements Backend {
   async submitMany(subs: readonly Submission[]): Promise<(Handle | Error)[]> {
     const units = subs.map((s) => s.spec);
     const { paths } = await this.opts.login.prepare();
-    const most = units.length > 1 ? await (this.arrayTasks ??= this.askArrayTasks()) : 1;
-    const folders = units.map((u) => attemptDirPath(paths, u.unit_id, u.attempt));
     const out: (Handle | Error)[] = [];
-    for (const size of arraySizes(units.length ? paths.logs(units[0]!.run_id) : '', folders, most)) {
-      const array = units.slice(out.length, out.length + size);
+    for (const array of await this.arrays(units, paths, 'so they wait for it')) {
       out.push(...(await this.submitArray(array, paths).catch((err: Error) => array.map(() => err))));
     }
     return out;
+  }
+
+  /**
+   * The jobs submitMany would have made of these attempts, cut into the same arrays under the
+   * same names, found as its submit script would find them (slurm/scripts.ts, SLURM_FIND_SCRIPT):
+   * by the job id kept for each array, else by the job's name. One call for every array, which
+   * submits and writes nothing; an array not found is null for each of its units.
+   */
+  async findSubmitted(subs: readonly Submission[]): Promise<(Handle | null)[]> {
+    if (!subs.length) return [];
+    const { login, cluster } = this.opts;
+    const units = subs.map((s) => s.spec);
+    const { paths } = await login.prepare();
+    const arrays = await this.arrays(units, paths, 'so they cannot be looked for');
+    const args = arrays.flatMap((array) => [`${paths.logs(array[0]!.run_id)}/${submissionName(array)}.jobid`, jobName(array)]);
+    const r = await login.sh(SLURM_FIND_SCRIPT, args, { allowFail: true, timeoutMs: 60_000 }).catch((err: Error) => err);
+    if (r instanceof Error || r.code !== 0) {
+      const why = r instanceof Error ? r.message.split('\n')[0] : `exit ${r.code}: ${(r.stderr.trim() || r.stdout.trim()).split('\n').at(-1)}`;
+      throw new UserError(`slurm ${cluster}: ${r instanceof Error ? `login ${login.name}` : 'squeue'} did not answer (${why}); the jobs these attempts may have started cannot be looked for`);
+    }
+    const ids = r.stdout.split('\n').slice(0, arrays.length);
+    if (ids.length < arrays.length || !ids.every((id) => /^(\d+|-)$/.test(id))) {
+      throw new UserError(`slurm ${cluster}: the search for submitted jobs answered ${JSON.stringify(r.stdout.slice(0, 200))}, not a job id or "-" for each job array`);
+    }
+    const submitted_at = new Date().toISOString();
+    return arrays.flatMap((array, i) => (ids[i] === '-' ? array.map(() => null) : this.handles(array, paths, ids[i]!, submitted_at)));
+  }
+
+  /**
+   * The job arrays submitMany cuts units into, in order (see there). `unasked` ends the error
+   * when the cluster's MaxArraySize is needed and cannot be had: what that means for the units.
+   */
+  private async arrays(units: readonly AttemptSpec[], paths: JobPaths, unasked: string): Promise<AttemptSpec[][]> {
+    let most = 1;
+    if (units.length > 1) {
+      most = await (this.arrayTasks ??= this.askArrayTasks()).catch((err: Error) => {
+        throw new UserError(`${err.message}; several units need the cluster's MaxArraySize to be cut into job arrays, ${unasked}`);
+      });
+    }
+    const folders = units.map((u) => attemptDirPath(paths, u.unit_id, u.attempt));
+    let from = 0;
+    return arraySizes(units.length ? paths.logs(units[0]!.run_id) : '', folders, most).map((size) => units.slice(from, (from += size)));
   }
 
   /**
@@ -135,7 +174,7 @@ export class SlurmBackend implements Backend {
     if (r instanceof Error || r.code !== 0) {
       this.arrayTasks = null;
       const why = r instanceof Error ? r.message : `exit ${r.code}: ${r.stderr.trim() || r.stdout.trim()}`;
-      throw new UserError(`slurm ${this.opts.cluster}: \`scontrol show config\` did not answer (${why.split('\n')[0]}); several units need the cluster's MaxArraySize to be cut into job arrays, so they wait for it`);
+      throw new UserError(`slurm ${this.opts.cluster}: \`scontrol show config\` did not answer (${why.split('\n')[0]})`);
     }
     return maxArrayTasks(r.stdout) ?? DEFAULT_MAX_ARRAY_SIZE;
   }
@@ -160,10 +199,14 @@ export class SlurmBackend implements Backend {
       const what = { 12: 'sbatch refused the job', 13: 'squeue did not answer, so a job of these attempts could not be looked for before submitting', 127: `no sbatch on login ${login.name}` }[r.code] ?? `submit exited ${r.code}`;
       throw new UserError(`slurm ${cluster}: ${what}${why ? `: ${why}` : ''}`);
     }
-    const submitted_at = new Date().toISOString();
+    return this.handles(units, paths, id, new Date().toISOString());
+  }
+
+  /** The handles of one job's units: task i of an array of several, the job itself for one. */
+  private handles(units: readonly AttemptSpec[], paths: JobPaths, id: string, submitted_at: string): SlurmHandle[] {
     return units.map((u, i): SlurmHandle => ({
       backend: 'slurm',
-      cluster,
+      cluster: this.opts.cluster,
       job: units.length > 1 ? `${id}_${i}` : id,
       unit: u.unit_id,
       attempt: u.attempt,

@@ -11,8 +11,9 @@ import { hostStoreUrl, pullUnit, pushCheckpoints } from '../remote/host-store.js
 import { parsePoll, parseSubmit, pollArgs, renderLaunch, submitCall, type Launch } from '../remote/launch.js';
 import { prepareHost, type Prepared } from '../remote/prepare-host.js';
 import { CALL_TIMEOUT_MS, type RemoteHost } from '../remote/remote-host.js';
-import { CANCEL_SCRIPT, POLL_SCRIPT, SUBMIT_SCRIPT } from '../remote/scripts.js';
-import { TERMINAL } from '../runner/attempt-spec.js';
+import { TMUX_SOCKET } from '../remote/host-layout.js';
+import { CANCEL_SCRIPT, FIND_SCRIPT, POLL_SCRIPT, SUBMIT_SCRIPT } from '../remote/scripts.js';
+import { TERMINAL, type AttemptSpec } from '../runner/attempt-spec.js';
 import { CUT_SHORT, sleepUnless } from '../sleep-unless.js';
 import type { Store } from '../store/store.js';
 import { UserError } from '../ui/errors.js';
@@ -37,6 +38,12 @@ const unitOf = (h: SshHandle) => h.unit ?? h.run_id;
 
 /** Attempts started per round trip: their arguments stay far below a command line's 128 KiB. */
 const SUBMIT_BATCH = 100;
+
+/**
+ * A find call's arguments at most, in bytes: half of a channel's 128 KiB command, leaving room for
+ * the script and the quoting (the paths and session names need next to none).
+ */
+const FIND_ARGS_BYTES = 64 * 1024;
 
 /** A submit call's limit: the usual one, plus a second an attempt, since a loaded host can take that long to start each. */
 const submitTimeoutMs = (attempts: number) => CALL_TIMEOUT_MS + attempts * 1000;
@@ -72,6 +79,30 @@ async function boundedAll<T>(items: readonly T[], limit: number, task: (item: T)
     for (let i = next++; i < items.length; i = next++) await task(items[i]!);
   };
   await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+}
+
+/** `items` in order, split into runs whose `bytes` add up to at most `max` (a run holds one item at least). */
+function bySize<T>(items: readonly T[], bytes: (item: T) => number, max: number): T[][] {
+  const runs: T[][] = [];
+  let size = Infinity;
+  for (const item of items) {
+    const b = bytes(item);
+    if (size + b > max) {
+      runs.push([]);
+      size = 0;
+    }
+    runs.at(-1)!.push(item);
+    size += b;
+  }
+  return runs;
+}
+
+/** FIND_SCRIPT's answer: per attempt, whether it started; null unless every line is there and reads right. */
+function parseFound(out: string, count: number): boolean[] | null {
+  const lines = out.split('\n');
+  if (lines.length !== count + 1 || lines.pop() !== '') return null;
+  if (lines.some((l) => l !== 'started' && l !== 'absent')) return null;
+  return lines.map((l) => l === 'started');
 }
 
 /** How long a follow waits, once the attempt has ended, for each chunk `tail` has yet to send. */
@@ -205,10 +236,7 @@ export class SshBackend implements Backend {
   }
 
   private async submitBatch(host: RemoteHost, runner: string, subs: readonly Submission[]): Promise<(Handle | Error)[]> {
-    const launches = subs.map(({ spec }) => {
-      if (spec.data_dir?.startsWith('/')) return new UserError(`ssh ${host.name}: data.dir outside the repository cannot be shipped; move it under the competition folder`);
-      return renderLaunch(spec, { layout: host.layout, runner, store: hostStoreUrl(this.opts.store), sessionPrefix: this.opts.sessionPrefix, outputDir: this.opts.outputDir });
-    });
+    const launches = subs.map(({ spec }) => this.launchOf(host, runner, spec));
     const sent = launches.filter((l): l is Launch => !(l instanceof Error));
     let answers: ReturnType<typeof parseSubmit> = [];
     let failed: Error | null = null;
@@ -232,9 +260,54 @@ export class SshBackend implements Backend {
         if (answer.code === 12) return new EarlierAttemptRunning(`ssh ${host.name}: an earlier attempt of ${spec.unit_id} still runs in tmux session ${answer.detail}; stop it before starting attempt ${spec.attempt}`);
         return new UserError(`ssh ${host.name}: ${answer.code === 11 ? `cannot write ${launch.attemptDir}/attempt.json` : `tmux exited ${answer.code}`}${answer.detail ? `: ${answer.detail}` : ''}`);
       }
-      const handle: SshHandle = { backend: this.name, host: host.name, run_id: spec.run_id, unit: spec.unit_id, attempt: spec.attempt, root: host.layout.root, session: launch.session };
-      return this.opts.fleet ? { ...handle, fleet: this.opts.fleet } : handle;
+      return this.handleOf(host, spec, launch);
     });
+  }
+
+  /** An attempt's launch on a host; an error where it cannot start there. */
+  private launchOf(host: RemoteHost, runner: string, spec: AttemptSpec): Launch | UserError {
+    if (spec.data_dir?.startsWith('/')) return new UserError(`ssh ${host.name}: data.dir outside the repository cannot be shipped; move it under the competition folder`);
+    return renderLaunch(spec, { layout: host.layout, runner, store: hostStoreUrl(this.opts.store), sessionPrefix: this.opts.sessionPrefix, outputDir: this.opts.outputDir });
+  }
+
+  /** The handle of an attempt started on a host. */
+  private handleOf(host: RemoteHost, spec: AttemptSpec, launch: Launch): Handle {
+    const handle: SshHandle = { backend: this.name, host: host.name, run_id: spec.run_id, unit: spec.unit_id, attempt: spec.attempt, root: host.layout.root, session: launch.session };
+    return this.opts.fleet ? { ...handle, fleet: this.opts.fleet } : handle;
+  }
+
+  /**
+   * Looks for the attempts on their host with one round trip per FIND_ARGS_BYTES of their
+   * arguments; the host is not prepared, and nothing there is started or written. The launches
+   * are rendered as submitBatch renders them, for their session and folder, which renderLaunch
+   * derives from the unit and attempt alone: the runner's path is only in the session's command,
+   * which a find never sends, so the layout's runtime folder stands in for the path prepare gives.
+   */
+  async findSubmitted(subs: readonly Submission[]): Promise<(Handle | null)[]> {
+    if (!subs.length) return [];
+    const host = await this.host(subs[0]!.slot);
+    const launches = subs.map(({ spec }) => this.launchOf(host, host.layout.runtime, spec));
+    // One that could not be launched (an error here) was never sent.
+    const asked = launches.filter((l): l is Launch => !(l instanceof Error));
+    const started = new Set<Launch>();
+    for (const batch of bySize(asked, (l) => l.attemptDir.length + l.session.length + 8, FIND_ARGS_BYTES)) {
+      const found = await this.findBatch(host, batch);
+      for (const [i, l] of batch.entries()) if (found[i]) started.add(l);
+    }
+    return subs.map(({ spec }, i) => {
+      const launch = launches[i]!;
+      return launch instanceof Error || !started.has(launch) ? null : this.handleOf(host, spec, launch);
+    });
+  }
+
+  /** FIND_SCRIPT over some of a host's launches: whether each started. */
+  private async findBatch(host: RemoteHost, launches: readonly Launch[]): Promise<boolean[]> {
+    const r = await host.sh(FIND_SCRIPT, [TMUX_SOCKET, ...launches.flatMap((l) => [l.attemptDir, l.session])], { allowFail: true });
+    const found = r.code === 0 ? parseFound(r.stdout, launches.length) : null;
+    if (found) return found;
+    const lines = r.stdout.split('\n').length - 1;
+    const why = r.stderr.trim().split('\n').at(-1) || `sh exited ${r.code} after ${lines} of its ${launches.length} lines`;
+    throw new UserError(`ssh ${host.name}: the find of submitted attempts ${r.code === 0 ? 'was cut off' : 'failed'}: ${why}`);
   }
 
   async pollMany(reqs: readonly PollRequest[]): Promise<PollResult[]> {

@@ -228,6 +228,27 @@ i=0; while [ $i -lt $n ]; do i=$((i + 1))
 done`;
 
 /**
+ * Finds, starting nothing and writing nothing, which attempts of one host a submit started (for
+ * a submit whose answer was lost). $1 the tmux socket, then per attempt two words: its folder and
+ * its tmux session, as SUBMIT_SCRIPT took them. Per attempt it prints one line: `started` where
+ * SUBMIT_SCRIPT would answer 10 (the folder has a status.json, or the session lives), else
+ * `absent` (a spec written without a session started is not started). Sessions are listed once,
+ * before the folders are read: a runner writes its status as it starts, so one that ends between
+ * the two is seen by its status. Only the shell's own tests and one tmux client.
+ */
+export const FIND_SCRIPT = `sock=$1; shift
+nl='
+'
+live=$nl$(tmux -L "$sock" list-sessions -F '#{session_name}' 2>/dev/null)$nl
+while [ $# -ge 2 ]; do
+d=$1 session=$2; shift 2
+found=absent
+[ -f "$d/status.json" ] && found=started
+case $live in *"$nl$session$nl"*) found=started;; esac
+printf '%s\\n' "$found"
+done`;
+
+/**
  * Asks an attempt's runner to stop: the stop request marks a user's stop, then the signal ($2),
  * only while its status.json says it runs (a runner that wrote its end is done, and its pid may be
  * another process's by now) and its live.json names that very process (pid, boot and start time

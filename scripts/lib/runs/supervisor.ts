@@ -22,7 +22,8 @@ import { CUT_SHORT } from '../sleep-unless.js';
 
 type Message =
   | { kind: 'polled'; slot: SlotState; units: Unit[]; attempts: AttemptRecord[]; startedAt: number; results: PollResult[] }
-  | { kind: 'submitted'; slot: SlotState; units: Unit[]; startedAt: number; outcomes: (Handle | Error)[]; reachable: boolean };
+  | { kind: 'submitted'; slot: SlotState; units: Unit[]; startedAt: number; outcomes: (Handle | Error)[]; reachable: boolean }
+  | { kind: 'found'; slot: SlotState; units: Unit[]; found: (Handle | null)[] | Error };
 
 /** An attempt seen ending, from its end being taken to its record being saved and its end recorded. */
 interface Ending {
@@ -48,6 +49,15 @@ const SLOTS_PULLED_AT_ONCE = 8;
 
 /** A queued attempt whose submit went to another slot than `s` (its unit moved since): it may run there. */
 const sentElsewhere = (a: AttemptRecord | undefined, s: SlotState): a is AttemptRecord => a?.state === 'queued' && a.slot !== undefined && (a.slot !== s.name || a.backend !== s.backend.name);
+
+/**
+ * A queued unit whose recorded attempt was sent to the slot it is on, and whose submit's answer
+ * was not saved (the call failed, or its process died first): it may run there.
+ */
+function maybeSent(u: Unit): boolean {
+  const pending = u.rec.attempts.at(-1);
+  return pending?.state === 'queued' && pending.slot === u.slot && pending.backend === u.backend.name;
+}
 
 /** The number a queued unit's attempt goes under: the one recorded queued, else the next. */
 function nextAttempt(u: Unit): number {
@@ -139,17 +149,51 @@ export class Supervisor {
     return { unit: u.rec.index, tag: this.tag(u), record: (t, f) => this.record(t, f), emit: (e) => this.emit(e) };
   }
 
-  /** Stops every live attempt (checkpoint, then stop; `force`: kill now) and starts nothing more. */
+  /**
+   * Stops every live attempt (checkpoint, then stop; `force`: kill now) and starts nothing more.
+   * An attempt whose submit may have started it is looked for first, and stopped if found.
+   */
   stop(opts: { force?: boolean; preempt?: boolean } = {}): void {
     this.stopping = true;
     this.stopAsked = opts;
+    const unsure: Unit[] = [];
     for (const u of this.units) {
-      if (u.phase === 'queued') u.phase = 'done';
-      if (u.live?.attempt.handle) {
-        u.backend.cancel(u.live.attempt.handle, opts).catch((err: unknown) => this.emit({ type: 'notice', unit: u.rec.index, line: `could not ask it to stop: ${firstLine(err)}` }));
+      if (u.phase === 'queued') {
+        if (maybeSent(u)) unsure.push(u);
+        else u.phase = 'done';
       }
+      if (u.live?.attempt.handle) this.askToStop(u, u.live.attempt.handle);
     }
+    this.findSent(unsure);
     this.poke();
+  }
+
+  private askToStop(u: Unit, handle: Handle): void {
+    u.backend.cancel(handle, this.stopAsked ?? {}).catch((err: unknown) => this.emit({ type: 'notice', unit: u.rec.index, line: `could not ask it to stop: ${firstLine(err)}` }));
+  }
+
+  /**
+   * Looks for these units' attempts where their submits went, starting nothing (one call per
+   * slot, and per group on a scheduler, which names a submission by all of its attempts, in
+   * order): one found is followed as a live one, and asked to stop; one not found never started.
+   */
+  private findSent(units: Unit[]): void {
+    const calls = new Map<string, { s: SlotState; units: Unit[] }>();
+    for (const u of units) {
+      const s = this.slots.get(u.backend, u.slot);
+      const key = `${s.backend.name} ${s.name} ${groupOf(u) ?? u.rec.index}`;
+      const call = calls.get(key);
+      if (call) call.units.push(u);
+      else calls.set(key, { s, units: [u] });
+    }
+    for (const { s, units: those } of calls.values()) {
+      for (const u of those) u.phase = 'finding';
+      const subs = those.map((u) => ({ spec: this.opts.specFor(u.rec.index, nextAttempt(u)), slot: s.name }));
+      void s.backend
+        .findSubmitted(subs)
+        .catch((err: unknown) => (err instanceof Error ? err : new Error(String(err))))
+        .then((found) => this.post({ kind: 'found', slot: s, units: those, found }));
+    }
   }
 
   /** Whether another process asked this one to stop the run (make stop): if so, stops as asked. */
@@ -320,7 +364,10 @@ export class Supervisor {
     const started: AfterSave[] = [];
     for (let m = this.inbox.shift(); m; m = this.inbox.shift()) {
       if (m.kind === 'polled') endings.push(...(await this.onPolled(m)));
-      else {
+      else if (m.kind === 'found') {
+        const then = await this.onFound(m);
+        if (then) started.push(then);
+      } else {
         const then = await this.onSubmitted(m);
         if (then) started.push(then);
         if (!Slots.open(m.slot)) endings.push(...(await this.cameBackClosed(m.slot, m.units)));
@@ -332,8 +379,7 @@ export class Supervisor {
   // ---- placement ------------------------------------------------------------------------
 
   private async place(opts: { reattachOnly?: boolean } = {}): Promise<void> {
-    const { run, backend } = this.opts;
-    const only = opts.reattachOnly ? [] : this.opts.only;
+    const { run, backend, only } = this.opts;
     const names = backend.slots().map((s) => s.name);
     if (!names.length) throw new UserError(`backend ${backend.name}: no slots to run on`);
     if (this.opts.slot && !names.includes(this.opts.slot)) throw new UserError(`host: ${this.opts.slot} is not one of ${names.join(', ')}`);
@@ -344,7 +390,7 @@ export class Supervisor {
       const u: Unit = { rec, backend, slot: '', phase: 'idle', live: null, limit: rec.attempts.length + this.opts.maxAttempts, pushFrom: null, lastLine: null, silent: false, metrics: null, notBefore: 0, queuedEarlier: last?.state === 'queued' };
       this.units.push(u);
       // Following some units only (make stop shard=): the others are not this process's to touch.
-      if (opts.reattachOnly && this.opts.only && !this.opts.only.includes(rec.index)) continue;
+      if (opts.reattachOnly && only && !only.includes(rec.index)) continue;
       if (isLiveAttempt(last) && last.handle) {
         // Running already (started by an orchestrator that died or detached): follow it where it is.
         u.backend = last.backend === backend.name ? backend : await this.opts.openBackend(last.backend);
@@ -353,6 +399,12 @@ export class Supervisor {
         u.live = { attempt: last, eventsRead: last.events_seen, work: Promise.resolve(), pulling: false, inherited: true };
         this.slots.get(u.backend, u.slot).prepared = true;
         reattached.push({ unit: rec.index, slot: u.slot, attempt: last.n });
+        continue;
+      }
+      if (opts.reattachOnly) {
+        // Where an attempt whose submit may have started it went: a stop looks for it there.
+        const sentTo = await this.queuedOn(last);
+        if (sentTo) [u.backend, u.slot, u.phase] = [sentTo.backend, sentTo.slot, 'queued'];
         continue;
       }
       const wanted = only ? only.includes(rec.index) : last?.state !== 'succeeded';
@@ -550,27 +602,11 @@ export class Supervisor {
         else failure ??= outcome;
         continue;
       }
-      const attempt = u.rec.attempts.at(-1)!;
-      Object.assign(attempt, { handle: outcome, state: 'running', started_at: now });
-      u.live = { attempt, eventsRead: 0, work: Promise.resolve(), pulling: false, inherited: false };
-      u.phase = 'live';
-      u.pushFrom = null;
+      this.begin(u, outcome, { started_at: now });
       started.push(u);
     }
     if (started.length || !failure) s.failingSince = null;
-    // Each start goes into the ledger before its handle into the record. A crash between the two
-    // leaves the attempt queued: the next orchestrator submits it again under its number (the
-    // backend finds the job by its name) and finds its start recorded. The other order could
-    // leave a running attempt with no start in the ledger, and its checkpoints counted as an
-    // earlier attempt's.
-    for (const u of started) {
-      const n = u.live!.attempt.n;
-      const where = s.backend.kind === 'placer' && !s.backend.attemptsInProcess ? { host: s.name } : {};
-      if (!(u.queuedEarlier && (await this.opts.journal.startRecorded(this.run.run_id, unitKey(this.run, u.rec.index), n)))) {
-        await this.record('attempt.started', { ...this.tag(u), attempt: n, backend: s.backend.name, ...where });
-      }
-      u.queuedEarlier = false;
-    }
+    for (const u of started) await this.recordStart(u, s);
     const refused = async () => {
       if (!failure) return;
       if (m.reachable) await this.refuse(s, firstLine(failure));
@@ -586,9 +622,62 @@ export class Supervisor {
       for (const { u, n } of begun) {
         this.emit({ type: 'started', unit: u.rec.index, attempt: n, backend: s.backend.name, slot: s.name });
         // Asked to stop while its submit was on its way: asked now, as stop() asked the others.
-        if (this.stopAsked && u.live?.attempt.handle) void u.backend.cancel(u.live.attempt.handle, this.stopAsked).catch(() => {});
+        if (this.stopAsked && u.live?.attempt.handle) this.askToStop(u, u.live.attempt.handle);
       }
       await refused();
+    };
+  }
+
+  /** A submitted attempt, from its handle on: live, followed by the polls. */
+  private begin(u: Unit, handle: Handle, fields: Partial<AttemptRecord> = {}): void {
+    const attempt = u.rec.attempts.at(-1)!;
+    Object.assign(attempt, { handle, state: 'running', ...fields });
+    u.live = { attempt, eventsRead: 0, work: Promise.resolve(), pulling: false, inherited: false };
+    u.phase = 'live';
+    u.pushFrom = null;
+  }
+
+  /**
+   * Each start goes into the ledger before its handle into the record. A crash between the two
+   * leaves the attempt queued: the next orchestrator submits it again under its number (the
+   * backend finds the job by its name) and finds its start recorded. The other order could leave
+   * a running attempt with no start in the ledger, and its checkpoints counted as an earlier
+   * attempt's. `sentEarlier`: whatever this process saw, the ledger may have the start already.
+   */
+  private async recordStart(u: Unit, s: SlotState, sentEarlier = u.queuedEarlier): Promise<void> {
+    const n = u.live!.attempt.n;
+    const where = s.backend.kind === 'placer' && !s.backend.attemptsInProcess ? { host: s.name } : {};
+    if (!(sentEarlier && (await this.opts.journal.startRecorded(this.run.run_id, unitKey(this.run, u.rec.index), n)))) {
+      await this.record('attempt.started', { ...this.tag(u), attempt: n, backend: s.backend.name, ...where });
+    }
+    u.queuedEarlier = false;
+  }
+
+  /**
+   * Takes what findSubmitted found: each attempt found is followed from here and asked to stop
+   * once its handle is saved; one not found was never started, and stays queued (the stop's
+   * record says it was cut off). Where the slot could not be asked, the stop could not reach it.
+   */
+  private async onFound(m: Message & { kind: 'found' }): Promise<AfterSave | null> {
+    const found: Unit[] = [];
+    for (const [i, u] of m.units.entries()) {
+      const handle = m.found instanceof Error ? null : m.found[i];
+      if (m.found instanceof Error) this.emit({ type: 'notice', unit: u.rec.index, line: `could not ask it to stop: its submit to ${m.slot.name} may have started it, and looking there failed: ${firstLine(m.found)}` });
+      if (!handle) {
+        u.phase = 'done';
+        continue;
+      }
+      this.begin(u, handle);
+      found.push(u);
+    }
+    for (const u of found) await this.recordStart(u, m.slot, true);
+    if (!found.length) return null;
+    this.unsaved = true;
+    return async () => {
+      for (const u of found) {
+        this.emit({ type: 'notice', unit: u.rec.index, line: `attempt ${u.live!.attempt.n} was started on ${m.slot.name} by a submit whose answer was lost: asked to stop` });
+        this.askToStop(u, u.live!.attempt.handle!);
+      }
     };
   }
 
@@ -913,7 +1002,7 @@ export class Supervisor {
 
   private finished(): boolean {
     return this.units.every((u) => {
-      if (u.phase === 'live' || u.phase === 'submitting') return false;
+      if (u.phase === 'live' || u.phase === 'submitting' || u.phase === 'finding') return false;
       if (u.phase !== 'queued') return true;
       return !Slots.open(this.slots.get(u.backend, u.slot)) || this.stopping;
     });

@@ -8,7 +8,8 @@ import type { RunnerEvent } from '../runner/attempt-spec.js';
 import type { AttemptRecord, UnitRecord } from './run-record.js';
 import type { SupervisorEvent, UnitView } from './supervision.js';
 
-export type Phase = 'idle' | 'queued' | 'submitting' | 'live' | 'done';
+/** `finding`: stopping, its attempt is looked for where its submit went (it may run there). */
+export type Phase = 'idle' | 'queued' | 'submitting' | 'finding' | 'live' | 'done';
 
 export interface Live {
   attempt: AttemptRecord;
@@ -44,7 +45,7 @@ export interface Unit {
 
 export function unitView(u: Unit): UnitView {
   const last = u.rec.attempts.at(-1);
-  const state = u.phase === 'queued' ? 'queued' : u.phase === 'submitting' ? 'starting' : u.phase === 'live' && u.silent ? 'unreachable' : (last?.state ?? 'created');
+  const state = u.phase === 'queued' || u.phase === 'finding' ? 'queued' : u.phase === 'submitting' ? 'starting' : u.phase === 'live' && u.silent ? 'unreachable' : (last?.state ?? 'created');
   return {
     unit: u.rec.index,
     backend: u.backend.name,

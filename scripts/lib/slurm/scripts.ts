@@ -79,6 +79,27 @@ id=\${id%%;*}
 printf '%s\\n' "$id" > "$id_file.tmp" && mv -f "$id_file.tmp" "$id_file" || exit 11
 printf '%s\\n' "$id"`;
 
+/**
+ * Looks for the jobs of submissions, as SLURM_SUBMIT_SCRIPT would find them, submitting and
+ * writing nothing: per submission, the file that keeps its job id and its job's name. Prints a
+ * line per submission, in order: the kept id, else the id of a job SLURM knows by that name
+ * (an array's own, `%F`, as there), else `-`. When squeue fails (a controller that does not
+ * answer: asked this way, not --json's, it exits non-zero, its error on stderr) the script
+ * exits with squeue's code, and what it printed says nothing.
+ */
+export const SLURM_FIND_SCRIPT = `nl='
+'
+while [ $# -ge 2 ]; do
+  id=
+  [ -s "$1" ] && IFS= read -r id < "$1"
+  if [ -z "$id" ]; then
+    out=$(squeue -h --states=all --name="$2" -o %F) || exit
+    id=\${out%%"$nl"*}
+  fi
+  printf '%s\\n' "\${id:--}"
+  shift 2
+done`;
+
 /** One submission as SLURM_SUBMIT_SCRIPT takes it. `spec` is one line (JSON.stringify's). */
 export interface SlurmSubmission {
   sbatchFile: string;
