@@ -61,6 +61,16 @@ function make(args: string[]) {
   return { ...r, out: r.stdout + r.stderr };
 }
 
+/** The run id of a make train on h1, once its first attempt runs there. */
+async function remoteAttemptStarted(p: ReturnType<Sandbox['spawnMake']>): Promise<string> {
+  const home = hosts.hosts[0]!.home;
+  await waitFor(() => {
+    const id = runIdIn(p.output());
+    return !!id && existsSync(path.join(home, `switchyard/scratch/${id}/attempts/1/events.jsonl`));
+  }, 60_000, 'the remote attempt to start');
+  return runIdIn(p.output())!;
+}
+
 describe('ssh backend', () => {
   it('bootstraps a fresh host, step by step, and pushes only the declared secrets, byte for byte, 0600', () => {
     const r = make(['bootstrap', 'host=h1', 'experiment=penguins/secret']);
@@ -136,12 +146,7 @@ describe('ssh backend', () => {
 
   it('a new make train re-attaches to a remote attempt whose orchestrator died; logs follow it; pull host= brings runs home', async () => {
     const p = sb.spawnMake(['train', 'experiment=penguins/fast', 'backend=ssh', 'host=h1', 'seed=22']);
-    const home = hosts.hosts[0]!.home;
-    await waitFor(() => {
-      const id = runIdIn(p.output());
-      return !!id && existsSync(path.join(home, `switchyard/scratch/${id}/attempts/1/events.jsonl`));
-    }, 60_000, 'the remote attempt to start');
-    const id = runIdIn(p.output())!;
+    const id = await remoteAttemptStarted(p);
     process.kill(-p.pid!, 'SIGKILL'); // the orchestrator dies; the remote runner does not
     await new Promise((r) => p.on('close', r));
     const follow = sb.spawnMake(['logs', `run=${id}`, 'follow=1']);
@@ -162,12 +167,7 @@ describe('ssh backend', () => {
 
   it('make stop reaches a remote attempt whose launcher died before it saved the handle, and records it stopped', async () => {
     const p = sb.spawnMake(['train', 'experiment=penguins/long', 'backend=ssh', 'host=h1']);
-    const home = hosts.hosts[0]!.home;
-    await waitFor(() => {
-      const id = runIdIn(p.output());
-      return !!id && existsSync(path.join(home, `switchyard/scratch/${id}/attempts/1/events.jsonl`));
-    }, 60_000, 'the remote attempt to start');
-    const id = runIdIn(p.output())!;
+    const id = await remoteAttemptStarted(p);
     process.kill(-p.pid!, 'SIGKILL');
     await new Promise((r) => p.on('close', r));
     // What a launcher killed between its submit and the save of the handle leaves: the attempt

@@ -5,9 +5,8 @@
 // host refuses it, and ends, its tail on the host with it, when its signal aborts. And
 // prepareHost fills an empty copy of the project from one tar, the same tree rsync makes.
 import { execFileSync } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
-import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Handle, PollResult } from '../../scripts/lib/backends/backend.js';
@@ -17,13 +16,12 @@ import { prepareHost } from '../../scripts/lib/remote/prepare-host.js';
 import { RemoteHost } from '../../scripts/lib/remote/remote-host.js';
 import { TERMINAL } from '../../scripts/lib/runs/run-record.js';
 import { SshPool } from '../../scripts/lib/ssh/pool.js';
-import { targetFromConfig, type SshTarget } from '../../scripts/lib/ssh/target.js';
-import { FileStore } from '../../scripts/lib/store/file-store.js';
+import type { SshTarget } from '../../scripts/lib/ssh/target.js';
 import { testAttemptSpec } from '../helpers/runner-process.js';
-import { REPO } from '../helpers/sandbox.js';
-import { startTestHosts, type TestHosts } from '../helpers/ssh-hosts.js';
+import { RUNNER, startRunnerHost, type RunnerHost } from '../helpers/runner-host.js';
+import type { TestHosts } from '../helpers/ssh-hosts.js';
 
-const RUNNER = path.join(REPO, 'dist/runner/run-attempt.mjs');
+let rig: RunnerHost;
 let hosts: TestHosts;
 let tmp: string;
 let pool: SshPool;
@@ -31,40 +29,18 @@ let backend: SshBackend;
 let target: SshTarget;
 
 beforeAll(async () => {
-  if (!existsSync(RUNNER)) throw new Error(`${RUNNER} is missing: run make build`);
-  tmp = mkdtempSync(path.join(os.tmpdir(), 'ssh-backend-'));
-  hosts = await startTestHosts(1, { prefix: 'sysub' });
-  const h = hosts.hosts[0]!;
   pool = new SshPool();
-  target = targetFromConfig(h.name, { host: h.host, port: h.port, user: h.user, identity_file: h.identityFile, known_hosts: h.knownHosts }, { connectTimeoutSec: 3 });
-  const host = new RemoteHost(target, 'switchyard', pool);
-  await host.run(['mkdir', '-p', host.layout.runtime]);
-  await host.run(['ln', '-sf', process.execPath, host.layout.node]);
-  const project = path.join(tmp, 'project');
-  mkdirSync(project);
-  writeFileSync(path.join(project, 'README'), 'a project\n');
-  backend = new SshBackend({ ...backendOptions(), openHost: async () => host });
+  rig = await startRunnerHost('sysub', pool);
+  ({ hosts, tmp, target } = rig);
+  const host = rig.over(pool);
+  backend = new SshBackend(rig.backendOptions(async () => host));
 }, 120_000);
 
-function backendOptions(): SshBackendOptions {
-  return {
-    name: 'ssh',
-    hosts: ['h1'],
-    openHost: async () => new RemoteHost(target, 'switchyard', pool),
-    perHost: 1,
-    lostAfterMs: 3000,
-    gpus: 0,
-    syncParallel: 1,
-    projectRoot: path.join(tmp, 'project'),
-    store: new FileStore('file://store', path.join(tmp, 'store')),
-    runnerBundle: RUNNER,
-  };
-}
+const backendOptions = (): SshBackendOptions => rig.backendOptions(async () => rig.over(pool));
 
 afterAll(async () => {
   await pool?.close();
-  await hosts?.cleanup();
-  if (tmp) rmSync(tmp, { recursive: true, force: true });
+  await rig?.cleanup();
 });
 
 const spec = (attempt: number) =>

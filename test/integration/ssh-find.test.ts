@@ -4,68 +4,42 @@
 // that has ended (its status.json there, its session gone). It starts and writes nothing: a
 // submission never sent, or one whose spec was written without a session started, is not found,
 // and no session or folder appears for it. A host that does not answer fails it in one line.
-import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { Handle, PollResult, Submission } from '../../scripts/lib/backends/backend.js';
-import { SshBackend, type SshBackendOptions } from '../../scripts/lib/backends/ssh.js';
+import { SshBackend } from '../../scripts/lib/backends/ssh.js';
 import { attemptSession } from '../../scripts/lib/remote/host-layout.js';
 import { RemoteHost } from '../../scripts/lib/remote/remote-host.js';
 import type { AttemptSpec } from '../../scripts/lib/runner/attempt-spec.js';
 import { TERMINAL } from '../../scripts/lib/runs/run-record.js';
 import { SshPool } from '../../scripts/lib/ssh/pool.js';
-import { targetFromConfig, type SshTarget } from '../../scripts/lib/ssh/target.js';
-import { FileStore } from '../../scripts/lib/store/file-store.js';
+import type { SshTarget } from '../../scripts/lib/ssh/target.js';
 import { testAttemptSpec } from '../helpers/runner-process.js';
-import { REPO } from '../helpers/sandbox.js';
-import { startTestHosts, type TestHosts } from '../helpers/ssh-hosts.js';
+import { startRunnerHost, type RunnerHost } from '../helpers/runner-host.js';
+import type { TestHosts } from '../helpers/ssh-hosts.js';
 
-const RUNNER = path.join(REPO, 'dist/runner/run-attempt.mjs');
 const RUN = 'find-20261201T0000-0f1dc0de';
+let rig: RunnerHost;
 let hosts: TestHosts;
-let tmp: string;
 let target: SshTarget;
 /** The submitting side's connections; each finding backend opens its own, as a later process would. */
 let pool: SshPool;
 const pools: SshPool[] = [];
 
 beforeAll(async () => {
-  if (!existsSync(RUNNER)) throw new Error(`${RUNNER} is missing: run make build`);
-  tmp = mkdtempSync(path.join(os.tmpdir(), 'ssh-find-'));
-  hosts = await startTestHosts(1, { prefix: 'syfind' });
-  const h = hosts.hosts[0]!;
   pool = new SshPool();
-  target = targetFromConfig(h.name, { host: h.host, port: h.port, user: h.user, identity_file: h.identityFile, known_hosts: h.knownHosts }, { connectTimeoutSec: 3 });
-  const host = new RemoteHost(target, 'switchyard', pool);
-  await host.run(['mkdir', '-p', host.layout.runtime]);
-  await host.run(['ln', '-sf', process.execPath, host.layout.node]);
-  mkdirSync(path.join(tmp, 'project'));
-  writeFileSync(path.join(tmp, 'project', 'README'), 'a project\n');
+  rig = await startRunnerHost('syfind', pool);
+  ({ hosts, target } = rig);
 }, 120_000);
 
 afterAll(async () => {
   for (const p of [pool, ...pools]) await p?.close();
-  await hosts?.cleanup();
-  if (tmp) rmSync(tmp, { recursive: true, force: true });
+  await rig?.cleanup();
 });
 
 /** A backend of its own (a fleet's, or a rented box's) over `host`. */
 function backendOver(host: RemoteHost, fleet?: string): SshBackend {
-  const opts: SshBackendOptions = {
-    name: fleet ? 'fleet' : 'ssh',
-    fleet,
-    hosts: ['h1'],
-    openHost: async () => host,
-    perHost: 4,
-    lostAfterMs: 3000,
-    gpus: 0,
-    syncParallel: 1,
-    projectRoot: path.join(tmp, 'project'),
-    store: new FileStore('file://store', path.join(tmp, 'store')),
-    runnerBundle: RUNNER,
-  };
-  return new SshBackend(opts);
+  const opts = rig.backendOptions(async () => host);
+  return new SshBackend(fleet ? { ...opts, name: 'fleet', fleet, perHost: 4 } : { ...opts, perHost: 4 });
 }
 
 /** The submitting backend: it shares `pool`. */
