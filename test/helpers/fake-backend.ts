@@ -290,8 +290,12 @@ export class MemoryJournal implements Journal {
     this.entries.push({ type, ...fields });
   }
 
-  async startRecorded(runId: string, unit: string, attempt: number): Promise<boolean> {
-    return this.entries.some((e) => e.type === 'attempt.started' && e.run_id === runId && unitOf(e) === unit && (e.attempt as number) >= attempt);
+  /** how many times the ledger was read for starts */
+  startReads = 0;
+
+  async startsRecorded(runId: string, attempts: readonly { unitKey: string; attempt: number }[]): Promise<boolean[]> {
+    this.startReads++;
+    return attempts.map(({ unitKey, attempt }) => this.entries.some((e) => e.type === 'attempt.started' && e.run_id === runId && unitOf(e) === unitKey && (e.attempt as number) >= attempt));
   }
 
   readonly claims = new Map<string, number>();

@@ -169,7 +169,7 @@ describe('supervisor', () => {
     w.journal.save = async (run) => {
       for (const u of run.units) {
         for (const a of u.attempts) {
-          if (a.handle && !(await w.journal.startRecorded(run.run_id, unitKey(run, u.index), a.n))) missing.push(`unit ${u.index} attempt ${a.n}`);
+          if (a.handle && !(await w.journal.startsRecorded(run.run_id, [{ unitKey: unitKey(run, u.index), attempt: a.n }]))[0]) missing.push(`unit ${u.index} attempt ${a.n}`);
         }
       }
       return save(run);
@@ -194,6 +194,21 @@ describe('supervisor', () => {
       expect(finalStates(w)).toEqual(['succeeded']);
       expect(w.journal.entries.filter((e) => e.type === 'attempt.started').map((e) => e.attempt)).toEqual([1]);
     }
+  });
+
+  it('resubmitting the attempts a dead orchestrator had queued, reads the ledger for their starts once, not once per unit', async () => {
+    const w = world({
+      units: 4,
+      hosts: { h1: { capacity: 4 } },
+      plan: () => ok(),
+      before: (run) => {
+        for (const u of run.units) u.attempts.push(queuedAttempt(1, 'fleet', 'h1'));
+      },
+    });
+    await onClock(w.clock, w.supervisor.drive());
+    expect(finalStates(w)).toEqual(['succeeded', 'succeeded', 'succeeded', 'succeeded']);
+    expect(w.journal.entries.filter((e) => e.type === 'attempt.started')).toHaveLength(4);
+    expect(w.journal.startReads).toBe(1);
   });
 
   it('never calls a slot lost for slow polls when its attempts can only be lost by their poll (in-process runners)', async () => {

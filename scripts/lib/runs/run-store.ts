@@ -93,7 +93,10 @@ export function runJournal(project: Project): Journal {
     // Only after a lost attempt: the ledger reader stays off every verb's start.
     storedEvents: async (unit, attempt) => (await import('./lost-steps.js')).storedEvents(project, unit, attempt),
     // Only for an attempt an orchestrator that died had queued: kept off every verb's start too.
-    startRecorded: async (runId, unit, attempt) => ((await (await import('../audit/ledger-state.js')).runLedgerState(project.ledgerPath, runId)).startedAttempt(unit) ?? 0) >= attempt,
+    startsRecorded: async (runId, attempts) => {
+      const state = await (await import('../audit/ledger-state.js')).runLedgerState(project.ledgerPath, runId);
+      return attempts.map((a) => (state.startedAttempt(a.unitKey) ?? 0) >= a.attempt);
+    },
     lostSteps: async (runId, unit, attempts) => (await (await import('./lost-steps.js')).lostSteps(project, runId, unit, new Set(attempts))).map((s) => ({ step: s.step, attempt: s.attempt! })),
   };
 }

@@ -33,8 +33,8 @@ export interface Journal {
   sealAttemptFiles(unitKey: string, attempt: number): Promise<void>;
   /** the attempt's runner events as last copied to the store with its checkpoints (null: a damaged line) */
   storedEvents(unitKey: string, attempt: number): Promise<(RunnerEvent | null)[]>;
-  /** whether the ledger has the start of this attempt of the unit (or a later one) */
-  startRecorded(runId: string, unitKey: string, attempt: number): Promise<boolean>;
+  /** of these attempts, which have their start (or a later attempt's) in the ledger: one read of it for all */
+  startsRecorded(runId: string, attempts: readonly { unitKey: string; attempt: number }[]): Promise<boolean[]>;
   /** steps the ledger has live from these attempts of the unit that this machine's store lacks */
   lostSteps(runId: string, unitKey: string, attempts: readonly number[]): Promise<{ step: number; attempt: number }[]>;
 }

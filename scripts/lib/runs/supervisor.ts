@@ -606,7 +606,7 @@ export class Supervisor {
       started.push(u);
     }
     if (started.length || !failure) s.failingSince = null;
-    for (const u of started) await this.recordStart(u, s);
+    await this.recordStarts(started, s, (u) => u.queuedEarlier);
     const refused = async () => {
       if (!failure) return;
       if (m.reachable) await this.refuse(s, firstLine(failure));
@@ -642,15 +642,18 @@ export class Supervisor {
    * leaves the attempt queued: the next orchestrator submits it again under its number (the
    * backend finds the job by its name) and finds its start recorded. The other order could leave
    * a running attempt with no start in the ledger, and its checkpoints counted as an earlier
-   * attempt's. `sentEarlier`: whatever this process saw, the ledger may have the start already.
+   * attempt's. `sentEarlier`: whatever this process saw, the ledger may have that start already
+   * (one read of the ledger for all of them: a thousand shards resumed after a crash).
    */
-  private async recordStart(u: Unit, s: SlotState, sentEarlier = u.queuedEarlier): Promise<void> {
-    const n = u.live!.attempt.n;
+  private async recordStarts(units: Unit[], s: SlotState, sentEarlier: (u: Unit) => boolean): Promise<void> {
+    const unsure = units.filter(sentEarlier);
+    const known = unsure.length ? await this.opts.journal.startsRecorded(this.run.run_id, unsure.map((u) => ({ unitKey: unitKey(this.run, u.rec.index), attempt: u.live!.attempt.n }))) : [];
+    const recorded = new Set(unsure.filter((_, i) => known[i]));
     const where = s.backend.kind === 'placer' && !s.backend.attemptsInProcess ? { host: s.name } : {};
-    if (!(sentEarlier && (await this.opts.journal.startRecorded(this.run.run_id, unitKey(this.run, u.rec.index), n)))) {
-      await this.record('attempt.started', { ...this.tag(u), attempt: n, backend: s.backend.name, ...where });
+    for (const u of units) {
+      if (!recorded.has(u)) await this.record('attempt.started', { ...this.tag(u), attempt: u.live!.attempt.n, backend: s.backend.name, ...where });
+      u.queuedEarlier = false;
     }
-    u.queuedEarlier = false;
   }
 
   /**
@@ -670,7 +673,7 @@ export class Supervisor {
       this.begin(u, handle);
       found.push(u);
     }
-    for (const u of found) await this.recordStart(u, m.slot, true);
+    await this.recordStarts(found, m.slot, () => true);
     if (!found.length) return null;
     this.unsaved = true;
     return async () => {
