@@ -36,8 +36,14 @@ class ScriptedLogin implements LoginNode {
     this.calls.push({ script, args, stdin: opts.stdin });
     return this.answer(script, args);
   }
+  /** how often it was made ready (code synced, runner sent) */
+  prepared = 0;
   async prepare() {
+    this.prepared++;
     return { detail: 'ready', paths };
+  }
+  folders() {
+    return paths;
   }
   workerSpec(spec: AttemptSpec) {
     return spec;
@@ -199,6 +205,7 @@ describe('SlurmBackend', () => {
     const finder = new ScriptedLogin(() => ({ code: 0, stdout: '7\n-\n9\n', stderr: '' }), config);
     const found = await new SlurmBackend({ cluster: 'hpc', entry: ClusterSchema.parse({}), login: finder }).findSubmitted(group);
     expect(finder.calls.map((c) => c.script)).toEqual([SLURM_FIND_SCRIPT]);
+    expect(finder.prepared).toBe(0); // a look syncs no project and sends no runner
     // per array the file its submit keeps the id in, and its job's name
     const kept = submitter.calls.map((c) => [c.args[1], c.args[2]]);
     expect(finder.calls[0]!.args).toEqual(kept.flat());

@@ -16,7 +16,7 @@ import { sleepUnless } from '../sleep-unless.js';
 import { parseSacct, parseSqueueJson, unitState, type SlurmJob } from '../slurm/job-states.js';
 import { GatheredCalls } from '../slurm/gathered-calls.js';
 import type { LoginNode } from '../slurm/login-node.js';
-import { ATTEMPT_SPEC_FILE, attemptDirPath, jobName, renderSbatch, submissionName, type JobPaths } from '../slurm/render-sbatch.js';
+import { ATTEMPT_SPEC_FILE, attemptDirPath, jobName, renderSbatch, submissionName, type JobFolders, type JobPaths } from '../slurm/render-sbatch.js';
 import { arraySizes, DEFAULT_MAX_ARRAY_SIZE, maxArrayTasks, slurmSubmitCall, SLURM_CANCEL_SCRIPT, SLURM_FIND_SCRIPT, SLURM_KILL_SCRIPT, SLURM_POLL_SCRIPT, SLURM_SUBMIT_SCRIPT, underOneFolder } from '../slurm/scripts.js';
 import { UserError } from '../ui/errors.js';
 import { unanswered, type Backend, type BackendLogsOptions, type Capabilities, type Handle, type PollRequest, type PollResult, type Submission } from './backend.js';
@@ -131,7 +131,7 @@ export class SlurmBackend implements Backend {
     if (!subs.length) return [];
     const { login, cluster } = this.opts;
     const units = subs.map((s) => s.spec);
-    const { paths } = await login.prepare();
+    const paths = login.folders(); // a look prepares nothing: no project synced, no runner sent
     const arrays = await this.arrays(units, paths, 'so they cannot be looked for');
     const args = arrays.flatMap((array) => [`${paths.logs(array[0]!.run_id)}/${submissionName(array)}.jobid`, jobName(array)]);
     const r = await login.sh(SLURM_FIND_SCRIPT, args, { allowFail: true, timeoutMs: 60_000 }).catch((err: Error) => err);
@@ -151,7 +151,7 @@ export class SlurmBackend implements Backend {
    * The job arrays submitMany cuts units into, in order (see there). `unasked` ends the error
    * when the cluster's MaxArraySize is needed and cannot be had: what that means for the units.
    */
-  private async arrays(units: readonly AttemptSpec[], paths: JobPaths, unasked: string): Promise<AttemptSpec[][]> {
+  private async arrays(units: readonly AttemptSpec[], paths: JobFolders, unasked: string): Promise<AttemptSpec[][]> {
     let most = 1;
     if (units.length > 1) {
       most = await (this.arrayTasks ??= this.askArrayTasks()).catch((err: Error) => {
@@ -203,7 +203,7 @@ export class SlurmBackend implements Backend {
   }
 
   /** The handles of one job's units: task i of an array of several, the job itself for one. */
-  private handles(units: readonly AttemptSpec[], paths: JobPaths, id: string, submitted_at: string): SlurmHandle[] {
+  private handles(units: readonly AttemptSpec[], paths: JobFolders, id: string, submitted_at: string): SlurmHandle[] {
     return units.map((u, i): SlurmHandle => ({
       backend: 'slurm',
       cluster: this.opts.cluster,

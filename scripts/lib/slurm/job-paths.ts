@@ -3,24 +3,26 @@
 // and so where the job starts); on this machine (`login: local`), the project in place.
 import path from 'node:path';
 import type { HostLayout } from '../remote/host-layout.js';
-import type { JobPaths } from './render-sbatch.js';
+import type { JobFolders, JobPaths } from './render-sbatch.js';
 
-export function hostJobPaths(layout: HostLayout, runner: string): JobPaths {
+export function hostJobFolders(layout: HostLayout): JobFolders {
   return {
-    node: layout.node,
-    runner,
-    repo: layout.repo,
     work: (unit) => layout.work(unit),
     logs: (runId) => `${layout.root}/scratch/${runId}/slurm`,
   };
 }
 
-export function localJobPaths(opts: { root: string; stateDir: string; runner: string; workDir: (unit: string) => string }): JobPaths {
+export function hostJobPaths(layout: HostLayout, runner: string): JobPaths {
+  return { ...hostJobFolders(layout), node: layout.node, runner, repo: layout.repo };
+}
+
+export function localJobFolders(opts: { stateDir: string; workDir: (unit: string) => string }): JobFolders {
   return {
-    node: process.execPath,
-    runner: opts.runner,
-    repo: opts.root,
     work: opts.workDir,
     logs: (runId) => path.join(opts.stateDir, 'slurm', runId),
   };
+}
+
+export function localJobPaths(opts: { root: string; stateDir: string; runner: string; workDir: (unit: string) => string }): JobPaths {
+  return { ...localJobFolders(opts), node: process.execPath, runner: opts.runner, repo: opts.root };
 }

@@ -11,8 +11,8 @@ import type { RemoteHost } from '../remote/remote-host.js';
 import type { AttemptSpec } from '../runner/attempt-spec.js';
 import type { Store } from '../store/store.js';
 import { UserError } from '../ui/errors.js';
-import { hostJobPaths, localJobPaths } from './job-paths.js';
-import type { JobPaths } from './render-sbatch.js';
+import { hostJobFolders, hostJobPaths, localJobFolders, localJobPaths } from './job-paths.js';
+import type { JobFolders, JobPaths } from './render-sbatch.js';
 
 export interface ShResult {
   code: number;
@@ -27,6 +27,8 @@ export interface LoginNode {
   sh(script: string, args: readonly string[], opts?: { stdin?: string; timeoutMs?: number; allowFail?: boolean }): Promise<ShResult>;
   /** makes it ready for jobs (once per process), and says how for the ✓ line */
   prepare(): Promise<{ detail: string; paths: JobPaths }>;
+  /** where jobs' folders are, without preparing anything (a look for jobs sent earlier) */
+  folders(): JobFolders;
   /** the attempt spec as the runner on the cluster reads it */
   workerSpec(spec: AttemptSpec): AttemptSpec;
   /** whether the runners write the project's store themselves */
@@ -55,6 +57,10 @@ export class LocalLogin implements LoginNode {
     const found = await this.sh('command -v sbatch', [], { allowFail: true });
     if (found.code !== 0) throw new UserError('slurm: sbatch is not on the PATH of this machine; install the SLURM client here, or set login to a host under hosts that has it');
     return { detail: `sbatch at ${found.stdout.trim()}, the project runs in place`, paths: localJobPaths({ ...this.opts, runner: this.opts.runnerBundle }) };
+  }
+
+  folders(): JobFolders {
+    return localJobFolders(this.opts);
   }
 
   workerSpec(spec: AttemptSpec): AttemptSpec {
@@ -95,6 +101,10 @@ export class SshLogin implements LoginNode {
       this.prepared.catch(() => (this.prepared = null)); // a later call tries again
     }
     return this.prepared;
+  }
+
+  folders(): JobFolders {
+    return hostJobFolders(this.host.layout);
   }
 
   workerSpec(spec: AttemptSpec): AttemptSpec {

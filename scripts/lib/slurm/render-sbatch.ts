@@ -13,18 +13,22 @@ import type { AttemptSpec } from '../runner/attempt-spec.js';
 import { durationSec } from '../spec/formats.js';
 import { UserError } from '../ui/errors.js';
 
+/** Where a job's folders are, which a login node has before it is prepared. */
+export interface JobFolders {
+  /** a unit's scratch folder (a run id, or `<run_id>/shards/<i>`): the runner's --work */
+  work(unit: string): string;
+  /** where SLURM writes the job's own output (created before sbatch runs) */
+  logs(runId: string): string;
+}
+
 /** Where things are for the job, as its script sees them: relative to the submit folder, or absolute. */
-export interface JobPaths {
+export interface JobPaths extends JobFolders {
   /** the Node runtime */
   node: string;
   /** the runner bundle */
   runner: string;
   /** the project: the runner's --root */
   repo: string;
-  /** a unit's scratch folder (a run id, or `<run_id>/shards/<i>`): the runner's --work */
-  work(unit: string): string;
-  /** where SLURM writes the job's own output (created before sbatch runs) */
-  logs(runId: string): string;
 }
 
 export interface SbatchTarget {
@@ -38,7 +42,7 @@ export interface SbatchTarget {
 export const ATTEMPT_SPEC_FILE = 'attempt.json';
 
 /** A unit's attempt folder: the runner's own, where its spec is written before the job runs. */
-export function attemptDirPath(paths: JobPaths, unit: string, attempt: number | 'predict'): string {
+export function attemptDirPath(paths: JobFolders, unit: string, attempt: number | 'predict'): string {
   return `${paths.work(unit)}/attempts/${attempt}`;
 }
 
