@@ -61,8 +61,10 @@ export function createDashboard(opts: DashboardOptions) {
 
   for (const [route, file] of Object.entries(PAGES)) app.get(route, (_req, res) => res.sendFile(path.join(publicDir, file)));
   app.get('/runs/:run', (_req, res) => res.sendFile(path.join(publicDir, 'run.html')));
-  app.use('/static', express.static(publicDir, { index: false, fallthrough: false }));
-  app.use('/vendor/uplot', express.static(path.join(project.root, 'node_modules', 'uplot', 'dist'), { index: false, fallthrough: false }));
+  app.use('/static', express.static(publicDir, { index: false }));
+  app.use('/vendor/uplot', express.static(path.join(project.root, 'node_modules', 'uplot', 'dist'), { index: false }));
+  // A missing file says so, not where it was looked for: the stat error names the project's path.
+  app.use(['/static', '/vendor/uplot'], (_req, res) => void res.status(404).json({ error: 'no such file' }));
 
   app.use(runsRoutes({ project, runs, secrets }));
   app.use(submissionsRoutes(project));

@@ -5,8 +5,10 @@
 // (a synchronizer token the page reads from /api/session, same-origin only: there is no CORS).
 // Without SWITCHYARD_DASHBOARD_TOKEN in .env no session can be made: the dashboard is read-only.
 // A session holds for the token it was made with (a token changed in .env ends every session)
-// and for 12 hours from its sign-in, however much it is used.
+// and for 12 hours from its sign-in, however much it is used. An address that sends ten wrong
+// tokens in a minute is refused sign-ins until the minute is over.
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { hostname, networkInterfaces } from 'node:os';
 import type { NextFunction, Request, Response } from 'express';
 
 export const TOKEN_KEY = 'SWITCHYARD_DASHBOARD_TOKEN';
@@ -26,6 +28,10 @@ interface Session {
   createdAt: number;
 }
 
+/** Wrong tokens one address may send in a minute before its sign-ins are refused: guessing a token takes forever. */
+export const MAX_FAILED_SIGN_INS = 10;
+const FAILED_SIGN_IN_WINDOW_MS = 60_000;
+
 const digest = (s: string) => createHash('sha256').update(s, 'utf8').digest();
 
 /** Constant-time equality of two strings of any length (both hashed first). */
@@ -44,11 +50,15 @@ function cookieOf(req: Request, name: string): string | undefined {
 const LOOPBACK_NAMES = ['127.0.0.1', 'localhost', '[::1]'];
 /** Addresses that keep the server on this machine (`make dashboard host=`). */
 export const LOOPBACK_BINDS = new Set(['127.0.0.1', 'localhost', '::1']);
+/** Addresses that listen on every interface of this machine. */
+const WILDCARD_BINDS = new Set(['0.0.0.0', '::']);
 /** What a browser needs to sign in: open to all, whatever the server binds to. */
 const SIGN_IN_PATHS = /^\/(login|api\/session|static\/.*)$/;
 
 export class Auth {
   private readonly sessions = new Map<string, Session>();
+  /** client address → when its wrong tokens of the last minute came */
+  private readonly failures = new Map<string, number[]>();
 
   /**
    * `token()`: the token as .env has it now (undefined: read-only). `hosts`: the names this server
@@ -80,8 +90,19 @@ export class Auth {
   /** Whether the Host header names this server (an attacker's rebinding name does not). */
   hostAllowed(req: Request): boolean {
     const host = (req.headers.host ?? '').toLowerCase();
-    const names = new Set([...LOOPBACK_NAMES, this.bindHost.includes(':') ? `[${this.bindHost}]` : this.bindHost]);
+    const names = new Set([...LOOPBACK_NAMES, ...this.boundAs().map((a) => (a.includes(':') ? `[${a}]` : a))]);
     return [...names].some((n) => host === n || host === `${n}:${this.port()}`);
+  }
+
+  /**
+   * The names this server answers to beyond loopback: the bind address, or, bound to every
+   * interface (0.0.0.0, ::), each of this machine's addresses and its host name, as a visitor from
+   * another machine types them. Read at each request: an address may come and go.
+   */
+  private boundAs(): string[] {
+    if (!WILDCARD_BINDS.has(this.bindHost)) return [this.bindHost.toLowerCase()];
+    const addresses = Object.values(networkInterfaces()).flatMap((list) => (list ?? []).map((i) => i.address.toLowerCase()));
+    return [this.bindHost, hostname().toLowerCase(), ...addresses];
   }
 
   /** Every request: a Host this server answers to (403 otherwise). */
@@ -130,7 +151,15 @@ export class Auth {
     const expected = this.token();
     const given = typeof req.body?.token === 'string' ? req.body.token : '';
     if (!expected) return void res.status(403).type('text/plain').send(`read-only: ${TOKEN_KEY} is not set in .env\n`);
-    if (!given || !sameSecret(given, expected)) return void res.redirect(303, '/login?failed=1');
+    // Checked before the token, and the right one refused too: otherwise guessing goes on unslowed.
+    const from = req.socket.remoteAddress ?? '';
+    if (this.recentFailures(from).length >= MAX_FAILED_SIGN_INS) {
+      return void res.status(429).set('Retry-After', String(FAILED_SIGN_IN_WINDOW_MS / 1000)).type('text/plain').send('too many wrong tokens: try again in a minute\n');
+    }
+    if (!given || !sameSecret(given, expected)) {
+      this.failures.set(from, [...this.recentFailures(from), Date.now()]);
+      return void res.redirect(303, '/login?failed=1');
+    }
     for (const [old, s] of this.sessions) if (Date.now() - s.createdAt > SESSION_MAX_AGE_MS) this.sessions.delete(old);
     const id = randomBytes(32).toString('base64url');
     const session: Session = { id, csrf: randomBytes(32).toString('base64url'), who: `session-${id.slice(0, 8)}`, token: digest(expected), createdAt: Date.now() };
@@ -139,6 +168,13 @@ export class Auth {
     // terminates TLS still carries it (docs/architecture.md, the dashboard).
     res.setHeader('Set-Cookie', `${COOKIE}=${id}; HttpOnly; SameSite=Strict; Path=/; Max-Age=${SESSION_MAX_AGE_MS / 1000}`);
     res.redirect(303, typeof req.body?.next === 'string' && NEXT_PATH.test(req.body.next) ? req.body.next : '/');
+  }
+
+  /** The times of `from`'s wrong tokens in the last minute (older ones, and addresses with none left, forgotten). */
+  private recentFailures(from: string): number[] {
+    const since = Date.now() - FAILED_SIGN_IN_WINDOW_MS;
+    for (const [address, times] of this.failures) if (times.at(-1)! <= since) this.failures.delete(address);
+    return (this.failures.get(from) ?? []).filter((t) => t > since);
   }
 
   logout(req: Request, res: Response): void {

@@ -30,6 +30,19 @@ function needsConfirm(req: Request): void {
   if (req.body?.confirm !== true) throw new BadRequest('this action needs confirmation: send {"confirm": true}');
 }
 
+/**
+ * The `shards` of a stop: absent, the whole run; else a list of the run's shard numbers. Anything
+ * else is refused, never read as absent: `"shards": 1` must not stop every shard.
+ */
+function shardsToStop(req: Request, run: RunRecord): number[] | undefined {
+  const shards: unknown = req.body?.shards;
+  if (shards === undefined) return undefined;
+  if (!Array.isArray(shards) || !shards.length || shards.some((s) => !Number.isSafeInteger(s) || s < 0)) throw new BadRequest('shards: a list of shard numbers, e.g. [1, 4]');
+  const missing = (shards as number[]).find((s) => !run.units[s]);
+  if (missing !== undefined) throw new BadRequest(`shards: run ${run.run_id} has no shard ${missing}`);
+  return shards as number[];
+}
+
 export function actionsRoutes({ project, runs, secrets }: ActionsDeps): Router {
   const r = Router();
   r.param('run', checkParam(RUN_ID, 'run id'));
@@ -67,8 +80,7 @@ export function actionsRoutes({ project, runs, secrets }: ActionsDeps): Router {
     acting('stop', async (req) => {
       needsConfirm(req);
       const run = runOf(req);
-      const units = Array.isArray(req.body?.shards) ? (req.body.shards as unknown[]).map(Number).filter(Number.isSafeInteger) : undefined;
-      const outcome = await stopWanted(project, run, { force: req.body?.force === true, units });
+      const outcome = await stopWanted(project, run, { force: req.body?.force === true, units: shardsToStop(req, run) });
       return { body: outcome.by === 'agent' ? { agent: outcome.pid, answer: outcome.answer, settled: outcome.settled } : { ...outcome.result } };
     }),
   );

@@ -2,16 +2,20 @@
 // stand-in project): a session holds only for the token it was made with and for 12 hours from
 // its sign-in; a sign-in sends the browser back only to a path of this server; and JSON bodies
 // are masked string by string, so a short secret that a number spells leaves the number whole.
-// Bound beyond loopback, reading needs a sign-in too.
+// Bound beyond loopback, reading needs a sign-in too; bound to every interface, a visitor naming
+// this machine gets in and a rebinding name does not. Ten wrong tokens in a minute shut an
+// address out of signing in for that minute; a stop's malformed shard list is a 400, not a stop
+// of every shard; a missing static file's 404 does not name the project's path.
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import type http from 'node:http';
+import { request as httpRequest } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import os from 'node:os';
+import os, { hostname, networkInterfaces } from 'node:os';
 import path from 'node:path';
 import { Router } from 'express';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { createDashboard } from '../../dashboard/app.js';
-import { NEXT_PATH, SESSION_MAX_AGE_MS } from '../../dashboard/auth.js';
+import { MAX_FAILED_SIGN_INS, NEXT_PATH, SESSION_MAX_AGE_MS } from '../../dashboard/auth.js';
 import type { Project } from '../../scripts/lib/project.js';
 import { REPO } from '../helpers/sandbox.js';
 
@@ -21,12 +25,14 @@ let tmp: string;
 let server: http.Server;
 let base: string;
 let body: unknown = null;
+/** the run the stand-in project holds (db.get), if any */
+let run: unknown = null;
 
 const writeEnv = (text: string) => writeFileSync(path.join(tmp, '.env'), text);
 
 /** Serves the dashboard as `make dashboard host=<bindHost>` would, listening on loopback here. */
 async function serve(bindHost: string): Promise<void> {
-  const project = { root: tmp, config: {}, db: { keepSummariesParsed() {}, get: () => null } } as unknown as Project;
+  const project = { root: tmp, config: {}, db: { keepSummariesParsed() {}, get: (id: string) => ((run as { run_id?: string } | null)?.run_id === id ? run : null) } } as unknown as Project;
   const echo = Router().get('/api/echo', (_req, res) => void res.json(body));
   let port = 0;
   const { app } = createDashboard({ project, bindHost, port: () => port, extra: () => [echo] });
@@ -52,6 +58,7 @@ beforeEach(async () => {
 
 afterEach(async () => {
   vi.useRealTimers();
+  run = null;
   server.closeAllConnections();
   await new Promise((r) => server.close(r));
   rmSync(tmp, { recursive: true, force: true });
@@ -114,6 +121,66 @@ describe('the sign-in', () => {
     expect((await login(OLD, '/runs/penguins-long-20261130T1200-0badf00d')).headers.get('location')).toBe('/runs/penguins-long-20261130T1200-0badf00d');
     // The login page fills its form with the same rule.
     expect(readFileSync(path.join(REPO, 'dashboard/public/login.js'), 'utf8')).toContain(`${NEXT_PATH}.test(next)`);
+  });
+
+  it(`refuses every token from an address after ${MAX_FAILED_SIGN_INS} wrong ones in a minute, the right one too, until the minute is over`, async () => {
+    vi.useFakeTimers({ toFake: ['Date'], now: Date.parse('2026-11-30T08:00:00Z') });
+    for (let i = 0; i < MAX_FAILED_SIGN_INS; i++) expect((await login(`guess-${i}`)).headers.get('location'), `guess ${i}`).toBe('/login?failed=1');
+    const refused = await login(OLD);
+    expect(refused.status).toBe(429);
+    expect(refused.headers.get('set-cookie')).toBeNull();
+    expect(refused.headers.get('retry-after')).toBe('60');
+    expect(await refused.text()).toBe('too many wrong tokens: try again in a minute\n');
+    vi.setSystemTime(Date.parse('2026-11-30T08:01:01Z'));
+    await signIn(OLD);
+  });
+});
+
+/** A GET with the Host header a browser would send for `name` (fetch does not let one set it). */
+function getAs(name: string, pathname: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const req = httpRequest(`${base}${pathname}`, { headers: { Host: `${name}:${new URL(base).port}` } }, (res) => (res.resume(), resolve(res.statusCode!)));
+    req.once('error', reject).end();
+  });
+}
+
+describe('the Host check', () => {
+  it('bound to every interface, lets in a visitor naming this machine, and still refuses a rebinding name', async () => {
+    const external = Object.values(networkInterfaces()).flatMap((l) => l ?? []).find((i) => !i.internal && i.family === 'IPv4')?.address;
+    const names = [hostname(), ...(external ? [external] : [])];
+    for (const name of names) expect(await getAs(name, '/login'), `${name}, bound to loopback`).toBe(403);
+    await restart('0.0.0.0');
+    for (const name of names) expect(await getAs(name, '/login'), name).toBe(200);
+    expect(await getAs(hostname(), '/api/echo')).toBe(401); // reading still needs a sign-in
+    expect(await getAs('rebind.evil.example', '/login')).toBe(403);
+  });
+});
+
+describe('a stop', () => {
+  it('refuses a shard list that is not one, rather than stopping every shard', async () => {
+    const id = 'penguins-knn-20261130T1200-0badf00d';
+    run = { run_id: id, sharded: true, units: [0, 1].map((index) => ({ index, attempts: [] })) };
+    const s = await signIn(OLD);
+    const stop = (shards: unknown) =>
+      fetch(`${base}/api/runs/${id}/stop`, { method: 'POST', headers: { Origin: base, 'Content-Type': 'application/json', Cookie: s.cookie, 'X-CSRF-Token': s.csrf }, body: JSON.stringify({ confirm: true, shards }) });
+    for (const shards of [1, '1', [], ['x'], [-1], [0.5], null]) {
+      const res = await stop(shards);
+      expect(res.status, JSON.stringify(shards)).toBe(400);
+      expect(await res.json(), JSON.stringify(shards)).toEqual({ error: 'shards: a list of shard numbers, e.g. [1, 4]' });
+    }
+    const res = await stop([1, 2]);
+    expect(res.status).toBe(400);
+    expect(await res.json()).toEqual({ error: `shards: run ${id} has no shard 2` });
+  });
+});
+
+describe('a missing static file', () => {
+  it('is a 404 that does not say where the project lies', async () => {
+    for (const missing of ['/static/nope.js', '/static/login.js/', '/vendor/uplot/nope.js']) {
+      const res = await fetch(`${base}${missing}`);
+      expect(res.status, missing).toBe(404);
+      expect(await res.json(), missing).toEqual({ error: 'no such file' });
+    }
   });
 });
 
