@@ -31,10 +31,11 @@ function needsConfirm(req: Request): void {
 }
 
 /**
- * The `shards` of a stop: absent, the whole run; else a list of the run's shard numbers. Anything
- * else is refused, never read as absent: `"shards": 1` must not stop every shard.
+ * The `shards` asked for: absent, undefined (a stop's whole run); else a list of the run's shard
+ * numbers. Anything else is refused, never read as absent (`"shards": 1` must not stop every
+ * shard) nor coerced (`[null]` is not shard 0).
  */
-function shardsToStop(req: Request, run: RunRecord): number[] | undefined {
+function shardsAsked(req: Request, run: RunRecord): number[] | undefined {
   const shards: unknown = req.body?.shards;
   if (shards === undefined) return undefined;
   if (!Array.isArray(shards) || !shards.length || shards.some((s) => !Number.isSafeInteger(s) || s < 0)) throw new BadRequest('shards: a list of shard numbers, e.g. [1, 4]');
@@ -80,7 +81,7 @@ export function actionsRoutes({ project, runs, secrets }: ActionsDeps): Router {
     acting('stop', async (req) => {
       needsConfirm(req);
       const run = runOf(req);
-      const outcome = await stopWanted(project, run, { force: req.body?.force === true, units: shardsToStop(req, run) });
+      const outcome = await stopWanted(project, run, { force: req.body?.force === true, units: shardsAsked(req, run) });
       return { body: outcome.by === 'agent' ? { agent: outcome.pid, answer: outcome.answer, settled: outcome.settled } : { ...outcome.result } };
     }),
   );
@@ -102,8 +103,8 @@ export function actionsRoutes({ project, runs, secrets }: ActionsDeps): Router {
     acting('retry', async (req) => {
       needsConfirm(req);
       const run = runOf(req);
-      const shards = Array.isArray(req.body?.shards) ? (req.body.shards as unknown[]).map(Number) : [];
-      if (!shards.length || shards.some((s) => !Number.isSafeInteger(s) || s < 0)) throw new BadRequest('shards: a list of shard numbers, e.g. [1, 4]');
+      const shards = shardsAsked(req, run);
+      if (!shards) throw new BadRequest('shards: a list of shard numbers, e.g. [1, 4]');
       const host = typeof req.body?.host === 'string' && req.body.host ? req.body.host : undefined;
       if (host !== undefined && !HOST.test(host)) throw new BadRequest('host: not a host name');
       const plan = await planRetry(project, run, shards, host);

@@ -157,20 +157,22 @@ describe('the Host check', () => {
 });
 
 describe('a stop', () => {
-  it('refuses a shard list that is not one, rather than stopping every shard', async () => {
+  it('refuses a shard list that is not one, rather than stopping every shard, or a retry of shard 0 for [null]', async () => {
     const id = 'penguins-knn-20261130T1200-0badf00d';
     run = { run_id: id, sharded: true, units: [0, 1].map((index) => ({ index, attempts: [] })) };
     const s = await signIn(OLD);
-    const stop = (shards: unknown) =>
-      fetch(`${base}/api/runs/${id}/stop`, { method: 'POST', headers: { Origin: base, 'Content-Type': 'application/json', Cookie: s.cookie, 'X-CSRF-Token': s.csrf }, body: JSON.stringify({ confirm: true, shards }) });
-    for (const shards of [1, '1', [], ['x'], [-1], [0.5], null]) {
-      const res = await stop(shards);
-      expect(res.status, JSON.stringify(shards)).toBe(400);
-      expect(await res.json(), JSON.stringify(shards)).toEqual({ error: 'shards: a list of shard numbers, e.g. [1, 4]' });
+    const act = (verb: string, shards: unknown) =>
+      fetch(`${base}/api/runs/${id}/${verb}`, { method: 'POST', headers: { Origin: base, 'Content-Type': 'application/json', Cookie: s.cookie, 'X-CSRF-Token': s.csrf }, body: JSON.stringify({ confirm: true, shards }) });
+    for (const verb of ['stop', 'retry']) {
+      for (const shards of [1, '1', [], ['x'], [-1], [0.5], null, [null], [true], ['0']]) {
+        const res = await act(verb, shards);
+        expect(res.status, `${verb} ${JSON.stringify(shards)}`).toBe(400);
+        expect(await res.json(), `${verb} ${JSON.stringify(shards)}`).toEqual({ error: 'shards: a list of shard numbers, e.g. [1, 4]' });
+      }
+      const res = await act(verb, [1, 2]);
+      expect(res.status).toBe(400);
+      expect(await res.json()).toEqual({ error: `shards: run ${id} has no shard 2` });
     }
-    const res = await stop([1, 2]);
-    expect(res.status).toBe(400);
-    expect(await res.json()).toEqual({ error: `shards: run ${id} has no shard 2` });
   });
 });
 
