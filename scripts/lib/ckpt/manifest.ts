@@ -115,4 +115,10 @@ export function serializeManifest(m: CkptManifest): string {
   return `${text}\n`;
 }
 
+/** Whether two saves hold the same files, byte for byte: their step, attempt and time aside. */
+export function sameFiles(a: CkptManifest, b: CkptManifest): boolean {
+  const files = (m: CkptManifest) => serializeManifest({ ...m, step: 0, attempt: 0, run_id: '', created_at: '' });
+  return files(a) === files(b);
+}
+
 export { hashFile, sha256Hex } from '../hash.js';

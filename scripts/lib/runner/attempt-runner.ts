@@ -24,7 +24,7 @@ import { CheckpointSync } from './checkpoint-sync.js';
 import { startExperiment, type ExitInfo, type ExperimentProcess } from './experiment-process.js';
 import { OutputMetrics } from './output-metrics.js';
 import { mergedOutputs } from './outputs-manifest.js';
-import { restoreLatest, StoreReadError, storedSteps, uploadStep } from './store-checkpoints.js';
+import { deleteStoredStep, restoreLatest, StoreReadError, storedSaveIsOlder, storedSteps, uploadStep } from './store-checkpoints.js';
 
 /** Exit code an experiment uses to say "I saved a checkpoint, run me again". */
 export const EXIT_RESUME = 75;
@@ -42,6 +42,20 @@ export interface RunnerOptions {
   onEvent?: (e: RunnerEvent) => void;
   /** keep live.json, which the ssh and SLURM polls read (runner/attempt-live.ts); a runner here is read directly */
   liveView?: boolean;
+}
+
+/** The longest delay a Node timer holds (~24.8 days): a longer one fires at once. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
+/** `fn` after `ms` (unref'd), however long: a delay past MAX_TIMER_MS waits in several timers. */
+function longTimeout(fn: () => void, ms: number): { cancel(): void } {
+  let timer: NodeJS.Timeout;
+  const arm = (left: number) => {
+    timer = setTimeout(() => (left > MAX_TIMER_MS ? arm(left - MAX_TIMER_MS) : fn()), Math.min(Math.max(0, left), MAX_TIMER_MS));
+    timer.unref();
+  };
+  arm(ms);
+  return { cancel: () => clearTimeout(timer) };
 }
 
 export function workPaths(workDir: string, attempt: number | 'predict', outputDir?: string) {
@@ -270,15 +284,21 @@ export class AttemptRunner {
   }
 
   /**
-   * A step committed locally by an earlier attempt whose runner died before uploading it
-   * is still progress: upload it before restoring, so nothing committed is lost.
+   * A step committed locally by an earlier attempt whose runner died before uploading it (or
+   * before uploading its save again) is still progress: upload it before restoring, so nothing
+   * committed is lost.
    */
   private async adoptLocalSteps(note: (line: string) => void): Promise<void> {
     if (!existsSync(this.paths.ckpt)) return;
     const local = await latestCheckpoint(this.paths.ckpt, { report: note });
     if (!local) return;
     const stored = (await storedSteps(this.opts.store, this.spec.unit_id)).filter((s) => s.hasManifest).at(-1);
-    if (stored && stored.step >= local.step) return;
+    if (stored && stored.step > local.step) return;
+    if (stored?.step === local.step) {
+      // The restore would put the stored save of the step over a later one made here.
+      if (!(await storedSaveIsOlder(this.opts.store, this.spec.unit_id, local.manifest, note))) return;
+      await deleteStoredStep(this.opts.store, this.spec.unit_id, local.step); // un-committed before its blobs change
+    }
     const { key, sha256 } = await uploadStep(this.opts.store, this.spec.unit_id, local.dir, local.manifest);
     note(`uploaded step ${local.step}, committed here by an earlier attempt`);
     this.emit({ type: 'ckpt.committed', step: local.step, manifest: key, manifest_sha256: sha256 });
@@ -339,8 +359,7 @@ export class AttemptRunner {
     });
     if (this.stopKind) this.requestStop(this.stopKind);
     // The time limit counts from this attempt's start: past it, checkpoint and stop.
-    const limit = this.spec.time_limit_sec ? setTimeout(() => this.requestStop('timeout'), Math.max(0, this.spec.time_limit_sec * 1000 - (Date.now() - Date.parse(this.status.started_at)))) : null;
-    limit?.unref();
+    const limit = this.spec.time_limit_sec ? longTimeout(() => this.requestStop('timeout'), this.spec.time_limit_sec * 1000 - (Date.now() - Date.parse(this.status.started_at))) : null;
     const ticker = setInterval(() => {
       this.checkStopRequest();
       this.metrics?.pump();
@@ -356,7 +375,7 @@ export class AttemptRunner {
     err.end();
     metrics?.end(); // after the masks let their last bytes through
     clearInterval(ticker);
-    if (limit) clearTimeout(limit);
+    limit?.cancel();
     if (this.killTimer) clearTimeout(this.killTimer);
     this.killTimer = null;
     return exit;

@@ -2,16 +2,18 @@
 // goes on. One upload at a time: when the store is slower than the trainer, intermediate steps
 // are skipped and the newest committed one goes next, so the store is never more than one step
 // behind and training is never blocked.
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { copyFile, link, mkdir, readdir, readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
-import { MANIFEST_NAME, ManifestError, parseManifest, verifyStep } from '../ckpt/checkpoint.js';
+import { MANIFEST_NAME, ManifestError, parseManifest, sameFiles, verifyStep, type CkptManifest } from '../ckpt/checkpoint.js';
 import type { Store } from '../store/store.js';
 import type { RunnerEvent } from './attempt-spec.js';
 import { deleteStoredStep, pruneStoredSteps, uploadStep } from './store-checkpoints.js';
 
 export class CheckpointSync {
   lastSynced: number | null = null;
+  /** lastSynced's manifest as the store has it: a local save of the step with other files is a re-save */
+  private syncedManifest: CkptManifest | null = null;
   private running: Promise<void> | null = null;
   private started = false;
   private readonly reported = new Set<number>();
@@ -35,6 +37,7 @@ export class CheckpointSync {
    */
   init(restored: number | null): void {
     this.lastSynced = restored;
+    this.syncedManifest = restored === null ? null : this.localManifest(restored);
     this.started = true;
   }
 
@@ -65,17 +68,38 @@ export class CheckpointSync {
     const steps = names
       .filter((n) => /^\d+$/.test(n))
       .map(Number)
-      .filter((s) => s > (this.lastSynced ?? -1) && existsSync(path.join(this.ckptDir, String(s), 'manifest.json')))
+      .filter((s) => (s > (this.lastSynced ?? -1) && existsSync(path.join(this.ckptDir, String(s), 'manifest.json'))) || this.savedAgain(s))
       .sort((a, b) => b - a);
     return steps[0] ?? null;
+  }
+
+  /**
+   * Whether the experiment committed the step the store has last from us again, with other
+   * files (a final save at the step of the last periodic one, the model changed since): that
+   * save is the newest. The same files saved again are not uploaded again.
+   */
+  private savedAgain(step: number): boolean {
+    if (step !== this.lastSynced || this.syncedManifest === null) return false;
+    const local = this.localManifest(step);
+    return local !== null && !sameFiles(local, this.syncedManifest);
+  }
+
+  private localManifest(step: number): CkptManifest | null {
+    const file = path.join(this.ckptDir, String(step), MANIFEST_NAME);
+    try {
+      return parseManifest(readFileSync(file, 'utf8'), file);
+    } catch {
+      return null; // gone, or torn: not a save to upload
+    }
   }
 
   private async syncNewest(): Promise<void> {
     const step = await this.newestCommittedLocal();
     if (step === null || !(await this.mayWrite())) return;
-    const uploaded = await this.uploadSnapshot(step);
+    const uploaded = await this.uploadSnapshot(step, step === this.lastSynced);
     if (!uploaded) return;
     this.lastSynced = step;
+    this.syncedManifest = uploaded.manifest;
     // Committed in the store from here on, even if this event cannot be written.
     this.emit({ type: 'ckpt.committed', step, manifest: uploaded.key, manifest_sha256: uploaded.sha256 });
     if (!(await this.mayWrite())) return;
@@ -95,9 +119,11 @@ export class CheckpointSync {
    * Uploads the step from a snapshot of its files (hard links, in a folder of the runner's own
    * beside the checkpoint folder): the experiment's own prune (SWITCHYARD_CKPT_KEEP) or a re-save
    * of the step mid-upload cannot take the files away or change them, however slow the store.
-   * Null when the step is gone or does not verify, said once per step.
+   * Null when the step is gone or does not verify, said once per step. `replacing`: the store
+   * holds an earlier save of the step, un-committed first so that its manifest never names the
+   * new blobs half uploaded (a restore meanwhile takes the step before).
    */
-  private async uploadSnapshot(step: number): Promise<{ key: string; sha256: string } | null> {
+  private async uploadSnapshot(step: number, replacing: boolean): Promise<{ key: string; sha256: string; manifest: CkptManifest } | null> {
     const dir = path.join(this.ckptDir, String(step));
     const snapshots = path.join(path.dirname(this.ckptDir), 'ckpt-upload');
     const snap = path.join(snapshots, String(step));
@@ -111,10 +137,12 @@ export class CheckpointSync {
         this.noticeOnce(step, `checkpoint step ${step} not uploaded: ${checked.reason}`);
         return null;
       }
-      return await uploadStep(this.store, this.runId, snap, checked.manifest).catch(async (err: unknown) => {
+      if (replacing) await deleteStoredStep(this.store, this.runId, step);
+      const uploaded = await uploadStep(this.store, this.runId, snap, checked.manifest).catch(async (err: unknown) => {
         await deleteStoredStep(this.store, this.runId, step).catch(() => {});
         throw err;
       });
+      return { ...uploaded, manifest: checked.manifest };
     } finally {
       await rm(snapshots, { recursive: true, force: true });
     }

@@ -58,6 +58,16 @@ function closed(stream: Readable): Promise<unknown> {
   return stream.closed ? Promise.resolve() : once(stream, 'close');
 }
 
+// How long the output pipes may stay open once the whole group is gone: enough to read what is
+// left in them, then only a process in a session of its own (a daemon) can be holding them.
+const PIPE_DRAIN_MS = 5_000;
+
+/** Resolves PIPE_DRAIN_MS after no process of the group is left; its timers hold no process up. */
+async function groupGoneAWhile(pgid: number): Promise<void> {
+  while (groupAlive(pgid)) await sleep(50, undefined, { ref: false });
+  await sleep(PIPE_DRAIN_MS, undefined, { ref: false });
+}
+
 function killGroup(pgid: number, sig: NodeJS.Signals): void {
   if (pgid <= 0) return;
   try {
@@ -122,7 +132,11 @@ export function startExperiment(
       while (stopDeadline !== null && Date.now() < stopDeadline && groupAlive(pgid)) await sleep(50);
       killGroup(pgid, 'SIGKILL');
       reaper.end('done\n');
-      await Promise.all([closed(child.stdout!), closed(child.stderr!)]);
+      // A daemon the experiment started (setsid) escapes the group kill and may hold the pipes
+      // for ever: the attempt ends without the rest of its output then.
+      await Promise.race([Promise.all([closed(child.stdout!), closed(child.stderr!)]), groupGoneAWhile(pgid)]);
+      child.stdout!.destroy();
+      child.stderr!.destroy();
       resolve({ code, signal });
     });
   });

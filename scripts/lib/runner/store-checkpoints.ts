@@ -3,7 +3,7 @@
 import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { ManifestError, parseManifest, serializeManifest, verifyStep, type CkptManifest } from '../ckpt/checkpoint.js';
+import { ManifestError, parseManifest, sameFiles, serializeManifest, verifyStep, type CkptManifest } from '../ckpt/checkpoint.js';
 import { mapLimit } from '../map-limit.js';
 import { runKeys } from '../store/run-keys.js';
 import { CorruptObject, type Store } from '../store/store.js';
@@ -170,6 +170,25 @@ async function downloadStep(store: Store, runId: string, stored: { text: Buffer;
   }
   await rm(destDir, { recursive: true, force: true });
   await rename(tmpDir, destDir);
+}
+
+/**
+ * Whether the stored step of `local`'s number is an earlier save than `local`, with other files
+ * (the experiment saved the step again, and that save never reached the store): true also for a
+ * stored manifest gone or broken since it was listed. The same files saved again are no news. A store that cannot be read throws a StoreReadError.
+ */
+export async function storedSaveIsOlder(store: Store, runId: string, local: CkptManifest, report: (line: string) => void, retry: ReadRetry = READ_RETRY): Promise<boolean> {
+  const key = runKeys.ckptFile(runId, local.step, MANIFEST);
+  const text = await retried(`checkpoint step ${local.step}`, retry, report, () => store.getBytes(key));
+  if (!text) return true;
+  let stored: CkptManifest;
+  try {
+    stored = parseManifest(text.toString('utf8'), key);
+  } catch (err) {
+    if (err instanceof ManifestError) return true;
+    throw err;
+  }
+  return !sameFiles(stored, local) && stored.created_at < local.created_at;
 }
 
 /**
