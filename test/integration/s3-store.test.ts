@@ -1,6 +1,6 @@
 // S3Store against a real S3-compatible server (s3rver on loopback, a child process).
 import { randomBytes } from 'node:crypto';
-import { closeSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, truncateSync, writeFileSync, writeSync } from 'node:fs';
+import { appendFileSync, closeSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, truncateSync, writeFileSync, writeSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
@@ -82,6 +82,16 @@ describe('S3Store on s3rver', () => {
     await store.delete('runs/x/never-there');
     expect(await store.list('runs/x/')).toEqual(['runs/x/b/c.txt']);
     expect(store.locate('runs/x/b/c.txt')).toBe(`s3://${server.bucket}/t${prefixes}/runs/x/b/c.txt`);
+  });
+
+  it('gets into a folder removed since an earlier get made it (a discarded work folder)', async () => {
+    const store = s3Store();
+    await store.putBytes('ckpt/3/opt/state.json', randomBytes(300_000));
+    const dest = path.join(tmp, 'again', '3.partial', 'opt', 'state.json');
+    const first = await store.get('ckpt/3/opt/state.json', dest);
+    rmSync(path.join(tmp, 'again'), { recursive: true });
+    expect(await store.get('ckpt/3/opt/state.json', dest)).toEqual(first);
+    expect(readdirSync(path.dirname(dest))).toEqual(['state.json']);
   });
 
   it('stats objects written without sha256 metadata by hashing them', async () => {
@@ -227,7 +237,7 @@ describe('S3Store on s3rver', () => {
     }
   });
 
-  it('refuses a file that changes while its parts go up, deleting the object', async () => {
+  it('refuses a file that changes while its parts go up, completing no object', async () => {
     const MIB = 1024 * 1024;
     let onPart = (): void => {};
     // One buffer, one part in flight: part 2 is read only after part 1 is sent and reported.
@@ -261,6 +271,84 @@ describe('S3Store on s3rver', () => {
     // Both failures handed the one buffer back: the next upload goes through.
     writeFileSync(src, randomBytes(12 * MIB));
     expect(await store.put('ckpt/changing.bin', src)).toEqual(await hashFile(src));
+  });
+
+  it('a file that changes while its parts go up leaves the object already at its key', async () => {
+    const MIB = 1024 * 1024;
+    let onPart = (): void => {};
+    const store = s3Store({ partSize: 5 * MIB, partBuffers: 1, queueSize: 1, progress: () => ({ update: () => onPart(), stop: () => {} }) });
+    const src = path.join(tmp, 'replaced.bin');
+    writeFileSync(src, randomBytes(12 * MIB));
+    const before = await store.put('outputs/model.bin', src);
+    writeFileSync(src, randomBytes(12 * MIB));
+    onPart = () => {
+      onPart = () => {};
+      const fd = openSync(src, 'r+');
+      writeSync(fd, Buffer.from('changed'), 0, 7, 11 * MIB); // in part 3, not read yet
+      closeSync(fd);
+    };
+    await expect(store.put('outputs/model.bin', src)).rejects.toThrow(`${src} changed while it was uploaded`);
+    expect(await store.stat('outputs/model.bin')).toEqual(before);
+  });
+
+  it('refuses a file unlike what its caller expected before sending it, leaving the object at its key', async () => {
+    const MIB = 1024 * 1024;
+    const store = s3Store({ partSize: 5 * MIB });
+    const unexpected = (key: string) => `${store.locate(key)}: the file does not match its expected SHA-256 (changed since it was hashed)`;
+    // A file of several parts that grew since its manifest recorded it.
+    const big = path.join(tmp, 'resized.bin');
+    writeFileSync(big, randomBytes(12 * MIB));
+    const bigBefore = await store.put('ckpt/7/model.bin', big);
+    appendFileSync(big, 'more');
+    await expect(store.put('ckpt/7/model.bin', big, bigBefore)).rejects.toThrow(unexpected('ckpt/7/model.bin'));
+    expect(await store.stat('ckpt/7/model.bin')).toEqual(bigBefore);
+    // A file of one part rewritten in place, its size unchanged.
+    const small = path.join(tmp, 'rewritten.json');
+    writeFileSync(small, '{"lr": 0.1}');
+    const smallBefore = await store.put('ckpt/7/opt.json', small);
+    writeFileSync(small, '{"lr": 0.2}');
+    await expect(store.put('ckpt/7/opt.json', small, smallBefore)).rejects.toThrow(unexpected('ckpt/7/opt.json'));
+    expect(await store.stat('ckpt/7/opt.json')).toEqual(smallBefore);
+  });
+
+  it('puts a file that grows while it goes up (a log) as it was when the put began', async () => {
+    const MIB = 1024 * 1024;
+    const store = s3Store({ partSize: 5 * MIB });
+    const src = path.join(tmp, 'growing.log');
+    writeFileSync(src, randomBytes(12 * MIB));
+    // The experiment keeps writing its log on every turn of the event loop while the put runs.
+    let putting = true;
+    const write = (): void => {
+      if (!putting) return;
+      appendFileSync(src, 'step 12 loss 0.25\n');
+      setImmediate(write);
+    };
+    setImmediate(write);
+    const put = await store.put('attempts/1/stdout.log', src).finally(() => (putting = false));
+    const now = readFileSync(src);
+    expect(now.length).toBeGreaterThan(put.size);
+    expect(put).toEqual({ size: put.size, sha256: sha256Hex(now.subarray(0, put.size)) });
+    expect(await store.stat('attempts/1/stdout.log')).toEqual(put);
+  });
+
+  it('aborts a multipart upload whose completion fails, so no parts are left behind', async () => {
+    const MIB = 1024 * 1024;
+    const store = s3Store({ partSize: 5 * MIB });
+    const sent: string[] = [];
+    const client = (store as unknown as { client: S3Client }).client;
+    client.middlewareStack.add(
+      (next, context) => async (args) => {
+        sent.push(context.commandName!);
+        if (context.commandName === 'CompleteMultipartUploadCommand') throw new Error('InternalError: we encountered an internal error');
+        return next(args);
+      },
+      { step: 'initialize', name: 'failing-complete' },
+    );
+    const src = path.join(tmp, 'incomplete.bin');
+    writeFileSync(src, randomBytes(12 * MIB));
+    await expect(store.put('ckpt/incomplete.bin', src)).rejects.toThrow('InternalError');
+    expect(sent.slice(-2)).toEqual(['CompleteMultipartUploadCommand', 'AbortMultipartUploadCommand']);
+    expect(await store.list('')).toEqual([]);
   });
 
   it('refuses tampered objects, naming the key', async () => {

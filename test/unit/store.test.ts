@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, readdirSync, renameSync, rmSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -72,6 +72,25 @@ describe('file store', () => {
     expect(await readAll(store.read('runs/x/stdout.log'))).toEqual(bytes);
     expect(await readAll(store.read('runs/x/stdout.log', { start: bytes.length + 1 }))).toEqual(Buffer.alloc(0));
     expect(await store.read('runs/x/missing.log')).toBeNull();
+  });
+
+  it('a folder that cannot be read is an error, not an empty listing or a missing object', async () => {
+    await commitLocal(1, 'one');
+    await store.putBytes(`runs/${RUN}/run.json`, '{}');
+    expect(await store.list(`runs/${RUN}/ckpt/`)).toContain(`runs/${RUN}/ckpt/1/manifest.json`);
+    // As root no folder is unreadable by its mode (EACCES); a symlink loop cannot be read either (ELOOP).
+    const ckpt = path.join(tmp, `store/runs/${RUN}/ckpt`);
+    renameSync(ckpt, `${ckpt}.away`);
+    symlinkSync(ckpt, ckpt);
+    await expect(store.list(`runs/${RUN}/ckpt/`)).rejects.toMatchObject({ code: 'ELOOP' });
+    await expect(store.stat(`runs/${RUN}/ckpt/1/model.bin`)).rejects.toMatchObject({ code: 'ELOOP' });
+    await expect(store.getBytes(`runs/${RUN}/ckpt/1/manifest.json`)).rejects.toMatchObject({ code: 'ELOOP' });
+    await expect(restoreLatest(store, RUN, path.join(tmp, 'r'), () => {}, { tries: 1, delayMs: 0 })).rejects.toThrow(StoreReadError);
+    // Absent is still absent: a missing folder, or a path through a file.
+    expect(await store.list('runs/nothing/')).toEqual([]);
+    expect(await store.list(`runs/${RUN}/run.json/`)).toEqual([]);
+    expect(await store.stat(`runs/${RUN}/run.json/x`)).toBeNull();
+    expect(await store.getBytes(`runs/${RUN}/run.json/x`)).toBeNull();
   });
 
   it('refuses keys that escape the store', async () => {

@@ -16,6 +16,20 @@ import { checkKey, type Store, type StoredObject } from './store.js';
 const STALE_TEMP_MS = 10 * 60_000;
 
 /**
+ * A path that is not there, or that runs through a file: no object. Any other error (EACCES, EIO)
+ * is a folder that cannot be read, never an empty one: a restore takes "missing" for evidence.
+ */
+const isAbsent = (err: NodeJS.ErrnoException) => err.code === 'ENOENT' || err.code === 'ENOTDIR';
+
+/** `value` when `err` says the path is absent, else `err` thrown. */
+const ifAbsent =
+  <T>(value: T) =>
+  (err: NodeJS.ErrnoException): T => {
+    if (isAbsent(err)) return value;
+    throw err;
+  };
+
+/**
  * Copies `src` to `dest` in the kernel (one call; a reflink where the filesystem has them),
  * then hashes what landed: the hash describes the stored bytes, whatever happened on the way.
  */
@@ -101,34 +115,25 @@ export class FileStore implements Store {
   }
 
   async getBytes(key: string): Promise<Buffer | null> {
-    return readFile(this.pathOf(key)).catch((err: NodeJS.ErrnoException) => {
-      if (err.code === 'ENOENT') return null;
-      throw err;
-    });
+    return readFile(this.pathOf(key)).catch(ifAbsent(null));
   }
 
   /** Opened before it is returned: a missing object is null, and a rename over it later leaves this read on the version opened. */
   async read(key: string, opts: { start?: number } = {}): Promise<AsyncIterable<Buffer> | null> {
-    const file = await open(this.pathOf(key), 'r').catch((err: NodeJS.ErrnoException) => {
-      if (err.code === 'ENOENT') return null;
-      throw err;
-    });
+    const file = await open(this.pathOf(key), 'r').catch(ifAbsent(null));
     return file?.createReadStream({ start: opts.start ?? 0 }) ?? null;
   }
 
   async stat(key: string): Promise<StoredObject | null> {
     const file = this.pathOf(key);
-    const exists = await stat(file).then(
-      (s) => s.isFile(),
-      () => false,
-    );
+    const exists = await stat(file).then((s) => s.isFile(), ifAbsent(false));
     return exists ? hashFile(file) : null;
   }
 
   /** Keys below `prefix`; temp files of writes in progress are not keys, and stale ones are swept. */
   async list(prefix: string): Promise<string[]> {
     const base = prefix ? this.pathOf(prefix.replace(/\/$/, '')) : this.dir;
-    const entries = await readdir(base, { recursive: true, withFileTypes: true }).catch(() => []);
+    const entries = await readdir(base, { recursive: true, withFileTypes: true }).catch(ifAbsent([]));
     const files = entries.filter((e) => e.isFile());
     for (const e of files.filter((f) => TEMP_NAME.test(f.name))) await sweepStaleTemps(e.parentPath, [e.name]);
     return files

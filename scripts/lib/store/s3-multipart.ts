@@ -113,12 +113,14 @@ export interface MultipartUpload {
   read: PartReader;
   /** bytes of parts sent so far, after each part */
   onProgress?: (sent: number) => void;
+  /** Called once every part is sent, before the object is completed: throwing aborts the upload instead. */
+  beforeComplete?: () => void;
 }
 
 /**
  * Uploads `size` bytes in parts of `partSize`; true when every part's ETag was the MD5 of what was
- * sent. On failure the upload is aborted and the first part's error thrown: not the abort's, which
- * servers without abort (s3rver) answer with an error of their own.
+ * sent. On failure (a part's, `beforeComplete`'s or the completion's) the upload is aborted and
+ * that error thrown: not the abort's, which servers without abort (s3rver) answer with an error of their own.
  */
 export async function uploadMultipart(u: MultipartUpload): Promise<{ allChecked: boolean }> {
   const where = `s3://${u.bucket}/${u.key}`;
@@ -172,19 +174,28 @@ export async function uploadMultipart(u: MultipartUpload): Promise<{ allChecked:
     failure ??= { err }; // a part that could not be read
   }
   await Promise.all(inFlight);
-  if (failure) {
-    await u.client.send(new AbortMultipartUploadCommand({ Bucket: u.bucket, Key: u.key, UploadId: uploadId })).catch(() => undefined);
-    throw failure.err;
+  try {
+    if (failure) throw failure.err;
+    u.beforeComplete?.();
+    await u.client.send(
+      new CompleteMultipartUploadCommand({
+        Bucket: u.bucket,
+        Key: u.key,
+        UploadId: uploadId,
+        MultipartUpload: { Parts: etags.map((ETag, i) => ({ ETag, PartNumber: i + 1 })) },
+      }),
+    );
+  } catch (err) {
+    // A server keeps (and bills) the parts of an upload neither completed nor aborted.
+    await abortUpload(u, uploadId);
+    throw err;
   }
-  await u.client.send(
-    new CompleteMultipartUploadCommand({
-      Bucket: u.bucket,
-      Key: u.key,
-      UploadId: uploadId,
-      MultipartUpload: { Parts: etags.map((ETag, i) => ({ ETag, PartNumber: i + 1 })) },
-    }),
-  );
   return { allChecked };
+}
+
+/** Aborts an upload; its own failure is not reported (servers without abort, like s3rver, answer with an error). */
+async function abortUpload(u: MultipartUpload, uploadId: string): Promise<void> {
+  await u.client.send(new AbortMultipartUploadCommand({ Bucket: u.bucket, Key: u.key, UploadId: uploadId })).catch(() => undefined);
 }
 
 const MD5_RE = /^[0-9a-f]{32}$/;

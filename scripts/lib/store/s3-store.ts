@@ -2,8 +2,9 @@
 // dynamic import, so file:// stores never load the AWS SDK.
 //
 // Integrity: every object carries the SHA-256 of its bytes as metadata (x-amz-meta-sha256).
-// Metadata is fixed when an upload is created, so put hashes the file first, then hashes it
-// again as its parts are read (a file that changed in between is caught and its object deleted).
+// Metadata is fixed when an upload is created, so put hashes the file first (the bytes its size
+// said when the put began), then hashes them again as its parts are read (a file that changed in
+// between is caught before the object is completed, and its upload aborted).
 // Larger files go up in parts read into a buffer pool the store shares (s3-multipart.ts).
 // After an upload the HEAD must show the size and that metadata, and the server's own MD5 must
 // match what was sent: the ETag of a single-part object, or each part's ETag.
@@ -12,7 +13,7 @@
 // the metadata, naming the key, so an object damaged at rest is never passed on. The one
 // exception is `read`, a ranged read for logs, which a whole-object digest cannot check.
 import { createHash } from 'node:crypto';
-import { createWriteStream } from 'node:fs';
+import { createReadStream, createWriteStream } from 'node:fs';
 import { open, stat } from 'node:fs/promises';
 import { Transform, Writable, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -26,7 +27,7 @@ import {
   type GetObjectCommandOutput,
   type S3Client,
 } from '@aws-sdk/client-s3';
-import { hashFile, sha256Hex } from '../hash.js';
+import { sha256Hex } from '../hash.js';
 import { writeAtomically } from './atomic-file.js';
 import type { ByteProgress } from '../ui/progress.js';
 import { configProblem, makeClient, parseS3Url, probeProblem, type S3ClientSettings } from './s3-client.js';
@@ -63,6 +64,13 @@ const isMissing = (err: unknown) => {
 /** A range that starts at or past the object's end (416): the object has no bytes there. */
 const isPastEnd = (err: unknown) => (err as { $metadata?: { httpStatusCode?: number } })?.$metadata?.httpStatusCode === 416;
 const NO_BYTES: AsyncIterable<Buffer> = { async *[Symbol.asyncIterator]() {} };
+
+/** Size and SHA-256 of a file's first `size` bytes (what a put sends of a file that may grow), streamed. */
+async function hashHead(file: string, size: number): Promise<StoredObject> {
+  const hash = createHash('sha256');
+  for await (const chunk of createReadStream(file, { end: size - 1, highWaterMark: 1 << 20 })) hash.update(chunk as Buffer);
+  return { size, sha256: hash.digest('hex') };
+}
 
 export class S3Store implements Store {
   readonly url: string;
@@ -102,34 +110,33 @@ export class S3Store implements Store {
 
   async put(key: string, srcPath: string, expected?: StoredObject): Promise<StoredObject> {
     const { size } = await stat(srcPath);
-    if (size <= this.partSize) return this.checked(key, await this.putSmallFile(key, srcPath, size), expected);
+    // A file of another size than expected is refused before anything is sent.
+    if (expected && expected.size !== size) throw new Error(this.unexpected(key));
+    if (size <= this.partSize) return this.putSmallFile(key, srcPath, size, expected);
     // The hash goes into the object's metadata before the first byte: known, or read once first.
-    const { sha256 } = expected?.size === size ? expected : await hashFile(srcPath);
+    // Only the `size` bytes stat saw are hashed and sent, so a log that grows meanwhile goes up as it was then.
+    const { sha256 } = expected ?? (await hashHead(srcPath, size));
     const changed = `${srcPath} changed while it was uploaded to ${this.locate(key)}`;
     const hash = createHash('sha256');
+    // The parts are hashed as they are read, in order: a change is known before the object is
+    // completed, and the upload is aborted, leaving any object already at the key in place.
+    const unchanged = () => {
+      if (hash.digest('hex') !== sha256) throw new Error(changed);
+    };
     const file = await open(srcPath, 'r');
     let allChecked: boolean;
     try {
-      allChecked = await this.upload(key, size, sha256, fileParts(file, changed, this.pool, (bytes) => hash.update(bytes)));
+      allChecked = await this.upload(key, size, sha256, fileParts(file, changed, this.pool, (bytes) => hash.update(bytes)), unchanged);
     } finally {
       await file.close();
     }
-    const got = { size, sha256: hash.digest('hex') };
-    if (got.sha256 !== sha256) {
-      await this.delete(key);
-      throw new Error(changed);
-    }
+    const got = { size, sha256 };
     await this.verifyUpload(key, got, () => allChecked);
     return got;
   }
 
-  /** A stored object that is not what the caller expected is deleted, and an error. */
-  private async checked(key: string, got: StoredObject, expected?: StoredObject): Promise<StoredObject> {
-    if (expected && (got.sha256 !== expected.sha256 || got.size !== expected.size)) {
-      await this.delete(key);
-      throw new Error(`${this.locate(key)}: the file does not match its expected SHA-256 (changed since it was hashed)`);
-    }
-    return got;
+  private unexpected(key: string): string {
+    return `${this.locate(key)}: the file does not match its expected SHA-256 (changed since it was hashed)`;
   }
 
   async putBytes(key: string, data: Buffer | string): Promise<StoredObject> {
@@ -141,10 +148,11 @@ export class S3Store implements Store {
     return sent;
   }
 
+  /** The GET is sent for each try of the write: one tried again (its folder was removed meanwhile) needs a body of its own. */
   async get(key: string, destPath: string): Promise<StoredObject> {
-    const res = await this.getObject(key);
-    if (!res) throw new Error(`${this.locate(key)}: no such object`);
     return writeAtomically(destPath, async (tmp) => {
+      const res = await this.getObject(key);
+      if (!res) throw new Error(`${this.locate(key)}: no such object`);
       const got = await this.receive(key, res, createWriteStream(tmp));
       this.checkReceived(key, res, got);
       return got;
@@ -245,13 +253,13 @@ export class S3Store implements Store {
   }
 
   /** A file of one part, read into a buffer of the pool (so every upload's memory is the pool's). */
-  private async putSmallFile(key: string, srcPath: string, size: number): Promise<StoredObject> {
-    if (size === 0) return this.putSmall(key, Buffer.alloc(0));
+  private async putSmallFile(key: string, srcPath: string, size: number, expected?: StoredObject): Promise<StoredObject> {
+    if (size === 0) return this.putSmallChecked(key, Buffer.alloc(0), expected);
     const file = await open(srcPath, 'r');
     try {
       const part = await fileParts(file, `${srcPath} changed while it was read for ${this.locate(key)}`, this.pool, () => {})(0, size);
       try {
-        return await this.putSmall(key, part.bytes);
+        return await this.putSmallChecked(key, part.bytes, expected);
       } finally {
         part.done();
       }
@@ -260,8 +268,14 @@ export class S3Store implements Store {
     }
   }
 
-  private async putSmall(key: string, data: Buffer): Promise<StoredObject> {
+  /** putSmall of bytes that must be `expected`: others are refused before they are sent, leaving any object at the key in place. */
+  private async putSmallChecked(key: string, data: Buffer, expected?: StoredObject): Promise<StoredObject> {
     const sent = { size: data.length, sha256: sha256Hex(data) };
+    if (expected && expected.sha256 !== sent.sha256) throw new Error(this.unexpected(key));
+    return this.putSmall(key, data, sent);
+  }
+
+  private async putSmall(key: string, data: Buffer, sent: StoredObject = { size: data.length, sha256: sha256Hex(data) }): Promise<StoredObject> {
     const md5 = createHash('md5').update(data).digest();
     await this.s3((c) =>
       c.send(
@@ -279,8 +293,8 @@ export class S3Store implements Store {
     return sent;
   }
 
-  /** A multipart upload of `size` bytes from `read`; true when every part's ETag was its MD5. */
-  private async upload(key: string, size: number, sha256: string, read: PartReader): Promise<boolean> {
+  /** A multipart upload of `size` bytes from `read`; true when every part's ETag was its MD5. `beforeComplete`: see uploadMultipart. */
+  private async upload(key: string, size: number, sha256: string, read: PartReader, beforeComplete?: () => void): Promise<boolean> {
     const bar = this.opts.progress?.(`upload ${this.locate(key)}`);
     try {
       const { allChecked } = await this.s3((client) =>
@@ -293,6 +307,7 @@ export class S3Store implements Store {
           queueSize: this.opts.queueSize ?? 4,
           metadata: { sha256 },
           read,
+          beforeComplete,
           onProgress: (sent) => bar?.update(sent, size),
         }),
       );
