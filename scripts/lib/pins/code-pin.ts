@@ -8,9 +8,9 @@
 // submodule is pinned by its commit, so one with uncommitted changes is refused, as is a nested
 // repository that is no submodule: a patch of this repository cannot carry their files.
 // Side effect worth knowing: `git add` writes blobs for new files into .git/objects.
-import { existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
+import { dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { run } from '../proc.js';
 import { CommandError, UserError } from '../ui/errors.js';
 import { sha256Hex } from './canonical-json.js';
@@ -41,12 +41,13 @@ const HIDDEN = 95;
  * script exits HIDDEN and pinCode runs it again with, in `$2`, a file listing the files to
  * unmark (`+`: this index is known to have none in the scope, no look); they are unmarked in a
  * copy of the index (one mark per update-index: given both, it clears only the first), and all
- * that follows reads that copy. Then HEAD, and whether anything in the scope differs from it
- * (staged, unstaged or untracked), from one `git status`: porcelain v2 heads its answer with
- * `# branch.oid <commit>` ("(initial)" before a first commit), then gives a line per change. A
- * clean scope ends there, the commit printed alone. A submodule with edits or untracked files of
- * its own (`S?M?`, `S??U`), or a repository of its own that is no submodule (an untracked
- * folder, `? path/`), holds changes a patch of this repository cannot carry: the script exits
+ * that follows reads that copy. The look lists the index's entries with their modes in `$1.ls`,
+ * which also names the scope's committed symlinks (linksLeavingScope). Then HEAD, and whether
+ * anything in the scope differs from it (staged, unstaged or untracked), from one `git status`:
+ * porcelain v2 heads its answer with `# branch.oid <commit>` ("(initial)" before a first
+ * commit), then gives a line per change. A clean scope ends there, the commit printed alone. A
+ * submodule with edits or untracked files of its own (`S?M?`, `S??U`), or a repository of its
+ * own that is no submodule (an untracked folder, `? path/`), holds changes a patch of this repository cannot carry: the script exits
  * NESTED, printing the answer. Else a copy of the index in `$1`, `git add -A` of the scope into
  * that copy, and the patch from the commit to it, after the commit's line. The copy keeps the
  * index's stat data (cp -p), so `git add -A` rehashes only changed files; and its mtime, since
@@ -68,10 +69,10 @@ if [ "$unhide" != - ] && [ "$unhide" != + ]; then
   GIT_INDEX_FILE=$tmp git update-index --no-skip-worktree -z --stdin <"$unhide" || exit
   GIT_INDEX_FILE=$tmp; export GIT_INDEX_FILE
 elif [ "$unhide" = - ]; then
-  { git ls-files -v "$@" | grep -q '^[hsmrckS] '; } & marks=$!
+  git ls-files -v -s "$@" >"$tmp.ls" & marks=$!
 fi
 answer=$(git --no-optional-locks status --porcelain=v2 --branch --no-ahead-behind --untracked-files=all --ignore-submodules=none "$@") || exit
-if [ -n "$marks" ] && wait "$marks"; then exit ${HIDDEN}; fi
+if [ -n "$marks" ] && wait "$marks" && grep -q '^[hsmrckS] ' "$tmp.ls"; then exit ${HIDDEN}; fi
 commit= changed=
 while IFS= read -r line; do
   case $line in
@@ -124,9 +125,9 @@ function pathspecs(repoRoot: string, scope: CodeScope | undefined): string[] | n
 
 /**
  * Remembers, in `file`, the index in which a scope had no file marked assume-unchanged or
- * skip-worktree, so the next pin of that scope skips the look (a git process, ~2 ms of each
- * make train) while the index is that same file: git writes a new index by renaming one over
- * it, so any change to it, a mark included, comes with a new inode.
+ * skip-worktree, and the symlinks it holds there, so the next pin of that scope skips the look
+ * (a git process, ~2 ms of each make train) while the index is that same file: git writes a new
+ * index by renaming one over it, so any change to it, a mark included, comes with a new inode.
  */
 class UnmarkedIndex {
   private readonly seen: string | null;
@@ -140,21 +141,22 @@ class UnmarkedIndex {
     this.seen = st?.isFile() ? `${st.ino}:${st.size}:${st.mtimeNs}\n${specs.join('\0')}\n` : null;
   }
 
-  /** Whether this index, as it was when the pin began, was seen without marks in the scope. */
-  known(): boolean {
-    if (this.seen === null) return false;
+  /** The scope's symlinks in this index, as it was when the pin began, if it was seen without marks in the scope; else null. */
+  known(): string[] | null {
+    if (this.seen === null) return null;
     try {
-      return readFileSync(this.file!, 'utf8') === this.seen;
+      const text = readFileSync(this.file!, 'utf8');
+      return text.startsWith(this.seen) ? (JSON.parse(text.slice(this.seen.length)) as string[]) : null;
     } catch {
-      return false; // nothing remembered yet
+      return null; // nothing remembered yet, or remembered without its symlinks
     }
   }
 
-  remember(): void {
+  remember(links: string[]): void {
     if (this.seen === null) return;
     try {
       mkdirSync(dirname(this.file!), { recursive: true });
-      writeFileSync(this.file!, this.seen);
+      writeFileSync(this.file!, this.seen + JSON.stringify(links));
     } catch {
       // a read-only state folder: the next pin looks again
     }
@@ -172,10 +174,11 @@ export async function pinCode(repoRoot: string, scope?: CodeScope, opts: { markC
   try {
     const script = (unhide: string) => ['sh', '-c', PIN_SCRIPT, 'switchyard-pin', join(tmp, 'index'), unhide, ...specs!];
     const unmarked = specs ? new UnmarkedIndex(opts.markCache, repoRoot, specs) : null;
-    const knownUnmarked = unmarked?.known() === true;
-    const argv = specs ? script(knownUnmarked ? '+' : '-') : ['sh', '-c', COMMIT_SCRIPT, 'switchyard-pin'];
+    const knownLinks = unmarked?.known() ?? null;
+    const argv = specs ? script(knownLinks ? '+' : '-') : ['sh', '-c', COMMIT_SCRIPT, 'switchyard-pin'];
     let { code, stdout, stderr } = await run(argv, { cwd: repoRoot, allowFail: true });
-    if (code !== HIDDEN && !knownUnmarked && (code === 0 || code === NESTED)) unmarked?.remember();
+    const committedLinks = knownLinks ?? (specs ? symlinksListed(join(tmp, 'index.ls')) : []);
+    if (code !== HIDDEN && !knownLinks && (code === 0 || code === NESTED)) unmarked?.remember(committedLinks);
     if (code === HIDDEN) {
       writeFileSync(join(tmp, 'unhide'), await hiddenFiles(repoRoot, specs!));
       ({ code, stdout, stderr } = await run(script(join(tmp, 'unhide')), { cwd: repoRoot, allowFail: true }));
@@ -186,6 +189,10 @@ export async function pinCode(repoRoot: string, scope?: CodeScope, opts: { markC
     if (code !== 0) throw (await whyNoCommit(repoRoot)) ?? new CommandError(["the code pin's git", ...(specs ?? [])], code, stderr);
     const commit = stdout.subarray(0, eol).toString();
     const diff = stdout.subarray(eol + 1);
+    const widen = linksLeavingScope(repoRoot, scope, [...committedLinks, ...symlinksInPatch(diff)]);
+    // Pinned again with the links' targets in the scope (its own memo: the scope differs).
+    const markCache = opts.markCache && `${opts.markCache}-widened`;
+    if (widen.length) return pinCode(repoRoot, { paths: [...scope!.paths, ...widen], exclude: scope!.exclude }, { markCache });
     return { commit, dirty_sha256: diff.length ? sha256Hex(diff) : null, diff };
   } finally {
     rmSync(tmp, { recursive: true, force: true });
@@ -212,14 +219,95 @@ async function hiddenFiles(repoRoot: string, specs: string[]): Promise<string> {
   return out.map((f) => `${f}\0`).join('');
 }
 
+const C_ESCAPES: Record<string, number> = { a: 7, b: 8, t: 9, n: 10, v: 11, f: 12, r: 13, '"': 34, '\\': 92 };
+
+/** A path as git prints it, read as latin1 (a char a byte): C-quoted when it holds unusual bytes (`"caf\303\251"`). */
+function gitPath(printed: string): string {
+  if (!printed.startsWith('"')) return Buffer.from(printed, 'latin1').toString('utf8');
+  const bytes: number[] = [];
+  for (let i = 1; i < printed.length - 1; i++) {
+    const octal = printed.slice(i + 1, i + 4);
+    if (printed[i] !== '\\') {
+      bytes.push(printed.charCodeAt(i));
+    } else if (/^[0-7]{3}$/.test(octal)) {
+      bytes.push(parseInt(octal, 8));
+      i += 3;
+    } else {
+      i++;
+      bytes.push(C_ESCAPES[printed[i]!] ?? printed.charCodeAt(i));
+    }
+  }
+  return Buffer.from(bytes).toString('utf8');
+}
+
+/** The symlinks (mode 120000) of a `git ls-files -v -s` listing; none when there is no listing. */
+function symlinksListed(file: string): string[] {
+  let text: string;
+  try {
+    text = readFileSync(file, 'latin1');
+  } catch {
+    return [];
+  }
+  const out: string[] = [];
+  for (const line of text.split('\n')) if (line.startsWith(' 120000 ', 1)) out.push(gitPath(line.slice(line.indexOf('\t') + 1)));
+  return out;
+}
+
+/** The symlinks the patch adds or changes (its headers name mode 120000): new, untracked ones are in no index. */
+function symlinksInPatch(diff: Buffer): string[] {
+  if (!diff.includes(' 120000\n')) return [];
+  const out: string[] = [];
+  let path = '';
+  for (const line of diff.toString('latin1').split('\n')) {
+    if (line.startsWith('diff --git ')) {
+      const pair = line.slice('diff --git '.length);
+      // Renames are off, so both sides name one path: `a/P b/P`, or C-quoted `"a/P" "b/P"`.
+      path = gitPath(pair.startsWith('"') ? pair.slice(0, pair.indexOf('" "') + 1) : pair.slice(0, (pair.length - 1) / 2)).slice(2);
+    } else if (path && /^(new file mode|new mode|index \S+) 120000$/.test(line)) {
+      out.push(path);
+      path = '';
+    }
+  }
+  return out;
+}
+
+/**
+ * Where the scope's symlinks lead: git pins a link as its text, not what it points to, so a
+ * link out of the scope would leave edits there out of the pin. Returns the repository paths
+ * outside the scope that links lead to, for the pin to cover too; a link out of the repository
+ * cannot be pinned at all and is refused. A dangling link, or one into an excluded path (the
+ * data folder, which the data pin covers), is left as it is.
+ */
+function linksLeavingScope(repoRoot: string, scope: CodeScope | undefined, links: string[]): string[] {
+  if (!links.length) return [];
+  const top = realpathSync(repoRoot);
+  const under = (rel: string, p: string) => p === '.' || rel === p || rel.startsWith(`${p}/`);
+  const clean = (p: string) => p.replace(/^(\.\/)+/, '').replace(/\/+$/, '') || '.';
+  const paths = (scope?.paths ?? ['.']).map(clean);
+  const exclude = (scope?.exclude ?? []).map(clean);
+  const widen = new Set<string>();
+  for (const link of links) {
+    let target: string;
+    try {
+      target = realpathSync(resolve(repoRoot, link));
+    } catch {
+      continue; // dangling: pinned as its text, and nothing to read through it
+    }
+    const rel = relative(top, target).split(sep).join('/');
+    if (rel === '..' || rel.startsWith('../') || isAbsolute(rel)) {
+      const field = paths.includes(link) ? ' (the competition folder or a code: path of the spec)' : '';
+      throw new UserError(
+        `code pin: ${link}${field} is a symlink to ${target}, outside the repository, so no pin can see what it reads there; move or copy that into the repository (or add it as a git submodule) and point the link there`,
+      );
+    }
+    if (!paths.some((p) => under(rel, p)) && !exclude.some((p) => under(rel, p))) widen.add(rel || '.');
+  }
+  return [...widen];
+}
+
 /** A path as porcelain v2 prints it: C-quoted when it holds unusual bytes. */
 function unquote(path: string): string {
-  if (!path.startsWith('"')) return path;
-  try {
-    return JSON.parse(path) as string;
-  } catch {
-    return path; // an octal escape: shown as git wrote it
-  }
+  return path.startsWith('"') ? gitPath(path) : path; // quoted, it is ASCII however it was decoded
 }
 
 /**
