@@ -175,23 +175,27 @@ describe('pinData', () => {
 });
 
 describe('stat cache', () => {
-  it('does not re-read a file whose size, mtime and inode match', async () => {
+  it('does not re-read a file whose size, mtime, inode and ctime match', async () => {
     const dir = writeTree(tempDir(), { 'a.txt': 'aaaa', 'b/c.txt': 'cccc' });
     const cacheFile = join(tempDir(), 'cache.json');
     age(dir);
     const first = await pinData({ dir, cacheFile });
     const cacheStat = statSync(cacheFile, { bigint: true });
 
-    // Same size, same inode (rewritten in place), mtime put back: the cache answers, so the
-    // stale root proves the file was not read. Nothing to hash means no progress either.
-    writeFileSync(join(dir, 'a.txt'), 'AAAA');
-    utimesSync(join(dir, 'a.txt'), OLD, OLD);
+    // Nothing changed: the cache answers, so nothing is hashed (no progress) and the cache file
+    // is not rewritten.
     let hashed = 0;
     const warm = await pinData({ dir, cacheFile, onProgress: (d) => (hashed = d) });
     expect(warm.root).toBe(first.root);
     expect(hashed).toBe(0);
-    // Nothing changed, so the cache file was not rewritten.
     expect(statSync(cacheFile, { bigint: true }).mtimeNs).toBe(cacheStat.mtimeNs);
+
+    // Same size, same inode (rewritten in place), mtime put back: the ctime moved, so it is read.
+    writeFileSync(join(dir, 'a.txt'), 'AAAA');
+    utimesSync(join(dir, 'a.txt'), OLD, OLD);
+    const rewritten = await pinData({ dir, cacheFile, onProgress: (d) => (hashed = d) });
+    expect(hashed).toBe(4);
+    expect(rewritten.root).toBe((await pinData({ dir })).root);
 
     // Touching the file (a different mtime) makes it be read again.
     utimesSync(join(dir, 'a.txt'), OLD + 1, OLD + 1);

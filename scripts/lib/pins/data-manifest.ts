@@ -246,6 +246,7 @@ function walk(
     for (const { d } of entries) {
       const rel = dirRel ? `${dirRel}/${d.name}` : d.name;
       if (exclude?.(rel)) continue;
+      if (d.name.includes('\uFFFD')) checkUtf8Name(inside, rel);
       if (d.isDirectory()) {
         walkDir(rel);
         continue;
@@ -269,6 +270,17 @@ function walk(
     }
   };
   walkDir('');
+}
+
+/**
+ * A name that is not UTF-8 reaches us with U+FFFD in place of its bad bytes, so the path no
+ * longer names the file (and two such names may read the same): refused rather than pinned.
+ */
+function checkUtf8Name(inside: string, rel: string): void {
+  if (lstatSync(`${inside}${rel}`, { throwIfNoEntry: false })) return; // a real U+FFFD in a UTF-8 name
+  throw new UserError(
+    `data: ${inside}${rel}: the name is not UTF-8 (shown with U+FFFD for its bad bytes), so the data pin cannot name it; rename it to UTF-8 (convmv -f latin1 -t utf8 --notest <file>) or exclude it in the spec's data.exclude`,
+  );
 }
 
 function checkManifest(m: DataManifest): void {

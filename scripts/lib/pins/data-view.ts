@@ -11,7 +11,7 @@
 // complete. A later run with the same data pin reuses it after one lstat per file (the record
 // must still match: nothing added, removed or rewritten); otherwise it is staged again.
 import { randomBytes } from 'node:crypto';
-import { chmodSync, copyFileSync, constants, linkSync, lstatSync, mkdirSync, readdirSync, readFileSync, realpathSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, constants, linkSync, lstatSync, mkdirSync, readdirSync, readFileSync, realpathSync, renameSync, rmSync, writeFileSync, type BigIntStats } from 'node:fs';
 import path from 'node:path';
 import { pinData, type DataFilter } from './data-manifest.js';
 import { StatCache } from './stat-cache.js';
@@ -59,9 +59,30 @@ function listView(dir: string): Map<string, string> | null {
     if (e.isDirectory()) continue;
     if (!e.isFile()) return null;
     const abs = path.join(e.parentPath, e.name);
-    out.set(path.relative(dir, abs).split(path.sep).join('/'), StatCache.keyOf(lstatSync(abs, { bigint: true })));
+    out.set(path.relative(dir, abs).split(path.sep).join('/'), viewKey(lstatSync(abs, { bigint: true })));
   }
   return out;
+}
+
+/**
+ * A staged file's size, mtime and inode. Not its ctime, as the stat cache keeps: a view's files
+ * are the data folder's own inodes, whose ctime every later view staged from them moves on.
+ */
+function viewKey(st: { size: bigint; mtimeNs: bigint; ino: bigint }): string {
+  return `${st.size}:${st.mtimeNs}:${st.ino}`;
+}
+
+/**
+ * Tells the stat cache of the ctimes staging moved on (a link and its cleared write bits),
+ * where nothing else about the file changed, so the next pin does not read it all again.
+ */
+async function restampSources(cacheFile: string, source: string, rels: string[], sources: string[], before: BigIntStats[]): Promise<void> {
+  const moves = new Map<string, { from: string; to: string }>();
+  sources.forEach((src, i) => {
+    const now = lstatSync(src, { bigint: true });
+    if (viewKey(now) === viewKey(before[i]!) && now.ctimeNs !== before[i]!.ctimeNs) moves.set(rels[i]!, { from: StatCache.keyOf(before[i]!), to: StatCache.keyOf(now) });
+  });
+  await StatCache.restamp(cacheFile, realpathSync(source), moves);
 }
 
 /** Whether the view at `views/<root>` is complete and untouched since it was staged. */
@@ -135,13 +156,17 @@ export async function stageDataView(opts: StageOptions): Promise<StagedView> {
   try {
     const dirs = new Set<string>([tmpDir]);
     let linked = 0;
-    for (const f of pin.manifest.files) {
+    // A symlink in the data folder is pinned with its target's content: link the target.
+    const sources = pin.manifest.files.map((f) => realpathSync(path.join(opts.source, ...f.path.split('/'))));
+    const before = sources.map((src) => lstatSync(src, { bigint: true }));
+    pin.manifest.files.forEach((f, i) => {
       const dest = path.join(tmpDir, ...f.path.split('/'));
       for (let d = path.dirname(dest); !dirs.has(d); d = path.dirname(d)) dirs.add(d);
       mkdirSync(path.dirname(dest), { recursive: true });
-      // A symlink in the data folder is pinned with its target's content: link the target.
-      if (placeFile(realpathSync(path.join(opts.source, ...f.path.split('/'))), dest)) linked++;
-    }
+      if (placeFile(sources[i]!, dest)) linked++;
+    });
+    const rels = pin.manifest.files.map((f) => f.path);
+    if (opts.cacheFile) await restampSources(opts.cacheFile, opts.source, rels, sources, before);
     const record: ViewRecord = { format: FORMAT, root: opts.root, files: Object.fromEntries(listView(tmpDir)!) };
     // Deepest first: a folder made read-only takes no more entries.
     for (const d of [...dirs].sort((a, b) => b.length - a.length)) chmodSync(d, READ_ONLY_DIR);

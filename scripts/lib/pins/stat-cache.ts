@@ -1,8 +1,10 @@
-// Stat cache: what the last pin of a data directory found, so that a file whose size, mtime (ns)
-// and inode all match its entry is not read again. The file is a JSON header line, then one
-// record a file, sorted by path (`<` order, as the manifest):
+// Stat cache: what the last pin of a data directory found, so that a file whose size, mtime (ns),
+// inode and ctime (ns) all match its entry is not read again. The ctime is there because no one
+// can set it: a file rewritten at its size with its mtime put back (tar, unzip, cp -p, touch -r)
+// keeps its inode, or gets the one just freed, and only the ctime says it was written. The file
+// is a JSON header line, then one record a file, sorted by path (`<` order, as the manifest):
 //
-//   <path> NUL <size>:<mtimeNs>:<ino> SP <sha256> LF
+//   <path> NUL <size>:<mtimeNs>:<ino>:<ctimeNs> SP <sha256> LF
 //
 // A path never holds NUL, and what follows it never holds LF, so records split unambiguously
 // even where a name holds a newline. The body is kept as the one string it was read as, and a
@@ -13,7 +15,7 @@
 import { readFileSync } from 'node:fs';
 import { writeFileAtomically } from '../store/atomic-file.js';
 
-const FORMAT = 'switchyard-statcache/3';
+const FORMAT = 'switchyard-statcache/4';
 // Timestamps tick coarser than a rewrite can take (the kernel's clock is jiffy-grained, some
 // filesystems keep whole seconds), so a file changed within this window of the pin could be
 // rewritten later with an identical stat. Such entries are not stored (git's "racy" rule).
@@ -75,8 +77,35 @@ export class StatCache {
     return new StatCache(file, root, '', 0, undefined);
   }
 
-  static keyOf(st: { size: bigint; mtimeNs: bigint; ino: bigint }): string {
-    return `${st.size}:${st.mtimeNs}:${st.ino}`;
+  static keyOf(st: { size: bigint; mtimeNs: bigint; ino: bigint; ctimeNs: bigint }): string {
+    return `${st.size}:${st.mtimeNs}:${st.ino}:${st.ctimeNs}`;
+  }
+
+  /**
+   * Moves the entries of `file` keyed `from` to `to`, keeping their hashes: for a change of
+   * ctime Switchyard made itself (the data view links and clears write bits of the files it
+   * has just pinned), which would otherwise have the next pin read every file again.
+   */
+  static async restamp(file: string, root: string, moves: ReadonlyMap<string, { from: string; to: string }>): Promise<void> {
+    const cache = StatCache.load(file, root);
+    if (!cache.text || !moves.size) return;
+    const t = cache.text;
+    const out: string[] = [t.slice(0, cache.start)];
+    let moved = 0;
+    // A path may hold LF, what follows its NUL never does: each record ends at the LF after its NUL.
+    for (let at = cache.start; at < t.length; ) {
+      const nul = t.indexOf('\0', at);
+      const end = nul < 0 ? t.length : t.indexOf('\n', nul) + 1 || t.length;
+      const move = nul < 0 ? undefined : moves.get(t.slice(at, nul));
+      if (move && t.startsWith(`${move.from} `, nul + 1)) {
+        out.push(`${t.slice(at, nul + 1)}${move.to}${t.slice(nul + 1 + move.from.length, end)}`);
+        moved++;
+      } else {
+        out.push(t.slice(at, end));
+      }
+      at = end;
+    }
+    if (moved) await writeFileAtomically(file, out.join(''));
   }
 
   /**
