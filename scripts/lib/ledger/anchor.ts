@@ -93,20 +93,21 @@ export async function readAnchor(store: AnchorStore, id: string): Promise<Ledger
 /**
  * The store's anchors of ledgers kept in the file `ledgerPath` on this machine: what a ledger that
  * is not there (nor its head) leaves behind when it was deleted. Another clone's or machine's
- * anchor does not count, nor one that names no file (written before anchors did).
+ * anchor does not count, nor one that names no file (written before anchors did), nor one
+ * `counts` turns down.
  */
-export async function anchorsOfLedgerFile(store: AnchorStore, ledgerPath: string): Promise<string[]> {
+export async function anchorsOfLedgerFile(store: AnchorStore, ledgerPath: string, counts: (a: Partial<LedgerAnchor>) => boolean = () => true): Promise<string[]> {
   const keys = (await store.list('ledgers/')).filter((k) => /^ledgers\/[^/]+\/head\.json$/.test(k));
   const here = ledgerFileName(ledgerPath);
   const found: string[] = [];
   for (const key of keys) {
-    let file: unknown;
+    let anchor: Partial<LedgerAnchor> | null;
     try {
-      file = (JSON.parse((await store.getBytes(key))?.toString('utf8') ?? 'null') as { file?: unknown } | null)?.file;
+      anchor = JSON.parse((await store.getBytes(key))?.toString('utf8') ?? 'null') as Partial<LedgerAnchor> | null;
     } catch {
-      file = undefined;
+      anchor = null;
     }
-    if (file === here) found.push(store.locate(key));
+    if (anchor?.file === here && counts(anchor)) found.push(store.locate(key));
   }
   return found;
 }

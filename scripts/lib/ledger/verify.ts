@@ -66,7 +66,8 @@ async function snapshot(ledgerPath: string, anchor: VerifyLedgerOptions['anchor'
 
 export async function verifyLedger(ledgerPath: string, opts: VerifyLedgerOptions = {}): Promise<LedgerVerifyResult> {
   const snap = await snapshot(ledgerPath, opts.anchor);
-  if (!snap.exists && !snap.head) return opts.anchor ? deletedLedger(opts.anchor.store, ledgerPath) : { ok: true, entries: 0 };
+  // An emptied ledger without its head is a deleted one: the chain cannot see it either.
+  if (!snap.data.length && !snap.head) return opts.anchor ? deletedLedger(opts.anchor.store, ledgerPath, snap.exists) : { ok: true, entries: 0 };
   const { lines, complete } = splitLines(snap.data);
   const wanted = typeof snap.anchor === 'object' && snap.anchor ? snap.anchor.seq : 0;
   const chain = checkChain(lines, complete, wanted, opts.onEntry);
@@ -85,12 +86,18 @@ export async function verifyLedger(ledgerPath: string, opts: VerifyLedgerOptions
   return { ok: false, entries: lines.length, firstBad: { line: found[0]!.line, reason: found[0]!.reason }, ...(repairable ? { anchorRepairable: true } : {}), tip };
 }
 
-/** No ledger and no head: fine where none was ever written, not when the store anchors one kept in this file. */
-async function deletedLedger(store: AnchorStore, ledgerPath: string): Promise<LedgerVerifyResult> {
-  const left = await anchorsOfLedgerFile(store, ledgerPath);
+/**
+ * No line and no head: fine where none was ever written, not when the store anchors one kept in
+ * this file. An empty file may also be a first append cut off after its anchor (seq 1 after
+ * the zero hash), which the next append goes on from.
+ */
+async function deletedLedger(store: AnchorStore, ledgerPath: string, emptied: boolean): Promise<LedgerVerifyResult> {
+  const cutOffFirst = (a: Partial<LedgerAnchor>) => emptied && a.seq === 1 && a.prev === ZERO_HASH;
+  const left = await anchorsOfLedgerFile(store, ledgerPath, (a) => !cutOffFirst(a));
   if (!left.length) return { ok: true, entries: 0 };
   const more = left.length > 1 ? ` (and ${left.length - 1} more)` : '';
-  const reason = `line 1: the ledger and its head are missing but the store anchors a ledger kept in this file (${left[0]}${more}): they were deleted; restore them, or remove that anchor if the ledger was discarded on purpose`;
+  const what = emptied ? 'the ledger is empty and its head is missing' : 'the ledger and its head are missing';
+  const reason = `line 1: ${what} but the store anchors a ledger kept in this file (${left[0]}${more}): they were deleted; restore them, or remove that anchor if the ledger was discarded on purpose`;
   return { ok: false, entries: 0, firstBad: { line: 1, reason } };
 }
 
