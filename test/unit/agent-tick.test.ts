@@ -37,3 +37,18 @@ it('a tick that fails is said once and tried again: the agent goes on, and beats
     await running;
   }
 });
+
+it('a home that does not answer as the agent stops: said in one line, and the agent still ends', async () => {
+  dir = mkdtempSync(path.join(os.tmpdir(), 'agent-tick-'));
+  const project = { root: dir, stateDir: path.join(dir, '.switchyard'), config: { agent: { home: 'local', stale_after_sec: 30 } } } as unknown as Project;
+  vi.mocked(pendingRequests).mockReset().mockResolvedValue([]);
+  const said: string[] = [];
+  const agent = new Agent(project, { say: (l) => said.push(l), tickMs: 50 });
+  const running = agent.run();
+  await waitFor(() => vi.mocked(pendingRequests).mock.calls.length > 0, 30_000, 'a first tick');
+  const home = (agent as unknown as { home: { remove: (name: string) => Promise<void> } }).home;
+  home.remove = () => Promise.reject(new Error('the store answered 503: SlowDown\n    at S3Store.delete'));
+  agent.stop();
+  await expect(running).resolves.toBeUndefined();
+  expect(said.at(-1)).toBe(`agent: could not give up ${path.join(dir, '.switchyard', 'agent')} (the store answered 503: SlowDown); the next agent takes it over once this one's heartbeat is 30s old`);
+});

@@ -106,7 +106,8 @@ export class Agent {
     } finally {
       for (const d of this.driving.values()) d.supervisor?.detach();
       await Promise.allSettled([...this.driving.values()].map((d) => d.done));
-      await lock.release();
+      // A home that does not answer now (a store's 503) costs the next agent a wait, not this one a crash.
+      await lock.release().catch((err: unknown) => this.say(`agent: could not give up ${home.location} (${firstLine(err)}); the next agent takes it over once this one's heartbeat is ${Math.round(home.staleMs / 1000)}s old`));
     }
   }
 
