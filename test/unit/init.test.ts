@@ -79,9 +79,9 @@ describe('make init: answers', () => {
 
   it('asks for an S3 endpoint only with an s3:// store; - means AWS', () => {
     const q = QUESTIONS.find((x) => x.key === 's3_endpoint')!;
-    expect(q.applies!(FRESH_CONFIG)).toBe(false);
+    expect(q.applies!.when(FRESH_CONFIG)).toBe(false);
     const s3 = answer(FRESH_CONFIG, 'store', 's3://b/p');
-    expect(q.applies!(s3)).toBe(true);
+    expect(q.applies!.when(s3)).toBe(true);
     const withEndpoint = q.apply(s3, 'http://127.0.0.1:9000');
     expect(withEndpoint.defaults!.s3).toEqual({ endpoint: 'http://127.0.0.1:9000', force_path_style: true });
     expect(q.apply(withEndpoint, '-').defaults!.s3).toEqual({ force_path_style: true });
@@ -92,6 +92,21 @@ describe('make init: the diff shown before a replace', () => {
   it('shows removed then added lines with one line of context, and elides the rest', () => {
     expect(lineDiff('a\nb\nc\nd\ne\nf\ng', 'a\nb\nX\nd\ne\nf\ng\nh')).toEqual(['  b', '- c', '+ X', '  d', '  ...', '  g', '+ h']);
     expect(lineDiff('same\n', 'same\n')).toEqual([]);
+  });
+});
+
+describe('make init: an answer that does not apply', () => {
+  it('is refused in one line saying why, before anything is written, rather than dropped', async () => {
+    const root = mkdtempSync(path.join(os.tmpdir(), 'init-'));
+    try {
+      const io = { ask: async () => '', confirm: async () => true, say: () => {} };
+      const tried = (vars: Record<string, string>) => init({ root, vars, yes: true, force: true, io }).catch((e: unknown) => e);
+      expect(await tried({ store: 'file://runs', fleets: 'lab=h1,h2' })).toEqual(new UserError('make init: fleets=lab=h1,h2 does not apply: there are no hosts to group; give hosts= too, e.g. hosts="h1=root@10.0.0.5 h2=10.0.0.6"'));
+      expect(await tried({ store: 'file://runs', s3_endpoint: 'http://127.0.0.1:9000' })).toEqual(new UserError('make init: s3_endpoint=http://127.0.0.1:9000 does not apply: the store is not s3://; give store=s3://<bucket>/<prefix> too'));
+      expect(existsSync(path.join(root, 'cluster_fleet_config.ts'))).toBe(false);
+    } finally {
+      rmSync(root, { recursive: true, force: true });
+    }
   });
 });
 

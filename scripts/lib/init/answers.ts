@@ -12,8 +12,8 @@ export interface Question {
   prompt: string;
   /** the current answer: what the config says now (empty: none) */
   current: (c: RawConfig) => string;
-  /** asked only when it applies */
-  applies?: (c: RawConfig) => boolean;
+  /** asked only when it applies; given as a make variable when it does not, refused saying `why` */
+  applies?: { when: (c: RawConfig) => boolean; why: string };
   apply: (c: RawConfig, answer: string) => RawConfig;
 }
 
@@ -59,7 +59,7 @@ export const QUESTIONS: Question[] = [
     key: 's3_endpoint',
     prompt: 's3_endpoint: an S3-compatible server (http(s)://host:port), - for AWS',
     current: (c) => c.defaults?.s3?.endpoint ?? '-',
-    applies: (c) => Boolean(c.defaults?.store?.startsWith('s3://')),
+    applies: { when: (c) => Boolean(c.defaults?.store?.startsWith('s3://')), why: 'the store is not s3://; give store=s3://<bucket>/<prefix> too' },
     apply: (c, a) => {
       const { endpoint: _, ...s3 } = c.defaults?.s3 ?? {};
       const endpoint = a.trim() === '-' ? undefined : a.trim();
@@ -79,14 +79,14 @@ export const QUESTIONS: Question[] = [
     key: 'identity_file',
     prompt: 'identity_file: the ssh key for hosts that name none, - for the ssh-agent',
     current: () => '-',
-    applies: (c) => Object.values(c.hosts ?? {}).some((h) => !h.identity_file),
+    applies: { when: (c) => Object.values(c.hosts ?? {}).some((h) => !h.identity_file), why: 'no host is left without an identity_file of its own; give hosts= too' },
     apply: (c, a) => (a.trim() === '-' ? c : { ...c, hosts: Object.fromEntries(Object.entries(c.hosts ?? {}).map(([n, h]) => [n, h.identity_file ? h : { ...h, identity_file: a.trim() }])) }),
   },
   {
     key: 'fleets',
     prompt: 'fleets: groups of hosts as name=h1,h2, space-separated, - for none',
     current: (c) => list(c.fleets, (_, f: string[] | { hosts: string[] }) => (Array.isArray(f) ? f : f.hosts).join(',')) || '-',
-    applies: (c) => Object.keys(c.hosts ?? {}).length > 0,
+    applies: { when: (c) => Object.keys(c.hosts ?? {}).length > 0, why: 'there are no hosts to group; give hosts= too, e.g. hosts="h1=root@10.0.0.5 h2=10.0.0.6"' },
     apply: (c, a) => ({
       ...c,
       fleets: Object.fromEntries(

@@ -45,7 +45,12 @@ async function currentConfig(root: string, say: (l: string) => void): Promise<Ra
 
 async function answer(opts: InitOptions, config: RawConfig): Promise<RawConfig> {
   for (const q of QUESTIONS) {
-    if (q.applies && !q.applies(config)) continue;
+    if (q.applies && !q.applies.when(config)) {
+      // An answer given that cannot apply would be dropped without a word.
+      const given = opts.vars[q.key]?.trim();
+      if (given && given !== '-') throw new UserError(`make init: ${q.key}=${given} does not apply: ${q.applies.why}`);
+      continue;
+    }
     const current = q.current(config);
     const given = opts.vars[q.key] ?? (opts.yes ? current : await opts.io.ask(q.prompt, current));
     const a = given.trim() || current;
