@@ -85,10 +85,28 @@ export function diskError(what: string, dir: string | null, err: unknown): DiskE
   );
 }
 
-function describe(err: unknown): { line: string; stack?: string; code: number } {
+/** Errnos of a network that did not carry a call (a server down, a connection cut): not a bug here. */
+const NETWORK_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN']);
+const AGAIN = 'run the same command again once it answers (a run resumes from its last committed checkpoint)';
+
+/** A service's refusal as the AWS SDK throws it (the S3 store): its HTTP status and error name. */
+interface ServiceFailure {
+  name: string;
+  message: string;
+  $fault: 'client' | 'server';
+  $metadata: { httpStatusCode?: number };
+}
+
+const isServiceFailure = (err: unknown): err is ServiceFailure => typeof err === 'object' && err !== null && '$fault' in err && '$metadata' in err;
+
+/** What the verb's failure says: its one line, the stack only for a bug in Switchyard, and the exit code. */
+export function describeError(err: unknown): { line: string; stack?: string; code: number } {
   if (err instanceof UserError) return { line: err.message, code: err.exitCode };
   if (err instanceof CommandError) return { line: err.message, code: 1 };
+  // Failures of what is called, not of Switchyard: one line each, no stack.
+  if (isServiceFailure(err)) return { line: `the S3 store answered ${err.$metadata.httpStatusCode ?? 'without a status'} ${err.name}: ${err.message.split('\n')[0]}; ${AGAIN}`, code: 1 };
   const e = err as NodeJS.ErrnoException;
+  if (e?.code && NETWORK_CODES.has(e.code) && !e.path) return { line: `network: ${e.message.split('\n')[0]}; ${AGAIN}`, code: 1 };
   if (e?.code === 'ENOENT' && e.path) return { line: `no such file or directory: ${e.path}`, code: 1 };
   if (e?.code === 'EACCES' && e.path) return { line: `permission denied: ${e.path}`, code: 1 };
   const dir = e?.path ? path.dirname(e.path) : null;
@@ -128,7 +146,7 @@ export function faultPoint(name: string): void {
 }
 
 function report(err: unknown): number {
-  const { line, stack, code } = describe(err);
+  const { line, stack, code } = describeError(err);
   process.stderr.write(`switchyard: ${line}\n`);
   if (stack && process.env.SWITCHYARD_DEBUG !== '0') process.stderr.write(`${stack}\n`);
   return code;
