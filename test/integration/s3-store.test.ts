@@ -94,6 +94,16 @@ describe('S3Store on s3rver', () => {
     expect(readdirSync(path.dirname(dest))).toEqual(['state.json']);
   });
 
+  it('lists no folder markers (keys ending in /, as a console makes for a folder): they are no objects', async () => {
+    const store = s3Store();
+    await store.putBytes('runs/x/a.txt', 'a');
+    const raw = rawClient();
+    for (const marker of ['runs/', 'runs/x/']) await raw.send(new PutObjectCommand({ Bucket: server.bucket, Key: `t${prefixes}/${marker}`, Body: '' }));
+    raw.destroy();
+    expect(await store.list('runs/')).toEqual(['runs/x/a.txt']);
+    expect(await store.list('')).toEqual(['runs/x/a.txt']);
+  });
+
   it('stats objects written without sha256 metadata by hashing them', async () => {
     const store = s3Store();
     const raw = rawClient();

@@ -212,7 +212,8 @@ export class S3Store implements Store {
       const page = await this.s3((c) =>
         c.send(new ListObjectsV2Command({ Bucket: this.bucket, Prefix: this.base + prefix, ContinuationToken: token })),
       );
-      for (const o of page.Contents ?? []) if (o.Key) keys.push(o.Key.slice(this.base.length));
+      // A key ending in `/` is a folder marker (a console's "create folder"), not an object.
+      for (const o of page.Contents ?? []) if (o.Key && !o.Key.endsWith('/')) keys.push(o.Key.slice(this.base.length));
       token = page.IsTruncated ? page.NextContinuationToken : undefined;
     } while (token);
     return keys.sort();
