@@ -24,9 +24,10 @@ export async function pullUnit(host: RemoteHost, store: Store, unit: string): Pr
   const local = path.join(store.localDir, runKeys.dir(unit));
   mkdirSync(path.dirname(local), { recursive: true }); // rsync makes only the last folder
   // Blobs before manifests, as the checkpoint protocol orders them: a pull cut off halfway (its
-  // host going away) never leaves a step whose manifest is home but whose blobs are not.
+  // host going away) never leaves a step whose manifest is home but whose blobs are not, nor
+  // the outputs manifest (rsync copies a folder's files before its subfolders) before the outputs.
   const pull = { src: `${host.layout.store}/${runKeys.dir(unit)}`, dest: local, target: host.target, direction: 'pull' } as const;
-  await runRsync({ ...pull, excludes: [MANIFEST_NAME] });
+  await runRsync({ ...pull, excludes: [MANIFEST_NAME, path.posix.basename(runKeys.outputsManifest(unit))] });
   await runRsync({ ...pull, excludes: [] });
 }
 

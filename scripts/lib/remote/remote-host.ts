@@ -18,6 +18,16 @@ export function repoExcludes(extra: readonly string[] = []): string[] {
   return [...SYNC_EXCLUDES, ...extra];
 }
 
+/**
+ * RemoteHost.writeFile's script: $1 the file, $2 its folder, the content on stdin. The temp name
+ * is the writer's own: two prepares of one host write the same runner at once, and a shared one
+ * would be renamed away under the other writer (its mv failing, or a file half its own renamed
+ * into place). A failed write leaves no temp behind on a disk that may be full.
+ */
+export function writeFileScript(opts: { private?: boolean; gzipped?: boolean }): string {
+  return `${opts.private ? 'umask 077; ' : ''}t="$1.tmp.$$"; mkdir -p -- "$2" && ${opts.gzipped ? 'gzip -dc' : 'cat'} > "$t" && mv -f -- "$t" "$1" || { c=$?; rm -f -- "$t"; exit $c; }`;
+}
+
 export class RemoteHost {
   readonly layout: HostLayout;
 
@@ -53,8 +63,7 @@ export class RemoteHost {
    * 0600; `gzipped` content is unpacked on the host.
    */
   async writeFile(file: string, content: string | Buffer, opts: { private?: boolean; gzipped?: boolean } = {}): Promise<void> {
-    const script = `${opts.private ? 'umask 077; ' : ''}mkdir -p -- "$2" && ${opts.gzipped ? 'gzip -dc' : 'cat'} > "$1.tmp" && mv -f -- "$1.tmp" "$1"`;
-    await this.sh(script, [file, posix.dirname(file)], { stdin: content, timeoutMs: timeoutFor(content.length) });
+    await this.sh(writeFileScript(opts), [file, posix.dirname(file)], { stdin: content, timeoutMs: timeoutFor(content.length) });
   }
 
   /** Pushes the project (code and in-repo data) to <root>/repo: rsync's delta transfer, one exclude list. */
@@ -90,11 +99,19 @@ export class RemoteHost {
     }
   }
 
-  /** Copies one local file to a remote path unless it is already there (content-addressed paths). */
+  /**
+   * Copies one local file to a remote path unless it is already there (content-addressed paths).
+   * rsync's --partial keeps what a cut-off push got under the name it was sent to, so the file
+   * goes to `<path>.part` (where the next push resumes it) and is renamed only once whole: a
+   * file at its path is never a partial one.
+   */
   async pushFileOnce(localPath: string, remotePath: string): Promise<boolean> {
     if ((await this.run(['test', '-f', remotePath], { allowFail: true })).code === 0) return false;
     await this.run(['mkdir', '-p', remotePath.slice(0, remotePath.lastIndexOf('/'))]);
-    await runRsync({ src: localPath, dest: remotePath, target: this.target, direction: 'push', excludes: [] });
+    const part = `${remotePath}.part`;
+    await runRsync({ src: localPath, dest: part, target: this.target, direction: 'push', excludes: [] });
+    // A concurrent push of the same file may have renamed it first.
+    await this.sh('mv -f -- "$1" "$2" 2>/dev/null || test -f "$2"', [part, remotePath]);
     return true;
   }
 }
