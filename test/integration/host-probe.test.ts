@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ConfigSchema } from '../../scripts/lib/config/load-config.js';
 import { sharedPool } from '../../scripts/lib/remote/open-host.js';
 import { closeProbeConnections, HostWatch, probeHost, probeHosts, readRemoteFile, WHOLE_FILE_LIMIT, type HostHealth } from '../../scripts/lib/probe/index.js';
+import { waitFor } from '../helpers/sandbox.js';
 import { startTestHosts, type TestHosts } from '../helpers/ssh-hosts.js';
 
 const CONNECT_TIMEOUT_SEC = 6; // nvidia-smi then gets 3 s
@@ -30,8 +31,46 @@ async function fakeNvidiaSmi(name: string, body: string): Promise<void> {
   if (mounted.trim() === 'no') await hosts.execOn(name, ['mount', '--bind', '/root/fakebin', '/usr/local/sbin']);
 }
 
+/**
+ * The pids of a namespaced test host's processes: those in the network namespace of the one that
+ * carries SWITCHYARD_TEST_HOST=hprobe/<name> (sshd overwrites its own environment).
+ */
+function hostProcesses(name: string): number[] {
+  const marker = `SWITCHYARD_TEST_HOST=hprobe/${name}`;
+  const read = (file: string, how: (f: string) => string) => {
+    try {
+      return how(file);
+    } catch {
+      return null; // gone, or not ours to read
+    }
+  };
+  const pids = fs.readdirSync('/proc').filter((f) => /^\d+$/.test(f));
+  const holder = pids.find((pid) => read(`/proc/${pid}/environ`, (f) => fs.readFileSync(f, 'latin1'))?.split('\0').includes(marker));
+  const net = holder && read(`/proc/${holder}/ns/net`, fs.readlinkSync);
+  if (!net) return [];
+  return pids.filter((pid) => read(`/proc/${pid}/ns/net`, fs.readlinkSync) === net).map(Number);
+}
+
+/** A process's memory cgroup (v1: its memory line; v2: its 0:: line), or null once it is gone. */
+function memoryCgroupOf(pid: number, v1: boolean): string | null {
+  try {
+    const line = fs.readFileSync(`/proc/${pid}/cgroup`, 'utf8').split('\n').find((l) => (v1 ? /^\d+:memory:/.test(l) : l.startsWith('0::')));
+    return line ? line.slice(line.indexOf(':', line.indexOf(':') + 1) + 1) : null;
+  } catch {
+    return null;
+  }
+}
+
+function moveTo(cgroup: string, pid: number): void {
+  try {
+    fs.writeFileSync(path.join(cgroup, 'cgroup.procs'), String(pid));
+  } catch {
+    // it has exited
+  }
+}
+
 beforeAll(async () => {
-  hosts = await startTestHosts(3);
+  hosts = await startTestHosts(3, { prefix: 'hprobe' });
   const entries = Object.fromEntries(
     hosts.hosts.map((h, i) => [
       h.name,
@@ -61,6 +100,60 @@ describe('probeHosts', () => {
     expect(h2!.tmux).toContain('probe-me');
     expect(h1).toMatchObject({ host: 'h1', fleets: ['lab'], pricePerHour: 1.5 });
     expect(h2!.pricePerHour).toBeNull();
+  });
+
+  it("lists the attempts' sessions on switchyard's own tmux socket beside the user's own", async () => {
+    await hosts.execOn('h1', ['tmux', '-L', 'switchyard', 'new-session', '-d', '-s', 'sy-run1-s0-1', 'sleep 600']);
+    await hosts.execOn('h1', ['tmux', 'new-session', '-d', '-s', 'mine', 'sleep 600']);
+    const h1 = await probeHost(project, 'h1');
+    expect(h1.tmux).toEqual(expect.arrayContaining(['sy-run1-s0-1', 'mine']));
+  });
+
+  it('reads the disk of a project folder on a mount whose name and folder hold spaces', async (ctx) => {
+    if (!namespaced()) return ctx.skip(); // the mount is made in the host's own mount namespace
+    await hosts.execOn('h2', ['sh', '-c', 'mkdir -p "/root/big disk" && mount -t tmpfs -o size=64m "scratch disk" "/root/big disk" && mkdir -p "/root/big disk/switchyard" && ln -sfn "/root/big disk" /root/data']);
+    try {
+      const config = ConfigSchema.parse({ hosts: { h2: { ...project.config.hosts.h2, root: 'data/switchyard' } } });
+      const h2 = await probeHost({ config }, 'h2');
+      expect({ total: h2.diskTotalBytes, free: h2.diskFreeBytes }).toEqual({ total: 64 << 20, free: 64 << 20 });
+    } finally {
+      await hosts.execOn('h2', ['sh', '-c', 'rm -f /root/data; umount "/root/big disk"']);
+    }
+  });
+
+  it("reads a host's memory under its processes' cgroup limit (a container's) as that limit, not the machine's", async (ctx) => {
+    if (!namespaced()) return ctx.skip(); // its processes are found by their network namespace
+    const v1 = '/sys/fs/cgroup/memory';
+    const base = fs.existsSync(`${v1}/cgroup.procs`) ? v1 : fs.existsSync('/sys/fs/cgroup/cgroup.controllers') ? '/sys/fs/cgroup' : null;
+    if (!base) return ctx.skip();
+    const dir = path.join(base, `sy-hprobe-${process.pid}`);
+    try {
+      fs.mkdirSync(dir);
+      fs.writeFileSync(path.join(dir, base === v1 ? 'memory.limit_in_bytes' : 'memory.max'), String(256 << 20));
+    } catch {
+      fs.rmSync(dir, { recursive: false, force: true });
+      return ctx.skip(); // no memory cgroup can be made here
+    }
+    // Every process of h1 (its sshd, the pooled connection's, its sessions') joins it, as a container's do, and goes back after.
+    // The host's own /sys (its network namespace's) has no cgroup mounts: it gets this machine's, as a container has its own.
+    const mount = base === v1 ? 'mount -t tmpfs cg /sys/fs/cgroup && mkdir /sys/fs/cgroup/memory && mount -t cgroup -o memory cgroup /sys/fs/cgroup/memory' : 'mount -t cgroup2 cgroup2 /sys/fs/cgroup';
+    await hosts.execOn('h1', ['sh', '-c', `grep -q " /sys/fs/cgroup${base === v1 ? '/memory' : ''} " /proc/self/mounts || { ${mount}; }`]);
+    const back = hostProcesses('h1').map((pid) => [pid, memoryCgroupOf(pid, base === v1)] as const);
+    expect(back.length).toBeGreaterThan(1);
+    for (const [pid] of back) moveTo(dir, pid);
+    try {
+      const h1 = await probeHost(project, 'h1');
+      expect(h1.memTotalBytes).toBe(256 << 20);
+      expect(h1.memAvailBytes).toBeGreaterThan(0);
+      expect(h1.memAvailBytes).toBeLessThanOrEqual(256 << 20);
+    } finally {
+      // Back, with whatever they started meanwhile, to where the host's first process was.
+      const home = path.join(base, back.find(([, h]) => h !== null)?.[1] ?? '/');
+      const inside = () => fs.readFileSync(path.join(dir, 'cgroup.procs'), 'utf8').split('\n').filter(Boolean);
+      await waitFor(() => (inside().forEach((pid) => moveTo(home, Number(pid))), inside().length === 0), 10_000, () => `${inside().join(' ')} to leave ${dir}`);
+      fs.rmdirSync(dir);
+      await hosts.execOn('h1', ['sh', '-c', base === v1 ? 'umount /sys/fs/cgroup/memory && umount /sys/fs/cgroup' : 'umount /sys/fs/cgroup']);
+    }
   });
 
   it('a host whose sshd is stopped is down, with its reason, while the others are up', async () => {

@@ -108,6 +108,21 @@ describe('parseProbe', () => {
     expect(r.gpuError).toMatch(/^nvidia-smi printed "Unable to determine/);
   });
 
+  it("reads memory under a container's cgroup limit as that limit, its reclaimable file pages free", () => {
+    const mem = (cg: string[]) => parseProbe(output('@@gpu-exit none').replace('MemAvailable:   40123456 kB', ['MemAvailable:   40123456 kB', ...cg].join('\n')), 5);
+    const v2 = mem(['cg limit 8589934592', 'cg usage 3221225472', 'cg inactive_file 1073741824']);
+    expect([v2.memTotalBytes, v2.memAvailBytes]).toEqual([8 * 2 ** 30, 6 * 2 ** 30]);
+    const v1 = mem(['cg limit 8589934592', 'cg usage 3221225472', 'cg inactive_file 1', 'cg total_inactive_file 2147483648']);
+    expect([v1.memTotalBytes, v1.memAvailBytes]).toEqual([8 * 2 ** 30, 7 * 2 ** 30]);
+    const unlimited = mem(['cg limit 9223372036854771712', 'cg usage 3221225472']);
+    expect([unlimited.memTotalBytes, unlimited.memAvailBytes]).toEqual([65843212 * 1024, 40123456 * 1024]);
+  });
+
+  it('reads df around its capacity column where the fs name or the mount point holds spaces', () => {
+    const r = parseProbe(output('@@gpu-exit none').replace('/dev/nvme0n1p2   960302804 400000000 511473952      44% /', 'scratch disk  65536 0 65536  0% /root/big disk'), 5);
+    expect([r.diskTotalBytes, r.diskFreeBytes]).toEqual([65536 * 1024, 65536 * 1024]);
+  });
+
   it('output cut short leaves what did not come null', () => {
     const r = parseProbe('@@load\n0.50 0.40 0.30 1/100 42\n@@cpus\n', 5);
     expect(r).toMatchObject({ load1: 0.5, cpus: null, memTotalBytes: null, diskFreeBytes: null, tmux: [], gpuHealth: 'unhealthy' });

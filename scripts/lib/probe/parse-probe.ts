@@ -93,13 +93,37 @@ function meminfo(lines: string[], key: string): number | null {
   return m ? Number(m[1]) * 1024 : null;
 }
 
-/** `df -Pk`: a header, then `fs 1024-blocks used available capacity mount` (a long fs name may not wrap with -P). */
+/**
+ * The memory a host's processes may use: /proc/meminfo's, unless their cgroup's limit (`cg` lines:
+ * a container on a rented box) is lower. Then the limit is the total, and what is free is the limit
+ * less the cgroup's usage (its inactive file pages, which the kernel reclaims, not counted).
+ */
+function memory(lines: string[]): { total: number | null; avail: number | null } {
+  const total = meminfo(lines, 'MemTotal');
+  const avail = meminfo(lines, 'MemAvailable');
+  const cg = new Map(lines.flatMap((l) => {
+    const m = /^cg (\S+) (\d+)$/.exec(l.trim());
+    return m ? [[m[1]!, Number(m[2])] as const] : [];
+  }));
+  const limit = cg.get('limit');
+  if (limit === undefined || (total !== null && limit >= total)) return { total, avail };
+  const usage = cg.get('usage');
+  if (usage === undefined) return { total: limit, avail: avail === null ? null : Math.min(avail, limit) };
+  const used = Math.max(0, usage - (cg.get('total_inactive_file') ?? cg.get('inactive_file') ?? 0));
+  const free = Math.max(0, limit - used);
+  return { total: limit, avail: avail === null ? free : Math.min(avail, free) };
+}
+
+/**
+ * `df -Pk`: a header, then `fs 1024-blocks used available capacity mount` (a long fs name does not
+ * wrap with -P). A space in the fs name or the mount point splits it into more words, so the row
+ * is read around its capacity column (`44%`, or `-`), the first one after three numbers.
+ */
 function dfBytes(lines: string[]): { total: number | null; free: number | null } {
-  const row = lines.filter((l) => l.trim()).at(1)?.trim().split(/\s+/);
-  if (!row || row.length < 6) return { total: null, free: null };
-  const total = num(row.at(-5));
-  const free = num(row.at(-3));
-  return { total: total === null ? null : total * 1024, free: free === null ? null : free * 1024 };
+  const row = lines.filter((l) => l.trim()).at(1)?.trim().split(/\s+/) ?? [];
+  const at = row.findIndex((f, i) => i >= 4 && /^(\d+%|-)$/.test(f) && row.slice(i - 3, i).every((n) => /^\d+$/.test(n)));
+  if (at < 0) return { total: null, free: null };
+  return { total: Number(row[at - 3]) * 1024, free: Number(row[at - 1]) * 1024 };
 }
 
 /** What the gpu section and its closing `@@gpu-exit <status>` say. */
@@ -124,11 +148,12 @@ export function parseProbe(out: string, gpuTimeoutSec: number): ProbeReading {
   const s = sections(out);
   const get = (name: string) => s.get(name) ?? [];
   const disk = dfBytes(get('disk'));
+  const mem = memory(get('mem'));
   return {
     load1: num(get('load')[0]?.split(/\s+/)[0]),
     cpus: num(get('cpus')[0]),
-    memTotalBytes: meminfo(get('mem'), 'MemTotal'),
-    memAvailBytes: meminfo(get('mem'), 'MemAvailable'),
+    memTotalBytes: mem.total,
+    memAvailBytes: mem.avail,
     diskFreeBytes: disk.free,
     diskTotalBytes: disk.total,
     tmux: get('tmux').map((l) => l.trim()).filter(Boolean),
