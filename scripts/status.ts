@@ -6,6 +6,7 @@
 // and why); one run's attempts say how long each took to start after the one before ended.
 import { z } from 'zod';
 import { listRuns, lookAtUnits } from './lib/actions/look.js';
+import type { UnitView } from './lib/runs/supervision.js';
 import { unitTable } from './lib/cli/run-display.js';
 import { runsTable, when } from './lib/cli/runs-table.js';
 import { openProject, type Project } from './lib/project.js';
@@ -37,6 +38,16 @@ function recovery(prev: AttemptRecord | undefined, a: AttemptRecord): string | n
   return formatDuration(Math.max(0, Date.parse(a.started_at) - Date.parse(prev.ended_at)));
 }
 
+/**
+ * A run's state from its units as asked now, as the list of runs shows it: running while any
+ * unit may run, succeeded when all did, else the state of the first unit that did not (failed,
+ * lost, cancelled...), never a vague "stopped".
+ */
+function overallState(units: readonly UnitView[]): string {
+  if (units.some((u) => u.state === 'running' || u.state === 'pending' || u.state === 'unreachable')) return 'running';
+  return units.find((u) => u.state !== 'succeeded')?.state ?? (units.length ? 'succeeded' : 'created');
+}
+
 async function oneRun(project: Project, home: AgentHome, found: RunRecord): Promise<void> {
   const [agent, want] = await Promise.all([lookAtAgent(home), desiredRun(home, found.run_id)]);
   console.log(describeAgent(agent));
@@ -44,16 +55,17 @@ async function oneRun(project: Project, home: AgentHome, found: RunRecord): Prom
   const run = home.kind === 'store' && (want || stillLive(found)) ? await loadRun(project, found.run_id, { fresh: true }) : found;
   const units = await lookAtUnits(project, run);
   const done = units.filter((u) => u.state === 'succeeded').length;
-  const live = units.some((u) => u.state === 'running' || u.state === 'pending' || u.state === 'unreachable');
-  const overall = live ? 'running' : done === units.length && units.length ? 'succeeded' : 'stopped';
+  const overall = overallState(units);
   const where = run.fleet ? `fleet ${run.fleet}` : (units[0]?.backend ?? '-');
   console.log(`run ${run.run_id} on ${where}: ${overall}, ${done} of ${units.length} ${run.sharded ? 'shards' : 'units'} done; wanted: ${wanted(want)}`);
   if (run.sharded) console.log(unitTable(units));
-  const rows = run.units.flatMap((u) =>
+  const rows = run.units.flatMap((u, k) =>
     u.attempts.map((a, i) => {
       // where it ran: the host, or a SLURM cluster's job id
       const where = typeof a.handle?.host === 'string' ? a.handle.host : a.backend === 'slurm' && a.handle ? `${String(a.handle.cluster)} job ${String(a.handle.job)}` : null;
-      const row = [a.n, a.backend, where, a.state, a.last_step, when(a.started_at), when(a.ended_at), recovery(u.attempts[i - 1], a), a.reason];
+      // A newest attempt recorded live is shown as asked now: its orchestrator killed, it is lost, not running.
+      const state = i === u.attempts.length - 1 && isLiveAttempt(a) ? (units[k]?.state ?? a.state) : a.state;
+      const row = [a.n, a.backend, where, state, a.last_step, when(a.started_at), when(a.ended_at), recovery(u.attempts[i - 1], a), a.reason];
       return run.sharded ? [u.index, ...row] : row;
     }),
   );

@@ -105,6 +105,11 @@ describe('make train on the laptop', () => {
     process.kill(-p.pid!, 'SIGKILL');
     await new Promise((r) => p.on('close', r));
     await waitFor(() => experimentPids(id).length === 0, 30_000, 'the experiment to be killed with its runner');
+    // make status run= says what the list of runs says: lost, not "stopped" with its attempt "running".
+    const shown = sb.make(['status', `run=${id}`]);
+    expect(shown.stdout).toContain(`run ${id} on local: lost, 0 of 1 units done`);
+    expect(shown.stdout).toMatch(/^1 +local +- +lost /m);
+    expect(sb.make(['status']).stdout).toMatch(new RegExp(`^${id} +penguins/fast +lost `, 'm'));
     // A half-written step in the store must never be restored.
     mkdirSync(path.join(runsDir(), id, 'ckpt', '999999'));
     writeFileSync(path.join(runsDir(), id, 'ckpt', '999999', 'state.json'), '{"half":');
