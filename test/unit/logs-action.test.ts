@@ -36,4 +36,31 @@ describe('runLogs from the store', () => {
       new UserError(`logs: run ${run.run_id} has no stderr log for attempt predict`),
     );
   });
+
+  it('refuses a shard other than 0 of a run of one unit, instead of showing its prediction log', async () => {
+    const project = { store } as unknown as Project;
+    await store.putBytes(runKeys.attemptFile(run.run_id, 'predict', 'stdout.log'), 'predicting… 100 rows\n');
+    await expect(text(runLogs(project, run, { shard: 3, stream: 'stdout', follow: false }))).rejects.toThrow(
+      new UserError(`logs: run ${run.run_id} is not sharded (one unit, shard 0); leave out shard=3`),
+    );
+  });
+
+  it('names the attempts a run has when asked for one it does not have', async () => {
+    const project = { store } as unknown as Project;
+    const two = { ...run, units: [{ attempts: [{ n: 1, handle: null }, { n: 2, handle: null }] }] } as unknown as RunRecord;
+    await expect(text(runLogs(project, two, { attempt: 5, stream: 'stdout', follow: false }))).rejects.toThrow(
+      new UserError(`logs: run ${run.run_id} has no attempt 5; its attempts are 1-2`),
+    );
+  });
+
+  it('shows the newest attempt\'s stored log when it has no handle, not the prediction\'s; a run with no attempt says so', async () => {
+    const project = { store } as unknown as Project;
+    const queued = { ...run, units: [{ attempts: [{ n: 1, handle: null }] }] } as unknown as RunRecord;
+    await store.putBytes(runKeys.attemptFile(run.run_id, 'predict', 'stdout.log'), 'predicting\n');
+    await store.putBytes(runKeys.attemptFile(run.run_id, 1, 'stdout.log'), 'epoch 1\n');
+    expect(await text(runLogs(project, queued, { stream: 'stdout', follow: false }))).toBe('epoch 1\n');
+    await expect(text(runLogs(project, run, { stream: 'stdout', follow: false }))).rejects.toThrow(
+      new UserError(`logs: run ${run.run_id} has no attempts yet (make status run=${run.run_id} says where it stands)`),
+    );
+  });
 });
