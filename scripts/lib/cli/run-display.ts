@@ -12,12 +12,28 @@ import { formatDuration } from '../ui/format.js';
 import { StatusLine } from '../ui/status-line.js';
 import { renderTable } from '../ui/table.js';
 
+/**
+ * An experiment's last line as one table cell: what a terminal shows of it (the text after its
+ * last carriage return: a progress bar's newest state), without escape sequences or other control
+ * characters, which would move the cursor or recolour the table, cut to 60 characters, never
+ * inside one.
+ */
+export function lastLineCell(line: string | null): string {
+  const shown = (line ?? '').split('\r').filter((part) => part.trim()).at(-1) ?? '';
+  const plain = shown.replace(/\x1b\[[0-?]*[ -/]*[@-~]/g, '').replace(/[\x00-\x1f\x7f]/g, ' ');
+  return [...plain].slice(0, 60).join('');
+}
+
+/** Unit states whose attempt may still be under way: its elapsed time runs to now. */
+const UNENDED = new Set(['queued', 'pending', 'running', 'unreachable', 'unknown']);
+
 /** The progress table of a sharded run: one row per shard. */
 export function unitTable(units: readonly UnitView[]): string {
   const rows = units.map((u) => {
-    const end = u.ended_at && u.state !== 'running' ? Date.parse(u.ended_at) : Date.now();
-    const elapsed = u.started_at ? formatDuration(end - Date.parse(u.started_at)) : null;
-    return [u.unit, u.slot, u.state, u.attempt, u.ckpt, elapsed, (u.last_line ?? '').slice(0, 60)];
+    // An attempt that ended with no end recorded (its worker lost) has no elapsed time: it is not still counting.
+    const end = UNENDED.has(u.state) ? Date.now() : u.ended_at ? Date.parse(u.ended_at) : null;
+    const elapsed = u.started_at && end !== null ? formatDuration(end - Date.parse(u.started_at)) : null;
+    return [u.unit, u.slot, u.state, u.attempt, u.ckpt, elapsed, lastLineCell(u.last_line)];
   });
   return renderTable(['SHARD', 'HOST', 'STATE', 'ATTEMPT', 'CKPT', 'ELAPSED', 'LAST LINE'], rows);
 }
