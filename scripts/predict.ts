@@ -35,6 +35,8 @@ void runMain(async () => {
   const key = runKeys.output(run.run_id, run.spec.predict!.output);
   if (!(await project.store.stat(key))) throw new UserError(`predict: ${String(run.command.predict)} succeeded but wrote no ${run.spec.predict!.output} in $SWITCHYARD_OUTPUT_DIR`);
   ui.say(`wrote ${project.store.locate(key)}`);
-  ui.say(smoke ? `the route works; the full run: make train experiment=${run.experiment}` : `next: make submit experiment=${run.experiment} dry=1`);
+  // experiment= would submit the experiment's newest finished run, which need not be the one given.
+  const submit = vars.run ? `run=${run.run_id}` : `experiment=${run.experiment}`;
+  ui.say(smoke ? `the route works; the full run: make train experiment=${run.experiment}` : `next: make submit ${submit} dry=1`);
   return 0;
 });

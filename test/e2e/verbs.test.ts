@@ -188,6 +188,12 @@ describe('records', () => {
     expect(ledger).toContain('"type":"submission.made"');
   });
 
+  it('predict run=<id> says to submit that run, not the experiment\'s newest finished one', () => {
+    const p = sb.make(['predict', `run=${id}`]);
+    expect(p.code, p.stderr).toBe(0);
+    expect(p.stderr).toContain(`next: make submit run=${id} dry=1`);
+  });
+
   it('replay refuses, naming the pin, once the code has changed', () => {
     const replicate = path.join(runsDir(), id, 'replicate.sh');
     const file = path.join(sb.dir, 'competitions/penguins/train.py');

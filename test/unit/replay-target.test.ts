@@ -24,4 +24,11 @@ describe('replayTarget', () => {
     expect(replayTarget({ backend: 'local', cluster: 'hpc' }, recorded('slurm', { cluster: 'hpc' }))).toEqual({ backend: 'local' });
     expect(replayTarget({}, { backends: [], units: [] })).toEqual({ backend: 'local' });
   });
+
+  it('takes a place given without backend= as its backend, never replaying silently where the run last ran', () => {
+    expect(replayTarget({ host: 'vast' }, recorded('local', {}))).toEqual({ backend: 'ssh', host: 'vast' });
+    expect(replayTarget({ cluster: 'hpc' }, recorded('ssh', { host: 'gpu1' }))).toEqual({ backend: 'slurm', cluster: 'hpc' });
+    expect(replayTarget({ fleet: 'lab' }, recorded('local', {}))).toEqual({ backend: 'fleet', fleet: 'lab' });
+    expect(replayTarget({ host: 'gpu2' }, recorded('ssh', { host: 'gpu1' }))).toEqual({ backend: 'ssh', host: 'gpu2' });
+  });
 });
