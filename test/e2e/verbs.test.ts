@@ -194,6 +194,13 @@ describe('records', () => {
     expect(p.stderr).toContain(`next: make submit run=${id} dry=1`);
   });
 
+  it('a run= and an experiment= of different runs are refused, never one of them guessed', () => {
+    const p = sb.make(['predict', `run=${id}`, 'experiment=knn']);
+    expect(p.code).not.toBe(0);
+    expect(p.stderr).toContain(`switchyard: make predict: run ${id} is a run of penguins/fast, not of knn; give run= or experiment=, or both of one run`);
+    expect(sb.make(['predict', `run=${id}`, 'experiment=penguins/fast']).code).toBe(0);
+  });
+
   it('replay refuses, naming the pin, once the code has changed', () => {
     const replicate = path.join(runsDir(), id, 'replicate.sh');
     const file = path.join(sb.dir, 'competitions/penguins/train.py');

@@ -14,11 +14,23 @@ export async function findRun(
   wanted = 'finished run',
   smoke = false,
 ): Promise<RunRecord> {
-  if (vars.run) return loadRun(project, vars.run);
+  if (vars.run) {
+    const run = await loadRun(project, vars.run);
+    // Both given and not of one run: acting on either would be a guess (a stop, a submit).
+    if (vars.experiment && experimentRef(vars.experiment) !== run.experiment) {
+      throw new UserError(`make ${verb}: run ${run.run_id} is a run of ${run.experiment}, not of ${experimentRef(vars.experiment)}; give run= or experiment=, or both of one run`);
+    }
+    return run;
+  }
   if (!vars.experiment) throw new UserError(`make ${verb}: give run=<id> or experiment=<slug>[/<name>]`);
-  const { slug, name } = parseExperimentRef(vars.experiment);
-  const ref = name === 'default' ? slug : `${slug}/${name}`;
+  const ref = experimentRef(vars.experiment);
   const run = project.db.list(ref).find((r) => (r.smoke === true) === smoke && fits(r));
   if (!run) throw new UserError(`make ${verb}: experiment ${ref} has no ${wanted} yet; run make ${smoke ? 'train-1' : 'train'} experiment=${ref}`);
   return run;
+}
+
+/** An experiment as runs record it: `<slug>`, or `<slug>/<name>` for a named variant. */
+function experimentRef(given: string): string {
+  const { slug, name } = parseExperimentRef(given);
+  return name === 'default' ? slug : `${slug}/${name}`;
 }
