@@ -224,6 +224,8 @@ describe('records', () => {
     const orig = JSON.parse(readFileSync(path.join(runsDir(), id, 'run.json'), 'utf8'));
     expect(rec.pins.digest).toBe(orig.pins.digest);
     expect(rec.replay_of).toBe(id);
+    // Wanted finished as a train is (the agent carries it should this shell die), and closed with its end.
+    expect(sb.make(['status', `run=${replayId}`]).stdout).toContain(`run ${replayId} on local: succeeded, 1 of 1 units done; wanted: closed (succeeded)`);
   });
 
   it('reindex rebuilds the state db from the store', () => {

@@ -88,34 +88,45 @@ export async function train(ctx: LaunchContext, opts: TrainOptions): Promise<Lau
   const opened = await openRun(project, exp, pinned, { backends, again: opts.again ?? false, ready: () => ready(backend, ctx.sink), opening: () => ctx.sink({ type: 'opening' }) });
   try {
     if (opened.kind === 'finished') return { kind: 'finished', run: opened.run };
-    const { run } = opened;
-    // In a store home an agent elsewhere tells this shell follows the run by its heartbeat; one
-    // that finds the run taken over (it was silent past the stale time) leaves it at once. A
-    // shell that hands the run over (detach) beats too, until its attempts are submitted and
-    // recorded: an agent that took the run up sooner would read it without them, start its own
-    // and never stop the ones this shell started.
-    let supervisor: Supervisor | null = null;
-    const beat = home.kind === 'store' ? new FollowerBeat(home, run.run_id, () => supervisor?.detach()) : null;
-    const sink: LaunchContext['sink'] = (e) => {
-      if (e.type === 'opened') supervisor = e.supervisor;
-      ctx.sink(e);
-    };
-    await wantRun(home, { run_id: run.run_id, backend: name, host: ctx.host, fleet: ctx.fleet, batch: ctx.batch, cluster: ctx.cluster, launched_on: hostname(), follower: beat?.follower });
-    beat?.start();
-    let result: LaunchResult;
-    try {
-      result = await drive({ ...ctx, sink }, run, backend, { how: opened.kind, requeue: opts.requeue, held: true, detachOnceStarted: detach, stillOwner: beat ? () => beat.stillMine() : undefined });
-    } finally {
-      await beat?.stop();
-    }
+    const { result, takenBy } = await driveWanted(ctx, opened.run, backend, { how: opened.kind, requeue: opts.requeue, detach });
     if (result.kind !== 'driven') return result;
-    if (beat?.takenBy) return { ...result, carrier: { who: beat.takenBy, tookOver: true } };
-    const settled = settledState(run);
-    if (!result.detached && settled.done) await closeRun(home, run.run_id, settled.state, settled.reason);
+    if (takenBy) return { ...result, carrier: { who: takenBy, tookOver: true } };
     return detach && carrier ? { ...result, carrier: { who: carrier, tookOver: false } } : result;
   } finally {
     opened.release();
   }
+}
+
+/**
+ * Drives a run this shell holds, recorded first as wanted finished, so that should the shell
+ * die before its end the agent carries it on; an end that does not resume (a success, a stop,
+ * a failure) closes that. `takenBy`: the agent that took the run over from this silent shell.
+ */
+async function driveWanted(ctx: LaunchContext, run: RunRecord, backend: Backend, opts: { how: 'new' | 'resume' | 'retry'; requeue?: boolean; detach?: boolean }): Promise<{ result: LaunchResult; takenBy: string | null }> {
+  const home = agentHome(ctx.project);
+  // In a store home an agent elsewhere tells this shell follows the run by its heartbeat; one
+  // that finds the run taken over (it was silent past the stale time) leaves it at once. A
+  // shell that hands the run over (detach) beats too, until its attempts are submitted and
+  // recorded: an agent that took the run up sooner would read it without them, start its own
+  // and never stop the ones this shell started.
+  let supervisor: Supervisor | null = null;
+  const beat = home.kind === 'store' ? new FollowerBeat(home, run.run_id, () => supervisor?.detach()) : null;
+  const sink: LaunchContext['sink'] = (e) => {
+    if (e.type === 'opened') supervisor = e.supervisor;
+    ctx.sink(e);
+  };
+  await wantRun(home, { run_id: run.run_id, backend: backend.name, host: ctx.host, fleet: ctx.fleet, batch: ctx.batch, cluster: ctx.cluster, launched_on: hostname(), follower: beat?.follower });
+  beat?.start();
+  let result: LaunchResult;
+  try {
+    result = await drive({ ...ctx, sink }, run, backend, { how: opts.how, requeue: opts.requeue, held: true, detachOnceStarted: opts.detach, stillOwner: beat ? () => beat.stillMine() : undefined });
+  } finally {
+    await beat?.stop();
+  }
+  if (result.kind !== 'driven' || beat?.takenBy) return { result, takenBy: beat?.takenBy ?? null };
+  const settled = settledState(run);
+  if (!result.detached && settled.done) await closeRun(home, run.run_id, settled.state, settled.reason);
+  return { result, takenBy: null };
 }
 
 /** make replay: a new run with a recorded run's pins, refused (naming the pin) when one no longer matches. */
@@ -145,7 +156,8 @@ export async function replay(ctx: LaunchContext, recorded: RunRecord, backend: B
   });
   try {
     onOpened(run);
-    return await drive(ctx, run, backend, { how: 'retry', held: true });
+    // Wanted finished as a train is: should this shell die, the agent carries the replay on.
+    return (await driveWanted(ctx, run, backend, { how: 'retry' })).result;
   } finally {
     release();
   }
