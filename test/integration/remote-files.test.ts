@@ -6,7 +6,7 @@ import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSyn
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { pullUnit } from '../../scripts/lib/remote/host-store.js';
+import { pullUnit, pushCheckpoints } from '../../scripts/lib/remote/host-store.js';
 import { RemoteHost, writeFileScript } from '../../scripts/lib/remote/remote-host.js';
 import { SshPool } from '../../scripts/lib/ssh/pool.js';
 import { targetFromConfig } from '../../scripts/lib/ssh/target.js';
@@ -107,6 +107,22 @@ describe('pullUnit', () => {
     expect(sha(readFileSync(path.join(home, 'outputs/model.bin')))).toBe(sha(model));
     expect(existsSync(path.join(home, 'outputs.manifest.json'))).toBe(true);
   }, 120_000);
+});
+
+describe('pushCheckpoints', () => {
+  it("leaves the host holding home's steps only: a step an abandoned attempt left there is not restored over them", async () => {
+    const unit = 'run-back';
+    const stepFiles = (root: string, step: number) => path.join(root, 'runs', unit, 'ckpt', String(step));
+    const hostStore = path.join(h.home, 'switchyard/store');
+    const storeDir = path.join(tmp, 'push-store');
+    // Home has steps 30 and 45 (45 from another host); this host still has its own 50 (recorded lost when it went away).
+    for (const [root, step] of [[storeDir, 30], [storeDir, 45], [hostStore, 30], [hostStore, 50]] as const) {
+      mkdirSync(stepFiles(root, step), { recursive: true });
+      writeFileSync(path.join(stepFiles(root, step), 'manifest.json'), `{"step":${step}}\n`);
+    }
+    await pushCheckpoints(host, new FileStore('file://store', storeDir), unit);
+    expect(readdirSync(path.join(hostStore, 'runs', unit, 'ckpt')).sort()).toEqual(['30', '45']);
+  });
 });
 
 describe('RemoteHost.writeFile', () => {

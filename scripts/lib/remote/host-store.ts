@@ -31,12 +31,14 @@ export async function pullUnit(host: RemoteHost, store: Store, unit: string): Pr
   await runRsync({ ...pull, excludes: [] });
 }
 
-/** Gives the host the committed checkpoints this machine holds for a unit that moves there. */
+/** Gives the host the committed checkpoints this machine holds for a unit that moves there, and only those. */
 export async function pushCheckpoints(host: RemoteHost, store: Store, unit: string): Promise<void> {
   if (store.localDir === null) return; // the host reads them from the shared store
   const local = path.join(store.localDir, runKeys.ckptDir(unit));
   if (!existsSync(local)) return;
   const remote = `${host.layout.store}/${runKeys.ckptDir(unit)}`;
   await host.run(['mkdir', '-p', remote]);
-  await runRsync({ src: local, dest: remote, target: host.target, direction: 'push', excludes: [] });
+  // Exactly home's steps: a step an attempt here left behind and the ledger counts lost (the host
+  // went away before it came home) would otherwise be the newest, restored over home's progress.
+  await runRsync({ src: local, dest: remote, target: host.target, direction: 'push', excludes: [], delete: true });
 }
