@@ -75,8 +75,11 @@ const runIdIn = (text: string) => /run (\S+-\d{8}T\d{4}-[0-9a-f]{8}(?:-\d+)?)/.e
 /** `make` without blocking this process: the stand-in answers the verbs from here. */
 const make = async (args: string[]) => {
   const p = sb.spawnMake(args, env);
-  const code = await new Promise<number | null>((r) => p.on('close', r));
-  return { code, out: p.output(), stdout: p.output() };
+  let code: number | null | undefined;
+  p.on('close', (c) => (code = c));
+  // A verb that never ends fails here saying which and what it printed, not as the test's timeout.
+  await waitFor(() => code !== undefined, 300_000, () => `make ${args.join(' ')} to end: ${p.output().slice(-4000)}`);
+  return { code: code!, out: p.output(), stdout: p.output() };
 };
 /** The jobs the stand-in was asked to create, in order. */
 const jobsCreated = () => [...new Set(standin.history.filter((e) => e.task === undefined && e.state === 'SCHEDULED').map((e) => e.job))];
@@ -134,7 +137,9 @@ describe('gcp-batch backend', () => {
       );
       // Its retries used up, the attempt ends preempted and the next one is a new job.
       await standin.preempt(job!, 3);
-      const code = await new Promise((r) => p.on('close', r));
+      let code: number | null | undefined;
+      p.on('close', (c) => (code = c));
+      await waitFor(() => code !== undefined, 300_000, () => `make train to end after the second preemption; the jobs: ${JSON.stringify(standin.history.slice(-12))}; its output: ${p.output().slice(-4000)}`);
       expect(code, p.output()).toBe(0);
     } finally {
       if (p.exitCode === null) process.kill(-p.pid!, 'SIGKILL');
