@@ -39,14 +39,19 @@ const sha = (data: Buffer) => createHash('sha256').update(data).digest('hex');
 
 /**
  * Runs `transfer` with a slow rsync first on PATH (a wrapper that leaves its pid and becomes the
- * real one at 128 KiB/s); `kill` SIGKILLs that rsync and the process it forked (a pull's
- * receiver), as a closed laptop would, and waits for the transfer to fail.
+ * real one at 128 KiB/s) from its `from`th call on, the calls before it at full speed, after
+ * running `before` (shell) there; `kill` SIGKILLs that rsync and the process it forked (a
+ * pull's receiver), as a closed laptop would, and waits for the transfer to fail.
  */
-function slowRsync<T>(transfer: () => Promise<T>): { kill: () => Promise<void> } {
+function slowRsync<T>(transfer: () => Promise<T>, { from = 1, before = '' } = {}): { kill: () => Promise<void> } {
   const bin = mkdtempSync(path.join(tmp, 'bin-'));
   const pidFile = path.join(bin, 'rsync.pid');
   const real = spawnSync('sh', ['-c', 'command -v rsync'], { encoding: 'utf8' }).stdout.trim();
-  writeFileSync(path.join(bin, 'rsync'), `#!/bin/sh\necho $$ > '${pidFile}'\nexec '${real}' --bwlimit=128 "$@"\n`);
+  const count = path.join(bin, 'calls');
+  writeFileSync(
+    path.join(bin, 'rsync'),
+    `#!/bin/sh\nn=$(($(cat '${count}' 2>/dev/null || echo 0) + 1)); echo $n > '${count}'\n[ $n -lt ${from} ] && exec '${real}' "$@"\n${before}\necho $$ > '${pidFile}'\nexec '${real}' --bwlimit=128 "$@"\n`,
+  );
   chmodSync(path.join(bin, 'rsync'), 0o755);
   const oldPath = process.env.PATH;
   process.env.PATH = `${bin}:${oldPath}`;
@@ -106,6 +111,39 @@ describe('pullUnit', () => {
     await pullUnit(host, store, unit);
     expect(sha(readFileSync(path.join(home, 'outputs/model.bin')))).toBe(sha(model));
     expect(existsSync(path.join(home, 'outputs.manifest.json'))).toBe(true);
+  }, 120_000);
+
+  it('lands a step committed or pruned on the host during a pull only once its files are home', async () => {
+    const unit = 'run-moving';
+    const hostCkpt = path.join(h.home, 'switchyard/store/runs', unit, 'ckpt');
+    const homeCkpt = path.join(tmp, 'moving-store/runs', unit, 'ckpt');
+    const commit = (root: string, step: number, blob: Buffer) => {
+      mkdirSync(path.join(root, String(step)), { recursive: true });
+      writeFileSync(path.join(root, String(step), 'model.bin'), blob);
+      const manifest = { format: 'switchyard-ckpt/1', step, run_id: unit, attempt: 1, created_at: new Date().toISOString(), files: [{ path: 'model.bin', size: blob.length, sha256: sha(blob) }] };
+      writeFileSync(path.join(root, String(step), 'manifest.json'), JSON.stringify(manifest));
+    };
+    const store = new FileStore('file://moving-store', path.join(tmp, 'moving-store'));
+    commit(hostCkpt, 40, randomBytes(1024));
+    await pullUnit(host, store, unit);
+    commit(hostCkpt, 50, randomBytes(1024));
+    // Step 60, whose manifest sorts before its blob, is committed as the files' pass begins;
+    // step 50 is pruned then (manifest, then blob), after the host's manifests were read.
+    const staged = path.join(tmp, 'moving-60');
+    commit(staged, 60, randomBytes(2 << 20));
+    const before = `rm -rf '${hostCkpt}/50'; cp -r '${staged}/60' '${hostCkpt}/60.tmp' && mv '${hostCkpt}/60.tmp' '${hostCkpt}/60'`;
+    const pull = slowRsync(() => pullUnit(host, store, unit), { from: 2, before });
+    const blob60 = path.join(homeCkpt, '60/model.bin');
+    const partial = () => readdirSync(path.join(homeCkpt, '60')).map((f) => path.join(homeCkpt, '60', f));
+    await waitFor(() => existsSync(path.join(homeCkpt, '60')) && partial().some((f) => statSync(f).size > 64 << 10), 60_000, 'part of step 60 home');
+    await pull.kill();
+    const manifests = () => readdirSync(homeCkpt).filter((s) => existsSync(path.join(homeCkpt, s, 'manifest.json'))).sort();
+    expect({ manifests: manifests(), whole60: existsSync(blob60) && statSync(blob60).size === 2 << 20 }).toEqual({ manifests: ['40'], whole60: false });
+
+    await pullUnit(host, store, unit);
+    expect(manifests()).toEqual(['40', '60']);
+    expect(sha(readFileSync(blob60))).toBe(sha(readFileSync(path.join(staged, '60/model.bin'))));
+    expect(readFileSync(path.join(homeCkpt, '60/manifest.json'))).toEqual(readFileSync(path.join(hostCkpt, '60/manifest.json')));
   }, 120_000);
 });
 

@@ -31,6 +31,8 @@ export interface RsyncOptions {
   target: SshTarget;
   direction: 'push' | 'pull';
   excludes: readonly string[];
+  /** patterns taken before the excludes: with an exclude of `*`, only what these name travels */
+  includes?: readonly string[];
   /** delete files on the receiver that the sender lacks (after the transfer; excluded ones stay) */
   delete?: boolean;
   progress?: boolean;
@@ -61,6 +63,7 @@ export function rsyncArgv(opts: RsyncOptions): string[] {
     ...(opts.stats ? ['--stats'] : []),
     '-e',
     rsyncShellString(['ssh', ...sshOptions(target)]),
+    ...(opts.includes ?? []).map((i) => `--include=${i}`),
     ...opts.excludes.map((e) => `--exclude=${e}`),
     '--',
     src,
