@@ -135,6 +135,22 @@ describe('S3Store on s3rver', () => {
     }
   });
 
+  it('reads an object from a byte on from a server that ignores Range, its earlier bytes left out', async () => {
+    const proxy = await startCountingProxy(server.endpoint, { ignoreRange: true });
+    try {
+      const store = s3Store({ endpoint: proxy.endpoint });
+      const bytes = randomBytes(300_000);
+      await store.putBytes('logs/stdout.log', bytes);
+      const served = () => proxy.served(`/${server.bucket}/t${prefixes}/logs/stdout.log`);
+      const before = served();
+      expect(await readAll(store.read('logs/stdout.log', { start: 123_457 }))).toEqual(bytes.subarray(123_457));
+      expect(served() - before).toBe(bytes.length); // the server sent it all: the proxy is such a server
+      expect(await readAll(store.read('logs/stdout.log', { start: bytes.length + 7 }))).toEqual(Buffer.alloc(0));
+    } finally {
+      await proxy.close();
+    }
+  });
+
   it('lists more than 1,000 keys across pages', async () => {
     // s3rver pages with DES continuation tokens: the helper runs it with --openssl-legacy-provider.
     const store = s3Store();

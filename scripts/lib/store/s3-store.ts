@@ -65,6 +65,18 @@ const isMissing = (err: unknown) => {
 const isPastEnd = (err: unknown) => (err as { $metadata?: { httpStatusCode?: number } })?.$metadata?.httpStatusCode === 416;
 const NO_BYTES: AsyncIterable<Buffer> = { async *[Symbol.asyncIterator]() {} };
 
+/** `body` past its first `count` bytes. */
+async function* skipped(body: AsyncIterable<Buffer>, count: number): AsyncIterable<Buffer> {
+  for await (const chunk of body) {
+    if (count >= chunk.length) {
+      count -= chunk.length;
+      continue;
+    }
+    yield count ? chunk.subarray(count) : chunk;
+    count = 0;
+  }
+}
+
 /** Size and SHA-256 of a file's first `size` bytes (what a put sends of a file that may grow), streamed. */
 async function hashHead(file: string, size: number): Promise<StoredObject> {
   const hash = createHash('sha256');
@@ -191,7 +203,9 @@ export class S3Store implements Store {
     const start = opts.start ?? 0;
     try {
       const res = await this.getObject(key, start > 0 ? `bytes=${start}-` : undefined);
-      return res && (res.Body as Readable);
+      if (!res) return null;
+      // A server that ignores Range answers the whole object (200, no Content-Range).
+      return start > 0 && !res.ContentRange ? skipped(res.Body as Readable, start) : (res.Body as Readable);
     } catch (err) {
       if (isPastEnd(err)) return NO_BYTES;
       throw err;
