@@ -6,7 +6,7 @@ import path from 'node:path';
 import { parseEnv } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { filesUnder, LEAK_PY } from '../helpers/leaky-experiment.js';
-import { createSandbox, waitFor, type Sandbox } from '../helpers/sandbox.js';
+import { createSandbox, holdExperiment, waitFor, type Sandbox } from '../helpers/sandbox.js';
 import { inventoryEntries, startTestHosts, type TestHosts } from '../helpers/ssh-hosts.js';
 
 // Quotes, $, a backslash, a space and a newline; the distinctive head is what must never show.
@@ -127,13 +127,19 @@ describe('ssh backend', () => {
   });
 
   it('a SIGKILLed remote trainer is noticed and the next attempt resumes from its last checkpoint', async () => {
-    const p = sb.spawnMake(['train', 'experiment=penguins/fast', 'backend=ssh', 'host=h1', 'seed=21']);
     const home = hosts.hosts[0]!.home;
-    await waitFor(() => {
-      const id = runIdIn(p.output());
-      return !!id && existsSync(path.join(home, `switchyard/store/runs/${id}/ckpt`)) && readdirSync(path.join(home, `switchyard/store/runs/${id}/ckpt`)).length >= 2;
-    }, 60_000, 'remote checkpoints');
-    expect(hosts.killOn('h1', 'python3 train.py', 'SIGKILL')).toBe(1);
+    const hold = await holdExperiment(sb, { env: hosts.mark('h1') });
+    const p = sb.spawnMake(['train', 'experiment=penguins/fast', 'backend=ssh', 'host=h1', 'seed=21']);
+    const committed = (dir: string) => (existsSync(dir) ? readdirSync(dir).filter((s) => existsSync(path.join(dir, s, 'manifest.json'))).map(Number) : []);
+    // Held still from its start, on a slice at a time: however quick the machine, the kill lands
+    // mid-run, once the runner has stored the steps the experiment committed (it may lag).
+    const { pid } = await hold.until(async (id) => {
+      const stored = () => committed(path.join(home, `switchyard/store/runs/${id}/ckpt`));
+      const newest = committed(path.join(home, `switchyard/scratch/${id}/ckpt`)).sort((a, b) => b - a)[0];
+      if (newest !== undefined) await waitFor(() => stored().some((s) => s >= newest), 60_000, `step ${newest} in the host store`);
+      return stored().length >= 2;
+    }, 'two checkpoints in the host store');
+    process.kill(pid, 'SIGKILL');
     const code = await new Promise((r) => p.on('close', r));
     all.push(p.output());
     expect(code, p.output()).toBe(0);

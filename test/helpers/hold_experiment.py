@@ -1,7 +1,9 @@
 """Holds a test's experiment still and lets it run in short slices, on the test's word.
 
 Started in a session of its own before the test starts `make train`: it finds the experiment
-(`train.py` with a SWITCHYARD_RUN_ID, working inside the sandbox, leading its process group)
+(`train.py` with a SWITCHYARD_RUN_ID, leading its process group, working inside the sandbox,
+the first argument; or, where that is `--env NAME=VALUE`, carrying that in its environment: a
+test host's processes, which see their home where this machine sees another folder)
 the moment it starts, stops its group (SIGSTOP) and says `stopped <pid> <run id>`. Then, a
 line at a time on stdin:
   slice    SIGCONT, ~50 ms of running, SIGSTOP; answers `stopped`, or `gone` if it ended
@@ -34,7 +36,7 @@ def stat_fields(pid):
         return f.read().rsplit(b")", 1)[1].split()
 
 
-def find(sandbox):
+def find(sandbox, mark):
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
             continue
@@ -48,12 +50,14 @@ def find(sandbox):
             if stat_fields(entry)[2] != entry.encode():
                 continue
             with open(f"/proc/{entry}/environ", "rb") as f:
-                env = [v for v in f.read().split(b"\0") if v.startswith(b"SWITCHYARD_RUN_ID=")]
+                env = f.read().split(b"\0")
             cwd = os.readlink(f"/proc/{entry}/cwd")
         except OSError:
             continue  # ended meanwhile, or not ours to read
-        if env and (cwd == sandbox or cwd.startswith(sandbox + "/")):
-            return int(entry), env[0].split(b"=", 1)[1].decode()
+        run = [v for v in env if v.startswith(b"SWITCHYARD_RUN_ID=")]
+        here = mark in env if mark else cwd == sandbox or cwd.startswith(sandbox + "/")
+        if run and here:
+            return int(entry), run[0].split(b"=", 1)[1].decode()
     return None
 
 
@@ -100,10 +104,11 @@ def stop(pgid):
 
 
 def main():
-    sandbox = os.path.realpath(sys.argv[1])
+    mark = sys.argv[2].encode() if sys.argv[1] == "--env" else None
+    sandbox = None if mark else os.path.realpath(sys.argv[1])
     print("ready", flush=True)
     while True:
-        found = find(sandbox)
+        found = find(sandbox, mark)
         if found:
             break
         # End of input before the experiment started: the test gave up (or died).

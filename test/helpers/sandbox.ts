@@ -157,10 +157,12 @@ export interface ExperimentHold {
 /**
  * Holds the experiment the next `make train` in `sb` starts: stopped from its first moment, on
  * by a slice at a time (see hold_experiment.py for why a process of its own does it). Start it
- * before the make.
+ * before the make. `env`: instead of working in the sandbox, the experiment carries this
+ * `NAME=VALUE` in its environment (one on a test host: TestHosts.mark).
  */
-export async function holdExperiment(sb: Sandbox, ms = 120_000): Promise<ExperimentHold> {
-  const helper = spawn('python3', [path.join(REPO, 'test/helpers/hold_experiment.py'), sb.dir], { detached: true, stdio: ['pipe', 'pipe', 'inherit'] });
+export async function holdExperiment(sb: Sandbox, { ms = 120_000, env = '' } = {}): Promise<ExperimentHold> {
+  const where = env ? ['--env', env] : [sb.dir];
+  const helper = spawn('python3', [path.join(REPO, 'test/helpers/hold_experiment.py'), ...where], { detached: true, stdio: ['pipe', 'pipe', 'inherit'] });
   const lines = createInterface({ input: helper.stdout! })[Symbol.asyncIterator]();
   const deadline = Date.now() + ms;
   const next = async (what: string): Promise<string> => {

@@ -55,6 +55,8 @@ export interface TestHosts {
    * and other tests' processes too.
    */
   killOn(name: string, pattern: string, signal: NodeJS.Signals): number;
+  /** the `NAME=VALUE` every process of the host carries in its environment */
+  mark(name: string): string;
   /**
    * The argv prefix that starts a long-lived process inside a host (its network, mount and UTS
    * namespaces: a service the host's sessions reach on its loopback, with its files), and the
@@ -164,6 +166,7 @@ function api(run: Run): TestHosts {
     startSshd: async (name) => startHostSshd(run, host(name)),
     execOn: async (name, argv) => execOnHost(run, host(name), argv),
     killOn: (name, pattern, signal) => killOnHost(host(name), pattern, signal),
+    mark: (name) => `${MARKER}=${host(name).marker}`,
     enter: (name) => (run.mode === 'netns' ? { argv: ['nsenter', ...enterHolder(host(name)), '--'], env: hostEnv(run, host(name)) } : null),
     cleanup: async () => cleanupRun(run),
   };
