@@ -11,7 +11,7 @@ import type { AttemptRecord, RunRecord } from '../../scripts/lib/runs/run-record
 
 /** run.json as stored: a run of one unit keeps its attempts at the top. */
 type RunJson = Omit<RunRecord, 'units' | 'sharded'> & { attempts: AttemptRecord[] };
-import { createSandbox, experimentPids, waitFor, type Sandbox } from '../helpers/sandbox.js';
+import { createSandbox, experimentPids, holdExperiment, holdMidRun, waitFor, type Sandbox } from '../helpers/sandbox.js';
 
 let sb: Sandbox;
 let gates: string; // the hold experiment waits for go-<seed> here and marks each start
@@ -122,11 +122,17 @@ describe('a run exists whole or not at all', () => {
 });
 
 describe('the verb never leaves its experiment running', () => {
-  it('an internal error mid-attempt checkpoints and stops the experiment and records its end; make train resumes it', () => {
-    const r = sb.make(['train', 'experiment=penguins/fast', 'seed=501'], { env: { SWITCHYARD_TEST_FAULT: 'after-checkpoint' } });
-    const out = r.stdout + r.stderr;
-    expect(r.code, out).not.toBe(0);
-    expect(r.stderr).toContain('switchyard: internal error: injected fault at after-checkpoint');
+  it('an internal error mid-attempt checkpoints and stops the experiment and records its end; make train resumes it', async () => {
+    // Held from its start until its first step is in the ledger, the fault's moment: however
+    // quick the machine, the experiment is still running when the verb fails.
+    const hold = await holdExperiment(sb);
+    const p = sb.spawnMake(['train', 'experiment=penguins/fast', 'seed=501'], { SWITCHYARD_TEST_FAULT: 'after-checkpoint' });
+    const { pid } = await holdMidRun(sb, hold, 1);
+    process.kill(-pid, 'SIGCONT');
+    const code = await new Promise((r) => p.on('close', r));
+    const out = p.output();
+    expect(code, out).not.toBe(0);
+    expect(out).toContain('switchyard: internal error: injected fault at after-checkpoint');
     const id = runIdIn(out)!;
     expect(experimentPids(id)).toEqual([]); // its process group is gone with the verb
     const [attempt] = record(id).attempts;
