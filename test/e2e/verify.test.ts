@@ -6,12 +6,11 @@ import { createHash, createHmac } from 'node:crypto';
 import { appendFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createSandbox, type Sandbox } from '../helpers/sandbox.js';
+import { createSandbox, holdExperiment, holdMidRun, type Sandbox } from '../helpers/sandbox.js';
 
 let sb: Sandbox;
 let id: string;
 
-const runIdIn = (text: string) => /run (\S+-\d{8}T\d{4}-[0-9a-f]{8}(?:-\d+)?)/.exec(text)?.[1];
 const ownLines = (stderr: string) => stderr.split('\n').filter((l) => l && !l.startsWith('make: ***'));
 const sha = (s: string) => createHash('sha256').update(s).digest('hex');
 const ledgerPath = () => path.join(sb.dir, '.switchyard/ledger.jsonl');
@@ -59,11 +58,16 @@ function forgeChain(lines: string[]): string[] {
   return out;
 }
 
-beforeAll(() => {
+beforeAll(async () => {
   sb = createSandbox();
-  const r = make(['train', 'experiment=penguins/fast']);
-  expect(r.code, r.out).toBe(0);
-  id = runIdIn(r.out)!;
+  // Held from its start until a step of it is pruned in the ledger: however quick the machine,
+  // the run has a prune between other entries to tamper with.
+  const hold = await holdExperiment(sb);
+  const p = sb.spawnMake(['train', 'experiment=penguins/fast']);
+  const held = await holdMidRun(sb, hold, 1, { pruned: 1 });
+  process.kill(-held.pid, 'SIGCONT');
+  expect(await new Promise((r) => p.on('close', r)), p.output()).toBe(0);
+  id = held.runId;
   expect(make(['verify']).code).toBe(0);
 }, 120_000);
 afterAll(() => sb?.cleanup());

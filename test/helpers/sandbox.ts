@@ -115,6 +115,11 @@ export async function waitFor(predicate: () => boolean, ms: number, what: string
  * written is skipped.
  */
 export function shardCommits(sb: Sandbox, runId: string | undefined, shard?: number): { step: number; manifest: string }[] {
+  return ledgerEntries(sb, runId, 'ckpt.committed').filter((e) => e.shard === shard) as unknown as { step: number; manifest: string }[];
+}
+
+/** A run's ledger entries of one type, as the ledger holds them now. */
+export function ledgerEntries(sb: Sandbox, runId: string | undefined, type: string): Record<string, unknown>[] {
   const ledger = path.join(sb.dir, '.switchyard/ledger.jsonl');
   if (!runId || !existsSync(ledger)) return [];
   return readFileSync(ledger, 'utf8')
@@ -122,7 +127,7 @@ export function shardCommits(sb: Sandbox, runId: string | undefined, shard?: num
     .flatMap((line) => {
       try {
         const e = JSON.parse(line);
-        return e.type === 'ckpt.committed' && e.run_id === runId && e.shard === shard ? [e] : [];
+        return e.type === type && e.run_id === runId ? [e] : [];
       } catch {
         return [];
       }
@@ -204,9 +209,10 @@ export async function holdExperiment(sb: Sandbox, { ms = 120_000, env = '' } = {
  * ledger: a SIGKILL or SIGTERM sent then lands mid-run, with steps left for the resume to do.
  * A step the experiment has committed in its work folder is waited for, the experiment held
  * still, until the runner has uploaded it and the ledger names it: on a loaded machine the
- * runner can lag the experiment by seconds.
+ * runner can lag the experiment by seconds. `pruned`: held until that many of its steps are
+ * pruned in the ledger too (the experiment keeps SWITCHYARD_CKPT_KEEP of them).
  */
-export function holdMidRun(sb: Sandbox, hold: ExperimentHold, commits: number): Promise<{ pid: number; runId: string }> {
+export function holdMidRun(sb: Sandbox, hold: ExperimentHold, commits: number, { pruned = 0 } = {}): Promise<{ pid: number; runId: string }> {
   const newestLocal = (id: string) => {
     const ckpt = path.join(sb.dir, '.switchyard/work', id, 'ckpt');
     const steps = existsSync(ckpt) ? readdirSync(ckpt).filter((s) => /^\d+$/.test(s) && existsSync(path.join(ckpt, s, 'manifest.json'))) : [];
@@ -216,6 +222,6 @@ export function holdMidRun(sb: Sandbox, hold: ExperimentHold, commits: number): 
   return hold.until(async (id) => {
     const local = newestLocal(id);
     if (local !== null) await waitFor(() => ledger(id).some((s) => s >= local), 60_000, `step ${local} of ${id} in the ledger`);
-    return ledger(id).length >= commits;
-  }, `${commits} committed checkpoint${commits > 1 ? 's' : ''}`);
+    return ledger(id).length >= commits && ledgerEntries(sb, id, 'ckpt.pruned').length >= pruned;
+  }, `${commits} committed checkpoint${commits > 1 ? 's' : ''}${pruned ? ` and ${pruned} pruned` : ''}`);
 }
