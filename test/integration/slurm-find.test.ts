@@ -4,7 +4,7 @@
 // died after sbatch), by the job's name; attempts never sent are not found; nothing is
 // submitted or written; and a controller that does not answer is a one-line error, never "not
 // found". Every wait is for an event (sbatch and squeue answering), never a fixed sleep.
-import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { Handle, Submission } from '../../scripts/lib/backends/backend.js';
@@ -147,6 +147,16 @@ describe('SlurmBackend.findSubmitted', () => {
     expect(await jobs()).toEqual(before);
   });
 
+  it('a run keeps the array size its first submit recorded, whatever the cluster says at a later one', async () => {
+    expect(readFileSync(path.join(dir, 'state/slurm/findfour/array-size'), 'utf8')).toBe('3\n'); // recorded by the first submit
+    mkdirSync(path.join(dir, 'state/slurm/findkept'), { recursive: true });
+    writeFileSync(path.join(dir, 'state/slurm/findkept/array-size'), '2\n'); // as if MaxArraySize was 2 then
+    const kept = group('findkept', 4);
+    const handles = await open().backend.submitMany(kept);
+    expect(handles.map((h) => (h instanceof Error ? h.message : (h as unknown as { job: string }).job.replace(/^\d+/, 'J')))).toEqual(['J_0', 'J_1', 'J_0', 'J_1']);
+    expect(started(await open().backend.findSubmitted(kept))).toEqual(started(handles));
+  }, 120_000);
+
   it('the controller down: a one-line error naming the cluster, not "not found"', async () => {
     const { backend: asked } = open();
     await asked.findSubmitted(four); // MaxArraySize asked while the controller answers
@@ -159,8 +169,8 @@ describe('SlurmBackend.findSubmitted', () => {
     const array = await asked.findSubmitted(four).catch((err: Error) => err);
     expect(array).toBeInstanceOf(UserError);
     expect((array as Error).message).toMatch(/^slurm test: squeue did not answer \(exit 1: [^\n]*\)[^\n]*$/);
-    // A fresh backend cannot even tell how the units split into arrays.
-    const unsplit = await open().backend.findSubmitted(four).catch((err: Error) => err);
+    // A fresh backend cannot even tell how the units of a run never submitted split into arrays.
+    const unsplit = await open().backend.findSubmitted(group('findnone', 4)).catch((err: Error) => err);
     expect((unsplit as Error).message).toMatch(/^slurm test: `scontrol show config` did not answer \([^\n]*\); several units need the cluster's MaxArraySize to be cut into job arrays, so they cannot be looked for$/);
   }, 120_000);
 });

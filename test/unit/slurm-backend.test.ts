@@ -9,7 +9,7 @@ import { ClusterSchema } from '../../scripts/lib/config/cluster-config.js';
 import type { AttemptSpec } from '../../scripts/lib/runner/attempt-spec.js';
 import type { LoginNode, ShResult } from '../../scripts/lib/slurm/login-node.js';
 import type { JobPaths } from '../../scripts/lib/slurm/render-sbatch.js';
-import { SLURM_CANCEL_SCRIPT, SLURM_FIND_SCRIPT, SLURM_KILL_SCRIPT, SLURM_POLL_SCRIPT, SLURM_SUBMIT_SCRIPT } from '../../scripts/lib/slurm/scripts.js';
+import { SLURM_ARRAY_SIZE_SCRIPT, SLURM_CANCEL_SCRIPT, SLURM_FIND_SCRIPT, SLURM_KEEP_ARRAY_SIZE_SCRIPT, SLURM_KILL_SCRIPT, SLURM_POLL_SCRIPT, SLURM_SUBMIT_SCRIPT } from '../../scripts/lib/slurm/scripts.js';
 import { shellQuote } from '../../scripts/lib/quote.js';
 import { CHANNEL_COMMAND_MAX } from '../../scripts/lib/ssh/pool.js';
 import { UserError } from '../../scripts/lib/ui/errors.js';
@@ -23,15 +23,25 @@ class ScriptedLogin implements LoginNode {
   calls: { script: string; args: readonly string[]; stdin?: string }[] = [];
   /** how often the cluster's config was asked for (not among `calls`) */
   configAsked = 0;
-  /** `config`: what `scontrol show config` prints; null: it fails */
+  /**
+   * `config`: what `scontrol show config` prints; null: it fails. `records`: the files the
+   * runs' array sizes are recorded in (a map of its own, or one shared as a filesystem is).
+   */
   constructor(
     private readonly answer: (script: string, args: readonly string[]) => ShResult,
     public config: string | null = 'MaxArraySize            = 1001\n',
+    readonly records = new Map<string, string>(),
   ) {}
   async sh(script: string, args: readonly string[], opts: { stdin?: string } = {}): Promise<ShResult> {
-    if (script === 'exec scontrol show config') {
+    if (script === SLURM_ARRAY_SIZE_SCRIPT) {
+      const kept = this.records.get(args[0]!);
+      if (kept) return { code: 0, stdout: `recorded\n${kept}\n`, stderr: '' };
       this.configAsked++;
       return this.config === null ? { code: 1, stdout: '', stderr: 'scontrol: error: Unable to contact slurm controller' } : { code: 0, stdout: this.config, stderr: '' };
+    }
+    if (script === SLURM_KEEP_ARRAY_SIZE_SCRIPT) {
+      if (!this.records.has(args[0]!)) this.records.set(args[0]!, args[1]!);
+      return { code: 0, stdout: `${this.records.get(args[0]!)}\n`, stderr: '' };
     }
     this.calls.push({ script, args, stdin: opts.stdin });
     return this.answer(script, args);
@@ -211,6 +221,35 @@ describe('SlurmBackend', () => {
     expect(finder.calls[0]!.args).toEqual(kept.flat());
     expect(found.map((h) => h?.job ?? null)).toEqual(['7_0', '7_1', '7_2', null, null, null, '9_0', '9_1']);
     expect(found.map((h) => h && { ...h, submitted_at: 0 })).toEqual(submitted.map((h, i) => (i >= 3 && i < 6 ? null : { ...(h as Handle), job: found[i]!.job, submitted_at: 0 })));
+  });
+
+  it("a run keeps the split of its first submit: a resubmit or a look after MaxArraySize changed cuts and names the same arrays", async () => {
+    const records = new Map<string, string>(); // the login node's filesystem, shared by every process
+    const group = shards(8).map((spec) => ({ spec, slot: 'hpc' }));
+    const first = new ScriptedLogin((_s, args) => ({ code: 0, stdout: `${args.length}\n`, stderr: '' }), 'MaxArraySize = 3\n', records);
+    await new SlurmBackend({ cluster: 'hpc', entry: ClusterSchema.parse({}), login: first }).submitMany(group);
+    const names = (login: ScriptedLogin) => login.calls.map((c) => c.args[2]);
+    expect(first.calls.map((c) => c.args.length - 6)).toEqual([3, 3, 2]);
+    expect([...records]).toEqual([['sw/scratch/r/slurm/array-size', '3']]);
+
+    // An admin raised MaxArraySize; a later process submits the same attempts again, and looks for them.
+    const later = new ScriptedLogin((_s, args) => ({ code: 0, stdout: `${args.length}\n`, stderr: '' }), 'MaxArraySize = 5\n', records);
+    await new SlurmBackend({ cluster: 'hpc', entry: ClusterSchema.parse({}), login: later }).submitMany(group);
+    expect(names(later)).toEqual(names(first));
+    const finder = new ScriptedLogin(() => ({ code: 0, stdout: '7\n8\n9\n', stderr: '' }), 'MaxArraySize = 5\n', records);
+    await new SlurmBackend({ cluster: 'hpc', entry: ClusterSchema.parse({}), login: finder }).findSubmitted(group);
+    expect(finder.calls[0]!.args.filter((_, i) => i % 2 === 1)).toEqual(names(first));
+    expect(later.configAsked + finder.configAsked).toBe(0);
+
+    // A look at a run never submitted asks the cluster and records nothing; a damaged record is one line.
+    const other = shards(8).map((spec) => ({ spec: { ...spec, run_id: 'q' }, slot: 'hpc' }));
+    await new SlurmBackend({ cluster: 'hpc', entry: ClusterSchema.parse({}), login: finder }).findSubmitted(other);
+    expect(finder.configAsked).toBe(1);
+    expect(records.size).toBe(1);
+    records.set('sw/scratch/r/slurm/array-size', 'x');
+    await expect(new SlurmBackend({ cluster: 'hpc', entry: ClusterSchema.parse({}), login: later }).submitMany(group)).rejects.toThrow(
+      /^slurm hpc: sw\/scratch\/r\/slurm\/array-size holds "x", not the run's array size; delete it to ask the cluster again; several units need/,
+    );
   });
 
   it('a search SLURM could not answer, or cut short, is a one-line error, never "not found"', async () => {

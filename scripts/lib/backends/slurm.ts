@@ -17,7 +17,20 @@ import { parseSacct, parseSqueueJson, unitState, type SlurmJob } from '../slurm/
 import { GatheredCalls } from '../slurm/gathered-calls.js';
 import type { LoginNode } from '../slurm/login-node.js';
 import { ATTEMPT_SPEC_FILE, attemptDirPath, jobName, renderSbatch, submissionName, type JobFolders, type JobPaths } from '../slurm/render-sbatch.js';
-import { arraySizes, DEFAULT_MAX_ARRAY_SIZE, maxArrayTasks, slurmSubmitCall, SLURM_CANCEL_SCRIPT, SLURM_FIND_SCRIPT, SLURM_KILL_SCRIPT, SLURM_POLL_SCRIPT, SLURM_SUBMIT_SCRIPT, underOneFolder } from '../slurm/scripts.js';
+import {
+  arraySizes,
+  DEFAULT_MAX_ARRAY_SIZE,
+  maxArrayTasks,
+  slurmSubmitCall,
+  SLURM_ARRAY_SIZE_SCRIPT,
+  SLURM_CANCEL_SCRIPT,
+  SLURM_FIND_SCRIPT,
+  SLURM_KEEP_ARRAY_SIZE_SCRIPT,
+  SLURM_KILL_SCRIPT,
+  SLURM_POLL_SCRIPT,
+  SLURM_SUBMIT_SCRIPT,
+  underOneFolder,
+} from '../slurm/scripts.js';
 import { UserError } from '../ui/errors.js';
 import { unanswered, type Backend, type BackendLogsOptions, type Capabilities, type Handle, type PollRequest, type PollResult, type Submission } from './backend.js';
 
@@ -45,6 +58,16 @@ export interface SlurmBackendOptions {
   login: LoginNode;
 }
 
+/** In a run's SLURM folder: the most units one job array of the run takes, as its first submit found it. */
+const ARRAY_SIZE_FILE = 'array-size';
+
+/** A recorded array size, which a damaged file makes a one-line error, never a guess. */
+function keptCount(cluster: string, file: string, line: string | undefined): number {
+  const n = Number(line);
+  if (!/^\d+$/.test(line ?? '') || n < 1) throw new UserError(`slurm ${cluster}: ${file} holds ${JSON.stringify(line ?? '')}, not the run's array size; delete it to ask the cluster again`);
+  return n;
+}
+
 /** The most of a log one call to the login node reads. */
 const LOG_SLICE_BYTES = 4 << 20;
 
@@ -68,8 +91,8 @@ export class SlurmBackend implements Backend {
   /** `auto` tries sacct first; `squeue` once sacct said accounting is off here */
   private mode: 'auto' | 'squeue' = 'auto';
   private backoff = { until: 0, ms: 0, why: '' };
-  /** the most units one job array takes here, asked once */
-  private arrayTasks: Promise<number> | null = null;
+  /** the most units one job array of each run takes, asked once a run */
+  private readonly arrayTasks = new Map<string, Promise<number>>();
   /** stops and cancels asked in one turn: one call */
   private readonly gathered: GatheredCalls;
 
@@ -115,7 +138,7 @@ export class SlurmBackend implements Backend {
     const units = subs.map((s) => s.spec);
     const { paths } = await this.opts.login.prepare();
     const out: (Handle | Error)[] = [];
-    for (const array of await this.arrays(units, paths, 'so they wait for it')) {
+    for (const array of await this.arrays(units, paths, 'so they wait for it', true)) {
       out.push(...(await this.submitArray(array, paths).catch((err: Error) => array.map(() => err))));
     }
     return out;
@@ -149,12 +172,17 @@ export class SlurmBackend implements Backend {
 
   /**
    * The job arrays submitMany cuts units into, in order (see there). `unasked` ends the error
-   * when the cluster's MaxArraySize is needed and cannot be had: what that means for the units.
+   * when the run's MaxArraySize is needed and cannot be had: what that means for the units.
+   * A submit records the run's (`keep`); a look records nothing.
    */
-  private async arrays(units: readonly AttemptSpec[], paths: JobFolders, unasked: string): Promise<AttemptSpec[][]> {
+  private async arrays(units: readonly AttemptSpec[], paths: JobFolders, unasked: string, keep = false): Promise<AttemptSpec[][]> {
     let most = 1;
     if (units.length > 1) {
-      most = await (this.arrayTasks ??= this.askArrayTasks()).catch((err: Error) => {
+      const run = units[0]!.run_id;
+      let asked = this.arrayTasks.get(run);
+      if (!asked) this.arrayTasks.set(run, (asked = this.askArrayTasks(`${paths.logs(run)}/${ARRAY_SIZE_FILE}`, keep)));
+      most = await asked.catch((err: Error) => {
+        this.arrayTasks.delete(run);
         throw new UserError(`${err.message}; several units need the cluster's MaxArraySize to be cut into job arrays, ${unasked}`);
       });
     }
@@ -164,19 +192,30 @@ export class SlurmBackend implements Backend {
   }
 
   /**
-   * MaxArraySize as the cluster's `scontrol show config` says; SLURM's default where it does not
-   * say. A call that fails fails the submit, and is asked again at the next: the split names
-   * the jobs, so a guess that differed from the answer a resubmit of the same attempts gets
-   * would cut them into other arrays, with other names, and start them twice.
+   * The most units a job array of the run takes: as its first submit recorded it (`file`), else
+   * MaxArraySize as the cluster's `scontrol show config` says (SLURM's default where it does not
+   * say), recorded now when `keep`. The split names the jobs: a resubmit of the same attempts
+   * that cut them otherwise (an admin changed MaxArraySize meanwhile, or scontrol answered
+   * another time than it did then) would send them in new arrays, under new names, and start
+   * them twice. So a call that fails fails the submit, and is asked again at the next.
    */
-  private async askArrayTasks(): Promise<number> {
-    const r = await this.opts.login.sh('exec scontrol show config', [], { allowFail: true }).catch((err: Error) => err);
+  private async askArrayTasks(file: string, keep: boolean): Promise<number> {
+    const { login, cluster } = this.opts;
+    const r = await login.sh(SLURM_ARRAY_SIZE_SCRIPT, [file], { allowFail: true }).catch((err: Error) => err);
     if (r instanceof Error || r.code !== 0) {
-      this.arrayTasks = null;
       const why = r instanceof Error ? r.message : `exit ${r.code}: ${r.stderr.trim() || r.stdout.trim()}`;
-      throw new UserError(`slurm ${this.opts.cluster}: \`scontrol show config\` did not answer (${why.split('\n')[0]})`);
+      throw new UserError(`slurm ${cluster}: \`scontrol show config\` did not answer (${why.split('\n')[0]})`);
     }
-    return maxArrayTasks(r.stdout) ?? DEFAULT_MAX_ARRAY_SIZE;
+    const [first, recorded] = r.stdout.split('\n');
+    if (first === 'recorded') return keptCount(cluster, file, recorded);
+    const tasks = maxArrayTasks(r.stdout) ?? DEFAULT_MAX_ARRAY_SIZE;
+    if (!keep) return tasks;
+    const kept = await login.sh(SLURM_KEEP_ARRAY_SIZE_SCRIPT, [file, String(tasks)], { allowFail: true }).catch((err: Error) => err);
+    if (kept instanceof Error || kept.code !== 0) {
+      const why = kept instanceof Error ? kept.message : `exit ${kept.code}: ${kept.stderr.trim() || kept.stdout.trim()}`;
+      throw new UserError(`slurm ${cluster}: cannot record the run's MaxArraySize in ${file} (${why.split('\n')[0]})`);
+    }
+    return keptCount(cluster, file, kept.stdout.split('\n')[0]);
   }
 
   private async submitArray(units: readonly AttemptSpec[], paths: JobPaths): Promise<SlurmHandle[]> {

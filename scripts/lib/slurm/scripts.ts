@@ -181,6 +181,23 @@ export function argBytes(args: readonly string[]): number {
   return args.reduce((n, a) => n + Buffer.byteLength(a) + 3, 0);
 }
 
+/**
+ * The most tasks a job array of a run takes, as its first submit recorded it ($1, in the run's
+ * SLURM folder): `recorded` and the number; else the cluster's `scontrol show config`, for
+ * maxArrayTasks to read (it exits with scontrol's code when that fails).
+ */
+export const SLURM_ARRAY_SIZE_SCRIPT = `if [ -s "$1" ]; then echo recorded; exec cat -- "$1"; fi
+exec scontrol show config`;
+
+/**
+ * Records $2 as the most tasks a job array of the run takes ($1), unless a submit beside it
+ * recorded one first; prints the number the run keeps.
+ */
+export const SLURM_KEEP_ARRAY_SIZE_SCRIPT = `mkdir -p -- "$(dirname -- "$1")" && printf '%s\\n' "$2" > "$1.$$" || exit 1
+ln -- "$1.$$" "$1" 2>/dev/null # a link is made only where no file is: the first record stays
+rm -f -- "$1.$$"
+exec cat -- "$1"`;
+
 /** The most tasks a job array may have where the cluster does not say: SLURM's own default. */
 export const DEFAULT_MAX_ARRAY_SIZE = 1001;
 
