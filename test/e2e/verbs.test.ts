@@ -209,7 +209,7 @@ describe('records', () => {
     try {
       const r = sb.make(['replay', `run=${id}`]);
       expect(r.code).not.toBe(0);
-      expect(ownLines(r.stderr)).toEqual([expect.stringMatching(new RegExp(`^switchyard: cannot replay ${id}: code: clean tree recorded, uncommitted changes [0-9a-f]{8} here`))]);
+      expect(ownLines(r.stderr)).toEqual([expect.stringMatching(new RegExp(`^switchyard: cannot replay ${id}: code: clean tree recorded, uncommitted changes [0-9a-f]{8} here \\(for the code: git stash -u\\)$`))]);
     } finally {
       writeFileSync(file, original);
     }

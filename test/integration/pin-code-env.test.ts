@@ -5,6 +5,7 @@ import { cpSync, existsSync, mkdirSync, readFileSync, renameSync, statSync, syml
 import { delimiter, join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { pinCode } from '../../scripts/lib/pins/code-pin.js';
+import { codeRestore } from '../../scripts/lib/pins/code-restore.js';
 import { pinEnv } from '../../scripts/lib/pins/env-pin.js';
 import { run } from '../../scripts/lib/proc.js';
 import { CommandError, UserError } from '../../scripts/lib/ui/errors.js';
@@ -364,5 +365,40 @@ describe('code pin and hidden index entries', () => {
     await git(dir, 'update-index', '--assume-unchanged', 'a.py');
     writeFileSync(join(dir, 'a.py'), 'A = 3\n');
     expect((await pinCode(dir, scope, { markCache })).diff.toString()).toContain('+A = 3');
+  });
+});
+
+describe('codeRestore', () => {
+  it("gives commands that bring a run's code back: changes set aside, a commit this clone lost fetched, its diff applied", async () => {
+    const dir = writeTree(tempDir(), { 'train.py': 'print(1)\n' });
+    await git(dir, 'init', '-q');
+    await git(dir, 'add', '-A');
+    await git(dir, 'commit', '-q', '-m', 'a');
+    const a = (await run(['git', 'rev-parse', 'HEAD'], { cwd: dir })).stdout.toString().trim();
+    writeFileSync(join(dir, 'train.py'), 'print(2)\n');
+    await git(dir, 'commit', '-q', '-am', 'b');
+    writeFileSync(join(dir, 'train.py'), 'print(3)\n');
+    const recorded = await pinCode(dir); // commit b, with an uncommitted change
+    const diff = join(tempDir(), 'source.diff');
+    writeFileSync(diff, recorded.diff);
+    // b reaches the remote, then leaves this clone (a rebase, a reset), and the tree moves on.
+    const origin = join(tempDir(), 'origin.git');
+    await run(['git', 'clone', '-q', '--bare', dir, origin]);
+    await git(dir, 'remote', 'add', 'origin', origin);
+    await git(dir, 'reset', '-q', '--hard', a);
+    await git(dir, 'reflog', 'expire', '--expire=now', '--all');
+    await git(dir, 'gc', '-q', '--prune=now');
+    writeFileSync(join(dir, 'notes.txt'), 'mine\n');
+    const here = await pinCode(dir);
+    expect(here.commit).toBe(a);
+
+    const commands = await codeRestore(dir, recorded, here, diff);
+    expect(commands).toBe(`git stash -u && git fetch origin ${recorded.commit} && git checkout ${recorded.commit.slice(0, 12)} && git apply ${diff}`);
+    const env = { ...process.env, GIT_AUTHOR_NAME: 't', GIT_AUTHOR_EMAIL: 't@example.com', GIT_COMMITTER_NAME: 't', GIT_COMMITTER_EMAIL: 't@example.com' };
+    await run(['sh', '-c', commands], { cwd: dir, env });
+    const restored = await pinCode(dir);
+    expect({ commit: restored.commit, dirty_sha256: restored.dirty_sha256 }).toEqual({ commit: recorded.commit, dirty_sha256: recorded.dirty_sha256 });
+    // The code matches, so nothing is asked of it.
+    expect(await codeRestore(dir, recorded, restored, diff)).toBe('');
   });
 });

@@ -7,6 +7,7 @@ import type { BackendName } from '../config/define-config.js';
 import type { Project } from '../project.js';
 import { followedElsewhere, holdLauncher, launcherOf, stopAskedOf } from '../runs/launcher-lock.js';
 import { openRun } from '../runs/open-run.js';
+import { codeRestore } from '../pins/code-restore.js';
 import { comparePins } from '../pins/digest.js';
 import { pinExperiment } from '../pins/pin-experiment.js';
 import { ensureUnits, runKeys, runState, type RunRecord, type RunState } from '../runs/run-record.js';
@@ -142,10 +143,9 @@ export async function replay(ctx: LaunchContext, recorded: RunRecord, backend: B
   const pinned = await pinExperiment(project.root, project.stateDir, exp, recorded.pins.seed);
   const diffs = comparePins(recorded.pins, pinned.pins);
   if (diffs.length) {
-    const fix = recorded.pins.code.dirty_sha256
-      ? `git checkout ${recorded.pins.code.commit.slice(0, 12)} && git apply ${project.store.locate(runKeys.sourceDiff(recorded.run_id))}`
-      : `git checkout ${recorded.pins.code.commit.slice(0, 12)}`;
-    throw new UserError(`cannot replay ${recorded.run_id}: ${diffs.join('; ')} (for the code: ${fix})`);
+    const diff = project.store.locate(runKeys.sourceDiff(recorded.run_id));
+    const fix = diffs.some((d) => d.startsWith('code:')) ? ` (for the code: ${await codeRestore(project.root, recorded.pins.code, pinned.pins.code, diff)})` : '';
+    throw new UserError(`cannot replay ${recorded.run_id}: ${diffs.join('; ')}${fix}`);
   }
   const { run, release } = await openRun(project, exp, pinned, {
     backends: [backend.name],
