@@ -4,14 +4,14 @@ import { z } from 'zod';
 import { followOnce } from './lib/actions/launch.js';
 import { bringHome } from './lib/actions/pull.js';
 import { openProject } from './lib/project.js';
-import { findRun } from './lib/runs/find-run.js';
+import { findRun, SHARDED } from './lib/runs/find-run.js';
 import { readVars } from './lib/spec/make-vars.js';
 import { runMain } from './lib/ui/errors.js';
 
 await runMain(async () => {
   const vars = readVars('fleet-pull', { run: z.string().optional(), experiment: z.string().optional() });
   const project = await openProject();
-  const run = await findRun(project, vars, 'fleet-pull', (r) => r.sharded, 'fleet search');
+  const run = await findRun(project, vars, 'fleet-pull', SHARDED);
   await followOnce(project, run);
   const homes = await bringHome(project, run);
   const failed = homes.filter((h) => h.error).length;

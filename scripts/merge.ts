@@ -6,14 +6,14 @@ import { followOnce } from './lib/actions/launch.js';
 import { mergeRun } from './lib/actions/merge.js';
 import { describeMerge } from './lib/cli/merge-lines.js';
 import { openProject } from './lib/project.js';
-import { findRun } from './lib/runs/find-run.js';
+import { findRun, SHARDED } from './lib/runs/find-run.js';
 import { readVars } from './lib/spec/make-vars.js';
 import { runMain } from './lib/ui/errors.js';
 
 await runMain(async () => {
   const vars = readVars('merge', { run: z.string().optional(), experiment: z.string().optional() });
   const project = await openProject();
-  const run = await findRun(project, vars, 'merge', (r) => r.sharded, 'sharded search');
+  const run = await findRun(project, vars, 'merge', SHARDED);
   await followOnce(project, run); // shards that ended since: recorded and brought home
   const summary = await mergeRun(project, run);
   for (const line of describeMerge(summary, project.store.locate(summary.merged.key))) console.log(line);

@@ -9,7 +9,7 @@ import { ForegroundSignals } from './lib/cli/signals.js';
 import { askAgentToRetry, planRetry } from './lib/actions/retry.js';
 import { openProject } from './lib/project.js';
 import { exitCodeFor } from './lib/cli/describe.js';
-import { findRun } from './lib/runs/find-run.js';
+import { findRun, SHARDED } from './lib/runs/find-run.js';
 import { readVars } from './lib/spec/make-vars.js';
 import { runMain } from './lib/ui/errors.js';
 
@@ -21,7 +21,7 @@ await runMain(async () => {
     host: z.string().optional(),
   });
   const project = await openProject();
-  const run = await findRun(project, vars, 'retry', (r) => r.sharded, 'sharded search');
+  const run = await findRun(project, vars, 'retry', SHARDED);
   const { backend, only, slot } = await planRetry(project, run, vars.shard.split(',').map(Number), vars.host);
   const asked = await askAgentToRetry(project, run, { backend, only, slot });
   if (asked) {

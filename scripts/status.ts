@@ -10,7 +10,7 @@ import type { UnitView } from './lib/runs/supervision.js';
 import { unitTable } from './lib/cli/run-display.js';
 import { runsTable, when } from './lib/cli/runs-table.js';
 import { openProject, type Project } from './lib/project.js';
-import { findRun } from './lib/runs/find-run.js';
+import { ANY, findRun } from './lib/runs/find-run.js';
 import { isLiveAttempt, type AttemptRecord, type RunRecord } from './lib/runs/run-record.js';
 import { describeAgent, lookAtAgent } from './lib/agent/agent-lock.js';
 import { desiredRun, desiredRuns, type DesiredRun } from './lib/agent/desired.js';
@@ -77,7 +77,7 @@ void runMain(async () => {
   const vars = readVars('status', { experiment: z.string().optional(), run: z.string().optional(), detail: Flag.optional() });
   const project = await openProject();
   const home = agentHome(project);
-  if (vars.run || vars.detail) return void (await oneRun(project, home, await findRun(project, vars, 'status', () => true, 'run')));
+  if (vars.run || vars.detail) return void (await oneRun(project, home, await findRun(project, vars, 'status', ANY)));
   let ref: string | undefined;
   if (vars.experiment) {
     const { slug, name } = parseExperimentRef(vars.experiment);

@@ -8,7 +8,7 @@ import { stopWanted } from './lib/actions/stop.js';
 import { unitTable } from './lib/cli/run-display.js';
 import { lookAtUnits } from './lib/actions/look.js';
 import { openProject } from './lib/project.js';
-import { findRun } from './lib/runs/find-run.js';
+import { ANY, findRun } from './lib/runs/find-run.js';
 import { Flag, readVars } from './lib/spec/make-vars.js';
 import { runMain } from './lib/ui/errors.js';
 
@@ -20,7 +20,7 @@ void runMain(async () => {
     force: Flag.optional(),
   });
   const project = await openProject();
-  const run = await findRun(project, vars, 'stop', () => true, 'run');
+  const run = await findRun(project, vars, 'stop', ANY);
   const units = vars.shard?.split(',').map(Number);
   const unit = (i: number) => (run.sharded ? `shard ${i}` : `attempt ${run.units[i]!.attempts.at(-1)!.n}`);
   if (!run.sharded) {

@@ -5,7 +5,6 @@ import { z } from 'zod';
 import { submitRun } from './lib/actions/submit.js';
 import { openProject } from './lib/project.js';
 import { findRun } from './lib/runs/find-run.js';
-import { runState } from './lib/runs/run-record.js';
 import { Flag, readVars } from './lib/spec/make-vars.js';
 import { runMain } from './lib/ui/errors.js';
 
@@ -17,7 +16,7 @@ await runMain(async () => {
     message: z.string().optional(),
   });
   const project = await openProject();
-  const run = await findRun(project, vars, 'submit', (r) => runState(r) === 'succeeded');
+  const run = await findRun(project, vars, 'submit');
   const { record, where, checkedAgainst, kaggleMessage, upload } = await submitRun(project, run, { dry: vars.dry, message: vars.message });
   if (checkedAgainst) console.log(`matches the sample submission ${checkedAgainst}`);
   if (record.score) console.log(`local score: ${JSON.stringify(record.score)}`);

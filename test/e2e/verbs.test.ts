@@ -201,6 +201,19 @@ describe('records', () => {
     expect(sb.make(['predict', `run=${id}`, 'experiment=penguins/fast']).code).toBe(0);
   });
 
+  it('merge and retry of an experiment without shards say what a sharded search needs, not "make train"', () => {
+    for (const verb of ['merge', 'retry']) {
+      const r = sb.make([verb, 'experiment=penguins/fast', ...(verb === 'retry' ? ['shard=0'] : [])]);
+      expect(r.code).not.toBe(0);
+      expect(ownLines(r.stderr)).toEqual([
+        `switchyard: make ${verb}: experiment penguins/fast has no sharded search yet; its newest run, ${id}, is a run of one unit: a search over shards is declared with \`shards:\` in the experiment's spec (docs/experiment-contract.md#shards)`,
+      ]);
+    }
+    expect(ownLines(sb.make(['merge', `run=${id}`]).stderr)).toEqual([
+      `switchyard: merge: run ${id} is not a sharded search (its spec had no \`shards:\`); make merge joins the shard files of a search over shards`,
+    ]);
+  });
+
   it('replay refuses, naming the pin, once the code has changed', () => {
     const replicate = path.join(runsDir(), id, 'replicate.sh');
     const file = path.join(sb.dir, 'competitions/penguins/train.py');

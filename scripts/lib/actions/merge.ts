@@ -89,7 +89,7 @@ async function mergeByCommand(project: Project, run: RunRecord, files: string[],
 }
 
 export async function mergeRun(project: Project, run: RunRecord): Promise<MergeSummary> {
-  if (!run.sharded) throw new UserError(`merge: run ${run.run_id} is not a sharded search; make merge is for runs started with backend=fleet`);
+  if (!run.sharded) throw new UserError(`merge: run ${run.run_id} is not a sharded search (its spec had no \`shards:\`); make merge joins the shard files of a search over shards`);
   const started = Date.now();
   const dir = path.join(project.workDir(run.run_id), 'merge');
   rmSync(dir, { recursive: true, force: true });

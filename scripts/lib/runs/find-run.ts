@@ -6,14 +6,34 @@ import { parseExperimentRef } from '../spec/experiment.js';
 import { runState, type RunRecord } from './run-record.js';
 import { loadRun } from './run-store.js';
 
-export async function findRun(
-  project: Project,
-  vars: { run?: string; experiment?: string },
-  verb: string,
-  fits: (run: RunRecord) => boolean = (r) => runState(r) === 'succeeded',
-  wanted = 'finished run',
-  smoke = false,
-): Promise<RunRecord> {
+/** Which runs of an experiment a verb can act on, and what to say where the newest is not one. */
+export interface Wanted {
+  fits: (run: RunRecord) => boolean;
+  /** what a fitting run is called: `finished run`, `sharded search` */
+  name: string;
+  /** where the experiment's newest run does not fit: what it is, and what to do */
+  otherwise: (newest: RunRecord) => string;
+  /** a smoke run of make train-1 (else a full run) */
+  smoke?: boolean;
+}
+
+export const FINISHED: Wanted = {
+  fits: (r) => runState(r) === 'succeeded',
+  name: 'finished run',
+  otherwise: (r) => `its newest run, ${r.run_id}, is ${runState(r)} (make status run=${r.run_id} says where it stands)`,
+};
+
+/** A search over shards: what merge, retry and fleet-pull act on. A new train of a spec without shards would not make one. */
+export const SHARDED: Wanted = {
+  fits: (r) => r.sharded,
+  name: 'sharded search',
+  otherwise: (r) => `its newest run, ${r.run_id}, is a run of one unit: a search over shards is declared with \`shards:\` in the experiment's spec (docs/experiment-contract.md#shards)`,
+};
+
+/** Any run at all. */
+export const ANY: Wanted = { fits: () => true, name: 'run', otherwise: () => '' };
+
+export async function findRun(project: Project, vars: { run?: string; experiment?: string }, verb: string, wanted: Wanted = FINISHED): Promise<RunRecord> {
   if (vars.run) {
     const run = await loadRun(project, vars.run);
     // Both given and not of one run: acting on either would be a guess (a stop, a submit).
@@ -24,9 +44,12 @@ export async function findRun(
   }
   if (!vars.experiment) throw new UserError(`make ${verb}: give run=<id> or experiment=<slug>[/<name>]`);
   const ref = experimentRef(vars.experiment);
-  const run = project.db.list(ref).find((r) => (r.smoke === true) === smoke && fits(r));
-  if (!run) throw new UserError(`make ${verb}: experiment ${ref} has no ${wanted} yet; run make ${smoke ? 'train-1' : 'train'} experiment=${ref}`);
-  return run;
+  const smoke = wanted.smoke ?? false;
+  const runs = project.db.list(ref).filter((r) => (r.smoke === true) === smoke);
+  const run = runs.find(wanted.fits);
+  if (run) return run;
+  const fix = runs[0] ? wanted.otherwise(runs[0]) : `run make ${smoke ? 'train-1' : 'train'} experiment=${ref}`;
+  throw new UserError(`make ${verb}: experiment ${ref} has no ${wanted.name} yet; ${fix}`);
 }
 
 /** An experiment as runs record it: `<slug>`, or `<slug>/<name>` for a named variant. */
