@@ -9,6 +9,7 @@ import { unitTable } from './lib/cli/run-display.js';
 import { lookAtUnits } from './lib/actions/look.js';
 import { openProject } from './lib/project.js';
 import { ANY, findRun } from './lib/runs/find-run.js';
+import { lastStep, type AttemptRecord, type RunRecord } from './lib/runs/run-record.js';
 import { Flag, readVars } from './lib/spec/make-vars.js';
 import { runMain } from './lib/ui/errors.js';
 
@@ -31,7 +32,7 @@ void runMain(async () => {
   if (outcome.by === 'agent') {
     console.log(`the agent (${outcome.who}): ${outcome.answer}`);
     const last = outcome.run.units[0]?.attempts.at(-1);
-    if (!outcome.run.sharded && last) console.log(`attempt ${last.n} ${last.state} at checkpoint step ${last.last_step ?? '-'}; make train experiment=${run.experiment} resumes it`);
+    if (!outcome.run.sharded && last) console.log(endedLine(last, outcome.run));
     return outcome.settled ? 0 : 1;
   }
   const { result } = outcome;
@@ -42,8 +43,16 @@ void runMain(async () => {
   else {
     const last = run.units[0]?.attempts.at(-1);
     // One recorded queued was never sent, or its submit was looked for and had started nothing.
-    if (last && last.state !== 'queued') console.log(`attempt ${last.n} ${last.state} at checkpoint step ${last.last_step ?? '-'}; make train experiment=${run.experiment} resumes it`);
+    if (last && last.state !== 'queued') console.log(endedLine(last, run));
     else if (!result.unreachable.length) console.log(`no attempt had started; make train experiment=${run.experiment} starts it`);
   }
   return result.running.length || result.unreachable.length ? 1 : 0;
 });
+
+/** Where a stopped attempt ended, and what the next make train does: resume from the run's newest step, or start over. */
+function endedLine(last: AttemptRecord, run: RunRecord): string {
+  const step = lastStep(run);
+  const next = step === null ? 'starts it over (no checkpoint yet)' : `resumes it from checkpoint step ${step}`;
+  const at = last.last_step === null ? 'before a checkpoint of its own' : `at checkpoint step ${last.last_step}`;
+  return `attempt ${last.n} ${last.state} ${at}; make train experiment=${run.experiment} ${next}`;
+}
