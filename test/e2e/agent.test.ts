@@ -13,6 +13,13 @@ import { agentPid, runIdIn, startAgent, stopAgent, storedRun, type AgentProcess 
 
 describe('the agent', () => {
   let sb: Sandbox;
+
+  /** penguins/long: the full experiment, 50 times as many epochs. */
+  function writeLong(): void {
+    const penguins = path.join(sb.dir, 'competitions/penguins');
+    const full = readFileSync(path.join(penguins, 'experiment.yaml'), 'utf8');
+    writeFileSync(path.join(penguins, 'experiments/long.yaml'), full.replace('EPOCHS: "8000"', 'EPOCHS: "400000"'));
+  }
   let agent: AgentProcess | null = null;
 
   beforeAll(() => {
@@ -109,10 +116,13 @@ describe('the agent', () => {
   });
 
   it('make stop asks the agent, which stops the run and leaves it stopped', async () => {
-    const r = sb.make(['train', 'experiment=penguins', 'seed=13', 'detach=1']);
+    writeLong(); // only the stop ends it, however quick the machine
+    const r = sb.make(['train', 'experiment=penguins/long', 'seed=13', 'detach=1']);
     expect(r.code, r.stdout + r.stderr).toBe(0);
     const id = runIdIn(r.stdout + r.stderr)!;
-    await waitFor(() => storedRun(sb, id)?.units[0]?.attempts[0]?.state === 'running', 30_000, 'attempt 1 running');
+    // Running, and the agent's: a stop before the agent has taken the run is make stop's own.
+    const driving = () => sb.make(['agent-status']).stdout.split('\n').some((l) => l.includes(id) && l.includes('driving'));
+    await waitFor(() => storedRun(sb, id)?.units[0]?.attempts[0]?.state === 'running' && driving(), 30_000, 'the agent driving attempt 1');
     const stop = sb.make(['stop', `run=${id}`]);
     if (stop.code !== 0) await new Promise((r) => setImmediate(r)); // the agent's lines meanwhile, read in
     expect(stop.code, `${stop.stdout}${stop.stderr}\n${stop.code === 0 ? '' : attemptReport(id, 1)}`).toBe(0);
@@ -124,10 +134,7 @@ describe('the agent', () => {
   });
 
   it('a stop the agent took is seen through by the next agent, should it die first (kill -9)', async () => {
-    // Long enough that only the stop can end it while one agent dies and the next starts.
-    const penguins = path.join(sb.dir, 'competitions/penguins');
-    const full = readFileSync(path.join(penguins, 'experiment.yaml'), 'utf8');
-    writeFileSync(path.join(penguins, 'experiments/long.yaml'), full.replace('EPOCHS: "8000"', 'EPOCHS: "400000"'));
+    writeLong(); // long enough that only the stop can end it while one agent dies and the next starts
     const r = sb.make(['train', 'experiment=penguins/long', 'seed=14', 'detach=1']);
     expect(r.code, r.stdout + r.stderr).toBe(0);
     const id = runIdIn(r.stdout + r.stderr)!;
