@@ -29,6 +29,12 @@ beforeAll(async () => {
   const mutedHost = `mute: { host: '127.0.0.1', port: ${mute.port}, identity_file: '${sb.dir}/.switchyard/mute_key', known_hosts: '${sb.dir}/.switchyard/mute_known_hosts', connect_timeout: 300 }`;
   writeFileSync(config, readFileSync(config, 'utf8').replace('  hosts: {},', `  hosts: {\n    bigbox: { host: 'bigbox.example', gpus: 64 },\n    ${mutedHost},\n  },`));
   writeFileSync(path.join(exps, 'stubborn.yaml'), "train:\n  command: \"trap '' TERM; echo stubborn; while true; do sleep 0.1; done\"\n  grace_sec: 60\n");
+  // For the stops: runs that a quick machine does not finish before a stop lands. `long` is only
+  // ever stopped; `twice` (twice penguins/fast) is stopped once its first epoch line is out,
+  // ~1 s in, and resumed to its end.
+  const fast = readFileSync(path.join(exps, 'fast.yaml'), 'utf8');
+  writeFileSync(path.join(exps, 'long.yaml'), fast.replace('EPOCHS: "1600"', 'EPOCHS: "1000000"'));
+  writeFileSync(path.join(exps, 'twice.yaml'), fast.replace('EPOCHS: "1600"', 'EPOCHS: "3200"'));
   sb.git(['add', '-A']);
   sb.git(['commit', '-qm', 'test experiments']);
 });
@@ -107,7 +113,7 @@ describe('bad input', () => {
 
 describe('stopping', () => {
   it('the first Ctrl-C checkpoints and stops; make train then resumes from that checkpoint', async () => {
-    const p = sb.spawnMake(['train', 'experiment=penguins/fast', 'seed=11']);
+    const p = sb.spawnMake(['train', 'experiment=penguins/twice', 'seed=11']);
     await waitFor(() => /epoch \d+/.test(p.output()), 30_000, 'training to start');
     process.kill(-p.pid!, 'SIGINT'); // what a terminal's Ctrl-C does: the whole foreground group
     const code = await new Promise<number | null>((r) => p.on('close', r));
@@ -121,7 +127,7 @@ describe('stopping', () => {
     const step = run.attempts[0].last_step as number;
     expect(step).toBeGreaterThan(0);
 
-    const resumed = sb.make(['train', 'experiment=penguins/fast', 'seed=11']);
+    const resumed = sb.make(['train', 'experiment=penguins/twice', 'seed=11']);
     expect(resumed.code, resumed.stderr).toBe(0);
     expect(resumed.stdout + resumed.stderr).toContain(`resuming from committed checkpoint step ${step}`);
   });
@@ -154,14 +160,14 @@ describe('stopping', () => {
   });
 
   it('make stop from another shell checkpoints and stops a running run', async () => {
-    const p = sb.spawnMake(['train', 'experiment=penguins/fast', 'seed=12']);
+    const p = sb.spawnMake(['train', 'experiment=penguins/long', 'seed=12']);
     await waitFor(() => /epoch \d+/.test(p.output()), 30_000, 'training to start');
     const id = runIdIn(p.output())!;
     const stop = sb.make(['stop', `run=${id}`]);
     expect(stop.code, stop.stderr).toBe(0);
     expect(stop.stdout).toMatch(/attempt 1 cancelled at checkpoint step \d+/);
     await new Promise((r) => p.on('close', r));
-    expect(sb.make(['status']).stdout).toMatch(new RegExp(`${id}\\s+penguins/fast\\s+cancelled`));
+    expect(sb.make(['status']).stdout).toMatch(new RegExp(`${id}\\s+penguins/long\\s+cancelled`));
     expect(ownLines(sb.make(['stop', `run=${id}`]).stderr)).toEqual([`switchyard: stop: run ${id} is not running (cancelled)`]);
   });
 });
