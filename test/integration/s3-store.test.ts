@@ -48,6 +48,13 @@ function tamperOnDisk(store: S3Store, key: string, at = 0): void {
   writeFileSync(file, bytes);
 }
 
+/** Overwrites a few bytes of `src` inside its third 5 MiB part: one not read yet when the first part is reported. */
+function changeInPartThree(src: string): void {
+  const fd = openSync(src, 'r+');
+  writeSync(fd, Buffer.from('changed'), 0, 7, 11 * 1024 * 1024);
+  closeSync(fd);
+}
+
 async function userError(p: Promise<unknown>): Promise<string> {
   const err = await p.then(
     () => null,
@@ -277,9 +284,7 @@ describe('S3Store on s3rver', () => {
     writeFileSync(src, randomBytes(12 * MIB));
     onPart = () => {
       onPart = () => {};
-      const fd = openSync(src, 'r+');
-      writeSync(fd, Buffer.from('changed'), 0, 7, 11 * MIB); // in part 3, not read yet
-      closeSync(fd);
+      changeInPartThree(src);
     };
     await expect(store.put('ckpt/changing.bin', src)).rejects.toThrow(new Error(`${src} changed while it was uploaded to ${store.locate('ckpt/changing.bin')}`));
     expect(await store.list('')).toEqual([]);
@@ -309,9 +314,7 @@ describe('S3Store on s3rver', () => {
     writeFileSync(src, randomBytes(12 * MIB));
     onPart = () => {
       onPart = () => {};
-      const fd = openSync(src, 'r+');
-      writeSync(fd, Buffer.from('changed'), 0, 7, 11 * MIB); // in part 3, not read yet
-      closeSync(fd);
+      changeInPartThree(src);
     };
     await expect(store.put('outputs/model.bin', src)).rejects.toThrow(`${src} changed while it was uploaded`);
     expect(await store.stat('outputs/model.bin')).toEqual(before);
