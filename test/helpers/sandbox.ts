@@ -98,14 +98,20 @@ export function createSandbox(): Sandbox {
 }
 
 /**
- * Resolves once `predicate()` holds, or rejects after `ms`. `what` names the event for the
- * timeout's message; a function is asked then, to say what it found.
+ * Resolves once `predicate()` holds, asked every `everyMs` (a predicate may ask a host or a
+ * scheduler: then less often), or rejects after `ms`. `what` names the event for the timeout's
+ * message; a function is asked then, to say what it found.
  */
-export async function waitFor(predicate: () => boolean, ms: number, what: string | (() => string)): Promise<void> {
+export async function waitFor(
+  predicate: () => boolean | Promise<boolean>,
+  ms: number,
+  what: string | (() => string | Promise<string>),
+  everyMs = 50,
+): Promise<void> {
   const deadline = Date.now() + ms;
-  while (!predicate()) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${typeof what === 'string' ? what : what()}`);
-    await new Promise((r) => setTimeout(r, 50));
+  while (!(await predicate())) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${typeof what === 'string' ? what : await what()}`);
+    await new Promise((r) => setTimeout(r, everyMs));
   }
 }
 

@@ -15,6 +15,7 @@ import { SLURM_FIND_SCRIPT } from '../../scripts/lib/slurm/scripts.js';
 import { UserError } from '../../scripts/lib/ui/errors.js';
 import { startSlurm, type TestSlurm } from '../helpers/slurm.js';
 import { testAttemptSpec } from '../helpers/runner-process.js';
+import { waitFor } from '../helpers/sandbox.js';
 
 let slurm: TestSlurm;
 let dir: string;
@@ -68,14 +69,9 @@ function forgetIds(...runs: string[]): void {
   for (const run of runs) for (const f of keptIds(run)) rmSync(path.join(dir, 'state/slurm', run, f));
 }
 
-/** Resolves once `ok` holds, asking every 200 ms (squeue has no way to wait for a state). */
-async function until(ok: () => Promise<boolean>, what: string): Promise<void> {
-  const deadline = Date.now() + 60_000;
-  while (!(await ok())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}: ${await slurm.client(['squeue', '-h', '--states=all', '-o', '%i %T %r'])}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
-}
+/** Resolves once `ok` holds, asking every 200 ms (squeue has no way to wait for a state); a timeout says what squeue saw. */
+const until = (ok: () => Promise<boolean>, what: string) =>
+  waitFor(ok, 60_000, async () => `${what}: ${await slurm.client(['squeue', '-h', '--states=all', '-o', '%i %T %r'])}`, 200);
 
 /** Counts the login's find calls from now on. */
 function findCalls(login: LocalLogin): () => number {

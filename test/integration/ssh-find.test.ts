@@ -16,6 +16,7 @@ import type { SshTarget } from '../../scripts/lib/ssh/target.js';
 import { testAttemptSpec } from '../helpers/runner-process.js';
 import { startRunnerHost, type RunnerHost } from '../helpers/runner-host.js';
 import type { TestHosts } from '../helpers/ssh-hosts.js';
+import { waitFor } from '../helpers/sandbox.js';
 
 const RUN = 'find-20261201T0000-0f1dc0de';
 let rig: RunnerHost;
@@ -69,14 +70,6 @@ async function poll(backend: SshBackend, handle: Handle): Promise<PollResult> {
   return (await backend.pollMany([{ handle, eventsFrom: 0 }]))[0]!;
 }
 
-async function until(what: string, check: () => Promise<boolean>, ms = 30_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
-}
-
 /** What the host holds: the runner's tmux sessions, and whether a path exists. */
 const sessions = async () => {
   const out = await new RemoteHost(target, 'switchyard', pool).sh(`tmux -L switchyard list-sessions -F '#{session_name}' 2>/dev/null; exit 0`, []);
@@ -91,7 +84,7 @@ describe('SshBackend.findSubmitted', () => {
     const running = [spec('1', ['sleep', '120']), spec('2', ['sleep', '120'])];
     const handles = await submitted(source, running.map(sub));
     try {
-      for (const h of handles) await until(`${h.session} running`, async () => (await poll(source, h)).state === 'running');
+      for (const h of handles) await waitFor(async () => (await poll(source, h)).state === 'running', 30_000, `${h.session} running`, 200);
       const never = spec('3', ['sleep', '120']);
       const { backend } = finder('lab');
       const found = await backend.findSubmitted([...running, never].map(sub));
@@ -111,8 +104,8 @@ describe('SshBackend.findSubmitted', () => {
     const source = submitter();
     const ended = spec('4', ['true']);
     const [handle] = await submitted(source, [sub(ended)]);
-    await until('the attempt ended', async () => TERMINAL.has((await poll(source, handle!)).state));
-    await until('its session gone', async () => !(await sessions()).includes(handle!.session as string));
+    await waitFor(async () => TERMINAL.has((await poll(source, handle!)).state), 30_000, 'the attempt ended', 200);
+    await waitFor(async () => !(await sessions()).includes(handle!.session as string), 30_000, 'its session gone', 200);
     expect(await exists(`${layout().attemptDir(ended.unit_id, 1)}/status.json`)).toBe(true);
 
     const never = Array.from({ length: 1000 }, (_, i) => spec(`${100 + i}`, ['true']));
