@@ -14,6 +14,7 @@ import { CALL_TIMEOUT_MS, type RemoteHost } from '../remote/remote-host.js';
 import { TMUX_SOCKET } from '../remote/host-layout.js';
 import { CANCEL_SCRIPT, FIND_SCRIPT, POLL_SCRIPT, SUBMIT_SCRIPT } from '../remote/scripts.js';
 import { TERMINAL, type AttemptSpec } from '../runner/attempt-spec.js';
+import { mapLimit } from '../map-limit.js';
 import { CUT_SHORT, sleepUnless } from '../sleep-unless.js';
 import type { Store } from '../store/store.js';
 import { UserError } from '../ui/errors.js';
@@ -70,15 +71,6 @@ export interface SshBackendOptions {
   sessionPrefix?: string;
   outputDir?: string;
   bootstrapCommand?: string;
-}
-
-/** Runs `task` over `items`, at most `limit` at a time; one item's failure does not stop the others. */
-async function boundedAll<T>(items: readonly T[], limit: number, task: (item: T) => Promise<void>): Promise<void> {
-  let next = 0;
-  const worker = async () => {
-    for (let i = next++; i < items.length; i = next++) await task(items[i]!);
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
 }
 
 /** `items` in order, split into runs whose `bytes` add up to at most `max` (a run holds one item at least). */
@@ -197,7 +189,8 @@ export class SshBackend implements Backend {
   async prepare(slots: readonly string[], report?: (slot: string, outcome: string | Error, ms: number) => void): Promise<Map<string, Error | null>> {
     const packs = new RepoPacks();
     const out = new Map<string, Error | null>();
-    await boundedAll(slots, this.opts.syncParallel, async (name) => {
+    // Each host's failure is caught as its outcome: one never stops the others.
+    await mapLimit(slots, this.opts.syncParallel, async (name) => {
       const started = Date.now();
       try {
         const done = await this.prepareOne(name, packs);
