@@ -57,7 +57,7 @@ export function replicateScript(runId: string): string {
 
 function uniqueRunId(project: Project, base: string): string {
   let id = base;
-  for (let n = 2; project.db.get(id); n++) id = `${base}-${n}`;
+  for (let n = 2; project.db.has(id); n++) id = `${base}-${n}`;
   return id;
 }
 

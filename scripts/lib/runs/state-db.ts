@@ -160,6 +160,11 @@ export class StateDb {
     this.db.prepare('DELETE FROM runs WHERE run_id = ?').run(runId);
   }
 
+  /** Whether the index holds the run: no record read, for a run id being chosen. */
+  has(runId: string): boolean {
+    return this.db.prepare('SELECT 1 FROM runs WHERE run_id = ?').get(runId) !== undefined;
+  }
+
   get(runId: string): RunRecord | null {
     const row = this.db.prepare('SELECT record FROM runs WHERE run_id = ?').get(runId) as { record: string } | undefined;
     return row ? parseRunJson(row.record) : null;
