@@ -11,6 +11,14 @@ import vm from 'node:vm';
 import { bundleIdentity, openCache, sealCache } from './code-cache.js';
 import { IMPORT_HOOK } from '../lib/import-file.js';
 
+// make starts a cached verb with NODE_EXTRA_CA_CERTS narrowed to what it adds to node's roots (the
+// Makefile, scripts/lib/extra-ca.ts), read by node at its start; what this verb starts gets the user's own.
+const extraCa = process.env.SWITCHYARD_NODE_EXTRA_CA_CERTS;
+if (extraCa !== undefined) {
+  process.env.NODE_EXTRA_CA_CERTS = extraCa;
+  delete process.env.SWITCHYARD_NODE_EXTRA_CA_CERTS;
+}
+
 const verb = process.argv[2] ?? '';
 const bundle = path.join(__dirname, `${path.basename(verb)}.cjs`);
 const cacheFile = `${bundle}.cache`;

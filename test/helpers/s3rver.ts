@@ -32,13 +32,16 @@ export function s3rverObjectPath(server: S3rver, objectKey: string): string {
   return path.join(server.dir, server.bucket, ...parts, `${last}._S3rver_object`);
 }
 
-/** `address`: where it listens (default loopback; a test-hosts gateway lets those hosts reach it too). */
-export async function startS3rver(bucket = 'switchyard-test', address = '127.0.0.1'): Promise<S3rver> {
+/**
+ * `address`: where it listens (default loopback; a test-hosts gateway lets those hosts reach it too).
+ * `tls`: PEM files of a key and its certificate, to answer over https.
+ */
+export async function startS3rver(bucket = 'switchyard-test', address = '127.0.0.1', tls?: { key: string; cert: string }): Promise<S3rver> {
   // s3rver's own bin, with objects stored whole or not at all (see s3rver-atomic.cjs)
   const bin = path.join(import.meta.dirname, 's3rver-atomic.cjs');
   const dir = mkdtempSync(path.join(os.tmpdir(), 's3rver-'));
   // --openssl-legacy-provider: s3rver's continuation tokens use DES, which OpenSSL 3 disables.
-  const args = ['--openssl-legacy-provider', bin, '-d', dir, '-a', address, '-p', '0', '--silent', '--configure-bucket', bucket];
+  const args = ['--openssl-legacy-provider', bin, '-d', dir, '-a', address, '-p', '0', '--silent', '--configure-bucket', bucket, ...(tls ? ['--key', tls.key, '--cert', tls.cert] : [])];
   const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
   let stopped: Promise<void> | null = null;
   const stop = () =>
@@ -66,7 +69,7 @@ export async function startS3rver(bucket = 'switchyard-test', address = '127.0.0
         reject(new Error(`s3rver exited ${code}: ${err || out}`));
       });
     });
-    return { endpoint: `http://${address}:${port}`, bucket, dir, stop };
+    return { endpoint: `${tls ? 'https' : 'http'}://${address}:${port}`, bucket, dir, stop };
   } catch (err) {
     await stop();
     throw err;
