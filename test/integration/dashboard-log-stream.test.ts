@@ -19,6 +19,7 @@ import type { RunRecord } from '../../scripts/lib/runs/run-record.js';
 import { FileStore } from '../../scripts/lib/store/file-store.js';
 import { openFds } from '../helpers/open-fds.js';
 import { quietLocalAttempt } from '../helpers/quiet-attempt.js';
+import { waitFor } from '../helpers/sandbox.js';
 
 const SECRET = 'hunter2-but-longer-0123';
 /** Bytes the local backend reads at a time: where a read ends, a secret or a character is cut. */
@@ -63,13 +64,7 @@ async function openStream(port: number, run: RunRecord): Promise<{ req: http.Cli
   return { req, res };
 }
 
-async function until(what: string, check: () => boolean, ms = 20_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
+const until = (what: string, check: () => boolean, ms = 20_000) => waitFor(check, ms, what);
 
 /** The events of a whole stream, comments left out. */
 function parseEvents(body: string): { event: string; data: string }[] {

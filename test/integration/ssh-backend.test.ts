@@ -20,6 +20,7 @@ import type { SshTarget } from '../../scripts/lib/ssh/target.js';
 import { testAttemptSpec } from '../helpers/runner-process.js';
 import { RUNNER, startRunnerHost, type RunnerHost } from '../helpers/runner-host.js';
 import type { TestHosts } from '../helpers/ssh-hosts.js';
+import { waitFor } from '../helpers/sandbox.js';
 
 let rig: RunnerHost;
 let hosts: TestHosts;
@@ -67,13 +68,7 @@ async function poll(handle: Handle): Promise<PollResult> {
   return (await backend.pollMany([{ handle, eventsFrom: 0 }]))[0]!;
 }
 
-async function until(what: string, check: () => Promise<boolean>, ms = 20_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
-}
+const until = (what: string, check: () => Promise<boolean>, ms = 20_000) => waitFor(check, ms, what, 200);
 
 describe('SshBackend.submitMany', () => {
   it('is idempotent per attempt, and refuses a new attempt while an earlier one of the unit still runs', async () => {

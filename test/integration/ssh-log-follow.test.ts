@@ -17,6 +17,7 @@ import { targetFromConfig } from '../../scripts/lib/ssh/target.js';
 import { tmuxKillSession, tmuxNewSession } from '../../scripts/lib/ssh/tmux.js';
 import { FileStore } from '../../scripts/lib/store/file-store.js';
 import { startTestHosts, type TestHosts } from '../helpers/ssh-hosts.js';
+import { waitFor } from '../helpers/sandbox.js';
 
 const LINE = 'a training log line\n';
 /** The log the attempt has written before the follow begins: far more than every buffer on the way. */
@@ -50,13 +51,7 @@ afterAll(async () => {
   if (tmp) rmSync(tmp, { recursive: true, force: true });
 });
 
-async function until(what: string, check: () => boolean | Promise<boolean>, ms = 20_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
+const until = (what: string, check: () => boolean | Promise<boolean>, ms = 20_000) => waitFor(check, ms, what);
 
 /**
  * A running attempt on h1 (its tmux session lives: a poll says running) whose stdout.log holds

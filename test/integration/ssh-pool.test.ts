@@ -20,6 +20,7 @@ import { SshError } from '../../scripts/lib/ssh/ssh-errors.js';
 import { sshArgv, targetFromConfig, type SshTarget } from '../../scripts/lib/ssh/target.js';
 import { tmuxHasSession, tmuxKillSession, tmuxNewSession } from '../../scripts/lib/ssh/tmux.js';
 import { startTestHosts, type TestHost, type TestHosts } from '../helpers/ssh-hosts.js';
+import { waitFor } from '../helpers/sandbox.js';
 
 const CONNECT_TIMEOUT_SEC = 3;
 let hosts: TestHosts;
@@ -62,13 +63,7 @@ async function failure(p: Promise<unknown>): Promise<Error> {
   throw new Error('expected a failure');
 }
 
-async function until(what: string, check: () => boolean | Promise<boolean>, ms = 5000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
+const until = (what: string, check: () => boolean | Promise<boolean>, ms = 5000) => waitFor(check, ms, what);
 
 /** A `sleep` of a length no other test uses, and a pgrep pattern that does not match itself. */
 function uniqueSleep(): { seconds: string; pattern: string } {
