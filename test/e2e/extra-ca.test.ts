@@ -4,12 +4,12 @@
 // file holds that certificate and not the copy of a bundled root beside it; and the experiment
 // gets the user's NODE_EXTRA_CA_CERTS as it was. Without the file the same store is refused.
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import tls from 'node:tls';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createSandbox, type Sandbox } from '../helpers/sandbox.js';
+import { addCompetition, createSandbox, type Sandbox } from '../helpers/sandbox.js';
 import { startS3rver, useS3rverStore, type S3rver } from '../helpers/s3rver.js';
 
 const certsIn = (text: string) => text.match(/-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----/g) ?? [];
@@ -39,12 +39,8 @@ describe('NODE_EXTRA_CA_CERTS for the cached verbs', () => {
     s3 = await startS3rver('switchyard-tls', '127.0.0.1', { key: at('server.key'), cert: at('server.pem') });
     sb = createSandbox();
     useS3rverStore(sb.dir, s3, 'runs');
-    const comp = path.join(sb.dir, 'competitions', 'envp');
-    mkdirSync(comp);
-    writeFileSync(path.join(comp, 'challenge.json'), '{"title": "env"}\n');
-    writeFileSync(path.join(comp, 'experiment.yaml'), 'train:\n  command: \'echo "extra=[$NODE_EXTRA_CA_CERTS] hand-over=[${SWITCHYARD_NODE_EXTRA_CA_CERTS-unset}]"\'\n');
-    sb.git(['add', '-A']);
-    sb.git(['commit', '-qm', 'an https store, an experiment that shows its environment']);
+    // An experiment that shows its environment.
+    addCompetition(sb, 'envp', 'train:\n  command: \'echo "extra=[$NODE_EXTRA_CA_CERTS] hand-over=[${SWITCHYARD_NODE_EXTRA_CA_CERTS-unset}]"\'\n');
   });
   afterAll(async () => {
     sb?.cleanup();

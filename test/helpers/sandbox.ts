@@ -1,7 +1,7 @@
 // A throwaway copy of this repository (tracked and untracked, not ignored, files) in a temp
 // folder with its own git history, sharing node_modules by symlink: e2e tests run `make` in it.
 import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, utimesSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
@@ -16,6 +16,17 @@ export interface Sandbox {
   spawnMake(args: string[], env?: NodeJS.ProcessEnv): ChildProcess & { output: () => string };
   git(args: string[]): string;
   cleanup(): void;
+}
+
+/** `competitions/<slug>` with a challenge.json and this `experiment.yaml`, committed with what else changed. */
+export function addCompetition(sb: Sandbox, slug: string, experimentYaml: string): string {
+  const comp = path.join(sb.dir, 'competitions', slug);
+  mkdirSync(comp, { recursive: true });
+  writeFileSync(path.join(comp, 'challenge.json'), `${JSON.stringify({ title: slug })}\n`);
+  writeFileSync(path.join(comp, 'experiment.yaml'), experimentYaml);
+  sb.git(['add', '-A']);
+  sb.git(['commit', '-qm', `competition ${slug}`]);
+  return comp;
 }
 
 export function createSandbox(): Sandbox {
