@@ -15,14 +15,15 @@ CACHED_VERBS := train train-1 predict-smoke predict status logs stop agent-statu
 # Node parses the file NODE_EXTRA_CA_CERTS names at every start, TLS or not (~0.1 ms a
 # certificate); a system bundle named there repeats most of the roots node bundles. The cached
 # verbs start with only the certificates it adds (the same trust: scripts/lib/extra-ca.ts), and
-# give their children the user's own. For a file make can name: one word, none of these marks.
+# give their children the user's own. For a path make and the shell take as it is written: one
+# word, none of these marks (the last is a lone backslash).
 COMMA := ,
-PATH_MARKS := : % ; = * ? [ ] ( ) $(COMMA) \# ' " \$(NOTHING)
+PATH_MARKS := : % ; = * ? [ ] ( ) { } < > & | ! ~ ` $(COMMA) \# ' " \$(NOTHING)
 EXTRA_CA_SOURCE := $(if $(and $(filter 1,$(words $(NODE_EXTRA_CA_CERTS))),$(wildcard $(NODE_EXTRA_CA_CERTS))),$(if $(strip $(foreach m,$(PATH_MARKS),$(findstring $(m),$(NODE_EXTRA_CA_CERTS)))),,$(NODE_EXTRA_CA_CERTS)))
 ifneq ($(EXTRA_CA_SOURCE),)
 EXTRA_CA := dist/extra-ca/$(subst /,_,$(abspath $(EXTRA_CA_SOURCE)))
 # The node that runs the verbs: a newer one bundles other roots.
-NODE_BIN := $(firstword $(wildcard $(addsuffix /$(NODE),$(subst :, ,$(PATH)))))
+NODE_BIN := $(if $(findstring /,$(NODE)),$(wildcard $(NODE)),$(firstword $(wildcard $(addsuffix /$(NODE),$(subst :, ,$(PATH))))))
 $(CACHED_VERBS): $(EXTRA_CA)
 # Set for the verb alone: a target's exported variables reach its prerequisites' recipes too.
 CACHED_VERB := env NODE_EXTRA_CA_CERTS=$(EXTRA_CA) SWITCHYARD_NODE_EXTRA_CA_CERTS=$(NODE_EXTRA_CA_CERTS) $(CACHED_VERB)

@@ -2,9 +2,10 @@
 // (the Makefile, scripts/lib/extra-ca.ts). The trust must stay what the user set: a store reached
 // over https with a certificate only that file vouches for still answers make train; the narrowed
 // file holds that certificate and not the copy of a bundled root beside it; and the experiment
-// gets the user's NODE_EXTRA_CA_CERTS as it was. Without the file the same store is refused.
+// gets the user's NODE_EXTRA_CA_CERTS as it was. A file at a path make cannot name as written
+// goes to the verb as it is. Without the file the same store is refused.
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import tls from 'node:tls';
@@ -55,6 +56,17 @@ describe('NODE_EXTRA_CA_CERTS for the cached verbs', () => {
     expect(r.stderr).not.toContain('Ignoring extra certs');
     const narrowed = certsIn(readFileSync(path.join(sb.dir, 'dist', 'extra-ca', extra.replaceAll('/', '_')), 'utf8'));
     expect(narrowed.map(body)).toEqual([body(testCa)]);
+  });
+
+  it('a file whose path make cannot name as written (a space in it) is given to the verb as it is, and still trusted', () => {
+    const spaced = path.join(dir, 'company certs', 'bundle.pem');
+    mkdirSync(path.dirname(spaced));
+    copyFileSync(extra, spaced);
+    const before = readdirSync(path.join(sb.dir, 'dist', 'extra-ca'));
+    const r = sb.make(['train', 'experiment=envp', 'again=1'], { env: { NODE_EXTRA_CA_CERTS: spaced } });
+    expect(r.code, r.stdout + r.stderr).toBe(0);
+    expect(r.stdout).toContain(`extra=[${spaced}] hand-over=[unset]`);
+    expect(readdirSync(path.join(sb.dir, 'dist', 'extra-ca'))).toEqual(before);
   });
 
   it('without NODE_EXTRA_CA_CERTS the same store is refused: its certificate is vouched for by nothing node trusts', () => {
