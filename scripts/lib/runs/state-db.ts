@@ -86,30 +86,6 @@ function setWal(db: Database.Database): void {
   }
 }
 
-/**
- * The dbs this process holds open, closed as it exits. The last connection to close checkpoints
- * the WAL into the db and removes it; a process that exits without closing leaves the WAL to the
- * next one to open the db, which reads all of it back first (up to ~4 MB at SQLite's default
- * checkpoint size: 3-6 ms of each verb's start, against ~0.4 ms without one).
- */
-const openDbs = new Set<Database.Database>();
-let exitHooked = false;
-
-function closeAtExit(db: Database.Database): void {
-  openDbs.add(db);
-  if (exitHooked) return;
-  exitHooked = true;
-  process.once('exit', () => {
-    for (const d of openDbs) {
-      try {
-        d.close();
-      } catch {
-        // a checkpoint that could not be written (a full disk): the next opener reads the WAL back
-      }
-    }
-  });
-}
-
 export class StateDb {
   private db!: Database.Database;
   /** summaries by their JSON text, once keepSummariesParsed asked for it: shared, never changed */
@@ -124,7 +100,6 @@ export class StateDb {
       this.db.pragma('foreign_keys = ON');
       this.migrate();
     });
-    closeAtExit(this.db);
   }
 
   /** A full disk (SQLite says SQLITE_FULL) is one line naming the db. */
@@ -260,7 +235,6 @@ export class StateDb {
   }
 
   close(): void {
-    openDbs.delete(this.db);
     this.db.close();
   }
 }
