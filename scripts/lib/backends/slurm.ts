@@ -200,22 +200,24 @@ export class SlurmBackend implements Backend {
    * them twice. So a call that fails fails the submit, and is asked again at the next.
    */
   private async askArrayTasks(file: string, keep: boolean): Promise<number> {
-    const { login, cluster } = this.opts;
-    const r = await login.sh(SLURM_ARRAY_SIZE_SCRIPT, [file], { allowFail: true }).catch((err: Error) => err);
+    const { cluster } = this.opts;
+    const out = await this.answer(SLURM_ARRAY_SIZE_SCRIPT, [file], (why) => `slurm ${cluster}: \`scontrol show config\` did not answer (${why})`);
+    const [first, recorded] = out.split('\n');
+    if (first === 'recorded') return keptCount(cluster, file, recorded);
+    const tasks = maxArrayTasks(out) ?? DEFAULT_MAX_ARRAY_SIZE;
+    if (!keep) return tasks;
+    const kept = await this.answer(SLURM_KEEP_ARRAY_SIZE_SCRIPT, [file, String(tasks)], (why) => `slurm ${cluster}: cannot record the run's MaxArraySize in ${file} (${why})`);
+    return keptCount(cluster, file, kept.split('\n')[0]);
+  }
+
+  /** The login node's output of `script`; a call that fails or exits non-zero is `refusal` of its first line of why. */
+  private async answer(script: string, args: string[], refusal: (why: string) => string): Promise<string> {
+    const r = await this.opts.login.sh(script, args, { allowFail: true }).catch((err: Error) => err);
     if (r instanceof Error || r.code !== 0) {
       const why = r instanceof Error ? r.message : `exit ${r.code}: ${r.stderr.trim() || r.stdout.trim()}`;
-      throw new UserError(`slurm ${cluster}: \`scontrol show config\` did not answer (${why.split('\n')[0]})`);
+      throw new UserError(refusal(why.split('\n')[0]!));
     }
-    const [first, recorded] = r.stdout.split('\n');
-    if (first === 'recorded') return keptCount(cluster, file, recorded);
-    const tasks = maxArrayTasks(r.stdout) ?? DEFAULT_MAX_ARRAY_SIZE;
-    if (!keep) return tasks;
-    const kept = await login.sh(SLURM_KEEP_ARRAY_SIZE_SCRIPT, [file, String(tasks)], { allowFail: true }).catch((err: Error) => err);
-    if (kept instanceof Error || kept.code !== 0) {
-      const why = kept instanceof Error ? kept.message : `exit ${kept.code}: ${kept.stderr.trim() || kept.stdout.trim()}`;
-      throw new UserError(`slurm ${cluster}: cannot record the run's MaxArraySize in ${file} (${why.split('\n')[0]})`);
-    }
-    return keptCount(cluster, file, kept.stdout.split('\n')[0]);
+    return r.stdout;
   }
 
   private async submitArray(units: readonly AttemptSpec[], paths: JobPaths): Promise<SlurmHandle[]> {
