@@ -7,7 +7,7 @@
 // without it.
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import path from 'node:path';
+import { narrowedCaFile } from '../scripts/lib/extra-ca.js';
 import { addCompetition, createSandbox } from '../test/helpers/sandbox.js';
 import { median } from './lib/measure.js';
 
@@ -35,7 +35,7 @@ try {
   const nodeNarrowed: number[] = [];
   const { NODE_EXTRA_CA_CERTS: _, ...withoutCa } = process.env;
   // None where make cannot name the file (a path with spaces, say): the verb starts with the file itself.
-  const narrowed = extraCa && path.join(sb.dir, 'dist', 'extra-ca', path.resolve(extraCa).replaceAll('/', '_'));
+  const narrowed = extraCa && narrowedCaFile(sb.dir, extraCa);
   const narrowedCa = narrowed && existsSync(narrowed) ? narrowed : null;
   for (let i = 0; i < ROUNDS; i++) {
     // Interleaved, so all see the same background load.

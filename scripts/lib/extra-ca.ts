@@ -4,6 +4,11 @@
 // CA) repeats most of the roots node bundles. Node trusts its bundled roots and the file's
 // certificates; dropping only exact copies of bundled roots leaves that trust as it was.
 
+import path from 'node:path';
+
+/** Where make keeps the narrowed copy of the file at `source` (the Makefile's EXTRA_CA), in repository `root`. */
+export const narrowedCaFile = (root: string, source: string): string => path.join(root, 'dist', 'extra-ca', path.resolve(root, source).replaceAll('/', '_'));
+
 /** One PEM block, label and all; text between blocks is skipped (so OpenSSL reads it). */
 const PEM_BLOCK = /-----BEGIN ([A-Z0-9 ]+)-----[\s\S]*?-----END \1-----/g;
 

@@ -10,6 +10,7 @@ import os from 'node:os';
 import path from 'node:path';
 import tls from 'node:tls';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { narrowedCaFile } from '../../scripts/lib/extra-ca.js';
 import { addCompetition, createSandbox, type Sandbox } from '../helpers/sandbox.js';
 import { startS3rver, useS3rverStore, type S3rver } from '../helpers/s3rver.js';
 
@@ -54,7 +55,7 @@ describe('NODE_EXTRA_CA_CERTS for the cached verbs', () => {
     expect(r.code, r.stdout + r.stderr).toBe(0);
     expect(r.stdout).toContain(`extra=[${extra}] hand-over=[unset]`);
     expect(r.stderr).not.toContain('Ignoring extra certs');
-    const narrowed = certsIn(readFileSync(path.join(sb.dir, 'dist', 'extra-ca', extra.replaceAll('/', '_')), 'utf8'));
+    const narrowed = certsIn(readFileSync(narrowedCaFile(sb.dir, extra), 'utf8'));
     expect(narrowed.map(body)).toEqual([body(testCa)]);
   });
 
