@@ -1,5 +1,6 @@
 // Host probes, purely: the nvidia-smi CSV and the probe script's other sections read back, the
 // cost of a run on priced hosts, and the price_per_hour config field.
+import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { runCost } from '../../scripts/lib/actions/cost.js';
 import { HOST_HEADERS, hostRows } from '../../scripts/lib/cli/host-table.js';
@@ -126,6 +127,33 @@ describe('parseProbe', () => {
   it('output cut short leaves what did not come null', () => {
     const r = parseProbe('@@load\n0.50 0.40 0.30 1/100 42\n@@cpus\n', 5);
     expect(r).toMatchObject({ load1: 0.5, cpus: null, memTotalBytes: null, diskFreeBytes: null, tmux: [], gpuHealth: 'unhealthy' });
+  });
+});
+
+/** A probe's output captured on a real machine (test/fixtures/probe/README.md says where). */
+function captured(name: string): string {
+  return readFileSync(new URL(`../fixtures/probe/${name}.txt`, import.meta.url), 'utf8');
+}
+
+describe('parseProbe on a real H200', () => {
+  const h200 = { index: 0, name: 'NVIDIA H200', uuid: 'GPU-b1291625-235c-3726-1ce1-9a92dc66d98b', memTotalMiB: 143771, mig: false };
+
+  it('reads it idle: the GPU, and memory from /proc/meminfo under a cgroup limit of "max"', () => {
+    const r = parseProbe(captured('h200-idle'), 5);
+    expect(r).toMatchObject({ cpus: 16, load1: 0.28, memTotalBytes: 131961976 * 1024, memAvailBytes: 131451684 * 1024, diskFreeBytes: 67083004 * 1024, tmux: [], gpuHealth: 'ok', gpuError: null });
+    expect(r.gpus).toEqual([{ ...h200, utilPct: 0, memUsedMiB: 0, tempC: 37, powerW: 80.12 }]);
+  });
+
+  it('reads it busy: utilisation, memory held, heat and power all rise', () => {
+    const r = parseProbe(captured('h200-load'), 5);
+    expect(r.gpuHealth).toBe('ok');
+    expect(r.gpus).toEqual([{ ...h200, utilPct: 100, memUsedMiB: 17395, tempC: 54, powerW: 412.53 }]);
+  });
+
+  it('reads a deadline nvidia-smi could not meet as unhealthy, the rest of the host still read', () => {
+    const r = parseProbe(captured('h200-timeout'), 0.001);
+    expect(r).toMatchObject({ cpus: 16, gpuHealth: 'unhealthy', gpuError: 'nvidia-smi did not answer within 0.001s', gpus: [] });
+    expect(r.memTotalBytes).toBe(131961976 * 1024);
   });
 });
 
