@@ -3,6 +3,7 @@
 // the start-up); native and binary-shipping ones stay external. Shared code lands in split
 // chunks and dynamic imports stay lazy, so heavy modules load only on paths that need them.
 import { build } from 'esbuild';
+import { randomBytes } from 'node:crypto';
 import { readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import Module from 'node:module';
 import vm from 'node:vm';
@@ -29,6 +30,9 @@ const zodEnglishOnly = {
 };
 
 rmSync('dist', { recursive: true, force: true });
+// Each build is named anew: what a build validated and kept (the inventory's check,
+// scripts/lib/config/validated-config.ts) is trusted by that build alone.
+const buildId = `${Date.now().toString(36)}-${randomBytes(6).toString('hex')}`;
 // How this project's own code runs here: bundled ESM with shared chunks, beside node_modules.
 const local = {
   bundle: true,
@@ -43,6 +47,7 @@ const local = {
   banner: { js: "import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);" },
   sourcemap: 'linked',
   chunkNames: 'chunks/[name]-[hash]',
+  define: { __SWITCHYARD_BUILD__: JSON.stringify(buildId) },
   plugins: [zodEnglishOnly],
   logLevel: 'warning',
 };
@@ -67,7 +72,7 @@ await build({
   // A vm.Script has no loader behind import(): packages left external are required (they are all
   // CommonJS), and the one file imported at run time goes through scripts/lib/import-file.ts.
   supported: { 'dynamic-import': false },
-  define: { 'import.meta.url': '__import_meta_url' },
+  define: { ...local.define, 'import.meta.url': '__import_meta_url' },
   banner: { js: "const __import_meta_url = require('node:url').pathToFileURL(__filename).href;" },
 });
 await build({ ...local, splitting: false, format: 'cjs', banner: {}, sourcemap: false, entryPoints: ['scripts/boot/run-cached.ts'], outfile: 'dist/cached/run.cjs' });

@@ -8,7 +8,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { GcpBatchBackend } from '../scripts/lib/backends/gcp-batch.js';
 import { openBatchClient } from '../scripts/lib/batch/client.js';
-import { ConfigSchema } from '../scripts/lib/config/load-config.js';
+import { ConfigSchema } from '../scripts/lib/config/config-schema.js';
 import { FileStore } from '../scripts/lib/store/file-store.js';
 import { startBatchStandin } from '../test/helpers/batch-standin/index.js';
 import { median, now, sizeFromEnv } from './lib/measure.js';

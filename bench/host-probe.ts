@@ -3,7 +3,7 @@
 // each (target >= 5x faster). Runs against real sshd in network namespaces
 // (test/helpers/ssh-hosts.ts), as root.
 import { spawnSync } from 'node:child_process';
-import { ConfigSchema } from '../scripts/lib/config/load-config.js';
+import { ConfigSchema } from '../scripts/lib/config/config-schema.js';
 import { closeProbeConnections, probeHosts } from '../scripts/lib/probe/index.js';
 import { gpuTimeoutSec, probeArgv } from '../scripts/lib/probe/probe-script.js';
 import { sshArgv, targetFromConfig } from '../scripts/lib/ssh/target.js';

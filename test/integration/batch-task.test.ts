@@ -16,7 +16,7 @@ import type { SourceData } from '@smithy/types';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { batchTarget, renderBatchJob, type BatchArtifacts, type BatchJob } from '../../scripts/lib/batch/render-job.js';
 import { blobKey, TASK_SCRIPT } from '../../scripts/lib/batch/task-script.js';
-import { ConfigSchema } from '../../scripts/lib/config/load-config.js';
+import { ConfigSchema } from '../../scripts/lib/config/config-schema.js';
 import { sha256Hex } from '../../scripts/lib/hash.js';
 import { S3Store } from '../../scripts/lib/store/s3-store.js';
 import { testAttemptSpec } from '../helpers/runner-process.js';

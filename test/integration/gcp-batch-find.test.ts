@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { GcpBatchBackend } from '../../scripts/lib/backends/gcp-batch.js';
 import { openBatchClient } from '../../scripts/lib/batch/client.js';
 import { batchJobId } from '../../scripts/lib/batch/gcp-names.js';
-import { ConfigSchema } from '../../scripts/lib/config/load-config.js';
+import { ConfigSchema } from '../../scripts/lib/config/config-schema.js';
 import type { AttemptSpec } from '../../scripts/lib/runner/attempt-spec.js';
 import type { Store } from '../../scripts/lib/store/store.js';
 import { UserError } from '../../scripts/lib/ui/errors.js';

@@ -9,7 +9,7 @@ import type { BatchServiceClient } from '@google-cloud/batch';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { GcpBatchBackend } from '../../scripts/lib/backends/gcp-batch.js';
 import { openBatchClient } from '../../scripts/lib/batch/client.js';
-import { ConfigSchema } from '../../scripts/lib/config/load-config.js';
+import { ConfigSchema } from '../../scripts/lib/config/config-schema.js';
 import { runKeys } from '../../scripts/lib/store/run-keys.js';
 import { S3Store } from '../../scripts/lib/store/s3-store.js';
 import { startBatchStandin, type BatchStandin } from '../helpers/batch-standin/index.js';

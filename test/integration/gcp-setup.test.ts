@@ -6,7 +6,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { APIS, gcpSetup, PERMISSIONS, type SetupCheck } from '../../scripts/lib/batch/setup-checks.js';
-import { ConfigSchema } from '../../scripts/lib/config/load-config.js';
+import { ConfigSchema } from '../../scripts/lib/config/config-schema.js';
 import { startBatchStandin, type BatchStandin } from '../helpers/batch-standin/index.js';
 
 const secrets = { AWS_ACCESS_KEY_ID: 'projects/my-project/secrets/id/versions/1', AWS_SECRET_ACCESS_KEY: 'projects/my-project/secrets/key/versions/1' };

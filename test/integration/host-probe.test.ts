@@ -4,7 +4,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ConfigSchema } from '../../scripts/lib/config/load-config.js';
+import { ConfigSchema } from '../../scripts/lib/config/config-schema.js';
 import { sharedPool } from '../../scripts/lib/remote/open-host.js';
 import { closeProbeConnections, HostWatch, probeHost, probeHosts, readRemoteFile, WHOLE_FILE_LIMIT, type HostHealth } from '../../scripts/lib/probe/index.js';
 import { waitFor } from '../helpers/sandbox.js';

@@ -3,7 +3,7 @@
 import { describe, expect, it } from 'vitest';
 import type { Backend } from '../../scripts/lib/backends/backend.js';
 import { checkResources } from '../../scripts/lib/backends/index.js';
-import { ConfigSchema } from '../../scripts/lib/config/load-config.js';
+import { ConfigSchema } from '../../scripts/lib/config/config-schema.js';
 import { ExperimentSchema } from '../../scripts/lib/spec/experiment.js';
 
 const config = ConfigSchema.parse({

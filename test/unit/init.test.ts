@@ -4,7 +4,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, sym
 import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { ConfigSchema } from '../../scripts/lib/config/load-config.js';
+import { ConfigSchema } from '../../scripts/lib/config/config-schema.js';
 import { QUESTIONS, type RawConfig } from '../../scripts/lib/init/answers.js';
 import { init } from '../../scripts/lib/init/init.js';
 import { lineDiff } from '../../scripts/lib/init/line-diff.js';

@@ -1,10 +1,14 @@
 // cluster_fleet_config.ts compiled once into .switchyard/cache: CommonJS unless it imports a package.
-import { cpSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+// What it exports is validated once per value and build, the result kept beside the copy.
+import { cpSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { createRequire } from 'node:module';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../scripts/lib/config/load-config.js';
 import { REPO } from '../helpers/sandbox.js';
+
+const require = createRequire(import.meta.url);
 
 let root: string;
 beforeEach(() => {
@@ -20,7 +24,9 @@ function writeConfig(head: string, host: string): void {
     `import { defineConfig } from './scripts/lib/config/define-config.js';\n${head}\nexport default defineConfig({ hosts: { a: { host: ${host} } } });\n`,
   );
 }
-const compiled = () => readdirSync(path.join(root, '.switchyard/cache')).filter((f) => f.startsWith('config-'));
+const cached = () => readdirSync(path.join(root, '.switchyard/cache'));
+const compiled = () => cached().filter((f) => /^config-[0-9a-f]{16}/.test(f));
+const results = () => cached().filter((f) => f.startsWith('config-valid-'));
 
 describe('loadConfig', () => {
   it('reads a config of plain values through a CommonJS copy, and reuses it', async () => {
@@ -56,5 +62,79 @@ describe('loadConfig', () => {
     expect(copies).toHaveLength(2);
     expect((await loadConfig(root)).hosts.a!.host).toBe('b.lan');
     expect(compiled().filter((f) => f.endsWith('.cjs'))).toEqual(copies);
+  });
+});
+
+describe('loadConfig under a build', () => {
+  const build = 'build-1';
+  /** Rewrites the one kept result, so that a read of it is seen in what loadConfig returns. */
+  function tamperResult(host: string): void {
+    const file = path.join(root, '.switchyard/cache', results()[0]!);
+    const config = JSON.parse(readFileSync(file, 'utf8'));
+    config.hosts.a.host = host;
+    writeFileSync(file, JSON.stringify(config));
+  }
+
+  it('keeps what it validated, and reads it back while the value and the build are the same', async () => {
+    writeConfig('', `'a.lan'`);
+    const first = await loadConfig(root, build);
+    expect(results()).toHaveLength(1);
+    expect(first).toEqual(await loadConfig(root, null));
+    tamperResult('kept.lan');
+    expect((await loadConfig(root, build)).hosts.a!.host).toBe('kept.lan');
+  });
+
+  it('validates again under another build, and keeps only the newest result', async () => {
+    writeConfig('', `'a.lan'`);
+    await loadConfig(root, build);
+    tamperResult('kept.lan');
+    expect((await loadConfig(root, 'build-2')).hosts.a!.host).toBe('a.lan');
+    expect(results()).toHaveLength(1);
+  });
+
+  it('validates again once the exported value changes, also when its source does not', async () => {
+    writeConfig('', `process.env.SY_TEST_HOST ?? 'a.lan'`);
+    await loadConfig(root, build);
+    process.env.SY_TEST_HOST = 'b.lan';
+    // as the next verb would: a new process evaluates the compiled copy afresh
+    for (const loaded of Object.keys(require.cache)) if (loaded.startsWith(root)) delete require.cache[loaded];
+    try {
+      expect((await loadConfig(root, build)).hosts.a!.host).toBe('b.lan');
+    } finally {
+      delete process.env.SY_TEST_HOST;
+    }
+  });
+
+  it('refuses a bad value every time, keeping nothing', async () => {
+    writeConfig('', '42');
+    for (let i = 0; i < 2; i++) await expect(loadConfig(root, build)).rejects.toThrow(/^cluster_fleet_config\.ts: hosts\.a\.host: /);
+    expect(results()).toEqual([]);
+  });
+
+  it('keeps nothing for a value JSON cannot carry whole, and so still refuses a mistake in it', async () => {
+    writeFileSync(
+      path.join(root, 'cluster_fleet_config.ts'),
+      `import { defineConfig } from './scripts/lib/config/define-config.js';\nexport default defineConfig({ hosts: { a: { host: 'a.lan', port: undefined } } });\n`,
+    );
+    expect((await loadConfig(root, build)).hosts.a!.port).toBe(22);
+    expect(results()).toEqual([]);
+    writeFileSync(
+      path.join(root, 'cluster_fleet_config.ts'),
+      `export default { hosts: { a: { host: 'a.lan', typo: undefined } } };\n`,
+    );
+    await expect(loadConfig(root, build)).rejects.toThrow(/unrecognized key|typo/i);
+  });
+
+  it('validates again when the kept result cannot be read', async () => {
+    writeConfig('', `'a.lan'`);
+    await loadConfig(root, build);
+    writeFileSync(path.join(root, '.switchyard/cache', results()[0]!), '{"hosts": {"a": ');
+    expect((await loadConfig(root, build)).hosts.a!.host).toBe('a.lan');
+  });
+
+  it('run from source (no build), validates every time and keeps nothing', async () => {
+    writeConfig('', `'a.lan'`);
+    await loadConfig(root, null);
+    expect(results()).toEqual([]);
   });
 });

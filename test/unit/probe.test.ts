@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { runCost } from '../../scripts/lib/actions/cost.js';
 import { HOST_HEADERS, hostRows } from '../../scripts/lib/cli/host-table.js';
-import { ConfigSchema } from '../../scripts/lib/config/load-config.js';
+import { ConfigSchema } from '../../scripts/lib/config/config-schema.js';
 import { HostWatch, meanUtil } from '../../scripts/lib/probe/host-watch.js';
 import { parseNvidiaSmi, parseProbe } from '../../scripts/lib/probe/parse-probe.js';
 import { probeHosts, type HostHealth } from '../../scripts/lib/probe/probe-hosts.js';

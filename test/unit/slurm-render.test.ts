@@ -2,7 +2,7 @@
 // UPDATE_GOLDEN=1 rewrites them), and the values it refuses before sbatch ever runs.
 import { describe, expect, it } from 'vitest';
 import { ClusterSchema, type ClusterEntry } from '../../scripts/lib/config/cluster-config.js';
-import { ConfigSchema } from '../../scripts/lib/config/load-config.js';
+import { ConfigSchema } from '../../scripts/lib/config/config-schema.js';
 import { hostLayout } from '../../scripts/lib/remote/host-layout.js';
 import type { AttemptSpec } from '../../scripts/lib/runner/attempt-spec.js';
 import { hostJobPaths } from '../../scripts/lib/slurm/job-paths.js';

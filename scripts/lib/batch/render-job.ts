@@ -8,7 +8,8 @@
 // duration, fail it at once: an experiment that failed fails again, and a timeout is the
 // unit's to resume from its checkpoint.
 import type { protos } from '@google-cloud/batch';
-import { STORE_CREDENTIALS, type BatchEntry } from '../config/batch-config.js';
+import type { BatchEntry } from '../config/batch-config.js';
+import { STORE_CREDENTIALS } from '../config/batch-store.js';
 import { entryNamed } from '../config/entry-named.js';
 import { CONFIG_FILE, type Config, type S3Config } from '../config/load-config.js';
 import { canonicalJson } from '../pins/canonical-json.js';

@@ -4,12 +4,11 @@
 import { z } from 'zod';
 import { DURATION, ENV_NAME } from '../spec/formats.js';
 import { BATCH_REGIONS, regionFix } from './batch-regions.js';
+import { STORE_CREDENTIALS } from './batch-store.js';
 
 /** A Secret Manager secret version; a task gets its value in its environment, the job never holds it. */
 const SECRET_VERSION = /^projects\/[A-Za-z0-9-]+\/secrets\/[A-Za-z0-9_-]+\/versions\/(latest|\d+)$/;
 const SECRET_EXAMPLE = '"projects/my-project/secrets/hf-token/versions/latest"';
-/** The keys tasks reach an s3:// store with (the store's credentials in .env on this machine). */
-export const STORE_CREDENTIALS = ['AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY'] as const;
 
 /** `<image>@sha256:<64 hex>`, a tag before the digest allowed (the digest decides). */
 const PINNED_IMAGE = /^[a-z0-9][a-z0-9._\-/:]*@sha256:[0-9a-f]{64}$/;
@@ -117,9 +116,3 @@ export const BatchSchema = z
   });
 
 export type BatchEntry = z.infer<typeof BatchSchema>;
-
-/** The issue of a Batch entry whose tasks could not reach the project's store. */
-export function batchStoreProblem(entry: { store?: string | undefined }, defaultStore: string): string | null {
-  if (entry.store || defaultStore.startsWith('s3://')) return null;
-  return `tasks on Batch cannot reach ${defaultStore} (defaults.store); set store: "s3://bucket/prefix", any S3-compatible store`;
-}

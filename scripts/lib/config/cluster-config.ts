@@ -4,27 +4,8 @@
 // job is rendered, and the renderer (scripts/lib/slurm/render-sbatch.ts) checks them again.
 import { z } from 'zod';
 import { checkRemotePath } from '../quote.js';
+import { slurmValueProblem } from './slurm-word.js';
 import { DURATION } from '../spec/formats.js';
-
-// What may go into an `#SBATCH` line or a job name: sbatch reads a directive up to the end of
-// its line and splits on spaces, so a value with a space, a quote or a newline would smuggle in
-// another option. Such values are refused, never quoted: one rule for this check and the renderer's.
-const SLURM_WORD = /^[A-Za-z0-9][A-Za-z0-9_.:,=+-]*$/;
-
-/** Why `value` cannot be an sbatch option's value, or null when it can. */
-export function slurmValueProblem(value: string): string | null {
-  if (value === '') return 'it is empty';
-  if (value.length > 200) return 'it is longer than 200 characters';
-  for (const ch of value) {
-    if (/[A-Za-z0-9_.:,=+-]/.test(ch)) continue;
-    if (ch === ' ') return 'a space is not allowed';
-    if (ch === '\n' || ch === '\r') return 'a newline is not allowed';
-    const code = ch.codePointAt(0) ?? 0;
-    return code < 0x20 || code === 0x7f ? `a control character (U+${code.toString(16).padStart(4, '0')}) is not allowed` : `"${ch}" is not allowed`;
-  }
-  if (!SLURM_WORD.test(value)) return `it starts with "${value[0]}"`;
-  return null;
-}
 
 /** A value that goes into an `#SBATCH` line as one word. */
 const SlurmWord = (what: string, example: string) =>

@@ -5,7 +5,8 @@
 import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync } from 'node:fs';
 import { chmod } from 'node:fs/promises';
 import path from 'node:path';
-import { CONFIG_FILE, ConfigSchema, loadConfig } from '../config/load-config.js';
+import { CONFIG_FILE, loadConfig } from '../config/load-config.js';
+import { ConfigSchema } from '../config/config-schema.js';
 import { dotEnvFile } from '../secrets/dotenv.js';
 import { formatZodIssue } from '../spec/zod-format.js';
 import { writeFileAtomically } from '../store/atomic-file.js';

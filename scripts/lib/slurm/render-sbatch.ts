@@ -5,7 +5,8 @@
 // (`--signal=B:USR1@<grace>`), which it answers by checkpointing and stopping, and TERM when a
 // job is requeued or preempted. Every value from a spec or the config is one checked word in
 // an `#SBATCH` line, or a single-quoted word in the script.
-import { slurmValueProblem, type ClusterEntry } from '../config/cluster-config.js';
+import type { ClusterEntry } from '../config/cluster-config.js';
+import { slurmValueProblem } from '../config/slurm-word.js';
 import { CONFIG_FILE } from '../config/load-config.js';
 import { sha256Hex } from '../hash.js';
 import { quoteWord } from '../quote.js';
