@@ -31,7 +31,7 @@ const zodEnglishOnly = {
 
 rmSync('dist', { recursive: true, force: true });
 // Each build is named anew: what a build validated and kept (the inventory's check,
-// scripts/lib/config/validated-config.ts) is trusted by that build alone.
+// scripts/lib/validation-cache.ts) is trusted by that build alone.
 const buildId = `${Date.now().toString(36)}-${randomBytes(6).toString('hex')}`;
 // How this project's own code runs here: bundled ESM with shared chunks, beside node_modules.
 const local = {

@@ -7,7 +7,7 @@ import { protobuf, serializer } from 'google-gax';
 import { describe, expect, it } from 'vitest';
 import { type Config } from '../../scripts/lib/config/load-config.js';
 import { ConfigSchema } from '../../scripts/lib/config/config-schema.js';
-import { ExperimentSchema } from '../../scripts/lib/spec/experiment.js';
+import { ExperimentSchema } from '../../scripts/lib/spec/experiment-schema.js';
 import { formatZodIssue } from '../../scripts/lib/spec/zod-format.js';
 import { batchJobId, labelValue } from '../../scripts/lib/batch/gcp-names.js';
 import { batchTarget, renderBatchJob, type BatchJob } from '../../scripts/lib/batch/render-job.js';

@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import type { Backend } from '../../scripts/lib/backends/backend.js';
 import { checkResources } from '../../scripts/lib/backends/index.js';
 import { ConfigSchema } from '../../scripts/lib/config/config-schema.js';
-import { ExperimentSchema } from '../../scripts/lib/spec/experiment.js';
+import { ExperimentSchema } from '../../scripts/lib/spec/experiment-schema.js';
 
 const config = ConfigSchema.parse({
   hosts: { vast: { host: 'vast.example', gpus: 2 }, cpu1: { host: 'c1' }, gpu8: { host: 'g8', gpus: 8 } },

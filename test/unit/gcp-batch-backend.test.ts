@@ -5,7 +5,7 @@ import { checkResources } from '../../scripts/lib/backends/index.js';
 import { GcpBatchBackend } from '../../scripts/lib/backends/gcp-batch.js';
 import { entryNamed } from '../../scripts/lib/config/entry-named.js';
 import { ConfigSchema } from '../../scripts/lib/config/config-schema.js';
-import { ExperimentSchema } from '../../scripts/lib/spec/experiment.js';
+import { ExperimentSchema } from '../../scripts/lib/spec/experiment-schema.js';
 import type { Store } from '../../scripts/lib/store/store.js';
 import { UserError } from '../../scripts/lib/ui/errors.js';
 

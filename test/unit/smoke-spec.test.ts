@@ -1,6 +1,7 @@
 // The `smoke:` block of an experiment spec: what make train-1 changes, applied over the spec.
 import { describe, expect, it } from 'vitest';
-import { applySmoke, ExperimentSchema } from '../../scripts/lib/spec/experiment.js';
+import { applySmoke } from '../../scripts/lib/spec/experiment.js';
+import { ExperimentSchema } from '../../scripts/lib/spec/experiment-schema.js';
 
 const base = { train: { command: 'python3 train.py', env: { EPOCHS: '8000', LR: '0.1' } }, shards: { count: 6 } };
 

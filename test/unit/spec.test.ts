@@ -340,3 +340,31 @@ describe('make variables', () => {
     expect(readVars('train', shape, [], { MAKELEVEL: '1', MAKEFLAGS: 'rs -j2', experiment: 'toy', backnd: 'ssh' })).toEqual({ experiment: 'toy' });
   });
 });
+
+describe('experiment specs under a build', () => {
+  const build = 'build-1';
+  const kept = () => readdirSync(path.join(root, '.switchyard/cache')).filter((f) => f.startsWith('spec-valid-'));
+
+  it('keeps the validated spec, and reads it back while the spec and the build are the same', async () => {
+    competition('toy', 'train:\n  command: python3 train.py\n');
+    const first = await loadExperiment(root, 'toy', { build });
+    expect(first.spec).toEqual((await loadExperiment(root, 'toy', { build: null })).spec);
+    expect(kept()).toHaveLength(1);
+    const file = path.join(root, '.switchyard/cache', kept()[0]!);
+    writeFileSync(file, JSON.stringify({ ...first.spec, seed: 99 }));
+    expect((await loadExperiment(root, 'toy', { build })).spec.seed).toBe(99);
+    expect((await loadExperiment(root, 'toy', { build: 'build-2' })).spec.seed).toBe(0);
+    expect(kept()).toHaveLength(1);
+  });
+
+  it('validates an edited spec afresh, and refuses a bad one every time, keeping nothing for it', async () => {
+    competition('toy', 'train:\n  command: x\nseed: 1\n');
+    expect((await loadExperiment(root, 'toy', { build })).spec.seed).toBe(1);
+    competition('toy', 'train:\n  command: x\nseed: 2\n');
+    expect((await loadExperiment(root, 'toy', { build })).spec.seed).toBe(2);
+    competition('toy', 'train:\n  command: x\nseed: two\n');
+    const before = kept();
+    for (let i = 0; i < 2; i++) expect(await errorOf(() => loadExperiment(root, 'toy', { build }))).toMatch(/^competitions\/toy\/experiment\.yaml: seed: /);
+    expect(kept()).toEqual(before);
+  });
+});

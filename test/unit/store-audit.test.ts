@@ -10,7 +10,7 @@ import { sha256Hex } from '../../scripts/lib/hash.js';
 import { makeRunId, pinDigest, specConfigPin, type Pins } from '../../scripts/lib/pins/digest.js';
 import { replicateScript } from '../../scripts/lib/runs/open-run.js';
 import { parseRunJson, runJson, runKeys, type RunRecord } from '../../scripts/lib/runs/run-record.js';
-import { ExperimentSchema } from '../../scripts/lib/spec/experiment.js';
+import { ExperimentSchema } from '../../scripts/lib/spec/experiment-schema.js';
 import { FileStore } from '../../scripts/lib/store/file-store.js';
 
 let tmp: string;

@@ -1,7 +1,7 @@
 // The inventory's schema: every field of cluster_fleet_config.ts, its default, and the one-line
 // error for each mistake. Building these zod schemas costs a verb's start ~8 ms, so loadConfig
 // (load-config.ts) imports this module only when it has to validate: a config exported unchanged
-// since its last check is read from the cache instead (validated-config.ts).
+// since its last check is read from the cache instead (validation-cache.ts).
 import { z } from 'zod';
 import { checkRemotePath } from '../quote.js';
 import { BatchSchema } from './batch-config.js';

@@ -1,18 +1,18 @@
 // Loads cluster_fleet_config.ts without tsx on the hot path: the file is bundled once by
 // esbuild into .switchyard/cache/config-<sha>.cjs (.mjs when it imports a package) and loaded
 // from there while unchanged. What it exports is validated against config-schema.ts, or taken
-// from the result of an earlier check of the same value (validated-config.ts).
+// from the result of an earlier check of the same value (validation-cache.ts).
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { importFile } from '../import-file.js';
+import { BUILD_ID, validatedOnce } from '../validation-cache.js';
 import { writeFileAtomically } from '../store/atomic-file.js';
 import { UserError } from '../ui/errors.js';
 import { formatZodIssue } from '../spec/zod-format.js';
 import type { Config } from './config-schema.js';
-import { BUILD_ID, keepValidated, readValidated } from './validated-config.js';
 
 export type { Config, FleetEntry, HostEntry, S3Config } from './config-schema.js';
 
@@ -86,13 +86,7 @@ async function compiledConfigPath(root: string): Promise<string> {
 export async function loadConfig(root: string, build: string | null = BUILD_ID): Promise<Config> {
   const compiled = await compiledConfigPath(root);
   const mod = (compiled.endsWith('.cjs') ? createRequire(import.meta.url)(compiled) : await importFile(pathToFileURL(compiled).href)) as { default?: unknown };
-  const raw = mod.default ?? {};
-  const cacheDir = path.dirname(compiled);
-  const known = build === null ? null : readValidated(cacheDir, build, raw);
-  if (known) return known;
-  const config = await validateConfig(raw);
-  if (build !== null) await keepValidated(cacheDir, build, raw, config);
-  return config;
+  return validatedOnce({ dir: path.dirname(compiled), kind: 'config', build }, mod.default ?? {}, validateConfig);
 }
 
 async function validateConfig(raw: unknown): Promise<Config> {

@@ -3,7 +3,7 @@
 // "e.g." column is the example the field's error messages quote. `make spec-doc` writes it;
 // a unit test fails when the file differs from what this renders.
 import { z } from 'zod';
-import { ExperimentSchema } from './experiment.js';
+import { ExperimentSchema } from './experiment-schema.js';
 
 export const SPEC_DOC_FILE = 'docs/experiment-spec.md';
 
