@@ -7,7 +7,8 @@ import type { Workspace } from './workspace.js';
 
 /** Everything a verb needs: the workspace and the index of its runs. */
 export interface Project extends Workspace {
-  db: StateDb;
+  /** opened on first use (SQLite and its WAL, ~4 ms): make train has git pin its code meanwhile */
+  readonly db: StateDb;
 }
 
 export async function openProject(cwd = process.cwd()): Promise<Project> {
@@ -15,12 +16,15 @@ export async function openProject(cwd = process.cwd()): Promise<Project> {
   const config = await loadConfig(root);
   const stateDir = path.join(root, '.switchyard');
   const store = await openStore(config.defaults.store, root, config.defaults.s3);
+  let db: StateDb | undefined;
   return {
     root,
     stateDir,
     config,
     store,
-    db: new StateDb(path.join(stateDir, 'state.db')),
+    get db() {
+      return (db ??= new StateDb(path.join(stateDir, 'state.db')));
+    },
     ledgerPath: path.join(stateDir, 'ledger.jsonl'),
     workDir: (runId) => path.join(stateDir, 'work', runId),
   };

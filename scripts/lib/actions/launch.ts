@@ -84,6 +84,7 @@ export async function train(ctx: LaunchContext, opts: TrainOptions): Promise<Lau
   const carrier = agentCarries ? agentWho(agent.info) : null;
   const backend = await openBackend(name, project, { ...ctx, detached: detach });
   checkResources(exp.file, exp.spec, backend, project.config);
+  void project.db; // opened while git works on the pin, rather than before it started
   const pinned = await pinning;
   const backends = [name, ...(exp.spec.backends ?? []).filter((b) => b !== name)];
   const opened = await openRun(project, exp, pinned, { backends, again: opts.again ?? false, ready: () => ready(backend, ctx.sink), opening: () => ctx.sink({ type: 'opening' }) });
