@@ -62,9 +62,14 @@ function closed(stream: Readable): Promise<unknown> {
 // left in them, then only a process in a session of its own (a daemon) can be holding them.
 const PIPE_DRAIN_MS = 5_000;
 
-/** Resolves PIPE_DRAIN_MS after no process of the group is left; its timers hold no process up. */
+/**
+ * Resolves PIPE_DRAIN_MS after no process of the group is left; its timers hold no process up.
+ * The first look waits a beat: the pipes of a group that is gone close meanwhile, and that look
+ * (a scan of /proc while a killed member lingers as a zombie: ~2 ms) is never made.
+ */
 async function groupGoneAWhile(pgid: number): Promise<void> {
-  while (groupAlive(pgid)) await sleep(50, undefined, { ref: false });
+  do await sleep(50, undefined, { ref: false });
+  while (groupAlive(pgid));
   await sleep(PIPE_DRAIN_MS, undefined, { ref: false });
 }
 
