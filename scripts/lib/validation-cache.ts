@@ -47,11 +47,22 @@ export async function validatedOnce<T>(cache: ValidationCache, raw: unknown, val
   }
   const value = await validate(raw);
   const result = wholeJson(value);
-  if (result === null) return value;
-  // Not fsynced: a result a power cut takes back costs one check.
-  await writeFileAtomically(file, result, { durable: false });
-  for (const old of readdirSync(cache.dir)) {
-    if (old.startsWith(`${cache.kind}-valid-`) && !old.startsWith(prefix)) rmSync(path.join(cache.dir, old), { force: true });
-  }
+  if (result !== null) await keep(cache, file, prefix, result);
   return value;
+}
+
+/**
+ * Keeps a result, not fsynced (one a power cut takes back costs one check), and removes those of
+ * other builds. A cache that cannot be written (a read-only checkout, a full disk) only costs the
+ * next verb the same check.
+ */
+async function keep(cache: ValidationCache, file: string, prefix: string, result: string): Promise<void> {
+  try {
+    await writeFileAtomically(file, result, { durable: false });
+    for (const old of readdirSync(cache.dir)) {
+      if (old.startsWith(`${cache.kind}-valid-`) && !old.startsWith(prefix)) rmSync(path.join(cache.dir, old), { force: true });
+    }
+  } catch {
+    // checked again next time
+  }
 }

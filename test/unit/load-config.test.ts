@@ -6,6 +6,7 @@ import path from 'node:path';
 import { createRequire } from 'node:module';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../scripts/lib/config/load-config.js';
+import { validatedOnce } from '../../scripts/lib/validation-cache.js';
 import { REPO } from '../helpers/sandbox.js';
 
 const require = createRequire(import.meta.url);
@@ -130,6 +131,15 @@ describe('loadConfig under a build', () => {
     await loadConfig(root, build);
     writeFileSync(path.join(root, '.switchyard/cache', results()[0]!), '{"hosts": {"a": ');
     expect((await loadConfig(root, build)).hosts.a!.host).toBe('a.lan');
+  });
+
+  it('returns what it validated when the result cannot be kept', async () => {
+    const notAFolder = path.join(root, 'cache-file');
+    writeFileSync(notAFolder, '');
+    const checks: unknown[] = [];
+    const validate = async (raw: unknown) => (checks.push(raw), { checked: raw });
+    for (let i = 0; i < 2; i++) expect(await validatedOnce({ dir: notAFolder, kind: 'config', build }, { a: 1 }, validate)).toEqual({ checked: { a: 1 } });
+    expect(checks).toHaveLength(2);
   });
 
   it('run from source (no build), validates every time and keeps nothing', async () => {
