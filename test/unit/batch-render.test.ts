@@ -5,7 +5,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { protobuf, serializer } from 'google-gax';
 import { describe, expect, it } from 'vitest';
-import { type Config } from '../../scripts/lib/config/load-config.js';
+import type { Config } from '../../scripts/lib/config/load-config.js';
 import { ConfigSchema } from '../../scripts/lib/config/config-schema.js';
 import { ExperimentSchema } from '../../scripts/lib/spec/experiment-schema.js';
 import { formatZodIssue } from '../../scripts/lib/spec/zod-format.js';

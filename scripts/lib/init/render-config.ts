@@ -6,7 +6,7 @@ import type { z } from 'zod';
 import { BatchSchema } from '../config/batch-config.js';
 import { ClusterSchema } from '../config/cluster-config.js';
 import type { SwitchyardConfig } from '../config/define-config.js';
-import { type Config } from '../config/load-config.js';
+import type { Config } from '../config/load-config.js';
 import { AgentSchema, ConfigSchema, FleetSchema, HostSchema, S3Schema } from '../config/config-schema.js';
 
 /** A string as a single-quoted TypeScript literal. */

@@ -118,7 +118,6 @@ async function readYaml(root: string, file: string): Promise<unknown> {
   return value;
 }
 
-/** `smoke`: the experiment of `make train-1`, its spec's `smoke:` applied (refused when it has none). */
 /** The spec `raw` (a parsed experiment.yaml) validated into, or one line naming the field and the fix. */
 async function validateSpec(file: string, raw: unknown): Promise<ExperimentSpec> {
   const { ExperimentSchema } = await import('./experiment-schema.js');
@@ -127,7 +126,9 @@ async function validateSpec(file: string, raw: unknown): Promise<ExperimentSpec>
   return parsed.data;
 }
 
+/** `smoke`: the experiment of `make train-1`, its spec's `smoke:` applied (refused when it has none). */
 export async function loadExperiment(root: string, ref: string | undefined, opts: { smoke?: boolean; build?: string | null } = {}): Promise<Experiment> {
+  const { smoke = false, build = BUILD_ID } = opts;
   const { slug, name } = parseExperimentRef(ref);
   const competitionDir = path.join(root, 'competitions', slug);
   if (!existsSync(competitionDir)) {
@@ -142,12 +143,12 @@ export async function loadExperiment(root: string, ref: string | undefined, opts
     throw new UserError(`${file}: no such experiment (known for ${slug}: default${known.map((k) => `, ${k}`).join('')})`);
   }
   const raw = await readYaml(root, file);
-  const cache = { dir: path.join(root, '.switchyard', 'cache'), kind: 'spec', build: opts.build === undefined ? BUILD_ID : opts.build };
+  const cache = { dir: path.join(root, '.switchyard', 'cache'), kind: 'spec', build };
   const valid = await validatedOnce(cache, raw, (value) => validateSpec(file, value));
-  if (opts.smoke && !valid.smoke) {
+  if (smoke && !valid.smoke) {
     throw new UserError(`${file}: smoke: missing; make train-1 runs the experiment with what it says a short run changes; add e.g. smoke: { train: { env: { EPOCHS: "1" } } }`);
   }
-  const spec = opts.smoke ? applySmoke(valid) : valid;
+  const spec = smoke ? applySmoke(valid) : valid;
   const cwds = { 'train.cwd': spec.train.cwd, 'predict.cwd': spec.predict?.cwd, 'setup.cwd': setupOf(spec)?.cwd };
   await checkExperimentPaths(root, file, competitionDir, spec.code ?? [], cwds);
 
@@ -165,5 +166,5 @@ export async function loadExperiment(root: string, ref: string | undefined, opts
       throw new UserError(`${file}: data.dir: ${spec.data.dir} resolves to ${real}, outside the repository; move or copy the data into competitions/${slug}/ and point data.dir there`);
     }
   }
-  return { ref: name === 'default' ? slug : `${slug}/${name}`, slug, name, file, competitionDir, dataDir, spec, smoke: opts.smoke ?? false };
+  return { ref: name === 'default' ? slug : `${slug}/${name}`, slug, name, file, competitionDir, dataDir, spec, smoke };
 }
